@@ -1,0 +1,1 @@
+//! Policy files: parsing, validation with located errors, compilation for the engine.

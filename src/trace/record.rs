@@ -1,0 +1,156 @@
+//! The call record: what every reader produces and everything downstream consumes.
+
+use std::sync::Arc;
+
+use serde_json::{Map, Value};
+
+/// Nanoseconds since the Unix epoch, UTC. Every timestamp in mcpsim is one of these.
+pub type Nanos = i64;
+
+/// An interned string (server, grant, session, tool names repeat on every call).
+pub type Sym = Arc<str>;
+
+/// One recorded `tools/call`, normalised from whatever format it was read from.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CallRecord {
+    /// When the gateway received the call.
+    pub ts: Nanos,
+    /// The MCP server the call went to.
+    pub server: Sym,
+    /// Caller identity (grant/token label, agent, user, client), when known.
+    pub grant: Option<Sym>,
+    /// MCP session id, when known.
+    pub session: Option<Sym>,
+    /// `params.name` of the `tools/call`.
+    pub tool: Sym,
+    /// What the trace recorded of the arguments.
+    pub args: Args,
+    /// Request id / JSON-RPC id, for cross-reference.
+    pub id: Option<String>,
+    /// What the gateway decided when the call was recorded, if the trace says.
+    pub recorded: Option<Recorded>,
+    /// How the upstream call ended, when it was forwarded and the trace says.
+    pub upstream: Option<Upstream>,
+    /// Upstream latency in milliseconds, when known.
+    pub latency_ms: Option<f64>,
+    /// Where the record came from (file index and line), for error messages and reports.
+    pub origin: Origin,
+}
+
+/// What a trace recorded of a call's arguments.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub enum Args {
+    /// The full argument object.
+    Values(Map<String, Value>),
+    /// Only the top-level keys (gateway logs that never store values).
+    Keys(Vec<String>),
+    /// Nothing at all (a hash, or no field).
+    #[default]
+    Unrecorded,
+}
+
+impl Args {
+    /// The argument object, when values were recorded.
+    pub fn values(&self) -> Option<&Map<String, Value>> {
+        match self {
+            Args::Values(m) => Some(m),
+            _ => None,
+        }
+    }
+}
+
+/// How the upstream call ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Upstream {
+    /// A result without `isError`.
+    Ok,
+    /// A JSON-RPC `error` response (or a transport failure).
+    Error,
+    /// A result with `isError: true`.
+    ToolError,
+}
+
+impl Upstream {
+    /// The name used in call records (`ok`, `error`, `tool_error`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Upstream::Ok => "ok",
+            Upstream::Error => "error",
+            Upstream::ToolError => "tool_error",
+        }
+    }
+
+    /// Parse a call-record name.
+    pub fn parse(s: &str) -> Option<Upstream> {
+        match s {
+            "ok" => Some(Upstream::Ok),
+            "error" => Some(Upstream::Error),
+            "tool_error" => Some(Upstream::ToolError),
+            _ => None,
+        }
+    }
+}
+
+/// What the gateway did with a call when it was recorded.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct Recorded {
+    /// The recorded decision, normalised to mcpsim's names when possible.
+    pub decision: Option<RecordedDecision>,
+    /// The rule the gateway named.
+    pub rule: Option<String>,
+    /// The message the gateway returned.
+    pub message: Option<String>,
+    /// The policy version in force.
+    pub policy_version: Option<String>,
+}
+
+/// A decision as a gateway recorded it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum RecordedDecision {
+    /// Forwarded upstream.
+    Allow,
+    /// Refused by a rule.
+    Deny,
+    /// Refused by a limit.
+    Throttle,
+    /// Held for human approval.
+    Approval,
+}
+
+impl RecordedDecision {
+    /// The call-record name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RecordedDecision::Allow => "allow",
+            RecordedDecision::Deny => "deny",
+            RecordedDecision::Throttle => "throttle",
+            RecordedDecision::Approval => "approval",
+        }
+    }
+
+    /// Parse the names gateways use (`allow`/`allowed`, `deny`/`denied`, …).
+    pub fn parse(s: &str) -> Option<RecordedDecision> {
+        match s.to_ascii_lowercase().as_str() {
+            "allow" | "allowed" | "permit" | "permitted" | "forwarded" => {
+                Some(RecordedDecision::Allow)
+            }
+            "deny" | "denied" | "block" | "blocked" | "hidden" => Some(RecordedDecision::Deny),
+            "throttle" | "throttled" | "rate_limited" | "rate-limited" | "limited" => {
+                Some(RecordedDecision::Throttle)
+            }
+            "approval" | "pending_approval" | "require_approval" | "held" => {
+                Some(RecordedDecision::Approval)
+            }
+            _ => None,
+        }
+    }
+}
+
+/// Where a record came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Default)]
+pub struct Origin {
+    /// Index of the input file in the order the inputs were given.
+    pub file: u32,
+    /// 1-based line (or row) number in that file.
+    pub line: u64,
+}
