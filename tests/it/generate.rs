@@ -1,0 +1,281 @@
+//! The synthetic trace generator: determinism, counts, shape, and agreement between its outputs.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use mcpsim::generate::{DEFAULT_START, GenConfig, GenerateError, Generator};
+use mcpsim::trace::{Args, Upstream};
+use serde_json::Value;
+
+fn config(calls: u64, grants: u32, seed: u64) -> GenConfig {
+    GenConfig {
+        calls,
+        grants,
+        seed,
+        ..GenConfig::default()
+    }
+}
+
+fn jsonl(cfg: &GenConfig) -> Vec<u8> {
+    let mut out = Vec::new();
+    let n = Generator::new(cfg)
+        .and_then(|g| g.write_jsonl(&mut out))
+        .map_err(|e| e.to_string());
+    assert_eq!(n, Ok(cfg.calls));
+    out
+}
+
+#[test]
+fn same_seed_gives_same_bytes() {
+    let cfg = config(5_000, 12, 7);
+    assert_eq!(jsonl(&cfg), jsonl(&cfg));
+}
+
+#[test]
+fn different_seeds_give_different_traces() {
+    assert_ne!(jsonl(&config(500, 12, 7)), jsonl(&config(500, 12, 8)));
+}
+
+#[test]
+fn writes_exactly_the_requested_number_of_lines() {
+    for calls in [0, 1, 2, 999] {
+        let out = jsonl(&config(calls, 3, 1));
+        assert_eq!(out.iter().filter(|&&b| b == b'\n').count() as u64, calls);
+        assert!(out.is_empty() || out.ends_with(b"\n"));
+    }
+}
+
+#[test]
+fn jsonl_lines_are_the_records_the_iterator_yields() {
+    let cfg = GenConfig {
+        servers: vec!["edge-a".into(), "edge \"b\"".into()],
+        ..config(3_000, 9, 3)
+    };
+    let text = String::from_utf8(jsonl(&cfg)).expect("utf-8");
+    let records: Vec<_> = Generator::new(&cfg).expect("valid config").collect();
+    assert_eq!(records.len(), 3_000);
+    for (i, (line, rec)) in text.lines().zip(&records).enumerate() {
+        let v: Value = serde_json::from_str(line).unwrap_or_else(|e| panic!("line {i}: {e}"));
+        let ts = v["ts"].as_str().expect("ts is a string");
+        let parsed = chrono::DateTime::parse_from_rfc3339(ts).expect("RFC 3339");
+        assert_eq!(parsed.timestamp_nanos_opt(), Some(rec.ts), "line {i}");
+        assert_eq!(v["server"].as_str(), Some(&*rec.server));
+        assert_eq!(v["grant"].as_str(), rec.grant.as_deref());
+        assert_eq!(v["session"].as_str(), rec.session.as_deref());
+        assert_eq!(v["tool"].as_str(), Some(&*rec.tool));
+        assert_eq!(v["id"].as_str(), rec.id.as_deref());
+        assert_eq!(v["upstream"].as_str(), rec.upstream.map(Upstream::as_str));
+        assert_eq!(v["latency_ms"].as_f64(), rec.latency_ms);
+        match &rec.args {
+            Args::Values(m) => assert_eq!(v["args"].as_object(), Some(m), "line {i}"),
+            other => panic!("generated args should be values, got {other:?}"),
+        }
+        assert_eq!(rec.origin.line, i as u64 + 1);
+    }
+    let servers: BTreeSet<&str> = records.iter().map(|r| &*r.server).collect();
+    assert_eq!(servers, BTreeSet::from(["edge \"b\"", "edge-a"]));
+}
+
+#[test]
+fn traces_have_the_promised_shape() {
+    let records: Vec<_> = Generator::new(&config(40_000, 20, 11))
+        .expect("valid config")
+        .collect();
+    // Time order, starting at the configured start.
+    assert!(records.windows(2).all(|w| w[0].ts <= w[1].ts));
+    assert!(records[0].ts >= DEFAULT_START);
+
+    // Every grant is used, each with several sessions.
+    let mut sessions: BTreeMap<&str, BTreeSet<&str>> = BTreeMap::new();
+    for r in &records {
+        let grant = r.grant.as_deref().expect("grant");
+        sessions
+            .entry(grant)
+            .or_default()
+            .insert(r.session.as_deref().expect("session"));
+    }
+    assert_eq!(sessions.len(), 20);
+    assert!(sessions.values().all(|s| s.len() >= 3), "{sessions:?}");
+
+    // Skewed tool popularity: the top tool is called far more than the least popular one.
+    let mut per_tool: BTreeMap<&str, usize> = BTreeMap::new();
+    for r in &records {
+        *per_tool.entry(&r.tool).or_default() += 1;
+    }
+    let mut counts: Vec<usize> = per_tool.values().copied().collect();
+    counts.sort_unstable();
+    assert!(per_tool.len() >= 10, "{per_tool:?}");
+    assert!(counts[counts.len() - 1] > 5 * counts[0], "{per_tool:?}");
+
+    // A few upstream failures: about 1% errors, 0.5% tool errors.
+    let errors = records
+        .iter()
+        .filter(|r| r.upstream == Some(Upstream::Error))
+        .count();
+    let tool_errors = records
+        .iter()
+        .filter(|r| r.upstream == Some(Upstream::ToolError))
+        .count();
+    assert!((200..=600).contains(&errors), "errors: {errors}");
+    assert!(
+        (80..=350).contains(&tool_errors),
+        "tool errors: {tool_errors}"
+    );
+
+    // Agents loop: some (grant, tool, minute) buckets are far above a human's pace.
+    let mut per_minute: BTreeMap<(&str, &str, i64), u32> = BTreeMap::new();
+    for r in &records {
+        let key = (
+            r.grant.as_deref().unwrap_or(""),
+            &*r.tool,
+            r.ts / 60_000_000_000,
+        );
+        *per_minute.entry(key).or_default() += 1;
+    }
+    assert!(per_minute.values().any(|&n| n >= 60), "no bursts");
+}
+
+#[test]
+fn request_ids_restart_with_each_session() {
+    let records: Vec<_> = Generator::new(&config(5_000, 4, 5))
+        .expect("valid config")
+        .collect();
+    let mut last: BTreeMap<&str, u64> = BTreeMap::new();
+    for r in &records {
+        let id: u64 =
+            r.id.as_deref()
+                .and_then(|s| s.parse().ok())
+                .expect("numeric id");
+        let prev = last.insert(r.session.as_deref().expect("session"), id);
+        assert_eq!(id, prev.map_or(1, |p| p + 1), "session {:?}", r.session);
+    }
+}
+
+#[test]
+fn rejects_configurations_that_cannot_produce_a_trace() {
+    let err = Generator::new(&config(10, 0, 1))
+        .err()
+        .map(|e| e.to_string());
+    assert_eq!(
+        err.as_deref(),
+        Some("invalid generator setting `grants`: must be at least 1")
+    );
+    let cfg = GenConfig {
+        servers: vec![],
+        ..config(10, 1, 1)
+    };
+    assert!(matches!(
+        Generator::new(&cfg),
+        Err(GenerateError::Config {
+            field: "servers",
+            ..
+        })
+    ));
+}
+
+#[test]
+fn parquet_holds_the_same_calls_as_jsonl() {
+    use polars::prelude::*;
+
+    let cfg = config(1_500, 6, 9);
+    let mut bytes = Vec::new();
+    let n = Generator::new(&cfg)
+        .and_then(|g| g.write_parquet(&mut bytes, 400))
+        .map_err(|e| e.to_string());
+    assert_eq!(n, Ok(1_500));
+    let df = ParquetReader::new(std::io::Cursor::new(bytes))
+        .finish()
+        .expect("readable Parquet");
+    assert_eq!(df.height(), 1_500);
+    let names: Vec<&str> = df.get_column_names().iter().map(|s| s.as_str()).collect();
+    assert_eq!(
+        names,
+        [
+            "ts",
+            "server",
+            "grant",
+            "session",
+            "tool",
+            "args",
+            "id",
+            "upstream",
+            "latency_ms"
+        ]
+    );
+    let records: Vec<_> = Generator::new(&cfg).expect("valid config").collect();
+    let ts = df
+        .column("ts")
+        .and_then(|c| c.i64().cloned())
+        .expect("i64 ts");
+    let tool = df
+        .column("tool")
+        .and_then(|c| c.str().cloned())
+        .expect("str tool");
+    let args = df
+        .column("args")
+        .and_then(|c| c.str().cloned())
+        .expect("str args");
+    for (i, rec) in records.iter().enumerate() {
+        assert_eq!(ts.get(i), Some(rec.ts));
+        assert_eq!(tool.get(i), Some(&*rec.tool));
+        let parsed: Value = serde_json::from_str(args.get(i).unwrap_or("")).expect("args JSON");
+        assert_eq!(Some(parsed.as_object()), Some(rec.args.values()));
+    }
+}
+
+#[test]
+fn cli_writes_the_file_and_reports_the_count() {
+    use clap::Parser;
+    use mcpsim::cli::generate::{GenerateArgs, run};
+
+    #[derive(Parser)]
+    struct Cmd {
+        #[command(flatten)]
+        args: GenerateArgs,
+    }
+    let dir = tempfile::tempdir().expect("temp dir");
+    let path = dir.path().join("t.jsonl");
+    let cmd = Cmd::parse_from([
+        "generate",
+        "--calls",
+        "250",
+        "--grants",
+        "4",
+        "--seed",
+        "3",
+        "--servers",
+        "a,b",
+        "--output",
+        path.to_str().expect("utf-8 path"),
+    ]);
+    let (mut out, mut err) = (Vec::new(), Vec::new());
+    let code = run(&cmd.args, &mut out, &mut err).map_err(|e| e.to_string());
+    assert_eq!(code, Ok(0));
+    assert!(out.is_empty());
+    let expected = format!("generated 250 calls into {}\n", path.display());
+    assert_eq!(String::from_utf8_lossy(&err), expected);
+    let written = std::fs::read(&path).expect("output file");
+    let cfg = GenConfig {
+        servers: vec!["a".into(), "b".into()],
+        ..config(250, 4, 3)
+    };
+    assert_eq!(written, jsonl(&cfg));
+
+    // Without --output the trace goes to the given writer.
+    let cmd = Cmd::parse_from([
+        "generate",
+        "--calls",
+        "250",
+        "--grants",
+        "4",
+        "--seed",
+        "3",
+        "--servers",
+        "a,b",
+    ]);
+    let (mut out, mut err) = (Vec::new(), Vec::new());
+    assert_eq!(
+        run(&cmd.args, &mut out, &mut err).map_err(|e| e.to_string()),
+        Ok(0)
+    );
+    assert_eq!(out, written);
+}
