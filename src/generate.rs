@@ -502,11 +502,11 @@ impl Generator {
         agent.burst_tool = self.pick_tool(rng, agent.shift);
         let (len, gap) = match rng.unit() {
             // A one-off look or a short exchange with a human in the loop.
-            u if u < 0.6 => (rng.range(1, 5), 800.0 + rng.exp(1500.0)),
+            u if u < 0.65 => (rng.range(1, 5), 800.0 + rng.exp(1500.0)),
             // A task: a handful of related calls.
-            u if u < 0.9 => (rng.range(5, 40), 200.0 + rng.exp(600.0)),
+            u if u < 0.96 => (rng.range(5, 30), 400.0 + rng.exp(1200.0)),
             // A loop: an agent hammering one tool.
-            _ => (rng.range(40, 300), 40.0 + rng.exp(150.0)),
+            _ => (rng.range(30, 200), 80.0 + rng.exp(400.0)),
         };
         agent.burst_left = len;
         agent.burst_gap_ms = gap;
