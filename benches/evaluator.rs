@@ -1,0 +1,51 @@
+//! The evaluator alone: decisions per second on the benchmark policy, with no parsing or
+//! reporting around it. Run with `cargo bench --bench evaluator`.
+
+use std::sync::Arc;
+
+use mcpsim::engine::{Engine, EvalOptions};
+use mcpsim::generate::{GenConfig, Generator};
+use mcpsim::trace::CallRecord;
+
+const CALLS: usize = 200_000;
+
+fn main() {
+    divan::main();
+}
+
+fn calls() -> Vec<CallRecord> {
+    let cfg = GenConfig {
+        calls: CALLS as u64,
+        ..GenConfig::default()
+    };
+    match Generator::new(&cfg) {
+        Ok(g) => g.collect(),
+        Err(e) => panic!("generator: {e}"),
+    }
+}
+
+fn policy() -> Arc<mcpsim::engine::Policy> {
+    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/fixtures/policies/bench.json");
+    match mcpsim::policy::load_policy_file(std::path::Path::new(path)) {
+        Ok(p) => Arc::new(p),
+        Err(e) => panic!("{path}: {e}"),
+    }
+}
+
+/// One replay of the generated calls through a fresh engine (empty counters), in time order.
+#[divan::bench(sample_count = 20)]
+fn evaluate_bench_policy(bencher: divan::Bencher) {
+    let calls = calls();
+    let policy = policy();
+    bencher
+        .counter(divan::counter::ItemsCount::new(calls.len()))
+        .with_inputs(|| Engine::new(policy.clone(), EvalOptions::default()))
+        .bench_local_values(|mut engine| {
+            let mut throttled = 0usize;
+            for call in &calls {
+                let d = engine.evaluate(&call.view());
+                throttled += usize::from(d.kind == mcpsim::engine::DecisionKind::Throttle);
+            }
+            divan::black_box(throttled)
+        });
+}

@@ -1,0 +1,451 @@
+//! The fast path for mcpsim JSONL: line chunks parsed on worker threads, typed parsing.
+//!
+//! Large audit logs are mostly mcpsim JSONL, and reading them dominates a replay, so this reader
+//! differs from [`super::jsonl::JsonlSource`] in two ways, never in what it yields:
+//! - the calling thread cuts the stream into chunks of whole lines and worker threads parse them;
+//!   results come back in chunk order, so records, line numbers and skipped lines are exactly
+//!   those of the sequential reader. At most [`IN_FLIGHT`] chunks exist at once, so memory does
+//!   not grow with the input.
+//! - each line is first deserialised straight into a typed struct that borrows its strings
+//!   (no intermediate `Value` tree); any line this cannot take as is (escaped strings, a
+//!   `recorded` object, a wrong type, bad JSON…) goes through the sequential reader's own code,
+//!   which also produces the error message, so errors cannot differ.
+
+use std::collections::VecDeque;
+use std::io::{BufRead, ErrorKind};
+use std::sync::mpsc::{Receiver, SyncSender, sync_channel};
+use std::sync::{Arc, Mutex};
+use std::thread;
+
+use serde::Deserialize;
+use serde::de::{self, IgnoredAny, Visitor};
+use serde_json::{Map, Number, Value};
+
+use super::intern::Interner;
+use super::jsonl::record_from_object;
+use super::source::{Ctx, LineError, Source, UNKNOWN_SERVER, parse_object};
+use super::time::{parse_ts_str, parse_ts_value};
+use super::{Args, CallRecord, Nanos, Origin, TraceError, Upstream};
+
+/// Bytes per chunk handed to a worker (a chunk is extended to the end of its last line).
+const CHUNK: usize = 1 << 20;
+/// Chunks read but not yet consumed; bounds memory to a few tens of megabytes.
+const IN_FLIGHT: usize = 6;
+
+/// A line's outcome, in file order.
+enum Item {
+    Call(CallRecord),
+    Bad(u64, LineError),
+}
+
+/// What a worker sends back for one chunk.
+type ChunkResult = Vec<Item>;
+
+struct Job {
+    bytes: Vec<u8>,
+    first_line: u64,
+    reply: SyncSender<ChunkResult>,
+}
+
+/// mcpsim JSONL cut into chunks on the calling thread and parsed by a pool of workers.
+pub(crate) struct ParallelJsonlSource {
+    name: String,
+    r: Box<dyn BufRead>,
+    carry: Vec<u8>,
+    next_line: u64,
+    eof: bool,
+    jobs: Option<SyncSender<Job>>,
+    pending: VecDeque<Receiver<ChunkResult>>,
+    current: std::vec::IntoIter<Item>,
+}
+
+impl ParallelJsonlSource {
+    /// Read `r` (the decoded stream of input number `file`, shown as `name`).
+    pub(crate) fn new(r: Box<dyn BufRead>, name: &str, file: u32) -> ParallelJsonlSource {
+        let workers = thread::available_parallelism()
+            .map(|n| n.get())
+            .unwrap_or(1)
+            .clamp(1, 4);
+        let (job_tx, job_rx) = sync_channel::<Job>(IN_FLIGHT);
+        let job_rx = Arc::new(Mutex::new(job_rx));
+        for _ in 0..workers {
+            let jobs = Arc::clone(&job_rx);
+            thread::spawn(move || worker(&jobs, file));
+        }
+        ParallelJsonlSource {
+            name: name.to_string(),
+            r,
+            carry: Vec::new(),
+            next_line: 1,
+            eof: false,
+            jobs: Some(job_tx),
+            pending: VecDeque::with_capacity(IN_FLIGHT),
+            current: Vec::new().into_iter(),
+        }
+    }
+
+    fn io_error(&self, source: std::io::Error) -> TraceError {
+        TraceError::Io {
+            file: self.name.clone(),
+            source,
+        }
+    }
+
+    /// Read the next chunk of whole lines; `None` at the end of the stream.
+    fn read_chunk(&mut self) -> Result<Option<Vec<u8>>, std::io::Error> {
+        if self.eof {
+            return Ok(None);
+        }
+        let mut buf = std::mem::take(&mut self.carry);
+        buf.reserve(CHUNK + 4096);
+        // Fill to at least CHUNK bytes, then on until the chunk holds a newline.
+        while buf.len() < CHUNK || memchr::memrchr(b'\n', &buf).is_none() {
+            match self.r.fill_buf() {
+                Ok([]) => {
+                    self.eof = true;
+                    break;
+                }
+                Ok(data) => {
+                    let n = data.len();
+                    buf.extend_from_slice(data);
+                    self.r.consume(n);
+                }
+                Err(e) if e.kind() == ErrorKind::Interrupted => {}
+                Err(e) => return Err(e),
+            }
+        }
+        if !self.eof {
+            if let Some(pos) = memchr::memrchr(b'\n', &buf) {
+                self.carry = buf.split_off(pos + 1);
+            }
+        }
+        Ok(if buf.is_empty() { None } else { Some(buf) })
+    }
+
+    /// Keep the workers busy: dispatch chunks until IN_FLIGHT are pending or the input ends.
+    fn refill(&mut self) -> Result<(), TraceError> {
+        while self.pending.len() < IN_FLIGHT {
+            let Some(bytes) = self.read_chunk().map_err(|e| self.io_error(e))? else {
+                self.jobs = None;
+                return Ok(());
+            };
+            let lines = memchr::memchr_iter(b'\n', &bytes).count() as u64;
+            let (reply, rx) = sync_channel(1);
+            let job = Job {
+                bytes,
+                first_line: self.next_line,
+                reply,
+            };
+            self.next_line += lines;
+            let sent = self.jobs.as_ref().is_some_and(|jobs| jobs.send(job).is_ok());
+            if !sent {
+                return Err(self.io_error(std::io::Error::other(
+                    "the JSONL parsing workers stopped unexpectedly",
+                )));
+            }
+            self.pending.push_back(rx);
+        }
+        Ok(())
+    }
+}
+
+impl Source for ParallelJsonlSource {
+    fn next(&mut self, cx: &mut Ctx<'_>) -> Result<Option<CallRecord>, TraceError> {
+        loop {
+            for item in self.current.by_ref() {
+                match item {
+                    Item::Call(rec) => return Ok(Some(rec)),
+                    Item::Bad(line, e) => cx.skip(line, e)?,
+                }
+            }
+            self.refill()?;
+            let Some(pending) = self.pending.pop_front() else {
+                return Ok(None);
+            };
+            match pending.recv() {
+                Ok(items) => self.current = items.into_iter(),
+                Err(_) => {
+                    return Err(self.io_error(std::io::Error::other(
+                        "a JSONL parsing worker stopped unexpectedly",
+                    )));
+                }
+            }
+        }
+    }
+}
+
+fn worker(jobs: &Mutex<Receiver<Job>>, file: u32) {
+    let mut names = Interner::default();
+    loop {
+        let job = match jobs.lock() {
+            Ok(rx) => rx.recv(),
+            Err(_) => return,
+        };
+        let Ok(job) = job else { return };
+        let items = parse_chunk(&job.bytes, job.first_line, file, &mut names);
+        // The consumer may have stopped reading; then nobody needs the result.
+        let _ = job.reply.send(items);
+    }
+}
+
+/// Parse every non-blank line of a chunk, numbering lines from `first_line` the way the
+/// sequential line splitter does.
+fn parse_chunk(bytes: &[u8], first_line: u64, file: u32, names: &mut Interner) -> Vec<Item> {
+    let mut items = Vec::with_capacity(bytes.len() / 200 + 1);
+    let mut line = first_line;
+    let mut start = 0;
+    while start < bytes.len() {
+        let end = memchr::memchr(b'\n', &bytes[start..]).map_or(bytes.len(), |i| start + i);
+        let mut stop = end;
+        while stop > start && matches!(bytes[stop - 1], b'\n' | b'\r') {
+            stop -= 1;
+        }
+        let text = &bytes[start..stop];
+        if !text.iter().all(u8::is_ascii_whitespace) {
+            let origin = Origin { file, line };
+            let parsed = match std::str::from_utf8(text) {
+                Ok(s) => parse_line(s, origin, names),
+                Err(e) => Err(LineError::new(
+                    "invalid UTF-8",
+                    format!("invalid UTF-8 at byte {}", e.valid_up_to() + 1),
+                )),
+            };
+            items.push(match parsed {
+                Ok(rec) => Item::Call(rec),
+                Err(e) => Item::Bad(line, e),
+            });
+        }
+        line += 1;
+        start = end + 1;
+    }
+    items
+}
+
+/// One line to a record: the typed fast path, else the sequential reader's code.
+pub(crate) fn parse_line(
+    text: &str,
+    origin: Origin,
+    names: &mut Interner,
+) -> Result<CallRecord, LineError> {
+    if let Some(rec) = fast_record(text, origin, names) {
+        return Ok(rec);
+    }
+    parse_object(text).and_then(|obj| record_from_object(&obj, origin, names))
+}
+
+/// A call record line as the fast path reads it. Strings are borrowed, so a string holding an
+/// escape sequence fails here and the line takes the general path.
+#[derive(Deserialize)]
+struct FastLine<'a> {
+    ts: Option<Ts<'a>>,
+    #[serde(borrow)]
+    server: Option<&'a str>,
+    #[serde(borrow)]
+    grant: Option<&'a str>,
+    #[serde(borrow)]
+    session: Option<&'a str>,
+    #[serde(borrow)]
+    tool: Option<&'a str>,
+    args: Option<Map<String, Value>>,
+    arg_keys: Option<Vec<String>>,
+    id: Option<Id>,
+    recorded: Option<IgnoredAny>,
+    #[serde(borrow)]
+    upstream: Option<&'a str>,
+    latency_ms: Option<f64>,
+}
+
+fn fast_record(text: &str, origin: Origin, names: &mut Interner) -> Option<CallRecord> {
+    let line: FastLine<'_> = serde_json::from_str(text).ok()?;
+    // Recorded decisions need normalising and validating: the general path does that.
+    if line.recorded.is_some() {
+        return None;
+    }
+    let ts = match line.ts? {
+        Ts::Str(s) => fast_rfc3339(s).or_else(|| parse_ts_str(s).ok())?,
+        Ts::Num(n) => parse_ts_value(&Value::Number(n)).ok()?,
+    };
+    let upstream = match line.upstream {
+        None => None,
+        Some(s) => Some(Upstream::parse(s)?),
+    };
+    let tool = names.get(line.tool?);
+    let args = match (line.args, line.arg_keys) {
+        (Some(m), _) => Args::Values(m),
+        (None, Some(keys)) => Args::Keys(keys),
+        (None, None) => Args::Unrecorded,
+    };
+    Some(CallRecord {
+        ts,
+        server: names.get(line.server.unwrap_or(UNKNOWN_SERVER)),
+        grant: line.grant.map(|s| names.get(s)),
+        session: line.session.map(|s| names.get(s)),
+        tool,
+        args,
+        id: line.id.map(|Id(s)| s),
+        recorded: None,
+        upstream,
+        latency_ms: line.latency_ms,
+        origin,
+    })
+}
+
+/// A `ts` value: a borrowed string or a number.
+enum Ts<'a> {
+    Str(&'a str),
+    Num(Number),
+}
+
+impl<'de> Deserialize<'de> for Ts<'de> {
+    fn deserialize<D: de::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = Ts<'de>;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("a timestamp")
+            }
+            fn visit_borrowed_str<E: de::Error>(self, s: &'de str) -> Result<Ts<'de>, E> {
+                Ok(Ts::Str(s))
+            }
+            fn visit_u64<E: de::Error>(self, n: u64) -> Result<Ts<'de>, E> {
+                Ok(Ts::Num(Number::from(n)))
+            }
+            fn visit_i64<E: de::Error>(self, n: i64) -> Result<Ts<'de>, E> {
+                Ok(Ts::Num(Number::from(n)))
+            }
+            fn visit_f64<E: de::Error>(self, n: f64) -> Result<Ts<'de>, E> {
+                Number::from_f64(n)
+                    .map(Ts::Num)
+                    .ok_or_else(|| E::custom("not a finite number"))
+            }
+        }
+        d.deserialize_any(V)
+    }
+}
+
+/// A request id: a string, or a number kept in its JSON spelling (as `serde_json` prints it).
+struct Id(String);
+
+impl<'de> Deserialize<'de> for Id {
+    fn deserialize<D: de::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl Visitor<'_> for V {
+            type Value = Id;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("a string or a number")
+            }
+            fn visit_str<E: de::Error>(self, s: &str) -> Result<Id, E> {
+                Ok(Id(s.to_string()))
+            }
+            fn visit_u64<E: de::Error>(self, n: u64) -> Result<Id, E> {
+                Ok(Id(Number::from(n).to_string()))
+            }
+            fn visit_i64<E: de::Error>(self, n: i64) -> Result<Id, E> {
+                Ok(Id(Number::from(n).to_string()))
+            }
+            fn visit_f64<E: de::Error>(self, n: f64) -> Result<Id, E> {
+                Number::from_f64(n)
+                    .map(|n| Id(n.to_string()))
+                    .ok_or_else(|| E::custom("not a finite number"))
+            }
+        }
+        d.deserialize_any(V)
+    }
+}
+
+/// `YYYY-MM-DDTHH:MM:SS[.fraction]Z`, the shape mcpsim and most gateways write, parsed without
+/// chrono. Anything else (offsets, lower-case separators, leap seconds…) returns `None` and is
+/// left to the general parser, so results never differ from it.
+pub(crate) fn fast_rfc3339(s: &str) -> Option<Nanos> {
+    let b = s.as_bytes();
+    if b.len() < 20 || b[4] != b'-' || b[7] != b'-' || b[10] != b'T' || b[13] != b':' {
+        return None;
+    }
+    if b[16] != b':' || *b.last()? != b'Z' {
+        return None;
+    }
+    let num = |r: std::ops::Range<usize>| -> Option<u32> {
+        let mut v = 0u32;
+        for &c in &b[r] {
+            if !c.is_ascii_digit() {
+                return None;
+            }
+            v = v * 10 + u32::from(c - b'0');
+        }
+        Some(v)
+    };
+    let (year, month, day) = (num(0..4)?, num(5..7)?, num(8..10)?);
+    let (hour, minute, second) = (num(11..13)?, num(14..16)?, num(17..19)?);
+    if !(1..=12).contains(&month) || hour > 23 || minute > 59 || second > 59 {
+        return None;
+    }
+    let leap = year % 4 == 0 && (year % 100 != 0 || year % 400 == 0);
+    let days_in_month = [31, if leap { 29 } else { 28 }, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31];
+    if day == 0 || day > days_in_month[month as usize - 1] {
+        return None;
+    }
+    let frac = &b[19..b.len() - 1];
+    let nanos = match frac {
+        [] => 0,
+        [b'.', digits @ ..] if (1..=9).contains(&digits.len()) => {
+            let mut v = 0u32;
+            for &c in digits {
+                if !c.is_ascii_digit() {
+                    return None;
+                }
+                v = v * 10 + u32::from(c - b'0');
+            }
+            v * 10u32.pow(9 - digits.len() as u32)
+        }
+        _ => return None,
+    };
+    let days = days_from_civil(i64::from(year), month, day);
+    let secs = days * 86_400 + i64::from(hour * 3600 + minute * 60 + second);
+    secs.checked_mul(1_000_000_000)?.checked_add(i64::from(nanos))
+}
+
+/// (year, month, day) → days since 1970-01-01 (H. Hinnant's `days_from_civil`).
+fn days_from_civil(y: i64, m: u32, d: u32) -> i64 {
+    let y = if m <= 2 { y - 1 } else { y };
+    let era = y.div_euclid(400);
+    let yoe = y.rem_euclid(400);
+    let mp = i64::from((m + 9) % 12);
+    let doy = (153 * mp + 2) / 5 + i64::from(d) - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    era * 146_097 + doe - 719_468
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn fast_timestamps_agree_with_the_general_parser() {
+        for s in [
+            "2026-08-01T10:00:00.120Z",
+            "2026-08-01T10:00:00Z",
+            "2026-08-01T10:00:00.000000001Z",
+            "2024-02-29T23:59:59.999999999Z",
+            "1970-01-01T00:00:00Z",
+            "1969-12-31T23:59:59.5Z",
+            "2000-03-01T00:00:00.1Z",
+        ] {
+            assert_eq!(fast_rfc3339(s), parse_ts_str(s).ok(), "{s}");
+        }
+    }
+
+    #[test]
+    fn unusual_timestamps_are_left_to_the_general_parser() {
+        for s in [
+            "2026-08-01T10:00:00+02:00",
+            "2026-08-01t10:00:00z",
+            "2025-02-29T00:00:00Z",
+            "2026-08-01T10:00:60Z",
+            "2026-08-01T10:00:00.Z",
+            "2026-08-01T10:00:00.1234567890Z",
+            " 2026-08-01T10:00:00Z",
+        ] {
+            assert_eq!(fast_rfc3339(s), None, "{s}");
+        }
+    }
+}
