@@ -1,3 +1,4 @@
 //! Command-line interface: clap types and one file per subcommand.
 
+pub mod check;
 pub mod generate;
