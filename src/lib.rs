@@ -12,3 +12,6 @@
 pub mod engine;
 pub mod policy;
 pub mod trace;
+pub mod cli;
+pub mod replay;
+pub mod report;
