@@ -482,7 +482,10 @@ impl Compiler<'_> {
                 continue;
             };
             let key = (p.path.text.to_string(), p.op.name(), op_value(&p.op));
-            if let Some(j) = seen.iter().position(|s| *s == key) {
+            let repeats = |s: &(String, &str, Value)| {
+                s.0 == key.0 && s.1 == key.1 && same_value(&s.2, &key.2)
+            };
+            if let Some(j) = seen.iter().position(repeats) {
                 self.warn(
                     item.pos,
                     &ipath,
@@ -929,6 +932,17 @@ impl Compiler<'_> {
                 None
             }
         }
+    }
+}
+
+/// Equal policy values, numbers compared by value (`1` and `1.0` are the same predicate).
+fn same_value(a: &Value, b: &Value) -> bool {
+    match (a, b) {
+        (Value::Number(x), Value::Number(y)) => x.as_f64() == y.as_f64(),
+        (Value::Array(x), Value::Array(y)) => {
+            x.len() == y.len() && x.iter().zip(y).all(|(x, y)| same_value(x, y))
+        }
+        _ => a == b,
     }
 }
 

@@ -4,3 +4,6 @@ mod smoke {
         assert_eq!(1 + 1, 2);
     }
 }
+mod engine;
+mod policy;
+mod proptest_reference;
