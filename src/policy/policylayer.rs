@@ -561,10 +561,8 @@ impl Compiler<'_> {
             _ => None,
         }?;
         let arg_path = arg_path?;
-        let shown = match &op {
-            Op::Regex(re) => show(&Value::String(re.as_str().to_string())),
-            _ => show(&op_value(&op)),
-        };
+        // The value as written (`100`, not the compiled `100.0`).
+        let shown = value.map_or_else(String::new, |m| show(&m.value.to_value()));
         let condition = format!("{} {} {shown}", arg_path.text, op.name());
         let rule: Arc<str> = Arc::from(format!(
             "/tools/{tool}/{}/{}-{}",

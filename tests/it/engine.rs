@@ -625,7 +625,7 @@ fn approval_holds_calls_and_assume_approved_continues_them() {
             ("deny", "/tools/wipe/require/args.ok-eq"),
         ],
     );
-    assert_eq!(&*got[0].message, "held for approval: args.amount gt 100.0");
+    assert_eq!(&*got[0].message, "held for approval: args.amount gt 100");
     assert!(got.iter().all(|d| !d.approval_required));
 
     let assume = EvalOptions {
