@@ -9,9 +9,9 @@
 //! compiled form the engine runs.
 #![warn(missing_docs)]
 
+pub mod cli;
 pub mod engine;
 pub mod policy;
-pub mod trace;
-pub mod cli;
 pub mod replay;
 pub mod report;
+pub mod trace;

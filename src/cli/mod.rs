@@ -4,6 +4,7 @@
 //! 0 ok, 1 a gate failed, 2 bad input or usage. Errors returned as `Err` are printed by `main`
 //! and exit 2.
 
+pub mod check;
 mod common;
 pub mod diff;
 pub mod simulate;
@@ -35,6 +36,8 @@ pub enum Command {
     Simulate(simulate::SimulateArgs),
     /// What changes if the base policy becomes the candidate?
     Diff(diff::DiffArgs),
+    /// Validate and lint policies.
+    Check(check::CheckArgs),
 }
 
 /// Run a parsed command line. Returns the exit code.
@@ -42,5 +45,6 @@ pub fn run(cli: Cli, out: &mut dyn Write, err: &mut dyn Write) -> anyhow::Result
     match cli.command {
         Command::Simulate(a) => simulate::run(&a, out, err),
         Command::Diff(a) => diff::run(&a, out, err),
+        Command::Check(a) => check::run(&a, out, err),
     }
 }

@@ -1,1 +1,117 @@
 //! Policy files: parsing, validation with located errors, compilation for the engine.
+//!
+//! A policy document is parsed by a small position-keeping JSON parser, validated field by
+//! field (every error of the file is collected, each with line, column and JSON path), and
+//! compiled into the [`engine::Policy`](crate::engine::Policy) the evaluator runs.
+
+mod diagnostic;
+mod json;
+mod policylayer;
+
+use std::path::Path;
+
+pub use diagnostic::{Diagnostic, PolicyErrors, Severity, render_diagnostics};
+
+use crate::engine::Policy;
+
+/// How strictly to read a policy.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct LoadOptions {
+    /// `--strict-dialect`: reject mcpsim extensions (`require_approval`, `approve_if`,
+    /// `increment_from`, numeric windows, `algorithm`), accepting only what the gateway reads.
+    pub strict_dialect: bool,
+}
+
+/// Everything `check` needs to know about one policy document.
+#[derive(Debug)]
+pub struct CheckReport {
+    /// The compiled policy, when there are no errors.
+    pub policy: Option<Policy>,
+    /// Errors, in file order.
+    pub errors: Vec<Diagnostic>,
+    /// Warnings, in file order (also for files without errors).
+    pub warnings: Vec<Diagnostic>,
+}
+
+/// Parse, validate and compile a PolicyLayer `policy.json` document, keeping every diagnostic.
+pub fn check_policy_str(src: &str, opts: &LoadOptions) -> CheckReport {
+    let root = match json::parse(src) {
+        Ok(root) => root,
+        Err(e) => {
+            return CheckReport {
+                policy: None,
+                errors: vec![Diagnostic::error(
+                    format!("invalid JSON: {}", e.message),
+                    "",
+                    e.pos.line,
+                    e.pos.column,
+                )],
+                warnings: Vec::new(),
+            };
+        }
+    };
+    let mut compiled = policylayer::compile(&root, opts);
+    let order = |d: &Diagnostic| (d.line, d.column);
+    compiled.errors.sort_by_key(order);
+    compiled.warnings.sort_by_key(order);
+    CheckReport {
+        policy: compiled.policy,
+        errors: compiled.errors,
+        warnings: compiled.warnings,
+    }
+}
+
+/// Parse a policy document with the default options. `file_name` is only used in errors.
+pub fn parse_policy_str(src: &str, file_name: &str) -> Result<Policy, PolicyErrors> {
+    parse_policy_str_with(src, file_name, &LoadOptions::default())
+}
+
+/// Parse a policy document with explicit options.
+pub fn parse_policy_str_with(
+    src: &str,
+    file_name: &str,
+    opts: &LoadOptions,
+) -> Result<Policy, PolicyErrors> {
+    let report = check_policy_str(src, opts);
+    match report.policy {
+        Some(policy) => Ok(policy),
+        None => Err(PolicyErrors {
+            file: file_name.to_string(),
+            errors: report.errors,
+            warnings: report.warnings,
+        }),
+    }
+}
+
+/// Read, parse, validate and compile a policy file with the default options.
+pub fn load_policy_file(path: &Path) -> Result<Policy, PolicyErrors> {
+    load_policy_file_with(path, &LoadOptions::default())
+}
+
+/// Read, parse, validate and compile a policy file with explicit options.
+pub fn load_policy_file_with(path: &Path, opts: &LoadOptions) -> Result<Policy, PolicyErrors> {
+    let file = path.display().to_string();
+    let src = read_policy_file(path).map_err(|d| PolicyErrors {
+        file: file.clone(),
+        errors: vec![d],
+        warnings: Vec::new(),
+    })?;
+    parse_policy_str_with(&src, &file, opts)
+}
+
+/// Read a policy file as UTF-8, turning failures into a diagnostic without position.
+pub(crate) fn read_policy_file(path: &Path) -> Result<String, Diagnostic> {
+    let bytes = std::fs::read(path)
+        .map_err(|e| Diagnostic::error(format!("cannot read policy file: {e}"), "", 0, 0))?;
+    String::from_utf8(bytes).map_err(|e| {
+        Diagnostic::error(
+            format!(
+                "policy file is not valid UTF-8 (byte offset {})",
+                e.utf8_error().valid_up_to()
+            ),
+            "",
+            0,
+            0,
+        )
+    })
+}
