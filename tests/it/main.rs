@@ -1,1 +1,7 @@
-mod smoke { #[test] fn builds() { assert_eq!(1 + 1, 2); } }
+mod smoke {
+    #[test]
+    fn builds() {
+        assert_eq!(1 + 1, 2);
+    }
+}
+mod trace;
