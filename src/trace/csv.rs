@@ -119,7 +119,14 @@ impl CsvSource {
                         )?,
                         Err(e) => cx.skip(
                             *line,
-                            LineError::new("malformed CSV row", format!("malformed CSV row: {e}")),
+                            LineError::new(
+                                "malformed CSV row",
+                                // polars appends advice about its own options; keep the finding.
+                                format!(
+                                    "malformed CSV row: {}",
+                                    e.to_string().lines().next().unwrap_or_default()
+                                ),
+                            ),
                         )?,
                     }
                 }

@@ -84,7 +84,7 @@ pub(crate) struct Spool {
 }
 
 impl Spool {
-    pub(crate) fn from_stdin() -> Result<Spool, TraceError> {
+    pub(crate) fn from_reader(stdin: &mut dyn Read) -> Result<Spool, TraceError> {
         static N: AtomicU64 = AtomicU64::new(0);
         let n = N.fetch_add(1, Ordering::Relaxed);
         let path = std::env::temp_dir().join(format!("mcpsim-stdin-{}-{n}", std::process::id()));
@@ -98,7 +98,7 @@ impl Spool {
             .open(&path)
             .map_err(err)?;
         let spool = Spool { path: path.clone() };
-        io::copy(&mut io::stdin().lock(), &mut f).map_err(err)?;
+        io::copy(stdin, &mut f).map_err(err)?;
         Ok(spool)
     }
 

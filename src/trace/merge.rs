@@ -111,6 +111,17 @@ impl Trace {
         opts: &ReadOptions,
         limit: usize,
     ) -> Result<Trace, TraceError> {
+        Trace::open_with_stdin(inputs, opts, limit, &mut std::io::stdin().lock())
+    }
+
+    /// [`Trace::open_with_memory_limit`] reading `-` from `stdin` instead of the process's
+    /// standard input.
+    pub fn open_with_stdin(
+        inputs: &[String],
+        opts: &ReadOptions,
+        limit: usize,
+        stdin: &mut dyn Read,
+    ) -> Result<Trace, TraceError> {
         let specs = expand_inputs(inputs)?;
         let mut spool = None;
         let mut opened = Vec::with_capacity(specs.len());
@@ -122,7 +133,7 @@ impl Trace {
                     if spool.is_some() {
                         return Err(TraceError::StdinTwice);
                     }
-                    let s = Spool::from_stdin()?;
+                    let s = Spool::from_reader(stdin)?;
                     let p = s.path().to_path_buf();
                     spool = Some(s);
                     p

@@ -129,3 +129,74 @@ pub(crate) fn outcome_of(msg: &serde_json::Map<String, serde_json::Value>) -> Up
         Upstream::Ok
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::trace::{Args, Origin};
+
+    fn call(ts: Nanos, line: u64) -> CallRecord {
+        CallRecord {
+            ts,
+            server: "s".into(),
+            grant: None,
+            session: None,
+            tool: "t".into(),
+            args: Args::Unrecorded,
+            id: None,
+            recorded: None,
+            upstream: None,
+            latency_ms: None,
+            origin: Origin { file: 0, line },
+        }
+    }
+
+    const S: Nanos = 1_000_000_000;
+
+    #[test]
+    fn calls_leave_in_request_order_once_answered() {
+        let mut p = Pairing::new();
+        p.push(Some(1), call(0, 1));
+        p.push(Some(2), call(S, 2));
+        assert!(p.reply(&2, 2 * S, Upstream::Ok));
+        // Call 2 is answered but waits behind call 1.
+        assert_eq!(p.pop_ready(2 * S), None);
+        assert!(p.reply(&1, 3 * S, Upstream::ToolError));
+        let first = p.pop_ready(3 * S).unwrap();
+        assert_eq!(
+            (first.origin.line, first.upstream, first.latency_ms),
+            (1, Some(Upstream::ToolError), Some(3000.0))
+        );
+        let second = p.pop_ready(3 * S).unwrap();
+        assert_eq!((second.origin.line, second.latency_ms), (2, Some(1000.0)));
+        assert!(!p.reply(&1, 4 * S, Upstream::Ok), "already answered");
+    }
+
+    #[test]
+    fn unanswered_calls_leave_after_the_horizon_and_late_replies_do_not_pair() {
+        let mut p = Pairing::new();
+        p.push(Some(1), call(0, 1));
+        assert_eq!(p.pop_ready(PAIRING_HORIZON), None);
+        let gone = p.pop_ready(PAIRING_HORIZON + 1).unwrap();
+        assert_eq!(gone.upstream, None);
+        assert!(!p.reply(&1, PAIRING_HORIZON + 2, Upstream::Ok));
+    }
+
+    #[test]
+    fn closing_and_reusing_keys_release_calls_without_a_reply() {
+        let mut p = Pairing::new();
+        p.push(Some(("a", 1)), call(0, 1));
+        p.push(Some(("b", 1)), call(0, 2));
+        p.close_where(|(conn, _)| *conn == "a");
+        assert_eq!(p.pop_ready(0).map(|r| r.origin.line), Some(1));
+        assert_eq!(p.pop_ready(0), None);
+        // Same key again while the first still waits: the first leaves unanswered.
+        p.push(Some(("b", 1)), call(S, 3));
+        assert!(p.reply(&("b", 1), 2 * S, Upstream::Ok));
+        let a = p.pop_ready(2 * S).unwrap();
+        let b = p.pop_ready(2 * S).unwrap();
+        assert_eq!((a.origin.line, a.upstream), (2, None));
+        assert_eq!((b.origin.line, b.upstream), (3, Some(Upstream::Ok)));
+        assert_eq!(p.pop_front(), None);
+    }
+}

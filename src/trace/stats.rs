@@ -18,7 +18,7 @@ pub struct ReadStats {
     pub skipped: u64,
     /// Skipped records by reason category (`invalid JSON`, `missing field`, …).
     pub skipped_by_reason: BTreeMap<String, u64>,
-    /// The first [`MAX_EXAMPLES`] skipped records.
+    /// The first 10 skipped records.
     pub skipped_examples: Vec<Skipped>,
     /// Lines that are not calls and were not bad, by kind (`method initialize`, …).
     pub ignored: BTreeMap<String, u64>,

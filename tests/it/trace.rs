@@ -763,3 +763,138 @@ fn convert_command_writes_records_and_warns_about_skipped_lines() {
     let (want, _) = read(&[&fixture("jsonrpc.jsonl")]);
     assert_eq!(without_origin(&back), without_origin(&want));
 }
+
+/// Bad lines in the other formats: (format, file body, line, reason).
+#[test]
+fn bad_lines_in_every_format_are_located() {
+    let cases: &[(Format, &str, u64, &str)] = &[
+        (
+            Format::Csv,
+            "ts,server,tool\nyesterday,fortios,system_status_get\n",
+            2,
+            "field `ts`: cannot parse \"yesterday\" as a timestamp",
+        ),
+        (
+            Format::Csv,
+            "ts,server,tool\n2026-08-01T09:00:00Z,fortios,\n",
+            2,
+            "field `tool`: missing",
+        ),
+        (
+            Format::Csv,
+            "ts,tool,args\n2026-08-01T09:00:00Z,x,\"{\"\"a\"\":\"\n",
+            2,
+            "field `args`: invalid JSON: EOF while parsing a value at line 1 column 5",
+        ),
+        (
+            Format::Csv,
+            "ts,tool,latency_ms\n2026-08-01T09:00:00Z,x,fast\n",
+            2,
+            "field `latency_ms`: expected a number, found \"fast\"",
+        ),
+        (
+            Format::Csv,
+            "ts,tool\n2026-08-01T09:00:00Z,x\n2026-08-01T09:00:01Z,\u{ff}\n",
+            3,
+            "invalid UTF-8 at byte 22",
+        ),
+        (
+            Format::Csv,
+            "ts,tool\n2026-08-01T09:00:00Z,x\n2026-08-01T09:00:01Z,y,surplus\n",
+            3,
+            "malformed CSV row: found more fields than defined in 'Schema'",
+        ),
+        (
+            Format::JsonRpc,
+            r#"{"ts":"2026-08-01T09:00:00Z","session":"s","msg":{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{}}}"#,
+            1,
+            "field `msg.params.name`: missing",
+        ),
+        (
+            Format::JsonRpc,
+            r#"{"session":"s","msg":{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"x"}}}"#,
+            1,
+            "field `ts`: missing",
+        ),
+        (
+            Format::PolicyLayerLog,
+            r#"{"timestamp":"2026-08-01T09:00:00Z","method":"tools/call","tool":"x","decision":"allow","upstream_status":"502"}"#,
+            1,
+            "field `upstream_status`: expected a number, found a string",
+        ),
+        (
+            Format::PolicyLayerLog,
+            r#"{"timestamp":"2026-08-01T09:00:00Z","method":"tools/call","tool":"x","decision":"maybe"}"#,
+            1,
+            "field `decision`: unknown decision \"maybe\" (expected allow, deny, throttle or approval)",
+        ),
+        (
+            Format::InterceptLog,
+            r#"{"ts":"2026-08-01T09:00:00Z","type":"tool_call","instance":"a1","result":"allowed"}"#,
+            1,
+            "field `tool`: missing",
+        ),
+        (
+            Format::ClaudeLog,
+            "2026-08-01T09:00:00Z [f] [info] Message from client: {\"method\":\"tools/call\",\"params\":{\"name\":\"x\"",
+            1,
+            "truncated JSON: EOF while parsing an object at line 1 column 43",
+        ),
+        (
+            Format::ClaudeLog,
+            "2026-13-45T09:00:00Z [f] [info] Message from client: {\"method\":\"tools/call\",\"params\":{\"name\":\"x\"}}",
+            1,
+            "field `timestamp`: cannot parse \"2026-13-45T09:00:00Z\" as a timestamp",
+        ),
+    ];
+    let dir = tempfile::tempdir().unwrap();
+    for (i, (format, body, line, reason)) in cases.iter().enumerate() {
+        let path = dir.path().join(format!("case{i}"));
+        let bytes: Vec<u8> = body
+            .chars()
+            .map(|c| if c == '\u{ff}' { 0xff } else { c as u8 })
+            .collect();
+        std::fs::write(&path, bytes).unwrap();
+        let name = path.display().to_string();
+        for from in [Some(*format), None] {
+            let strict = ReadOptions { from, strict: true };
+            let err = Trace::open(std::slice::from_ref(&name), &strict)
+                .err()
+                .unwrap_or_else(|| panic!("case {i} ({format}) must fail under --strict"));
+            assert_eq!(
+                err.to_string(),
+                format!("{name}:{line}: {reason}"),
+                "case {i}"
+            );
+        }
+        let (_, stats) = read_with(std::slice::from_ref(&name), &ReadOptions::default());
+        assert_eq!(stats.per_file[0].1, *format, "case {i} detection");
+        assert_eq!(stats.skipped, 1, "case {i}");
+    }
+}
+
+#[test]
+fn stdin_is_read_like_a_file_even_compressed() {
+    let plain = std::fs::read(fixture("policylayer.jsonl")).unwrap();
+    let (want, _) = read(&[&fixture("policylayer.jsonl")]);
+    let gz = {
+        let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+        e.write_all(&plain).unwrap();
+        e.finish().unwrap()
+    };
+    for (bytes, limit) in [(plain.clone(), 1_000), (gz, 1)] {
+        let inputs = ["-".to_string()];
+        let mut t =
+            Trace::open_with_stdin(&inputs, &ReadOptions::default(), limit, &mut &bytes[..])
+                .unwrap();
+        let mut got = Vec::new();
+        while let Some(r) = t.next_call().unwrap() {
+            got.push(r);
+        }
+        assert_eq!(got, want);
+        assert_eq!(t.files(), ["<stdin>"]);
+    }
+    let twice = ["-".to_string(), "-".to_string()];
+    let err = Trace::open_with_stdin(&twice, &ReadOptions::default(), 10, &mut &plain[..]);
+    assert!(matches!(err, Err(TraceError::StdinTwice)));
+}
