@@ -6,6 +6,7 @@
 
 pub mod check;
 mod common;
+pub mod convert;
 pub mod diff;
 pub mod simulate;
 
@@ -38,6 +39,8 @@ pub enum Command {
     Diff(diff::DiffArgs),
     /// Validate and lint policies.
     Check(check::CheckArgs),
+    /// Normalise traces of any supported format to mcpsim call records.
+    Convert(convert::ConvertArgs),
 }
 
 /// Run a parsed command line. Returns the exit code.
@@ -46,5 +49,6 @@ pub fn run(cli: Cli, out: &mut dyn Write, err: &mut dyn Write) -> anyhow::Result
         Command::Simulate(a) => simulate::run(&a, out, err),
         Command::Diff(a) => diff::run(&a, out, err),
         Command::Check(a) => check::run(&a, out, err),
+        Command::Convert(a) => convert::run(&a, out, err),
     }
 }
