@@ -13,4 +13,6 @@ pub mod cli;
 pub mod engine;
 pub mod generate;
 pub mod policy;
+pub mod replay;
+pub mod report;
 pub mod trace;

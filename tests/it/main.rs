@@ -1,3 +1,9 @@
-//! The integration test binary: one module per area.
+//! The integration tests: one binary, one module per area.
 
+mod cli;
+mod engine;
 mod generate;
+mod json_schema;
+mod policy;
+mod proptest_reference;
+mod trace;

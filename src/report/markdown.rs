@@ -1,0 +1,47 @@
+//! Markdown, fit for a pull-request comment.
+
+use std::io::{self, Write};
+
+use super::document::{Block, Document};
+
+pub fn write(doc: &Document, out: &mut dyn Write) -> io::Result<()> {
+    writeln!(out, "### {}", doc.title)?;
+    for block in &doc.blocks {
+        match block {
+            Block::Heading(h) => write!(out, "\n#### {}\n\n", escape(h))?,
+            Block::Line(l) => writeln!(out, "{}  ", escape(l))?,
+            Block::Table { header, rows } => {
+                writeln!(out)?;
+                write_row(out, header)?;
+                let rule: Vec<String> = header.iter().map(|_| "---".to_owned()).collect();
+                write_row(out, &rule)?;
+                for row in rows {
+                    let cells: Vec<String> = row.iter().map(|c| escape(c)).collect();
+                    write_row(out, &cells)?;
+                }
+                writeln!(out)?;
+            }
+        }
+    }
+    Ok(())
+}
+
+fn write_row(out: &mut dyn Write, cells: &[String]) -> io::Result<()> {
+    writeln!(out, "| {} |", cells.join(" | "))
+}
+
+/// Keep cell text from breaking the table or being read as Markdown.
+fn escape(s: &str) -> String {
+    let mut o = String::with_capacity(s.len());
+    for c in s.chars() {
+        match c {
+            '|' | '*' | '`' | '<' | '>' | '[' | ']' | '\\' => {
+                o.push('\\');
+                o.push(c);
+            }
+            '\n' | '\r' => o.push(' '),
+            _ => o.push(c),
+        }
+    }
+    o
+}
