@@ -76,7 +76,13 @@ impl ClaudeSource {
             cx.ignore("unstructured log line");
             return Ok(());
         };
-        let (ts_text, server, rest) = (&caps[1], &caps[2], &caps[4]);
+        // Per-server logs write `[server] [level]`; some `mcp.log` versions `[level] [server]`.
+        let (ts_text, rest) = (&caps[1], &caps[4]);
+        let server = if is_level(&caps[2]) && !is_level(&caps[3]) {
+            &caps[3]
+        } else {
+            &caps[2]
+        };
         let server = self.names.get(server);
         let conn = self.connection.get(&server).copied().unwrap_or(0);
         if let Some(json) = rest.strip_prefix(FROM_CLIENT) {
@@ -185,5 +191,60 @@ fn first_object(text: &str) -> Result<Map<String, Value>, LineError> {
             "invalid JSON",
             "truncated JSON: empty message",
         )),
+    }
+}
+
+fn is_level(s: &str) -> bool {
+    matches!(
+        s.to_ascii_lowercase().as_str(),
+        "info" | "error" | "warn" | "warning" | "debug" | "trace" | "log"
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use std::io::Cursor;
+
+    use super::*;
+    use crate::trace::{ReadStats, Upstream};
+
+    fn read(log: &str) -> (Vec<CallRecord>, ReadStats) {
+        let lines = Lines::new(Box::new(Cursor::new(log.as_bytes().to_vec())), "mcp.log");
+        let mut src = ClaudeSource::new(lines, 0);
+        let mut stats = ReadStats::default();
+        let mut cx = Ctx {
+            stats: &mut stats,
+            strict: true,
+            file: "mcp.log",
+        };
+        let mut out = Vec::new();
+        while let Some(r) = src.next(&mut cx).unwrap() {
+            out.push(r);
+        }
+        (out, stats)
+    }
+
+    #[test]
+    fn level_first_lines_of_mcp_log_name_the_server_second() {
+        let log = "\
+2026-08-01T09:00:00.000Z [info] [fortios] Initializing server...
+2026-08-01T09:00:01.000Z [info] [fortios] Message from client: {\"method\":\"tools/call\",\"params\":{\"name\":\"system_status_get\"},\"jsonrpc\":\"2.0\",\"id\":1}
+2026-08-01T09:00:01.000Z [info] [files] Message from client: {\"method\":\"tools/call\",\"params\":{\"name\":\"read_file\"},\"jsonrpc\":\"2.0\",\"id\":1}
+2026-08-01T09:00:01.250Z [info] [fortios] Message from server: {\"jsonrpc\":\"2.0\",\"id\":1,\"result\":{\"content\":[]}}
+";
+        let (recs, _) = read(log);
+        let got: Vec<(&str, &str, Option<Upstream>)> = recs
+            .iter()
+            .map(|r| (&*r.server, &*r.tool, r.upstream))
+            .collect();
+        // Same id on two servers: the reply pairs with its own server's request only.
+        assert_eq!(
+            got,
+            [
+                ("fortios", "system_status_get", Some(Upstream::Ok)),
+                ("files", "read_file", None)
+            ]
+        );
+        assert_eq!(recs[0].latency_ms, Some(250.0));
     }
 }

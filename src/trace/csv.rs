@@ -9,6 +9,7 @@ use std::io::{BufRead, Cursor};
 
 use polars::prelude::*;
 
+use super::format::UTF8_BOM;
 use super::intern::Interner;
 use super::source::{Ctx, LineError, Source};
 use super::table::{BATCH_ROWS, Batch};
@@ -82,7 +83,10 @@ impl CsvSource {
                     self.done = true;
                     return Ok(());
                 }
-                Some((_, h)) => self.header = Some(h),
+                Some((_, h)) => {
+                    let h = h.strip_prefix(UTF8_BOM).map(<[u8]>::to_vec).unwrap_or(h);
+                    self.header = Some(h);
+                }
             }
         }
         let mut rows: Vec<(u64, Vec<u8>)> = Vec::new();

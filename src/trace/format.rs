@@ -66,11 +66,13 @@ impl fmt::Display for Format {
     }
 }
 
+pub(crate) const UTF8_BOM: &[u8] = b"\xef\xbb\xbf";
+
 /// How many non-empty lines detection looks at before giving up.
 const DETECT_LINES: usize = 50;
 
 pub(crate) static CLAUDE_LINE: LazyLock<Regex> = LazyLock::new(|| {
-    Regex::new(r"^(\d{4}-\d\d-\d\d[T ][^ ]+) \[([^\]]*)\] \[([A-Za-z]+)\] (.*)$")
+    Regex::new(r"^(\d{4}-\d\d-\d\d[T ][^ ]+) \[([^\]]*)\] \[([^\]]*)\] (.*)$")
         .expect("a literal regex compiles")
 });
 
@@ -79,6 +81,7 @@ pub(crate) fn detect(head: &[u8]) -> Result<Format, String> {
     if head.starts_with(b"PAR1") {
         return Ok(Format::Parquet);
     }
+    let head = head.strip_prefix(UTF8_BOM).unwrap_or(head);
     let mut seen = 0;
     let mut first: Option<String> = None;
     // The last line of the head may be cut short; only complete lines are judged.
@@ -182,6 +185,21 @@ mod tests {
         for (head, want) in cases {
             assert_eq!(detect(format!("{head}\n").as_bytes()), Ok(want), "{head}");
         }
+    }
+
+    #[test]
+    fn value_names_are_the_format_names() {
+        use clap::ValueEnum;
+        for f in Format::ALL {
+            let v = f.to_possible_value().expect("every format is selectable");
+            assert_eq!(v.get_name(), f.as_str());
+            assert_eq!(Format::parse(f.as_str()), Some(f));
+        }
+    }
+
+    #[test]
+    fn bom_is_not_part_of_the_first_line() {
+        assert_eq!(detect(b"\xef\xbb\xbfts,server,tool\n"), Ok(Format::Csv));
     }
 
     #[test]

@@ -223,7 +223,9 @@ impl Trace {
     ) -> Result<(Option<Vec<CallRecord>>, u64), TraceError> {
         let mut kept = Some(Vec::new());
         let mut out_of_order = 0;
-        for (i, mut src) in self.sources()?.into_iter().enumerate() {
+        for i in 0..self.inputs.len() {
+            // One file open at a time: this pass needs no merge.
+            let mut src = open_source(&self.inputs[i], i as u32)?;
             let mut latest = Nanos::MIN;
             let mut cx = Ctx {
                 stats: &mut self.stats,

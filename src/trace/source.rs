@@ -5,6 +5,7 @@ use std::io::BufRead;
 
 use serde_json::{Map, Value};
 
+use super::format::UTF8_BOM;
 use super::stats::MAX_EXAMPLES;
 use super::time::{kind_of, parse_ts_value};
 use super::{CallRecord, Nanos, ReadStats, Skipped, TraceError};
@@ -156,7 +157,12 @@ impl Lines {
                 break end;
             }
         };
-        let text = std::str::from_utf8(&self.buf[..end]).map_err(|e| {
+        let start = if self.line == 1 && self.buf.starts_with(UTF8_BOM) {
+            UTF8_BOM.len()
+        } else {
+            0
+        };
+        let text = std::str::from_utf8(&self.buf[start..end]).map_err(|e| {
             LineError::new(
                 "invalid UTF-8",
                 format!("invalid UTF-8 at byte {}", e.valid_up_to() + 1),
