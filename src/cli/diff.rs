@@ -58,7 +58,13 @@ pub fn run(args: &DiffArgs, out: &mut dyn Write, err: &mut dyn Write) -> anyhow:
         &candidate,
         args.eval.options(),
         opts,
-        sink.as_mut().map(|s| (s.as_mut(), &mut *dest as &mut dyn Write)),
+        match sink.as_mut() {
+            Some(s) => Some((
+                s.as_mut() as &mut dyn report::RowSink,
+                &mut *dest as &mut dyn Write,
+            )),
+            None => None,
+        },
         &mut spinner,
     )?;
     drop(spinner);

@@ -49,7 +49,13 @@ pub fn run(args: &SimulateArgs, out: &mut dyn Write, err: &mut dyn Write) -> any
         &policies,
         args.eval.options(),
         opts,
-        sink.as_mut().map(|s| (s.as_mut(), &mut *dest as &mut dyn Write)),
+        match sink.as_mut() {
+            Some(s) => Some((
+                s.as_mut() as &mut dyn report::RowSink,
+                &mut *dest as &mut dyn Write,
+            )),
+            None => None,
+        },
         &mut spinner,
     )?;
     drop(spinner);
@@ -77,7 +83,10 @@ pub fn run(args: &SimulateArgs, out: &mut dyn Write, err: &mut dyn Write) -> any
 }
 
 /// Per-call formats carry no summary: say on standard error what was skipped.
-pub(super) fn warn_skipped(input: &report::InputSummary, err: &mut dyn Write) -> std::io::Result<()> {
+pub(super) fn warn_skipped(
+    input: &report::InputSummary,
+    err: &mut dyn Write,
+) -> std::io::Result<()> {
     if input.skipped > 0 {
         writeln!(err, "warning: {} malformed records skipped", input.skipped)?;
         for s in &input.skipped_examples {
@@ -86,7 +95,10 @@ pub(super) fn warn_skipped(input: &report::InputSummary, err: &mut dyn Write) ->
     }
     let no_policy: u64 = input.no_policy.iter().map(|c| c.count).sum();
     if no_policy > 0 {
-        writeln!(err, "warning: {no_policy} calls to servers without a policy were not evaluated")?;
+        writeln!(
+            err,
+            "warning: {no_policy} calls to servers without a policy were not evaluated"
+        )?;
     }
     Ok(())
 }

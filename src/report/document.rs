@@ -67,7 +67,14 @@ fn input_blocks(input: &InputSummary, blocks: &mut Vec<Block>) {
     let files: Vec<String> = input
         .files
         .iter()
-        .map(|f| format!("{} ({}, {})", f.name, f.format, plural(f.calls, "call", "calls")))
+        .map(|f| {
+            format!(
+                "{} ({}, {})",
+                f.name,
+                f.format,
+                plural(f.calls, "call", "calls")
+            )
+        })
         .collect();
     blocks.push(Block::Line(format!("Input: {}", files.join(", "))));
     let mut parts = vec![
@@ -175,7 +182,11 @@ fn gate_line(gate: &Gate, what: &str) -> String {
 }
 
 fn decision_kind_label(kinds: &[DecisionKind]) -> String {
-    kinds.iter().map(|k| k.as_str()).collect::<Vec<_>>().join("/")
+    kinds
+        .iter()
+        .map(|k| k.as_str())
+        .collect::<Vec<_>>()
+        .join("/")
 }
 
 /// Lay out a simulate report.
@@ -200,7 +211,9 @@ pub fn simulate(r: &SimulateReport) -> Document {
         )));
     }
 
-    let header = ["tool", "calls", "allow", "deny", "throttle", "approval", "unknown"];
+    let header = [
+        "tool", "calls", "allow", "deny", "throttle", "approval", "unknown",
+    ];
     b.push(Block::Heading("Per tool".to_owned()));
     b.push(table(&header, tally_rows(&r.per_tool)));
     b.push(Block::Heading("Per grant".to_owned()));
@@ -209,7 +222,9 @@ pub fn simulate(r: &SimulateReport) -> Document {
     b.push(table(&grant_header, tally_rows(&r.per_grant)));
 
     if !r.per_rule.is_empty() {
-        b.push(Block::Heading("Rules that refused or held calls".to_owned()));
+        b.push(Block::Heading(
+            "Rules that refused or held calls".to_owned(),
+        ));
         b.push(table(
             &["rule", "decision", "calls"],
             r.per_rule
@@ -383,7 +398,16 @@ pub fn diff(r: &DiffReport) -> Document {
             format!("Changed calls ({})", r.changed)
         }));
         b.push(table(
-            &["#", "time", "grant", "tool", "base", "candidate", "cause", "candidate rule"],
+            &[
+                "#",
+                "time",
+                "grant",
+                "tool",
+                "base",
+                "candidate",
+                "cause",
+                "candidate rule",
+            ],
             r.calls
                 .iter()
                 .map(|c| {

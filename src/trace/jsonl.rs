@@ -7,12 +7,16 @@ use super::source::{Ctx, Fields, LineError, Lines, Source, UNKNOWN_SERVER, parse
 use super::{Args, CallRecord, Origin, Recorded, RecordedDecision, TraceError, Upstream};
 
 /// Reads call records line by line; nothing is buffered beyond the current line.
+// Traces are read by `jsonl_fast::ParallelJsonlSource`; this simple reader is the reference
+// its tests compare against.
+#[cfg_attr(not(test), allow(dead_code))]
 pub(crate) struct JsonlSource {
     lines: Lines,
     file: u32,
     names: Interner,
 }
 
+#[cfg_attr(not(test), allow(dead_code))]
 impl JsonlSource {
     pub(crate) fn new(lines: Lines, file: u32) -> JsonlSource {
         JsonlSource {

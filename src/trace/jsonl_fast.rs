@@ -21,6 +21,7 @@ use serde::Deserialize;
 use serde::de::{self, IgnoredAny, Visitor};
 use serde_json::{Map, Number, Value};
 
+use super::format::UTF8_BOM;
 use super::intern::Interner;
 use super::jsonl::record_from_object;
 use super::source::{Ctx, LineError, Source, UNKNOWN_SERVER, parse_object};
@@ -51,6 +52,7 @@ struct Job {
 pub(crate) struct ParallelJsonlSource {
     name: String,
     r: Box<dyn BufRead>,
+    chunk: usize,
     carry: Vec<u8>,
     next_line: u64,
     eof: bool,
@@ -75,6 +77,7 @@ impl ParallelJsonlSource {
         ParallelJsonlSource {
             name: name.to_string(),
             r,
+            chunk: CHUNK,
             carry: Vec::new(),
             next_line: 1,
             eof: false,
@@ -82,6 +85,13 @@ impl ParallelJsonlSource {
             pending: VecDeque::with_capacity(IN_FLIGHT),
             current: Vec::new().into_iter(),
         }
+    }
+
+    /// Smaller chunks, so tests cross chunk boundaries with little data.
+    #[cfg(test)]
+    fn with_chunk(mut self, bytes: usize) -> ParallelJsonlSource {
+        self.chunk = bytes;
+        self
     }
 
     fn io_error(&self, source: std::io::Error) -> TraceError {
@@ -97,9 +107,9 @@ impl ParallelJsonlSource {
             return Ok(None);
         }
         let mut buf = std::mem::take(&mut self.carry);
-        buf.reserve(CHUNK + 4096);
-        // Fill to at least CHUNK bytes, then on until the chunk holds a newline.
-        while buf.len() < CHUNK || memchr::memrchr(b'\n', &buf).is_none() {
+        buf.reserve(self.chunk + 4096);
+        // Fill to at least a chunk's size, then on until the chunk holds a newline.
+        while buf.len() < self.chunk || memchr::memrchr(b'\n', &buf).is_none() {
             match self.r.fill_buf() {
                 Ok([]) => {
                     self.eof = true;
@@ -137,7 +147,10 @@ impl ParallelJsonlSource {
                 reply,
             };
             self.next_line += lines;
-            let sent = self.jobs.as_ref().is_some_and(|jobs| jobs.send(job).is_ok());
+            let sent = self
+                .jobs
+                .as_ref()
+                .is_some_and(|jobs| jobs.send(job).is_ok());
             if !sent {
                 return Err(self.io_error(std::io::Error::other(
                     "the JSONL parsing workers stopped unexpectedly",
@@ -200,8 +213,11 @@ fn parse_chunk(bytes: &[u8], first_line: u64, file: u32, names: &mut Interner) -
         while stop > start && matches!(bytes[stop - 1], b'\n' | b'\r') {
             stop -= 1;
         }
-        let text = &bytes[start..stop];
+        let mut text = &bytes[start..stop];
         if !text.iter().all(u8::is_ascii_whitespace) {
+            if line == 1 && text.starts_with(UTF8_BOM) {
+                text = &text[UTF8_BOM.len()..];
+            }
             let origin = Origin { file, line };
             let parsed = match std::str::from_utf8(text) {
                 Ok(s) => parse_line(s, origin, names),
@@ -237,6 +253,7 @@ pub(crate) fn parse_line(
 /// escape sequence fails here and the line takes the general path.
 #[derive(Deserialize)]
 struct FastLine<'a> {
+    #[serde(borrow)]
     ts: Option<Ts<'a>>,
     #[serde(borrow)]
     server: Option<&'a str>,
@@ -296,30 +313,30 @@ enum Ts<'a> {
     Num(Number),
 }
 
-impl<'de> Deserialize<'de> for Ts<'de> {
+impl<'de: 'a, 'a> Deserialize<'de> for Ts<'a> {
     fn deserialize<D: de::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        struct V;
-        impl<'de> Visitor<'de> for V {
-            type Value = Ts<'de>;
+        struct V<'a>(std::marker::PhantomData<&'a ()>);
+        impl<'de: 'a, 'a> Visitor<'de> for V<'a> {
+            type Value = Ts<'a>;
             fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
                 f.write_str("a timestamp")
             }
-            fn visit_borrowed_str<E: de::Error>(self, s: &'de str) -> Result<Ts<'de>, E> {
+            fn visit_borrowed_str<E: de::Error>(self, s: &'de str) -> Result<Ts<'a>, E> {
                 Ok(Ts::Str(s))
             }
-            fn visit_u64<E: de::Error>(self, n: u64) -> Result<Ts<'de>, E> {
+            fn visit_u64<E: de::Error>(self, n: u64) -> Result<Ts<'a>, E> {
                 Ok(Ts::Num(Number::from(n)))
             }
-            fn visit_i64<E: de::Error>(self, n: i64) -> Result<Ts<'de>, E> {
+            fn visit_i64<E: de::Error>(self, n: i64) -> Result<Ts<'a>, E> {
                 Ok(Ts::Num(Number::from(n)))
             }
-            fn visit_f64<E: de::Error>(self, n: f64) -> Result<Ts<'de>, E> {
+            fn visit_f64<E: de::Error>(self, n: f64) -> Result<Ts<'a>, E> {
                 Number::from_f64(n)
                     .map(Ts::Num)
                     .ok_or_else(|| E::custom("not a finite number"))
             }
         }
-        d.deserialize_any(V)
+        d.deserialize_any(V(std::marker::PhantomData))
     }
 }
 
@@ -380,7 +397,20 @@ pub(crate) fn fast_rfc3339(s: &str) -> Option<Nanos> {
         return None;
     }
     let leap = year % 4 == 0 && (year % 100 != 0 || year % 400 == 0);
-    let days_in_month = [31, if leap { 29 } else { 28 }, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31];
+    let days_in_month = [
+        31,
+        if leap { 29 } else { 28 },
+        31,
+        30,
+        31,
+        30,
+        31,
+        31,
+        30,
+        31,
+        30,
+        31,
+    ];
     if day == 0 || day > days_in_month[month as usize - 1] {
         return None;
     }
@@ -401,7 +431,8 @@ pub(crate) fn fast_rfc3339(s: &str) -> Option<Nanos> {
     };
     let days = days_from_civil(i64::from(year), month, day);
     let secs = days * 86_400 + i64::from(hour * 3600 + minute * 60 + second);
-    secs.checked_mul(1_000_000_000)?.checked_add(i64::from(nanos))
+    secs.checked_mul(1_000_000_000)?
+        .checked_add(i64::from(nanos))
 }
 
 /// (year, month, day) → days since 1970-01-01 (H. Hinnant's `days_from_civil`).
@@ -418,6 +449,133 @@ fn days_from_civil(y: i64, m: u32, d: u32) -> i64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    use std::io::Cursor;
+
+    use crate::generate::{GenConfig, Generator};
+    use crate::trace::ReadStats;
+    use crate::trace::jsonl::JsonlSource;
+    use crate::trace::source::Lines;
+
+    type Drained = (Vec<CallRecord>, ReadStats);
+
+    fn drain(src: &mut dyn Source) -> Drained {
+        let mut stats = ReadStats::default();
+        let mut out = Vec::new();
+        let mut cx = Ctx {
+            stats: &mut stats,
+            strict: false,
+            file: "t.jsonl",
+        };
+        while let Some(rec) = src.next(&mut cx).expect("no I/O error") {
+            out.push(rec);
+        }
+        (out, stats)
+    }
+
+    fn both(text: &[u8], chunk: usize) -> (Drained, Drained) {
+        let seq = drain(&mut JsonlSource::new(
+            Lines::new(Box::new(Cursor::new(text.to_vec())), "t.jsonl"),
+            3,
+        ));
+        let par = drain(
+            &mut ParallelJsonlSource::new(Box::new(Cursor::new(text.to_vec())), "t.jsonl", 3)
+                .with_chunk(chunk),
+        );
+        (seq, par)
+    }
+
+    /// Lines the fast path must hand to the general one, and lines that are bad.
+    const ODD_LINES: [&str; 16] = [
+        r#"{"ts":"2026-08-01T10:00:00+02:00","tool":"t\u0041","server":"s"}"#,
+        r#"{"ts":1785578400,"tool":"t","grant":"g","id":7,"latency_ms":3}"#,
+        r#"{"ts":1785578400.5,"tool":"t","id":7.5,"args":null,"arg_keys":["a","b"]}"#,
+        r#"{"ts":"2026-08-01T10:00:00Z","tool":"t","recorded":{"decision":"denied","rule":"r"}}"#,
+        r#"{"ts":"2026-08-01T10:00:00Z","tool":"t","upstream":"nope"}"#,
+        r#"{"ts":"2026-08-01T10:00:00Z"}"#,
+        r#"{"tool":"t"}"#,
+        r#"{"ts":"yesterday","tool":"t"}"#,
+        r#"{"ts":"2026-08-01T10:00:00Z","tool":5}"#,
+        r#"{"ts":"2026-08-01T10:00:00Z","tool":"t","tool":"u"}"#,
+        r#"{"ts":"2026-08-01T10:00:00Z","tool":"t","args":[1]}"#,
+        r#"{"ts":"2026-08-01T10:00:00Z","tool":"t","id":true}"#,
+        r#"[1,2]"#,
+        r#"{"ts":"2026-08-01T10:00:00Z","tool":"t""#,
+        "   ",
+        r#"{"ts":"2026-08-01T10:00:00.123456789Z","tool":"t","session":null,"extra":{"x":[1,{"y":2}]}}"#,
+    ];
+
+    #[test]
+    fn parallel_reader_yields_what_the_sequential_reader_yields() {
+        let cfg = GenConfig {
+            calls: 3_000,
+            grants: 7,
+            ..GenConfig::default()
+        };
+        let mut text = Vec::new();
+        text.extend_from_slice(UTF8_BOM);
+        let generated = Generator::new(&cfg)
+            .and_then(|g| g.write_jsonl(&mut text))
+            .map_err(|e| e.to_string());
+        assert_eq!(generated, Ok(3_000));
+        // Sprinkle odd lines, CRLF endings and invalid UTF-8 between generated ones.
+        let mut mixed = Vec::new();
+        for (i, line) in text.split(|&b| b == b'\n').enumerate() {
+            mixed.extend_from_slice(line);
+            mixed.extend_from_slice(if i % 7 == 0 { b"\r\n" } else { b"\n" });
+            if i % 300 == 5 {
+                mixed.extend_from_slice(ODD_LINES[(i / 300) % ODD_LINES.len()].as_bytes());
+                mixed.push(b'\n');
+            }
+            if i == 1_000 {
+                mixed.extend_from_slice(b"{\"ts\":\"\xff\"}\n\n");
+            }
+        }
+        mixed.extend_from_slice(ODD_LINES[1].as_bytes()); // no final newline
+        for chunk in [1, 64, 4096, CHUNK] {
+            let (seq, par) = both(&mixed, chunk);
+            assert_eq!(seq.1.skipped, 6, "chunk {chunk}");
+            assert_eq!(seq.0.len(), par.0.len(), "chunk {chunk}");
+            for (a, b) in seq.0.iter().zip(&par.0) {
+                assert_eq!(a, b, "chunk {chunk}");
+            }
+            assert_eq!(seq.1.skipped, par.1.skipped, "chunk {chunk}");
+            assert_eq!(
+                seq.1.skipped_by_reason, par.1.skipped_by_reason,
+                "chunk {chunk}"
+            );
+            let lines = |s: &ReadStats| -> Vec<(u64, String)> {
+                s.skipped_examples
+                    .iter()
+                    .map(|e| (e.line, e.reason.clone()))
+                    .collect()
+            };
+            assert_eq!(lines(&seq.1), lines(&par.1), "chunk {chunk}");
+        }
+    }
+
+    #[test]
+    fn every_odd_line_reads_the_same_both_ways() {
+        for line in ODD_LINES {
+            let (seq, par) = both(line.as_bytes(), 8);
+            assert_eq!(seq.0, par.0, "{line}");
+            assert_eq!(
+                seq.1.skipped_examples.len(),
+                par.1.skipped_examples.len(),
+                "{line}"
+            );
+            for (a, b) in seq.1.skipped_examples.iter().zip(&par.1.skipped_examples) {
+                assert_eq!((a.line, &a.reason), (b.line, &b.reason), "{line}");
+            }
+        }
+    }
+
+    #[test]
+    fn empty_input_has_no_calls() {
+        let (seq, par) = both(b"", 16);
+        assert!(seq.0.is_empty() && par.0.is_empty());
+        assert_eq!(par.1.skipped, 0);
+    }
 
     #[test]
     fn fast_timestamps_agree_with_the_general_parser() {

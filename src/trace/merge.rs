@@ -25,7 +25,7 @@ use super::csv::CsvSource;
 use super::format::detect;
 use super::input::{Spool, open_decoded, peek_head};
 use super::intercept::InterceptSource;
-use super::jsonl::JsonlSource;
+use super::jsonl_fast::ParallelJsonlSource;
 use super::jsonrpc::JsonRpcSource;
 use super::parquet::{ParquetBytes, ParquetSource};
 use super::policylayer::PolicyLayerSource;
@@ -344,7 +344,7 @@ fn open_source(input: &Input, file: u32) -> Result<Box<dyn Source>, TraceError> 
             Box::new(ParquetSource::new(bytes, name, file))
         }
         Format::Csv => Box::new(CsvSource::new(r, name, file)),
-        Format::Jsonl => Box::new(JsonlSource::new(Lines::new(r, name), file)),
+        Format::Jsonl => Box::new(ParallelJsonlSource::new(r, name, file)),
         Format::JsonRpc => Box::new(JsonRpcSource::new(Lines::new(r, name), file)),
         Format::PolicyLayerLog => Box::new(PolicyLayerSource::new(Lines::new(r, name), file)),
         Format::InterceptLog => Box::new(InterceptSource::new(Lines::new(r, name), file)),

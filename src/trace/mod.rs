@@ -14,6 +14,7 @@ mod input;
 mod intercept;
 mod intern;
 mod jsonl;
+mod jsonl_fast;
 mod jsonrpc;
 mod merge;
 mod pairing;
