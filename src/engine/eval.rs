@@ -1,8 +1,10 @@
 //! The evaluator: one call in, one decision out, counters updated.
 
-use std::collections::HashMap;
 use std::sync::Arc;
 
+// The counter maps are probed several times per call with small keys; Fx hashing is several
+// times cheaper than SipHash there, and keys come from the trace, not from an attacker.
+use rustc_hash::FxHashMap as HashMap;
 use serde_json::Value;
 
 use super::call::CallView;

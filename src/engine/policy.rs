@@ -1,7 +1,7 @@
 //! The compiled policy the evaluator runs: tools resolved once per call, regexes compiled,
 //! counters resolved to slots, every rule id and message precomputed.
 
-use std::collections::HashMap;
+use rustc_hash::FxHashMap as HashMap;
 use std::sync::Arc;
 
 use super::decision::Scope;
@@ -160,7 +160,7 @@ impl Policy {
         Policy {
             default_deny,
             hide_all: false,
-            entries: HashMap::new(),
+            entries: HashMap::default(),
             tools: Vec::new(),
             all_tools_limits: Vec::new(),
             limits: Vec::new(),

@@ -36,6 +36,8 @@ const IN_FLIGHT: usize = 6;
 /// A line's outcome, in file order.
 enum Item {
     Call(CallRecord),
+    /// The timestamp of a valid call, when only timestamps were asked for.
+    Ts(Nanos),
     Bad(u64, LineError),
 }
 
@@ -45,6 +47,7 @@ type ChunkResult = Vec<Item>;
 struct Job {
     bytes: Vec<u8>,
     first_line: u64,
+    ts_only: bool,
     reply: SyncSender<ChunkResult>,
 }
 
@@ -57,6 +60,7 @@ pub(crate) struct ParallelJsonlSource {
     next_line: u64,
     eof: bool,
     jobs: Option<SyncSender<Job>>,
+    ts_only: bool,
     pending: VecDeque<Receiver<ChunkResult>>,
     current: std::vec::IntoIter<Item>,
 }
@@ -82,6 +86,7 @@ impl ParallelJsonlSource {
             next_line: 1,
             eof: false,
             jobs: Some(job_tx),
+            ts_only: false,
             pending: VecDeque::with_capacity(IN_FLIGHT),
             current: Vec::new().into_iter(),
         }
@@ -144,6 +149,7 @@ impl ParallelJsonlSource {
             let job = Job {
                 bytes,
                 first_line: self.next_line,
+                ts_only: self.ts_only,
                 reply,
             };
             self.next_line += lines;
@@ -162,13 +168,14 @@ impl ParallelJsonlSource {
     }
 }
 
-impl Source for ParallelJsonlSource {
-    fn next(&mut self, cx: &mut Ctx<'_>) -> Result<Option<CallRecord>, TraceError> {
+impl ParallelJsonlSource {
+    /// The next item that is not a bad line (those are reported to `cx`).
+    fn next_item(&mut self, cx: &mut Ctx<'_>) -> Result<Option<Item>, TraceError> {
         loop {
             for item in self.current.by_ref() {
                 match item {
-                    Item::Call(rec) => return Ok(Some(rec)),
                     Item::Bad(line, e) => cx.skip(line, e)?,
+                    other => return Ok(Some(other)),
                 }
             }
             self.refill()?;
@@ -187,6 +194,31 @@ impl Source for ParallelJsonlSource {
     }
 }
 
+impl Source for ParallelJsonlSource {
+    fn next(&mut self, cx: &mut Ctx<'_>) -> Result<Option<CallRecord>, TraceError> {
+        match self.next_item(cx)? {
+            None => Ok(None),
+            Some(Item::Call(rec)) => Ok(Some(rec)),
+            Some(_) => Err(self.io_error(std::io::Error::other(
+                "records were asked for after a timestamps-only read",
+            ))),
+        }
+    }
+
+    fn next_ts(&mut self, cx: &mut Ctx<'_>) -> Result<Option<Nanos>, TraceError> {
+        // Chunks dispatched from now on skip building records (and argument maps).
+        self.ts_only = true;
+        Ok(match self.next_item(cx)? {
+            None => None,
+            Some(Item::Call(rec)) => Some(rec.ts),
+            Some(Item::Ts(ts)) => Some(ts),
+            Some(Item::Bad(..)) => {
+                return Err(self.io_error(std::io::Error::other("a bad line was not reported")));
+            }
+        })
+    }
+}
+
 fn worker(jobs: &Mutex<Receiver<Job>>, file: u32) {
     let mut names = Interner::default();
     loop {
@@ -195,7 +227,7 @@ fn worker(jobs: &Mutex<Receiver<Job>>, file: u32) {
             Err(_) => return,
         };
         let Ok(job) = job else { return };
-        let items = parse_chunk(&job.bytes, job.first_line, file, &mut names);
+        let items = parse_chunk(&job.bytes, job.first_line, file, job.ts_only, &mut names);
         // The consumer may have stopped reading; then nobody needs the result.
         let _ = job.reply.send(items);
     }
@@ -203,7 +235,13 @@ fn worker(jobs: &Mutex<Receiver<Job>>, file: u32) {
 
 /// Parse every non-blank line of a chunk, numbering lines from `first_line` the way the
 /// sequential line splitter does.
-fn parse_chunk(bytes: &[u8], first_line: u64, file: u32, names: &mut Interner) -> Vec<Item> {
+fn parse_chunk(
+    bytes: &[u8],
+    first_line: u64,
+    file: u32,
+    ts_only: bool,
+    names: &mut Interner,
+) -> Vec<Item> {
     let mut items = Vec::with_capacity(bytes.len() / 200 + 1);
     let mut line = first_line;
     let mut start = 0;
@@ -219,17 +257,18 @@ fn parse_chunk(bytes: &[u8], first_line: u64, file: u32, names: &mut Interner) -
                 text = &text[UTF8_BOM.len()..];
             }
             let origin = Origin { file, line };
-            let parsed = match std::str::from_utf8(text) {
-                Ok(s) => parse_line(s, origin, names),
+            let item = match std::str::from_utf8(text) {
+                Ok(s) if ts_only => match fast_ts(s) {
+                    Some(ts) => Ok(Item::Ts(ts)),
+                    None => parse_line(s, origin, names).map(|rec| Item::Ts(rec.ts)),
+                },
+                Ok(s) => parse_line(s, origin, names).map(Item::Call),
                 Err(e) => Err(LineError::new(
                     "invalid UTF-8",
                     format!("invalid UTF-8 at byte {}", e.valid_up_to() + 1),
                 )),
             };
-            items.push(match parsed {
-                Ok(rec) => Item::Call(rec),
-                Err(e) => Item::Bad(line, e),
-            });
+            items.push(item.unwrap_or_else(|e| Item::Bad(line, e)));
         }
         line += 1;
         start = end + 1;
@@ -251,8 +290,11 @@ pub(crate) fn parse_line(
 
 /// A call record line as the fast path reads it. Strings are borrowed, so a string holding an
 /// escape sequence fails here and the line takes the general path.
+///
+/// `A` is how `args` is read: as the argument map, or only checked to be an object when just
+/// the timestamp is wanted (the line is valid under exactly the same conditions).
 #[derive(Deserialize)]
-struct FastLine<'a> {
+struct FastLine<'a, A> {
     #[serde(borrow)]
     ts: Option<Ts<'a>>,
     #[serde(borrow)]
@@ -263,7 +305,7 @@ struct FastLine<'a> {
     session: Option<&'a str>,
     #[serde(borrow)]
     tool: Option<&'a str>,
-    args: Option<Map<String, Value>>,
+    args: Option<A>,
     arg_keys: Option<Vec<String>>,
     id: Option<Id>,
     recorded: Option<IgnoredAny>,
@@ -272,20 +314,27 @@ struct FastLine<'a> {
     latency_ms: Option<f64>,
 }
 
-fn fast_record(text: &str, origin: Origin, names: &mut Interner) -> Option<CallRecord> {
-    let line: FastLine<'_> = serde_json::from_str(text).ok()?;
+/// The timestamp and upstream outcome of a line the fast path accepts; `None` sends the line
+/// to the general path.
+fn check<A>(line: &FastLine<'_, A>) -> Option<(Nanos, Option<Upstream>)> {
     // Recorded decisions need normalising and validating: the general path does that.
-    if line.recorded.is_some() {
+    if line.recorded.is_some() || line.tool.is_none() {
         return None;
     }
-    let ts = match line.ts? {
+    let ts = match line.ts.as_ref()? {
         Ts::Str(s) => fast_rfc3339(s).or_else(|| parse_ts_str(s).ok())?,
-        Ts::Num(n) => parse_ts_value(&Value::Number(n)).ok()?,
+        Ts::Num(n) => parse_ts_value(&Value::Number(n.clone())).ok()?,
     };
     let upstream = match line.upstream {
         None => None,
         Some(s) => Some(Upstream::parse(s)?),
     };
+    Some((ts, upstream))
+}
+
+fn fast_record(text: &str, origin: Origin, names: &mut Interner) -> Option<CallRecord> {
+    let line: FastLine<'_, Map<String, Value>> = serde_json::from_str(text).ok()?;
+    let (ts, upstream) = check(&line)?;
     let tool = names.get(line.tool?);
     let args = match (line.args, line.arg_keys) {
         (Some(m), _) => Args::Values(m),
@@ -305,6 +354,75 @@ fn fast_record(text: &str, origin: Origin, names: &mut Interner) -> Option<CallR
         latency_ms: line.latency_ms,
         origin,
     })
+}
+
+/// The timestamp of a line the fast path accepts, without building the record.
+fn fast_ts(text: &str) -> Option<Nanos> {
+    let line: FastLine<'_, AnyObject> = serde_json::from_str(text).ok()?;
+    check(&line).map(|(ts, _)| ts)
+}
+
+/// Any JSON object, checked and skipped. It walks nested values through `deserialize_any`
+/// like `Value` does, so the parser's nesting limit applies exactly as when building the map.
+struct AnyObject;
+
+struct Skip;
+
+impl<'de> Deserialize<'de> for Skip {
+    fn deserialize<D: de::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        d.deserialize_any(SkipVisitor)
+    }
+}
+
+struct SkipVisitor;
+
+impl<'de> Visitor<'de> for SkipVisitor {
+    type Value = Skip;
+    fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("any JSON value")
+    }
+    fn visit_bool<E: de::Error>(self, _: bool) -> Result<Skip, E> {
+        Ok(Skip)
+    }
+    fn visit_i64<E: de::Error>(self, _: i64) -> Result<Skip, E> {
+        Ok(Skip)
+    }
+    fn visit_u64<E: de::Error>(self, _: u64) -> Result<Skip, E> {
+        Ok(Skip)
+    }
+    fn visit_f64<E: de::Error>(self, _: f64) -> Result<Skip, E> {
+        Ok(Skip)
+    }
+    fn visit_str<E: de::Error>(self, _: &str) -> Result<Skip, E> {
+        Ok(Skip)
+    }
+    fn visit_unit<E: de::Error>(self) -> Result<Skip, E> {
+        Ok(Skip)
+    }
+    fn visit_seq<S: de::SeqAccess<'de>>(self, mut seq: S) -> Result<Skip, S::Error> {
+        while seq.next_element::<Skip>()?.is_some() {}
+        Ok(Skip)
+    }
+    fn visit_map<M: de::MapAccess<'de>>(self, mut map: M) -> Result<Skip, M::Error> {
+        while map.next_entry::<Skip, Skip>()?.is_some() {}
+        Ok(Skip)
+    }
+}
+
+impl<'de> Deserialize<'de> for AnyObject {
+    fn deserialize<D: de::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = AnyObject;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("an object")
+            }
+            fn visit_map<M: de::MapAccess<'de>>(self, map: M) -> Result<AnyObject, M::Error> {
+                SkipVisitor.visit_map(map).map(|_| AnyObject)
+            }
+        }
+        d.deserialize_any(V)
+    }
 }
 
 /// A `ts` value: a borrowed string or a number.
@@ -507,6 +625,61 @@ mod tests {
 
     #[test]
     fn parallel_reader_yields_what_the_sequential_reader_yields() {
+        let mixed = mixed_text();
+        for chunk in [1, 64, 4096, CHUNK] {
+            let (seq, par) = both(&mixed, chunk);
+            assert_eq!(seq.1.skipped, 6, "chunk {chunk}");
+            assert_eq!(seq.0.len(), par.0.len(), "chunk {chunk}");
+            for (a, b) in seq.0.iter().zip(&par.0) {
+                assert_eq!(a, b, "chunk {chunk}");
+            }
+            assert_same_skips(&seq.1, &par.1);
+        }
+    }
+
+    fn assert_same_skips(a: &ReadStats, b: &ReadStats) {
+        assert_eq!(a.skipped, b.skipped);
+        assert_eq!(a.skipped_by_reason, b.skipped_by_reason);
+        let lines = |s: &ReadStats| -> Vec<(u64, String)> {
+            s.skipped_examples
+                .iter()
+                .map(|e| (e.line, e.reason.clone()))
+                .collect()
+        };
+        assert_eq!(lines(a), lines(b));
+    }
+
+    #[test]
+    fn timestamps_only_reads_see_the_same_calls() {
+        let mixed = mixed_text();
+        let (seq, _) = both(&mixed, 64);
+        for switch_after in [0, 1, 500, 2_999] {
+            let mut src =
+                ParallelJsonlSource::new(Box::new(Cursor::new(mixed.clone())), "t.jsonl", 3)
+                    .with_chunk(4096);
+            let mut stats = ReadStats::default();
+            let mut cx = Ctx {
+                stats: &mut stats,
+                strict: false,
+                file: "t.jsonl",
+            };
+            let mut ts = Vec::new();
+            while ts.len() < switch_after {
+                match src.next(&mut cx).expect("no I/O error") {
+                    Some(rec) => ts.push(rec.ts),
+                    None => break,
+                }
+            }
+            while let Some(t) = src.next_ts(&mut cx).expect("no I/O error") {
+                ts.push(t);
+            }
+            let expected: Vec<Nanos> = seq.0.iter().map(|r| r.ts).collect();
+            assert_eq!(ts, expected, "switch after {switch_after}");
+            assert_same_skips(&seq.1, &stats);
+        }
+    }
+
+    fn mixed_text() -> Vec<u8> {
         let cfg = GenConfig {
             calls: 3_000,
             grants: 7,
@@ -532,26 +705,7 @@ mod tests {
             }
         }
         mixed.extend_from_slice(ODD_LINES[1].as_bytes()); // no final newline
-        for chunk in [1, 64, 4096, CHUNK] {
-            let (seq, par) = both(&mixed, chunk);
-            assert_eq!(seq.1.skipped, 6, "chunk {chunk}");
-            assert_eq!(seq.0.len(), par.0.len(), "chunk {chunk}");
-            for (a, b) in seq.0.iter().zip(&par.0) {
-                assert_eq!(a, b, "chunk {chunk}");
-            }
-            assert_eq!(seq.1.skipped, par.1.skipped, "chunk {chunk}");
-            assert_eq!(
-                seq.1.skipped_by_reason, par.1.skipped_by_reason,
-                "chunk {chunk}"
-            );
-            let lines = |s: &ReadStats| -> Vec<(u64, String)> {
-                s.skipped_examples
-                    .iter()
-                    .map(|e| (e.line, e.reason.clone()))
-                    .collect()
-            };
-            assert_eq!(lines(&seq.1), lines(&par.1), "chunk {chunk}");
-        }
+        mixed
     }
 
     #[test]

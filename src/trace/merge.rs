@@ -232,19 +232,31 @@ impl Trace {
                 strict: self.strict,
                 file: &self.files[i],
             };
-            while let Some(rec) = src.next(&mut cx)? {
+            loop {
+                // Once too many calls were seen to keep them, only the order matters: sources
+                // can then skip building records.
+                let ts = if kept.is_some() {
+                    let Some(rec) = src.next(&mut cx)? else { break };
+                    let ts = rec.ts;
+                    if let Some(v) = &mut kept {
+                        if limit.is_some_and(|l| v.len() >= l) {
+                            kept = None;
+                        } else {
+                            v.push(rec);
+                        }
+                    }
+                    ts
+                } else {
+                    let Some(ts) = src.next_ts(&mut cx)? else {
+                        break;
+                    };
+                    ts
+                };
                 cx.stats.per_file[i].2 += 1;
-                if rec.ts < latest {
+                if ts < latest {
                     out_of_order += 1;
                 }
-                latest = latest.max(rec.ts);
-                if let Some(v) = &mut kept {
-                    if limit.is_some_and(|l| v.len() >= l) {
-                        kept = None;
-                    } else {
-                        v.push(rec);
-                    }
-                }
+                latest = latest.max(ts);
             }
         }
         Ok((kept, out_of_order))

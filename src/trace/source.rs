@@ -14,6 +14,13 @@ use super::{CallRecord, Nanos, ReadStats, Skipped, TraceError};
 pub(crate) trait Source {
     /// The next call of this file, `None` at its end. Bad lines are reported to `cx`.
     fn next(&mut self, cx: &mut Ctx<'_>) -> Result<Option<CallRecord>, TraceError>;
+
+    /// The timestamp of the next call, for passes that only check order. Bad lines are reported
+    /// exactly as by [`Source::next`]; a source may skip building the record. Once called, only
+    /// `next_ts` may be called on this source.
+    fn next_ts(&mut self, cx: &mut Ctx<'_>) -> Result<Option<Nanos>, TraceError> {
+        Ok(self.next(cx)?.map(|rec| rec.ts))
+    }
 }
 
 /// Where a source reports skipped and ignored lines.
