@@ -7,9 +7,9 @@ use std::collections::{BTreeMap, HashMap};
 use std::io::Write;
 use std::sync::Arc;
 
-use crate::engine::{Decision, EvalOptions, Engine, Policy};
+use crate::engine::{Decision, Engine, EvalOptions, Policy};
 use crate::report::{
-    Cause, CallInfo, Count, DiffBuilder, DiffReport, DiffRow, FileInput, InputSummary, NoPolicy,
+    CallInfo, Cause, Count, DiffBuilder, DiffReport, DiffRow, FileInput, InputSummary, NoPolicy,
     Outcome, PolicyRef, ReportOptions, RowSink, SimulateBuilder, SimulateReport, SkippedRecord,
     counts_by_frequency, row,
 };
@@ -258,7 +258,10 @@ pub fn diff(
 /// knock-on when they are the same and only counter state (moved by earlier calls) differs.
 fn cause(base: &Replayer, candidate: &Replayer, call: &CallRecord) -> Cause {
     let view = call.view();
-    match (base.engine_ref(&call.server), candidate.engine_ref(&call.server)) {
+    match (
+        base.engine_ref(&call.server),
+        candidate.engine_ref(&call.server),
+    ) {
         (Some(b), Some(c)) if b.static_outcome(&view) == c.static_outcome(&view) => Cause::KnockOn,
         _ => Cause::Direct,
     }

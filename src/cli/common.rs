@@ -105,7 +105,13 @@ impl EvalArgs {
 #[derive(clap::Args, Debug, Clone)]
 pub struct OutputArgs {
     /// Output format: summaries (`table`, `markdown`, `json`) or one row per call (`jsonl`, `csv`, `parquet`).
-    #[arg(long, short = 'f', value_enum, default_value = "table", value_name = "FORMAT")]
+    #[arg(
+        long,
+        short = 'f',
+        value_enum,
+        default_value = "table",
+        value_name = "FORMAT"
+    )]
     pub format: OutputFormat,
     /// Write the report to FILE instead of standard output.
     #[arg(long, short = 'o', value_name = "FILE")]
@@ -141,7 +147,9 @@ impl OutputArgs {
             }
             None => {
                 if self.format == OutputFormat::Parquet && io::stdout().is_terminal() {
-                    anyhow::bail!("parquet output is binary: give --output FILE or redirect standard output");
+                    anyhow::bail!(
+                        "parquet output is binary: give --output FILE or redirect standard output"
+                    );
                 }
                 Ok(Box::new(BufWriter::new(stdout)))
             }
@@ -187,7 +195,18 @@ pub fn load_policies(
                 }
             }
             Err(e) => {
-                e.report(err)?;
+                // Show the errors like `mcpsim check` does: with the offending line and a caret.
+                let src = std::fs::read_to_string(file).unwrap_or_default();
+                let mut diags = e.errors.clone();
+                diags.extend(e.warnings.iter().cloned());
+                policy::render_diagnostics(&src, &e.file, &diags, err)?;
+                let n = e.errors.len();
+                writeln!(
+                    err,
+                    "error: {}: {n} error{}",
+                    e.file,
+                    if n == 1 { "" } else { "s" }
+                )?;
                 ok = false;
             }
         }
@@ -216,8 +235,10 @@ impl Spinner {
         Spinner(interactive.then(|| {
             let pb = indicatif::ProgressBar::new_spinner();
             pb.set_style(
-                indicatif::ProgressStyle::with_template("{spinner} {human_pos} calls ({per_sec}) {elapsed}")
-                    .expect("static template"),
+                indicatif::ProgressStyle::with_template(
+                    "{spinner} {human_pos} calls ({per_sec}) {elapsed}",
+                )
+                .expect("static template"),
             );
             pb
         }))

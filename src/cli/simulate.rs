@@ -5,7 +5,7 @@ use std::io::Write;
 use super::common::{EvalArgs, InputArgs, OutputArgs, Spinner, load_policies, parse_kind};
 use crate::engine::DecisionKind;
 use crate::replay;
-use crate::report::{self, row_sink};
+use crate::report::{self, RowSink, row_sink};
 use crate::trace::Trace;
 
 /// Arguments of `mcpsim simulate`.
@@ -19,10 +19,13 @@ pub struct SimulateArgs {
     /// Policy for every server (`FILE`), or for one server (`SERVER=FILE`); repeatable.
     #[arg(long, short = 'p', required = true, value_name = "[SERVER=]FILE")]
     pub policy: Vec<String>,
+    /// Trace inputs.
     #[command(flatten)]
     pub input: InputArgs,
+    /// Evaluation switches.
     #[command(flatten)]
     pub eval: EvalArgs,
+    /// Report shape and destination.
     #[command(flatten)]
     pub output: OutputArgs,
     /// Exit 1 when more than --max-failures calls get one of these decisions.
@@ -49,7 +52,10 @@ pub fn run(args: &SimulateArgs, out: &mut dyn Write, err: &mut dyn Write) -> any
         &policies,
         args.eval.options(),
         opts,
-        sink.as_mut().map(|s| (s.as_mut(), &mut *dest as &mut dyn Write)),
+        match sink.as_deref_mut() {
+            Some(s) => Some((s as &mut dyn RowSink, &mut *dest as &mut dyn Write)),
+            None => None,
+        },
         &mut spinner,
     )?;
     drop(spinner);
@@ -77,7 +83,10 @@ pub fn run(args: &SimulateArgs, out: &mut dyn Write, err: &mut dyn Write) -> any
 }
 
 /// Per-call formats carry no summary: say on standard error what was skipped.
-pub(super) fn warn_skipped(input: &report::InputSummary, err: &mut dyn Write) -> std::io::Result<()> {
+pub(super) fn warn_skipped(
+    input: &report::InputSummary,
+    err: &mut dyn Write,
+) -> std::io::Result<()> {
     if input.skipped > 0 {
         writeln!(err, "warning: {} malformed records skipped", input.skipped)?;
         for s in &input.skipped_examples {
@@ -86,7 +95,10 @@ pub(super) fn warn_skipped(input: &report::InputSummary, err: &mut dyn Write) ->
     }
     let no_policy: u64 = input.no_policy.iter().map(|c| c.count).sum();
     if no_policy > 0 {
-        writeln!(err, "warning: {no_policy} calls to servers without a policy were not evaluated")?;
+        writeln!(
+            err,
+            "warning: {no_policy} calls to servers without a policy were not evaluated"
+        )?;
     }
     Ok(())
 }

@@ -43,7 +43,10 @@ impl ReportOptions {
     }
 }
 
-fn gate(fail_on: &Option<(Vec<DecisionKind>, u64)>, count: impl Fn(DecisionKind) -> u64) -> Option<Gate> {
+fn gate(
+    fail_on: &Option<(Vec<DecisionKind>, u64)>,
+    count: impl Fn(DecisionKind) -> u64,
+) -> Option<Gate> {
     fail_on.as_ref().map(|(kinds, max)| {
         let failures = kinds.iter().map(|&k| count(k)).sum();
         Gate {
@@ -53,10 +56,6 @@ fn gate(fail_on: &Option<(Vec<DecisionKind>, u64)>, count: impl Fn(DecisionKind)
             failed: failures > *max,
         }
     })
-}
-
-fn grant_name(call: &CallRecord) -> &str {
-    call.grant.as_deref().unwrap_or("(none)")
 }
 
 fn sorted_groups(map: HashMap<Arc<str>, Tally>) -> Vec<GroupTally> {
@@ -143,14 +142,11 @@ impl SimulateBuilder {
             Some(g) => tally_for(&mut self.per_grant, g).add(d),
             None => tally_for(&mut self.per_grant, NONE_GRANT).add(d),
         }
-        if d.kind != DecisionKind::Allow || !d.rule.is_empty() {
-            if d.kind != DecisionKind::Allow {
-                *self.per_rule.entry((d.rule.clone(), d.kind)).or_default() += 1;
-            }
-        }
         if d.kind != DecisionKind::Allow {
+            *self.per_rule.entry((d.rule.clone(), d.kind)).or_default() += 1;
             if self.opts.wants_call(self.calls.len()) {
-                self.calls.push(row(index, call, d, files, self.opts.show_args));
+                self.calls
+                    .push(row(index, call, d, files, self.opts.show_args));
             }
             self.not_allowed += 1;
         }
@@ -168,9 +164,13 @@ impl SimulateBuilder {
                         .entry(format!("{} → {}", rec.as_str(), d.kind))
                         .or_default() += 1;
                     if self.fidelity.examples.len() < self.opts.max_calls {
-                        self.fidelity
-                            .examples
-                            .push(row(index, call, d, files, self.opts.show_args));
+                        self.fidelity.examples.push(row(
+                            index,
+                            call,
+                            d,
+                            files,
+                            self.opts.show_args,
+                        ));
                     }
                 }
             }
@@ -226,7 +226,13 @@ fn tally_for<'a>(map: &'a mut HashMap<Arc<str>, Tally>, key: &str) -> &'a mut Ta
 }
 
 /// One call and its decision, as listed in reports.
-pub fn row(index: u64, call: &CallRecord, d: &Decision, files: &[String], show_args: bool) -> CallRow {
+pub fn row(
+    index: u64,
+    call: &CallRecord,
+    d: &Decision,
+    files: &[String],
+    show_args: bool,
+) -> CallRow {
     CallRow {
         call: CallInfo::new(index, call, files, show_args),
         outcome: Outcome::new(d, call),

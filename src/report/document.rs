@@ -67,7 +67,14 @@ fn input_blocks(input: &InputSummary, blocks: &mut Vec<Block>) {
     let files: Vec<String> = input
         .files
         .iter()
-        .map(|f| format!("{} ({}, {})", f.name, f.format, plural(f.calls, "call", "calls")))
+        .map(|f| {
+            format!(
+                "{} ({}, {})",
+                f.name,
+                f.format,
+                plural(f.calls, "call", "calls")
+            )
+        })
         .collect();
     blocks.push(Block::Line(format!("Input: {}", files.join(", "))));
     let mut parts = vec![
@@ -175,7 +182,11 @@ fn gate_line(gate: &Gate, what: &str) -> String {
 }
 
 fn decision_kind_label(kinds: &[DecisionKind]) -> String {
-    kinds.iter().map(|k| k.as_str()).collect::<Vec<_>>().join("/")
+    kinds
+        .iter()
+        .map(|k| k.as_str())
+        .collect::<Vec<_>>()
+        .join("/")
 }
 
 /// Lay out a simulate report.
@@ -200,7 +211,9 @@ pub fn simulate(r: &SimulateReport) -> Document {
         )));
     }
 
-    let header = ["tool", "calls", "allow", "deny", "throttle", "approval", "unknown"];
+    let header = [
+        "tool", "calls", "allow", "deny", "throttle", "approval", "unknown",
+    ];
     b.push(Block::Heading("Per tool".to_owned()));
     b.push(table(&header, tally_rows(&r.per_tool)));
     b.push(Block::Heading("Per grant".to_owned()));
@@ -209,7 +222,9 @@ pub fn simulate(r: &SimulateReport) -> Document {
     b.push(table(&grant_header, tally_rows(&r.per_grant)));
 
     if !r.per_rule.is_empty() {
-        b.push(Block::Heading("Rules that refused or held calls".to_owned()));
+        b.push(Block::Heading(
+            "Rules that refused or held calls".to_owned(),
+        ));
         b.push(table(
             &["rule", "decision", "calls"],
             r.per_rule
@@ -237,6 +252,10 @@ pub fn simulate(r: &SimulateReport) -> Document {
                     .map(|c| vec![c.name.clone(), c.count.to_string()])
                     .collect(),
             ));
+            b.push(Block::Heading(format!(
+                "Recorded decisions not reproduced (first {})",
+                f.examples.len()
+            )));
             b.push(call_table(&f.examples));
         }
     }
@@ -277,7 +296,11 @@ fn summary_counts(t: &Tally) -> String {
 
 fn call_table(rows: &[CallRow]) -> Block {
     let with_args = rows.iter().any(|r| r.call.args.is_some());
+    let with_recorded = rows.iter().any(|r| r.call.recorded.is_some());
     let mut header = vec!["#", "time", "grant", "tool", "decision", "rule", "message"];
+    if with_recorded {
+        header.insert(4, "recorded");
+    }
     if with_args {
         header.push("args");
     }
@@ -294,6 +317,9 @@ fn call_table(rows: &[CallRow]) -> Block {
                     r.outcome.rule.clone(),
                     outcome_detail(&r.outcome),
                 ];
+                if with_recorded {
+                    cells.insert(4, r.call.recorded.clone().unwrap_or_default());
+                }
                 if with_args {
                     cells.push(
                         r.call
@@ -383,7 +409,16 @@ pub fn diff(r: &DiffReport) -> Document {
             format!("Changed calls ({})", r.changed)
         }));
         b.push(table(
-            &["#", "time", "grant", "tool", "base", "candidate", "cause", "candidate rule"],
+            &[
+                "#",
+                "time",
+                "grant",
+                "tool",
+                "base",
+                "candidate",
+                "cause",
+                "candidate rule",
+            ],
             r.calls
                 .iter()
                 .map(|c| {

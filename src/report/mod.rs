@@ -47,7 +47,11 @@ impl OutputFormat {
 }
 
 /// Write a simulate report in a summary format (`table`, `markdown`, `json`).
-pub fn write_simulate(r: &SimulateReport, format: OutputFormat, out: &mut dyn Write) -> io::Result<()> {
+pub fn write_simulate(
+    r: &SimulateReport,
+    format: OutputFormat,
+    out: &mut dyn Write,
+) -> io::Result<()> {
     match format {
         OutputFormat::Json => write_json(r, out),
         OutputFormat::Markdown => markdown::write(&document::simulate(r), out),

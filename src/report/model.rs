@@ -201,7 +201,9 @@ impl CallInfo {
                 match &call.args {
                     crate::trace::Args::Values(m) => Some(serde_json::Value::Object(m.clone())),
                     crate::trace::Args::Keys(k) => Some(serde_json::Value::Array(
-                        k.iter().map(|s| serde_json::Value::String(s.clone())).collect(),
+                        k.iter()
+                            .map(|s| serde_json::Value::String(s.clone()))
+                            .collect(),
                     )),
                     crate::trace::Args::Unrecorded => None,
                 }
@@ -457,8 +459,7 @@ pub struct DiffReport {
 
 /// Format a timestamp as RFC 3339 UTC with as many fraction digits as needed (0, 3, 6 or 9).
 pub fn format_ts(ts: Nanos) -> String {
-    chrono::DateTime::from_timestamp_nanos(ts)
-        .to_rfc3339_opts(chrono::SecondsFormat::AutoSi, true)
+    chrono::DateTime::from_timestamp_nanos(ts).to_rfc3339_opts(chrono::SecondsFormat::AutoSi, true)
 }
 
 /// Turn a name → count map into a list sorted by count (descending), then name.

@@ -98,7 +98,15 @@ impl Frame {
 
     fn outcome(&mut self, start: usize, prefix: usize, o: &Outcome) -> usize {
         const NAMES: [[&str; 7]; 3] = [
-            ["decision", "rule", "message", "counter", "counter_key", "window_start", "retry_after"],
+            [
+                "decision",
+                "rule",
+                "message",
+                "counter",
+                "counter_key",
+                "window_start",
+                "retry_after",
+            ],
             [
                 "base_decision",
                 "base_rule",
