@@ -467,3 +467,33 @@ fn broken_pipe_exits_quietly() {
     assert!(status.success(), "exit {status:?}: {stderr}");
     assert!(stderr.is_empty(), "{stderr}");
 }
+
+/// Every fenced block of the README that starts with `$ mcpsim …` shows that command's real
+/// output (standard output, then standard error).
+#[test]
+fn readme_examples_are_real_output() {
+    let readme = std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("README.md"))
+        .expect("README.md");
+    let mut checked = 0;
+    let mut lines = readme.lines();
+    while let Some(line) = lines.next() {
+        if !line.starts_with("```") {
+            continue;
+        }
+        let body: Vec<&str> = lines.by_ref().take_while(|l| *l != "```").collect();
+        let Some(cmd) = body.first().and_then(|l| l.strip_prefix("$ mcpsim ")) else {
+            continue;
+        };
+        let args: Vec<&str> = cmd.split_whitespace().collect();
+        let (_, stdout, stderr) = run(&args);
+        let expected = body[1..].join("\n");
+        let actual = format!("{stdout}{stderr}");
+        assert_eq!(
+            actual.trim_end(),
+            expected.trim_end(),
+            "README example `{cmd}`"
+        );
+        checked += 1;
+    }
+    assert_eq!(checked, 3, "README examples found");
+}
