@@ -195,7 +195,18 @@ pub fn load_policies(
                 }
             }
             Err(e) => {
-                writeln!(err, "error: {e}")?;
+                // Show the errors like `mcpsim check` does: with the offending line and a caret.
+                let src = std::fs::read_to_string(file).unwrap_or_default();
+                let mut diags = e.errors.clone();
+                diags.extend(e.warnings.iter().cloned());
+                policy::render_diagnostics(&src, &e.file, &diags, err)?;
+                let n = e.errors.len();
+                writeln!(
+                    err,
+                    "error: {}: {n} error{}",
+                    e.file,
+                    if n == 1 { "" } else { "s" }
+                )?;
                 ok = false;
             }
         }

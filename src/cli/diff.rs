@@ -6,7 +6,7 @@ use super::common::{EvalArgs, InputArgs, OutputArgs, Spinner, load_policies, par
 use super::simulate::warn_skipped;
 use crate::engine::DecisionKind;
 use crate::replay;
-use crate::report::{self, row_sink};
+use crate::report::{self, RowSink, row_sink};
 use crate::trace::Trace;
 
 /// Arguments of `mcpsim diff`.
@@ -24,10 +24,13 @@ pub struct DiffArgs {
     /// The proposed policy: `FILE` or `SERVER=FILE`; repeatable.
     #[arg(long, required = true, value_name = "[SERVER=]FILE")]
     pub candidate: Vec<String>,
+    /// Trace inputs.
     #[command(flatten)]
     pub input: InputArgs,
+    /// Evaluation switches.
     #[command(flatten)]
     pub eval: EvalArgs,
+    /// Report shape and destination.
     #[command(flatten)]
     pub output: OutputArgs,
     /// Exit 1 when more than --max-new calls newly get one of these decisions.
@@ -58,11 +61,8 @@ pub fn run(args: &DiffArgs, out: &mut dyn Write, err: &mut dyn Write) -> anyhow:
         &candidate,
         args.eval.options(),
         opts,
-        match sink.as_mut() {
-            Some(s) => Some((
-                s.as_mut() as &mut dyn report::RowSink,
-                &mut *dest as &mut dyn Write,
-            )),
+        match sink.as_deref_mut() {
+            Some(s) => Some((s as &mut dyn RowSink, &mut *dest as &mut dyn Write)),
             None => None,
         },
         &mut spinner,

@@ -5,7 +5,7 @@ use std::io::Write;
 use super::common::{EvalArgs, InputArgs, OutputArgs, Spinner, load_policies, parse_kind};
 use crate::engine::DecisionKind;
 use crate::replay;
-use crate::report::{self, row_sink};
+use crate::report::{self, RowSink, row_sink};
 use crate::trace::Trace;
 
 /// Arguments of `mcpsim simulate`.
@@ -19,10 +19,13 @@ pub struct SimulateArgs {
     /// Policy for every server (`FILE`), or for one server (`SERVER=FILE`); repeatable.
     #[arg(long, short = 'p', required = true, value_name = "[SERVER=]FILE")]
     pub policy: Vec<String>,
+    /// Trace inputs.
     #[command(flatten)]
     pub input: InputArgs,
+    /// Evaluation switches.
     #[command(flatten)]
     pub eval: EvalArgs,
+    /// Report shape and destination.
     #[command(flatten)]
     pub output: OutputArgs,
     /// Exit 1 when more than --max-failures calls get one of these decisions.
@@ -49,11 +52,8 @@ pub fn run(args: &SimulateArgs, out: &mut dyn Write, err: &mut dyn Write) -> any
         &policies,
         args.eval.options(),
         opts,
-        match sink.as_mut() {
-            Some(s) => Some((
-                s.as_mut() as &mut dyn report::RowSink,
-                &mut *dest as &mut dyn Write,
-            )),
+        match sink.as_deref_mut() {
+            Some(s) => Some((s as &mut dyn RowSink, &mut *dest as &mut dyn Write)),
             None => None,
         },
         &mut spinner,

@@ -58,10 +58,6 @@ fn gate(
     })
 }
 
-fn grant_name(call: &CallRecord) -> &str {
-    call.grant.as_deref().unwrap_or("(none)")
-}
-
 fn sorted_groups(map: HashMap<Arc<str>, Tally>) -> Vec<GroupTally> {
     let mut v: Vec<GroupTally> = map
         .into_iter()
@@ -146,12 +142,8 @@ impl SimulateBuilder {
             Some(g) => tally_for(&mut self.per_grant, g).add(d),
             None => tally_for(&mut self.per_grant, NONE_GRANT).add(d),
         }
-        if d.kind != DecisionKind::Allow || !d.rule.is_empty() {
-            if d.kind != DecisionKind::Allow {
-                *self.per_rule.entry((d.rule.clone(), d.kind)).or_default() += 1;
-            }
-        }
         if d.kind != DecisionKind::Allow {
+            *self.per_rule.entry((d.rule.clone(), d.kind)).or_default() += 1;
             if self.opts.wants_call(self.calls.len()) {
                 self.calls
                     .push(row(index, call, d, files, self.opts.show_args));

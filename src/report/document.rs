@@ -147,13 +147,20 @@ fn tally_rows(groups: &[GroupTally]) -> Vec<Vec<String>> {
 }
 
 fn outcome_detail(o: &Outcome) -> String {
+    // The rule column names the counter; the full message stays in the machine formats.
     match &o.throttle {
-        Some(t) => format!(
-            "{} ({} {}/{} +{}, retry after {})",
-            o.message,
-            t.key,
+        Some(t) if t.increment == 1.0 => format!(
+            "{}/{} used by {}; retry after {}",
             num(t.used),
             num(t.max),
+            t.key,
+            t.retry_after
+        ),
+        Some(t) => format!(
+            "{}/{} used by {}, this call +{}; retry after {}",
+            num(t.used),
+            num(t.max),
+            t.key,
             num(t.increment),
             t.retry_after
         ),
@@ -252,6 +259,10 @@ pub fn simulate(r: &SimulateReport) -> Document {
                     .map(|c| vec![c.name.clone(), c.count.to_string()])
                     .collect(),
             ));
+            b.push(Block::Heading(format!(
+                "Recorded decisions not reproduced (first {})",
+                f.examples.len()
+            )));
             b.push(call_table(&f.examples));
         }
     }
@@ -292,7 +303,11 @@ fn summary_counts(t: &Tally) -> String {
 
 fn call_table(rows: &[CallRow]) -> Block {
     let with_args = rows.iter().any(|r| r.call.args.is_some());
+    let with_recorded = rows.iter().any(|r| r.call.recorded.is_some());
     let mut header = vec!["#", "time", "grant", "tool", "decision", "rule", "message"];
+    if with_recorded {
+        header.insert(4, "recorded");
+    }
     if with_args {
         header.push("args");
     }
@@ -309,6 +324,9 @@ fn call_table(rows: &[CallRow]) -> Block {
                     r.outcome.rule.clone(),
                     outcome_detail(&r.outcome),
                 ];
+                if with_recorded {
+                    cells.insert(4, r.call.recorded.clone().unwrap_or_default());
+                }
                 if with_args {
                     cells.push(
                         r.call
