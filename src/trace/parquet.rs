@@ -1,4 +1,5 @@
-//! mcpsim call records as Parquet, read by polars one row slice at a time.
+//! mcpsim call records as Parquet, read by polars one row group (or slice of one) at a time,
+//! rows converted to records on several threads.
 //! `ts` may be Int64 (epoch, unit by magnitude), Datetime (unit from the type) or RFC 3339 text.
 //! Row numbers (from 1) stand in for line numbers.
 
@@ -8,11 +9,12 @@ use std::io::Cursor;
 use std::path::PathBuf;
 use std::sync::Arc;
 
+use polars::io::parquet::metadata::FileMetadataRef;
 use polars::prelude::*;
 
 use super::intern::Interner;
-use super::source::{Ctx, Source};
-use super::table::{BATCH_ROWS, Batch};
+use super::source::{Ctx, LineError, Source};
+use super::table::Batch;
 use super::{CallRecord, Origin, TraceError};
 
 /// Where the Parquet bytes are: a plain file is sliced in place; a compressed one or stdin was
@@ -26,21 +28,34 @@ pub(crate) struct ParquetSource {
     bytes: ParquetBytes,
     name: String,
     file: u32,
-    names: Interner,
-    rows: Option<usize>,
-    offset: usize,
+    /// One interner per conversion thread.
+    names: Vec<Interner>,
+    /// Footer metadata, read once and handed to every slice read.
+    metadata: Option<FileMetadataRef>,
+    /// Row slices to read, aligned to row groups so no row group is decoded twice.
+    slices: VecDeque<(usize, usize)>,
     ready: VecDeque<CallRecord>,
 }
 
+/// Most rows converted per slice; a larger row group is read in several slices.
+const MAX_SLICE_ROWS: usize = 64 * 1024;
+
+/// Below this many rows a batch is converted on the calling thread alone.
+const PARALLEL_ROWS: usize = 4 * 1024;
+
 impl ParquetSource {
     pub(crate) fn new(bytes: ParquetBytes, name: &str, file: u32) -> ParquetSource {
+        let threads = std::thread::available_parallelism()
+            .map(|n| n.get())
+            .unwrap_or(1)
+            .clamp(1, 4);
         ParquetSource {
             bytes,
             name: name.to_string(),
             file,
-            names: Interner::default(),
-            rows: None,
-            offset: 0,
+            names: (0..threads).map(|_| Interner::default()).collect(),
+            metadata: None,
+            slices: VecDeque::new(),
             ready: VecDeque::new(),
         }
     }
@@ -52,33 +67,86 @@ impl ParquetSource {
         }
     }
 
-    fn read(&self, slice: Option<(usize, usize)>) -> Result<(DataFrame, usize), TraceError> {
+    fn run(&self, op: Op) -> Result<Out, TraceError> {
+        let md = self.metadata.clone();
         let result = match &self.bytes {
             ParquetBytes::File(p) => {
-                let f = File::open(p).map_err(|source| TraceError::Io {
+                let file = File::open(p).map_err(|source| TraceError::Io {
                     file: self.name.clone(),
                     source,
                 })?;
-                read_slice(ParquetReader::new(f), slice)
+                run(ParquetReader::new(file), md, op)
             }
-            ParquetBytes::Memory(b) => {
-                read_slice(ParquetReader::new(Cursor::new(b.clone())), slice)
-            }
+            ParquetBytes::Memory(b) => run(ParquetReader::new(Cursor::new(b.clone())), md, op),
         };
         result.map_err(|e| self.table_err(e))
     }
+
+    /// Read the footer once and plan the slices: every row group, split when large.
+    fn plan(&mut self) -> Result<(), TraceError> {
+        let Out::Metadata(md) = self.run(Op::Metadata)? else {
+            return Err(self.table_err("cannot read the Parquet footer"));
+        };
+        let mut offset = 0;
+        for rg in &md.row_groups {
+            let rows = rg.num_rows();
+            let mut done = 0;
+            while done < rows {
+                let len = (rows - done).min(MAX_SLICE_ROWS);
+                self.slices.push_back((offset + done, len));
+                done += len;
+            }
+            offset += rows;
+        }
+        if offset < md.num_rows {
+            // Row groups that do not add up: let polars slice the rest.
+            self.slices.push_back((offset, md.num_rows - offset));
+        }
+        self.metadata = Some(md);
+        Ok(())
+    }
 }
 
-fn read_slice<R: polars::io::mmap::MmapBytesReader>(
+enum Op {
+    Metadata,
+    Slice(usize, usize),
+}
+
+enum Out {
+    Metadata(FileMetadataRef),
+    Rows(DataFrame),
+}
+
+fn run<R: polars::io::mmap::MmapBytesReader>(
     mut r: ParquetReader<R>,
-    slice: Option<(usize, usize)>,
-) -> PolarsResult<(DataFrame, usize)> {
-    let total = r.num_rows()?;
-    let df = match slice {
-        Some(s) => r.with_slice(Some(s)).finish()?,
-        None => DataFrame::empty(),
-    };
-    Ok((df, total))
+    metadata: Option<FileMetadataRef>,
+    op: Op,
+) -> PolarsResult<Out> {
+    if let Some(md) = metadata {
+        r.set_metadata(md);
+    }
+    Ok(match op {
+        Op::Metadata => Out::Metadata(r.get_metadata()?.clone()),
+        Op::Slice(offset, len) => Out::Rows(r.with_slice(Some((offset, len))).finish()?),
+    })
+}
+
+/// Convert rows `range` of a batch; row numbers continue from `first_row`.
+fn convert(
+    batch: &Batch,
+    range: std::ops::Range<usize>,
+    first_row: usize,
+    file: u32,
+    names: &mut Interner,
+) -> Vec<Result<CallRecord, (u64, LineError)>> {
+    range
+        .map(|i| {
+            let line = (first_row + i + 1) as u64;
+            batch
+                .record(i, Origin { file, line }, names)
+                .map_err(|e| (line, e))
+        })
+        .collect()
 }
 
 impl Source for ParquetSource {
@@ -87,34 +155,54 @@ impl Source for ParquetSource {
             if let Some(rec) = self.ready.pop_front() {
                 return Ok(Some(rec));
             }
-            let total = match self.rows {
-                Some(t) => t,
-                None => {
-                    let (_, t) = self.read(None)?;
-                    self.rows = Some(t);
-                    t
-                }
+            if self.metadata.is_none() {
+                self.plan()?;
+            }
+            let Some((offset, len)) = self.slices.pop_front() else {
+                return Ok(None);
             };
-            if self.offset >= total {
-                return Ok(None);
-            }
-            let (df, _) = self.read(Some((self.offset, BATCH_ROWS)))?;
+            let Out::Rows(df) = self.run(Op::Slice(offset, len))? else {
+                return Err(self.table_err("cannot read Parquet rows"));
+            };
             let batch = Batch::new(&df).map_err(|e| self.table_err(e))?;
-            if batch.height() == 0 {
+            let height = batch.height();
+            if height == 0 {
                 return Ok(None);
             }
-            for i in 0..batch.height() {
-                let line = (self.offset + i + 1) as u64;
-                let origin = Origin {
-                    file: self.file,
-                    line,
+            // Rows convert independently (argument JSON dominates), so split them over threads
+            // and keep the results in row order.
+            let file = self.file;
+            let parts = if height < PARALLEL_ROWS {
+                1
+            } else {
+                self.names.len()
+            };
+            let per = height.div_ceil(parts);
+            let batch = &batch;
+            let results: Vec<_> = std::thread::scope(|scope| {
+                let handles: Vec<_> = self
+                    .names
+                    .iter_mut()
+                    .take(parts)
+                    .enumerate()
+                    .map(|(k, names)| {
+                        let range = (k * per).min(height)..((k + 1) * per).min(height);
+                        scope.spawn(move || convert(batch, range, offset, file, names))
+                    })
+                    .collect();
+                handles.into_iter().map(|h| h.join()).collect()
+            });
+            for part in results {
+                let Ok(part) = part else {
+                    return Err(self.table_err("a conversion thread stopped unexpectedly"));
                 };
-                match batch.record(i, origin, &mut self.names) {
-                    Ok(rec) => self.ready.push_back(rec),
-                    Err(e) => cx.skip(line, e)?,
+                for item in part {
+                    match item {
+                        Ok(rec) => self.ready.push_back(rec),
+                        Err((line, e)) => cx.skip(line, e)?,
+                    }
                 }
             }
-            self.offset += batch.height();
         }
     }
 }
