@@ -40,8 +40,9 @@ pub struct GenerateArgs {
     pub output: Option<PathBuf>,
 }
 
-/// Rows per Parquet row group: large enough for fast scans, small enough to keep memory flat.
-const PARQUET_BATCH: usize = 256 * 1024;
+/// Rows per Parquet row group: large enough for fast scans, small enough that a reader can
+/// convert one row group at a time in bounded memory.
+const PARQUET_BATCH: usize = 64 * 1024;
 
 /// Run `mcpsim generate`. Returns the process exit code.
 pub fn run(args: &GenerateArgs, out: &mut dyn Write, err: &mut dyn Write) -> anyhow::Result<u8> {
