@@ -68,6 +68,8 @@ if [[ $QUICK != 1 ]]; then
     gen 10000000 parquet "$P10"
 fi
 
+LOAD_BEFORE=$(cut -d' ' -f1-3 /proc/loadavg)
+
 # --- measurement -----------------------------------------------------------------------------
 # measure NAME RUNS CMD… : untimed warm-up, then RUNS timed runs; records median wall seconds
 # and the largest peak RSS (MiB) in MEDIAN[NAME] / RSS[NAME]; the last run's stdout in OUT[NAME].
@@ -169,4 +171,8 @@ row() { # row LABEL NAME CALLS BYTES
     echo
     echo "Timed runs per case: $RUNS (Python loop: $PY_RUNS), after one untimed warm-up run; seed $SEED."
     echo "Input sizes: 1M JSONL $(awk -v b="$MB1" 'BEGIN {printf "%.0f MB", b / 1e6}')$([[ $QUICK != 1 ]] && awk -v b="$(stat -c %s "$J10")" -v p="$(stat -c %s "$P10")" 'BEGIN {printf ", 10M JSONL %.0f MB, 10M Parquet %.0f MB", b / 1e6, p / 1e6}')."
+    echo
+    echo "Machine: $(nproc) CPUs ($(lscpu | awk -F': *' '/^Model name/ {print $2; exit}')), $(free -g | awk '/^Mem:/ {print $2}') GiB RAM, $(uname -sr);"
+    echo "$(rustc --version), $(python3 --version), DuckDB $("$PY" -c 'import duckdb; print(duckdb.__version__)');"
+    echo "load average before the run: $LOAD_BEFORE, after: $(cut -d' ' -f1-3 /proc/loadavg)."
 } | tee "$DATA/results.md"

@@ -3,6 +3,11 @@ use std::process::ExitCode;
 
 use clap::Parser;
 
+// Replays allocate argument maps on reader threads and free them on the replay thread; the
+// system allocator serialises those cross-thread frees, mimalloc does not.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn main() -> ExitCode {
     let cli = mcpsim::cli::Cli::parse();
     let mut stdout = io::stdout().lock();

@@ -42,8 +42,9 @@ pub struct ReadOptions {
 }
 
 /// Above this many calls, inputs are streamed (or, when out of order, re-read) instead of being
-/// kept from the first pass.
-pub const DEFAULT_MEMORY_LIMIT: usize = 200_000;
+/// kept from the first pass. A kept call with its argument map takes about 1 KB, so this bounds
+/// the first pass to some 50 MB.
+pub const DEFAULT_MEMORY_LIMIT: usize = 50_000;
 
 struct Input {
     name: String,
