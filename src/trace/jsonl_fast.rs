@@ -12,7 +12,7 @@
 //!   which also produces the error message, so errors cannot differ.
 
 use std::collections::VecDeque;
-use std::io::{BufRead, ErrorKind};
+use std::io::{BufRead, ErrorKind, Read};
 use std::sync::mpsc::{Receiver, SyncSender, sync_channel};
 use std::sync::{Arc, Mutex};
 use std::thread;
@@ -42,7 +42,7 @@ enum Item {
 }
 
 /// What a worker sends back for one chunk.
-type ChunkResult = Vec<Item>;
+type ChunkResult = (Vec<Item>, Vec<u8>);
 
 struct Job {
     bytes: Vec<u8>,
@@ -57,6 +57,7 @@ pub(crate) struct ParallelJsonlSource {
     r: Box<dyn BufRead>,
     chunk: usize,
     carry: Vec<u8>,
+    spare: Vec<Vec<u8>>,
     next_line: u64,
     eof: bool,
     jobs: Option<SyncSender<Job>>,
@@ -83,6 +84,7 @@ impl ParallelJsonlSource {
             r,
             chunk: CHUNK,
             carry: Vec::new(),
+            spare: Vec::new(),
             next_line: 1,
             eof: false,
             jobs: Some(job_tx),
@@ -111,27 +113,32 @@ impl ParallelJsonlSource {
         if self.eof {
             return Ok(None);
         }
-        let mut buf = std::mem::take(&mut self.carry);
-        buf.reserve(self.chunk + 4096);
-        // Fill to at least a chunk's size, then on until the chunk holds a newline.
+        // Buffers come back from the workers: reusing them saves the page faults of fresh ones.
+        let mut buf = self.spare.pop().unwrap_or_default();
+        buf.clear();
+        buf.extend_from_slice(&self.carry);
+        self.carry.clear();
+        // Fill to at least a chunk's size, then on until the chunk holds a newline. Reading
+        // straight into the chunk (large reads bypass the reader's buffer) saves a copy.
         while buf.len() < self.chunk || memchr::memrchr(b'\n', &buf).is_none() {
-            match self.r.fill_buf() {
-                Ok([]) => {
+            let len = buf.len();
+            let want = self.chunk.saturating_sub(len).max(64 * 1024);
+            buf.resize(len + want, 0);
+            match self.r.read(&mut buf[len..]) {
+                Ok(0) => {
+                    buf.truncate(len);
                     self.eof = true;
                     break;
                 }
-                Ok(data) => {
-                    let n = data.len();
-                    buf.extend_from_slice(data);
-                    self.r.consume(n);
-                }
-                Err(e) if e.kind() == ErrorKind::Interrupted => {}
+                Ok(n) => buf.truncate(len + n),
+                Err(e) if e.kind() == ErrorKind::Interrupted => buf.truncate(len),
                 Err(e) => return Err(e),
             }
         }
         if !self.eof {
             if let Some(pos) = memchr::memrchr(b'\n', &buf) {
-                self.carry = buf.split_off(pos + 1);
+                self.carry.extend_from_slice(&buf[pos + 1..]);
+                buf.truncate(pos + 1);
             }
         }
         Ok(if buf.is_empty() { None } else { Some(buf) })
@@ -183,7 +190,10 @@ impl ParallelJsonlSource {
                 return Ok(None);
             };
             match pending.recv() {
-                Ok(items) => self.current = items.into_iter(),
+                Ok((items, bytes)) => {
+                    self.current = items.into_iter();
+                    self.spare.push(bytes);
+                }
                 Err(_) => {
                     return Err(self.io_error(std::io::Error::other(
                         "a JSONL parsing worker stopped unexpectedly",
@@ -229,7 +239,7 @@ fn worker(jobs: &Mutex<Receiver<Job>>, file: u32) {
         let Ok(job) = job else { return };
         let items = parse_chunk(&job.bytes, job.first_line, file, job.ts_only, &mut names);
         // The consumer may have stopped reading; then nobody needs the result.
-        let _ = job.reply.send(items);
+        let _ = job.reply.send((items, job.bytes));
     }
 }
 
