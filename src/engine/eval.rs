@@ -75,8 +75,12 @@ enum CounterState {
 struct Counters {
     names: HashMap<Box<str>, u32>,
     states: HashMap<CounterKey, CounterState>,
-    /// Reservations of the call being evaluated (reused, so the hot path does not allocate).
-    scratch: Vec<(CounterKey, usize)>,
+    /// Reservations of the call being evaluated, with the fixed window each falls in (reused,
+    /// so the hot path does not allocate).
+    scratch: Vec<(CounterKey, usize, Nanos)>,
+    /// Interned server, grant and session of the call being evaluated, filled on first use:
+    /// a call passes several limits of the same scope.
+    call_ids: [Option<u32>; 3],
 }
 
 impl Counters {
@@ -90,20 +94,29 @@ impl Counters {
         id
     }
 
+    /// Id of part `i` (0 server, 1 grant, 2 session) of the current call, interned once per call.
+    fn call_id(&mut self, i: usize, s: Option<&str>) -> u32 {
+        if let Some(id) = self.call_ids[i] {
+            return id;
+        }
+        let id = s.map_or(ABSENT, |s| self.intern(s));
+        self.call_ids[i] = Some(id);
+        id
+    }
+
     fn key(&mut self, slot: usize, scope: Scope, call: &CallView<'_>) -> CounterKey {
         let slot = slot as u32;
-        let opt = |c: &mut Counters, s: Option<&str>| s.map_or(ABSENT, |s| c.intern(s));
         match scope {
             Scope::Global => (slot, UNUSED, UNUSED, UNUSED),
-            Scope::Server => (slot, self.intern(call.server), UNUSED, UNUSED),
+            Scope::Server => (slot, self.call_id(0, Some(call.server)), UNUSED, UNUSED),
             Scope::Grant => {
-                let server = self.intern(call.server);
-                (slot, server, opt(self, call.grant), UNUSED)
+                let server = self.call_id(0, Some(call.server));
+                (slot, server, self.call_id(1, call.grant), UNUSED)
             }
             Scope::Session => {
-                let server = self.intern(call.server);
-                let grant = opt(self, call.grant);
-                (slot, server, grant, opt(self, call.session))
+                let server = self.call_id(0, Some(call.server));
+                let grant = self.call_id(1, call.grant);
+                (slot, server, grant, self.call_id(2, call.session))
             }
         }
     }
@@ -349,6 +362,7 @@ fn check_limits(
     call: &CallView<'_>,
 ) -> Result<(), Stop> {
     counters.scratch.clear();
+    counters.call_ids = [None; 3];
     for i in applicable(policy, tool) {
         let limit = &policy.limits[i];
         let c = &policy.counters[limit.counter];
@@ -397,7 +411,7 @@ fn check_limits(
                 },
             ));
         }
-        counters.scratch.push((key, i));
+        counters.scratch.push((key, i, window_start));
     }
     Ok(())
 }
@@ -407,16 +421,16 @@ fn commit(counters: &mut Counters, policy: &Policy, call: &CallView<'_>) {
     let Counters {
         states, scratch, ..
     } = counters;
-    for &(key, i) in scratch.iter() {
+    for &(key, i, window_start) in scratch.iter() {
         let limit = &policy.limits[i];
         let c = &policy.counters[limit.counter];
         let Increment::Amount(inc) = increment(limit, call.args) else {
             continue;
         };
-        let len = window::window_nanos(c.window_secs);
         match c.algorithm {
             Algorithm::Fixed => {
-                let start = window::fixed_window_start(call.ts, len);
+                // The window `check_limits` computed for this call.
+                let start = window_start;
                 let state = states
                     .entry(key)
                     .or_insert(CounterState::Fixed { start, used: 0.0 });
