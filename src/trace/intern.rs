@@ -1,6 +1,8 @@
 //! Per-stream string interning: server, grant, session and tool names repeat on every call.
 
-use std::collections::HashMap;
+// Names are hashed for every call of every trace: Fx hashing is much cheaper than SipHash for
+// these short keys, and they are not adversarial.
+use rustc_hash::FxHashMap as HashMap;
 
 use super::Sym;
 

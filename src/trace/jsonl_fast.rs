@@ -77,7 +77,11 @@ impl ParallelJsonlSource {
         let job_rx = Arc::new(Mutex::new(job_rx));
         for _ in 0..workers {
             let jobs = Arc::clone(&job_rx);
-            thread::spawn(move || worker(&jobs, file));
+            // A worker that cannot be started leaves the others (and at least the caller's
+            // pending chunks) to fail loudly at the first reply, never silently.
+            let _ = thread::Builder::new()
+                .name("jsonl-parse".into())
+                .spawn(move || worker(&jobs, file));
         }
         ParallelJsonlSource {
             name: name.to_string(),
