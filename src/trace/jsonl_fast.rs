@@ -378,7 +378,7 @@ fn fast_ts(text: &str) -> Option<Nanos> {
 
 /// Any JSON object, checked and skipped. It walks nested values through `deserialize_any`
 /// like `Value` does, so the parser's nesting limit applies exactly as when building the map.
-struct AnyObject;
+pub(crate) struct AnyObject;
 
 struct Skip;
 

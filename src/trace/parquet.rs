@@ -15,7 +15,7 @@ use polars::prelude::*;
 use super::intern::Interner;
 use super::source::{Ctx, LineError, Source};
 use super::table::Batch;
-use super::{CallRecord, Origin, TraceError};
+use super::{CallRecord, Nanos, Origin, TraceError};
 
 /// Where the Parquet bytes are: a plain file is sliced in place; a compressed one or stdin was
 /// decoded into memory first, since Parquet needs random access.
@@ -34,7 +34,8 @@ pub(crate) struct ParquetSource {
     metadata: Option<FileMetadataRef>,
     /// Row slices to read, aligned to row groups so no row group is decoded twice.
     slices: VecDeque<(usize, usize)>,
-    ready: VecDeque<CallRecord>,
+    ready: VecDeque<Row>,
+    ts_only: bool,
 }
 
 /// Most rows converted per slice; a larger row group is read in several slices.
@@ -57,6 +58,7 @@ impl ParquetSource {
             metadata: None,
             slices: VecDeque::new(),
             ready: VecDeque::new(),
+            ts_only: false,
         }
     }
 
@@ -131,75 +133,121 @@ fn run<R: polars::io::mmap::MmapBytesReader>(
     })
 }
 
+/// A converted row: the record, or only its timestamp in a timestamps-only read.
+enum Row {
+    Call(CallRecord),
+    Ts(Nanos),
+}
+
 /// Convert rows `range` of a batch; row numbers continue from `first_row`.
 fn convert(
     batch: &Batch,
     range: std::ops::Range<usize>,
     first_row: usize,
     file: u32,
+    ts_only: bool,
     names: &mut Interner,
-) -> Vec<Result<CallRecord, (u64, LineError)>> {
+) -> Vec<Result<Row, (u64, LineError)>> {
     range
         .map(|i| {
             let line = (first_row + i + 1) as u64;
+            if ts_only {
+                if let Some(ts) = batch.checked_ts(i) {
+                    return Ok(Row::Ts(ts));
+                }
+            }
             batch
                 .record(i, Origin { file, line }, names)
+                .map(Row::Call)
                 .map_err(|e| (line, e))
         })
         .collect()
 }
 
+impl ParquetSource {
+    /// Read and convert the next slice into `ready`; `false` at the end of the file.
+    fn fill(&mut self, cx: &mut Ctx<'_>) -> Result<bool, TraceError> {
+        if self.metadata.is_none() {
+            self.plan()?;
+        }
+        let Some((offset, len)) = self.slices.pop_front() else {
+            return Ok(false);
+        };
+        let Out::Rows(df) = self.run(Op::Slice(offset, len))? else {
+            return Err(self.table_err("cannot read Parquet rows"));
+        };
+        let batch = Batch::new(&df).map_err(|e| self.table_err(e))?;
+        let height = batch.height();
+        if height == 0 {
+            return Ok(false);
+        }
+        // Rows convert independently (argument JSON dominates), so split them over threads
+        // and keep the results in row order.
+        let (file, ts_only) = (self.file, self.ts_only);
+        let parts = if height < PARALLEL_ROWS {
+            1
+        } else {
+            self.names.len()
+        };
+        let per = height.div_ceil(parts);
+        let batch = &batch;
+        let results: Vec<_> = std::thread::scope(|scope| {
+            let handles: Vec<_> = self
+                .names
+                .iter_mut()
+                .take(parts)
+                .enumerate()
+                .map(|(k, names)| {
+                    let range = (k * per).min(height)..((k + 1) * per).min(height);
+                    scope.spawn(move || convert(batch, range, offset, file, ts_only, names))
+                })
+                .collect();
+            handles.into_iter().map(|h| h.join()).collect()
+        });
+        for part in results {
+            let Ok(part) = part else {
+                return Err(self.table_err("a conversion thread stopped unexpectedly"));
+            };
+            for item in part {
+                match item {
+                    Ok(row) => self.ready.push_back(row),
+                    Err((line, e)) => cx.skip(line, e)?,
+                }
+            }
+        }
+        Ok(true)
+    }
+}
+
 impl Source for ParquetSource {
     fn next(&mut self, cx: &mut Ctx<'_>) -> Result<Option<CallRecord>, TraceError> {
         loop {
-            if let Some(rec) = self.ready.pop_front() {
-                return Ok(Some(rec));
+            match self.ready.pop_front() {
+                Some(Row::Call(rec)) => return Ok(Some(rec)),
+                Some(Row::Ts(_)) => {
+                    return Err(
+                        self.table_err("records were asked for after a timestamps-only read")
+                    );
+                }
+                None => {
+                    if !self.fill(cx)? {
+                        return Ok(None);
+                    }
+                }
             }
-            if self.metadata.is_none() {
-                self.plan()?;
-            }
-            let Some((offset, len)) = self.slices.pop_front() else {
-                return Ok(None);
-            };
-            let Out::Rows(df) = self.run(Op::Slice(offset, len))? else {
-                return Err(self.table_err("cannot read Parquet rows"));
-            };
-            let batch = Batch::new(&df).map_err(|e| self.table_err(e))?;
-            let height = batch.height();
-            if height == 0 {
-                return Ok(None);
-            }
-            // Rows convert independently (argument JSON dominates), so split them over threads
-            // and keep the results in row order.
-            let file = self.file;
-            let parts = if height < PARALLEL_ROWS {
-                1
-            } else {
-                self.names.len()
-            };
-            let per = height.div_ceil(parts);
-            let batch = &batch;
-            let results: Vec<_> = std::thread::scope(|scope| {
-                let handles: Vec<_> = self
-                    .names
-                    .iter_mut()
-                    .take(parts)
-                    .enumerate()
-                    .map(|(k, names)| {
-                        let range = (k * per).min(height)..((k + 1) * per).min(height);
-                        scope.spawn(move || convert(batch, range, offset, file, names))
-                    })
-                    .collect();
-                handles.into_iter().map(|h| h.join()).collect()
-            });
-            for part in results {
-                let Ok(part) = part else {
-                    return Err(self.table_err("a conversion thread stopped unexpectedly"));
-                };
-                for item in part {
-                    match item {
-                        Ok(rec) => self.ready.push_back(rec),
-                        Err((line, e)) => cx.skip(line, e)?,
+        }
+    }
+
+    fn next_ts(&mut self, cx: &mut Ctx<'_>) -> Result<Option<Nanos>, TraceError> {
+        // Slices read from now on are only checked, not turned into records.
+        self.ts_only = true;
+        loop {
+            match self.ready.pop_front() {
+                Some(Row::Call(rec)) => return Ok(Some(rec.ts)),
+                Some(Row::Ts(ts)) => return Ok(Some(ts)),
+                None => {
+                    if !self.fill(cx)? {
+                        return Ok(None);
                     }
                 }
             }

@@ -360,11 +360,26 @@ fn parquet_bad_rows_are_reported_in_order() {
     let f = std::fs::File::create(&path).expect("create");
     ParquetWriter::new(f).finish(&mut df).expect("write");
     let inputs = [path.to_string_lossy().into_owned()];
+    // Kept in memory after one pass, and streamed after an order-checking pass: same result.
+    let mut streamed =
+        Trace::open_with_memory_limit(&inputs, &ReadOptions::default(), 100).expect("open");
+    let mut streamed_ts = Vec::new();
+    while let Some(rec) = streamed.next_call().expect("read") {
+        streamed_ts.push(rec.ts);
+    }
     let mut trace = Trace::open(&inputs, &ReadOptions::default()).expect("open");
     let mut calls = 0;
-    while trace.next_call().expect("read").is_some() {
+    let mut kept_ts = Vec::new();
+    while let Some(rec) = trace.next_call().expect("read") {
         calls += 1;
+        kept_ts.push(rec.ts);
     }
+    assert_eq!(streamed_ts, kept_ts);
+    assert_eq!(streamed.stats().skipped, trace.stats().skipped);
+    assert_eq!(
+        streamed.stats().skipped_examples,
+        trace.stats().skipped_examples
+    );
     let bad_tool: Vec<u64> = (0..n as u64)
         .filter(|i| i % 997 == 3)
         .map(|i| i + 1)
