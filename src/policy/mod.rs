@@ -1,1 +1,3 @@
 //! Policy files: parsing, validation with located errors, compilation for the engine.
+
+pub mod intercept;

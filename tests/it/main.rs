@@ -1,1 +1,6 @@
-mod smoke { #[test] fn builds() { assert_eq!(1 + 1, 2); } }
+mod smoke {
+    #[test]
+    fn builds() {
+        assert_eq!(1 + 1, 2);
+    }
+}
