@@ -1,3 +1,4 @@
+mod intercept;
 mod smoke {
     #[test]
     fn builds() {

@@ -51,6 +51,11 @@ pub fn parse_intercept_str(src: &str, _file_name: &str) -> InterceptParse {
         Some(root) => cx.document(root),
         None => Doc::default(),
     };
+    // The gateway stops at a document it cannot decode into its types; so does mcpsim, so
+    // that a wrongly typed field is not also reported as missing.
+    if !cx.errors.is_empty() {
+        return cx.finish(None);
+    }
     let tools = desugar(doc.tools);
     let doc = Doc { tools, ..doc };
     validate(&mut cx, &doc);
