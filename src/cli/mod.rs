@@ -1,1 +1,3 @@
 //! Command-line interface: clap types and one file per subcommand.
+
+pub mod check;

@@ -17,13 +17,15 @@
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
-use regex::Regex;
-use serde_json::{Map, Value};
+use serde_json::Value;
 
-use crate::engine::{Decision, DecisionKind, Scope, Throttle};
+use super::call::CallView;
+use super::decision::{Decision, DecisionKind, Scope, Throttle};
+use super::eval::{EvalOptions, StaticOutcome};
+use super::policy::{Algorithm, LimitSpec};
+use super::predicate::{self, ArgPath, EqMode, Op, Truth};
+use super::window;
 use crate::trace::{Args, Nanos, Upstream};
-
-const NANOS_PER_SECOND: i64 = 1_000_000_000;
 
 /// A counter window of the Intercept dialect: fixed, calendar-aligned in UTC.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -56,21 +58,24 @@ impl InterceptWindow {
         }
     }
 
-    /// Window length in nanoseconds. UTC has no leap seconds in Unix time, so a day is always
-    /// 86 400 s and floor division gives the calendar-aligned start.
-    pub fn len_nanos(self) -> Nanos {
-        let secs = match self {
+    /// Window length in seconds.
+    pub fn seconds(self) -> u64 {
+        match self {
             InterceptWindow::Minute => 60,
             InterceptWindow::Hour => 3_600,
             InterceptWindow::Day => 86_400,
-        };
-        secs * NANOS_PER_SECOND
+        }
     }
 
-    /// Start of the window holding `ts` (half-open windows: a call at the boundary is in the new one).
+    /// Window length in nanoseconds.
+    pub fn len_nanos(self) -> Nanos {
+        window::window_nanos(self.seconds())
+    }
+
+    /// Start of the window holding `ts` (half-open windows: a call at the boundary is in the new
+    /// one). Unix time has no leap seconds, so floor division is calendar alignment in UTC.
     pub fn start(self, ts: Nanos) -> Nanos {
-        let len = self.len_nanos();
-        ts.div_euclid(len) * len
+        window::fixed_window_start(ts, self.len_nanos())
     }
 }
 
@@ -143,28 +148,25 @@ impl InterceptOp {
 /// What a condition reads.
 #[derive(Debug, Clone)]
 pub(crate) enum Target {
-    /// `args.a.b`: the segments after `args.`.
-    Args(Vec<String>),
+    /// `args.a.b`.
+    Args(ArgPath),
     /// `state.<scope>.<counter>`: a counter slot.
     State(usize),
 }
 
-/// One compiled condition.
+/// One compiled condition: the engine's operators, compared in printed-form `eq` mode.
 #[derive(Debug, Clone)]
 pub(crate) struct Condition {
     pub(crate) target: Target,
-    pub(crate) op: InterceptOp,
-    pub(crate) value: Value,
-    /// Compiled once for `regex`.
-    pub(crate) regex: Option<Regex>,
+    pub(crate) op: Op,
 }
 
 /// How much a reservation adds.
 #[derive(Debug, Clone)]
 pub(crate) enum Increment {
     Fixed(i64),
-    /// `increment_from: args.a.b`: the segments after `args.`.
-    From(Vec<String>),
+    /// `increment_from: args.a.b`.
+    From(ArgPath),
 }
 
 /// A rule's `state` block.
@@ -214,6 +216,10 @@ pub struct InterceptPolicy {
     pub(crate) wildcard_listed: bool,
     pub(crate) counters: Vec<InterceptCounter>,
     pub(crate) rule_count: usize,
+    pub(crate) hidden_rule: Arc<str>,
+    pub(crate) default_deny_rule: Arc<str>,
+    pub(crate) internal_error_message: Arc<str>,
+    pub(crate) empty: Arc<str>,
 }
 
 impl InterceptPolicy {
@@ -246,59 +252,34 @@ impl InterceptPolicy {
             .chain(self.wildcard.iter())
     }
 
-    fn is_hidden(&self, tool: &str) -> bool {
+    /// Whether calls of `tool` are denied as hidden.
+    pub fn is_hidden(&self, tool: &str) -> bool {
         self.hide_all || self.hidden.contains(tool)
+    }
+
+    /// Tool keys, sorted (`"*"` included when present).
+    pub fn tool_names(&self) -> Vec<&str> {
+        let mut names: Vec<&str> = self.tools.keys().map(String::as_str).collect();
+        if self.wildcard_listed {
+            names.push("*");
+        }
+        names.sort_unstable();
+        names
+    }
+
+    /// Number of rules whose `state` block reserves (has a binding `lt`/`lte` cap).
+    pub fn limit_count(&self) -> usize {
+        self.tools
+            .values()
+            .flatten()
+            .chain(&self.wildcard)
+            .filter(|r| r.state.as_ref().is_some_and(|s| s.cap.is_some()))
+            .count()
     }
 
     fn is_listed(&self, tool: &str) -> bool {
         self.tools.contains_key(tool) || (tool == "*" && self.wildcard_listed)
     }
-}
-
-/// The part of a call the Intercept evaluator looks at.
-#[derive(Debug, Clone, Copy)]
-pub struct InterceptCall<'a> {
-    /// The clock.
-    pub ts: Nanos,
-    /// Counters are kept per server.
-    pub server: &'a str,
-    /// Tool name.
-    pub tool: &'a str,
-    /// Recorded arguments.
-    pub args: &'a Args,
-    /// How the upstream call ended, when the trace says.
-    pub upstream: Option<Upstream>,
-}
-
-/// Switches that matter to the Intercept evaluator (same meaning as for `policy.json`).
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct InterceptOptions {
-    /// `--rollback-on tool-error`: an `isError: true` result also gives the reservation back.
-    pub rollback_on_tool_error: bool,
-    /// `--assume-upstream failure`: a call with no recorded upstream outcome failed.
-    pub assume_upstream_failure: bool,
-    /// `--assume-unknown deny`: an unknown call consumes nothing.
-    pub assume_unknown_deny: bool,
-}
-
-/// What the rules phase decided, before any counter is touched.
-#[derive(Debug, Clone, PartialEq)]
-pub enum InterceptRulesOutcome {
-    /// Hidden, default deny, a `deny` rule or a failing condition.
-    Deny {
-        /// Rule id (`(hidden)`, `(default deny)`, `<tool>/<rule name>`).
-        rule: Arc<str>,
-    },
-    /// A condition needs argument values the trace did not record, and nothing decidable denied.
-    Unknown {
-        /// The first rule that could not be decided.
-        rule: Arc<str>,
-    },
-    /// Every rule passed; the listed reservations will be attempted.
-    Pass {
-        /// `(rule id, counter key, cap)` of each reservation that binds, in order.
-        reservations: Vec<(Arc<str>, Arc<str>, Option<i64>)>,
-    },
 }
 
 #[derive(Debug, Clone, Copy, Default)]
@@ -307,50 +288,84 @@ struct CounterState {
     used: i64,
 }
 
-/// Tri-state result of a condition on recorded data.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Truth {
-    Holds,
-    Fails,
-    Unknown,
-}
-
 /// Runs one compiled Intercept policy over calls in time order, keeping its counters.
 #[derive(Debug, Clone)]
 pub struct InterceptEngine {
     policy: Arc<InterceptPolicy>,
-    opts: InterceptOptions,
+    opts: EvalOptions,
     /// Per server, one state per counter slot.
     counters: HashMap<Arc<str>, Vec<CounterState>>,
+    /// Reservations of the call being evaluated (reused across calls).
+    scratch: Vec<(usize, i64)>,
 }
 
-fn deny(rule: &Arc<str>, message: Arc<str>) -> Decision {
+fn decision(kind: DecisionKind, rule: &Arc<str>, message: &Arc<str>) -> Decision {
     Decision {
-        kind: DecisionKind::Deny,
+        kind,
         rule: rule.clone(),
-        message,
+        message: message.clone(),
         throttle: None,
         approval_required: false,
     }
 }
 
-fn unknown(rule: &Rule) -> Decision {
-    Decision {
-        kind: DecisionKind::Unknown,
-        rule: rule.id.clone(),
-        message: rule.unknown_message.clone(),
-        throttle: None,
-        approval_required: false,
+/// What the rules phase decides, before any counter is touched.
+enum Screen<'p> {
+    /// Rule id and message. Hidden and default-deny messages name the tool, as the gateway's do.
+    Deny(&'p Arc<str>, Arc<str>),
+    /// A condition needed argument values the trace did not record; the first such rule.
+    Unknown(&'p Rule),
+    Pass,
+}
+
+/// The rules phase: hidden, default deny, then tool and wildcard rules in file order.
+/// `state.` conditions read `table` (the counters of this call's server; `None` reads zero).
+fn screen<'p>(
+    policy: &'p InterceptPolicy,
+    call: &CallView<'_>,
+    table: Option<&[CounterState]>,
+) -> Screen<'p> {
+    let tool = call.tool;
+    if policy.is_hidden(tool) {
+        let message = format!("Tool \"{tool}\" is hidden by policy");
+        return Screen::Deny(&policy.hidden_rule, Arc::from(message));
+    }
+    if policy.default_deny && !policy.is_listed(tool) {
+        let message = format!("Tool \"{tool}\" is not permitted by policy");
+        return Screen::Deny(&policy.default_deny_rule, Arc::from(message));
+    }
+    let mut first_unknown: Option<&Rule> = None;
+    for rule in policy.rules_for(tool) {
+        if rule.deny {
+            return Screen::Deny(&rule.id, rule.deny_message.clone());
+        }
+        let mut rule_unknown = false;
+        for cond in &rule.conditions {
+            match eval_condition(cond, call, &policy.counters, table) {
+                Truth::Holds => {}
+                // Deny wins over unknown: whatever the unrecorded values were, this call is denied.
+                Truth::Fails => return Screen::Deny(&rule.id, rule.deny_message.clone()),
+                Truth::Unknown => rule_unknown = true,
+            }
+        }
+        if rule_unknown && first_unknown.is_none() {
+            first_unknown = Some(rule);
+        }
+    }
+    match first_unknown {
+        Some(rule) => Screen::Unknown(rule),
+        None => Screen::Pass,
     }
 }
 
 impl InterceptEngine {
     /// A fresh engine: every counter at zero.
-    pub fn new(policy: Arc<InterceptPolicy>, opts: InterceptOptions) -> InterceptEngine {
+    pub fn new(policy: Arc<InterceptPolicy>, opts: EvalOptions) -> InterceptEngine {
         InterceptEngine {
             policy,
             opts,
             counters: HashMap::new(),
+            scratch: Vec::new(),
         }
     }
 
@@ -360,69 +375,78 @@ impl InterceptEngine {
     }
 
     /// Decide one call, reserve its counters, and give them back if the upstream call failed.
-    pub fn evaluate(&mut self, call: &InterceptCall<'_>) -> Decision {
+    ///
+    /// A reservation that does not fit is reported as `throttle` (the gateway answers it with a
+    /// denial; mcpsim keeps limit refusals apart from rule refusals in every dialect). An
+    /// `unknown` call still reserves (unless `--assume-unknown deny`), except where its own
+    /// increment is an unrecorded argument.
+    pub fn evaluate(&mut self, call: &CallView<'_>) -> Decision {
         let policy = Arc::clone(&self.policy);
-        let tool = call.tool;
-        if policy.is_hidden(tool) {
-            return deny(
-                &Arc::from("(hidden)"),
-                Arc::from(format!("Tool \"{tool}\" is hidden by policy")),
-            );
-        }
-        if policy.default_deny && !policy.is_listed(tool) {
-            return deny(
-                &Arc::from("(default deny)"),
-                Arc::from(format!("Tool \"{tool}\" is not permitted by policy")),
-            );
-        }
-
-        let slots = self.slots_for(call.server);
-        let mut first_unknown: Option<&Rule> = None;
-        for rule in policy.rules_for(tool) {
-            if rule.deny {
-                return deny(&rule.id, rule.deny_message.clone());
+        let table = self.counters.get(call.server).map(Vec::as_slice);
+        let unknown_rule = match screen(&policy, call, table) {
+            Screen::Deny(rule, message) => return decision(DecisionKind::Deny, rule, &message),
+            Screen::Unknown(rule) if self.opts.assume_unknown_deny => {
+                return decision(DecisionKind::Unknown, &rule.id, &rule.unknown_message);
             }
-            let mut rule_unknown = false;
-            for cond in &rule.conditions {
-                match eval_condition(cond, call, &policy.counters, slots) {
-                    Truth::Holds => {}
-                    Truth::Fails => return deny(&rule.id, rule.deny_message.clone()),
-                    Truth::Unknown => rule_unknown = true,
+            Screen::Unknown(rule) => Some(rule),
+            Screen::Pass => None,
+        };
+        let outcome = self.reserve(&policy, call);
+        let reserved = std::mem::take(&mut self.scratch);
+        let refused = match outcome {
+            Ok(()) => {
+                if self.upstream_failed(call.upstream) {
+                    self.rollback(call.server, &reserved);
                 }
+                None
             }
-            if rule_unknown && first_unknown.is_none() {
-                first_unknown = Some(rule);
+            Err(refusal) => {
+                self.rollback(call.server, &reserved);
+                Some(refusal)
             }
+        };
+        self.scratch = reserved;
+        self.scratch.clear();
+        match (refused, unknown_rule) {
+            // A decidable deny (bad `increment_from`) wins over unknown.
+            (Some(Refusal::Deny(rule)), _) => {
+                decision(DecisionKind::Deny, &rule.id, &policy.internal_error_message)
+            }
+            (_, Some(rule)) | (Some(Refusal::Unknown(rule)), None) => {
+                decision(DecisionKind::Unknown, &rule.id, &rule.unknown_message)
+            }
+            (Some(Refusal::Throttle(rule, t)), None) => Decision {
+                throttle: Some(t),
+                ..decision(DecisionKind::Throttle, &rule.id, &rule.limit_message)
+            },
+            (None, None) => decision(DecisionKind::Allow, &policy.empty, &policy.empty),
         }
-        if let Some(rule) = first_unknown {
-            if self.opts.assume_unknown_deny {
-                return unknown(rule);
-            }
-        }
+    }
 
-        // Reservation phase: tentative increments, given back on the first refusal.
-        let mut reserved: Vec<(usize, i64)> = Vec::new();
-        let mut refusal: Option<Decision> = None;
-        for rule in policy.rules_for(tool) {
+    /// The reservation phase: tentative increments in `self.scratch`, in rule order. The
+    /// caller gives them back on a refusal or a failed upstream call.
+    fn reserve<'p>(
+        &mut self,
+        policy: &'p InterceptPolicy,
+        call: &CallView<'_>,
+    ) -> Result<(), Refusal<'p>> {
+        self.scratch.clear();
+        for rule in policy.rules_for(call.tool) {
             let Some(state) = &rule.state else { continue };
+            // The gateway resolves the increment before it looks for a cap, so a bad
+            // `increment_from` denies even on a rule that never increments.
             let amount = match &state.increment {
                 Increment::Fixed(n) => *n,
                 Increment::From(path) => match increment_from(path, call.args) {
-                    Truth3::Value(n) => n,
-                    Truth3::Invalid => {
-                        self.rollback(call.server, &reserved);
-                        return deny(&rule.id, Arc::from("Internal policy error"));
-                    }
-                    Truth3::Unknown => {
-                        self.rollback(call.server, &reserved);
-                        return unknown(first_unknown.unwrap_or(rule));
-                    }
+                    Amount::Value(n) => n,
+                    Amount::Invalid => return Err(Refusal::Deny(rule)),
+                    Amount::Unknown => return Err(Refusal::Unknown(rule)),
                 },
             };
             let Some(cap) = state.cap else { continue };
-            let window = policy.counters[state.slot]
-                .window
-                .unwrap_or(InterceptWindow::Minute);
+            let Some(window) = policy.counters[state.slot].window else {
+                continue;
+            };
             let start = window.start(call.ts);
             let counter = self.counter_mut(call.server, state.slot);
             if counter.window_start != start {
@@ -433,47 +457,29 @@ impl InterceptEngine {
             }
             let used = counter.used;
             if used.saturating_add(amount) > cap {
-                refusal = Some(Decision {
-                    kind: DecisionKind::Throttle,
-                    rule: rule.id.clone(),
-                    message: rule.limit_message.clone(),
-                    throttle: Some(Throttle {
+                return Err(Refusal::Throttle(
+                    rule,
+                    Throttle {
                         counter: policy.counters[state.slot].key.clone(),
                         scope: Scope::Server,
                         window_start: start,
                         used: used as f64,
                         max: cap as f64,
                         increment: amount as f64,
-                        retry_after: start + window.len_nanos(),
-                    }),
-                    approval_required: false,
-                });
-                break;
+                        retry_after: window::fixed_window_end(start, window.len_nanos()),
+                    },
+                ));
             }
             counter.used = used.saturating_add(amount);
-            reserved.push((state.slot, amount));
+            self.scratch.push((state.slot, amount));
         }
-
-        if let Some(refused) = refusal {
-            self.rollback(call.server, &reserved);
-            return match first_unknown {
-                Some(rule) => unknown(rule),
-                None => refused,
-            };
-        }
-        if self.upstream_failed(call.upstream) {
-            self.rollback(call.server, &reserved);
-        }
-        match first_unknown {
-            Some(rule) => unknown(rule),
-            None => Decision::allow(),
-        }
+        Ok(())
     }
 
-    /// The rules phase alone, without touching counters (counters read as zero): what `diff`
-    /// compares across two policies to tell a call's own rules from knock-on effects.
-    pub fn rules_outcome(&self, call: &InterceptCall<'_>) -> InterceptRulesOutcome {
-        rules_outcome(&self.policy, call)
+    /// The rules phase alone with every counter at zero, plus the reservations that would be
+    /// attempted: see [`static_outcome`].
+    pub fn static_outcome(&self, call: &CallView<'_>) -> StaticOutcome {
+        static_outcome(&self.policy, call)
     }
 
     fn upstream_failed(&self, upstream: Option<Upstream>) -> bool {
@@ -483,10 +489,6 @@ impl InterceptEngine {
             Some(Upstream::Ok) => false,
             None => self.opts.assume_upstream_failure,
         }
-    }
-
-    fn slots_for(&self, server: &str) -> Option<&[CounterState]> {
-        self.counters.get(server).map(|v| v.as_slice())
     }
 
     fn counter_mut(&mut self, server: &str, slot: usize) -> &mut CounterState {
@@ -510,188 +512,101 @@ impl InterceptEngine {
     }
 }
 
-/// The rules phase on a policy with every counter at zero.
-pub(crate) fn rules_outcome(
-    policy: &InterceptPolicy,
-    call: &InterceptCall<'_>,
-) -> InterceptRulesOutcome {
-    let tool = call.tool;
-    if policy.is_hidden(tool) {
-        return InterceptRulesOutcome::Deny {
-            rule: Arc::from("(hidden)"),
-        };
-    }
-    if policy.default_deny && !policy.is_listed(tool) {
-        return InterceptRulesOutcome::Deny {
-            rule: Arc::from("(default deny)"),
-        };
-    }
-    let mut first_unknown: Option<&Rule> = None;
-    for rule in policy.rules_for(tool) {
-        if rule.deny {
-            return InterceptRulesOutcome::Deny {
-                rule: rule.id.clone(),
-            };
-        }
-        let mut rule_unknown = false;
-        for cond in &rule.conditions {
-            match eval_condition(cond, call, &policy.counters, None) {
-                Truth::Holds => {}
-                Truth::Fails => {
-                    return InterceptRulesOutcome::Deny {
-                        rule: rule.id.clone(),
-                    };
-                }
-                Truth::Unknown => rule_unknown = true,
-            }
-        }
-        if rule_unknown && first_unknown.is_none() {
-            first_unknown = Some(rule);
-        }
-    }
-    if let Some(rule) = first_unknown {
-        return InterceptRulesOutcome::Unknown {
-            rule: rule.id.clone(),
-        };
-    }
-    let reservations = policy
-        .rules_for(tool)
-        .filter_map(|r| {
-            r.state
-                .as_ref()
-                .map(|s| (r.id.clone(), policy.counters[s.slot].key.clone(), s.cap))
-        })
-        .collect();
-    InterceptRulesOutcome::Pass { reservations }
+/// Why the reservation phase stopped a call.
+enum Refusal<'p> {
+    Throttle(&'p Rule, Throttle),
+    /// `increment_from` missing or not a number.
+    Deny(&'p Rule),
+    /// `increment_from` not recorded.
+    Unknown(&'p Rule),
 }
 
-enum Truth3 {
+/// What the rules phase decides about `call` under `policy` with every counter at zero, and
+/// the reservations that would follow, described by definition (counter key, window, cap,
+/// increment source) so that outcomes compare across two policies of either dialect.
+pub fn static_outcome(policy: &InterceptPolicy, call: &CallView<'_>) -> StaticOutcome {
+    match screen(policy, call, None) {
+        Screen::Deny(rule, _) => StaticOutcome {
+            decided: Some(DecisionKind::Deny),
+            rule: rule.clone(),
+            limits: Vec::new(),
+        },
+        Screen::Unknown(rule) => StaticOutcome {
+            decided: Some(DecisionKind::Unknown),
+            rule: rule.id.clone(),
+            limits: limit_specs(policy, call.tool),
+        },
+        Screen::Pass => StaticOutcome {
+            decided: None,
+            rule: policy.empty.clone(),
+            limits: limit_specs(policy, call.tool),
+        },
+    }
+}
+
+/// The binding reservations of a tool as the engine's limit definitions.
+fn limit_specs(policy: &InterceptPolicy, tool: &str) -> Vec<LimitSpec> {
+    policy
+        .rules_for(tool)
+        .filter_map(|rule| {
+            let state = rule.state.as_ref()?;
+            let cap = state.cap?;
+            let counter = &policy.counters[state.slot];
+            Some(LimitSpec {
+                counter: counter.key.clone(),
+                window_secs: counter.window?.seconds(),
+                max: cap as f64,
+                scope: Scope::Server,
+                algorithm: Algorithm::Fixed,
+                increment_from: match &state.increment {
+                    Increment::From(path) => Some(Arc::from(&*path.text)),
+                    Increment::Fixed(_) => None,
+                },
+            })
+        })
+        .collect()
+}
+
+enum Amount {
     Value(i64),
     Invalid,
     Unknown,
 }
 
 /// `increment_from`: a number truncated toward zero (the gateway converts with `int64(f)`).
-fn increment_from(path: &[String], args: &Args) -> Truth3 {
+fn increment_from(path: &ArgPath, args: &Args) -> Amount {
     match args {
-        Args::Values(map) => match lookup(map, path) {
+        Args::Values(map) => match path.lookup(map) {
             Some(Value::Number(n)) => match (n.as_i64(), n.as_f64()) {
-                (Some(i), _) => Truth3::Value(i),
-                // `as` saturates out-of-range floats, as the gateway's conversion would overflow.
-                (None, Some(f)) => Truth3::Value(f.trunc() as i64),
-                (None, None) => Truth3::Invalid,
+                (Some(i), _) => Amount::Value(i),
+                // `as` saturates out-of-range values instead of wrapping.
+                (None, Some(f)) => Amount::Value(f.trunc() as i64),
+                (None, None) => Amount::Invalid,
             },
-            _ => Truth3::Invalid,
+            _ => Amount::Invalid,
         },
-        Args::Keys(keys) => match path.first() {
-            Some(first) if !keys.iter().any(|k| k == first) => Truth3::Invalid,
-            _ => Truth3::Unknown,
-        },
-        Args::Unrecorded => Truth3::Unknown,
+        Args::Keys(keys) if !keys.iter().any(|k| k == path.top()) => Amount::Invalid,
+        Args::Keys(_) | Args::Unrecorded => Amount::Unknown,
     }
-}
-
-fn lookup<'v>(map: &'v Map<String, Value>, path: &[String]) -> Option<&'v Value> {
-    let (first, rest) = path.split_first()?;
-    let mut cur = map.get(first)?;
-    for seg in rest {
-        cur = cur.as_object()?.get(seg)?;
-    }
-    Some(cur)
 }
 
 fn eval_condition(
     cond: &Condition,
-    call: &InterceptCall<'_>,
+    call: &CallView<'_>,
     counters: &[InterceptCounter],
-    slots: Option<&[CounterState]>,
+    table: Option<&[CounterState]>,
 ) -> Truth {
-    let actual: Option<Value> = match &cond.target {
+    match &cond.target {
+        Target::Args(path) => predicate::eval(path, &cond.op, call.args, EqMode::Printed),
         Target::State(slot) => {
             // A counter reads as zero outside the window it was written in, like the gateway's store.
-            let used = match (slots.and_then(|s| s.get(*slot)), counters[*slot].window) {
-                (Some(state), Some(window)) if state.window_start == window.start(call.ts) => {
-                    state.used
-                }
+            let used = match (table.and_then(|t| t.get(*slot)), counters[*slot].window) {
+                (Some(state), Some(w)) if state.window_start == w.start(call.ts) => state.used,
                 _ => 0,
             };
-            Some(Value::from(used))
+            predicate::holds(&cond.op, Some(&Value::from(used)), EqMode::Printed).into()
         }
-        Target::Args(path) => match call.args {
-            Args::Values(map) => lookup(map, path).cloned(),
-            Args::Keys(keys) => {
-                let present = path.first().is_some_and(|f| keys.iter().any(|k| k == f));
-                if !present {
-                    None
-                } else if cond.op == InterceptOp::Exists && path.len() == 1 {
-                    // Only keys were recorded: a present top-level key counts as existing.
-                    return truth(cond.value.as_bool() == Some(true));
-                } else {
-                    return Truth::Unknown;
-                }
-            }
-            Args::Unrecorded => return Truth::Unknown,
-        },
-    };
-    truth(apply(cond, actual.as_ref()))
-}
-
-fn truth(b: bool) -> Truth {
-    if b { Truth::Holds } else { Truth::Fails }
-}
-
-/// One operator on a resolved value; `None` is a missing path.
-pub(crate) fn apply(cond: &Condition, actual: Option<&Value>) -> bool {
-    if cond.op == InterceptOp::Exists {
-        let exists = actual.is_some_and(|v| !v.is_null());
-        return cond.value.as_bool() == Some(exists);
     }
-    let Some(actual) = actual else { return false };
-    let expected = &cond.value;
-    match cond.op {
-        InterceptOp::Eq => printed_eq(actual, expected),
-        InterceptOp::Neq => !printed_eq(actual, expected),
-        InterceptOp::In => member(actual, expected),
-        InterceptOp::NotIn => !member(actual, expected),
-        InterceptOp::Lt => numeric(actual, expected, |a, b| a < b),
-        InterceptOp::Lte => numeric(actual, expected, |a, b| a <= b),
-        InterceptOp::Gt => numeric(actual, expected, |a, b| a > b),
-        InterceptOp::Gte => numeric(actual, expected, |a, b| a >= b),
-        InterceptOp::Regex => match (actual, &cond.regex) {
-            (Value::String(s), Some(re)) => re.is_match(s),
-            _ => false,
-        },
-        InterceptOp::Contains => match (actual, expected) {
-            (Value::String(s), Value::String(sub)) => s.contains(sub.as_str()),
-            (Value::String(_), _) => false,
-            (Value::Array(items), _) => items.iter().any(|item| printed_eq(item, expected)),
-            _ => false,
-        },
-        InterceptOp::Exists => unreachable!("handled above"),
-    }
-}
-
-fn member(actual: &Value, list: &Value) -> bool {
-    match list {
-        Value::Array(items) => items.iter().any(|item| printed_eq(actual, item)),
-        _ => false,
-    }
-}
-
-fn numeric(actual: &Value, expected: &Value, cmp: impl Fn(f64, f64) -> bool) -> bool {
-    match (actual.as_f64(), expected.as_f64()) {
-        (Some(a), Some(b)) => cmp(a, b),
-        _ => false,
-    }
-}
-
-/// The gateway's `eq`: numbers compare as numbers, anything else by printed form, so `"5"`
-/// equals `5` and `"true"` equals `true`.
-pub fn printed_eq(a: &Value, b: &Value) -> bool {
-    if let (Some(x), Some(y)) = (a.as_f64(), b.as_f64()) {
-        return x == y;
-    }
-    printed_form(a) == printed_form(b)
 }
 
 /// A value as the gateway prints it with Go's `%v` (strings bare, `<nil>`, `[a b]`, `map[k:v]`).
@@ -791,29 +706,32 @@ mod tests {
 
     #[test]
     fn printed_eq_coerces_non_numbers_only() {
-        assert!(printed_eq(&json!("5"), &json!(5)));
-        assert!(printed_eq(&json!(5.0), &json!(5)));
-        assert!(printed_eq(&json!("true"), &json!(true)));
-        assert!(!printed_eq(&json!("5.0"), &json!(5)));
-        assert!(!printed_eq(&json!("a"), &json!("b")));
+        let eq = |a: Value, b: Value| predicate::json_eq(&a, &b, EqMode::Printed);
+        assert!(eq(json!("5"), json!(5)));
+        assert!(eq(json!(5.0), json!(5)));
+        assert!(eq(json!("true"), json!(true)));
+        assert!(eq(json!("[a 1]"), json!(["a", 1])));
+        assert!(!eq(json!("null"), json!(null)));
+        assert!(!eq(json!("5.0"), json!(5)));
+        assert!(!eq(json!("a"), json!("b")));
     }
 
     #[test]
     fn windows_are_calendar_aligned() {
-        let t = 1_700_000_123 * NANOS_PER_SECOND + 5;
+        let t = 1_700_000_123 * window::NANOS_PER_SEC + 5;
         assert_eq!(
             InterceptWindow::Minute.start(t),
-            1_700_000_100 * NANOS_PER_SECOND
+            1_700_000_100 * window::NANOS_PER_SEC
         );
         assert_eq!(
             InterceptWindow::Hour.start(t),
-            1_699_999_200 * NANOS_PER_SECOND
+            1_699_999_200 * window::NANOS_PER_SEC
         );
         assert_eq!(
             InterceptWindow::Day.start(t),
-            1_699_920_000 * NANOS_PER_SECOND
+            1_699_920_000 * window::NANOS_PER_SEC
         );
-        let boundary = 1_700_000_160 * NANOS_PER_SECOND;
+        let boundary = 1_700_000_160 * window::NANOS_PER_SEC;
         assert_eq!(InterceptWindow::Minute.start(boundary), boundary);
     }
 }

@@ -1,10 +1,24 @@
 //! The evaluator: predicates, windowed counters, decisions. No I/O; the clock is passed in.
+//!
+//! A [`Policy`] is compiled once (see [`crate::policy`]) and shared; an [`Engine`] holds one
+//! policy and the counter state of one replay, and turns each [`CallView`] into a [`Decision`].
+//!
+//! Counters are keyed by scope key and counter name: `grant` → (server, grant), `session` →
+//! (server, grant, session), `server` → (server), `global` → one for the whole input. A call
+//! without a grant (or session) uses the "absent" value for that part of the key, so all such
+//! calls of one server share a counter.
 
+mod call;
 mod decision;
+mod eval;
 pub mod intercept;
+mod policy;
+pub(crate) mod predicate;
+pub(crate) mod window;
 
+pub use call::CallView;
 pub use decision::{Decision, DecisionKind, Scope, Throttle};
-pub use intercept::{
-    InterceptCall, InterceptCounter, InterceptEngine, InterceptOp, InterceptOptions,
-    InterceptPolicy, InterceptRulesOutcome, InterceptWindow,
-};
+pub use eval::{Engine, EvalOptions, StaticOutcome, static_outcome};
+pub use intercept::{InterceptEngine, InterceptPolicy};
+pub use policy::{Algorithm, LimitSpec, Policy};
+pub(crate) use policy::{Counter, Entry, Limit, Predicate, ToolRules};

@@ -4,10 +4,9 @@
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use mcpsim::engine::{
-    Decision, DecisionKind, InterceptCall, InterceptEngine, InterceptOptions, InterceptPolicy,
-};
+use mcpsim::engine::{CallView, Decision, DecisionKind, Engine, EvalOptions, Policy};
 use mcpsim::policy::intercept::parse_intercept_str;
+use mcpsim::policy::parse_policy_str;
 use mcpsim::trace::{Args, Nanos, Upstream};
 use serde_json::Value;
 
@@ -15,14 +14,11 @@ use serde_json::Value;
 const BASE: i64 = 1_785_578_400;
 const NS: i64 = 1_000_000_000;
 
-fn compile(yaml: &str) -> Arc<InterceptPolicy> {
-    let parsed = parse_intercept_str(yaml, "policy.yaml");
-    assert!(
-        parsed.errors.is_empty(),
-        "policy errors: {:?}",
-        parsed.errors
-    );
-    Arc::new(parsed.policy.expect("a clean policy compiles"))
+/// Compile through the dialect-detecting loader every command uses.
+fn compile(yaml: &str) -> Arc<Policy> {
+    let policy = parse_policy_str(yaml, "policy.yaml").expect("a clean policy compiles");
+    assert!(policy.intercept().is_some(), "detected as Intercept YAML");
+    Arc::new(policy)
 }
 
 /// One call of a semantics row.
@@ -70,14 +66,16 @@ impl C {
     }
 }
 
-fn run_with(policy: &str, calls: &[C], opts: InterceptOptions) -> Vec<Decision> {
-    let mut engine = InterceptEngine::new(compile(policy), opts);
+fn run_with(policy: &str, calls: &[C], opts: EvalOptions) -> Vec<Decision> {
+    let mut engine = Engine::new(compile(policy), opts);
     calls
         .iter()
         .map(|call| {
-            engine.evaluate(&InterceptCall {
+            engine.evaluate(&CallView {
                 ts: (BASE + call.t) * NS,
                 server: call.server,
+                grant: None,
+                session: None,
                 tool: call.tool,
                 args: &call.args,
                 upstream: call.upstream,
@@ -96,7 +94,7 @@ fn brief(d: &Decision) -> String {
 }
 
 fn run(policy: &str, calls: &[C]) -> Vec<String> {
-    run_with(policy, calls, InterceptOptions::default())
+    run_with(policy, calls, EvalOptions::default())
         .iter()
         .map(brief)
         .collect()
@@ -195,7 +193,7 @@ fn deny_messages_are_on_deny_or_the_gateways_default() {
     let d = run_with(
         &policy,
         &[c(0, "t", "{}"), c(1, "u", "{}"), c(2, "h", "{}")],
-        InterceptOptions::default(),
+        EvalOptions::default(),
     );
     assert_eq!(&*d[0].message, "Denied by rule \"quiet\"");
     assert_eq!(&*d[1].message, "no u");
@@ -203,7 +201,7 @@ fn deny_messages_are_on_deny_or_the_gateways_default() {
     let hidden = run_with(
         &p("hide: [h]\ndefault: deny\n"),
         &[c(0, "h", "{}"), c(1, "x", "{}")],
-        InterceptOptions::default(),
+        EvalOptions::default(),
     );
     assert_eq!(&*hidden[0].message, "Tool \"h\" is hidden by policy");
     assert_eq!(&*hidden[1].message, "Tool \"x\" is not permitted by policy");
@@ -288,7 +286,7 @@ fn a_refused_reservation_gives_back_the_earlier_ones() {
     let d = run_with(
         &policy,
         &[c(0, "t", "{}"), c(1, "t", "{}")],
-        InterceptOptions::default(),
+        EvalOptions::default(),
     );
     let th = d[1].throttle.as_ref().expect("throttle details");
     assert_eq!(&*th.counter, "_global._rate_minute");
@@ -338,12 +336,12 @@ fn increment_from() {
             vec!["deny pay/tally", "allow"],
         ),
     ]);
-    let d = run_with(&spend, &[c(0, "pay", "{}")], InterceptOptions::default());
+    let d = run_with(&spend, &[c(0, "pay", "{}")], EvalOptions::default());
     assert_eq!(&*d[0].message, "Internal policy error");
     let d = run_with(
         &spend,
         &[c(0, "pay", "{\"amount\":8}"), c(1, "pay", "{\"amount\":3}")],
-        InterceptOptions::default(),
+        EvalOptions::default(),
     );
     assert_eq!(&*d[1].message, "over budget");
     let th = d[1].throttle.as_ref().expect("throttle details");
@@ -582,16 +580,16 @@ fn rollback_follows_the_upstream_outcome() {
         c(0, "t", "{}").up(Some(Upstream::ToolError)),
         c(1, "t", "{}"),
     ];
-    let opts = InterceptOptions {
+    let opts = EvalOptions {
         rollback_on_tool_error: true,
-        ..InterceptOptions::default()
+        ..EvalOptions::default()
     };
     let got: Vec<String> = run_with(&policy, &calls, opts).iter().map(brief).collect();
     assert_eq!(got, ["allow", "allow"], "--rollback-on tool-error");
     let calls = [c(0, "t", "{}").up(None), c(1, "t", "{}")];
-    let opts = InterceptOptions {
+    let opts = EvalOptions {
         assume_upstream_failure: true,
-        ..InterceptOptions::default()
+        ..EvalOptions::default()
     };
     let got: Vec<String> = run_with(&policy, &calls, opts).iter().map(brief).collect();
     assert_eq!(got, ["allow", "allow"], "--assume-upstream failure");
@@ -625,9 +623,9 @@ fn unrecorded_arguments_are_unknown_and_deny_still_wins() {
             vec!["deny t/small"],
         ),
     ]);
-    let opts = InterceptOptions {
+    let opts = EvalOptions {
         assume_unknown_deny: true,
-        ..InterceptOptions::default()
+        ..EvalOptions::default()
     };
     let calls = [
         c(0, "t", "{}").unrecorded(),
@@ -1090,16 +1088,16 @@ fn replay_fixture(policy: &str, trace: &str) -> Vec<Decision> {
     let parsed = parse_intercept_str(&src, policy);
     assert!(parsed.errors.is_empty(), "{:?}", parsed.errors);
     assert!(parsed.warnings.is_empty(), "{:?}", parsed.warnings);
-    let mut engine = InterceptEngine::new(
-        Arc::new(parsed.policy.expect("compiled")),
-        InterceptOptions::default(),
-    );
+    let policy = mcpsim::policy::load_policy_file(&fixture(policy)).expect("fixture loads");
+    let mut engine = Engine::new(Arc::new(policy), EvalOptions::default());
     read_trace(trace)
         .iter()
         .map(|(ts, server, tool, args, upstream)| {
-            engine.evaluate(&InterceptCall {
+            engine.evaluate(&CallView {
                 ts: *ts,
                 server,
+                grant: None,
+                session: None,
                 tool,
                 args,
                 upstream: *upstream,

@@ -12,6 +12,7 @@ use crate::engine::intercept::{
     Condition, Increment, InterceptCounter, InterceptOp, InterceptPolicy, InterceptWindow, Rule,
     StateBlock, Target,
 };
+use crate::engine::predicate::{ArgPath, Op};
 
 const TOP_FIELDS: &[&str] = &["version", "description", "default", "hide", "tools"];
 const TOOL_FIELDS: &[&str] = &["rules"];
@@ -915,24 +916,17 @@ fn compile(cx: &mut Cx<'_>, doc: &Doc) -> InterceptPolicy {
                 };
                 let target = match cond.target.s.strip_prefix("state.") {
                     Some(key) => Target::State(slot_of(key)),
-                    None => Target::Args(split_args(&cond.target.s)),
+                    None => Target::Args(arg_path(&cond.target.s)),
                 };
-                let regex = match (&cond.value, op) {
-                    (Some(Value::String(p)), InterceptOp::Regex) => match Regex::new(p) {
-                        Ok(re) => Some(re),
-                        Err(e) => {
-                            cx.error(&cond.path, cond.value_loc, format!("invalid regex: {e}"));
-                            None
-                        }
-                    },
-                    _ => None,
+                let Some(op) = compile_op(op, cond.value.as_ref()) else {
+                    cx.error(
+                        &cond.path,
+                        cond.value_loc,
+                        "value cannot be compiled".to_string(),
+                    );
+                    continue;
                 };
-                conditions.push(Condition {
-                    target,
-                    op,
-                    value: cond.value.clone().unwrap_or(Value::Null),
-                    regex,
-                });
+                conditions.push(Condition { target, op });
             }
             let state = rule.state.as_ref().map(|state| {
                 let own = format!("state.{scope}.{}", state.counter.s);
@@ -946,11 +940,23 @@ fn compile(cx: &mut Cx<'_>, doc: &Doc) -> InterceptPolicy {
                             state.increment
                         })
                     } else {
-                        Increment::From(split_args(&state.increment_from.s))
+                        Increment::From(arg_path(&state.increment_from.s))
                     },
                     cap: binding_cap(rule, &own),
                 }
             });
+            if let (Some(block), Some(ast)) = (&state, &rule.state) {
+                if block.cap.is_none() {
+                    cx.warn(
+                        &format!("{}.state.counter", rule.path),
+                        ast.counter.loc,
+                        format!(
+                            "counter \"{}\" never increments: the rule has no `lt`/`lte` condition on state.{scope}.{}",
+                            ast.counter.s, ast.counter.s
+                        ),
+                    );
+                }
+            }
             let on_deny =
                 (!rule.on_deny.is_empty()).then(|| Arc::<str>::from(rule.on_deny.as_str()));
             rules.push(Rule {
@@ -986,15 +992,51 @@ fn compile(cx: &mut Cx<'_>, doc: &Doc) -> InterceptPolicy {
         wildcard_listed,
         counters,
         rule_count,
+        hidden_rule: Arc::from("(hidden)"),
+        default_deny_rule: Arc::from("(default deny)"),
+        internal_error_message: Arc::from("Internal policy error"),
+        empty: Arc::from(""),
     }
 }
 
-fn split_args(path: &str) -> Vec<String> {
-    path.strip_prefix("args.")
+/// `args.a.b` as the engine's path. Unlike the JSON dialect, the gateway only checks the
+/// prefix, so empty keys (`args.`, `args.a..b`) are kept: they simply never resolve.
+fn arg_path(path: &str) -> ArgPath {
+    let keys: Vec<Box<str>> = path
+        .strip_prefix("args.")
         .unwrap_or(path)
         .split('.')
-        .map(str::to_string)
-        .collect()
+        .map(Box::from)
+        .collect();
+    ArgPath {
+        text: Box::from(path),
+        keys: keys.into_boxed_slice(),
+    }
+}
+
+/// The engine's operator for a validated condition; `None` only if validation let through a
+/// value of the wrong kind.
+fn compile_op(op: InterceptOp, value: Option<&Value>) -> Option<Op> {
+    // The gateway compares an absent value as `nil`.
+    let v = || value.cloned().unwrap_or(Value::Null);
+    let list = || match value {
+        Some(Value::Array(items)) => Some(items.clone()),
+        _ => None,
+    };
+    let num = || value.and_then(Value::as_f64);
+    Some(match op {
+        InterceptOp::Eq => Op::Eq(v()),
+        InterceptOp::Neq => Op::Neq(v()),
+        InterceptOp::In => Op::In(list()?),
+        InterceptOp::NotIn => Op::NotIn(list()?),
+        InterceptOp::Lt => Op::Lt(num()?),
+        InterceptOp::Lte => Op::Lte(num()?),
+        InterceptOp::Gt => Op::Gt(num()?),
+        InterceptOp::Gte => Op::Gte(num()?),
+        InterceptOp::Regex => Op::Regex(Regex::new(value?.as_str()?).ok()?),
+        InterceptOp::Contains => Op::Contains(v()),
+        InterceptOp::Exists => Op::Exists(value?.as_bool()?),
+    })
 }
 
 /// The rule's own `lt N` (cap N−1) or `lte N` (cap N) condition on its counter, first one

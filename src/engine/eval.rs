@@ -1,0 +1,456 @@
+//! The evaluator: one call in, one decision out, counters updated.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use serde_json::Value;
+
+use super::call::CallView;
+use super::decision::{Decision, DecisionKind, Scope, Throttle};
+use super::intercept::InterceptEngine;
+use super::policy::{Algorithm, Limit, LimitSpec, Policy, ToolRules};
+use super::predicate::{self, Truth};
+use super::window::{self, SlidingLog};
+use crate::trace::{Args, Nanos, Upstream};
+
+/// Switches for the choices the spec leaves to the command line. `Default` is the spec's
+/// default behaviour.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct EvalOptions {
+    /// `--rollback-on tool-error`: an `isError: true` result also gives the reservation back.
+    pub rollback_on_tool_error: bool,
+    /// `--assume-upstream failure`: a call with no recorded upstream outcome is a failure.
+    pub assume_upstream_failure: bool,
+    /// `--assume-unknown deny`: unknown calls consume no quota.
+    pub assume_unknown_deny: bool,
+    /// `--assume-approved`: calls held for approval continue through the limits.
+    pub assume_approved: bool,
+}
+
+/// What steps 1–5 decide about a call, without counter state. Comparable across two different
+/// policies: limits are compared by definition, not by slot.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StaticOutcome {
+    /// `Deny`, `Approval` or `Unknown` when steps 1–5 decide; `None` when the call reaches the
+    /// limits (and is then allowed or throttled depending on counter state).
+    pub decided: Option<DecisionKind>,
+    /// The deciding rule id (empty when `decided` is `None`).
+    pub rule: Arc<str>,
+    /// The limits the call is subject to, in evaluation order (empty for a deny).
+    pub limits: Vec<LimitSpec>,
+}
+
+/// Result of screening (steps 1–5).
+enum Screen<'p> {
+    Deny(&'p Arc<str>, &'p Arc<str>),
+    Approval(&'p Arc<str>, &'p Arc<str>),
+    Unknown(&'p Arc<str>, &'p Arc<str>),
+    Pass,
+}
+
+/// Why the limits step stopped a call.
+enum Stop {
+    Throttle(usize, Throttle),
+    Deny(usize, bool),
+    Unknown(usize),
+}
+
+/// Key of one counter instance: slot, then the scope's server/grant/session ids.
+type CounterKey = (u32, u32, u32, u32);
+
+/// Interned id of an absent grant or session.
+const ABSENT: u32 = u32::MAX;
+/// Id of a key part the scope does not use.
+const UNUSED: u32 = 0;
+
+#[derive(Debug, Clone)]
+enum CounterState {
+    Fixed { start: Nanos, used: f64 },
+    Sliding(SlidingLog),
+}
+
+/// Counter state of one engine.
+#[derive(Debug, Default)]
+struct Counters {
+    names: HashMap<Box<str>, u32>,
+    states: HashMap<CounterKey, CounterState>,
+    /// Reservations of the call being evaluated (reused, so the hot path does not allocate).
+    scratch: Vec<(CounterKey, usize)>,
+}
+
+impl Counters {
+    fn intern(&mut self, s: &str) -> u32 {
+        if let Some(&id) = self.names.get(s) {
+            return id;
+        }
+        // Ids start at 1 so that UNUSED never collides.
+        let id = self.names.len() as u32 + 1;
+        self.names.insert(Box::from(s), id);
+        id
+    }
+
+    fn key(&mut self, slot: usize, scope: Scope, call: &CallView<'_>) -> CounterKey {
+        let slot = slot as u32;
+        let opt = |c: &mut Counters, s: Option<&str>| s.map_or(ABSENT, |s| c.intern(s));
+        match scope {
+            Scope::Global => (slot, UNUSED, UNUSED, UNUSED),
+            Scope::Server => (slot, self.intern(call.server), UNUSED, UNUSED),
+            Scope::Grant => {
+                let server = self.intern(call.server);
+                (slot, server, opt(self, call.grant), UNUSED)
+            }
+            Scope::Session => {
+                let server = self.intern(call.server);
+                let grant = opt(self, call.grant);
+                (slot, server, grant, opt(self, call.session))
+            }
+        }
+    }
+}
+
+/// A policy plus the counter state of one replay. Feed calls in timestamp order.
+#[derive(Debug)]
+pub struct Engine {
+    policy: Arc<Policy>,
+    opts: EvalOptions,
+    counters: Counters,
+    /// The evaluator of an Intercept-dialect policy, which keeps its own counters.
+    intercept: Option<InterceptEngine>,
+}
+
+impl Engine {
+    /// An engine with empty counters.
+    pub fn new(policy: Arc<Policy>, opts: EvalOptions) -> Engine {
+        let intercept = policy
+            .intercept
+            .as_ref()
+            .map(|p| InterceptEngine::new(Arc::clone(p), opts));
+        Engine {
+            policy,
+            opts,
+            counters: Counters::default(),
+            intercept,
+        }
+    }
+
+    /// The policy this engine runs.
+    pub fn policy(&self) -> &Arc<Policy> {
+        &self.policy
+    }
+
+    /// The options this engine runs with.
+    pub fn options(&self) -> EvalOptions {
+        self.opts
+    }
+
+    /// Decide one call, reserve its quota, and give the reservation back when the recorded
+    /// upstream outcome is a failure — all in one step. Calls must come in non-decreasing
+    /// timestamp order: counter state only looks forward.
+    pub fn evaluate(&mut self, call: &CallView<'_>) -> Decision {
+        if let Some(intercept) = &mut self.intercept {
+            return intercept.evaluate(call);
+        }
+        let policy = &*self.policy;
+        let s = &policy.sentinels;
+        let (screen, tool) = screen(policy, call);
+        let decision = |kind, rule: &Arc<str>, message: &Arc<str>| Decision {
+            kind,
+            rule: rule.clone(),
+            message: message.clone(),
+            throttle: None,
+            approval_required: false,
+        };
+        let approval_required = match screen {
+            Screen::Deny(rule, message) => return decision(DecisionKind::Deny, rule, message),
+            Screen::Approval(rule, message) if !self.opts.assume_approved => {
+                return decision(DecisionKind::Approval, rule, message);
+            }
+            Screen::Unknown(rule, message) => {
+                if !self.opts.assume_unknown_deny
+                    && check_limits(&mut self.counters, policy, tool, call).is_ok()
+                    && !self.upstream_failed(call.upstream)
+                {
+                    commit(&mut self.counters, policy, call);
+                }
+                return decision(DecisionKind::Unknown, rule, message);
+            }
+            Screen::Approval(..) => true,
+            Screen::Pass => false,
+        };
+        let mut d = match check_limits(&mut self.counters, policy, tool, call) {
+            Ok(()) => {
+                if !self.upstream_failed(call.upstream) {
+                    commit(&mut self.counters, policy, call);
+                }
+                match screen {
+                    Screen::Approval(rule, message) => decision(DecisionKind::Allow, rule, message),
+                    _ => decision(DecisionKind::Allow, &s.empty, &s.empty),
+                }
+            }
+            Err(Stop::Throttle(i, t)) => {
+                let limit = &policy.limits[i];
+                let mut d = decision(DecisionKind::Throttle, &limit.rule, &limit.throttle_message);
+                d.throttle = Some(t);
+                d
+            }
+            Err(Stop::Deny(i, missing)) => {
+                let limit = &policy.limits[i];
+                let message = if missing {
+                    &limit.missing_message
+                } else {
+                    &limit.not_number_message
+                };
+                decision(DecisionKind::Deny, &limit.rule, message)
+            }
+            Err(Stop::Unknown(i)) => {
+                let limit = &policy.limits[i];
+                decision(DecisionKind::Unknown, &limit.rule, &limit.unknown_message)
+            }
+        };
+        d.approval_required = approval_required;
+        d
+    }
+
+    /// Steps 1–5 only, plus the definitions of the limits that apply. Reads no counter state.
+    pub fn static_outcome(&self, call: &CallView<'_>) -> StaticOutcome {
+        static_outcome(&self.policy, call)
+    }
+
+    fn upstream_failed(&self, upstream: Option<Upstream>) -> bool {
+        match upstream {
+            Some(Upstream::Ok) => false,
+            Some(Upstream::Error) => true,
+            Some(Upstream::ToolError) => self.opts.rollback_on_tool_error,
+            None => self.opts.assume_upstream_failure,
+        }
+    }
+}
+
+/// Steps 1–5 for `call` under `policy` (see [`Engine::static_outcome`]).
+pub fn static_outcome(policy: &Policy, call: &CallView<'_>) -> StaticOutcome {
+    if let Some(intercept) = &policy.intercept {
+        return super::intercept::static_outcome(intercept, call);
+    }
+    let (screen, tool) = screen(policy, call);
+    let (decided, rule) = match screen {
+        Screen::Deny(rule, _) => {
+            return StaticOutcome {
+                decided: Some(DecisionKind::Deny),
+                rule: rule.clone(),
+                limits: Vec::new(),
+            };
+        }
+        Screen::Approval(rule, _) => (Some(DecisionKind::Approval), rule.clone()),
+        Screen::Unknown(rule, _) => (Some(DecisionKind::Unknown), rule.clone()),
+        Screen::Pass => (None, policy.sentinels.empty.clone()),
+    };
+    let limits = applicable(policy, tool)
+        .map(|i| policy.limit_spec(i))
+        .collect();
+    StaticOutcome {
+        decided,
+        rule,
+        limits,
+    }
+}
+
+/// Steps 1–5 of the evaluation order. Also returns the configured tool, if any.
+fn screen<'p>(policy: &'p Policy, call: &CallView<'_>) -> (Screen<'p>, Option<&'p ToolRules>) {
+    let s = &policy.sentinels;
+    let entry = policy.entries.get(call.tool);
+    if policy.hide_all || entry.is_some_and(|e| e.hidden) {
+        return (Screen::Deny(&s.hidden_rule, &s.hidden_message), None);
+    }
+    let Some(ti) = entry.and_then(|e| e.tool) else {
+        if policy.default_deny {
+            return (
+                Screen::Deny(&s.default_deny_rule, &s.default_deny_message),
+                None,
+            );
+        }
+        return (Screen::Pass, None);
+    };
+    let tool = &policy.tools[ti];
+    let mode = policy.eq_mode;
+    let mut unknown = None;
+    for p in &tool.require {
+        match predicate::eval(&p.path, &p.op, call.args, mode) {
+            Truth::Holds => {}
+            Truth::Fails => return (Screen::Deny(&p.rule, &p.message), Some(tool)),
+            Truth::Unknown => {
+                unknown.get_or_insert((&p.rule, &p.unknown_message));
+            }
+        }
+    }
+    for p in &tool.deny_if {
+        match predicate::eval(&p.path, &p.op, call.args, mode) {
+            Truth::Holds => return (Screen::Deny(&p.rule, &p.message), Some(tool)),
+            Truth::Fails => {}
+            Truth::Unknown => {
+                unknown.get_or_insert((&p.rule, &p.unknown_message));
+            }
+        }
+    }
+    // A decidable deny above wins over an unknown; an undecided require/deny_if makes the
+    // approval question moot (the call might have been denied).
+    if let Some((rule, message)) = unknown {
+        return (Screen::Unknown(rule, message), Some(tool));
+    }
+    if tool.require_approval {
+        return (
+            Screen::Approval(&policy.approval_rules[ti], &s.require_approval_message),
+            Some(tool),
+        );
+    }
+    let mut approve_unknown = None;
+    for p in &tool.approve_if {
+        match predicate::eval(&p.path, &p.op, call.args, mode) {
+            Truth::Holds => return (Screen::Approval(&p.rule, &p.message), Some(tool)),
+            Truth::Fails => {}
+            Truth::Unknown => {
+                approve_unknown.get_or_insert((&p.rule, &p.unknown_message));
+            }
+        }
+    }
+    match approve_unknown {
+        Some((rule, message)) => (Screen::Unknown(rule, message), Some(tool)),
+        None => (Screen::Pass, Some(tool)),
+    }
+}
+
+/// The limits a call passes through, in order: the tool's own, then `all_tools`.
+fn applicable<'p>(
+    policy: &'p Policy,
+    tool: Option<&'p ToolRules>,
+) -> impl Iterator<Item = usize> + 'p {
+    tool.map_or(&[][..], |t| &t.limits[..])
+        .iter()
+        .chain(&policy.all_tools_limits)
+        .copied()
+}
+
+/// How much a call adds to a limit's counter.
+enum Increment {
+    Amount(f64),
+    Missing,
+    NotNumber,
+    Unknown,
+}
+
+fn increment(limit: &Limit, args: &Args) -> Increment {
+    let Some(path) = &limit.increment_from else {
+        return Increment::Amount(1.0);
+    };
+    let value = match args {
+        Args::Values(map) => path.lookup(map),
+        Args::Keys(keys) if !keys.iter().any(|k| k == path.top()) => None,
+        Args::Keys(_) | Args::Unrecorded => return Increment::Unknown,
+    };
+    match value {
+        None | Some(Value::Null) => Increment::Missing,
+        Some(v) => v.as_f64().map_or(Increment::NotNumber, Increment::Amount),
+    }
+}
+
+/// Step 6: check every applicable limit; on success the reservations are left in
+/// `counters.scratch` for [`commit`]. The first limit that stops the call decides.
+fn check_limits(
+    counters: &mut Counters,
+    policy: &Policy,
+    tool: Option<&ToolRules>,
+    call: &CallView<'_>,
+) -> Result<(), Stop> {
+    counters.scratch.clear();
+    for i in applicable(policy, tool) {
+        let limit = &policy.limits[i];
+        let c = &policy.counters[limit.counter];
+        let inc = match increment(limit, call.args) {
+            Increment::Amount(x) => x,
+            Increment::Missing => return Err(Stop::Deny(i, true)),
+            Increment::NotNumber => return Err(Stop::Deny(i, false)),
+            Increment::Unknown => return Err(Stop::Unknown(i)),
+        };
+        let key = counters.key(limit.counter, c.scope, call);
+        let len = window::window_nanos(c.window_secs);
+        let (used, window_start, retry_after) = match (c.algorithm, counters.states.get_mut(&key)) {
+            (Algorithm::Fixed, state) => {
+                let start = window::fixed_window_start(call.ts, len);
+                let used = match state {
+                    Some(CounterState::Fixed { start: s, used }) if *s == start => *used,
+                    _ => 0.0,
+                };
+                (used, start, window::fixed_window_end(start, len))
+            }
+            (Algorithm::Sliding, Some(CounterState::Sliding(log))) => {
+                log.expire(call.ts, len);
+                let used = log.used();
+                let retry = log.retry_after(call.ts, len, inc, c.max);
+                (used, call.ts.saturating_sub(len), retry)
+            }
+            (Algorithm::Sliding, _) => (
+                0.0,
+                call.ts.saturating_sub(len),
+                call.ts.saturating_add(len),
+            ),
+        };
+        // Passing is `used + increment <= max`; anything else (NaN included) throttles.
+        let fits = used + inc <= c.max;
+        if !fits {
+            return Err(Stop::Throttle(
+                i,
+                Throttle {
+                    counter: c.name.clone(),
+                    scope: c.scope,
+                    window_start,
+                    used,
+                    max: c.max,
+                    increment: inc,
+                    retry_after,
+                },
+            ));
+        }
+        counters.scratch.push((key, i));
+    }
+    Ok(())
+}
+
+/// Step 7: add the reservations [`check_limits`] left in the scratch list.
+fn commit(counters: &mut Counters, policy: &Policy, call: &CallView<'_>) {
+    let Counters {
+        states, scratch, ..
+    } = counters;
+    for &(key, i) in scratch.iter() {
+        let limit = &policy.limits[i];
+        let c = &policy.counters[limit.counter];
+        let Increment::Amount(inc) = increment(limit, call.args) else {
+            continue;
+        };
+        let len = window::window_nanos(c.window_secs);
+        match c.algorithm {
+            Algorithm::Fixed => {
+                let start = window::fixed_window_start(call.ts, len);
+                let state = states
+                    .entry(key)
+                    .or_insert(CounterState::Fixed { start, used: 0.0 });
+                match state {
+                    CounterState::Fixed { start: s, used } if *s == start => *used += inc,
+                    other => *other = CounterState::Fixed { start, used: inc },
+                }
+            }
+            Algorithm::Sliding => {
+                let state = states
+                    .entry(key)
+                    .or_insert_with(|| CounterState::Sliding(SlidingLog::default()));
+                match state {
+                    CounterState::Sliding(log) => log.push(call.ts, inc),
+                    other => {
+                        let mut log = SlidingLog::default();
+                        log.push(call.ts, inc);
+                        *other = CounterState::Sliding(log);
+                    }
+                }
+            }
+        }
+    }
+    scratch.clear();
+}

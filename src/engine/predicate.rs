@@ -1,0 +1,216 @@
+//! Predicate evaluation over JSON argument values, shared by every policy dialect.
+//!
+//! The missing-path rule lives here: a path that does not resolve makes every operator except
+//! `exists` fail. Operators never coerce types (except `eq`/`neq` under [`EqMode::Printed`]).
+
+use regex::Regex;
+use serde_json::{Map, Value};
+
+use crate::trace::Args;
+
+/// How `eq`/`neq` (and `in`, `not_in`, array `contains`) compare two JSON values.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub(crate) enum EqMode {
+    /// Numbers by value (5 equals 5.0), everything else exactly (`"5"` is not `5`).
+    #[default]
+    Strict,
+    /// Numbers by value, everything else by printed form (`"5"` equals `5`), as the Intercept
+    /// gateway compares.
+    Printed,
+}
+
+/// A path below `args`, split into object keys (no array indexing).
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct ArgPath {
+    /// The path as written, `args.` prefix included (used in rule ids and messages).
+    pub(crate) text: Box<str>,
+    /// The keys after `args.`; never empty.
+    pub(crate) keys: Box<[Box<str>]>,
+}
+
+impl ArgPath {
+    /// Parse `args.a.b`. `None` unless it starts with `args.` and has no empty key.
+    pub(crate) fn parse(text: &str) -> Option<ArgPath> {
+        let rest = text.strip_prefix("args.")?;
+        let keys: Vec<Box<str>> = rest.split('.').map(Box::from).collect();
+        if keys.iter().any(|k| k.is_empty()) {
+            return None;
+        }
+        Some(ArgPath {
+            text: Box::from(text),
+            keys: keys.into_boxed_slice(),
+        })
+    }
+
+    /// The top-level argument key.
+    pub(crate) fn top(&self) -> &str {
+        &self.keys[0]
+    }
+
+    /// Walk the argument object; `None` when any key is absent or a step is not an object.
+    pub(crate) fn lookup<'v>(&self, args: &'v Map<String, Value>) -> Option<&'v Value> {
+        let (first, rest) = self.keys.split_first()?;
+        let mut cur = args.get(&**first)?;
+        for k in rest {
+            cur = cur.as_object()?.get(&**k)?;
+        }
+        Some(cur)
+    }
+}
+
+/// A compiled operator with its policy value.
+#[derive(Debug, Clone)]
+pub(crate) enum Op {
+    /// Equal.
+    Eq(Value),
+    /// Present and not equal.
+    Neq(Value),
+    /// Equal to one of the list.
+    In(Vec<Value>),
+    /// Present and equal to none of the list.
+    NotIn(Vec<Value>),
+    /// Number below.
+    Lt(f64),
+    /// Number at most.
+    Lte(f64),
+    /// Number above.
+    Gt(f64),
+    /// Number at least.
+    Gte(f64),
+    /// String with an unanchored match.
+    Regex(Regex),
+    /// Substring of a string, or element of an array.
+    Contains(Value),
+    /// Present and non-null (`true`) or not (`false`).
+    Exists(bool),
+}
+
+impl Op {
+    /// The operator's name as written in policies.
+    pub(crate) fn name(&self) -> &'static str {
+        match self {
+            Op::Eq(_) => "eq",
+            Op::Neq(_) => "neq",
+            Op::In(_) => "in",
+            Op::NotIn(_) => "not_in",
+            Op::Lt(_) => "lt",
+            Op::Lte(_) => "lte",
+            Op::Gt(_) => "gt",
+            Op::Gte(_) => "gte",
+            Op::Regex(_) => "regex",
+            Op::Contains(_) => "contains",
+            Op::Exists(_) => "exists",
+        }
+    }
+}
+
+/// Compare two JSON values under `mode`.
+pub(crate) fn json_eq(a: &Value, b: &Value, mode: EqMode) -> bool {
+    if let (Value::Number(x), Value::Number(y)) = (a, b) {
+        return match (x.as_f64(), y.as_f64()) {
+            (Some(x), Some(y)) => x == y,
+            _ => x == y,
+        };
+    }
+    match mode {
+        EqMode::Strict => a == b,
+        EqMode::Printed => match (a, b) {
+            (Value::String(x), Value::String(y)) => x == y,
+            _ => printed(a) == printed(b),
+        },
+    }
+}
+
+/// The printed form of a value as the Intercept gateway (Go's `%v`) prints it: strings without
+/// quotes, `<nil>`, `[a b]`, `map[k:v]`.
+fn printed(v: &Value) -> std::borrow::Cow<'_, str> {
+    match v {
+        Value::String(s) => std::borrow::Cow::Borrowed(s),
+        other => std::borrow::Cow::Owned(super::intercept::printed_form(other)),
+    }
+}
+
+/// Does the operator hold for the resolved argument (`None` = path missing)?
+pub(crate) fn holds(op: &Op, arg: Option<&Value>, mode: EqMode) -> bool {
+    let Some(arg) = arg else {
+        return matches!(op, Op::Exists(false));
+    };
+    match op {
+        Op::Exists(want) => *want != arg.is_null(),
+        Op::Eq(v) => json_eq(arg, v, mode),
+        Op::Neq(v) => !json_eq(arg, v, mode),
+        Op::In(list) => list.iter().any(|v| json_eq(arg, v, mode)),
+        Op::NotIn(list) => !list.iter().any(|v| json_eq(arg, v, mode)),
+        Op::Lt(n) => arg.as_f64().is_some_and(|a| a < *n),
+        Op::Lte(n) => arg.as_f64().is_some_and(|a| a <= *n),
+        Op::Gt(n) => arg.as_f64().is_some_and(|a| a > *n),
+        Op::Gte(n) => arg.as_f64().is_some_and(|a| a >= *n),
+        Op::Regex(re) => arg.as_str().is_some_and(|s| re.is_match(s)),
+        Op::Contains(v) => match arg {
+            Value::String(s) => v.as_str().is_some_and(|needle| s.contains(needle)),
+            Value::Array(items) => items.iter().any(|item| json_eq(item, v, mode)),
+            _ => false,
+        },
+    }
+}
+
+/// A predicate's verdict on a call whose arguments may be only partly recorded.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Truth {
+    /// The predicate holds.
+    Holds,
+    /// The predicate does not hold.
+    Fails,
+    /// The trace did not record what the predicate needs.
+    Unknown,
+}
+
+impl From<bool> for Truth {
+    fn from(b: bool) -> Truth {
+        if b { Truth::Holds } else { Truth::Fails }
+    }
+}
+
+/// Evaluate a predicate against what the trace recorded.
+///
+/// With only top-level keys recorded: a key absent from the list is a missing argument (so the
+/// missing-path rule decides), `exists` on a recorded top-level key holds (logs that keep keys
+/// list the arguments that were sent; a key sent as `null` cannot be told apart), and anything
+/// else needs the value and is unknown. With nothing recorded every predicate is unknown.
+pub(crate) fn eval(path: &ArgPath, op: &Op, args: &Args, mode: EqMode) -> Truth {
+    match args {
+        Args::Values(map) => holds(op, path.lookup(map), mode).into(),
+        Args::Keys(keys) => {
+            if !keys.iter().any(|k| k == path.top()) {
+                holds(op, None, mode).into()
+            } else if let (Op::Exists(want), 1) = (op, path.keys.len()) {
+                (*want).into()
+            } else {
+                Truth::Unknown
+            }
+        }
+        Args::Unrecorded => Truth::Unknown,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn printed_mode_equates_string_and_number() {
+        assert!(!json_eq(&json!("5"), &json!(5), EqMode::Strict));
+        assert!(json_eq(&json!("5"), &json!(5), EqMode::Printed));
+        assert!(json_eq(&json!(5), &json!(5.0), EqMode::Strict));
+        assert!(json_eq(&json!(true), &json!("true"), EqMode::Printed));
+    }
+
+    #[test]
+    fn arg_path_rejects_empty_keys_and_other_roots() {
+        assert!(ArgPath::parse("args.a..b").is_none());
+        assert!(ArgPath::parse("state.a").is_none());
+        assert!(ArgPath::parse("args.").is_none());
+        assert_eq!(ArgPath::parse("args.a.b").map(|p| p.keys.len()), Some(2));
+    }
+}
