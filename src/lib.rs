@@ -12,4 +12,6 @@
 pub mod cli;
 pub mod engine;
 pub mod policy;
+pub mod replay;
+pub mod report;
 pub mod trace;

@@ -1,3 +1,54 @@
 //! Command-line interface: clap types and one file per subcommand.
+//!
+//! Every subcommand's `run` writes to the writers it is given and returns the exit code:
+//! 0 ok, 1 a gate failed, 2 bad input or usage. Errors returned as `Err` are printed by `main`
+//! and exit 2.
 
 pub mod check;
+mod common;
+pub mod convert;
+pub mod diff;
+pub mod simulate;
+
+use std::io::Write;
+
+use clap::{Parser, Subcommand};
+
+/// Replay recorded MCP tool-call traffic against candidate gateway policies.
+#[derive(Parser, Debug)]
+#[command(name = "mcpsim", version, about, long_about = None, after_help = EXAMPLES)]
+pub struct Cli {
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+const EXAMPLES: &str = "\
+Examples:
+  mcpsim simulate --policy fixtures/policies/candidate.json fixtures/traces/fortios.jsonl
+  mcpsim diff --base fixtures/policies/baseline.json --candidate fixtures/policies/candidate.json \\
+      fixtures/traces/fortios.jsonl --format markdown --fail-on-new deny,throttle
+  mcpsim check fixtures/policies/*.json";
+
+/// The subcommands.
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// What would this policy do to this traffic?
+    Simulate(simulate::SimulateArgs),
+    /// What changes if the base policy becomes the candidate?
+    Diff(diff::DiffArgs),
+    /// Validate and lint policies.
+    Check(check::CheckArgs),
+    /// Normalise traces of any supported format to mcpsim call records.
+    Convert(convert::ConvertArgs),
+}
+
+/// Run a parsed command line. Returns the exit code.
+pub fn run(cli: Cli, out: &mut dyn Write, err: &mut dyn Write) -> anyhow::Result<u8> {
+    match cli.command {
+        Command::Simulate(a) => simulate::run(&a, out, err),
+        Command::Diff(a) => diff::run(&a, out, err),
+        Command::Check(a) => check::run(&a, out, err),
+        Command::Convert(a) => convert::run(&a, out, err),
+    }
+}

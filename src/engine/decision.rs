@@ -5,7 +5,8 @@ use std::sync::Arc;
 use crate::trace::Nanos;
 
 /// The five outcomes of evaluating a call.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
 pub enum DecisionKind {
     /// Forwarded upstream; its limits' counters were reserved.
     Allow,

@@ -44,7 +44,7 @@ impl Dialect {
     }
 
     /// Which dialect a document is written in: a JSON object (first non-blank character `{`)
-    /// is `policy.json`, anything else is read as Intercept YAML. A YAML file that starts with
+    /// or an empty document is `policy.json`, anything else is read as Intercept YAML. A YAML file that starts with
     /// a flow mapping needs `--dialect intercept`.
     pub fn detect(src: &str) -> Dialect {
         let first = src
@@ -52,8 +52,9 @@ impl Dialect {
             .chars()
             .find(|c| !c.is_whitespace());
         match first {
-            Some('{') => Dialect::PolicyLayer,
-            _ => Dialect::Intercept,
+            // An empty document is reported as `policy.json` would be (unexpected end of file).
+            Some('{') | None => Dialect::PolicyLayer,
+            Some(_) => Dialect::Intercept,
         }
     }
 }

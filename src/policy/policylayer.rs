@@ -482,7 +482,10 @@ impl Compiler<'_> {
                 continue;
             };
             let key = (p.path.text.to_string(), p.op.name(), op_value(&p.op));
-            if let Some(j) = seen.iter().position(|s| *s == key) {
+            let repeats = |s: &(String, &str, Value)| {
+                s.0 == key.0 && s.1 == key.1 && same_value(&s.2, &key.2)
+            };
+            if let Some(j) = seen.iter().position(repeats) {
                 self.warn(
                     item.pos,
                     &ipath,
@@ -558,10 +561,8 @@ impl Compiler<'_> {
             _ => None,
         }?;
         let arg_path = arg_path?;
-        let shown = match &op {
-            Op::Regex(re) => show(&Value::String(re.as_str().to_string())),
-            _ => show(&op_value(&op)),
-        };
+        // The value as written (`100`, not the compiled `100.0`).
+        let shown = value.map_or_else(String::new, |m| show(&m.value.to_value()));
         let condition = format!("{} {} {shown}", arg_path.text, op.name());
         let rule: Arc<str> = Arc::from(format!(
             "/tools/{tool}/{}/{}-{}",
@@ -929,6 +930,17 @@ impl Compiler<'_> {
                 None
             }
         }
+    }
+}
+
+/// Equal policy values, numbers compared by value (`1` and `1.0` are the same predicate).
+fn same_value(a: &Value, b: &Value) -> bool {
+    match (a, b) {
+        (Value::Number(x), Value::Number(y)) => x.as_f64() == y.as_f64(),
+        (Value::Array(x), Value::Array(y)) => {
+            x.len() == y.len() && x.iter().zip(y).all(|(x, y)| same_value(x, y))
+        }
+        _ => a == b,
     }
 }
 

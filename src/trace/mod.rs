@@ -1,5 +1,36 @@
 //! Trace readers: every supported input format turned into [`CallRecord`]s.
+//!
+//! [`Trace::open`] expands the inputs ([`expand_inputs`]), detects each file's [`Format`],
+//! decompresses gzip/zstd, and yields calls in timestamp order through [`Trace::next_call`].
+//! Bad lines are skipped and counted in [`ReadStats`] (or, with `strict`, end the read with a
+//! [`TraceError`] naming file, line and field). The writers ([`write_jsonl`], [`write_csv`],
+//! [`write_parquet`]) produce mcpsim's own record formats for `mcpsim convert`.
 
+mod claude;
+mod csv;
+mod error;
+mod format;
+mod input;
+mod intercept;
+mod intern;
+mod jsonl;
+mod jsonrpc;
+mod merge;
+mod pairing;
+mod parquet;
+mod policylayer;
 mod record;
+mod source;
+mod stats;
+mod table;
+mod time;
+mod write;
 
+pub use error::TraceError;
+pub use format::Format;
+pub use input::{InputSpec, expand_inputs};
+pub use merge::{ReadOptions, Trace};
 pub use record::{Args, CallRecord, Nanos, Origin, Recorded, RecordedDecision, Sym, Upstream};
+pub use stats::{ReadStats, Skipped};
+pub use time::{format_ts, parse_ts_str, parse_ts_value};
+pub use write::{write_csv, write_jsonl, write_parquet};

@@ -1,0 +1,265 @@
+//! Arguments and plumbing shared by the subcommands that replay traces.
+
+use std::fs::File;
+use std::io::{self, BufWriter, IsTerminal, Write};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use anyhow::Context;
+
+use crate::engine::{DecisionKind, EvalOptions};
+use crate::policy::{self, Dialect, LoadOptions};
+use crate::replay::{PolicySet, Progress};
+use crate::report::{CallsShown, OutputFormat, ReportOptions};
+use crate::trace::{Format, ReadOptions};
+
+/// Trace inputs.
+#[derive(clap::Args, Debug, Clone)]
+pub struct InputArgs {
+    /// Trace files or globs, merged in time order; `-` reads standard input.
+    #[arg(required = true, value_name = "TRACE")]
+    pub traces: Vec<String>,
+    /// Input format; detected from the first lines when omitted.
+    #[arg(long, value_enum, value_name = "FORMAT")]
+    pub from: Option<Format>,
+    /// Stop at the first malformed record (exit 2) instead of skipping and counting it.
+    #[arg(long)]
+    pub strict: bool,
+}
+
+impl InputArgs {
+    pub fn read_options(&self) -> ReadOptions {
+        ReadOptions {
+            from: self.from,
+            strict: self.strict,
+        }
+    }
+}
+
+/// When a call's reservation is given back.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum RollbackOn {
+    /// Only a JSON-RPC error response (the gateway's behaviour).
+    JsonrpcError,
+    /// Also a result with `isError: true` (newer gateway versions).
+    ToolError,
+}
+
+/// What to assume about calls whose upstream outcome is not in the trace.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum AssumeUpstream {
+    /// They succeeded (reservations are kept).
+    Success,
+    /// They failed (reservations are given back).
+    Failure,
+}
+
+/// How undecidable calls count against limits.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum AssumeUnknown {
+    /// Like allowed calls: they consume quota if it fits.
+    Allow,
+    /// They consume nothing.
+    Deny,
+}
+
+/// Evaluation switches (policy.md §1, steps 6–8).
+#[derive(clap::Args, Debug, Clone)]
+pub struct EvalArgs {
+    /// Which upstream outcomes give a call's reservation back.
+    #[arg(long, value_enum, default_value = "jsonrpc-error", value_name = "WHAT")]
+    pub rollback_on: RollbackOn,
+    /// Upstream outcome assumed for calls the trace has none for (e.g. denied when recorded).
+    #[arg(long, value_enum, default_value = "success", value_name = "OUTCOME")]
+    pub assume_upstream: AssumeUpstream,
+    /// How undecidable (`unknown`) calls count against limits.
+    #[arg(long, value_enum, default_value = "allow", value_name = "AS")]
+    pub assume_unknown: AssumeUnknown,
+    /// Continue calls held for approval as if approved at once (they then count against limits).
+    #[arg(long)]
+    pub assume_approved: bool,
+    /// Reject mcpsim's extensions to the policy.json dialect.
+    #[arg(long)]
+    pub strict_dialect: bool,
+    /// Read every policy as `policylayer` (JSON) or `intercept` (YAML) instead of detecting it
+    #[arg(long, value_name = "DIALECT")]
+    pub dialect: Option<Dialect>,
+}
+
+impl EvalArgs {
+    pub fn options(&self) -> EvalOptions {
+        EvalOptions {
+            rollback_on_tool_error: self.rollback_on == RollbackOn::ToolError,
+            assume_upstream_failure: self.assume_upstream == AssumeUpstream::Failure,
+            assume_unknown_deny: self.assume_unknown == AssumeUnknown::Deny,
+            assume_approved: self.assume_approved,
+        }
+    }
+
+    pub fn load_options(&self) -> LoadOptions {
+        LoadOptions {
+            strict_dialect: self.strict_dialect,
+            dialect: self.dialect,
+        }
+    }
+}
+
+/// Report shape and destination.
+#[derive(clap::Args, Debug, Clone)]
+pub struct OutputArgs {
+    /// Output format: summaries (`table`, `markdown`, `json`) or one row per call (`jsonl`, `csv`, `parquet`).
+    #[arg(
+        long,
+        short = 'f',
+        value_enum,
+        default_value = "table",
+        value_name = "FORMAT"
+    )]
+    pub format: OutputFormat,
+    /// Write the report to FILE instead of standard output.
+    #[arg(long, short = 'o', value_name = "FILE")]
+    pub output: Option<PathBuf>,
+    /// Which calls summaries list: `changed` (the first --max-calls not allowed / changed), `all`, or `none`.
+    #[arg(long, value_enum, default_value = "changed", value_name = "WHICH")]
+    pub calls: CallsShown,
+    /// How many calls `--calls changed` lists.
+    #[arg(long, default_value_t = 20, value_name = "N")]
+    pub max_calls: usize,
+    /// Include argument values in listed calls (hidden by default: they may hold secrets).
+    #[arg(long)]
+    pub show_args: bool,
+}
+
+impl OutputArgs {
+    pub fn report_options(&self, fail_on: Option<(Vec<DecisionKind>, u64)>) -> ReportOptions {
+        ReportOptions {
+            calls_shown: self.calls,
+            max_calls: self.max_calls,
+            show_args: self.show_args,
+            fail_on,
+        }
+    }
+
+    /// The destination: `--output FILE` or standard output (refusing binary output to a terminal).
+    pub fn open<'a>(&self, stdout: &'a mut dyn Write) -> anyhow::Result<Box<dyn Write + 'a>> {
+        match &self.output {
+            Some(path) => {
+                let f = File::create(path)
+                    .with_context(|| format!("cannot create {}", path.display()))?;
+                Ok(Box::new(BufWriter::new(f)))
+            }
+            None => {
+                if self.format == OutputFormat::Parquet && io::stdout().is_terminal() {
+                    anyhow::bail!(
+                        "parquet output is binary: give --output FILE or redirect standard output"
+                    );
+                }
+                Ok(Box::new(BufWriter::new(stdout)))
+            }
+        }
+    }
+}
+
+/// Parse `deny,throttle,unknown` into decision kinds.
+pub fn parse_kind(s: &str) -> Result<DecisionKind, String> {
+    DecisionKind::parse(s).ok_or_else(|| {
+        format!("unknown decision `{s}` (expected allow, deny, throttle, approval or unknown)")
+    })
+}
+
+/// Load `--policy` values: `FILE` for every server, `SERVER=FILE` for one.
+///
+/// Diagnostics of invalid policies are written to `err`; the result is then `Ok(None)`.
+pub fn load_policies(
+    specs: &[String],
+    opts: &LoadOptions,
+    err: &mut dyn Write,
+) -> anyhow::Result<Option<PolicySet>> {
+    let mut set = PolicySet::default();
+    let mut ok = true;
+    for spec in specs {
+        let (server, file) = split_policy_spec(spec);
+        match policy::load_policy_file_with(Path::new(file), opts) {
+            Ok(p) => {
+                let entry = (file.to_owned(), Arc::new(p));
+                match server {
+                    Some(s) => {
+                        if set.per_server.insert(s.to_owned(), entry).is_some() {
+                            anyhow::bail!("two policies given for server `{s}`");
+                        }
+                    }
+                    None => {
+                        if set.default.replace(entry).is_some() {
+                            anyhow::bail!(
+                                "two policies given for every server; use SERVER=FILE for per-server policies"
+                            );
+                        }
+                    }
+                }
+            }
+            Err(e) => {
+                // Show the errors like `mcpsim check` does: with the offending line and a caret.
+                let src = std::fs::read_to_string(file).unwrap_or_default();
+                let mut diags = e.errors.clone();
+                diags.extend(e.warnings.iter().cloned());
+                policy::render_diagnostics(&src, &e.file, &diags, err)?;
+                let n = e.errors.len();
+                writeln!(
+                    err,
+                    "error: {}: {n} error{}",
+                    e.file,
+                    if n == 1 { "" } else { "s" }
+                )?;
+                ok = false;
+            }
+        }
+    }
+    Ok(ok.then_some(set))
+}
+
+/// `SERVER=FILE` unless the whole value names an existing file.
+fn split_policy_spec(spec: &str) -> (Option<&str>, &str) {
+    if Path::new(spec).exists() {
+        return (None, spec);
+    }
+    match spec.split_once('=') {
+        Some((server, file)) if !server.is_empty() => (Some(server), file),
+        _ => (None, spec),
+    }
+}
+
+/// A spinner on standard error counting calls, only when standard error is a terminal and
+/// not under CI.
+pub struct Spinner(Option<indicatif::ProgressBar>);
+
+impl Spinner {
+    pub fn new() -> Spinner {
+        let interactive = io::stderr().is_terminal() && std::env::var_os("CI").is_none();
+        Spinner(interactive.then(|| {
+            let pb = indicatif::ProgressBar::new_spinner();
+            pb.set_style(
+                indicatif::ProgressStyle::with_template(
+                    "{spinner} {human_pos} calls ({per_sec}) {elapsed}",
+                )
+                .expect("static template"),
+            );
+            pb
+        }))
+    }
+}
+
+impl Progress for Spinner {
+    fn tick(&mut self, calls: u64) {
+        if let Some(pb) = &self.0 {
+            pb.set_position(calls);
+        }
+    }
+}
+
+impl Drop for Spinner {
+    fn drop(&mut self) {
+        if let Some(pb) = &self.0 {
+            pb.finish_and_clear();
+        }
+    }
+}

@@ -1,0 +1,92 @@
+//! `mcpsim diff`: what changes if the base policy becomes the candidate?
+
+use std::io::Write;
+
+use super::common::{EvalArgs, InputArgs, OutputArgs, Spinner, load_policies, parse_kind};
+use super::simulate::warn_skipped;
+use crate::engine::DecisionKind;
+use crate::replay;
+use crate::report::{self, RowSink, row_sink};
+use crate::trace::Trace;
+
+/// Arguments of `mcpsim diff`.
+#[derive(clap::Args, Debug)]
+#[command(after_help = "\
+Examples:
+  mcpsim diff --base fixtures/policies/baseline.json --candidate fixtures/policies/candidate.json \\
+      fixtures/traces/fortios.jsonl
+  mcpsim diff --base old.json --candidate new.json 'traces/*.jsonl' --format markdown \\
+      --fail-on-new deny,throttle --max-new 5 > diff.md")]
+pub struct DiffArgs {
+    /// The policy in force: `FILE` or `SERVER=FILE`; repeatable.
+    #[arg(long, required = true, value_name = "[SERVER=]FILE")]
+    pub base: Vec<String>,
+    /// The proposed policy: `FILE` or `SERVER=FILE`; repeatable.
+    #[arg(long, required = true, value_name = "[SERVER=]FILE")]
+    pub candidate: Vec<String>,
+    /// Trace inputs.
+    #[command(flatten)]
+    pub input: InputArgs,
+    /// Evaluation switches.
+    #[command(flatten)]
+    pub eval: EvalArgs,
+    /// Report shape and destination.
+    #[command(flatten)]
+    pub output: OutputArgs,
+    /// Exit 1 when more than --max-new calls newly get one of these decisions.
+    #[arg(long, value_delimiter = ',', value_parser = parse_kind, value_name = "DECISIONS")]
+    pub fail_on_new: Vec<DecisionKind>,
+    /// How many newly failing calls `--fail-on-new` tolerates.
+    #[arg(long, default_value_t = 0, value_name = "N")]
+    pub max_new: u64,
+}
+
+/// Run `diff`; returns the exit code.
+pub fn run(args: &DiffArgs, out: &mut dyn Write, err: &mut dyn Write) -> anyhow::Result<u8> {
+    let load = args.eval.load_options();
+    let base = load_policies(&args.base, &load, err)?;
+    let candidate = load_policies(&args.candidate, &load, err)?;
+    let (Some(base), Some(candidate)) = (base, candidate) else {
+        return Ok(2);
+    };
+    let mut trace = Trace::open(&args.input.traces, &args.input.read_options())?;
+    let fail_on = (!args.fail_on_new.is_empty()).then(|| (args.fail_on_new.clone(), args.max_new));
+    let opts = args.output.report_options(fail_on);
+    let mut dest = args.output.open(out)?;
+    let mut sink = row_sink(args.output.format);
+    let mut spinner = Spinner::new();
+    let report = replay::diff(
+        &mut trace,
+        &base,
+        &candidate,
+        args.eval.options(),
+        opts,
+        match sink.as_deref_mut() {
+            Some(s) => Some((s as &mut dyn RowSink, &mut *dest as &mut dyn Write)),
+            None => None,
+        },
+        &mut spinner,
+    )?;
+    drop(spinner);
+    match sink {
+        Some(sink) => {
+            sink.finish(&mut dest)?;
+            warn_skipped(&report.input, err)?;
+        }
+        None => report::write_diff(&report, args.output.format, &mut dest)?,
+    }
+    dest.flush()?;
+    Ok(match &report.gate {
+        Some(g) if g.failed => {
+            writeln!(
+                err,
+                "gate failed: {} calls newly {} (at most {} allowed)",
+                g.failures,
+                report::kinds_label(&g.fail_on),
+                g.max
+            )?;
+            1
+        }
+        _ => 0,
+    })
+}

@@ -1,0 +1,387 @@
+//! Accumulators that turn a stream of decided calls into a report, in bounded memory
+//! (per tool, per grant and per rule maps, plus the first N listed calls).
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
+
+use crate::engine::{Decision, DecisionKind};
+use crate::trace::CallRecord;
+
+use super::model::*;
+
+/// What a report lists and gates on.
+#[derive(Debug, Clone)]
+pub struct ReportOptions {
+    /// Which calls to list.
+    pub calls_shown: CallsShown,
+    /// How many calls to list under [`CallsShown::Changed`].
+    pub max_calls: usize,
+    /// Include argument values in listed calls.
+    pub show_args: bool,
+    /// The gate: decisions that count as failures and how many are tolerated.
+    pub fail_on: Option<(Vec<DecisionKind>, u64)>,
+}
+
+impl Default for ReportOptions {
+    fn default() -> Self {
+        ReportOptions {
+            calls_shown: CallsShown::Changed,
+            max_calls: 20,
+            show_args: false,
+            fail_on: None,
+        }
+    }
+}
+
+impl ReportOptions {
+    fn wants_call(&self, listed: usize) -> bool {
+        match self.calls_shown {
+            CallsShown::None => false,
+            CallsShown::Changed => listed < self.max_calls,
+            CallsShown::All => true,
+        }
+    }
+}
+
+fn gate(
+    fail_on: &Option<(Vec<DecisionKind>, u64)>,
+    count: impl Fn(DecisionKind) -> u64,
+) -> Option<Gate> {
+    fail_on.as_ref().map(|(kinds, max)| {
+        let failures = kinds.iter().map(|&k| count(k)).sum();
+        Gate {
+            fail_on: kinds.clone(),
+            max: *max,
+            failures,
+            failed: failures > *max,
+        }
+    })
+}
+
+fn sorted_groups(map: HashMap<Arc<str>, Tally>) -> Vec<GroupTally> {
+    let mut v: Vec<GroupTally> = map
+        .into_iter()
+        .map(|(name, tally)| GroupTally {
+            name: name.to_string(),
+            tally,
+        })
+        .collect();
+    v.sort_by(|a, b| a.name.cmp(&b.name));
+    v
+}
+
+/// Counts calls whose server has no policy, for [`InputSummary::no_policy`].
+#[derive(Debug, Default)]
+pub struct NoPolicy(HashMap<Arc<str>, u64>);
+
+impl NoPolicy {
+    /// Count one call.
+    pub fn add(&mut self, call: &CallRecord) {
+        *self.0.entry(call.server.clone()).or_default() += 1;
+    }
+
+    /// Total calls counted.
+    pub fn total(&self) -> u64 {
+        self.0.values().sum()
+    }
+
+    /// Sorted by server name.
+    pub fn into_counts(self) -> Vec<Count> {
+        let mut v: Vec<Count> = self
+            .0
+            .into_iter()
+            .map(|(name, count)| Count {
+                name: name.to_string(),
+                count,
+            })
+            .collect();
+        v.sort_by(|a, b| a.name.cmp(&b.name));
+        v
+    }
+}
+
+/// Builds a [`SimulateReport`] from decided calls in time order.
+#[derive(Debug)]
+pub struct SimulateBuilder {
+    opts: ReportOptions,
+    totals: Tally,
+    per_tool: HashMap<Arc<str>, Tally>,
+    per_grant: HashMap<Arc<str>, Tally>,
+    per_rule: HashMap<(Arc<str>, DecisionKind), u64>,
+    not_allowed: u64,
+    calls: Vec<CallRow>,
+    fidelity: Fidelity,
+    disagreements: BTreeMap<String, u64>,
+    saw_recorded: bool,
+}
+
+const NONE_GRANT: &str = "(none)";
+
+impl SimulateBuilder {
+    /// A new, empty builder.
+    pub fn new(opts: ReportOptions) -> SimulateBuilder {
+        SimulateBuilder {
+            opts,
+            totals: Tally::default(),
+            per_tool: HashMap::new(),
+            per_grant: HashMap::new(),
+            per_rule: HashMap::new(),
+            not_allowed: 0,
+            calls: Vec::new(),
+            fidelity: Fidelity::default(),
+            disagreements: BTreeMap::new(),
+            saw_recorded: false,
+        }
+    }
+
+    /// Count one evaluated call; `index` is its 1-based position in time order.
+    pub fn push(&mut self, index: u64, call: &CallRecord, d: &Decision, files: &[String]) {
+        self.totals.add(d);
+        tally_for(&mut self.per_tool, &call.tool).add(d);
+        match &call.grant {
+            Some(g) => tally_for(&mut self.per_grant, g).add(d),
+            None => tally_for(&mut self.per_grant, NONE_GRANT).add(d),
+        }
+        if d.kind != DecisionKind::Allow {
+            *self.per_rule.entry((d.rule.clone(), d.kind)).or_default() += 1;
+            if self.opts.wants_call(self.calls.len()) {
+                self.calls
+                    .push(row(index, call, d, files, self.opts.show_args));
+            }
+            self.not_allowed += 1;
+        }
+        if let Some(rec) = call.recorded.as_ref().and_then(|r| r.decision) {
+            self.saw_recorded = true;
+            if d.kind == DecisionKind::Unknown {
+                self.fidelity.undecidable += 1;
+            } else {
+                self.fidelity.compared += 1;
+                if agrees(rec, d.kind) {
+                    self.fidelity.agreed += 1;
+                } else {
+                    *self
+                        .disagreements
+                        .entry(format!("{} → {}", rec.as_str(), d.kind))
+                        .or_default() += 1;
+                    if self.fidelity.examples.len() < self.opts.max_calls {
+                        self.fidelity.examples.push(row(
+                            index,
+                            call,
+                            d,
+                            files,
+                            self.opts.show_args,
+                        ));
+                    }
+                }
+            }
+        }
+    }
+
+    /// The report, given what was read.
+    pub fn finish(self, policies: Vec<PolicyRef>, input: InputSummary) -> SimulateReport {
+        let mut per_rule: Vec<RuleCount> = self
+            .per_rule
+            .into_iter()
+            .map(|((rule, decision), calls)| RuleCount {
+                rule: rule.to_string(),
+                decision,
+                calls,
+            })
+            .collect();
+        per_rule.sort_by(|a, b| {
+            b.calls
+                .cmp(&a.calls)
+                .then_with(|| a.rule.cmp(&b.rule))
+                .then_with(|| a.decision.cmp(&b.decision))
+        });
+        let totals = self.totals;
+        let gate = gate(&self.opts.fail_on, |k| totals.get(k));
+        let fidelity = self.saw_recorded.then(|| {
+            let mut f = self.fidelity;
+            f.disagreements = counts_by_frequency(&self.disagreements);
+            f
+        });
+        SimulateReport {
+            policies,
+            input,
+            totals,
+            per_tool: sorted_groups(self.per_tool),
+            per_grant: sorted_groups(self.per_grant),
+            per_rule,
+            fidelity,
+            calls_shown: self.opts.calls_shown,
+            not_allowed: self.not_allowed,
+            calls: self.calls,
+            gate,
+        }
+    }
+}
+
+fn tally_for<'a>(map: &'a mut HashMap<Arc<str>, Tally>, key: &str) -> &'a mut Tally {
+    // Look up by &str first so the common case allocates nothing.
+    if !map.contains_key(key) {
+        map.insert(Arc::from(key), Tally::default());
+    }
+    map.get_mut(key).expect("inserted above")
+}
+
+/// One call and its decision, as listed in reports.
+pub fn row(
+    index: u64,
+    call: &CallRecord,
+    d: &Decision,
+    files: &[String],
+    show_args: bool,
+) -> CallRow {
+    CallRow {
+        call: CallInfo::new(index, call, files, show_args),
+        outcome: Outcome::new(d, call),
+    }
+}
+
+/// Builds a [`DiffReport`] from calls decided under two policies, in time order.
+#[derive(Debug)]
+pub struct DiffBuilder {
+    opts: ReportOptions,
+    base: Tally,
+    candidate: Tally,
+    transitions: BTreeMap<(DecisionKind, DecisionKind), u64>,
+    changed: u64,
+    direct: u64,
+    knock_on: u64,
+    new_failures: BTreeMap<DecisionKind, u64>,
+    per_tool: HashMap<Arc<str>, DiffGroup>,
+    per_grant: HashMap<Arc<str>, DiffGroup>,
+    calls: Vec<DiffRow>,
+}
+
+impl DiffBuilder {
+    /// A new, empty builder.
+    pub fn new(opts: ReportOptions) -> DiffBuilder {
+        DiffBuilder {
+            opts,
+            base: Tally::default(),
+            candidate: Tally::default(),
+            transitions: BTreeMap::new(),
+            changed: 0,
+            direct: 0,
+            knock_on: 0,
+            new_failures: BTreeMap::new(),
+            per_tool: HashMap::new(),
+            per_grant: HashMap::new(),
+            calls: Vec::new(),
+        }
+    }
+
+    /// Count one call decided under both policies; `cause` is set iff the decision changed.
+    pub fn push(
+        &mut self,
+        index: u64,
+        call: &CallRecord,
+        base: &Decision,
+        candidate: &Decision,
+        cause: Option<Cause>,
+        files: &[String],
+    ) {
+        self.base.add(base);
+        self.candidate.add(candidate);
+        *self
+            .transitions
+            .entry((base.kind, candidate.kind))
+            .or_default() += 1;
+        let grant = call.grant.as_deref().unwrap_or(NONE_GRANT);
+        for group in [
+            group_for(&mut self.per_tool, &call.tool),
+            group_for(&mut self.per_grant, grant),
+        ] {
+            group.calls += 1;
+            if let Some(cause) = cause {
+                group.changed += 1;
+                if candidate.kind == DecisionKind::Allow {
+                    group.newly_allowed += 1;
+                }
+                if base.kind == DecisionKind::Allow {
+                    group.newly_refused += 1;
+                }
+                match cause {
+                    Cause::Direct => group.direct += 1,
+                    Cause::KnockOn => group.knock_on += 1,
+                }
+            }
+        }
+        if let Some(cause) = cause {
+            self.changed += 1;
+            match cause {
+                Cause::Direct => self.direct += 1,
+                Cause::KnockOn => self.knock_on += 1,
+            }
+            if base.kind != candidate.kind {
+                *self.new_failures.entry(candidate.kind).or_default() += 1;
+            }
+            if self.opts.wants_call(self.calls.len()) {
+                self.calls.push(DiffRow {
+                    call: CallInfo::new(index, call, files, self.opts.show_args),
+                    base: Outcome::new(base, call),
+                    candidate: Outcome::new(candidate, call),
+                    cause: Some(cause),
+                });
+            }
+        }
+    }
+
+    /// The report, given what was read.
+    pub fn finish(
+        self,
+        base: Vec<PolicyRef>,
+        candidate: Vec<PolicyRef>,
+        input: InputSummary,
+    ) -> DiffReport {
+        let new_failures = self.new_failures;
+        let gate = gate(&self.opts.fail_on, |k| {
+            new_failures.get(&k).copied().unwrap_or(0)
+        });
+        DiffReport {
+            base,
+            candidate,
+            input,
+            base_totals: self.base,
+            candidate_totals: self.candidate,
+            transitions: self
+                .transitions
+                .into_iter()
+                .map(|((base, candidate), calls)| Transition {
+                    base,
+                    candidate,
+                    calls,
+                })
+                .collect(),
+            changed: self.changed,
+            direct: self.direct,
+            knock_on: self.knock_on,
+            per_tool: changed_groups(self.per_tool),
+            per_grant: changed_groups(self.per_grant),
+            calls_shown: self.opts.calls_shown,
+            calls: self.calls,
+            gate,
+        }
+    }
+}
+
+fn group_for<'a>(map: &'a mut HashMap<Arc<str>, DiffGroup>, key: &str) -> &'a mut DiffGroup {
+    if !map.contains_key(key) {
+        map.insert(
+            Arc::from(key),
+            DiffGroup {
+                name: key.to_owned(),
+                ..DiffGroup::default()
+            },
+        );
+    }
+    map.get_mut(key).expect("inserted above")
+}
+
+fn changed_groups(map: HashMap<Arc<str>, DiffGroup>) -> Vec<DiffGroup> {
+    let mut v: Vec<DiffGroup> = map.into_values().filter(|g| g.changed > 0).collect();
+    v.sort_by(|a, b| a.name.cmp(&b.name));
+    v
+}

@@ -1,0 +1,499 @@
+//! A report laid out once as headings, lines and tables, then written as a terminal table or
+//! Markdown. Both human formats say the same things in the same order.
+
+use super::model::*;
+use crate::engine::DecisionKind;
+
+/// A piece of a human-readable report.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Block {
+    /// A section title.
+    Heading(String),
+    /// A line of text.
+    Line(String),
+    /// A table with a header row.
+    Table {
+        /// Column titles.
+        header: Vec<String>,
+        /// Cells, row by row.
+        rows: Vec<Vec<String>>,
+    },
+}
+
+/// A human-readable report: a title and blocks.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Document {
+    /// The first line.
+    pub title: String,
+    /// Everything after it.
+    pub blocks: Vec<Block>,
+}
+
+fn table(header: &[&str], rows: Vec<Vec<String>>) -> Block {
+    Block::Table {
+        header: header.iter().map(|s| (*s).to_owned()).collect(),
+        rows,
+    }
+}
+
+fn pct(part: u64, whole: u64) -> String {
+    if whole == 0 {
+        "-".to_owned()
+    } else {
+        format!("{:.1}%", part as f64 * 100.0 / whole as f64)
+    }
+}
+
+fn plural(n: u64, one: &str, many: &str) -> String {
+    if n == 1 {
+        format!("{n} {one}")
+    } else {
+        format!("{n} {many}")
+    }
+}
+
+fn policies_line(label: &str, policies: &[PolicyRef]) -> String {
+    let parts: Vec<String> = policies
+        .iter()
+        .map(|p| match &p.server {
+            Some(s) => format!("{s}={}", p.file),
+            None => p.file.clone(),
+        })
+        .collect();
+    format!("{label}: {}", parts.join(", "))
+}
+
+fn input_blocks(input: &InputSummary, blocks: &mut Vec<Block>) {
+    let files: Vec<String> = input
+        .files
+        .iter()
+        .map(|f| {
+            format!(
+                "{} ({}, {})",
+                f.name,
+                f.format,
+                plural(f.calls, "call", "calls")
+            )
+        })
+        .collect();
+    blocks.push(Block::Line(format!("Input: {}", files.join(", "))));
+    let mut parts = vec![
+        format!("{} read", plural(input.calls_read, "call", "calls")),
+        format!("{} evaluated", input.calls_evaluated),
+    ];
+    let no_policy: u64 = input.no_policy.iter().map(|c| c.count).sum();
+    if no_policy > 0 {
+        let servers: Vec<String> = input
+            .no_policy
+            .iter()
+            .map(|c| format!("{} {}", c.name, c.count))
+            .collect();
+        parts.push(format!(
+            "{no_policy} without a policy ({})",
+            servers.join(", ")
+        ));
+    }
+    parts.push(format!("{} skipped", input.skipped));
+    parts.push(format!("{} out of order", input.out_of_order));
+    blocks.push(Block::Line(format!("Calls: {}", parts.join(", "))));
+    if !input.ignored.is_empty() {
+        let ignored: Vec<String> = input
+            .ignored
+            .iter()
+            .map(|c| format!("{} {}", c.name, c.count))
+            .collect();
+        blocks.push(Block::Line(format!(
+            "Not calls (ignored): {}",
+            ignored.join(", ")
+        )));
+    }
+}
+
+fn skipped_blocks(input: &InputSummary, blocks: &mut Vec<Block>) {
+    if input.skipped == 0 {
+        return;
+    }
+    blocks.push(Block::Heading(format!(
+        "Skipped records ({}; first {} shown)",
+        input.skipped,
+        input.skipped_examples.len()
+    )));
+    blocks.push(table(
+        &["where", "reason"],
+        input
+            .skipped_examples
+            .iter()
+            .map(|s| vec![format!("{}:{}", s.file, s.line), s.reason.clone()])
+            .collect(),
+    ));
+}
+
+fn tally_rows(groups: &[GroupTally]) -> Vec<Vec<String>> {
+    groups
+        .iter()
+        .map(|g| {
+            let t = &g.tally;
+            vec![
+                g.name.clone(),
+                t.calls.to_string(),
+                t.allow.to_string(),
+                t.deny.to_string(),
+                t.throttle.to_string(),
+                t.approval.to_string(),
+                t.unknown.to_string(),
+            ]
+        })
+        .collect()
+}
+
+fn outcome_detail(o: &Outcome) -> String {
+    // The rule column names the counter; the full message stays in the machine formats.
+    match &o.throttle {
+        Some(t) if t.increment == 1.0 => format!(
+            "{}/{} used by {}; retry after {}",
+            num(t.used),
+            num(t.max),
+            t.key,
+            t.retry_after
+        ),
+        Some(t) => format!(
+            "{}/{} used by {}, this call +{}; retry after {}",
+            num(t.used),
+            num(t.max),
+            t.key,
+            num(t.increment),
+            t.retry_after
+        ),
+        None => o.message.clone(),
+    }
+}
+
+/// A number without a needless `.0`.
+pub fn num(x: f64) -> String {
+    if x.fract() == 0.0 && x.abs() < 1e15 {
+        format!("{}", x as i64)
+    } else {
+        format!("{x}")
+    }
+}
+
+fn gate_line(gate: &Gate, what: &str) -> String {
+    let kinds: Vec<&str> = gate.fail_on.iter().map(|k| k.as_str()).collect();
+    format!(
+        "Gate: {} — {} {what} {} (at most {} allowed)",
+        if gate.failed { "FAILED" } else { "passed" },
+        gate.failures,
+        kinds.join("/"),
+        gate.max
+    )
+}
+
+fn decision_kind_label(kinds: &[DecisionKind]) -> String {
+    kinds
+        .iter()
+        .map(|k| k.as_str())
+        .collect::<Vec<_>>()
+        .join("/")
+}
+
+/// Lay out a simulate report.
+pub fn simulate(r: &SimulateReport) -> Document {
+    let mut b = Vec::new();
+    b.push(Block::Line(policies_line("Policy", &r.policies)));
+    input_blocks(&r.input, &mut b);
+
+    b.push(Block::Heading("Decisions".to_owned()));
+    let t = &r.totals;
+    b.push(table(
+        &["decision", "calls", "share"],
+        DecisionKind::ALL
+            .iter()
+            .map(|&k| vec![k.to_string(), t.get(k).to_string(), pct(t.get(k), t.calls)])
+            .collect(),
+    ));
+    if t.approval_required > 0 {
+        b.push(Block::Line(format!(
+            "{} needed approval and were continued as approved (--assume-approved)",
+            plural(t.approval_required, "call", "calls")
+        )));
+    }
+
+    let header = [
+        "tool", "calls", "allow", "deny", "throttle", "approval", "unknown",
+    ];
+    b.push(Block::Heading("Per tool".to_owned()));
+    b.push(table(&header, tally_rows(&r.per_tool)));
+    b.push(Block::Heading("Per grant".to_owned()));
+    let mut grant_header = header;
+    grant_header[0] = "grant";
+    b.push(table(&grant_header, tally_rows(&r.per_grant)));
+
+    if !r.per_rule.is_empty() {
+        b.push(Block::Heading(
+            "Rules that refused or held calls".to_owned(),
+        ));
+        b.push(table(
+            &["rule", "decision", "calls"],
+            r.per_rule
+                .iter()
+                .map(|c| vec![c.rule.clone(), c.decision.to_string(), c.calls.to_string()])
+                .collect(),
+        ));
+    }
+
+    if let Some(f) = &r.fidelity {
+        b.push(Block::Heading("Fidelity to recorded decisions".to_owned()));
+        b.push(Block::Line(format!(
+            "{} compared, {} agree ({}), {} disagree, {} undecidable",
+            f.compared,
+            f.agreed,
+            pct(f.agreed, f.compared),
+            f.compared - f.agreed,
+            f.undecidable
+        )));
+        if !f.disagreements.is_empty() {
+            b.push(table(
+                &["recorded → simulated", "calls"],
+                f.disagreements
+                    .iter()
+                    .map(|c| vec![c.name.clone(), c.count.to_string()])
+                    .collect(),
+            ));
+            b.push(Block::Heading(format!(
+                "Recorded decisions not reproduced (first {})",
+                f.examples.len()
+            )));
+            b.push(call_table(&f.examples));
+        }
+    }
+
+    if r.calls_shown != CallsShown::None {
+        let shown = r.calls.len() as u64;
+        b.push(Block::Heading(if shown < r.not_allowed {
+            format!("Calls not allowed (first {shown} of {})", r.not_allowed)
+        } else {
+            format!("Calls not allowed ({})", r.not_allowed)
+        }));
+        if !r.calls.is_empty() {
+            b.push(call_table(&r.calls));
+        }
+    }
+
+    skipped_blocks(&r.input, &mut b);
+    if let Some(g) = &r.gate {
+        b.push(Block::Line(gate_line(g, "calls")));
+    }
+    Document {
+        title: format!(
+            "mcpsim simulate: {} evaluated — {}",
+            plural(t.calls, "call", "calls"),
+            summary_counts(t)
+        ),
+        blocks: b,
+    }
+}
+
+fn summary_counts(t: &Tally) -> String {
+    DecisionKind::ALL
+        .iter()
+        .map(|&k| format!("{} {}", t.get(k), k))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+fn call_table(rows: &[CallRow]) -> Block {
+    let with_args = rows.iter().any(|r| r.call.args.is_some());
+    let with_recorded = rows.iter().any(|r| r.call.recorded.is_some());
+    let mut header = vec!["#", "time", "grant", "tool", "decision", "rule", "message"];
+    if with_recorded {
+        header.insert(4, "recorded");
+    }
+    if with_args {
+        header.push("args");
+    }
+    table(
+        &header,
+        rows.iter()
+            .map(|r| {
+                let mut cells = vec![
+                    format!("#{}", r.call.index),
+                    r.call.ts.clone(),
+                    r.call.grant.clone().unwrap_or_default(),
+                    r.call.tool.clone(),
+                    r.outcome.decision.to_string(),
+                    r.outcome.rule.clone(),
+                    outcome_detail(&r.outcome),
+                ];
+                if with_recorded {
+                    cells.insert(4, r.call.recorded.clone().unwrap_or_default());
+                }
+                if with_args {
+                    cells.push(
+                        r.call
+                            .args
+                            .as_ref()
+                            .map(|a| a.to_string())
+                            .unwrap_or_default(),
+                    );
+                }
+                cells
+            })
+            .collect(),
+    )
+}
+
+/// Lay out a diff report.
+pub fn diff(r: &DiffReport) -> Document {
+    let mut b = Vec::new();
+    b.push(Block::Line(policies_line("Base", &r.base)));
+    b.push(Block::Line(policies_line("Candidate", &r.candidate)));
+    input_blocks(&r.input, &mut b);
+
+    b.push(Block::Heading("Decisions".to_owned()));
+    b.push(table(
+        &["decision", "base", "candidate", "change"],
+        DecisionKind::ALL
+            .iter()
+            .map(|&k| {
+                let (x, y) = (r.base_totals.get(k), r.candidate_totals.get(k));
+                vec![
+                    k.to_string(),
+                    x.to_string(),
+                    y.to_string(),
+                    format!("{:+}", y as i64 - x as i64),
+                ]
+            })
+            .collect(),
+    ));
+
+    b.push(Block::Heading("Transitions (base → candidate)".to_owned()));
+    let changed: Vec<&Transition> = r
+        .transitions
+        .iter()
+        .filter(|t| t.base != t.candidate)
+        .collect();
+    if changed.is_empty() {
+        b.push(Block::Line("No call changes decision.".to_owned()));
+    } else {
+        b.push(table(
+            &["base → candidate", "calls"],
+            changed
+                .iter()
+                .map(|t| vec![format!("{} → {}", t.base, t.candidate), t.calls.to_string()])
+                .collect(),
+        ));
+    }
+    b.push(Block::Line(format!(
+        "{} changed: {} direct (the call's own rules differ), {} knock-on (same rules, counters moved by earlier calls)",
+        plural(r.changed, "call", "calls"),
+        r.direct,
+        r.knock_on
+    )));
+
+    let header = [
+        "tool",
+        "calls",
+        "changed",
+        "newly allowed",
+        "newly refused",
+        "direct",
+        "knock-on",
+    ];
+    if !r.per_tool.is_empty() {
+        b.push(Block::Heading("Per tool".to_owned()));
+        b.push(table(&header, diff_rows(&r.per_tool)));
+        b.push(Block::Heading("Per grant".to_owned()));
+        let mut grant_header = header;
+        grant_header[0] = "grant";
+        b.push(table(&grant_header, diff_rows(&r.per_grant)));
+    }
+
+    if r.calls_shown != CallsShown::None && r.changed > 0 {
+        let shown = r.calls.len() as u64;
+        b.push(Block::Heading(if shown < r.changed {
+            format!("Changed calls (first {shown} of {})", r.changed)
+        } else {
+            format!("Changed calls ({})", r.changed)
+        }));
+        b.push(table(
+            &[
+                "#",
+                "time",
+                "grant",
+                "tool",
+                "base",
+                "candidate",
+                "cause",
+                "candidate rule",
+            ],
+            r.calls
+                .iter()
+                .map(|c| {
+                    vec![
+                        format!("#{}", c.call.index),
+                        c.call.ts.clone(),
+                        c.call.grant.clone().unwrap_or_default(),
+                        c.call.tool.clone(),
+                        c.base.decision.to_string(),
+                        c.candidate.decision.to_string(),
+                        match c.cause {
+                            Some(Cause::Direct) => "direct".to_owned(),
+                            Some(Cause::KnockOn) => "knock-on".to_owned(),
+                            None => String::new(),
+                        },
+                        if c.candidate.rule.is_empty() {
+                            c.base.rule.clone()
+                        } else {
+                            c.candidate.rule.clone()
+                        },
+                    ]
+                })
+                .collect(),
+        ));
+    }
+    skipped_blocks(&r.input, &mut b);
+    if let Some(g) = &r.gate {
+        b.push(Block::Line(gate_line(g, "calls newly")));
+    }
+    let newly_refused: u64 = r
+        .transitions
+        .iter()
+        .filter(|t| t.base == DecisionKind::Allow && t.candidate != DecisionKind::Allow)
+        .map(|t| t.calls)
+        .sum();
+    let newly_allowed: u64 = r
+        .transitions
+        .iter()
+        .filter(|t| t.base != DecisionKind::Allow && t.candidate == DecisionKind::Allow)
+        .map(|t| t.calls)
+        .sum();
+    Document {
+        title: format!(
+            "mcpsim diff: {} of {} change decision — {} newly refused, {} newly allowed",
+            r.changed, r.base_totals.calls, newly_refused, newly_allowed
+        ),
+        blocks: b,
+    }
+}
+
+fn diff_rows(groups: &[DiffGroup]) -> Vec<Vec<String>> {
+    groups
+        .iter()
+        .map(|g| {
+            vec![
+                g.name.clone(),
+                g.calls.to_string(),
+                g.changed.to_string(),
+                g.newly_allowed.to_string(),
+                g.newly_refused.to_string(),
+                g.direct.to_string(),
+                g.knock_on.to_string(),
+            ]
+        })
+        .collect()
+}
+
+/// The decision kinds named by a gate, for messages.
+pub fn kinds_label(kinds: &[DecisionKind]) -> String {
+    decision_kind_label(kinds)
+}

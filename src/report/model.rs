@@ -1,0 +1,476 @@
+//! The report model: built once from the replay, rendered in every format.
+//!
+//! Field names here are the stable JSON schema (`--format json`), documented in `docs/reports.md`.
+
+use std::collections::BTreeMap;
+
+use serde::Serialize;
+
+use crate::engine::{Decision, DecisionKind};
+use crate::trace::{CallRecord, Nanos, RecordedDecision};
+
+/// Which calls a summary report lists one by one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, clap::ValueEnum)]
+#[serde(rename_all = "kebab-case")]
+pub enum CallsShown {
+    /// No per-call list.
+    None,
+    /// The first `--max-calls` calls of interest: not allowed (`simulate`) or changed (`diff`).
+    Changed,
+    /// Every call of interest, without the `--max-calls` cap.
+    All,
+}
+
+/// Counts of decisions for a group of calls.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct Tally {
+    /// Calls evaluated.
+    pub calls: u64,
+    /// Calls allowed.
+    pub allow: u64,
+    /// Calls denied.
+    pub deny: u64,
+    /// Calls throttled.
+    pub throttle: u64,
+    /// Calls held for approval.
+    pub approval: u64,
+    /// Calls that could not be decided from what the trace recorded.
+    pub unknown: u64,
+    /// Calls that needed approval and were continued under `--assume-approved`.
+    pub approval_required: u64,
+}
+
+impl Tally {
+    /// Count one decision.
+    pub fn add(&mut self, d: &Decision) {
+        self.calls += 1;
+        *self.slot(d.kind) += 1;
+        if d.approval_required {
+            self.approval_required += 1;
+        }
+    }
+
+    /// The count for one decision kind.
+    pub fn get(&self, kind: DecisionKind) -> u64 {
+        match kind {
+            DecisionKind::Allow => self.allow,
+            DecisionKind::Deny => self.deny,
+            DecisionKind::Throttle => self.throttle,
+            DecisionKind::Approval => self.approval,
+            DecisionKind::Unknown => self.unknown,
+        }
+    }
+
+    fn slot(&mut self, kind: DecisionKind) -> &mut u64 {
+        match kind {
+            DecisionKind::Allow => &mut self.allow,
+            DecisionKind::Deny => &mut self.deny,
+            DecisionKind::Throttle => &mut self.throttle,
+            DecisionKind::Approval => &mut self.approval,
+            DecisionKind::Unknown => &mut self.unknown,
+        }
+    }
+}
+
+/// A tally for one tool, grant, or server.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct GroupTally {
+    /// The tool, grant or server name (`(none)` for calls without a grant).
+    pub name: String,
+    /// Its counts.
+    #[serde(flatten)]
+    pub tally: Tally,
+}
+
+/// How often a rule decided a call other than a plain allow.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct RuleCount {
+    /// Rule id.
+    pub rule: String,
+    /// The decision it produced.
+    pub decision: DecisionKind,
+    /// How many calls.
+    pub calls: u64,
+}
+
+/// One input file.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct FileInput {
+    /// As given on the command line (or `-`).
+    pub name: String,
+    /// Detected or forced format.
+    pub format: String,
+    /// Calls read from it.
+    pub calls: u64,
+}
+
+/// One skipped record.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct SkippedRecord {
+    /// File name.
+    pub file: String,
+    /// 1-based line.
+    pub line: u64,
+    /// Why it was skipped.
+    pub reason: String,
+}
+
+/// A name and a count (sorted lists in reports).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Count {
+    /// What was counted.
+    pub name: String,
+    /// How many.
+    pub count: u64,
+}
+
+/// What was read, and what was not evaluated and why.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct InputSummary {
+    /// Input files in command-line order.
+    pub files: Vec<FileInput>,
+    /// Calls read (every `tools/call`, evaluated or not).
+    pub calls_read: u64,
+    /// Calls evaluated by a policy.
+    pub calls_evaluated: u64,
+    /// Calls whose server has no policy (`--policy SERVER=FILE` given for other servers only).
+    pub no_policy: Vec<Count>,
+    /// Calls that arrived earlier than a call before them in the same file (they were sorted).
+    pub out_of_order: u64,
+    /// Malformed records skipped.
+    pub skipped: u64,
+    /// Skipped records by reason.
+    pub skipped_by_reason: Vec<Count>,
+    /// The first skipped records, with file and line.
+    pub skipped_examples: Vec<SkippedRecord>,
+    /// Messages that are not calls (other JSON-RPC methods, replies, log lines), by kind.
+    pub ignored: Vec<Count>,
+}
+
+/// A call as reports show it: identity, origin and what was recorded.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct CallInfo {
+    /// 1-based position in time order (use `#N` to refer to it).
+    pub index: u64,
+    /// RFC 3339 UTC timestamp.
+    pub ts: String,
+    /// Server.
+    pub server: String,
+    /// Grant (caller identity), if recorded.
+    pub grant: Option<String>,
+    /// Session, if recorded.
+    pub session: Option<String>,
+    /// Tool name.
+    pub tool: String,
+    /// Request id, if recorded.
+    pub id: Option<String>,
+    /// `file:line` of the record.
+    pub origin: String,
+    /// The decision the gateway recorded, if any.
+    pub recorded: Option<String>,
+    /// Upstream outcome (`ok`, `error`, `tool_error`), if recorded.
+    pub upstream: Option<String>,
+    /// Argument values, only with `--show-args`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub args: Option<serde_json::Value>,
+}
+
+impl CallInfo {
+    /// Describe a call for a report.
+    pub fn new(index: u64, call: &CallRecord, files: &[String], show_args: bool) -> CallInfo {
+        let file = files
+            .get(call.origin.file as usize)
+            .map(String::as_str)
+            .unwrap_or("?");
+        CallInfo {
+            index,
+            ts: format_ts(call.ts),
+            server: call.server.to_string(),
+            grant: call.grant.as_deref().map(str::to_owned),
+            session: call.session.as_deref().map(str::to_owned),
+            tool: call.tool.to_string(),
+            id: call.id.clone(),
+            origin: format!("{file}:{}", call.origin.line),
+            recorded: call
+                .recorded
+                .as_ref()
+                .and_then(|r| r.decision)
+                .map(|d| d.as_str().to_owned()),
+            upstream: call.upstream.map(|u| u.as_str().to_owned()),
+            args: if show_args {
+                match &call.args {
+                    crate::trace::Args::Values(m) => Some(serde_json::Value::Object(m.clone())),
+                    crate::trace::Args::Keys(k) => Some(serde_json::Value::Array(
+                        k.iter()
+                            .map(|s| serde_json::Value::String(s.clone()))
+                            .collect(),
+                    )),
+                    crate::trace::Args::Unrecorded => None,
+                }
+            } else {
+                None
+            },
+        }
+    }
+}
+
+/// Throttle details as reports show them.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ThrottleInfo {
+    /// Counter name.
+    pub counter: String,
+    /// Counter key: `scope:value` parts, e.g. `grant:files/agent-7`.
+    pub key: String,
+    /// Window start, RFC 3339 UTC.
+    pub window_start: String,
+    /// Consumed by earlier admitted calls in the window.
+    pub used: f64,
+    /// The limit.
+    pub max: f64,
+    /// What this call would have added.
+    pub increment: f64,
+    /// When the call would fit again, RFC 3339 UTC.
+    pub retry_after: String,
+}
+
+/// A decision as reports show it.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Outcome {
+    /// `allow`, `deny`, `throttle`, `approval` or `unknown`.
+    pub decision: DecisionKind,
+    /// Rule id; empty for a plain allow.
+    pub rule: String,
+    /// Message; empty for a plain allow.
+    pub message: String,
+    /// Set when the call needed approval and `--assume-approved` continued it.
+    pub approval_required: bool,
+    /// For throttles.
+    pub throttle: Option<ThrottleInfo>,
+}
+
+impl Outcome {
+    /// Describe a decision on a call.
+    pub fn new(d: &Decision, call: &CallRecord) -> Outcome {
+        Outcome {
+            decision: d.kind,
+            rule: d.rule.to_string(),
+            message: d.message.to_string(),
+            approval_required: d.approval_required,
+            throttle: d.throttle.as_ref().map(|t| ThrottleInfo {
+                counter: t.counter.to_string(),
+                key: counter_key(t.scope, call),
+                window_start: format_ts(t.window_start),
+                used: t.used,
+                max: t.max,
+                increment: t.increment,
+                retry_after: format_ts(t.retry_after),
+            }),
+        }
+    }
+}
+
+/// The counter key of a scope for a call, as shown in reports.
+pub fn counter_key(scope: crate::engine::Scope, call: &CallRecord) -> String {
+    use crate::engine::Scope;
+    let grant = call.grant.as_deref().unwrap_or("");
+    let session = call.session.as_deref().unwrap_or("");
+    match scope {
+        Scope::Global => "global".to_owned(),
+        Scope::Server => format!("server:{}", call.server),
+        Scope::Grant => format!("grant:{}/{}", call.server, grant),
+        Scope::Session => format!("session:{}/{}/{}", call.server, grant, session),
+    }
+}
+
+/// One call with its simulated decision.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct CallRow {
+    /// The call.
+    #[serde(flatten)]
+    pub call: CallInfo,
+    /// The decision.
+    #[serde(flatten)]
+    pub outcome: Outcome,
+}
+
+/// How well the replay reproduces the decisions recorded in the trace.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct Fidelity {
+    /// Calls with a recorded decision that the simulation decided (not `unknown`).
+    pub compared: u64,
+    /// Of those, calls where recorded and simulated agree.
+    pub agreed: u64,
+    /// Calls with a recorded decision that the simulation could not decide.
+    pub undecidable: u64,
+    /// `recorded → simulated` counts for the calls that disagree.
+    pub disagreements: Vec<Count>,
+    /// The first calls that disagree.
+    pub examples: Vec<CallRow>,
+}
+
+/// Whether recorded and simulated decisions agree. Gateways that log only allow/deny record a
+/// rate-limit refusal as `deny`, so a recorded `deny` agrees with a simulated `throttle`.
+pub fn agrees(recorded: RecordedDecision, simulated: DecisionKind) -> bool {
+    matches!(
+        (recorded, simulated),
+        (RecordedDecision::Allow, DecisionKind::Allow)
+            | (RecordedDecision::Deny, DecisionKind::Deny)
+            | (RecordedDecision::Deny, DecisionKind::Throttle)
+            | (RecordedDecision::Throttle, DecisionKind::Throttle)
+            | (RecordedDecision::Approval, DecisionKind::Approval)
+    )
+}
+
+/// The outcome of a CI gate.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Gate {
+    /// The decisions that count as failures.
+    pub fail_on: Vec<DecisionKind>,
+    /// How many failures are tolerated.
+    pub max: u64,
+    /// How many there were.
+    pub failures: u64,
+    /// `failures > max`.
+    pub failed: bool,
+}
+
+/// Which policy file applies to which calls.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct PolicyRef {
+    /// The server it applies to; `None` for every server.
+    pub server: Option<String>,
+    /// The file.
+    pub file: String,
+}
+
+/// The result of `mcpsim simulate`.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct SimulateReport {
+    /// Policies applied.
+    pub policies: Vec<PolicyRef>,
+    /// Inputs and what was not evaluated.
+    pub input: InputSummary,
+    /// Decisions over every evaluated call.
+    pub totals: Tally,
+    /// Per tool, by name.
+    pub per_tool: Vec<GroupTally>,
+    /// Per grant, by name.
+    pub per_grant: Vec<GroupTally>,
+    /// Rules that refused or held calls, most frequent first.
+    pub per_rule: Vec<RuleCount>,
+    /// Present when the trace recorded decisions.
+    pub fidelity: Option<Fidelity>,
+    /// Which calls are listed.
+    pub calls_shown: CallsShown,
+    /// How many calls were not allowed (the list below is the first of these).
+    pub not_allowed: u64,
+    /// The listed calls.
+    pub calls: Vec<CallRow>,
+    /// Present with `--fail-on`.
+    pub gate: Option<Gate>,
+}
+
+/// Why a call's decision changed between two policies.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Cause {
+    /// The rules that apply to the call itself differ.
+    Direct,
+    /// Same rules; earlier decisions moved a shared counter.
+    KnockOn,
+}
+
+/// One call under both policies.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct DiffRow {
+    /// The call.
+    #[serde(flatten)]
+    pub call: CallInfo,
+    /// Decision under the base policy.
+    pub base: Outcome,
+    /// Decision under the candidate policy.
+    pub candidate: Outcome,
+    /// Set when the decision changed.
+    pub cause: Option<Cause>,
+}
+
+/// A count of calls moving from one decision to another.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Transition {
+    /// Decision under the base policy.
+    pub base: DecisionKind,
+    /// Decision under the candidate policy.
+    pub candidate: DecisionKind,
+    /// How many calls.
+    pub calls: u64,
+}
+
+/// Changes for one tool or grant.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct DiffGroup {
+    /// Tool or grant name.
+    pub name: String,
+    /// Calls evaluated.
+    pub calls: u64,
+    /// Calls whose decision changed.
+    pub changed: u64,
+    /// Changed calls that the candidate allows and the base did not.
+    pub newly_allowed: u64,
+    /// Changed calls that the base allowed and the candidate does not.
+    pub newly_refused: u64,
+    /// Changed calls whose own rules differ.
+    pub direct: u64,
+    /// Changed calls moved only by counter state.
+    pub knock_on: u64,
+}
+
+/// The result of `mcpsim diff`.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct DiffReport {
+    /// Base policies.
+    pub base: Vec<PolicyRef>,
+    /// Candidate policies.
+    pub candidate: Vec<PolicyRef>,
+    /// Inputs and what was not evaluated.
+    pub input: InputSummary,
+    /// Decisions under the base policy.
+    pub base_totals: Tally,
+    /// Decisions under the candidate policy.
+    pub candidate_totals: Tally,
+    /// Every (base, candidate) pair that occurred, unchanged pairs included, in decision order.
+    pub transitions: Vec<Transition>,
+    /// Calls whose decision changed.
+    pub changed: u64,
+    /// Of those, changed by their own rules.
+    pub direct: u64,
+    /// Of those, changed only through counters moved by earlier calls.
+    pub knock_on: u64,
+    /// Per tool, by name (tools with changes only).
+    pub per_tool: Vec<DiffGroup>,
+    /// Per grant, by name (grants with changes only).
+    pub per_grant: Vec<DiffGroup>,
+    /// Which calls are listed.
+    pub calls_shown: CallsShown,
+    /// The listed changed calls.
+    pub calls: Vec<DiffRow>,
+    /// Present with `--fail-on-new`.
+    pub gate: Option<Gate>,
+}
+
+/// Format a timestamp as RFC 3339 UTC with as many fraction digits as needed (0, 3, 6 or 9).
+pub fn format_ts(ts: Nanos) -> String {
+    chrono::DateTime::from_timestamp_nanos(ts).to_rfc3339_opts(chrono::SecondsFormat::AutoSi, true)
+}
+
+/// Turn a name → count map into a list sorted by count (descending), then name.
+pub fn counts_by_frequency(map: &BTreeMap<String, u64>) -> Vec<Count> {
+    let mut v: Vec<Count> = map
+        .iter()
+        .map(|(name, &count)| Count {
+            name: name.clone(),
+            count,
+        })
+        .collect();
+    v.sort_by(|a, b| b.count.cmp(&a.count).then_with(|| a.name.cmp(&b.name)));
+    v
+}

@@ -1,0 +1,189 @@
+//! Claude Desktop MCP logs (`mcp.log`, `mcp-server-<name>.log`):
+//! `<ts> [<server>] [<level>] Message from client: {json} { metadata: undefined }`.
+//! Ids restart with each connection, so replies pair by (server, connection number, id); a
+//! connection starts at `Initializing server...` and its unanswered requests are released at
+//! `Server transport closed` or at the next `Initializing server...`.
+
+use std::collections::HashMap;
+
+use serde_json::{Map, Value};
+
+use super::format::CLAUDE_LINE;
+use super::intern::Interner;
+use super::pairing::{Pairing, outcome_of};
+use super::source::{Ctx, Fields, LineError, Lines, Source};
+use super::time::parse_ts_str;
+use super::{Args, CallRecord, Nanos, Origin, Sym, TraceError};
+
+type Key = (Sym, u32, String);
+
+const FROM_CLIENT: &str = "Message from client: ";
+const FROM_SERVER: &str = "Message from server: ";
+
+pub(crate) struct ClaudeSource {
+    lines: Lines,
+    file: u32,
+    names: Interner,
+    pairing: Pairing<Key>,
+    connection: HashMap<Sym, u32>,
+    now: Nanos,
+}
+
+impl ClaudeSource {
+    pub(crate) fn new(lines: Lines, file: u32) -> ClaudeSource {
+        ClaudeSource {
+            lines,
+            file,
+            names: Interner::default(),
+            pairing: Pairing::new(),
+            connection: HashMap::new(),
+            now: Nanos::MIN,
+        }
+    }
+}
+
+impl Source for ClaudeSource {
+    fn next(&mut self, cx: &mut Ctx<'_>) -> Result<Option<CallRecord>, TraceError> {
+        loop {
+            if let Some(rec) = self.pairing.pop_ready(self.now) {
+                return Ok(Some(rec));
+            }
+            let Some((line, text)) = self.lines.next_line()? else {
+                return Ok(self.pairing.pop_front());
+            };
+            let origin = Origin {
+                file: self.file,
+                line,
+            };
+            let text = match text {
+                Ok(t) => t.to_string(),
+                Err(e) => {
+                    cx.skip(line, e)?;
+                    continue;
+                }
+            };
+            if let Err(e) = self.line(&text, origin, cx) {
+                cx.skip(line, e)?;
+            }
+        }
+    }
+}
+
+impl ClaudeSource {
+    fn line(&mut self, text: &str, origin: Origin, cx: &mut Ctx<'_>) -> Result<(), LineError> {
+        let Some(caps) = CLAUDE_LINE.captures(text) else {
+            // Server stderr, tracebacks and the like: not calls, not malformed log lines.
+            cx.ignore("unstructured log line");
+            return Ok(());
+        };
+        let (ts_text, server, rest) = (&caps[1], &caps[2], &caps[4]);
+        let server = self.names.get(server);
+        let conn = self.connection.get(&server).copied().unwrap_or(0);
+        if let Some(json) = rest.strip_prefix(FROM_CLIENT) {
+            let ts = self.ts(ts_text)?;
+            let msg = first_object(json)?;
+            return self.client_message(&msg, ts, server, conn, origin, cx);
+        }
+        if let Some(json) = rest.strip_prefix(FROM_SERVER) {
+            let ts = self.ts(ts_text)?;
+            let msg = first_object(json)?;
+            if msg.contains_key("result") || msg.contains_key("error") {
+                let id = msg.get("id").map(Value::to_string).unwrap_or_default();
+                if !self
+                    .pairing
+                    .reply(&(server, conn, id), ts, outcome_of(&msg))
+                {
+                    cx.ignore("reply not paired with a tools/call");
+                }
+            } else {
+                cx.ignore("server message");
+            }
+            return Ok(());
+        }
+        if rest.starts_with("Initializing server") {
+            self.close(&server, conn);
+            self.connection.insert(server, conn + 1);
+            cx.ignore("connection event");
+        } else if rest.starts_with("Server transport closed") {
+            self.close(&server, conn);
+            cx.ignore("connection event");
+        } else {
+            cx.ignore("other log line");
+        }
+        Ok(())
+    }
+
+    fn client_message(
+        &mut self,
+        msg: &Map<String, Value>,
+        ts: Nanos,
+        server: Sym,
+        conn: u32,
+        origin: Origin,
+        cx: &mut Ctx<'_>,
+    ) -> Result<(), LineError> {
+        let m = Fields::new(msg, "message");
+        let Some(method) = m.opt_str("method")? else {
+            cx.ignore("client reply");
+            return Ok(());
+        };
+        if method != "tools/call" {
+            cx.ignore(format!("method {method}"));
+            return Ok(());
+        }
+        let params = m
+            .opt_object("params")?
+            .ok_or_else(|| LineError::missing("message.params"))?;
+        let p = Fields::new(params, "message.params");
+        let tool = self.names.get(p.req_str("name")?);
+        let args = Args::Values(p.opt_object("arguments")?.cloned().unwrap_or_default());
+        let id = m.opt_id("id")?;
+        let key = msg
+            .get("id")
+            .filter(|v| !v.is_null())
+            .map(|v| (server.clone(), conn, v.to_string()));
+        self.pairing.push(
+            key,
+            CallRecord {
+                ts,
+                server,
+                grant: None,
+                session: None,
+                tool,
+                args,
+                id,
+                recorded: None,
+                upstream: None,
+                latency_ms: None,
+                origin,
+            },
+        );
+        Ok(())
+    }
+
+    fn ts(&mut self, text: &str) -> Result<Nanos, LineError> {
+        let ts = parse_ts_str(text).map_err(|r| LineError::at("bad timestamp", "timestamp", r))?;
+        self.now = self.now.max(ts);
+        Ok(ts)
+    }
+
+    fn close(&mut self, server: &Sym, conn: u32) {
+        self.pairing
+            .close_where(|(s, c, _)| s == server && *c == conn);
+    }
+}
+
+/// The JSON object at the start of `text`; whatever follows it (`{ metadata: undefined }`) is
+/// not JSON and is ignored.
+fn first_object(text: &str) -> Result<Map<String, Value>, LineError> {
+    let mut it = serde_json::Deserializer::from_str(text).into_iter::<Value>();
+    match it.next() {
+        Some(Ok(Value::Object(m))) => Ok(m),
+        Some(Ok(other)) => Err(LineError::wrong_type("message", "an object", &other)),
+        Some(Err(e)) => Err(LineError::json(&e)),
+        None => Err(LineError::new(
+            "invalid JSON",
+            "truncated JSON: empty message",
+        )),
+    }
+}

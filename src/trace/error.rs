@@ -1,0 +1,80 @@
+//! Errors that end a trace read.
+
+use std::path::PathBuf;
+
+/// Why reading traces failed. Every variant names the file (and, for bad records, the line and
+/// field) so the message can be shown to the user as is.
+#[derive(Debug, thiserror::Error)]
+pub enum TraceError {
+    /// The file could not be opened or read.
+    #[error("{file}: {source}")]
+    Io {
+        /// Display name of the input.
+        file: String,
+        /// The underlying error.
+        #[source]
+        source: std::io::Error,
+    },
+    /// A glob pattern was malformed.
+    #[error("bad glob pattern {pattern:?}: {reason}")]
+    BadGlob {
+        /// The pattern as given.
+        pattern: String,
+        /// What is wrong with it.
+        reason: String,
+    },
+    /// A path or glob matched no file.
+    #[error("{pattern}: no such file (or the glob matched nothing)")]
+    NoMatch {
+        /// The path or pattern as given.
+        pattern: String,
+    },
+    /// `-` (stdin) was given more than once.
+    #[error("stdin (`-`) can be read only once")]
+    StdinTwice,
+    /// The format could not be recognised from the first lines.
+    #[error("{file}: cannot detect the trace format ({reason}); name it with --from")]
+    UnknownFormat {
+        /// Display name of the input.
+        file: String,
+        /// What the first lines looked like.
+        reason: String,
+    },
+    /// A bad record under `--strict`.
+    #[error("{file}:{line}: {reason}")]
+    BadRecord {
+        /// Display name of the input.
+        file: String,
+        /// 1-based line (or row) number.
+        line: u64,
+        /// The offending field (dotted path), when one is to blame.
+        field: Option<String>,
+        /// The full reason, starting with ``field `x`: `` when a field is to blame.
+        reason: String,
+    },
+    /// A whole CSV or Parquet file could not be decoded.
+    #[error("{file}: {reason}")]
+    Table {
+        /// Display name of the input.
+        file: String,
+        /// What polars reported.
+        reason: String,
+    },
+    /// Writing converted records failed.
+    #[error("writing {what}: {reason}")]
+    Write {
+        /// What was being written (`csv`, `parquet`, `jsonl`).
+        what: &'static str,
+        /// What went wrong.
+        reason: String,
+    },
+    /// A spooled copy of stdin could not be created.
+    #[error("cannot spool stdin to {path}: {source}")]
+    Spool {
+        /// The temporary file.
+        path: PathBuf,
+        /// The underlying error.
+        #[source]
+        source: std::io::Error,
+    },
+}

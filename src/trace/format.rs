@@ -1,0 +1,194 @@
+//! The supported source formats and their detection from the first lines of a file.
+
+use std::fmt;
+use std::sync::LazyLock;
+
+use regex::Regex;
+use serde_json::{Map, Value};
+
+/// A trace source format. Detection looks at the first non-empty lines; `--from` overrides it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, clap::ValueEnum)]
+pub enum Format {
+    /// mcpsim call records, one JSON object per line.
+    Jsonl,
+    /// mcpsim call records as CSV with a header row.
+    Csv,
+    /// mcpsim call records as Parquet.
+    Parquet,
+    /// MCP JSON-RPC messages, one per line, in a `{ts, dir, server, session, msg}` envelope.
+    #[value(name = "jsonrpc")]
+    JsonRpc,
+    /// PolicyLayer decision-log export (JSON lines).
+    #[value(name = "policylayer")]
+    PolicyLayerLog,
+    /// Intercept event log (JSON lines).
+    #[value(name = "intercept")]
+    InterceptLog,
+    /// Claude Desktop MCP logs (`mcp.log`, `mcp-server-<name>.log`).
+    #[value(name = "claude")]
+    ClaudeLog,
+}
+
+impl Format {
+    /// Every format, in documentation order.
+    pub const ALL: [Format; 7] = [
+        Format::Jsonl,
+        Format::Csv,
+        Format::Parquet,
+        Format::JsonRpc,
+        Format::PolicyLayerLog,
+        Format::InterceptLog,
+        Format::ClaudeLog,
+    ];
+
+    /// The name used by `--from` and in reports.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Format::Jsonl => "jsonl",
+            Format::Csv => "csv",
+            Format::Parquet => "parquet",
+            Format::JsonRpc => "jsonrpc",
+            Format::PolicyLayerLog => "policylayer",
+            Format::InterceptLog => "intercept",
+            Format::ClaudeLog => "claude",
+        }
+    }
+
+    /// Parse a `--from` name.
+    pub fn parse(s: &str) -> Option<Format> {
+        Format::ALL.into_iter().find(|f| f.as_str() == s)
+    }
+}
+
+impl fmt::Display for Format {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// How many non-empty lines detection looks at before giving up.
+const DETECT_LINES: usize = 50;
+
+pub(crate) static CLAUDE_LINE: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(r"^(\d{4}-\d\d-\d\d[T ][^ ]+) \[([^\]]*)\] \[([A-Za-z]+)\] (.*)$")
+        .expect("a literal regex compiles")
+});
+
+/// Guess the format from the first bytes of a (decompressed) file.
+pub(crate) fn detect(head: &[u8]) -> Result<Format, String> {
+    if head.starts_with(b"PAR1") {
+        return Ok(Format::Parquet);
+    }
+    let mut seen = 0;
+    let mut first: Option<String> = None;
+    // The last line of the head may be cut short; only complete lines are judged.
+    let complete = match memchr::memrchr(b'\n', head) {
+        Some(i) if i + 1 < head.len() => &head[..=i],
+        _ => head,
+    };
+    for raw in complete.split(|&b| b == b'\n') {
+        let line = String::from_utf8_lossy(raw);
+        let line = line.trim();
+        if line.is_empty() {
+            continue;
+        }
+        seen += 1;
+        if seen > DETECT_LINES {
+            break;
+        }
+        if first.is_none() {
+            first = Some(line.chars().take(60).collect());
+        }
+        if let Some(f) = detect_line(line, seen == 1) {
+            return Ok(f);
+        }
+    }
+    match first {
+        None => Err("the input is empty".into()),
+        Some(l) => Err(format!("first line starts {l:?}")),
+    }
+}
+
+fn detect_line(line: &str, is_first: bool) -> Option<Format> {
+    if line.starts_with('{') {
+        let obj: Map<String, Value> = serde_json::from_str(line).ok()?;
+        return detect_object(&obj);
+    }
+    if CLAUDE_LINE.is_match(line) {
+        return Some(Format::ClaudeLog);
+    }
+    if is_first {
+        let cols: Vec<&str> = line
+            .split(',')
+            .map(|c| c.trim().trim_matches('"'))
+            .collect();
+        if cols.contains(&"ts") && cols.contains(&"tool") {
+            return Some(Format::Csv);
+        }
+    }
+    None
+}
+
+fn detect_object(obj: &Map<String, Value>) -> Option<Format> {
+    let has = |k: &str| obj.contains_key(k);
+    if obj.get("msg").is_some_and(Value::is_object) || has("jsonrpc") {
+        return Some(Format::JsonRpc);
+    }
+    if has("instance") && has("type") {
+        return Some(Format::InterceptLog);
+    }
+    if has("request_id") || has("grant_id") || has("grant_label") || has("upstream_status") {
+        return Some(Format::PolicyLayerLog);
+    }
+    if has("timestamp") && has("method") && has("decision") {
+        return Some(Format::PolicyLayerLog);
+    }
+    if has("ts") && has("tool") {
+        return Some(Format::Jsonl);
+    }
+    None
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn detects_each_format_from_its_first_line() {
+        let cases: [(&str, Format); 7] = [
+            (
+                r#"{"ts":"2026-08-01T10:00:00Z","server":"s","tool":"t"}"#,
+                Format::Jsonl,
+            ),
+            ("ts,server,grant,tool\n", Format::Csv),
+            ("PAR1xxxx", Format::Parquet),
+            (
+                r#"{"ts":1,"dir":"c2s","msg":{"jsonrpc":"2.0","id":1,"method":"x"}}"#,
+                Format::JsonRpc,
+            ),
+            (
+                r#"{"timestamp":"x","request_id":"r","method":"tools/call","decision":"allow"}"#,
+                Format::PolicyLayerLog,
+            ),
+            (
+                r#"{"ts":"x","type":"startup","instance":"a1"}"#,
+                Format::InterceptLog,
+            ),
+            (
+                "2026-08-01T10:00:00.120Z [files] [info] Initializing server...",
+                Format::ClaudeLog,
+            ),
+        ];
+        for (head, want) in cases {
+            assert_eq!(detect(format!("{head}\n").as_bytes()), Ok(want), "{head}");
+        }
+    }
+
+    #[test]
+    fn skips_unrecognisable_lines_before_deciding() {
+        let head = "Traceback (most recent call last):\n2026-08-01T10:00:00Z [f] [info] Server started and connected successfully\n";
+        assert_eq!(detect(head.as_bytes()), Ok(Format::ClaudeLog));
+        assert!(detect(b"hello\nworld\n").is_err());
+        assert!(detect(b"").is_err());
+    }
+}

@@ -1,0 +1,156 @@
+//! Inputs: paths, globs and stdin; decompression by magic bytes.
+
+use std::fs::File;
+use std::io::{self, BufRead, BufReader, Cursor, Read};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use flate2::read::MultiGzDecoder;
+
+use super::TraceError;
+
+const GZIP_MAGIC: &[u8] = &[0x1f, 0x8b];
+const ZSTD_MAGIC: &[u8] = &[0x28, 0xb5, 0x2f, 0xfd];
+/// How much of a file format detection looks at.
+pub(crate) const HEAD_BYTES: usize = 64 * 1024;
+
+/// One input named on the command line, after glob expansion.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum InputSpec {
+    /// A file.
+    File(PathBuf),
+    /// Standard input (`-`).
+    Stdin,
+}
+
+impl InputSpec {
+    /// The name used in messages and reports (`-` for stdin shows as `<stdin>`).
+    pub fn display_name(&self) -> String {
+        match self {
+            InputSpec::File(p) => p.display().to_string(),
+            InputSpec::Stdin => "<stdin>".to_string(),
+        }
+    }
+}
+
+/// Expand paths and globs in the order given (each glob's matches sorted by path); `-` is stdin.
+/// A path that does not exist or a glob that matches nothing is an error.
+pub fn expand_inputs(args: &[String]) -> Result<Vec<InputSpec>, TraceError> {
+    let mut out = Vec::new();
+    for arg in args {
+        if arg == "-" {
+            out.push(InputSpec::Stdin);
+            continue;
+        }
+        if Path::new(arg).exists() || !arg.contains(['*', '?', '[']) {
+            if !Path::new(arg).exists() {
+                return Err(TraceError::NoMatch {
+                    pattern: arg.clone(),
+                });
+            }
+            out.push(InputSpec::File(PathBuf::from(arg)));
+            continue;
+        }
+        let paths = glob::glob(arg).map_err(|e| TraceError::BadGlob {
+            pattern: arg.clone(),
+            reason: e.to_string(),
+        })?;
+        let mut matched: Vec<PathBuf> = Vec::new();
+        for p in paths {
+            let p = p.map_err(|e| TraceError::Io {
+                file: e.path().display().to_string(),
+                source: io::Error::new(e.error().kind(), e.error().to_string()),
+            })?;
+            if p.is_file() {
+                matched.push(p);
+            }
+        }
+        if matched.is_empty() {
+            return Err(TraceError::NoMatch {
+                pattern: arg.clone(),
+            });
+        }
+        matched.sort();
+        out.extend(matched.into_iter().map(InputSpec::File));
+    }
+    Ok(out)
+}
+
+/// Standard input copied to a temporary file so that it can be read more than once
+/// (order check, then the merge). Removed on drop.
+#[derive(Debug)]
+pub(crate) struct Spool {
+    path: PathBuf,
+}
+
+impl Spool {
+    pub(crate) fn from_reader(stdin: &mut dyn Read) -> Result<Spool, TraceError> {
+        static N: AtomicU64 = AtomicU64::new(0);
+        let n = N.fetch_add(1, Ordering::Relaxed);
+        let path = std::env::temp_dir().join(format!("mcpsim-stdin-{}-{n}", std::process::id()));
+        let err = |source| TraceError::Spool {
+            path: path.clone(),
+            source,
+        };
+        let mut f = File::options()
+            .write(true)
+            .create_new(true)
+            .open(&path)
+            .map_err(err)?;
+        let spool = Spool { path: path.clone() };
+        io::copy(stdin, &mut f).map_err(err)?;
+        Ok(spool)
+    }
+
+    pub(crate) fn path(&self) -> &Path {
+        &self.path
+    }
+}
+
+impl Drop for Spool {
+    fn drop(&mut self) {
+        // Best effort: a leftover temp file is harmless and there is nobody to tell.
+        let _ = std::fs::remove_file(&self.path);
+    }
+}
+
+/// Open a file and undo gzip/zstd compression, recognised by magic bytes.
+/// Returns the decoded stream and whether it was compressed.
+pub(crate) fn open_decoded(
+    path: &Path,
+    name: &str,
+) -> Result<(Box<dyn BufRead>, bool), TraceError> {
+    let io_err = |source| TraceError::Io {
+        file: name.to_string(),
+        source,
+    };
+    let file = File::open(path).map_err(io_err)?;
+    let mut r = BufReader::with_capacity(256 * 1024, file);
+    let magic = r.fill_buf().map_err(io_err)?;
+    if magic.starts_with(GZIP_MAGIC) {
+        Ok((Box::new(BufReader::new(MultiGzDecoder::new(r))), true))
+    } else if magic.starts_with(ZSTD_MAGIC) {
+        let d = zstd::stream::read::Decoder::with_buffer(r).map_err(io_err)?;
+        Ok((Box::new(BufReader::new(d)), true))
+    } else {
+        Ok((Box::new(r), false))
+    }
+}
+
+/// Read up to [`HEAD_BYTES`] for format detection and return them with a reader that
+/// still yields the whole stream.
+pub(crate) fn peek_head(
+    mut r: Box<dyn BufRead>,
+    name: &str,
+) -> Result<(Vec<u8>, Box<dyn BufRead>), TraceError> {
+    let mut head = Vec::with_capacity(HEAD_BYTES);
+    (&mut r)
+        .take(HEAD_BYTES as u64)
+        .read_to_end(&mut head)
+        .map_err(|source| TraceError::Io {
+            file: name.to_string(),
+            source,
+        })?;
+    let rest: Box<dyn BufRead> = Box::new(Cursor::new(head.clone()).chain(r));
+    Ok((head, rest))
+}

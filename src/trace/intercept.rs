@@ -1,0 +1,117 @@
+//! Intercept event logs (JSON lines). `tool_call` events are calls; `startup` events name the
+//! server an instance fronts (field `server`, else `upstream`, else `name`); `heartbeat`,
+//! `config_reload` and `shutdown` are ignored. `instance` becomes the grant. Argument values
+//! are never logged (only a hash), so arguments are unrecorded.
+
+use std::collections::HashMap;
+
+use serde_json::{Map, Value};
+
+use super::intern::Interner;
+use super::jsonl::recorded_from;
+use super::source::{Ctx, Fields, LineError, Lines, Source, UNKNOWN_SERVER, parse_object};
+use super::{Args, CallRecord, Origin, Sym, TraceError};
+
+pub(crate) struct InterceptSource {
+    lines: Lines,
+    file: u32,
+    names: Interner,
+    /// Server named by each instance's `startup` event.
+    servers: HashMap<Sym, Sym>,
+    /// The most recent `startup` server, for events that carry no instance.
+    last_server: Option<Sym>,
+}
+
+impl InterceptSource {
+    pub(crate) fn new(lines: Lines, file: u32) -> InterceptSource {
+        InterceptSource {
+            lines,
+            file,
+            names: Interner::default(),
+            servers: HashMap::new(),
+            last_server: None,
+        }
+    }
+}
+
+impl Source for InterceptSource {
+    fn next(&mut self, cx: &mut Ctx<'_>) -> Result<Option<CallRecord>, TraceError> {
+        while let Some((line, text)) = self.lines.next_line()? {
+            let origin = Origin {
+                file: self.file,
+                line,
+            };
+            let parsed = text
+                .and_then(parse_object)
+                .and_then(|obj| self.event(&obj, origin, cx));
+            match parsed {
+                Ok(Some(rec)) => return Ok(Some(rec)),
+                Ok(None) => {}
+                Err(e) => cx.skip(line, e)?,
+            }
+        }
+        Ok(None)
+    }
+}
+
+impl InterceptSource {
+    fn event(
+        &mut self,
+        obj: &Map<String, Value>,
+        origin: Origin,
+        cx: &mut Ctx<'_>,
+    ) -> Result<Option<CallRecord>, LineError> {
+        let f = Fields::new(obj, "");
+        let kind = f.req_str("type")?;
+        let instance = f.opt_str("instance")?.map(|s| self.names.get(s));
+        match kind {
+            "tool_call" => {}
+            "startup" => {
+                let named = match f.opt_str("server")? {
+                    Some(s) => Some(s),
+                    None => match f.opt_str("upstream")? {
+                        Some(s) => Some(s),
+                        None => f.opt_str("name")?,
+                    },
+                };
+                if let Some(s) = named {
+                    let s = self.names.get(s);
+                    if let Some(i) = &instance {
+                        self.servers.insert(i.clone(), s.clone());
+                    }
+                    self.last_server = Some(s);
+                }
+                cx.ignore("event startup");
+                return Ok(None);
+            }
+            other => {
+                cx.ignore(format!("event {other}"));
+                return Ok(None);
+            }
+        }
+        let ts = f.req_ts(&["ts"])?;
+        let tool = self.names.get(f.req_str("tool")?);
+        let server = match f.opt_str("server")? {
+            Some(s) => self.names.get(s),
+            None => instance
+                .as_ref()
+                .and_then(|i| self.servers.get(i).cloned())
+                .or_else(|| self.last_server.clone())
+                .unwrap_or_else(|| self.names.get(UNKNOWN_SERVER)),
+        };
+        let recorded = recorded_from(&f, "result", "rule", "message", "policy_version")?;
+        Ok(Some(CallRecord {
+            ts,
+            server,
+            grant: instance,
+            session: f.opt_str("session")?.map(|s| self.names.get(s)),
+            tool,
+            args: Args::Unrecorded,
+            id: f.opt_id("id")?,
+            recorded,
+            upstream: None,
+            latency_ms: f.opt_f64("latency_ms")?,
+            origin,
+        }))
+    }
+}

@@ -1,0 +1,137 @@
+//! mcpsim's own call records, one JSON object per line.
+
+use serde_json::{Map, Value};
+
+use super::intern::Interner;
+use super::source::{Ctx, Fields, LineError, Lines, Source, UNKNOWN_SERVER, parse_object};
+use super::{Args, CallRecord, Origin, Recorded, RecordedDecision, TraceError, Upstream};
+
+/// Reads call records line by line; nothing is buffered beyond the current line.
+pub(crate) struct JsonlSource {
+    lines: Lines,
+    file: u32,
+    names: Interner,
+}
+
+impl JsonlSource {
+    pub(crate) fn new(lines: Lines, file: u32) -> JsonlSource {
+        JsonlSource {
+            lines,
+            file,
+            names: Interner::default(),
+        }
+    }
+}
+
+impl Source for JsonlSource {
+    fn next(&mut self, cx: &mut Ctx<'_>) -> Result<Option<CallRecord>, TraceError> {
+        while let Some((line, text)) = self.lines.next_line()? {
+            let origin = Origin {
+                file: self.file,
+                line,
+            };
+            let parsed = text
+                .and_then(parse_object)
+                .and_then(|obj| record_from_object(&obj, origin, &mut self.names));
+            match parsed {
+                Ok(rec) => return Ok(Some(rec)),
+                Err(e) => cx.skip(line, e)?,
+            }
+        }
+        Ok(None)
+    }
+}
+
+/// Build a record from a call-record object (the JSONL form).
+pub(crate) fn record_from_object(
+    obj: &Map<String, Value>,
+    origin: Origin,
+    names: &mut Interner,
+) -> Result<CallRecord, LineError> {
+    let f = Fields::new(obj, "");
+    let ts = f.req_ts(&["ts"])?;
+    let tool = names.get(f.req_str("tool")?);
+    let server = names.get(f.opt_str("server")?.unwrap_or(UNKNOWN_SERVER));
+    let grant = f.opt_str("grant")?.map(|s| names.get(s));
+    let session = f.opt_str("session")?.map(|s| names.get(s));
+    let args = match (f.opt_object("args")?, f.opt_string_list("arg_keys")?) {
+        (Some(m), _) => Args::Values(m.clone()),
+        (None, Some(keys)) => Args::Keys(keys),
+        (None, None) => Args::Unrecorded,
+    };
+    let id = f.opt_id("id")?;
+    let recorded = match f.opt_object("recorded")? {
+        None => None,
+        Some(r) => recorded_from(
+            &Fields::new(r, "recorded"),
+            "decision",
+            "rule",
+            "message",
+            "policy_version",
+        )?,
+    };
+    let upstream = match f.opt_str("upstream")? {
+        None => None,
+        Some(s) => Some(Upstream::parse(s).ok_or_else(|| {
+            LineError::at(
+                "bad value",
+                "upstream",
+                format!("expected ok, error or tool_error, found {s:?}"),
+            )
+        })?),
+    };
+    let latency_ms = f.opt_f64("latency_ms")?;
+    Ok(CallRecord {
+        ts,
+        server,
+        grant,
+        session,
+        tool,
+        args,
+        id,
+        recorded,
+        upstream,
+        latency_ms,
+        origin,
+    })
+}
+
+/// Read the recorded-decision fields; `None` when none of them is present.
+pub(crate) fn recorded_from(
+    f: &Fields<'_>,
+    decision: &str,
+    rule: &str,
+    message: &str,
+    policy_version: &str,
+) -> Result<Option<Recorded>, LineError> {
+    let decision = match f.opt_str(decision)? {
+        None => None,
+        Some(s) => Some(parse_decision(s, &f.name(decision))?),
+    };
+    let r = Recorded {
+        decision,
+        rule: f.opt_str(rule)?.map(str::to_string),
+        message: f.opt_str(message)?.map(str::to_string),
+        policy_version: f.opt_id(policy_version)?,
+    };
+    Ok(normalise_recorded(r))
+}
+
+pub(crate) fn parse_decision(s: &str, field: &str) -> Result<RecordedDecision, LineError> {
+    RecordedDecision::parse(s).ok_or_else(|| {
+        LineError::at(
+            "bad value",
+            field,
+            format!("unknown decision {s:?} (expected allow, deny, throttle or approval)"),
+        )
+    })
+}
+
+/// An empty `recorded` carries nothing; it becomes `None` so every format round-trips.
+pub(crate) fn normalise_recorded(r: Recorded) -> Option<Recorded> {
+    if r == Recorded::default() {
+        None
+    } else {
+        Some(r)
+    }
+}

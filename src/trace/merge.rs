@@ -1,0 +1,351 @@
+//! Opening inputs and yielding their calls in timestamp order.
+//!
+//! Calls are evaluated in timestamp order; equal timestamps keep input order (the order files
+//! were given, then line order). [`Trace::open`] first reads every input once, checking whether
+//! each file is internally in time order:
+//! - if all records fit in memory (below the memory limit) they are kept from that pass and
+//!   stable-sorted, so small inputs are read once;
+//! - otherwise, if every file is in order, the files are read again as a streaming k-way merge
+//!   (a heap on (ts, file index, line)), whose memory does not grow with the input;
+//! - otherwise everything is read again into memory and sorted.
+//!
+//! A record is *out of order* when its timestamp is earlier than the latest timestamp seen
+//! before it in its own file; [`ReadStats::out_of_order`] counts them. Interleaving between
+//! files is never disorder: that is what the merge is for. Standard input is spooled to a
+//! temporary file so that it can be read twice.
+
+use std::cmp::{Ordering, Reverse};
+use std::collections::BinaryHeap;
+use std::io::Read;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use super::claude::ClaudeSource;
+use super::csv::CsvSource;
+use super::format::detect;
+use super::input::{Spool, open_decoded, peek_head};
+use super::intercept::InterceptSource;
+use super::jsonl::JsonlSource;
+use super::jsonrpc::JsonRpcSource;
+use super::parquet::{ParquetBytes, ParquetSource};
+use super::policylayer::PolicyLayerSource;
+use super::source::{Ctx, Lines, Source};
+use super::{CallRecord, Format, InputSpec, Nanos, ReadStats, TraceError, expand_inputs};
+
+/// How inputs are read.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ReadOptions {
+    /// Read every input as this format instead of detecting it.
+    pub from: Option<Format>,
+    /// Stop at the first bad record with an error instead of skipping it.
+    pub strict: bool,
+}
+
+/// Above this many calls, inputs are streamed (or, when out of order, re-read) instead of being
+/// kept from the first pass.
+pub const DEFAULT_MEMORY_LIMIT: usize = 200_000;
+
+struct Input {
+    name: String,
+    path: PathBuf,
+    format: Format,
+}
+
+/// Opened inputs yielding their calls in time order.
+pub struct Trace {
+    inputs: Vec<Input>,
+    files: Vec<String>,
+    strict: bool,
+    stats: ReadStats,
+    mode: Mode,
+    // Keeps the spooled copy of stdin alive (deleted on drop).
+    _spool: Option<Spool>,
+}
+
+enum Mode {
+    Sorted(std::vec::IntoIter<CallRecord>),
+    Merge {
+        sources: Vec<Box<dyn Source>>,
+        heap: BinaryHeap<Reverse<Head>>,
+        last: Vec<Nanos>,
+    },
+}
+
+/// A record ordered by (ts, file, line) for the merge heap.
+struct Head(CallRecord);
+
+impl Head {
+    fn key(&self) -> (Nanos, u32, u64) {
+        (self.0.ts, self.0.origin.file, self.0.origin.line)
+    }
+}
+
+impl PartialEq for Head {
+    fn eq(&self, other: &Self) -> bool {
+        self.key() == other.key()
+    }
+}
+impl Eq for Head {}
+impl PartialOrd for Head {
+    fn partial_cmp(&self, other: &Self) -> Option<Ordering> {
+        Some(self.cmp(other))
+    }
+}
+impl Ord for Head {
+    fn cmp(&self, other: &Self) -> Ordering {
+        self.key().cmp(&other.key())
+    }
+}
+
+impl Trace {
+    /// Expand, open and check the inputs (see the module docs for the passes this takes).
+    /// Under `strict`, a bad record anywhere is reported here.
+    pub fn open(inputs: &[String], opts: &ReadOptions) -> Result<Trace, TraceError> {
+        Trace::open_with_memory_limit(inputs, opts, DEFAULT_MEMORY_LIMIT)
+    }
+
+    /// [`Trace::open`] with a different limit on the calls kept from the first pass; a small
+    /// limit forces the streaming merge (used to test it on small inputs).
+    pub fn open_with_memory_limit(
+        inputs: &[String],
+        opts: &ReadOptions,
+        limit: usize,
+    ) -> Result<Trace, TraceError> {
+        Trace::open_with_stdin(inputs, opts, limit, &mut std::io::stdin().lock())
+    }
+
+    /// [`Trace::open_with_memory_limit`] reading `-` from `stdin` instead of the process's
+    /// standard input.
+    pub fn open_with_stdin(
+        inputs: &[String],
+        opts: &ReadOptions,
+        limit: usize,
+        stdin: &mut dyn Read,
+    ) -> Result<Trace, TraceError> {
+        let specs = expand_inputs(inputs)?;
+        let mut spool = None;
+        let mut opened = Vec::with_capacity(specs.len());
+        for spec in specs {
+            let name = spec.display_name();
+            let path = match spec {
+                InputSpec::File(p) => p,
+                InputSpec::Stdin => {
+                    if spool.is_some() {
+                        return Err(TraceError::StdinTwice);
+                    }
+                    let s = Spool::from_reader(stdin)?;
+                    let p = s.path().to_path_buf();
+                    spool = Some(s);
+                    p
+                }
+            };
+            let format = match opts.from {
+                Some(f) => f,
+                None => detect_file(&path, &name)?,
+            };
+            opened.push(Input { name, path, format });
+        }
+        let files: Vec<String> = opened.iter().map(|i| i.name.clone()).collect();
+        let mut trace = Trace {
+            files,
+            strict: opts.strict,
+            stats: ReadStats::default(),
+            mode: Mode::Sorted(Vec::new().into_iter()),
+            inputs: opened,
+            _spool: spool,
+        };
+        trace.start(limit)?;
+        Ok(trace)
+    }
+
+    fn fresh_stats(&self) -> ReadStats {
+        ReadStats {
+            per_file: self
+                .inputs
+                .iter()
+                .map(|i| (i.name.clone(), i.format, 0))
+                .collect(),
+            ..ReadStats::default()
+        }
+    }
+
+    fn sources(&self) -> Result<Vec<Box<dyn Source>>, TraceError> {
+        self.inputs
+            .iter()
+            .enumerate()
+            .map(|(i, input)| open_source(input, i as u32))
+            .collect()
+    }
+
+    /// Read everything once; keep it if small, else decide between merge and load-and-sort.
+    fn start(&mut self, limit: usize) -> Result<(), TraceError> {
+        self.stats = self.fresh_stats();
+        let (kept, out_of_order) = self.read_all(Some(limit))?;
+        if let Some(records) = kept {
+            self.stats.out_of_order = out_of_order;
+            self.mode = Mode::Sorted(sorted(records).into_iter());
+            return Ok(());
+        }
+        self.stats = self.fresh_stats();
+        if out_of_order == 0 {
+            let mut sources = self.sources()?;
+            let mut heap = BinaryHeap::new();
+            for (i, src) in sources.iter_mut().enumerate() {
+                let mut cx = Ctx {
+                    stats: &mut self.stats,
+                    strict: self.strict,
+                    file: &self.files[i],
+                };
+                if let Some(rec) = src.next(&mut cx)? {
+                    self.stats.per_file[i].2 += 1;
+                    heap.push(Reverse(Head(rec)));
+                }
+            }
+            let last = vec![Nanos::MIN; sources.len()];
+            self.mode = Mode::Merge {
+                sources,
+                heap,
+                last,
+            };
+        } else {
+            let (kept, out_of_order) = self.read_all(None)?;
+            self.stats.out_of_order = out_of_order;
+            self.mode = Mode::Sorted(sorted(kept.unwrap_or_default()).into_iter());
+        }
+        Ok(())
+    }
+
+    /// Read every input in turn, counting out-of-order records. Records are kept while there are
+    /// at most `limit` of them (all of them without a limit); `None` once the limit is passed.
+    fn read_all(
+        &mut self,
+        limit: Option<usize>,
+    ) -> Result<(Option<Vec<CallRecord>>, u64), TraceError> {
+        let mut kept = Some(Vec::new());
+        let mut out_of_order = 0;
+        for (i, mut src) in self.sources()?.into_iter().enumerate() {
+            let mut latest = Nanos::MIN;
+            let mut cx = Ctx {
+                stats: &mut self.stats,
+                strict: self.strict,
+                file: &self.files[i],
+            };
+            while let Some(rec) = src.next(&mut cx)? {
+                cx.stats.per_file[i].2 += 1;
+                if rec.ts < latest {
+                    out_of_order += 1;
+                }
+                latest = latest.max(rec.ts);
+                if let Some(v) = &mut kept {
+                    if limit.is_some_and(|l| v.len() >= l) {
+                        kept = None;
+                    } else {
+                        v.push(rec);
+                    }
+                }
+            }
+        }
+        Ok((kept, out_of_order))
+    }
+
+    /// The next call in time order; `None` at the end. Errors only for I/O failures and, under
+    /// `strict`, bad records.
+    pub fn next_call(&mut self) -> Result<Option<CallRecord>, TraceError> {
+        let rec = match &mut self.mode {
+            Mode::Sorted(it) => it.next(),
+            Mode::Merge {
+                sources,
+                heap,
+                last,
+            } => match heap.pop() {
+                None => None,
+                Some(Reverse(Head(rec))) => {
+                    let i = rec.origin.file as usize;
+                    let mut cx = Ctx {
+                        stats: &mut self.stats,
+                        strict: self.strict,
+                        file: &self.files[i],
+                    };
+                    if let Some(next) = sources[i].next(&mut cx)? {
+                        cx.stats.per_file[i].2 += 1;
+                        // The first pass found this file in order; it changed since.
+                        if next.ts < rec.ts.max(last[i]) {
+                            cx.stats.out_of_order += 1;
+                        }
+                        last[i] = last[i].max(rec.ts);
+                        heap.push(Reverse(Head(next)));
+                    }
+                    Some(rec)
+                }
+            },
+        };
+        if rec.is_some() {
+            self.stats.calls += 1;
+        }
+        Ok(rec)
+    }
+
+    /// Display names of the inputs; the index is [`super::Origin::file`].
+    pub fn files(&self) -> &[String] {
+        &self.files
+    }
+
+    /// What the read saw; final once [`Trace::next_call`] has returned `None`.
+    pub fn stats(&self) -> &ReadStats {
+        &self.stats
+    }
+}
+
+impl Iterator for Trace {
+    type Item = Result<CallRecord, TraceError>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        self.next_call().transpose()
+    }
+}
+
+fn sorted(mut records: Vec<CallRecord>) -> Vec<CallRecord> {
+    // (ts, file, line) is unique per record, so an unstable sort keeps input order for ties.
+    records.sort_unstable_by_key(|r| (r.ts, r.origin.file, r.origin.line));
+    records
+}
+
+fn detect_file(path: &std::path::Path, name: &str) -> Result<Format, TraceError> {
+    let (r, _) = open_decoded(path, name)?;
+    let (head, _) = peek_head(r, name)?;
+    if head.iter().all(u8::is_ascii_whitespace) {
+        // An empty file holds no calls in any format.
+        return Ok(Format::Jsonl);
+    }
+    detect(&head).map_err(|reason| TraceError::UnknownFormat {
+        file: name.to_string(),
+        reason,
+    })
+}
+
+fn open_source(input: &Input, file: u32) -> Result<Box<dyn Source>, TraceError> {
+    let name = &input.name;
+    let (r, compressed) = open_decoded(&input.path, name)?;
+    Ok(match input.format {
+        Format::Parquet => {
+            let bytes = if compressed {
+                let mut v = Vec::new();
+                let mut r = r;
+                r.read_to_end(&mut v).map_err(|source| TraceError::Io {
+                    file: name.clone(),
+                    source,
+                })?;
+                ParquetBytes::Memory(Arc::from(v))
+            } else {
+                ParquetBytes::File(input.path.clone())
+            };
+            Box::new(ParquetSource::new(bytes, name, file))
+        }
+        Format::Csv => Box::new(CsvSource::new(r, name, file)),
+        Format::Jsonl => Box::new(JsonlSource::new(Lines::new(r, name), file)),
+        Format::JsonRpc => Box::new(JsonRpcSource::new(Lines::new(r, name), file)),
+        Format::PolicyLayerLog => Box::new(PolicyLayerSource::new(Lines::new(r, name), file)),
+        Format::InterceptLog => Box::new(InterceptSource::new(Lines::new(r, name), file)),
+        Format::ClaudeLog => Box::new(ClaudeSource::new(Lines::new(r, name), file)),
+    })
+}

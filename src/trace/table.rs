@@ -1,0 +1,243 @@
+//! The tabular form of call records shared by the CSV and Parquet readers and writers.
+//!
+//! Columns: `ts`, `server`, `grant`, `session`, `tool`, `args` (JSON text of the object),
+//! `arg_keys` (JSON text of a list of strings), `id`, `recorded_decision`, `recorded_rule`,
+//! `recorded_message`, `recorded_policy_version`, `upstream`, `latency_ms`. An empty cell is
+//! the same as an absent field. Unknown columns are ignored.
+
+use polars::prelude::*;
+use serde_json::Value;
+
+use super::intern::Interner;
+use super::jsonl::{normalise_recorded, parse_decision};
+use super::source::{LineError, UNKNOWN_SERVER};
+use super::time::{kind_of, parse_ts_str};
+use super::{Args, CallRecord, Origin, Recorded, Upstream};
+
+/// Every column, in the order the writers emit them.
+pub(crate) const COLUMNS: [&str; 14] = [
+    "ts",
+    "server",
+    "grant",
+    "session",
+    "tool",
+    "args",
+    "arg_keys",
+    "id",
+    "recorded_decision",
+    "recorded_rule",
+    "recorded_message",
+    "recorded_policy_version",
+    "upstream",
+    "latency_ms",
+];
+
+/// Rows handed to readers and writers at a time.
+pub(crate) const BATCH_ROWS: usize = 16 * 1024;
+
+enum TsCol {
+    Text(StringChunked),
+    /// Integer epoch; `Some(scale)` when the column type names the unit (Datetime).
+    Int(Int64Chunked, Option<i64>),
+}
+
+enum FloatCol {
+    Text(StringChunked),
+    Num(Float64Chunked),
+}
+
+/// One batch's columns, typed for row access.
+pub(crate) struct Batch {
+    ts: Option<TsCol>,
+    latency: Option<FloatCol>,
+    text: Vec<Option<StringChunked>>,
+    height: usize,
+}
+
+const TEXT_COLS: [&str; 12] = [
+    "server",
+    "grant",
+    "session",
+    "tool",
+    "args",
+    "arg_keys",
+    "id",
+    "recorded_decision",
+    "recorded_rule",
+    "recorded_message",
+    "recorded_policy_version",
+    "upstream",
+];
+
+impl Batch {
+    /// Type the columns of a polars batch; only a column polars cannot show as text fails.
+    pub(crate) fn new(df: &DataFrame) -> PolarsResult<Batch> {
+        let ts = match df.column("ts").ok() {
+            None => None,
+            Some(c) => Some(match c.dtype() {
+                DataType::Datetime(unit, _) => {
+                    let scale = match unit {
+                        TimeUnit::Nanoseconds => 1,
+                        TimeUnit::Microseconds => 1_000,
+                        TimeUnit::Milliseconds => 1_000_000,
+                    };
+                    TsCol::Int(c.cast(&DataType::Int64)?.i64()?.clone(), Some(scale))
+                }
+                dt if dt.is_integer() => TsCol::Int(c.cast(&DataType::Int64)?.i64()?.clone(), None),
+                dt if dt.is_float() => TsCol::Text(c.cast(&DataType::String)?.str()?.clone()),
+                _ => TsCol::Text(c.cast(&DataType::String)?.str()?.clone()),
+            }),
+        };
+        let latency = match df.column("latency_ms").ok() {
+            None => None,
+            Some(c) if c.dtype().is_primitive_numeric() => {
+                Some(FloatCol::Num(c.cast(&DataType::Float64)?.f64()?.clone()))
+            }
+            Some(c) => Some(FloatCol::Text(c.cast(&DataType::String)?.str()?.clone())),
+        };
+        let text = TEXT_COLS
+            .iter()
+            .map(|name| match df.column(name).ok() {
+                None => Ok(None),
+                Some(c) => Ok(Some(c.cast(&DataType::String)?.str()?.clone())),
+            })
+            .collect::<PolarsResult<Vec<_>>>()?;
+        Ok(Batch {
+            ts,
+            latency,
+            text,
+            height: df.height(),
+        })
+    }
+
+    pub(crate) fn height(&self) -> usize {
+        self.height
+    }
+
+    fn text(&self, name: &str, row: usize) -> Option<&str> {
+        let i = TEXT_COLS.iter().position(|c| *c == name)?;
+        let col = self.text.get(i)?.as_ref()?;
+        col.get(row).filter(|s| !s.is_empty())
+    }
+
+    /// The record in `row`, or why that row is bad.
+    pub(crate) fn record(
+        &self,
+        row: usize,
+        origin: Origin,
+        names: &mut Interner,
+    ) -> Result<CallRecord, LineError> {
+        let ts = match &self.ts {
+            None => None,
+            Some(TsCol::Text(c)) => match c.get(row).filter(|s| !s.is_empty()) {
+                None => None,
+                Some(s) => {
+                    Some(parse_ts_str(s).map_err(|r| LineError::at("bad timestamp", "ts", r))?)
+                }
+            },
+            Some(TsCol::Int(c, scale)) => match c.get(row) {
+                None => None,
+                Some(v) => Some(match scale {
+                    Some(k) => v.checked_mul(*k).ok_or_else(|| {
+                        LineError::at("bad timestamp", "ts", format!("{v} is out of range"))
+                    })?,
+                    None => super::time::parse_ts_value(&Value::from(v))
+                        .map_err(|r| LineError::at("bad timestamp", "ts", r))?,
+                }),
+            },
+        };
+        let ts = ts.ok_or_else(|| LineError::missing("ts"))?;
+        let tool = names.get(
+            self.text("tool", row)
+                .ok_or_else(|| LineError::missing("tool"))?,
+        );
+        let server = names.get(self.text("server", row).unwrap_or(UNKNOWN_SERVER));
+        let grant = self.text("grant", row).map(|s| names.get(s));
+        let session = self.text("session", row).map(|s| names.get(s));
+        let args = match (self.text("args", row), self.text("arg_keys", row)) {
+            (Some(a), _) => match serde_json::from_str::<Value>(a) {
+                Ok(Value::Object(m)) => Args::Values(m),
+                Ok(other) => return Err(LineError::wrong_type("args", "a JSON object", &other)),
+                Err(e) => {
+                    return Err(LineError::at(
+                        "invalid JSON",
+                        "args",
+                        format!("invalid JSON: {e}"),
+                    ));
+                }
+            },
+            (None, Some(k)) => Args::Keys(parse_keys(k)?),
+            (None, None) => Args::Unrecorded,
+        };
+        let recorded = Recorded {
+            decision: match self.text("recorded_decision", row) {
+                None => None,
+                Some(d) => Some(parse_decision(d, "recorded_decision")?),
+            },
+            rule: self.text("recorded_rule", row).map(str::to_string),
+            message: self.text("recorded_message", row).map(str::to_string),
+            policy_version: self
+                .text("recorded_policy_version", row)
+                .map(str::to_string),
+        };
+        let upstream = match self.text("upstream", row) {
+            None => None,
+            Some(s) => Some(Upstream::parse(s).ok_or_else(|| {
+                LineError::at(
+                    "bad value",
+                    "upstream",
+                    format!("expected ok, error or tool_error, found {s:?}"),
+                )
+            })?),
+        };
+        let latency_ms = match &self.latency {
+            None => None,
+            Some(FloatCol::Num(c)) => c.get(row),
+            Some(FloatCol::Text(c)) => match c.get(row).filter(|s| !s.is_empty()) {
+                None => None,
+                Some(s) => Some(s.trim().parse::<f64>().map_err(|_| {
+                    LineError::at(
+                        "wrong type",
+                        "latency_ms",
+                        format!("expected a number, found {s:?}"),
+                    )
+                })?),
+            },
+        };
+        Ok(CallRecord {
+            ts,
+            server,
+            grant,
+            session,
+            tool,
+            args,
+            id: self.text("id", row).map(str::to_string),
+            recorded: normalise_recorded(recorded),
+            upstream,
+            latency_ms,
+            origin,
+        })
+    }
+}
+
+fn parse_keys(text: &str) -> Result<Vec<String>, LineError> {
+    let v: Value = serde_json::from_str(text)
+        .map_err(|e| LineError::at("invalid JSON", "arg_keys", format!("invalid JSON: {e}")))?;
+    let Value::Array(items) = v else {
+        return Err(LineError::wrong_type("arg_keys", "a list of strings", &v));
+    };
+    items
+        .into_iter()
+        .map(|i| match i {
+            Value::String(s) => Ok(s),
+            other => Err(LineError::at(
+                "wrong type",
+                "arg_keys",
+                format!(
+                    "expected a list of strings, found an item that is {}",
+                    kind_of(&other)
+                ),
+            )),
+        })
+        .collect()
+}

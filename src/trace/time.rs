@@ -1,0 +1,165 @@
+//! Timestamps: RFC 3339 strings (any offset) and epoch numbers, to UTC nanoseconds.
+//!
+//! Epoch numbers carry no unit, so the unit is read from the magnitude (absolute value):
+//! below 1e11 seconds (up to the year 5138), below 1e14 milliseconds, below 1e17
+//! microseconds, otherwise nanoseconds. Present-day instants fall far from every threshold.
+
+use chrono::{DateTime, SecondsFormat, Utc};
+use serde_json::Value;
+
+use super::Nanos;
+
+const SECONDS_BELOW: f64 = 1e11;
+const MILLIS_BELOW: f64 = 1e14;
+const MICROS_BELOW: f64 = 1e17;
+
+/// Parse a JSON timestamp: an RFC 3339 string, an epoch number, or a string holding one.
+/// The error is the reason, without file, line or field.
+pub fn parse_ts_value(v: &Value) -> Result<Nanos, String> {
+    match v {
+        Value::String(s) => parse_ts_str(s),
+        Value::Number(n) => {
+            if let Some(i) = n.as_i64() {
+                epoch_int(i).ok_or_else(|| format!("timestamp {i} is out of range"))
+            } else if let Some(f) = n.as_f64() {
+                epoch_float(f).ok_or_else(|| format!("timestamp {f} is out of range"))
+            } else {
+                Err(format!("timestamp {n} is out of range"))
+            }
+        }
+        other => Err(format!(
+            "expected an RFC 3339 string or an epoch number, found {}",
+            kind_of(other)
+        )),
+    }
+}
+
+/// Parse an RFC 3339 string (any offset) or a decimal epoch number written as text.
+pub fn parse_ts_str(s: &str) -> Result<Nanos, String> {
+    let t = s.trim();
+    if let Ok(dt) = DateTime::parse_from_rfc3339(t) {
+        return dt
+            .with_timezone(&Utc)
+            .timestamp_nanos_opt()
+            .ok_or_else(|| format!("timestamp {s:?} is out of range"));
+    }
+    if !t.is_empty() && t.bytes().all(|b| b.is_ascii_digit() || b == b'-') {
+        if let Ok(i) = t.parse::<i64>() {
+            return epoch_int(i).ok_or_else(|| format!("timestamp {s:?} is out of range"));
+        }
+    }
+    if let Ok(f) = t.parse::<f64>() {
+        if f.is_finite()
+            && t.bytes()
+                .all(|b| b.is_ascii_digit() || b == b'.' || b == b'-')
+        {
+            return epoch_float(f).ok_or_else(|| format!("timestamp {s:?} is out of range"));
+        }
+    }
+    Err(format!("cannot parse {s:?} as a timestamp"))
+}
+
+fn epoch_int(i: i64) -> Option<Nanos> {
+    let a = (i as f64).abs();
+    let scale: i128 = if a < SECONDS_BELOW {
+        1_000_000_000
+    } else if a < MILLIS_BELOW {
+        1_000_000
+    } else if a < MICROS_BELOW {
+        1_000
+    } else {
+        1
+    };
+    i64::try_from(i as i128 * scale).ok()
+}
+
+fn epoch_float(f: f64) -> Option<Nanos> {
+    let a = f.abs();
+    let scale = if a < SECONDS_BELOW {
+        1e9
+    } else if a < MILLIS_BELOW {
+        1e6
+    } else if a < MICROS_BELOW {
+        1e3
+    } else {
+        1.0
+    };
+    // Whole and fractional parts apart: `f * 1e9` alone would lose the fraction's digits.
+    let whole = f.trunc();
+    let ns = whole * scale + ((f - whole) * scale).round();
+    if ns.is_finite() && ns >= i64::MIN as f64 && ns <= i64::MAX as f64 {
+        Some((whole as i64).checked_mul(scale as i64)? + ((f - whole) * scale).round() as i64)
+    } else {
+        None
+    }
+}
+
+/// RFC 3339 in UTC with the shortest exact fraction (none, ms, µs or ns).
+pub fn format_ts(ts: Nanos) -> String {
+    DateTime::<Utc>::from_timestamp_nanos(ts).to_rfc3339_opts(SecondsFormat::AutoSi, true)
+}
+
+pub(crate) fn kind_of(v: &Value) -> &'static str {
+    match v {
+        Value::Null => "null",
+        Value::Bool(_) => "a boolean",
+        Value::Number(_) => "a number",
+        Value::String(_) => "a string",
+        Value::Array(_) => "an array",
+        Value::Object(_) => "an object",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rfc3339_any_offset_is_utc() {
+        let a = parse_ts_str("2026-08-01T10:00:00.120Z").unwrap();
+        let b = parse_ts_str("2026-08-01T12:00:00.120+02:00").unwrap();
+        assert_eq!(a, b);
+        assert_eq!(a, 1_785_578_400_120_000_000);
+    }
+
+    #[test]
+    fn epoch_units_by_magnitude() {
+        let ns = 1_785_578_400_000_000_000i64;
+        for v in [
+            serde_json::json!(1_785_578_400i64),
+            serde_json::json!(1_785_578_400_000i64),
+            serde_json::json!(1_785_578_400_000_000i64),
+            serde_json::json!(ns),
+            serde_json::json!(1_785_578_400.0),
+            serde_json::json!("1785578400"),
+        ] {
+            assert_eq!(parse_ts_value(&v), Ok(ns), "{v}");
+        }
+        assert_eq!(
+            parse_ts_value(&serde_json::json!(1_785_578_400.25)),
+            Ok(ns + 250_000_000)
+        );
+    }
+
+    #[test]
+    fn garbage_is_an_error_naming_the_text() {
+        assert_eq!(
+            parse_ts_str("yesterday"),
+            Err("cannot parse \"yesterday\" as a timestamp".to_string())
+        );
+        assert!(parse_ts_value(&serde_json::json!(true)).is_err());
+    }
+
+    #[test]
+    fn format_is_shortest_exact() {
+        assert_eq!(
+            format_ts(1_785_578_400_120_000_000),
+            "2026-08-01T10:00:00.120Z"
+        );
+        assert_eq!(
+            format_ts(1_785_578_400_000_000_001),
+            "2026-08-01T10:00:00.000000001Z"
+        );
+        assert_eq!(format_ts(1_785_578_400_000_000_000), "2026-08-01T10:00:00Z");
+    }
+}

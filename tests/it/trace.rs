@@ -1,0 +1,900 @@
+//! Trace readers, pairing, merging, bad input and convert, against the fixtures in
+//! `fixtures/traces/` (see `docs/trace-formats.md` for what each one holds).
+
+use std::collections::BTreeMap;
+use std::io::Write;
+use std::sync::Arc;
+
+use mcpsim::trace::{
+    Args, CallRecord, Format, Origin, ReadOptions, ReadStats, Recorded, RecordedDecision, Trace,
+    TraceError, Upstream, parse_ts_str, write_csv, write_jsonl, write_parquet,
+};
+use serde_json::json;
+
+fn fixture(name: &str) -> String {
+    format!("{}/fixtures/traces/{name}", env!("CARGO_MANIFEST_DIR"))
+}
+
+fn read_with(inputs: &[String], opts: &ReadOptions) -> (Vec<CallRecord>, ReadStats) {
+    let mut t = Trace::open(inputs, opts).unwrap();
+    let mut out = Vec::new();
+    while let Some(r) = t.next_call().unwrap() {
+        out.push(r);
+    }
+    (out, t.stats().clone())
+}
+
+fn read(inputs: &[&str]) -> (Vec<CallRecord>, ReadStats) {
+    let inputs: Vec<String> = inputs.iter().map(|s| s.to_string()).collect();
+    read_with(&inputs, &ReadOptions::default())
+}
+
+fn ts(s: &str) -> i64 {
+    parse_ts_str(s).unwrap()
+}
+
+fn sym(s: &str) -> Arc<str> {
+    Arc::from(s)
+}
+
+/// (tool, session, id, upstream, latency) — the pairing-relevant view of a record.
+type Paired = (
+    String,
+    Option<String>,
+    Option<String>,
+    Option<Upstream>,
+    Option<f64>,
+);
+
+fn paired(recs: &[CallRecord]) -> Vec<Paired> {
+    recs.iter()
+        .map(|r| {
+            (
+                r.tool.to_string(),
+                r.session.as_deref().map(str::to_string),
+                r.id.clone(),
+                r.upstream,
+                r.latency_ms.map(|l| (l * 1000.0).round() / 1000.0),
+            )
+        })
+        .collect()
+}
+
+fn p(
+    tool: &str,
+    session: Option<&str>,
+    id: &str,
+    up: Option<Upstream>,
+    lat: Option<f64>,
+) -> Paired {
+    (
+        tool.to_string(),
+        session.map(str::to_string),
+        Some(id.to_string()),
+        up,
+        lat,
+    )
+}
+
+fn counts(pairs: &[(&str, u64)]) -> BTreeMap<String, u64> {
+    pairs.iter().map(|(k, v)| (k.to_string(), *v)).collect()
+}
+
+fn without_origin(recs: &[CallRecord]) -> Vec<CallRecord> {
+    recs.iter()
+        .cloned()
+        .map(|mut r| {
+            r.origin = Origin::default();
+            r
+        })
+        .collect()
+}
+
+#[test]
+fn jsonl_fixture_reads_into_expected_records() {
+    let (recs, stats) = read(&[&fixture("fleet.jsonl")]);
+    assert_eq!(recs.len(), 45);
+    assert_eq!(stats.calls, 45);
+    assert_eq!(stats.skipped, 0);
+    assert_eq!(stats.out_of_order, 0);
+    assert_eq!(stats.per_file[0].1, Format::Jsonl);
+    assert_eq!(stats.per_file[0].2, 45);
+    assert_eq!(
+        recs[2],
+        CallRecord {
+            ts: ts("2026-08-01T09:00:10Z"),
+            server: sym("fortios"),
+            grant: Some(sym("vpn-bot")),
+            session: Some(sym("vs-1")),
+            tool: sym("vpn_ipsec_phase2_create"),
+            args: Args::Values(
+                json!({"name": "branch-12-p2", "phase1name": "branch-12",
+                       "src_subnet": "10.12.0.0/24", "dst_subnet": "10.0.0.0/16",
+                       "proposal": "aes256-sha256"})
+                .as_object()
+                .unwrap()
+                .clone()
+            ),
+            id: Some("r-003".into()),
+            recorded: Some(Recorded {
+                decision: Some(RecordedDecision::Allow),
+                ..Recorded::default()
+            }),
+            upstream: Some(Upstream::Ok),
+            latency_ms: Some(340.0),
+            origin: Origin { file: 0, line: 3 },
+        }
+    );
+    // The burst: 36 firewall_policy_list calls in 36 seconds, the last 6 recorded as throttled.
+    let burst: Vec<&CallRecord> = recs
+        .iter()
+        .filter(|r| &*r.tool == "firewall_policy_list" && r.session.as_deref() == Some("as-1"))
+        .collect();
+    assert_eq!(burst.len(), 36);
+    let throttled = burst
+        .iter()
+        .filter(|r| {
+            r.recorded.as_ref().and_then(|c| c.decision) == Some(RecordedDecision::Throttle)
+        })
+        .count();
+    assert_eq!(throttled, 6);
+    assert_eq!(
+        burst[35]
+            .recorded
+            .as_ref()
+            .unwrap()
+            .policy_version
+            .as_deref(),
+        Some("v7")
+    );
+    assert_eq!(burst[35].upstream, None);
+    // Names are interned: every record of the file shares one `fortios`.
+    assert!(Arc::ptr_eq(&recs[0].server, &recs[44].server));
+    // arg_keys only → Keys; neither → Unrecorded.
+    assert_eq!(recs[43].args, Args::Keys(vec!["vdom".into()]));
+    assert_eq!(recs[43].upstream, Some(Upstream::Error));
+    assert_eq!(recs[42].args, Args::Keys(vec![]));
+    assert_eq!(recs[44].args, Args::Unrecorded);
+    assert_eq!(recs[3].upstream, Some(Upstream::ToolError));
+}
+
+#[test]
+fn csv_fixture_reads_with_offsets_epochs_and_multiline_fields() {
+    let (recs, stats) = read(&[&fixture("fleet.csv")]);
+    assert_eq!(stats.skipped, 0, "{:?}", stats.skipped_examples);
+    assert_eq!(stats.per_file[0].1, Format::Csv);
+    let ids: Vec<&str> = recs.iter().map(|r| r.id.as_deref().unwrap()).collect();
+    assert_eq!(ids, ["c-001", "c-002", "c-003", "c-004", "c-005", "c-006"]);
+    // +02:00 offset → UTC; epoch seconds → ns.
+    assert_eq!(recs[1].ts, ts("2026-08-01T09:00:03Z"));
+    assert_eq!(recs[3].ts, ts("2026-08-01T09:00:05Z"));
+    // The quoted newline in c-004 makes it span lines 5–6; later rows keep their real lines.
+    let lines: Vec<u64> = recs.iter().map(|r| r.origin.line).collect();
+    assert_eq!(lines, [2, 3, 4, 5, 7, 8]);
+    assert_eq!(
+        recs[3].recorded,
+        Some(Recorded {
+            decision: Some(RecordedDecision::Deny),
+            rule: Some("/tools/firewall_policy_list/hidden".into()),
+            message: Some("tool hidden,\nfor now".into()),
+            policy_version: Some("v7".into()),
+        })
+    );
+    assert_eq!(recs[0].args, Args::Values(serde_json::Map::new()));
+    assert_eq!(recs[0].latency_ms, Some(80.5));
+    assert_eq!(recs[2].args, Args::Keys(vec!["filter".into()]));
+    assert_eq!(recs[4].grant, None);
+    assert_eq!(recs[4].upstream, Some(Upstream::ToolError));
+    assert_eq!(
+        recs[4].args.values().unwrap()["comments"],
+        json!("line one\nline two")
+    );
+    assert_eq!(recs[5].args, Args::Unrecorded);
+    assert_eq!(recs[5].recorded, None);
+}
+
+#[test]
+fn parquet_fixture_holds_the_jsonl_fleet() {
+    let path = fixture("fleet.parquet");
+    if std::env::var_os("MCPSIM_REGENERATE_FIXTURES").is_some() {
+        let (recs, _) = read(&[&fixture("fleet.jsonl")]);
+        let mut f = std::fs::File::create(&path).unwrap();
+        write_parquet(&recs, &mut f).unwrap();
+    }
+    let (from_parquet, stats) = read(&[&path]);
+    assert_eq!(stats.per_file[0].1, Format::Parquet);
+    let (from_jsonl, _) = read(&[&fixture("fleet.jsonl")]);
+    assert_eq!(without_origin(&from_parquet), without_origin(&from_jsonl));
+    // Row numbers stand in for lines.
+    assert_eq!(from_parquet[44].origin, Origin { file: 0, line: 45 });
+}
+
+#[test]
+fn jsonrpc_pairs_replies_by_session_and_id() {
+    let (recs, stats) = read(&[&fixture("jsonrpc.jsonl")]);
+    use Upstream::*;
+    assert_eq!(
+        paired(&recs),
+        [
+            p("system_status_get", Some("s1"), "2", Some(Ok), Some(85.0)),
+            p(
+                "vpn_ipsec_phase1_list",
+                Some("s2"),
+                "2",
+                Some(Ok),
+                Some(120.0)
+            ),
+            p(
+                "vpn_ipsec_phase2_create",
+                Some("s2"),
+                "3",
+                Some(Ok),
+                Some(340.0)
+            ),
+            p(
+                "vpn_ipsec_phase2_create",
+                Some("s2"),
+                "req-4",
+                Some(ToolError),
+                Some(95.0)
+            ),
+            p(
+                "firewall_policy_create",
+                Some("s1"),
+                "3",
+                Some(Error),
+                Some(5000.0)
+            ),
+            p(
+                "vpn_ipsec_phase1_list",
+                Some("s2"),
+                "3",
+                Some(Ok),
+                Some(30.0)
+            ),
+            // The reply never came.
+            p("firewall_policy_list", Some("s1"), "4", None, None),
+            // Bare message with `timestamp`, no envelope.
+            p("system_status_get", Some("s3"), "5", None, None),
+        ]
+    );
+    assert_eq!(recs[0].grant.as_deref(), Some("netops-bot"));
+    assert_eq!(&*recs[0].server, "fortios");
+    assert_eq!(&*recs[7].server, "unknown");
+    assert_eq!(recs[7].args, Args::Values(serde_json::Map::new()));
+    assert_eq!(
+        stats.ignored,
+        counts(&[
+            ("method initialize", 2),
+            ("method notifications/cancelled", 1),
+            ("method notifications/initialized", 1),
+            ("method tools/list", 1),
+            ("reply not paired with a tools/call", 4),
+        ])
+    );
+    assert_eq!(stats.skipped, 0);
+}
+
+#[test]
+fn policylayer_log_reads_calls_decisions_and_upstream_status() {
+    let (recs, stats) = read(&[&fixture("policylayer.jsonl")]);
+    assert_eq!(stats.per_file[0].1, Format::PolicyLayerLog);
+    assert_eq!(recs.len(), 36);
+    assert_eq!(
+        stats.ignored,
+        counts(&[("method resources/read", 1), ("method tools/list", 1)])
+    );
+    let denied: Vec<&CallRecord> = recs
+        .iter()
+        .filter(|r| r.recorded.as_ref().and_then(|c| c.decision) == Some(RecordedDecision::Deny))
+        .collect();
+    assert_eq!(denied.len(), 3);
+    let d = denied[0];
+    assert_eq!(d.grant.as_deref(), Some("audit-bot"));
+    assert_eq!(d.id.as_deref(), Some("pl-0032"));
+    assert_eq!(d.args, Args::Keys(vec!["vdom".into()]));
+    assert_eq!(d.upstream, None);
+    assert_eq!(
+        d.recorded.as_ref().unwrap().message.as_deref(),
+        Some("rate limit: 30 per minute")
+    );
+    assert_eq!(
+        d.recorded.as_ref().unwrap().policy_version.as_deref(),
+        Some("v7")
+    );
+    let p502 = recs
+        .iter()
+        .find(|r| r.id.as_deref() == Some("pl-0035"))
+        .unwrap();
+    assert_eq!(p502.upstream, Some(Upstream::Error));
+    assert_eq!(p502.latency_ms, Some(15000.0));
+    assert_eq!(recs[0].upstream, Some(Upstream::Ok));
+    // No grant_label: the grant id stands in.
+    assert_eq!(recs[35].grant.as_deref(), Some("g_legacy"));
+}
+
+#[test]
+fn intercept_log_takes_server_from_startup_and_grant_from_instance() {
+    let (recs, stats) = read(&[&fixture("intercept.jsonl")]);
+    assert_eq!(stats.per_file[0].1, Format::InterceptLog);
+    assert_eq!(recs.len(), 35);
+    assert!(recs.iter().all(|r| &*r.server == "fortios"));
+    assert!(recs.iter().all(|r| r.grant.as_deref() == Some("a1b2c3d4")));
+    assert!(recs.iter().all(|r| r.args == Args::Unrecorded));
+    assert_eq!(
+        recs[2].recorded,
+        Some(Recorded {
+            decision: Some(RecordedDecision::Deny),
+            rule: Some("vpn_ipsec_phase2_create/no weak proposals".into()),
+            message: Some("proposal must be aes256".into()),
+            policy_version: None,
+        })
+    );
+    assert_eq!(
+        stats.ignored,
+        counts(&[
+            ("event config_reload", 1),
+            ("event heartbeat", 1),
+            ("event shutdown", 1),
+            ("event startup", 1),
+        ])
+    );
+}
+
+#[test]
+fn claude_log_pairs_by_connection_across_a_reconnect() {
+    let (recs, stats) = read(&[&fixture("mcp-server-fortios.log")]);
+    assert_eq!(stats.per_file[0].1, Format::ClaudeLog);
+    use Upstream::*;
+    assert_eq!(
+        paired(&recs),
+        [
+            p("system_status_get", None, "2", Some(Ok), Some(90.0)),
+            // Its connection closed before a reply.
+            p("firewall_policy_list", None, "3", None, None),
+            // After the reconnect ids restart; id 2 here is not the id 2 above.
+            p(
+                "vpn_ipsec_phase2_create",
+                None,
+                "1",
+                Some(ToolError),
+                Some(700.0)
+            ),
+            p("firewall_policy_list", None, "2", Some(Ok), Some(50.0)),
+            p(
+                "firewall_policy_create",
+                None,
+                "3",
+                Some(Error),
+                Some(400.0)
+            ),
+            // The log ends before its reply.
+            p("system_status_get", None, "4", None, None),
+        ]
+    );
+    assert!(recs.iter().all(|r| &*r.server == "fortios"));
+    assert_eq!(recs[2].origin.line, 21);
+    assert_eq!(
+        stats.ignored,
+        counts(&[
+            ("connection event", 4),
+            ("method initialize", 2),
+            ("method notifications/initialized", 1),
+            ("method tools/list", 1),
+            ("other log line", 2),
+            ("reply not paired with a tools/call", 3),
+            ("unstructured log line", 4),
+        ])
+    );
+    assert_eq!(stats.skipped, 0);
+}
+
+#[test]
+fn bad_lines_are_skipped_and_counted_with_file_and_line() {
+    let file = fixture("bad.jsonl");
+    let (recs, stats) = read(&[&file]);
+    assert_eq!(
+        recs.iter().map(|r| r.origin.line).collect::<Vec<_>>(),
+        [1, 8]
+    );
+    assert_eq!(stats.skipped, 6);
+    assert_eq!(
+        stats.skipped_by_reason,
+        counts(&[
+            ("bad timestamp", 1),
+            ("invalid JSON", 1),
+            ("invalid UTF-8", 1),
+            ("missing field", 2),
+            ("wrong type", 1),
+        ])
+    );
+    let ex: Vec<(u64, &str)> = stats
+        .skipped_examples
+        .iter()
+        .map(|s| (s.line, s.reason.as_str()))
+        .collect();
+    assert!(stats.skipped_examples.iter().all(|s| s.file == file));
+    assert_eq!(ex[0].0, 2);
+    assert!(
+        ex[0].1.starts_with("truncated JSON: EOF while parsing"),
+        "{}",
+        ex[0].1
+    );
+    assert_eq!(
+        ex[1],
+        (3, "field `tool`: expected a string, found a number")
+    );
+    assert_eq!(ex[2], (4, "invalid UTF-8 at byte 65"));
+    assert_eq!(ex[3], (5, "field `ts`: missing"));
+    assert_eq!(ex[4], (6, "field `tool`: missing"));
+    assert_eq!(
+        ex[5],
+        (7, "field `ts`: cannot parse \"yesterday\" as a timestamp")
+    );
+    let warnings = stats.warning_lines();
+    assert_eq!(
+        warnings[0],
+        "skipped 6 bad records (bad timestamp: 1, invalid JSON: 1, invalid UTF-8: 1, missing field: 2, wrong type: 1)"
+    );
+    assert_eq!(warnings.len(), 7);
+}
+
+/// One row per bad-input case: the line, and the `--strict` error it must produce.
+#[test]
+fn strict_stops_at_the_first_bad_line_naming_file_line_and_field() {
+    let dir = tempfile::tempdir().unwrap();
+    let good = br#"{"ts":"2026-08-01T09:00:00Z","server":"fortios","tool":"system_status_get"}"#;
+    let cases: [(&[u8], &str); 9] = [
+        (
+            br#"{"ts":"2026-08-01T09:00:01Z","tool":"sys"#,
+            "truncated JSON: EOF while parsing a string at line 1 column 40",
+        ),
+        (
+            br#"{"ts":"2026-08-01T09:00:01Z","tool":42}"#,
+            "field `tool`: expected a string, found a number",
+        ),
+        (
+            br#"{"ts":"2026-08-01T09:00:01Z","tool":"x","args":[1]}"#,
+            "field `args`: expected an object, found an array",
+        ),
+        (
+            b"{\"ts\":\"2026-08-01T09:00:01Z\",\"tool\":\"\xff\"}",
+            "invalid UTF-8 at byte 38",
+        ),
+        (br#"{"tool":"system_status_get"}"#, "field `ts`: missing"),
+        (br#"{"ts":"2026-08-01T09:00:01Z"}"#, "field `tool`: missing"),
+        (
+            br#"{"ts":"yesterday","tool":"x"}"#,
+            "field `ts`: cannot parse \"yesterday\" as a timestamp",
+        ),
+        (
+            br#"{"ts":true,"tool":"x"}"#,
+            "field `ts`: expected an RFC 3339 string or an epoch number, found a boolean",
+        ),
+        (
+            br#"{"ts":"2026-08-01T09:00:01Z","tool":"x","upstream":"maybe"}"#,
+            "field `upstream`: expected ok, error or tool_error, found \"maybe\"",
+        ),
+    ];
+    for (i, (bad, reason)) in cases.iter().enumerate() {
+        let path = dir.path().join(format!("case{i}.jsonl"));
+        let mut f = std::fs::File::create(&path).unwrap();
+        f.write_all(good).unwrap();
+        f.write_all(b"\n\n").unwrap();
+        f.write_all(bad).unwrap();
+        f.write_all(b"\n").unwrap();
+        drop(f);
+        let name = path.display().to_string();
+        let opts = ReadOptions {
+            from: Some(Format::Jsonl),
+            strict: true,
+        };
+        let err = Trace::open(std::slice::from_ref(&name), &opts)
+            .err()
+            .expect("strict must fail");
+        assert!(
+            matches!(err, TraceError::BadRecord { line: 3, .. }),
+            "{err:?}"
+        );
+        assert_eq!(err.to_string(), format!("{name}:3: {reason}"));
+        // Without --strict the same line is skipped and counted.
+        let (recs, stats) = read_with(
+            std::slice::from_ref(&name),
+            &ReadOptions {
+                strict: false,
+                ..opts
+            },
+        );
+        assert_eq!((recs.len(), stats.skipped), (1, 1), "case {i}");
+        assert_eq!(stats.skipped_examples[0].reason, *reason);
+    }
+}
+
+#[test]
+fn files_merge_in_time_order_ties_keep_file_order() {
+    let a = fixture("fleet.jsonl");
+    let b = fixture("jsonrpc.jsonl");
+    let c = fixture("mcp-server-fortios.log");
+    let (recs, stats) = read(&[&a, &b, &c]);
+    assert_eq!(recs.len(), 45 + 8 + 6);
+    assert_eq!(stats.out_of_order, 0);
+    for w in recs.windows(2) {
+        let k0 = (w[0].ts, w[0].origin.file, w[0].origin.line);
+        let k1 = (w[1].ts, w[1].origin.file, w[1].origin.line);
+        assert!(k0 < k1, "{k0:?} then {k1:?}");
+    }
+    // 09:00:02.000 is in the JSON-RPC recording (file 1) and the Claude log (file 2).
+    let at = ts("2026-08-01T09:00:02Z");
+    let tied: Vec<u32> = recs
+        .iter()
+        .filter(|r| r.ts == at)
+        .map(|r| r.origin.file)
+        .collect();
+    assert_eq!(tied, [1, 2]);
+    // The streaming merge (forced by a tiny memory limit) yields the same sequence.
+    let inputs = [a, b, c];
+    let mut t = Trace::open_with_memory_limit(&inputs, &ReadOptions::default(), 1).unwrap();
+    let mut streamed = Vec::new();
+    while let Some(r) = t.next_call().unwrap() {
+        streamed.push(r);
+    }
+    assert_eq!(streamed, recs);
+    assert_eq!(t.stats(), &stats);
+    assert_eq!(t.files().len(), 3);
+}
+
+fn write_file(dir: &std::path::Path, name: &str, body: &str) -> String {
+    let path = dir.join(name);
+    std::fs::write(&path, body).unwrap();
+    path.display().to_string()
+}
+
+#[test]
+fn out_of_order_input_is_sorted_and_counted() {
+    let dir = tempfile::tempdir().unwrap();
+    let line = |sec: u32, id: &str| {
+        format!(
+            r#"{{"ts":"2026-08-01T09:00:{sec:02}Z","server":"fortios","tool":"t","id":"{id}"}}"#
+        )
+    };
+    let body = [
+        line(3, "a"),
+        line(1, "b"),
+        line(2, "c"),
+        line(5, "d"),
+        line(4, "e"),
+        line(4, "f"),
+    ]
+    .join("\n");
+    let f = write_file(dir.path(), "ooo.jsonl", &body);
+    let sorted_ids = ["b", "c", "a", "e", "f", "d"];
+    for limit in [1_000, 2] {
+        let mut t =
+            Trace::open_with_memory_limit(std::slice::from_ref(&f), &ReadOptions::default(), limit)
+                .unwrap();
+        let mut ids = Vec::new();
+        while let Some(r) = t.next_call().unwrap() {
+            ids.push(r.id.unwrap());
+        }
+        assert_eq!(ids, sorted_ids, "limit {limit}");
+        // b and c (before a's 09:00:03), e and f (before d's 09:00:05).
+        assert_eq!(t.stats().out_of_order, 4, "limit {limit}");
+        assert_eq!(t.stats().calls, 6);
+    }
+}
+
+#[test]
+fn gzip_and_zstd_are_recognised_by_magic_bytes() {
+    let dir = tempfile::tempdir().unwrap();
+    let plain = std::fs::read(fixture("mcp-server-fortios.log")).unwrap();
+    let gz_path = dir.path().join("claude.data");
+    let mut gz = flate2::write::GzEncoder::new(
+        std::fs::File::create(&gz_path).unwrap(),
+        flate2::Compression::default(),
+    );
+    gz.write_all(&plain).unwrap();
+    gz.finish().unwrap();
+    let zst_path = dir.path().join("claude.bin");
+    std::fs::write(&zst_path, zstd::encode_all(&plain[..], 3).unwrap()).unwrap();
+    let (want, _) = read(&[&fixture("mcp-server-fortios.log")]);
+    for p in [gz_path, zst_path] {
+        let (got, stats) = read(&[p.to_str().unwrap()]);
+        assert_eq!(stats.per_file[0].1, Format::ClaudeLog);
+        assert_eq!(got, want);
+    }
+}
+
+#[test]
+fn globs_expand_sorted_and_must_match() {
+    let dir = tempfile::tempdir().unwrap();
+    let l = |sec: u32| format!(r#"{{"ts":"2026-08-01T09:00:{sec:02}Z","server":"s","tool":"t"}}"#);
+    write_file(dir.path(), "b.jsonl", &l(1));
+    write_file(dir.path(), "a.jsonl", &l(1));
+    let pattern = format!("{}/*.jsonl", dir.path().display());
+    let t = Trace::open(std::slice::from_ref(&pattern), &ReadOptions::default()).unwrap();
+    let names: Vec<&str> = t
+        .files()
+        .iter()
+        .map(|f| f.rsplit('/').next().unwrap())
+        .collect();
+    assert_eq!(names, ["a.jsonl", "b.jsonl"]);
+    let none = format!("{}/*.csv", dir.path().display());
+    let err = Trace::open(std::slice::from_ref(&none), &ReadOptions::default())
+        .err()
+        .unwrap();
+    assert_eq!(
+        err.to_string(),
+        format!("{none}: no such file (or the glob matched nothing)")
+    );
+    let missing = format!("{}/missing.jsonl", dir.path().display());
+    assert!(matches!(
+        Trace::open(&[missing], &ReadOptions::default()),
+        Err(TraceError::NoMatch { .. })
+    ));
+}
+
+#[test]
+fn undetectable_input_asks_for_from() {
+    let dir = tempfile::tempdir().unwrap();
+    let f = write_file(dir.path(), "notes.txt", "hello\nworld\n");
+    let err = Trace::open(std::slice::from_ref(&f), &ReadOptions::default())
+        .err()
+        .unwrap();
+    assert_eq!(
+        err.to_string(),
+        format!(
+            "{f}: cannot detect the trace format (first line starts \"hello\"); name it with --from"
+        )
+    );
+}
+
+fn all_fixture_records() -> Vec<CallRecord> {
+    let names = [
+        "fleet.jsonl",
+        "fleet.csv",
+        "jsonrpc.jsonl",
+        "policylayer.jsonl",
+        "intercept.jsonl",
+        "mcp-server-fortios.log",
+    ];
+    let paths: Vec<String> = names.iter().map(|n| fixture(n)).collect();
+    let (recs, stats) = read_with(&paths, &ReadOptions::default());
+    assert_eq!(stats.skipped, 0);
+    recs
+}
+
+#[test]
+fn convert_round_trips_through_every_output_format() {
+    let recs = all_fixture_records();
+    assert!(recs.len() > 100);
+    let dir = tempfile::tempdir().unwrap();
+    type Writer = fn(&[CallRecord], &mut dyn Write) -> Result<u64, TraceError>;
+    let writers: [(&str, Format, Writer); 3] = [
+        ("jsonl", Format::Jsonl, |r, w| write_jsonl(r, w)),
+        ("csv", Format::Csv, |r, w| write_csv(r, w)),
+        ("parquet", Format::Parquet, |r, w| write_parquet(r, w)),
+    ];
+    for (ext, format, write) in writers {
+        let path = dir.path().join(format!("all.{ext}"));
+        let mut f = std::fs::File::create(&path).unwrap();
+        assert_eq!(write(&recs, &mut f).unwrap(), recs.len() as u64);
+        drop(f);
+        let (back, stats) = read(&[path.to_str().unwrap()]);
+        assert_eq!(stats.per_file[0].1, format);
+        assert_eq!(stats.skipped, 0, "{ext}: {:?}", stats.skipped_examples);
+        assert_eq!(without_origin(&back), without_origin(&recs), "{ext}");
+    }
+}
+
+#[test]
+fn convert_command_writes_records_and_warns_about_skipped_lines() {
+    use clap::Parser;
+    use mcpsim::cli::convert::{ConvertArgs, run};
+
+    #[derive(Parser)]
+    struct Cli {
+        #[command(flatten)]
+        args: ConvertArgs,
+    }
+    let parse = |argv: &[&str]| {
+        Cli::try_parse_from([&["convert"], argv].concat())
+            .unwrap()
+            .args
+    };
+
+    let bad = fixture("bad.jsonl");
+    let (mut out, mut err) = (Vec::new(), Vec::new());
+    let code = run(&parse(&[&bad, "--to", "jsonl"]), &mut out, &mut err).unwrap();
+    assert_eq!(code, 0);
+    let out = String::from_utf8(out).unwrap();
+    assert_eq!(
+        out,
+        concat!(
+            r#"{"ts":"2026-08-01T09:03:20Z","server":"fortios","grant":"netops-bot","session":"ns-9","tool":"system_status_get","args":{}}"#,
+            "\n",
+            r#"{"ts":"2026-08-01T09:03:28Z","server":"fortios","grant":"audit-bot","session":"ns-9","tool":"firewall_policy_list","args":{}}"#,
+            "\n"
+        )
+    );
+    let err = String::from_utf8(err).unwrap();
+    assert!(err.starts_with("warning: skipped 6 bad records ("), "{err}");
+    assert!(
+        err.contains(&format!(
+            "  {bad}:7: field `ts`: cannot parse \"yesterday\" as a timestamp\n"
+        )),
+        "{err}"
+    );
+
+    let (mut out, mut err) = (Vec::new(), Vec::new());
+    let code = run(
+        &parse(&[&bad, "--to", "csv", "--strict"]),
+        &mut out,
+        &mut err,
+    )
+    .unwrap();
+    assert_eq!(code, 2);
+    assert!(out.is_empty());
+    let err = String::from_utf8(err).unwrap();
+    assert!(
+        err.starts_with(&format!("error: {bad}:2: truncated JSON")),
+        "{err}"
+    );
+
+    let dir = tempfile::tempdir().unwrap();
+    let target = dir.path().join("out.parquet");
+    let target_s = target.display().to_string();
+    let (mut out, mut err) = (Vec::new(), Vec::new());
+    let code = run(
+        &parse(&[
+            &fixture("jsonrpc.jsonl"),
+            "--to",
+            "parquet",
+            "-o",
+            &target_s,
+            "--from",
+            "jsonrpc",
+        ]),
+        &mut out,
+        &mut err,
+    )
+    .unwrap();
+    assert_eq!((code, out.len(), err.len()), (0, 0, 0));
+    let (back, _) = read(&[&target_s]);
+    let (want, _) = read(&[&fixture("jsonrpc.jsonl")]);
+    assert_eq!(without_origin(&back), without_origin(&want));
+}
+
+/// Bad lines in the other formats: (format, file body, line, reason).
+#[test]
+fn bad_lines_in_every_format_are_located() {
+    let cases: &[(Format, &str, u64, &str)] = &[
+        (
+            Format::Csv,
+            "ts,server,tool\nyesterday,fortios,system_status_get\n",
+            2,
+            "field `ts`: cannot parse \"yesterday\" as a timestamp",
+        ),
+        (
+            Format::Csv,
+            "ts,server,tool\n2026-08-01T09:00:00Z,fortios,\n",
+            2,
+            "field `tool`: missing",
+        ),
+        (
+            Format::Csv,
+            "ts,tool,args\n2026-08-01T09:00:00Z,x,\"{\"\"a\"\":\"\n",
+            2,
+            "field `args`: invalid JSON: EOF while parsing a value at line 1 column 5",
+        ),
+        (
+            Format::Csv,
+            "ts,tool,latency_ms\n2026-08-01T09:00:00Z,x,fast\n",
+            2,
+            "field `latency_ms`: expected a number, found \"fast\"",
+        ),
+        (
+            Format::Csv,
+            "ts,tool\n2026-08-01T09:00:00Z,x\n2026-08-01T09:00:01Z,\u{ff}\n",
+            3,
+            "invalid UTF-8 at byte 22",
+        ),
+        (
+            Format::Csv,
+            "ts,tool\n2026-08-01T09:00:00Z,x\n2026-08-01T09:00:01Z,y,surplus\n",
+            3,
+            "malformed CSV row: found more fields than defined in 'Schema'",
+        ),
+        (
+            Format::JsonRpc,
+            r#"{"ts":"2026-08-01T09:00:00Z","session":"s","msg":{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{}}}"#,
+            1,
+            "field `msg.params.name`: missing",
+        ),
+        (
+            Format::JsonRpc,
+            r#"{"session":"s","msg":{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"x"}}}"#,
+            1,
+            "field `ts`: missing",
+        ),
+        (
+            Format::PolicyLayerLog,
+            r#"{"timestamp":"2026-08-01T09:00:00Z","method":"tools/call","tool":"x","decision":"allow","upstream_status":"502"}"#,
+            1,
+            "field `upstream_status`: expected a number, found a string",
+        ),
+        (
+            Format::PolicyLayerLog,
+            r#"{"timestamp":"2026-08-01T09:00:00Z","method":"tools/call","tool":"x","decision":"maybe"}"#,
+            1,
+            "field `decision`: unknown decision \"maybe\" (expected allow, deny, throttle or approval)",
+        ),
+        (
+            Format::InterceptLog,
+            r#"{"ts":"2026-08-01T09:00:00Z","type":"tool_call","instance":"a1","result":"allowed"}"#,
+            1,
+            "field `tool`: missing",
+        ),
+        (
+            Format::ClaudeLog,
+            "2026-08-01T09:00:00Z [f] [info] Message from client: {\"method\":\"tools/call\",\"params\":{\"name\":\"x\"",
+            1,
+            "truncated JSON: EOF while parsing an object at line 1 column 43",
+        ),
+        (
+            Format::ClaudeLog,
+            "2026-13-45T09:00:00Z [f] [info] Message from client: {\"method\":\"tools/call\",\"params\":{\"name\":\"x\"}}",
+            1,
+            "field `timestamp`: cannot parse \"2026-13-45T09:00:00Z\" as a timestamp",
+        ),
+    ];
+    let dir = tempfile::tempdir().unwrap();
+    for (i, (format, body, line, reason)) in cases.iter().enumerate() {
+        let path = dir.path().join(format!("case{i}"));
+        let bytes: Vec<u8> = body
+            .chars()
+            .map(|c| if c == '\u{ff}' { 0xff } else { c as u8 })
+            .collect();
+        std::fs::write(&path, bytes).unwrap();
+        let name = path.display().to_string();
+        for from in [Some(*format), None] {
+            let strict = ReadOptions { from, strict: true };
+            let err = Trace::open(std::slice::from_ref(&name), &strict)
+                .err()
+                .unwrap_or_else(|| panic!("case {i} ({format}) must fail under --strict"));
+            assert_eq!(
+                err.to_string(),
+                format!("{name}:{line}: {reason}"),
+                "case {i}"
+            );
+        }
+        let (_, stats) = read_with(std::slice::from_ref(&name), &ReadOptions::default());
+        assert_eq!(stats.per_file[0].1, *format, "case {i} detection");
+        assert_eq!(stats.skipped, 1, "case {i}");
+    }
+}
+
+#[test]
+fn stdin_is_read_like_a_file_even_compressed() {
+    let plain = std::fs::read(fixture("policylayer.jsonl")).unwrap();
+    let (want, _) = read(&[&fixture("policylayer.jsonl")]);
+    let gz = {
+        let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+        e.write_all(&plain).unwrap();
+        e.finish().unwrap()
+    };
+    for (bytes, limit) in [(plain.clone(), 1_000), (gz, 1)] {
+        let inputs = ["-".to_string()];
+        let mut t =
+            Trace::open_with_stdin(&inputs, &ReadOptions::default(), limit, &mut &bytes[..])
+                .unwrap();
+        let mut got = Vec::new();
+        while let Some(r) = t.next_call().unwrap() {
+            got.push(r);
+        }
+        assert_eq!(got, want);
+        assert_eq!(t.files(), ["<stdin>"]);
+    }
+    let twice = ["-".to_string(), "-".to_string()];
+    let err = Trace::open_with_stdin(&twice, &ReadOptions::default(), 10, &mut &plain[..]);
+    assert!(matches!(err, Err(TraceError::StdinTwice)));
+}
