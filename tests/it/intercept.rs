@@ -2,7 +2,10 @@
 //! error, and the shipped fixtures replayed end to end.
 
 use std::path::PathBuf;
+use std::process::Command;
 use std::sync::Arc;
+
+use insta_cmd::{assert_cmd_snapshot, get_cargo_bin};
 
 use mcpsim::engine::{CallView, Decision, DecisionKind, Engine, EvalOptions, Policy};
 use mcpsim::policy::intercept::parse_intercept_str;
@@ -1138,7 +1141,11 @@ fn github_fixture() {
     // twelve list_issues in one minute against the global 10/minute
     expected.extend(["allow"; 10]);
     expected.extend(["throttle */global per-minute"; 2]);
-    expected.extend(["allow", "allow"]);
+    expected.push("allow");
+    // a second agent shares the server's issue budget: Intercept counters are per gateway
+    expected.extend(["throttle create_issue/issues per hour"; 2]);
+    // the next hour
+    expected.push("allow");
     assert_eq!(got, expected);
 }
 
@@ -1191,5 +1198,148 @@ fn stripe_fixture() {
     assert_eq!(
         &*decisions[13].message,
         "Rate limit of 3 per day reached. Try again later."
+    );
+}
+
+// ---------------------------------------------------------------------------------------------
+// The command line with Intercept policies.
+
+/// `mcpsim` run from the repository root with a cleared environment.
+fn mcpsim(args: &[&str]) -> Command {
+    let mut cmd = Command::new(get_cargo_bin("mcpsim"));
+    cmd.current_dir(env!("CARGO_MANIFEST_DIR"));
+    cmd.env_clear();
+    cmd.args(args);
+    cmd
+}
+
+macro_rules! snapshot {
+    ($name:expr, $cmd:expr) => {
+        insta::with_settings!({
+            snapshot_path => "../../snapshots",
+            prepend_module_to_snapshot => false,
+            omit_expression => true,
+        }, {
+            assert_cmd_snapshot!($name, $cmd);
+        })
+    };
+}
+
+/// Moving from the Intercept YAML to a literal hosted translation: `lt 3` meant two pull
+/// requests an hour, `max: 3` means three; Intercept counts per server, policy.json per grant.
+#[test]
+fn diff_across_dialects() {
+    snapshot!(
+        "diff_intercept_to_policylayer",
+        mcpsim(&[
+            "diff",
+            "--base",
+            "fixtures/policies/intercept/github.yaml",
+            "--candidate",
+            "fixtures/policies/intercept/github.policy.json",
+            "fixtures/traces/intercept-github.jsonl",
+        ])
+    );
+}
+
+#[test]
+fn simulate_reads_intercept_yaml() {
+    snapshot!(
+        "simulate_intercept_stripe",
+        mcpsim(&[
+            "simulate",
+            "--policy",
+            "fixtures/policies/intercept/stripe.yaml",
+            "fixtures/traces/intercept-stripe.jsonl",
+            "--format",
+            "jsonl",
+        ])
+    );
+}
+
+#[test]
+fn check_locates_intercept_errors() {
+    snapshot!(
+        "check_intercept_broken",
+        mcpsim(&["check", "fixtures/policies/intercept/broken.yaml"])
+    );
+    let out = mcpsim(&[
+        "check",
+        "fixtures/policies/intercept/github.yaml",
+        "fixtures/policies/intercept/stripe.yaml",
+    ])
+    .output()
+    .expect("mcpsim runs");
+    assert_eq!(out.status.code(), Some(0));
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout),
+        "ok: fixtures/policies/intercept/github.yaml (5 tools, 3 limits)\n\
+         ok: fixtures/policies/intercept/stripe.yaml (4 tools, 3 limits)\n"
+    );
+}
+
+#[test]
+fn dialect_is_detected_and_can_be_forced() {
+    use mcpsim::policy::{Dialect, LoadOptions, check_policy_str};
+    assert_eq!(Dialect::detect("version: \"1\"\n"), Dialect::Intercept);
+    assert_eq!(
+        Dialect::detect("  {\"version\": \"1\"}"),
+        Dialect::PolicyLayer
+    );
+    assert_eq!("yaml".parse::<Dialect>(), Ok(Dialect::Intercept));
+    assert!("toml".parse::<Dialect>().is_err());
+    // A YAML flow mapping looks like JSON; `--dialect intercept` reads it as YAML.
+    let flow = "{version: \"1\", tools: {t: {rules: [{name: r, action: deny}]}}}";
+    assert!(
+        check_policy_str(flow, &LoadOptions::default())
+            .policy
+            .is_none()
+    );
+    let forced = LoadOptions {
+        dialect: Some(Dialect::Intercept),
+        ..LoadOptions::default()
+    };
+    let report = check_policy_str(flow, &forced);
+    assert!(report.errors.is_empty(), "{:?}", report.errors);
+    let policy = report.policy.expect("compiles as YAML");
+    assert!(policy.intercept().is_some());
+    assert_eq!(policy.tool_names(), ["t"]);
+}
+
+/// The rules phase compares across dialects by limit definition: the same call is "direct"
+/// when its own limits differ and equal when they match.
+#[test]
+fn static_outcome_compares_across_dialects() {
+    use mcpsim::engine::static_outcome;
+    let yaml = compile(
+        "version: \"1\"\ntools:\n  t:\n    rules:\n      - {name: r, rate_limit: 3/hour}\n",
+    );
+    let json = parse_policy_str(
+        r#"{"version":"1","default":"allow","tools":{"t":{"limits":[{"counter":"t._rate_hour","window":"hour","max":3,"scope":"server"}]}}}"#,
+        "p.json",
+    )
+    .expect("json policy");
+    let args = Args::Values(Default::default());
+    let call = CallView {
+        ts: BASE * NS,
+        server: "srv",
+        grant: None,
+        session: None,
+        tool: "t",
+        args: &args,
+        upstream: None,
+    };
+    let a = static_outcome(&yaml, &call);
+    let b = static_outcome(&json, &call);
+    assert_eq!(a.decided, None);
+    assert_eq!(a.limits.len(), 1);
+    assert_eq!(&*a.limits[0].counter, "t._rate_hour");
+    assert_eq!((a.limits[0].window_secs, a.limits[0].max), (3600, 3.0));
+    assert_eq!(a, b);
+    let hidden = compile("version: \"1\"\nhide: [t]\n");
+    let h = static_outcome(&hidden, &call);
+    assert_eq!(
+        (h.decided, &*h.rule),
+        (Some(DecisionKind::Deny), "(hidden)")
     );
 }
