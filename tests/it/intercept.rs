@@ -1343,3 +1343,122 @@ fn static_outcome_compares_across_dialects() {
         (Some(DecisionKind::Deny), "(hidden)")
     );
 }
+
+// ---------------------------------------------------------------------------------------------
+// The reservation phase held against a plain model written from spec §2.
+
+mod reservation_model {
+    use std::collections::HashMap;
+
+    use proptest::prelude::*;
+
+    use super::*;
+
+    const POLICY: &str = "version: \"1\"
+tools:
+  a:
+    rules:
+      - {name: ra, rate_limit: 3/minute}
+      - name: spend
+        conditions: [{path: state.a.total, op: lt, value: 10}]
+        state: {counter: total, window: hour, increment_from: args.n}
+  b:
+    rules:
+      - {name: rb, rate_limit: 2/minute}
+  \"*\":
+    rules:
+      - {name: all, rate_limit: 5/minute}
+";
+
+    /// One reservation step as the spec states it: counter key, window seconds, cap, and the
+    /// amount (`None` = read `args.n`).
+    type Step = (&'static str, &'static str, i64, i64, Option<i64>);
+
+    fn steps(tool: &str) -> Vec<Step> {
+        let mut v: Vec<Step> = match tool {
+            "a" => vec![
+                ("a/ra", "a._rate_minute", 60, 3, Some(1)),
+                // `lt 10` caps at 9
+                ("a/spend", "a.total", 3600, 9, None),
+            ],
+            "b" => vec![("b/rb", "b._rate_minute", 60, 2, Some(1))],
+            _ => vec![],
+        };
+        v.push(("*/all", "_global._rate_minute", 60, 5, Some(1)));
+        v
+    }
+
+    /// The model: used per (counter, window start); tentative increments undone on refusal
+    /// or on a JSON-RPC error.
+    fn model(calls: &[(i64, &'static str, Option<i64>, Option<Upstream>)]) -> Vec<String> {
+        let mut used: HashMap<(&str, i64), i64> = HashMap::new();
+        let mut out = Vec::new();
+        for &(t, tool, n, upstream) in calls {
+            let mut taken: Vec<(&str, i64, i64)> = Vec::new();
+            let mut verdict = "allow".to_string();
+            for (rule, key, secs, cap, amount) in steps(tool) {
+                let Some(amount) = amount.or(n) else {
+                    verdict = format!("deny {rule}");
+                    break;
+                };
+                let start = (BASE + t).div_euclid(secs) * secs;
+                let u = used.get(&(key, start)).copied().unwrap_or(0);
+                if u + amount > cap {
+                    verdict = format!("throttle {rule}");
+                    break;
+                }
+                *used.entry((key, start)).or_insert(0) += amount;
+                taken.push((key, start, amount));
+            }
+            if verdict != "allow" || upstream == Some(Upstream::Error) {
+                for (key, start, amount) in taken {
+                    *used.entry((key, start)).or_insert(0) -= amount;
+                }
+            }
+            out.push(verdict);
+        }
+        out
+    }
+
+    fn call_strategy() -> impl Strategy<Value = (i64, &'static str, Option<i64>, Option<Upstream>)>
+    {
+        (
+            0i64..40,
+            prop::sample::select(vec!["a", "b", "c"]),
+            prop::option::weighted(0.9, 0i64..5),
+            prop::sample::select(vec![
+                Some(Upstream::Ok),
+                Some(Upstream::Error),
+                Some(Upstream::ToolError),
+                None,
+            ]),
+        )
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 300, ..ProptestConfig::default() })]
+        #[test]
+        fn engine_matches_the_model(steps in prop::collection::vec(call_strategy(), 1..60)) {
+            // Gaps between calls accumulate into timestamps.
+            let mut t = 0;
+            let calls: Vec<_> = steps
+                .into_iter()
+                .map(|(gap, tool, n, up)| {
+                    t += gap;
+                    (t, tool, n, up)
+                })
+                .collect();
+            let records: Vec<C> = calls
+                .iter()
+                .map(|&(t, tool, n, up)| {
+                    let args = match n {
+                        Some(n) => format!("{{\"n\":{n}}}"),
+                        None => "{}".to_string(),
+                    };
+                    c(t, tool, &args).up(up)
+                })
+                .collect();
+            prop_assert_eq!(run(POLICY, &records), model(&calls));
+        }
+    }
+}
