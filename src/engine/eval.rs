@@ -7,7 +7,7 @@ use serde_json::Value;
 
 use super::call::CallView;
 use super::decision::{Decision, DecisionKind, Scope, Throttle};
-use super::policy::{Algorithm, Limit, LimitSpec, Policy, ToolRules};
+use super::policy::{Algorithm, Counter, Limit, LimitSpec, Policy, ToolRules};
 use super::predicate::{self, Truth};
 use super::window::{self, SlidingLog};
 use crate::trace::{Args, Nanos, Upstream};
@@ -69,8 +69,8 @@ enum CounterState {
 }
 
 /// Counter state of one engine.
-#[derive(Debug, Default)]
-struct Counters {
+#[derive(Debug, Clone, Default)]
+pub(super) struct Counters {
     names: HashMap<Box<str>, u32>,
     states: HashMap<CounterKey, CounterState>,
     /// Reservations of the call being evaluated (reused, so the hot path does not allocate).
@@ -78,6 +78,36 @@ struct Counters {
 }
 
 impl Counters {
+    /// What `counter` (slot `slot`) has used in the window holding `call.ts`, and that window's
+    /// start, without changing any state.
+    pub(super) fn peek(&self, slot: usize, c: &Counter, call: &CallView<'_>) -> (f64, Nanos) {
+        let len = window::window_nanos(c.window_secs);
+        let start = match c.algorithm {
+            Algorithm::Fixed => window::fixed_window_start(call.ts, len),
+            Algorithm::Sliding => call.ts.saturating_sub(len),
+        };
+        let id = |s: &str| self.names.get(s).copied();
+        let opt = |s: Option<&str>| s.map_or(Some(ABSENT), id);
+        let slot = slot as u32;
+        let key = match c.scope {
+            Scope::Global => Some((slot, UNUSED, UNUSED, UNUSED)),
+            Scope::Server => id(call.server).map(|s| (slot, s, UNUSED, UNUSED)),
+            Scope::Grant => id(call.server)
+                .zip(opt(call.grant))
+                .map(|(s, g)| (slot, s, g, UNUSED)),
+            Scope::Session => id(call.server)
+                .zip(opt(call.grant))
+                .zip(opt(call.session))
+                .map(|((s, g), x)| (slot, s, g, x)),
+        };
+        let used = match key.and_then(|k| self.states.get(&k)) {
+            Some(CounterState::Fixed { start: s, used }) if *s == start => *used,
+            Some(CounterState::Sliding(log)) => log.used_at(call.ts, len),
+            _ => 0.0,
+        };
+        (used, start)
+    }
+
     fn intern(&mut self, s: &str) -> u32 {
         if let Some(&id) = self.names.get(s) {
             return id;
@@ -108,11 +138,13 @@ impl Counters {
 }
 
 /// A policy plus the counter state of one replay. Feed calls in timestamp order.
-#[derive(Debug)]
+///
+/// Cloning an engine snapshots its counters (to ask "what would happen" without committing).
+#[derive(Debug, Clone)]
 pub struct Engine {
-    policy: Arc<Policy>,
-    opts: EvalOptions,
-    counters: Counters,
+    pub(super) policy: Arc<Policy>,
+    pub(super) opts: EvalOptions,
+    pub(super) counters: Counters,
 }
 
 impl Engine {
@@ -305,7 +337,7 @@ fn screen<'p>(policy: &'p Policy, call: &CallView<'_>) -> (Screen<'p>, Option<&'
 }
 
 /// The limits a call passes through, in order: the tool's own, then `all_tools`.
-fn applicable<'p>(
+pub(super) fn applicable<'p>(
     policy: &'p Policy,
     tool: Option<&'p ToolRules>,
 ) -> impl Iterator<Item = usize> + 'p {
@@ -316,14 +348,14 @@ fn applicable<'p>(
 }
 
 /// How much a call adds to a limit's counter.
-enum Increment {
+pub(super) enum Increment {
     Amount(f64),
     Missing,
     NotNumber,
     Unknown,
 }
 
-fn increment(limit: &Limit, args: &Args) -> Increment {
+pub(super) fn increment(limit: &Limit, args: &Args) -> Increment {
     let Some(path) = &limit.increment_from else {
         return Increment::Amount(1.0);
     };

@@ -419,3 +419,41 @@ fn check_passes_clean_files_and_reports_missing_ones() {
         "got: {err}"
     );
 }
+
+mod never_panics {
+    use mcpsim::policy::{LoadOptions, check_policy_str, render_diagnostics};
+    use proptest::prelude::*;
+
+    const EXAMPLE: &str = include_str!("../../fixtures/policies/policylayer_example.json");
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 2000, ..ProptestConfig::default() })]
+
+        /// Damaged policies (bytes cut out, characters spliced in) give diagnostics, never a
+        /// panic, and every diagnostic renders.
+        #[test]
+        fn damaged_policies_are_diagnosed(
+            cut in 0..EXAMPLE.len(),
+            len in 0usize..8,
+            insert in prop::sample::select(vec!["", "\"", "{", "}", "[", ",", ":", "é", "\\u12", "1e999", "-", "\n", "null", "\"x\":"]),
+            strict in any::<bool>(),
+        ) {
+            let mut src = String::new();
+            let end = (cut + len).min(EXAMPLE.len());
+            if let (Some(a), Some(b)) = (EXAMPLE.get(..cut), EXAMPLE.get(end..)) {
+                src.push_str(a);
+                src.push_str(insert);
+                src.push_str(b);
+            } else {
+                src.push_str(EXAMPLE);
+            }
+            let report = check_policy_str(&src, &LoadOptions { strict_dialect: strict });
+            prop_assert_eq!(report.policy.is_some(), report.errors.is_empty());
+            for d in report.errors.iter().chain(&report.warnings) {
+                prop_assert!(d.line >= 1 && d.column >= 1, "{:?}", d);
+            }
+            let mut out = Vec::new();
+            prop_assert!(render_diagnostics(&src, "p.json", &report.errors, &mut out).is_ok());
+        }
+    }
+}

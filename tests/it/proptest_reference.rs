@@ -7,7 +7,7 @@
 
 use std::sync::Arc;
 
-use mcpsim::engine::{Decision, DecisionKind, Engine, EvalOptions};
+use mcpsim::engine::{Decision, DecisionKind, Engine, EvalOptions, ExplainStep, StepOutcome};
 use mcpsim::policy::parse_policy_str;
 use mcpsim::trace::{Args, CallRecord, Nanos, Origin, Upstream};
 use proptest::prelude::*;
@@ -644,6 +644,42 @@ fn observed(d: &Decision) -> Verdict {
     }
 }
 
+/// `explain` (taken before `evaluate`) must tell the same story as the decision.
+fn explain_agrees(d: &Decision, steps: &[ExplainStep]) -> Result<(), String> {
+    let last = steps.last().map_or("", |s| &*s.rule);
+    let limits: Vec<(&str, Option<bool>, f64)> = steps
+        .iter()
+        .filter_map(|s| match &s.outcome {
+            StepOutcome::Limit { fits, used, .. } => Some((&*s.rule, *fits, *used)),
+            _ => None,
+        })
+        .collect();
+    match d.kind {
+        DecisionKind::Deny if !d.rule.contains("/limits/") => {
+            if last != &*d.rule {
+                return Err(format!("deny by {} but explain ends at {last}", d.rule));
+            }
+        }
+        DecisionKind::Throttle => {
+            let first = limits.iter().find(|l| l.1 != Some(true));
+            let t = d.throttle.as_ref().ok_or("throttle without details")?;
+            if first.map(|l| (l.0, l.1, l.2)) != Some((&*d.rule, Some(false), t.used)) {
+                return Err(format!(
+                    "throttle by {} but explain says {limits:?}",
+                    d.rule
+                ));
+            }
+        }
+        DecisionKind::Allow => {
+            if limits.iter().any(|l| l.1 != Some(true)) {
+                return Err(format!("allow but explain says {limits:?}"));
+            }
+        }
+        _ => {}
+    }
+    Ok(())
+}
+
 fn compare(seed: u64) -> Result<(), TestCaseError> {
     compare_counting(seed, &mut Vec::new())
 }
@@ -669,7 +705,10 @@ fn compare_counting(seed: u64, seen: &mut Vec<Decision>) -> Result<(), TestCaseE
     };
     for (i, call) in gen_calls(&mut rng).iter().enumerate() {
         let want = reference.decide(call);
+        let steps = engine.explain(&call.view());
         let got = engine.evaluate(&call.view());
+        explain_agrees(&got, &steps)
+            .map_err(|m| TestCaseError::fail(format!("seed {seed} call #{i}: {m}")))?;
         let mut got_v = observed(&got);
         // Fixed-window throttles must name the window end as retry-after.
         if let (Some(w), Some(g), Some(t)) = (&want.throttle, &mut got_v.throttle, &got.throttle) {
