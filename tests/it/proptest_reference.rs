@@ -655,10 +655,8 @@ fn explain_agrees(d: &Decision, steps: &[ExplainStep]) -> Result<(), String> {
         })
         .collect();
     match d.kind {
-        DecisionKind::Deny if !d.rule.contains("/limits/") => {
-            if last != &*d.rule {
-                return Err(format!("deny by {} but explain ends at {last}", d.rule));
-            }
+        DecisionKind::Deny if !d.rule.contains("/limits/") && last != &*d.rule => {
+            return Err(format!("deny by {} but explain ends at {last}", d.rule));
         }
         DecisionKind::Throttle => {
             let first = limits.iter().find(|l| l.1 != Some(true));
@@ -670,10 +668,8 @@ fn explain_agrees(d: &Decision, steps: &[ExplainStep]) -> Result<(), String> {
                 ));
             }
         }
-        DecisionKind::Allow => {
-            if limits.iter().any(|l| l.1 != Some(true)) {
-                return Err(format!("allow but explain says {limits:?}"));
-            }
+        DecisionKind::Allow if limits.iter().any(|l| l.1 != Some(true)) => {
+            return Err(format!("allow but explain says {limits:?}"));
         }
         _ => {}
     }
