@@ -472,3 +472,91 @@ fn commit(counters: &mut Counters, policy: &Policy, call: &CallView<'_>) {
     }
     scratch.clear();
 }
+
+#[cfg(test)]
+mod tests {
+    use std::alloc::{GlobalAlloc, Layout, System};
+    use std::cell::Cell;
+
+    use serde_json::json;
+
+    use super::*;
+    use crate::trace::CallRecord;
+
+    /// Counts allocations made by the current thread, so the hot path can be held to its
+    /// promise of not allocating.
+    struct Counting;
+
+    thread_local! {
+        static ALLOCATIONS: Cell<usize> = const { Cell::new(0) };
+    }
+
+    unsafe impl GlobalAlloc for Counting {
+        unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+            ALLOCATIONS.with(|a| a.set(a.get() + 1));
+            // SAFETY: forwarded unchanged to the system allocator.
+            unsafe { System.alloc(layout) }
+        }
+        unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+            // SAFETY: forwarded unchanged to the system allocator.
+            unsafe { System.dealloc(ptr, layout) }
+        }
+    }
+
+    #[global_allocator]
+    static GLOBAL: Counting = Counting;
+
+    fn allocations() -> usize {
+        ALLOCATIONS.with(Cell::get)
+    }
+
+    #[test]
+    fn evaluating_known_callers_does_not_allocate() {
+        let src = json!({"version":"1","default":"deny",
+            "all_tools":{"limits":[{"counter":"all","window":"minute","max":50,"scope":"server"}]},
+            "tools":{"t":{
+                "require":[{"path":"args.mode","op":"in","value":["a","b"]}],
+                "deny_if":[{"path":"args.name","op":"regex","value":"^tmp"}],
+                "limits":[
+                    {"counter":"c","window":"second","max":3},
+                    {"counter":"s","window":10,"max":3,"algorithm":"sliding","scope":"session"}]}}})
+        .to_string();
+        let policy = crate::policy::parse_policy_str(&src, "p.json").expect("loads");
+        let mut engine = Engine::new(Arc::new(policy), EvalOptions::default());
+        let mut record = CallRecord {
+            ts: 0,
+            server: Arc::from("srv"),
+            grant: Some(Arc::from("g")),
+            session: Some(Arc::from("s")),
+            tool: Arc::from("t"),
+            args: Args::Values(
+                json!({"mode":"a","name":"x"})
+                    .as_object()
+                    .cloned()
+                    .unwrap_or_default(),
+            ),
+            id: None,
+            recorded: None,
+            upstream: None,
+            latency_ms: None,
+            origin: crate::trace::Origin::default(),
+        };
+        let mut kinds = [0usize; 5];
+        let mut run = |engine: &mut Engine, record: &mut CallRecord, n: usize| {
+            for _ in 0..n {
+                record.ts += 250_000_000;
+                let d = engine.evaluate(&record.view());
+                kinds[d.kind as usize] += 1;
+            }
+        };
+        // Warm up: interning, first counter states, the sliding log's buffer.
+        run(&mut engine, &mut record, 100);
+        let before = allocations();
+        assert!(before > 0, "the counting allocator is not in use");
+        run(&mut engine, &mut record, 2_000);
+        assert_eq!(allocations() - before, 0);
+        // The run went through allows and throttles, not only one path.
+        assert!(kinds[DecisionKind::Allow as usize] > 100, "{kinds:?}");
+        assert!(kinds[DecisionKind::Throttle as usize] > 100, "{kinds:?}");
+    }
+}
