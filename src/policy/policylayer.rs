@@ -305,12 +305,33 @@ impl Compiler<'_> {
                 .hidden = true;
         }
         // Members in file order, so that a counter's first declaration is the earlier one.
+        // A repeated key is already an error; only its last occurrence is compiled.
         for m in members {
+            if !get(members, &m.key).is_some_and(|last| std::ptr::eq(last, m)) {
+                continue;
+            }
             match m.key.as_str() {
                 "all_tools" => self.all_tools(&m.value),
                 "tools" => self.tools(&m.value, &hidden),
                 _ => {}
             }
+        }
+        let all_tools_unreachable = self.policy.default_deny
+            && self
+                .policy
+                .tools
+                .iter()
+                .all(|t| hidden.iter().any(|(h, _)| **h == *t.name));
+        if star.is_none()
+            && all_tools_unreachable
+            && !self.policy.all_tools_limits.is_empty()
+            && let Some(m) = get(members, "all_tools")
+        {
+            self.warn(
+                m.key_pos,
+                "all_tools",
+                "`all_tools` limits never apply: the default is deny and no visible tool is listed under `tools`",
+            );
         }
         if let Some(pos) = star {
             let n = self.policy.tools.len();

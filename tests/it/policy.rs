@@ -457,3 +457,47 @@ mod never_panics {
         }
     }
 }
+
+#[test]
+fn all_tools_limits_unreachable_under_default_deny_warns() {
+    let src = r#"{"version":"1","default":"deny","hide":["t"],
+  "all_tools":{"limits":[{"counter":"all","window":"minute","max":5}]},
+  "tools":{"t":{}}}"#;
+    let report = check_policy_str(src, &LoadOptions::default());
+    let got: Vec<(&str, &str)> = report
+        .warnings
+        .iter()
+        .map(|d| (d.json_path.as_str(), d.message.as_str()))
+        .collect();
+    assert_eq!(
+        got,
+        [
+            (
+                "all_tools",
+                "`all_tools` limits never apply: the default is deny and no visible tool is listed under `tools`"
+            ),
+            (
+                "tools.t",
+                "tool `t` is both hidden and configured; it is always denied as hidden, so its rules never fire"
+            ),
+        ]
+    );
+}
+
+#[test]
+fn a_repeated_top_level_key_is_one_error() {
+    let src = r#"{"version":"1","default":"deny",
+  "tools":{"t":{"limits":[{"counter":"c","window":"minute","max":5}]}},
+  "tools":{"t":{"limits":[{"counter":"c","window":"minute","max":6}]}}}"#;
+    assert_eq!(
+        located(&errors_of(src)),
+        [(3, 3, "tools", "duplicate field `tools`")]
+    );
+}
+
+#[test]
+fn compiled_policies_can_be_shared_across_threads() {
+    fn shareable<T: Send + Sync + 'static>() {}
+    shareable::<mcpsim::engine::Policy>();
+    shareable::<mcpsim::engine::Engine>();
+}
