@@ -417,18 +417,19 @@ impl Compiler<'_> {
             },
             None => false,
         };
-        let mut lists = [List::Require, List::DenyIf, List::ApproveIf].map(|list| {
-            match get(members, list.name()) {
-                Some(m) => self.predicates(
-                    name,
-                    list,
-                    &m.value,
-                    &child(path, list.name()),
-                    on_deny.as_ref(),
-                ),
-                None => Vec::new(),
-            }
-        });
+        let [require, deny_if, approve_if] =
+            [List::Require, List::DenyIf, List::ApproveIf].map(|list| {
+                match get(members, list.name()) {
+                    Some(m) => self.predicates(
+                        name,
+                        list,
+                        &m.value,
+                        &child(path, list.name()),
+                        on_deny.as_ref(),
+                    ),
+                    None => Vec::new(),
+                }
+            });
         let limits = match get(members, "limits") {
             Some(m) => self.limits(
                 &m.value,
@@ -440,7 +441,7 @@ impl Compiler<'_> {
         };
         if require_approval
             && let Some(m) = get(members, "approve_if")
-            && !lists[2].is_empty()
+            && !approve_if.is_empty()
         {
             self.warn(
                 m.key_pos,
@@ -452,7 +453,7 @@ impl Compiler<'_> {
             let uses_increment = limits
                 .iter()
                 .any(|&i| self.policy.limits[i].increment_from.is_some());
-            if lists[0].is_empty() && lists[1].is_empty() && !uses_increment {
+            if require.is_empty() && deny_if.is_empty() && !uses_increment {
                 self.warn(
                     m.key_pos,
                     &child(path, "on_deny"),
@@ -460,7 +461,6 @@ impl Compiler<'_> {
                 );
             }
         }
-        let [require, deny_if, approve_if] = std::mem::take(&mut lists);
         let ti = self.policy.tools.len();
         self.policy
             .approval_rules
