@@ -653,7 +653,9 @@ impl Compiler<'_> {
                     Ok(re) => Op::Regex(re),
                     Err(e) => {
                         let detail = e.to_string();
+                        // The regex crate's message ends with `error: <what>` under a caret drawing.
                         let last = detail.lines().last().unwrap_or("").trim();
+                        let last = last.strip_prefix("error: ").unwrap_or(last);
                         self.error(node.pos, path, format!("invalid regex `{s}`: {last}"));
                         return None;
                     }

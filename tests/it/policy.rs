@@ -61,7 +61,7 @@ fn every_error_of_a_file_is_reported_with_line_column_and_path() {
                 9,
                 71,
                 "tools.vpn_ipsec_phase2_create.deny_if[0].value",
-                "invalid regex `des|(md5`: error: unclosed group"
+                "invalid regex `des|(md5`: unclosed group"
             ),
             (
                 10,
