@@ -187,6 +187,8 @@ impl Engine {
                 return decision(DecisionKind::Approval, rule, message);
             }
             Screen::Unknown(rule, message) => {
+                // The decision stays unknown; under the default `--assume-unknown allow` the
+                // call still charges the counters it fits in, as an allowed call would.
                 if !self.opts.assume_unknown_deny
                     && check_limits(&mut self.counters, policy, tool, call).is_ok()
                     && !self.upstream_failed(call.upstream)
