@@ -22,6 +22,7 @@ use serde_json::Value;
 use super::call::CallView;
 use super::decision::{Decision, DecisionKind, Scope, Throttle};
 use super::eval::{EvalOptions, StaticOutcome};
+use super::explain::{ExplainStep, StepOutcome};
 use super::policy::{Algorithm, LimitSpec};
 use super::predicate::{self, ArgPath, EqMode, Op, Truth};
 use super::window;
@@ -548,23 +549,104 @@ pub fn static_outcome(policy: &InterceptPolicy, call: &CallView<'_>) -> StaticOu
 fn limit_specs(policy: &InterceptPolicy, tool: &str) -> Vec<LimitSpec> {
     policy
         .rules_for(tool)
-        .filter_map(|rule| {
-            let state = rule.state.as_ref()?;
-            let cap = state.cap?;
-            let counter = &policy.counters[state.slot];
-            Some(LimitSpec {
-                counter: counter.key.clone(),
-                window_secs: counter.window?.seconds(),
-                max: cap as f64,
-                scope: Scope::Server,
-                algorithm: Algorithm::Fixed,
-                increment_from: match &state.increment {
-                    Increment::From(path) => Some(Arc::from(&*path.text)),
-                    Increment::Fixed(_) => None,
-                },
-            })
-        })
+        .filter_map(|rule| limit_spec(policy, rule))
         .collect()
+}
+
+/// A rule's reservation as a limit definition, when it binds (has a cap and a window).
+fn limit_spec(policy: &InterceptPolicy, rule: &Rule) -> Option<LimitSpec> {
+    let state = rule.state.as_ref()?;
+    let cap = state.cap?;
+    let counter = &policy.counters[state.slot];
+    Some(LimitSpec {
+        counter: counter.key.clone(),
+        window_secs: counter.window?.seconds(),
+        max: cap as f64,
+        scope: Scope::Server,
+        algorithm: Algorithm::Fixed,
+        increment_from: match &state.increment {
+            Increment::From(path) => Some(Arc::from(&*path.text)),
+            Increment::Fixed(_) => None,
+        },
+    })
+}
+
+impl InterceptEngine {
+    /// Every rule the evaluation visits for `call`, in order, then every binding reservation
+    /// with its counter as it stands now. Counter state is not changed. Condition steps stop
+    /// where a condition fails or a `deny` rule is reached (list `conditions` / `deny`).
+    pub fn explain(&self, call: &CallView<'_>) -> Vec<ExplainStep> {
+        let policy = &*self.policy;
+        let step = |rule: &Arc<str>, outcome| ExplainStep {
+            rule: rule.clone(),
+            outcome,
+        };
+        let mut steps = Vec::new();
+        if policy.is_hidden(call.tool) {
+            steps.push(step(&policy.hidden_rule, StepOutcome::Hidden));
+            return steps;
+        }
+        if !policy.is_listed(call.tool) {
+            if policy.default_deny {
+                steps.push(step(&policy.default_deny_rule, StepOutcome::DefaultDeny));
+                return steps;
+            }
+            steps.push(step(&policy.empty, StepOutcome::Unlisted));
+        }
+        let table = self.counters.get(call.server).map(Vec::as_slice);
+        for rule in policy.rules_for(call.tool) {
+            if rule.deny {
+                let outcome = StepOutcome::Predicate {
+                    list: "deny",
+                    holds: Some(true),
+                };
+                steps.push(step(&rule.id, outcome));
+                return steps;
+            }
+            for cond in &rule.conditions {
+                let holds = match eval_condition(cond, call, &policy.counters, table) {
+                    Truth::Holds => Some(true),
+                    Truth::Fails => Some(false),
+                    Truth::Unknown => None,
+                };
+                let outcome = StepOutcome::Predicate {
+                    list: "conditions",
+                    holds,
+                };
+                steps.push(step(&rule.id, outcome));
+                if holds == Some(false) {
+                    return steps;
+                }
+            }
+        }
+        for rule in policy.rules_for(call.tool) {
+            let (Some(spec), Some(state)) = (limit_spec(policy, rule), &rule.state) else {
+                continue;
+            };
+            let window_start =
+                window::fixed_window_start(call.ts, window::window_nanos(spec.window_secs));
+            let used = match table.and_then(|t| t.get(state.slot)) {
+                Some(c) if c.window_start == window_start => c.used,
+                _ => 0,
+            };
+            let increment = match &state.increment {
+                Increment::Fixed(n) => Some(*n),
+                Increment::From(path) => match increment_from(path, call.args) {
+                    Amount::Value(n) => Some(n),
+                    Amount::Invalid | Amount::Unknown => None,
+                },
+            };
+            let outcome = StepOutcome::Limit {
+                window_start,
+                used: used as f64,
+                increment: increment.map(|n| n as f64),
+                fits: increment.map(|n| used.saturating_add(n) as f64 <= spec.max),
+                spec,
+            };
+            steps.push(step(&rule.id, outcome));
+        }
+        steps
+    }
 }
 
 enum Amount {
