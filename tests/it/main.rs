@@ -5,4 +5,5 @@ mod engine;
 mod json_schema;
 mod policy;
 mod proptest_reference;
+mod replay;
 mod trace;
