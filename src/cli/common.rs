@@ -96,7 +96,6 @@ impl EvalArgs {
     pub fn load_options(&self) -> LoadOptions {
         LoadOptions {
             strict_dialect: self.strict_dialect,
-            ..LoadOptions::default()
         }
     }
 }
