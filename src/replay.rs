@@ -56,11 +56,11 @@ impl Replayer {
             default: set
                 .default
                 .as_ref()
-                .map(|(_, p)| Engine::new(p.clone(), opts.clone())),
+                .map(|(_, p)| Engine::new(p.clone(), opts)),
             per_server: set
                 .per_server
                 .iter()
-                .map(|(s, (_, p))| (s.clone(), Engine::new(p.clone(), opts.clone())))
+                .map(|(s, (_, p))| (s.clone(), Engine::new(p.clone(), opts)))
                 .collect(),
         }
     }
@@ -216,7 +216,7 @@ pub fn diff(
     mut sink: Option<(&mut dyn RowSink, &mut dyn Write)>,
     progress: &mut dyn Progress,
 ) -> Result<DiffReport, ReplayError> {
-    let mut b = Replayer::new(base, eval.clone());
+    let mut b = Replayer::new(base, eval);
     let mut c = Replayer::new(candidate, eval);
     let show_args = opts.show_args;
     let mut builder = DiffBuilder::new(opts);

@@ -444,6 +444,55 @@ fn parquet_output_round_trips_through_polars() {
 }
 
 #[test]
+fn diff_parquet_output_has_both_decisions_and_the_cause() {
+    use polars::prelude::*;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let out = dir.path().join("diff.parquet");
+    let out_s = out.to_str().expect("utf-8 path");
+    let (code, _, stderr) = run(&[
+        "diff",
+        "--base",
+        BASELINE,
+        "--candidate",
+        CANDIDATE,
+        FLEET,
+        "-f",
+        "parquet",
+        "-o",
+        out_s,
+    ]);
+    assert_eq!(code, 0, "{stderr}");
+    let df = ParquetReader::new(std::fs::File::open(&out).expect("written"))
+        .finish()
+        .expect("parquet reads");
+    assert_eq!(df.height(), 45);
+    let base = df
+        .column("base_decision")
+        .expect("base")
+        .str()
+        .expect("str")
+        .clone();
+    let cand = df
+        .column("candidate_decision")
+        .expect("cand")
+        .str()
+        .expect("str")
+        .clone();
+    let cause = df
+        .column("cause")
+        .expect("cause")
+        .str()
+        .expect("str")
+        .clone();
+    let changed: Vec<usize> = (0..df.height())
+        .filter(|&i| base.get(i) != cand.get(i))
+        .collect();
+    assert_eq!(changed.len(), 10);
+    assert!(changed.iter().all(|&i| cause.get(i) == Some("direct")));
+    assert_eq!(cause.null_count(), 35);
+}
+
+#[test]
 fn broken_pipe_exits_quietly() {
     use std::io::Read;
     use std::process::Stdio;
