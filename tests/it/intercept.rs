@@ -1462,3 +1462,80 @@ tools:
         }
     }
 }
+
+#[test]
+fn explain_lists_conditions_then_reservations() {
+    use mcpsim::engine::StepOutcome;
+    let policy = p(
+        "tools:\n  t:\n    rules:\n      - name: small\n        conditions: [{path: args.n, op: lte, value: 5}]\n      - {name: quota, rate_limit: 1/minute}\n  \"*\":\n    rules:\n      - {name: all, action: deny}\n",
+    );
+    let mut engine = Engine::new(compile(&policy), EvalOptions::default());
+    let args = |json: &str| match serde_json::from_str::<Value>(json) {
+        Ok(Value::Object(m)) => Args::Values(m),
+        _ => panic!("test args are an object"),
+    };
+    let (ok, big) = (args("{\"n\":1}"), args("{\"n\":9}"));
+    let view = |a: &'static str, args| CallView {
+        ts: BASE * NS,
+        server: "srv",
+        grant: None,
+        session: None,
+        tool: a,
+        args,
+        upstream: Some(Upstream::Ok),
+    };
+    let steps = engine.explain(&view("t", &big));
+    let brief: Vec<(String, Option<bool>)> = steps
+        .iter()
+        .map(|s| match &s.outcome {
+            StepOutcome::Predicate { holds, .. } => (s.rule.to_string(), *holds),
+            other => panic!("unexpected step {other:?}"),
+        })
+        .collect();
+    assert_eq!(brief, [("t/small".to_string(), Some(false))]);
+
+    // A `deny` rule ends the rules phase.
+    let steps = engine.explain(&view("u", &ok));
+    assert_eq!(steps.len(), 1, "{steps:?}");
+    assert_eq!(&*steps[0].rule, "*/all");
+    assert_eq!(
+        steps[0].outcome,
+        StepOutcome::Predicate {
+            list: "deny",
+            holds: Some(true)
+        }
+    );
+    assert_eq!(engine.evaluate(&view("u", &ok)).kind, DecisionKind::Deny);
+
+    // After one admitted call the reservation step shows the counter full.
+    let free = p("tools:\n  t:\n    rules:\n      - {name: quota, rate_limit: 1/minute}\n");
+    let mut engine = Engine::new(compile(&free), EvalOptions::default());
+    assert_eq!(engine.evaluate(&view("t", &ok)).kind, DecisionKind::Allow);
+    let steps = engine.explain(&view("t", &ok));
+    assert_eq!(steps.len(), 2, "{steps:?}");
+    assert_eq!(&*steps[0].rule, "t/quota");
+    assert_eq!(
+        steps[0].outcome,
+        StepOutcome::Predicate {
+            list: "conditions",
+            holds: Some(true)
+        }
+    );
+    match &steps[1].outcome {
+        StepOutcome::Limit {
+            spec,
+            used,
+            increment,
+            fits,
+            ..
+        } => {
+            assert_eq!(&*spec.counter, "t._rate_minute");
+            assert_eq!((*used, *increment, *fits), (1.0, Some(1.0), Some(false)));
+        }
+        other => panic!("expected the reservation, got {other:?}"),
+    }
+    assert_eq!(
+        engine.evaluate(&view("t", &ok)).kind,
+        DecisionKind::Throttle
+    );
+}
