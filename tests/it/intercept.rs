@@ -1494,12 +1494,13 @@ fn explain_lists_conditions_then_reservations() {
         .collect();
     assert_eq!(brief, [("t/small".to_string(), Some(false))]);
 
-    // A `deny` rule ends the rules phase.
+    // An unlisted tool meets only the wildcard rules; a `deny` rule ends the rules phase.
     let steps = engine.explain(&view("u", &ok));
-    assert_eq!(steps.len(), 1, "{steps:?}");
-    assert_eq!(&*steps[0].rule, "*/all");
+    assert_eq!(steps.len(), 2, "{steps:?}");
+    assert_eq!(steps[0].outcome, StepOutcome::Unlisted);
+    assert_eq!(&*steps[1].rule, "*/all");
     assert_eq!(
-        steps[0].outcome,
+        steps[1].outcome,
         StepOutcome::Predicate {
             list: "deny",
             holds: Some(true)
