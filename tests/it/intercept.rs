@@ -1022,6 +1022,51 @@ fn every_error_of_a_file_is_reported() {
 }
 
 #[test]
+fn a_hidden_tool_with_rules_warns() {
+    let parsed = parse_intercept_str(
+        "version: \"1\"\nhide: [t]\ntools:\n  t:\n    rules: []\n  u:\n    rules: []\n",
+        "policy.yaml",
+    );
+    assert!(parsed.errors.is_empty(), "{:?}", parsed.errors);
+    let w: Vec<(String, String, usize, usize)> = parsed
+        .warnings
+        .into_iter()
+        .map(|e| (e.message, e.path, e.line, e.column))
+        .collect();
+    assert_eq!(
+        w,
+        vec![e(
+            "tool \"t\" is hidden: its rules never run",
+            "tools.t",
+            4,
+            3
+        )]
+    );
+}
+
+#[test]
+fn a_state_block_that_never_increments_warns() {
+    let parsed = parse_intercept_str(
+        "version: \"1\"\ntools:\n  t:\n    rules:\n      - name: r\n        conditions: [{path: state.t.c, op: gte, value: 0}]\n        state: {counter: c, window: hour}\n",
+        "policy.yaml",
+    );
+    assert!(parsed.errors.is_empty(), "{:?}", parsed.errors);
+    let w: Vec<(String, String)> = parsed
+        .warnings
+        .into_iter()
+        .map(|e| (e.message, e.path))
+        .collect();
+    assert_eq!(
+        w,
+        [(
+            "counter \"c\" never increments: the rule has no `lt`/`lte` condition on state.t.c"
+                .to_string(),
+            "tools.t.rules[0].state.counter".to_string()
+        )]
+    );
+}
+
+#[test]
 fn unknown_fields_warn_with_a_suggestion() {
     let parsed = parse_intercept_str(
         "version: \"1\"\ntools:\n  t:\n    rules:\n      - name: r\n        condtions: []\n        action: deny\n",

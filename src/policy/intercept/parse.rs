@@ -95,6 +95,8 @@ struct Doc {
 #[derive(Debug, Clone)]
 struct ToolAst {
     name: String,
+    /// Position of the tool's key.
+    loc: Loc,
     rules: Vec<RuleAst>,
 }
 
@@ -324,8 +326,8 @@ impl<'s> Cx<'s> {
                     }
                 }
                 "tools" => {
-                    for (name, _, tool) in self.entries(value, "tools", "tools") {
-                        let t = self.tool(&name, tool);
+                    for (name, key, tool) in self.entries(value, "tools", "tools") {
+                        let t = self.tool(&name, loc(key), tool);
                         doc.tools.push(t);
                     }
                 }
@@ -335,10 +337,11 @@ impl<'s> Cx<'s> {
         doc
     }
 
-    fn tool(&mut self, name: &str, node: &MarkedYaml) -> ToolAst {
+    fn tool(&mut self, name: &str, at: Loc, node: &MarkedYaml) -> ToolAst {
         let path = format!("tools.{name}");
         let mut tool = ToolAst {
             name: name.to_string(),
+            loc: at,
             rules: Vec::new(),
         };
         for (key, key_node, value) in self.entries(node, &path, &path) {
@@ -641,6 +644,17 @@ fn validate(cx: &mut Cx<'_>, doc: &Doc) {
                 &format!("hide[{i}]"),
                 entry.loc,
                 format!("duplicate entry \"{}\"", entry.s),
+            );
+        }
+    }
+
+    let hide_all = doc.hide.iter().any(|h| h.s == "*");
+    for tool in &doc.tools {
+        if tool.name != "*" && (hide_all || doc.hide.iter().any(|h| h.s == tool.name)) {
+            cx.warn(
+                &format!("tools.{}", tool.name),
+                tool.loc,
+                format!("tool \"{}\" is hidden: its rules never run", tool.name),
             );
         }
     }
