@@ -686,6 +686,10 @@ fn validation_top_level() {
         "version: \"2\"\n",
         &[("version must be \"1\", got \"2\"", "version", 1, "\"2\"")],
     );
+    assert_eq!(
+        one_error("# nothing but a comment\n"),
+        e("version must be \"1\", got \"\"", "version", 1, 1)
+    );
     assert_errors(
         "description: x\n",
         &[(

@@ -50,7 +50,7 @@ pub fn parse_intercept_str(src: &str, _file_name: &str) -> InterceptParse {
     // Like the gateway, only the first document counts; an empty file is an empty policy.
     let doc = match docs.first() {
         Some(root) => cx.document(root),
-        None => Doc::default(),
+        None => Doc::at_start(),
     };
     // The gateway stops at a document it cannot decode into its types; so does mcpsim, so
     // that a wrongly typed field is not also reported as missing.
@@ -90,6 +90,17 @@ struct Doc {
     default: Text,
     hide: Vec<Text>,
     tools: Vec<ToolAst>,
+}
+
+impl Doc {
+    /// An empty document whose missing fields are reported at the start of the file.
+    fn at_start() -> Doc {
+        let start = Loc { line: 1, column: 1 };
+        let mut doc = Doc::default();
+        doc.version.loc = start;
+        doc.default.loc = start;
+        doc
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -296,10 +307,7 @@ impl<'s> Cx<'s> {
     }
 
     fn document(&mut self, root: &MarkedYaml) -> Doc {
-        let mut doc = Doc::default();
-        let top_loc = Loc { line: 1, column: 1 };
-        doc.version.loc = top_loc;
-        doc.default.loc = top_loc;
+        let mut doc = Doc::at_start();
         if !matches!(
             data(root),
             YamlData::Mapping(_) | YamlData::Value(Scalar::Null)
