@@ -11,6 +11,7 @@
 mod call;
 mod decision;
 mod eval;
+mod explain;
 mod policy;
 pub(crate) mod predicate;
 pub(crate) mod window;
@@ -18,5 +19,6 @@ pub(crate) mod window;
 pub use call::CallView;
 pub use decision::{Decision, DecisionKind, Scope, Throttle};
 pub use eval::{Engine, EvalOptions, StaticOutcome, static_outcome};
+pub use explain::{ExplainStep, StepOutcome};
 pub use policy::{Algorithm, LimitSpec, Policy};
 pub(crate) use policy::{Counter, Entry, Limit, Predicate, ToolRules};
