@@ -10,7 +10,7 @@ use anyhow::Context;
 use crate::engine::{DecisionKind, EvalOptions};
 use crate::policy::{self, LoadOptions};
 use crate::replay::{PolicySet, Progress};
-use crate::report::{CallsShown, OutputFormat, ReportOptions};
+use crate::report::{CallsShown, OutputFormat, ReportOptions, SummaryFormat};
 use crate::trace::{Format, ReadOptions};
 
 /// Trace inputs.
@@ -96,7 +96,6 @@ impl EvalArgs {
     pub fn load_options(&self) -> LoadOptions {
         LoadOptions {
             strict_dialect: self.strict_dialect,
-            ..LoadOptions::default()
         }
     }
 }
@@ -139,21 +138,54 @@ impl OutputArgs {
 
     /// The destination: `--output FILE` or standard output (refusing binary output to a terminal).
     pub fn open<'a>(&self, stdout: &'a mut dyn Write) -> anyhow::Result<Box<dyn Write + 'a>> {
-        match &self.output {
-            Some(path) => {
-                let f = File::create(path)
-                    .with_context(|| format!("cannot create {}", path.display()))?;
-                Ok(Box::new(BufWriter::new(f)))
-            }
-            None => {
-                if self.format == OutputFormat::Parquet && io::stdout().is_terminal() {
-                    anyhow::bail!(
-                        "parquet output is binary: give --output FILE or redirect standard output"
-                    );
-                }
-                Ok(Box::new(BufWriter::new(stdout)))
-            }
+        if self.output.is_none()
+            && self.format == OutputFormat::Parquet
+            && io::stdout().is_terminal()
+        {
+            anyhow::bail!(
+                "parquet output is binary: give --output FILE or redirect standard output"
+            );
         }
+        open_output(self.output.as_deref(), stdout)
+    }
+}
+
+/// `--output FILE` (buffered), or standard output.
+pub fn open_output<'a>(
+    path: Option<&Path>,
+    stdout: &'a mut dyn Write,
+) -> anyhow::Result<Box<dyn Write + 'a>> {
+    match path {
+        Some(path) => {
+            let f =
+                File::create(path).with_context(|| format!("cannot create {}", path.display()))?;
+            Ok(Box::new(BufWriter::new(f)))
+        }
+        None => Ok(Box::new(BufWriter::new(stdout))),
+    }
+}
+
+/// Shape and destination of a report that has no per-call rows.
+#[derive(clap::Args, Debug, Clone)]
+pub struct SummaryOutputArgs {
+    /// Output format.
+    #[arg(
+        long,
+        short = 'f',
+        value_enum,
+        default_value = "table",
+        value_name = "FORMAT"
+    )]
+    pub format: SummaryFormat,
+    /// Write the report to FILE instead of standard output.
+    #[arg(long, short = 'o', value_name = "FILE")]
+    pub output: Option<PathBuf>,
+}
+
+impl SummaryOutputArgs {
+    /// The destination: `--output FILE` or standard output.
+    pub fn open<'a>(&self, stdout: &'a mut dyn Write) -> anyhow::Result<Box<dyn Write + 'a>> {
+        open_output(self.output.as_deref(), stdout)
     }
 }
 

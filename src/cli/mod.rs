@@ -8,7 +8,10 @@ pub mod check;
 mod common;
 pub mod convert;
 pub mod diff;
+pub mod explain;
 pub mod simulate;
+pub mod stats;
+pub mod suggest;
 
 use std::io::Write;
 
@@ -41,6 +44,12 @@ pub enum Command {
     Check(check::CheckArgs),
     /// Normalise traces of any supported format to mcpsim call records.
     Convert(convert::ConvertArgs),
+    /// Why one call gets its decision: every rule and counter on the way.
+    Explain(explain::ExplainArgs),
+    /// Per tool and grant: calls, sessions, errors, peak calls per minute/hour/day.
+    Stats(stats::StatsArgs),
+    /// A least-privilege policy.json with limits from observed peaks.
+    Suggest(suggest::SuggestArgs),
 }
 
 /// Run a parsed command line. Returns the exit code.
@@ -50,5 +59,8 @@ pub fn run(cli: Cli, out: &mut dyn Write, err: &mut dyn Write) -> anyhow::Result
         Command::Diff(a) => diff::run(&a, out, err),
         Command::Check(a) => check::run(&a, out, err),
         Command::Convert(a) => convert::run(&a, out, err),
+        Command::Explain(a) => explain::run(&a, out, err),
+        Command::Stats(a) => stats::run(&a, out, err),
+        Command::Suggest(a) => suggest::run(&a, out, err),
     }
 }

@@ -29,7 +29,7 @@ pub struct Document {
     pub blocks: Vec<Block>,
 }
 
-fn table(header: &[&str], rows: Vec<Vec<String>>) -> Block {
+pub(super) fn table(header: &[&str], rows: Vec<Vec<String>>) -> Block {
     Block::Table {
         header: header.iter().map(|s| (*s).to_owned()).collect(),
         rows,
@@ -44,7 +44,7 @@ fn pct(part: u64, whole: u64) -> String {
     }
 }
 
-fn plural(n: u64, one: &str, many: &str) -> String {
+pub(super) fn plural(n: u64, one: &str, many: &str) -> String {
     if n == 1 {
         format!("{n} {one}")
     } else {
@@ -63,7 +63,7 @@ fn policies_line(label: &str, policies: &[PolicyRef]) -> String {
     format!("{label}: {}", parts.join(", "))
 }
 
-fn input_blocks(input: &InputSummary, blocks: &mut Vec<Block>) {
+pub(super) fn input_blocks(input: &InputSummary, blocks: &mut Vec<Block>) {
     let files: Vec<String> = input
         .files
         .iter()
@@ -109,7 +109,7 @@ fn input_blocks(input: &InputSummary, blocks: &mut Vec<Block>) {
     }
 }
 
-fn skipped_blocks(input: &InputSummary, blocks: &mut Vec<Block>) {
+pub(super) fn skipped_blocks(input: &InputSummary, blocks: &mut Vec<Block>) {
     if input.skipped == 0 {
         return;
     }
@@ -146,7 +146,7 @@ fn tally_rows(groups: &[GroupTally]) -> Vec<Vec<String>> {
         .collect()
 }
 
-fn outcome_detail(o: &Outcome) -> String {
+pub(super) fn outcome_detail(o: &Outcome) -> String {
     match &o.throttle {
         Some(t) => format!(
             "{} ({} {}/{} +{}, retry after {})",
