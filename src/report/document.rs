@@ -64,6 +64,11 @@ fn policies_line(label: &str, policies: &[PolicyRef]) -> String {
 }
 
 pub(super) fn input_blocks(input: &InputSummary, blocks: &mut Vec<Block>) {
+    input_lines(input, true, blocks);
+}
+
+/// The input lines; `evaluated` says whether calls went through a policy (not so for `stats`).
+pub(super) fn input_lines(input: &InputSummary, evaluated: bool, blocks: &mut Vec<Block>) {
     let files: Vec<String> = input
         .files
         .iter()
@@ -77,10 +82,13 @@ pub(super) fn input_blocks(input: &InputSummary, blocks: &mut Vec<Block>) {
         })
         .collect();
     blocks.push(Block::Line(format!("Input: {}", files.join(", "))));
-    let mut parts = vec![
-        format!("{} read", plural(input.calls_read, "call", "calls")),
-        format!("{} evaluated", input.calls_evaluated),
-    ];
+    let mut parts = vec![format!(
+        "{} read",
+        plural(input.calls_read, "call", "calls")
+    )];
+    if evaluated {
+        parts.push(format!("{} evaluated", input.calls_evaluated));
+    }
     let no_policy: u64 = input.no_policy.iter().map(|c| c.count).sum();
     if no_policy > 0 {
         let servers: Vec<String> = input

@@ -9,7 +9,7 @@ use std::collections::{HashMap, HashSet};
 use serde::Serialize;
 
 use super::build::NONE_GRANT;
-use super::document::{Block, Document, input_blocks, plural, skipped_blocks, table};
+use super::document::{Block, Document, input_lines, plural, skipped_blocks, table};
 use super::model::{InputSummary, format_ts};
 use crate::engine::window;
 use crate::trace::{CallRecord, Nanos, Sym, Upstream};
@@ -229,7 +229,7 @@ fn stats_rows(groups: &[TrafficStats]) -> Vec<Vec<String>> {
 /// Lay out a stats report.
 pub fn document(r: &StatsReport) -> Document {
     let mut b = Vec::new();
-    input_blocks(&r.input, &mut b);
+    input_lines(&r.input, false, &mut b);
     let header = [
         "tool",
         "calls",
@@ -269,5 +269,49 @@ pub fn document(r: &StatsReport) -> Document {
             plural(r.per_grant.len() as u64, "grant", "grants"),
         ),
         blocks: b,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::WindowPeaks;
+
+    const MIN: i64 = 60_000_000_000;
+
+    #[test]
+    fn peaks_use_half_open_calendar_windows() {
+        let mut p = WindowPeaks::default();
+        // 2026-08-01T00:00:00Z, then calls straddling the 00:01 boundary and the day boundary.
+        let day = 1_785_542_400 * 1_000_000_000;
+        for ts in [
+            day + MIN - 1,
+            day + MIN - 1,
+            day + MIN,
+            day + MIN + 1,
+            day + 2 * MIN - 1,
+        ] {
+            p.add(ts);
+        }
+        assert_eq!(p.peak(0), (3, day + MIN));
+        assert_eq!(p.peak(1), (5, day));
+        p.add(day + 1440 * MIN);
+        assert_eq!(p.peak(2), (5, day));
+    }
+
+    #[test]
+    fn ties_keep_the_first_window() {
+        let mut p = WindowPeaks::default();
+        for ts in [0, 1, MIN, MIN + 1] {
+            p.add(ts);
+        }
+        assert_eq!(p.peak(0), (2, 0));
+    }
+
+    #[test]
+    fn times_before_the_epoch_align_downwards() {
+        let mut p = WindowPeaks::default();
+        p.add(-MIN);
+        p.add(-1);
+        assert_eq!(p.peak(0), (2, -MIN));
     }
 }

@@ -439,3 +439,128 @@ fn suggest_snapshot() {
         mcpsim(&["suggest", FLEET, "--headroom", "2"])
     );
 }
+
+/// `--format json` of explain and stats is a stable interface, like simulate's: these mirrors
+/// with `deny_unknown_fields` are the documented schema (docs/commands.md).
+mod schema {
+    #![allow(dead_code)]
+
+    use serde::Deserialize;
+
+    use super::super::json_schema::{InputSummary, Outcome, PolicyRef};
+
+    #[derive(Deserialize, Debug)]
+    #[serde(deny_unknown_fields)]
+    pub struct CallInfo {
+        pub index: u64,
+        pub ts: String,
+        pub server: String,
+        pub grant: Option<String>,
+        pub session: Option<String>,
+        pub tool: String,
+        pub id: Option<String>,
+        pub origin: String,
+        pub recorded: Option<String>,
+        pub upstream: Option<String>,
+        pub args: Option<serde_json::Value>,
+    }
+
+    #[derive(Deserialize, Debug)]
+    #[serde(deny_unknown_fields)]
+    pub struct LimitState {
+        pub counter: String,
+        pub scope: String,
+        pub key: String,
+        pub window: String,
+        pub algorithm: String,
+        pub window_start: String,
+        pub used: f64,
+        pub increment: Option<f64>,
+        pub max: f64,
+    }
+
+    #[derive(Deserialize, Debug)]
+    #[serde(deny_unknown_fields)]
+    pub struct StepInfo {
+        pub step: String,
+        pub rule: String,
+        pub result: String,
+        pub decides: Option<String>,
+        pub argument: Option<serde_json::Value>,
+        pub limit: Option<LimitState>,
+    }
+
+    #[derive(Deserialize, Debug)]
+    #[serde(deny_unknown_fields)]
+    pub struct ExplainReport {
+        pub policy: Option<PolicyRef>,
+        pub call: CallInfo,
+        pub decision: Option<Outcome>,
+        pub steps: Vec<StepInfo>,
+    }
+
+    #[derive(Deserialize, Debug)]
+    #[serde(deny_unknown_fields)]
+    pub struct Peak {
+        pub calls: u64,
+        pub window_start: String,
+    }
+
+    #[derive(Deserialize, Debug)]
+    #[serde(deny_unknown_fields)]
+    pub struct TrafficStats {
+        pub name: String,
+        pub calls: u64,
+        pub first_seen: String,
+        pub last_seen: String,
+        pub sessions: u64,
+        pub peak_minute: Peak,
+        pub peak_hour: Peak,
+        pub peak_day: Peak,
+        pub upstream_errors: u64,
+        pub tool_errors: u64,
+    }
+
+    #[derive(Deserialize, Debug)]
+    #[serde(deny_unknown_fields)]
+    pub struct StatsReport {
+        pub input: InputSummary,
+        pub totals: TrafficStats,
+        pub per_tool: Vec<TrafficStats>,
+        pub per_grant: Vec<TrafficStats>,
+    }
+}
+
+#[test]
+fn explain_and_stats_json_match_the_documented_schema() {
+    let everything = "fixtures/policies/everything.json";
+    let cases = [
+        (CANDIDATE.to_owned(), "#35", false),
+        (CANDIDATE.to_owned(), "r-042", true),
+        (everything.to_owned(), "#44", true),
+        (everything.to_owned(), "#1", false),
+        (format!("files={CANDIDATE}"), "#1", false),
+    ];
+    for (policy, call, show_args) in &cases {
+        let extra: &[&str] = if *show_args { &["--show-args"] } else { &[] };
+        let v = explain_json(policy, call, extra);
+        let r: schema::ExplainReport = serde_json::from_value(v.clone())
+            .unwrap_or_else(|e| panic!("explain {policy} {call}: {e}\n{v:#}"));
+        assert_eq!(r.decision.is_some(), r.policy.is_some());
+    }
+    // #44 under `everything`: the require cannot be decided from recorded keys; the sliding
+    // limit's window is the minute before the call.
+    let r: schema::ExplainReport =
+        serde_json::from_value(explain_json(everything, "#44", &[])).expect("schema");
+    assert_eq!(r.steps[0].result, "unknown");
+    assert_eq!(r.steps[0].decides.as_deref(), Some("unknown"));
+    let l = r.steps[1].limit.as_ref().expect("limit step");
+    assert_eq!(
+        (l.algorithm.as_str(), l.window_start.as_str(), l.used),
+        ("sliding", "2026-08-01T09:01:11Z", 18.0)
+    );
+
+    let v = run_json(&["stats", FLEET, "-f", "json"]);
+    let s: schema::StatsReport = serde_json::from_value(v).expect("stats schema");
+    assert_eq!(s.per_grant.len(), 3);
+}
