@@ -277,6 +277,15 @@ impl Spinner {
     }
 }
 
+impl Spinner {
+    /// Show `calls` every few thousand calls (cheap to call on every call).
+    pub fn count(&mut self, calls: u64) {
+        if calls % (1 << 14) == 0 {
+            self.tick(calls);
+        }
+    }
+}
+
 impl Progress for Spinner {
     fn tick(&mut self, calls: u64) {
         if let Some(pb) = &self.0 {

@@ -4,7 +4,7 @@ use std::io::Write;
 
 use anyhow::bail;
 
-use super::common::{EvalArgs, InputArgs, SummaryOutputArgs, load_policies};
+use super::common::{EvalArgs, InputArgs, Spinner, SummaryOutputArgs, load_policies};
 use super::simulate::warn_skipped;
 use crate::replay::{Replayer, input_summary};
 use crate::report::{self, CallInfo, ExplainReport, NoPolicy};
@@ -67,8 +67,10 @@ pub fn run(args: &ExplainArgs, out: &mut dyn Write, err: &mut dyn Write) -> anyh
     let mut index = 0u64;
     let mut found = None;
     let mut matches = Vec::new();
+    let mut spinner = Spinner::new();
     while let Some(call) = trace.next_call()? {
         index += 1;
+        spinner.count(index);
         let target = match &args.call {
             CallRef::Index(n) => index == *n,
             CallRef::Id(id) => call.id.as_deref() == Some(id.as_str()),
@@ -101,6 +103,7 @@ pub fn run(args: &ExplainArgs, out: &mut dyn Write, err: &mut dyn Write) -> anyh
             },
         );
     }
+    drop(spinner);
     warn_skipped(
         &input_summary(&files, trace.stats(), NoPolicy::default()),
         err,

@@ -4,7 +4,7 @@
 use std::io::Write;
 
 use super::common::{InputArgs, Spinner, SummaryOutputArgs};
-use crate::replay::{Progress, input_summary};
+use crate::replay::input_summary;
 use crate::report::{self, NoPolicy, StatsBuilder};
 use crate::trace::Trace;
 
@@ -32,9 +32,7 @@ pub fn run(args: &StatsArgs, out: &mut dyn Write, _err: &mut dyn Write) -> anyho
     let mut calls = 0u64;
     while let Some(call) = trace.next_call()? {
         calls += 1;
-        if calls % (1 << 14) == 0 {
-            spinner.tick(calls);
-        }
+        spinner.count(calls);
         builder.push(&call);
     }
     drop(spinner);

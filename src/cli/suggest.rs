@@ -6,7 +6,7 @@ use std::path::PathBuf;
 
 use anyhow::bail;
 
-use super::common::{InputArgs, open_output};
+use super::common::{InputArgs, Spinner, open_output};
 use super::simulate::warn_skipped;
 use crate::engine::Scope;
 use crate::replay::input_summary;
@@ -78,11 +78,16 @@ pub fn run(args: &SuggestArgs, out: &mut dyn Write, err: &mut dyn Write) -> anyh
     let files = trace.files().to_vec();
     let mut builder = SuggestBuilder::new(args.scope.into(), args.server.clone());
     let mut servers = BTreeSet::new();
+    let mut spinner = Spinner::new();
+    let mut calls = 0u64;
     while let Some(call) = trace.next_call()? {
+        calls += 1;
+        spinner.count(calls);
         if !builder.push(&call) && !servers.contains(&*call.server) {
             servers.insert(call.server.to_string());
         }
     }
+    drop(spinner);
     warn_skipped(
         &input_summary(&files, trace.stats(), NoPolicy::default()),
         err,
