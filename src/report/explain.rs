@@ -209,7 +209,7 @@ fn step_info(s: &ExplainStep, call: &CallRecord, show_args: bool) -> StepInfo {
             };
             let mut i = info(kind, result);
             if show_args {
-                i.argument = predicate_argument(&s.rule, &call.args);
+                i.argument = predicate_argument(&s.rule, &call.tool, list, &call.args);
             }
             i
         }
@@ -244,12 +244,12 @@ fn step_info(s: &ExplainStep, call: &CallRecord, show_args: bool) -> StepInfo {
 
 /// The argument a predicate reads, found from its rule id (`/tools/<tool>/<list>/<path>-<op>`,
 /// policy.md §1): operator names hold no `-`, so the path is everything before the last one.
-/// `None` when values were not recorded or the id is not of that shape.
-fn predicate_argument(rule: &str, args: &Args) -> Option<Value> {
+/// `None` when values were not recorded or the id is not of that shape (another dialect).
+fn predicate_argument(rule: &str, tool: &str, list: &str, args: &Args) -> Option<Value> {
     let values = args.values()?;
-    let (before, _op) = rule.rsplit_once('-')?;
-    let start = before.find("/args.")?;
-    let path = ArgPath::parse(&before[start + 1..])?;
+    let rest = rule.strip_prefix(&format!("/tools/{tool}/{list}/"))?;
+    let (path, _op) = rest.rsplit_once('-')?;
+    let path = ArgPath::parse(path)?;
     Some(path.lookup(values).cloned().unwrap_or(Value::Null))
 }
 
@@ -391,5 +391,50 @@ pub fn document(r: &ExplainReport) -> Document {
     Document {
         title: format!("mcpsim explain: call #{} — {}", c.index, d.decision),
         blocks: b,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::{Value, json};
+
+    use super::predicate_argument;
+    use crate::trace::Args;
+
+    fn values(v: Value) -> Args {
+        match v {
+            Value::Object(m) => Args::Values(m),
+            _ => Args::Unrecorded,
+        }
+    }
+
+    #[test]
+    fn argument_is_found_from_the_rule_id() {
+        let args = values(json!({"net": {"dst-subnet": "0.0.0.0/0"}, "a": 1}));
+        let rule = "/tools/vpn/deny_if/args.net.dst-subnet-eq";
+        assert_eq!(
+            predicate_argument(rule, "vpn", "deny_if", &args),
+            Some(json!("0.0.0.0/0"))
+        );
+        // Absent: read as null, which is what every operator but `exists` sees.
+        let rule = "/tools/vpn/require/args.pfs-eq";
+        assert_eq!(
+            predicate_argument(rule, "vpn", "require", &args),
+            Some(Value::Null)
+        );
+    }
+
+    #[test]
+    fn no_argument_without_values_or_for_other_rule_shapes() {
+        let keys = Args::Keys(vec!["pfs".to_owned()]);
+        assert_eq!(
+            predicate_argument("/tools/vpn/require/args.pfs-eq", "vpn", "require", &keys),
+            None
+        );
+        let args = values(json!({"pfs": "enable"}));
+        assert_eq!(
+            predicate_argument("vpn/max single charge", "vpn", "require", &args),
+            None
+        );
     }
 }
