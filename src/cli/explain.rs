@@ -4,8 +4,7 @@ use std::io::Write;
 
 use anyhow::bail;
 
-use super::common::{EvalArgs, InputArgs, Spinner, SummaryOutputArgs, load_policies};
-use super::simulate::warn_skipped;
+use super::common::{EvalArgs, InputArgs, Spinner, SummaryOutputArgs, load_policies, warn_skipped};
 use crate::replay::{Replayer, input_summary};
 use crate::report::{self, CallInfo, ExplainReport, NoPolicy};
 use crate::trace::Trace;

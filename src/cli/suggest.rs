@@ -6,8 +6,7 @@ use std::path::PathBuf;
 
 use anyhow::bail;
 
-use super::common::{InputArgs, Spinner, open_output};
-use super::simulate::warn_skipped;
+use super::common::{InputArgs, Spinner, open_output, warn_skipped};
 use crate::engine::Scope;
 use crate::replay::input_summary;
 use crate::report::{self, NoPolicy, SuggestBuilder};

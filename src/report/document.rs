@@ -155,13 +155,20 @@ fn tally_rows(groups: &[GroupTally]) -> Vec<Vec<String>> {
 }
 
 pub(super) fn outcome_detail(o: &Outcome) -> String {
+    // The rule column names the counter; the full message stays in the machine formats.
     match &o.throttle {
-        Some(t) => format!(
-            "{} ({} {}/{} +{}, retry after {})",
-            o.message,
-            t.key,
+        Some(t) if t.increment == 1.0 => format!(
+            "{}/{} used by {}; retry after {}",
             num(t.used),
             num(t.max),
+            t.key,
+            t.retry_after
+        ),
+        Some(t) => format!(
+            "{}/{} used by {}, this call +{}; retry after {}",
+            num(t.used),
+            num(t.max),
+            t.key,
             num(t.increment),
             t.retry_after
         ),

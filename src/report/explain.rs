@@ -344,8 +344,11 @@ pub fn document(r: &ExplainReport) -> Document {
     b.push(Block::Line(if d.rule.is_empty() {
         format!("{}: every check passed", d.decision)
     } else {
-        format!("{} by {}: {}", d.decision, d.rule, outcome_detail(d))
+        format!("{} by {}: {}", d.decision, d.rule, d.message)
     }));
+    if d.throttle.is_some() {
+        b.push(Block::Line(format!("Counter: {}", outcome_detail(d))));
+    }
     if d.approval_required {
         b.push(Block::Line(
             "The call needed approval and was continued as approved (--assume-approved)."

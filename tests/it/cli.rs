@@ -45,3 +45,505 @@ pub(crate) fn fixture(p: &str) -> String {
     );
     p.to_owned()
 }
+
+const FLEET: &str = "fixtures/traces/fleet.jsonl";
+const BASELINE: &str = "fixtures/policies/baseline.json";
+const CANDIDATE: &str = "fixtures/policies/candidate.json";
+const EVERYTHING: &str = "fixtures/policies/everything.json";
+
+fn simulate(policy: &str, extra: &[&str]) -> Command {
+    let mut args = vec!["simulate", "--policy", policy, FLEET];
+    args.extend_from_slice(extra);
+    mcpsim(&args)
+}
+
+fn diff(extra: &[&str]) -> Command {
+    let mut args = vec!["diff", "--base", BASELINE, "--candidate", CANDIDATE, FLEET];
+    args.extend_from_slice(extra);
+    mcpsim(&args)
+}
+
+#[test]
+fn help() {
+    snapshot!("help", mcpsim(&["--help"]));
+    snapshot!("simulate_help", mcpsim(&["simulate", "--help"]));
+    snapshot!("diff_help", mcpsim(&["diff", "--help"]));
+}
+
+#[test]
+fn simulate_every_summary_format() {
+    snapshot!("simulate_table", simulate(CANDIDATE, &[]));
+    snapshot!(
+        "simulate_markdown",
+        simulate(CANDIDATE, &["--format", "markdown"])
+    );
+    snapshot!("simulate_json", simulate(CANDIDATE, &["--format", "json"]));
+    snapshot!(
+        "simulate_everything_table",
+        simulate(EVERYTHING, &["--calls", "all"])
+    );
+}
+
+#[test]
+fn simulate_per_call_formats() {
+    snapshot!(
+        "simulate_jsonl",
+        simulate(CANDIDATE, &["--format", "jsonl"])
+    );
+    snapshot!("simulate_csv", simulate(CANDIDATE, &["--format", "csv"]));
+}
+
+#[test]
+fn diff_every_summary_format() {
+    snapshot!("diff_table", diff(&[]));
+    snapshot!("diff_markdown", diff(&["--format", "markdown"]));
+    snapshot!("diff_json", diff(&["--format", "json"]));
+}
+
+#[test]
+fn diff_per_call_formats() {
+    snapshot!("diff_jsonl", diff(&["--format", "jsonl"]));
+    snapshot!("diff_csv", diff(&["--format", "csv"]));
+}
+
+#[test]
+fn check_clean_and_broken_policies() {
+    snapshot!(
+        "check_clean",
+        mcpsim(&["check", BASELINE, CANDIDATE, EVERYTHING])
+    );
+    snapshot!(
+        "check_typos",
+        mcpsim(&[
+            "check",
+            &fixture("fixtures/policies/policylayer_typos.json")
+        ])
+    );
+}
+
+#[test]
+fn convert_to_jsonl_and_csv() {
+    let trace = fixture("fixtures/traces/jsonrpc.jsonl");
+    snapshot!(
+        "convert_jsonrpc_jsonl",
+        mcpsim(&["convert", &trace, "--to", "jsonl"])
+    );
+    snapshot!(
+        "convert_jsonrpc_csv",
+        mcpsim(&["convert", &trace, "--to", "csv"])
+    );
+}
+
+#[test]
+fn simulate_reports_unknown_and_fidelity_on_keys_only_logs() {
+    // PolicyLayer logs keep argument keys, never values: predicates on values are unknown.
+    snapshot!(
+        "simulate_policylayer_log",
+        mcpsim(&[
+            "simulate",
+            "--policy",
+            CANDIDATE,
+            &fixture("fixtures/traces/policylayer.jsonl"),
+        ])
+    );
+}
+
+#[test]
+fn simulate_counts_skipped_records() {
+    snapshot!(
+        "simulate_bad_input",
+        mcpsim(&[
+            "simulate",
+            "--policy",
+            BASELINE,
+            &fixture("fixtures/traces/bad.jsonl")
+        ])
+    );
+}
+
+#[test]
+fn strict_stops_at_the_first_bad_record_with_exit_2() {
+    let (code, stdout, stderr) = run(&[
+        "simulate",
+        "--policy",
+        BASELINE,
+        "fixtures/traces/bad.jsonl",
+        "--strict",
+    ]);
+    assert_eq!(code, 2, "{stderr}");
+    assert!(stdout.is_empty());
+    assert!(
+        stderr.starts_with("error: fixtures/traces/bad.jsonl:2:"),
+        "error names file and line: {stderr}"
+    );
+}
+
+#[test]
+fn invalid_policy_exits_2_with_located_diagnostics() {
+    let (code, stdout, stderr) = run(&[
+        "simulate",
+        "--policy",
+        "fixtures/policies/policylayer_typos.json",
+        FLEET,
+    ]);
+    assert_eq!(code, 2);
+    assert!(stdout.is_empty());
+    assert!(
+        stderr.contains("--> fixtures/policies/policylayer_typos.json:"),
+        "{stderr}"
+    );
+    assert!(stderr.contains("did you mean"), "{stderr}");
+}
+
+#[test]
+fn missing_files_exit_2() {
+    let (code, _, stderr) = run(&["simulate", "--policy", "nope.json", FLEET]);
+    assert_eq!(code, 2);
+    assert!(stderr.contains("nope.json"), "{stderr}");
+    let (code, _, stderr) = run(&["simulate", "--policy", BASELINE, "missing-trace.jsonl"]);
+    assert_eq!(code, 2);
+    assert!(stderr.contains("missing-trace.jsonl"), "{stderr}");
+}
+
+#[test]
+fn usage_errors_exit_2() {
+    let (code, _, stderr) = run(&["simulate", FLEET]);
+    assert_eq!(code, 2);
+    assert!(stderr.contains("--policy"), "{stderr}");
+    let (code, _, stderr) = run(&[
+        "simulate",
+        "--policy",
+        BASELINE,
+        FLEET,
+        "--fail-on",
+        "maybe",
+    ]);
+    assert_eq!(code, 2);
+    assert!(stderr.contains("unknown decision `maybe`"), "{stderr}");
+}
+
+#[test]
+fn simulate_gate_exit_codes() {
+    // The candidate policy refuses 9 calls of the fleet trace: 3 denied, 6 throttled.
+    let gate = |extra: &[&str]| {
+        let mut args = vec!["simulate", "--policy", CANDIDATE, FLEET, "--format", "json"];
+        args.extend_from_slice(extra);
+        run(&args)
+    };
+    let (code, _, stderr) = gate(&["--fail-on", "deny,throttle"]);
+    assert_eq!(code, 1);
+    assert_eq!(
+        stderr,
+        "gate failed: 9 calls deny/throttle (at most 0 allowed)\n"
+    );
+    assert_eq!(
+        gate(&["--fail-on", "deny,throttle", "--max-failures", "9"]).0,
+        0
+    );
+    assert_eq!(
+        gate(&["--fail-on", "deny,throttle", "--max-failures", "8"]).0,
+        1
+    );
+    assert_eq!(gate(&["--fail-on", "throttle", "--max-failures", "6"]).0, 0);
+    assert_eq!(gate(&["--fail-on", "unknown"]).0, 0);
+    assert_eq!(gate(&["--fail-on", "approval"]).0, 1);
+    assert_eq!(gate(&[]).0, 0);
+}
+
+#[test]
+fn diff_gate_exit_codes() {
+    // baseline → candidate: 3 calls newly denied, 6 newly throttled, 1 newly held.
+    let gate = |extra: &[&str]| {
+        let mut args = vec![
+            "diff",
+            "--base",
+            BASELINE,
+            "--candidate",
+            CANDIDATE,
+            FLEET,
+            "--format",
+            "json",
+        ];
+        args.extend_from_slice(extra);
+        run(&args)
+    };
+    let (code, _, stderr) = gate(&["--fail-on-new", "deny,throttle"]);
+    assert_eq!(code, 1);
+    assert_eq!(
+        stderr,
+        "gate failed: 9 calls newly deny/throttle (at most 0 allowed)\n"
+    );
+    assert_eq!(gate(&["--fail-on-new", "deny", "--max-new", "3"]).0, 0);
+    assert_eq!(gate(&["--fail-on-new", "deny", "--max-new", "2"]).0, 1);
+    assert_eq!(gate(&["--fail-on-new", "unknown"]).0, 0);
+    // The reverse direction only allows more: nothing is newly refused.
+    let (code, _, _) = run(&[
+        "diff",
+        "--base",
+        CANDIDATE,
+        "--candidate",
+        BASELINE,
+        FLEET,
+        "--fail-on-new",
+        "deny,throttle,approval",
+    ]);
+    assert_eq!(code, 0);
+}
+
+#[test]
+fn json_output_matches_the_documented_schema() {
+    use super::json_schema::{DiffReport, SimulateReport};
+    let (code, stdout, _) = run(&[
+        "simulate",
+        "--policy",
+        CANDIDATE,
+        FLEET,
+        "--format",
+        "json",
+        "--show-args",
+    ]);
+    assert_eq!(code, 0);
+    let r: SimulateReport = serde_json::from_str(&stdout).expect("simulate JSON matches schema");
+    assert_eq!(r.totals.calls, 45);
+    assert_eq!(
+        (
+            r.totals.allow,
+            r.totals.deny,
+            r.totals.throttle,
+            r.totals.approval,
+            r.totals.unknown
+        ),
+        (35, 3, 6, 1, 0)
+    );
+    assert_eq!(r.not_allowed, 10);
+    assert!(r.calls.iter().all(|c| c.args.is_some()));
+    let throttled = r
+        .calls
+        .iter()
+        .find(|c| c.decision == "throttle")
+        .expect("a throttle");
+    let t = throttled.throttle.as_ref().expect("throttle details");
+    assert_eq!(
+        (t.counter.as_str(), t.used, t.max),
+        ("firewall_reads", 30.0, 30.0)
+    );
+    assert_eq!(t.key, "grant:fortios/audit-bot");
+
+    let (code, stdout, _) = run(&[
+        "diff",
+        "--base",
+        BASELINE,
+        "--candidate",
+        CANDIDATE,
+        FLEET,
+        "--format",
+        "json",
+    ]);
+    assert_eq!(code, 0);
+    let d: DiffReport = serde_json::from_str(&stdout).expect("diff JSON matches schema");
+    assert_eq!(d.changed, 10);
+    assert_eq!(d.calls.len(), 10);
+}
+
+#[test]
+fn arguments_are_hidden_unless_asked_for() {
+    let (_, stdout, _) = run(&[
+        "simulate", "--policy", CANDIDATE, FLEET, "--format", "jsonl",
+    ]);
+    assert!(!stdout.contains("branch-12-p2"), "argument values leaked");
+    let (_, stdout, _) = run(&[
+        "simulate",
+        "--policy",
+        CANDIDATE,
+        FLEET,
+        "--format",
+        "jsonl",
+        "--show-args",
+    ]);
+    assert!(stdout.contains("branch-12-p2"));
+}
+
+#[test]
+fn output_is_deterministic() {
+    for format in ["table", "json", "jsonl", "csv"] {
+        let a = run(&[
+            "diff",
+            "--base",
+            BASELINE,
+            "--candidate",
+            CANDIDATE,
+            FLEET,
+            "-f",
+            format,
+        ]);
+        let b = run(&[
+            "diff",
+            "--base",
+            BASELINE,
+            "--candidate",
+            CANDIDATE,
+            FLEET,
+            "-f",
+            format,
+        ]);
+        assert_eq!(a, b, "{format}");
+    }
+}
+
+#[test]
+fn per_server_policies_count_calls_of_other_servers() {
+    let (code, stdout, _) = run(&[
+        "simulate",
+        "--policy",
+        &format!("other-server={CANDIDATE}"),
+        FLEET,
+        "--format",
+        "json",
+    ]);
+    assert_eq!(code, 0);
+    let r: super::json_schema::SimulateReport = serde_json::from_str(&stdout).expect("json");
+    assert_eq!(r.input.calls_read, 45);
+    assert_eq!(r.input.calls_evaluated, 0);
+    assert_eq!(r.input.no_policy.len(), 1);
+    assert_eq!(r.input.no_policy[0].name, "fortios");
+    assert_eq!(r.input.no_policy[0].count, 45);
+
+    let (_, stdout, _) = run(&[
+        "simulate",
+        "--policy",
+        BASELINE,
+        "--policy",
+        &format!("fortios={CANDIDATE}"),
+        FLEET,
+        "--format",
+        "json",
+    ]);
+    let r: super::json_schema::SimulateReport = serde_json::from_str(&stdout).expect("json");
+    // The server's own policy wins over the one for every server.
+    assert_eq!(r.totals.throttle, 6);
+}
+
+#[test]
+fn parquet_output_round_trips_through_polars() {
+    use polars::prelude::*;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let out = dir.path().join("decisions.parquet");
+    let out_s = out.to_str().expect("utf-8 path");
+    let (code, _, stderr) = run(&[
+        "simulate", "--policy", CANDIDATE, FLEET, "--format", "parquet", "--output", out_s,
+    ]);
+    assert_eq!(code, 0, "{stderr}");
+    let file = std::fs::File::open(&out).expect("written");
+    let df = ParquetReader::new(file).finish().expect("parquet reads");
+    assert_eq!(df.height(), 45);
+    let decisions = df.column("decision").expect("decision column");
+    let decisions = decisions.str().expect("strings");
+    let throttles = (0..decisions.len())
+        .filter(|&i| decisions.get(i) == Some("throttle"))
+        .count();
+    assert_eq!(throttles, 6);
+}
+
+#[test]
+fn diff_parquet_output_has_both_decisions_and_the_cause() {
+    use polars::prelude::*;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let out = dir.path().join("diff.parquet");
+    let out_s = out.to_str().expect("utf-8 path");
+    let (code, _, stderr) = run(&[
+        "diff",
+        "--base",
+        BASELINE,
+        "--candidate",
+        CANDIDATE,
+        FLEET,
+        "-f",
+        "parquet",
+        "-o",
+        out_s,
+    ]);
+    assert_eq!(code, 0, "{stderr}");
+    let df = ParquetReader::new(std::fs::File::open(&out).expect("written"))
+        .finish()
+        .expect("parquet reads");
+    assert_eq!(df.height(), 45);
+    let base = df
+        .column("base_decision")
+        .expect("base")
+        .str()
+        .expect("str")
+        .clone();
+    let cand = df
+        .column("candidate_decision")
+        .expect("cand")
+        .str()
+        .expect("str")
+        .clone();
+    let cause = df
+        .column("cause")
+        .expect("cause")
+        .str()
+        .expect("str")
+        .clone();
+    let changed: Vec<usize> = (0..df.height())
+        .filter(|&i| base.get(i) != cand.get(i))
+        .collect();
+    assert_eq!(changed.len(), 10);
+    assert!(changed.iter().all(|&i| cause.get(i) == Some("direct")));
+    assert_eq!(cause.null_count(), 35);
+}
+
+#[test]
+fn broken_pipe_exits_quietly() {
+    use std::io::Read;
+    use std::process::Stdio;
+    let mut child = mcpsim(&[
+        "simulate", "--policy", CANDIDATE, FLEET, "--format", "jsonl",
+    ])
+    .stdout(Stdio::piped())
+    .stderr(Stdio::piped())
+    .spawn()
+    .expect("spawn");
+    // Close our end of stdout at once.
+    drop(child.stdout.take());
+    let status = child.wait().expect("wait");
+    let mut stderr = String::new();
+    child
+        .stderr
+        .take()
+        .expect("stderr")
+        .read_to_string(&mut stderr)
+        .expect("read");
+    assert!(status.success(), "exit {status:?}: {stderr}");
+    assert!(stderr.is_empty(), "{stderr}");
+}
+
+/// Every fenced block of the README that starts with `$ mcpsim …` shows that command's real
+/// output (standard output, then standard error).
+#[test]
+fn readme_examples_are_real_output() {
+    let readme = std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("README.md"))
+        .expect("README.md");
+    let mut checked = 0;
+    let mut lines = readme.lines();
+    while let Some(line) = lines.next() {
+        if !line.starts_with("```") {
+            continue;
+        }
+        let body: Vec<&str> = lines.by_ref().take_while(|l| *l != "```").collect();
+        let Some(cmd) = body.first().and_then(|l| l.strip_prefix("$ mcpsim ")) else {
+            continue;
+        };
+        let args: Vec<&str> = cmd.split_whitespace().collect();
+        let (_, stdout, stderr) = run(&args);
+        let expected = body[1..].join("\n");
+        let actual = format!("{stdout}{stderr}");
+        assert_eq!(
+            actual.trim_end(),
+            expected.trim_end(),
+            "README example `{cmd}`"
+        );
+        checked += 1;
+    }
+    assert_eq!(checked, 3, "README examples found");
+}

@@ -6,4 +6,5 @@ mod extras;
 mod json_schema;
 mod policy;
 mod proptest_reference;
+mod replay;
 mod trace;
