@@ -564,3 +564,17 @@ fn explain_and_stats_json_match_the_documented_schema() {
     let s: schema::StatsReport = serde_json::from_value(v).expect("stats schema");
     assert_eq!(s.per_grant.len(), 3);
 }
+
+#[test]
+fn explain_held_call_and_assume_approved() {
+    // #41 creates a firewall policy: candidate.json requires approval for that tool.
+    let r = explain_json(CANDIDATE, "#41", &[]);
+    assert_eq!(r["decision"]["decision"], "approval");
+    let step = deciding_step(&r);
+    assert_eq!(step["step"], "require_approval");
+    assert_eq!(step["decides"], "approval");
+    let r = explain_json(CANDIDATE, "#41", &["--assume-approved"]);
+    assert_eq!(r["decision"]["decision"], "allow");
+    assert_eq!(r["decision"]["approval_required"], true);
+    assert_eq!(deciding_step(&r)["decides"], "allow");
+}
