@@ -7,7 +7,7 @@ use std::collections::{BTreeMap, HashMap};
 use std::io::Write;
 use std::sync::Arc;
 
-use crate::engine::{Decision, Engine, EvalOptions, Policy};
+use crate::engine::{Decision, Engine, EvalOptions, ExplainStep, Policy};
 use crate::report::{
     CallInfo, Cause, Count, DiffBuilder, DiffReport, DiffRow, FileInput, InputSummary, NoPolicy,
     Outcome, PolicyRef, ReportOptions, RowSink, SimulateBuilder, SimulateReport, SkippedRecord,
@@ -40,6 +40,20 @@ impl PolicySet {
             file: file.clone(),
         }));
         v
+    }
+
+    /// The policy that applies to a server's calls, as reports name it; `None` when there is none.
+    pub fn policy_for(&self, server: &str) -> Option<PolicyRef> {
+        match self.per_server.get(server) {
+            Some((file, _)) => Some(PolicyRef {
+                server: Some(server.to_owned()),
+                file: file.clone(),
+            }),
+            None => self.default.as_ref().map(|(file, _)| PolicyRef {
+                server: None,
+                file: file.clone(),
+            }),
+        }
     }
 }
 
@@ -85,6 +99,14 @@ impl Replayer {
     pub fn decide(&mut self, call: &CallRecord) -> Option<Decision> {
         let view = call.view();
         self.engine(&call.server).map(|e| e.evaluate(&view))
+    }
+
+    /// Every rule and counter on the way to this call's decision, with counters as the calls
+    /// decided so far left them; `None` when its server has no policy. Changes nothing: call it
+    /// before [`Replayer::decide`] for the same call.
+    pub fn explain(&self, call: &CallRecord) -> Option<Vec<ExplainStep>> {
+        self.engine_ref(&call.server)
+            .map(|e| e.explain(&call.view()))
     }
 }
 

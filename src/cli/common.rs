@@ -12,7 +12,7 @@ use crate::policy::{self, Dialect, LoadOptions};
 use crate::replay::{PolicySet, Progress, ReplayError};
 use crate::report::{
     self, CallsShown, DiffReport, Gate, InputSummary, OutputFormat, ReportOptions, RowSink,
-    SimulateReport, row_sink,
+    SimulateReport, SummaryFormat, row_sink,
 };
 use crate::trace::{Format, ReadOptions};
 
@@ -145,21 +145,54 @@ impl OutputArgs {
 
     /// The destination: `--output FILE` or standard output (refusing binary output to a terminal).
     pub fn open<'a>(&self, stdout: &'a mut dyn Write) -> anyhow::Result<Box<dyn Write + 'a>> {
-        match &self.output {
-            Some(path) => {
-                let f = File::create(path)
-                    .with_context(|| format!("cannot create {}", path.display()))?;
-                Ok(Box::new(BufWriter::new(f)))
-            }
-            None => {
-                if self.format == OutputFormat::Parquet && io::stdout().is_terminal() {
-                    anyhow::bail!(
-                        "parquet output is binary: give --output FILE or redirect standard output"
-                    );
-                }
-                Ok(Box::new(BufWriter::new(stdout)))
-            }
+        if self.output.is_none()
+            && self.format == OutputFormat::Parquet
+            && io::stdout().is_terminal()
+        {
+            anyhow::bail!(
+                "parquet output is binary: give --output FILE or redirect standard output"
+            );
         }
+        open_output(self.output.as_deref(), stdout)
+    }
+}
+
+/// `--output FILE` (buffered), or standard output.
+pub fn open_output<'a>(
+    path: Option<&Path>,
+    stdout: &'a mut dyn Write,
+) -> anyhow::Result<Box<dyn Write + 'a>> {
+    match path {
+        Some(path) => {
+            let f =
+                File::create(path).with_context(|| format!("cannot create {}", path.display()))?;
+            Ok(Box::new(BufWriter::new(f)))
+        }
+        None => Ok(Box::new(BufWriter::new(stdout))),
+    }
+}
+
+/// Shape and destination of a report that has no per-call rows.
+#[derive(clap::Args, Debug, Clone)]
+pub struct SummaryOutputArgs {
+    /// Output format.
+    #[arg(
+        long,
+        short = 'f',
+        value_enum,
+        default_value = "table",
+        value_name = "FORMAT"
+    )]
+    pub format: SummaryFormat,
+    /// Write the report to FILE instead of standard output.
+    #[arg(long, short = 'o', value_name = "FILE")]
+    pub output: Option<PathBuf>,
+}
+
+impl SummaryOutputArgs {
+    /// The destination: `--output FILE` or standard output.
+    pub fn open<'a>(&self, stdout: &'a mut dyn Write) -> anyhow::Result<Box<dyn Write + 'a>> {
+        open_output(self.output.as_deref(), stdout)
     }
 }
 
@@ -248,6 +281,13 @@ impl Spinner {
             );
             pb
         }))
+    }
+
+    /// Show `calls` every few thousand calls (cheap to call on every call).
+    pub fn count(&mut self, calls: u64) {
+        if calls % (1 << 14) == 0 {
+            self.tick(calls);
+        }
     }
 }
 
@@ -349,7 +389,7 @@ pub fn replay_and_report<R: Finished>(
 }
 
 /// Per-call formats carry no summary: say on standard error what was skipped.
-fn warn_skipped(input: &InputSummary, err: &mut dyn Write) -> io::Result<()> {
+pub(super) fn warn_skipped(input: &InputSummary, err: &mut dyn Write) -> io::Result<()> {
     if input.skipped > 0 {
         writeln!(err, "warning: {} malformed records skipped", input.skipped)?;
         for s in &input.skipped_examples {

@@ -4,11 +4,11 @@
 use std::path::Path;
 use std::process::Command;
 
-use insta_cmd::{assert_cmd_snapshot, get_cargo_bin};
+use insta_cmd::get_cargo_bin;
 
 /// `mcpsim` run from the repository root with a cleared environment, so paths in the output are
 /// the relative fixture paths and nothing of the caller's environment leaks in.
-fn mcpsim(args: &[&str]) -> Command {
+pub(crate) fn mcpsim(args: &[&str]) -> Command {
     let mut cmd = Command::new(get_cargo_bin("mcpsim"));
     cmd.current_dir(env!("CARGO_MANIFEST_DIR"));
     cmd.env_clear();
@@ -23,12 +23,13 @@ macro_rules! snapshot {
             prepend_module_to_snapshot => false,
             omit_expression => true,
         }, {
-            assert_cmd_snapshot!($name, $cmd);
+            insta_cmd::assert_cmd_snapshot!($name, $cmd);
         })
     };
 }
+pub(crate) use snapshot;
 
-fn run(args: &[&str]) -> (i32, String, String) {
+pub(crate) fn run(args: &[&str]) -> (i32, String, String) {
     let out = mcpsim(args).output().expect("mcpsim runs");
     (
         out.status.code().unwrap_or(-1),
@@ -37,7 +38,7 @@ fn run(args: &[&str]) -> (i32, String, String) {
     )
 }
 
-fn fixture(p: &str) -> String {
+pub(crate) fn fixture(p: &str) -> String {
     assert!(
         Path::new(env!("CARGO_MANIFEST_DIR")).join(p).exists(),
         "missing fixture {p}"

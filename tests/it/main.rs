@@ -2,6 +2,7 @@
 
 mod cli;
 mod engine;
+mod extras;
 mod intercept;
 mod json_schema;
 mod policy;
