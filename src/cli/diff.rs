@@ -14,7 +14,7 @@ use crate::trace::Trace;
 #[command(after_help = "\
 Examples:
   mcpsim diff --base fixtures/policies/baseline.json --candidate fixtures/policies/candidate.json \\
-      fixtures/traces/fortios.jsonl
+      fixtures/traces/fleet.jsonl
   mcpsim diff --base old.json --candidate new.json 'traces/*.jsonl' --format markdown \\
       --fail-on-new deny,throttle --max-new 5 > diff.md")]
 pub struct DiffArgs {

@@ -28,9 +28,9 @@ pub struct Cli {
 
 const EXAMPLES: &str = "\
 Examples:
-  mcpsim simulate --policy fixtures/policies/candidate.json fixtures/traces/fortios.jsonl
+  mcpsim simulate --policy fixtures/policies/candidate.json fixtures/traces/fleet.jsonl
   mcpsim diff --base fixtures/policies/baseline.json --candidate fixtures/policies/candidate.json \\
-      fixtures/traces/fortios.jsonl --format markdown --fail-on-new deny,throttle
+      fixtures/traces/fleet.jsonl --format markdown --fail-on-new deny,throttle
   mcpsim check fixtures/policies/*.json
   mcpsim explain --policy fixtures/policies/candidate.json fixtures/traces/fleet.jsonl --call '#35'
   mcpsim stats fixtures/traces/fleet.jsonl

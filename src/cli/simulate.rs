@@ -13,7 +13,7 @@ use crate::trace::Trace;
 #[derive(clap::Args, Debug)]
 #[command(after_help = "\
 Examples:
-  mcpsim simulate --policy fixtures/policies/candidate.json fixtures/traces/fortios.jsonl
+  mcpsim simulate --policy fixtures/policies/candidate.json fixtures/traces/fleet.jsonl
   mcpsim simulate --policy files=files.json --policy fortios=fortios.json 'logs/*.jsonl.gz'
   mcpsim simulate --policy p.json trace.jsonl --fail-on deny,throttle --max-failures 10")]
 pub struct SimulateArgs {
