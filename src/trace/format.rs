@@ -6,6 +6,8 @@ use std::sync::LazyLock;
 use regex::Regex;
 use serde_json::{Map, Value};
 
+use super::agentgateway::flatten;
+
 /// A trace source format. Detection looks at the first non-empty lines; `--from` overrides it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, clap::ValueEnum)]
 pub enum Format {
@@ -27,11 +29,20 @@ pub enum Format {
     /// Claude Desktop MCP logs (`mcp.log`, `mcp-server-<name>.log`).
     #[value(name = "claude")]
     ClaudeLog,
+    /// OpenTelemetry spans in OTLP JSON (`{"resourceSpans":[…]}` per line, or whole documents).
+    #[value(name = "otel")]
+    OtelSpans,
+    /// agentgateway access logs (JSON lines, flat or nested `mcp.*` keys).
+    #[value(name = "agentgateway")]
+    AgentGatewayLog,
+    /// ToolHive audit events (JSON lines, `type: mcp_tool_call`).
+    #[value(name = "toolhive")]
+    ToolHiveAudit,
 }
 
 impl Format {
     /// Every format, in documentation order.
-    pub const ALL: [Format; 7] = [
+    pub const ALL: [Format; 10] = [
         Format::Jsonl,
         Format::Csv,
         Format::Parquet,
@@ -39,6 +50,9 @@ impl Format {
         Format::PolicyLayerLog,
         Format::InterceptLog,
         Format::ClaudeLog,
+        Format::OtelSpans,
+        Format::AgentGatewayLog,
+        Format::ToolHiveAudit,
     ];
 
     /// The name used by `--from` and in reports.
@@ -51,6 +65,9 @@ impl Format {
             Format::PolicyLayerLog => "policylayer",
             Format::InterceptLog => "intercept",
             Format::ClaudeLog => "claude",
+            Format::OtelSpans => "otel",
+            Format::AgentGatewayLog => "agentgateway",
+            Format::ToolHiveAudit => "toolhive",
         }
     }
 
@@ -78,6 +95,9 @@ pub(crate) static CLAUDE_LINE: LazyLock<Regex> = LazyLock::new(|| {
 pub(crate) fn detect(head: &[u8]) -> Result<Format, String> {
     if head.starts_with(b"PAR1") {
         return Ok(Format::Parquet);
+    }
+    if starts_otlp_document(head) {
+        return Ok(Format::OtelSpans);
     }
     let mut seen = 0;
     let mut first: Option<String> = None;
@@ -129,13 +149,35 @@ fn detect_line(line: &str, is_first: bool) -> Option<Format> {
     None
 }
 
+/// Whether the input opens an OTLP document: `{` then `"resourceSpans"`, on one line or
+/// pretty-printed over several. Looking at the first bytes only also recognises a first line
+/// too long to end inside the detection window (a large export batch).
+fn starts_otlp_document(head: &[u8]) -> bool {
+    let rest = head.trim_ascii_start();
+    rest.strip_prefix(b"{")
+        .is_some_and(|r| r.trim_ascii_start().starts_with(b"\"resourceSpans\""))
+}
+
 fn detect_object(obj: &Map<String, Value>) -> Option<Format> {
     let has = |k: &str| obj.contains_key(k);
+    if has("resourceSpans") {
+        return Some(Format::OtelSpans);
+    }
     if obj.get("msg").is_some_and(Value::is_object) || has("jsonrpc") {
         return Some(Format::JsonRpc);
     }
+    // ToolHive's `type` would otherwise pass for an Intercept event's; Intercept events carry
+    // `instance` and never `logged_at`.
+    if obj.get("type").is_some_and(Value::is_string)
+        && (has("logged_at") || has("loggedAt") || has("audit_id"))
+    {
+        return Some(Format::ToolHiveAudit);
+    }
     if has("instance") && has("type") {
         return Some(Format::InterceptLog);
+    }
+    if is_agentgateway(obj) {
+        return Some(Format::AgentGatewayLog);
     }
     if has("request_id") || has("grant_id") || has("grant_label") || has("upstream_status") {
         return Some(Format::PolicyLayerLog);
@@ -147,6 +189,14 @@ fn detect_object(obj: &Map<String, Value>) -> Option<Format> {
         return Some(Format::Jsonl);
     }
     None
+}
+
+/// An agentgateway line names an MCP field (`mcp.method.name`, `mcp.target`, …) or the tool
+/// (`gen_ai.tool.name`), flat or nested; no other format uses those keys.
+fn is_agentgateway(obj: &Map<String, Value>) -> bool {
+    let mcp_key = |k: &str| k.starts_with("mcp.") || k == "gen_ai.tool.name";
+    obj.keys().any(|k| mcp_key(k))
+        || obj.get("mcp").is_some_and(Value::is_object) && flatten(obj).keys().any(|k| mcp_key(k))
 }
 
 #[cfg(test)]
