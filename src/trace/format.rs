@@ -235,6 +235,112 @@ mod tests {
     }
 
     #[test]
+    fn detects_the_gateway_and_telemetry_formats() {
+        let cases: [(&str, Format); 8] = [
+            (
+                r#"{"resourceSpans":[{"resource":{"attributes":[]},"scopeSpans":[]}]}"#,
+                Format::OtelSpans,
+            ),
+            // Pretty-printed: the first line alone is `{`.
+            ("{\n  \"resourceSpans\": [\n    {\n", Format::OtelSpans),
+            (
+                r#"{"level":"info","time":"2026-08-01T09:00:02Z","http.status":200,"mcp.method.name":"tools/call","mcp.target":"fortios","gen_ai.tool.name":"t"}"#,
+                Format::AgentGatewayLog,
+            ),
+            (
+                r#"{"time":"2026-08-01T09:00:02Z","mcp":{"method":{"name":"tools/list"}}}"#,
+                Format::AgentGatewayLog,
+            ),
+            // Older agentgateway releases: `mcp.method` and `mcp.resource.name`.
+            (
+                r#"{"time":"2026-08-01T09:00:02Z","mcp.method":"tools/call","mcp.resource.name":"t"}"#,
+                Format::AgentGatewayLog,
+            ),
+            (
+                r#"{"time":"2026-08-01T09:00:02Z","level":"INFO+2","msg":"audit_event","audit_id":"a1","type":"mcp_tool_call","logged_at":"2026-08-01T09:00:02Z","outcome":"success","component":"fortios"}"#,
+                Format::ToolHiveAudit,
+            ),
+            (
+                r#"{"metadata":{"auditId":"a1"},"type":"mcp_tool_call","loggedAt":"2026-08-01T09:00:02Z","outcome":"denied"}"#,
+                Format::ToolHiveAudit,
+            ),
+            // A first line longer than the detection window still opens an OTLP document.
+            (
+                r#"{ "resourceSpans":[{"resource":{"attributes":[{"key":"service.name""#,
+                Format::OtelSpans,
+            ),
+        ];
+        for (head, want) in cases {
+            assert_eq!(detect(format!("{head}\n").as_bytes()), Ok(want), "{head}");
+        }
+        assert_eq!(
+            detect(br#"{"resourceSpans":[{"scopeSpans":[{"spans":[{"name":"cut here"#),
+            Ok(Format::OtelSpans)
+        );
+    }
+
+    /// Lines that carry keys of two formats at once go to the format whose keys are
+    /// distinctive; each row is a line one format writes that shares a key with another.
+    #[test]
+    fn formats_sharing_keys_are_told_apart() {
+        let cases: [(&str, Format); 7] = [
+            // ToolHive's `msg` is a string, JSON-RPC's envelope `msg` is an object.
+            (
+                r#"{"time":"2026-08-01T09:00:02Z","msg":"audit_event","type":"mcp_tool_call","logged_at":"2026-08-01T09:00:02Z"}"#,
+                Format::ToolHiveAudit,
+            ),
+            (
+                r#"{"ts":"2026-08-01T09:00:02Z","msg":{"jsonrpc":"2.0","id":1,"method":"tools/call"},"type":"x","logged_at":"y"}"#,
+                Format::JsonRpc,
+            ),
+            // Both have `type`; only Intercept has `instance`, only ToolHive `logged_at`.
+            (
+                r#"{"ts":"2026-08-01T09:00:02Z","type":"tool_call","instance":"a1","tool":"t","result":"allowed"}"#,
+                Format::InterceptLog,
+            ),
+            // A call record that happens to name a tool is not an agentgateway line…
+            (
+                r#"{"ts":"2026-08-01T09:00:02Z","server":"fortios","tool":"t","type":"x"}"#,
+                Format::Jsonl,
+            ),
+            // …but an agentgateway line with `ts` and `tool` keys beside `mcp.*` is.
+            (
+                r#"{"ts":"2026-08-01T09:00:02Z","tool":"t","mcp.method.name":"tools/call"}"#,
+                Format::AgentGatewayLog,
+            ),
+            // PolicyLayer rows name the method in `method`, never in `mcp.*`.
+            (
+                r#"{"timestamp":"2026-08-01T09:00:02Z","request_id":"r","method":"tools/call","decision":"allow","tool":"t"}"#,
+                Format::PolicyLayerLog,
+            ),
+            // An OTLP document mentions `mcp.method.name` only inside attribute lists.
+            (
+                r#"{"resourceSpans":[],"mcp.method.name":"tools/call","jsonrpc":"2.0"}"#,
+                Format::OtelSpans,
+            ),
+        ];
+        for (head, want) in cases {
+            assert_eq!(detect(format!("{head}\n").as_bytes()), Ok(want), "{head}");
+        }
+        // A Claude log line is not JSON, and an agentgateway text log line is not a Claude line.
+        assert!(
+            detect(b"2026-08-01T09:00:02.000Z info request gateway=default mcp.method.name=tools/call\n")
+                .is_err()
+        );
+    }
+
+    #[test]
+    fn every_format_name_parses_back_and_matches_the_cli_value() {
+        use clap::ValueEnum;
+        for f in Format::ALL {
+            assert_eq!(Format::parse(f.as_str()), Some(f));
+            let value = f.to_possible_value().expect("no format is hidden");
+            assert_eq!(value.get_name(), f.as_str());
+        }
+        assert_eq!(Format::value_variants().len(), Format::ALL.len());
+    }
+
+    #[test]
     fn skips_unrecognisable_lines_before_deciding() {
         let head = "Traceback (most recent call last):\n2026-08-01T10:00:00Z [f] [info] Server started and connected successfully\n";
         assert_eq!(detect(head.as_bytes()), Ok(Format::ClaudeLog));

@@ -41,7 +41,8 @@ enum Item {
 struct SpanAt<'a> {
     span: &'a Map<String, Value>,
     path: String,
-    attrs: Map<String, Value>,
+    /// The span's decoded attributes; an error spoils this span only.
+    attrs: Result<Map<String, Value>, LineError>,
     /// Index into [`Spans::resources`].
     resource: usize,
 }
@@ -97,8 +98,10 @@ impl OtelSource {
         first_line: u64,
         cx: &mut Ctx<'_>,
     ) -> Result<(), TraceError> {
-        // Blank lines are put back so that parser positions map to file lines.
-        let mut text = first;
+        // Blank lines are put back (also those before the first) so that the parser's
+        // positions, and the line its messages name, are file lines.
+        let mut text = "\n".repeat(usize::try_from(first_line - 1).unwrap_or(0));
+        text.push_str(&first);
         let mut last = first_line;
         while let Some((line, t)) = self.lines.next_line()? {
             for _ in last..line {
@@ -115,7 +118,7 @@ impl OtelSource {
         loop {
             let rest = &text[offset..];
             let start = offset + (rest.len() - rest.trim_start().len());
-            let line = first_line + text[..start].matches('\n').count() as u64;
+            let line = 1 + text[..start].matches('\n').count() as u64;
             match docs.next() {
                 None => return Ok(()),
                 Some(Ok(Value::Object(doc))) => self.document(&doc, line, cx)?,
@@ -127,8 +130,7 @@ impl OtelSource {
                     ),
                 )?,
                 Some(Err(e)) => {
-                    let at = first_line + (e.line() as u64).saturating_sub(1);
-                    return cx.skip(at, LineError::json(&e));
+                    return cx.skip(e.line() as u64, LineError::json(&e));
                 }
             }
             offset = docs.byte_offset();
@@ -190,8 +192,9 @@ impl OtelSource {
         origin: Origin,
     ) -> Result<Item, LineError> {
         let f = Fields::new(s.span, &s.path);
+        let attrs = s.attrs.as_ref().map_err(Clone::clone)?;
         let attrs_path = format!("{}.attributes", s.path);
-        let a = Fields::new(&s.attrs, &attrs_path);
+        let a = Fields::new(attrs, &attrs_path);
         let Some(method) = a.opt_str("mcp.method.name")? else {
             return Ok(Item::Ignored("span without mcp.method.name".into()));
         };
@@ -321,7 +324,7 @@ fn resource_spans<'a>(rs: &'a Value, path: &str, out: &mut Spans<'a>) -> Result<
         for (k, span) in slice(ss, &ss_path, "spans")?.iter().enumerate() {
             let span_path = format!("{ss_path}.spans[{k}]");
             let span = object(span, &span_path)?;
-            let attrs = attributes(span, &span_path)?;
+            let attrs = attributes(span, &span_path);
             spans.push(SpanAt {
                 span,
                 path: span_path,
@@ -336,7 +339,9 @@ fn resource_spans<'a>(rs: &'a Value, path: &str, out: &mut Spans<'a>) -> Result<
 }
 
 fn is_tools_call(s: &SpanAt<'_>) -> bool {
-    s.attrs.get("mcp.method.name").and_then(Value::as_str) == Some("tools/call")
+    s.attrs
+        .as_ref()
+        .is_ok_and(|a| a.get("mcp.method.name").and_then(Value::as_str) == Some("tools/call"))
 }
 
 /// The span kind as a number; the JSON mapping allows the enum's name too.

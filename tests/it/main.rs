@@ -6,3 +6,4 @@ mod json_schema;
 mod policy;
 mod proptest_reference;
 mod trace;
+mod trace_otel;
