@@ -163,7 +163,11 @@ fn detect_object(obj: &Map<String, Value>) -> Option<Format> {
     if has("resourceSpans") {
         return Some(Format::OtelSpans);
     }
-    if obj.get("msg").is_some_and(Value::is_object) || has("jsonrpc") {
+    // A bare JSON-RPC message's `jsonrpc` is the string "2.0"; a nested agentgateway line has
+    // a `jsonrpc` object (`jsonrpc.request.id`).
+    if obj.get("msg").is_some_and(Value::is_object)
+        || obj.get("jsonrpc").is_some_and(Value::is_string)
+    {
         return Some(Format::JsonRpc);
     }
     // ToolHive's `type` would otherwise pass for an Intercept event's; Intercept events carry
@@ -283,7 +287,7 @@ mod tests {
     /// distinctive; each row is a line one format writes that shares a key with another.
     #[test]
     fn formats_sharing_keys_are_told_apart() {
-        let cases: [(&str, Format); 7] = [
+        let cases: [(&str, Format); 9] = [
             // ToolHive's `msg` is a string, JSON-RPC's envelope `msg` is an object.
             (
                 r#"{"time":"2026-08-01T09:00:02Z","msg":"audit_event","type":"mcp_tool_call","logged_at":"2026-08-01T09:00:02Z"}"#,
@@ -307,6 +311,16 @@ mod tests {
             (
                 r#"{"ts":"2026-08-01T09:00:02Z","tool":"t","mcp.method.name":"tools/call"}"#,
                 Format::AgentGatewayLog,
+            ),
+            // A nested agentgateway line has a `jsonrpc` object; a bare JSON-RPC message the
+            // string "2.0".
+            (
+                r#"{"time":"2026-08-01T09:00:02Z","jsonrpc":{"request":{"id":2}},"mcp":{"method":{"name":"tools/call"}}}"#,
+                Format::AgentGatewayLog,
+            ),
+            (
+                r#"{"ts":"2026-08-01T09:00:02Z","jsonrpc":"2.0","id":2,"method":"tools/call","params":{"name":"mcp.target"}}"#,
+                Format::JsonRpc,
             ),
             // PolicyLayer rows name the method in `method`, never in `mcp.*`.
             (

@@ -69,7 +69,7 @@ impl Source for OtelSource {
                 return Ok(None);
             };
             let text = match text {
-                Ok(t) => t.to_string(),
+                Ok(t) => t,
                 Err(e) => {
                     cx.skip(line, e)?;
                     continue;
@@ -77,10 +77,11 @@ impl Source for OtelSource {
             };
             let first = !std::mem::replace(&mut self.seen_first, true);
             if first && text.trim() == "{" {
+                let text = text.to_string();
                 self.whole_documents(text, line, cx)?;
                 continue;
             }
-            match parse_object(&text) {
+            match parse_object(text) {
                 Ok(doc) => self.document(&doc, line, cx)?,
                 Err(e) => cx.skip(line, e)?,
             }

@@ -76,10 +76,12 @@ fn audit_event(
         },
     }
     .map(|s| names.get(s));
-    // Request bodies are in `data.request` only when the audit config includes request data.
+    // Request bodies are in `data.request` only when the audit config includes request data;
+    // a body that was not one JSON object (text, a batch) is kept as text or an array there
+    // and says nothing reliable about this call's arguments.
     let request = match f.opt_object("data")? {
         None => None,
-        Some(d) => Fields::new(d, "data").opt_object("request")?,
+        Some(d) => d.get("request").and_then(Value::as_object),
     };
     let (id, args) = match request {
         None => (None, Args::Unrecorded),

@@ -659,6 +659,19 @@ fn toolhive_outcomes_and_bad_events() {
         let (_, skipped) = read_as(Format::ToolHiveAudit, &format!("{line}\n"));
         assert_eq!(skipped, [(1, reason.to_string())]);
     }
+    // A request body that was not a JSON object is kept as text (or a batch as an array):
+    // the call is read, its arguments unrecorded.
+    for data in [r#""not json""#, r#"[{"jsonrpc":"2.0","id":1}]"#] {
+        let line = event(&format!(
+            r#","outcome":"success","data":{{"request":{data}}}"#
+        ));
+        let (recs, skipped) = read_as(Format::ToolHiveAudit, &format!("{line}\n"));
+        assert_eq!(skipped, []);
+        assert_eq!(
+            (recs[0].args.clone(), recs[0].id.clone()),
+            (Args::Unrecorded, None)
+        );
+    }
 }
 
 #[test]
