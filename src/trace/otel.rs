@@ -115,11 +115,12 @@ impl OtelSource {
             }
         }
         let mut docs = serde_json::Deserializer::from_str(&text).into_iter::<Value>();
-        let mut offset = 0;
+        let (mut offset, mut line) = (0, 1);
         loop {
             let rest = &text[offset..];
             let start = offset + (rest.len() - rest.trim_start().len());
-            let line = 1 + text[..start].matches('\n').count() as u64;
+            // Counted piece by piece: from the start each time would be quadratic.
+            line += text[offset..start].matches('\n').count() as u64;
             match docs.next() {
                 None => return Ok(()),
                 Some(Ok(Value::Object(doc))) => self.document(&doc, line, cx)?,
@@ -134,7 +135,9 @@ impl OtelSource {
                     return cx.skip(e.line() as u64, LineError::json(&e));
                 }
             }
-            offset = docs.byte_offset();
+            let end = docs.byte_offset();
+            line += text[start..end].matches('\n').count() as u64;
+            offset = end;
         }
     }
 
