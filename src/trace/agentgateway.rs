@@ -72,7 +72,14 @@ fn access_line(
         None => f.opt_str("mcp.method")?,
     };
     let Some(method) = method else {
-        cx.ignore("request without mcp.method.name");
+        // Request lines (`scope: request`) of plain HTTP traffic, and agentgateway's other
+        // log lines (startup, config, warnings) that share the stream.
+        let request = f.opt_str("scope")? == Some("request") || f.get("http.method").is_some();
+        cx.ignore(if request {
+            "request without mcp.method.name"
+        } else {
+            "other log line"
+        });
         return Ok(None);
     };
     if method != "tools/call" {

@@ -40,6 +40,11 @@ fn audit_event(
     names: &mut Interner,
 ) -> Result<Option<CallRecord>, LineError> {
     let f = Fields::new(obj, "");
+    // The audit log may share its stream with ToolHive's ordinary `slog` lines.
+    if f.get("type").is_none() && f.opt_str("msg")?.is_some_and(|m| m != "audit_event") {
+        cx.ignore("log line (not an audit event)");
+        return Ok(None);
+    }
     let kind = f.req_str("type")?;
     if kind != "mcp_tool_call" {
         cx.ignore(format!("event {kind}"));

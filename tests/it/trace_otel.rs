@@ -547,6 +547,35 @@ fn agentgateway_status_maps_to_decision_and_upstream() {
     assert_eq!(skipped, [(1, "field `time`: missing".to_string())]);
 }
 
+/// Ordinary application log lines that share the stream are counted, not taken for bad records.
+#[test]
+fn other_log_lines_in_gateway_logs_are_ignored_and_counted() {
+    let dir = tempfile::tempdir().unwrap();
+    let startup = r#"{"level":"info","time":"2026-08-01T08:59:59Z","scope":"agent_core::readiness","message":"Task 'state manager' complete"}"#;
+    let call =
+        r#"{"time":"2026-08-01T09:00:02Z","mcp.method.name":"tools/call","gen_ai.tool.name":"t"}"#;
+    let ag = write_file(dir.path(), "ag.jsonl", &format!("{startup}\n{call}\n"));
+    let th_line =
+        r#"{"time":"2026-08-01T08:59:59Z","level":"INFO","msg":"MCP server started","port":8080}"#;
+    let th_call = r#"{"time":"2026-08-01T09:00:02Z","level":"INFO+2","msg":"audit_event","type":"mcp_tool_call","logged_at":"2026-08-01T09:00:02Z","outcome":"success","target":{"name":"t"}}"#;
+    let th = write_file(dir.path(), "th.jsonl", &format!("{th_line}\n{th_call}\n"));
+    let (recs, stats) = read(&[&ag, &th]);
+    assert_eq!(recs.len(), 2);
+    assert_eq!(stats.skipped, 0, "{:?}", stats.skipped_examples);
+    let formats: Vec<Format> = stats.per_file.iter().map(|p| p.1).collect();
+    assert_eq!(formats, [Format::AgentGatewayLog, Format::ToolHiveAudit]);
+    assert_eq!(
+        stats.ignored,
+        counts(&[("log line (not an audit event)", 1), ("other log line", 1)])
+    );
+    // An audit event that lost its type is still bad.
+    let (_, skipped) = read_as(
+        Format::ToolHiveAudit,
+        "{\"msg\":\"audit_event\",\"logged_at\":\"2026-08-01T09:00:02Z\"}\n",
+    );
+    assert_eq!(skipped, [(1, "field `type`: missing".to_string())]);
+}
+
 #[test]
 fn toolhive_fixture_reads_tool_call_events() {
     let (recs, stats) = read(&[&fixture("toolhive-audit.jsonl")]);
