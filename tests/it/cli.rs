@@ -135,6 +135,43 @@ fn convert_to_jsonl_and_csv() {
 }
 
 #[test]
+fn convert_reads_telemetry_and_gateway_logs_with_located_warnings() {
+    let traces = [
+        fixture("fixtures/traces/otel-spans.jsonl"),
+        fixture("fixtures/traces/agentgateway.jsonl"),
+        fixture("fixtures/traces/toolhive-audit.jsonl"),
+    ];
+    let mut args = vec!["convert"];
+    args.extend(traces.iter().map(String::as_str));
+    args.extend(["--to", "jsonl"]);
+    snapshot!("convert_gateway_logs_jsonl", mcpsim(&args));
+    args.push("--strict");
+    let (code, stdout, stderr) = run(&args);
+    assert_eq!(code, 2);
+    assert_eq!(stdout, "");
+    assert!(
+        stderr.contains(
+            "fixtures/traces/otel-spans.jsonl:2: truncated JSON: EOF while parsing an object"
+        ),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn simulate_compares_gateway_log_decisions() {
+    snapshot!(
+        "simulate_gateway_logs",
+        mcpsim(&[
+            "simulate",
+            "--policy",
+            CANDIDATE,
+            &fixture("fixtures/traces/agentgateway.jsonl"),
+            &fixture("fixtures/traces/toolhive-audit.jsonl"),
+        ])
+    );
+}
+
+#[test]
 fn simulate_reports_unknown_and_fidelity_on_keys_only_logs() {
     // PolicyLayer logs keep argument keys, never values: predicates on values are unknown.
     snapshot!(

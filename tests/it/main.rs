@@ -9,3 +9,4 @@ mod policy;
 mod proptest_reference;
 mod replay;
 mod trace;
+mod trace_otel;
