@@ -231,6 +231,12 @@ fn explain_snapshots() {
             "markdown"
         ])
     );
+    snapshot!(
+        "explain_approval_json",
+        mcpsim(&[
+            "explain", "-p", CANDIDATE, FLEET, "--call", "#41", "-f", "json"
+        ])
+    );
 }
 
 fn group<'a>(r: &'a Value, list: &str, name: &str) -> &'a Value {
@@ -326,6 +332,8 @@ fn stats_snapshot() {
         "stats_fleet_markdown",
         mcpsim(&["stats", FLEET, "-f", "markdown"])
     );
+    snapshot!("stats_fleet_table", mcpsim(&["stats", FLEET]));
+    snapshot!("stats_fleet_json", mcpsim(&["stats", FLEET, "-f", "json"]));
 }
 
 /// Suggest a policy for `trace` into a temp file; return it parsed and its path.
