@@ -7,7 +7,7 @@ use std::collections::{BTreeMap, HashMap};
 use std::io::Write;
 use std::sync::Arc;
 
-use crate::engine::{Decision, Engine, EvalOptions, Policy};
+use crate::engine::{Decision, Engine, EvalOptions, ExplainStep, Policy};
 use crate::report::{
     CallInfo, Cause, Count, DiffBuilder, DiffReport, DiffRow, FileInput, InputSummary, NoPolicy,
     Outcome, PolicyRef, ReportOptions, RowSink, SimulateBuilder, SimulateReport, SkippedRecord,
@@ -41,6 +41,20 @@ impl PolicySet {
         }));
         v
     }
+
+    /// The policy that applies to a server's calls, as reports name it; `None` when there is none.
+    pub fn policy_for(&self, server: &str) -> Option<PolicyRef> {
+        match self.per_server.get(server) {
+            Some((file, _)) => Some(PolicyRef {
+                server: Some(server.to_owned()),
+                file: file.clone(),
+            }),
+            None => self.default.as_ref().map(|(file, _)| PolicyRef {
+                server: None,
+                file: file.clone(),
+            }),
+        }
+    }
 }
 
 /// One engine per policy of a [`PolicySet`], each with its own counters.
@@ -56,11 +70,11 @@ impl Replayer {
             default: set
                 .default
                 .as_ref()
-                .map(|(_, p)| Engine::new(p.clone(), opts.clone())),
+                .map(|(_, p)| Engine::new(p.clone(), opts)),
             per_server: set
                 .per_server
                 .iter()
-                .map(|(s, (_, p))| (s.clone(), Engine::new(p.clone(), opts.clone())))
+                .map(|(s, (_, p))| (s.clone(), Engine::new(p.clone(), opts)))
                 .collect(),
         }
     }
@@ -85,6 +99,14 @@ impl Replayer {
     pub fn decide(&mut self, call: &CallRecord) -> Option<Decision> {
         let view = call.view();
         self.engine(&call.server).map(|e| e.evaluate(&view))
+    }
+
+    /// Every rule and counter on the way to this call's decision, with counters as the calls
+    /// decided so far left them; `None` when its server has no policy. Changes nothing: call it
+    /// before [`Replayer::decide`] for the same call.
+    pub fn explain(&self, call: &CallRecord) -> Option<Vec<ExplainStep>> {
+        self.engine_ref(&call.server)
+            .map(|e| e.explain(&call.view()))
     }
 }
 
@@ -216,7 +238,7 @@ pub fn diff(
     mut sink: Option<(&mut dyn RowSink, &mut dyn Write)>,
     progress: &mut dyn Progress,
 ) -> Result<DiffReport, ReplayError> {
-    let mut b = Replayer::new(base, eval.clone());
+    let mut b = Replayer::new(base, eval);
     let mut c = Replayer::new(candidate, eval);
     let show_args = opts.show_args;
     let mut builder = DiffBuilder::new(opts);

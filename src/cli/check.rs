@@ -4,7 +4,7 @@ use std::io::Write;
 use std::path::PathBuf;
 
 use crate::policy::{
-    Diagnostic, LoadOptions, check_policy_str, read_policy_file, render_diagnostics,
+    Diagnostic, Dialect, LoadOptions, check_policy_str, read_policy_file, render_diagnostics,
 };
 
 /// Arguments of `mcpsim check`.
@@ -16,6 +16,9 @@ pub struct CheckArgs {
     /// Reject mcpsim extensions (accept only what the gateway itself reads)
     #[arg(long)]
     pub strict_dialect: bool,
+    /// Read every file as this dialect (`policylayer` or `intercept`) instead of detecting it
+    #[arg(long)]
+    pub dialect: Option<Dialect>,
 }
 
 /// Validate every file. Diagnostics go to `err` like a compiler's; `ok:` lines go to `out`.
@@ -23,6 +26,7 @@ pub struct CheckArgs {
 pub fn run(args: &CheckArgs, out: &mut dyn Write, err: &mut dyn Write) -> anyhow::Result<u8> {
     let opts = LoadOptions {
         strict_dialect: args.strict_dialect,
+        dialect: args.dialect,
     };
     let mut failed = false;
     for path in &args.policies {

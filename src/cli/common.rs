@@ -8,9 +8,12 @@ use std::sync::Arc;
 use anyhow::Context;
 
 use crate::engine::{DecisionKind, EvalOptions};
-use crate::policy::{self, LoadOptions};
-use crate::replay::{PolicySet, Progress};
-use crate::report::{CallsShown, OutputFormat, ReportOptions};
+use crate::policy::{self, Dialect, LoadOptions};
+use crate::replay::{PolicySet, Progress, ReplayError};
+use crate::report::{
+    self, CallsShown, DiffReport, Gate, InputSummary, OutputFormat, ReportOptions, RowSink,
+    SimulateReport, SummaryFormat, row_sink,
+};
 use crate::trace::{Format, ReadOptions};
 
 /// Trace inputs.
@@ -81,6 +84,9 @@ pub struct EvalArgs {
     /// Reject mcpsim's extensions to the policy.json dialect.
     #[arg(long)]
     pub strict_dialect: bool,
+    /// Read every policy as `policylayer` (JSON) or `intercept` (YAML) instead of detecting it
+    #[arg(long, value_name = "DIALECT")]
+    pub dialect: Option<Dialect>,
 }
 
 impl EvalArgs {
@@ -96,7 +102,7 @@ impl EvalArgs {
     pub fn load_options(&self) -> LoadOptions {
         LoadOptions {
             strict_dialect: self.strict_dialect,
-            ..LoadOptions::default()
+            dialect: self.dialect,
         }
     }
 }
@@ -139,21 +145,54 @@ impl OutputArgs {
 
     /// The destination: `--output FILE` or standard output (refusing binary output to a terminal).
     pub fn open<'a>(&self, stdout: &'a mut dyn Write) -> anyhow::Result<Box<dyn Write + 'a>> {
-        match &self.output {
-            Some(path) => {
-                let f = File::create(path)
-                    .with_context(|| format!("cannot create {}", path.display()))?;
-                Ok(Box::new(BufWriter::new(f)))
-            }
-            None => {
-                if self.format == OutputFormat::Parquet && io::stdout().is_terminal() {
-                    anyhow::bail!(
-                        "parquet output is binary: give --output FILE or redirect standard output"
-                    );
-                }
-                Ok(Box::new(BufWriter::new(stdout)))
-            }
+        if self.output.is_none()
+            && self.format == OutputFormat::Parquet
+            && io::stdout().is_terminal()
+        {
+            anyhow::bail!(
+                "parquet output is binary: give --output FILE or redirect standard output"
+            );
         }
+        open_output(self.output.as_deref(), stdout)
+    }
+}
+
+/// `--output FILE` (buffered), or standard output.
+pub fn open_output<'a>(
+    path: Option<&Path>,
+    stdout: &'a mut dyn Write,
+) -> anyhow::Result<Box<dyn Write + 'a>> {
+    match path {
+        Some(path) => {
+            let f =
+                File::create(path).with_context(|| format!("cannot create {}", path.display()))?;
+            Ok(Box::new(BufWriter::new(f)))
+        }
+        None => Ok(Box::new(BufWriter::new(stdout))),
+    }
+}
+
+/// Shape and destination of a report that has no per-call rows.
+#[derive(clap::Args, Debug, Clone)]
+pub struct SummaryOutputArgs {
+    /// Output format.
+    #[arg(
+        long,
+        short = 'f',
+        value_enum,
+        default_value = "table",
+        value_name = "FORMAT"
+    )]
+    pub format: SummaryFormat,
+    /// Write the report to FILE instead of standard output.
+    #[arg(long, short = 'o', value_name = "FILE")]
+    pub output: Option<PathBuf>,
+}
+
+impl SummaryOutputArgs {
+    /// The destination: `--output FILE` or standard output.
+    pub fn open<'a>(&self, stdout: &'a mut dyn Write) -> anyhow::Result<Box<dyn Write + 'a>> {
+        open_output(self.output.as_deref(), stdout)
     }
 }
 
@@ -243,6 +282,13 @@ impl Spinner {
             pb
         }))
     }
+
+    /// Show `calls` every few thousand calls (cheap to call on every call).
+    pub fn count(&mut self, calls: u64) {
+        if calls % (1 << 14) == 0 {
+            self.tick(calls);
+        }
+    }
 }
 
 impl Progress for Spinner {
@@ -259,4 +305,103 @@ impl Drop for Spinner {
             pb.finish_and_clear();
         }
     }
+}
+
+/// What the shared output path needs to know of a finished report.
+pub trait Finished {
+    /// How the gate message names failing calls ("calls" or "calls newly").
+    const GATE_WHAT: &'static str;
+    /// What was read.
+    fn input(&self) -> &InputSummary;
+    /// The gate, if one was asked for.
+    fn gate(&self) -> Option<&Gate>;
+    /// Render in a summary format.
+    fn write_summary(&self, format: OutputFormat, out: &mut dyn Write) -> io::Result<()>;
+}
+
+impl Finished for SimulateReport {
+    const GATE_WHAT: &'static str = "calls";
+    fn input(&self) -> &InputSummary {
+        &self.input
+    }
+    fn gate(&self) -> Option<&Gate> {
+        self.gate.as_ref()
+    }
+    fn write_summary(&self, format: OutputFormat, out: &mut dyn Write) -> io::Result<()> {
+        report::write_simulate(self, format, out)
+    }
+}
+
+impl Finished for DiffReport {
+    const GATE_WHAT: &'static str = "calls newly";
+    fn input(&self) -> &InputSummary {
+        &self.input
+    }
+    fn gate(&self) -> Option<&Gate> {
+        self.gate.as_ref()
+    }
+    fn write_summary(&self, format: OutputFormat, out: &mut dyn Write) -> io::Result<()> {
+        report::write_diff(self, format, out)
+    }
+}
+
+/// Run a replay with the output the arguments ask for: per-call rows streamed to the
+/// destination, or a summary rendered at the end; then apply the gate. Returns the exit code.
+pub fn replay_and_report<R: Finished>(
+    output: &OutputArgs,
+    out: &mut dyn Write,
+    err: &mut dyn Write,
+    replay: impl FnOnce(
+        Option<(&mut dyn RowSink, &mut dyn Write)>,
+        &mut dyn Progress,
+    ) -> Result<R, ReplayError>,
+) -> anyhow::Result<u8> {
+    let mut dest = output.open(out)?;
+    let mut sink = row_sink(output.format);
+    let mut spinner = Spinner::new();
+    let rows = sink
+        .as_deref_mut()
+        .map(|s| -> (&mut dyn RowSink, &mut dyn Write) { (s, &mut *dest) });
+    let report = replay(rows, &mut spinner)?;
+    drop(spinner);
+    match sink {
+        Some(sink) => {
+            sink.finish(&mut dest)?;
+            warn_skipped(report.input(), err)?;
+        }
+        None => report.write_summary(output.format, &mut dest)?,
+    }
+    dest.flush()?;
+    Ok(match report.gate() {
+        Some(g) if g.failed => {
+            writeln!(
+                err,
+                "gate failed: {} {} {} (at most {} allowed)",
+                g.failures,
+                R::GATE_WHAT,
+                report::kinds_label(&g.fail_on),
+                g.max
+            )?;
+            1
+        }
+        _ => 0,
+    })
+}
+
+/// Per-call formats carry no summary: say on standard error what was skipped.
+pub(super) fn warn_skipped(input: &InputSummary, err: &mut dyn Write) -> io::Result<()> {
+    if input.skipped > 0 {
+        writeln!(err, "warning: {} malformed records skipped", input.skipped)?;
+        for s in &input.skipped_examples {
+            writeln!(err, "  {}:{}: {}", s.file, s.line, s.reason)?;
+        }
+    }
+    let no_policy: u64 = input.no_policy.iter().map(|c| c.count).sum();
+    if no_policy > 0 {
+        writeln!(
+            err,
+            "warning: {no_policy} calls to servers without a policy were not evaluated"
+        )?;
+    }
+    Ok(())
 }

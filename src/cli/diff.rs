@@ -2,11 +2,11 @@
 
 use std::io::Write;
 
-use super::common::{EvalArgs, InputArgs, OutputArgs, Spinner, load_policies, parse_kind};
-use super::simulate::warn_skipped;
+use super::common::{
+    EvalArgs, InputArgs, OutputArgs, load_policies, parse_kind, replay_and_report,
+};
 use crate::engine::DecisionKind;
 use crate::replay;
-use crate::report::{self, RowSink, row_sink};
 use crate::trace::Trace;
 
 /// Arguments of `mcpsim diff`.
@@ -14,7 +14,7 @@ use crate::trace::Trace;
 #[command(after_help = "\
 Examples:
   mcpsim diff --base fixtures/policies/baseline.json --candidate fixtures/policies/candidate.json \\
-      fixtures/traces/fortios.jsonl
+      fixtures/traces/fleet.jsonl
   mcpsim diff --base old.json --candidate new.json 'traces/*.jsonl' --format markdown \\
       --fail-on-new deny,throttle --max-new 5 > diff.md")]
 pub struct DiffArgs {
@@ -52,41 +52,15 @@ pub fn run(args: &DiffArgs, out: &mut dyn Write, err: &mut dyn Write) -> anyhow:
     let mut trace = Trace::open(&args.input.traces, &args.input.read_options())?;
     let fail_on = (!args.fail_on_new.is_empty()).then(|| (args.fail_on_new.clone(), args.max_new));
     let opts = args.output.report_options(fail_on);
-    let mut dest = args.output.open(out)?;
-    let mut sink = row_sink(args.output.format);
-    let mut spinner = Spinner::new();
-    let report = replay::diff(
-        &mut trace,
-        &base,
-        &candidate,
-        args.eval.options(),
-        opts,
-        match sink.as_deref_mut() {
-            Some(s) => Some((s as &mut dyn RowSink, &mut *dest as &mut dyn Write)),
-            None => None,
-        },
-        &mut spinner,
-    )?;
-    drop(spinner);
-    match sink {
-        Some(sink) => {
-            sink.finish(&mut dest)?;
-            warn_skipped(&report.input, err)?;
-        }
-        None => report::write_diff(&report, args.output.format, &mut dest)?,
-    }
-    dest.flush()?;
-    Ok(match &report.gate {
-        Some(g) if g.failed => {
-            writeln!(
-                err,
-                "gate failed: {} calls newly {} (at most {} allowed)",
-                g.failures,
-                report::kinds_label(&g.fail_on),
-                g.max
-            )?;
-            1
-        }
-        _ => 0,
+    replay_and_report(&args.output, out, err, |rows, progress| {
+        replay::diff(
+            &mut trace,
+            &base,
+            &candidate,
+            args.eval.options(),
+            opts,
+            rows,
+            progress,
+        )
     })
 }

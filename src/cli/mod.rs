@@ -8,8 +8,11 @@ pub mod check;
 mod common;
 pub mod convert;
 pub mod diff;
+pub mod explain;
 pub mod generate;
 pub mod simulate;
+pub mod stats;
+pub mod suggest;
 
 use std::io::Write;
 
@@ -26,10 +29,13 @@ pub struct Cli {
 
 const EXAMPLES: &str = "\
 Examples:
-  mcpsim simulate --policy fixtures/policies/candidate.json fixtures/traces/fortios.jsonl
+  mcpsim simulate --policy fixtures/policies/candidate.json fixtures/traces/fleet.jsonl
   mcpsim diff --base fixtures/policies/baseline.json --candidate fixtures/policies/candidate.json \\
-      fixtures/traces/fortios.jsonl --format markdown --fail-on-new deny,throttle
-  mcpsim check fixtures/policies/*.json";
+      fixtures/traces/fleet.jsonl --format markdown --fail-on-new deny,throttle
+  mcpsim check fixtures/policies/*.json
+  mcpsim explain --policy fixtures/policies/candidate.json fixtures/traces/fleet.jsonl --call '#35'
+  mcpsim stats fixtures/traces/fleet.jsonl
+  mcpsim suggest fixtures/traces/fleet.jsonl --headroom 1.5 --output policy.json";
 
 /// The subcommands.
 #[derive(Subcommand, Debug)]
@@ -42,6 +48,12 @@ pub enum Command {
     Check(check::CheckArgs),
     /// Normalise traces of any supported format to mcpsim call records.
     Convert(convert::ConvertArgs),
+    /// Why one call gets its decision: every rule and counter on the way.
+    Explain(explain::ExplainArgs),
+    /// Per tool and grant: calls, sessions, errors, peak calls per minute/hour/day.
+    Stats(stats::StatsArgs),
+    /// A least-privilege policy.json with limits from observed peaks.
+    Suggest(suggest::SuggestArgs),
     /// Generate a deterministic synthetic trace (demos, load tests, benchmarks).
     Generate(generate::GenerateArgs),
 }
@@ -53,6 +65,9 @@ pub fn run(cli: Cli, out: &mut dyn Write, err: &mut dyn Write) -> anyhow::Result
         Command::Diff(a) => diff::run(&a, out, err),
         Command::Check(a) => check::run(&a, out, err),
         Command::Convert(a) => convert::run(&a, out, err),
+        Command::Explain(a) => explain::run(&a, out, err),
+        Command::Stats(a) => stats::run(&a, out, err),
+        Command::Suggest(a) => suggest::run(&a, out, err),
         Command::Generate(a) => generate::run(&a, out, err),
     }
 }

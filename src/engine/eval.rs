@@ -9,7 +9,8 @@ use serde_json::Value;
 
 use super::call::CallView;
 use super::decision::{Decision, DecisionKind, Scope, Throttle};
-use super::policy::{Algorithm, Limit, LimitSpec, Policy, ToolRules};
+use super::intercept::InterceptEngine;
+use super::policy::{Algorithm, Counter, Limit, LimitSpec, Policy, ToolRules};
 use super::predicate::{self, Truth};
 use super::window::{self, SlidingLog};
 use crate::trace::{Args, Nanos, Upstream};
@@ -71,8 +72,8 @@ enum CounterState {
 }
 
 /// Counter state of one engine.
-#[derive(Debug, Default)]
-struct Counters {
+#[derive(Debug, Clone, Default)]
+pub(super) struct Counters {
     names: HashMap<Box<str>, u32>,
     states: HashMap<CounterKey, CounterState>,
     /// Reservations of the call being evaluated, with the fixed window each falls in (reused,
@@ -84,6 +85,36 @@ struct Counters {
 }
 
 impl Counters {
+    /// What `counter` (slot `slot`) has used in the window holding `call.ts`, and that window's
+    /// start, without changing any state.
+    pub(super) fn peek(&self, slot: usize, c: &Counter, call: &CallView<'_>) -> (f64, Nanos) {
+        let len = window::window_nanos(c.window_secs);
+        let start = match c.algorithm {
+            Algorithm::Fixed => window::fixed_window_start(call.ts, len),
+            Algorithm::Sliding => call.ts.saturating_sub(len),
+        };
+        let id = |s: &str| self.names.get(s).copied();
+        let opt = |s: Option<&str>| s.map_or(Some(ABSENT), id);
+        let slot = slot as u32;
+        let key = match c.scope {
+            Scope::Global => Some((slot, UNUSED, UNUSED, UNUSED)),
+            Scope::Server => id(call.server).map(|s| (slot, s, UNUSED, UNUSED)),
+            Scope::Grant => id(call.server)
+                .zip(opt(call.grant))
+                .map(|(s, g)| (slot, s, g, UNUSED)),
+            Scope::Session => id(call.server)
+                .zip(opt(call.grant))
+                .zip(opt(call.session))
+                .map(|((s, g), x)| (slot, s, g, x)),
+        };
+        let used = match key.and_then(|k| self.states.get(&k)) {
+            Some(CounterState::Fixed { start: s, used }) if *s == start => *used,
+            Some(CounterState::Sliding(log)) => log.used_at(call.ts, len),
+            _ => 0.0,
+        };
+        (used, start)
+    }
+
     fn intern(&mut self, s: &str) -> u32 {
         if let Some(&id) = self.names.get(s) {
             return id;
@@ -123,20 +154,29 @@ impl Counters {
 }
 
 /// A policy plus the counter state of one replay. Feed calls in timestamp order.
-#[derive(Debug)]
+///
+/// Cloning an engine snapshots its counters (to ask "what would happen" without committing).
+#[derive(Debug, Clone)]
 pub struct Engine {
-    policy: Arc<Policy>,
-    opts: EvalOptions,
-    counters: Counters,
+    pub(super) policy: Arc<Policy>,
+    pub(super) opts: EvalOptions,
+    pub(super) counters: Counters,
+    /// The evaluator of an Intercept-dialect policy, which keeps its own counters.
+    pub(super) intercept: Option<InterceptEngine>,
 }
 
 impl Engine {
     /// An engine with empty counters.
     pub fn new(policy: Arc<Policy>, opts: EvalOptions) -> Engine {
+        let intercept = policy
+            .intercept
+            .as_ref()
+            .map(|p| InterceptEngine::new(Arc::clone(p), opts));
         Engine {
             policy,
             opts,
             counters: Counters::default(),
+            intercept,
         }
     }
 
@@ -154,6 +194,9 @@ impl Engine {
     /// upstream outcome is a failure — all in one step. Calls must come in non-decreasing
     /// timestamp order: counter state only looks forward.
     pub fn evaluate(&mut self, call: &CallView<'_>) -> Decision {
+        if let Some(intercept) = &mut self.intercept {
+            return intercept.evaluate(call);
+        }
         let policy = &*self.policy;
         let s = &policy.sentinels;
         let (screen, tool) = screen(policy, call);
@@ -170,6 +213,8 @@ impl Engine {
                 return decision(DecisionKind::Approval, rule, message);
             }
             Screen::Unknown(rule, message) => {
+                // The decision stays unknown; under the default `--assume-unknown allow` the
+                // call still charges the counters it fits in, as an allowed call would.
                 if !self.opts.assume_unknown_deny
                     && check_limits(&mut self.counters, policy, tool, call).is_ok()
                     && !self.upstream_failed(call.upstream)
@@ -232,6 +277,9 @@ impl Engine {
 
 /// Steps 1–5 for `call` under `policy` (see [`Engine::static_outcome`]).
 pub fn static_outcome(policy: &Policy, call: &CallView<'_>) -> StaticOutcome {
+    if let Some(intercept) = &policy.intercept {
+        return super::intercept::static_outcome(intercept, call);
+    }
     let (screen, tool) = screen(policy, call);
     let (decided, rule) = match screen {
         Screen::Deny(rule, _) => {
@@ -320,7 +368,7 @@ fn screen<'p>(policy: &'p Policy, call: &CallView<'_>) -> (Screen<'p>, Option<&'
 }
 
 /// The limits a call passes through, in order: the tool's own, then `all_tools`.
-fn applicable<'p>(
+pub(super) fn applicable<'p>(
     policy: &'p Policy,
     tool: Option<&'p ToolRules>,
 ) -> impl Iterator<Item = usize> + 'p {
@@ -331,14 +379,14 @@ fn applicable<'p>(
 }
 
 /// How much a call adds to a limit's counter.
-enum Increment {
+pub(super) enum Increment {
     Amount(f64),
     Missing,
     NotNumber,
     Unknown,
 }
 
-fn increment(limit: &Limit, args: &Args) -> Increment {
+pub(super) fn increment(limit: &Limit, args: &Args) -> Increment {
     let Some(path) = &limit.increment_from else {
         return Increment::Amount(1.0);
     };
@@ -455,4 +503,92 @@ fn commit(counters: &mut Counters, policy: &Policy, call: &CallView<'_>) {
         }
     }
     scratch.clear();
+}
+
+#[cfg(test)]
+mod tests {
+    use std::alloc::{GlobalAlloc, Layout, System};
+    use std::cell::Cell;
+
+    use serde_json::json;
+
+    use super::*;
+    use crate::trace::CallRecord;
+
+    /// Counts allocations made by the current thread, so the hot path can be held to its
+    /// promise of not allocating.
+    struct Counting;
+
+    thread_local! {
+        static ALLOCATIONS: Cell<usize> = const { Cell::new(0) };
+    }
+
+    unsafe impl GlobalAlloc for Counting {
+        unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+            ALLOCATIONS.with(|a| a.set(a.get() + 1));
+            // SAFETY: forwarded unchanged to the system allocator.
+            unsafe { System.alloc(layout) }
+        }
+        unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+            // SAFETY: forwarded unchanged to the system allocator.
+            unsafe { System.dealloc(ptr, layout) }
+        }
+    }
+
+    #[global_allocator]
+    static GLOBAL: Counting = Counting;
+
+    fn allocations() -> usize {
+        ALLOCATIONS.with(Cell::get)
+    }
+
+    #[test]
+    fn evaluating_known_callers_does_not_allocate() {
+        let src = json!({"version":"1","default":"deny",
+            "all_tools":{"limits":[{"counter":"all","window":"minute","max":50,"scope":"server"}]},
+            "tools":{"t":{
+                "require":[{"path":"args.mode","op":"in","value":["a","b"]}],
+                "deny_if":[{"path":"args.name","op":"regex","value":"^tmp"}],
+                "limits":[
+                    {"counter":"c","window":"second","max":3},
+                    {"counter":"s","window":10,"max":3,"algorithm":"sliding","scope":"session"}]}}})
+        .to_string();
+        let policy = crate::policy::parse_policy_str(&src, "p.json").expect("loads");
+        let mut engine = Engine::new(Arc::new(policy), EvalOptions::default());
+        let mut record = CallRecord {
+            ts: 0,
+            server: Arc::from("srv"),
+            grant: Some(Arc::from("g")),
+            session: Some(Arc::from("s")),
+            tool: Arc::from("t"),
+            args: Args::Values(
+                json!({"mode":"a","name":"x"})
+                    .as_object()
+                    .cloned()
+                    .unwrap_or_default(),
+            ),
+            id: None,
+            recorded: None,
+            upstream: None,
+            latency_ms: None,
+            origin: crate::trace::Origin::default(),
+        };
+        let mut kinds = [0usize; 5];
+        let mut run = |engine: &mut Engine, record: &mut CallRecord, n: usize| {
+            for _ in 0..n {
+                record.ts += 250_000_000;
+                let d = engine.evaluate(&record.view());
+                kinds[d.kind as usize] += 1;
+            }
+        };
+        // Warm up: interning, first counter states, the sliding log's buffer.
+        run(&mut engine, &mut record, 100);
+        let before = allocations();
+        assert!(before > 0, "the counting allocator is not in use");
+        run(&mut engine, &mut record, 2_000);
+        assert_eq!(allocations() - before, 0);
+        // The run went through allows and throttles, not only one path.
+        assert!(kinds[DecisionKind::Allow as usize] > 100, "{kinds:?}");
+        assert!(kinds[DecisionKind::Throttle as usize] > 100, "{kinds:?}");
+    }
 }

@@ -11,6 +11,8 @@
 mod call;
 mod decision;
 mod eval;
+mod explain;
+pub mod intercept;
 mod policy;
 pub(crate) mod predicate;
 pub(crate) mod window;
@@ -18,5 +20,7 @@ pub(crate) mod window;
 pub use call::CallView;
 pub use decision::{Decision, DecisionKind, Scope, Throttle};
 pub use eval::{Engine, EvalOptions, StaticOutcome, static_outcome};
+pub use explain::{ExplainStep, StepOutcome};
+pub use intercept::{InterceptEngine, InterceptPolicy};
 pub use policy::{Algorithm, LimitSpec, Policy};
 pub(crate) use policy::{Counter, Entry, Limit, Predicate, ToolRules};

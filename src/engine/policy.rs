@@ -5,6 +5,7 @@ use rustc_hash::FxHashMap as HashMap;
 use std::sync::Arc;
 
 use super::decision::Scope;
+use super::intercept::InterceptPolicy;
 use super::predicate::{ArgPath, EqMode, Op};
 
 /// How a limit counts what was used.
@@ -145,6 +146,9 @@ pub struct Policy {
     pub(crate) sentinels: Sentinels,
     /// Rule id of each tool's `require_approval: true` (`/tools/<tool>/require_approval`).
     pub(crate) approval_rules: Vec<Arc<str>>,
+    /// A policy read from the Intercept YAML dialect runs on its own evaluator path; the
+    /// fields above then stay empty.
+    pub(crate) intercept: Option<Arc<InterceptPolicy>>,
 }
 
 impl Policy {
@@ -168,7 +172,22 @@ impl Policy {
             eq_mode: EqMode::Strict,
             sentinels: Sentinels::default(),
             approval_rules: Vec::new(),
+            intercept: None,
         }
+    }
+
+    /// A policy of the Intercept YAML dialect.
+    pub(crate) fn from_intercept(policy: InterceptPolicy) -> Policy {
+        Policy {
+            default_deny: policy.default_deny(),
+            intercept: Some(Arc::new(policy)),
+            ..Policy::empty(false)
+        }
+    }
+
+    /// The Intercept policy, when this policy was read from that dialect.
+    pub fn intercept(&self) -> Option<&InterceptPolicy> {
+        self.intercept.as_deref()
     }
 
     /// Whether tools not listed under `tools` are denied.
@@ -178,6 +197,9 @@ impl Policy {
 
     /// Configured tool names, sorted.
     pub fn tool_names(&self) -> Vec<&str> {
+        if let Some(p) = &self.intercept {
+            return p.tool_names();
+        }
         let mut names: Vec<&str> = self.tools.iter().map(|t| &*t.name).collect();
         names.sort_unstable();
         names
@@ -185,16 +207,25 @@ impl Policy {
 
     /// Number of configured tools.
     pub fn tool_count(&self) -> usize {
+        if let Some(p) = &self.intercept {
+            return p.tool_count();
+        }
         self.tools.len()
     }
 
     /// Number of limits (each tool's and `all_tools`), counting a shared counter once per use.
     pub fn limit_count(&self) -> usize {
+        if let Some(p) = &self.intercept {
+            return p.limit_count();
+        }
         self.limits.len()
     }
 
     /// Whether calls of `tool` are denied as hidden.
     pub fn is_hidden(&self, tool: &str) -> bool {
+        if let Some(p) = &self.intercept {
+            return p.is_hidden(tool);
+        }
         self.hide_all || self.entries.get(tool).is_some_and(|e| e.hidden)
     }
 

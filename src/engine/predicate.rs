@@ -16,7 +16,6 @@ pub(crate) enum EqMode {
     Strict,
     /// Numbers by value, everything else by printed form (`"5"` equals `5`), as the Intercept
     /// gateway compares.
-    #[allow(dead_code)] // selected by the Intercept dialect's compiler
     Printed,
 }
 
@@ -122,11 +121,12 @@ pub(crate) fn json_eq(a: &Value, b: &Value, mode: EqMode) -> bool {
     }
 }
 
-/// The printed form of a value: strings without quotes, everything else as JSON text.
+/// The printed form of a value as the Intercept gateway (Go's `%v`) prints it: strings without
+/// quotes, `<nil>`, `[a b]`, `map[k:v]`.
 fn printed(v: &Value) -> std::borrow::Cow<'_, str> {
     match v {
         Value::String(s) => std::borrow::Cow::Borrowed(s),
-        other => std::borrow::Cow::Owned(other.to_string()),
+        other => std::borrow::Cow::Owned(super::intercept::printed_form(other)),
     }
 }
 

@@ -76,6 +76,21 @@ impl SlidingLog {
         self.sum
     }
 
+    /// What [`SlidingLog::used`] would say after expiring at `ts`, without expiring.
+    pub(crate) fn used_at(&self, ts: Nanos, len: Nanos) -> f64 {
+        let cutoff = ts.saturating_sub(len);
+        let mut live = self
+            .entries
+            .iter()
+            .skip_while(|&&(t, _)| t <= cutoff)
+            .peekable();
+        if live.peek().map(|e| e.0) == self.entries.front().map(|e| e.0) {
+            // Nothing expires: the running sum is exactly what `used` returns.
+            return self.sum;
+        }
+        live.fold(0.0, |acc, &(_, a)| acc + a)
+    }
+
     /// Record an admitted amount at `ts`.
     pub(crate) fn push(&mut self, ts: Nanos, amount: f64) {
         self.entries.push_back((ts, amount));

@@ -5,6 +5,7 @@
 //! compiled into the [`engine::Policy`](crate::engine::Policy) the evaluator runs.
 
 mod diagnostic;
+pub mod intercept;
 mod json;
 mod policylayer;
 
@@ -20,6 +21,62 @@ pub struct LoadOptions {
     /// `--strict-dialect`: reject mcpsim extensions (`require_approval`, `approve_if`,
     /// `increment_from`, numeric windows, `algorithm`), accepting only what the gateway reads.
     pub strict_dialect: bool,
+    /// `--dialect`: read the document as this dialect instead of detecting it from the content.
+    pub dialect: Option<Dialect>,
+}
+
+/// The policy languages mcpsim reads.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Dialect {
+    /// The hosted gateway's `policy.json` (spec §1).
+    PolicyLayer,
+    /// The open-source Intercept gateway's YAML (spec §2).
+    Intercept,
+}
+
+impl Dialect {
+    /// The command-line name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Dialect::PolicyLayer => "policylayer",
+            Dialect::Intercept => "intercept",
+        }
+    }
+
+    /// Which dialect a document is written in: a JSON object (first non-blank character `{`)
+    /// or an empty document is `policy.json`, anything else is read as Intercept YAML. A YAML file that starts with
+    /// a flow mapping needs `--dialect intercept`.
+    pub fn detect(src: &str) -> Dialect {
+        let first = src
+            .trim_start_matches('\u{feff}')
+            .chars()
+            .find(|c| !c.is_whitespace());
+        match first {
+            // An empty document is reported as `policy.json` would be (unexpected end of file).
+            Some('{') | None => Dialect::PolicyLayer,
+            Some(_) => Dialect::Intercept,
+        }
+    }
+}
+
+impl std::str::FromStr for Dialect {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Dialect, String> {
+        match s {
+            "policylayer" | "json" => Ok(Dialect::PolicyLayer),
+            "intercept" | "yaml" => Ok(Dialect::Intercept),
+            other => Err(format!(
+                "unknown dialect `{other}` (expected `policylayer` or `intercept`)"
+            )),
+        }
+    }
+}
+
+impl std::fmt::Display for Dialect {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
 }
 
 /// Everything `check` needs to know about one policy document.
@@ -33,8 +90,12 @@ pub struct CheckReport {
     pub warnings: Vec<Diagnostic>,
 }
 
-/// Parse, validate and compile a PolicyLayer `policy.json` document, keeping every diagnostic.
+/// Parse, validate and compile a policy document of either dialect (detected from the content
+/// unless `opts.dialect` says), keeping every diagnostic.
 pub fn check_policy_str(src: &str, opts: &LoadOptions) -> CheckReport {
+    if opts.dialect.unwrap_or_else(|| Dialect::detect(src)) == Dialect::Intercept {
+        return check_intercept_str(src);
+    }
     let root = match json::parse(src) {
         Ok(root) => root,
         Err(e) => {
@@ -58,6 +119,30 @@ pub fn check_policy_str(src: &str, opts: &LoadOptions) -> CheckReport {
         policy: compiled.policy,
         errors: compiled.errors,
         warnings: compiled.warnings,
+    }
+}
+
+/// Parse, validate and compile an Intercept YAML document into a [`CheckReport`].
+fn check_intercept_str(src: &str) -> CheckReport {
+    let parsed = intercept::parse_intercept_str(src, "");
+    let convert = |issues: Vec<intercept::InterceptIssue>, warning: bool| {
+        let mut diags: Vec<Diagnostic> = issues
+            .into_iter()
+            .map(|i| {
+                if warning {
+                    Diagnostic::warning(i.message, &i.path, i.line, i.column)
+                } else {
+                    Diagnostic::error(i.message, &i.path, i.line, i.column)
+                }
+            })
+            .collect();
+        diags.sort_by_key(|d| (d.line, d.column));
+        diags
+    };
+    CheckReport {
+        policy: parsed.policy.map(Policy::from_intercept),
+        errors: convert(parsed.errors, false),
+        warnings: convert(parsed.warnings, true),
     }
 }
 

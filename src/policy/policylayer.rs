@@ -305,12 +305,33 @@ impl Compiler<'_> {
                 .hidden = true;
         }
         // Members in file order, so that a counter's first declaration is the earlier one.
+        // A repeated key is already an error; only its last occurrence is compiled.
         for m in members {
+            if !get(members, &m.key).is_some_and(|last| std::ptr::eq(last, m)) {
+                continue;
+            }
             match m.key.as_str() {
                 "all_tools" => self.all_tools(&m.value),
                 "tools" => self.tools(&m.value, &hidden),
                 _ => {}
             }
+        }
+        let all_tools_unreachable = self.policy.default_deny
+            && self
+                .policy
+                .tools
+                .iter()
+                .all(|t| hidden.iter().any(|(h, _)| **h == *t.name));
+        if star.is_none()
+            && all_tools_unreachable
+            && !self.policy.all_tools_limits.is_empty()
+            && let Some(m) = get(members, "all_tools")
+        {
+            self.warn(
+                m.key_pos,
+                "all_tools",
+                "`all_tools` limits never apply: the default is deny and no visible tool is listed under `tools`",
+            );
         }
         if let Some(pos) = star {
             let n = self.policy.tools.len();
@@ -396,18 +417,19 @@ impl Compiler<'_> {
             },
             None => false,
         };
-        let mut lists = [List::Require, List::DenyIf, List::ApproveIf].map(|list| {
-            match get(members, list.name()) {
-                Some(m) => self.predicates(
-                    name,
-                    list,
-                    &m.value,
-                    &child(path, list.name()),
-                    on_deny.as_ref(),
-                ),
-                None => Vec::new(),
-            }
-        });
+        let [require, deny_if, approve_if] =
+            [List::Require, List::DenyIf, List::ApproveIf].map(|list| {
+                match get(members, list.name()) {
+                    Some(m) => self.predicates(
+                        name,
+                        list,
+                        &m.value,
+                        &child(path, list.name()),
+                        on_deny.as_ref(),
+                    ),
+                    None => Vec::new(),
+                }
+            });
         let limits = match get(members, "limits") {
             Some(m) => self.limits(
                 &m.value,
@@ -419,7 +441,7 @@ impl Compiler<'_> {
         };
         if require_approval
             && let Some(m) = get(members, "approve_if")
-            && !lists[2].is_empty()
+            && !approve_if.is_empty()
         {
             self.warn(
                 m.key_pos,
@@ -431,7 +453,7 @@ impl Compiler<'_> {
             let uses_increment = limits
                 .iter()
                 .any(|&i| self.policy.limits[i].increment_from.is_some());
-            if lists[0].is_empty() && lists[1].is_empty() && !uses_increment {
+            if require.is_empty() && deny_if.is_empty() && !uses_increment {
                 self.warn(
                     m.key_pos,
                     &child(path, "on_deny"),
@@ -439,7 +461,6 @@ impl Compiler<'_> {
                 );
             }
         }
-        let [require, deny_if, approve_if] = std::mem::take(&mut lists);
         let ti = self.policy.tools.len();
         self.policy
             .approval_rules
@@ -632,7 +653,9 @@ impl Compiler<'_> {
                     Ok(re) => Op::Regex(re),
                     Err(e) => {
                         let detail = e.to_string();
+                        // The regex crate's message ends with `error: <what>` under a caret drawing.
                         let last = detail.lines().last().unwrap_or("").trim();
+                        let last = last.strip_prefix("error: ").unwrap_or(last);
                         self.error(node.pos, path, format!("invalid regex `{s}`: {last}"));
                         return None;
                     }

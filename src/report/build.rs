@@ -115,7 +115,7 @@ pub struct SimulateBuilder {
     saw_recorded: bool,
 }
 
-const NONE_GRANT: &str = "(none)";
+pub(super) const NONE_GRANT: &str = "(none)";
 
 impl SimulateBuilder {
     /// A new, empty builder.

@@ -29,7 +29,7 @@ pub struct Document {
     pub blocks: Vec<Block>,
 }
 
-fn table(header: &[&str], rows: Vec<Vec<String>>) -> Block {
+pub(super) fn table(header: &[&str], rows: Vec<Vec<String>>) -> Block {
     Block::Table {
         header: header.iter().map(|s| (*s).to_owned()).collect(),
         rows,
@@ -44,7 +44,7 @@ fn pct(part: u64, whole: u64) -> String {
     }
 }
 
-fn plural(n: u64, one: &str, many: &str) -> String {
+pub(super) fn plural(n: u64, one: &str, many: &str) -> String {
     if n == 1 {
         format!("{n} {one}")
     } else {
@@ -63,7 +63,12 @@ fn policies_line(label: &str, policies: &[PolicyRef]) -> String {
     format!("{label}: {}", parts.join(", "))
 }
 
-fn input_blocks(input: &InputSummary, blocks: &mut Vec<Block>) {
+pub(super) fn input_blocks(input: &InputSummary, blocks: &mut Vec<Block>) {
+    input_lines(input, true, blocks);
+}
+
+/// The input lines; `evaluated` says whether calls went through a policy (not so for `stats`).
+pub(super) fn input_lines(input: &InputSummary, evaluated: bool, blocks: &mut Vec<Block>) {
     let files: Vec<String> = input
         .files
         .iter()
@@ -77,10 +82,13 @@ fn input_blocks(input: &InputSummary, blocks: &mut Vec<Block>) {
         })
         .collect();
     blocks.push(Block::Line(format!("Input: {}", files.join(", "))));
-    let mut parts = vec![
-        format!("{} read", plural(input.calls_read, "call", "calls")),
-        format!("{} evaluated", input.calls_evaluated),
-    ];
+    let mut parts = vec![format!(
+        "{} read",
+        plural(input.calls_read, "call", "calls")
+    )];
+    if evaluated {
+        parts.push(format!("{} evaluated", input.calls_evaluated));
+    }
     let no_policy: u64 = input.no_policy.iter().map(|c| c.count).sum();
     if no_policy > 0 {
         let servers: Vec<String> = input
@@ -109,7 +117,7 @@ fn input_blocks(input: &InputSummary, blocks: &mut Vec<Block>) {
     }
 }
 
-fn skipped_blocks(input: &InputSummary, blocks: &mut Vec<Block>) {
+pub(super) fn skipped_blocks(input: &InputSummary, blocks: &mut Vec<Block>) {
     if input.skipped == 0 {
         return;
     }
@@ -146,7 +154,7 @@ fn tally_rows(groups: &[GroupTally]) -> Vec<Vec<String>> {
         .collect()
 }
 
-fn outcome_detail(o: &Outcome) -> String {
+pub(super) fn outcome_detail(o: &Outcome) -> String {
     // The rule column names the counter; the full message stays in the machine formats.
     match &o.throttle {
         Some(t) if t.increment == 1.0 => format!(

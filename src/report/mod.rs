@@ -7,15 +7,23 @@
 mod build;
 mod document;
 pub use document::kinds_label;
+mod explain;
 mod markdown;
 mod model;
 mod rows;
+mod stats;
+mod suggest;
 mod table;
 
 pub use build::{DiffBuilder, NoPolicy, ReportOptions, SimulateBuilder, row};
 pub use document::{Block, Document, num};
+pub use explain::{ExplainReport, LimitState, StepInfo, StepKind, StepResult, window_name};
 pub use model::*;
 pub use rows::{RowSink, row_sink};
+pub use stats::{PEAK_WINDOWS, Peak, StatsBuilder, StatsReport, TrafficStats, WindowPeaks};
+pub use suggest::{
+    SuggestBuilder, SuggestedLimit, SuggestedPolicy, SuggestedRules, scaled_max, suggest,
+};
 
 use std::io::{self, Write};
 
@@ -46,26 +54,73 @@ impl OutputFormat {
     }
 }
 
+/// The formats of reports that have no per-call rows (`explain`, `stats`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum SummaryFormat {
+    /// Tables for a terminal.
+    Table,
+    /// Markdown, for pull-request comments.
+    Markdown,
+    /// One JSON document.
+    Json,
+}
+
+impl From<SummaryFormat> for OutputFormat {
+    fn from(f: SummaryFormat) -> OutputFormat {
+        match f {
+            SummaryFormat::Table => OutputFormat::Table,
+            SummaryFormat::Markdown => OutputFormat::Markdown,
+            SummaryFormat::Json => OutputFormat::Json,
+        }
+    }
+}
+
+/// Write a report as JSON, or laid out by `layout` as Markdown or (for every other format) a
+/// terminal table.
+fn write_summary<T: serde::Serialize>(
+    r: &T,
+    layout: fn(&T) -> Document,
+    format: OutputFormat,
+    out: &mut dyn Write,
+) -> io::Result<()> {
+    match format {
+        OutputFormat::Json => write_json(r, out),
+        OutputFormat::Markdown => markdown::write(&layout(r), out),
+        _ => table::write(&layout(r), out),
+    }
+}
+
 /// Write a simulate report in a summary format (`table`, `markdown`, `json`).
 pub fn write_simulate(
     r: &SimulateReport,
     format: OutputFormat,
     out: &mut dyn Write,
 ) -> io::Result<()> {
-    match format {
-        OutputFormat::Json => write_json(r, out),
-        OutputFormat::Markdown => markdown::write(&document::simulate(r), out),
-        _ => table::write(&document::simulate(r), out),
-    }
+    write_summary(r, document::simulate, format, out)
 }
 
 /// Write a diff report in a summary format (`table`, `markdown`, `json`).
 pub fn write_diff(r: &DiffReport, format: OutputFormat, out: &mut dyn Write) -> io::Result<()> {
-    match format {
-        OutputFormat::Json => write_json(r, out),
-        OutputFormat::Markdown => markdown::write(&document::diff(r), out),
-        _ => table::write(&document::diff(r), out),
-    }
+    write_summary(r, document::diff, format, out)
+}
+
+/// Write an explain report.
+pub fn write_explain(
+    r: &ExplainReport,
+    format: SummaryFormat,
+    out: &mut dyn Write,
+) -> io::Result<()> {
+    write_summary(r, explain::document, format.into(), out)
+}
+
+/// Write a stats report.
+pub fn write_stats(r: &StatsReport, format: SummaryFormat, out: &mut dyn Write) -> io::Result<()> {
+    write_summary(r, stats::document, format.into(), out)
+}
+
+/// Write a suggested policy as pretty-printed `policy.json`.
+pub fn write_suggested(p: &SuggestedPolicy, out: &mut dyn Write) -> io::Result<()> {
+    write_json(p, out)
 }
 
 fn write_json<T: serde::Serialize>(r: &T, out: &mut dyn Write) -> io::Result<()> {

@@ -6,6 +6,8 @@ use std::sync::LazyLock;
 use regex::Regex;
 use serde_json::{Map, Value};
 
+use super::agentgateway::flatten;
+
 /// A trace source format. Detection looks at the first non-empty lines; `--from` overrides it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, clap::ValueEnum)]
 pub enum Format {
@@ -27,11 +29,20 @@ pub enum Format {
     /// Claude Desktop MCP logs (`mcp.log`, `mcp-server-<name>.log`).
     #[value(name = "claude")]
     ClaudeLog,
+    /// OpenTelemetry spans in OTLP JSON (`{"resourceSpans":[…]}` per line, or whole documents).
+    #[value(name = "otel")]
+    OtelSpans,
+    /// agentgateway access logs (JSON lines, flat or nested `mcp.*` keys).
+    #[value(name = "agentgateway")]
+    AgentGatewayLog,
+    /// ToolHive audit events (JSON lines, `type: mcp_tool_call`).
+    #[value(name = "toolhive")]
+    ToolHiveAudit,
 }
 
 impl Format {
     /// Every format, in documentation order.
-    pub const ALL: [Format; 7] = [
+    pub const ALL: [Format; 10] = [
         Format::Jsonl,
         Format::Csv,
         Format::Parquet,
@@ -39,6 +50,9 @@ impl Format {
         Format::PolicyLayerLog,
         Format::InterceptLog,
         Format::ClaudeLog,
+        Format::OtelSpans,
+        Format::AgentGatewayLog,
+        Format::ToolHiveAudit,
     ];
 
     /// The name used by `--from` and in reports.
@@ -51,6 +65,9 @@ impl Format {
             Format::PolicyLayerLog => "policylayer",
             Format::InterceptLog => "intercept",
             Format::ClaudeLog => "claude",
+            Format::OtelSpans => "otel",
+            Format::AgentGatewayLog => "agentgateway",
+            Format::ToolHiveAudit => "toolhive",
         }
     }
 
@@ -82,6 +99,9 @@ pub(crate) fn detect(head: &[u8]) -> Result<Format, String> {
         return Ok(Format::Parquet);
     }
     let head = head.strip_prefix(UTF8_BOM).unwrap_or(head);
+    if starts_otlp_document(head) {
+        return Ok(Format::OtelSpans);
+    }
     let mut seen = 0;
     let mut first: Option<String> = None;
     // The last line of the head may be cut short; only complete lines are judged.
@@ -132,13 +152,39 @@ fn detect_line(line: &str, is_first: bool) -> Option<Format> {
     None
 }
 
+/// Whether the input opens an OTLP document: `{` then `"resourceSpans"`, on one line or
+/// pretty-printed over several. Looking at the first bytes only also recognises a first line
+/// too long to end inside the detection window (a large export batch).
+fn starts_otlp_document(head: &[u8]) -> bool {
+    let rest = head.trim_ascii_start();
+    rest.strip_prefix(b"{")
+        .is_some_and(|r| r.trim_ascii_start().starts_with(b"\"resourceSpans\""))
+}
+
 fn detect_object(obj: &Map<String, Value>) -> Option<Format> {
     let has = |k: &str| obj.contains_key(k);
-    if obj.get("msg").is_some_and(Value::is_object) || has("jsonrpc") {
+    if has("resourceSpans") {
+        return Some(Format::OtelSpans);
+    }
+    // A bare JSON-RPC message's `jsonrpc` is the string "2.0"; a nested agentgateway line has
+    // a `jsonrpc` object (`jsonrpc.request.id`).
+    if obj.get("msg").is_some_and(Value::is_object)
+        || obj.get("jsonrpc").is_some_and(Value::is_string)
+    {
         return Some(Format::JsonRpc);
+    }
+    // ToolHive's `type` would otherwise pass for an Intercept event's; Intercept events carry
+    // `instance` and never `logged_at`.
+    if obj.get("type").is_some_and(Value::is_string)
+        && (has("logged_at") || has("loggedAt") || has("audit_id"))
+    {
+        return Some(Format::ToolHiveAudit);
     }
     if has("instance") && has("type") {
         return Some(Format::InterceptLog);
+    }
+    if is_agentgateway(obj) {
+        return Some(Format::AgentGatewayLog);
     }
     if has("request_id") || has("grant_id") || has("grant_label") || has("upstream_status") {
         return Some(Format::PolicyLayerLog);
@@ -150,6 +196,14 @@ fn detect_object(obj: &Map<String, Value>) -> Option<Format> {
         return Some(Format::Jsonl);
     }
     None
+}
+
+/// An agentgateway line names an MCP field (`mcp.method.name`, `mcp.target`, …) or the tool
+/// (`gen_ai.tool.name`), flat or nested; no other format uses those keys.
+fn is_agentgateway(obj: &Map<String, Value>) -> bool {
+    let mcp_key = |k: &str| k.starts_with("mcp.") || k == "gen_ai.tool.name";
+    obj.keys().any(|k| mcp_key(k))
+        || obj.get("mcp").is_some_and(Value::is_object) && flatten(obj).keys().any(|k| mcp_key(k))
 }
 
 #[cfg(test)]
@@ -188,18 +242,124 @@ mod tests {
     }
 
     #[test]
-    fn value_names_are_the_format_names() {
-        use clap::ValueEnum;
-        for f in Format::ALL {
-            let v = f.to_possible_value().expect("every format is selectable");
-            assert_eq!(v.get_name(), f.as_str());
-            assert_eq!(Format::parse(f.as_str()), Some(f));
-        }
+    fn bom_is_not_part_of_the_first_line() {
+        assert_eq!(detect(b"\xef\xbb\xbfts,server,tool\n"), Ok(Format::Csv));
     }
 
     #[test]
-    fn bom_is_not_part_of_the_first_line() {
-        assert_eq!(detect(b"\xef\xbb\xbfts,server,tool\n"), Ok(Format::Csv));
+    fn detects_the_gateway_and_telemetry_formats() {
+        let cases: [(&str, Format); 8] = [
+            (
+                r#"{"resourceSpans":[{"resource":{"attributes":[]},"scopeSpans":[]}]}"#,
+                Format::OtelSpans,
+            ),
+            // Pretty-printed: the first line alone is `{`.
+            ("{\n  \"resourceSpans\": [\n    {\n", Format::OtelSpans),
+            (
+                r#"{"level":"info","time":"2026-08-01T09:00:02Z","http.status":200,"mcp.method.name":"tools/call","mcp.target":"fortios","gen_ai.tool.name":"t"}"#,
+                Format::AgentGatewayLog,
+            ),
+            (
+                r#"{"time":"2026-08-01T09:00:02Z","mcp":{"method":{"name":"tools/list"}}}"#,
+                Format::AgentGatewayLog,
+            ),
+            // Older agentgateway releases: `mcp.method` and `mcp.resource.name`.
+            (
+                r#"{"time":"2026-08-01T09:00:02Z","mcp.method":"tools/call","mcp.resource.name":"t"}"#,
+                Format::AgentGatewayLog,
+            ),
+            (
+                r#"{"time":"2026-08-01T09:00:02Z","level":"INFO+2","msg":"audit_event","audit_id":"a1","type":"mcp_tool_call","logged_at":"2026-08-01T09:00:02Z","outcome":"success","component":"fortios"}"#,
+                Format::ToolHiveAudit,
+            ),
+            (
+                r#"{"metadata":{"auditId":"a1"},"type":"mcp_tool_call","loggedAt":"2026-08-01T09:00:02Z","outcome":"denied"}"#,
+                Format::ToolHiveAudit,
+            ),
+            // A first line longer than the detection window still opens an OTLP document.
+            (
+                r#"{ "resourceSpans":[{"resource":{"attributes":[{"key":"service.name""#,
+                Format::OtelSpans,
+            ),
+        ];
+        for (head, want) in cases {
+            assert_eq!(detect(format!("{head}\n").as_bytes()), Ok(want), "{head}");
+        }
+        assert_eq!(
+            detect(br#"{"resourceSpans":[{"scopeSpans":[{"spans":[{"name":"cut here"#),
+            Ok(Format::OtelSpans)
+        );
+    }
+
+    /// Lines that carry keys of two formats at once go to the format whose keys are
+    /// distinctive; each row is a line one format writes that shares a key with another.
+    #[test]
+    fn formats_sharing_keys_are_told_apart() {
+        let cases: [(&str, Format); 9] = [
+            // ToolHive's `msg` is a string, JSON-RPC's envelope `msg` is an object.
+            (
+                r#"{"time":"2026-08-01T09:00:02Z","msg":"audit_event","type":"mcp_tool_call","logged_at":"2026-08-01T09:00:02Z"}"#,
+                Format::ToolHiveAudit,
+            ),
+            (
+                r#"{"ts":"2026-08-01T09:00:02Z","msg":{"jsonrpc":"2.0","id":1,"method":"tools/call"},"type":"x","logged_at":"y"}"#,
+                Format::JsonRpc,
+            ),
+            // Both have `type`; only Intercept has `instance`, only ToolHive `logged_at`.
+            (
+                r#"{"ts":"2026-08-01T09:00:02Z","type":"tool_call","instance":"a1","tool":"t","result":"allowed"}"#,
+                Format::InterceptLog,
+            ),
+            // A call record that happens to name a tool is not an agentgateway line…
+            (
+                r#"{"ts":"2026-08-01T09:00:02Z","server":"fortios","tool":"t","type":"x"}"#,
+                Format::Jsonl,
+            ),
+            // …but an agentgateway line with `ts` and `tool` keys beside `mcp.*` is.
+            (
+                r#"{"ts":"2026-08-01T09:00:02Z","tool":"t","mcp.method.name":"tools/call"}"#,
+                Format::AgentGatewayLog,
+            ),
+            // A nested agentgateway line has a `jsonrpc` object; a bare JSON-RPC message the
+            // string "2.0".
+            (
+                r#"{"time":"2026-08-01T09:00:02Z","jsonrpc":{"request":{"id":2}},"mcp":{"method":{"name":"tools/call"}}}"#,
+                Format::AgentGatewayLog,
+            ),
+            (
+                r#"{"ts":"2026-08-01T09:00:02Z","jsonrpc":"2.0","id":2,"method":"tools/call","params":{"name":"mcp.target"}}"#,
+                Format::JsonRpc,
+            ),
+            // PolicyLayer rows name the method in `method`, never in `mcp.*`.
+            (
+                r#"{"timestamp":"2026-08-01T09:00:02Z","request_id":"r","method":"tools/call","decision":"allow","tool":"t"}"#,
+                Format::PolicyLayerLog,
+            ),
+            // An OTLP document mentions `mcp.method.name` only inside attribute lists.
+            (
+                r#"{"resourceSpans":[],"mcp.method.name":"tools/call","jsonrpc":"2.0"}"#,
+                Format::OtelSpans,
+            ),
+        ];
+        for (head, want) in cases {
+            assert_eq!(detect(format!("{head}\n").as_bytes()), Ok(want), "{head}");
+        }
+        // A Claude log line is not JSON, and an agentgateway text log line is not a Claude line.
+        assert!(
+            detect(b"2026-08-01T09:00:02.000Z info request gateway=default mcp.method.name=tools/call\n")
+                .is_err()
+        );
+    }
+
+    #[test]
+    fn every_format_name_parses_back_and_matches_the_cli_value() {
+        use clap::ValueEnum;
+        for f in Format::ALL {
+            assert_eq!(Format::parse(f.as_str()), Some(f));
+            let value = f.to_possible_value().expect("no format is hidden");
+            assert_eq!(value.get_name(), f.as_str());
+        }
+        assert_eq!(Format::value_variants().len(), Format::ALL.len());
     }
 
     #[test]

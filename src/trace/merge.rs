@@ -20,6 +20,7 @@ use std::io::Read;
 use std::path::PathBuf;
 use std::sync::Arc;
 
+use super::agentgateway::AgentGatewaySource;
 use super::claude::ClaudeSource;
 use super::csv::CsvSource;
 use super::format::detect;
@@ -27,9 +28,11 @@ use super::input::{Spool, open_decoded, peek_head};
 use super::intercept::InterceptSource;
 use super::jsonl_fast::ParallelJsonlSource;
 use super::jsonrpc::JsonRpcSource;
+use super::otel::OtelSource;
 use super::parquet::{ParquetBytes, ParquetSource};
 use super::policylayer::PolicyLayerSource;
 use super::source::{Ctx, Lines, Source};
+use super::toolhive::ToolHiveSource;
 use super::{CallRecord, Format, InputSpec, Nanos, ReadStats, TraceError, expand_inputs};
 
 /// How inputs are read.
@@ -320,8 +323,8 @@ impl Iterator for Trace {
 }
 
 fn sorted(mut records: Vec<CallRecord>) -> Vec<CallRecord> {
-    // (ts, file, line) is unique per record, so an unstable sort keeps input order for ties.
-    records.sort_unstable_by_key(|r| (r.ts, r.origin.file, r.origin.line));
+    // Stable: one line can hold several calls (an OTLP batch), and ties keep their read order.
+    records.sort_by_key(|r| (r.ts, r.origin.file, r.origin.line));
     records
 }
 
@@ -362,5 +365,8 @@ fn open_source(input: &Input, file: u32) -> Result<Box<dyn Source>, TraceError> 
         Format::PolicyLayerLog => Box::new(PolicyLayerSource::new(Lines::new(r, name), file)),
         Format::InterceptLog => Box::new(InterceptSource::new(Lines::new(r, name), file)),
         Format::ClaudeLog => Box::new(ClaudeSource::new(Lines::new(r, name), file)),
+        Format::OtelSpans => Box::new(OtelSource::new(Lines::new(r, name), file)),
+        Format::AgentGatewayLog => Box::new(AgentGatewaySource::new(Lines::new(r, name), file)),
+        Format::ToolHiveAudit => Box::new(ToolHiveSource::new(Lines::new(r, name), file)),
     })
 }

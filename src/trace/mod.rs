@@ -6,6 +6,7 @@
 //! [`TraceError`] naming file, line and field). The writers ([`write_jsonl`], [`write_csv`],
 //! [`write_parquet`]) produce mcpsim's own record formats for `mcpsim convert`.
 
+mod agentgateway;
 mod claude;
 mod csv;
 mod error;
@@ -17,6 +18,7 @@ mod jsonl;
 mod jsonl_fast;
 mod jsonrpc;
 mod merge;
+mod otel;
 mod pairing;
 mod parquet;
 mod policylayer;
@@ -25,6 +27,7 @@ mod source;
 mod stats;
 mod table;
 mod time;
+mod toolhive;
 mod write;
 
 pub use error::TraceError;

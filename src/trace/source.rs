@@ -8,7 +8,7 @@ use serde_json::{Map, Value};
 use super::format::UTF8_BOM;
 use super::stats::MAX_EXAMPLES;
 use super::time::{kind_of, parse_ts_value};
-use super::{CallRecord, Nanos, ReadStats, Skipped, TraceError};
+use super::{CallRecord, Nanos, Origin, ReadStats, Skipped, TraceError};
 
 /// One opened input file yielding call records in file order.
 pub(crate) trait Source {
@@ -177,6 +177,32 @@ impl Lines {
         });
         Ok(Some((self.line, text)))
     }
+}
+
+/// The next call of a JSON-lines source whose lines are objects turned into calls (or into
+/// nothing, for lines that are not calls) by `record`; bad lines are reported to `cx`.
+pub(crate) fn next_object_record(
+    lines: &mut Lines,
+    file: u32,
+    cx: &mut Ctx<'_>,
+    mut record: impl FnMut(
+        &Map<String, Value>,
+        Origin,
+        &mut Ctx<'_>,
+    ) -> Result<Option<CallRecord>, LineError>,
+) -> Result<Option<CallRecord>, TraceError> {
+    while let Some((line, text)) = lines.next_line()? {
+        let origin = Origin { file, line };
+        let parsed = text
+            .and_then(parse_object)
+            .and_then(|obj| record(&obj, origin, cx));
+        match parsed {
+            Ok(Some(rec)) => return Ok(Some(rec)),
+            Ok(None) => {}
+            Err(e) => cx.skip(line, e)?,
+        }
+    }
+    Ok(None)
 }
 
 /// Parse one line as a JSON object.

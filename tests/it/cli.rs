@@ -4,11 +4,11 @@
 use std::path::Path;
 use std::process::Command;
 
-use insta_cmd::{assert_cmd_snapshot, get_cargo_bin};
+use insta_cmd::get_cargo_bin;
 
 /// `mcpsim` run from the repository root with a cleared environment, so paths in the output are
 /// the relative fixture paths and nothing of the caller's environment leaks in.
-fn mcpsim(args: &[&str]) -> Command {
+pub(crate) fn mcpsim(args: &[&str]) -> Command {
     let mut cmd = Command::new(get_cargo_bin("mcpsim"));
     cmd.current_dir(env!("CARGO_MANIFEST_DIR"));
     cmd.env_clear();
@@ -23,12 +23,13 @@ macro_rules! snapshot {
             prepend_module_to_snapshot => false,
             omit_expression => true,
         }, {
-            assert_cmd_snapshot!($name, $cmd);
+            insta_cmd::assert_cmd_snapshot!($name, $cmd);
         })
     };
 }
+pub(crate) use snapshot;
 
-fn run(args: &[&str]) -> (i32, String, String) {
+pub(crate) fn run(args: &[&str]) -> (i32, String, String) {
     let out = mcpsim(args).output().expect("mcpsim runs");
     (
         out.status.code().unwrap_or(-1),
@@ -37,7 +38,7 @@ fn run(args: &[&str]) -> (i32, String, String) {
     )
 }
 
-fn fixture(p: &str) -> String {
+pub(crate) fn fixture(p: &str) -> String {
     assert!(
         Path::new(env!("CARGO_MANIFEST_DIR")).join(p).exists(),
         "missing fixture {p}"
@@ -130,6 +131,43 @@ fn convert_to_jsonl_and_csv() {
     snapshot!(
         "convert_jsonrpc_csv",
         mcpsim(&["convert", &trace, "--to", "csv"])
+    );
+}
+
+#[test]
+fn convert_reads_telemetry_and_gateway_logs_with_located_warnings() {
+    let traces = [
+        fixture("fixtures/traces/otel-spans.jsonl"),
+        fixture("fixtures/traces/agentgateway.jsonl"),
+        fixture("fixtures/traces/toolhive-audit.jsonl"),
+    ];
+    let mut args = vec!["convert"];
+    args.extend(traces.iter().map(String::as_str));
+    args.extend(["--to", "jsonl"]);
+    snapshot!("convert_gateway_logs_jsonl", mcpsim(&args));
+    args.push("--strict");
+    let (code, stdout, stderr) = run(&args);
+    assert_eq!(code, 2);
+    assert_eq!(stdout, "");
+    assert!(
+        stderr.contains(
+            "fixtures/traces/otel-spans.jsonl:2: truncated JSON: EOF while parsing an object"
+        ),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn simulate_compares_gateway_log_decisions() {
+    snapshot!(
+        "simulate_gateway_logs",
+        mcpsim(&[
+            "simulate",
+            "--policy",
+            CANDIDATE,
+            &fixture("fixtures/traces/agentgateway.jsonl"),
+            &fixture("fixtures/traces/toolhive-audit.jsonl"),
+        ])
     );
 }
 
@@ -441,6 +479,55 @@ fn parquet_output_round_trips_through_polars() {
         .filter(|&i| decisions.get(i) == Some("throttle"))
         .count();
     assert_eq!(throttles, 6);
+}
+
+#[test]
+fn diff_parquet_output_has_both_decisions_and_the_cause() {
+    use polars::prelude::*;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let out = dir.path().join("diff.parquet");
+    let out_s = out.to_str().expect("utf-8 path");
+    let (code, _, stderr) = run(&[
+        "diff",
+        "--base",
+        BASELINE,
+        "--candidate",
+        CANDIDATE,
+        FLEET,
+        "-f",
+        "parquet",
+        "-o",
+        out_s,
+    ]);
+    assert_eq!(code, 0, "{stderr}");
+    let df = ParquetReader::new(std::fs::File::open(&out).expect("written"))
+        .finish()
+        .expect("parquet reads");
+    assert_eq!(df.height(), 45);
+    let base = df
+        .column("base_decision")
+        .expect("base")
+        .str()
+        .expect("str")
+        .clone();
+    let cand = df
+        .column("candidate_decision")
+        .expect("cand")
+        .str()
+        .expect("str")
+        .clone();
+    let cause = df
+        .column("cause")
+        .expect("cause")
+        .str()
+        .expect("str")
+        .clone();
+    let changed: Vec<usize> = (0..df.height())
+        .filter(|&i| base.get(i) != cand.get(i))
+        .collect();
+    assert_eq!(changed.len(), 10);
+    assert!(changed.iter().all(|&i| cause.get(i) == Some("direct")));
+    assert_eq!(cause.null_count(), 35);
 }
 
 #[test]

@@ -6,7 +6,8 @@
 use std::sync::Arc;
 
 use mcpsim::engine::{
-    Algorithm, Decision, DecisionKind, Engine, EvalOptions, LimitSpec, Scope, static_outcome,
+    Algorithm, Decision, DecisionKind, Engine, EvalOptions, LimitSpec, Scope, StepOutcome,
+    static_outcome,
 };
 use mcpsim::policy::parse_policy_str;
 use mcpsim::trace::{Args, CallRecord, Nanos, Origin, Upstream};
@@ -831,4 +832,67 @@ fn static_outcome_compares_limits_by_definition() {
     }
     assert_eq!(e.evaluate(&v).kind, DecisionKind::Throttle);
     assert_eq!(e.static_outcome(&v), static_outcome(&c, &v));
+}
+
+#[test]
+fn explain_lists_every_rule_and_counter_on_the_way() {
+    let p = policy(json!({"version":"1","default":"deny",
+        "all_tools":{"limits":[{"counter":"all","window":"hour","max":10,"scope":"server"}]},
+        "tools":{"t":{
+            "require":[{"path":"args.a","op":"eq","value":1}],
+            "deny_if":[{"path":"args.b","op":"exists","value":true}],
+            "approve_if":[{"path":"args.n","op":"gt","value":5}],
+            "limits":[{"counter":"c","window":"minute","max":2,"algorithm":"sliding"}]}}}));
+    let mut engine = Engine::new(p, opts());
+    let first = call(100.0, "t", json!({"a":1}));
+    engine.evaluate(&first.0.view());
+    let c = call(130.0, "t", json!({"a":1}));
+    let steps = engine.explain(&c.0.view());
+    let rules: Vec<&str> = steps.iter().map(|s| &*s.rule).collect();
+    assert_eq!(
+        rules,
+        [
+            "/tools/t/require/args.a-eq",
+            "/tools/t/deny_if/args.b-exists",
+            "/tools/t/approve_if/args.n-gt",
+            "/tools/t/limits/c",
+            "/all_tools/limits/all",
+        ]
+    );
+    assert_eq!(
+        steps[1].outcome,
+        StepOutcome::Predicate {
+            list: "deny_if",
+            holds: Some(false)
+        }
+    );
+    let StepOutcome::Limit {
+        window_start,
+        used,
+        increment,
+        fits,
+        spec,
+    } = &steps[3].outcome
+    else {
+        panic!("not a limit: {:?}", steps[3]);
+    };
+    assert_eq!(
+        (*window_start, *used, *increment, *fits),
+        (70 * S, 1.0, Some(1.0), Some(true))
+    );
+    assert_eq!(spec.algorithm, Algorithm::Sliding);
+    // Explaining does not change state: the call evaluates as if never explained.
+    assert_eq!(engine.evaluate(&c.0.view()).kind, DecisionKind::Allow);
+    // A failing require ends the list.
+    let steps = engine.explain(&call(131.0, "t", json!({"a":2})).0.view());
+    assert_eq!(steps.len(), 1);
+    assert_eq!(
+        steps[0].outcome,
+        StepOutcome::Predicate {
+            list: "require",
+            holds: Some(false)
+        }
+    );
+    let hidden = engine.explain(&call(0.0, "zzz", json!({})).0.view());
+    assert_eq!(&*hidden[0].rule, "(default deny)");
 }

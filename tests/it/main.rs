@@ -2,8 +2,12 @@
 
 mod cli;
 mod engine;
+mod extras;
 mod generate;
+mod intercept;
 mod json_schema;
 mod policy;
 mod proptest_reference;
+mod replay;
 mod trace;
+mod trace_otel;

@@ -7,7 +7,7 @@
 
 use std::sync::Arc;
 
-use mcpsim::engine::{Decision, DecisionKind, Engine, EvalOptions};
+use mcpsim::engine::{Decision, DecisionKind, Engine, EvalOptions, ExplainStep, StepOutcome};
 use mcpsim::policy::parse_policy_str;
 use mcpsim::trace::{Args, CallRecord, Nanos, Origin, Upstream};
 use proptest::prelude::*;
@@ -332,8 +332,8 @@ struct Verdict {
     kind: DecisionKind,
     rule: String,
     approval_required: bool,
-    /// counter, window start, used, max, increment; retry-after for fixed windows.
-    throttle: Option<(String, Nanos, f64, f64, f64, Option<Nanos>)>,
+    /// counter, window start, used, max, increment, retry-after.
+    throttle: Option<(String, Nanos, f64, f64, f64, Nanos)>,
 }
 
 struct Admitted {
@@ -441,7 +441,33 @@ impl Reference<'_> {
                 }
             }
             if used + inc > c.max {
-                let retry = (!c.sliding).then_some(start + len);
+                // Fixed: the window end. Sliding: the first instant at which the calls still
+                // inside the window have aged out enough for this one to fit.
+                let retry = if c.sliding {
+                    let live: Vec<&Admitted> = self
+                        .admitted
+                        .iter()
+                        .filter(|a| {
+                            a.counter == l.counter
+                                && a.key == key
+                                && a.ts > lo_excl
+                                && a.ts < hi_excl
+                        })
+                        .collect();
+                    live.iter()
+                        .map(|a| a.ts + len)
+                        .find(|&t| {
+                            let u: f64 = live
+                                .iter()
+                                .filter(|a| a.ts > t - len)
+                                .map(|a| a.amount)
+                                .sum();
+                            u + inc <= c.max
+                        })
+                        .unwrap_or(call.ts + len)
+                } else {
+                    start + len
+                };
                 let mut v = verdict(DecisionKind::Throttle, rule);
                 v.throttle = Some((c.name.clone(), start, used, c.max, inc, retry));
                 return Err(v);
@@ -630,18 +656,43 @@ fn observed(d: &Decision) -> Verdict {
         kind: d.kind,
         rule: d.rule.to_string(),
         approval_required: d.approval_required,
-        // Retry-after is filled in by the caller when the reference computes one.
         throttle: d.throttle.as_ref().map(|t| {
-            (
-                t.counter.to_string(),
-                t.window_start,
-                t.used,
-                t.max,
-                t.increment,
-                None,
-            )
+            let c = t.counter.to_string();
+            (c, t.window_start, t.used, t.max, t.increment, t.retry_after)
         }),
     }
+}
+
+/// `explain` (taken before `evaluate`) must tell the same story as the decision.
+fn explain_agrees(d: &Decision, steps: &[ExplainStep]) -> Result<(), String> {
+    let last = steps.last().map_or("", |s| &*s.rule);
+    let limits: Vec<(&str, Option<bool>, f64)> = steps
+        .iter()
+        .filter_map(|s| match &s.outcome {
+            StepOutcome::Limit { fits, used, .. } => Some((&*s.rule, *fits, *used)),
+            _ => None,
+        })
+        .collect();
+    match d.kind {
+        DecisionKind::Deny if !d.rule.contains("/limits/") && last != &*d.rule => {
+            return Err(format!("deny by {} but explain ends at {last}", d.rule));
+        }
+        DecisionKind::Throttle => {
+            let first = limits.iter().find(|l| l.1 != Some(true));
+            let t = d.throttle.as_ref().ok_or("throttle without details")?;
+            if first.map(|l| (l.0, l.1, l.2)) != Some((&*d.rule, Some(false), t.used)) {
+                return Err(format!(
+                    "throttle by {} but explain says {limits:?}",
+                    d.rule
+                ));
+            }
+        }
+        DecisionKind::Allow if limits.iter().any(|l| l.1 != Some(true)) => {
+            return Err(format!("allow but explain says {limits:?}"));
+        }
+        _ => {}
+    }
+    Ok(())
 }
 
 fn compare(seed: u64) -> Result<(), TestCaseError> {
@@ -669,14 +720,11 @@ fn compare_counting(seed: u64, seen: &mut Vec<Decision>) -> Result<(), TestCaseE
     };
     for (i, call) in gen_calls(&mut rng).iter().enumerate() {
         let want = reference.decide(call);
+        let steps = engine.explain(&call.view());
         let got = engine.evaluate(&call.view());
-        let mut got_v = observed(&got);
-        // Fixed-window throttles must name the window end as retry-after.
-        if let (Some(w), Some(g), Some(t)) = (&want.throttle, &mut got_v.throttle, &got.throttle) {
-            if w.5.is_some() {
-                g.5 = Some(t.retry_after);
-            }
-        }
+        explain_agrees(&got, &steps)
+            .map_err(|m| TestCaseError::fail(format!("seed {seed} call #{i}: {m}")))?;
+        let got_v = observed(&got);
         seen.push(got.clone());
         prop_assert_eq!(
             &got_v,

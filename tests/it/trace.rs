@@ -11,11 +11,11 @@ use mcpsim::trace::{
 };
 use serde_json::json;
 
-fn fixture(name: &str) -> String {
+pub(crate) fn fixture(name: &str) -> String {
     format!("{}/fixtures/traces/{name}", env!("CARGO_MANIFEST_DIR"))
 }
 
-fn read_with(inputs: &[String], opts: &ReadOptions) -> (Vec<CallRecord>, ReadStats) {
+pub(crate) fn read_with(inputs: &[String], opts: &ReadOptions) -> (Vec<CallRecord>, ReadStats) {
     let mut t = Trace::open(inputs, opts).unwrap();
     let mut out = Vec::new();
     while let Some(r) = t.next_call().unwrap() {
@@ -24,16 +24,16 @@ fn read_with(inputs: &[String], opts: &ReadOptions) -> (Vec<CallRecord>, ReadSta
     (out, t.stats().clone())
 }
 
-fn read(inputs: &[&str]) -> (Vec<CallRecord>, ReadStats) {
+pub(crate) fn read(inputs: &[&str]) -> (Vec<CallRecord>, ReadStats) {
     let inputs: Vec<String> = inputs.iter().map(|s| s.to_string()).collect();
     read_with(&inputs, &ReadOptions::default())
 }
 
-fn ts(s: &str) -> i64 {
+pub(crate) fn ts(s: &str) -> i64 {
     parse_ts_str(s).unwrap()
 }
 
-fn sym(s: &str) -> Arc<str> {
+pub(crate) fn sym(s: &str) -> Arc<str> {
     Arc::from(s)
 }
 
@@ -76,11 +76,11 @@ fn p(
     )
 }
 
-fn counts(pairs: &[(&str, u64)]) -> BTreeMap<String, u64> {
+pub(crate) fn counts(pairs: &[(&str, u64)]) -> BTreeMap<String, u64> {
     pairs.iter().map(|(k, v)| (k.to_string(), *v)).collect()
 }
 
-fn without_origin(recs: &[CallRecord]) -> Vec<CallRecord> {
+pub(crate) fn without_origin(recs: &[CallRecord]) -> Vec<CallRecord> {
     recs.iter()
         .cloned()
         .map(|mut r| {
@@ -543,7 +543,7 @@ fn files_merge_in_time_order_ties_keep_file_order() {
     assert_eq!(t.files().len(), 3);
 }
 
-fn write_file(dir: &std::path::Path, name: &str, body: &str) -> String {
+pub(crate) fn write_file(dir: &std::path::Path, name: &str, body: &str) -> String {
     let path = dir.join(name);
     std::fs::write(&path, body).unwrap();
     path.display().to_string()
@@ -667,6 +667,11 @@ fn all_fixture_records() -> Vec<CallRecord> {
 fn convert_round_trips_through_every_output_format() {
     let recs = all_fixture_records();
     assert!(recs.len() > 100);
+    assert_round_trips(&recs);
+}
+
+/// Writing `recs` in each of mcpsim's own formats and reading them back yields them again.
+pub(crate) fn assert_round_trips(recs: &[CallRecord]) {
     let dir = tempfile::tempdir().unwrap();
     type Writer = fn(&[CallRecord], &mut dyn Write) -> Result<u64, TraceError>;
     let writers: [(&str, Format, Writer); 3] = [
@@ -677,12 +682,12 @@ fn convert_round_trips_through_every_output_format() {
     for (ext, format, write) in writers {
         let path = dir.path().join(format!("all.{ext}"));
         let mut f = std::fs::File::create(&path).unwrap();
-        assert_eq!(write(&recs, &mut f).unwrap(), recs.len() as u64);
+        assert_eq!(write(recs, &mut f).unwrap(), recs.len() as u64);
         drop(f);
         let (back, stats) = read(&[path.to_str().unwrap()]);
         assert_eq!(stats.per_file[0].1, format);
         assert_eq!(stats.skipped, 0, "{ext}: {:?}", stats.skipped_examples);
-        assert_eq!(without_origin(&back), without_origin(&recs), "{ext}");
+        assert_eq!(without_origin(&back), without_origin(recs), "{ext}");
     }
 }
 

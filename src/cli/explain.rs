@@ -1,0 +1,134 @@
+//! `mcpsim explain`: why one call gets its decision — every rule and counter on the way.
+
+use std::io::Write;
+
+use anyhow::bail;
+
+use super::common::{EvalArgs, InputArgs, Spinner, SummaryOutputArgs, load_policies, warn_skipped};
+use crate::replay::{Replayer, input_summary};
+use crate::report::{self, CallInfo, ExplainReport, NoPolicy};
+use crate::trace::Trace;
+
+/// Which call to explain.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CallRef {
+    /// The call whose record has this `id`.
+    Id(String),
+    /// The N-th call in time order, 1-based (the `#N` of simulate and diff reports).
+    Index(u64),
+}
+
+/// `#N` (N ≥ 1) is a position; anything else is a request id.
+pub fn parse_call_ref(s: &str) -> Result<CallRef, String> {
+    match s.strip_prefix('#').map(str::parse::<u64>) {
+        Some(Ok(0)) => Err("positions start at #1".to_owned()),
+        Some(Ok(n)) => Ok(CallRef::Index(n)),
+        _ if s.is_empty() => Err("give a request id or a position #N".to_owned()),
+        _ => Ok(CallRef::Id(s.to_owned())),
+    }
+}
+
+/// Arguments of `mcpsim explain`.
+#[derive(clap::Args, Debug)]
+#[command(after_help = "\
+Examples:
+  mcpsim explain --policy fixtures/policies/candidate.json fixtures/traces/fleet.jsonl --call '#35'
+  mcpsim explain --policy fixtures/policies/candidate.json fixtures/traces/fleet.jsonl --call r-042 --show-args")]
+pub struct ExplainArgs {
+    /// Policy for every server (`FILE`), or for one server (`SERVER=FILE`); repeatable.
+    #[arg(long, short = 'p', required = true, value_name = "[SERVER=]FILE")]
+    pub policy: Vec<String>,
+    /// Trace inputs.
+    #[command(flatten)]
+    pub input: InputArgs,
+    /// The call: its request id, or `#N` for the N-th call in time order (as simulate lists it).
+    #[arg(long, required = true, value_parser = parse_call_ref, value_name = "ID|#N")]
+    pub call: CallRef,
+    /// Evaluation switches.
+    #[command(flatten)]
+    pub eval: EvalArgs,
+    /// Report shape and destination.
+    #[command(flatten)]
+    pub output: SummaryOutputArgs,
+    /// Show argument values (the call's, and the value each predicate read).
+    #[arg(long)]
+    pub show_args: bool,
+}
+
+/// Run `explain`; returns the exit code.
+pub fn run(args: &ExplainArgs, out: &mut dyn Write, err: &mut dyn Write) -> anyhow::Result<u8> {
+    let Some(policies) = load_policies(&args.policy, &args.eval.load_options(), err)? else {
+        return Ok(2);
+    };
+    let mut trace = Trace::open(&args.input.traces, &args.input.read_options())?;
+    let files = trace.files().to_vec();
+    let mut replayer = Replayer::new(&policies, args.eval.options());
+    let mut index = 0u64;
+    let mut found = None;
+    let mut matches = Vec::new();
+    let mut spinner = Spinner::new();
+    while let Some(call) = trace.next_call()? {
+        index += 1;
+        spinner.count(index);
+        let target = match &args.call {
+            CallRef::Index(n) => index == *n,
+            CallRef::Id(id) => call.id.as_deref() == Some(id.as_str()),
+        };
+        if target {
+            matches.push(index);
+        }
+        if found.is_some() {
+            // Past the call: only look for other calls with the same id.
+            if matches!(args.call, CallRef::Index(_)) {
+                break;
+            }
+            continue;
+        }
+        if !target {
+            replayer.decide(&call);
+            continue;
+        }
+        let info = CallInfo::new(index, &call, &files, args.show_args);
+        // Steps first: they read the counters as they stand before this call is decided.
+        found = Some(
+            match (policies.policy_for(&call.server), replayer.explain(&call)) {
+                (Some(policy), Some(steps)) => match replayer.decide(&call) {
+                    Some(decision) => {
+                        ExplainReport::new(info, &call, policy, &steps, &decision, args.show_args)
+                    }
+                    None => ExplainReport::no_policy(info),
+                },
+                _ => ExplainReport::no_policy(info),
+            },
+        );
+    }
+    drop(spinner);
+    warn_skipped(
+        &input_summary(&files, trace.stats(), NoPolicy::default()),
+        err,
+    )?;
+    let report = match (found, &args.call) {
+        (Some(r), CallRef::Index(_)) => r,
+        (Some(r), CallRef::Id(_)) if matches.len() == 1 => r,
+        (Some(_), CallRef::Id(id)) => {
+            let shown: Vec<String> = matches.iter().take(10).map(|i| format!("#{i}")).collect();
+            let more = if matches.len() > 10 { ", …" } else { "" };
+            bail!(
+                "--call {id}: {} calls have this id ({}{more}); pick one by position, e.g. --call '#{}'",
+                matches.len(),
+                shown.join(", "),
+                matches[0]
+            );
+        }
+        (None, CallRef::Index(n)) => {
+            bail!("--call #{n}: the trace has only {index} calls")
+        }
+        (None, CallRef::Id(id)) => bail!(
+            "--call {id}: no call has this id ({index} calls read); ids match exactly, or give a position as #N"
+        ),
+    };
+    let mut dest = args.output.open(out)?;
+    report::write_explain(&report, args.output.format, &mut dest)?;
+    dest.flush()?;
+    Ok(0)
+}

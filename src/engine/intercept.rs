@@ -1,0 +1,819 @@
+//! The Intercept dialect's evaluator (spec §2).
+//!
+//! The open-source gateway decides in two phases, and mcpsim keeps them apart because the
+//! quirks users trip over live in the gap between them:
+//!
+//! 1. *rules*: hidden → default deny → the tool's rules, then the `"*"` rules, in file order.
+//!    `deny` rules deny at once; an `evaluate` rule's conditions are ANDed. `state.` conditions
+//!    read counters as they were before this call.
+//! 2. *reservation*: every rule with a `state` block (tool first, then wildcard) adds its
+//!    increment to its counter, bounded by the rule's own `lt`/`lte` condition on that counter.
+//!    A rule without such a condition never increments. The first reservation that does not fit
+//!    refuses the call and gives back the ones already made.
+//!
+//! Counters are keyed by `<tool or _global>.<counter>` exactly as the gateway keys them; one
+//! gateway process fronts one upstream server, so mcpsim keeps one set of counters per server.
+
+use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
+
+use serde_json::Value;
+
+use super::call::CallView;
+use super::decision::{Decision, DecisionKind, Scope, Throttle};
+use super::eval::{EvalOptions, StaticOutcome};
+use super::explain::{ExplainStep, StepOutcome};
+use super::policy::{Algorithm, LimitSpec};
+use super::predicate::{self, ArgPath, EqMode, Op, Truth};
+use super::window;
+use crate::trace::{Args, Nanos, Upstream};
+
+/// A counter window of the Intercept dialect: fixed, calendar-aligned in UTC.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum InterceptWindow {
+    /// Starts at every UTC minute.
+    Minute,
+    /// Starts at the top of every UTC hour.
+    Hour,
+    /// Starts at 00:00 UTC.
+    Day,
+}
+
+impl InterceptWindow {
+    /// Parse a policy-file window name.
+    pub fn parse(s: &str) -> Option<InterceptWindow> {
+        match s {
+            "minute" => Some(InterceptWindow::Minute),
+            "hour" => Some(InterceptWindow::Hour),
+            "day" => Some(InterceptWindow::Day),
+            _ => None,
+        }
+    }
+
+    /// The policy-file name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            InterceptWindow::Minute => "minute",
+            InterceptWindow::Hour => "hour",
+            InterceptWindow::Day => "day",
+        }
+    }
+
+    /// Window length in seconds.
+    pub fn seconds(self) -> u64 {
+        match self {
+            InterceptWindow::Minute => 60,
+            InterceptWindow::Hour => 3_600,
+            InterceptWindow::Day => 86_400,
+        }
+    }
+
+    /// Window length in nanoseconds.
+    pub fn len_nanos(self) -> Nanos {
+        window::window_nanos(self.seconds())
+    }
+
+    /// Start of the window holding `ts` (half-open windows: a call at the boundary is in the new
+    /// one). Unix time has no leap seconds, so floor division is calendar alignment in UTC.
+    pub fn start(self, ts: Nanos) -> Nanos {
+        window::fixed_window_start(ts, self.len_nanos())
+    }
+}
+
+/// Comparison operators of a condition.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum InterceptOp {
+    /// Equal: numbers as numbers, anything else by printed form.
+    Eq,
+    /// Not `eq`.
+    Neq,
+    /// `eq` to one element of the list.
+    In,
+    /// `eq` to no element of the list.
+    NotIn,
+    /// Numeric `<`.
+    Lt,
+    /// Numeric `<=`.
+    Lte,
+    /// Numeric `>`.
+    Gt,
+    /// Numeric `>=`.
+    Gte,
+    /// Unanchored regex search on a string.
+    Regex,
+    /// Substring of a string, or element (by `eq`) of a list.
+    Contains,
+    /// Present and non-null (`value: true`) or not (`value: false`).
+    Exists,
+}
+
+impl InterceptOp {
+    /// Every operator, in documentation order.
+    pub const ALL: [InterceptOp; 11] = [
+        InterceptOp::Eq,
+        InterceptOp::Neq,
+        InterceptOp::In,
+        InterceptOp::NotIn,
+        InterceptOp::Lt,
+        InterceptOp::Lte,
+        InterceptOp::Gt,
+        InterceptOp::Gte,
+        InterceptOp::Regex,
+        InterceptOp::Contains,
+        InterceptOp::Exists,
+    ];
+
+    /// The policy-file name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            InterceptOp::Eq => "eq",
+            InterceptOp::Neq => "neq",
+            InterceptOp::In => "in",
+            InterceptOp::NotIn => "not_in",
+            InterceptOp::Lt => "lt",
+            InterceptOp::Lte => "lte",
+            InterceptOp::Gt => "gt",
+            InterceptOp::Gte => "gte",
+            InterceptOp::Regex => "regex",
+            InterceptOp::Contains => "contains",
+            InterceptOp::Exists => "exists",
+        }
+    }
+
+    /// Parse a policy-file name.
+    pub fn parse(s: &str) -> Option<InterceptOp> {
+        InterceptOp::ALL.into_iter().find(|op| op.as_str() == s)
+    }
+}
+
+/// What a condition reads.
+#[derive(Debug, Clone)]
+pub(crate) enum Target {
+    /// `args.a.b`.
+    Args(ArgPath),
+    /// `state.<scope>.<counter>`: a counter slot.
+    State(usize),
+}
+
+/// One compiled condition: the engine's operators, compared in printed-form `eq` mode.
+#[derive(Debug, Clone)]
+pub(crate) struct Condition {
+    pub(crate) target: Target,
+    pub(crate) op: Op,
+}
+
+/// How much a reservation adds.
+#[derive(Debug, Clone)]
+pub(crate) enum Increment {
+    Fixed(i64),
+    /// `increment_from: args.a.b`.
+    From(ArgPath),
+}
+
+/// A rule's `state` block.
+#[derive(Debug, Clone)]
+pub(crate) struct StateBlock {
+    pub(crate) slot: usize,
+    pub(crate) increment: Increment,
+    /// The binding limit from the rule's own `lt`/`lte` condition; `None` never increments.
+    pub(crate) cap: Option<i64>,
+}
+
+/// One compiled rule.
+#[derive(Debug, Clone)]
+pub(crate) struct Rule {
+    /// `<tool>/<rule name>`.
+    pub(crate) id: Arc<str>,
+    /// `deny` action (no conditions) when true.
+    pub(crate) deny: bool,
+    pub(crate) conditions: Vec<Condition>,
+    /// `on_deny`, or the gateway's `Denied by rule "<name>"`.
+    pub(crate) deny_message: Arc<str>,
+    /// `on_deny`, or the gateway's `Rate limit exceeded for <name>`.
+    pub(crate) limit_message: Arc<str>,
+    pub(crate) unknown_message: Arc<str>,
+    pub(crate) state: Option<StateBlock>,
+}
+
+/// A counter the policy names: `<scope>.<counter>` with its window.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct InterceptCounter {
+    /// `<tool>.<counter>` or `_global.<counter>`, the gateway's key.
+    pub key: Arc<str>,
+    /// The window of the state block that writes it; `None` for a counter only read.
+    pub window: Option<InterceptWindow>,
+}
+
+/// A compiled Intercept policy: immutable, shared by every engine that runs it.
+#[derive(Debug, Clone)]
+pub struct InterceptPolicy {
+    pub(crate) default_deny: bool,
+    pub(crate) hide_all: bool,
+    pub(crate) hidden: HashSet<String>,
+    pub(crate) tools: HashMap<String, Vec<Rule>>,
+    /// Rules of the `"*"` key.
+    pub(crate) wildcard: Vec<Rule>,
+    /// Whether `"*"` is itself a key under `tools` (it then counts as listed for a call named `*`).
+    pub(crate) wildcard_listed: bool,
+    pub(crate) counters: Vec<InterceptCounter>,
+    pub(crate) rule_count: usize,
+    pub(crate) hidden_rule: Arc<str>,
+    pub(crate) default_deny_rule: Arc<str>,
+    pub(crate) internal_error_message: Arc<str>,
+    pub(crate) empty: Arc<str>,
+}
+
+impl InterceptPolicy {
+    /// Number of tool keys (including `"*"`).
+    pub fn tool_count(&self) -> usize {
+        self.tools.len() + usize::from(self.wildcard_listed)
+    }
+
+    /// Number of rules across all tools.
+    pub fn rule_count(&self) -> usize {
+        self.rule_count
+    }
+
+    /// Counters named by the policy, in slot order.
+    pub fn counters(&self) -> &[InterceptCounter] {
+        &self.counters
+    }
+
+    /// Whether unlisted tools are denied.
+    pub fn default_deny(&self) -> bool {
+        self.default_deny
+    }
+
+    fn rules_for<'p>(&'p self, tool: &str) -> impl Iterator<Item = &'p Rule> {
+        self.tools
+            .get(tool)
+            .map(|r| r.as_slice())
+            .unwrap_or(&[])
+            .iter()
+            .chain(self.wildcard.iter())
+    }
+
+    /// Whether calls of `tool` are denied as hidden.
+    pub fn is_hidden(&self, tool: &str) -> bool {
+        self.hide_all || self.hidden.contains(tool)
+    }
+
+    /// Tool keys, sorted (`"*"` included when present).
+    pub fn tool_names(&self) -> Vec<&str> {
+        let mut names: Vec<&str> = self.tools.keys().map(String::as_str).collect();
+        if self.wildcard_listed {
+            names.push("*");
+        }
+        names.sort_unstable();
+        names
+    }
+
+    /// Number of rules whose `state` block reserves (has a binding `lt`/`lte` cap).
+    pub fn limit_count(&self) -> usize {
+        self.tools
+            .values()
+            .flatten()
+            .chain(&self.wildcard)
+            .filter(|r| r.state.as_ref().is_some_and(|s| s.cap.is_some()))
+            .count()
+    }
+
+    fn is_listed(&self, tool: &str) -> bool {
+        self.tools.contains_key(tool) || (tool == "*" && self.wildcard_listed)
+    }
+}
+
+#[derive(Debug, Clone, Copy, Default)]
+struct CounterState {
+    window_start: Nanos,
+    used: i64,
+}
+
+/// Runs one compiled Intercept policy over calls in time order, keeping its counters.
+#[derive(Debug, Clone)]
+pub struct InterceptEngine {
+    policy: Arc<InterceptPolicy>,
+    opts: EvalOptions,
+    /// Per server, one state per counter slot.
+    counters: HashMap<Arc<str>, Vec<CounterState>>,
+    /// Reservations of the call being evaluated (reused across calls).
+    scratch: Vec<(usize, i64)>,
+}
+
+fn decision(kind: DecisionKind, rule: &Arc<str>, message: &Arc<str>) -> Decision {
+    Decision {
+        kind,
+        rule: rule.clone(),
+        message: message.clone(),
+        throttle: None,
+        approval_required: false,
+    }
+}
+
+/// What the rules phase decides, before any counter is touched.
+enum Screen<'p> {
+    /// Rule id and message. Hidden and default-deny messages name the tool, as the gateway's do.
+    Deny(&'p Arc<str>, Arc<str>),
+    /// A condition needed argument values the trace did not record; the first such rule.
+    Unknown(&'p Rule),
+    Pass,
+}
+
+/// The rules phase: hidden, default deny, then tool and wildcard rules in file order.
+/// `state.` conditions read `table` (the counters of this call's server; `None` reads zero).
+fn screen<'p>(
+    policy: &'p InterceptPolicy,
+    call: &CallView<'_>,
+    table: Option<&[CounterState]>,
+) -> Screen<'p> {
+    let tool = call.tool;
+    if policy.is_hidden(tool) {
+        let message = format!("Tool \"{tool}\" is hidden by policy");
+        return Screen::Deny(&policy.hidden_rule, Arc::from(message));
+    }
+    if policy.default_deny && !policy.is_listed(tool) {
+        let message = format!("Tool \"{tool}\" is not permitted by policy");
+        return Screen::Deny(&policy.default_deny_rule, Arc::from(message));
+    }
+    let mut first_unknown: Option<&Rule> = None;
+    for rule in policy.rules_for(tool) {
+        if rule.deny {
+            return Screen::Deny(&rule.id, rule.deny_message.clone());
+        }
+        let mut rule_unknown = false;
+        for cond in &rule.conditions {
+            match eval_condition(cond, call, &policy.counters, table) {
+                Truth::Holds => {}
+                // Deny wins over unknown: whatever the unrecorded values were, this call is denied.
+                Truth::Fails => return Screen::Deny(&rule.id, rule.deny_message.clone()),
+                Truth::Unknown => rule_unknown = true,
+            }
+        }
+        if rule_unknown && first_unknown.is_none() {
+            first_unknown = Some(rule);
+        }
+    }
+    match first_unknown {
+        Some(rule) => Screen::Unknown(rule),
+        None => Screen::Pass,
+    }
+}
+
+impl InterceptEngine {
+    /// A fresh engine: every counter at zero.
+    pub fn new(policy: Arc<InterceptPolicy>, opts: EvalOptions) -> InterceptEngine {
+        InterceptEngine {
+            policy,
+            opts,
+            counters: HashMap::new(),
+            scratch: Vec::new(),
+        }
+    }
+
+    /// The policy this engine runs.
+    pub fn policy(&self) -> &Arc<InterceptPolicy> {
+        &self.policy
+    }
+
+    /// Decide one call, reserve its counters, and give them back if the upstream call failed.
+    ///
+    /// A reservation that does not fit is reported as `throttle` (the gateway answers it with a
+    /// denial; mcpsim keeps limit refusals apart from rule refusals in every dialect). An
+    /// `unknown` call still reserves (unless `--assume-unknown deny`), except where its own
+    /// increment is an unrecorded argument.
+    pub fn evaluate(&mut self, call: &CallView<'_>) -> Decision {
+        let policy = Arc::clone(&self.policy);
+        let table = self.counters.get(call.server).map(Vec::as_slice);
+        let unknown_rule = match screen(&policy, call, table) {
+            Screen::Deny(rule, message) => return decision(DecisionKind::Deny, rule, &message),
+            Screen::Unknown(rule) if self.opts.assume_unknown_deny => {
+                return decision(DecisionKind::Unknown, &rule.id, &rule.unknown_message);
+            }
+            Screen::Unknown(rule) => Some(rule),
+            Screen::Pass => None,
+        };
+        let outcome = self.reserve(&policy, call);
+        let reserved = std::mem::take(&mut self.scratch);
+        let refused = match outcome {
+            Ok(()) => {
+                if self.upstream_failed(call.upstream) {
+                    self.rollback(call.server, &reserved);
+                }
+                None
+            }
+            Err(refusal) => {
+                self.rollback(call.server, &reserved);
+                Some(refusal)
+            }
+        };
+        self.scratch = reserved;
+        self.scratch.clear();
+        match (refused, unknown_rule) {
+            // A decidable deny (bad `increment_from`) wins over unknown.
+            (Some(Refusal::Deny(rule)), _) => {
+                decision(DecisionKind::Deny, &rule.id, &policy.internal_error_message)
+            }
+            (_, Some(rule)) | (Some(Refusal::Unknown(rule)), None) => {
+                decision(DecisionKind::Unknown, &rule.id, &rule.unknown_message)
+            }
+            (Some(Refusal::Throttle(rule, t)), None) => Decision {
+                throttle: Some(t),
+                ..decision(DecisionKind::Throttle, &rule.id, &rule.limit_message)
+            },
+            (None, None) => decision(DecisionKind::Allow, &policy.empty, &policy.empty),
+        }
+    }
+
+    /// The reservation phase: tentative increments in `self.scratch`, in rule order. The
+    /// caller gives them back on a refusal or a failed upstream call.
+    fn reserve<'p>(
+        &mut self,
+        policy: &'p InterceptPolicy,
+        call: &CallView<'_>,
+    ) -> Result<(), Refusal<'p>> {
+        self.scratch.clear();
+        for rule in policy.rules_for(call.tool) {
+            let Some(state) = &rule.state else { continue };
+            // The gateway resolves the increment before it looks for a cap, so a bad
+            // `increment_from` denies even on a rule that never increments.
+            let amount = match &state.increment {
+                Increment::Fixed(n) => *n,
+                Increment::From(path) => match increment_from(path, call.args) {
+                    Amount::Value(n) => n,
+                    Amount::Invalid => return Err(Refusal::Deny(rule)),
+                    Amount::Unknown => return Err(Refusal::Unknown(rule)),
+                },
+            };
+            let Some(cap) = state.cap else { continue };
+            let Some(window) = policy.counters[state.slot].window else {
+                continue;
+            };
+            let start = window.start(call.ts);
+            let counter = self.counter_mut(call.server, state.slot);
+            if counter.window_start != start {
+                *counter = CounterState {
+                    window_start: start,
+                    used: 0,
+                };
+            }
+            let used = counter.used;
+            if used.saturating_add(amount) > cap {
+                return Err(Refusal::Throttle(
+                    rule,
+                    Throttle {
+                        counter: policy.counters[state.slot].key.clone(),
+                        scope: Scope::Server,
+                        window_start: start,
+                        used: used as f64,
+                        max: cap as f64,
+                        increment: amount as f64,
+                        retry_after: window::fixed_window_end(start, window.len_nanos()),
+                    },
+                ));
+            }
+            counter.used = used.saturating_add(amount);
+            self.scratch.push((state.slot, amount));
+        }
+        Ok(())
+    }
+
+    /// The rules phase alone with every counter at zero, plus the reservations that would be
+    /// attempted: see [`static_outcome`].
+    pub fn static_outcome(&self, call: &CallView<'_>) -> StaticOutcome {
+        static_outcome(&self.policy, call)
+    }
+
+    fn upstream_failed(&self, upstream: Option<Upstream>) -> bool {
+        match upstream {
+            Some(Upstream::Error) => true,
+            Some(Upstream::ToolError) => self.opts.rollback_on_tool_error,
+            Some(Upstream::Ok) => false,
+            None => self.opts.assume_upstream_failure,
+        }
+    }
+
+    fn counter_mut(&mut self, server: &str, slot: usize) -> &mut CounterState {
+        if !self.counters.contains_key(server) {
+            let fresh = vec![CounterState::default(); self.policy.counters.len()];
+            self.counters.insert(Arc::from(server), fresh);
+        }
+        let table = self
+            .counters
+            .get_mut(server)
+            .expect("the server's counter table was inserted just above");
+        &mut table[slot]
+    }
+
+    fn rollback(&mut self, server: &str, reserved: &[(usize, i64)]) {
+        if let Some(table) = self.counters.get_mut(server) {
+            for &(slot, amount) in reserved {
+                table[slot].used = table[slot].used.saturating_sub(amount);
+            }
+        }
+    }
+}
+
+/// Why the reservation phase stopped a call.
+enum Refusal<'p> {
+    Throttle(&'p Rule, Throttle),
+    /// `increment_from` missing or not a number.
+    Deny(&'p Rule),
+    /// `increment_from` not recorded.
+    Unknown(&'p Rule),
+}
+
+/// What the rules phase decides about `call` under `policy` with every counter at zero, and
+/// the reservations that would follow, described by definition (counter key, window, cap,
+/// increment source) so that outcomes compare across two policies of either dialect.
+pub fn static_outcome(policy: &InterceptPolicy, call: &CallView<'_>) -> StaticOutcome {
+    match screen(policy, call, None) {
+        Screen::Deny(rule, _) => StaticOutcome {
+            decided: Some(DecisionKind::Deny),
+            rule: rule.clone(),
+            limits: Vec::new(),
+        },
+        Screen::Unknown(rule) => StaticOutcome {
+            decided: Some(DecisionKind::Unknown),
+            rule: rule.id.clone(),
+            limits: limit_specs(policy, call.tool),
+        },
+        Screen::Pass => StaticOutcome {
+            decided: None,
+            rule: policy.empty.clone(),
+            limits: limit_specs(policy, call.tool),
+        },
+    }
+}
+
+/// The binding reservations of a tool as the engine's limit definitions.
+fn limit_specs(policy: &InterceptPolicy, tool: &str) -> Vec<LimitSpec> {
+    policy
+        .rules_for(tool)
+        .filter_map(|rule| limit_spec(policy, rule))
+        .collect()
+}
+
+/// A rule's reservation as a limit definition, when it binds (has a cap and a window).
+fn limit_spec(policy: &InterceptPolicy, rule: &Rule) -> Option<LimitSpec> {
+    let state = rule.state.as_ref()?;
+    let cap = state.cap?;
+    let counter = &policy.counters[state.slot];
+    Some(LimitSpec {
+        counter: counter.key.clone(),
+        window_secs: counter.window?.seconds(),
+        max: cap as f64,
+        scope: Scope::Server,
+        algorithm: Algorithm::Fixed,
+        increment_from: match &state.increment {
+            Increment::From(path) => Some(Arc::from(&*path.text)),
+            Increment::Fixed(_) => None,
+        },
+    })
+}
+
+impl InterceptEngine {
+    /// Every rule the evaluation visits for `call`, in order, then every binding reservation
+    /// with its counter as it stands now. Counter state is not changed. Condition steps stop
+    /// where a condition fails or a `deny` rule is reached (list `conditions` / `deny`).
+    pub fn explain(&self, call: &CallView<'_>) -> Vec<ExplainStep> {
+        let policy = &*self.policy;
+        let step = |rule: &Arc<str>, outcome| ExplainStep {
+            rule: rule.clone(),
+            outcome,
+        };
+        let mut steps = Vec::new();
+        if policy.is_hidden(call.tool) {
+            steps.push(step(&policy.hidden_rule, StepOutcome::Hidden));
+            return steps;
+        }
+        if !policy.is_listed(call.tool) {
+            if policy.default_deny {
+                steps.push(step(&policy.default_deny_rule, StepOutcome::DefaultDeny));
+                return steps;
+            }
+            steps.push(step(&policy.empty, StepOutcome::Unlisted));
+        }
+        let table = self.counters.get(call.server).map(Vec::as_slice);
+        for rule in policy.rules_for(call.tool) {
+            if rule.deny {
+                let outcome = StepOutcome::Predicate {
+                    list: "deny",
+                    holds: Some(true),
+                };
+                steps.push(step(&rule.id, outcome));
+                return steps;
+            }
+            for cond in &rule.conditions {
+                let holds = match eval_condition(cond, call, &policy.counters, table) {
+                    Truth::Holds => Some(true),
+                    Truth::Fails => Some(false),
+                    Truth::Unknown => None,
+                };
+                let outcome = StepOutcome::Predicate {
+                    list: "conditions",
+                    holds,
+                };
+                steps.push(step(&rule.id, outcome));
+                if holds == Some(false) {
+                    return steps;
+                }
+            }
+        }
+        for rule in policy.rules_for(call.tool) {
+            let (Some(spec), Some(state)) = (limit_spec(policy, rule), &rule.state) else {
+                continue;
+            };
+            let window_start =
+                window::fixed_window_start(call.ts, window::window_nanos(spec.window_secs));
+            let used = match table.and_then(|t| t.get(state.slot)) {
+                Some(c) if c.window_start == window_start => c.used,
+                _ => 0,
+            };
+            let increment = match &state.increment {
+                Increment::Fixed(n) => Some(*n),
+                Increment::From(path) => match increment_from(path, call.args) {
+                    Amount::Value(n) => Some(n),
+                    Amount::Invalid | Amount::Unknown => None,
+                },
+            };
+            let outcome = StepOutcome::Limit {
+                window_start,
+                used: used as f64,
+                increment: increment.map(|n| n as f64),
+                fits: increment.map(|n| used.saturating_add(n) as f64 <= spec.max),
+                spec,
+            };
+            steps.push(step(&rule.id, outcome));
+        }
+        steps
+    }
+}
+
+enum Amount {
+    Value(i64),
+    Invalid,
+    Unknown,
+}
+
+/// `increment_from`: a number truncated toward zero (the gateway converts with `int64(f)`).
+fn increment_from(path: &ArgPath, args: &Args) -> Amount {
+    match args {
+        Args::Values(map) => match path.lookup(map) {
+            Some(Value::Number(n)) => match (n.as_i64(), n.as_f64()) {
+                (Some(i), _) => Amount::Value(i),
+                // `as` saturates out-of-range values instead of wrapping.
+                (None, Some(f)) => Amount::Value(f.trunc() as i64),
+                (None, None) => Amount::Invalid,
+            },
+            _ => Amount::Invalid,
+        },
+        Args::Keys(keys) if !keys.iter().any(|k| k == path.top()) => Amount::Invalid,
+        Args::Keys(_) | Args::Unrecorded => Amount::Unknown,
+    }
+}
+
+fn eval_condition(
+    cond: &Condition,
+    call: &CallView<'_>,
+    counters: &[InterceptCounter],
+    table: Option<&[CounterState]>,
+) -> Truth {
+    match &cond.target {
+        Target::Args(path) => predicate::eval(path, &cond.op, call.args, EqMode::Printed),
+        Target::State(slot) => {
+            // A counter reads as zero outside the window it was written in, like the gateway's store.
+            let used = match (table.and_then(|t| t.get(*slot)), counters[*slot].window) {
+                (Some(state), Some(w)) if state.window_start == w.start(call.ts) => state.used,
+                _ => 0,
+            };
+            predicate::holds(&cond.op, Some(&Value::from(used)), EqMode::Printed).into()
+        }
+    }
+}
+
+/// A value as the gateway prints it with Go's `%v` (strings bare, `<nil>`, `[a b]`, `map[k:v]`).
+pub fn printed_form(v: &Value) -> String {
+    let mut out = String::new();
+    print_into(v, &mut out);
+    out
+}
+
+fn print_into(v: &Value, out: &mut String) {
+    match v {
+        Value::Null => out.push_str("<nil>"),
+        Value::Bool(b) => out.push_str(if *b { "true" } else { "false" }),
+        Value::String(s) => out.push_str(s),
+        Value::Number(n) => {
+            const EXACT: u64 = 1 << 53;
+            if let Some(i) = n.as_i64().filter(|i| i.unsigned_abs() < EXACT) {
+                out.push_str(&i.to_string());
+            } else if let Some(f) = n.as_f64() {
+                out.push_str(&go_float(f));
+            }
+        }
+        Value::Array(items) => {
+            out.push('[');
+            for (i, item) in items.iter().enumerate() {
+                if i > 0 {
+                    out.push(' ');
+                }
+                print_into(item, out);
+            }
+            out.push(']');
+        }
+        Value::Object(map) => {
+            // Go prints map keys sorted.
+            let mut keys: Vec<&String> = map.keys().collect();
+            keys.sort();
+            out.push_str("map[");
+            for (i, k) in keys.into_iter().enumerate() {
+                if i > 0 {
+                    out.push(' ');
+                }
+                out.push_str(k);
+                out.push(':');
+                print_into(&map[k], out);
+            }
+            out.push(']');
+        }
+    }
+}
+
+/// Go's `%v` for a float64: shortest digits, exponent form when the exponent is < -4 or >= 21.
+fn go_float(f: f64) -> String {
+    if f.is_nan() {
+        return "NaN".into();
+    }
+    if f.is_infinite() {
+        return if f > 0.0 {
+            "+Inf".into()
+        } else {
+            "-Inf".into()
+        };
+    }
+    if f == 0.0 {
+        return if f.is_sign_negative() {
+            "-0".into()
+        } else {
+            "0".into()
+        };
+    }
+    let sci = format!("{f:e}");
+    let (mantissa, exp) = sci.split_once('e').unwrap_or((sci.as_str(), "0"));
+    let exp: i32 = exp.parse().unwrap_or(0);
+    if !(-4..21).contains(&exp) {
+        let sign = if exp < 0 { '-' } else { '+' };
+        format!("{mantissa}e{sign}{:02}", exp.unsigned_abs())
+    } else {
+        format!("{f}")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn printed_form_follows_go() {
+        assert_eq!(printed_form(&json!("x")), "x");
+        assert_eq!(printed_form(&json!(5)), "5");
+        assert_eq!(printed_form(&json!(5.5)), "5.5");
+        assert_eq!(printed_form(&json!(1e21)), "1e+21");
+        assert_eq!(printed_form(&json!(0.00001)), "1e-05");
+        assert_eq!(printed_form(&json!(null)), "<nil>");
+        assert_eq!(printed_form(&json!(["a", 1, true])), "[a 1 true]");
+        assert_eq!(printed_form(&json!({"b": 1, "a": "x"})), "map[a:x b:1]");
+    }
+
+    #[test]
+    fn printed_eq_coerces_non_numbers_only() {
+        let eq = |a: Value, b: Value| predicate::json_eq(&a, &b, EqMode::Printed);
+        assert!(eq(json!("5"), json!(5)));
+        assert!(eq(json!(5.0), json!(5)));
+        assert!(eq(json!("true"), json!(true)));
+        assert!(eq(json!("[a 1]"), json!(["a", 1])));
+        assert!(!eq(json!("null"), json!(null)));
+        assert!(!eq(json!("5.0"), json!(5)));
+        assert!(!eq(json!("a"), json!("b")));
+    }
+
+    #[test]
+    fn windows_are_calendar_aligned() {
+        let t = 1_700_000_123 * window::NANOS_PER_SEC + 5;
+        assert_eq!(
+            InterceptWindow::Minute.start(t),
+            1_700_000_100 * window::NANOS_PER_SEC
+        );
+        assert_eq!(
+            InterceptWindow::Hour.start(t),
+            1_699_999_200 * window::NANOS_PER_SEC
+        );
+        assert_eq!(
+            InterceptWindow::Day.start(t),
+            1_699_920_000 * window::NANOS_PER_SEC
+        );
+        let boundary = 1_700_000_160 * window::NANOS_PER_SEC;
+        assert_eq!(InterceptWindow::Minute.start(boundary), boundary);
+    }
+}

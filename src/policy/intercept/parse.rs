@@ -1,0 +1,1127 @@
+//! YAML → located syntax tree → the gateway's validation → compiled policy.
+
+use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
+
+use regex::Regex;
+use saphyr::{LoadableYamlNode, MarkedYaml, Scalar, YamlData};
+use serde_json::{Map, Number, Value};
+
+use super::{InterceptIssue, InterceptParse};
+use crate::engine::intercept::{
+    Condition, Increment, InterceptCounter, InterceptOp, InterceptPolicy, InterceptWindow, Rule,
+    StateBlock, Target,
+};
+use crate::engine::predicate::{ArgPath, Op};
+
+const TOP_FIELDS: &[&str] = &["version", "description", "default", "hide", "tools"];
+const TOOL_FIELDS: &[&str] = &["rules"];
+const RULE_FIELDS: &[&str] = &[
+    "name",
+    "action",
+    "rate_limit",
+    "conditions",
+    "on_deny",
+    "state",
+];
+const CONDITION_FIELDS: &[&str] = &["path", "op", "value"];
+const STATE_FIELDS: &[&str] = &["counter", "window", "increment", "increment_from"];
+
+/// Read, validate and compile an Intercept YAML policy. `_file_name` is accepted for symmetry
+/// with the JSON dialect's loader; positions are reported as line and column only.
+pub fn parse_intercept_str(src: &str, _file_name: &str) -> InterceptParse {
+    let mut cx = Cx {
+        src,
+        errors: Vec::new(),
+        warnings: Vec::new(),
+    };
+    let docs = match MarkedYaml::load_from_str(src) {
+        Ok(docs) => docs,
+        Err(e) => {
+            cx.errors.push(InterceptIssue {
+                message: format!("invalid YAML: {}", e.info()),
+                path: String::new(),
+                line: e.marker().line(),
+                column: e.marker().col() + 1,
+            });
+            return cx.finish(None);
+        }
+    };
+    // Like the gateway, only the first document counts; an empty file is an empty policy.
+    let doc = match docs.first() {
+        Some(root) => cx.document(root),
+        None => Doc::at_start(),
+    };
+    // The gateway stops at a document it cannot decode into its types; so does mcpsim, so
+    // that a wrongly typed field is not also reported as missing.
+    if !cx.errors.is_empty() {
+        return cx.finish(None);
+    }
+    let tools = desugar(doc.tools);
+    let doc = Doc { tools, ..doc };
+    validate(&mut cx, &doc);
+    if !cx.errors.is_empty() {
+        return cx.finish(None);
+    }
+    let policy = compile(&mut cx, &doc);
+    if cx.errors.is_empty() {
+        cx.finish(Some(policy))
+    } else {
+        cx.finish(None)
+    }
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+struct Loc {
+    line: usize,
+    column: usize,
+}
+
+/// A string field with the position of its value (or of the enclosing mapping when absent).
+#[derive(Debug, Clone, Default)]
+struct Text {
+    s: String,
+    loc: Loc,
+}
+
+#[derive(Debug, Default)]
+struct Doc {
+    version: Text,
+    default: Text,
+    hide: Vec<Text>,
+    tools: Vec<ToolAst>,
+}
+
+impl Doc {
+    /// An empty document whose missing fields are reported at the start of the file.
+    fn at_start() -> Doc {
+        let start = Loc { line: 1, column: 1 };
+        let mut doc = Doc::default();
+        doc.version.loc = start;
+        doc.default.loc = start;
+        doc
+    }
+}
+
+#[derive(Debug, Clone)]
+struct ToolAst {
+    name: String,
+    /// Position of the tool's key.
+    loc: Loc,
+    rules: Vec<RuleAst>,
+}
+
+#[derive(Debug, Clone, Default)]
+struct RuleAst {
+    /// `tools.<tool>.rules[<i>]`
+    path: String,
+    loc: Loc,
+    name: Text,
+    action: Text,
+    rate_limit: Text,
+    conditions: Vec<CondAst>,
+    on_deny: String,
+    state: Option<StateAst>,
+}
+
+#[derive(Debug, Clone, Default)]
+struct CondAst {
+    /// `tools.<tool>.rules[<i>].conditions[<j>]`
+    path: String,
+    loc: Loc,
+    target: Text,
+    op: Text,
+    /// `None` when absent or null (the gateway's `nil`).
+    value: Option<Value>,
+    value_loc: Loc,
+}
+
+#[derive(Debug, Clone, Default)]
+struct StateAst {
+    counter: Text,
+    window: Text,
+    increment: i64,
+    increment_from: Text,
+}
+
+struct Cx<'s> {
+    src: &'s str,
+    errors: Vec<InterceptIssue>,
+    warnings: Vec<InterceptIssue>,
+}
+
+fn loc(node: &MarkedYaml) -> Loc {
+    Loc {
+        line: node.span.start.line(),
+        column: node.span.start.col() + 1,
+    }
+}
+
+/// The node's data with non-core tags peeled off (`!foo {…}` reads as `{…}`).
+fn data<'a, 'i>(node: &'a MarkedYaml<'i>) -> &'a YamlData<'i, MarkedYaml<'i>> {
+    let mut cur = node;
+    while let YamlData::Tagged(_, inner) = &cur.data {
+        cur = inner;
+    }
+    &cur.data
+}
+
+fn kind_name(node: &MarkedYaml) -> &'static str {
+    match data(node) {
+        YamlData::Sequence(_) => "a list",
+        YamlData::Mapping(_) => "a mapping",
+        YamlData::Value(Scalar::Null) => "null",
+        YamlData::Value(Scalar::Boolean(_)) => "a boolean",
+        YamlData::Value(Scalar::Integer(_)) => "an integer",
+        YamlData::Value(Scalar::FloatingPoint(_)) => "a number",
+        YamlData::Value(Scalar::String(_)) => "a string",
+        _ => "an unreadable value",
+    }
+}
+
+fn join(prefix: &str, field: &str) -> String {
+    if prefix.is_empty() {
+        field.to_string()
+    } else {
+        format!("{prefix}.{field}")
+    }
+}
+
+/// The known field closest to a misspelt one, when it is close enough to be a typo.
+fn suggestion(field: &str, known: &'static [&'static str]) -> Option<&'static str> {
+    known
+        .iter()
+        .map(|k| (strsim::levenshtein(field, k), *k))
+        .filter(|(d, k)| *d <= 2.max(k.len() / 3))
+        .min_by_key(|(d, _)| *d)
+        .map(|(_, k)| k)
+}
+
+impl<'s> Cx<'s> {
+    fn finish(self, policy: Option<InterceptPolicy>) -> InterceptParse {
+        InterceptParse {
+            policy,
+            errors: self.errors,
+            warnings: self.warnings,
+        }
+    }
+
+    fn error(&mut self, path: &str, at: Loc, message: String) {
+        self.errors.push(InterceptIssue {
+            message,
+            path: path.to_string(),
+            line: at.line,
+            column: at.column,
+        });
+    }
+
+    fn warn(&mut self, path: &str, at: Loc, message: String) {
+        self.warnings.push(InterceptIssue {
+            message,
+            path: path.to_string(),
+            line: at.line,
+            column: at.column,
+        });
+    }
+
+    /// The source text of a node, for scalars the gateway reads into a string field verbatim.
+    fn raw(&self, node: &MarkedYaml) -> String {
+        let (a, b) = (node.span.start.index(), node.span.end.index());
+        self.src.chars().skip(a).take(b.saturating_sub(a)).collect()
+    }
+
+    /// Mapping entries as `(key, key node, value node)`; anything else is a type error.
+    fn entries<'a, 'i>(
+        &mut self,
+        node: &'a MarkedYaml<'i>,
+        path: &str,
+        what: &str,
+    ) -> Vec<(String, &'a MarkedYaml<'i>, &'a MarkedYaml<'i>)> {
+        match data(node) {
+            YamlData::Mapping(map) => map.iter().map(|(k, v)| (self.key_text(k), k, v)).collect(),
+            YamlData::Value(Scalar::Null) => Vec::new(),
+            _ => {
+                let found = kind_name(node);
+                self.error(
+                    path,
+                    loc(node),
+                    format!("{what} must be a mapping, found {found}"),
+                );
+                Vec::new()
+            }
+        }
+    }
+
+    fn items<'a, 'i>(&mut self, node: &'a MarkedYaml<'i>, path: &str) -> &'a [MarkedYaml<'i>] {
+        match data(node) {
+            YamlData::Sequence(items) => items.as_slice(),
+            YamlData::Value(Scalar::Null) => &[],
+            _ => {
+                let found = kind_name(node);
+                self.error(path, loc(node), format!("expected a list, found {found}"));
+                &[]
+            }
+        }
+    }
+
+    fn key_text(&self, key: &MarkedYaml) -> String {
+        match data(key) {
+            YamlData::Value(Scalar::String(s)) => s.to_string(),
+            YamlData::Value(Scalar::Null) => String::new(),
+            _ => self.raw(key),
+        }
+    }
+
+    /// A string field: the gateway reads any scalar verbatim and null as "".
+    fn text(&mut self, node: &MarkedYaml, path: &str) -> Text {
+        let at = loc(node);
+        let s = match data(node) {
+            YamlData::Value(Scalar::String(s)) => s.to_string(),
+            YamlData::Value(Scalar::Null) => String::new(),
+            YamlData::Value(_) => self.raw(node),
+            _ => {
+                let found = kind_name(node);
+                self.error(path, at, format!("expected a string, found {found}"));
+                String::new()
+            }
+        };
+        Text { s, loc: at }
+    }
+
+    fn unknown_field(
+        &mut self,
+        path: &str,
+        key: &MarkedYaml,
+        field: &str,
+        known: &'static [&'static str],
+    ) {
+        let hint = match suggestion(field, known) {
+            Some(s) => format!(", did you mean `{s}`?"),
+            None => format!(" (known fields: {})", known.join(", ")),
+        };
+        self.warn(
+            &join(path, field),
+            loc(key),
+            format!("unknown field `{field}` is ignored by the gateway{hint}"),
+        );
+    }
+
+    fn document(&mut self, root: &MarkedYaml) -> Doc {
+        let mut doc = Doc::at_start();
+        if !matches!(
+            data(root),
+            YamlData::Mapping(_) | YamlData::Value(Scalar::Null)
+        ) {
+            let found = kind_name(root);
+            self.error(
+                "",
+                loc(root),
+                format!("the policy must be a mapping, found {found}"),
+            );
+            return doc;
+        }
+        for (key, key_node, value) in self.entries(root, "", "the policy") {
+            match key.as_str() {
+                "version" => doc.version = self.text(value, "version"),
+                "description" => {
+                    self.text(value, "description");
+                }
+                "default" => doc.default = self.text(value, "default"),
+                "hide" => {
+                    for (i, item) in self.items(value, "hide").iter().enumerate() {
+                        let t = self.text(item, &format!("hide[{i}]"));
+                        doc.hide.push(t);
+                    }
+                }
+                "tools" => {
+                    for (name, key, tool) in self.entries(value, "tools", "tools") {
+                        let t = self.tool(&name, loc(key), tool);
+                        doc.tools.push(t);
+                    }
+                }
+                other => self.unknown_field("", key_node, other, TOP_FIELDS),
+            }
+        }
+        doc
+    }
+
+    fn tool(&mut self, name: &str, at: Loc, node: &MarkedYaml) -> ToolAst {
+        let path = format!("tools.{name}");
+        let mut tool = ToolAst {
+            name: name.to_string(),
+            loc: at,
+            rules: Vec::new(),
+        };
+        for (key, key_node, value) in self.entries(node, &path, &path) {
+            match key.as_str() {
+                "rules" => {
+                    let rules_path = join(&path, "rules");
+                    for (i, item) in self.items(value, &rules_path).iter().enumerate() {
+                        let r = self.rule(&format!("{rules_path}[{i}]"), item);
+                        tool.rules.push(r);
+                    }
+                }
+                other => self.unknown_field(&path, key_node, other, TOOL_FIELDS),
+            }
+        }
+        tool
+    }
+
+    fn rule(&mut self, path: &str, node: &MarkedYaml) -> RuleAst {
+        let at = loc(node);
+        let mut rule = RuleAst {
+            path: path.to_string(),
+            loc: at,
+            name: Text {
+                s: String::new(),
+                loc: at,
+            },
+            action: Text {
+                s: String::new(),
+                loc: at,
+            },
+            rate_limit: Text {
+                s: String::new(),
+                loc: at,
+            },
+            ..RuleAst::default()
+        };
+        for (key, key_node, value) in self.entries(node, path, path) {
+            let field_path = join(path, &key);
+            match key.as_str() {
+                "name" => rule.name = self.text(value, &field_path),
+                "action" => rule.action = self.text(value, &field_path),
+                "rate_limit" => rule.rate_limit = self.text(value, &field_path),
+                "on_deny" => rule.on_deny = self.text(value, &field_path).s,
+                "conditions" => {
+                    for (j, item) in self.items(value, &field_path).iter().enumerate() {
+                        let c = self.condition(&format!("{field_path}[{j}]"), item);
+                        rule.conditions.push(c);
+                    }
+                }
+                "state" => {
+                    if !matches!(data(value), YamlData::Value(Scalar::Null)) {
+                        rule.state = Some(self.state(&field_path, value));
+                    }
+                }
+                other => self.unknown_field(path, key_node, other, RULE_FIELDS),
+            }
+        }
+        rule
+    }
+
+    fn condition(&mut self, path: &str, node: &MarkedYaml) -> CondAst {
+        let at = loc(node);
+        let mut cond = CondAst {
+            path: path.to_string(),
+            loc: at,
+            target: Text {
+                s: String::new(),
+                loc: at,
+            },
+            op: Text {
+                s: String::new(),
+                loc: at,
+            },
+            value: None,
+            value_loc: at,
+        };
+        for (key, key_node, value) in self.entries(node, path, path) {
+            let field_path = join(path, &key);
+            match key.as_str() {
+                "path" => cond.target = self.text(value, &field_path),
+                "op" => cond.op = self.text(value, &field_path),
+                "value" => {
+                    cond.value_loc = loc(value);
+                    cond.value = self.value(value, &field_path);
+                }
+                other => self.unknown_field(path, key_node, other, CONDITION_FIELDS),
+            }
+        }
+        cond
+    }
+
+    fn state(&mut self, path: &str, node: &MarkedYaml) -> StateAst {
+        let at = loc(node);
+        let mut state = StateAst {
+            counter: Text {
+                s: String::new(),
+                loc: at,
+            },
+            window: Text {
+                s: String::new(),
+                loc: at,
+            },
+            increment: 0,
+            increment_from: Text {
+                s: String::new(),
+                loc: at,
+            },
+        };
+        for (key, key_node, value) in self.entries(node, path, path) {
+            let field_path = join(path, &key);
+            match key.as_str() {
+                "counter" => state.counter = self.text(value, &field_path),
+                "window" => state.window = self.text(value, &field_path),
+                "increment_from" => state.increment_from = self.text(value, &field_path),
+                "increment" => match data(value) {
+                    YamlData::Value(Scalar::Integer(n)) => state.increment = *n,
+                    YamlData::Value(Scalar::Null) => {}
+                    _ => {
+                        let found = kind_name(value);
+                        self.error(
+                            &field_path,
+                            loc(value),
+                            format!("increment must be an integer, found {found}"),
+                        );
+                    }
+                },
+                other => self.unknown_field(path, key_node, other, STATE_FIELDS),
+            }
+        }
+        state
+    }
+
+    /// A condition's `value` as JSON (what arguments are compared against); null is `None`.
+    fn value(&mut self, node: &MarkedYaml, path: &str) -> Option<Value> {
+        match self.json(node, path) {
+            Value::Null => None,
+            v => Some(v),
+        }
+    }
+
+    fn json(&mut self, node: &MarkedYaml, path: &str) -> Value {
+        match data(node) {
+            YamlData::Value(Scalar::Null) => Value::Null,
+            YamlData::Value(Scalar::Boolean(b)) => Value::Bool(*b),
+            YamlData::Value(Scalar::Integer(n)) => Value::from(*n),
+            YamlData::Value(Scalar::FloatingPoint(f)) => match Number::from_f64(f.into_inner()) {
+                Some(n) => Value::Number(n),
+                None => {
+                    self.error(
+                        path,
+                        loc(node),
+                        "infinite and NaN values cannot be compared with arguments".to_string(),
+                    );
+                    Value::Null
+                }
+            },
+            YamlData::Value(Scalar::String(s)) => Value::String(s.to_string()),
+            YamlData::Sequence(items) => Value::Array(
+                items
+                    .iter()
+                    .enumerate()
+                    .map(|(i, item)| self.json(item, &format!("{path}[{i}]")))
+                    .collect(),
+            ),
+            YamlData::Mapping(map) => {
+                let mut out = Map::new();
+                for (k, v) in map.iter() {
+                    let key = self.key_text(k);
+                    let value = self.json(v, &join(path, &key));
+                    out.insert(key, value);
+                }
+                Value::Object(out)
+            }
+            _ => {
+                self.error(path, loc(node), "value cannot be read".to_string());
+                Value::Null
+            }
+        }
+    }
+}
+
+/// The gateway's `rate_limit` desugaring: a valid shorthand on a rule without conditions,
+/// state or `action: deny` becomes an `lte` condition on `_rate_<window>` with its state block.
+/// Anything else is left as written for validation to report.
+fn desugar(tools: Vec<ToolAst>) -> Vec<ToolAst> {
+    tools
+        .into_iter()
+        .map(|mut tool| {
+            let scope = scope_of(&tool.name).to_string();
+            for rule in &mut tool.rules {
+                if rule.rate_limit.s.is_empty()
+                    || !rule.conditions.is_empty()
+                    || rule.state.is_some()
+                    || rule.action.s == "deny"
+                {
+                    continue;
+                }
+                let Ok((count, window)) = parse_rate_limit(&rule.rate_limit.s) else {
+                    continue;
+                };
+                let at = rule.rate_limit.loc;
+                let counter = format!("_rate_{window}");
+                rule.action = Text {
+                    s: "evaluate".to_string(),
+                    loc: at,
+                };
+                rule.conditions = vec![CondAst {
+                    path: format!("{}.rate_limit", rule.path),
+                    loc: at,
+                    target: Text {
+                        s: format!("state.{scope}.{counter}"),
+                        loc: at,
+                    },
+                    op: Text {
+                        s: "lte".to_string(),
+                        loc: at,
+                    },
+                    value: Some(Value::from(count)),
+                    value_loc: at,
+                }];
+                rule.state = Some(StateAst {
+                    counter: Text {
+                        s: counter,
+                        loc: at,
+                    },
+                    window: Text {
+                        s: window.to_string(),
+                        loc: at,
+                    },
+                    increment: 1,
+                    increment_from: Text::default(),
+                });
+                if rule.on_deny.is_empty() {
+                    rule.on_deny =
+                        format!("Rate limit of {count} per {window} reached. Try again later.");
+                }
+                rule.rate_limit.s.clear();
+            }
+            tool
+        })
+        .collect()
+}
+
+/// Counters of `"*"` rules live in scope `_global`; a tool's in its own name.
+fn scope_of(tool: &str) -> &str {
+    if tool == "*" { "_global" } else { tool }
+}
+
+fn parse_rate_limit(s: &str) -> Result<(i64, &str), String> {
+    let Some((count, window)) = s.split_once('/') else {
+        return Err(format!(
+            "rate_limit must be in the format \"N/window\" (e.g. \"5/hour\"), got \"{s}\""
+        ));
+    };
+    let count = match count.parse::<i64>() {
+        Ok(n) if n > 0 => n,
+        _ => {
+            return Err(format!(
+                "rate_limit count must be a positive integer, got \"{count}\""
+            ));
+        }
+    };
+    if InterceptWindow::parse(window).is_none() {
+        return Err(format!(
+            "rate_limit window must be \"minute\", \"hour\", or \"day\", got \"{window}\""
+        ));
+    }
+    Ok((count, window))
+}
+
+fn validate(cx: &mut Cx<'_>, doc: &Doc) {
+    if doc.version.s != "1" {
+        cx.error(
+            "version",
+            doc.version.loc,
+            format!("version must be \"1\", got \"{}\"", doc.version.s),
+        );
+    }
+    // An omitted default is "allow".
+    if !matches!(doc.default.s.as_str(), "" | "allow" | "deny") {
+        cx.error(
+            "default",
+            doc.default.loc,
+            format!(
+                "default must be \"allow\" or \"deny\", got \"{}\"",
+                doc.default.s
+            ),
+        );
+    }
+    let mut seen = HashSet::new();
+    for (i, entry) in doc.hide.iter().enumerate() {
+        if entry.s.trim().is_empty() {
+            cx.error(
+                &format!("hide[{i}]"),
+                entry.loc,
+                "entry must not be empty".to_string(),
+            );
+        } else if !seen.insert(entry.s.as_str()) {
+            cx.error(
+                &format!("hide[{i}]"),
+                entry.loc,
+                format!("duplicate entry \"{}\"", entry.s),
+            );
+        }
+    }
+
+    let hide_all = doc.hide.iter().any(|h| h.s == "*");
+    for tool in &doc.tools {
+        if tool.name != "*" && (hide_all || doc.hide.iter().any(|h| h.s == tool.name)) {
+            cx.warn(
+                &format!("tools.{}", tool.name),
+                tool.loc,
+                format!("tool \"{}\" is hidden: its rules never run", tool.name),
+            );
+        }
+    }
+
+    // Which counters each tool key defines, for conditions that read `state.<scope>.<counter>`.
+    let mut defined: HashMap<&str, HashSet<&str>> = HashMap::new();
+    for tool in &doc.tools {
+        let set = defined.entry(tool.name.as_str()).or_default();
+        for rule in &tool.rules {
+            if let Some(state) = &rule.state {
+                set.insert(state.counter.s.as_str());
+            }
+        }
+    }
+
+    for tool in &doc.tools {
+        let mut counters_seen: HashMap<&str, usize> = HashMap::new();
+        for (i, rule) in tool.rules.iter().enumerate() {
+            let Some(state) = &rule.state else { continue };
+            if let Some(prev) = counters_seen.get(state.counter.s.as_str()) {
+                cx.error(
+                    &counter_path(rule),
+                    state.counter.loc,
+                    format!(
+                        "duplicate state counter \"{}\" (also used by rules[{prev}])",
+                        state.counter.s
+                    ),
+                );
+            } else {
+                counters_seen.insert(state.counter.s.as_str(), i);
+            }
+        }
+        for rule in &tool.rules {
+            validate_rule(cx, rule, &defined);
+        }
+    }
+}
+
+/// Where a state block's counter is written: its own field, or the `rate_limit` it came from.
+fn counter_path(rule: &RuleAst) -> String {
+    match rule.conditions.first() {
+        Some(c) if c.path.ends_with(".rate_limit") => c.path.clone(),
+        _ => format!("{}.state.counter", rule.path),
+    }
+}
+
+fn validate_rule(cx: &mut Cx<'_>, rule: &RuleAst, defined: &HashMap<&str, HashSet<&str>>) {
+    let p = &rule.path;
+    // A shorthand still present was not desugared: it is malformed or badly combined.
+    if !rule.rate_limit.s.is_empty() {
+        let rl_path = join(p, "rate_limit");
+        if let Err(message) = parse_rate_limit(&rule.rate_limit.s) {
+            cx.error(&rl_path, rule.rate_limit.loc, message);
+        }
+        if !rule.conditions.is_empty() || rule.state.is_some() {
+            cx.error(
+                &rl_path,
+                rule.rate_limit.loc,
+                "rate_limit cannot be combined with conditions or state; use separate rules or the full syntax instead".to_string(),
+            );
+        }
+        if rule.action.s == "deny" {
+            cx.error(
+                &rl_path,
+                rule.rate_limit.loc,
+                "rate_limit cannot be used with action \"deny\"".to_string(),
+            );
+        }
+        return;
+    }
+
+    if rule.name.s.is_empty() {
+        cx.error(
+            &join(p, "name"),
+            rule.name.loc,
+            "rule must have a name".to_string(),
+        );
+    }
+    // An omitted action is "evaluate".
+    let action = if rule.action.s.is_empty() {
+        "evaluate"
+    } else {
+        rule.action.s.as_str()
+    };
+    match action {
+        "evaluate" if rule.conditions.is_empty() => cx.error(
+            &join(p, "conditions"),
+            rule.loc,
+            "evaluate rules must have at least one condition".to_string(),
+        ),
+        "deny" if !rule.conditions.is_empty() => cx.error(
+            &join(p, "conditions"),
+            rule.conditions[0].loc,
+            "deny rules must not have conditions".to_string(),
+        ),
+        "evaluate" | "deny" => {}
+        other => cx.error(
+            &join(p, "action"),
+            rule.action.loc,
+            format!("action must be \"evaluate\" or \"deny\", got \"{other}\""),
+        ),
+    }
+
+    for cond in &rule.conditions {
+        validate_condition(cx, cond);
+    }
+
+    if let Some(state) = &rule.state {
+        let sp = join(p, "state");
+        if state.counter.s.is_empty() {
+            cx.error(
+                &join(&sp, "counter"),
+                state.counter.loc,
+                "counter must not be empty".to_string(),
+            );
+        }
+        if InterceptWindow::parse(&state.window.s).is_none() {
+            cx.error(
+                &join(&sp, "window"),
+                state.window.loc,
+                format!(
+                    "window must be \"minute\", \"hour\", or \"day\", got \"{}\"",
+                    state.window.s
+                ),
+            );
+        }
+        let from = &state.increment_from.s;
+        if !from.is_empty() && !from.starts_with("args.") {
+            cx.error(
+                &join(&sp, "increment_from"),
+                state.increment_from.loc,
+                format!("increment_from must start with \"args.\", got \"{from}\""),
+            );
+        }
+    }
+
+    for cond in &rule.conditions {
+        let Some(rest) = cond.target.s.strip_prefix("state.") else {
+            continue;
+        };
+        let Some((scope, counter)) = rest.split_once('.') else {
+            continue;
+        };
+        let has_block = match defined.get(scope) {
+            Some(set) => set.contains(counter),
+            None if scope == "_global" => defined.get("*").is_some_and(|s| s.contains(counter)),
+            None => false,
+        };
+        if !has_block {
+            cx.error(
+                &join(&cond.path, "path"),
+                cond.target.loc,
+                format!(
+                    "condition references state.{scope}.{counter} but no matching state block found"
+                ),
+            );
+        }
+    }
+}
+
+fn validate_condition(cx: &mut Cx<'_>, cond: &CondAst) {
+    let p = &cond.path;
+    let target = &cond.target.s;
+    if !target.starts_with("args.") && !target.starts_with("state.") {
+        cx.error(
+            &join(p, "path"),
+            cond.target.loc,
+            format!("path must start with \"args.\" or \"state.\", got \"{target}\""),
+        );
+    }
+    let op_name = &cond.op.s;
+    let Some(op) = InterceptOp::parse(op_name) else {
+        cx.error(
+            &join(p, "op"),
+            cond.op.loc,
+            format!("unknown operator \"{op_name}\""),
+        );
+        return;
+    };
+    let vp = join(p, "value");
+    let value = cond.value.as_ref();
+    match op {
+        InterceptOp::In | InterceptOp::NotIn if !matches!(value, Some(Value::Array(_))) => {
+            cx.error(
+                &vp,
+                cond.value_loc,
+                format!("operator \"{op_name}\" requires a list value"),
+            );
+        }
+        InterceptOp::Lt | InterceptOp::Lte | InterceptOp::Gt | InterceptOp::Gte
+            if !matches!(value, Some(Value::Number(_))) =>
+        {
+            cx.error(
+                &vp,
+                cond.value_loc,
+                format!("operator \"{op_name}\" requires a numeric value"),
+            );
+        }
+        InterceptOp::Exists if !matches!(value, Some(Value::Bool(_))) => {
+            cx.error(
+                &vp,
+                cond.value_loc,
+                "operator \"exists\" requires a boolean value".to_string(),
+            );
+        }
+        InterceptOp::Regex => match value {
+            Some(Value::String(pattern)) => {
+                if let Err(e) = Regex::new(pattern) {
+                    let detail = e.to_string();
+                    let detail = detail.lines().last().unwrap_or("").trim().to_string();
+                    cx.error(
+                        &vp,
+                        cond.value_loc,
+                        format!("invalid regex \"{pattern}\": {detail}"),
+                    );
+                }
+            }
+            _ => cx.error(
+                &vp,
+                cond.value_loc,
+                "regex value must be a string".to_string(),
+            ),
+        },
+        _ => {}
+    }
+}
+
+/// Build the evaluator's form. Runs only on a document that validated cleanly.
+fn compile(cx: &mut Cx<'_>, doc: &Doc) -> InterceptPolicy {
+    let mut slots: HashMap<String, usize> = HashMap::new();
+    let mut counters: Vec<InterceptCounter> = Vec::new();
+    // Counters written by state blocks first, in file order, so they keep their windows.
+    for tool in &doc.tools {
+        for rule in &tool.rules {
+            if let Some(state) = &rule.state {
+                let key = format!("{}.{}", scope_of(&tool.name), state.counter.s);
+                if !slots.contains_key(&key) {
+                    slots.insert(key.clone(), counters.len());
+                    counters.push(InterceptCounter {
+                        key: Arc::from(key),
+                        window: InterceptWindow::parse(&state.window.s),
+                    });
+                }
+            }
+        }
+    }
+    let mut slot_of = |key: &str| -> usize {
+        if let Some(&s) = slots.get(key) {
+            return s;
+        }
+        // Read but never written: the gateway's store answers 0 for it.
+        slots.insert(key.to_string(), counters.len());
+        counters.push(InterceptCounter {
+            key: Arc::from(key),
+            window: None,
+        });
+        counters.len() - 1
+    };
+
+    let mut tools: HashMap<String, Vec<Rule>> = HashMap::new();
+    let mut wildcard = Vec::new();
+    let mut wildcard_listed = false;
+    let mut rule_count = 0;
+    for tool in &doc.tools {
+        let scope = scope_of(&tool.name);
+        let mut rules = Vec::with_capacity(tool.rules.len());
+        for rule in &tool.rules {
+            let name = &rule.name.s;
+            let mut conditions = Vec::with_capacity(rule.conditions.len());
+            for cond in &rule.conditions {
+                let Some(op) = InterceptOp::parse(&cond.op.s) else {
+                    continue;
+                };
+                let target = match cond.target.s.strip_prefix("state.") {
+                    Some(key) => Target::State(slot_of(key)),
+                    None => Target::Args(arg_path(&cond.target.s)),
+                };
+                let Some(op) = compile_op(op, cond.value.as_ref()) else {
+                    cx.error(
+                        &cond.path,
+                        cond.value_loc,
+                        "value cannot be compiled".to_string(),
+                    );
+                    continue;
+                };
+                conditions.push(Condition { target, op });
+            }
+            let state = rule.state.as_ref().map(|state| {
+                let own = format!("state.{scope}.{}", state.counter.s);
+                StateBlock {
+                    slot: slot_of(&format!("{scope}.{}", state.counter.s)),
+                    increment: if state.increment_from.s.is_empty() {
+                        // An omitted (or zero) increment is 1, as in the gateway.
+                        Increment::Fixed(if state.increment == 0 {
+                            1
+                        } else {
+                            state.increment
+                        })
+                    } else {
+                        Increment::From(arg_path(&state.increment_from.s))
+                    },
+                    cap: binding_cap(rule, &own),
+                }
+            });
+            if let (Some(block), Some(ast)) = (&state, &rule.state) {
+                if block.cap.is_none() {
+                    cx.warn(
+                        &format!("{}.state.counter", rule.path),
+                        ast.counter.loc,
+                        format!(
+                            "counter \"{}\" never increments: the rule has no `lt`/`lte` condition on state.{scope}.{}",
+                            ast.counter.s, ast.counter.s
+                        ),
+                    );
+                }
+            }
+            let on_deny =
+                (!rule.on_deny.is_empty()).then(|| Arc::<str>::from(rule.on_deny.as_str()));
+            rules.push(Rule {
+                id: Arc::from(format!("{}/{name}", tool.name)),
+                deny: rule.action.s == "deny",
+                conditions,
+                deny_message: on_deny
+                    .clone()
+                    .unwrap_or_else(|| Arc::from(format!("Denied by rule \"{name}\""))),
+                limit_message: on_deny
+                    .unwrap_or_else(|| Arc::from(format!("Rate limit exceeded for {name}"))),
+                unknown_message: Arc::from(format!(
+                    "rule \"{name}\" needs argument values the trace did not record"
+                )),
+                state,
+            });
+        }
+        rule_count += rules.len();
+        if tool.name == "*" {
+            wildcard = rules;
+            wildcard_listed = true;
+        } else {
+            tools.insert(tool.name.clone(), rules);
+        }
+    }
+    let hide_all = doc.hide.iter().any(|h| h.s == "*");
+    InterceptPolicy {
+        default_deny: doc.default.s == "deny",
+        hide_all,
+        hidden: doc.hide.iter().map(|h| h.s.clone()).collect(),
+        tools,
+        wildcard,
+        wildcard_listed,
+        counters,
+        rule_count,
+        hidden_rule: Arc::from("(hidden)"),
+        default_deny_rule: Arc::from("(default deny)"),
+        internal_error_message: Arc::from("Internal policy error"),
+        empty: Arc::from(""),
+    }
+}
+
+/// `args.a.b` as the engine's path. Unlike the JSON dialect, the gateway only checks the
+/// prefix, so empty keys (`args.`, `args.a..b`) are kept: they simply never resolve.
+fn arg_path(path: &str) -> ArgPath {
+    let keys: Vec<Box<str>> = path
+        .strip_prefix("args.")
+        .unwrap_or(path)
+        .split('.')
+        .map(Box::from)
+        .collect();
+    ArgPath {
+        text: Box::from(path),
+        keys: keys.into_boxed_slice(),
+    }
+}
+
+/// The engine's operator for a validated condition; `None` only if validation let through a
+/// value of the wrong kind.
+fn compile_op(op: InterceptOp, value: Option<&Value>) -> Option<Op> {
+    // The gateway compares an absent value as `nil`.
+    let v = || value.cloned().unwrap_or(Value::Null);
+    let list = || match value {
+        Some(Value::Array(items)) => Some(items.clone()),
+        _ => None,
+    };
+    let num = || value.and_then(Value::as_f64);
+    Some(match op {
+        InterceptOp::Eq => Op::Eq(v()),
+        InterceptOp::Neq => Op::Neq(v()),
+        InterceptOp::In => Op::In(list()?),
+        InterceptOp::NotIn => Op::NotIn(list()?),
+        InterceptOp::Lt => Op::Lt(num()?),
+        InterceptOp::Lte => Op::Lte(num()?),
+        InterceptOp::Gt => Op::Gt(num()?),
+        InterceptOp::Gte => Op::Gte(num()?),
+        InterceptOp::Regex => Op::Regex(Regex::new(value?.as_str()?).ok()?),
+        InterceptOp::Contains => Op::Contains(v()),
+        InterceptOp::Exists => Op::Exists(value?.as_bool()?),
+    })
+}
+
+/// The rule's own `lt N` (cap N−1) or `lte N` (cap N) condition on its counter, first one
+/// wins; the value is truncated toward zero first, as the gateway converts it to an integer.
+fn binding_cap(rule: &RuleAst, own_path: &str) -> Option<i64> {
+    rule.conditions.iter().find_map(|c| {
+        if c.target.s != own_path {
+            return None;
+        }
+        let n = c.value.as_ref()?.as_f64()?.trunc() as i64;
+        match c.op.s.as_str() {
+            "lt" => Some(n.saturating_sub(1)),
+            "lte" => Some(n),
+            _ => None,
+        }
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn errors(src: &str) -> Vec<(String, String, usize, usize)> {
+        parse_intercept_str(src, "p.yaml")
+            .errors
+            .into_iter()
+            .map(|e| (e.message, e.path, e.line, e.column))
+            .collect()
+    }
+
+    #[test]
+    fn minimal_policy_compiles() {
+        let p = parse_intercept_str("version: \"1\"\ntools:\n  a:\n    rules: []\n", "p.yaml");
+        assert!(p.errors.is_empty(), "{:?}", p.errors);
+        let policy = p.policy.expect("compiled");
+        assert_eq!(policy.tool_count(), 1);
+    }
+
+    #[test]
+    fn yaml_syntax_error_is_located() {
+        let e = errors("version: \"1\"\ntools: [a\n");
+        assert_eq!(e.len(), 1);
+        assert!(e[0].0.starts_with("invalid YAML"), "{e:?}");
+        assert!(e[0].2 >= 2, "{e:?}");
+    }
+
+    #[test]
+    fn numeric_version_reads_verbatim() {
+        assert!(errors("version: 1\n").is_empty());
+        assert_eq!(
+            errors("version: 1.0\n")[0].0,
+            "version must be \"1\", got \"1.0\""
+        );
+    }
+
+    #[test]
+    fn lt_cap_is_one_less() {
+        let p = parse_intercept_str(
+            "version: \"1\"\ntools:\n  t:\n    rules:\n      - name: r\n        conditions:\n          - {path: state.t.c, op: lt, value: 5}\n        state: {counter: c, window: hour}\n",
+            "p.yaml",
+        );
+        let policy = p.policy.expect("compiled");
+        let rules = &policy.tools["t"];
+        assert_eq!(rules[0].state.as_ref().and_then(|s| s.cap), Some(4));
+    }
+}

@@ -1,0 +1,317 @@
+//! `mcpsim stats`: what the traffic looks like per tool and per grant, counted in the same
+//! calendar-aligned UTC windows a gateway counts limits in.
+//!
+//! Memory is bounded by the number of groups, not calls: each group keeps only the count of its
+//! current minute, hour and day window and the peaks seen so far (calls arrive in time order).
+
+use std::collections::{HashMap, HashSet};
+
+use serde::Serialize;
+
+use super::build::NONE_GRANT;
+use super::document::{Block, Document, input_lines, plural, skipped_blocks, table};
+use super::model::{InputSummary, format_ts};
+use crate::engine::window;
+use crate::trace::{CallRecord, Nanos, Sym, Upstream};
+
+/// The windows peaks are counted in, as (name, seconds).
+pub const PEAK_WINDOWS: [(&str, u64); 3] = [("minute", 60), ("hour", 3600), ("day", 86400)];
+
+/// Calls in the current fixed minute, hour and day window, and the busiest window of each so
+/// far. Feed timestamps in non-decreasing order.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct WindowPeaks {
+    /// Per window length: (start of the current window, calls in it).
+    current: [(Nanos, u64); 3],
+    /// Per window length: (most calls in one window, start of the first window that had them).
+    peak: [(u64, Nanos); 3],
+}
+
+impl WindowPeaks {
+    /// Count one call at `ts`.
+    pub fn add(&mut self, ts: Nanos) {
+        for (i, (_, secs)) in PEAK_WINDOWS.iter().enumerate() {
+            let start = window::fixed_window_start(ts, window::window_nanos(*secs));
+            let cur = &mut self.current[i];
+            if cur.1 == 0 || cur.0 != start {
+                *cur = (start, 0);
+            }
+            cur.1 += 1;
+            if cur.1 > self.peak[i].0 {
+                self.peak[i] = (cur.1, start);
+            }
+        }
+    }
+
+    /// The most calls in one minute (`0`), hour (`1`) or day (`2`) window, and the start of the
+    /// first window that had that many.
+    pub fn peak(&self, window: usize) -> (u64, Nanos) {
+        self.peak[window]
+    }
+}
+
+/// The busiest window of one length.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Peak {
+    /// Calls in that window.
+    pub calls: u64,
+    /// Its start, RFC 3339 UTC (the first such window when several tie).
+    pub window_start: String,
+}
+
+/// Traffic of one tool, one grant, or all calls.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct TrafficStats {
+    /// Tool or grant name (`(none)` for calls without a grant, `(all)` for the totals).
+    pub name: String,
+    /// Calls read.
+    pub calls: u64,
+    /// First call, RFC 3339 UTC.
+    pub first_seen: String,
+    /// Last call, RFC 3339 UTC.
+    pub last_seen: String,
+    /// Distinct session ids (calls without one are not counted).
+    pub sessions: u64,
+    /// Busiest calendar minute (UTC).
+    pub peak_minute: Peak,
+    /// Busiest calendar hour (UTC).
+    pub peak_hour: Peak,
+    /// Busiest calendar day (UTC).
+    pub peak_day: Peak,
+    /// Calls whose upstream answered with a JSON-RPC error.
+    pub upstream_errors: u64,
+    /// Calls whose upstream result had `isError: true`.
+    pub tool_errors: u64,
+}
+
+/// The result of `mcpsim stats`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct StatsReport {
+    /// What was read.
+    pub input: InputSummary,
+    /// Every call.
+    pub totals: TrafficStats,
+    /// Per tool, by name.
+    pub per_tool: Vec<TrafficStats>,
+    /// Per grant, by name.
+    pub per_grant: Vec<TrafficStats>,
+}
+
+#[derive(Debug, Default)]
+struct Group {
+    calls: u64,
+    first: Nanos,
+    last: Nanos,
+    sessions: HashSet<Sym>,
+    peaks: WindowPeaks,
+    upstream_errors: u64,
+    tool_errors: u64,
+}
+
+impl Group {
+    fn add(&mut self, call: &CallRecord) {
+        if self.calls == 0 {
+            self.first = call.ts;
+        }
+        self.calls += 1;
+        self.last = call.ts;
+        // Look up before inserting: cloning the Arc only for new sessions.
+        if let Some(s) = &call.session {
+            if !self.sessions.contains(s) {
+                self.sessions.insert(s.clone());
+            }
+        }
+        self.peaks.add(call.ts);
+        match call.upstream {
+            Some(Upstream::Error) => self.upstream_errors += 1,
+            Some(Upstream::ToolError) => self.tool_errors += 1,
+            Some(Upstream::Ok) | None => {}
+        }
+    }
+
+    fn stats(&self, name: String) -> TrafficStats {
+        let peak = |i| {
+            let (calls, start) = self.peaks.peak(i);
+            Peak {
+                calls,
+                window_start: format_ts(start),
+            }
+        };
+        TrafficStats {
+            name,
+            calls: self.calls,
+            first_seen: format_ts(self.first),
+            last_seen: format_ts(self.last),
+            sessions: self.sessions.len() as u64,
+            peak_minute: peak(0),
+            peak_hour: peak(1),
+            peak_day: peak(2),
+            upstream_errors: self.upstream_errors,
+            tool_errors: self.tool_errors,
+        }
+    }
+}
+
+/// Builds a [`StatsReport`] from calls in time order.
+#[derive(Debug, Default)]
+pub struct StatsBuilder {
+    totals: Group,
+    per_tool: HashMap<Sym, Group>,
+    per_grant: HashMap<Option<Sym>, Group>,
+}
+
+impl StatsBuilder {
+    /// An empty accumulator.
+    pub fn new() -> StatsBuilder {
+        StatsBuilder::default()
+    }
+
+    /// Count one call; calls must come in time order.
+    pub fn push(&mut self, call: &CallRecord) {
+        self.totals.add(call);
+        self.per_tool
+            .entry(call.tool.clone())
+            .or_default()
+            .add(call);
+        self.per_grant
+            .entry(call.grant.clone())
+            .or_default()
+            .add(call);
+    }
+
+    /// The report, groups sorted by name.
+    pub fn finish(self, input: InputSummary) -> StatsReport {
+        let mut per_tool: Vec<TrafficStats> = self
+            .per_tool
+            .iter()
+            .map(|(tool, g)| g.stats(tool.to_string()))
+            .collect();
+        per_tool.sort_by(|a, b| a.name.cmp(&b.name));
+        let mut per_grant: Vec<TrafficStats> = self
+            .per_grant
+            .iter()
+            .map(|(grant, g)| g.stats(grant.as_deref().unwrap_or(NONE_GRANT).to_owned()))
+            .collect();
+        per_grant.sort_by(|a, b| a.name.cmp(&b.name));
+        StatsReport {
+            input,
+            totals: self.totals.stats("(all)".to_owned()),
+            per_tool,
+            per_grant,
+        }
+    }
+}
+
+fn peak_cell(p: &Peak) -> String {
+    format!("{} ({})", p.calls, p.window_start)
+}
+
+fn stats_rows(groups: &[TrafficStats]) -> Vec<Vec<String>> {
+    groups
+        .iter()
+        .map(|g| {
+            vec![
+                g.name.clone(),
+                g.calls.to_string(),
+                g.first_seen.clone(),
+                g.last_seen.clone(),
+                g.sessions.to_string(),
+                peak_cell(&g.peak_minute),
+                peak_cell(&g.peak_hour),
+                peak_cell(&g.peak_day),
+                g.upstream_errors.to_string(),
+                g.tool_errors.to_string(),
+            ]
+        })
+        .collect()
+}
+
+/// Lay out a stats report.
+pub fn document(r: &StatsReport) -> Document {
+    let mut b = Vec::new();
+    input_lines(&r.input, false, &mut b);
+    let header = [
+        "tool",
+        "calls",
+        "first seen",
+        "last seen",
+        "sessions",
+        "peak/minute",
+        "peak/hour",
+        "peak/day",
+        "upstream errors",
+        "tool errors",
+    ];
+    if r.totals.calls > 0 {
+        b.push(Block::Heading("All calls".to_owned()));
+        let mut total_header = header;
+        total_header[0] = "calls of";
+        b.push(table(
+            &total_header,
+            stats_rows(std::slice::from_ref(&r.totals)),
+        ));
+        b.push(Block::Heading("Per tool".to_owned()));
+        b.push(table(&header, stats_rows(&r.per_tool)));
+        b.push(Block::Heading("Per grant".to_owned()));
+        let mut grant_header = header;
+        grant_header[0] = "grant";
+        b.push(table(&grant_header, stats_rows(&r.per_grant)));
+        b.push(Block::Line(
+            "Peaks count calls in calendar-aligned UTC windows, as the gateway counts limits; the time is the window's start.".to_owned(),
+        ));
+    }
+    skipped_blocks(&r.input, &mut b);
+    Document {
+        title: format!(
+            "mcpsim stats: {}, {}, {}",
+            plural(r.totals.calls, "call", "calls"),
+            plural(r.per_tool.len() as u64, "tool", "tools"),
+            plural(r.per_grant.len() as u64, "grant", "grants"),
+        ),
+        blocks: b,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::WindowPeaks;
+
+    const MIN: i64 = 60_000_000_000;
+
+    #[test]
+    fn peaks_use_half_open_calendar_windows() {
+        let mut p = WindowPeaks::default();
+        // 2026-08-01T00:00:00Z, then calls straddling the 00:01 boundary and the day boundary.
+        let day = 1_785_542_400 * 1_000_000_000;
+        for ts in [
+            day + MIN - 1,
+            day + MIN - 1,
+            day + MIN,
+            day + MIN + 1,
+            day + 2 * MIN - 1,
+        ] {
+            p.add(ts);
+        }
+        assert_eq!(p.peak(0), (3, day + MIN));
+        assert_eq!(p.peak(1), (5, day));
+        p.add(day + 1440 * MIN);
+        assert_eq!(p.peak(2), (5, day));
+    }
+
+    #[test]
+    fn ties_keep_the_first_window() {
+        let mut p = WindowPeaks::default();
+        for ts in [0, 1, MIN, MIN + 1] {
+            p.add(ts);
+        }
+        assert_eq!(p.peak(0), (2, 0));
+    }
+
+    #[test]
+    fn times_before_the_epoch_align_downwards() {
+        let mut p = WindowPeaks::default();
+        p.add(-MIN);
+        p.add(-1);
+        assert_eq!(p.peak(0), (2, -MIN));
+    }
+}

@@ -1,0 +1,727 @@
+//! Readers for OpenTelemetry spans, agentgateway access logs and ToolHive audit events, against
+//! `fixtures/traces/{otel-spans,agentgateway,toolhive-audit}.jsonl` and small inline inputs.
+
+use mcpsim::trace::{
+    Args, CallRecord, Format, Origin, ReadOptions, Recorded, RecordedDecision, Trace, Upstream,
+};
+use serde_json::{Value, json};
+
+use super::trace::{
+    assert_round_trips, counts, fixture, read, read_with, sym, ts, without_origin, write_file,
+};
+
+/// A call with what every test sets; the rest is filled in by the caller.
+fn call(at: &str, tool: &str, grant: Option<&str>, session: Option<&str>, line: u64) -> CallRecord {
+    CallRecord {
+        ts: ts(at),
+        server: sym("fortios"),
+        grant: grant.map(sym),
+        session: session.map(sym),
+        tool: sym(tool),
+        args: Args::Unrecorded,
+        id: None,
+        recorded: None,
+        upstream: None,
+        latency_ms: None,
+        origin: Origin { file: 0, line },
+    }
+}
+
+fn values(v: Value) -> Args {
+    Args::Values(v.as_object().unwrap().clone())
+}
+
+fn decided(d: RecordedDecision) -> Option<Recorded> {
+    Some(Recorded {
+        decision: Some(d),
+        ..Recorded::default()
+    })
+}
+
+fn strict_error(path: &str) -> String {
+    let opts = ReadOptions {
+        from: None,
+        strict: true,
+    };
+    match Trace::open(&[path.to_string()], &opts) {
+        Ok(_) => panic!("{path}: --strict must fail"),
+        Err(e) => e.to_string(),
+    }
+}
+
+/// Read one inline input given as `format`, returning the calls and the skipped reasons.
+fn read_as(format: Format, body: &str) -> (Vec<CallRecord>, Vec<(u64, String)>) {
+    let dir = tempfile::tempdir().unwrap();
+    let path = write_file(dir.path(), "input", body);
+    let (recs, stats) = read_with(
+        &[path],
+        &ReadOptions {
+            from: Some(format),
+            strict: false,
+        },
+    );
+    let skipped = stats
+        .skipped_examples
+        .iter()
+        .map(|s| (s.line, s.reason.clone()))
+        .collect();
+    (recs, skipped)
+}
+
+#[test]
+fn otel_fixture_reads_tools_call_spans_into_calls() {
+    let (recs, stats) = read(&[&fixture("otel-spans.jsonl")]);
+    assert_eq!(stats.per_file[0].1, Format::OtelSpans);
+    let mut status = call(
+        "2026-08-01T09:00:02Z",
+        "system_status_get",
+        Some("netops-bot"),
+        Some("os-1"),
+        1,
+    );
+    status.args = values(json!({}));
+    status.id = Some("2".into());
+    status.upstream = Some(Upstream::Ok);
+    status.latency_ms = Some(80.5);
+    // No enduser.id: the agent name wins over the client name.
+    let mut create = call(
+        "2026-08-01T09:00:03Z",
+        "firewall_policy_create",
+        Some("change-bot"),
+        Some("cs-1"),
+        1,
+    );
+    create.args = values(json!({"name": "allow-branch-12", "srcintf": "port1",
+                                "dstintf": "port2", "action": "accept"}));
+    create.id = Some("req-7".into());
+    create.upstream = Some(Upstream::ToolError);
+    create.latency_ms = Some(250.5);
+    // A JSON-RPC error code as error.type, start time as a JSON number, no arguments.
+    let mut list = call(
+        "2026-08-01T09:00:10Z",
+        "vpn_ipsec_phase1_list",
+        Some("vpn-agent"),
+        Some("vs-1"),
+        3,
+    );
+    list.id = Some("5".into());
+    list.upstream = Some(Upstream::Error);
+    list.latency_ms = Some(120.0);
+    // The server span of a call whose client span is in the same batch.
+    let mut phase2 = call(
+        "2026-08-01T09:00:11.010Z",
+        "vpn_ipsec_phase2_create",
+        Some("vpn-agent"),
+        Some("vs-1"),
+        3,
+    );
+    phase2.args = values(json!({"name": "branch-12-p2", "phase1name": "branch-12",
+                                "proposal": "aes256-sha256"}));
+    phase2.id = Some("6".into());
+    phase2.upstream = Some(Upstream::Ok);
+    phase2.latency_ms = Some(380.0);
+    assert_eq!(recs, vec![status, create, list, phase2]);
+    assert_eq!(
+        stats.ignored,
+        counts(&[
+            ("span initialize", 1),
+            ("span tools/list", 1),
+            ("span tools/call (client side of a server span)", 1),
+            ("span without mcp.method.name", 1),
+        ])
+    );
+    assert_eq!(stats.skipped, 2);
+    let f = fixture("otel-spans.jsonl");
+    let examples: Vec<String> = stats
+        .skipped_examples
+        .iter()
+        .map(|s| format!("{}:{}: {}", s.file, s.line, s.reason))
+        .collect();
+    assert_eq!(
+        examples,
+        [
+            format!("{f}:2: truncated JSON: EOF while parsing an object at line 1 column 166"),
+            format!(
+                "{f}:3: field `resourceSpans[0].scopeSpans[0].spans[3].startTimeUnixNano`: \
+                 expected nanoseconds since the epoch, found \"yesterday\""
+            ),
+        ]
+    );
+    assert_eq!(
+        strict_error(&f),
+        format!("{f}:2: truncated JSON: EOF while parsing an object at line 1 column 166")
+    );
+}
+
+/// An OTLP span with the given attributes (`(key, AnyValue)`) and times in ms after 09:00:00.
+fn span(attrs: &[(&str, Value)], start_ms: u64, end_ms: u64) -> Value {
+    let t0: u64 = 1_785_574_800_000_000_000;
+    json!({
+        "traceId": "5b8efff798038103d269b633813fc60c",
+        "spanId": "eee19b7ec3c1b174",
+        "name": "tools/call",
+        "kind": 2,
+        "startTimeUnixNano": (t0 + start_ms * 1_000_000).to_string(),
+        "endTimeUnixNano": (t0 + end_ms * 1_000_000).to_string(),
+        "attributes": attrs.iter().map(|(k, v)| json!({"key": k, "value": v})).collect::<Vec<_>>(),
+    })
+}
+
+fn document(resource: &[(&str, Value)], spans: Vec<Value>) -> Value {
+    json!({"resourceSpans": [{
+        "resource": {"attributes": resource.iter()
+            .map(|(k, v)| json!({"key": k, "value": v})).collect::<Vec<_>>()},
+        "scopeSpans": [{"scope": {"name": "mcp"}, "spans": spans}],
+    }]})
+}
+
+fn s(v: &str) -> Value {
+    json!({ "stringValue": v })
+}
+
+fn tools_call(tool: &str) -> Vec<(&'static str, Value)> {
+    vec![
+        ("mcp.method.name", s("tools/call")),
+        ("gen_ai.tool.name", s(tool)),
+    ]
+}
+
+#[test]
+fn otel_whole_documents_are_read_pretty_printed_and_concatenated() {
+    let first = document(
+        &[("service.name", s("fortios"))],
+        vec![span(&tools_call("system_status_get"), 1000, 1010)],
+    );
+    let mut bad = tools_call("firewall_policy_list");
+    bad.push(("jsonrpc.request.id", json!({"intValue": "seven"})));
+    let second = document(
+        &[("service.name", s("fortios"))],
+        vec![
+            span(&tools_call("firewall_policy_list"), 2000, 2005),
+            span(&bad, 2100, 2105),
+        ],
+    );
+    let first_text = serde_json::to_string_pretty(&first).unwrap();
+    let second_line = first_text.lines().count() as u64 + 2;
+    let body = format!(
+        "{first_text}\n\n{}\n",
+        serde_json::to_string_pretty(&second).unwrap()
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let path = write_file(dir.path(), "spans.json", &body);
+    let (recs, stats) = read(&[&path]);
+    assert_eq!(
+        stats.per_file[0].1,
+        Format::OtelSpans,
+        "detected when pretty"
+    );
+    let got: Vec<(&str, u64, Option<Upstream>)> = recs
+        .iter()
+        .map(|r| (&*r.tool, r.origin.line, r.upstream))
+        .collect();
+    assert_eq!(
+        got,
+        [
+            ("system_status_get", 1, Some(Upstream::Ok)),
+            ("firewall_policy_list", second_line, Some(Upstream::Ok)),
+        ]
+    );
+    assert_eq!(
+        stats.skipped_examples[0].reason,
+        "field `resourceSpans[0].scopeSpans[0].spans[1].attributes[2].value.intValue`: \
+         expected an integer, found \"seven\""
+    );
+    assert_eq!(stats.skipped_examples[0].line, second_line);
+    // A document broken halfway ends the file at the line where parsing stopped.
+    // Blank lines before the first document count too.
+    let broken = format!("\n\n{first_text}\n{{\n  \"resourceSpans\": [\n    {{ oops\n");
+    let (recs, skipped) = read_as(Format::OtelSpans, &broken);
+    assert_eq!(recs.len(), 1);
+    assert_eq!(recs[0].origin.line, 3);
+    let at = first_text.lines().count() as u64 + 5;
+    assert_eq!(
+        skipped,
+        [(
+            at,
+            format!("invalid JSON: key must be a string at line {at} column 7")
+        )]
+    );
+}
+
+#[test]
+fn otel_attribute_values_of_every_kind_decode() {
+    let mut attrs = vec![
+        ("mcp.method.name", s("tools/call")),
+        ("jsonrpc.request.id", json!({"intValue": 7})),
+        ("mcp.session.id", s("os-9")),
+        (
+            "gen_ai.tool.call.arguments",
+            json!({"kvlistValue": {"values": [
+                {"key": "vdom", "value": {"stringValue": "root"}},
+                {"key": "count", "value": {"intValue": "3"}},
+                {"key": "tags", "value": {"arrayValue": {"values": [
+                    {"stringValue": "a"}, {"boolValue": true}, {"doubleValue": 1.5}]}}},
+                {"key": "raw", "value": {"bytesValue": "AAE="}},
+                {"key": "none", "value": {}},
+            ]}}),
+        ),
+    ];
+    let mut sp = span(&attrs, 1000, 1000);
+    // The tool from the span name when gen_ai.tool.name is absent; status in enum-name form.
+    sp["name"] = json!("tools/call firewall_address_list");
+    sp["status"] = json!({"code": "STATUS_CODE_ERROR"});
+    // The grant from the resource when the span names nobody; no service.name → unknown.
+    let doc = document(&[("gen_ai.agent.name", s("audit-bot"))], vec![sp]);
+    let (recs, skipped) = read_as(Format::OtelSpans, &format!("{doc}\n"));
+    assert_eq!(skipped, []);
+    let mut want = call(
+        "2026-08-01T09:00:01Z",
+        "firewall_address_list",
+        Some("audit-bot"),
+        Some("os-9"),
+        1,
+    );
+    want.server = sym("unknown");
+    want.args = values(json!({"vdom": "root", "count": 3, "tags": ["a", true, 1.5],
+                              "raw": "AAE=", "none": null}));
+    want.id = Some("7".into());
+    want.upstream = Some(Upstream::Error);
+    want.latency_ms = Some(0.0);
+    assert_eq!(recs, [want]);
+    // enduser.id on the span beats the resource's agent name.
+    attrs.push(("enduser.id", s("alice@example.net")));
+    attrs.push(("gen_ai.tool.name", s("firewall_address_list")));
+    let doc = document(
+        &[("gen_ai.agent.name", s("audit-bot"))],
+        vec![span(&attrs, 1000, 1000)],
+    );
+    let (recs, _) = read_as(Format::OtelSpans, &format!("{doc}\n"));
+    assert_eq!(recs[0].grant, Some(sym("alice@example.net")));
+}
+
+/// Spans of one batch that start at the same instant keep their order in the batch.
+#[test]
+fn spans_of_one_line_with_equal_start_times_keep_document_order() {
+    let tools = ["t3", "t1", "t2", "t0", "t5", "t4"];
+    let spans = tools
+        .iter()
+        .map(|t| span(&tools_call(t), 500, 600))
+        .collect();
+    let doc = document(&[("service.name", s("fortios"))], spans);
+    let (recs, _) = read_as(Format::OtelSpans, &format!("{doc}\n"));
+    let got: Vec<&str> = recs.iter().map(|r| &*r.tool).collect();
+    assert_eq!(got, tools);
+}
+
+/// One row per malformed span: what is changed, and the located reason.
+#[test]
+fn bad_spans_are_located_by_json_path() {
+    let p = "resourceSpans[0].scopeSpans[0].spans[0]";
+    let base = || span(&tools_call("system_status_get"), 1000, 1010);
+    let with_attr = |k: &str, v: Value| {
+        let mut sp = base();
+        sp["attributes"]
+            .as_array_mut()
+            .unwrap()
+            .push(json!({"key": k, "value": v}));
+        sp
+    };
+    let cases: Vec<(Value, String)> = vec![
+        (
+            {
+                let mut sp = base();
+                sp.as_object_mut().unwrap().remove("startTimeUnixNano");
+                sp
+            },
+            format!("field `{p}.startTimeUnixNano`: missing"),
+        ),
+        (
+            {
+                let mut sp = base();
+                sp["startTimeUnixNano"] = json!(true);
+                sp
+            },
+            format!(
+                "field `{p}.startTimeUnixNano`: expected nanoseconds since the epoch, found a boolean"
+            ),
+        ),
+        (
+            with_attr("gen_ai.tool.call.arguments", s("{\"vdom\":")),
+            format!(
+                "field `{p}.attributes.gen_ai.tool.call.arguments`: invalid JSON: \
+                 EOF while parsing a value at line 1 column 8"
+            ),
+        ),
+        (
+            with_attr("gen_ai.tool.call.arguments", s("[1]")),
+            format!(
+                "field `{p}.attributes.gen_ai.tool.call.arguments`: expected a JSON object, found an array"
+            ),
+        ),
+        (
+            with_attr("mcp.session.id", json!({"stringValue": 5})),
+            format!(
+                "field `{p}.attributes[2].value.stringValue`: expected a string, found a number"
+            ),
+        ),
+        (
+            with_attr("mcp.session.id", json!({"decimalValue": "5"})),
+            format!("field `{p}.attributes[2].value`: unknown AnyValue kind \"decimalValue\""),
+        ),
+        (
+            {
+                let mut sp = span(&[("mcp.method.name", s("tools/call"))], 1000, 1010);
+                sp["name"] = json!("tools/call");
+                sp
+            },
+            format!("field `{p}.attributes.gen_ai.tool.name`: missing"),
+        ),
+        (
+            {
+                let mut sp = base();
+                sp["attributes"] = json!({"mcp.method.name": "tools/call"});
+                sp
+            },
+            format!("field `{p}.attributes`: expected an array, found an object"),
+        ),
+    ];
+    for (sp, reason) in cases {
+        let doc = document(&[], vec![sp, base()]);
+        let (recs, skipped) = read_as(Format::OtelSpans, &format!("{doc}\n"));
+        assert_eq!(skipped, [(1, reason.clone())]);
+        // The good span beside the bad one is still read.
+        assert_eq!(recs.len(), 1, "{reason}");
+    }
+    let (recs, skipped) = read_as(Format::OtelSpans, "{\"resourceSpans\":{}}\n");
+    assert_eq!(recs, []);
+    assert_eq!(
+        skipped,
+        [(
+            1,
+            "field `resourceSpans`: expected an array, found an object".to_string()
+        )]
+    );
+}
+
+#[test]
+fn agentgateway_fixture_reads_flat_and_nested_lines() {
+    let (recs, stats) = read(&[&fixture("agentgateway.jsonl")]);
+    assert_eq!(stats.per_file[0].1, Format::AgentGatewayLog);
+    let mut status = call(
+        "2026-08-01T09:00:02Z",
+        "system_status_get",
+        Some("netops-bot"),
+        Some("ag-1"),
+        2,
+    );
+    status.id = Some("2".into());
+    status.recorded = decided(RecordedDecision::Allow);
+    status.upstream = Some(Upstream::Ok);
+    status.latency_ms = Some(41.0);
+    let mut denied = call(
+        "2026-08-01T09:00:03.500Z",
+        "firewall_policy_create",
+        Some("audit-bot"),
+        Some("ag-2"),
+        3,
+    );
+    denied.recorded = Some(Recorded {
+        decision: Some(RecordedDecision::Deny),
+        message: Some("authorization failed: tool call not permitted".into()),
+        ..Recorded::default()
+    });
+    denied.latency_ms = Some(1.0);
+    let mut throttled = call(
+        "2026-08-01T09:00:04Z",
+        "firewall_policy_list",
+        Some("audit-bot"),
+        Some("ag-2"),
+        4,
+    );
+    throttled.recorded = decided(RecordedDecision::Throttle);
+    throttled.latency_ms = Some(0.0);
+    // An older release: `mcp.method` and `mcp.resource.name`; a 502 is an upstream error.
+    let mut failed = call(
+        "2026-08-01T09:00:06Z",
+        "vpn_ipsec_phase1_list",
+        Some("vpn-bot"),
+        None,
+        7,
+    );
+    failed.upstream = Some(Upstream::Error);
+    failed.latency_ms = Some(1500.0);
+    assert_eq!(recs, vec![status, denied, throttled, failed]);
+    assert_eq!(
+        stats.ignored,
+        counts(&[
+            ("method initialize", 1),
+            ("request without mcp.method.name", 1)
+        ])
+    );
+    let f = fixture("agentgateway.jsonl");
+    assert_eq!(stats.skipped, 1);
+    assert_eq!(stats.skipped_examples[0].line, 6);
+    assert_eq!(
+        strict_error(&f),
+        format!("{f}:6: field `gen_ai.tool.name`: missing")
+    );
+}
+
+#[test]
+fn agentgateway_flat_nested_and_mixed_keys_read_the_same() {
+    let lines = [
+        r#"{"time":"2026-08-01T09:00:02Z","http.status":200,"jwt.sub":"netops-bot","mcp.method.name":"tools/call","mcp.target":"fortios","mcp.session.id":"ag-1","gen_ai.tool.name":"system_status_get","duration":"41ms"}"#,
+        r#"{"time":"2026-08-01T09:00:02Z","http":{"status":200},"jwt":{"sub":"netops-bot"},"mcp":{"method":{"name":"tools/call"},"target":"fortios","session":{"id":"ag-1"}},"gen_ai":{"tool":{"name":"system_status_get"}},"duration":41}"#,
+        r#"{"time":"2026-08-01T09:00:02Z","http.status":"200","jwt":{"sub":"netops-bot"},"mcp.method":{"name":"tools/call"},"mcp":{"target":"fortios"},"mcp.session.id":"ag-1","gen_ai.tool":{"name":"system_status_get"},"duration":"0.041s"}"#,
+    ];
+    let (recs, skipped) = read_as(Format::AgentGatewayLog, &(lines.join("\n") + "\n"));
+    assert_eq!(skipped, []);
+    assert_eq!(recs.len(), 3);
+    let want = without_origin(&recs[..1])[0].clone();
+    assert_eq!(want.grant, Some(sym("netops-bot")));
+    assert_eq!(want.session, Some(sym("ag-1")));
+    assert_eq!(want.latency_ms, Some(41.0));
+    for r in without_origin(&recs) {
+        assert_eq!(r, want);
+    }
+}
+
+/// What each HTTP status (with or without an `error` field) records, one row per case.
+#[test]
+fn agentgateway_status_maps_to_decision_and_upstream() {
+    use RecordedDecision::{Allow, Deny, Throttle};
+    let cases: [(&str, Option<RecordedDecision>, Option<Upstream>); 7] = [
+        (r#""http.status":204"#, Some(Allow), Some(Upstream::Ok)),
+        (
+            r#""http.status":200,"error":"stream reset""#,
+            Some(Allow),
+            Some(Upstream::Error),
+        ),
+        (r#""http.status":401"#, Some(Deny), None),
+        (r#""http.status":429"#, Some(Throttle), None),
+        (r#""http.status":404"#, None, Some(Upstream::Error)),
+        (r#""http.status":503"#, None, Some(Upstream::Error)),
+        (r#""duration":"5ms""#, None, None),
+    ];
+    for (fields, decision, upstream) in cases {
+        let line = format!(
+            r#"{{"time":"2026-08-01T09:00:02Z","mcp.method.name":"tools/call","gen_ai.tool.name":"t",{fields}}}"#
+        );
+        let (recs, skipped) = read_as(Format::AgentGatewayLog, &format!("{line}\n"));
+        assert_eq!(skipped, [], "{fields}");
+        assert_eq!(
+            (
+                recs[0].recorded.as_ref().and_then(|r| r.decision),
+                recs[0].upstream
+            ),
+            (decision, upstream),
+            "{fields}"
+        );
+        assert_eq!(recs[0].server, sym("unknown"));
+    }
+    let bad: [(&str, &str); 3] = [
+        (
+            r#""http.status":"ok""#,
+            "field `http.status`: expected an HTTP status, found \"ok\"",
+        ),
+        (
+            r#""duration":"fast""#,
+            "field `duration`: expected a duration such as \"41ms\", found \"fast\"",
+        ),
+        (
+            r#""jwt":{"sub":7}"#,
+            "field `jwt.sub`: expected a string, found a number",
+        ),
+    ];
+    for (fields, reason) in bad {
+        let line = format!(
+            r#"{{"time":"2026-08-01T09:00:02Z","mcp.method.name":"tools/call","gen_ai.tool.name":"t",{fields}}}"#
+        );
+        let (_, skipped) = read_as(Format::AgentGatewayLog, &format!("{line}\n"));
+        assert_eq!(skipped, [(1, reason.to_string())]);
+    }
+    let (_, skipped) = read_as(
+        Format::AgentGatewayLog,
+        "{\"mcp.method.name\":\"tools/call\",\"gen_ai.tool.name\":\"t\"}\n",
+    );
+    assert_eq!(skipped, [(1, "field `time`: missing".to_string())]);
+}
+
+/// Ordinary application log lines that share the stream are counted, not taken for bad records.
+#[test]
+fn other_log_lines_in_gateway_logs_are_ignored_and_counted() {
+    let dir = tempfile::tempdir().unwrap();
+    let startup = r#"{"level":"info","time":"2026-08-01T08:59:59Z","scope":"agent_core::readiness","message":"Task 'state manager' complete"}"#;
+    let call =
+        r#"{"time":"2026-08-01T09:00:02Z","mcp.method.name":"tools/call","gen_ai.tool.name":"t"}"#;
+    let ag = write_file(dir.path(), "ag.jsonl", &format!("{startup}\n{call}\n"));
+    let th_line =
+        r#"{"time":"2026-08-01T08:59:59Z","level":"INFO","msg":"MCP server started","port":8080}"#;
+    let th_call = r#"{"time":"2026-08-01T09:00:02Z","level":"INFO+2","msg":"audit_event","type":"mcp_tool_call","logged_at":"2026-08-01T09:00:02Z","outcome":"success","target":{"name":"t"}}"#;
+    let th = write_file(dir.path(), "th.jsonl", &format!("{th_line}\n{th_call}\n"));
+    let (recs, stats) = read(&[&ag, &th]);
+    assert_eq!(recs.len(), 2);
+    assert_eq!(stats.skipped, 0, "{:?}", stats.skipped_examples);
+    let formats: Vec<Format> = stats.per_file.iter().map(|p| p.1).collect();
+    assert_eq!(formats, [Format::AgentGatewayLog, Format::ToolHiveAudit]);
+    assert_eq!(
+        stats.ignored,
+        counts(&[("log line (not an audit event)", 1), ("other log line", 1)])
+    );
+    // An audit event that lost its type is still bad.
+    let (_, skipped) = read_as(
+        Format::ToolHiveAudit,
+        "{\"msg\":\"audit_event\",\"logged_at\":\"2026-08-01T09:00:02Z\"}\n",
+    );
+    assert_eq!(skipped, [(1, "field `type`: missing".to_string())]);
+}
+
+#[test]
+fn toolhive_fixture_reads_tool_call_events() {
+    let (recs, stats) = read(&[&fixture("toolhive-audit.jsonl")]);
+    assert_eq!(stats.per_file[0].1, Format::ToolHiveAudit);
+    let mut status = call(
+        "2026-08-01T09:00:02Z",
+        "system_status_get",
+        Some("netops-bot"),
+        Some("th-1"),
+        2,
+    );
+    status.args = values(json!({}));
+    status.id = Some("3".into());
+    status.recorded = decided(RecordedDecision::Allow);
+    status.upstream = Some(Upstream::Ok);
+    status.latency_ms = Some(95.0);
+    let mut denied = call(
+        "2026-08-01T09:00:03Z",
+        "firewall_policy_create",
+        Some("audit-bot"),
+        Some("th-2"),
+        3,
+    );
+    denied.recorded = decided(RecordedDecision::Deny);
+    denied.latency_ms = Some(1.0);
+    let mut app_error = call(
+        "2026-08-01T09:00:05Z",
+        "vpn_ipsec_phase2_create",
+        Some("vpn-bot"),
+        Some("th-3"),
+        5,
+    );
+    app_error.args = values(json!({"name": "branch-13-p2", "phase1name": "branch-13",
+                                   "proposal": "aes256-sha256"}));
+    app_error.id = Some("req-9".into());
+    app_error.recorded = decided(RecordedDecision::Allow);
+    app_error.upstream = Some(Upstream::Error);
+    app_error.latency_ms = Some(210.0);
+    // The marshalled form (`loggedAt`, +02:00), outcome `failure`: no decision recorded.
+    let mut failure = call(
+        "2026-08-01T09:00:06Z",
+        "vpn_ipsec_phase1_list",
+        Some("vpn-bot"),
+        None,
+        7,
+    );
+    failure.upstream = Some(Upstream::Error);
+    assert_eq!(recs, vec![status, denied, app_error, failure]);
+    assert_eq!(
+        stats.ignored,
+        counts(&[("event mcp_initialize", 1), ("event mcp_tools_list", 1)])
+    );
+    let f = fixture("toolhive-audit.jsonl");
+    assert_eq!(stats.skipped, 1);
+    assert_eq!(
+        strict_error(&f),
+        format!("{f}:6: field `logged_at`: cannot parse \"yesterday\" as a timestamp")
+    );
+}
+
+/// Each outcome ToolHive writes, and what it records; then the malformed events.
+#[test]
+fn toolhive_outcomes_and_bad_events() {
+    use RecordedDecision::{Allow, Deny};
+    let event = |extra: &str| {
+        format!(
+            r#"{{"type":"mcp_tool_call","logged_at":"2026-08-01T09:00:02Z","component":"fortios","target":{{"name":"t"}}{extra}}}"#
+        )
+    };
+    let cases: [(&str, Option<RecordedDecision>, Option<Upstream>); 5] = [
+        ("success", Some(Allow), Some(Upstream::Ok)),
+        ("application_error", Some(Allow), Some(Upstream::Error)),
+        ("error", Some(Allow), Some(Upstream::Error)),
+        ("failure", None, Some(Upstream::Error)),
+        ("denied", Some(Deny), None),
+    ];
+    for (outcome, decision, upstream) in cases {
+        let line = event(&format!(
+            r#","outcome":"{outcome}","subjects":{{"user_id":"u-17"}}"#
+        ));
+        let (recs, skipped) = read_as(Format::ToolHiveAudit, &format!("{line}\n"));
+        assert_eq!(skipped, [], "{outcome}");
+        let r = &recs[0];
+        assert_eq!(
+            (r.recorded.as_ref().and_then(|c| c.decision), r.upstream),
+            (decision, upstream),
+            "{outcome}"
+        );
+        // Without `subjects.user`, the user id is the grant.
+        assert_eq!(r.grant, Some(sym("u-17")));
+        assert_eq!(r.args, Args::Unrecorded);
+    }
+    let bad: [(String, &str); 4] = [
+        (
+            event(r#","outcome":"maybe""#),
+            "field `outcome`: unknown outcome \"maybe\" (expected success, application_error, error, failure or denied)",
+        ),
+        (event(""), "field `outcome`: missing"),
+        (
+            r#"{"type":"mcp_tool_call","logged_at":"2026-08-01T09:00:02Z","outcome":"success","target":{"type":"tool"}}"#
+                .to_string(),
+            "field `target.name`: missing",
+        ),
+        (
+            event(r#","outcome":"success","data":{"request":{"params":{"arguments":[1]}}}"#),
+            "field `data.request.params.arguments`: expected an object, found an array",
+        ),
+    ];
+    for (line, reason) in bad {
+        let (_, skipped) = read_as(Format::ToolHiveAudit, &format!("{line}\n"));
+        assert_eq!(skipped, [(1, reason.to_string())]);
+    }
+    // A request body that was not a JSON object is kept as text (or a batch as an array):
+    // the call is read, its arguments unrecorded.
+    for data in [r#""not json""#, r#"[{"jsonrpc":"2.0","id":1}]"#] {
+        let line = event(&format!(
+            r#","outcome":"success","data":{{"request":{data}}}"#
+        ));
+        let (recs, skipped) = read_as(Format::ToolHiveAudit, &format!("{line}\n"));
+        assert_eq!(skipped, []);
+        assert_eq!(
+            (recs[0].args.clone(), recs[0].id.clone()),
+            (Args::Unrecorded, None)
+        );
+    }
+}
+
+#[test]
+fn gateway_and_telemetry_calls_convert_round_trip() {
+    let names = [
+        "otel-spans.jsonl",
+        "agentgateway.jsonl",
+        "toolhive-audit.jsonl",
+    ];
+    let paths: Vec<String> = names.iter().map(|n| fixture(n)).collect();
+    let (recs, stats) = read_with(&paths, &ReadOptions::default());
+    assert_eq!(recs.len(), 12);
+    assert_eq!(stats.skipped, 4);
+    let formats: Vec<Format> = stats.per_file.iter().map(|p| p.1).collect();
+    assert_eq!(
+        formats,
+        [
+            Format::OtelSpans,
+            Format::AgentGatewayLog,
+            Format::ToolHiveAudit
+        ]
+    );
+    assert_round_trips(&recs);
+}
