@@ -82,6 +82,9 @@ pub(super) struct Counters {
     /// Interned server, grant and session of the call being evaluated, filled on first use:
     /// a call passes several limits of the same scope.
     call_ids: [Option<u32>; 3],
+    /// The last string interned for each key part and its id: consecutive calls often come
+    /// from the same server and grant, and a comparison is cheaper than a map lookup.
+    last: [(String, u32); 3],
 }
 
 impl Counters {
@@ -130,7 +133,18 @@ impl Counters {
         if let Some(id) = self.call_ids[i] {
             return id;
         }
-        let id = s.map_or(ABSENT, |s| self.intern(s));
+        let id = match s {
+            None => ABSENT,
+            Some(s) if self.last[i].1 != UNUSED && self.last[i].0 == s => self.last[i].1,
+            Some(s) => {
+                let id = self.intern(s);
+                let last = &mut self.last[i];
+                last.0.clear();
+                last.0.push_str(s);
+                last.1 = id;
+                id
+            }
+        };
         self.call_ids[i] = Some(id);
         id
     }
