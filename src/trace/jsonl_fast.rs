@@ -48,6 +48,7 @@ struct Job {
     bytes: Vec<u8>,
     first_line: u64,
     ts_only: bool,
+    superset: bool,
     reply: SyncSender<ChunkResult>,
 }
 
@@ -62,6 +63,7 @@ pub(crate) struct ParallelJsonlSource {
     eof: bool,
     jobs: Option<SyncSender<Job>>,
     ts_only: bool,
+    superset: bool,
     pending: VecDeque<Receiver<ChunkResult>>,
     current: std::vec::IntoIter<Item>,
 }
@@ -93,6 +95,7 @@ impl ParallelJsonlSource {
             eof: false,
             jobs: Some(job_tx),
             ts_only: false,
+            superset: false,
             pending: VecDeque::with_capacity(IN_FLIGHT),
             current: Vec::new().into_iter(),
         }
@@ -161,6 +164,7 @@ impl ParallelJsonlSource {
                 bytes,
                 first_line: self.next_line,
                 ts_only: self.ts_only,
+                superset: self.superset,
                 reply,
             };
             self.next_line += lines;
@@ -220,8 +224,10 @@ impl Source for ParallelJsonlSource {
     }
 
     fn next_ts(&mut self, cx: &mut Ctx<'_>) -> Result<Option<Nanos>, TraceError> {
-        // Chunks dispatched from now on skip building records (and argument maps).
+        // Chunks dispatched from now on skip building records (and argument maps); outside
+        // strict mode, lines in the usual shape are not even parsed (see `Source::next_ts`).
         self.ts_only = true;
+        self.superset = !cx.strict;
         Ok(match self.next_item(cx)? {
             None => None,
             Some(Item::Call(rec)) => Some(rec.ts),
@@ -241,10 +247,40 @@ fn worker(jobs: &Mutex<Receiver<Job>>, file: u32) {
             Err(_) => return,
         };
         let Ok(job) = job else { return };
-        let items = parse_chunk(&job.bytes, job.first_line, file, job.ts_only, &mut names);
+        let want = match (job.ts_only, job.superset) {
+            (false, _) => Want::Records,
+            (true, false) => Want::Ts,
+            (true, true) => Want::TsSuperset,
+        };
+        let items = parse_chunk(&job.bytes, job.first_line, file, want, &mut names);
         // The consumer may have stopped reading; then nobody needs the result.
         let _ = job.reply.send((items, job.bytes));
     }
+}
+
+/// What a worker makes of each line.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Want {
+    /// The record.
+    Records,
+    /// The timestamp of every line that is a valid record.
+    Ts,
+    /// Also the timestamps of lines that merely start like a record (see [`leading_ts`]).
+    TsSuperset,
+}
+
+/// The timestamp of a line that starts `{"ts":"<RFC 3339 …Z>"`, holds no other `"ts"` and no
+/// backslash (so no escaped second `ts` key either), without parsing the rest: if the line is a
+/// valid record, this is its timestamp; if it is not, it is a timestamp the order check may
+/// see anyway (see [`Source::next_ts`]).
+fn leading_ts(text: &str) -> Option<Nanos> {
+    let rest = text.strip_prefix("{\"ts\":\"")?.as_bytes();
+    let end = memchr::memchr(b'"', rest)?;
+    let after = &rest[end..];
+    if memchr::memchr(b'\\', rest).is_some() || memchr::memmem::find(after, b"\"ts\"").is_some() {
+        return None;
+    }
+    fast_rfc3339(std::str::from_utf8(&rest[..end]).ok()?)
 }
 
 /// Parse every non-blank line of a chunk, numbering lines from `first_line` the way the
@@ -253,7 +289,7 @@ fn parse_chunk(
     bytes: &[u8],
     first_line: u64,
     file: u32,
-    ts_only: bool,
+    want: Want,
     names: &mut Interner,
 ) -> Vec<Item> {
     let mut items = Vec::with_capacity(bytes.len() / 200 + 1);
@@ -272,10 +308,13 @@ fn parse_chunk(
             }
             let origin = Origin { file, line };
             let item = match std::str::from_utf8(text) {
-                Ok(s) if ts_only => match fast_ts(s) {
-                    Some(ts) => Ok(Item::Ts(ts)),
-                    None => parse_line(s, origin, names).map(|rec| Item::Ts(rec.ts)),
-                },
+                Ok(s) if want != Want::Records => {
+                    let quick = (want == Want::TsSuperset).then(|| leading_ts(s)).flatten();
+                    match quick.or_else(|| fast_ts(s)) {
+                        Some(ts) => Ok(Item::Ts(ts)),
+                        None => parse_line(s, origin, names).map(|rec| Item::Ts(rec.ts)),
+                    }
+                }
                 Ok(s) => parse_line(s, origin, names).map(Item::Call),
                 Err(e) => Err(LineError::new(
                     "invalid UTF-8",
@@ -663,34 +702,84 @@ mod tests {
         assert_eq!(lines(a), lines(b));
     }
 
+    /// Timestamps of `text` read with `next` for `switch_after` calls, then with `next_ts`.
+    fn ts_read(text: &[u8], switch_after: usize, strict: bool) -> (Vec<Nanos>, ReadStats) {
+        let mut src = ParallelJsonlSource::new(Box::new(Cursor::new(text.to_vec())), "t.jsonl", 3)
+            .with_chunk(4096);
+        let mut stats = ReadStats::default();
+        let mut cx = Ctx {
+            stats: &mut stats,
+            strict,
+            file: "t.jsonl",
+        };
+        let mut ts = Vec::new();
+        while ts.len() < switch_after {
+            match src.next(&mut cx).expect("no I/O error") {
+                Some(rec) => ts.push(rec.ts),
+                None => break,
+            }
+        }
+        while let Some(t) = src.next_ts(&mut cx).expect("no I/O error") {
+            ts.push(t);
+        }
+        (ts, stats)
+    }
+
     #[test]
-    fn timestamps_only_reads_see_the_same_calls() {
+    fn strict_timestamps_only_reads_see_exactly_the_calls() {
+        let mut text = Vec::new();
+        let cfg = GenConfig {
+            calls: 3_000,
+            ..GenConfig::default()
+        };
+        let written = Generator::new(&cfg)
+            .and_then(|g| g.write_jsonl(&mut text))
+            .map_err(|e| e.to_string());
+        assert_eq!(written, Ok(3_000));
+        let (seq, _) = both(&text, 64);
+        let expected: Vec<Nanos> = seq.0.iter().map(|r| r.ts).collect();
+        for switch_after in [0, 1, 500, 2_999] {
+            let (ts, stats) = ts_read(&text, switch_after, true);
+            assert_eq!(ts, expected, "switch after {switch_after}");
+            assert_eq!(stats.skipped, 0);
+        }
+    }
+
+    #[test]
+    fn lenient_timestamps_only_reads_see_every_call_and_maybe_more() {
         let mixed = mixed_text();
         let (seq, _) = both(&mixed, 64);
+        let lines = mixed.split(|&b| b == b'\n').count();
         for switch_after in [0, 1, 500, 2_999] {
-            let mut src =
-                ParallelJsonlSource::new(Box::new(Cursor::new(mixed.clone())), "t.jsonl", 3)
-                    .with_chunk(4096);
-            let mut stats = ReadStats::default();
-            let mut cx = Ctx {
-                stats: &mut stats,
-                strict: false,
-                file: "t.jsonl",
-            };
-            let mut ts = Vec::new();
-            while ts.len() < switch_after {
-                match src.next(&mut cx).expect("no I/O error") {
-                    Some(rec) => ts.push(rec.ts),
-                    None => break,
-                }
+            let (ts, _) = ts_read(&mixed, switch_after, false);
+            // Every call's timestamp, in order, possibly with others in between.
+            let mut rest = ts.iter();
+            for rec in &seq.0 {
+                assert!(rest.any(|&t| t == rec.ts), "switch after {switch_after}");
             }
-            while let Some(t) = src.next_ts(&mut cx).expect("no I/O error") {
-                ts.push(t);
-            }
-            let expected: Vec<Nanos> = seq.0.iter().map(|r| r.ts).collect();
-            assert_eq!(ts, expected, "switch after {switch_after}");
-            assert_same_skips(&seq.1, &stats);
+            assert!(ts.len() <= lines);
         }
+    }
+
+    #[test]
+    fn leading_timestamps_are_taken_only_when_unambiguous() {
+        let ts = fast_rfc3339("2026-08-01T10:00:00Z");
+        assert!(ts.is_some());
+        assert_eq!(
+            leading_ts(r#"{"ts":"2026-08-01T10:00:00Z","tool":"t"}"#),
+            ts
+        );
+        // A second `ts` key (plain or escaped) would win in a JSON parser: not taken.
+        assert_eq!(
+            leading_ts(r#"{"ts":"2026-08-01T10:00:00Z","ts":"2020-01-01T00:00:00Z"}"#),
+            None
+        );
+        assert_eq!(
+            leading_ts(r#"{"ts":"2026-08-01T10:00:00Z","t\u0073":"2020-01-01T00:00:00Z"}"#),
+            None
+        );
+        assert_eq!(leading_ts(r#"{ "ts":"2026-08-01T10:00:00Z"}"#), None);
+        assert_eq!(leading_ts(r#"{"ts":"2026-08-01T12:00:00+02:00"}"#), None);
     }
 
     fn mixed_text() -> Vec<u8> {

@@ -134,6 +134,8 @@ fn run<R: polars::io::mmap::MmapBytesReader>(
 }
 
 /// A converted row: the record, or only its timestamp in a timestamps-only read.
+// Rows are moved into the queue once; boxing records would cost an allocation per call.
+#[allow(clippy::large_enum_variant)]
 enum Row {
     Call(CallRecord),
     Ts(Nanos),

@@ -401,3 +401,65 @@ fn parquet_bad_rows_are_reported_in_order() {
         stats.skipped_examples[0]
     );
 }
+
+/// The quick order check may see a bad line's timestamp; that must never change the result.
+#[test]
+fn order_check_is_exact_around_bad_and_unsorted_lines() {
+    use mcpsim::trace::{ReadOptions, Trace};
+
+    // Past the first few megabytes, so the odd line falls in a chunk read timestamps-only.
+    let cfg = config(40_000, 5, 2);
+    let mut text = Vec::new();
+    Generator::new(&cfg)
+        .and_then(|g| g.write_jsonl(&mut text))
+        .expect("write jsonl");
+    let lines: Vec<&[u8]> = text
+        .split(|&b| b == b'\n')
+        .filter(|l| !l.is_empty())
+        .collect();
+    let early = r#"{"ts":"2020-01-01T00:00:00Z","tool":"t","upstream":"nope"}"#;
+    let cases = [
+        // A bad line with an early timestamp: the calls are still in order.
+        (early, 0u64, 1u64),
+        // A valid line with an early timestamp: one call out of order, sorted first.
+        (r#"{"ts":"2020-01-01T00:00:00Z","tool":"t"}"#, 1, 0),
+    ];
+    let dir = tempfile::tempdir().expect("temp dir");
+    for (i, (odd, out_of_order, skipped)) in cases.into_iter().enumerate() {
+        let mut file = Vec::new();
+        for (n, line) in lines.iter().enumerate() {
+            if n == 35_000 {
+                file.extend_from_slice(odd.as_bytes());
+                file.push(b'\n');
+            }
+            file.extend_from_slice(line);
+            file.push(b'\n');
+        }
+        let path = dir.path().join(format!("case{i}.jsonl"));
+        std::fs::write(&path, &file).expect("write");
+        let inputs = [path.to_string_lossy().into_owned()];
+        for limit in [usize::MAX, 10] {
+            let mut trace = Trace::open_with_memory_limit(&inputs, &ReadOptions::default(), limit)
+                .expect("open");
+            let mut ts = Vec::new();
+            while let Some(rec) = trace.next_call().expect("read") {
+                ts.push(rec.ts);
+            }
+            let stats = trace.stats();
+            assert_eq!(stats.out_of_order, out_of_order, "case {i} limit {limit}");
+            assert_eq!(stats.skipped, skipped, "case {i} limit {limit}");
+            assert_eq!(
+                ts.len() as u64,
+                40_000 + 1 - skipped,
+                "case {i} limit {limit}"
+            );
+            assert!(
+                ts.windows(2).all(|w| w[0] <= w[1]),
+                "case {i} limit {limit}"
+            );
+            if skipped == 1 {
+                assert_eq!(stats.skipped_examples[0].line, 35_001);
+            }
+        }
+    }
+}
