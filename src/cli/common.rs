@@ -275,7 +275,7 @@ impl Spinner {
             let pb = indicatif::ProgressBar::new_spinner();
             pb.set_style(
                 indicatif::ProgressStyle::with_template(
-                    "{spinner} {human_pos} calls ({per_sec}) {elapsed}",
+                    "{spinner} {human_pos} calls replayed ({elapsed})",
                 )
                 .expect("static template"),
             );
