@@ -49,15 +49,16 @@ def run_duckdb(policy_path, trace):
     con.executemany("insert into listed values (?)", [(t,) for t in tools])
     query = f"""
         with calls as (
-            select server, "grant", tool, date_trunc('minute', ts) as minute
+            select ts, server, "grant", tool, date_trunc('minute', ts) as minute
             from read_json(?, format = 'newline_delimited',
                            columns = {{ts: 'TIMESTAMP', server: 'VARCHAR', "grant": 'VARCHAR',
                                        tool: 'VARCHAR', upstream: 'VARCHAR'}})
         ),
         numbered as (
             select tool,
-                   row_number() over (partition by server, "grant", tool, minute) as n_tool,
-                   row_number() over (partition by server, "grant", minute) as n_all
+                   row_number() over (partition by server, "grant", tool, minute order by ts)
+                       as n_tool,
+                   row_number() over (partition by server, "grant", minute order by ts) as n_all
             from calls
         )
         select
