@@ -10,6 +10,10 @@
 //!   (no intermediate `Value` tree); any line this cannot take as is (escaped strings, a
 //!   `recorded` object, a wrong type, bad JSON…) goes through the sequential reader's own code,
 //!   which also produces the error message, so errors cannot differ.
+//!
+//! It also serves the order check of [`super::Trace`] through [`Source::next_ts`], where lines
+//! are checked without building records, or (outside `--strict`) not parsed at all when their
+//! timestamp leads the line unambiguously.
 
 use std::collections::VecDeque;
 use std::io::{BufRead, ErrorKind, Read};
@@ -36,7 +40,8 @@ const IN_FLIGHT: usize = 6;
 /// A line's outcome, in file order.
 enum Item {
     Call(CallRecord),
-    /// The timestamp of a valid call, when only timestamps were asked for.
+    /// The timestamp of a call (or, in a lenient timestamps-only read, of a line that looks
+    /// like one), when only timestamps were asked for.
     Ts(Nanos),
     Bad(u64, LineError),
 }
