@@ -44,6 +44,10 @@ pub enum StepKind {
     ApproveIf,
     /// `require_approval: true`.
     RequireApproval,
+    /// A condition of an Intercept `evaluate` rule (conditions are ANDed).
+    Condition,
+    /// An Intercept rule with `action: deny`.
+    DenyRule,
     /// A windowed limit.
     Limit,
 }
@@ -58,6 +62,8 @@ impl StepKind {
             StepKind::DenyIf => "deny_if",
             StepKind::ApproveIf => "approve_if",
             StepKind::RequireApproval => "require_approval",
+            StepKind::Condition => "condition",
+            StepKind::DenyRule => "deny rule",
             StepKind::Limit => "limit",
         }
     }
@@ -200,7 +206,9 @@ fn step_info(s: &ExplainStep, call: &CallRecord, show_args: bool) -> StepInfo {
             let kind = match *list {
                 "require" => StepKind::Require,
                 "deny_if" => StepKind::DenyIf,
-                _ => StepKind::ApproveIf,
+                "approve_if" => StepKind::ApproveIf,
+                "deny" => StepKind::DenyRule,
+                _ => StepKind::Condition,
             };
             let result = match holds {
                 Some(true) => StepResult::Held,

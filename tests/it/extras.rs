@@ -586,3 +586,22 @@ fn explain_held_call_and_assume_approved() {
     assert_eq!(r["decision"]["approval_required"], true);
     assert_eq!(deciding_step(&r)["decides"], "allow");
 }
+
+#[test]
+fn explain_intercept_rules_are_named_as_conditions_not_approve_if() {
+    let r = run_json(&[
+        "explain",
+        "--policy",
+        "fixtures/policies/intercept/stripe.yaml",
+        "fixtures/traces/intercept-stripe.jsonl",
+        "--call",
+        "#5",
+        "--format",
+        "json",
+    ]);
+    assert_eq!(r["decision"]["decision"], "deny");
+    let step = deciding_step(&r);
+    assert_eq!(step["step"], "condition");
+    assert_eq!(step["rule"], "create_charge/max single charge");
+    assert_eq!(step["result"], "did_not_hold");
+}
