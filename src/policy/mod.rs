@@ -52,8 +52,9 @@ impl Dialect {
             .chars()
             .find(|c| !c.is_whitespace());
         match first {
-            // An empty document is reported as `policy.json` would be (unexpected end of file).
-            Some('{') | None => Dialect::PolicyLayer,
+            // An empty document is reported as `policy.json` would be (unexpected end of file);
+            // so is one starting like a JSON array, which no Intercept policy can be either.
+            Some('{') | Some('[') | None => Dialect::PolicyLayer,
             Some(_) => Dialect::Intercept,
         }
     }

@@ -126,6 +126,14 @@ pub(crate) fn detect(head: &[u8]) -> Result<Format, String> {
             return Ok(f);
         }
     }
+    // A cut-off multi-byte character at the end is not binary; an invalid one is.
+    let invalid_utf8 = matches!(std::str::from_utf8(complete), Err(e) if e.error_len().is_some());
+    if invalid_utf8 || complete.contains(&0) {
+        return Err(
+            "the input is not text: binary data, or compressed in a way other than gzip or zstd"
+                .into(),
+        );
+    }
     match first {
         None => Err("the input is empty".into()),
         Some(l) => Err(format!("first line starts {l:?}")),

@@ -584,3 +584,34 @@ fn readme_examples_are_real_output() {
     }
     assert_eq!(checked, 3, "README examples found");
 }
+
+#[test]
+fn binary_trace_is_reported_as_not_text() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let junk = dir.path().join("junk.bin");
+    let bytes: Vec<u8> = (0..4096u32)
+        .map(|i| (i.wrapping_mul(2654435761) >> 13) as u8)
+        .collect();
+    std::fs::write(&junk, bytes).expect("write");
+    let (code, stdout, stderr) = run(&["stats", junk.to_str().expect("utf-8")]);
+    assert_eq!(code, 2);
+    assert!(stdout.is_empty());
+    assert!(
+        stderr.contains("cannot detect the trace format (the input is not text"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.lines().count() == 1,
+        "one clear line, no binary dump: {stderr}"
+    );
+}
+
+#[test]
+fn policy_starting_like_a_json_array_is_read_as_json() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let p = dir.path().join("p.json");
+    std::fs::write(&p, "[1,2\n").expect("write");
+    let (code, _, stderr) = run(&["check", p.to_str().expect("utf-8")]);
+    assert_eq!(code, 2);
+    assert!(stderr.starts_with("error: invalid JSON"), "{stderr}");
+}
