@@ -11,8 +11,8 @@ use crate::engine::{DecisionKind, EvalOptions};
 use crate::policy::{self, Dialect, LoadOptions};
 use crate::replay::{PolicySet, Progress, ReplayError};
 use crate::report::{
-    self, CallsShown, DiffReport, Gate, InputSummary, OutputFormat, ReportOptions, RowSink,
-    SimulateReport, SummaryFormat, row_sink,
+    self, CallsShown, DiffReport, Gate, InputSummary, OutputFormat, ReportOptions, RowKind,
+    RowSink, SimulateReport, SummaryFormat, row_sink,
 };
 use crate::trace::{Format, ReadOptions};
 
@@ -311,6 +311,8 @@ impl Drop for Spinner {
 pub trait Finished {
     /// How the gate message names failing calls ("calls" or "calls newly").
     const GATE_WHAT: &'static str;
+    /// The per-call rows this report writes.
+    const ROWS: RowKind;
     /// What was read.
     fn input(&self) -> &InputSummary;
     /// The gate, if one was asked for.
@@ -321,6 +323,7 @@ pub trait Finished {
 
 impl Finished for SimulateReport {
     const GATE_WHAT: &'static str = "calls";
+    const ROWS: RowKind = RowKind::Simulate;
     fn input(&self) -> &InputSummary {
         &self.input
     }
@@ -334,6 +337,7 @@ impl Finished for SimulateReport {
 
 impl Finished for DiffReport {
     const GATE_WHAT: &'static str = "calls newly";
+    const ROWS: RowKind = RowKind::Diff;
     fn input(&self) -> &InputSummary {
         &self.input
     }
@@ -357,7 +361,7 @@ pub fn replay_and_report<R: Finished>(
     ) -> Result<R, ReplayError>,
 ) -> anyhow::Result<u8> {
     let mut dest = output.open(out)?;
-    let mut sink = row_sink(output.format);
+    let mut sink = row_sink(output.format, R::ROWS);
     let mut spinner = Spinner::new();
     let rows = sink
         .as_deref_mut()

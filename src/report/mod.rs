@@ -19,7 +19,7 @@ pub use build::{DiffBuilder, NoPolicy, ReportOptions, SimulateBuilder, row};
 pub use document::{Block, Document, num};
 pub use explain::{ExplainReport, LimitState, StepInfo, StepKind, StepResult, window_name};
 pub use model::*;
-pub use rows::{RowSink, row_sink};
+pub use rows::{RowKind, RowSink, row_sink};
 pub use stats::{PEAK_WINDOWS, Peak, StatsBuilder, StatsReport, TrafficStats, WindowPeaks};
 pub use suggest::{
     SuggestBuilder, SuggestedLimit, SuggestedPolicy, SuggestedRules, scaled_max, suggest,

@@ -17,12 +17,21 @@ pub trait RowSink {
     fn finish(self: Box<Self>, out: &mut dyn Write) -> io::Result<()>;
 }
 
+/// Which report the rows belong to; it fixes the columns of CSV and Parquet output.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RowKind {
+    /// One decision per call.
+    Simulate,
+    /// Two decisions and a cause per call.
+    Diff,
+}
+
 /// The sink for a per-call format; `None` for summary formats.
-pub fn row_sink(format: OutputFormat) -> Option<Box<dyn RowSink>> {
+pub fn row_sink(format: OutputFormat, kind: RowKind) -> Option<Box<dyn RowSink>> {
     match format {
         OutputFormat::Jsonl => Some(Box::new(JsonLines)),
-        OutputFormat::Csv => Some(Box::new(Frame::new(false))),
-        OutputFormat::Parquet => Some(Box::new(Frame::new(true))),
+        OutputFormat::Csv => Some(Box::new(Frame::new(false, kind))),
+        OutputFormat::Parquet => Some(Box::new(Frame::new(true, kind))),
         _ => None,
     }
 }
@@ -45,141 +54,143 @@ impl RowSink for JsonLines {
     }
 }
 
-/// Column-wise buffers; every column is optional text or number so one type serves both commands.
-#[derive(Default)]
+/// One value of a row.
+enum Cell {
+    Int(u64),
+    Text(Option<String>),
+    Float(Option<f64>),
+    Bool(bool),
+}
+
+/// One column, filled row by row.
+enum Col {
+    Int(Vec<u64>),
+    Text(Vec<Option<String>>),
+    Float(Vec<Option<f64>>),
+    Bool(Vec<bool>),
+}
+
+const CALL_COLUMNS: [&str; 11] = [
+    "index", "ts", "server", "grant", "session", "tool", "id", "origin", "recorded", "upstream",
+    "args",
+];
+const OUTCOME_COLUMNS: [&str; 11] = [
+    "decision",
+    "rule",
+    "message",
+    "counter",
+    "counter_key",
+    "window_start",
+    "retry_after",
+    "used",
+    "max",
+    "increment",
+    "approval_required",
+];
+
+fn call_cells(c: &CallInfo) -> impl Iterator<Item = Cell> {
+    [
+        Cell::Int(c.index),
+        Cell::Text(Some(c.ts.clone())),
+        Cell::Text(Some(c.server.clone())),
+        Cell::Text(c.grant.clone()),
+        Cell::Text(c.session.clone()),
+        Cell::Text(Some(c.tool.clone())),
+        Cell::Text(c.id.clone()),
+        Cell::Text(Some(c.origin.clone())),
+        Cell::Text(c.recorded.clone()),
+        Cell::Text(c.upstream.clone()),
+        Cell::Text(c.args.as_ref().map(|a| a.to_string())),
+    ]
+    .into_iter()
+}
+
+fn outcome_cells(o: &Outcome) -> impl Iterator<Item = Cell> {
+    let t = o.throttle.as_ref();
+    [
+        Cell::Text(Some(o.decision.to_string())),
+        Cell::Text(Some(o.rule.clone())),
+        Cell::Text(Some(o.message.clone())),
+        Cell::Text(t.map(|t| t.counter.clone())),
+        Cell::Text(t.map(|t| t.key.clone())),
+        Cell::Text(t.map(|t| t.window_start.clone())),
+        Cell::Text(t.map(|t| t.retry_after.clone())),
+        Cell::Float(t.map(|t| t.used)),
+        Cell::Float(t.map(|t| t.max)),
+        Cell::Float(t.map(|t| t.increment)),
+        Cell::Bool(o.approval_required),
+    ]
+    .into_iter()
+}
+
+/// Column-wise buffers for CSV and Parquet, written by polars at the end. The columns are fixed
+/// by the [`RowKind`], so an empty replay still writes a header (CSV) or schema (Parquet).
 struct Frame {
     parquet: bool,
-    names: Vec<&'static str>,
-    text: Vec<Vec<Option<String>>>,
-    ints: Vec<(&'static str, Vec<u64>)>,
-    floats: Vec<(&'static str, Vec<Option<f64>>)>,
-    bools: Vec<(&'static str, Vec<bool>)>,
+    names: Vec<String>,
+    cols: Vec<Col>,
 }
 
 impl Frame {
-    fn new(parquet: bool) -> Frame {
+    fn new(parquet: bool, kind: RowKind) -> Frame {
+        let mut names: Vec<String> = CALL_COLUMNS.iter().map(|s| (*s).to_owned()).collect();
+        let prefixes: &[&str] = match kind {
+            RowKind::Simulate => &[""],
+            RowKind::Diff => &["base_", "candidate_"],
+        };
+        for prefix in prefixes {
+            names.extend(OUTCOME_COLUMNS.iter().map(|c| format!("{prefix}{c}")));
+        }
+        if kind == RowKind::Diff {
+            names.push("cause".to_owned());
+        }
+        // Types follow the cells: the first call column is the index, outcomes end in three
+        // numbers and a flag.
+        let cols = names
+            .iter()
+            .map(|n| match n.as_str() {
+                "index" => Col::Int(Vec::new()),
+                n if n.ends_with("used") || n.ends_with("max") || n.ends_with("increment") => {
+                    Col::Float(Vec::new())
+                }
+                n if n.ends_with("approval_required") => Col::Bool(Vec::new()),
+                _ => Col::Text(Vec::new()),
+            })
+            .collect();
         Frame {
             parquet,
-            ..Frame::default()
+            names,
+            cols,
         }
     }
 
-    fn text_col(&mut self, i: usize, name: &'static str, v: Option<String>) {
-        if self.names.len() <= i {
-            self.names.push(name);
-            self.text.push(Vec::new());
-        }
-        self.text[i].push(v);
-    }
-
-    fn call(&mut self, c: &CallInfo) -> usize {
-        if self.ints.is_empty() {
-            self.ints.push(("index", Vec::new()));
-        }
-        self.ints[0].1.push(c.index);
-        let cols = [
-            ("ts", Some(c.ts.clone())),
-            ("server", Some(c.server.clone())),
-            ("grant", c.grant.clone()),
-            ("session", c.session.clone()),
-            ("tool", Some(c.tool.clone())),
-            ("id", c.id.clone()),
-            ("origin", Some(c.origin.clone())),
-            ("recorded", c.recorded.clone()),
-            ("upstream", c.upstream.clone()),
-            ("args", c.args.as_ref().map(|a| a.to_string())),
-        ];
-        let n = cols.len();
-        for (i, (name, v)) in cols.into_iter().enumerate() {
-            self.text_col(i, name, v);
-        }
-        n
-    }
-
-    fn outcome(&mut self, start: usize, prefix: usize, o: &Outcome) -> usize {
-        const NAMES: [[&str; 7]; 3] = [
-            [
-                "decision",
-                "rule",
-                "message",
-                "counter",
-                "counter_key",
-                "window_start",
-                "retry_after",
-            ],
-            [
-                "base_decision",
-                "base_rule",
-                "base_message",
-                "base_counter",
-                "base_counter_key",
-                "base_window_start",
-                "base_retry_after",
-            ],
-            [
-                "candidate_decision",
-                "candidate_rule",
-                "candidate_message",
-                "candidate_counter",
-                "candidate_counter_key",
-                "candidate_window_start",
-                "candidate_retry_after",
-            ],
-        ];
-        const NUMS: [[&str; 3]; 3] = [
-            ["used", "max", "increment"],
-            ["base_used", "base_max", "base_increment"],
-            ["candidate_used", "candidate_max", "candidate_increment"],
-        ];
-        const FLAGS: [&str; 3] = [
-            "approval_required",
-            "base_approval_required",
-            "candidate_approval_required",
-        ];
-        let t = o.throttle.as_ref();
-        let cols = [
-            Some(o.decision.to_string()),
-            Some(o.rule.clone()),
-            Some(o.message.clone()),
-            t.map(|t| t.counter.clone()),
-            t.map(|t| t.key.clone()),
-            t.map(|t| t.window_start.clone()),
-            t.map(|t| t.retry_after.clone()),
-        ];
-        for (i, v) in cols.into_iter().enumerate() {
-            self.text_col(start + i, NAMES[prefix][i], v);
-        }
-        let nums = [t.map(|t| t.used), t.map(|t| t.max), t.map(|t| t.increment)];
-        let base = (prefix.max(1) - 1) * 3;
-        for (i, v) in nums.into_iter().enumerate() {
-            let slot = if prefix == 0 { i } else { base + i };
-            if self.floats.len() <= slot {
-                self.floats.push((NUMS[prefix][i], Vec::new()));
+    fn push(&mut self, cells: impl Iterator<Item = Cell>) {
+        for (col, cell) in self.cols.iter_mut().zip(cells) {
+            match (col, cell) {
+                (Col::Int(v), Cell::Int(x)) => v.push(x),
+                (Col::Text(v), Cell::Text(x)) => v.push(x),
+                (Col::Float(v), Cell::Float(x)) => v.push(x),
+                (Col::Bool(v), Cell::Bool(x)) => v.push(x),
+                _ => unreachable!("cells follow the column layout of Frame::new"),
             }
-            self.floats[slot].1.push(v);
         }
-        let slot = prefix.max(1) - 1;
-        if self.bools.len() <= slot {
-            self.bools.push((FLAGS[prefix], Vec::new()));
-        }
-        self.bools[slot].1.push(o.approval_required);
-        start + 7
     }
 
     fn write(self, out: &mut dyn Write) -> io::Result<()> {
-        let mut columns: Vec<Column> = Vec::new();
-        for (name, v) in self.ints {
-            columns.push(Column::new(name.into(), v));
-        }
-        for (name, v) in self.names.iter().zip(self.text) {
-            columns.push(Column::new((*name).into(), v));
-        }
-        for (name, v) in self.floats {
-            columns.push(Column::new(name.into(), v));
-        }
-        for (name, v) in self.bools {
-            columns.push(Column::new(name.into(), v));
-        }
+        let columns: Vec<Column> = self
+            .names
+            .iter()
+            .zip(self.cols)
+            .map(|(name, col)| {
+                let name = name.as_str().into();
+                match col {
+                    Col::Int(v) => Column::new(name, v),
+                    Col::Text(v) => Column::new(name, v),
+                    Col::Float(v) => Column::new(name, v),
+                    Col::Bool(v) => Column::new(name, v),
+                }
+            })
+            .collect();
         let mut df = DataFrame::new_infer_height(columns).map_err(io::Error::other)?;
         if self.parquet {
             ParquetWriter::new(out)
@@ -196,20 +207,21 @@ impl Frame {
 
 impl RowSink for Frame {
     fn simulate_row(&mut self, row: &CallRow, _out: &mut dyn Write) -> io::Result<()> {
-        let n = self.call(&row.call);
-        self.outcome(n, 0, &row.outcome);
+        self.push(call_cells(&row.call).chain(outcome_cells(&row.outcome)));
         Ok(())
     }
 
     fn diff_row(&mut self, row: &DiffRow, _out: &mut dyn Write) -> io::Result<()> {
-        let n = self.call(&row.call);
-        let n = self.outcome(n, 1, &row.base);
-        let n = self.outcome(n, 2, &row.candidate);
         let cause = row.cause.map(|c| match c {
             Cause::Direct => "direct".to_owned(),
             Cause::KnockOn => "knock-on".to_owned(),
         });
-        self.text_col(n, "cause", cause);
+        self.push(
+            call_cells(&row.call)
+                .chain(outcome_cells(&row.base))
+                .chain(outcome_cells(&row.candidate))
+                .chain(std::iter::once(Cell::Text(cause))),
+        );
         Ok(())
     }
 

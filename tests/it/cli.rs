@@ -615,3 +615,34 @@ fn policy_starting_like_a_json_array_is_read_as_json() {
     assert_eq!(code, 2);
     assert!(stderr.starts_with("error: invalid JSON"), "{stderr}");
 }
+
+#[test]
+fn csv_of_an_empty_replay_still_has_its_header() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let empty = dir.path().join("empty.jsonl");
+    std::fs::write(&empty, "").expect("write");
+    let empty = empty.to_str().expect("utf-8");
+    let (code, stdout, _) = run(&["simulate", "-p", BASELINE, empty, "-f", "csv"]);
+    assert_eq!(code, 0);
+    assert_eq!(
+        stdout,
+        "index,ts,server,grant,session,tool,id,origin,recorded,upstream,args,decision,rule,message,\
+         counter,counter_key,window_start,retry_after,used,max,increment,approval_required\n"
+    );
+    let (code, stdout, _) = run(&[
+        "diff",
+        "--base",
+        BASELINE,
+        "--candidate",
+        CANDIDATE,
+        empty,
+        "-f",
+        "csv",
+    ]);
+    assert_eq!(code, 0);
+    let header = stdout.lines().next().expect("header");
+    assert!(header.starts_with("index,ts,"), "{header}");
+    assert!(header.contains(",base_decision,") && header.contains(",candidate_decision,"));
+    assert!(header.ends_with(",cause"), "{header}");
+    assert_eq!(stdout.lines().count(), 1);
+}
