@@ -9,12 +9,18 @@ use serde_json::{Map, Value};
 
 use super::intern::Interner;
 use super::jsonl::recorded_from;
-use super::source::{Ctx, Fields, LineError, Lines, Source, UNKNOWN_SERVER, parse_object};
+use super::source::{Ctx, Fields, LineError, Lines, Source, UNKNOWN_SERVER, next_object_record};
 use super::{Args, CallRecord, Origin, Sym, TraceError};
 
 pub(crate) struct InterceptSource {
     lines: Lines,
     file: u32,
+    instances: Instances,
+}
+
+/// What earlier events said about the instances of the log.
+#[derive(Default)]
+struct Instances {
     names: Interner,
     /// Server named by each instance's `startup` event.
     servers: HashMap<Sym, Sym>,
@@ -27,34 +33,21 @@ impl InterceptSource {
         InterceptSource {
             lines,
             file,
-            names: Interner::default(),
-            servers: HashMap::new(),
-            last_server: None,
+            instances: Instances::default(),
         }
     }
 }
 
 impl Source for InterceptSource {
     fn next(&mut self, cx: &mut Ctx<'_>) -> Result<Option<CallRecord>, TraceError> {
-        while let Some((line, text)) = self.lines.next_line()? {
-            let origin = Origin {
-                file: self.file,
-                line,
-            };
-            let parsed = text
-                .and_then(parse_object)
-                .and_then(|obj| self.event(&obj, origin, cx));
-            match parsed {
-                Ok(Some(rec)) => return Ok(Some(rec)),
-                Ok(None) => {}
-                Err(e) => cx.skip(line, e)?,
-            }
-        }
-        Ok(None)
+        let instances = &mut self.instances;
+        next_object_record(&mut self.lines, self.file, cx, |obj, origin, cx| {
+            instances.event(obj, origin, cx)
+        })
     }
 }
 
-impl InterceptSource {
+impl Instances {
     fn event(
         &mut self,
         obj: &Map<String, Value>,
