@@ -13,7 +13,7 @@ use super::intercept::InterceptEngine;
 use super::policy::{Algorithm, Counter, Limit, LimitSpec, Policy, ToolRules};
 use super::predicate::{self, Truth};
 use super::window::{self, SlidingLog};
-use crate::trace::{Args, Nanos, Upstream};
+use crate::trace::{Args, ArgsView, Nanos, Upstream};
 
 /// Switches for the choices the spec leaves to the command line. `Default` is the spec's
 /// default behaviour.
@@ -404,10 +404,10 @@ pub(super) fn increment(limit: &Limit, args: &Args) -> Increment {
     let Some(path) = &limit.increment_from else {
         return Increment::Amount(1.0);
     };
-    let value = match args {
-        Args::Values(map) => path.lookup(map),
-        Args::Keys(keys) if !keys.iter().any(|k| k == path.top()) => None,
-        Args::Keys(_) | Args::Unrecorded => return Increment::Unknown,
+    let value = match args.view() {
+        ArgsView::Values(map) => path.lookup(map),
+        ArgsView::Keys(keys) if !keys.iter().any(|k| k == path.top()) => None,
+        ArgsView::Keys(_) | ArgsView::Unrecorded => return Increment::Unknown,
     };
     match value {
         None | Some(Value::Null) => Increment::Missing,

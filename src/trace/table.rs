@@ -13,7 +13,10 @@ use super::jsonl::{normalise_recorded, parse_decision};
 use super::jsonl_fast::AnyObject;
 use super::source::{LineError, UNKNOWN_SERVER};
 use super::time::{kind_of, parse_ts_str};
-use super::{Args, CallRecord, Nanos, Origin, Recorded, RecordedDecision, Upstream};
+use super::{
+    Args, CallRecord, Nanos, Origin, RawArgs, Recorded, RecordedDecision, Upstream,
+    raw_object_parses,
+};
 
 /// Every column, in the order the writers emit them.
 pub(crate) const COLUMNS: [&str; 14] = [
@@ -203,6 +206,9 @@ impl Batch {
         let grant = self.text(GRANT, row).map(|s| names.get(s));
         let session = self.text(SESSION, row).map(|s| names.get(s));
         let args = match (self.text(ARGS, row), self.text(ARG_KEYS, row)) {
+            // Checking the text is one JSON object is far cheaper than building its map, which
+            // waits until a policy reads an argument.
+            (Some(a), _) if raw_object_parses(a) && is_json(a) => Args::Raw(RawArgs::new(a)),
             (Some(a), _) => match serde_json::from_str::<Value>(a) {
                 Ok(Value::Object(m)) => Args::Values(m),
                 Ok(other) => return Err(LineError::wrong_type("args", "a JSON object", &other)),
@@ -286,6 +292,12 @@ fn parse_keys(text: &str) -> Result<Vec<String>, LineError> {
             )),
         })
         .collect()
+}
+
+/// Whether `text` is exactly one JSON value (surrounding whitespace allowed), checked without
+/// building it.
+fn is_json(text: &str) -> bool {
+    serde_json::from_str::<serde::de::IgnoredAny>(text).is_ok()
 }
 
 #[cfg(test)]
