@@ -75,10 +75,14 @@ enum CounterState {
 #[derive(Debug, Clone, Default)]
 pub(super) struct Counters {
     names: HashMap<Box<str>, u32>,
-    states: HashMap<CounterKey, CounterState>,
-    /// Reservations of the call being evaluated, with the fixed window each falls in (reused,
-    /// so the hot path does not allocate).
-    scratch: Vec<(CounterKey, usize, Nanos)>,
+    /// Dense index of each counter instance in `states`: a limit hashes its key once, when
+    /// checked, and the commit reaches the state by index.
+    index: HashMap<CounterKey, u32>,
+    /// State of each counter instance (`None` until a call first charges it).
+    states: Vec<Option<CounterState>>,
+    /// Reservations of the call being evaluated: state index, limit, the fixed window it falls
+    /// in and the increment (reused, so the hot path does not allocate).
+    scratch: Vec<(u32, usize, Nanos, f64)>,
     /// Interned server, grant and session of the call being evaluated, filled on first use:
     /// a call passes several limits of the same scope.
     call_ids: [Option<u32>; 3],
@@ -110,7 +114,11 @@ impl Counters {
                 .zip(opt(call.session))
                 .map(|((s, g), x)| (slot, s, g, x)),
         };
-        let used = match key.and_then(|k| self.states.get(&k)) {
+        let state = key
+            .and_then(|k| self.index.get(&k))
+            .and_then(|&i| self.states.get(i as usize))
+            .and_then(Option::as_ref);
+        let used = match state {
             Some(CounterState::Fixed { start: s, used }) if *s == start => *used,
             Some(CounterState::Sliding(log)) => log.used_at(call.ts, len),
             _ => 0.0,
@@ -147,6 +155,15 @@ impl Counters {
         };
         self.call_ids[i] = Some(id);
         id
+    }
+
+    /// Index in `states` of a counter instance, made on first sight.
+    fn state_index(&mut self, key: CounterKey) -> u32 {
+        let states = &mut self.states;
+        *self.index.entry(key).or_insert_with(|| {
+            states.push(None);
+            (states.len() - 1) as u32
+        })
     }
 
     fn key(&mut self, slot: usize, scope: Scope, call: &CallView<'_>) -> CounterKey {
@@ -435,8 +452,13 @@ fn check_limits(
             Increment::Unknown => return Err(Stop::Unknown(i)),
         };
         let key = counters.key(limit.counter, c.scope, call);
+        let index = counters.state_index(key);
+        let state = counters
+            .states
+            .get_mut(index as usize)
+            .and_then(Option::as_mut);
         let len = window::window_nanos(c.window_secs);
-        let (used, window_start, retry_after) = match (c.algorithm, counters.states.get_mut(&key)) {
+        let (used, window_start, retry_after) = match (c.algorithm, state) {
             (Algorithm::Fixed, state) => {
                 let start = window::fixed_window_start(call.ts, len);
                 let used = match state {
@@ -473,7 +495,7 @@ fn check_limits(
                 },
             ));
         }
-        counters.scratch.push((key, i, window_start));
+        counters.scratch.push((index, i, window_start, inc));
     }
     Ok(())
 }
@@ -483,28 +505,26 @@ fn commit(counters: &mut Counters, policy: &Policy, call: &CallView<'_>) {
     let Counters {
         states, scratch, ..
     } = counters;
-    for &(key, i, window_start) in scratch.iter() {
+    for &(index, i, window_start, inc) in scratch.iter() {
         let limit = &policy.limits[i];
         let c = &policy.counters[limit.counter];
-        let Increment::Amount(inc) = increment(limit, call.args) else {
+        // `check_limits` made the slot; a missing one cannot happen, and skipping is harmless.
+        let Some(slot) = states.get_mut(index as usize) else {
             continue;
         };
         match c.algorithm {
             Algorithm::Fixed => {
                 // The window `check_limits` computed for this call.
                 let start = window_start;
-                let state = states
-                    .entry(key)
-                    .or_insert(CounterState::Fixed { start, used: 0.0 });
+                let state = slot.get_or_insert(CounterState::Fixed { start, used: 0.0 });
                 match state {
                     CounterState::Fixed { start: s, used } if *s == start => *used += inc,
                     other => *other = CounterState::Fixed { start, used: inc },
                 }
             }
             Algorithm::Sliding => {
-                let state = states
-                    .entry(key)
-                    .or_insert_with(|| CounterState::Sliding(SlidingLog::default()));
+                let state =
+                    slot.get_or_insert_with(|| CounterState::Sliding(SlidingLog::default()));
                 match state {
                     CounterState::Sliding(log) => log.push(call.ts, inc),
                     other => {
