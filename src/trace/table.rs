@@ -324,4 +324,53 @@ mod column_index_tests {
             assert_eq!(TEXT_COLS[i], name);
         }
     }
+
+    #[test]
+    fn argument_text_is_kept_raw_only_when_it_is_certainly_an_object() {
+        let df = df!(
+            "ts" => [1_785_578_400_000_000_000i64; 5],
+            "tool" => ["t"; 5],
+            "args" => [r#"{"b":[1,2],"a":"x"}"#, r#"{"n":1e3}"#, "[1]", "{nope", r#"{"n":1e400}"#],
+        );
+        let batch = df
+            .map_err(|e| e.to_string())
+            .and_then(|df| Batch::new(&df).map_err(|e| e.to_string()));
+        let Ok(batch) = batch else {
+            panic!("batch: {batch:?}", batch = batch.err());
+        };
+        let mut names = Interner::default();
+        let rows: Vec<_> = (0..5)
+            .map(|i| {
+                batch
+                    .record(i, Origin::default(), &mut names)
+                    .map(|r| r.args)
+            })
+            .collect();
+        let want = serde_json::json!({"a": "x", "b": [1, 2]});
+        assert!(matches!(&rows[0], Ok(Args::Raw(_))), "{:?}", rows[0]);
+        assert_eq!(
+            rows[0].as_ref().ok().and_then(Args::values),
+            want.as_object()
+        );
+        let thousand = serde_json::json!({"n": 1e3});
+        assert!(matches!(&rows[1], Ok(Args::Values(m)) if Some(m) == thousand.as_object()));
+        let blame = |i: usize| {
+            rows[i]
+                .as_ref()
+                .err()
+                .map(|e| (e.kind, e.field.clone(), e.reason.clone()))
+        };
+        assert!(
+            matches!(blame(2), Some((_, Some(f), r)) if f == "args" && r.contains("JSON object")),
+            "{:?}",
+            blame(2)
+        );
+        for i in [3, 4] {
+            assert!(
+                matches!(blame(i), Some(("invalid JSON", Some(f), _)) if f == "args"),
+                "{:?}",
+                blame(i)
+            );
+        }
+    }
 }
