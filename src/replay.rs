@@ -3,7 +3,7 @@
 //! A policy given as `FILE` applies to every server; `SERVER=FILE` to one server and wins over
 //! the former for it. A call whose server has no policy is not evaluated and is counted as such.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 use std::io::Write;
 use std::sync::Arc;
 
@@ -60,7 +60,8 @@ impl PolicySet {
 /// One engine per policy of a [`PolicySet`], each with its own counters.
 pub struct Replayer {
     default: Option<Engine>,
-    per_server: HashMap<String, Engine>,
+    // Looked up once or twice per call: Fx hashing, as server names are short and trusted.
+    per_server: rustc_hash::FxHashMap<String, Engine>,
 }
 
 impl Replayer {

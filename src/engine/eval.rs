@@ -13,7 +13,7 @@ use super::intercept::InterceptEngine;
 use super::policy::{Algorithm, Counter, Limit, LimitSpec, Policy, ToolRules};
 use super::predicate::{self, Truth};
 use super::window::{self, SlidingLog};
-use crate::trace::{Args, Nanos, Upstream};
+use crate::trace::{Args, ArgsView, Nanos, Upstream};
 
 /// Switches for the choices the spec leaves to the command line. `Default` is the spec's
 /// default behaviour.
@@ -57,13 +57,17 @@ enum Stop {
     Unknown(usize),
 }
 
-/// Key of one counter instance: slot, then the scope's server/grant/session ids.
-type CounterKey = (u32, u32, u32, u32);
+/// One scope instance: the server/grant/session ids a scope uses (`UNUSED` for parts it does
+/// not). Ids start at 1 and absent parts are `ABSENT`, so instances of different scopes never
+/// share a key.
+type ScopeKey = (u32, u32, u32);
 
 /// Interned id of an absent grant or session.
 const ABSENT: u32 = u32::MAX;
 /// Id of a key part the scope does not use.
 const UNUSED: u32 = 0;
+/// A counter slot with no state yet.
+const NO_STATE: u32 = u32::MAX;
 
 #[derive(Debug, Clone)]
 enum CounterState {
@@ -75,13 +79,21 @@ enum CounterState {
 #[derive(Debug, Clone, Default)]
 pub(super) struct Counters {
     names: HashMap<Box<str>, u32>,
-    states: HashMap<CounterKey, CounterState>,
-    /// Reservations of the call being evaluated, with the fixed window each falls in (reused,
-    /// so the hot path does not allocate).
-    scratch: Vec<(CounterKey, usize, Nanos)>,
+    /// Dense id of each scope instance. A call hashes the key of each scope it meets once,
+    /// however many limits share that scope; limits then find their state by index.
+    scopes: HashMap<ScopeKey, u32>,
+    /// Per scope instance, the index in `states` of each counter slot (`NO_STATE` if none yet).
+    slots: Vec<Vec<u32>>,
+    /// State of each counter instance (`None` until a call first charges it).
+    states: Vec<Option<CounterState>>,
+    /// Reservations of the call being evaluated: state index, limit, the fixed window it falls
+    /// in and the increment (reused, so the hot path does not allocate).
+    scratch: Vec<(u32, usize, Nanos, f64)>,
     /// Interned server, grant and session of the call being evaluated, filled on first use:
     /// a call passes several limits of the same scope.
     call_ids: [Option<u32>; 3],
+    /// Scope instance of the call being evaluated, per [`Scope`] (in declaration order).
+    call_scopes: [Option<u32>; 4],
     /// The last string interned for each key part and its id: consecutive calls often come
     /// from the same server and grant, and a comparison is cheaper than a map lookup.
     last: [(String, u32); 3],
@@ -98,19 +110,24 @@ impl Counters {
         };
         let id = |s: &str| self.names.get(s).copied();
         let opt = |s: Option<&str>| s.map_or(Some(ABSENT), id);
-        let slot = slot as u32;
         let key = match c.scope {
-            Scope::Global => Some((slot, UNUSED, UNUSED, UNUSED)),
-            Scope::Server => id(call.server).map(|s| (slot, s, UNUSED, UNUSED)),
+            Scope::Global => Some((UNUSED, UNUSED, UNUSED)),
+            Scope::Server => id(call.server).map(|s| (s, UNUSED, UNUSED)),
             Scope::Grant => id(call.server)
                 .zip(opt(call.grant))
-                .map(|(s, g)| (slot, s, g, UNUSED)),
+                .map(|(s, g)| (s, g, UNUSED)),
             Scope::Session => id(call.server)
                 .zip(opt(call.grant))
                 .zip(opt(call.session))
-                .map(|((s, g), x)| (slot, s, g, x)),
+                .map(|((s, g), x)| (s, g, x)),
         };
-        let used = match key.and_then(|k| self.states.get(&k)) {
+        let state = key
+            .and_then(|k| self.scopes.get(&k))
+            .and_then(|&inst| self.slots.get(inst as usize))
+            .and_then(|slots| slots.get(slot))
+            .and_then(|&i| self.states.get(i as usize))
+            .and_then(Option::as_ref);
+        let used = match state {
             Some(CounterState::Fixed { start: s, used }) if *s == start => *used,
             Some(CounterState::Sliding(log)) => log.used_at(call.ts, len),
             _ => 0.0,
@@ -149,19 +166,49 @@ impl Counters {
         id
     }
 
-    fn key(&mut self, slot: usize, scope: Scope, call: &CallView<'_>) -> CounterKey {
-        let slot = slot as u32;
+    /// Index in `states` of counter `slot` in `scope` for the current call, made on first
+    /// sight.
+    fn state_index(&mut self, slot: usize, scope: Scope, call: &CallView<'_>) -> u32 {
+        let which = scope as usize;
+        let inst = match self.call_scopes[which] {
+            Some(inst) => inst,
+            None => {
+                let key = self.key(scope, call);
+                let next = self.slots.len() as u32;
+                let inst = *self.scopes.entry(key).or_insert(next);
+                if inst == next {
+                    self.slots.push(Vec::new());
+                }
+                self.call_scopes[which] = Some(inst);
+                inst
+            }
+        };
+        let Some(slots) = self.slots.get_mut(inst as usize) else {
+            // Every instance id indexes `slots` (pushed with it); kept total all the same.
+            return NO_STATE;
+        };
+        if slots.len() <= slot {
+            slots.resize(slot + 1, NO_STATE);
+        }
+        if slots[slot] == NO_STATE {
+            self.states.push(None);
+            slots[slot] = (self.states.len() - 1) as u32;
+        }
+        slots[slot]
+    }
+
+    fn key(&mut self, scope: Scope, call: &CallView<'_>) -> ScopeKey {
         match scope {
-            Scope::Global => (slot, UNUSED, UNUSED, UNUSED),
-            Scope::Server => (slot, self.call_id(0, Some(call.server)), UNUSED, UNUSED),
+            Scope::Global => (UNUSED, UNUSED, UNUSED),
+            Scope::Server => (self.call_id(0, Some(call.server)), UNUSED, UNUSED),
             Scope::Grant => {
                 let server = self.call_id(0, Some(call.server));
-                (slot, server, self.call_id(1, call.grant), UNUSED)
+                (server, self.call_id(1, call.grant), UNUSED)
             }
             Scope::Session => {
                 let server = self.call_id(0, Some(call.server));
                 let grant = self.call_id(1, call.grant);
-                (slot, server, grant, self.call_id(2, call.session))
+                (server, grant, self.call_id(2, call.session))
             }
         }
     }
@@ -404,10 +451,10 @@ pub(super) fn increment(limit: &Limit, args: &Args) -> Increment {
     let Some(path) = &limit.increment_from else {
         return Increment::Amount(1.0);
     };
-    let value = match args {
-        Args::Values(map) => path.lookup(map),
-        Args::Keys(keys) if !keys.iter().any(|k| k == path.top()) => None,
-        Args::Keys(_) | Args::Unrecorded => return Increment::Unknown,
+    let value = match args.view() {
+        ArgsView::Values(map) => path.lookup(map),
+        ArgsView::Keys(keys) if !keys.iter().any(|k| k == path.top()) => None,
+        ArgsView::Keys(_) | ArgsView::Unrecorded => return Increment::Unknown,
     };
     match value {
         None | Some(Value::Null) => Increment::Missing,
@@ -425,6 +472,7 @@ fn check_limits(
 ) -> Result<(), Stop> {
     counters.scratch.clear();
     counters.call_ids = [None; 3];
+    counters.call_scopes = [None; 4];
     for i in applicable(policy, tool) {
         let limit = &policy.limits[i];
         let c = &policy.counters[limit.counter];
@@ -434,9 +482,13 @@ fn check_limits(
             Increment::NotNumber => return Err(Stop::Deny(i, false)),
             Increment::Unknown => return Err(Stop::Unknown(i)),
         };
-        let key = counters.key(limit.counter, c.scope, call);
+        let index = counters.state_index(limit.counter, c.scope, call);
+        let state = counters
+            .states
+            .get_mut(index as usize)
+            .and_then(Option::as_mut);
         let len = window::window_nanos(c.window_secs);
-        let (used, window_start, retry_after) = match (c.algorithm, counters.states.get_mut(&key)) {
+        let (used, window_start, retry_after) = match (c.algorithm, state) {
             (Algorithm::Fixed, state) => {
                 let start = window::fixed_window_start(call.ts, len);
                 let used = match state {
@@ -473,7 +525,7 @@ fn check_limits(
                 },
             ));
         }
-        counters.scratch.push((key, i, window_start));
+        counters.scratch.push((index, i, window_start, inc));
     }
     Ok(())
 }
@@ -483,28 +535,26 @@ fn commit(counters: &mut Counters, policy: &Policy, call: &CallView<'_>) {
     let Counters {
         states, scratch, ..
     } = counters;
-    for &(key, i, window_start) in scratch.iter() {
+    for &(index, i, window_start, inc) in scratch.iter() {
         let limit = &policy.limits[i];
         let c = &policy.counters[limit.counter];
-        let Increment::Amount(inc) = increment(limit, call.args) else {
+        // `check_limits` made the slot; a missing one cannot happen, and skipping is harmless.
+        let Some(slot) = states.get_mut(index as usize) else {
             continue;
         };
         match c.algorithm {
             Algorithm::Fixed => {
                 // The window `check_limits` computed for this call.
                 let start = window_start;
-                let state = states
-                    .entry(key)
-                    .or_insert(CounterState::Fixed { start, used: 0.0 });
+                let state = slot.get_or_insert(CounterState::Fixed { start, used: 0.0 });
                 match state {
                     CounterState::Fixed { start: s, used } if *s == start => *used += inc,
                     other => *other = CounterState::Fixed { start, used: inc },
                 }
             }
             Algorithm::Sliding => {
-                let state = states
-                    .entry(key)
-                    .or_insert_with(|| CounterState::Sliding(SlidingLog::default()));
+                let state =
+                    slot.get_or_insert_with(|| CounterState::Sliding(SlidingLog::default()));
                 match state {
                     CounterState::Sliding(log) => log.push(call.ts, inc),
                     other => {

@@ -6,7 +6,7 @@
 use regex::Regex;
 use serde_json::{Map, Value};
 
-use crate::trace::Args;
+use crate::trace::{Args, ArgsView};
 
 /// How `eq`/`neq` (and `in`, `not_in`, array `contains`) compare two JSON values.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -178,9 +178,9 @@ impl From<bool> for Truth {
 /// list the arguments that were sent; a key sent as `null` cannot be told apart), and anything
 /// else needs the value and is unknown. With nothing recorded every predicate is unknown.
 pub(crate) fn eval(path: &ArgPath, op: &Op, args: &Args, mode: EqMode) -> Truth {
-    match args {
-        Args::Values(map) => holds(op, path.lookup(map), mode).into(),
-        Args::Keys(keys) => {
+    match args.view() {
+        ArgsView::Values(map) => holds(op, path.lookup(map), mode).into(),
+        ArgsView::Keys(keys) => {
             if !keys.iter().any(|k| k == path.top()) {
                 holds(op, None, mode).into()
             } else if let (Op::Exists(want), 1) = (op, path.keys.len()) {
@@ -189,7 +189,7 @@ pub(crate) fn eval(path: &ArgPath, op: &Op, args: &Args, mode: EqMode) -> Truth 
                 Truth::Unknown
             }
         }
-        Args::Unrecorded => Truth::Unknown,
+        ArgsView::Unrecorded => Truth::Unknown,
     }
 }
 

@@ -1,7 +1,10 @@
 //! Accumulators that turn a stream of decided calls into a report, in bounded memory
 //! (per tool, per grant and per rule maps, plus the first N listed calls).
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
+
+// Tallies are looked up several times per call with short, non-adversarial keys.
+use rustc_hash::FxHashMap as HashMap;
 use std::sync::Arc;
 
 use crate::engine::{Decision, DecisionKind};
@@ -123,9 +126,9 @@ impl SimulateBuilder {
         SimulateBuilder {
             opts,
             totals: Tally::default(),
-            per_tool: HashMap::new(),
-            per_grant: HashMap::new(),
-            per_rule: HashMap::new(),
+            per_tool: HashMap::default(),
+            per_grant: HashMap::default(),
+            per_rule: HashMap::default(),
             not_allowed: 0,
             calls: Vec::new(),
             fidelity: Fidelity::default(),
@@ -267,8 +270,8 @@ impl DiffBuilder {
             direct: 0,
             knock_on: 0,
             new_failures: BTreeMap::new(),
-            per_tool: HashMap::new(),
-            per_grant: HashMap::new(),
+            per_tool: HashMap::default(),
+            per_grant: HashMap::default(),
             calls: Vec::new(),
         }
     }

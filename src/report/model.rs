@@ -198,14 +198,14 @@ impl CallInfo {
                 .map(|d| d.as_str().to_owned()),
             upstream: call.upstream.map(|u| u.as_str().to_owned()),
             args: if show_args {
-                match &call.args {
-                    crate::trace::Args::Values(m) => Some(serde_json::Value::Object(m.clone())),
-                    crate::trace::Args::Keys(k) => Some(serde_json::Value::Array(
+                match call.args.view() {
+                    crate::trace::ArgsView::Values(m) => Some(serde_json::Value::Object(m.clone())),
+                    crate::trace::ArgsView::Keys(k) => Some(serde_json::Value::Array(
                         k.iter()
                             .map(|s| serde_json::Value::String(s.clone()))
                             .collect(),
                     )),
-                    crate::trace::Args::Unrecorded => None,
+                    crate::trace::ArgsView::Unrecorded => None,
                 }
             } else {
                 None

@@ -23,14 +23,15 @@ use std::thread;
 
 use serde::Deserialize;
 use serde::de::{self, IgnoredAny, Visitor};
-use serde_json::{Map, Number, Value};
+use serde_json::value::RawValue;
+use serde_json::{Number, Value};
 
 use super::format::UTF8_BOM;
 use super::intern::Interner;
 use super::jsonl::record_from_object;
 use super::source::{Ctx, LineError, Source, UNKNOWN_SERVER, parse_object};
 use super::time::{parse_ts_str, parse_ts_value};
-use super::{Args, CallRecord, Nanos, Origin, TraceError, Upstream};
+use super::{Args, CallRecord, Nanos, Origin, RawArgs, TraceError, Upstream, raw_object_parses};
 
 /// Bytes per chunk handed to a worker (a chunk is extended to the end of its last line).
 const CHUNK: usize = 1 << 20;
@@ -391,11 +392,14 @@ fn check<A>(line: &FastLine<'_, A>) -> Option<(Nanos, Option<Upstream>)> {
 }
 
 fn fast_record(text: &str, origin: Origin, names: &mut Interner) -> Option<CallRecord> {
-    let line: FastLine<'_, Map<String, Value>> = serde_json::from_str(text).ok()?;
+    let line: FastLine<'_, &RawValue> = serde_json::from_str(text).ok()?;
     let (ts, upstream) = check(&line)?;
     let tool = names.get(line.tool?);
     let args = match (line.args, line.arg_keys) {
-        (Some(m), _) => Args::Values(m),
+        (Some(raw), _) if raw_object_parses(raw.get()) => Args::Raw(RawArgs::new(raw.get())),
+        // Not an object, or numbers the shortcut cannot vouch for: the map decides (and a
+        // failure sends the line to the general path, which words the error).
+        (Some(raw), _) => Args::Values(serde_json::from_str(raw.get()).ok()?),
         (None, Some(keys)) => Args::Keys(keys),
         (None, None) => Args::Unrecorded,
     };
@@ -662,7 +666,7 @@ mod tests {
     }
 
     /// Lines the fast path must hand to the general one, and lines that are bad.
-    const ODD_LINES: [&str; 16] = [
+    const ODD_LINES: [&str; 22] = [
         r#"{"ts":"2026-08-01T10:00:00+02:00","tool":"t\u0041","server":"s"}"#,
         r#"{"ts":1785578400,"tool":"t","grant":"g","id":7,"latency_ms":3}"#,
         r#"{"ts":1785578400.5,"tool":"t","id":7.5,"args":null,"arg_keys":["a","b"]}"#,
@@ -679,7 +683,31 @@ mod tests {
         r#"{"ts":"2026-08-01T10:00:00Z","tool":"t""#,
         "   ",
         r#"{"ts":"2026-08-01T10:00:00.123456789Z","tool":"t","session":null,"extra":{"x":[1,{"y":2}]}}"#,
+        // Arguments kept as raw text must read as the map the sequential reader builds.
+        r#"{"ts":"2026-08-01T10:00:00Z","tool":"t","args":{ "a" : "x\"}" , "b":[1,{"c":null}] }}"#,
+        r#"{"ts":"2026-08-01T10:00:00Z","tool":"t","args":{"n":1.5e3,"m":-0.25}}"#,
+        r#"{"ts":"2026-08-01T10:00:00Z","tool":"t","args":{"n":1e400}}"#,
+        r#"{"ts":"2026-08-01T10:00:00Z","tool":"t","args":"{}"}"#,
+        r#"{"ts":"2026-08-01T10:00:00Z","tool":"t","args":{"a":1,"a":2}}"#,
+        r#"{"ts":"2026-08-01T10:00:00Z","tool":"t","args":{},"arg_keys":["z"]}"#,
     ];
+
+    #[test]
+    fn usual_arguments_are_kept_as_raw_text() {
+        let line = r#"{"ts":"2026-08-01T10:00:00Z","tool":"t","args":{"b":{"c":[1,2]},"a":"x"}}"#;
+        let rec = parse_line(line, Origin::default(), &mut Interner::default());
+        let args = rec.map(|r| r.args);
+        let Ok(Args::Raw(raw)) = &args else {
+            panic!("expected raw arguments, got {args:?}");
+        };
+        assert_eq!(raw.text(), r#"{"b":{"c":[1,2]},"a":"x"}"#);
+        let want: Value = serde_json::json!({"a": "x", "b": {"c": [1, 2]}});
+        assert_eq!(raw.map(), want.as_object());
+        // Exponents are left to the map parse, which rejects out-of-range numbers.
+        let line = r#"{"ts":"2026-08-01T10:00:00Z","tool":"t","args":{"n":2E2}}"#;
+        let rec = parse_line(line, Origin::default(), &mut Interner::default());
+        assert!(matches!(rec.map(|r| r.args), Ok(Args::Values(_))));
+    }
 
     #[test]
     fn parallel_reader_yields_what_the_sequential_reader_yields() {

@@ -34,7 +34,10 @@ pub use error::TraceError;
 pub use format::Format;
 pub use input::{InputSpec, expand_inputs};
 pub use merge::{ReadOptions, Trace};
-pub use record::{Args, CallRecord, Nanos, Origin, Recorded, RecordedDecision, Sym, Upstream};
+pub use record::{
+    Args, ArgsView, CallRecord, Nanos, Origin, RawArgs, Recorded, RecordedDecision, Sym, Upstream,
+    raw_object_parses,
+};
 pub use stats::{ReadStats, Skipped};
 pub use time::{format_ts, parse_ts_str, parse_ts_value};
 pub use write::{write_csv, write_jsonl, write_parquet};

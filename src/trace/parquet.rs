@@ -1,5 +1,6 @@
 //! mcpsim call records as Parquet, read by polars one row group (or slice of one) at a time,
-//! rows converted to records on several threads.
+//! rows converted to records on several threads. Reading and converting run on a thread of
+//! their own, one slice ahead of the replay that consumes the records.
 //! `ts` may be Int64 (epoch, unit by magnitude), Datetime (unit from the type) or RFC 3339 text.
 //! Row numbers (from 1) stand in for line numbers.
 
@@ -8,6 +9,8 @@ use std::fs::File;
 use std::io::Cursor;
 use std::path::PathBuf;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc::{Receiver, sync_channel};
 
 use polars::io::parquet::metadata::FileMetadataRef;
 use polars::prelude::*;
@@ -24,7 +27,23 @@ pub(crate) enum ParquetBytes {
     Memory(Arc<[u8]>),
 }
 
+/// Reads the file: slices read and converted on a producer thread, handed over in file order.
 pub(crate) struct ParquetSource {
+    /// Until the first read; then owned by the producer.
+    producer: Option<Producer>,
+    name: String,
+    /// Shared with the producer: slices read from now on are only checked.
+    ts_only: Arc<AtomicBool>,
+    /// Converted slices in file order, then `None` at the end or the error that ended the read.
+    rx: Option<Receiver<Result<Option<Converted>, TraceError>>>,
+    ready: VecDeque<Row>,
+}
+
+/// One slice's rows, or why a row is bad, in row order.
+type Converted = Vec<Result<Row, (u64, LineError)>>;
+
+/// Reads and converts slices, one after the other.
+struct Producer {
     bytes: ParquetBytes,
     name: String,
     file: u32,
@@ -34,8 +53,7 @@ pub(crate) struct ParquetSource {
     metadata: Option<FileMetadataRef>,
     /// Row slices to read, aligned to row groups so no row group is decoded twice.
     slices: VecDeque<(usize, usize)>,
-    ready: VecDeque<Row>,
-    ts_only: bool,
+    ts_only: Arc<AtomicBool>,
 }
 
 /// Most rows converted per slice; a larger row group is read in several slices.
@@ -46,19 +64,31 @@ const PARALLEL_ROWS: usize = 4 * 1024;
 
 impl ParquetSource {
     pub(crate) fn new(bytes: ParquetBytes, name: &str, file: u32) -> ParquetSource {
+        let ts_only = Arc::new(AtomicBool::new(false));
+        ParquetSource {
+            producer: Some(Producer::new(bytes, name, file, Arc::clone(&ts_only))),
+            name: name.to_string(),
+            ts_only,
+            rx: None,
+            ready: VecDeque::new(),
+        }
+    }
+}
+
+impl Producer {
+    fn new(bytes: ParquetBytes, name: &str, file: u32, ts_only: Arc<AtomicBool>) -> Producer {
         let threads = std::thread::available_parallelism()
             .map(|n| n.get())
             .unwrap_or(1)
             .clamp(1, 4);
-        ParquetSource {
+        Producer {
             bytes,
             name: name.to_string(),
             file,
             names: (0..threads).map(|_| Interner::default()).collect(),
             metadata: None,
             slices: VecDeque::new(),
-            ready: VecDeque::new(),
-            ts_only: false,
+            ts_only,
         }
     }
 
@@ -166,14 +196,27 @@ fn convert(
         .collect()
 }
 
-impl ParquetSource {
-    /// Read and convert the next slice into `ready`; `false` at the end of the file.
-    fn fill(&mut self, cx: &mut Ctx<'_>) -> Result<bool, TraceError> {
+impl Producer {
+    /// Read and convert every slice, sending each down `tx`; stops at the end of the file, at
+    /// the first error, or when the reader is gone.
+    fn produce(mut self, tx: std::sync::mpsc::SyncSender<Result<Option<Converted>, TraceError>>) {
+        loop {
+            let item = self.slice();
+            let last = !matches!(item, Ok(Some(_)));
+            // A failed send means the reader is gone: nothing left to do.
+            if tx.send(item).is_err() || last {
+                return;
+            }
+        }
+    }
+
+    /// Read and convert the next slice; `None` at the end of the file.
+    fn slice(&mut self) -> Result<Option<Converted>, TraceError> {
         if self.metadata.is_none() {
             self.plan()?;
         }
         let Some((offset, len)) = self.slices.pop_front() else {
-            return Ok(false);
+            return Ok(None);
         };
         let Out::Rows(df) = self.run(Op::Slice(offset, len))? else {
             return Err(self.table_err("cannot read Parquet rows"));
@@ -181,11 +224,11 @@ impl ParquetSource {
         let batch = Batch::new(&df).map_err(|e| self.table_err(e))?;
         let height = batch.height();
         if height == 0 {
-            return Ok(false);
+            return Ok(None);
         }
         // Rows convert independently (argument JSON dominates), so split them over threads
         // and keep the results in row order.
-        let (file, ts_only) = (self.file, self.ts_only);
+        let (file, ts_only) = (self.file, self.ts_only.load(Ordering::Relaxed));
         let parts = if height < PARALLEL_ROWS {
             1
         } else {
@@ -206,18 +249,65 @@ impl ParquetSource {
                 .collect();
             handles.into_iter().map(|h| h.join()).collect()
         });
+        let mut rows = Vec::with_capacity(height);
         for part in results {
             let Ok(part) = part else {
                 return Err(self.table_err("a conversion thread stopped unexpectedly"));
             };
-            for item in part {
-                match item {
-                    Ok(row) => self.ready.push_back(row),
-                    Err((line, e)) => cx.skip(line, e)?,
+            rows.extend(part);
+        }
+        Ok(Some(rows))
+    }
+}
+
+impl ParquetSource {
+    fn table_err(&self, e: impl std::fmt::Display) -> TraceError {
+        TraceError::Table {
+            file: self.name.clone(),
+            reason: e.to_string(),
+        }
+    }
+
+    /// Take the next converted slice into `ready` (bad rows go to `cx`); `false` at the end of
+    /// the file. The first call starts the producer.
+    fn fill(&mut self, cx: &mut Ctx<'_>) -> Result<bool, TraceError> {
+        if let Some(producer) = self.producer.take() {
+            // A rendezvous: the producer converts the next slice while this one is replayed,
+            // then waits to hand it over, so at most two slices of records exist at once.
+            let (tx, rx) = sync_channel(0);
+            std::thread::Builder::new()
+                .name("mcpsim-parquet".into())
+                .spawn(move || producer.produce(tx))
+                .map_err(|e| self.table_err(format!("cannot start a reader thread: {e}")))?;
+            self.rx = Some(rx);
+        }
+        let Some(rx) = &self.rx else {
+            return Ok(false);
+        };
+        match rx.recv() {
+            Ok(Ok(None)) => {
+                self.rx = None;
+                Ok(false)
+            }
+            // Gone without saying the file ended: it panicked.
+            Err(_) => {
+                self.rx = None;
+                Err(self.table_err("the reader thread stopped unexpectedly"))
+            }
+            Ok(Err(e)) => {
+                self.rx = None;
+                Err(e)
+            }
+            Ok(Ok(Some(rows))) => {
+                for item in rows {
+                    match item {
+                        Ok(row) => self.ready.push_back(row),
+                        Err((line, e)) => cx.skip(line, e)?,
+                    }
                 }
+                Ok(true)
             }
         }
-        Ok(true)
     }
 }
 
@@ -242,7 +332,7 @@ impl Source for ParquetSource {
 
     fn next_ts(&mut self, cx: &mut Ctx<'_>) -> Result<Option<Nanos>, TraceError> {
         // Slices read from now on are only checked, not turned into records.
-        self.ts_only = true;
+        self.ts_only.store(true, Ordering::Relaxed);
         loop {
             match self.ready.pop_front() {
                 Some(Row::Call(rec)) => return Ok(Some(rec.ts)),

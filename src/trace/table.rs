@@ -13,7 +13,10 @@ use super::jsonl::{normalise_recorded, parse_decision};
 use super::jsonl_fast::AnyObject;
 use super::source::{LineError, UNKNOWN_SERVER};
 use super::time::{kind_of, parse_ts_str};
-use super::{Args, CallRecord, Nanos, Origin, Recorded, RecordedDecision, Upstream};
+use super::{
+    Args, CallRecord, Nanos, Origin, RawArgs, Recorded, RecordedDecision, Upstream,
+    raw_object_parses,
+};
 
 /// Every column, in the order the writers emit them.
 pub(crate) const COLUMNS: [&str; 14] = [
@@ -203,6 +206,9 @@ impl Batch {
         let grant = self.text(GRANT, row).map(|s| names.get(s));
         let session = self.text(SESSION, row).map(|s| names.get(s));
         let args = match (self.text(ARGS, row), self.text(ARG_KEYS, row)) {
+            // Checking the text is one JSON object is far cheaper than building its map, which
+            // waits until a policy reads an argument.
+            (Some(a), _) if raw_object_parses(a) && is_json(a) => Args::Raw(RawArgs::new(a)),
             (Some(a), _) => match serde_json::from_str::<Value>(a) {
                 Ok(Value::Object(m)) => Args::Values(m),
                 Ok(other) => return Err(LineError::wrong_type("args", "a JSON object", &other)),
@@ -288,6 +294,12 @@ fn parse_keys(text: &str) -> Result<Vec<String>, LineError> {
         .collect()
 }
 
+/// Whether `text` is exactly one JSON value (surrounding whitespace allowed), checked without
+/// building it.
+fn is_json(text: &str) -> bool {
+    serde_json::from_str::<serde::de::IgnoredAny>(text).is_ok()
+}
+
 #[cfg(test)]
 mod column_index_tests {
     use super::*;
@@ -310,6 +322,55 @@ mod column_index_tests {
         ];
         for (i, name) in named {
             assert_eq!(TEXT_COLS[i], name);
+        }
+    }
+
+    #[test]
+    fn argument_text_is_kept_raw_only_when_it_is_certainly_an_object() {
+        let df = df!(
+            "ts" => [1_785_578_400_000_000_000i64; 5],
+            "tool" => ["t"; 5],
+            "args" => [r#"{"b":[1,2],"a":"x"}"#, r#"{"n":1e3}"#, "[1]", "{nope", r#"{"n":1e400}"#],
+        );
+        let batch = df
+            .map_err(|e| e.to_string())
+            .and_then(|df| Batch::new(&df).map_err(|e| e.to_string()));
+        let Ok(batch) = batch else {
+            panic!("batch: {batch:?}", batch = batch.err());
+        };
+        let mut names = Interner::default();
+        let rows: Vec<_> = (0..5)
+            .map(|i| {
+                batch
+                    .record(i, Origin::default(), &mut names)
+                    .map(|r| r.args)
+            })
+            .collect();
+        let want = serde_json::json!({"a": "x", "b": [1, 2]});
+        assert!(matches!(&rows[0], Ok(Args::Raw(_))), "{:?}", rows[0]);
+        assert_eq!(
+            rows[0].as_ref().ok().and_then(Args::values),
+            want.as_object()
+        );
+        let thousand = serde_json::json!({"n": 1e3});
+        assert!(matches!(&rows[1], Ok(Args::Values(m)) if Some(m) == thousand.as_object()));
+        let blame = |i: usize| {
+            rows[i]
+                .as_ref()
+                .err()
+                .map(|e| (e.kind, e.field.clone(), e.reason.clone()))
+        };
+        assert!(
+            matches!(blame(2), Some((_, Some(f), r)) if f == "args" && r.contains("JSON object")),
+            "{:?}",
+            blame(2)
+        );
+        for i in [3, 4] {
+            assert!(
+                matches!(blame(i), Some(("invalid JSON", Some(f), _)) if f == "args"),
+                "{:?}",
+                blame(i)
+            );
         }
     }
 }

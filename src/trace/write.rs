@@ -15,7 +15,7 @@ use serde_json::{Map, Value};
 
 use super::table::{BATCH_ROWS, COLUMNS};
 use super::time::format_ts;
-use super::{Args, CallRecord, TraceError};
+use super::{ArgsView, CallRecord, TraceError};
 
 #[derive(Serialize)]
 struct JsonRecord<'a> {
@@ -68,10 +68,10 @@ pub fn write_jsonl<R: Borrow<CallRecord>>(
     let mut n = 0;
     for r in records {
         let r = r.borrow();
-        let (args, arg_keys) = match &r.args {
-            Args::Values(m) => (Some(m), None),
-            Args::Keys(k) => (None, Some(k.as_slice())),
-            Args::Unrecorded => (None, None),
+        let (args, arg_keys) = match r.args.view() {
+            ArgsView::Values(m) => (Some(m), None),
+            ArgsView::Keys(k) => (None, Some(k)),
+            ArgsView::Unrecorded => (None, None),
         };
         let rec = JsonRecord {
             ts: format_ts(r.ts),
@@ -136,8 +136,8 @@ fn frame<R: Borrow<CallRecord>>(batch: &[R], ts_as: TsAs) -> PolarsResult<DataFr
         ),
         Column::new(
             "arg_keys".into(),
-            text(&|r| match &r.args {
-                Args::Keys(k) => serde_json::to_string(k).ok(),
+            text(&|r| match r.args.view() {
+                ArgsView::Keys(k) => serde_json::to_string(k).ok(),
                 _ => None,
             }),
         ),

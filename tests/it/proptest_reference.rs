@@ -9,7 +9,7 @@ use std::sync::Arc;
 
 use mcpsim::engine::{Decision, DecisionKind, Engine, EvalOptions, ExplainStep, StepOutcome};
 use mcpsim::policy::parse_policy_str;
-use mcpsim::trace::{Args, CallRecord, Nanos, Origin, Upstream};
+use mcpsim::trace::{Args, ArgsView, CallRecord, Nanos, Origin, RawArgs, Upstream};
 use proptest::prelude::*;
 use serde_json::{Map, Value, json};
 
@@ -309,9 +309,9 @@ enum Tri {
 
 fn eval(p: &RPred, args: &Args) -> Tri {
     let b = |x: bool| if x { Tri::Yes } else { Tri::No };
-    match args {
-        Args::Values(m) => b(holds(p, lookup(m, p.path))),
-        Args::Keys(keys) => {
+    match args.view() {
+        ArgsView::Values(m) => b(holds(p, lookup(m, p.path))),
+        ArgsView::Keys(keys) => {
             let rest = &p.path["args.".len()..];
             let top = rest.split('.').next().unwrap_or("");
             if !keys.iter().any(|k| k == top) {
@@ -322,7 +322,7 @@ fn eval(p: &RPred, args: &Args) -> Tri {
                 Tri::Unknown
             }
         }
-        Args::Unrecorded => Tri::Unknown,
+        ArgsView::Unrecorded => Tri::Unknown,
     }
 }
 
@@ -377,12 +377,12 @@ impl Reference<'_> {
         let Some(path) = l.increment_from else {
             return Inc::Amount(1.0);
         };
-        match args {
-            Args::Values(m) => match lookup(m, path) {
+        match args.view() {
+            ArgsView::Values(m) => match lookup(m, path) {
                 Some(v) if v.is_number() => Inc::Amount(v.as_f64().unwrap_or(f64::NAN)),
                 _ => Inc::Deny,
             },
-            Args::Keys(keys) if !keys.iter().any(|k| *k == path["args.".len()..]) => Inc::Deny,
+            ArgsView::Keys(keys) if !keys.iter().any(|k| *k == path["args.".len()..]) => Inc::Deny,
             _ => Inc::Unknown,
         }
     }
@@ -625,6 +625,8 @@ fn gen_calls(rng: &mut Rng) -> Vec<CallRecord> {
             let args = match rng.below(10) {
                 0 => Args::Unrecorded,
                 1 | 2 => Args::Keys(args.keys().cloned().collect()),
+                // Raw text must decide exactly as the map it parses to.
+                3 | 4 => Args::Raw(RawArgs::new(Value::Object(args).to_string())),
                 _ => Args::Values(args),
             };
             let sym = |s: &str| Arc::<str>::from(s);
