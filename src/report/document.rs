@@ -126,6 +126,12 @@ pub(super) fn skipped_blocks(input: &InputSummary, blocks: &mut Vec<Block>) {
         input.skipped,
         input.skipped_examples.len()
     )));
+    let by_reason: Vec<String> = input
+        .skipped_by_reason
+        .iter()
+        .map(|c| format!("{} {}", c.name, c.count))
+        .collect();
+    blocks.push(Block::Line(format!("By reason: {}", by_reason.join(", "))));
     blocks.push(table(
         &["where", "reason"],
         input
