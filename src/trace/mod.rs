@@ -7,6 +7,7 @@
 //! [`write_parquet`]) produce mcpsim's own record formats for `mcpsim convert`.
 
 mod agentgateway;
+mod batch;
 mod claude;
 mod csv;
 mod error;
@@ -30,6 +31,7 @@ mod time;
 mod toolhive;
 mod write;
 
+pub use batch::{BatchRows, BatchSource, CallBatch, LocalSymbols, NO_SYM, Symbols};
 pub use error::TraceError;
 pub use format::Format;
 pub use input::{InputSpec, expand_inputs};
