@@ -22,6 +22,31 @@ pub struct CallView<'a> {
     pub args: &'a Args,
     /// How the upstream call ended, when the trace says.
     pub upstream: Option<Upstream>,
+    /// The names above as ids the caller interned, when it did (see [`CallIds`]).
+    pub ids: Option<CallIds>,
+}
+
+/// Server, grant, session and tool of a call as ids of the caller's own symbol table
+/// (such as [`crate::trace::Symbols`]), so the engine neither hashes nor compares names.
+///
+/// An engine keys its counters by these ids when a call has them and by the names otherwise:
+/// give ids with every call of an engine's life or with none. Equal ids must mean equal names,
+/// one table per kind of name is not required (a server and a grant may share an id).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CallIds {
+    /// Id of [`CallView::server`].
+    pub server: u32,
+    /// Id of [`CallView::grant`], [`CallIds::ABSENT`] when there is none.
+    pub grant: u32,
+    /// Id of [`CallView::session`], [`CallIds::ABSENT`] when there is none.
+    pub session: u32,
+    /// Id of [`CallView::tool`].
+    pub tool: u32,
+}
+
+impl CallIds {
+    /// The id of an absent grant or session (the same value as [`crate::trace::NO_SYM`]).
+    pub const ABSENT: u32 = u32::MAX;
 }
 
 impl CallRecord {
@@ -35,6 +60,7 @@ impl CallRecord {
             tool: &self.tool,
             args: &self.args,
             upstream: self.upstream,
+            ids: None,
         }
     }
 }

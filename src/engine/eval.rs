@@ -7,10 +7,10 @@ use std::sync::Arc;
 use rustc_hash::FxHashMap as HashMap;
 use serde_json::Value;
 
-use super::call::CallView;
+use super::call::{CallIds, CallView};
 use super::decision::{Decision, DecisionKind, Scope, Throttle};
 use super::intercept::InterceptEngine;
-use super::policy::{Algorithm, Counter, Limit, LimitSpec, Policy, ToolRules};
+use super::policy::{Algorithm, Counter, Entry, Limit, LimitSpec, Policy, ToolRules};
 use super::predicate::{self, Truth};
 use super::window::{self, SlidingLog};
 use crate::trace::{Args, ArgsView, Nanos, Upstream};
@@ -66,13 +66,12 @@ type ScopeKey = (u32, u32, u32);
 const ABSENT: u32 = u32::MAX;
 /// Id of a key part the scope does not use.
 const UNUSED: u32 = 0;
-/// A counter slot with no state yet.
-const NO_STATE: u32 = u32::MAX;
 
 #[derive(Debug, Clone)]
 enum CounterState {
     Fixed { start: Nanos, used: f64 },
-    Sliding(SlidingLog),
+    // Boxed: most counters are fixed, and a small state keeps more of them in cache.
+    Sliding(Box<SlidingLog>),
 }
 
 /// Counter state of one engine.
@@ -82,9 +81,13 @@ pub(super) struct Counters {
     /// Dense id of each scope instance. A call hashes the key of each scope it meets once,
     /// however many limits share that scope; limits then find their state by index.
     scopes: HashMap<ScopeKey, u32>,
-    /// Per scope instance, the index in `states` of each counter slot (`NO_STATE` if none yet).
-    slots: Vec<Vec<u32>>,
-    /// State of each counter instance (`None` until a call first charges it).
+    /// Counter slots of the policy (at least 1).
+    stride: usize,
+    /// Per counter slot, the fixed window `[start, end)` last computed for it: calls come in
+    /// time order, so most calls fall in the window of the call before and skip a division.
+    windows: Vec<(Nanos, Nanos)>,
+    /// State of each counter instance (`None` until a call first charges it): `stride` slots
+    /// per scope instance, instance after instance.
     states: Vec<Option<CounterState>>,
     /// Reservations of the call being evaluated: state index, limit, the fixed window it falls
     /// in and the increment (reused, so the hot path does not allocate).
@@ -100,6 +103,31 @@ pub(super) struct Counters {
 }
 
 impl Counters {
+    /// Empty counters for a policy with `slots` counter slots.
+    fn new(slots: usize) -> Counters {
+        Counters {
+            stride: slots.max(1),
+            windows: vec![(1, 0); slots],
+            ..Counters::default()
+        }
+    }
+
+    /// The fixed window of length `len` holding `ts` for counter `slot` (see `windows`).
+    #[inline]
+    fn fixed_window(&mut self, slot: usize, ts: Nanos, len: Nanos) -> (Nanos, Nanos) {
+        if let Some(&(start, end)) = self.windows.get(slot) {
+            if start <= ts && ts < end {
+                return (start, end);
+            }
+        }
+        let start = window::fixed_window_start(ts, len);
+        let end = window::fixed_window_end(start, len);
+        if let Some(w) = self.windows.get_mut(slot) {
+            *w = (start, end);
+        }
+        (start, end)
+    }
+
     /// What `counter` (slot `slot`) has used in the window holding `call.ts`, and that window's
     /// start, without changing any state.
     pub(super) fn peek(&self, slot: usize, c: &Counter, call: &CallView<'_>) -> (f64, Nanos) {
@@ -123,9 +151,7 @@ impl Counters {
         };
         let state = key
             .and_then(|k| self.scopes.get(&k))
-            .and_then(|&inst| self.slots.get(inst as usize))
-            .and_then(|slots| slots.get(slot))
-            .and_then(|&i| self.states.get(i as usize))
+            .and_then(|&inst| self.states.get(inst as usize * self.stride + slot))
             .and_then(Option::as_ref);
         let used = match state {
             Some(CounterState::Fixed { start: s, used }) if *s == start => *used,
@@ -174,30 +200,35 @@ impl Counters {
             Some(inst) => inst,
             None => {
                 let key = self.key(scope, call);
-                let next = self.slots.len() as u32;
+                let next = (self.states.len() / self.stride) as u32;
                 let inst = *self.scopes.entry(key).or_insert(next);
                 if inst == next {
-                    self.slots.push(Vec::new());
+                    self.states.resize(self.states.len() + self.stride, None);
                 }
                 self.call_scopes[which] = Some(inst);
                 inst
             }
         };
-        let Some(slots) = self.slots.get_mut(inst as usize) else {
-            // Every instance id indexes `slots` (pushed with it); kept total all the same.
-            return NO_STATE;
-        };
-        if slots.len() <= slot {
-            slots.resize(slot + 1, NO_STATE);
-        }
-        if slots[slot] == NO_STATE {
-            self.states.push(None);
-            slots[slot] = (self.states.len() - 1) as u32;
-        }
-        slots[slot]
+        (inst as usize * self.stride + slot) as u32
     }
 
     fn key(&mut self, scope: Scope, call: &CallView<'_>) -> ScopeKey {
+        if let Some(ids) = call.ids {
+            // Shifted by one so that id 0 never reads as UNUSED; an absent part stays ABSENT.
+            let part = |id: u32| {
+                if id == CallIds::ABSENT {
+                    ABSENT
+                } else {
+                    id + 1
+                }
+            };
+            return match scope {
+                Scope::Global => (UNUSED, UNUSED, UNUSED),
+                Scope::Server => (part(ids.server), UNUSED, UNUSED),
+                Scope::Grant => (part(ids.server), part(ids.grant), UNUSED),
+                Scope::Session => (part(ids.server), part(ids.grant), part(ids.session)),
+            };
+        }
         match scope {
             Scope::Global => (UNUSED, UNUSED, UNUSED),
             Scope::Server => (self.call_id(0, Some(call.server)), UNUSED, UNUSED),
@@ -224,11 +255,22 @@ pub struct Engine {
     pub(super) counters: Counters,
     /// The evaluator of an Intercept-dialect policy, which keeps its own counters.
     pub(super) intercept: Option<InterceptEngine>,
+    /// What each caller tool id (see [`CallIds`]) resolves to, filled on first sight.
+    tool_cache: Vec<ToolSlot>,
+}
+
+/// A tool id's entry in [`Engine::tool_cache`].
+#[derive(Debug, Clone, Copy)]
+enum ToolSlot {
+    Unseen,
+    Unlisted,
+    Listed(Entry),
 }
 
 impl Engine {
     /// An engine with empty counters.
     pub fn new(policy: Arc<Policy>, opts: EvalOptions) -> Engine {
+        let slots = policy.counters.len();
         let intercept = policy
             .intercept
             .as_ref()
@@ -236,8 +278,9 @@ impl Engine {
         Engine {
             policy,
             opts,
-            counters: Counters::default(),
+            counters: Counters::new(slots),
             intercept,
+            tool_cache: Vec::new(),
         }
     }
 
@@ -255,53 +298,84 @@ impl Engine {
     /// upstream outcome is a failure — all in one step. Calls must come in non-decreasing
     /// timestamp order: counter state only looks forward.
     pub fn evaluate(&mut self, call: &CallView<'_>) -> Decision {
-        if let Some(intercept) = &mut self.intercept {
-            return intercept.evaluate(call);
-        }
-        let policy = &*self.policy;
-        let s = &policy.sentinels;
-        let (screen, tool) = screen(policy, call);
-        let decision = |kind, rule: &Arc<str>, message: &Arc<str>| Decision {
-            kind,
-            rule: rule.clone(),
-            message: message.clone(),
+        let empty = &self.policy.sentinels.empty;
+        let mut d = Decision {
+            kind: DecisionKind::Allow,
+            rule: empty.clone(),
+            message: empty.clone(),
             throttle: None,
             approval_required: false,
         };
+        self.evaluate_into(call, &mut d);
+        d
+    }
+
+    /// [`Engine::evaluate`] into an existing decision. Replays use this: rule ids and
+    /// messages are shared strings, and one already in `out` is not replaced by the same one,
+    /// so a run of calls decided alike costs no reference counting.
+    pub fn evaluate_into(&mut self, call: &CallView<'_>, out: &mut Decision) {
+        if let Some(intercept) = &mut self.intercept {
+            *out = intercept.evaluate(call);
+            return;
+        }
+        let entry = match call.ids {
+            Some(ids) => self.tool_entry(ids.tool, call.tool),
+            None => self.policy.entries.get(call.tool).copied(),
+        };
+        let policy = &*self.policy;
+        let s = &policy.sentinels;
+        let (screen, tool) = screen(policy, entry, call);
+        let set = |out: &mut Decision, kind, rule: &Arc<str>, message: &Arc<str>| {
+            out.kind = kind;
+            if !Arc::ptr_eq(&out.rule, rule) {
+                out.rule = rule.clone();
+            }
+            if !Arc::ptr_eq(&out.message, message) {
+                out.message = message.clone();
+            }
+            if out.throttle.is_some() {
+                out.throttle = None;
+            }
+            out.approval_required = false;
+        };
         let approval_required = match screen {
-            Screen::Deny(rule, message) => return decision(DecisionKind::Deny, rule, message),
+            Screen::Deny(rule, message) => return set(out, DecisionKind::Deny, rule, message),
             Screen::Approval(rule, message) if !self.opts.assume_approved => {
-                return decision(DecisionKind::Approval, rule, message);
+                return set(out, DecisionKind::Approval, rule, message);
             }
             Screen::Unknown(rule, message) => {
                 // The decision stays unknown; under the default `--assume-unknown allow` the
                 // call still charges the counters it fits in, as an allowed call would.
                 if !self.opts.assume_unknown_deny
                     && check_limits(&mut self.counters, policy, tool, call).is_ok()
-                    && !self.upstream_failed(call.upstream)
+                    && !upstream_failed(self.opts, call.upstream)
                 {
                     commit(&mut self.counters, policy, call);
                 }
-                return decision(DecisionKind::Unknown, rule, message);
+                return set(out, DecisionKind::Unknown, rule, message);
             }
             Screen::Approval(..) => true,
             Screen::Pass => false,
         };
-        let mut d = match check_limits(&mut self.counters, policy, tool, call) {
+        match check_limits(&mut self.counters, policy, tool, call) {
             Ok(()) => {
-                if !self.upstream_failed(call.upstream) {
+                if !upstream_failed(self.opts, call.upstream) {
                     commit(&mut self.counters, policy, call);
                 }
                 match screen {
-                    Screen::Approval(rule, message) => decision(DecisionKind::Allow, rule, message),
-                    _ => decision(DecisionKind::Allow, &s.empty, &s.empty),
+                    Screen::Approval(rule, message) => set(out, DecisionKind::Allow, rule, message),
+                    _ => set(out, DecisionKind::Allow, &s.empty, &s.empty),
                 }
             }
             Err(Stop::Throttle(i, t)) => {
                 let limit = &policy.limits[i];
-                let mut d = decision(DecisionKind::Throttle, &limit.rule, &limit.throttle_message);
-                d.throttle = Some(t);
-                d
+                set(
+                    out,
+                    DecisionKind::Throttle,
+                    &limit.rule,
+                    &limit.throttle_message,
+                );
+                out.throttle = Some(t);
             }
             Err(Stop::Deny(i, missing)) => {
                 let limit = &policy.limits[i];
@@ -310,29 +384,52 @@ impl Engine {
                 } else {
                     &limit.not_number_message
                 };
-                decision(DecisionKind::Deny, &limit.rule, message)
+                set(out, DecisionKind::Deny, &limit.rule, message);
             }
             Err(Stop::Unknown(i)) => {
                 let limit = &policy.limits[i];
-                decision(DecisionKind::Unknown, &limit.rule, &limit.unknown_message)
+                set(
+                    out,
+                    DecisionKind::Unknown,
+                    &limit.rule,
+                    &limit.unknown_message,
+                );
             }
-        };
-        d.approval_required = approval_required;
-        d
+        }
+        out.approval_required = approval_required;
+    }
+
+    /// The policy entry of caller tool id `id` (named `name`), looked up by name once.
+    fn tool_entry(&mut self, id: u32, name: &str) -> Option<Entry> {
+        let i = id as usize;
+        if let Some(slot) = self.tool_cache.get(i) {
+            match *slot {
+                ToolSlot::Listed(e) => return Some(e),
+                ToolSlot::Unlisted => return None,
+                ToolSlot::Unseen => {}
+            }
+        }
+        let entry = self.policy.entries.get(name).copied();
+        if self.tool_cache.len() <= i {
+            self.tool_cache.resize(i + 1, ToolSlot::Unseen);
+        }
+        self.tool_cache[i] = entry.map_or(ToolSlot::Unlisted, ToolSlot::Listed);
+        entry
     }
 
     /// Steps 1–5 only, plus the definitions of the limits that apply. Reads no counter state.
     pub fn static_outcome(&self, call: &CallView<'_>) -> StaticOutcome {
         static_outcome(&self.policy, call)
     }
+}
 
-    fn upstream_failed(&self, upstream: Option<Upstream>) -> bool {
-        match upstream {
-            Some(Upstream::Ok) => false,
-            Some(Upstream::Error) => true,
-            Some(Upstream::ToolError) => self.opts.rollback_on_tool_error,
-            None => self.opts.assume_upstream_failure,
-        }
+/// Whether a call's recorded upstream outcome gives its reservation back.
+fn upstream_failed(opts: EvalOptions, upstream: Option<Upstream>) -> bool {
+    match upstream {
+        Some(Upstream::Ok) => false,
+        Some(Upstream::Error) => true,
+        Some(Upstream::ToolError) => opts.rollback_on_tool_error,
+        None => opts.assume_upstream_failure,
     }
 }
 
@@ -341,7 +438,7 @@ pub fn static_outcome(policy: &Policy, call: &CallView<'_>) -> StaticOutcome {
     if let Some(intercept) = &policy.intercept {
         return super::intercept::static_outcome(intercept, call);
     }
-    let (screen, tool) = screen(policy, call);
+    let (screen, tool) = screen(policy, policy.entries.get(call.tool).copied(), call);
     let (decided, rule) = match screen {
         Screen::Deny(rule, _) => {
             return StaticOutcome {
@@ -365,9 +462,12 @@ pub fn static_outcome(policy: &Policy, call: &CallView<'_>) -> StaticOutcome {
 }
 
 /// Steps 1–5 of the evaluation order. Also returns the configured tool, if any.
-fn screen<'p>(policy: &'p Policy, call: &CallView<'_>) -> (Screen<'p>, Option<&'p ToolRules>) {
+fn screen<'p>(
+    policy: &'p Policy,
+    entry: Option<Entry>,
+    call: &CallView<'_>,
+) -> (Screen<'p>, Option<&'p ToolRules>) {
     let s = &policy.sentinels;
-    let entry = policy.entries.get(call.tool);
     if policy.hide_all || entry.is_some_and(|e| e.hidden) {
         return (Screen::Deny(&s.hidden_rule, &s.hidden_message), None);
     }
@@ -490,12 +590,16 @@ fn check_limits(
         let len = window::window_nanos(c.window_secs);
         let (used, window_start, retry_after) = match (c.algorithm, state) {
             (Algorithm::Fixed, state) => {
-                let start = window::fixed_window_start(call.ts, len);
                 let used = match state {
-                    Some(CounterState::Fixed { start: s, used }) if *s == start => *used,
+                    Some(CounterState::Fixed { start: s, used }) => Some((*s, *used)),
+                    _ => None,
+                };
+                let (start, end) = counters.fixed_window(limit.counter, call.ts, len);
+                let used = match used {
+                    Some((s, used)) if s == start => used,
                     _ => 0.0,
                 };
-                (used, start, window::fixed_window_end(start, len))
+                (used, start, end)
             }
             (Algorithm::Sliding, Some(CounterState::Sliding(log))) => {
                 log.expire(call.ts, len);
@@ -553,12 +657,11 @@ fn commit(counters: &mut Counters, policy: &Policy, call: &CallView<'_>) {
                 }
             }
             Algorithm::Sliding => {
-                let state =
-                    slot.get_or_insert_with(|| CounterState::Sliding(SlidingLog::default()));
+                let state = slot.get_or_insert_with(|| CounterState::Sliding(Box::default()));
                 match state {
                     CounterState::Sliding(log) => log.push(call.ts, inc),
                     other => {
-                        let mut log = SlidingLog::default();
+                        let mut log = Box::<SlidingLog>::default();
                         log.push(call.ts, inc);
                         *other = CounterState::Sliding(log);
                     }

@@ -17,7 +17,7 @@ mod policy;
 pub(crate) mod predicate;
 pub(crate) mod window;
 
-pub use call::CallView;
+pub use call::{CallIds, CallView};
 pub use decision::{Decision, DecisionKind, Scope, Throttle};
 pub use eval::{Engine, EvalOptions, StaticOutcome, static_outcome};
 pub use explain::{ExplainStep, StepOutcome};

@@ -221,6 +221,18 @@ impl Policy {
         self.limits.len()
     }
 
+    /// Whether any decision under this policy can depend on a call's arguments (a predicate,
+    /// an `increment_from`, or an Intercept policy, whose conditions read arguments). When it
+    /// cannot, a replay need not build arguments at all.
+    pub fn reads_args(&self) -> bool {
+        self.intercept.is_some()
+            || self.limits.iter().any(|l| l.increment_from.is_some())
+            || self
+                .tools
+                .iter()
+                .any(|t| !t.require.is_empty() || !t.deny_if.is_empty() || !t.approve_if.is_empty())
+    }
+
     /// Whether calls of `tool` are denied as hidden.
     pub fn is_hidden(&self, tool: &str) -> bool {
         if let Some(p) = &self.intercept {

@@ -8,7 +8,7 @@ use rustc_hash::FxHashMap as HashMap;
 use std::sync::Arc;
 
 use crate::engine::{Decision, DecisionKind};
-use crate::trace::CallRecord;
+use crate::trace::{CallRecord, RecordedDecision};
 
 use super::model::*;
 
@@ -80,7 +80,12 @@ pub struct NoPolicy(HashMap<Arc<str>, u64>);
 impl NoPolicy {
     /// Count one call.
     pub fn add(&mut self, call: &CallRecord) {
-        *self.0.entry(call.server.clone()).or_default() += 1;
+        self.add_calls(&call.server, 1);
+    }
+
+    /// Count `n` calls of one server.
+    pub fn add_calls(&mut self, server: &Arc<str>, n: u64) {
+        *self.0.entry(server.clone()).or_default() += n;
     }
 
     /// Total calls counted.
@@ -139,21 +144,59 @@ impl SimulateBuilder {
 
     /// Count one evaluated call; `index` is its 1-based position in time order.
     pub fn push(&mut self, index: u64, call: &CallRecord, d: &Decision, files: &[String]) {
-        self.totals.add(d);
         tally_for(&mut self.per_tool, &call.tool).add(d);
         match &call.grant {
             Some(g) => tally_for(&mut self.per_grant, g).add(d),
             None => tally_for(&mut self.per_grant, NONE_GRANT).add(d),
         }
+        let recorded = call.recorded.as_ref().and_then(|r| r.decision);
+        self.push_ungrouped(index, d, recorded, || call.clone(), files);
+    }
+
+    /// Add per-tool and per-grant tallies kept by the caller (`None` is calls without a
+    /// grant), for callers that count calls by their own keys and use
+    /// [`SimulateBuilder::push_ungrouped`] per call.
+    pub fn add_group_tallies<'a>(
+        &mut self,
+        per_tool: impl IntoIterator<Item = (&'a Arc<str>, &'a Tally)>,
+        per_grant: impl IntoIterator<Item = (Option<&'a Arc<str>>, &'a Tally)>,
+    ) {
+        for (tool, t) in per_tool {
+            tally_for(&mut self.per_tool, tool).merge(t);
+        }
+        for (grant, t) in per_grant {
+            match grant {
+                Some(g) => tally_for(&mut self.per_grant, g).merge(t),
+                None => tally_for(&mut self.per_grant, NONE_GRANT).merge(t),
+            }
+        }
+    }
+
+    /// Count one evaluated call in everything but the per-tool and per-grant tallies.
+    /// `record` builds the call's record, asked only for calls the report lists.
+    pub fn push_ungrouped(
+        &mut self,
+        index: u64,
+        d: &Decision,
+        recorded: Option<RecordedDecision>,
+        record: impl FnOnce() -> CallRecord,
+        files: &[String],
+    ) {
+        self.totals.add(d);
+        if d.kind == DecisionKind::Allow && recorded.is_none() {
+            return;
+        }
+        // Built at most once, and only when listed.
+        let call = std::cell::LazyCell::new(record);
         if d.kind != DecisionKind::Allow {
             *self.per_rule.entry((d.rule.clone(), d.kind)).or_default() += 1;
             if self.opts.wants_call(self.calls.len()) {
                 self.calls
-                    .push(row(index, call, d, files, self.opts.show_args));
+                    .push(row(index, &call, d, files, self.opts.show_args));
             }
             self.not_allowed += 1;
         }
-        if let Some(rec) = call.recorded.as_ref().and_then(|r| r.decision) {
+        if let Some(rec) = recorded {
             self.saw_recorded = true;
             if d.kind == DecisionKind::Unknown {
                 self.fidelity.undecidable += 1;
@@ -169,7 +212,7 @@ impl SimulateBuilder {
                     if self.fidelity.examples.len() < self.opts.max_calls {
                         self.fidelity.examples.push(row(
                             index,
-                            call,
+                            &call,
                             d,
                             files,
                             self.opts.show_args,

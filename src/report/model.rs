@@ -50,6 +50,17 @@ impl Tally {
         }
     }
 
+    /// Add another tally's counts.
+    pub fn merge(&mut self, other: &Tally) {
+        self.calls += other.calls;
+        self.allow += other.allow;
+        self.deny += other.deny;
+        self.throttle += other.throttle;
+        self.approval += other.approval;
+        self.unknown += other.unknown;
+        self.approval_required += other.approval_required;
+    }
+
     /// The count for one decision kind.
     pub fn get(&self, kind: DecisionKind) -> u64 {
         match kind {

@@ -68,6 +68,15 @@ impl Symbols {
         (id != NO_SYM).then(|| self.name(id))
     }
 
+    /// Append the names of ids `names.len()..` to `names`, so that a caller can keep its own
+    /// lock-free copy of the table indexed by id.
+    pub fn extend_names(&self, names: &mut Vec<Sym>) {
+        let t = self.read();
+        if let Some(new) = t.names.get(names.len()..) {
+            names.extend_from_slice(new);
+        }
+    }
+
     /// How many names there are.
     pub fn len(&self) -> usize {
         self.read().names.len()
@@ -176,10 +185,16 @@ impl CallBatch {
 }
 
 /// A reader that yields an input's calls as [`CallBatch`]es, in file order.
-pub trait BatchSource: Send {
+pub trait BatchSource {
     /// The next batch; `None` at the end of the input. Errors are I/O failures only: bad lines
     /// are in the batches.
     fn next_batch(&mut self) -> Result<Option<CallBatch>, super::TraceError>;
+
+    /// Skipped and ignored lines the source counted itself instead of listing them in its
+    /// batches; asked once, after the last batch.
+    fn take_stats(&mut self) -> Option<super::ReadStats> {
+        None
+    }
 }
 
 #[cfg(test)]

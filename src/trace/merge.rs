@@ -33,7 +33,10 @@ use super::parquet::{ParquetBytes, ParquetSource};
 use super::policylayer::PolicyLayerSource;
 use super::source::{Ctx, Lines, Source};
 use super::toolhive::ToolHiveSource;
-use super::{CallRecord, Format, InputSpec, Nanos, ReadStats, TraceError, expand_inputs};
+use super::{
+    Args, BatchRows, BatchSource, CallBatch, CallRecord, Format, InputSpec, LocalSymbols, Nanos,
+    ReadStats, Symbols, TraceError, expand_inputs,
+};
 
 /// How inputs are read.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -326,6 +329,132 @@ fn sorted(mut records: Vec<CallRecord>) -> Vec<CallRecord> {
     // Stable: one line can hold several calls (an OTLP batch), and ties keep their read order.
     records.sort_by_key(|r| (r.ts, r.origin.file, r.origin.line));
     records
+}
+
+/// One input opened as batches of calls (see [`open_batches`]).
+pub(crate) struct BatchInput {
+    /// Display name of the input (the only one).
+    pub(crate) name: String,
+    /// Its format.
+    pub(crate) format: Format,
+    /// Its calls.
+    pub(crate) source: Box<dyn BatchSource>,
+}
+
+/// Open `inputs` as batches of calls, when they are one file in a format with a batch
+/// reader (or, with `any_format`, in any format, through its record reader), and not under
+/// `strict`; `None` when they are not, and the caller then reads them with [`Trace`].
+/// Batches come in file order: checking that the calls are in time order is the caller's job.
+pub(crate) fn open_batches(
+    inputs: &[String],
+    opts: &ReadOptions,
+    symbols: &Arc<Symbols>,
+    any_format: bool,
+) -> Result<Option<BatchInput>, TraceError> {
+    if opts.strict {
+        return Ok(None);
+    }
+    let specs = expand_inputs(inputs)?;
+    let [InputSpec::File(path)] = specs.as_slice() else {
+        return Ok(None);
+    };
+    let name = specs[0].display_name();
+    let format = match opts.from {
+        Some(f) => f,
+        None => detect_file(path, &name)?,
+    };
+    let input = Input {
+        name,
+        path: path.clone(),
+        format,
+    };
+    let source: Box<dyn BatchSource> = match format {
+        _ if any_format => Box::new(RecordBatches {
+            source: open_source(&input, 0)?,
+            name: input.name.clone(),
+            symbols: LocalSymbols::new(Arc::clone(symbols)),
+            stats: ReadStats::default(),
+            done: false,
+        }),
+        _ => return Ok(None),
+    };
+    Ok(Some(BatchInput {
+        name: input.name,
+        format,
+        source,
+    }))
+}
+
+/// A record reader's calls as batches.
+struct RecordBatches {
+    source: Box<dyn Source>,
+    name: String,
+    symbols: LocalSymbols,
+    stats: ReadStats,
+    done: bool,
+}
+
+/// Calls per batch of [`RecordBatches`].
+const RECORDS_PER_BATCH: usize = 4096;
+
+impl BatchSource for RecordBatches {
+    fn next_batch(&mut self) -> Result<Option<CallBatch>, TraceError> {
+        let mut records = Vec::new();
+        let mut cx = Ctx {
+            stats: &mut self.stats,
+            strict: false,
+            file: &self.name,
+        };
+        while !self.done && records.len() < RECORDS_PER_BATCH {
+            match self.source.next(&mut cx)? {
+                Some(rec) => records.push(rec),
+                None => self.done = true,
+            }
+        }
+        if records.is_empty() {
+            return Ok(None);
+        }
+        let s = &mut self.symbols;
+        Ok(Some(CallBatch {
+            file: 0,
+            ts: records.iter().map(|r| r.ts).collect(),
+            line: records.iter().map(|r| r.origin.line).collect(),
+            server: records.iter().map(|r| s.intern(&r.server)).collect(),
+            grant: records
+                .iter()
+                .map(|r| s.intern_opt(r.grant.as_deref()))
+                .collect(),
+            session: records
+                .iter()
+                .map(|r| s.intern_opt(r.session.as_deref()))
+                .collect(),
+            tool: records.iter().map(|r| s.intern(&r.tool)).collect(),
+            upstream: records.iter().map(|r| r.upstream).collect(),
+            recorded: records
+                .iter()
+                .map(|r| r.recorded.as_ref().and_then(|x| x.decision))
+                .collect(),
+            skipped: Vec::new(),
+            ignored: Vec::new(),
+            rows: Box::new(Records(records)),
+        }))
+    }
+
+    fn take_stats(&mut self) -> Option<ReadStats> {
+        Some(std::mem::take(&mut self.stats))
+    }
+}
+
+struct Records(Vec<CallRecord>);
+
+impl BatchRows for Records {
+    fn args(&self, row: usize) -> Args {
+        self.0[row].args.clone()
+    }
+
+    fn record(&self, row: usize) -> CallRecord {
+        self.0[row].clone()
+    }
 }
 
 fn detect_file(path: &std::path::Path, name: &str) -> Result<Format, TraceError> {

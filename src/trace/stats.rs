@@ -38,6 +38,20 @@ pub struct Skipped {
 }
 
 impl ReadStats {
+    /// Add the skipped and ignored lines another read of the same input counted.
+    pub(crate) fn absorb(&mut self, other: ReadStats) {
+        self.skipped += other.skipped;
+        for (reason, n) in other.skipped_by_reason {
+            *self.skipped_by_reason.entry(reason).or_insert(0) += n;
+        }
+        let room = MAX_EXAMPLES.saturating_sub(self.skipped_examples.len());
+        self.skipped_examples
+            .extend(other.skipped_examples.into_iter().take(room));
+        for (kind, n) in other.ignored {
+            *self.ignored.entry(kind).or_insert(0) += n;
+        }
+    }
+
     pub(crate) fn ignore(&mut self, kind: impl Into<String>) {
         *self.ignored.entry(kind.into()).or_insert(0) += 1;
     }

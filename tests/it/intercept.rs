@@ -82,6 +82,7 @@ fn run_with(policy: &str, calls: &[C], opts: EvalOptions) -> Vec<Decision> {
                 tool: call.tool,
                 args: &call.args,
                 upstream: call.upstream,
+                ids: None,
             })
         })
         .collect()
@@ -1153,6 +1154,7 @@ fn replay_fixture(policy: &str, trace: &str) -> Vec<Decision> {
                 tool,
                 args,
                 upstream: *upstream,
+                ids: None,
             })
         })
         .collect()
@@ -1377,6 +1379,7 @@ fn static_outcome_compares_across_dialects() {
         tool: "t",
         args: &args,
         upstream: None,
+        ids: None,
     };
     let a = static_outcome(&yaml, &call);
     let b = static_outcome(&json, &call);
@@ -1532,6 +1535,7 @@ fn explain_lists_conditions_then_reservations() {
         tool: a,
         args,
         upstream: Some(Upstream::Ok),
+        ids: None,
     };
     let steps = engine.explain(&view("t", &big));
     let brief: Vec<(String, Option<bool>)> = steps

@@ -714,7 +714,13 @@ fn compare_counting(seed: u64, seen: &mut Vec<Decision>) -> Result<(), TestCaseE
         assume_unknown_deny: rng.chance(50),
         assume_approved: rng.chance(50),
     };
-    let mut engine = Engine::new(Arc::new(policy), opts);
+    let policy = Arc::new(policy);
+    let mut engine = Engine::new(policy.clone(), opts);
+    // The same policy fed as the fast lane feeds it: names as ids, one decision reused.
+    let mut interned = Engine::new(policy, opts);
+    let symbols = mcpsim::trace::Symbols::new();
+    let mut local = mcpsim::trace::LocalSymbols::new(symbols);
+    let mut reused = Decision::allow();
     let mut reference = Reference {
         p: &rp,
         opts,
@@ -724,6 +730,21 @@ fn compare_counting(seed: u64, seen: &mut Vec<Decision>) -> Result<(), TestCaseE
         let want = reference.decide(call);
         let steps = engine.explain(&call.view());
         let got = engine.evaluate(&call.view());
+        let mut view = call.view();
+        view.ids = Some(mcpsim::engine::CallIds {
+            server: local.intern(&call.server),
+            grant: local.intern_opt(call.grant.as_deref()),
+            session: local.intern_opt(call.session.as_deref()),
+            tool: local.intern(&call.tool),
+        });
+        interned.evaluate_into(&view, &mut reused);
+        prop_assert_eq!(
+            &reused,
+            &got,
+            "seed {} call #{}: ids and names disagree",
+            seed,
+            i
+        );
         explain_agrees(&got, &steps)
             .map_err(|m| TestCaseError::fail(format!("seed {seed} call #{i}: {m}")))?;
         let got_v = observed(&got);

@@ -3,6 +3,8 @@
 //! A policy given as `FILE` applies to every server; `SERVER=FILE` to one server and wins over
 //! the former for it. A call whose server has no policy is not evaluated and is counted as such.
 
+pub mod lane;
+
 use std::collections::BTreeMap;
 use std::io::Write;
 use std::sync::Arc;
