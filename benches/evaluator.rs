@@ -32,47 +32,9 @@ fn policy() -> Arc<mcpsim::engine::Policy> {
     }
 }
 
-/// One replay of the generated calls through a fresh engine (empty counters), in time order.
-#[divan::bench(sample_count = 20)]
-fn evaluate_bench_policy_names(bencher: divan::Bencher) {
-    let calls = calls();
-    // The evaluator's input is the borrowed view; building the views up front keeps record
-    // construction (a reader's job) out of the measurement.
-    let views: Vec<_> = calls.iter().map(CallRecord::view).collect();
-    let policy = policy();
-    bencher
-        .counter(divan::counter::ItemsCount::new(views.len()))
-        .with_inputs(|| Engine::new(policy.clone(), EvalOptions::default()))
-        .bench_local_values(|mut engine| {
-            let mut throttled = 0usize;
-            for view in &views {
-                let d = engine.evaluate(view);
-                throttled += usize::from(d.kind == mcpsim::engine::DecisionKind::Throttle);
-            }
-            divan::black_box(throttled)
-        });
-}
-
-/// The same replay as a fast reader feeds it: names already interned to ids (by the reader, as
-/// [`mcpsim::trace::CallBatch`] columns), one decision reused from call to call.
-#[divan::bench(sample_count = 20)]
-fn evaluate_bench_policy_interned(bencher: divan::Bencher) {
-    let calls = calls();
-    let symbols = mcpsim::trace::Symbols::new();
-    let mut local = mcpsim::trace::LocalSymbols::new(symbols.clone());
-    let views: Vec<_> = calls
-        .iter()
-        .map(|c| {
-            let mut view = c.view();
-            view.ids = Some(mcpsim::engine::CallIds {
-                server: local.intern(&c.server),
-                grant: local.intern_opt(c.grant.as_deref()),
-                session: local.intern_opt(c.session.as_deref()),
-                tool: local.intern(&c.tool),
-            });
-            view
-        })
-        .collect();
+/// Time replays of `views` through a fresh engine (empty counters) each, in time order, one
+/// decision reused from call to call as the replay loop does.
+fn replay(bencher: divan::Bencher, views: &[mcpsim::engine::CallView<'_>]) {
     let policy = policy();
     bencher
         .counter(divan::counter::ItemsCount::new(views.len()))
@@ -80,10 +42,42 @@ fn evaluate_bench_policy_interned(bencher: divan::Bencher) {
         .bench_local_values(|mut engine| {
             let mut throttled = 0usize;
             let mut d = mcpsim::engine::Decision::allow();
-            for view in &views {
+            for view in views {
                 engine.evaluate_into(view, &mut d);
                 throttled += usize::from(d.kind == mcpsim::engine::DecisionKind::Throttle);
             }
             divan::black_box(throttled)
         });
+}
+
+/// The replay as the fast readers feed it: names already interned to ids by the reader (the
+/// columns of a [`mcpsim::trace::CallBatch`]). Building the views up front keeps reading out of
+/// the measurement.
+#[divan::bench(sample_count = 20)]
+fn evaluate_bench_policy_interned(bencher: divan::Bencher) {
+    let calls = calls();
+    let mut names = mcpsim::trace::LocalSymbols::new(mcpsim::trace::Symbols::new());
+    let views: Vec<_> = calls
+        .iter()
+        .map(|c| {
+            let mut view = c.view();
+            view.ids = Some(mcpsim::engine::CallIds {
+                server: names.intern(&c.server),
+                grant: names.intern_opt(c.grant.as_deref()),
+                session: names.intern_opt(c.session.as_deref()),
+                tool: names.intern(&c.tool),
+            });
+            view
+        })
+        .collect();
+    replay(bencher, &views);
+}
+
+/// The same replay with names only (as records from the other readers come): the engine
+/// interns them itself.
+#[divan::bench(sample_count = 20)]
+fn evaluate_bench_policy_names(bencher: divan::Bencher) {
+    let calls = calls();
+    let views: Vec<_> = calls.iter().map(CallRecord::view).collect();
+    replay(bencher, &views);
 }

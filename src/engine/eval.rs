@@ -74,6 +74,64 @@ enum CounterState {
     Sliding(Box<SlidingLog>),
 }
 
+/// One limit a call passes through, with what checking it needs from its counter copied in,
+/// so the hot path reads one array instead of following limit → counter.
+#[derive(Debug, Clone, Copy)]
+struct Step {
+    /// Index into [`Policy::limits`].
+    limit: usize,
+    /// Counter slot.
+    counter: usize,
+    scope: Scope,
+    algorithm: Algorithm,
+    /// Window length in nanoseconds.
+    len: Nanos,
+    max: f64,
+    /// Each call counts 1 (no `increment_from`).
+    counts_one: bool,
+}
+
+/// The limits a call passes through, in evaluation order: per configured tool (its own, then
+/// `all_tools`), and for calls of tools not listed (`all_tools` only).
+#[derive(Debug, Default)]
+struct Plans {
+    per_tool: Vec<Box<[Step]>>,
+    unlisted: Box<[Step]>,
+}
+
+impl Plans {
+    fn new(policy: &Policy) -> Plans {
+        let steps = |tool: Option<&ToolRules>| -> Box<[Step]> {
+            applicable(policy, tool)
+                .map(|i| {
+                    let limit = &policy.limits[i];
+                    let c = &policy.counters[limit.counter];
+                    Step {
+                        limit: i,
+                        counter: limit.counter,
+                        scope: c.scope,
+                        algorithm: c.algorithm,
+                        len: window::window_nanos(c.window_secs),
+                        max: c.max,
+                        counts_one: limit.increment_from.is_none(),
+                    }
+                })
+                .collect()
+        };
+        Plans {
+            per_tool: policy.tools.iter().map(|t| steps(Some(t))).collect(),
+            unlisted: steps(None),
+        }
+    }
+
+    fn for_tool(&self, tool: Option<usize>) -> &[Step] {
+        match tool.and_then(|t| self.per_tool.get(t)) {
+            Some(steps) => steps,
+            None => &self.unlisted,
+        }
+    }
+}
+
 /// Counter state of one engine.
 #[derive(Debug, Clone, Default)]
 pub(super) struct Counters {
@@ -89,12 +147,16 @@ pub(super) struct Counters {
     /// State of each counter instance (`None` until a call first charges it): `stride` slots
     /// per scope instance, instance after instance.
     states: Vec<Option<CounterState>>,
-    /// Reservations of the call being evaluated: state index, limit, the fixed window it falls
-    /// in and the increment (reused, so the hot path does not allocate).
-    scratch: Vec<(u32, usize, Nanos, f64)>,
+    /// Reservations of the call being evaluated: state index, the counter's algorithm, the
+    /// fixed window the call falls in and the increment (reused, so the hot path does not
+    /// allocate).
+    scratch: Vec<(u32, Algorithm, Nanos, f64)>,
     /// Interned server, grant and session of the call being evaluated, filled on first use:
     /// a call passes several limits of the same scope.
     call_ids: [Option<u32>; 3],
+    /// By caller grant id: the server of the grant's last call and that pair's grant-scope
+    /// instance (see [`Counters::grant_instance`]).
+    by_grant: Vec<(u32, u32)>,
     /// Scope instance of the call being evaluated, per [`Scope`] (in declaration order).
     call_scopes: [Option<u32>; 4],
     /// The last string interned for each key part and its id: consecutive calls often come
@@ -199,17 +261,46 @@ impl Counters {
         let inst = match self.call_scopes[which] {
             Some(inst) => inst,
             None => {
-                let key = self.key(scope, call);
-                let next = (self.states.len() / self.stride) as u32;
-                let inst = *self.scopes.entry(key).or_insert(next);
-                if inst == next {
-                    self.states.resize(self.states.len() + self.stride, None);
-                }
+                let inst = match (scope, call.ids) {
+                    (Scope::Grant, Some(ids)) if ids.grant != CallIds::ABSENT => {
+                        self.grant_instance(ids, call)
+                    }
+                    _ => self.instance(scope, call),
+                };
                 self.call_scopes[which] = Some(inst);
                 inst
             }
         };
         (inst as usize * self.stride + slot) as u32
+    }
+
+    /// The instance of `scope` for `call`, made on first sight.
+    fn instance(&mut self, scope: Scope, call: &CallView<'_>) -> u32 {
+        let key = self.key(scope, call);
+        let next = (self.states.len() / self.stride) as u32;
+        let inst = *self.scopes.entry(key).or_insert(next);
+        if inst == next {
+            self.states.resize(self.states.len() + self.stride, None);
+        }
+        inst
+    }
+
+    /// The grant-scope instance of a call with ids: a grant's calls mostly go to one server,
+    /// so the instance of the last (server, grant) pair is kept by grant id and found without
+    /// hashing.
+    fn grant_instance(&mut self, ids: CallIds, call: &CallView<'_>) -> u32 {
+        let g = ids.grant as usize;
+        if let Some(&(server, inst)) = self.by_grant.get(g) {
+            if server == ids.server {
+                return inst;
+            }
+        }
+        let inst = self.instance(Scope::Grant, call);
+        if self.by_grant.len() <= g {
+            self.by_grant.resize(g + 1, (CallIds::ABSENT, 0));
+        }
+        self.by_grant[g] = (ids.server, inst);
+        inst
     }
 
     fn key(&mut self, scope: Scope, call: &CallView<'_>) -> ScopeKey {
@@ -257,6 +348,8 @@ pub struct Engine {
     pub(super) intercept: Option<InterceptEngine>,
     /// What each caller tool id (see [`CallIds`]) resolves to, filled on first sight.
     tool_cache: Vec<ToolSlot>,
+    /// The limits of each tool, in order.
+    plans: Arc<Plans>,
 }
 
 /// A tool id's entry in [`Engine::tool_cache`].
@@ -271,6 +364,7 @@ impl Engine {
     /// An engine with empty counters.
     pub fn new(policy: Arc<Policy>, opts: EvalOptions) -> Engine {
         let slots = policy.counters.len();
+        let plans = Arc::new(Plans::new(&policy));
         let intercept = policy
             .intercept
             .as_ref()
@@ -281,6 +375,7 @@ impl Engine {
             counters: Counters::new(slots),
             intercept,
             tool_cache: Vec::new(),
+            plans,
         }
     }
 
@@ -324,7 +419,8 @@ impl Engine {
         };
         let policy = &*self.policy;
         let s = &policy.sentinels;
-        let (screen, tool) = screen(policy, entry, call);
+        let (screen, _) = screen(policy, entry, call);
+        let steps = self.plans.for_tool(entry.and_then(|e| e.tool));
         let set = |out: &mut Decision, kind, rule: &Arc<str>, message: &Arc<str>| {
             out.kind = kind;
             if !Arc::ptr_eq(&out.rule, rule) {
@@ -347,20 +443,20 @@ impl Engine {
                 // The decision stays unknown; under the default `--assume-unknown allow` the
                 // call still charges the counters it fits in, as an allowed call would.
                 if !self.opts.assume_unknown_deny
-                    && check_limits(&mut self.counters, policy, tool, call).is_ok()
+                    && check_limits(&mut self.counters, policy, steps, call).is_ok()
                     && !upstream_failed(self.opts, call.upstream)
                 {
-                    commit(&mut self.counters, policy, call);
+                    commit(&mut self.counters, call);
                 }
                 return set(out, DecisionKind::Unknown, rule, message);
             }
             Screen::Approval(..) => true,
             Screen::Pass => false,
         };
-        match check_limits(&mut self.counters, policy, tool, call) {
+        match check_limits(&mut self.counters, policy, steps, call) {
             Ok(()) => {
                 if !upstream_failed(self.opts, call.upstream) {
-                    commit(&mut self.counters, policy, call);
+                    commit(&mut self.counters, call);
                 }
                 match screen {
                     Screen::Approval(rule, message) => set(out, DecisionKind::Allow, rule, message),
@@ -567,34 +663,37 @@ pub(super) fn increment(limit: &Limit, args: &Args) -> Increment {
 fn check_limits(
     counters: &mut Counters,
     policy: &Policy,
-    tool: Option<&ToolRules>,
+    steps: &[Step],
     call: &CallView<'_>,
 ) -> Result<(), Stop> {
     counters.scratch.clear();
     counters.call_ids = [None; 3];
     counters.call_scopes = [None; 4];
-    for i in applicable(policy, tool) {
-        let limit = &policy.limits[i];
-        let c = &policy.counters[limit.counter];
-        let inc = match increment(limit, call.args) {
-            Increment::Amount(x) => x,
-            Increment::Missing => return Err(Stop::Deny(i, true)),
-            Increment::NotNumber => return Err(Stop::Deny(i, false)),
-            Increment::Unknown => return Err(Stop::Unknown(i)),
+    for st in steps {
+        let i = st.limit;
+        let inc = if st.counts_one {
+            1.0
+        } else {
+            match increment(&policy.limits[i], call.args) {
+                Increment::Amount(x) => x,
+                Increment::Missing => return Err(Stop::Deny(i, true)),
+                Increment::NotNumber => return Err(Stop::Deny(i, false)),
+                Increment::Unknown => return Err(Stop::Unknown(i)),
+            }
         };
-        let index = counters.state_index(limit.counter, c.scope, call);
+        let index = counters.state_index(st.counter, st.scope, call);
         let state = counters
             .states
             .get_mut(index as usize)
             .and_then(Option::as_mut);
-        let len = window::window_nanos(c.window_secs);
-        let (used, window_start, retry_after) = match (c.algorithm, state) {
+        let len = st.len;
+        let (used, window_start, retry_after) = match (st.algorithm, state) {
             (Algorithm::Fixed, state) => {
                 let used = match state {
                     Some(CounterState::Fixed { start: s, used }) => Some((*s, *used)),
                     _ => None,
                 };
-                let (start, end) = counters.fixed_window(limit.counter, call.ts, len);
+                let (start, end) = counters.fixed_window(st.counter, call.ts, len);
                 let used = match used {
                     Some((s, used)) if s == start => used,
                     _ => 0.0,
@@ -604,7 +703,7 @@ fn check_limits(
             (Algorithm::Sliding, Some(CounterState::Sliding(log))) => {
                 log.expire(call.ts, len);
                 let used = log.used();
-                let retry = log.retry_after(call.ts, len, inc, c.max);
+                let retry = log.retry_after(call.ts, len, inc, st.max);
                 (used, call.ts.saturating_sub(len), retry)
             }
             (Algorithm::Sliding, _) => (
@@ -614,39 +713,39 @@ fn check_limits(
             ),
         };
         // Passing is `used + increment <= max`; anything else (NaN included) throttles.
-        let fits = used + inc <= c.max;
+        let fits = used + inc <= st.max;
         if !fits {
             return Err(Stop::Throttle(
                 i,
                 Throttle {
-                    counter: c.name.clone(),
-                    scope: c.scope,
+                    counter: policy.counters[st.counter].name.clone(),
+                    scope: st.scope,
                     window_start,
                     used,
-                    max: c.max,
+                    max: st.max,
                     increment: inc,
                     retry_after,
                 },
             ));
         }
-        counters.scratch.push((index, i, window_start, inc));
+        counters
+            .scratch
+            .push((index, st.algorithm, window_start, inc));
     }
     Ok(())
 }
 
 /// Step 7: add the reservations [`check_limits`] left in the scratch list.
-fn commit(counters: &mut Counters, policy: &Policy, call: &CallView<'_>) {
+fn commit(counters: &mut Counters, call: &CallView<'_>) {
     let Counters {
         states, scratch, ..
     } = counters;
-    for &(index, i, window_start, inc) in scratch.iter() {
-        let limit = &policy.limits[i];
-        let c = &policy.counters[limit.counter];
+    for &(index, algorithm, window_start, inc) in scratch.iter() {
         // `check_limits` made the slot; a missing one cannot happen, and skipping is harmless.
         let Some(slot) = states.get_mut(index as usize) else {
             continue;
         };
-        match c.algorithm {
+        match algorithm {
             Algorithm::Fixed => {
                 // The window `check_limits` computed for this call.
                 let start = window_start;
