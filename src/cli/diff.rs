@@ -6,7 +6,7 @@ use super::common::{
     EvalArgs, InputArgs, OutputArgs, load_policies, parse_kind, replay_and_report,
 };
 use crate::engine::DecisionKind;
-use crate::replay;
+use crate::replay::{self, lane::Lane};
 use crate::trace::Trace;
 
 /// Arguments of `mcpsim diff`.
@@ -49,12 +49,32 @@ pub fn run(args: &DiffArgs, out: &mut dyn Write, err: &mut dyn Write) -> anyhow:
     let (Some(base), Some(candidate)) = (base, candidate) else {
         return Ok(2);
     };
-    let mut trace = Trace::open(&args.input.traces, &args.input.read_options())?;
     let fail_on = (!args.fail_on_new.is_empty()).then(|| (args.fail_on_new.clone(), args.max_new));
     let opts = args.output.report_options(fail_on);
+    let read = args.input.read_options();
+    // One large file of call records, summarised: the fast lane, when it can take it.
+    let lane = match args.output.format.is_per_call() {
+        false => Lane::open(&args.input.traces, &read)?,
+        true => None,
+    };
+    let mut trace = match lane {
+        Some(_) => None,
+        None => Some(Trace::open(&args.input.traces, &read)?),
+    };
     replay_and_report(&args.output, out, err, |rows, progress| {
+        if let Some(lane) = lane {
+            let eval = args.eval.options();
+            let report = lane.diff(&base, &candidate, eval, opts.clone(), progress)?;
+            if let Some(report) = report {
+                return Ok(report);
+            }
+        }
+        let trace = match &mut trace {
+            Some(t) => t,
+            None => trace.insert(Trace::open(&args.input.traces, &read)?),
+        };
         replay::diff(
-            &mut trace,
+            trace,
             &base,
             &candidate,
             args.eval.options(),

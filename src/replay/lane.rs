@@ -19,7 +19,10 @@ use std::sync::Arc;
 
 use super::{PolicySet, Progress, ReplayError, TICK, input_summary};
 use crate::engine::{CallIds, CallView, Decision, Engine, EvalOptions};
-use crate::report::{NoPolicy, ReportOptions, SimulateBuilder, SimulateReport, Tally};
+use crate::report::{
+    Cause, DiffBuilder, DiffGroup, DiffReport, NoPolicy, ReportOptions, SimulateBuilder,
+    SimulateReport, Tally,
+};
 use crate::trace::{
     Args, BatchInput, CallBatch, Ctx, NO_SYM, Nanos, ReadOptions, ReadStats, Sym, Symbols,
     TraceError, open_batches,
@@ -62,6 +65,26 @@ impl Lane {
         progress: &mut dyn Progress,
     ) -> Result<Option<SimulateReport>, ReplayError> {
         run(self.input, &self.symbols, policies, eval, opts, progress)
+    }
+
+    /// Replay the input through two policy sets side by side and compare; `None` when the
+    /// calls turn out not to be in time order (see the module docs).
+    pub fn diff(
+        self,
+        base: &PolicySet,
+        candidate: &PolicySet,
+        eval: EvalOptions,
+        opts: ReportOptions,
+        progress: &mut dyn Progress,
+    ) -> Result<Option<DiffReport>, ReplayError> {
+        run_diff(
+            self.input,
+            &self.symbols,
+            (base, candidate),
+            eval,
+            opts,
+            progress,
+        )
     }
 }
 
@@ -157,56 +180,121 @@ impl Names {
     }
 }
 
-/// Tallies by id, grown on demand.
-#[derive(Default)]
-struct Tallies(Vec<Tally>);
+/// Counts by id, grown on demand.
+struct ById<T>(Vec<T>);
 
-impl Tallies {
+impl<T: Default + Clone> ById<T> {
+    fn new() -> ById<T> {
+        ById(Vec::new())
+    }
+
     #[inline]
-    fn add(&mut self, id: u32, d: &Decision) {
+    fn at(&mut self, id: u32) -> &mut T {
         let i = id as usize;
         if self.0.len() <= i {
-            self.0.resize(i + 1, Tally::default());
+            self.0.resize(i + 1, T::default());
         }
-        self.0[i].add(d);
+        &mut self.0[i]
     }
 }
 
-fn run(
+/// Per-tool and per-grant counts of a replay, by id (grant `None` for calls without one).
+struct Groups<T> {
+    tools: ById<T>,
+    grants: ById<T>,
+    no_grant: T,
+}
+
+impl<T: Default + Clone> Groups<T> {
+    fn new() -> Groups<T> {
+        Groups {
+            tools: ById::new(),
+            grants: ById::new(),
+            no_grant: T::default(),
+        }
+    }
+
+    #[inline]
+    fn count(&mut self, tool: u32, grant: u32, mut f: impl FnMut(&mut T)) {
+        f(self.tools.at(tool));
+        f(if grant == NO_SYM {
+            &mut self.no_grant
+        } else {
+            self.grants.at(grant)
+        });
+    }
+
+    /// The counts with names, leaving out ids no call counted in (`used`).
+    #[allow(clippy::type_complexity)]
+    fn named<'a>(
+        &'a self,
+        names: &'a Names,
+        used: impl Fn(&T) -> bool + Copy + 'a,
+    ) -> (
+        impl Iterator<Item = (&'a Arc<str>, &'a T)>,
+        impl Iterator<Item = (Option<&'a Arc<str>>, &'a T)>,
+    ) {
+        let tools = (self.tools.0.iter().enumerate())
+            .filter(move |(_, t)| used(t))
+            .map(|(id, t)| (names.get(id as u32), t));
+        let grants = (self.grants.0.iter().enumerate())
+            .filter(move |(_, t)| used(t))
+            .map(|(id, t)| (Some(names.get(id as u32)), t))
+            .chain(used(&self.no_grant).then_some((None, &self.no_grant)));
+        (tools, grants)
+    }
+}
+
+/// What a replay loop over the batches read, besides the calls it handed on.
+struct Read {
+    files: Vec<String>,
+    stats: ReadStats,
+    names: Names,
+    no_policy: NoPolicy,
+}
+
+/// One call of a batch, as the lane hands it to a replay.
+struct Call<'a> {
+    index: u64,
+    batch: &'a CallBatch,
+    row: usize,
+    view: CallView<'a>,
+}
+
+impl Call<'_> {
+    /// The call's whole record, for the report's listed calls.
+    fn record(&self) -> crate::trace::CallRecord {
+        let mut rec = self.batch.rows.record(self.row);
+        rec.origin.file = 0;
+        rec
+    }
+}
+
+/// Walk the batches in order: count skipped and ignored lines, check time order, number the
+/// calls, and hand every call to `each`, which says whether the call's server has a policy
+/// (those without are counted as such). `None` when the calls turn out not to be in time order.
+fn drive(
     input: BatchInput,
     symbols: &Arc<Symbols>,
-    policies: &PolicySet,
-    eval: EvalOptions,
-    opts: ReportOptions,
+    needs_args: bool,
     progress: &mut dyn Progress,
-) -> Result<Option<SimulateReport>, ReplayError> {
+    mut each: impl FnMut(&Call<'_>) -> bool,
+) -> Result<Option<Read>, ReplayError> {
     let BatchInput {
         name,
         format,
         mut source,
     } = input;
-    let files = vec![name.clone()];
     let mut stats = ReadStats {
         per_file: vec![(name.clone(), format, 0)],
         ..ReadStats::default()
     };
-    let needs_args = policies
-        .default
-        .iter()
-        .chain(policies.per_server.values())
-        .any(|(_, p)| p.reads_args());
-    let mut engines = Engines::new(policies, eval);
     let mut names = Names {
         symbols: Arc::clone(symbols),
         names: Vec::new(),
     };
-    let mut builder = SimulateBuilder::new(opts);
-    let mut per_tool = Tallies::default();
-    let mut per_grant = Tallies::default();
-    let mut no_grant = Tally::default();
-    let mut no_policy: Vec<u64> = Vec::new();
+    let mut no_policy = ById::<u64>::new();
     let unrecorded = Args::Unrecorded;
-    let mut d = Decision::allow();
     let mut latest = Nanos::MIN;
     let mut index = 0u64;
     while let Some(batch) = source.next_batch()? {
@@ -222,8 +310,8 @@ fn run(
             cx.ignore(kind.as_str());
         }
         names.sync(&batch);
-        for i in 0..batch.len() {
-            let ts = batch.ts[i];
+        for row in 0..batch.len() {
+            let ts = batch.ts[row];
             if ts < latest {
                 // Out of order: the general path sorts; nothing of this run is kept.
                 return Ok(None);
@@ -233,32 +321,23 @@ fn run(
             if index % TICK == 0 {
                 progress.tick(index);
             }
-            let server = batch.server[i];
-            let server_name = names.get(server);
-            let Some(engine) = engines.get(server, server_name) else {
-                let s = server as usize;
-                if no_policy.len() <= s {
-                    no_policy.resize(s + 1, 0);
-                }
-                no_policy[s] += 1;
-                continue;
-            };
+            let server = batch.server[row];
             let args_built;
             let args = if needs_args {
-                args_built = batch.rows.args(i);
+                args_built = batch.rows.args(row);
                 &args_built
             } else {
                 &unrecorded
             };
-            let (grant, session, tool) = (batch.grant[i], batch.session[i], batch.tool[i]);
+            let (grant, session, tool) = (batch.grant[row], batch.session[row], batch.tool[row]);
             let view = CallView {
                 ts,
-                server: server_name,
+                server: names.get(server),
                 grant: names.opt(grant),
                 session: names.opt(session),
                 tool: names.get(tool),
                 args,
-                upstream: batch.upstream[i],
+                upstream: batch.upstream[row],
                 ids: Some(CallIds {
                     server,
                     grant,
@@ -266,24 +345,15 @@ fn run(
                     tool,
                 }),
             };
-            engine.evaluate_into(&view, &mut d);
-            per_tool.add(tool, &d);
-            if grant == NO_SYM {
-                no_grant.add(&d);
-            } else {
-                per_grant.add(grant, &d);
-            }
-            builder.push_ungrouped(
+            let call = Call {
                 index,
-                &d,
-                batch.recorded[i],
-                || {
-                    let mut rec = batch.rows.record(i);
-                    rec.origin.file = 0;
-                    rec
-                },
-                &files,
-            );
+                batch: &batch,
+                row,
+                view,
+            };
+            if !each(&call) {
+                *no_policy.at(server) += 1;
+            }
         }
     }
     progress.tick(index);
@@ -292,28 +362,105 @@ fn run(
     }
     stats.calls = index;
     stats.per_file[0].2 = index;
-    let tools = per_tool
-        .0
-        .iter()
-        .enumerate()
-        .filter(|(_, t)| t.calls > 0)
-        .map(|(id, t)| (names.get(id as u32), t));
-    let grants = per_grant
-        .0
-        .iter()
-        .enumerate()
-        .filter(|(_, t)| t.calls > 0)
-        .map(|(id, t)| (Some(names.get(id as u32)), t))
-        .chain((no_grant.calls > 0).then_some((None, &no_grant)));
-    builder.add_group_tallies(tools, grants);
     let mut unmatched = NoPolicy::default();
-    for (id, &n) in no_policy.iter().enumerate() {
+    for (id, &n) in no_policy.0.iter().enumerate() {
         if n > 0 {
             unmatched.add_calls(names.get(id as u32), n);
         }
     }
-    let input = input_summary(&files, &stats, unmatched);
+    Ok(Some(Read {
+        files: vec![name],
+        stats,
+        names,
+        no_policy: unmatched,
+    }))
+}
+
+fn reads_args(sets: &[&PolicySet]) -> bool {
+    sets.iter()
+        .flat_map(|set| set.default.iter().chain(set.per_server.values()))
+        .any(|(_, p)| p.reads_args())
+}
+
+fn run(
+    input: BatchInput,
+    symbols: &Arc<Symbols>,
+    policies: &PolicySet,
+    eval: EvalOptions,
+    opts: ReportOptions,
+    progress: &mut dyn Progress,
+) -> Result<Option<SimulateReport>, ReplayError> {
+    let mut engines = Engines::new(policies, eval);
+    let mut builder = SimulateBuilder::new(opts);
+    let mut groups = Groups::<Tally>::new();
+    let mut d = Decision::allow();
+    let files = [input.name.clone()];
+    let read = drive(input, symbols, reads_args(&[policies]), progress, |call| {
+        let Some(engine) = engines.get(call.batch.server[call.row], call.view.server) else {
+            return false;
+        };
+        engine.evaluate_into(&call.view, &mut d);
+        let (tool, grant) = (call.batch.tool[call.row], call.batch.grant[call.row]);
+        groups.count(tool, grant, |t| t.add(&d));
+        let recorded = call.batch.recorded[call.row];
+        builder.push_ungrouped(call.index, &d, recorded, || call.record(), &files);
+        true
+    })?;
+    let Some(read) = read else { return Ok(None) };
+    let (tools, grants) = groups.named(&read.names, |t| t.calls > 0);
+    builder.add_group_tallies(tools, grants);
+    let input = input_summary(&read.files, &read.stats, read.no_policy);
     Ok(Some(builder.finish(policies.refs(), input)))
+}
+
+fn run_diff(
+    input: BatchInput,
+    symbols: &Arc<Symbols>,
+    (base, candidate): (&PolicySet, &PolicySet),
+    eval: EvalOptions,
+    opts: ReportOptions,
+    progress: &mut dyn Progress,
+) -> Result<Option<DiffReport>, ReplayError> {
+    let mut b = Engines::new(base, eval);
+    let mut c = Engines::new(candidate, eval);
+    let mut builder = DiffBuilder::new(opts);
+    let mut groups = Groups::<DiffGroup>::new();
+    let (mut bd, mut cd) = (Decision::allow(), Decision::allow());
+    let files = [input.name.clone()];
+    let read = drive(
+        input,
+        symbols,
+        reads_args(&[base, candidate]),
+        progress,
+        |call| {
+            // A call is compared only when both sides have a policy for its server.
+            let server = call.batch.server[call.row];
+            let Some(be) = b.get(server, call.view.server) else {
+                return false;
+            };
+            let Some(ce) = c.get(server, call.view.server) else {
+                return false;
+            };
+            be.evaluate_into(&call.view, &mut bd);
+            ce.evaluate_into(&call.view, &mut cd);
+            let cause = (bd.kind != cd.kind).then(|| {
+                if be.static_outcome(&call.view) == ce.static_outcome(&call.view) {
+                    Cause::KnockOn
+                } else {
+                    Cause::Direct
+                }
+            });
+            let (tool, grant) = (call.batch.tool[call.row], call.batch.grant[call.row]);
+            groups.count(tool, grant, |g| g.count(&bd, &cd, cause));
+            builder.push_ungrouped(call.index, &bd, &cd, cause, || call.record(), &files);
+            true
+        },
+    )?;
+    let Some(read) = read else { return Ok(None) };
+    let (tools, grants) = groups.named(&read.names, |g| g.calls > 0);
+    builder.add_groups(tools, grants);
+    let input = input_summary(&read.files, &read.stats, read.no_policy);
+    Ok(Some(builder.finish(base.refs(), candidate.refs(), input)))
 }
 
 #[cfg(test)]
@@ -449,6 +596,64 @@ mod tests {
             laned >= 10 * sets.len() * evals.len() * shown.len(),
             "{laned}"
         );
+    }
+
+    #[test]
+    fn the_lane_compares_what_the_general_path_compares() {
+        let pairs = [
+            ("policies/baseline.json", "policies/candidate.json"),
+            ("policies/candidate.json", "policies/everything.json"),
+            ("policies/everything.json", "policies/intercept/github.yaml"),
+            ("policies/bench.json", "policies/baseline.json"),
+        ];
+        let opts = [
+            ReportOptions::default(),
+            ReportOptions {
+                calls_shown: CallsShown::All,
+                show_args: true,
+                fail_on: Some((vec![crate::engine::DecisionKind::Throttle], 0)),
+                ..ReportOptions::default()
+            },
+        ];
+        let read = ReadOptions::default();
+        let mut laned = 0;
+        for trace in TRACES {
+            let inputs = [fixture(trace)];
+            for (b, c) in pairs {
+                let (base, candidate) = (everywhere(b), everywhere(c));
+                for opts in &opts {
+                    let eval = EvalOptions::default();
+                    let lane = Lane::open_with(&inputs, &read, true)
+                        .expect("opens")
+                        .expect("the lane takes one file")
+                        .diff(
+                            &base,
+                            &candidate,
+                            eval,
+                            opts.clone(),
+                            &mut super::super::NoProgress,
+                        )
+                        .expect("replays");
+                    let mut trace_ = Trace::open(&inputs, &read).expect("opens");
+                    let general = super::super::diff(
+                        &mut trace_,
+                        &base,
+                        &candidate,
+                        eval,
+                        opts.clone(),
+                        None,
+                        &mut super::super::NoProgress,
+                    )
+                    .expect("replays");
+                    if let Some(lane) = lane {
+                        laned += 1;
+                        let json = |r| serde_json::to_string_pretty(r).expect("serialises");
+                        assert_eq!(json(&lane), json(&general), "{trace} {b} {c}");
+                    }
+                }
+            }
+        }
+        assert!(laned >= 10 * pairs.len() * opts.len(), "{laned}");
     }
 
     #[test]

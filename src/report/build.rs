@@ -329,32 +329,45 @@ impl DiffBuilder {
         cause: Option<Cause>,
         files: &[String],
     ) {
+        let grant = call.grant.as_deref().unwrap_or(NONE_GRANT);
+        group_for(&mut self.per_tool, &call.tool).count(base, candidate, cause);
+        group_for(&mut self.per_grant, grant).count(base, candidate, cause);
+        self.push_ungrouped(index, base, candidate, cause, || call.clone(), files);
+    }
+
+    /// Add per-tool and per-grant groups kept by the caller (`None` is calls without a grant),
+    /// for callers that count calls by their own keys and use
+    /// [`DiffBuilder::push_ungrouped`] per call.
+    pub fn add_groups<'a>(
+        &mut self,
+        per_tool: impl IntoIterator<Item = (&'a Arc<str>, &'a DiffGroup)>,
+        per_grant: impl IntoIterator<Item = (Option<&'a Arc<str>>, &'a DiffGroup)>,
+    ) {
+        for (tool, g) in per_tool {
+            group_for(&mut self.per_tool, tool).merge(g);
+        }
+        for (grant, g) in per_grant {
+            group_for(&mut self.per_grant, grant.map_or(NONE_GRANT, |g| &**g)).merge(g);
+        }
+    }
+
+    /// Count one call in everything but the per-tool and per-grant groups; `record` builds
+    /// the call's record, asked only for calls the report lists.
+    pub fn push_ungrouped(
+        &mut self,
+        index: u64,
+        base: &Decision,
+        candidate: &Decision,
+        cause: Option<Cause>,
+        record: impl FnOnce() -> CallRecord,
+        files: &[String],
+    ) {
         self.base.add(base);
         self.candidate.add(candidate);
         *self
             .transitions
             .entry((base.kind, candidate.kind))
             .or_default() += 1;
-        let grant = call.grant.as_deref().unwrap_or(NONE_GRANT);
-        for group in [
-            group_for(&mut self.per_tool, &call.tool),
-            group_for(&mut self.per_grant, grant),
-        ] {
-            group.calls += 1;
-            if let Some(cause) = cause {
-                group.changed += 1;
-                if candidate.kind == DecisionKind::Allow {
-                    group.newly_allowed += 1;
-                }
-                if base.kind == DecisionKind::Allow {
-                    group.newly_refused += 1;
-                }
-                match cause {
-                    Cause::Direct => group.direct += 1,
-                    Cause::KnockOn => group.knock_on += 1,
-                }
-            }
-        }
         if let Some(cause) = cause {
             self.changed += 1;
             match cause {
@@ -365,10 +378,11 @@ impl DiffBuilder {
                 *self.new_failures.entry(candidate.kind).or_default() += 1;
             }
             if self.opts.wants_call(self.calls.len()) {
+                let call = record();
                 self.calls.push(DiffRow {
-                    call: CallInfo::new(index, call, files, self.opts.show_args),
-                    base: Outcome::new(base, call),
-                    candidate: Outcome::new(candidate, call),
+                    call: CallInfo::new(index, &call, files, self.opts.show_args),
+                    base: Outcome::new(base, &call),
+                    candidate: Outcome::new(candidate, &call),
                     cause: Some(cause),
                 });
             }

@@ -435,6 +435,36 @@ pub struct DiffGroup {
     pub knock_on: u64,
 }
 
+impl DiffGroup {
+    /// Count one call decided `base` and `candidate`; `cause` is set iff the decision changed.
+    pub fn count(&mut self, base: &Decision, candidate: &Decision, cause: Option<Cause>) {
+        self.calls += 1;
+        if let Some(cause) = cause {
+            self.changed += 1;
+            if candidate.kind == DecisionKind::Allow {
+                self.newly_allowed += 1;
+            }
+            if base.kind == DecisionKind::Allow {
+                self.newly_refused += 1;
+            }
+            match cause {
+                Cause::Direct => self.direct += 1,
+                Cause::KnockOn => self.knock_on += 1,
+            }
+        }
+    }
+
+    /// Add another group's counts (the name stays).
+    pub fn merge(&mut self, other: &DiffGroup) {
+        self.calls += other.calls;
+        self.changed += other.changed;
+        self.newly_allowed += other.newly_allowed;
+        self.newly_refused += other.newly_refused;
+        self.direct += other.direct;
+        self.knock_on += other.knock_on;
+    }
+}
+
 /// The result of `mcpsim diff`.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct DiffReport {
