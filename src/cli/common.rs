@@ -9,12 +9,13 @@ use anyhow::Context;
 
 use crate::engine::{DecisionKind, EvalOptions};
 use crate::policy::{self, Dialect, LoadOptions};
+use crate::replay::lane::Lane;
 use crate::replay::{PolicySet, Progress, ReplayError};
 use crate::report::{
     self, CallsShown, DiffReport, Gate, InputSummary, OutputFormat, ReportOptions, RowKind,
     RowSink, SimulateReport, SummaryFormat, row_sink,
 };
-use crate::trace::{Format, ReadOptions};
+use crate::trace::{Format, ReadOptions, Trace, TraceError};
 
 /// Trace inputs.
 #[derive(clap::Args, Debug, Clone)]
@@ -36,6 +37,55 @@ impl InputArgs {
             from: self.from,
             strict: self.strict,
         }
+    }
+
+    /// Open the inputs: for a summary, the fast lane when it can take them; else a [`Trace`].
+    /// Errors (no such file, unknown format…) come before any output.
+    pub fn open(&self, per_call: bool) -> Result<Opened, TraceError> {
+        let read = self.read_options();
+        let lane = match per_call {
+            false => Lane::open(&self.traces, &read)?,
+            true => None,
+        };
+        let trace = match lane {
+            Some(_) => None,
+            None => Some(Trace::open(&self.traces, &read)?),
+        };
+        Ok(Opened {
+            input: self.clone(),
+            lane,
+            trace,
+        })
+    }
+}
+
+/// Inputs opened by [`InputArgs::open`].
+pub struct Opened {
+    input: InputArgs,
+    lane: Option<Lane>,
+    trace: Option<Trace>,
+}
+
+impl Opened {
+    /// Replay through the lane when it took the inputs and does not decline midway, else
+    /// through the trace (opened now if the lane declined).
+    pub fn replay<R>(
+        self,
+        opts: ReportOptions,
+        progress: &mut dyn Progress,
+        lane: impl FnOnce(Lane, ReportOptions, &mut dyn Progress) -> Result<Option<R>, ReplayError>,
+        general: impl FnOnce(&mut Trace, ReportOptions, &mut dyn Progress) -> Result<R, ReplayError>,
+    ) -> Result<R, ReplayError> {
+        if let Some(l) = self.lane {
+            if let Some(report) = lane(l, opts.clone(), progress)? {
+                return Ok(report);
+            }
+        }
+        let mut trace = match self.trace {
+            Some(t) => t,
+            None => Trace::open(&self.input.traces, &self.input.read_options())?,
+        };
+        general(&mut trace, opts, progress)
     }
 }
 

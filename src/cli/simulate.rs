@@ -6,8 +6,7 @@ use super::common::{
     EvalArgs, InputArgs, OutputArgs, load_policies, parse_kind, replay_and_report,
 };
 use crate::engine::DecisionKind;
-use crate::replay::{self, lane::Lane};
-use crate::trace::Trace;
+use crate::replay;
 
 /// Arguments of `mcpsim simulate`.
 #[derive(clap::Args, Debug)]
@@ -44,27 +43,14 @@ pub fn run(args: &SimulateArgs, out: &mut dyn Write, err: &mut dyn Write) -> any
     };
     let fail_on = (!args.fail_on.is_empty()).then(|| (args.fail_on.clone(), args.max_failures));
     let opts = args.output.report_options(fail_on);
-    let read = args.input.read_options();
-    // One large file of call records, summarised: the fast lane, when it can take it.
-    let lane = match args.output.format.is_per_call() {
-        false => Lane::open(&args.input.traces, &read)?,
-        true => None,
-    };
-    let mut trace = match lane {
-        Some(_) => None,
-        None => Some(Trace::open(&args.input.traces, &read)?),
-    };
+    let opened = args.input.open(args.output.format.is_per_call())?;
+    let eval = args.eval.options();
     replay_and_report(&args.output, out, err, |rows, progress| {
-        if let Some(lane) = lane {
-            let report = lane.simulate(&policies, args.eval.options(), opts.clone(), progress)?;
-            if let Some(report) = report {
-                return Ok(report);
-            }
-        }
-        let trace = match &mut trace {
-            Some(t) => t,
-            None => trace.insert(Trace::open(&args.input.traces, &read)?),
-        };
-        replay::simulate(trace, &policies, args.eval.options(), opts, rows, progress)
+        opened.replay(
+            opts,
+            progress,
+            |lane, opts, progress| lane.simulate(&policies, eval, opts, progress),
+            |trace, opts, progress| replay::simulate(trace, &policies, eval, opts, rows, progress),
+        )
     })
 }
