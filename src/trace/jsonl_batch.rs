@@ -43,6 +43,9 @@ use super::{Args, CallRecord, Nanos, Origin, RawArgs, RecordedDecision, TraceErr
 const CHUNK: usize = 1 << 20;
 /// Chunks dispatched but not yet handed out as batches.
 const IN_FLIGHT: usize = 8;
+/// How far before its start a chunk's pages are dropped from the resident set once it is read
+/// (see [`ChunkBytes`]'s `drop`).
+const RELEASE_BEFORE: usize = 256 << 10;
 /// Nesting the scanner follows inside a line; deeper values go to the general code (whose JSON
 /// parser has a limit of its own).
 const MAX_DEPTH: u32 = 64;
@@ -365,19 +368,22 @@ impl Drop for ChunkBytes {
             ChunkBytes::Mapped { map, start, end } => {
                 // Pages of a map stay in the process's resident set once touched, which would
                 // make a read of a multi-gigabyte file look that large. Nobody reads this range
-                // any more: drop its pages (they stay in the page cache). The first and last
-                // page may be shared with a neighbouring chunk still being read; for a
-                // read-only map of a file, dropping them only means the next access maps the
-                // same page-cache page again.
+                // any more: drop its pages (they stay in the page cache). A page fault also maps
+                // the cached pages around the faulting one (64 KiB by default), so the release
+                // starts a little before the chunk, where the previous chunk's release may have
+                // come too early. Pages at either end may still be read for a neighbouring
+                // chunk; for a read-only map of a file, dropping them only means the next
+                // access maps the same page-cache page again.
                 #[cfg(unix)]
                 {
+                    let from = start.saturating_sub(RELEASE_BEFORE);
                     // SAFETY: the map is shared and read-only; MADV_DONTNEED on it never
                     // changes what a later read sees (see above).
                     let _ = unsafe {
                         map.unchecked_advise_range(
                             memmap2::UncheckedAdvice::DontNeed,
-                            *start,
-                            *end - *start,
+                            from,
+                            *end - from,
                         )
                     };
                 }
@@ -2013,7 +2019,7 @@ mod tests {
             rows += b.len();
             skipped += b.skipped.len();
             batches += 1;
-            check = check.wrapping_add(b.ts.last().copied().unwrap_or_default());
+            check = b.ts.iter().fold(check, |c, &t| c.wrapping_add(t));
         }
         let secs = start.elapsed().as_secs_f64();
         println!(
