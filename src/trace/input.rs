@@ -119,7 +119,7 @@ impl Drop for Spool {
 pub(crate) fn open_decoded(
     path: &Path,
     name: &str,
-) -> Result<(Box<dyn BufRead>, bool), TraceError> {
+) -> Result<(Box<dyn BufRead + Send>, bool), TraceError> {
     let io_err = |source| TraceError::Io {
         file: name.to_string(),
         source,

@@ -16,6 +16,7 @@ mod input;
 mod intercept;
 mod intern;
 mod jsonl;
+mod jsonl_batch;
 mod jsonl_fast;
 mod jsonrpc;
 mod merge;

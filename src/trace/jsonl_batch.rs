@@ -1,0 +1,2055 @@
+//! mcpsim JSONL read straight into [`CallBatch`]es: chunks of lines scanned on worker threads.
+//!
+//! The calling thread cuts the input into chunks of whole lines (about [`CHUNK`] bytes). A plain
+//! file is memory-mapped and a chunk is a range of the map; a decoded stream (gzip, zstd) is
+//! read into reused buffers. Worker threads turn each chunk into the columns of one batch, and
+//! batches come back in chunk order, so rows, line numbers and skipped lines are exactly those
+//! of the sequential reader ([`super::jsonl::JsonlSource`]). At most [`IN_FLIGHT`] chunks are
+//! dispatched and not yet handed out, so memory does not grow with the input.
+//!
+//! Each line is read by a hand-written scanner that takes only the usual shape: one flat object
+//! whose strings that matter (key names, names, the timestamp) hold no escape, each known key
+//! at most once, `args` an object (kept as its JSON text), plain numbers. It validates the whole
+//! line as JSON as it goes, and anything it is not sure of (an escaped name, a duplicate key, a
+//! `recorded` object, an exponent, bad JSON…) sends the line to the sequential reader's own code,
+//! which then yields the record or the error. So the scanner never decides that a line is bad,
+//! and never accepts a line that code would reject.
+
+// Wired into the replay separately; until then only the tests use it.
+#![cfg_attr(not(test), allow(dead_code))]
+
+use std::collections::VecDeque;
+use std::fs::File;
+use std::io::{BufRead, ErrorKind};
+use std::path::Path;
+use std::sync::mpsc::{Receiver, SyncSender, sync_channel};
+use std::sync::{Arc, Mutex};
+use std::thread;
+
+use memmap2::Mmap;
+use serde_json::Value;
+
+use super::batch::{BatchRows, BatchSource, CallBatch, LocalSymbols, Symbols};
+use super::format::UTF8_BOM;
+use super::input::open_decoded;
+use super::intern::Interner;
+use super::jsonl::record_from_object;
+use super::jsonl_fast::fast_rfc3339;
+use super::source::{LineError, UNKNOWN_SERVER, parse_object};
+use super::time::{parse_ts_str, parse_ts_value};
+use super::{Args, CallRecord, Nanos, Origin, RawArgs, RecordedDecision, TraceError, Upstream};
+
+/// Bytes per chunk handed to a worker (a chunk is extended to the end of its last line).
+const CHUNK: usize = 1 << 20;
+/// Chunks dispatched but not yet handed out as batches.
+const IN_FLIGHT: usize = 8;
+/// How far before its start a chunk's pages are dropped from the resident set once it is read
+/// (see [`ChunkBytes`]'s `drop`).
+const RELEASE_BEFORE: usize = 256 << 10;
+/// Nesting the scanner follows inside a line; deeper values go to the general code (whose JSON
+/// parser has a limit of its own).
+const MAX_DEPTH: u32 = 64;
+
+/// mcpsim JSONL as [`CallBatch`]es, one per chunk of lines, parsed by a pool of workers.
+pub(crate) struct JsonlBatchSource {
+    name: String,
+    file: u32,
+    input: Input,
+    chunk: usize,
+    /// Whether no chunk was cut yet (the next one holds line 1, which may start with a BOM).
+    at_start: bool,
+    /// Number of the first line of the next batch handed out.
+    next_line: u64,
+    jobs: Option<SyncSender<Job>>,
+    pending: VecDeque<(Arc<ChunkBytes>, Receiver<Parsed>)>,
+}
+
+/// Where chunks come from.
+enum Input {
+    Mapped {
+        map: Arc<Mmap>,
+        pos: usize,
+    },
+    Stream {
+        r: Box<dyn BufRead + Send>,
+        carry: Vec<u8>,
+        eof: bool,
+        pool: Arc<Pool>,
+    },
+}
+
+struct Job {
+    bytes: Arc<ChunkBytes>,
+    /// Whether the chunk starts the input (its first line is line 1).
+    first: bool,
+    reply: SyncSender<Parsed>,
+}
+
+impl JsonlBatchSource {
+    /// Read the file at `path` (input number `file`, shown as `name`): memory-mapped when it is
+    /// a plain file, else (compressed, or when it cannot be mapped) read as a stream.
+    pub(crate) fn open_file(
+        path: &Path,
+        name: &str,
+        file: u32,
+        symbols: Arc<Symbols>,
+    ) -> Result<JsonlBatchSource, TraceError> {
+        let (r, compressed) = open_decoded(path, name)?;
+        if compressed {
+            return Ok(JsonlBatchSource::open_reader(r, name, file, symbols));
+        }
+        let mapped = File::open(path).and_then(|f| {
+            // Pipes and devices cannot be mapped, and some special files say they are empty.
+            let meta = f.metadata()?;
+            if !meta.is_file() || meta.len() == 0 {
+                return Err(std::io::Error::other("not a plain file"));
+            }
+            // SAFETY: the map is only read. Like every reader of a memory-mapped file, this
+            // assumes nobody truncates or rewrites the file while it is read (the bytes would
+            // change under the slices taken from it).
+            unsafe { Mmap::map(&f) }
+        });
+        let Ok(map) = mapped else {
+            return Ok(JsonlBatchSource::open_reader(r, name, file, symbols));
+        };
+        #[cfg(unix)]
+        {
+            // A hint only: read-ahead for a front-to-back read.
+            let _ = map.advise(memmap2::Advice::Sequential);
+        }
+        let input = Input::Mapped {
+            map: Arc::new(map),
+            pos: 0,
+        };
+        Ok(JsonlBatchSource::new(input, name, file, symbols))
+    }
+
+    /// Read a decoded stream (input number `file`, shown as `name`) in chunks.
+    pub(crate) fn open_reader(
+        r: Box<dyn BufRead + Send>,
+        name: &str,
+        file: u32,
+        symbols: Arc<Symbols>,
+    ) -> JsonlBatchSource {
+        let input = Input::Stream {
+            r,
+            carry: Vec::new(),
+            eof: false,
+            pool: Arc::new(Pool::default()),
+        };
+        JsonlBatchSource::new(input, name, file, symbols)
+    }
+
+    fn new(input: Input, name: &str, file: u32, symbols: Arc<Symbols>) -> JsonlBatchSource {
+        let workers = thread::available_parallelism()
+            .map(|n| n.get())
+            .unwrap_or(1)
+            .clamp(1, 4);
+        let (job_tx, job_rx) = sync_channel::<Job>(IN_FLIGHT);
+        let job_rx = Arc::new(Mutex::new(job_rx));
+        for _ in 0..workers {
+            let jobs = Arc::clone(&job_rx);
+            let symbols = Arc::clone(&symbols);
+            // A worker that cannot be started leaves the others (and at least the caller's
+            // pending chunks) to fail loudly at the first reply, never silently.
+            let _ = thread::Builder::new()
+                .name("jsonl-scan".into())
+                .spawn(move || worker(&jobs, file, symbols));
+        }
+        JsonlBatchSource {
+            name: name.to_string(),
+            file,
+            input,
+            chunk: CHUNK,
+            at_start: true,
+            next_line: 1,
+            jobs: Some(job_tx),
+            pending: VecDeque::with_capacity(IN_FLIGHT),
+        }
+    }
+
+    /// Smaller chunks, so tests cross chunk boundaries with little data.
+    #[cfg(test)]
+    fn with_chunk(mut self, bytes: usize) -> JsonlBatchSource {
+        self.chunk = bytes.max(1);
+        self
+    }
+
+    fn io_error(&self, source: std::io::Error) -> TraceError {
+        TraceError::Io {
+            file: self.name.clone(),
+            source,
+        }
+    }
+
+    /// Cut the next chunk of whole lines; `None` at the end of the input.
+    fn next_chunk(&mut self) -> Result<Option<ChunkBytes>, std::io::Error> {
+        let chunk = self.chunk;
+        match &mut self.input {
+            Input::Mapped { map, pos } => {
+                let len = map.len();
+                if *pos >= len {
+                    return Ok(None);
+                }
+                let start = *pos;
+                let end = match start.checked_add(chunk) {
+                    Some(target) if target < len => {
+                        memchr::memchr(b'\n', &map[target - 1..]).map_or(len, |i| target + i)
+                    }
+                    _ => len,
+                };
+                *pos = end;
+                Ok(Some(ChunkBytes::Mapped {
+                    map: Arc::clone(map),
+                    start,
+                    end,
+                }))
+            }
+            Input::Stream {
+                r,
+                carry,
+                eof,
+                pool,
+            } => {
+                if *eof {
+                    return Ok(None);
+                }
+                // Buffers come back when their batches are dropped: reusing them saves the page
+                // faults of fresh ones.
+                let mut buf = pool.take();
+                buf.extend_from_slice(carry);
+                carry.clear();
+                // Fill to at least a chunk's size, then on until the chunk holds a newline (the
+                // carried part of a line holds none). Reading straight into the chunk (large
+                // reads bypass the reader's buffer) saves a copy.
+                let mut newline = false;
+                while buf.len() < chunk || !newline {
+                    let len = buf.len();
+                    let want = if len < chunk {
+                        chunk - len
+                    } else {
+                        chunk.min(64 * 1024)
+                    };
+                    buf.resize(len + want, 0);
+                    match r.read(&mut buf[len..]) {
+                        Ok(0) => {
+                            buf.truncate(len);
+                            *eof = true;
+                            break;
+                        }
+                        Ok(n) => {
+                            buf.truncate(len + n);
+                            newline = newline || memchr::memchr(b'\n', &buf[len..]).is_some();
+                        }
+                        Err(e) if e.kind() == ErrorKind::Interrupted => buf.truncate(len),
+                        Err(e) => return Err(e),
+                    }
+                }
+                if !*eof {
+                    if let Some(pos) = memchr::memrchr(b'\n', &buf) {
+                        carry.extend_from_slice(&buf[pos + 1..]);
+                        buf.truncate(pos + 1);
+                    }
+                }
+                if buf.is_empty() {
+                    pool.put(buf);
+                    return Ok(None);
+                }
+                Ok(Some(ChunkBytes::Owned {
+                    buf,
+                    pool: Arc::clone(pool),
+                }))
+            }
+        }
+    }
+
+    /// Keep the workers busy: dispatch chunks until IN_FLIGHT are pending or the input ends.
+    fn refill(&mut self) -> Result<(), TraceError> {
+        while self.pending.len() < IN_FLIGHT && self.jobs.is_some() {
+            let Some(bytes) = self.next_chunk().map_err(|e| self.io_error(e))? else {
+                // Workers end once the queue is closed and drained.
+                self.jobs = None;
+                return Ok(());
+            };
+            let bytes = Arc::new(bytes);
+            let (reply, rx) = sync_channel(1);
+            let job = Job {
+                bytes: Arc::clone(&bytes),
+                first: std::mem::replace(&mut self.at_start, false),
+                reply,
+            };
+            let sent = self
+                .jobs
+                .as_ref()
+                .is_some_and(|jobs| jobs.send(job).is_ok());
+            if !sent {
+                return Err(self.io_error(std::io::Error::other(
+                    "the JSONL parsing workers stopped unexpectedly",
+                )));
+            }
+            self.pending.push_back((bytes, rx));
+        }
+        Ok(())
+    }
+}
+
+impl BatchSource for JsonlBatchSource {
+    fn next_batch(&mut self) -> Result<Option<CallBatch>, TraceError> {
+        loop {
+            self.refill()?;
+            let Some((bytes, rx)) = self.pending.pop_front() else {
+                return Ok(None);
+            };
+            let Ok(parsed) = rx.recv() else {
+                return Err(self.io_error(std::io::Error::other(
+                    "a JSONL parsing worker stopped unexpectedly",
+                )));
+            };
+            let base = self.next_line;
+            self.next_line += parsed.lines;
+            let batch = parsed.into_batch(bytes, self.file, base);
+            // A stretch of blank lines makes no batch.
+            if !batch.is_empty() || !batch.skipped.is_empty() {
+                return Ok(Some(batch));
+            }
+        }
+    }
+}
+
+/// Spare stream buffers.
+#[derive(Default)]
+struct Pool(Mutex<Vec<Vec<u8>>>);
+
+impl Pool {
+    fn take(&self) -> Vec<u8> {
+        let mut buf = self
+            .0
+            .lock()
+            .ok()
+            .and_then(|mut spare| spare.pop())
+            .unwrap_or_default();
+        buf.clear();
+        buf
+    }
+
+    fn put(&self, buf: Vec<u8>) {
+        if let Ok(mut spare) = self.0.lock() {
+            if spare.len() < IN_FLIGHT + 2 {
+                spare.push(buf);
+            }
+        }
+    }
+}
+
+/// The bytes of one chunk, shared by the worker parsing it and the batch made from it.
+enum ChunkBytes {
+    /// A range of the file's map.
+    Mapped {
+        map: Arc<Mmap>,
+        start: usize,
+        end: usize,
+    },
+    /// A buffer read from a stream, back to the pool when done.
+    Owned { buf: Vec<u8>, pool: Arc<Pool> },
+}
+
+impl ChunkBytes {
+    fn bytes(&self) -> &[u8] {
+        match self {
+            ChunkBytes::Mapped { map, start, end } => &map[*start..*end],
+            ChunkBytes::Owned { buf, .. } => buf,
+        }
+    }
+}
+
+impl Drop for ChunkBytes {
+    fn drop(&mut self) {
+        match self {
+            ChunkBytes::Mapped { map, start, end } => {
+                // Pages of a map stay in the process's resident set once touched, which would
+                // make a read of a multi-gigabyte file look that large. Nobody reads this range
+                // any more: drop its pages (they stay in the page cache). A page fault also maps
+                // the cached pages around the faulting one (64 KiB by default), so the release
+                // starts a little before the chunk, where the previous chunk's release may have
+                // come too early. Pages at either end may still be read for a neighbouring
+                // chunk; for a read-only map of a file, dropping them only means the next
+                // access maps the same page-cache page again.
+                #[cfg(unix)]
+                {
+                    let from = start.saturating_sub(RELEASE_BEFORE);
+                    // SAFETY: the map is shared and read-only; MADV_DONTNEED on it never
+                    // changes what a later read sees (see above).
+                    let _ = unsafe {
+                        map.unchecked_advise_range(
+                            memmap2::UncheckedAdvice::DontNeed,
+                            from,
+                            *end - from,
+                        )
+                    };
+                }
+                #[cfg(not(unix))]
+                let _ = (map, start, end);
+            }
+            ChunkBytes::Owned { buf, pool } => pool.put(std::mem::take(buf)),
+        }
+    }
+}
+
+/// What a worker makes of one chunk: the columns of a batch, with line numbers counted from 0
+/// at the chunk's first line (the consumer knows where the chunk starts).
+#[derive(Default)]
+struct Parsed {
+    ts: Vec<Nanos>,
+    line: Vec<u64>,
+    server: Vec<u32>,
+    grant: Vec<u32>,
+    session: Vec<u32>,
+    tool: Vec<u32>,
+    upstream: Vec<Option<Upstream>>,
+    recorded: Vec<Option<RecordedDecision>>,
+    skipped: Vec<(u64, LineError)>,
+    /// Per row, the line's text (without line ending or BOM) as a range of the chunk.
+    text: Vec<(usize, usize)>,
+    /// Per row, the `args` object or else the `arg_keys` list as a range of the chunk; empty
+    /// when there is neither.
+    args: Vec<(usize, usize)>,
+    /// Rows the general code read, with their records, by row.
+    records: Vec<(usize, CallRecord)>,
+    /// Lines in the chunk, blank ones included.
+    lines: u64,
+}
+
+impl Parsed {
+    fn with_capacity(rows: usize) -> Parsed {
+        Parsed {
+            ts: Vec::with_capacity(rows),
+            line: Vec::with_capacity(rows),
+            server: Vec::with_capacity(rows),
+            grant: Vec::with_capacity(rows),
+            session: Vec::with_capacity(rows),
+            tool: Vec::with_capacity(rows),
+            upstream: Vec::with_capacity(rows),
+            recorded: Vec::with_capacity(rows),
+            text: Vec::with_capacity(rows),
+            args: Vec::with_capacity(rows),
+            ..Parsed::default()
+        }
+    }
+
+    fn into_batch(mut self, bytes: Arc<ChunkBytes>, file: u32, base: u64) -> CallBatch {
+        for line in &mut self.line {
+            *line += base;
+        }
+        for (line, _) in &mut self.skipped {
+            *line += base;
+        }
+        for (_, rec) in &mut self.records {
+            rec.origin.line += base;
+        }
+        let rows = JsonlRows {
+            bytes,
+            file,
+            line: self.line.clone(),
+            text: self.text,
+            args: self.args,
+            records: self.records,
+        };
+        CallBatch {
+            file,
+            ts: self.ts,
+            line: self.line,
+            server: self.server,
+            grant: self.grant,
+            session: self.session,
+            tool: self.tool,
+            upstream: self.upstream,
+            recorded: self.recorded,
+            skipped: self.skipped,
+            ignored: Vec::new(),
+            rows: Box::new(rows),
+        }
+    }
+}
+
+/// Arguments and records of a batch's rows, from the chunk's text.
+struct JsonlRows {
+    bytes: Arc<ChunkBytes>,
+    file: u32,
+    line: Vec<u64>,
+    text: Vec<(usize, usize)>,
+    args: Vec<(usize, usize)>,
+    records: Vec<(usize, CallRecord)>,
+}
+
+impl JsonlRows {
+    /// The record of a row the general code read.
+    fn general(&self, row: usize) -> Option<&CallRecord> {
+        self.records
+            .binary_search_by_key(&row, |(r, _)| *r)
+            .ok()
+            .map(|i| &self.records[i].1)
+    }
+
+    fn str(&self, (start, end): (usize, usize)) -> Option<&str> {
+        let bytes = self.bytes.bytes().get(start..end)?;
+        std::str::from_utf8(bytes).ok()
+    }
+}
+
+impl BatchRows for JsonlRows {
+    fn args(&self, row: usize) -> Args {
+        if let Some(rec) = self.general(row) {
+            return rec.args.clone();
+        }
+        let text = match self.args.get(row) {
+            Some(&(start, end)) if start < end => self.str((start, end)),
+            _ => None,
+        };
+        match text {
+            // An object, checked by the scanner: parsed when first read.
+            Some(text) if text.starts_with('{') => Args::Raw(RawArgs::new(text)),
+            // A list of strings, checked by the scanner.
+            Some(text) => serde_json::from_str(text).map_or(Args::Unrecorded, Args::Keys),
+            None => Args::Unrecorded,
+        }
+    }
+
+    fn record(&self, row: usize) -> CallRecord {
+        if let Some(rec) = self.general(row) {
+            return rec.clone();
+        }
+        let origin = Origin {
+            file: self.file,
+            line: self.line.get(row).copied().unwrap_or_default(),
+        };
+        let text = self.text.get(row).and_then(|&t| self.str(t)).unwrap_or("");
+        // The scanner took this line, so the general code reads it too; the same code as the
+        // sequential reader's makes the record identical to its.
+        match general(text, origin, &mut Interner::default()) {
+            Ok(rec) => rec,
+            // Not reached (the scanner never takes a line the general code rejects): the
+            // scanner's own reading, without request id and latency, is the best left.
+            Err(_) => {
+                let line = scan_line(text).unwrap_or(Line::NONE);
+                CallRecord {
+                    ts: line.ts,
+                    server: line.server.unwrap_or(UNKNOWN_SERVER).into(),
+                    grant: line.grant.map(Into::into),
+                    session: line.session.map(Into::into),
+                    tool: line.tool.into(),
+                    args: self.args(row),
+                    id: None,
+                    recorded: None,
+                    upstream: line.upstream,
+                    latency_ms: None,
+                    origin,
+                }
+            }
+        }
+    }
+}
+
+/// The sequential reader's code for one line.
+fn general(text: &str, origin: Origin, names: &mut Interner) -> Result<CallRecord, LineError> {
+    parse_object(text).and_then(|obj| record_from_object(&obj, origin, names))
+}
+
+fn worker(jobs: &Mutex<Receiver<Job>>, file: u32, symbols: Arc<Symbols>) {
+    let mut syms = LocalSymbols::new(symbols);
+    let mut names = Interner::default();
+    loop {
+        let job = match jobs.lock() {
+            Ok(rx) => rx.recv(),
+            Err(_) => return,
+        };
+        let Ok(job) = job else { return };
+        let parsed = parse_chunk(job.bytes.bytes(), job.first, file, &mut syms, &mut names);
+        drop(job.bytes);
+        // The consumer may have stopped reading; then nobody needs the result.
+        let _ = job.reply.send(parsed);
+    }
+}
+
+/// The last name seen in one column and its id: consecutive calls often share names, and a
+/// comparison is cheaper than a hash lookup.
+#[derive(Default, Clone, Copy)]
+struct Memo<'a> {
+    last: Option<(&'a str, u32)>,
+}
+
+impl<'a> Memo<'a> {
+    #[inline]
+    fn id(&mut self, name: &'a str, syms: &mut LocalSymbols) -> u32 {
+        match self.last {
+            Some((n, id)) if same(n, name) => id,
+            _ => {
+                let id = syms.intern(name);
+                self.last = Some((name, id));
+                id
+            }
+        }
+    }
+
+    #[inline]
+    fn opt_id(&mut self, name: Option<&'a str>, syms: &mut LocalSymbols) -> u32 {
+        name.map_or(super::batch::NO_SYM, |n| self.id(n, syms))
+    }
+}
+
+/// String equality, inline for the short names of call records (a call to `memcmp` costs more
+/// than comparing them).
+#[inline]
+fn same(a: &str, b: &str) -> bool {
+    let (a, b) = (a.as_bytes(), b.as_bytes());
+    let n = a.len();
+    if n != b.len() {
+        return false;
+    }
+    match n {
+        // Two or four (possibly overlapping) words cover the whole string.
+        8..=16 => word(&a[..8]) == word(&b[..8]) && word(&a[n - 8..]) == word(&b[n - 8..]),
+        17..=32 => {
+            word(&a[..8]) == word(&b[..8])
+                && word(&a[8..16]) == word(&b[8..16])
+                && word(&a[n - 16..n - 8]) == word(&b[n - 16..n - 8])
+                && word(&a[n - 8..]) == word(&b[n - 8..])
+        }
+        _ => a == b,
+    }
+}
+
+/// Parse every non-blank line of a chunk, numbering lines from 0 the way the sequential line
+/// splitter numbers them from its first line; `first` when the chunk starts the input.
+fn parse_chunk(
+    bytes: &[u8],
+    first: bool,
+    file: u32,
+    syms: &mut LocalSymbols,
+    names: &mut Interner,
+) -> Parsed {
+    let mut out = Parsed::with_capacity((bytes.len() / 160 + 1).min(1 << 14));
+    // One validation for the whole chunk; lines split at newlines stay valid. Only when the
+    // chunk holds invalid UTF-8 is every line checked on its own, for the error.
+    let whole = simdutf8::basic::from_utf8(bytes).ok();
+    let (mut server, mut grant, mut session, mut tool) =
+        <(Memo<'_>, Memo<'_>, Memo<'_>, Memo<'_>)>::default();
+    let mut line = 0u64;
+    let mut start = 0;
+    while start < bytes.len() {
+        let end = memchr::memchr(b'\n', &bytes[start..]).map_or(bytes.len(), |i| start + i);
+        let mut stop = end;
+        while stop > start && matches!(bytes[stop - 1], b'\n' | b'\r') {
+            stop -= 1;
+        }
+        let raw = &bytes[start..stop];
+        if !raw.iter().all(u8::is_ascii_whitespace) {
+            let from = if first && line == 0 && raw.starts_with(UTF8_BOM) {
+                start + UTF8_BOM.len()
+            } else {
+                start
+            };
+            let text = match whole {
+                Some(s) => Ok(&s[from..stop]),
+                None => std::str::from_utf8(&bytes[from..stop]).map_err(|e| {
+                    LineError::new(
+                        "invalid UTF-8",
+                        format!("invalid UTF-8 at byte {}", e.valid_up_to() + 1),
+                    )
+                }),
+            };
+            match text.map(|t| (t, scan_line(t))) {
+                Ok((_, Some(l))) => {
+                    out.ts.push(l.ts);
+                    out.line.push(line);
+                    out.server
+                        .push(server.id(l.server.unwrap_or(UNKNOWN_SERVER), syms));
+                    out.grant.push(grant.opt_id(l.grant, syms));
+                    out.session.push(session.opt_id(l.session, syms));
+                    out.tool.push(tool.id(l.tool, syms));
+                    out.upstream.push(l.upstream);
+                    out.recorded.push(l.recorded);
+                    out.text.push((from, stop));
+                    out.args.push(match l.args {
+                        (0, 0) => (0, 0),
+                        (a, b) => (from + a, from + b),
+                    });
+                }
+                Ok((t, None)) => match general(t, Origin { file, line }, names) {
+                    Ok(rec) => {
+                        out.ts.push(rec.ts);
+                        out.line.push(line);
+                        out.server.push(syms.intern(&rec.server));
+                        out.grant.push(syms.intern_opt(rec.grant.as_deref()));
+                        out.session.push(syms.intern_opt(rec.session.as_deref()));
+                        out.tool.push(syms.intern(&rec.tool));
+                        out.upstream.push(rec.upstream);
+                        out.recorded
+                            .push(rec.recorded.as_ref().and_then(|r| r.decision));
+                        out.text.push((from, stop));
+                        out.args.push((0, 0));
+                        out.records.push((out.ts.len() - 1, rec));
+                    }
+                    Err(e) => out.skipped.push((line, e)),
+                },
+                Err(e) => out.skipped.push((line, e)),
+            }
+        }
+        line += 1;
+        start = end + 1;
+    }
+    out.lines = line;
+    out
+}
+
+/// What the scanner read from a line it takes.
+#[derive(Debug, Clone, Copy, PartialEq)]
+struct Line<'a> {
+    ts: Nanos,
+    server: Option<&'a str>,
+    grant: Option<&'a str>,
+    session: Option<&'a str>,
+    tool: &'a str,
+    /// What was recorded of the arguments, as a range of the line: the `args` object, else the
+    /// `arg_keys` list; `(0, 0)` when neither is there.
+    args: (usize, usize),
+    upstream: Option<Upstream>,
+    /// The decision of the `recorded` object.
+    recorded: Option<RecordedDecision>,
+}
+
+impl Line<'_> {
+    const NONE: Line<'static> = Line {
+        ts: 0,
+        server: None,
+        grant: None,
+        session: None,
+        tool: "",
+        args: (0, 0),
+        upstream: None,
+        recorded: None,
+    };
+}
+
+// Known keys, as bits of the duplicate check.
+const TS: u16 = 1;
+const SERVER: u16 = 1 << 1;
+const GRANT: u16 = 1 << 2;
+const SESSION: u16 = 1 << 3;
+const TOOL: u16 = 1 << 4;
+const ARGS: u16 = 1 << 5;
+const ID: u16 = 1 << 6;
+const UPSTREAM: u16 = 1 << 7;
+const LATENCY: u16 = 1 << 8;
+const RECORDED: u16 = 1 << 9;
+const ARG_KEYS: u16 = 1 << 10;
+
+/// Read a call-record line in the usual shape; `None` when the general code must decide.
+///
+/// Everything the line holds is validated as the general code's JSON parser would, so `Some`
+/// means that code reads the line into a record with exactly these values.
+fn scan_line(text: &str) -> Option<Line<'_>> {
+    let mut sc = Scanner {
+        s: text,
+        b: text.as_bytes(),
+        pos: 0,
+    };
+    sc.ws();
+    sc.eat(b'{')?;
+    let open = sc.pos;
+    if let Some(line) = Fields::default().compact(&mut sc) {
+        return Some(line);
+    }
+    sc.pos = open;
+    Fields::default().any_order(&mut sc)
+}
+
+/// The fields of a line read so far.
+#[derive(Default)]
+struct Fields<'a> {
+    ts: Option<Nanos>,
+    server: Option<&'a str>,
+    grant: Option<&'a str>,
+    session: Option<&'a str>,
+    tool: Option<&'a str>,
+    args: (usize, usize),
+    arg_keys: (usize, usize),
+    upstream: Option<Upstream>,
+    recorded: Option<RecordedDecision>,
+}
+
+impl<'a> Fields<'a> {
+    /// The rest of the object, the brace eaten, as mcpsim writes it: no whitespace, known keys
+    /// in its order (any of them may be missing). Nothing here depends on which key comes
+    /// next, so the branches are the same on every line of a file. `None` for anything else.
+    #[inline]
+    fn compact(mut self, sc: &mut Scanner<'a>) -> Option<Line<'a>> {
+        macro_rules! field {
+            ($key:literal, $value:expr) => {
+                if sc.b[sc.pos..].starts_with($key) {
+                    sc.pos += $key.len();
+                    $value;
+                    match sc.next()? {
+                        b',' => {}
+                        b'}' => return self.finish(sc),
+                        _ => return None,
+                    }
+                }
+            };
+        }
+        field!(b"\"ts\":", self.ts = sc.ts()?);
+        field!(b"\"server\":", self.server = sc.name()?);
+        field!(b"\"grant\":", self.grant = sc.name()?);
+        field!(b"\"session\":", self.session = sc.name()?);
+        field!(b"\"tool\":", self.tool = sc.name()?);
+        field!(b"\"args\":", self.args = sc.args()?);
+        field!(b"\"arg_keys\":", self.arg_keys = sc.arg_keys()?);
+        field!(b"\"id\":", sc.id()?);
+        field!(b"\"recorded\":", self.recorded = sc.recorded()?);
+        field!(b"\"upstream\":", self.upstream = sc.upstream()?);
+        field!(b"\"latency_ms\":", sc.latency()?);
+        None
+    }
+
+    /// The rest of the object, the brace eaten, in any shape the scanner takes.
+    fn any_order(mut self, sc: &mut Scanner<'a>) -> Option<Line<'a>> {
+        let mut seen = 0u16;
+        sc.ws();
+        loop {
+            sc.eat(b'"')?;
+            let bit = sc.key()?;
+            // A repeated key: the last one counts in a map; the general code sorts that out.
+            if seen & bit != 0 {
+                return None;
+            }
+            seen |= bit;
+            sc.ws();
+            sc.eat(b':')?;
+            sc.ws();
+            match bit {
+                TS => self.ts = sc.ts()?,
+                SERVER => self.server = sc.name()?,
+                GRANT => self.grant = sc.name()?,
+                SESSION => self.session = sc.name()?,
+                TOOL => self.tool = sc.name()?,
+                ARGS => self.args = sc.args()?,
+                ID => sc.id()?,
+                UPSTREAM => self.upstream = sc.upstream()?,
+                LATENCY => sc.latency()?,
+                RECORDED => self.recorded = sc.recorded()?,
+                ARG_KEYS => self.arg_keys = sc.arg_keys()?,
+                _ => sc.skip_value(1)?,
+            }
+            sc.ws();
+            match sc.next()? {
+                b',' => sc.ws(),
+                b'}' => return self.finish(sc),
+                _ => return None,
+            }
+        }
+    }
+
+    /// The line, once its closing brace is eaten: only whitespace may follow, and the
+    /// timestamp and tool are required.
+    #[inline]
+    fn finish(self, sc: &mut Scanner<'a>) -> Option<Line<'a>> {
+        sc.ws();
+        if sc.pos != sc.b.len() {
+            return None;
+        }
+        Some(Line {
+            ts: self.ts?,
+            server: self.server,
+            grant: self.grant,
+            session: self.session,
+            tool: self.tool?,
+            // Argument values win over a key list.
+            args: if self.args == (0, 0) {
+                self.arg_keys
+            } else {
+                self.args
+            },
+            upstream: self.upstream,
+            recorded: self.recorded,
+        })
+    }
+}
+
+/// A recorded decision's name read as [`RecordedDecision::parse`] reads it, without its
+/// allocation for mcpsim's own names.
+#[inline]
+fn decision_named(s: &str) -> Option<RecordedDecision> {
+    match s {
+        "allow" => Some(RecordedDecision::Allow),
+        "deny" => Some(RecordedDecision::Deny),
+        "throttle" => Some(RecordedDecision::Throttle),
+        "approval" => Some(RecordedDecision::Approval),
+        _ => RecordedDecision::parse(s),
+    }
+}
+
+/// A cursor over one line's text.
+struct Scanner<'a> {
+    s: &'a str,
+    b: &'a [u8],
+    pos: usize,
+}
+
+impl<'a> Scanner<'a> {
+    #[inline]
+    fn peek(&self) -> Option<u8> {
+        self.b.get(self.pos).copied()
+    }
+
+    #[inline]
+    fn next(&mut self) -> Option<u8> {
+        let c = self.peek()?;
+        self.pos += 1;
+        Some(c)
+    }
+
+    #[inline]
+    fn eat(&mut self, c: u8) -> Option<()> {
+        (self.next()? == c).then_some(())
+    }
+
+    /// JSON whitespace (not every ASCII space: a form feed is an error).
+    #[inline]
+    fn ws(&mut self) {
+        while let Some(b' ' | b'\t' | b'\r' | b'\n') = self.peek() {
+            self.pos += 1;
+        }
+    }
+
+    #[inline]
+    fn lit(&mut self, word: &[u8]) -> Option<()> {
+        if self.b[self.pos..].starts_with(word) {
+            self.pos += word.len();
+            Some(())
+        } else {
+            None
+        }
+    }
+
+    /// The rest of a key, the opening quote eaten: the bit of a known key, 0 for any other key
+    /// without escapes.
+    #[inline]
+    fn key(&mut self) -> Option<u16> {
+        let rest = &self.b[self.pos..];
+        // A known key followed by its closing quote is exactly that key.
+        let (bit, len): (u16, usize) = match rest.first()? {
+            b't' if rest.starts_with(b"ts\"") => (TS, 2),
+            b't' if rest.starts_with(b"tool\"") => (TOOL, 4),
+            b's' if rest.starts_with(b"server\"") => (SERVER, 6),
+            b's' if rest.starts_with(b"session\"") => (SESSION, 7),
+            b'g' if rest.starts_with(b"grant\"") => (GRANT, 5),
+            b'a' if rest.starts_with(b"args\"") => (ARGS, 4),
+            b'a' if rest.starts_with(b"arg_keys\"") => (ARG_KEYS, 8),
+            b'i' if rest.starts_with(b"id\"") => (ID, 2),
+            b'u' if rest.starts_with(b"upstream\"") => (UPSTREAM, 8),
+            b'l' if rest.starts_with(b"latency_ms\"") => (LATENCY, 10),
+            b'r' if rest.starts_with(b"recorded\"") => (RECORDED, 8),
+            _ => {
+                self.plain_str()?;
+                return Some(0);
+            }
+        };
+        self.pos += len + 1;
+        Some(bit)
+    }
+
+    /// The rest of a string without escapes, the opening quote eaten.
+    #[inline]
+    fn plain_str(&mut self) -> Option<&'a str> {
+        let start = self.pos;
+        let end = find_special(self.b, start)?;
+        if self.b[end] != b'"' {
+            return None;
+        }
+        self.pos = end + 1;
+        Some(&self.s[start..end])
+    }
+
+    /// Skip the rest of any valid string, the opening quote eaten. Escapes are checked as a
+    /// parser building strings checks them; an escaped surrogate is left to that parser.
+    fn skip_str(&mut self) -> Option<()> {
+        loop {
+            let i = find_special(self.b, self.pos)?;
+            match self.b[i] {
+                b'"' => {
+                    self.pos = i + 1;
+                    return Some(());
+                }
+                b'\\' => match *self.b.get(i + 1)? {
+                    b'"' | b'\\' | b'/' | b'b' | b'f' | b'n' | b'r' | b't' => self.pos = i + 2,
+                    b'u' => {
+                        let hex = self.b.get(i + 2..i + 6)?;
+                        let mut n = 0u32;
+                        for &c in hex {
+                            n = n * 16 + char::from(c).to_digit(16)?;
+                        }
+                        if (0xD800..=0xDFFF).contains(&n) {
+                            return None;
+                        }
+                        self.pos = i + 6;
+                    }
+                    _ => return None,
+                },
+                // A control character.
+                _ => return None,
+            }
+        }
+    }
+
+    /// A name: a string without escapes, or `null` (absent).
+    #[inline]
+    fn name(&mut self) -> Option<Option<&'a str>> {
+        match self.peek()? {
+            b'"' => {
+                self.pos += 1;
+                self.plain_str().map(Some)
+            }
+            _ => self.lit(b"null").map(|()| None),
+        }
+    }
+
+    /// How the upstream call ended: a known name, or `null` (absent).
+    #[inline]
+    fn upstream(&mut self) -> Option<Option<Upstream>> {
+        match self.name()? {
+            None => Some(None),
+            Some(s) => Upstream::parse(s).map(Some),
+        }
+    }
+
+    /// The timestamp; `Some(None)` for `null` (missing).
+    fn ts(&mut self) -> Option<Option<Nanos>> {
+        match self.peek()? {
+            b'"' => {
+                self.pos += 1;
+                let s = self.plain_str()?;
+                fast_rfc3339(s).or_else(|| parse_ts_str(s).ok()).map(Some)
+            }
+            b'n' => self.lit(b"null").map(|()| None),
+            _ => {
+                let start = self.pos;
+                self.number(true)?;
+                let n: serde_json::Number = serde_json::from_str(&self.s[start..self.pos]).ok()?;
+                parse_ts_value(&Value::Number(n)).ok().map(Some)
+            }
+        }
+    }
+
+    /// `args`: an object (its range in the line) or `null` (`(0, 0)`).
+    fn args(&mut self) -> Option<(usize, usize)> {
+        match self.peek()? {
+            b'{' => {
+                let start = self.pos;
+                self.skip_value(1)?;
+                Some((start, self.pos))
+            }
+            _ => self.lit(b"null").map(|()| (0, 0)),
+        }
+    }
+
+    /// `arg_keys`: a list of strings (its range in the line) or `null` (`(0, 0)`).
+    fn arg_keys(&mut self) -> Option<(usize, usize)> {
+        if self.peek()? != b'[' {
+            return self.lit(b"null").map(|()| (0, 0));
+        }
+        let start = self.pos;
+        self.pos += 1;
+        self.ws();
+        if self.peek()? != b']' {
+            loop {
+                self.eat(b'"')?;
+                self.skip_str()?;
+                self.ws();
+                match self.next()? {
+                    b',' => self.ws(),
+                    b']' => break,
+                    _ => return None,
+                }
+            }
+        } else {
+            self.pos += 1;
+        }
+        Some((start, self.pos))
+    }
+
+    /// `recorded`: the decision of an object holding at most `decision`, `rule`, `message` and
+    /// `policy_version` of the right types (and any other keys), or `null`.
+    fn recorded(&mut self) -> Option<Option<RecordedDecision>> {
+        if self.peek()? != b'{' {
+            return self.lit(b"null").map(|()| None);
+        }
+        self.pos += 1;
+        self.ws();
+        if self.peek()? == b'}' {
+            self.pos += 1;
+            return Some(None);
+        }
+        let mut decision = None;
+        let mut seen = 0u8;
+        loop {
+            self.eat(b'"')?;
+            let rest = &self.b[self.pos..];
+            let (bit, len) = if rest.starts_with(b"decision\"") {
+                (1, 8)
+            } else if rest.starts_with(b"rule\"") {
+                (2, 4)
+            } else if rest.starts_with(b"message\"") {
+                (4, 7)
+            } else if rest.starts_with(b"policy_version\"") {
+                (8, 14)
+            } else {
+                (0, self.plain_str()?.len())
+            };
+            if bit != 0 {
+                if seen & bit != 0 {
+                    return None;
+                }
+                seen |= bit;
+                self.pos += len + 1;
+            }
+            self.ws();
+            self.eat(b':')?;
+            self.ws();
+            match bit {
+                1 => {
+                    decision = match self.name()? {
+                        None => None,
+                        Some(s) => Some(decision_named(s)?),
+                    }
+                }
+                2 | 4 => match self.peek()? {
+                    b'"' => {
+                        self.pos += 1;
+                        self.skip_str()?;
+                    }
+                    _ => self.lit(b"null")?,
+                },
+                8 => self.id()?,
+                _ => self.skip_value(2)?,
+            }
+            self.ws();
+            match self.next()? {
+                b',' => self.ws(),
+                b'}' => return Some(decision),
+                _ => return None,
+            }
+        }
+    }
+
+    /// A request id: any string, a plain number, or `null`.
+    fn id(&mut self) -> Option<()> {
+        match self.peek()? {
+            b'"' => {
+                self.pos += 1;
+                self.skip_str()
+            }
+            b'n' => self.lit(b"null"),
+            _ => self.number(false),
+        }
+    }
+
+    /// The latency: a plain number or `null`.
+    fn latency(&mut self) -> Option<()> {
+        match self.peek()? {
+            b'n' => self.lit(b"null"),
+            _ => self.number(false),
+        }
+    }
+
+    /// A number as JSON writes it. Without `exponent`, only numbers that every parse turns into
+    /// a finite value: no exponent, no digit run longer than 200.
+    fn number(&mut self, exponent: bool) -> Option<()> {
+        if self.peek() == Some(b'-') {
+            self.pos += 1;
+        }
+        match self.peek()? {
+            // A leading zero stands alone (a digit after it fails at the caller).
+            b'0' => self.pos += 1,
+            b'1'..=b'9' => self.digits()?,
+            _ => return None,
+        }
+        if self.peek() == Some(b'.') {
+            self.pos += 1;
+            if !self.peek()?.is_ascii_digit() {
+                return None;
+            }
+            self.digits()?;
+        }
+        if let Some(b'e' | b'E') = self.peek() {
+            if !exponent {
+                return None;
+            }
+            self.pos += 1;
+            if let Some(b'+' | b'-') = self.peek() {
+                self.pos += 1;
+            }
+            if !self.peek()?.is_ascii_digit() {
+                return None;
+            }
+            self.digits()?;
+        }
+        Some(())
+    }
+
+    /// A run of digits of at most 200.
+    #[inline]
+    fn digits(&mut self) -> Option<()> {
+        let start = self.pos;
+        while let Some(b'0'..=b'9') = self.peek() {
+            self.pos += 1;
+        }
+        (self.pos - start <= 200).then_some(())
+    }
+
+    /// Skip any JSON value, checked; `depth` is the number of enclosing arrays and objects.
+    fn skip_value(&mut self, depth: u32) -> Option<()> {
+        match self.peek()? {
+            b'"' => {
+                self.pos += 1;
+                self.skip_str()
+            }
+            b'{' => {
+                if depth >= MAX_DEPTH {
+                    return None;
+                }
+                self.pos += 1;
+                self.ws();
+                if self.peek() == Some(b'}') {
+                    self.pos += 1;
+                    return Some(());
+                }
+                loop {
+                    self.eat(b'"')?;
+                    self.skip_str()?;
+                    self.ws();
+                    self.eat(b':')?;
+                    self.ws();
+                    self.skip_value(depth + 1)?;
+                    self.ws();
+                    match self.next()? {
+                        b',' => self.ws(),
+                        b'}' => return Some(()),
+                        _ => return None,
+                    }
+                }
+            }
+            b'[' => {
+                if depth >= MAX_DEPTH {
+                    return None;
+                }
+                self.pos += 1;
+                self.ws();
+                if self.peek() == Some(b']') {
+                    self.pos += 1;
+                    return Some(());
+                }
+                loop {
+                    self.skip_value(depth + 1)?;
+                    self.ws();
+                    match self.next()? {
+                        b',' => self.ws(),
+                        b']' => return Some(()),
+                        _ => return None,
+                    }
+                }
+            }
+            b't' => self.lit(b"true"),
+            b'f' => self.lit(b"false"),
+            b'n' => self.lit(b"null"),
+            _ => self.number(false),
+        }
+    }
+}
+
+/// The position of the first `"`, `\` or control character at or after `from`.
+#[inline]
+fn find_special(b: &[u8], from: usize) -> Option<usize> {
+    let mut i = from;
+    // Sixteen bytes at a time (most strings end within the first sixteen, so one branch).
+    while let Some(block) = b.get(i..i + 16) {
+        let (lo, hi) = block.split_at(8);
+        let (lo, hi) = (special_bytes(word(lo)), special_bytes(word(hi)));
+        if lo != 0 {
+            return Some(i + (lo.trailing_zeros() / 8) as usize);
+        }
+        if hi != 0 {
+            return Some(i + 8 + (hi.trailing_zeros() / 8) as usize);
+        }
+        i += 16;
+    }
+    b.get(i..)?
+        .iter()
+        .position(|&c| c == b'"' || c == b'\\' || c < 0x20)
+        .map(|p| i + p)
+}
+
+#[inline]
+fn word(bytes: &[u8]) -> u64 {
+    let mut w = [0u8; 8];
+    w.copy_from_slice(bytes);
+    u64::from_le_bytes(w)
+}
+
+/// The high bit of each byte of `v` that is a quote, a backslash or below 0x20 is set, and
+/// maybe of bytes above the first such one (the usual zero-byte trick: borrows only run
+/// upwards from a true hit), so the lowest set bit marks the first.
+#[inline]
+fn special_bytes(v: u64) -> u64 {
+    const ONES: u64 = 0x0101_0101_0101_0101;
+    const HIGH: u64 = 0x8080_8080_8080_8080;
+    let quote = v ^ (ONES * u64::from(b'"'));
+    let slash = v ^ (ONES * u64::from(b'\\'));
+    let hit = (quote.wrapping_sub(ONES) & !quote)
+        | (slash.wrapping_sub(ONES) & !slash)
+        | (v.wrapping_sub(ONES * 0x20) & !v);
+    hit & HIGH
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    use std::io::{Cursor, Write};
+    use std::time::Instant;
+
+    use proptest::prelude::*;
+
+    use crate::generate::{GenConfig, Generator};
+    use crate::trace::format::{Format, detect};
+    use crate::trace::jsonl::JsonlSource;
+    use crate::trace::jsonl_fast::ParallelJsonlSource;
+    use crate::trace::source::{Ctx, Lines, Source};
+    use crate::trace::{NO_SYM, ReadStats};
+
+    const TS: &str = r#""ts":"2026-08-01T10:00:00Z""#;
+
+    /// What the sequential reader yields: records, and the bad lines it reports (with the
+    /// statistics it keeps of them).
+    fn reference(text: &[u8]) -> (Vec<CallRecord>, Vec<(u64, LineError)>, ReadStats) {
+        let mut src = JsonlSource::new(Lines::new(Box::new(Cursor::new(text.to_vec())), "t"), 3);
+        let mut stats = ReadStats::default();
+        let mut cx = Ctx {
+            stats: &mut stats,
+            strict: false,
+            file: "t",
+        };
+        let mut records = Vec::new();
+        while let Some(rec) = src.next(&mut cx).expect("no I/O error") {
+            records.push(rec);
+        }
+        // Every bad line with its error: the same loop over the same line splitter.
+        let mut lines = Lines::new(Box::new(Cursor::new(text.to_vec())), "t");
+        let mut bad = Vec::new();
+        while let Some((line, text)) = lines.next_line().expect("no I/O error") {
+            let origin = Origin { file: 3, line };
+            if let Err(e) = text.and_then(|t| general(t, origin, &mut Interner::default())) {
+                bad.push((line, e));
+            }
+        }
+        (records, bad, stats)
+    }
+
+    fn drain(src: &mut JsonlBatchSource) -> Vec<CallBatch> {
+        let mut out = Vec::new();
+        while let Some(batch) = src.next_batch().expect("no I/O error") {
+            out.push(batch);
+        }
+        out
+    }
+
+    /// Batches of `text` read as a stream in chunks of `chunk` bytes.
+    fn streamed(text: &[u8], chunk: usize) -> (Vec<CallBatch>, Arc<Symbols>) {
+        let symbols = Symbols::new();
+        let r = Box::new(Cursor::new(text.to_vec()));
+        let mut src =
+            JsonlBatchSource::open_reader(r, "t", 3, Arc::clone(&symbols)).with_chunk(chunk);
+        (drain(&mut src), symbols)
+    }
+
+    /// Batches of `text` written to a file and opened (mapped, unless `gzip`).
+    fn from_file(text: &[u8], chunk: usize, gzip: bool) -> (Vec<CallBatch>, Arc<Symbols>) {
+        let mut f = tempfile::NamedTempFile::new().expect("temp file");
+        if gzip {
+            let mut enc = flate2::write::GzEncoder::new(&mut f, flate2::Compression::fast());
+            enc.write_all(text).expect("write");
+            enc.finish().expect("write");
+        } else {
+            f.write_all(text).expect("write");
+        }
+        f.flush().expect("write");
+        let symbols = Symbols::new();
+        let mut src = JsonlBatchSource::open_file(f.path(), "t", 3, Arc::clone(&symbols))
+            .expect("opens")
+            .with_chunk(chunk);
+        if !gzip && !text.is_empty() {
+            assert!(matches!(src.input, Input::Mapped { .. }));
+        }
+        (drain(&mut src), symbols)
+    }
+
+    /// The batches hold exactly what the sequential reader yields, columns agreeing with the
+    /// records.
+    fn assert_same(text: &[u8], batches: &[CallBatch], symbols: &Symbols, what: &str) {
+        let (want, want_bad, want_stats) = reference(text);
+        let mut records = Vec::new();
+        let mut bad = Vec::new();
+        let mut stats = ReadStats::default();
+        let mut cx = Ctx {
+            stats: &mut stats,
+            strict: false,
+            file: "t",
+        };
+        for b in batches {
+            let n = b.len();
+            assert!(
+                !b.is_empty() || !b.skipped.is_empty(),
+                "{what}: empty batch"
+            );
+            assert_eq!(b.file, 3, "{what}");
+            for len in [b.line.len(), b.server.len(), b.grant.len(), b.session.len()] {
+                assert_eq!(len, n, "{what}");
+            }
+            for len in [b.tool.len(), b.upstream.len(), b.recorded.len()] {
+                assert_eq!(len, n, "{what}");
+            }
+            assert!(b.ignored.is_empty(), "{what}");
+            for i in 0..n {
+                let rec = b.rows.record(i);
+                let at = format!("{what}, line {}", rec.origin.line);
+                assert_eq!(b.ts[i], rec.ts, "{at}");
+                assert_eq!(b.line[i], rec.origin.line, "{at}");
+                assert_eq!(rec.origin.file, 3, "{at}");
+                assert_eq!(symbols.name(b.server[i]), rec.server, "{at}");
+                assert_eq!(symbols.opt_name(b.grant[i]), rec.grant, "{at}");
+                assert_eq!(symbols.opt_name(b.session[i]), rec.session, "{at}");
+                assert_eq!(symbols.name(b.tool[i]), rec.tool, "{at}");
+                assert_eq!(b.upstream[i], rec.upstream, "{at}");
+                let decision = rec.recorded.as_ref().and_then(|r| r.decision);
+                assert_eq!(b.recorded[i], decision, "{at}");
+                assert_eq!(b.rows.args(i), rec.args, "{at}");
+                records.push(rec);
+            }
+            for (line, e) in &b.skipped {
+                bad.push((*line, e.clone()));
+                cx.skip(*line, e.clone()).expect("not strict");
+            }
+        }
+        assert_eq!(records.len(), want.len(), "{what}");
+        for (got, want) in records.iter().zip(&want) {
+            assert_eq!(got, want, "{what}");
+        }
+        assert_eq!(bad, want_bad, "{what}");
+        assert_eq!(stats.skipped, want_stats.skipped, "{what}");
+        assert_eq!(
+            stats.skipped_by_reason, want_stats.skipped_by_reason,
+            "{what}"
+        );
+        let examples = |s: &ReadStats| -> Vec<(u64, String)> {
+            s.skipped_examples
+                .iter()
+                .map(|e| (e.line, e.reason.clone()))
+                .collect()
+        };
+        assert_eq!(examples(&stats), examples(&want_stats), "{what}");
+    }
+
+    fn check_streamed(text: &[u8], chunk: usize, what: &str) {
+        let (batches, symbols) = streamed(text, chunk);
+        assert_same(text, &batches, &symbols, &format!("{what}, chunk {chunk}"));
+    }
+
+    fn generated(calls: u64, seed: u64) -> Vec<u8> {
+        let cfg = GenConfig {
+            calls,
+            grants: 7,
+            seed,
+            servers: vec!["fortigate-edge".into(), "github".into()],
+            ..GenConfig::default()
+        };
+        let mut text = Vec::new();
+        let written = Generator::new(&cfg)
+            .and_then(|g| g.write_jsonl(&mut text))
+            .map_err(|e| e.to_string());
+        assert_eq!(written, Ok(calls));
+        text
+    }
+
+    /// Lines in odd shapes: some the scanner takes, most it leaves to the general code, many
+    /// bad.
+    fn tricky_lines() -> Vec<String> {
+        let deep = |n: usize| format!("{}1{}", "[".repeat(n), "]".repeat(n));
+        let mut lines: Vec<String> = [
+            // The usual shape, and with whitespace everywhere.
+            r#"{"ts":"2026-08-01T10:00:00Z","server":"s","grant":"g","session":"x","tool":"t","args":{"a":1},"id":"1","upstream":"ok","latency_ms":1.5}"#,
+            " {\r\"ts\" : \"2026-08-01T10:00:00.5Z\" ,\t\"tool\":\"t\" , \"args\" : { \"a\" : [ 1 , 2 ] , \"b\" : { } } }\t ",
+            r#"{"tool":"t","ts":"2026-08-01T10:00:00.123456789Z","session":null,"grant":null,"server":null,"upstream":null,"latency_ms":null,"id":null,"recorded":null,"arg_keys":null}"#,
+            r#"{"ts":"2026-08-01T10:00:00Z","tool":"tö","server":"日本","grant":"","session":"\u0000"}"#,
+            // Escapes: in names, in keys, in values the scanner skips.
+            r#"{"ts":"2026-08-01T10:00:00Z","tool":"t\u0041","server":"s\"q"}"#,
+            r#"{"ts":"2026-08-01T10:00:00Z","tool":"t","t\u006fol":"u"}"#,
+            r#"{"t\u0073":"2026-08-01T10:00:00Z","tool":"t"}"#,
+            r#"{"ts":"2026-08-01T10:00:00Z","tool":"t","args":{"p":"C:\\dir\n\"q\" \u00e9 \u20AC \/ \b\f\r\t"}}"#,
+            r#"{"ts":"2026-08-01T10:00:00Z","tool":"t","args":{"e":"\ud83d\ude00"}}"#,
+            r#"{"ts":"2026-08-01T10:00:00Z","tool":"t","args":{"e":"\ud83d"}}"#,
+            r#"{"ts":"2026-08-01T10:00:00Z","tool":"t","args":{"e":"\ude00"}}"#,
+            r#"{"ts":"2026-08-01T10:00:00Z","tool":"t","args":{"e":"\ud83dx"}}"#,
+            r#"{"ts":"2026-08-01T10:00:00Z","tool":"t","x":"\ud83d\u0041"}"#,
+            r#"{"ts":"2026-08-01T10:00:00Z","tool":"t","x":"\ud83d\ude00"}"#,
+            r#"{"ts":"2026-08-01T10:00:00Z","tool":"t","args":{"e":"\x"}}"#,
+            r#"{"ts":"2026-08-01T10:00:00Z","tool":"t","args":{"e":"\u12"}}"#,
+            r#"{"ts":"2026-08-01T10:00:00Z","tool":"t","args":{"e":"\u12g4"}}"#,
+            r#"{"ts":"2026-08-01T10:00:00Z","tool":"t","id":"a\"b"}"#,
+            "{\"ts\":\"2026-08-01T10:00:00Z\",\"tool\":\"t\tx\"}",
+            "{\"ts\":\"2026-08-01T10:00:00Z\",\"tool\":\"t\",\"args\":{\"a\":\"\x01\"}}",
+            "{\"ts\":\"2026-08-01T10:00:00Z\",\"tool\":\"t\",\"args\":{\"a\":\"\x7f\"}}",
+            // Repeated keys.
+            r#"{"ts":"2026-08-01T10:00:00Z","tool":"t","tool":"u"}"#,
+            r#"{"ts":"2026-08-01T10:00:00Z","tool":"t","ts":"2026-08-01T11:00:00Z"}"#,
+            r#"{"ts":"2026-08-01T10:00:00Z","tool":"t","grant":"a","grant":null}"#,
+            r#"{"ts":"2026-08-01T10:00:00Z","tool":"t","x":1,"x":2}"#,
+            r#"{"ts":"2026-08-01T10:00:00Z","tool":"t","args":{"a":1,"a":2}}"#,
+            // Recorded decisions.
+            r#"{"ts":"2026-08-01T10:00:00Z","tool":"t","recorded":{"decision":"denied","rule":"r"}}"#,
+            r#"{"ts":"2026-08-01T10:00:00Z","tool":"t","recorded":{"rule":"r"}}"#,
+            r#"{"ts":"2026-08-01T10:00:00Z","tool":"t","recorded":{}}"#,
+            r#"{"ts":"2026-08-01T10:00:00Z","tool":"t","recorded":{"decision":"maybe"}}"#,
+            r#"{"ts":"2026-08-01T10:00:00Z","tool":"t","recorded":"deny"}"#,
+            r#"{"ts":"2026-08-01T10:00:00Z","tool":"t","recorded":{"decision":"deny","rule":"r","message":"no \"way\"","policy_version":"v1"}}"#,
+            r#"{"ts":"2026-08-01T10:00:00Z","tool":"t","recorded":{"decision":"Rate_Limited","policy_version":7}}"#,
+            r#"{"ts":"2026-08-01T10:00:00Z","tool":"t","recorded":{"decision":"allow","policy_version":7.5,"x":[1]}}"#,
+            r#"{"ts":"2026-08-01T10:00:00Z","tool":"t","recorded":{"decision":null,"rule":null,"message":null,"policy_version":null}}"#,
+            r#"{"ts":"2026-08-01T10:00:00Z","tool":"t","recorded":{"rule":""}}"#,
+            r#"{"ts":"2026-08-01T10:00:00Z","tool":"t","recorded":{"decision":"approval","decision":"deny"}}"#,
+            r#"{"ts":"2026-08-01T10:00:00Z","tool":"t","recorded":{"d\u0065cision":"deny"}}"#,
+            r#"{"ts":"2026-08-01T10:00:00Z","tool":"t","recorded":{"decision":"d\u0065ny"}}"#,
+            r#"{"ts":"2026-08-01T10:00:00Z","tool":"t","recorded":{"decision":5}}"#,
+            r#"{"ts":"2026-08-01T10:00:00Z","tool":"t","recorded":{"rule":5}}"#,
+            r#"{"ts":"2026-08-01T10:00:00Z","tool":"t","recorded":{"message":[]}}"#,
+            r#"{"ts":"2026-08-01T10:00:00Z","tool":"t","recorded":{"policy_version":true}}"#,
+            r#"{"ts":"2026-08-01T10:00:00Z","tool":"t","recorded":{"policy_version":1e2}}"#,
+            r#"{"ts":"2026-08-01T10:00:00Z","tool":"t","recorded":{ "decision" : "throttle" , "rule" : "r" }}"#,
+            r#"{"ts":"2026-08-01T10:00:00Z","tool":"t","recorded":{"decision":"throttle",}}"#,
+            r#"{"ts":"2026-08-01T10:00:00Z","tool":"t","recorded":[]}"#,
+            // Timestamps.
+            r#"{"ts":1785578400,"tool":"t"}"#,
+            r#"{"ts":1785578400.5,"tool":"t"}"#,
+            r#"{"ts":1.7855784e9,"tool":"t"}"#,
+            r#"{"ts":1785578400123,"tool":"t"}"#,
+            r#"{"ts":-0,"tool":"t"}"#,
+            r#"{"ts":-1.5,"tool":"t"}"#,
+            r#"{"ts":1e400,"tool":"t"}"#,
+            r#"{"ts":99999999999999999999999,"tool":"t"}"#,
+            r#"{"ts":true,"tool":"t"}"#,
+            r#"{"ts":null,"tool":"t"}"#,
+            r#"{"ts":"yesterday","tool":"t"}"#,
+            r#"{"ts":"2026-08-01T12:00:00+02:00","tool":"t"}"#,
+            r#"{"ts":" 2026-08-01T10:00:00Z ","tool":"t"}"#,
+            r#"{"ts":"1785578400","tool":"t"}"#,
+            r#"{"ts":"2026-02-30T10:00:00Z","tool":"t"}"#,
+            r#"{"ts":"2026-08-01T10:00:00.1234567891Z","tool":"t"}"#,
+            // Numbers at the edges.
+            r#"{"ts":"2026-08-01T10:00:00Z","tool":"t","latency_ms":0}"#,
+            r#"{"ts":"2026-08-01T10:00:00Z","tool":"t","latency_ms":-0}"#,
+            r#"{"ts":"2026-08-01T10:00:00Z","tool":"t","latency_ms":-0.0}"#,
+            r#"{"ts":"2026-08-01T10:00:00Z","tool":"t","latency_ms":123456789012345678901234567890}"#,
+            r#"{"ts":"2026-08-01T10:00:00Z","tool":"t","latency_ms":0.1000000000000000055511151231257827}"#,
+            r#"{"ts":"2026-08-01T10:00:00Z","tool":"t","latency_ms":1e3}"#,
+            r#"{"ts":"2026-08-01T10:00:00Z","tool":"t","latency_ms":1E-3}"#,
+            r#"{"ts":"2026-08-01T10:00:00Z","tool":"t","latency_ms":1e400}"#,
+            r#"{"ts":"2026-08-01T10:00:00Z","tool":"t","latency_ms":01}"#,
+            r#"{"ts":"2026-08-01T10:00:00Z","tool":"t","latency_ms":1.}"#,
+            r#"{"ts":"2026-08-01T10:00:00Z","tool":"t","latency_ms":.5}"#,
+            r#"{"ts":"2026-08-01T10:00:00Z","tool":"t","latency_ms":-}"#,
+            r#"{"ts":"2026-08-01T10:00:00Z","tool":"t","latency_ms":+1}"#,
+            r#"{"ts":"2026-08-01T10:00:00Z","tool":"t","latency_ms":1.5e}"#,
+            r#"{"ts":"2026-08-01T10:00:00Z","tool":"t","latency_ms":"5"}"#,
+            r#"{"ts":"2026-08-01T10:00:00Z","tool":"t","id":7}"#,
+            r#"{"ts":"2026-08-01T10:00:00Z","tool":"t","id":-7.50}"#,
+            r#"{"ts":"2026-08-01T10:00:00Z","tool":"t","id":1e2}"#,
+            r#"{"ts":"2026-08-01T10:00:00Z","tool":"t","id":18446744073709551616}"#,
+            r#"{"ts":"2026-08-01T10:00:00Z","tool":"t","id":true}"#,
+            r#"{"ts":"2026-08-01T10:00:00Z","tool":"t","id":[1]}"#,
+            r#"{"ts":"2026-08-01T10:00:00Z","tool":"t","args":{"n":1.5e3}}"#,
+            r#"{"ts":"2026-08-01T10:00:00Z","tool":"t","args":{"n":1e400}}"#,
+            r#"{"ts":"2026-08-01T10:00:00Z","tool":"t","args":{"n":-0.0,"m":0.1234567890123456789012,"k":18446744073709551616}}"#,
+            r#"{"ts":"2026-08-01T10:00:00Z","tool":"t","args":{"n":[true,false,null,"e1",1.5E3]}}"#,
+            r#"{"ts":"2026-08-01T10:00:00Z","tool":"t","extra":1e400}"#,
+            r#"{"ts":"2026-08-01T10:00:00Z","tool":"t","extra":1e4}"#,
+            r#"{"ts":"2026-08-01T10:00:00Z","tool":"t","extra":nul}"#,
+            r#"{"ts":"2026-08-01T10:00:00Z","tool":"t","extra":tru}"#,
+            r#"{"ts":"2026-08-01T10:00:00Z","tool":"t","extra":[1,]}"#,
+            r#"{"ts":"2026-08-01T10:00:00Z","tool":"t","extra":{"a":1,}}"#,
+            r#"{"ts":"2026-08-01T10:00:00Z","tool":"t","extra":{"a"}}"#,
+            r#"{"ts":"2026-08-01T10:00:00Z","tool":"t","extra":{1:2}}"#,
+            // Missing fields and wrong types.
+            r#"{"ts":"2026-08-01T10:00:00Z"}"#,
+            r#"{"tool":"t"}"#,
+            r#"{"ts":"2026-08-01T10:00:00Z","tool":null}"#,
+            "{}",
+            r#"{"ts":"2026-08-01T10:00:00Z","tool":5}"#,
+            r#"{"ts":"2026-08-01T10:00:00Z","tool":"t","server":5}"#,
+            r#"{"ts":"2026-08-01T10:00:00Z","tool":"t","grant":true}"#,
+            r#"{"ts":"2026-08-01T10:00:00Z","tool":"t","session":["x"]}"#,
+            r#"{"ts":"2026-08-01T10:00:00Z","tool":"t","upstream":"nope"}"#,
+            r#"{"ts":"2026-08-01T10:00:00Z","tool":"t","upstream":"tool_error"}"#,
+            r#"{"ts":"2026-08-01T10:00:00Z","tool":"t","upstream":"error"}"#,
+            r#"{"ts":"2026-08-01T10:00:00Z","tool":"t","upstream":1}"#,
+            // Arguments in every form.
+            r#"{"ts":"2026-08-01T10:00:00Z","tool":"t","args":[1]}"#,
+            r#"{"ts":"2026-08-01T10:00:00Z","tool":"t","args":null}"#,
+            r#"{"ts":"2026-08-01T10:00:00Z","tool":"t","args":"{}"}"#,
+            r#"{"ts":"2026-08-01T10:00:00Z","tool":"t","args":{}}"#,
+            r#"{"ts":"2026-08-01T10:00:00Z","tool":"t","args":{},"arg_keys":["z"]}"#,
+            r#"{"ts":"2026-08-01T10:00:00Z","tool":"t","arg_keys":["z","y"]}"#,
+            r#"{"ts":"2026-08-01T10:00:00Z","tool":"t","arg_keys":[1]}"#,
+            r#"{"ts":"2026-08-01T10:00:00Z","tool":"t","args":null,"arg_keys":["z"]}"#,
+            r#"{"ts":"2026-08-01T10:00:00Z","tool":"t","arg_keys":[]}"#,
+            r#"{"ts":"2026-08-01T10:00:00Z","tool":"t","arg_keys":[ "a\n" , "\u00e9" ]}"#,
+            r#"{"ts":"2026-08-01T10:00:00Z","tool":"t","arg_keys":["a",]}"#,
+            r#"{"ts":"2026-08-01T10:00:00Z","tool":"t","arg_keys":["a" "b"]}"#,
+            r#"{"ts":"2026-08-01T10:00:00Z","tool":"t","arg_keys":["\ud800"]}"#,
+            r#"{"ts":"2026-08-01T10:00:00Z","tool":"t","arg_keys":"a"}"#,
+            r#"{"ts":"2026-08-01T10:00:00Z","tool":"t","arg_keys":["a"],"args":{"b":1}}"#,
+            r#"{"ts":"2026-08-01T10:00:00Z","tool":"t","arg_keys":["a"],"args":null}"#,
+            r#"{"ts":"2026-08-01T10:00:00Z","tool":"t","arg_keys":["a","a"],"arg_keys":["b"]}"#,
+            // Not objects, not JSON.
+            "[1,2]",
+            r#""str""#,
+            "42",
+            "null",
+            r#"{"ts":"2026-08-01T10:00:00Z","tool":"t""#,
+            r#"{"ts":"2026-08-01T10:00:00Z","tool":"t",}"#,
+            r#"{"ts":"2026-08-01T10:00:00Z","tool":"t"} x"#,
+            r#"{"ts":"2026-08-01T10:00:00Z","tool":"t"}}"#,
+            r#"{"ts" "2026-08-01T10:00:00Z","tool":"t"}"#,
+            r#"{"ts":"2026-08-01T10:00:00Z" "tool":"t"}"#,
+            r#"{'ts':1}"#,
+            "\x0c{\"ts\":\"2026-08-01T10:00:00Z\",\"tool\":\"t\"}",
+            "{\"ts\":\"2026-08-01T10:00:00Z\",\"tool\":\"t\"}\x0c",
+            "{\"ts\":\"2026-08-01T10:00:00Z\",\"tool\":\"t\"}\r \r",
+            "{\"ts\":\"2026-08-01T10:00:00Z\",\r\"tool\":\"t\"}",
+            // Unknown keys.
+            r#"{"ts":"2026-08-01T10:00:00Z","tool":"t","extra":{"x":[1,{"y":2}]},"origin":"x","zz":null,"":true}"#,
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+        // Nesting: within the scanner's depth, beyond it, beyond the parser's limit.
+        for n in [10, 62, 63, 64, 100, 126, 127, 128, 200] {
+            lines.push(format!(r#"{{{TS},"tool":"t","args":{{"d":{}}}}}"#, deep(n)));
+            lines.push(format!(r#"{{{TS},"tool":"t","x":{}}}"#, deep(n)));
+        }
+        // Long digit runs.
+        for n in [199, 200, 201, 400] {
+            let digits = "9".repeat(n);
+            lines.push(format!(r#"{{{TS},"tool":"t","args":{{"n":{digits}}}}}"#));
+            lines.push(format!(r#"{{{TS},"tool":"t","args":{{"n":0.{digits}}}}}"#));
+            lines.push(format!(r#"{{{TS},"tool":"t","latency_ms":{digits}}}"#));
+            lines.push(format!(r#"{{{TS},"tool":"t","id":{digits}}}"#));
+            lines.push(format!(r#"{{"ts":{digits},"tool":"t"}}"#));
+        }
+        lines
+    }
+
+    /// The tricky lines between generated ones, with blank lines, CRLF, a BOM, invalid UTF-8.
+    fn tricky_text() -> Vec<u8> {
+        let mut text = Vec::new();
+        text.extend_from_slice(UTF8_BOM);
+        let generated = generated(400, 7);
+        let odd = tricky_lines();
+        let mut odd = odd.iter();
+        for (i, line) in generated.split(|&b| b == b'\n').enumerate() {
+            text.extend_from_slice(line);
+            text.extend_from_slice(match i % 5 {
+                0 => b"\r\n",
+                1 => b"\r\r\n",
+                _ => b"\n",
+            });
+            match i % 9 {
+                3 => text.extend_from_slice(b"\n  \t\n"),
+                5 => text.extend_from_slice(b"{\"ts\":\"\xff\",\"tool\":\"t\"}\n"),
+                6 => text
+                    .extend_from_slice(b"{\"ts\":\"2026-08-01T10:00:00Z\",\"tool\":\"t\xc3\"}\n"),
+                7 => text.extend_from_slice(
+                    b"\xef\xbb\xbf{\"ts\":\"2026-08-01T10:00:00Z\",\"tool\":\"t\"}\n",
+                ),
+                _ => {}
+            }
+            for line in odd.by_ref().take(1) {
+                text.extend_from_slice(line.as_bytes());
+                text.push(b'\n');
+            }
+        }
+        for line in odd {
+            text.extend_from_slice(line.as_bytes());
+            text.push(b'\n');
+        }
+        // No final newline.
+        text.extend_from_slice(tricky_lines()[0].as_bytes());
+        text
+    }
+
+    #[test]
+    fn usual_lines_are_scanned_not_left_to_the_general_code() {
+        let text = generated(2_000, 1);
+        let mut syms = LocalSymbols::new(Symbols::new());
+        let parsed = parse_chunk(&text, true, 0, &mut syms, &mut Interner::default());
+        assert_eq!(parsed.ts.len(), 2_000);
+        assert!(parsed.records.is_empty() && parsed.skipped.is_empty());
+        let line = r#"{"ts":"2026-08-01T10:00:00Z","server":"s","grant":"g","session":"x","tool":"t","args":{"a":[1,{"b":null}]},"id":"1","upstream":"ok","latency_ms":1.5}"#;
+        let scanned = scan_line(line).expect("scanned");
+        assert_eq!(
+            scanned.ts,
+            fast_rfc3339("2026-08-01T10:00:00Z").expect("a time")
+        );
+        assert_eq!(
+            (scanned.server, scanned.grant, scanned.session, scanned.tool),
+            (Some("s"), Some("g"), Some("x"), "t")
+        );
+        assert_eq!(
+            &line[scanned.args.0..scanned.args.1],
+            r#"{"a":[1,{"b":null}]}"#
+        );
+        assert_eq!(scanned.upstream, Some(Upstream::Ok));
+        // Lines the scanner leaves alone.
+        for line in [
+            r#"{"ts":"2026-08-01T10:00:00Z","tool":"t","tool":"t"}"#,
+            r#"{"ts":"2026-08-01T10:00:00Z","tool":"t\u0041"}"#,
+            r#"{"ts":"2026-08-01T10:00:00Z","tool":"t","recorded":{"decision":"maybe"}}"#,
+            r#"{"ts":"2026-08-01T10:00:00Z","tool":"t","args":{"n":1e2}}"#,
+            r#"{"ts":"2026-08-01T10:00:00Z","tool":"t","args":{"e":"\ud83d\ude00"}}"#,
+            r#"{"ts":"2026-08-01T10:00:00Z","tool":"t","args":[]}"#,
+            r#"{"ts":"2026-08-01T10:00:00Z"}"#,
+        ] {
+            assert_eq!(scan_line(line), None, "{line}");
+        }
+    }
+
+    #[test]
+    fn converted_traces_are_scanned_too() {
+        // Records as `mcpsim convert` writes them from gateway logs: recorded decisions, and
+        // argument keys without values.
+        let (mut records, _, _) = reference(&generated(300, 5));
+        for (i, rec) in records.iter_mut().enumerate() {
+            rec.recorded = Some(crate::trace::Recorded {
+                decision: [None, Some(RecordedDecision::Deny)][i % 2],
+                rule: Some(format!("rule \"{i}\"")),
+                message: None,
+                policy_version: (i % 3 == 0).then(|| "v2".to_string()),
+            });
+            if i % 4 == 0 {
+                rec.args = Args::Keys(vec!["path".into(), "mode\n".into()]);
+            }
+        }
+        let mut text = Vec::new();
+        crate::trace::write_jsonl(&records, &mut text).expect("written");
+        let mut syms = LocalSymbols::new(Symbols::new());
+        let parsed = parse_chunk(&text, true, 0, &mut syms, &mut Interner::default());
+        assert_eq!(parsed.ts.len(), 300);
+        assert!(parsed.records.is_empty() && parsed.skipped.is_empty());
+        assert!(parsed.recorded.contains(&Some(RecordedDecision::Deny)));
+        for chunk in [1, 1000, CHUNK] {
+            check_streamed(&text, chunk, "converted");
+        }
+    }
+
+    #[test]
+    fn every_tricky_line_reads_as_the_sequential_reader_reads_it() {
+        for line in tricky_lines() {
+            for text in [line.clone(), format!("\n{line}\r\n\n")] {
+                check_streamed(text.as_bytes(), 3, &line);
+                check_streamed(text.as_bytes(), CHUNK, &line);
+            }
+        }
+    }
+
+    #[test]
+    fn a_tricky_file_reads_the_same_at_every_chunk_size() {
+        let text = tricky_text();
+        let (_, bad, _) = reference(&text);
+        assert!(bad.len() > 50, "the file has bad lines");
+        for chunk in [1, 7, 64, 1000, 4096, CHUNK] {
+            check_streamed(&text, chunk, "tricky");
+        }
+        for chunk in [1, 333, CHUNK] {
+            for gzip in [false, true] {
+                let (batches, symbols) = from_file(&text, chunk, gzip);
+                let what = format!("tricky file, chunk {chunk}, gzip {gzip}");
+                assert_same(&text, &batches, &symbols, &what);
+            }
+        }
+    }
+
+    #[test]
+    fn a_bom_counts_only_at_the_start_of_the_input() {
+        let line = format!(r#"{{{TS},"tool":"t"}}"#);
+        let text = format!("\u{feff}{line}\n\u{feff}{line}\n");
+        for chunk in [1, CHUNK] {
+            let (batches, _) = streamed(text.as_bytes(), chunk);
+            let rows: usize = batches.iter().map(CallBatch::len).sum();
+            let bad: Vec<u64> = batches
+                .iter()
+                .flat_map(|b| b.skipped.iter().map(|(l, _)| *l))
+                .collect();
+            assert_eq!((rows, bad), (1, vec![2]));
+            check_streamed(text.as_bytes(), chunk, "bom");
+        }
+    }
+
+    #[test]
+    fn mcpsim_fixtures_read_the_same() {
+        let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/fixtures/traces");
+        let mut seen = 0;
+        for entry in std::fs::read_dir(dir).expect("fixtures") {
+            let path = entry.expect("fixture").path();
+            let text = std::fs::read(&path).expect("fixture");
+            if path.extension().is_none_or(|e| e != "jsonl") || detect(&text) != Ok(Format::Jsonl) {
+                continue;
+            }
+            seen += 1;
+            for chunk in [1, 100, CHUNK] {
+                let what = path.display().to_string();
+                check_streamed(&text, chunk, &what);
+                let (batches, symbols) = from_file(&text, chunk, false);
+                assert_same(&text, &batches, &symbols, &what);
+            }
+        }
+        assert!(seen >= 2, "mcpsim fixtures found: {seen}");
+    }
+
+    #[test]
+    fn empty_and_blank_inputs_have_no_batches() {
+        for text in ["", "\n", " \r\n\t\n", "\u{feff}"] {
+            assert!(streamed(text.as_bytes(), 1).0.len() <= 1);
+            check_streamed(text.as_bytes(), 1, "blank");
+            let (batches, symbols) = from_file(text.as_bytes(), 4, false);
+            assert_same(text.as_bytes(), &batches, &symbols, "blank");
+        }
+        assert!(streamed(b"\n\n  \n", 1).0.is_empty());
+    }
+
+    #[test]
+    fn names_share_ids_across_batches_and_workers() {
+        let text = generated(5_000, 3);
+        let (batches, symbols) = streamed(&text, 4096);
+        assert!(batches.len() > 10);
+        assert_same(&text, &batches, &symbols, "generated");
+        let servers: std::collections::BTreeSet<u32> =
+            batches.iter().flat_map(|b| b.server.clone()).collect();
+        assert_eq!(servers.len(), 2);
+        assert!(batches.iter().all(|b| b.grant.iter().all(|&g| g != NO_SYM)));
+    }
+
+    /// Pieces of lines: values for each key, good and bad.
+    fn value_for(key: &str) -> Vec<&'static str> {
+        match key {
+            "ts" => vec![
+                r#""2026-08-01T10:00:00.250Z""#,
+                r#""2026-08-01T10:00:00+01:00""#,
+                "1785578400",
+                "null",
+                r#""x""#,
+            ],
+            "args" => vec![
+                r#"{"a":"x","b":[1,2.5,{"c":null}],"d":true}"#,
+                "{}",
+                "null",
+                "[1]",
+                r#"{"s":"q\"\\\u00e9"}"#,
+                r#"{"n":-0.5e1}"#,
+            ],
+            "latency_ms" => vec!["12.5", "0", "-1", "null", r#""1""#, "1e2"],
+            "id" => vec![r#""42""#, "42", "null", "4.5", "[]"],
+            "upstream" => vec![
+                r#""ok""#,
+                r#""error""#,
+                r#""tool_error""#,
+                r#""bad""#,
+                "null",
+            ],
+            "recorded" => vec![
+                "null",
+                r#"{"decision":"deny","rule":"r"}"#,
+                r#"{"decision":"Blocked","policy_version":3}"#,
+                "{}",
+            ],
+            "arg_keys" => vec![r#"["a","b"]"#, "[]", "null", r#"["a",1]"#],
+            "extra" => vec![r#"{"k":[null,false]}"#, r#""v""#, "-3.25", "[]"],
+            _ => vec![r#""name-1""#, r#""name-2""#, "null", "7", r#""n\u0041""#],
+        }
+    }
+
+    const KEYS: [&str; 12] = [
+        "ts",
+        "server",
+        "grant",
+        "session",
+        "tool",
+        "args",
+        "arg_keys",
+        "id",
+        "recorded",
+        "upstream",
+        "latency_ms",
+        "extra",
+    ];
+
+    fn line_strategy() -> impl Strategy<Value = Vec<u8>> {
+        let fields = prop::sample::subsequence(KEYS.to_vec(), 0..=KEYS.len())
+            .prop_shuffle()
+            .prop_flat_map(|keys| {
+                let values: Vec<_> = keys
+                    .iter()
+                    .map(|k| prop::sample::select(value_for(k)))
+                    .collect();
+                (Just(keys), values)
+            });
+        let edits = prop::collection::vec(
+            (
+                any::<prop::sample::Index>(),
+                0u8..3,
+                prop::sample::select(b"\"{}[],:\\ 0e.-nutx\r\n\t\xff\xc3".to_vec()),
+            ),
+            0..3,
+        );
+        (fields, edits).prop_map(|((keys, values), edits)| {
+            let body: Vec<String> = keys
+                .iter()
+                .zip(&values)
+                .map(|(k, v)| format!(r#""{k}":{v}"#))
+                .collect();
+            let mut line = format!("{{{}}}", body.join(",")).into_bytes();
+            for (at, op, byte) in edits {
+                let i = at.index(line.len() + 1);
+                match op {
+                    0 if i < line.len() => {
+                        line.remove(i);
+                    }
+                    1 => line.insert(i, byte),
+                    _ if i < line.len() => line[i] = byte,
+                    _ => {}
+                }
+            }
+            line
+        })
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 400, ..ProptestConfig::default() })]
+
+        #[test]
+        fn perturbed_lines_read_as_the_sequential_reader_reads_them(
+            lines in prop::collection::vec(line_strategy(), 1..8),
+            crlf in any::<bool>(),
+            chunk in 1usize..400,
+        ) {
+            let mut text = Vec::new();
+            for line in &lines {
+                text.extend_from_slice(line);
+                text.extend_from_slice(if crlf { b"\r\n" } else { b"\n" });
+            }
+            check_streamed(&text, chunk, "perturbed");
+        }
+    }
+
+    proptest! {
+        #[test]
+        fn special_bytes_are_found_where_a_byte_loop_finds_them(
+            bytes in prop::collection::vec(
+                prop_oneof![3 => 0x20u8..0x7f, 1 => any::<u8>()],
+                0..80,
+            ),
+            from in 0usize..80,
+        ) {
+            let naive = bytes
+                .iter()
+                .enumerate()
+                .skip(from)
+                .find(|&(_, &c)| c == b'"' || c == b'\\' || c < 0x20)
+                .map(|(i, _)| i);
+            prop_assert_eq!(find_special(&bytes, from), naive);
+        }
+    }
+
+    proptest! {
+        #[test]
+        fn short_names_compare_as_strings_do(
+            a in "[ab]{0,40}",
+            at in any::<prop::sample::Index>(),
+        ) {
+            // The same length, at most one byte apart.
+            let mut b = a.clone().into_bytes();
+            if !b.is_empty() {
+                let i = at.index(b.len());
+                b[i] = if b[i] == b'a' { b'b' } else { b'a' };
+            }
+            let b = String::from_utf8(b).expect("ASCII");
+            prop_assert_eq!(same(&a, &b), a == b);
+            prop_assert!(same(&a, &a.clone()));
+            let longer = format!("{a}a");
+            prop_assert!(!same(&a, &longer));
+        }
+    }
+
+    /// Throughput on a real file: `MCPSIM_DRAIN_FILE=calls.jsonl cargo test --release -- --ignored
+    /// drain_throughput --nocapture`. `MCPSIM_DRAIN_READ=1` reads the file as a stream instead of
+    /// mapping it; `MCPSIM_DRAIN_COMPARE=1` also drains the record reader.
+    #[test]
+    #[ignore = "measures a file named by MCPSIM_DRAIN_FILE"]
+    fn drain_throughput() {
+        let Ok(path) = std::env::var("MCPSIM_DRAIN_FILE") else {
+            return;
+        };
+        let bytes = std::fs::metadata(&path).expect("file").len() as f64;
+        let start = Instant::now();
+        let symbols = Symbols::new();
+        let mut src = if std::env::var_os("MCPSIM_DRAIN_READ").is_some() {
+            let (r, _) = open_decoded(Path::new(&path), &path).expect("opens");
+            JsonlBatchSource::open_reader(r, &path, 0, symbols.clone())
+        } else {
+            JsonlBatchSource::open_file(Path::new(&path), &path, 0, symbols.clone()).expect("opens")
+        };
+        let (mut rows, mut skipped, mut batches) = (0usize, 0usize, 0usize);
+        let mut check = 0i64;
+        while let Some(b) = src.next_batch().expect("reads") {
+            rows += b.len();
+            skipped += b.skipped.len();
+            batches += 1;
+            check = b.ts.iter().fold(check, |c, &t| c.wrapping_add(t));
+        }
+        let secs = start.elapsed().as_secs_f64();
+        println!(
+            "batches: {rows} calls, {skipped} skipped, {batches} batches, {} names in {secs:.3} s: \
+             {:.2} GB/s, {:.1} M calls/s (check {check})",
+            symbols.len(),
+            bytes / secs / 1e9,
+            rows as f64 / secs / 1e6
+        );
+        if std::env::var_os("MCPSIM_DRAIN_COMPARE").is_none() {
+            return;
+        }
+        let start = Instant::now();
+        let (r, _) = open_decoded(Path::new(&path), &path).expect("opens");
+        let mut src = ParallelJsonlSource::new(r, &path, 0);
+        let mut stats = ReadStats::default();
+        let mut cx = Ctx {
+            stats: &mut stats,
+            strict: false,
+            file: &path,
+        };
+        let mut records = 0usize;
+        while src.next(&mut cx).expect("reads").is_some() {
+            records += 1;
+        }
+        let secs = start.elapsed().as_secs_f64();
+        println!(
+            "records: {records} calls in {secs:.3} s: {:.2} GB/s, {:.1} M calls/s",
+            bytes / secs / 1e9,
+            records as f64 / secs / 1e6
+        );
+    }
+}
