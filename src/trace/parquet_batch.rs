@@ -106,7 +106,7 @@ struct Input {
 struct Plan {
     slices: Vec<Slice>,
     /// How the columns are read, `None` when their types call for the table reader throughout.
-    fast: Option<FastColumns>,
+    fast: Option<Arc<FastColumns>>,
 }
 
 /// One stretch of rows: read with `metadata` (the file's footer narrowed to the row group, so
@@ -506,7 +506,7 @@ impl Input {
         let empty = r.with_slice(Some((0, 0))).finish()?;
         Ok(Plan {
             slices,
-            fast: fast_columns(empty.schema(), &arrow),
+            fast: fast_columns(empty.schema(), &arrow).map(Arc::new),
         })
     }
 }
@@ -594,16 +594,18 @@ struct Columns {
 fn convert_slice(
     input: &Input,
     slice: &Slice,
-    fast: Option<&FastColumns>,
+    fast: Option<&Arc<FastColumns>>,
     names: &mut LocalSymbols,
     memo: &mut ViewMemo,
     judged_rows: &AtomicUsize,
 ) -> Result<CallBatch, TraceError> {
     let err = |e: PolarsError| table_err(&input.name, e);
+    // Columns that fail to decode here are left to polars' reader of all columns, which then
+    // fails (or not) exactly as the row reader does.
     let checked = match fast {
-        Some(cols) if slice.one_group => {
-            check_columns(input, slice, cols, names, memo).map_err(err)?
-        }
+        Some(cols) if slice.one_group => check_columns(input, slice, cols, names, memo)
+            .ok()
+            .flatten(),
         _ => None,
     };
     // Rows the checks could not vouch for are judged by the table reader, on all columns.
@@ -691,6 +693,8 @@ fn convert_slice(
     let rows = Rows {
         input: input.clone(),
         slice: slice.clone(),
+        fast: fast.cloned(),
+        symbols: Arc::clone(names.shared()),
         srow,
         args,
         arg_keys,
@@ -886,12 +890,21 @@ fn check_int_ts(
     unsure: &mut [bool],
 ) {
     let validity = arr.validity().filter(|b| b.unset_bits() > 0);
-    for (k, &v) in arr.values().iter().enumerate() {
+    let values = arr.values().as_slice();
+    // Nanoseconds (the magnitude of every present-day instant) need no conversion: the usual
+    // column is copied as it is.
+    if matches!(kind, TsKind::Int64 | TsKind::Epoch)
+        && validity.is_none()
+        && values.iter().all(|&v| (v as f64).abs() >= 1e17)
+    {
+        out.extend_from_slice(values);
+        return;
+    }
+    for (k, &v) in values.iter().enumerate() {
         let i = out.len();
         let ts = match kind {
             _ if validity.is_some_and(|b| !b.get_bit(k)) => None,
             TsKind::Scaled(s) => v.checked_mul(s),
-            // Nanoseconds (the magnitude of every present-day instant) need no conversion.
             _ if (v as f64).abs() >= 1e17 => Some(v),
             _ => parse_ts_value(&Value::from(v)).ok(),
         };
@@ -1094,14 +1107,24 @@ fn object_certainly_parses(b: &[u8]) -> bool {
         .iter()
         .fold(false, |bad, &c| bad | (c < 0x20) | (c == b'\\'));
     if plain {
-        check_object(b, plain_string)
+        check_object::<true>(b)
     } else {
-        check_object(b, string)
+        check_object::<false>(b)
+    }
+}
+
+/// A string from its opening quote at `i`; the index after the closing quote.
+#[inline(always)]
+fn any_string<const PLAIN: bool>(b: &[u8], i: usize) -> Option<usize> {
+    if PLAIN {
+        plain_string(b, i)
+    } else {
+        string(b, i)
     }
 }
 
 #[inline(always)]
-fn check_object(b: &[u8], string: impl Fn(&[u8], usize) -> Option<usize> + Copy) -> bool {
+fn check_object<const PLAIN: bool>(b: &[u8]) -> bool {
     // Open containers, one bit each (set: object), innermost lowest.
     let mut stack: u128 = 0;
     let mut depth = 0u32;
@@ -1138,7 +1161,7 @@ fn check_object(b: &[u8], string: impl Fn(&[u8], usize) -> Option<usize> + Copy)
                             depth -= 1;
                             want_value = false;
                         }
-                        _ if object => match key(b, i, string) {
+                        _ if object => match key::<PLAIN>(b, i) {
                             Some(next) => i = next,
                             None => return false,
                         },
@@ -1146,7 +1169,7 @@ fn check_object(b: &[u8], string: impl Fn(&[u8], usize) -> Option<usize> + Copy)
                     }
                     continue;
                 }
-                b'"' => match string(b, i) {
+                b'"' => match any_string::<PLAIN>(b, i) {
                     Some(next) => i = next,
                     None => return false,
                 },
@@ -1171,7 +1194,7 @@ fn check_object(b: &[u8], string: impl Fn(&[u8], usize) -> Option<usize> + Copy)
             Some(b',') => {
                 i = ws(b, i + 1);
                 if object {
-                    match key(b, i, string) {
+                    match key::<PLAIN>(b, i) {
                         Some(next) => i = next,
                         None => return false,
                     }
@@ -1207,11 +1230,11 @@ fn ws(b: &[u8], mut i: usize) -> usize {
 
 /// An object key from `i` and the colon after it: the index of the value.
 #[inline(always)]
-fn key(b: &[u8], i: usize, string: impl Fn(&[u8], usize) -> Option<usize>) -> Option<usize> {
+fn key<const PLAIN: bool>(b: &[u8], i: usize) -> Option<usize> {
     if b.get(i) != Some(&b'"') {
         return None;
     }
-    let i = ws(b, string(b, i)?);
+    let i = ws(b, any_string::<PLAIN>(b, i)?);
     (b.get(i) == Some(&b':')).then(|| ws(b, i + 1))
 }
 
@@ -1323,10 +1346,25 @@ fn string(b: &[u8], mut i: usize) -> Option<usize> {
     }
 }
 
+/// The arguments of a row the column checks vouched for (argument text is an object
+/// serde_json parses, keys a list of strings), built as the table reader builds them.
+fn vouched_args(text: Option<&str>, keys: Option<&str>) -> Option<Args> {
+    Some(match (text, keys) {
+        (Some(a), _) if raw_object_parses(a) => Args::Raw(RawArgs::new(a)),
+        (Some(a), _) => Args::Values(serde_json::from_str::<Map<String, Value>>(a).ok()?),
+        (None, Some(k)) => Args::Keys(serde_json::from_str::<Vec<String>>(k).ok()?),
+        (None, None) => Args::Unrecorded,
+    })
+}
+
 /// Arguments and records of one batch's rows, on demand.
 struct Rows {
     input: Input,
     slice: Slice,
+    /// How the slice's columns were read, and the ids they hold: for a record whose other
+    /// columns cannot be read.
+    fast: Option<Arc<FastColumns>>,
+    symbols: Arc<Symbols>,
     /// Row in the slice of each batch row, when rows were left out (else the same).
     srow: Option<Vec<u32>>,
     args: Text,
@@ -1352,19 +1390,7 @@ impl BatchRows for Rows {
             return rec.args.clone();
         }
         let srow = self.srow(row);
-        // The row was vouched for: argument text is an object serde_json parses, keys a
-        // list of strings. Built as the table reader builds them.
-        match (self.args.get(srow), self.arg_keys.get(srow)) {
-            (Some(a), _) if raw_object_parses(a) => Args::Raw(RawArgs::new(a)),
-            (Some(a), _) => match serde_json::from_str::<Map<String, Value>>(a) {
-                Ok(m) => Args::Values(m),
-                Err(_) => Args::Unrecorded,
-            },
-            (None, Some(k)) => {
-                Args::Keys(serde_json::from_str::<Vec<String>>(k).unwrap_or_default())
-            }
-            (None, None) => Args::Unrecorded,
-        }
+        vouched_args(self.args.get(srow), self.arg_keys.get(srow)).unwrap_or_default()
     }
 
     fn record(&self, row: usize) -> CallRecord {
@@ -1386,20 +1412,57 @@ impl BatchRows for Rows {
         {
             return rec;
         }
-        // The file changed under the reader: what the batch knows, nothing more.
-        CallRecord {
-            ts: 0,
-            server: UNKNOWN_SERVER.into(),
-            grant: None,
-            session: None,
-            tool: "".into(),
-            args: self.args(row),
+        self.columns_only(srow, origin)
+            .unwrap_or_else(|| CallRecord {
+                ts: 0,
+                server: UNKNOWN_SERVER.into(),
+                grant: None,
+                session: None,
+                tool: "".into(),
+                args: self.args(row),
+                id: None,
+                recorded: None,
+                upstream: None,
+                latency_ms: None,
+                origin,
+            })
+    }
+}
+
+impl Rows {
+    /// The record of slice row `srow` from the columns the batch holds, when the other columns
+    /// of its row group cannot be read (damaged, which the batch did not notice since it reads
+    /// only what it holds): request id, latency and the recorded rule, message and policy
+    /// version are left out.
+    fn columns_only(&self, srow: usize, origin: Origin) -> Option<CallRecord> {
+        let fast = self.fast.as_deref()?;
+        let mut names = LocalSymbols::new(Arc::clone(&self.symbols));
+        let c = check_columns(
+            &self.input,
+            &self.slice,
+            fast,
+            &mut names,
+            &mut ViewMemo::default(),
+        )
+        .ok()??;
+        let decision = *c.recorded.get(srow)?;
+        let args = vouched_args(c.args.get(srow), c.arg_keys.get(srow))?;
+        Some(CallRecord {
+            ts: *c.ts.get(srow)?,
+            server: self.symbols.name(*c.server.get(srow)?),
+            grant: self.symbols.opt_name(*c.grant.get(srow)?),
+            session: self.symbols.opt_name(*c.session.get(srow)?),
+            tool: self.symbols.name(*c.tool.get(srow)?),
+            args,
             id: None,
-            recorded: None,
-            upstream: None,
+            recorded: decision.map(|d| super::Recorded {
+                decision: Some(d),
+                ..super::Recorded::default()
+            }),
+            upstream: *c.upstream.get(srow)?,
             latency_ms: None,
             origin,
-        }
+        })
     }
 }
 
