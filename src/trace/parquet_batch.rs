@@ -126,7 +126,7 @@ struct Slice {
 #[derive(Clone)]
 struct FastColumns {
     ts: Option<TsKind>,
-    /// The file's fields of the text columns read, by name.
+    /// The file's fields of the columns decoded directly (text columns and `ts`), by name.
     fields: HashMap<&'static str, Field>,
     /// `latency_ms` is text, so it is read and checked.
     latency_text: bool,
@@ -292,7 +292,7 @@ impl BatchSource for ParquetBatchSource {
                     self.run = None;
                     return Err(table_err(
                         &self.name,
-                        "a reader thread stopped unexpectedly",
+                        "the reader thread stopped unexpectedly",
                     ));
                 }
             }
@@ -371,7 +371,7 @@ fn work(
         .unwrap_or_else(|_| {
             Err(table_err(
                 &shared.input.name,
-                "a reader thread stopped unexpectedly",
+                "the reader thread stopped unexpectedly",
             ))
         });
         let failed = item.is_err();
@@ -447,7 +447,7 @@ impl Input {
                     Box::new(ArrowDataType::Utf8View),
                     false,
                 ),
-                true,
+                field.is_nullable,
             )
             .with_metadata(md);
             // Pages that fall back to plain encoding are refused: decode them as views.
@@ -532,6 +532,9 @@ fn fast_columns(schema: &Schema, arrow: &ArrowSchema) -> Option<FastColumns> {
         Some(_) => return None,
     };
     let mut fields = HashMap::default();
+    if let (Some(TsKind::Int64 | TsKind::Text), Some(field)) = (ts, arrow.get("ts")) {
+        fields.insert("ts", field.clone());
+    }
     for (name, needed) in TEXT_COLUMNS {
         match schema.get(name) {
             None => {}
@@ -560,6 +563,9 @@ fn fast_columns(schema: &Schema, arrow: &ArrowSchema) -> Option<FastColumns> {
 
 /// Marks a row the column checks cannot vouch for.
 const UNSURE: u32 = u32::MAX - 1;
+
+/// Marks a row without a server name, until the stand-in name is interned.
+const NO_SERVER: u32 = u32::MAX - 3;
 
 /// Per-row results of the column checks of one slice.
 struct Checked {
@@ -638,6 +644,8 @@ fn convert_slice(
             (args, arg_keys) = (c.args, c.arg_keys);
         }
         (checked, Some(full)) => {
+            // Checks of another number of rows than polars reads are no use.
+            let checked = checked.filter(|c| c.unsure.len() == full.height());
             let mut rows = Vec::with_capacity(full.height());
             let mut interner = Interner::default();
             for i in 0..full.height() {
@@ -741,8 +749,13 @@ fn check_columns(
             unsure.fill(true);
         }
         Some(TsKind::Int64) => {
-            let field = Field::new("ts".into(), ArrowDataType::Int64, true);
-            for arr in input.decode(slice, "ts", field)?.unwrap_or_default() {
+            let Some(field) = cols.fields.get("ts") else {
+                return Ok(None);
+            };
+            for arr in input
+                .decode(slice, "ts", field.clone())?
+                .unwrap_or_default()
+            {
                 let Some(arr) = arr.as_any().downcast_ref::<PrimitiveArray<i64>>() else {
                     return Ok(None);
                 };
@@ -750,8 +763,10 @@ fn check_columns(
             }
         }
         Some(TsKind::Text) => {
-            let field = Field::new("ts".into(), ArrowDataType::Utf8View, true);
-            let col = input.decode_text(slice, "ts", &field)?;
+            let Some(field) = cols.fields.get("ts") else {
+                return Ok(None);
+            };
+            let col = input.decode_text(slice, "ts", field)?;
             let Some(ok) = col.for_each(height, |s| {
                 let t = s.and_then(|s| parse_ts_str(s).ok());
                 ts.push(t.unwrap_or(0));
@@ -772,10 +787,16 @@ fn check_columns(
     if ts.len() != height {
         return Ok(None);
     }
-    let unknown = names.intern(UNKNOWN_SERVER);
-    let Some(server) = text("server")?.ids(height, unknown, names, memo) else {
+    let Some(mut server) = text("server")?.ids(height, NO_SERVER, names, memo) else {
         return Ok(None);
     };
+    // Interned only when a row has no server, as the table reader does.
+    if server.contains(&NO_SERVER) {
+        let unknown = names.intern(UNKNOWN_SERVER);
+        for s in server.iter_mut().filter(|s| **s == NO_SERVER) {
+            *s = unknown;
+        }
+    }
     let Some(grant) = text("grant")?.ids(height, NO_SYM, names, memo) else {
         return Ok(None);
     };
