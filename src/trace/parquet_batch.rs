@@ -1,0 +1,1492 @@
+//! mcpsim call records as Parquet, read into [`CallBatch`]es: one batch per row group (or slice
+//! of a large one), read and converted on worker threads, handed over in file order.
+//!
+//! Only the columns the batch holds are decoded (`ts`, names, `upstream`, `recorded_decision`),
+//! plus those that decide whether a row is a call at all (`args`, `arg_keys`, and `latency_ms`
+//! when it is text). Text columns are decoded straight from Parquet's dictionary pages where
+//! they have them: each row is then a dictionary index, and each distinct value is interned or
+//! checked once per row group. Pages without a dictionary fall back to string views, memoised by
+//! view. A row the column checks cannot vouch for (a bad or missing value, unusual argument
+//! text) is judged by the table reader itself ([`Batch::record`]) on a read of all columns, so
+//! bad rows get exactly its errors; a file whose column types are unusual is read that way
+//! throughout. The other columns (`id`, `latency_ms`, the recorded rule…) are read only when a
+//! whole record is asked for.
+
+use std::collections::BTreeMap;
+use std::fs::File;
+use std::io::Cursor;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::mpsc::{Receiver, Sender, channel};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard};
+
+use polars::io::parquet::read::{FileMetadata, ParallelStrategy};
+use polars::polars_utils::mmap::MMapSemaphore;
+use polars::prelude::*;
+use polars_arrow::array::{Array, DictionaryArray, PrimitiveArray, Utf8ViewArray};
+use polars_arrow::datatypes::{ArrowDataType, Field, IntegerType, Metadata};
+use polars_buffer::Buffer;
+use polars_parquet::read::{
+    BasicDecompressor, Filter, PageReader, column_iter_to_arrays, infer_schema,
+};
+use rustc_hash::FxHashMap as HashMap;
+use serde_json::{Map, Value};
+
+use super::batch::{BatchRows, BatchSource, CallBatch, LocalSymbols, NO_SYM, Symbols};
+use super::intern::Interner;
+use super::parquet::ParquetBytes;
+use super::source::UNKNOWN_SERVER;
+use super::table::Batch;
+use super::{
+    Args, CallRecord, Nanos, Origin, RawArgs, RecordedDecision, TraceError, Upstream, parse_ts_str,
+    parse_ts_value, raw_object_parses,
+};
+
+/// Most rows read at a time; a larger row group is read in several slices.
+const MAX_SLICE_ROWS: usize = 64 * 1024;
+
+/// Reads an mcpsim Parquet file as [`CallBatch`]es.
+pub(crate) struct ParquetBatchSource {
+    /// Until the first batch is asked for.
+    start: Option<Start>,
+    name: String,
+    /// Set once the workers run.
+    run: Option<Running>,
+    /// Rows judged by the table reader so far (the column checks could not vouch for them).
+    judged: Arc<AtomicUsize>,
+}
+
+/// What the first read needs.
+struct Start {
+    bytes: ParquetBytes,
+    file: u32,
+    symbols: Arc<Symbols>,
+    /// Most rows per slice.
+    slice_rows: usize,
+}
+
+/// Workers started: slices come back over `rx`, tagged with their index, in any order.
+struct Running {
+    shared: Arc<Shared>,
+    rx: Receiver<(usize, Result<CallBatch, TraceError>)>,
+    /// Slices that came back ahead of their turn.
+    early: BTreeMap<usize, Result<CallBatch, TraceError>>,
+    /// The index of the next slice to hand out.
+    next: usize,
+}
+
+/// What the workers share.
+struct Shared {
+    input: Input,
+    plan: Plan,
+    /// Claims and hand-overs, so that workers stay at most `window` slices ahead.
+    gate: Mutex<Gate>,
+    moved: Condvar,
+    window: usize,
+    judged: Arc<AtomicUsize>,
+}
+
+struct Gate {
+    /// The next slice no worker has claimed.
+    claimed: usize,
+    /// Slices handed out so far.
+    delivered: usize,
+    /// The reader is gone or the read ended: claim nothing more.
+    stop: bool,
+}
+
+/// The file's bytes, shared by every read: a file is mapped once.
+#[derive(Clone)]
+struct Input {
+    name: String,
+    file: u32,
+    bytes: Buffer<u8>,
+}
+
+/// What to read, decided from the footer.
+struct Plan {
+    slices: Vec<Slice>,
+    /// How the columns are read, `None` when their types call for the table reader throughout.
+    fast: Option<Arc<FastColumns>>,
+}
+
+/// One stretch of rows: read with `metadata` (the file's footer narrowed to the row group, so
+/// polars looks at no other), rows `offset..offset + len` of what that footer holds.
+#[derive(Clone)]
+struct Slice {
+    metadata: Arc<FileMetadata>,
+    /// Whether `metadata` is one row group, so its columns can be decoded directly.
+    one_group: bool,
+    offset: usize,
+    len: usize,
+    /// Rows of the file before this slice.
+    first_row: usize,
+}
+
+/// How the columns of a fast read are typed.
+#[derive(Clone)]
+struct FastColumns {
+    ts: Option<TsKind>,
+    /// The file's fields of the columns decoded directly (text columns and `ts`), by name.
+    fields: HashMap<&'static str, Field>,
+    /// `latency_ms` is text, so it is read and checked.
+    latency_text: bool,
+}
+
+#[derive(Clone, Copy)]
+enum TsKind {
+    /// Int64 in the file, unit by magnitude: decoded directly.
+    Int64,
+    /// Text in the file: decoded directly.
+    Text,
+    /// Another integer type: read through polars, unit by magnitude.
+    Epoch,
+    /// Datetime, read through polars: integers times this many nanoseconds.
+    Scaled(i64),
+}
+
+/// The text columns of the table, and which a fast read needs.
+const TEXT_COLUMNS: [(&str, bool); 12] = [
+    ("server", true),
+    ("grant", true),
+    ("session", true),
+    ("tool", true),
+    ("args", true),
+    ("arg_keys", true),
+    ("id", false),
+    ("recorded_decision", true),
+    ("recorded_rule", false),
+    ("recorded_message", false),
+    ("recorded_policy_version", false),
+    ("upstream", true),
+];
+
+impl ParquetBatchSource {
+    /// A source for `bytes`, named `name` in errors, file index `file`, names interned into
+    /// `symbols`. Arguments are always served from the argument column, which is read anyway
+    /// (whether a row is a call depends on it), so `needs_args` changes nothing here.
+    pub(crate) fn new(
+        bytes: ParquetBytes,
+        name: &str,
+        file: u32,
+        symbols: Arc<Symbols>,
+        needs_args: bool,
+    ) -> ParquetBatchSource {
+        let _ = needs_args;
+        ParquetBatchSource {
+            start: Some(Start {
+                bytes,
+                file,
+                symbols,
+                slice_rows: MAX_SLICE_ROWS,
+            }),
+            name: name.to_string(),
+            run: None,
+            judged: Arc::new(AtomicUsize::new(0)),
+        }
+    }
+
+    /// How many rows the table reader judged so far.
+    #[cfg(test)]
+    fn judged_rows(&self) -> usize {
+        self.judged.load(Ordering::Relaxed)
+    }
+
+    /// Read at most `rows` rows at a time (to test slicing on small files).
+    #[cfg(test)]
+    fn with_slice_rows(mut self, rows: usize) -> ParquetBatchSource {
+        if let Some(start) = &mut self.start {
+            start.slice_rows = rows.max(1);
+        }
+        self
+    }
+
+    fn table_err(&self, e: impl std::fmt::Display) -> TraceError {
+        table_err(&self.name, e)
+    }
+
+    /// Map the file, read the footer, plan the slices and start the workers.
+    fn begin(&mut self, start: Start) -> Result<(), TraceError> {
+        let bytes = match start.bytes {
+            ParquetBytes::File(p) => {
+                let io = |source| TraceError::Io {
+                    file: self.name.clone(),
+                    source,
+                };
+                let f = File::open(&p).map_err(io)?;
+                Buffer::from_owner(MMapSemaphore::new_from_file(&f).map_err(|e| self.table_err(e))?)
+            }
+            ParquetBytes::Memory(b) => Buffer::from_owner(b),
+        };
+        let input = Input {
+            name: self.name.clone(),
+            file: start.file,
+            bytes,
+        };
+        let plan = input
+            .plan(start.slice_rows)
+            .map_err(|e| self.table_err(e))?;
+        let workers = std::thread::available_parallelism()
+            .map(|n| n.get())
+            .unwrap_or(1)
+            .clamp(1, 4)
+            .min(plan.slices.len().max(1));
+        let shared = Arc::new(Shared {
+            input,
+            plan,
+            gate: Mutex::new(Gate {
+                claimed: 0,
+                delivered: 0,
+                stop: false,
+            }),
+            moved: Condvar::new(),
+            window: workers + 2,
+            judged: Arc::clone(&self.judged),
+        });
+        let (tx, rx) = channel();
+        for k in 0..workers {
+            let (shared, tx) = (Arc::clone(&shared), tx.clone());
+            let names = LocalSymbols::new(Arc::clone(&start.symbols));
+            std::thread::Builder::new()
+                .name(format!("mcpsim-parquet-{k}"))
+                .spawn(move || work(&shared, &tx, names))
+                .map_err(|e| self.table_err(format!("cannot start a reader thread: {e}")))?;
+        }
+        self.run = Some(Running {
+            shared,
+            rx,
+            early: BTreeMap::new(),
+            next: 0,
+        });
+        Ok(())
+    }
+}
+
+fn table_err(name: &str, e: impl std::fmt::Display) -> TraceError {
+    TraceError::Table {
+        file: name.to_string(),
+        reason: e.to_string(),
+    }
+}
+
+impl BatchSource for ParquetBatchSource {
+    fn next_batch(&mut self) -> Result<Option<CallBatch>, TraceError> {
+        if let Some(start) = self.start.take() {
+            self.begin(start)?;
+        }
+        let Some(run) = &mut self.run else {
+            return Ok(None);
+        };
+        if run.next >= run.shared.plan.slices.len() {
+            self.run = None;
+            return Ok(None);
+        }
+        let item = loop {
+            if let Some(item) = run.early.remove(&run.next) {
+                break item;
+            }
+            match run.rx.recv() {
+                Ok((i, item)) => {
+                    run.early.insert(i, item);
+                }
+                Err(_) => {
+                    self.run = None;
+                    return Err(table_err(
+                        &self.name,
+                        "the reader thread stopped unexpectedly",
+                    ));
+                }
+            }
+        };
+        run.next += 1;
+        run.shared.deliver(run.next);
+        match item {
+            // A slice that reads no rows ends the file, as in the row reader.
+            Ok(batch) if batch.is_empty() && batch.skipped.is_empty() => {
+                self.run = None;
+                Ok(None)
+            }
+            Ok(batch) => Ok(Some(batch)),
+            Err(e) => {
+                self.run = None;
+                Err(e)
+            }
+        }
+    }
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        self.shared.lock().stop = true;
+        self.shared.moved.notify_all();
+    }
+}
+
+impl Shared {
+    fn lock(&self) -> MutexGuard<'_, Gate> {
+        self.gate.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn deliver(&self, delivered: usize) {
+        self.lock().delivered = delivered;
+        self.moved.notify_all();
+    }
+
+    /// The next slice to read, waiting while the workers are far enough ahead; `None` when
+    /// there is nothing left to do.
+    fn claim(&self) -> Option<usize> {
+        let mut g = self.lock();
+        loop {
+            if g.stop || g.claimed >= self.plan.slices.len() {
+                return None;
+            }
+            if g.claimed < g.delivered + self.window {
+                g.claimed += 1;
+                return Some(g.claimed - 1);
+            }
+            g = self.moved.wait(g).unwrap_or_else(|e| e.into_inner());
+        }
+    }
+}
+
+/// A worker: read and convert slices until none is left or the reader is gone.
+fn work(
+    shared: &Shared,
+    tx: &Sender<(usize, Result<CallBatch, TraceError>)>,
+    mut names: LocalSymbols,
+) {
+    let mut memo = ViewMemo::default();
+    while let Some(i) = shared.claim() {
+        let slice = &shared.plan.slices[i];
+        // A panic in the decoder must not leave the reader waiting for this slice.
+        let item = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            convert_slice(
+                &shared.input,
+                slice,
+                shared.plan.fast.as_ref(),
+                &mut names,
+                &mut memo,
+                &shared.judged,
+            )
+        }))
+        .unwrap_or_else(|_| {
+            Err(table_err(
+                &shared.input.name,
+                "the reader thread stopped unexpectedly",
+            ))
+        });
+        let failed = item.is_err();
+        if tx.send((i, item)).is_err() || failed {
+            return;
+        }
+    }
+}
+
+impl Input {
+    fn reader(&self) -> ParquetReader<Cursor<Buffer<u8>>> {
+        ParquetReader::new(Cursor::new(self.bytes.clone()))
+    }
+
+    /// Rows of `slice` through polars: the columns `names`, or all of them.
+    fn read(&self, slice: &Slice, names: Option<&[&str]>) -> PolarsResult<DataFrame> {
+        let mut r = self.reader();
+        r.set_metadata(Arc::clone(&slice.metadata));
+        r.with_columns(names.map(|n| n.iter().map(|s| s.to_string()).collect()))
+            .with_slice(Some((slice.offset, slice.len)))
+            .read_parallel(ParallelStrategy::None)
+            .finish()
+    }
+
+    /// Decode column `name` of a one-row-group slice as `field` (`None`: the column is not in
+    /// the row group).
+    fn decode(
+        &self,
+        slice: &Slice,
+        name: &str,
+        field: Field,
+    ) -> PolarsResult<Option<Vec<Box<dyn Array>>>> {
+        let Some(rg) = slice.metadata.row_groups.first() else {
+            return Ok(None);
+        };
+        let Some(metas) = rg.columns_under_root_iter(name) else {
+            return Ok(None);
+        };
+        let mut columns = Vec::new();
+        let mut types = Vec::new();
+        for meta in metas {
+            let range = meta.byte_range();
+            let (start, end) = (range.start as usize, range.end as usize);
+            if start > end || end > self.bytes.len() {
+                polars_bail!(ComputeError: "column {name} lies outside the file");
+            }
+            let chunk = self.bytes.clone().sliced(start..end);
+            let pages = PageReader::new(Cursor::new(chunk), meta, Vec::new(), usize::MAX);
+            columns.push(BasicDecompressor::new(pages, Vec::new()));
+            types.push(&meta.descriptor().descriptor.primitive_type);
+        }
+        let rows = rg.num_rows();
+        let filter = (slice.offset > 0 || slice.len < rows)
+            .then(|| Filter::new_ranged(slice.offset, slice.offset + slice.len));
+        let (arrays, _) = column_iter_to_arrays(columns, types, field, filter)?;
+        Ok(Some(arrays))
+    }
+
+    /// Text column `name` of a one-row-group slice: dictionary indices when every page is
+    /// dictionary-encoded, else string views.
+    fn decode_text(&self, slice: &Slice, name: &str, field: &Field) -> PolarsResult<Text> {
+        let dictionary = slice.metadata.row_groups.first().is_some_and(|rg| {
+            rg.columns_under_root_iter(name)
+                .is_some_and(|mut m| m.all(|c| c.dictionary_page_offset().is_some()))
+        });
+        if dictionary {
+            let mut md = Metadata::new();
+            md.insert(CATEGORICAL.into(), "".into());
+            let as_keys = Field::new(
+                field.name.clone(),
+                ArrowDataType::Dictionary(
+                    IntegerType::UInt32,
+                    Box::new(ArrowDataType::Utf8View),
+                    false,
+                ),
+                field.is_nullable,
+            )
+            .with_metadata(md);
+            // Pages that fall back to plain encoding are refused: decode them as views.
+            if let Ok(arrays) = self.decode(slice, name, as_keys) {
+                return Ok(Text(arrays.unwrap_or_default()));
+            }
+        }
+        Ok(Text(
+            self.decode(slice, name, field.clone())?.unwrap_or_default(),
+        ))
+    }
+
+    /// Read the footer: slices by row group, and how the columns are typed.
+    fn plan(&self, slice_rows: usize) -> PolarsResult<Plan> {
+        let mut r = self.reader();
+        let md = Arc::clone(r.get_metadata()?);
+        let mut slices = Vec::new();
+        let mut first_row = 0;
+        for rg in &md.row_groups {
+            let rows = rg.num_rows();
+            if rows == 0 {
+                continue;
+            }
+            let mut one = (*md).clone();
+            one.row_groups = vec![rg.clone()];
+            one.num_rows = rows;
+            one.max_row_group_height = rows;
+            let one = Arc::new(one);
+            let mut done = 0;
+            while done < rows {
+                let len = (rows - done).min(slice_rows);
+                slices.push(Slice {
+                    metadata: Arc::clone(&one),
+                    one_group: true,
+                    offset: done,
+                    len,
+                    first_row: first_row + done,
+                });
+                done += len;
+            }
+            first_row += rows;
+        }
+        if first_row < md.num_rows {
+            // Row groups that do not add up: let polars slice the rest.
+            slices.push(Slice {
+                metadata: Arc::clone(&md),
+                one_group: false,
+                offset: first_row,
+                len: md.num_rows - first_row,
+                first_row,
+            });
+        }
+        let arrow = infer_schema(&md)?;
+        let mut r = self.reader();
+        r.set_metadata(md);
+        let empty = r.with_slice(Some((0, 0))).finish()?;
+        Ok(Plan {
+            slices,
+            fast: fast_columns(empty.schema(), &arrow).map(Arc::new),
+        })
+    }
+}
+
+/// The field metadata that has polars decode a dictionary-encoded column as indices.
+const CATEGORICAL: &str = "_PL_CATEGORICAL2";
+
+/// The columns a fast read takes, when every column of the table has a type whose rows the
+/// column checks can judge (others are read by the table reader throughout).
+fn fast_columns(schema: &Schema, arrow: &ArrowSchema) -> Option<FastColumns> {
+    let direct =
+        |name: &str, dtype: ArrowDataType| arrow.get(name).is_some_and(|f| f.dtype == dtype);
+    let ts = match schema.get("ts") {
+        None => None,
+        Some(DataType::Datetime(unit, _)) => Some(TsKind::Scaled(match unit {
+            TimeUnit::Nanoseconds => 1,
+            TimeUnit::Microseconds => 1_000,
+            TimeUnit::Milliseconds => 1_000_000,
+        })),
+        Some(DataType::Int64) if direct("ts", ArrowDataType::Int64) => Some(TsKind::Int64),
+        Some(dt) if dt.is_integer() => Some(TsKind::Epoch),
+        Some(DataType::String) if direct("ts", ArrowDataType::Utf8View) => Some(TsKind::Text),
+        Some(_) => return None,
+    };
+    let mut fields = HashMap::default();
+    if let (Some(TsKind::Int64 | TsKind::Text), Some(field)) = (ts, arrow.get("ts")) {
+        fields.insert("ts", field.clone());
+    }
+    for (name, needed) in TEXT_COLUMNS {
+        match schema.get(name) {
+            None => {}
+            Some(DataType::String) if direct(name, ArrowDataType::Utf8View) && needed => {
+                fields.insert(name, arrow.get(name)?.clone());
+            }
+            Some(DataType::String) if direct(name, ArrowDataType::Utf8View) => {}
+            Some(_) => return None,
+        }
+    }
+    let latency_text = match schema.get("latency_ms") {
+        None => false,
+        Some(dt) if dt.is_primitive_numeric() => false,
+        Some(DataType::String) if direct("latency_ms", ArrowDataType::Utf8View) => {
+            fields.insert("latency_ms", arrow.get("latency_ms")?.clone());
+            true
+        }
+        Some(_) => return None,
+    };
+    Some(FastColumns {
+        ts,
+        fields,
+        latency_text,
+    })
+}
+
+/// Marks a row the column checks cannot vouch for.
+const UNSURE: u32 = u32::MAX - 1;
+
+/// Marks a row without a server name, until the stand-in name is interned.
+const NO_SERVER: u32 = u32::MAX - 3;
+
+/// Per-row results of the column checks of one slice.
+struct Checked {
+    ts: Vec<Nanos>,
+    server: Vec<u32>,
+    grant: Vec<u32>,
+    session: Vec<u32>,
+    tool: Vec<u32>,
+    upstream: Vec<Option<Upstream>>,
+    recorded: Vec<Option<RecordedDecision>>,
+    /// Rows to judge with the table reader.
+    unsure: Vec<bool>,
+    /// The argument columns, for [`BatchRows::args`].
+    args: Text,
+    arg_keys: Text,
+}
+
+/// The columns of a batch being built.
+#[derive(Default)]
+struct Columns {
+    ts: Vec<Nanos>,
+    line: Vec<u64>,
+    server: Vec<u32>,
+    grant: Vec<u32>,
+    session: Vec<u32>,
+    tool: Vec<u32>,
+    upstream: Vec<Option<Upstream>>,
+    recorded: Vec<Option<RecordedDecision>>,
+}
+
+/// Read and convert one slice.
+fn convert_slice(
+    input: &Input,
+    slice: &Slice,
+    fast: Option<&Arc<FastColumns>>,
+    names: &mut LocalSymbols,
+    memo: &mut ViewMemo,
+    judged_rows: &AtomicUsize,
+) -> Result<CallBatch, TraceError> {
+    let err = |e: PolarsError| table_err(&input.name, e);
+    // Columns that fail to decode here are left to polars' reader of all columns, which then
+    // fails (or not) exactly as the row reader does.
+    let checked = match fast {
+        Some(cols) if slice.one_group => check_columns(input, slice, cols, names, memo)
+            .ok()
+            .flatten(),
+        _ => None,
+    };
+    // Rows the checks could not vouch for are judged by the table reader, on all columns.
+    let full = match &checked {
+        Some(c) if !c.unsure.iter().any(|&u| u) => None,
+        _ => {
+            let df = input.read(slice, None).map_err(err)?;
+            Some(Batch::new(&df).map_err(err)?)
+        }
+    };
+    let line = |i: usize| (slice.first_row + i + 1) as u64;
+    let mut cols = Columns::default();
+    let mut skipped = Vec::new();
+    let mut judged = HashMap::default();
+    let mut srow = None;
+    let (mut args, mut arg_keys) = (Text::default(), Text::default());
+    match (checked, full) {
+        (Some(c), None) => {
+            // Every row vouched for: the checked columns are the batch.
+            cols = Columns {
+                line: (0..c.ts.len()).map(line).collect(),
+                ts: c.ts,
+                server: c.server,
+                grant: c.grant,
+                session: c.session,
+                tool: c.tool,
+                upstream: c.upstream,
+                recorded: c.recorded,
+            };
+            (args, arg_keys) = (c.args, c.arg_keys);
+        }
+        (checked, Some(full)) => {
+            // Checks of another number of rows than polars reads are no use.
+            let checked = checked.filter(|c| c.unsure.len() == full.height());
+            let mut rows = Vec::with_capacity(full.height());
+            let mut interner = Interner::default();
+            for i in 0..full.height() {
+                match checked.as_ref().filter(|c| !c.unsure[i]) {
+                    Some(c) => {
+                        cols.ts.push(c.ts[i]);
+                        cols.server.push(c.server[i]);
+                        cols.grant.push(c.grant[i]);
+                        cols.session.push(c.session[i]);
+                        cols.tool.push(c.tool[i]);
+                        cols.upstream.push(c.upstream[i]);
+                        cols.recorded.push(c.recorded[i]);
+                    }
+                    None => {
+                        judged_rows.fetch_add(1, Ordering::Relaxed);
+                        let origin = Origin {
+                            file: input.file,
+                            line: line(i),
+                        };
+                        match full.record(i, origin, &mut interner) {
+                            Err(e) => {
+                                skipped.push((line(i), e));
+                                continue;
+                            }
+                            Ok(rec) => {
+                                cols.ts.push(rec.ts);
+                                cols.server.push(names.intern(&rec.server));
+                                cols.grant.push(names.intern_opt(rec.grant.as_deref()));
+                                cols.session.push(names.intern_opt(rec.session.as_deref()));
+                                cols.tool.push(names.intern(&rec.tool));
+                                cols.upstream.push(rec.upstream);
+                                cols.recorded
+                                    .push(rec.recorded.as_ref().and_then(|r| r.decision));
+                                judged.insert(rows.len(), rec);
+                            }
+                        }
+                    }
+                }
+                cols.line.push(line(i));
+                rows.push(i as u32);
+            }
+            if let Some(c) = checked {
+                (args, arg_keys) = (c.args, c.arg_keys);
+            }
+            srow = Some((rows, full));
+        }
+        (None, None) => {}
+    }
+    let (srow, full) = match srow {
+        Some((rows, full)) => (Some(rows), std::cell::OnceCell::from(Some(full))),
+        None => (None, std::cell::OnceCell::new()),
+    };
+    let rows = Rows {
+        input: input.clone(),
+        slice: slice.clone(),
+        fast: fast.cloned(),
+        symbols: Arc::clone(names.shared()),
+        srow,
+        args,
+        arg_keys,
+        judged,
+        full,
+    };
+    Ok(CallBatch {
+        file: input.file,
+        ts: cols.ts,
+        line: cols.line,
+        server: cols.server,
+        grant: cols.grant,
+        session: cols.session,
+        tool: cols.tool,
+        upstream: cols.upstream,
+        recorded: cols.recorded,
+        skipped,
+        ignored: Vec::new(),
+        rows: Box::new(rows),
+    })
+}
+
+/// Decode the slice's columns and run the column checks; `None` when the decoded columns do
+/// not line up (the table reader then judges every row).
+fn check_columns(
+    input: &Input,
+    slice: &Slice,
+    cols: &FastColumns,
+    names: &mut LocalSymbols,
+    memo: &mut ViewMemo,
+) -> PolarsResult<Option<Checked>> {
+    let height = slice.len;
+    let text = |name: &str| -> PolarsResult<Text> {
+        match cols.fields.get(name) {
+            Some(field) => input.decode_text(slice, name, field),
+            None => Ok(Text::default()),
+        }
+    };
+    let mut unsure = vec![false; height];
+    let mut ts = Vec::with_capacity(height);
+    match cols.ts {
+        None => {
+            ts.resize(height, 0);
+            unsure.fill(true);
+        }
+        Some(TsKind::Int64) => {
+            let Some(field) = cols.fields.get("ts") else {
+                return Ok(None);
+            };
+            for arr in input
+                .decode(slice, "ts", field.clone())?
+                .unwrap_or_default()
+            {
+                let Some(arr) = arr.as_any().downcast_ref::<PrimitiveArray<i64>>() else {
+                    return Ok(None);
+                };
+                check_int_ts(arr, TsKind::Int64, &mut ts, &mut unsure);
+            }
+        }
+        Some(TsKind::Text) => {
+            let Some(field) = cols.fields.get("ts") else {
+                return Ok(None);
+            };
+            let col = input.decode_text(slice, "ts", field)?;
+            let Some(ok) = col.for_each(height, |s| {
+                let t = s.and_then(|s| parse_ts_str(s).ok());
+                ts.push(t.unwrap_or(0));
+                t.map_or(UNSURE, |_| 0)
+            }) else {
+                return Ok(None);
+            };
+            mark(&ok, &mut unsure);
+        }
+        Some(kind @ (TsKind::Epoch | TsKind::Scaled(_))) => {
+            let df = input.read(slice, Some(&["ts"]))?;
+            let c = df.column("ts")?.cast(&DataType::Int64)?;
+            for arr in c.i64()?.downcast_iter() {
+                check_int_ts(arr, kind, &mut ts, &mut unsure);
+            }
+        }
+    }
+    if ts.len() != height {
+        return Ok(None);
+    }
+    let Some(mut server) = text("server")?.ids(height, NO_SERVER, names, memo) else {
+        return Ok(None);
+    };
+    // Interned only when a row has no server, as the table reader does.
+    if server.contains(&NO_SERVER) {
+        let unknown = names.intern(UNKNOWN_SERVER);
+        for s in server.iter_mut().filter(|s| **s == NO_SERVER) {
+            *s = unknown;
+        }
+    }
+    let Some(grant) = text("grant")?.ids(height, NO_SYM, names, memo) else {
+        return Ok(None);
+    };
+    let Some(session) = text("session")?.ids(height, NO_SYM, names, memo) else {
+        return Ok(None);
+    };
+    let Some(tool) = text("tool")?.ids(height, UNSURE, names, memo) else {
+        return Ok(None);
+    };
+    mark(&tool, &mut unsure);
+    let Some(upstream) =
+        text("upstream")?.codes(height, memo, |s| encode(Upstream::parse(s), &UPSTREAMS))
+    else {
+        return Ok(None);
+    };
+    mark(&upstream, &mut unsure);
+    let Some(recorded) = text("recorded_decision")?.codes(height, memo, |s| {
+        encode(RecordedDecision::parse(s), &DECISIONS)
+    }) else {
+        return Ok(None);
+    };
+    mark(&recorded, &mut unsure);
+    let args = text("args")?;
+    let arg_keys = text("arg_keys")?;
+    let Some(args_ok) = args.codes(height, memo, |s| {
+        if object_certainly_parses(s.as_bytes()) {
+            1
+        } else {
+            UNSURE
+        }
+    }) else {
+        return Ok(None);
+    };
+    mark(&args_ok, &mut unsure);
+    if !arg_keys.0.is_empty() {
+        let Some(keys_ok) = arg_keys.codes(height, memo, |s| {
+            if serde_json::from_str::<Vec<String>>(s).is_ok() {
+                1
+            } else {
+                UNSURE
+            }
+        }) else {
+            return Ok(None);
+        };
+        // Keys count only where there is no argument text.
+        for ((u, a), k) in unsure.iter_mut().zip(&args_ok).zip(&keys_ok) {
+            *u |= *a == 0 && *k == UNSURE;
+        }
+    }
+    if cols.latency_text {
+        let Some(latency_ok) = text("latency_ms")?.codes(height, memo, |s| {
+            if s.trim().parse::<f64>().is_ok() {
+                0
+            } else {
+                UNSURE
+            }
+        }) else {
+            return Ok(None);
+        };
+        mark(&latency_ok, &mut unsure);
+    }
+    Ok(Some(Checked {
+        ts,
+        server,
+        grant,
+        session,
+        tool,
+        upstream: decode(&upstream, &UPSTREAMS),
+        recorded: decode(&recorded, &DECISIONS),
+        unsure,
+        args,
+        arg_keys,
+    }))
+}
+
+const UPSTREAMS: [Upstream; 3] = [Upstream::Ok, Upstream::Error, Upstream::ToolError];
+const DECISIONS: [RecordedDecision; 4] = [
+    RecordedDecision::Allow,
+    RecordedDecision::Deny,
+    RecordedDecision::Throttle,
+    RecordedDecision::Approval,
+];
+
+/// The code of a parsed value: its place in `all` from 1 (0 is an empty cell), or [`UNSURE`].
+fn encode<T: PartialEq>(v: Option<T>, all: &[T]) -> u32 {
+    v.and_then(|v| all.iter().position(|a| *a == v))
+        .map_or(UNSURE, |i| i as u32 + 1)
+}
+
+fn decode<T: Copy>(codes: &[u32], all: &[T]) -> Vec<Option<T>> {
+    codes
+        .iter()
+        .map(|&c| {
+            (c as usize)
+                .checked_sub(1)
+                .and_then(|i| all.get(i))
+                .copied()
+        })
+        .collect()
+}
+
+fn mark(codes: &[u32], unsure: &mut [bool]) {
+    for (u, &c) in unsure.iter_mut().zip(codes) {
+        *u |= c == UNSURE;
+    }
+}
+
+fn check_int_ts(
+    arr: &PrimitiveArray<i64>,
+    kind: TsKind,
+    out: &mut Vec<Nanos>,
+    unsure: &mut [bool],
+) {
+    let validity = arr.validity().filter(|b| b.unset_bits() > 0);
+    let values = arr.values().as_slice();
+    // Nanoseconds (the magnitude of every present-day instant) need no conversion: the usual
+    // column is copied as it is.
+    if matches!(kind, TsKind::Int64 | TsKind::Epoch)
+        && validity.is_none()
+        && values.iter().all(|&v| (v as f64).abs() >= 1e17)
+    {
+        out.extend_from_slice(values);
+        return;
+    }
+    for (k, &v) in values.iter().enumerate() {
+        let i = out.len();
+        let ts = match kind {
+            _ if validity.is_some_and(|b| !b.get_bit(k)) => None,
+            TsKind::Scaled(s) => v.checked_mul(s),
+            _ if (v as f64).abs() >= 1e17 => Some(v),
+            _ => parse_ts_value(&Value::from(v)).ok(),
+        };
+        out.push(ts.unwrap_or(0));
+        if let Some(u) = unsure.get_mut(i) {
+            *u |= ts.is_none();
+        }
+    }
+}
+
+/// A decoded text column of one slice: chunks of dictionary indices
+/// (`DictionaryArray<u32>`) or of string views (`Utf8ViewArray`); no chunks when the column is
+/// absent.
+#[derive(Default)]
+struct Text(Vec<Box<dyn Array>>);
+
+/// A code still to be computed.
+const PENDING: u32 = u32::MAX - 2;
+
+/// Per-worker scratch space of the column passes.
+#[derive(Default)]
+struct ViewMemo {
+    /// Code by string view, for chunks of views.
+    map: HashMap<u128, u32>,
+    /// Code by dictionary index, for chunks of indices.
+    table: Vec<u32>,
+}
+
+impl Text {
+    /// Ids of a name column; `absent` for a null or empty cell, and for every row when the
+    /// column is absent. `None` when the column does not have `height` rows.
+    fn ids(
+        &self,
+        height: usize,
+        absent: u32,
+        names: &mut LocalSymbols,
+        memo: &mut ViewMemo,
+    ) -> Option<Vec<u32>> {
+        self.map(height, absent, memo, |s| names.intern(s))
+    }
+
+    /// Codes of a text column: 0 for a null or empty cell, else what `code` makes of the text.
+    fn codes(
+        &self,
+        height: usize,
+        memo: &mut ViewMemo,
+        code: impl FnMut(&str) -> u32,
+    ) -> Option<Vec<u32>> {
+        self.map(height, 0, memo, code)
+    }
+
+    /// Every cell through `f` (`absent` for a null or empty one), each distinct value once.
+    fn map(
+        &self,
+        height: usize,
+        absent: u32,
+        memo: &mut ViewMemo,
+        mut f: impl FnMut(&str) -> u32,
+    ) -> Option<Vec<u32>> {
+        if self.0.is_empty() {
+            return Some(vec![absent; height]);
+        }
+        let mut out = Vec::with_capacity(height);
+        for chunk in &self.0 {
+            let any = chunk.as_any();
+            if let Some(arr) = any.downcast_ref::<DictionaryArray<u32>>() {
+                let values = arr.values().as_any().downcast_ref::<Utf8ViewArray>()?;
+                let table = &mut memo.table;
+                table.clear();
+                table.resize(values.len(), PENDING);
+                let keys = arr.keys();
+                let validity = keys.validity().filter(|b| b.unset_bits() > 0);
+                // Each index's code, computed on its first row.
+                let mut code = |k: u32| -> Option<u32> {
+                    let slot = table.get_mut(k as usize)?;
+                    if *slot == PENDING {
+                        let s = values.value(k as usize);
+                        *slot = if s.is_empty() { absent } else { f(s) };
+                    }
+                    Some(*slot)
+                };
+                let mut bad = false;
+                match validity {
+                    None => out.extend(keys.values().iter().map(|&k| {
+                        code(k).unwrap_or_else(|| {
+                            bad = true;
+                            absent
+                        })
+                    })),
+                    Some(valid) => {
+                        out.extend(keys.values().iter().zip(valid.iter()).map(|(&k, v)| {
+                            if !v {
+                                return absent;
+                            }
+                            code(k).unwrap_or_else(|| {
+                                bad = true;
+                                absent
+                            })
+                        }))
+                    }
+                }
+                if bad {
+                    return None;
+                }
+            } else {
+                let arr = any.downcast_ref::<Utf8ViewArray>()?;
+                view_pass(arr, &mut out, absent, &mut memo.map, &mut f);
+            }
+        }
+        (out.len() == height).then_some(out)
+    }
+
+    /// Every cell in order, null or empty as `None`, through `f` (not memoised); the codes.
+    fn for_each(&self, height: usize, mut f: impl FnMut(Option<&str>) -> u32) -> Option<Vec<u32>> {
+        let mut out = Vec::with_capacity(height);
+        if self.0.is_empty() {
+            out.resize_with(height, || f(None));
+            return Some(out);
+        }
+        for chunk in &self.0 {
+            let any = chunk.as_any();
+            if let Some(arr) = any.downcast_ref::<DictionaryArray<u32>>() {
+                let values = arr.values().as_any().downcast_ref::<Utf8ViewArray>()?;
+                for k in arr.keys().iter() {
+                    let s = match k {
+                        Some(&k) => Some(values.get(k as usize)?),
+                        None => None,
+                    };
+                    out.push(f(s.filter(|s| !s.is_empty())));
+                }
+            } else {
+                let arr = any.downcast_ref::<Utf8ViewArray>()?;
+                for s in arr.iter() {
+                    out.push(f(s.filter(|s| !s.is_empty())));
+                }
+            }
+        }
+        (out.len() == height).then_some(out)
+    }
+
+    /// The text of row `row`, `None` when null or empty.
+    fn get(&self, mut row: usize) -> Option<&str> {
+        for chunk in &self.0 {
+            if row >= chunk.len() {
+                row -= chunk.len();
+                continue;
+            }
+            let any = chunk.as_any();
+            let s = if let Some(arr) = any.downcast_ref::<DictionaryArray<u32>>() {
+                let values = arr.values().as_any().downcast_ref::<Utf8ViewArray>()?;
+                let k = arr.keys().get(row)?;
+                values.get(k as usize)?
+            } else {
+                any.downcast_ref::<Utf8ViewArray>()?.get(row)?
+            };
+            return Some(s).filter(|s| !s.is_empty());
+        }
+        None
+    }
+}
+
+/// One chunk of string views through `f`, each distinct view computed once.
+fn view_pass(
+    arr: &Utf8ViewArray,
+    out: &mut Vec<u32>,
+    absent: u32,
+    memo: &mut HashMap<u128, u32>,
+    mut f: impl FnMut(&str) -> u32,
+) {
+    memo.clear();
+    let validity = arr.validity().filter(|b| b.unset_bits() > 0);
+    // Runs of one value are common (one server, bursts of one session): compare first.
+    let mut last_key = u128::MAX;
+    let mut last = 0;
+    for (i, v) in arr.views().iter().enumerate() {
+        if validity.is_some_and(|b| !b.get_bit(i)) {
+            out.push(absent);
+            continue;
+        }
+        let key = v.as_u128();
+        if key != last_key {
+            last_key = key;
+            last = *memo.entry(key).or_insert_with(|| {
+                let s = arr.value(i);
+                if s.is_empty() { absent } else { f(s) }
+            });
+        }
+        out.push(last);
+    }
+}
+
+/// Whether `text` is certainly one JSON object that [`serde_json`] parses into a map (so that
+/// the table reader accepts it as arguments). A conservative subset of JSON: numbers with an
+/// exponent or a digit run over 200, surrogate escapes and nesting deeper than 100 are left to
+/// the table reader, which then decides exactly.
+fn object_certainly_parses(b: &[u8]) -> bool {
+    // Without backslashes and control characters anywhere (the usual case, checked at memory
+    // speed), a string is everything up to the next quote.
+    let plain = !b
+        .iter()
+        .fold(false, |bad, &c| bad | (c < 0x20) | (c == b'\\'));
+    if plain {
+        check_object::<true>(b)
+    } else {
+        check_object::<false>(b)
+    }
+}
+
+/// A string from its opening quote at `i`; the index after the closing quote.
+#[inline(always)]
+fn any_string<const PLAIN: bool>(b: &[u8], i: usize) -> Option<usize> {
+    if PLAIN {
+        plain_string(b, i)
+    } else {
+        string(b, i)
+    }
+}
+
+#[inline(always)]
+fn check_object<const PLAIN: bool>(b: &[u8]) -> bool {
+    // Open containers, one bit each (set: object), innermost lowest.
+    let mut stack: u128 = 0;
+    let mut depth = 0u32;
+    let mut i = ws(b, 0);
+    if b.get(i) != Some(&b'{') {
+        return false;
+    }
+    // Whether a value comes next (else a comma or a closing bracket).
+    let mut want_value = true;
+    loop {
+        if want_value {
+            let Some(&c) = b.get(i) else {
+                return false;
+            };
+            match c {
+                b'{' | b'[' => {
+                    if depth >= MAX_DEPTH {
+                        return false;
+                    }
+                    let object = c == b'{';
+                    stack = (stack << 1) | u128::from(object);
+                    depth += 1;
+                    i = ws(b, i + 1);
+                    match b.get(i) {
+                        Some(b'}') if object => {
+                            i += 1;
+                            stack >>= 1;
+                            depth -= 1;
+                            want_value = false;
+                        }
+                        Some(b']') if !object => {
+                            i += 1;
+                            stack >>= 1;
+                            depth -= 1;
+                            want_value = false;
+                        }
+                        _ if object => match key::<PLAIN>(b, i) {
+                            Some(next) => i = next,
+                            None => return false,
+                        },
+                        _ => {}
+                    }
+                    continue;
+                }
+                b'"' => match any_string::<PLAIN>(b, i) {
+                    Some(next) => i = next,
+                    None => return false,
+                },
+                b'-' | b'0'..=b'9' => match number(b, i) {
+                    Some(next) => i = next,
+                    None => return false,
+                },
+                b't' if b[i..].starts_with(b"true") => i += 4,
+                b'f' if b[i..].starts_with(b"false") => i += 5,
+                b'n' if b[i..].starts_with(b"null") => i += 4,
+                _ => return false,
+            }
+            want_value = false;
+            continue;
+        }
+        if depth == 0 {
+            return ws(b, i) == b.len();
+        }
+        i = ws(b, i);
+        let object = stack & 1 == 1;
+        match b.get(i) {
+            Some(b',') => {
+                i = ws(b, i + 1);
+                if object {
+                    match key::<PLAIN>(b, i) {
+                        Some(next) => i = next,
+                        None => return false,
+                    }
+                }
+                want_value = true;
+            }
+            Some(b'}') if object => {
+                i += 1;
+                stack >>= 1;
+                depth -= 1;
+            }
+            Some(b']') if !object => {
+                i += 1;
+                stack >>= 1;
+                depth -= 1;
+            }
+            _ => return false,
+        }
+    }
+}
+
+const MAX_DEPTH: u32 = 100;
+const MAX_DIGITS: usize = 200;
+
+/// The index of the first byte from `i` on that is not JSON whitespace.
+#[inline]
+fn ws(b: &[u8], mut i: usize) -> usize {
+    while let Some(b' ' | b'\n' | b'\t' | b'\r') = b.get(i) {
+        i += 1;
+    }
+    i
+}
+
+/// An object key from `i` and the colon after it: the index of the value.
+#[inline(always)]
+fn key<const PLAIN: bool>(b: &[u8], i: usize) -> Option<usize> {
+    if b.get(i) != Some(&b'"') {
+        return None;
+    }
+    let i = ws(b, any_string::<PLAIN>(b, i)?);
+    (b.get(i) == Some(&b':')).then(|| ws(b, i + 1))
+}
+
+/// `-?(0|[1-9][0-9]*)(\.[0-9]+)?` from `i`, no exponent: the index after it.
+#[inline]
+fn number(b: &[u8], mut i: usize) -> Option<usize> {
+    if b.get(i) == Some(&b'-') {
+        i += 1;
+    }
+    match b.get(i) {
+        Some(b'0') => {
+            i += 1;
+            if b.get(i).is_some_and(u8::is_ascii_digit) {
+                return None;
+            }
+        }
+        Some(b'1'..=b'9') => i = digits(b, i)?,
+        _ => return None,
+    }
+    if b.get(i) == Some(&b'.') {
+        if !b.get(i + 1).is_some_and(u8::is_ascii_digit) {
+            return None;
+        }
+        i = digits(b, i + 1)?;
+    }
+    match b.get(i) {
+        Some(b'e' | b'E') => None,
+        _ => Some(i),
+    }
+}
+
+#[inline]
+fn digits(b: &[u8], start: usize) -> Option<usize> {
+    let mut i = start;
+    while b.get(i).is_some_and(u8::is_ascii_digit) {
+        i += 1;
+    }
+    (i - start <= MAX_DIGITS).then_some(i)
+}
+
+/// A string without backslashes or control characters from its opening quote at `i`: the
+/// index after the closing quote.
+#[inline(always)]
+fn plain_string(b: &[u8], mut i: usize) -> Option<usize> {
+    const ONES: u64 = u64::from_ne_bytes([1; 8]);
+    const HIGH: u64 = ONES << 7;
+    i += 1;
+    while let Some(chunk) = b.get(i..i + 8) {
+        let mut w = [0u8; 8];
+        w.copy_from_slice(chunk);
+        let quote = u64::from_le_bytes(w) ^ (ONES * u64::from(b'"'));
+        let found = quote.wrapping_sub(ONES) & !quote & HIGH;
+        if found != 0 {
+            return Some(i + (found.trailing_zeros() / 8) as usize + 1);
+        }
+        i += 8;
+    }
+    while *b.get(i)? != b'"' {
+        i += 1;
+    }
+    Some(i + 1)
+}
+
+/// A string from its opening quote at `i`: escapes checked, control characters refused. The
+/// index after the closing quote.
+#[inline]
+fn string(b: &[u8], mut i: usize) -> Option<usize> {
+    const ONES: u64 = u64::from_ne_bytes([1; 8]);
+    const HIGH: u64 = ONES << 7;
+    i += 1;
+    loop {
+        // Eight bytes at a time while none is a quote, a backslash or a control character.
+        while let Some(chunk) = b.get(i..i + 8) {
+            let mut w = [0u8; 8];
+            w.copy_from_slice(chunk);
+            let w = u64::from_le_bytes(w);
+            let quote = w ^ (ONES * u64::from(b'"'));
+            let slash = w ^ (ONES * u64::from(b'\\'));
+            let special = ((quote.wrapping_sub(ONES) & !quote)
+                | (slash.wrapping_sub(ONES) & !slash)
+                | (w.wrapping_sub(ONES * 0x20) & !w))
+                & HIGH;
+            if special != 0 {
+                i += (special.trailing_zeros() / 8) as usize;
+                break;
+            }
+            i += 8;
+        }
+        match *b.get(i)? {
+            b'"' => return Some(i + 1),
+            b'\\' => match *b.get(i + 1)? {
+                b'"' | b'\\' | b'/' | b'b' | b'f' | b'n' | b'r' | b't' => i += 2,
+                b'u' => {
+                    let hex = b.get(i + 2..i + 6)?;
+                    let mut code = 0u32;
+                    for &h in hex {
+                        code = code * 16 + char::from(h).to_digit(16)?;
+                    }
+                    if (0xD800..=0xDFFF).contains(&code) {
+                        return None;
+                    }
+                    i += 6;
+                }
+                _ => return None,
+            },
+            0..=0x1F => return None,
+            _ => i += 1,
+        }
+    }
+}
+
+/// The arguments of a row the column checks vouched for (argument text is an object
+/// serde_json parses, keys a list of strings), built as the table reader builds them.
+fn vouched_args(text: Option<&str>, keys: Option<&str>) -> Option<Args> {
+    Some(match (text, keys) {
+        (Some(a), _) if raw_object_parses(a) => Args::Raw(RawArgs::new(a)),
+        (Some(a), _) => Args::Values(serde_json::from_str::<Map<String, Value>>(a).ok()?),
+        (None, Some(k)) => Args::Keys(serde_json::from_str::<Vec<String>>(k).ok()?),
+        (None, None) => Args::Unrecorded,
+    })
+}
+
+/// Arguments and records of one batch's rows, on demand.
+struct Rows {
+    input: Input,
+    slice: Slice,
+    /// How the slice's columns were read, and the ids they hold: for a record whose other
+    /// columns cannot be read.
+    fast: Option<Arc<FastColumns>>,
+    symbols: Arc<Symbols>,
+    /// Row in the slice of each batch row, when rows were left out (else the same).
+    srow: Option<Vec<u32>>,
+    args: Text,
+    arg_keys: Text,
+    /// Records the table reader built while judging rows, by batch row.
+    judged: HashMap<usize, CallRecord>,
+    /// All columns of the slice, read on the first whole record asked for (`None` when that
+    /// read failed).
+    full: std::cell::OnceCell<Option<Batch>>,
+}
+
+impl Rows {
+    fn srow(&self, row: usize) -> usize {
+        self.srow
+            .as_ref()
+            .map_or(row, |s| s.get(row).map_or(row, |&r| r as usize))
+    }
+}
+
+impl BatchRows for Rows {
+    fn args(&self, row: usize) -> Args {
+        if let Some(rec) = self.judged.get(&row) {
+            return rec.args.clone();
+        }
+        let srow = self.srow(row);
+        vouched_args(self.args.get(srow), self.arg_keys.get(srow)).unwrap_or_default()
+    }
+
+    fn record(&self, row: usize) -> CallRecord {
+        if let Some(rec) = self.judged.get(&row) {
+            return rec.clone();
+        }
+        let srow = self.srow(row);
+        let origin = Origin {
+            file: self.input.file,
+            line: (self.slice.first_row + srow + 1) as u64,
+        };
+        let full = self.full.get_or_init(|| {
+            let df = self.input.read(&self.slice, None).ok()?;
+            Batch::new(&df).ok()
+        });
+        if let Some(rec) = full
+            .as_ref()
+            .and_then(|b| b.record(srow, origin, &mut Interner::default()).ok())
+        {
+            return rec;
+        }
+        self.columns_only(srow, origin)
+            .unwrap_or_else(|| CallRecord {
+                ts: 0,
+                server: UNKNOWN_SERVER.into(),
+                grant: None,
+                session: None,
+                tool: "".into(),
+                args: self.args(row),
+                id: None,
+                recorded: None,
+                upstream: None,
+                latency_ms: None,
+                origin,
+            })
+    }
+}
+
+impl Rows {
+    /// The record of slice row `srow` from the columns the batch holds, when the other columns
+    /// of its row group cannot be read (damaged, which the batch did not notice since it reads
+    /// only what it holds): request id, latency and the recorded rule, message and policy
+    /// version are left out.
+    fn columns_only(&self, srow: usize, origin: Origin) -> Option<CallRecord> {
+        let fast = self.fast.as_deref()?;
+        let mut names = LocalSymbols::new(Arc::clone(&self.symbols));
+        let c = check_columns(
+            &self.input,
+            &self.slice,
+            fast,
+            &mut names,
+            &mut ViewMemo::default(),
+        )
+        .ok()??;
+        let decision = *c.recorded.get(srow)?;
+        let args = vouched_args(c.args.get(srow), c.arg_keys.get(srow))?;
+        Some(CallRecord {
+            ts: *c.ts.get(srow)?,
+            server: self.symbols.name(*c.server.get(srow)?),
+            grant: self.symbols.opt_name(*c.grant.get(srow)?),
+            session: self.symbols.opt_name(*c.session.get(srow)?),
+            tool: self.symbols.name(*c.tool.get(srow)?),
+            args,
+            id: None,
+            recorded: decision.map(|d| super::Recorded {
+                decision: Some(d),
+                ..super::Recorded::default()
+            }),
+            upstream: *c.upstream.get(srow)?,
+            latency_ms: None,
+            origin,
+        })
+    }
+}
+
+#[cfg(test)]
+#[path = "parquet_batch_tests.rs"]
+mod tests;
