@@ -16,7 +16,6 @@
 //! and never accepts a line that code would reject.
 
 // Wired into the replay separately; until then only the tests use it.
-#![cfg_attr(not(test), allow(dead_code))]
 
 use std::collections::VecDeque;
 use std::fs::File;

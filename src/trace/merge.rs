@@ -26,10 +26,12 @@ use super::csv::CsvSource;
 use super::format::detect;
 use super::input::{Spool, open_decoded, peek_head};
 use super::intercept::InterceptSource;
+use super::jsonl_batch::JsonlBatchSource;
 use super::jsonl_fast::ParallelJsonlSource;
 use super::jsonrpc::JsonRpcSource;
 use super::otel::OtelSource;
 use super::parquet::{ParquetBytes, ParquetSource};
+use super::parquet_batch::ParquetBatchSource;
 use super::policylayer::PolicyLayerSource;
 use super::source::{Ctx, Lines, Source};
 use super::toolhive::ToolHiveSource;
@@ -368,7 +370,19 @@ pub(crate) fn open_batches(
         path: path.clone(),
         format,
     };
+    let shared = Arc::clone(symbols);
     let source: Box<dyn BatchSource> = match format {
+        Format::Jsonl => Box::new(JsonlBatchSource::open_file(path, &input.name, 0, shared)?),
+        Format::Parquet => Box::new(ParquetBatchSource::new(
+            {
+                let (r, compressed) = open_decoded(path, &input.name)?;
+                parquet_bytes(&input, r, compressed)?
+            },
+            &input.name,
+            0,
+            shared,
+            true,
+        )),
         _ if any_format => Box::new(RecordBatches {
             source: open_source(&input, 0)?,
             name: input.name.clone(),
@@ -470,24 +484,33 @@ fn detect_file(path: &std::path::Path, name: &str) -> Result<Format, TraceError>
     })
 }
 
+/// Where a Parquet input's bytes are: Parquet needs random access, so a compressed file is
+/// decoded into memory first; a plain one is read in place.
+fn parquet_bytes(
+    input: &Input,
+    mut r: impl Read,
+    compressed: bool,
+) -> Result<ParquetBytes, TraceError> {
+    if !compressed {
+        return Ok(ParquetBytes::File(input.path.clone()));
+    }
+    let mut v = Vec::new();
+    r.read_to_end(&mut v).map_err(|source| TraceError::Io {
+        file: input.name.clone(),
+        source,
+    })?;
+    Ok(ParquetBytes::Memory(Arc::from(v)))
+}
+
 fn open_source(input: &Input, file: u32) -> Result<Box<dyn Source>, TraceError> {
     let name = &input.name;
     let (r, compressed) = open_decoded(&input.path, name)?;
     Ok(match input.format {
-        Format::Parquet => {
-            let bytes = if compressed {
-                let mut v = Vec::new();
-                let mut r = r;
-                r.read_to_end(&mut v).map_err(|source| TraceError::Io {
-                    file: name.clone(),
-                    source,
-                })?;
-                ParquetBytes::Memory(Arc::from(v))
-            } else {
-                ParquetBytes::File(input.path.clone())
-            };
-            Box::new(ParquetSource::new(bytes, name, file))
-        }
+        Format::Parquet => Box::new(ParquetSource::new(
+            parquet_bytes(input, r, compressed)?,
+            name,
+            file,
+        )),
         Format::Csv => Box::new(CsvSource::new(r, name, file)),
         Format::Jsonl => Box::new(ParallelJsonlSource::new(r, name, file)),
         Format::JsonRpc => Box::new(JsonRpcSource::new(Lines::new(r, name), file)),

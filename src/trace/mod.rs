@@ -23,8 +23,6 @@ mod merge;
 mod otel;
 mod pairing;
 mod parquet;
-// Not read from until the replay takes batches.
-#[cfg_attr(not(test), allow(dead_code))]
 mod parquet_batch;
 mod policylayer;
 mod record;
