@@ -156,16 +156,11 @@ struct Names {
 }
 
 impl Names {
-    /// Make sure every id of `batch` has its name.
-    fn sync(&mut self, batch: &CallBatch) {
-        let max = [&batch.server, &batch.grant, &batch.session, &batch.tool]
-            .iter()
-            .flat_map(|c| c.iter().copied().filter(|&id| id != NO_SYM).max())
-            .max();
-        if let Some(max) = max {
-            if max as usize >= self.names.len() {
-                self.symbols.extend_names(&mut self.names);
-            }
+    /// Make sure every id handed out so far (so every id of the batch just received) has its
+    /// name.
+    fn sync(&mut self) {
+        if self.symbols.len() > self.names.len() {
+            self.symbols.extend_names(&mut self.names);
         }
     }
 
@@ -309,7 +304,7 @@ fn drive(
         for kind in &batch.ignored {
             cx.ignore(kind.as_str());
         }
-        names.sync(&batch);
+        names.sync();
         for row in 0..batch.len() {
             let ts = batch.ts[row];
             if ts < latest {
