@@ -111,10 +111,18 @@ fi
 say "running the evaluator micro-benchmark…"
 EVAL_OUT=$DATA/out-evaluator.txt
 cargo bench --quiet --bench evaluator >"$EVAL_OUT" 2>>"$LOG"
-# divan prints the time per iteration (200,000 decisions) as fastest │ slowest │ median │ mean,
-# and below it the same as throughput; keep the medians.
-EVAL_MEDIAN=$(awk '/evaluate_bench_policy/ {n = 0; for (i = 2; i <= NF; i++) if ($i == "│") {n++; if (n == 2) {print $(i+1), $(i+2); exit}}}' "$EVAL_OUT")
-EVAL_RATE=$(awk 'found && /item\/s/ {n = 0; for (i = 1; i <= NF; i++) if ($i ~ /item\/s$/) {n++; if (n == 3) {print $(i-1), $i; exit}}} /evaluate_bench_policy/ {found = 1}' "$EVAL_OUT")
+# divan prints, per benchmark, the time per iteration (200,000 decisions) as fastest │ slowest │
+# median │ mean, and below it the same as throughput; keep the medians.
+eval_median() {
+    awk -v b="$1" '$0 ~ b"( |$)" {n = 0; for (i = 2; i <= NF; i++) if ($i == "│") {n++; if (n == 2) {print $(i+1), $(i+2); exit}}}' "$EVAL_OUT"
+}
+eval_rate() {
+    awk -v b="$1" 'found && /item\/s/ {n = 0; for (i = 1; i <= NF; i++) if ($i ~ /item\/s$/) {n++; if (n == 3) {print $(i-1), $i; exit}}} $0 ~ b"( |$)" {found = 1}' "$EVAL_OUT"
+}
+EVAL_MEDIAN=$(eval_median evaluate_bench_policy_interned)
+EVAL_RATE=$(eval_rate evaluate_bench_policy_interned)
+EVAL_NAMES_MEDIAN=$(eval_median evaluate_bench_policy_names)
+EVAL_NAMES_RATE=$(eval_rate evaluate_bench_policy_names)
 
 # --- decision counts: mcpsim against the exact Python replay ---------------------------------
 counts_of_json() {
@@ -165,7 +173,9 @@ row() { # row LABEL NAME CALLS BYTES : ratio to DuckDB only for the 1M-call file
         row "mcpsim simulate, 10M calls, Parquet" mcpsim_10m_parquet 10000000 0
     fi
     echo
-    echo "Evaluator alone (divan, \`cargo bench --bench evaluator\`): median ${EVAL_MEDIAN:-n/a} per 200,000 decisions, ${EVAL_RATE:-n/a} (decisions per second)."
+    echo "Evaluator alone (divan, \`cargo bench --bench evaluator\`), median per 200,000 decisions:"
+    echo "- names interned to ids by the reader (the fast lane's input): ${EVAL_MEDIAN:-n/a}, ${EVAL_RATE:-n/a} (decisions per second);"
+    echo "- names as strings (records of the other readers): ${EVAL_NAMES_MEDIAN:-n/a}, ${EVAL_NAMES_RATE:-n/a}."
     echo
     echo "Decision counts on the 1M-call file:"
     echo "- mcpsim:        $MCPSIM_COUNTS"
