@@ -856,5 +856,31 @@ mod tests {
         // The run went through allows and throttles, not only one path.
         assert!(kinds[DecisionKind::Allow as usize] > 100, "{kinds:?}");
         assert!(kinds[DecisionKind::Throttle as usize] > 100, "{kinds:?}");
+
+        // The same with names as ids and a reused decision, as the fast lane evaluates.
+        let mut engine = Engine::new(engine.policy().clone(), EvalOptions::default());
+        let ids = CallIds {
+            server: 0,
+            grant: 1,
+            session: 2,
+            tool: 3,
+        };
+        let mut d = Decision::allow();
+        let mut seen = [0usize; 5];
+        let mut run_ids = |engine: &mut Engine, record: &mut CallRecord, n: usize| {
+            for _ in 0..n {
+                record.ts += 250_000_000;
+                let mut view = record.view();
+                view.ids = Some(ids);
+                engine.evaluate_into(&view, &mut d);
+                seen[d.kind as usize] += 1;
+            }
+        };
+        run_ids(&mut engine, &mut record, 100);
+        let before = allocations();
+        run_ids(&mut engine, &mut record, 2_000);
+        assert_eq!(allocations() - before, 0);
+        assert!(seen[DecisionKind::Allow as usize] > 100, "{seen:?}");
+        assert!(seen[DecisionKind::Throttle as usize] > 100, "{seen:?}");
     }
 }
