@@ -1,17 +1,20 @@
-//! The fast lane: a summary replay of one input read as [`CallBatch`]es, names as ids.
+//! The fast lane: a summary replay of inputs read as [`CallBatch`]es, names as ids.
 //!
-//! [`simulate`](super::simulate) takes every call as a [`CallRecord`]; for one large file of
+//! [`simulate`](super::simulate) takes every call as a [`CallRecord`]; for large files of
 //! mcpsim JSONL or Parquet, building those records costs more than deciding the calls. This
 //! lane instead walks the columns of the fast readers' batches, hands the engines calls whose
 //! names are already ids ([`CallIds`]), counts per tool and per grant by id, and builds a
 //! record only for the few calls the report lists. Its report is the one
 //! [`simulate`](super::simulate) would produce, byte for byte; the tests hold it to that.
 //!
-//! The lane declines (returns `None`, and the caller replays with [`Trace`]) when it cannot
-//! promise that: several inputs (they need merging), standard input, `--strict` (the first bad
-//! line must end the run before any output), a format without a batch reader, per-call output,
-//! or a file whose calls turn out not to be in time order (the general path sorts them; the
-//! lane finds out while streaming, and what it did so far is dropped).
+//! Several inputs are merged in time order as they stream (equal times keep the order the
+//! inputs were given, then line order). The lane declines (returns `None`, and the caller
+//! replays with [`Trace`]) when it cannot promise the general path's report: standard input,
+//! `--strict` (the first bad line must end the run before any output), a format without a
+//! batch reader, per-call output, an input whose calls turn out not to be in time order (the
+//! general path sorts them), or bad lines in one of several inputs (which of them the report
+//! lists as examples depends on how the general path reads). The last two are found while
+//! streaming, and what the lane did so far is dropped.
 //!
 //! [`Trace`]: crate::trace::Trace
 
@@ -30,7 +33,7 @@ use crate::trace::{
 
 /// One input opened for the lane.
 pub struct Lane {
-    input: BatchInput,
+    input: Vec<BatchInput>,
     symbols: Arc<Symbols>,
 }
 
@@ -260,103 +263,198 @@ impl Call<'_> {
     /// The call's whole record, for the report's listed calls.
     fn record(&self) -> crate::trace::CallRecord {
         let mut rec = self.batch.rows.record(self.row);
-        rec.origin.file = 0;
+        rec.origin.file = self.batch.file;
         rec
     }
 }
 
-/// Walk the batches in order: count skipped and ignored lines, check time order, number the
-/// calls, and hand every call to `each`, which says whether the call's server has a policy
-/// (those without are counted as such). `None` when the calls turn out not to be in time order.
-fn drive(
+/// One input being walked: its current batch and row.
+struct Feed {
     input: BatchInput,
+    batch: Option<CallBatch>,
+    row: usize,
+    /// Timestamp of the input's last call, for the order check.
+    latest: Nanos,
+}
+
+/// What [`Feed::fill`] found.
+enum Fill {
+    Row,
+    End,
+    /// Bad lines in one of several inputs: the general path orders their examples.
+    Decline,
+}
+
+impl Feed {
+    /// Make the current row a call, reading batches as needed. Their bad and ignored lines
+    /// are counted in `stats` (under input `file`).
+    fn fill(
+        &mut self,
+        stats: &mut ReadStats,
+        names: &mut Names,
+        several: bool,
+    ) -> Result<Fill, ReplayError> {
+        while self.batch.as_ref().is_none_or(|b| self.row >= b.len()) {
+            let Some(batch) = self.input.source.next_batch()? else {
+                self.batch = None;
+                return Ok(Fill::End);
+            };
+            if several && !batch.skipped.is_empty() {
+                return Ok(Fill::Decline);
+            }
+            let mut cx = Ctx {
+                stats: &mut *stats,
+                strict: false,
+                file: &self.input.name,
+            };
+            for (line, e) in &batch.skipped {
+                cx.skip(*line, e.clone())?;
+            }
+            for kind in &batch.ignored {
+                cx.ignore(kind.as_str());
+            }
+            names.sync();
+            self.batch = Some(batch);
+            self.row = 0;
+        }
+        Ok(Fill::Row)
+    }
+
+    /// The merge key of the current row: time, then input order, then line.
+    fn key(&self, file: usize) -> Option<std::cmp::Reverse<(Nanos, usize, u64)>> {
+        let b = self.batch.as_ref()?;
+        Some(std::cmp::Reverse((
+            *b.ts.get(self.row)?,
+            file,
+            *b.line.get(self.row)?,
+        )))
+    }
+}
+
+/// Walk the inputs' batches, merged in time order (equal times keep the order the inputs were
+/// given, then line order, as [`Trace`](crate::trace::Trace) does): count skipped and ignored
+/// lines, check that each input is in time order, number the calls, and hand every call to
+/// `each`, which says whether the call's server has a policy (those without are counted as
+/// such). `None` when an input turns out not to be in time order, or when one of several
+/// inputs has bad lines (the general path decides which of them the report shows).
+fn drive(
+    inputs: Vec<BatchInput>,
     symbols: &Arc<Symbols>,
     needs_args: bool,
     progress: &mut dyn Progress,
     mut each: impl FnMut(&Call<'_>) -> bool,
 ) -> Result<Option<Read>, ReplayError> {
-    let BatchInput {
-        name,
-        format,
-        mut source,
-    } = input;
+    let files: Vec<String> = inputs.iter().map(|i| i.name.clone()).collect();
     let mut stats = ReadStats {
-        per_file: vec![(name.clone(), format, 0)],
+        per_file: inputs
+            .iter()
+            .map(|i| (i.name.clone(), i.format, 0))
+            .collect(),
         ..ReadStats::default()
     };
     let mut names = Names {
         symbols: Arc::clone(symbols),
         names: Vec::new(),
     };
+    let several = inputs.len() > 1;
+    let mut feeds: Vec<Feed> = inputs
+        .into_iter()
+        .map(|input| Feed {
+            input,
+            batch: None,
+            row: 0,
+            latest: Nanos::MIN,
+        })
+        .collect();
+    let mut heap = std::collections::BinaryHeap::new();
+    for (f, feed) in feeds.iter_mut().enumerate() {
+        match feed.fill(&mut stats, &mut names, several)? {
+            Fill::Row => heap.extend(feed.key(f)),
+            Fill::End => {}
+            Fill::Decline => return Ok(None),
+        }
+    }
     let mut no_policy = ById::<u64>::new();
     let unrecorded = Args::Unrecorded;
-    let mut latest = Nanos::MIN;
     let mut index = 0u64;
-    while let Some(batch) = source.next_batch()? {
-        let mut cx = Ctx {
-            stats: &mut stats,
-            strict: false,
-            file: &name,
+    loop {
+        // One input needs no merge: its rows are taken in turn.
+        let f = if several {
+            match heap.pop() {
+                Some(std::cmp::Reverse((_, f, _))) => f,
+                None => break,
+            }
+        } else if feeds[0].batch.is_some() {
+            0
+        } else {
+            break;
         };
-        for (line, e) in &batch.skipped {
-            cx.skip(*line, e.clone())?;
+        let feed = &mut feeds[f];
+        let Some(batch) = feed.batch.as_ref() else {
+            break;
+        };
+        let row = feed.row;
+        let ts = batch.ts[row];
+        if ts < feed.latest {
+            // Out of order: the general path sorts; nothing of this run is kept.
+            return Ok(None);
         }
-        for kind in &batch.ignored {
-            cx.ignore(kind.as_str());
+        feed.latest = ts;
+        index += 1;
+        stats.per_file[f].2 += 1;
+        if index % TICK == 0 {
+            progress.tick(index);
         }
-        names.sync();
-        for row in 0..batch.len() {
-            let ts = batch.ts[row];
-            if ts < latest {
-                // Out of order: the general path sorts; nothing of this run is kept.
-                return Ok(None);
-            }
-            latest = ts;
-            index += 1;
-            if index % TICK == 0 {
-                progress.tick(index);
-            }
-            let server = batch.server[row];
-            let args_built;
-            let args = if needs_args {
-                args_built = batch.rows.args(row);
-                &args_built
-            } else {
-                &unrecorded
-            };
-            let (grant, session, tool) = (batch.grant[row], batch.session[row], batch.tool[row]);
-            let view = CallView {
-                ts,
-                server: names.get(server),
-                grant: names.opt(grant),
-                session: names.opt(session),
-                tool: names.get(tool),
-                args,
-                upstream: batch.upstream[row],
-                ids: Some(CallIds {
-                    server,
-                    grant,
-                    session,
-                    tool,
-                }),
-            };
-            let call = Call {
-                index,
-                batch: &batch,
-                row,
-                view,
-            };
-            if !each(&call) {
-                *no_policy.at(server) += 1;
-            }
+        let server = batch.server[row];
+        let args_built;
+        let args = if needs_args {
+            args_built = batch.rows.args(row);
+            &args_built
+        } else {
+            &unrecorded
+        };
+        let (grant, session, tool) = (batch.grant[row], batch.session[row], batch.tool[row]);
+        let view = CallView {
+            ts,
+            server: names.get(server),
+            grant: names.opt(grant),
+            session: names.opt(session),
+            tool: names.get(tool),
+            args,
+            upstream: batch.upstream[row],
+            ids: Some(CallIds {
+                server,
+                grant,
+                session,
+                tool,
+            }),
+        };
+        let call = Call {
+            index,
+            batch,
+            row,
+            view,
+        };
+        if !each(&call) {
+            *no_policy.at(server) += 1;
+        }
+        feed.row += 1;
+        match feed.fill(&mut stats, &mut names, several)? {
+            Fill::Row if several => heap.extend(feed.key(f)),
+            Fill::Row | Fill::End => {}
+            Fill::Decline => return Ok(None),
         }
     }
     progress.tick(index);
-    if let Some(more) = source.take_stats() {
-        stats.absorb(more);
+    for feed in &mut feeds {
+        if let Some(more) = feed.input.source.take_stats() {
+            if several && more.skipped > 0 {
+                return Ok(None);
+            }
+            stats.absorb(more);
+        }
     }
     stats.calls = index;
-    stats.per_file[0].2 = index;
     let mut unmatched = NoPolicy::default();
     for (id, &n) in no_policy.0.iter().enumerate() {
         if n > 0 {
@@ -364,7 +462,7 @@ fn drive(
         }
     }
     Ok(Some(Read {
-        files: vec![name],
+        files,
         stats,
         names,
         no_policy: unmatched,
@@ -378,7 +476,7 @@ fn reads_args(sets: &[&PolicySet]) -> bool {
 }
 
 fn run(
-    input: BatchInput,
+    input: Vec<BatchInput>,
     symbols: &Arc<Symbols>,
     policies: &PolicySet,
     eval: EvalOptions,
@@ -389,7 +487,7 @@ fn run(
     let mut builder = SimulateBuilder::new(opts);
     let mut groups = Groups::<Tally>::new();
     let mut d = Decision::allow();
-    let files = [input.name.clone()];
+    let files: Vec<String> = input.iter().map(|i| i.name.clone()).collect();
     let read = drive(input, symbols, reads_args(&[policies]), progress, |call| {
         let Some(engine) = engines.get(call.batch.server[call.row], call.view.server) else {
             return false;
@@ -409,7 +507,7 @@ fn run(
 }
 
 fn run_diff(
-    input: BatchInput,
+    input: Vec<BatchInput>,
     symbols: &Arc<Symbols>,
     (base, candidate): (&PolicySet, &PolicySet),
     eval: EvalOptions,
@@ -421,7 +519,7 @@ fn run_diff(
     let mut builder = DiffBuilder::new(opts);
     let mut groups = Groups::<DiffGroup>::new();
     let (mut bd, mut cd) = (Decision::allow(), Decision::allow());
-    let files = [input.name.clone()];
+    let files: Vec<String> = input.iter().map(|i| i.name.clone()).collect();
     let read = drive(
         input,
         symbols,
@@ -498,7 +596,7 @@ mod tests {
         let read = ReadOptions::default();
         let lane = Lane::open_with(inputs, &read, true)
             .expect("opens")
-            .expect("the lane takes one file")
+            .expect("the lane takes files")
             .simulate(policies, eval, opts.clone(), &mut super::super::NoProgress)
             .expect("replays")
             .map(|r| serde_json::to_string_pretty(&r).expect("serialises"));
@@ -652,10 +750,54 @@ mod tests {
     }
 
     #[test]
+    fn several_inputs_are_merged_as_the_general_path_merges_them() {
+        let sets = [
+            everywhere("policies/everything.json"),
+            everywhere("policies/candidate.json"),
+        ];
+        let listed = ReportOptions {
+            calls_shown: CallsShown::All,
+            show_args: true,
+            ..ReportOptions::default()
+        };
+        let groups: [&[&str]; 4] = [
+            // The same calls twice: every timestamp ties across the inputs.
+            &["traces/fleet.jsonl", "traces/fleet.parquet"],
+            &[
+                "traces/fleet.parquet",
+                "traces/fleet.jsonl",
+                "traces/fleet.csv",
+            ],
+            &[
+                "traces/intercept-github.jsonl",
+                "traces/fleet.jsonl",
+                "traces/intercept-stripe.jsonl",
+            ],
+            &[
+                "traces/jsonrpc.jsonl",
+                "traces/policylayer.jsonl",
+                "traces/mcp-server-fortios.log",
+                "traces/intercept.jsonl",
+            ],
+        ];
+        for group in groups {
+            let inputs: Vec<String> = group.iter().map(|t| fixture(t)).collect();
+            for set in &sets {
+                let (lane, general) = both(&inputs, set, EvalOptions::default(), &listed);
+                let lane = lane.unwrap_or_else(|| panic!("{group:?}: the lane declined"));
+                assert_eq!(lane, general, "{group:?}");
+            }
+        }
+        // Bad lines in one of several inputs: the general path decides the examples.
+        let inputs = [fixture("traces/fleet.jsonl"), fixture("traces/bad.jsonl")];
+        let (lane, general) = both(&inputs, &sets[0], EvalOptions::default(), &listed);
+        assert_eq!(lane, None);
+        assert!(general.contains("\"skipped\": 6"), "{general}");
+    }
+
+    #[test]
     fn the_lane_declines_what_it_cannot_take() {
         let read = ReadOptions::default();
-        let two = [fixture("traces/fleet.jsonl"), fixture("traces/fleet.csv")];
-        assert!(Lane::open_with(&two, &read, true).expect("opens").is_none());
         let strict = ReadOptions {
             strict: true,
             ..ReadOptions::default()

@@ -333,76 +333,90 @@ fn sorted(mut records: Vec<CallRecord>) -> Vec<CallRecord> {
     records
 }
 
-/// One input opened as batches of calls (see [`open_batches`]).
+/// One input file opened as batches of calls (see [`open_batches`]).
 pub(crate) struct BatchInput {
-    /// Display name of the input (the only one).
+    /// Display name of the input.
     pub(crate) name: String,
     /// Its format.
     pub(crate) format: Format,
-    /// Its calls.
+    /// Its calls; batches carry the input's index in the order given.
     pub(crate) source: Box<dyn BatchSource>,
 }
 
-/// Open `inputs` as batches of calls, when they are one file in a format with a batch
+/// Open `inputs` as batches of calls, when every input is a file in a format with a batch
 /// reader (or, with `any_format`, in any format, through its record reader), and not under
 /// `strict`; `None` when they are not, and the caller then reads them with [`Trace`].
-/// Batches come in file order: checking that the calls are in time order is the caller's job.
+/// Batches come in file order: checking that the calls are in time order, and merging the
+/// files, is the caller's job.
 pub(crate) fn open_batches(
     inputs: &[String],
     opts: &ReadOptions,
     symbols: &Arc<Symbols>,
     any_format: bool,
-) -> Result<Option<BatchInput>, TraceError> {
+) -> Result<Option<Vec<BatchInput>>, TraceError> {
     if opts.strict {
         return Ok(None);
     }
-    let specs = expand_inputs(inputs)?;
-    let [InputSpec::File(path)] = specs.as_slice() else {
-        return Ok(None);
-    };
-    let name = specs[0].display_name();
-    let format = match opts.from {
-        Some(f) => f,
-        None => detect_file(path, &name)?,
-    };
-    let input = Input {
-        name,
-        path: path.clone(),
-        format,
-    };
-    let shared = Arc::clone(symbols);
-    let source: Box<dyn BatchSource> = match format {
-        Format::Jsonl => Box::new(JsonlBatchSource::open_file(path, &input.name, 0, shared)?),
-        Format::Parquet => Box::new(ParquetBatchSource::new(
-            {
-                let (r, compressed) = open_decoded(path, &input.name)?;
-                parquet_bytes(&input, r, compressed)?
-            },
-            &input.name,
-            0,
-            shared,
-            true,
-        )),
-        _ if any_format => Box::new(RecordBatches {
-            source: open_source(&input, 0)?,
-            name: input.name.clone(),
-            symbols: LocalSymbols::new(Arc::clone(symbols)),
-            stats: ReadStats::default(),
-            done: false,
-        }),
-        _ => return Ok(None),
-    };
-    Ok(Some(BatchInput {
-        name: input.name,
-        format,
-        source,
-    }))
+    let mut files = Vec::new();
+    for spec in expand_inputs(inputs)? {
+        let name = spec.display_name();
+        let InputSpec::File(path) = spec else {
+            return Ok(None);
+        };
+        let format = match opts.from {
+            Some(f) => f,
+            None => detect_file(&path, &name)?,
+        };
+        if !any_format && !matches!(format, Format::Jsonl | Format::Parquet) {
+            return Ok(None);
+        }
+        files.push(Input { name, path, format });
+    }
+    let mut opened = Vec::with_capacity(files.len());
+    for (i, input) in files.into_iter().enumerate() {
+        let file = i as u32;
+        let shared = Arc::clone(symbols);
+        let source: Box<dyn BatchSource> = match input.format {
+            Format::Jsonl => Box::new(JsonlBatchSource::open_file(
+                &input.path,
+                &input.name,
+                file,
+                shared,
+            )?),
+            Format::Parquet => {
+                let (r, compressed) = open_decoded(&input.path, &input.name)?;
+                let bytes = parquet_bytes(&input, r, compressed)?;
+                Box::new(ParquetBatchSource::new(
+                    bytes,
+                    &input.name,
+                    file,
+                    shared,
+                    true,
+                ))
+            }
+            _ => Box::new(RecordBatches {
+                source: open_source(&input, file)?,
+                name: input.name.clone(),
+                file,
+                symbols: LocalSymbols::new(shared),
+                stats: ReadStats::default(),
+                done: false,
+            }),
+        };
+        opened.push(BatchInput {
+            name: input.name,
+            format: input.format,
+            source,
+        });
+    }
+    Ok(Some(opened))
 }
 
 /// A record reader's calls as batches.
 struct RecordBatches {
     source: Box<dyn Source>,
     name: String,
+    file: u32,
     symbols: LocalSymbols,
     stats: ReadStats,
     done: bool,
@@ -430,7 +444,7 @@ impl BatchSource for RecordBatches {
         }
         let s = &mut self.symbols;
         Ok(Some(CallBatch {
-            file: 0,
+            file: self.file,
             ts: records.iter().map(|r| r.ts).collect(),
             line: records.iter().map(|r| r.origin.line).collect(),
             server: records.iter().map(|r| s.intern(&r.server)).collect(),
