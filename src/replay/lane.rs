@@ -394,6 +394,7 @@ fn drive(
             break;
         };
         let row = feed.row;
+        let len = batch.len();
         let ts = batch.ts[row];
         if ts < feed.latest {
             // Out of order: the general path sorts; nothing of this run is kept.
@@ -439,6 +440,12 @@ fn drive(
             *no_policy.at(server) += 1;
         }
         feed.row += 1;
+        if feed.row < len {
+            if several {
+                heap.extend(feed.key(f));
+            }
+            continue;
+        }
         match feed.fill(&mut stats, &mut names, several)? {
             Fill::Row if several => heap.extend(feed.key(f)),
             Fill::Row | Fill::End => {}
