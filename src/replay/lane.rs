@@ -31,7 +31,7 @@ use crate::trace::{
     TraceError, open_batches,
 };
 
-/// One input opened for the lane.
+/// Inputs opened for the lane.
 pub struct Lane {
     input: Vec<BatchInput>,
     symbols: Arc<Symbols>,
@@ -58,8 +58,8 @@ impl Lane {
         Ok(open_batches(inputs, read, &symbols, any_format)?.map(|input| Lane { input, symbols }))
     }
 
-    /// Replay the input through `policies`; `None` when the calls turn out not to be in time
-    /// order (see the module docs).
+    /// Replay the inputs through `policies`; `None` when the lane declines midway (an input
+    /// out of time order, or bad lines in one of several inputs: see the module docs).
     pub fn simulate(
         self,
         policies: &PolicySet,
@@ -70,8 +70,8 @@ impl Lane {
         run(self.input, &self.symbols, policies, eval, opts, progress)
     }
 
-    /// Replay the input through two policy sets side by side and compare; `None` when the
-    /// calls turn out not to be in time order (see the module docs).
+    /// Replay the inputs through two policy sets side by side and compare; `None` when the
+    /// lane declines midway (see [`Lane::simulate`]).
     pub fn diff(
         self,
         base: &PolicySet,
