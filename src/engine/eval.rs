@@ -352,12 +352,65 @@ pub struct Engine {
     plans: Arc<Plans>,
 }
 
-/// A tool id's entry in [`Engine::tool_cache`].
+/// A tool id's entry in [`Engine::tool_cache`]: what the name resolves to, and how calls of
+/// the tool can be decided.
 #[derive(Debug, Clone, Copy)]
 enum ToolSlot {
     Unseen,
-    Unlisted,
-    Listed(Entry),
+    Seen(Option<Entry>, Quick),
+}
+
+/// Most limits a call may pass through and still take [`Quick::Limits`].
+const QUICK_STEPS: usize = 4;
+
+/// How the calls of one tool are decided when they come with ids: what steps 1–5 give does not
+/// depend on the arguments for most tools, so it is worked out once per tool, and the usual
+/// limits (fixed windows, one per call) are checked by a short loop. Anything else takes the
+/// general steps; so does a call that a limit would stop, so that the throttle is described by
+/// the one piece of code that describes throttles.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Quick {
+    /// The general steps decide.
+    General,
+    /// Steps 1–5 deny whatever the arguments: the tool is hidden.
+    Hidden,
+    /// Steps 1–5 deny whatever the arguments: the tool is not listed under `default: deny`.
+    DefaultDeny,
+    /// Steps 1–5 pass whatever the arguments, and every applicable limit is a fixed window
+    /// charged 1 per call (at most [`QUICK_STEPS`] of them).
+    Limits,
+}
+
+impl Quick {
+    /// How calls of a tool that resolves to `entry` can be decided.
+    fn plan(policy: &Policy, entry: Option<Entry>, steps: &[Step]) -> Quick {
+        if policy.intercept.is_some() {
+            return Quick::General;
+        }
+        if policy.hide_all || entry.is_some_and(|e| e.hidden) {
+            return Quick::Hidden;
+        }
+        // No rule of steps 3–5 that reads the arguments or holds the call.
+        let passes = match entry.and_then(|e| e.tool) {
+            None if policy.default_deny => return Quick::DefaultDeny,
+            None => true,
+            Some(ti) => policy.tools.get(ti).is_some_and(|t| {
+                t.require.is_empty()
+                    && t.deny_if.is_empty()
+                    && t.approve_if.is_empty()
+                    && !t.require_approval
+            }),
+        };
+        let simple = steps.len() <= QUICK_STEPS
+            && steps
+                .iter()
+                .all(|st| st.counts_one && st.algorithm == Algorithm::Fixed);
+        if passes && simple {
+            Quick::Limits
+        } else {
+            Quick::General
+        }
+    }
 }
 
 impl Engine {
@@ -414,26 +467,20 @@ impl Engine {
             return;
         }
         let entry = match call.ids {
-            Some(ids) => self.tool_entry(ids.tool, call.tool),
+            Some(ids) => {
+                let (entry, quick) = self.tool_entry(ids.tool, call.tool);
+                if self.quick(quick, entry, ids, call, out) {
+                    return;
+                }
+                entry
+            }
             None => self.policy.entries.get(call.tool).copied(),
         };
         let policy = &*self.policy;
         let s = &policy.sentinels;
         let (screen, _) = screen(policy, entry, call);
         let steps = self.plans.for_tool(entry.and_then(|e| e.tool));
-        let set = |out: &mut Decision, kind, rule: &Arc<str>, message: &Arc<str>| {
-            out.kind = kind;
-            if !Arc::ptr_eq(&out.rule, rule) {
-                out.rule = rule.clone();
-            }
-            if !Arc::ptr_eq(&out.message, message) {
-                out.message = message.clone();
-            }
-            if out.throttle.is_some() {
-                out.throttle = None;
-            }
-            out.approval_required = false;
-        };
+        let set = set_decision;
         let approval_required = match screen {
             Screen::Deny(rule, message) => return set(out, DecisionKind::Deny, rule, message),
             Screen::Approval(rule, message) if !self.opts.assume_approved => {
@@ -495,28 +542,145 @@ impl Engine {
         out.approval_required = approval_required;
     }
 
-    /// The policy entry of caller tool id `id` (named `name`), looked up by name once.
-    fn tool_entry(&mut self, id: u32, name: &str) -> Option<Entry> {
+    /// The policy entry of caller tool id `id` (named `name`) and how its calls can be
+    /// decided, worked out by name once.
+    #[inline]
+    fn tool_entry(&mut self, id: u32, name: &str) -> (Option<Entry>, Quick) {
         let i = id as usize;
-        if let Some(slot) = self.tool_cache.get(i) {
-            match *slot {
-                ToolSlot::Listed(e) => return Some(e),
-                ToolSlot::Unlisted => return None,
-                ToolSlot::Unseen => {}
-            }
+        if let Some(&ToolSlot::Seen(entry, quick)) = self.tool_cache.get(i) {
+            return (entry, quick);
         }
         let entry = self.policy.entries.get(name).copied();
+        let quick = Quick::plan(
+            &self.policy,
+            entry,
+            self.plans.for_tool(entry.and_then(|e| e.tool)),
+        );
         if self.tool_cache.len() <= i {
             self.tool_cache.resize(i + 1, ToolSlot::Unseen);
         }
-        self.tool_cache[i] = entry.map_or(ToolSlot::Unlisted, ToolSlot::Listed);
-        entry
+        self.tool_cache[i] = ToolSlot::Seen(entry, quick);
+        (entry, quick)
+    }
+
+    /// Decide a call the short way `quick` allows, into `out`; `false` (nothing changed) when
+    /// the general steps must decide it.
+    #[inline]
+    fn quick(
+        &mut self,
+        quick: Quick,
+        entry: Option<Entry>,
+        ids: CallIds,
+        call: &CallView<'_>,
+        out: &mut Decision,
+    ) -> bool {
+        let s = &self.policy.sentinels;
+        match quick {
+            Quick::General => false,
+            Quick::Hidden => {
+                set_decision(out, DecisionKind::Deny, &s.hidden_rule, &s.hidden_message);
+                true
+            }
+            Quick::DefaultDeny => {
+                set_decision(
+                    out,
+                    DecisionKind::Deny,
+                    &s.default_deny_rule,
+                    &s.default_deny_message,
+                );
+                true
+            }
+            Quick::Limits => {
+                let steps = self.plans.for_tool(entry.and_then(|e| e.tool));
+                let commit = !upstream_failed(self.opts, call.upstream);
+                if !quick_limits(&mut self.counters, steps, ids, call, commit) {
+                    return false;
+                }
+                let empty = &self.policy.sentinels.empty;
+                set_decision(out, DecisionKind::Allow, empty, empty);
+                true
+            }
+        }
     }
 
     /// Steps 1–5 only, plus the definitions of the limits that apply. Reads no counter state.
     pub fn static_outcome(&self, call: &CallView<'_>) -> StaticOutcome {
         static_outcome(&self.policy, call)
     }
+}
+
+/// Make `out` a decision of `kind` by `rule` with `message`, not approval-bound and without a
+/// throttle. A rule or message already there is not replaced by the same shared string, so a
+/// run of calls decided alike moves no reference counts.
+#[inline]
+fn set_decision(out: &mut Decision, kind: DecisionKind, rule: &Arc<str>, message: &Arc<str>) {
+    out.kind = kind;
+    if !Arc::ptr_eq(&out.rule, rule) {
+        out.rule = rule.clone();
+    }
+    if !Arc::ptr_eq(&out.message, message) {
+        out.message = message.clone();
+    }
+    if out.throttle.is_some() {
+        out.throttle = None;
+    }
+    out.approval_required = false;
+}
+
+/// Steps 6 and 7 for a call of a [`Quick::Limits`] tool: when every limit in `steps` has room
+/// for one more call, charge them (if `commit`: the upstream did not fail) and return `true`;
+/// otherwise change nothing and return `false`, and the general steps decide the call. Counts
+/// exactly as [`check_limits`] and [`commit`] do: every limit is checked against the counts
+/// before this call, then all are charged.
+#[inline]
+fn quick_limits(
+    counters: &mut Counters,
+    steps: &[Step],
+    ids: CallIds,
+    call: &CallView<'_>,
+    commit: bool,
+) -> bool {
+    let mut at = [(0usize, 0 as Nanos); QUICK_STEPS];
+    // Scope instances met so far in this call, by `Scope as usize`.
+    let mut instances = [u32::MAX; 4];
+    for (k, st) in steps.iter().enumerate().take(QUICK_STEPS) {
+        let which = st.scope as usize;
+        let inst = match instances[which] {
+            u32::MAX => {
+                let inst = match st.scope {
+                    Scope::Grant if ids.grant != CallIds::ABSENT => {
+                        counters.grant_instance(ids, call)
+                    }
+                    scope => counters.instance(scope, call),
+                };
+                instances[which] = inst;
+                inst
+            }
+            inst => inst,
+        };
+        let index = inst as usize * counters.stride + st.counter;
+        let (start, _) = counters.fixed_window(st.counter, call.ts, st.len);
+        let used = match counters.states.get(index) {
+            Some(Some(CounterState::Fixed { start: s, used })) if *s == start => *used,
+            _ => 0.0,
+        };
+        // The test of `check_limits`: NaN and all throttle.
+        if !(used + 1.0 <= st.max) {
+            return false;
+        }
+        at[k] = (index, start);
+    }
+    if commit {
+        for &(index, start) in &at[..steps.len().min(QUICK_STEPS)] {
+            if let Some(slot) = counters.states.get_mut(index) {
+                match slot {
+                    Some(CounterState::Fixed { start: s, used }) if *s == start => *used += 1.0,
+                    other => *other = Some(CounterState::Fixed { start, used: 1.0 }),
+                }
+            }
+        }
+    }
+    true
 }
 
 /// Whether a call's recorded upstream outcome gives its reservation back.
