@@ -153,7 +153,10 @@ impl JsonlBatchSource {
             // pending chunks) to fail loudly at the first reply, never silently.
             let _ = thread::Builder::new()
                 .name("jsonl-scan".into())
-                .spawn(move || worker(&jobs, file, symbols));
+                .spawn(move || {
+                    super::priority::defer_to_replay();
+                    worker(&jobs, file, symbols)
+                });
         }
         JsonlBatchSource {
             name: name.to_string(),

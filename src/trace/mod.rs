@@ -25,6 +25,7 @@ mod pairing;
 mod parquet;
 mod parquet_batch;
 mod policylayer;
+mod priority;
 mod record;
 mod source;
 mod stats;

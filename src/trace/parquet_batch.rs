@@ -248,7 +248,10 @@ impl ParquetBatchSource {
             let names = LocalSymbols::new(Arc::clone(&start.symbols));
             std::thread::Builder::new()
                 .name(format!("mcpsim-parquet-{k}"))
-                .spawn(move || work(&shared, &tx, names))
+                .spawn(move || {
+                    super::priority::defer_to_replay();
+                    work(&shared, &tx, names)
+                })
                 .map_err(|e| self.table_err(format!("cannot start a reader thread: {e}")))?;
         }
         self.run = Some(Running {
