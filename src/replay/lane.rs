@@ -393,54 +393,78 @@ fn drive(
         let Some(batch) = feed.batch.as_ref() else {
             break;
         };
-        let row = feed.row;
         let len = batch.len();
-        let ts = batch.ts[row];
-        if ts < feed.latest {
-            // Out of order: the general path sorts; nothing of this run is kept.
-            return Ok(None);
-        }
-        feed.latest = ts;
-        index += 1;
-        stats.per_file[f].2 += 1;
-        if index % TICK == 0 {
-            progress.tick(index);
-        }
-        let server = batch.server[row];
-        let args_built;
-        let args = if needs_args {
-            args_built = batch.rows.args(row);
-            &args_built
+        let first = feed.row;
+        // Rows are taken in runs: the rest of the batch for one input; for several, the rows
+        // that come before every other input's next row.
+        let others = if several {
+            heap.peek().map(|k| k.0)
         } else {
-            &unrecorded
+            None
         };
-        let (grant, session, tool) = (batch.grant[row], batch.session[row], batch.tool[row]);
-        let view = CallView {
-            ts,
-            server: names.get(server),
-            grant: names.opt(grant),
-            session: names.opt(session),
-            tool: names.get(tool),
-            args,
-            upstream: batch.upstream[row],
-            ids: Some(CallIds {
-                server,
-                grant,
-                session,
-                tool,
-            }),
-        };
-        let call = Call {
-            index,
-            batch,
-            row,
-            view,
-        };
-        if !each(&call) {
-            *no_policy.at(server) += 1;
+        let (ts_col, line_col, server_col) =
+            (&batch.ts[..len], &batch.line[..len], &batch.server[..len]);
+        let (grant_col, session_col, tool_col) = (
+            &batch.grant[..len],
+            &batch.session[..len],
+            &batch.tool[..len],
+        );
+        let upstream_col = &batch.upstream[..len];
+        let mut row = first;
+        while row < len {
+            let ts = ts_col[row];
+            if let Some(next) = others {
+                if row > first && (ts, f, line_col[row]) > next {
+                    break;
+                }
+            }
+            if ts < feed.latest {
+                // Out of order: the general path sorts; nothing of this run is kept.
+                return Ok(None);
+            }
+            feed.latest = ts;
+            index += 1;
+            if index % TICK == 0 {
+                progress.tick(index);
+            }
+            let server = server_col[row];
+            let args_built;
+            let args = if needs_args {
+                args_built = batch.rows.args(row);
+                &args_built
+            } else {
+                &unrecorded
+            };
+            let (grant, session, tool) = (grant_col[row], session_col[row], tool_col[row]);
+            let view = CallView {
+                ts,
+                server: names.get(server),
+                grant: names.opt(grant),
+                session: names.opt(session),
+                tool: names.get(tool),
+                args,
+                upstream: upstream_col[row],
+                ids: Some(CallIds {
+                    server,
+                    grant,
+                    session,
+                    tool,
+                }),
+            };
+            let call = Call {
+                index,
+                batch,
+                row,
+                view,
+            };
+            if !each(&call) {
+                *no_policy.at(server) += 1;
+            }
+            row += 1;
         }
-        feed.row += 1;
-        if feed.row < len {
+        stats.per_file[f].2 += (row - first) as u64;
+        feed.row = row;
+        if row < len {
             if several {
                 heap.extend(feed.key(f));
             }
