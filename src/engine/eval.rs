@@ -1047,4 +1047,102 @@ mod tests {
         assert!(seen[DecisionKind::Allow as usize] > 100, "{seen:?}");
         assert!(seen[DecisionKind::Throttle as usize] > 100, "{seen:?}");
     }
+
+    #[test]
+    fn the_short_path_for_id_calls_decides_as_the_general_steps() {
+        let src = json!({"version":"1","default":"deny","hide":["secret"],
+            "all_tools":{"limits":[{"counter":"all","window":"minute","max":6,"scope":"grant"}]},
+            "tools":{
+                "a":{"limits":[
+                    {"counter":"a","window":"second","max":2},
+                    {"counter":"srv","window":10,"max":4,"scope":"server"}]},
+                "b":{"limits":[{"counter":"srv","window":10,"max":4,"scope":"server"}]},
+                "g":{"limits":[{"counter":"g","window":"hour","max":3,"scope":"global"}]},
+                "secret":{},
+                "c":{"require":[{"path":"args.x","op":"exists","value":true}]}}})
+        .to_string();
+        let policy = Arc::new(crate::policy::parse_policy_str(&src, "p.json").expect("loads"));
+        let tools = ["a", "b", "g", "secret", "unlisted", "c"];
+        let grants = [Some("g1"), Some("g2"), None];
+        let servers = ["s1", "s2"];
+        for opts in [
+            EvalOptions::default(),
+            EvalOptions {
+                assume_upstream_failure: true,
+                rollback_on_tool_error: true,
+                ..EvalOptions::default()
+            },
+        ] {
+            let mut by_name = Engine::new(Arc::clone(&policy), opts);
+            let mut by_id = Engine::new(Arc::clone(&policy), opts);
+            let mut d = Decision::allow();
+            let mut kinds = [0usize; 5];
+            // A fixed pseudo-random walk through tools, grants, servers, outcomes and times.
+            let mut x: u64 = 0x9E37_79B9_7F4A_7C15;
+            let mut ts: Nanos = 1_700_000_000_000_000_000;
+            for i in 0..3_000 {
+                x ^= x << 13;
+                x ^= x >> 7;
+                x ^= x << 17;
+                ts += (x % 700) as Nanos * 1_000_000;
+                let (t, g, s) = (
+                    (x >> 8) as usize % tools.len(),
+                    (x >> 16) as usize % grants.len(),
+                    (x >> 24) as usize % servers.len(),
+                );
+                let upstream = match (x >> 32) % 6 {
+                    0 => Some(Upstream::Error),
+                    1 => Some(Upstream::ToolError),
+                    2 => None,
+                    _ => Some(Upstream::Ok),
+                };
+                let args = Args::Unrecorded;
+                let mut view = CallView {
+                    ts,
+                    server: servers[s],
+                    grant: grants[g],
+                    session: None,
+                    tool: tools[t],
+                    args: &args,
+                    upstream,
+                    ids: None,
+                };
+                let want = by_name.evaluate(&view);
+                view.ids = Some(CallIds {
+                    server: s as u32,
+                    grant: grants[g].map_or(CallIds::ABSENT, |_| 10 + g as u32),
+                    session: CallIds::ABSENT,
+                    tool: 20 + t as u32,
+                });
+                by_id.evaluate_into(&view, &mut d);
+                assert_eq!(
+                    d, want,
+                    "call {i}: {} {:?} {}",
+                    tools[t], grants[g], servers[s]
+                );
+                kinds[d.kind as usize] += 1;
+            }
+            // Every kind of short-path outcome was met, and the general steps' too.
+            for kind in [
+                DecisionKind::Allow,
+                DecisionKind::Throttle,
+                DecisionKind::Deny,
+                DecisionKind::Unknown,
+            ] {
+                assert!(kinds[kind as usize] > 50, "{kind:?}: {kinds:?}");
+            }
+            let planned = |name: &str| {
+                let id = 20 + tools.iter().position(|t| *t == name).unwrap_or(0);
+                match by_id.tool_cache.get(id) {
+                    Some(ToolSlot::Seen(_, quick)) => Some(*quick),
+                    _ => None,
+                }
+            };
+            assert_eq!(planned("a"), Some(Quick::Limits));
+            assert_eq!(planned("g"), Some(Quick::Limits));
+            assert_eq!(planned("secret"), Some(Quick::Hidden));
+            assert_eq!(planned("unlisted"), Some(Quick::DefaultDeny));
+            assert_eq!(planned("c"), Some(Quick::General));
+        }
+    }
 }

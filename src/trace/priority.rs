@@ -16,20 +16,61 @@ const READER_NICE: i32 = 5;
 /// Lower the calling thread's priority by [`READER_NICE`]. Best effort: where the system has
 /// no per-thread priority, or refuses, the thread runs as it is.
 pub(crate) fn defer_to_replay() {
-    let nice = std::env::var("MCPSIM_READER_NICE")
-        .ok()
-        .and_then(|v| v.trim().parse::<i32>().ok())
-        .unwrap_or(READER_NICE)
-        .clamp(0, 19);
+    let nice = reader_nice();
     if nice == 0 {
         return;
     }
     #[cfg(target_os = "linux")]
-    // SAFETY: plain system calls on the calling thread; no memory is shared with them. On
-    // Linux the nice value is per thread, and a thread id names one thread.
-    unsafe {
-        let tid = libc::syscall(libc::SYS_gettid) as libc::id_t;
-        let now = libc::getpriority(libc::PRIO_PROCESS, tid);
-        libc::setpriority(libc::PRIO_PROCESS, tid, (now + nice).min(19));
+    {
+        let now = own_nice();
+        // SAFETY: a plain system call on the calling thread; no memory is shared with it. On
+        // Linux the nice value is per thread, and a thread id names one thread.
+        unsafe {
+            libc::setpriority(libc::PRIO_PROCESS, own_tid(), (now + nice).min(19));
+        }
+    }
+}
+
+/// The nice increment in force: [`READER_NICE`] or `MCPSIM_READER_NICE`.
+fn reader_nice() -> i32 {
+    std::env::var("MCPSIM_READER_NICE")
+        .ok()
+        .and_then(|v| v.trim().parse::<i32>().ok())
+        .unwrap_or(READER_NICE)
+        .clamp(0, 19)
+}
+
+#[cfg(target_os = "linux")]
+fn own_tid() -> libc::id_t {
+    // SAFETY: gettid takes no arguments and cannot fail.
+    unsafe { libc::syscall(libc::SYS_gettid) as libc::id_t }
+}
+
+/// The calling thread's nice value.
+#[cfg(target_os = "linux")]
+fn own_nice() -> i32 {
+    // SAFETY: a plain system call on the calling thread.
+    unsafe { libc::getpriority(libc::PRIO_PROCESS, own_tid()) }
+}
+
+#[cfg(all(test, target_os = "linux"))]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_reader_thread_defers_and_the_caller_does_not() {
+        let caller = own_nice();
+        let (before, after) = std::thread::spawn(|| {
+            let before = own_nice();
+            defer_to_replay();
+            (before, own_nice())
+        })
+        .join()
+        .expect("the thread runs");
+        assert_eq!(after, (before + reader_nice()).min(19));
+        if reader_nice() > 0 && before < 19 {
+            assert!(after > before, "{before} → {after}");
+        }
+        assert_eq!(own_nice(), caller, "only the reader thread changes");
     }
 }
