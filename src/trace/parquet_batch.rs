@@ -824,14 +824,24 @@ fn check_columns(
     mark(&recorded, &mut unsure);
     let args = text("args")?;
     let arg_keys = text("arg_keys")?;
-    let Some(args_ok) = args.codes(height, memo, |s| {
-        if object_certainly_parses(s.as_bytes()) {
-            1
-        } else {
-            UNSURE
-        }
-    }) else {
-        return Ok(None);
+    // Usually every argument text of the slice is a plain object: the dictionary says so
+    // without a pass over the rows. Row by row only when it does not, or when argument keys
+    // count for rows without argument text.
+    let all_objects = arg_keys.0.is_empty()
+        && args.all_pass(height, |s| object_certainly_parses(s.as_bytes())) == Some(true);
+    let args_ok = if all_objects {
+        Vec::new()
+    } else {
+        let Some(codes) = args.codes(height, memo, |s| {
+            if object_certainly_parses(s.as_bytes()) {
+                1
+            } else {
+                UNSURE
+            }
+        }) else {
+            return Ok(None);
+        };
+        codes
     };
     mark(&args_ok, &mut unsure);
     if !arg_keys.0.is_empty() {
@@ -1041,6 +1051,40 @@ impl Text {
         (out.len() == height).then_some(out)
     }
 
+    /// Whether every cell that is neither null nor empty passes `f`, found from the chunks'
+    /// dictionaries alone: `Some(true)` when every value of every dictionary passes and every
+    /// row's index is in its dictionary; `Some(false)` when a value fails or a chunk has no
+    /// dictionary (the rows must then be looked at one by one); `None` when the column does not
+    /// have `height` rows.
+    fn all_pass(&self, height: usize, mut f: impl FnMut(&str) -> bool) -> Option<bool> {
+        if self.0.iter().map(|c| c.len()).sum::<usize>() != height {
+            return None;
+        }
+        for chunk in &self.0 {
+            let Some(arr) = chunk.as_any().downcast_ref::<DictionaryArray<u32>>() else {
+                return Some(false);
+            };
+            let Some(values) = arr.values().as_any().downcast_ref::<Utf8ViewArray>() else {
+                return Some(false);
+            };
+            if !values.values_iter().all(|s| s.is_empty() || f(s)) {
+                return Some(false);
+            }
+            let n = values.len();
+            let keys = arr.keys();
+            let in_range = match keys.validity().filter(|b| b.unset_bits() > 0) {
+                None => keys.values().iter().all(|&k| (k as usize) < n),
+                Some(valid) => {
+                    (keys.values().iter().zip(valid.iter())).all(|(&k, v)| !v || (k as usize) < n)
+                }
+            };
+            if !in_range {
+                return Some(false);
+            }
+        }
+        Some(true)
+    }
+
     /// Every cell in order, null or empty as `None`, through `f` (not memoised); the codes.
     fn for_each(&self, height: usize, mut f: impl FnMut(Option<&str>) -> u32) -> Option<Vec<u32>> {
         let mut out = Vec::with_capacity(height);
@@ -1246,6 +1290,11 @@ const MAX_DIGITS: usize = 200;
 /// The index of the first byte from `i` on that is not JSON whitespace.
 #[inline]
 fn ws(b: &[u8], mut i: usize) -> usize {
+    // Compact JSON has no whitespace: one comparison settles the usual case (every whitespace
+    // byte is at most a space).
+    if b.get(i).is_none_or(|&c| c > b' ') {
+        return i;
+    }
     while let Some(b' ' | b'\n' | b'\t' | b'\r') = b.get(i) {
         i += 1;
     }
