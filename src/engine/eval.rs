@@ -664,8 +664,9 @@ fn quick_limits(
             Some(Some(CounterState::Fixed { start: s, used })) if *s == start => *used,
             _ => 0.0,
         };
-        // The test of `check_limits`: NaN and all throttle.
-        if !(used + 1.0 <= st.max) {
+        // The test of `check_limits` (`used + 1 <= max`, NaN failing it).
+        let fits = used + 1.0 <= st.max;
+        if !fits {
             return false;
         }
         at[k] = (index, start);

@@ -24,6 +24,7 @@ mod otel;
 mod pairing;
 mod parquet;
 mod parquet_batch;
+mod parquet_inflate;
 mod policylayer;
 mod priority;
 mod record;

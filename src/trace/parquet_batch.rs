@@ -25,6 +25,8 @@ use polars::prelude::*;
 use polars_arrow::array::{Array, DictionaryArray, PrimitiveArray, Utf8ViewArray};
 use polars_arrow::datatypes::{ArrowDataType, Field, IntegerType, Metadata};
 use polars_buffer::Buffer;
+use polars_parquet::parquet::compression::Compression;
+use polars_parquet::parquet::read::PageMetaData;
 use polars_parquet::read::{
     BasicDecompressor, Filter, PageReader, column_iter_to_arrays, infer_schema,
 };
@@ -34,6 +36,7 @@ use serde_json::{Map, Value};
 use super::batch::{BatchRows, BatchSource, CallBatch, LocalSymbols, NO_SYM, Symbols};
 use super::intern::Interner;
 use super::parquet::ParquetBytes;
+use super::parquet_inflate::Inflater;
 use super::source::UNKNOWN_SERVER;
 use super::table::Batch;
 use super::{
@@ -406,6 +409,7 @@ impl Input {
         slice: &Slice,
         name: &str,
         field: Field,
+        inflater: &mut Inflater,
     ) -> PolarsResult<Option<Vec<Box<dyn Array>>>> {
         let Some(rg) = slice.metadata.row_groups.first() else {
             return Ok(None);
@@ -422,7 +426,19 @@ impl Input {
                 polars_bail!(ComputeError: "column {name} lies outside the file");
             }
             let chunk = self.bytes.clone().sliced(start..end);
-            let pages = PageReader::new(Cursor::new(chunk), meta, Vec::new(), usize::MAX);
+            let pages = match inflater.inflate(&chunk, meta.compression()) {
+                Some(inflated) => {
+                    let mut page_meta = PageMetaData::from(meta);
+                    page_meta.compression = Compression::Uncompressed;
+                    PageReader::new_with_page_meta(
+                        Cursor::new(Buffer::from(inflated)),
+                        page_meta,
+                        Vec::new(),
+                        usize::MAX,
+                    )
+                }
+                None => PageReader::new(Cursor::new(chunk), meta, Vec::new(), usize::MAX),
+            };
             columns.push(BasicDecompressor::new(pages, Vec::new()));
             types.push(&meta.descriptor().descriptor.primitive_type);
         }
@@ -435,7 +451,13 @@ impl Input {
 
     /// Text column `name` of a one-row-group slice: dictionary indices when every page is
     /// dictionary-encoded, else string views.
-    fn decode_text(&self, slice: &Slice, name: &str, field: &Field) -> PolarsResult<Text> {
+    fn decode_text(
+        &self,
+        slice: &Slice,
+        name: &str,
+        field: &Field,
+        inflater: &mut Inflater,
+    ) -> PolarsResult<Text> {
         let dictionary = slice.metadata.row_groups.first().is_some_and(|rg| {
             rg.columns_under_root_iter(name)
                 .is_some_and(|mut m| m.all(|c| c.dictionary_page_offset().is_some()))
@@ -454,12 +476,13 @@ impl Input {
             )
             .with_metadata(md);
             // Pages that fall back to plain encoding are refused: decode them as views.
-            if let Ok(arrays) = self.decode(slice, name, as_keys) {
+            if let Ok(arrays) = self.decode(slice, name, as_keys, inflater) {
                 return Ok(Text(arrays.unwrap_or_default()));
             }
         }
         Ok(Text(
-            self.decode(slice, name, field.clone())?.unwrap_or_default(),
+            self.decode(slice, name, field.clone(), inflater)?
+                .unwrap_or_default(),
         ))
     }
 
@@ -738,9 +761,9 @@ fn check_columns(
     memo: &mut ViewMemo,
 ) -> PolarsResult<Option<Checked>> {
     let height = slice.len;
-    let text = |name: &str| -> PolarsResult<Text> {
+    let text = |name: &str, inflater: &mut Inflater| -> PolarsResult<Text> {
         match cols.fields.get(name) {
-            Some(field) => input.decode_text(slice, name, field),
+            Some(field) => input.decode_text(slice, name, field, inflater),
             None => Ok(Text::default()),
         }
     };
@@ -756,7 +779,7 @@ fn check_columns(
                 return Ok(None);
             };
             for arr in input
-                .decode(slice, "ts", field.clone())?
+                .decode(slice, "ts", field.clone(), &mut memo.inflater)?
                 .unwrap_or_default()
             {
                 let Some(arr) = arr.as_any().downcast_ref::<PrimitiveArray<i64>>() else {
@@ -769,7 +792,7 @@ fn check_columns(
             let Some(field) = cols.fields.get("ts") else {
                 return Ok(None);
             };
-            let col = input.decode_text(slice, "ts", field)?;
+            let col = input.decode_text(slice, "ts", field, &mut memo.inflater)?;
             let Some(ok) = col.for_each(height, |s| {
                 let t = s.and_then(|s| parse_ts_str(s).ok());
                 ts.push(t.unwrap_or(0));
@@ -790,7 +813,8 @@ fn check_columns(
     if ts.len() != height {
         return Ok(None);
     }
-    let Some(mut server) = text("server")?.ids(height, NO_SERVER, names, memo) else {
+    let Some(mut server) = text("server", &mut memo.inflater)?.ids(height, NO_SERVER, names, memo)
+    else {
         return Ok(None);
     };
     // Interned only when a row has no server, as the table reader does.
@@ -800,30 +824,31 @@ fn check_columns(
             *s = unknown;
         }
     }
-    let Some(grant) = text("grant")?.ids(height, NO_SYM, names, memo) else {
+    let Some(grant) = text("grant", &mut memo.inflater)?.ids(height, NO_SYM, names, memo) else {
         return Ok(None);
     };
-    let Some(session) = text("session")?.ids(height, NO_SYM, names, memo) else {
+    let Some(session) = text("session", &mut memo.inflater)?.ids(height, NO_SYM, names, memo)
+    else {
         return Ok(None);
     };
-    let Some(tool) = text("tool")?.ids(height, UNSURE, names, memo) else {
+    let Some(tool) = text("tool", &mut memo.inflater)?.ids(height, UNSURE, names, memo) else {
         return Ok(None);
     };
     mark(&tool, &mut unsure);
-    let Some(upstream) =
-        text("upstream")?.codes(height, memo, |s| encode(Upstream::parse(s), &UPSTREAMS))
+    let Some(upstream) = text("upstream", &mut memo.inflater)?
+        .codes(height, memo, |s| encode(Upstream::parse(s), &UPSTREAMS))
     else {
         return Ok(None);
     };
     mark(&upstream, &mut unsure);
-    let Some(recorded) = text("recorded_decision")?.codes(height, memo, |s| {
+    let Some(recorded) = text("recorded_decision", &mut memo.inflater)?.codes(height, memo, |s| {
         encode(RecordedDecision::parse(s), &DECISIONS)
     }) else {
         return Ok(None);
     };
     mark(&recorded, &mut unsure);
-    let args = text("args")?;
-    let arg_keys = text("arg_keys")?;
+    let args = text("args", &mut memo.inflater)?;
+    let arg_keys = text("arg_keys", &mut memo.inflater)?;
     // Usually every argument text of the slice is a plain object: the dictionary says so
     // without a pass over the rows. Row by row only when it does not, or when argument keys
     // count for rows without argument text.
@@ -860,7 +885,7 @@ fn check_columns(
         }
     }
     if cols.latency_text {
-        let Some(latency_ok) = text("latency_ms")?.codes(height, memo, |s| {
+        let Some(latency_ok) = text("latency_ms", &mut memo.inflater)?.codes(height, memo, |s| {
             if s.trim().parse::<f64>().is_ok() {
                 0
             } else {
@@ -965,6 +990,8 @@ struct ViewMemo {
     map: HashMap<u128, u32>,
     /// Code by dictionary index, for chunks of indices.
     table: Vec<u32>,
+    /// The worker's zstd context.
+    inflater: Inflater,
 }
 
 impl Text {
