@@ -426,7 +426,8 @@ impl Input {
                 polars_bail!(ComputeError: "column {name} lies outside the file");
             }
             let chunk = self.bytes.clone().sliced(start..end);
-            let pages = match inflater.inflate(&chunk, meta.compression()) {
+            let size = usize::try_from(meta.uncompressed_size()).unwrap_or(0);
+            let pages = match inflater.inflate(&chunk, meta.compression(), size) {
                 Some(inflated) => {
                     let mut page_meta = PageMetaData::from(meta);
                     page_meta.compression = Compression::Uncompressed;

@@ -28,13 +28,21 @@ pub(super) struct Inflater {
 
 impl Inflater {
     /// The column chunk `chunk` (compressed with `compression`) with every page decompressed,
-    /// or `None` when it is left to polars' reader (see the module docs).
-    pub(super) fn inflate(&mut self, chunk: &[u8], compression: Compression) -> Option<Vec<u8>> {
+    /// or `None` when it is left to polars' reader (see the module docs). `size` is what the
+    /// footer says the chunk takes uncompressed, headers included: the copy is made that large
+    /// at once (and grown should the rewritten headers need a few bytes more).
+    pub(super) fn inflate(
+        &mut self,
+        chunk: &[u8],
+        compression: Compression,
+        size: usize,
+    ) -> Option<Vec<u8>> {
         if compression != Compression::Zstd {
             return None;
         }
         let dctx = self.dctx.get_or_insert_with(DCtx::create);
-        let mut out = Vec::with_capacity(chunk.len().saturating_mul(4));
+        // A footer's size is a hint, never trusted beyond a sane multiple of the chunk.
+        let mut out = Vec::with_capacity(size.min(chunk.len().saturating_mul(64)) + 256);
         let mut pos = 0;
         while pos < chunk.len() {
             let mut reader = Cursor::new(chunk.get(pos..)?);
@@ -132,7 +140,7 @@ mod tests {
         let all = chunks(&data);
         assert!(all.len() >= 4, "two columns in two row groups");
         for (chunk, compression) in all {
-            let out = inflater.inflate(&chunk, compression).expect("inflated");
+            let out = inflater.inflate(&chunk, compression, 0).expect("inflated");
             // Walk the rewritten chunk: every page stored as it decompresses.
             let mut pos = 0;
             let mut pages = 0;
@@ -157,19 +165,19 @@ mod tests {
     fn other_codecs_and_damage_are_left_to_polars() {
         let mut inflater = Inflater::default();
         for (chunk, compression) in chunks(&written(ParquetCompression::Snappy, 2_000)) {
-            assert_eq!(inflater.inflate(&chunk, compression), None);
+            assert_eq!(inflater.inflate(&chunk, compression, 0), None);
         }
         let zstd = chunks(&written(ParquetCompression::Zstd(None), 2_000));
         let (chunk, compression) = &zstd[0];
         // Cut short, or garbage after the last page.
         assert_eq!(
-            inflater.inflate(&chunk[..chunk.len() - 3], *compression),
+            inflater.inflate(&chunk[..chunk.len() - 3], *compression, 0),
             None
         );
         let mut longer = chunk.clone();
         longer.extend_from_slice(&[0xff; 7]);
-        assert_eq!(inflater.inflate(&longer, *compression), None);
+        assert_eq!(inflater.inflate(&longer, *compression, 0), None);
         // The context survives a failure.
-        assert!(inflater.inflate(chunk, *compression).is_some());
+        assert!(inflater.inflate(chunk, *compression, 1 << 20).is_some());
     }
 }
