@@ -21,7 +21,7 @@
 use std::sync::Arc;
 
 use super::{PolicySet, Progress, ReplayError, TICK, input_summary};
-use crate::engine::{CallIds, CallView, Decision, Engine, EvalOptions};
+use crate::engine::{CallIds, CallView, Decision, DecisionKind, Engine, EvalOptions};
 use crate::report::{
     Cause, DiffBuilder, DiffGroup, DiffReport, NoPolicy, ReportOptions, SimulateBuilder,
     SimulateReport, Tally,
@@ -196,6 +196,36 @@ impl<T: Default + Clone> ById<T> {
     }
 }
 
+/// The decisions of one tool or grant by kind (at `DecisionKind as usize`), then how many of
+/// them needed approval: two additions a call, made a [`Tally`] at the end.
+#[derive(Debug, Clone, Copy, Default)]
+struct Counts([u64; 6]);
+
+impl Counts {
+    #[inline]
+    fn add(&mut self, d: &Decision) {
+        self.0[d.kind as usize] += 1;
+        self.0[5] += u64::from(d.approval_required);
+    }
+
+    fn calls(&self) -> u64 {
+        self.0[..5].iter().sum()
+    }
+
+    fn tally(&self) -> Tally {
+        let of = |kind: DecisionKind| self.0[kind as usize];
+        Tally {
+            calls: self.calls(),
+            allow: of(DecisionKind::Allow),
+            deny: of(DecisionKind::Deny),
+            throttle: of(DecisionKind::Throttle),
+            approval: of(DecisionKind::Approval),
+            unknown: of(DecisionKind::Unknown),
+            approval_required: self.0[5],
+        }
+    }
+}
+
 /// Per-tool and per-grant counts of a replay, by id (grant `None` for calls without one).
 struct Groups<T> {
     tools: ById<T>,
@@ -256,6 +286,10 @@ struct Call<'a> {
     index: u64,
     batch: &'a CallBatch,
     row: usize,
+    /// The ids of `view`'s server, grant and tool.
+    server: u32,
+    grant: u32,
+    tool: u32,
     view: CallView<'a>,
 }
 
@@ -455,6 +489,9 @@ fn drive(
                 index,
                 batch,
                 row,
+                server,
+                grant,
+                tool,
                 view,
             };
             if !each(&call) {
@@ -516,23 +553,35 @@ fn run(
 ) -> Result<Option<SimulateReport>, ReplayError> {
     let mut engines = Engines::new(policies, eval);
     let mut builder = SimulateBuilder::new(opts);
-    let mut groups = Groups::<Tally>::new();
+    let mut groups = Groups::<Counts>::new();
     let mut d = Decision::allow();
     let files: Vec<String> = input.iter().map(|i| i.name.clone()).collect();
     let read = drive(input, symbols, reads_args(&[policies]), progress, |call| {
-        let Some(engine) = engines.get(call.batch.server[call.row], call.view.server) else {
+        let Some(engine) = engines.get(call.server, call.view.server) else {
             return false;
         };
         engine.evaluate_into(&call.view, &mut d);
-        let (tool, grant) = (call.batch.tool[call.row], call.batch.grant[call.row]);
-        groups.count(tool, grant, |t| t.add(&d));
+        groups.count(call.tool, call.grant, |t| t.add(&d));
         let recorded = call.batch.recorded[call.row];
-        builder.push_ungrouped(call.index, &d, recorded, || call.record(), &files);
+        if d.kind != DecisionKind::Allow || recorded.is_some() {
+            builder.push_untallied(call.index, &d, recorded, || call.record(), &files);
+        }
         true
     })?;
     let Some(read) = read else { return Ok(None) };
-    let (tools, grants) = groups.named(&read.names, |t| t.calls > 0);
-    builder.add_group_tallies(tools, grants);
+    let (tools, grants) = groups.named(&read.names, |t| t.calls() > 0);
+    let tools: Vec<_> = tools.map(|(name, c)| (name, c.tally())).collect();
+    let grants: Vec<_> = grants.map(|(name, c)| (name, c.tally())).collect();
+    // Every call evaluated is counted under exactly one tool.
+    let mut totals = Tally::default();
+    for (_, t) in &tools {
+        totals.merge(t);
+    }
+    builder.add_totals(&totals);
+    builder.add_group_tallies(
+        tools.iter().map(|(name, t)| (*name, t)),
+        grants.iter().map(|(name, t)| (*name, t)),
+    );
     let input = input_summary(&read.files, &read.stats, read.no_policy);
     Ok(Some(builder.finish(policies.refs(), input)))
 }
@@ -558,7 +607,7 @@ fn run_diff(
         progress,
         |call| {
             // A call is compared only when both sides have a policy for its server.
-            let server = call.batch.server[call.row];
+            let server = call.server;
             let Some(be) = b.get(server, call.view.server) else {
                 return false;
             };
@@ -574,8 +623,7 @@ fn run_diff(
                     Cause::Direct
                 }
             });
-            let (tool, grant) = (call.batch.tool[call.row], call.batch.grant[call.row]);
-            groups.count(tool, grant, |g| g.count(&bd, &cd, cause));
+            groups.count(call.tool, call.grant, |g| g.count(&bd, &cd, cause));
             builder.push_ungrouped(call.index, &bd, &cd, cause, || call.record(), &files);
             true
         },

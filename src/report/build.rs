@@ -183,6 +183,26 @@ impl SimulateBuilder {
         files: &[String],
     ) {
         self.totals.add(d);
+        self.push_untallied(index, d, recorded, record, files);
+    }
+
+    /// Add decision counts to the totals: with [`SimulateBuilder::push_untallied`], for a
+    /// replay that counts decisions itself.
+    pub fn add_totals(&mut self, totals: &Tally) {
+        self.totals.merge(totals);
+    }
+
+    /// [`SimulateBuilder::push_ungrouped`] but for the totals (see
+    /// [`SimulateBuilder::add_totals`]): the rules, listed calls and fidelity. An allowed call
+    /// with no recorded decision changes none of them.
+    pub fn push_untallied(
+        &mut self,
+        index: u64,
+        d: &Decision,
+        recorded: Option<RecordedDecision>,
+        record: impl FnOnce() -> CallRecord,
+        files: &[String],
+    ) {
         if d.kind == DecisionKind::Allow && recorded.is_none() {
             return;
         }
