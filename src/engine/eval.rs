@@ -95,40 +95,58 @@ struct Step {
 /// `all_tools`), and for calls of tools not listed (`all_tools` only).
 #[derive(Debug, Default)]
 struct Plans {
-    per_tool: Vec<Box<[Step]>>,
-    unlisted: Box<[Step]>,
+    /// Every configured tool's steps one after another, then those of tools not listed.
+    steps: Vec<Step>,
+    /// Where each configured tool's steps lie in `steps` (start, count), by tool index; the
+    /// last entry is that of tools not listed.
+    ranges: Vec<(u32, u32)>,
 }
+
+/// Where a tool's steps lie in [`Plans::steps`]: start and count.
+type StepRange = (u32, u32);
 
 impl Plans {
     fn new(policy: &Policy) -> Plans {
-        let steps = |tool: Option<&ToolRules>| -> Box<[Step]> {
-            applicable(policy, tool)
-                .map(|i| {
-                    let limit = &policy.limits[i];
-                    let c = &policy.counters[limit.counter];
-                    Step {
-                        limit: i,
-                        counter: limit.counter,
-                        scope: c.scope,
-                        algorithm: c.algorithm,
-                        len: window::window_nanos(c.window_secs),
-                        max: c.max,
-                        counts_one: limit.increment_from.is_none(),
-                    }
-                })
-                .collect()
-        };
-        Plans {
-            per_tool: policy.tools.iter().map(|t| steps(Some(t))).collect(),
-            unlisted: steps(None),
+        let mut plans = Plans::default();
+        let tools = policy.tools.iter().map(Some).chain([None]);
+        for tool in tools {
+            let start = plans.steps.len() as u32;
+            plans.steps.extend(applicable(policy, tool).map(|i| {
+                let limit = &policy.limits[i];
+                let c = &policy.counters[limit.counter];
+                Step {
+                    limit: i,
+                    counter: limit.counter,
+                    scope: c.scope,
+                    algorithm: c.algorithm,
+                    len: window::window_nanos(c.window_secs),
+                    max: c.max,
+                    counts_one: limit.increment_from.is_none(),
+                }
+            }));
+            plans.ranges.push((start, plans.steps.len() as u32 - start));
+        }
+        plans
+    }
+
+    /// Where the steps of configured tool `tool` lie (`None`, or an index past the tools: a
+    /// tool not listed).
+    fn range(&self, tool: Option<usize>) -> StepRange {
+        let unlisted = self.ranges.last().copied().unwrap_or((0, 0));
+        match tool {
+            Some(t) if t + 1 < self.ranges.len() => self.ranges[t],
+            _ => unlisted,
         }
     }
 
+    #[inline]
+    fn at(&self, (start, count): StepRange) -> &[Step] {
+        let start = start as usize;
+        self.steps.get(start..start + count as usize).unwrap_or(&[])
+    }
+
     fn for_tool(&self, tool: Option<usize>) -> &[Step] {
-        match tool.and_then(|t| self.per_tool.get(t)) {
-            Some(steps) => steps,
-            None => &self.unlisted,
-        }
+        self.at(self.range(tool))
     }
 }
 
@@ -377,13 +395,13 @@ enum Quick {
     /// Steps 1–5 deny whatever the arguments: the tool is not listed under `default: deny`.
     DefaultDeny,
     /// Steps 1–5 pass whatever the arguments, and every applicable limit is a fixed window
-    /// charged 1 per call (at most [`QUICK_STEPS`] of them).
-    Limits,
+    /// charged 1 per call (at most [`QUICK_STEPS`] of them): these, in [`Plans::steps`].
+    Limits(StepRange),
 }
 
 impl Quick {
     /// How calls of a tool that resolves to `entry` can be decided.
-    fn plan(policy: &Policy, entry: Option<Entry>, steps: &[Step]) -> Quick {
+    fn plan(policy: &Policy, entry: Option<Entry>, plans: &Plans) -> Quick {
         if policy.intercept.is_some() {
             return Quick::General;
         }
@@ -401,12 +419,14 @@ impl Quick {
                     && !t.require_approval
             }),
         };
+        let range = plans.range(entry.and_then(|e| e.tool));
+        let steps = plans.at(range);
         let simple = steps.len() <= QUICK_STEPS
             && steps
                 .iter()
                 .all(|st| st.counts_one && st.algorithm == Algorithm::Fixed);
         if passes && simple {
-            Quick::Limits
+            Quick::Limits(range)
         } else {
             Quick::General
         }
@@ -462,20 +482,22 @@ impl Engine {
     /// messages are shared strings, and one already in `out` is not replaced by the same one,
     /// so a run of calls decided alike costs no reference counting.
     pub fn evaluate_into(&mut self, call: &CallView<'_>, out: &mut Decision) {
+        // The short path first: it is never planned for an Intercept policy.
+        let seen = match call.ids {
+            Some(ids) => {
+                let (entry, quick) = self.tool_entry(ids.tool, call.tool);
+                if self.quick(quick, ids, call, out) {
+                    return;
+                }
+                Some(entry)
+            }
+            None => None,
+        };
         if let Some(intercept) = &mut self.intercept {
             *out = intercept.evaluate(call);
             return;
         }
-        let entry = match call.ids {
-            Some(ids) => {
-                let (entry, quick) = self.tool_entry(ids.tool, call.tool);
-                if self.quick(quick, entry, ids, call, out) {
-                    return;
-                }
-                entry
-            }
-            None => self.policy.entries.get(call.tool).copied(),
-        };
+        let entry = seen.unwrap_or_else(|| self.policy.entries.get(call.tool).copied());
         let policy = &*self.policy;
         let s = &policy.sentinels;
         let (screen, _) = screen(policy, entry, call);
@@ -551,11 +573,7 @@ impl Engine {
             return (entry, quick);
         }
         let entry = self.policy.entries.get(name).copied();
-        let quick = Quick::plan(
-            &self.policy,
-            entry,
-            self.plans.for_tool(entry.and_then(|e| e.tool)),
-        );
+        let quick = Quick::plan(&self.policy, entry, &self.plans);
         if self.tool_cache.len() <= i {
             self.tool_cache.resize(i + 1, ToolSlot::Unseen);
         }
@@ -569,7 +587,6 @@ impl Engine {
     fn quick(
         &mut self,
         quick: Quick,
-        entry: Option<Entry>,
         ids: CallIds,
         call: &CallView<'_>,
         out: &mut Decision,
@@ -590,8 +607,8 @@ impl Engine {
                 );
                 true
             }
-            Quick::Limits => {
-                let steps = self.plans.for_tool(entry.and_then(|e| e.tool));
+            Quick::Limits(range) => {
+                let steps = self.plans.at(range);
                 let commit = !upstream_failed(self.opts, call.upstream);
                 if !quick_limits(&mut self.counters, steps, ids, call, commit) {
                     return false;
@@ -1139,8 +1156,8 @@ mod tests {
                     _ => None,
                 }
             };
-            assert_eq!(planned("a"), Some(Quick::Limits));
-            assert_eq!(planned("g"), Some(Quick::Limits));
+            assert!(matches!(planned("a"), Some(Quick::Limits((_, 3)))));
+            assert!(matches!(planned("g"), Some(Quick::Limits((_, 2)))));
             assert_eq!(planned("secret"), Some(Quick::Hidden));
             assert_eq!(planned("unlisted"), Some(Quick::DefaultDeny));
             assert_eq!(planned("c"), Some(Quick::General));
