@@ -20,7 +20,6 @@ use std::sync::mpsc::{Receiver, Sender, channel};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 
 use polars::io::parquet::read::{FileMetadata, ParallelStrategy};
-use polars::polars_utils::mmap::MMapSemaphore;
 use polars::prelude::*;
 use polars_arrow::array::{Array, DictionaryArray, PrimitiveArray, Utf8ViewArray};
 use polars_arrow::datatypes::{ArrowDataType, Field, IntegerType, Metadata};
@@ -103,6 +102,17 @@ struct Input {
     name: String,
     file: u32,
     bytes: Buffer<u8>,
+    /// The map behind `bytes`, for a file.
+    map: Option<Arc<memmap2::Mmap>>,
+}
+
+/// A file's map as the owner of a [`Buffer`].
+struct SharedMap(Arc<memmap2::Mmap>);
+
+impl AsRef<[u8]> for SharedMap {
+    fn as_ref(&self) -> &[u8] {
+        &self.0
+    }
 }
 
 /// What to read, decided from the footer.
@@ -123,6 +133,8 @@ struct Slice {
     len: usize,
     /// Rows of the file before this slice.
     first_row: usize,
+    /// The bytes of the slice's row group (`None`: several row groups).
+    span: Option<std::ops::Range<usize>>,
 }
 
 /// How the columns of a fast read are typed.
@@ -209,21 +221,29 @@ impl ParquetBatchSource {
 
     /// Map the file, read the footer, plan the slices and start the workers.
     fn begin(&mut self, start: Start) -> Result<(), TraceError> {
-        let bytes = match start.bytes {
+        let (bytes, map) = match start.bytes {
             ParquetBytes::File(p) => {
                 let io = |source| TraceError::Io {
                     file: self.name.clone(),
                     source,
                 };
                 let f = File::open(&p).map_err(io)?;
-                Buffer::from_owner(MMapSemaphore::new_from_file(&f).map_err(|e| self.table_err(e))?)
+                // SAFETY: the map is read-only; like every reader of a file, this one trusts
+                // that nobody truncates the file while it is read (polars' reader maps it too).
+                // Filesystems without shared maps get a private one, as in polars' reader.
+                let map = unsafe { memmap2::Mmap::map(&f) }
+                    .or_else(|_| unsafe { memmap2::MmapOptions::new().map_copy_read_only(&f) })
+                    .map_err(io)?;
+                let map = Arc::new(map);
+                (Buffer::from_owner(SharedMap(Arc::clone(&map))), Some(map))
             }
-            ParquetBytes::Memory(b) => Buffer::from_owner(b),
+            ParquetBytes::Memory(b) => (Buffer::from_owner(b), None),
         };
         let input = Input {
             name: self.name.clone(),
             file: start.file,
             bytes,
+            map,
         };
         let plan = input
             .plan(start.slice_rows)
@@ -381,6 +401,7 @@ fn work(
             ))
         });
         let failed = item.is_err();
+        shared.input.release(slice);
         if tx.send((i, item)).is_err() || failed {
             return;
         }
@@ -388,6 +409,30 @@ fn work(
 }
 
 impl Input {
+    /// Drop the mapped pages of `slice`'s row group once it is converted. Pages of a map stay
+    /// in the resident set once touched, which would make the read of a large file look that
+    /// large; the pages stay in the page cache, and a later read of the range (a record the
+    /// report lists, or the next slice of a large row group) maps them again.
+    fn release(&self, slice: &Slice) {
+        #[cfg(unix)]
+        if let (Some(map), Some(span)) = (&self.map, &slice.span) {
+            let end = span.end.min(map.len());
+            if span.start < end {
+                // SAFETY: the map is read-only and shared with nothing that writes; for such
+                // a map of a file MADV_DONTNEED never changes what a later read sees.
+                let _ = unsafe {
+                    map.unchecked_advise_range(
+                        memmap2::UncheckedAdvice::DontNeed,
+                        span.start,
+                        end - span.start,
+                    )
+                };
+            }
+        }
+        #[cfg(not(unix))]
+        let _ = slice;
+    }
+
     fn reader(&self) -> ParquetReader<Cursor<Buffer<u8>>> {
         ParquetReader::new(Cursor::new(self.bytes.clone()))
     }
@@ -503,6 +548,13 @@ impl Input {
             one.num_rows = rows;
             one.max_row_group_height = rows;
             let one = Arc::new(one);
+            let span = rg
+                .parquet_columns()
+                .iter()
+                .map(|c| c.byte_range())
+                .map(|r| (r.start as usize, r.end as usize))
+                .reduce(|(a, b), (c, d)| (a.min(c), b.max(d)))
+                .map(|(a, b)| a..b);
             let mut done = 0;
             while done < rows {
                 let len = (rows - done).min(slice_rows);
@@ -512,6 +564,7 @@ impl Input {
                     offset: done,
                     len,
                     first_row: first_row + done,
+                    span: span.clone(),
                 });
                 done += len;
             }
@@ -525,6 +578,7 @@ impl Input {
                 offset: first_row,
                 len: md.num_rows - first_row,
                 first_row,
+                span: None,
             });
         }
         let arrow = infer_schema(&md)?;
