@@ -71,9 +71,10 @@ fi
 LOAD_BEFORE=$(cut -d' ' -f1-3 /proc/loadavg)
 
 # --- measurement -----------------------------------------------------------------------------
-# measure NAME RUNS CMD… : untimed warm-up, then RUNS timed runs; records median wall seconds
-# and the largest peak RSS (MiB) in MEDIAN[NAME] / RSS[NAME]; the last run's stdout in OUT[NAME].
-declare -A MEDIAN RSS OUT
+# measure NAME RUNS CMD… : untimed warm-up, then RUNS timed runs; records median, fastest and
+# slowest wall seconds and the largest peak RSS (MiB) in MEDIAN[NAME] / FASTEST[NAME] /
+# SLOWEST[NAME] / RSS[NAME]; the last run's stdout in OUT[NAME].
+declare -A MEDIAN FASTEST SLOWEST RSS OUT
 measure() {
     local name=$1 runs=$2
     shift 2
@@ -95,6 +96,8 @@ measure() {
         walls+=($((t1 - t0)))
     done
     MEDIAN[$name]=$(printf '%s\n' "${walls[@]}" | sort -n | awk '{a[NR]=$1} END {m = (NR % 2) ? a[(NR+1)/2] : (a[NR/2] + a[NR/2+1]) / 2; printf "%.3f", m / 1e9}')
+    FASTEST[$name]=$(printf '%s\n' "${walls[@]}" | sort -n | head -n 1 | awk '{printf "%.3f", $1 / 1e9}')
+    SLOWEST[$name]=$(printf '%s\n' "${walls[@]}" | sort -n | tail -n 1 | awk '{printf "%.3f", $1 / 1e9}')
     if [[ -n $TIME_BIN ]]; then RSS[$name]=$(awk -v k="$peak" 'BEGIN {printf "%.0f", k / 1024}'); else RSS[$name]="n/a"; fi
     OUT[$name]=$out
 }
@@ -156,15 +159,15 @@ DUCK_COUNTS=$(cat "${OUT[duckdb_1m]}")
 MB1=$(stat -c %s "$J1")
 row() { # row LABEL NAME CALLS BYTES : ratio to DuckDB only for the 1M-call file it ran on
     local name=$2
-    awk -v label="$1" -v t="${MEDIAN[$name]}" -v d="${MEDIAN[duckdb_1m]}" -v calls="$3" -v bytes="$4" -v rss="${RSS[$name]}" 'BEGIN {
+    awk -v label="$1" -v t="${MEDIAN[$name]}" -v lo="${FASTEST[$name]}" -v hi="${SLOWEST[$name]}" -v d="${MEDIAN[duckdb_1m]}" -v calls="$3" -v bytes="$4" -v rss="${RSS[$name]}" 'BEGIN {
         mbs = (bytes > 0) ? sprintf("%.0f MB/s", bytes / t / 1e6) : "";
         ratio = (calls == 1000000) ? sprintf("%.2f×", d / t) : "";
-        printf "| %s | %.3f s | %.2f M calls/s | %s | %s MiB | %s |\n", label, t, calls / t / 1e6, mbs, rss, ratio
+        printf "| %s | %.3f s | %.3f–%.3f s | %.2f M calls/s | %s | %s MiB | %s |\n", label, t, lo, hi, calls / t / 1e6, mbs, rss, ratio
     }'
 }
 {
-    echo "| case | median wall time | throughput | input read | peak RSS | speed vs DuckDB |"
-    echo "|---|---|---|---|---|---|"
+    echo "| case | median wall time | fastest–slowest | throughput | input read | peak RSS | speed vs DuckDB |"
+    echo "|---|---|---|---|---|---|---|"
     row "mcpsim simulate, 1M calls, JSONL" mcpsim_1m 1000000 "$MB1"
     row "DuckDB row_number() query, 1M calls, JSONL" duckdb_1m 1000000 "$MB1"
     row "plain Python replay loop, 1M calls, JSONL" python_1m 1000000 "$MB1"
