@@ -10,6 +10,9 @@
 #   RUNS        timed runs per case, the median is reported (default: 5; the Python loop uses PY_RUNS)
 #   PY_RUNS     timed runs of the plain Python loop (default: 3; it is slow)
 #   SEED        generator seed (default: 42)
+#   COOLDOWN    seconds of rest before each case (default: 10), so that no case runs in the
+#               wake of the one before (on shared machines a case that follows seconds of load
+#               on both cores runs measurably slower)
 #
 # Every case runs once untimed first, so all of them read from a warm page cache.
 set -euo pipefail
@@ -20,6 +23,7 @@ DATA=${BENCH_DATA:-$ROOT/target/bench-data}
 RUNS=${RUNS:-5}
 PY_RUNS=${PY_RUNS:-3}
 SEED=${SEED:-42}
+COOLDOWN=${COOLDOWN:-10}
 QUICK=${QUICK:-0}
 POLICY=$ROOT/fixtures/policies/bench.json
 TARGET=${CARGO_TARGET_DIR:-$ROOT/target}
@@ -80,6 +84,7 @@ measure() {
     shift 2
     local out=$DATA/out-$name.txt tfile=$DATA/time-$name.txt walls=() peak=0
     say "timing $name ($runs runs)…"
+    sleep "$COOLDOWN"
     "$@" >"$out" 2>>"$LOG"
     for ((i = 0; i < runs; i++)); do
         local t0 t1
@@ -185,7 +190,7 @@ row() { # row LABEL NAME CALLS BYTES : ratio to DuckDB only for the 1M-call file
     echo "- Python replay: $PY_COUNTS"
     echo "- DuckDB query:  $DUCK_COUNTS (stateless approximation)"
     echo
-    echo "Timed runs per case: $RUNS (Python loop: $PY_RUNS), after one untimed warm-up run; seed $SEED."
+    echo "Timed runs per case: $RUNS (Python loop: $PY_RUNS), after $COOLDOWN s of rest and one untimed warm-up run; seed $SEED."
     echo "Input sizes: 1M JSONL $(awk -v b="$MB1" 'BEGIN {printf "%.0f MB", b / 1e6}')$([[ $QUICK != 1 ]] && awk -v b="$(stat -c %s "$J10")" -v p="$(stat -c %s "$P10")" 'BEGIN {printf ", 10M JSONL %.0f MB, 10M Parquet %.0f MB", b / 1e6, p / 1e6}')."
     echo
     echo "Machine: $(nproc) CPUs ($(lscpu | awk -F': *' '/^Model name/ {print $2; exit}')), $(free -g | awk '/^Mem:/ {print $2}') GiB RAM, $(uname -sr);"

@@ -116,6 +116,9 @@ pub struct SimulateBuilder {
     per_tool: HashMap<Arc<str>, Tally>,
     per_grant: HashMap<Arc<str>, Tally>,
     per_rule: HashMap<(Arc<str>, DecisionKind), u64>,
+    /// Calls of the latest rule and kind not yet added to `per_rule`: refusals come in runs
+    /// (a throttled burst), and a run costs one map update instead of one a call.
+    rule_run: Option<(Arc<str>, DecisionKind, u64)>,
     not_allowed: u64,
     calls: Vec<CallRow>,
     fidelity: Fidelity,
@@ -134,6 +137,7 @@ impl SimulateBuilder {
             per_tool: HashMap::default(),
             per_grant: HashMap::default(),
             per_rule: HashMap::default(),
+            rule_run: None,
             not_allowed: 0,
             calls: Vec::new(),
             fidelity: Fidelity::default(),
@@ -209,7 +213,14 @@ impl SimulateBuilder {
         // Built at most once, and only when listed.
         let call = std::cell::LazyCell::new(record);
         if d.kind != DecisionKind::Allow {
-            *self.per_rule.entry((d.rule.clone(), d.kind)).or_default() += 1;
+            match &mut self.rule_run {
+                Some((rule, kind, n)) if *kind == d.kind && Arc::ptr_eq(rule, &d.rule) => *n += 1,
+                run => {
+                    if let Some((rule, kind, n)) = run.replace((d.rule.clone(), d.kind, 1)) {
+                        *self.per_rule.entry((rule, kind)).or_default() += n;
+                    }
+                }
+            }
             if self.opts.wants_call(self.calls.len()) {
                 self.calls
                     .push(row(index, &call, d, files, self.opts.show_args));
@@ -244,7 +255,10 @@ impl SimulateBuilder {
     }
 
     /// The report, given what was read.
-    pub fn finish(self, policies: Vec<PolicyRef>, input: InputSummary) -> SimulateReport {
+    pub fn finish(mut self, policies: Vec<PolicyRef>, input: InputSummary) -> SimulateReport {
+        if let Some((rule, kind, n)) = self.rule_run.take() {
+            *self.per_rule.entry((rule, kind)).or_default() += n;
+        }
         let mut per_rule: Vec<RuleCount> = self
             .per_rule
             .into_iter()
@@ -464,4 +478,62 @@ fn changed_groups(map: HashMap<Arc<str>, DiffGroup>) -> Vec<DiffGroup> {
     let mut v: Vec<DiffGroup> = map.into_values().filter(|g| g.changed > 0).collect();
     v.sort_by(|a, b| a.name.cmp(&b.name));
     v
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn decision(kind: DecisionKind, rule: &Arc<str>) -> Decision {
+        Decision {
+            kind,
+            rule: Arc::clone(rule),
+            ..Decision::allow()
+        }
+    }
+
+    #[test]
+    fn rules_count_across_interleaved_runs_and_equal_texts() {
+        let opts = ReportOptions {
+            calls_shown: CallsShown::None,
+            ..ReportOptions::default()
+        };
+        let mut b = SimulateBuilder::new(opts);
+        let a: Arc<str> = Arc::from("/tools/a/limits/x");
+        let b_rule: Arc<str> = Arc::from("/tools/b/deny_if/args.y-eq");
+        // The same text as `a` in another allocation (as from another server's policy).
+        let a_again: Arc<str> = Arc::from("/tools/a/limits/x");
+        let seq = [
+            decision(DecisionKind::Throttle, &a),
+            decision(DecisionKind::Throttle, &a),
+            Decision::allow(),
+            decision(DecisionKind::Deny, &b_rule),
+            decision(DecisionKind::Throttle, &a),
+            decision(DecisionKind::Deny, &a),
+            decision(DecisionKind::Throttle, &a_again),
+            decision(DecisionKind::Deny, &b_rule),
+        ];
+        for (i, d) in seq.iter().enumerate() {
+            // Nothing is listed, so no record is ever built.
+            let record = || -> CallRecord { panic!("a record was built for call {i}") };
+            b.push_ungrouped(i as u64 + 1, d, None, record, &[]);
+        }
+        let report = b.finish(Vec::new(), InputSummary::default());
+        let counts: Vec<(String, DecisionKind, u64)> = report
+            .per_rule
+            .iter()
+            .map(|r| (r.rule.clone(), r.decision, r.calls))
+            .collect();
+        let want = |rule: &str, kind, n| (rule.to_string(), kind, n);
+        assert_eq!(counts.len(), 3, "{counts:?}");
+        for w in [
+            want("/tools/a/limits/x", DecisionKind::Throttle, 4),
+            want("/tools/b/deny_if/args.y-eq", DecisionKind::Deny, 2),
+            want("/tools/a/limits/x", DecisionKind::Deny, 1),
+        ] {
+            assert!(counts.contains(&w), "{w:?} in {counts:?}");
+        }
+        assert_eq!(report.totals.calls, 8);
+        assert_eq!(report.totals.throttle, 4);
+    }
 }
