@@ -397,6 +397,9 @@ enum Quick {
     /// Steps 1–5 pass whatever the arguments, and every applicable limit is a fixed window
     /// charged 1 per call (at most [`QUICK_STEPS`] of them): these, in [`Plans::steps`].
     Limits(StepRange),
+    /// [`Quick::Limits`], every limit kept per grant (the default scope): a call with a
+    /// grant finds all its counters in one scope instance.
+    GrantLimits(StepRange),
 }
 
 impl Quick {
@@ -426,7 +429,11 @@ impl Quick {
                 .iter()
                 .all(|st| st.counts_one && st.algorithm == Algorithm::Fixed);
         if passes && simple {
-            Quick::Limits(range)
+            if steps.iter().all(|st| st.scope == Scope::Grant) {
+                Quick::GrantLimits(range)
+            } else {
+                Quick::Limits(range)
+            }
         } else {
             Quick::General
         }
@@ -607,10 +614,16 @@ impl Engine {
                 );
                 true
             }
-            Quick::Limits(range) => {
+            Quick::Limits(range) | Quick::GrantLimits(range) => {
                 let steps = self.plans.at(range);
                 let commit = !upstream_failed(self.opts, call.upstream);
-                if !quick_limits(&mut self.counters, steps, ids, call, commit) {
+                let charged = match quick {
+                    Quick::GrantLimits(_) if ids.grant != CallIds::ABSENT => {
+                        quick_grant_limits(&mut self.counters, steps, ids, call, commit)
+                    }
+                    _ => quick_limits(&mut self.counters, steps, ids, call, commit),
+                };
+                if !charged {
                     return false;
                 }
                 let empty = &self.policy.sentinels.empty;
@@ -691,6 +704,43 @@ fn quick_limits(
     if commit {
         for &(index, start) in &at[..steps.len().min(QUICK_STEPS)] {
             if let Some(slot) = counters.states.get_mut(index) {
+                match slot {
+                    Some(CounterState::Fixed { start: s, used }) if *s == start => *used += 1.0,
+                    other => *other = Some(CounterState::Fixed { start, used: 1.0 }),
+                }
+            }
+        }
+    }
+    true
+}
+
+/// [`quick_limits`] for limits all kept per grant, for a call with a grant: every counter is
+/// found in the call's one grant instance.
+#[inline]
+fn quick_grant_limits(
+    counters: &mut Counters,
+    steps: &[Step],
+    ids: CallIds,
+    call: &CallView<'_>,
+    commit: bool,
+) -> bool {
+    let base = counters.grant_instance(ids, call) as usize * counters.stride;
+    let mut starts = [0 as Nanos; QUICK_STEPS];
+    for (st, start) in steps.iter().zip(starts.iter_mut()) {
+        let (window, _) = counters.fixed_window(st.counter, call.ts, st.len);
+        let used = match counters.states.get(base + st.counter) {
+            Some(Some(CounterState::Fixed { start: s, used })) if *s == window => *used,
+            _ => 0.0,
+        };
+        let fits = used + 1.0 <= st.max;
+        if !fits {
+            return false;
+        }
+        *start = window;
+    }
+    if commit {
+        for (st, &start) in steps.iter().zip(&starts) {
+            if let Some(slot) = counters.states.get_mut(base + st.counter) {
                 match slot {
                     Some(CounterState::Fixed { start: s, used }) if *s == start => *used += 1.0,
                     other => *other = Some(CounterState::Fixed { start, used: 1.0 }),
@@ -1076,11 +1126,12 @@ mod tests {
                     {"counter":"srv","window":10,"max":4,"scope":"server"}]},
                 "b":{"limits":[{"counter":"srv","window":10,"max":4,"scope":"server"}]},
                 "g":{"limits":[{"counter":"g","window":"hour","max":3,"scope":"global"}]},
+                "grant":{"limits":[{"counter":"gr","window":"second","max":1}]},
                 "secret":{},
                 "c":{"require":[{"path":"args.x","op":"exists","value":true}]}}})
         .to_string();
         let policy = Arc::new(crate::policy::parse_policy_str(&src, "p.json").expect("loads"));
-        let tools = ["a", "b", "g", "secret", "unlisted", "c"];
+        let tools = ["a", "b", "g", "grant", "secret", "unlisted", "c"];
         let grants = [Some("g1"), Some("g2"), None];
         let servers = ["s1", "s2"];
         for opts in [
@@ -1158,6 +1209,7 @@ mod tests {
             };
             assert!(matches!(planned("a"), Some(Quick::Limits((_, 3)))));
             assert!(matches!(planned("g"), Some(Quick::Limits((_, 2)))));
+            assert!(matches!(planned("grant"), Some(Quick::GrantLimits((_, 2)))));
             assert_eq!(planned("secret"), Some(Quick::Hidden));
             assert_eq!(planned("unlisted"), Some(Quick::DefaultDeny));
             assert_eq!(planned("c"), Some(Quick::General));
