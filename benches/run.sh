@@ -72,6 +72,9 @@ if [[ $QUICK != 1 ]]; then
     gen 10000000 parquet "$P10"
 fi
 
+# The build and the generator keep both cores busy for a while: rest longer before the first case.
+say "resting $((3 * COOLDOWN)) s after the build…"
+sleep $((3 * COOLDOWN))
 LOAD_BEFORE=$(cut -d' ' -f1-3 /proc/loadavg)
 
 # --- measurement -----------------------------------------------------------------------------
