@@ -233,6 +233,12 @@ impl Policy {
                 .any(|t| !t.require.is_empty() || !t.deny_if.is_empty() || !t.approve_if.is_empty())
     }
 
+    /// Whether evaluating calls can read their session: a counter kept per session, or an
+    /// Intercept policy (whose evaluator is not analysed for it).
+    pub fn reads_sessions(&self) -> bool {
+        self.intercept.is_some() || self.counters.iter().any(|c| c.scope == Scope::Session)
+    }
+
     /// Whether calls of `tool` are denied as hidden.
     pub fn is_hidden(&self, tool: &str) -> bool {
         if let Some(p) = &self.intercept {

@@ -543,14 +543,29 @@ fn reads_args(sets: &[&PolicySet]) -> bool {
         .any(|(_, p)| p.reads_args())
 }
 
+/// Tell the inputs that no session ids are needed, when no policy of `sets` reads sessions: the
+/// lane's reports name no session but in records, which are read whole.
+fn skip_sessions_unless_read(input: &mut [BatchInput], sets: &[&PolicySet]) {
+    let read = sets
+        .iter()
+        .flat_map(|set| set.default.iter().chain(set.per_server.values()))
+        .any(|(_, p)| p.reads_sessions());
+    if !read {
+        for i in input {
+            i.source.skip_sessions();
+        }
+    }
+}
+
 fn run(
-    input: Vec<BatchInput>,
+    mut input: Vec<BatchInput>,
     symbols: &Arc<Symbols>,
     policies: &PolicySet,
     eval: EvalOptions,
     opts: ReportOptions,
     progress: &mut dyn Progress,
 ) -> Result<Option<SimulateReport>, ReplayError> {
+    skip_sessions_unless_read(&mut input, &[policies]);
     let mut engines = Engines::new(policies, eval);
     let mut builder = SimulateBuilder::new(opts);
     let mut groups = Groups::<Counts>::new();
@@ -587,13 +602,14 @@ fn run(
 }
 
 fn run_diff(
-    input: Vec<BatchInput>,
+    mut input: Vec<BatchInput>,
     symbols: &Arc<Symbols>,
     (base, candidate): (&PolicySet, &PolicySet),
     eval: EvalOptions,
     opts: ReportOptions,
     progress: &mut dyn Progress,
 ) -> Result<Option<DiffReport>, ReplayError> {
+    skip_sessions_unless_read(&mut input, &[base, candidate]);
     let mut b = Engines::new(base, eval);
     let mut c = Engines::new(candidate, eval);
     let mut builder = DiffBuilder::new(opts);
@@ -663,6 +679,15 @@ mod tests {
             default: Some((rel.to_owned(), policy(rel))),
             ..PolicySet::default()
         }
+    }
+
+    /// Which fixture policies let the lane skip sessions: the comparisons below cover both.
+    #[test]
+    fn sessions_are_skipped_only_for_policies_that_never_read_them() {
+        assert!(!policy("policies/bench.json").reads_sessions());
+        assert!(!policy("policies/candidate.json").reads_sessions());
+        assert!(policy("policies/everything.json").reads_sessions());
+        assert!(policy("policies/intercept/github.yaml").reads_sessions());
     }
 
     /// The lane's report and the general path's, as JSON; `None` for the lane when it declined.

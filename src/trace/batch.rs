@@ -195,6 +195,12 @@ pub trait BatchSource {
     fn take_stats(&mut self) -> Option<super::ReadStats> {
         None
     }
+
+    /// Nobody needs session ids: batches read from now on may leave every `session` at
+    /// [`NO_SYM`] (the sessions of records built from them stay as they are). Sessions are
+    /// the most varied names of a trace, so not interning them saves work. A source may keep
+    /// reading them.
+    fn skip_sessions(&mut self) {}
 }
 
 #[cfg(test)]

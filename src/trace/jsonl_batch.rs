@@ -61,6 +61,8 @@ pub(crate) struct JsonlBatchSource {
     next_line: u64,
     jobs: Option<SyncSender<Job>>,
     pending: VecDeque<(Arc<ChunkBytes>, Receiver<Parsed>)>,
+    /// Whether session ids are wanted.
+    sessions: bool,
 }
 
 /// Where chunks come from.
@@ -81,6 +83,8 @@ struct Job {
     bytes: Arc<ChunkBytes>,
     /// Whether the chunk starts the input (its first line is line 1).
     first: bool,
+    /// Whether session ids are wanted (see [`BatchSource::skip_sessions`]).
+    sessions: bool,
     reply: SyncSender<Parsed>,
 }
 
@@ -167,6 +171,7 @@ impl JsonlBatchSource {
             next_line: 1,
             jobs: Some(job_tx),
             pending: VecDeque::with_capacity(IN_FLIGHT),
+            sessions: true,
         }
     }
 
@@ -278,6 +283,7 @@ impl JsonlBatchSource {
             let job = Job {
                 bytes: Arc::clone(&bytes),
                 first: std::mem::replace(&mut self.at_start, false),
+                sessions: self.sessions,
                 reply,
             };
             let sent = self
@@ -315,6 +321,10 @@ impl BatchSource for JsonlBatchSource {
                 return Ok(Some(batch));
             }
         }
+    }
+
+    fn skip_sessions(&mut self) {
+        self.sessions = false;
     }
 }
 
@@ -578,7 +588,14 @@ fn worker(jobs: &Mutex<Receiver<Job>>, file: u32, symbols: Arc<Symbols>) {
         };
         let Ok(job) = job else { return };
         job.bytes.populate();
-        let parsed = parse_chunk(job.bytes.bytes(), job.first, file, &mut syms, &mut names);
+        let parsed = parse_chunk(
+            job.bytes.bytes(),
+            job.first,
+            job.sessions,
+            file,
+            &mut syms,
+            &mut names,
+        );
         drop(job.bytes);
         // The consumer may have stopped reading; then nobody needs the result.
         let _ = job.reply.send(parsed);
@@ -638,6 +655,7 @@ fn same(a: &str, b: &str) -> bool {
 fn parse_chunk(
     bytes: &[u8],
     first: bool,
+    sessions: bool,
     file: u32,
     syms: &mut LocalSymbols,
     names: &mut Interner,
@@ -679,7 +697,11 @@ fn parse_chunk(
                     out.server
                         .push(server.id(l.server.unwrap_or(UNKNOWN_SERVER), syms));
                     out.grant.push(grant.opt_id(l.grant, syms));
-                    out.session.push(session.opt_id(l.session, syms));
+                    out.session.push(if sessions {
+                        session.opt_id(l.session, syms)
+                    } else {
+                        super::batch::NO_SYM
+                    });
                     out.tool.push(tool.id(l.tool, syms));
                     out.upstream.push(l.upstream);
                     out.recorded.push(l.recorded);
@@ -695,7 +717,11 @@ fn parse_chunk(
                         out.line.push(line);
                         out.server.push(syms.intern(&rec.server));
                         out.grant.push(syms.intern_opt(rec.grant.as_deref()));
-                        out.session.push(syms.intern_opt(rec.session.as_deref()));
+                        out.session.push(if sessions {
+                            syms.intern_opt(rec.session.as_deref())
+                        } else {
+                            super::batch::NO_SYM
+                        });
                         out.tool.push(syms.intern(&rec.tool));
                         out.upstream.push(rec.upstream);
                         out.recorded
@@ -1670,6 +1696,52 @@ mod tests {
         lines
     }
 
+    /// With sessions skipped, every session id is absent and every other column, and every
+    /// record, is as it was.
+    #[test]
+    fn skipped_sessions_leave_everything_else_alone() {
+        let text = tricky_text();
+        let open = |skip: bool| {
+            let symbols = Symbols::new();
+            let r = Box::new(Cursor::new(text.clone()));
+            let mut src =
+                JsonlBatchSource::open_reader(r, "t", 3, Arc::clone(&symbols)).with_chunk(4096);
+            if skip {
+                src.skip_sessions();
+            }
+            (drain(&mut src), symbols)
+        };
+        let (with, with_symbols) = open(false);
+        let (without, without_symbols) = open(true);
+        assert_eq!(with.len(), without.len());
+        let mut named = 0;
+        for (a, b) in with.iter().zip(&without) {
+            assert!(b.session.iter().all(|&s| s == super::super::batch::NO_SYM));
+            named += a
+                .session
+                .iter()
+                .filter(|&&s| s != super::super::batch::NO_SYM)
+                .count();
+            assert_eq!(
+                (&a.ts, &a.line, &a.upstream, &a.recorded),
+                (&b.ts, &b.line, &b.upstream, &b.recorded)
+            );
+            for i in 0..a.len() {
+                assert_eq!(
+                    with_symbols.name(a.tool[i]),
+                    without_symbols.name(b.tool[i])
+                );
+                assert_eq!(
+                    with_symbols.opt_name(a.grant[i]),
+                    without_symbols.opt_name(b.grant[i])
+                );
+                assert_eq!(a.rows.record(i), b.rows.record(i), "record {i}");
+            }
+            assert_eq!(a.skipped.len(), b.skipped.len());
+        }
+        assert!(named > 100, "the text names sessions: {named}");
+    }
+
     /// The tricky lines between generated ones, with blank lines, CRLF, a BOM, invalid UTF-8.
     fn tricky_text() -> Vec<u8> {
         let mut text = Vec::new();
@@ -1712,7 +1784,7 @@ mod tests {
     fn usual_lines_are_scanned_not_left_to_the_general_code() {
         let text = generated(2_000, 1);
         let mut syms = LocalSymbols::new(Symbols::new());
-        let parsed = parse_chunk(&text, true, 0, &mut syms, &mut Interner::default());
+        let parsed = parse_chunk(&text, true, true, 0, &mut syms, &mut Interner::default());
         assert_eq!(parsed.ts.len(), 2_000);
         assert!(parsed.records.is_empty() && parsed.skipped.is_empty());
         let line = r#"{"ts":"2026-08-01T10:00:00Z","server":"s","grant":"g","session":"x","tool":"t","args":{"a":[1,{"b":null}]},"id":"1","upstream":"ok","latency_ms":1.5}"#;
@@ -1763,7 +1835,7 @@ mod tests {
         let mut text = Vec::new();
         crate::trace::write_jsonl(&records, &mut text).expect("written");
         let mut syms = LocalSymbols::new(Symbols::new());
-        let parsed = parse_chunk(&text, true, 0, &mut syms, &mut Interner::default());
+        let parsed = parse_chunk(&text, true, true, 0, &mut syms, &mut Interner::default());
         assert_eq!(parsed.ts.len(), 300);
         assert!(parsed.records.is_empty() && parsed.skipped.is_empty());
         assert!(parsed.recorded.contains(&Some(RecordedDecision::Deny)));

@@ -64,6 +64,8 @@ struct Start {
     symbols: Arc<Symbols>,
     /// Most rows per slice.
     slice_rows: usize,
+    /// Whether session ids are wanted (see [`BatchSource::skip_sessions`]).
+    sessions: bool,
 }
 
 /// Workers started: slices come back over `rx`, tagged with their index, in any order.
@@ -120,6 +122,9 @@ struct Plan {
     slices: Vec<Slice>,
     /// How the columns are read, `None` when their types call for the table reader throughout.
     fast: Option<Arc<FastColumns>>,
+    /// What the batches' column checks decode: `fast`, less the sessions when nobody needs
+    /// them (records are still read with `fast`).
+    checks: Option<Arc<FastColumns>>,
 }
 
 /// One stretch of rows: read with `metadata` (the file's footer narrowed to the row group, so
@@ -193,6 +198,7 @@ impl ParquetBatchSource {
                 file,
                 symbols,
                 slice_rows: MAX_SLICE_ROWS,
+                sessions: true,
             }),
             name: name.to_string(),
             run: None,
@@ -245,9 +251,16 @@ impl ParquetBatchSource {
             bytes,
             map,
         };
-        let plan = input
+        let mut plan = input
             .plan(start.slice_rows)
             .map_err(|e| self.table_err(e))?;
+        if !start.sessions {
+            plan.checks = plan.fast.as_deref().map(|f| {
+                let mut f = f.clone();
+                f.fields.remove("session");
+                Arc::new(f)
+            });
+        }
         let workers = std::thread::available_parallelism()
             .map(|n| n.get())
             .unwrap_or(1)
@@ -295,6 +308,12 @@ fn table_err(name: &str, e: impl std::fmt::Display) -> TraceError {
 }
 
 impl BatchSource for ParquetBatchSource {
+    fn skip_sessions(&mut self) {
+        if let Some(start) = &mut self.start {
+            start.sessions = false;
+        }
+    }
+
     fn next_batch(&mut self) -> Result<Option<CallBatch>, TraceError> {
         if let Some(start) = self.start.take() {
             self.begin(start)?;
@@ -389,6 +408,7 @@ fn work(
                 &shared.input,
                 slice,
                 shared.plan.fast.as_ref(),
+                shared.plan.checks.as_ref(),
                 &mut names,
                 &mut memo,
                 &shared.judged,
@@ -585,9 +605,11 @@ impl Input {
         let mut r = self.reader();
         r.set_metadata(md);
         let empty = r.with_slice(Some((0, 0))).finish()?;
+        let fast = fast_columns(empty.schema(), &arrow).map(Arc::new);
         Ok(Plan {
             slices,
-            fast: fast_columns(empty.schema(), &arrow).map(Arc::new),
+            checks: fast.clone(),
+            fast,
         })
     }
 }
@@ -682,6 +704,7 @@ fn convert_slice(
     input: &Input,
     slice: &Slice,
     fast: Option<&Arc<FastColumns>>,
+    checks: Option<&Arc<FastColumns>>,
     names: &mut LocalSymbols,
     memo: &mut ViewMemo,
     judged_rows: &AtomicUsize,
@@ -689,7 +712,7 @@ fn convert_slice(
     let err = |e: PolarsError| table_err(&input.name, e);
     // Columns that fail to decode here are left to polars' reader of all columns, which then
     // fails (or not) exactly as the row reader does.
-    let checked = match fast {
+    let checked = match checks {
         Some(cols) if slice.one_group => check_columns(input, slice, cols, names, memo)
             .ok()
             .flatten(),

@@ -735,6 +735,55 @@ fn generated_traces_read_the_same() {
     assert_eq!(out.records.len(), 5_000);
 }
 
+/// With sessions skipped, every session id of the batches is absent; every other column and
+/// every record is as it was.
+#[test]
+fn skipped_sessions_leave_everything_else_alone() {
+    let cfg = crate::generate::GenConfig {
+        calls: 3_000,
+        ..crate::generate::GenConfig::default()
+    };
+    let mut data = Vec::new();
+    crate::generate::Generator::new(&cfg)
+        .and_then(|g| g.write_parquet(&mut data, 1_000))
+        .expect("generate");
+    let dir = tempfile::tempdir().expect("temp dir");
+    let read = |skip: bool| {
+        let symbols = Symbols::new();
+        let mut src = ParquetBatchSource::new(
+            bytes_of(&data, false, &dir),
+            "t.parquet",
+            0,
+            Arc::clone(&symbols),
+            false,
+        );
+        if skip {
+            src.skip_sessions();
+        }
+        let mut out = Vec::new();
+        while let Some(b) = src.next_batch().expect("reads") {
+            out.push(b);
+        }
+        (out, symbols)
+    };
+    let (with, ws) = read(false);
+    let (without, wos) = read(true);
+    assert_eq!(with.len(), without.len());
+    let mut calls = 0;
+    for (a, b) in with.iter().zip(&without) {
+        assert!(a.session.iter().any(|&s| s != NO_SYM));
+        assert!(b.session.iter().all(|&s| s == NO_SYM));
+        assert_eq!((&a.ts, &a.line, &a.upstream), (&b.ts, &b.line, &b.upstream));
+        for i in 0..a.len() {
+            assert_eq!(ws.name(a.tool[i]), wos.name(b.tool[i]));
+            assert_eq!(ws.opt_name(a.grant[i]), wos.opt_name(b.grant[i]));
+            assert_eq!(a.rows.record(i), b.rows.record(i), "record {i}");
+            calls += 1;
+        }
+    }
+    assert_eq!(calls, 3_000);
+}
+
 fn cell_strategy(pool: &'static [Option<&'static str>]) -> impl Strategy<Value = Option<String>> {
     proptest::sample::select(pool).prop_map(|c| c.map(str::to_string))
 }
