@@ -89,7 +89,10 @@ impl ParallelJsonlSource {
             // pending chunks) to fail loudly at the first reply, never silently.
             let _ = thread::Builder::new()
                 .name("jsonl-parse".into())
-                .spawn(move || worker(&jobs, file));
+                .spawn(move || {
+                    super::priority::defer_to_replay();
+                    worker(&jobs, file)
+                });
         }
         ParallelJsonlSource {
             name: name.to_string(),

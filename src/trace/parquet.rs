@@ -244,7 +244,10 @@ impl Producer {
                 .enumerate()
                 .map(|(k, names)| {
                     let range = (k * per).min(height)..((k + 1) * per).min(height);
-                    scope.spawn(move || convert(batch, range, offset, file, ts_only, names))
+                    scope.spawn(move || {
+                        super::priority::defer_to_replay();
+                        convert(batch, range, offset, file, ts_only, names)
+                    })
                 })
                 .collect();
             handles.into_iter().map(|h| h.join()).collect()
@@ -277,7 +280,10 @@ impl ParquetSource {
             let (tx, rx) = sync_channel(0);
             std::thread::Builder::new()
                 .name("mcpsim-parquet".into())
-                .spawn(move || producer.produce(tx))
+                .spawn(move || {
+                    super::priority::defer_to_replay();
+                    producer.produce(tx)
+                })
                 .map_err(|e| self.table_err(format!("cannot start a reader thread: {e}")))?;
             self.rx = Some(rx);
         }
