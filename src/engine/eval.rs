@@ -690,13 +690,7 @@ fn quick_limits(
         };
         let index = inst as usize * counters.stride + st.counter;
         let (start, _) = counters.fixed_window(st.counter, call.ts, st.len);
-        let used = match counters.states.get(index) {
-            Some(Some(CounterState::Fixed { start: s, used })) if *s == start => *used,
-            _ => 0.0,
-        };
-        // The test of `check_limits` (`used + 1 <= max`, NaN failing it).
-        let fits = used + 1.0 <= st.max;
-        if !fits {
+        if !has_room(&counters.states, index, start, st.max) {
             return false;
         }
         at[k] = (index, start);
@@ -704,10 +698,7 @@ fn quick_limits(
     if commit {
         for &(index, start) in &at[..steps.len().min(QUICK_STEPS)] {
             if let Some(slot) = counters.states.get_mut(index) {
-                match slot {
-                    Some(CounterState::Fixed { start: s, used }) if *s == start => *used += 1.0,
-                    other => *other = Some(CounterState::Fixed { start, used: 1.0 }),
-                }
+                charge_fixed(slot, start, 1.0);
             }
         }
     }
@@ -728,12 +719,7 @@ fn quick_grant_limits(
     let mut starts = [0 as Nanos; QUICK_STEPS];
     for (st, start) in steps.iter().zip(starts.iter_mut()) {
         let (window, _) = counters.fixed_window(st.counter, call.ts, st.len);
-        let used = match counters.states.get(base + st.counter) {
-            Some(Some(CounterState::Fixed { start: s, used })) if *s == window => *used,
-            _ => 0.0,
-        };
-        let fits = used + 1.0 <= st.max;
-        if !fits {
+        if !has_room(&counters.states, base + st.counter, window, st.max) {
             return false;
         }
         *start = window;
@@ -741,14 +727,33 @@ fn quick_grant_limits(
     if commit {
         for (st, &start) in steps.iter().zip(&starts) {
             if let Some(slot) = counters.states.get_mut(base + st.counter) {
-                match slot {
-                    Some(CounterState::Fixed { start: s, used }) if *s == start => *used += 1.0,
-                    other => *other = Some(CounterState::Fixed { start, used: 1.0 }),
-                }
+                charge_fixed(slot, start, 1.0);
             }
         }
     }
     true
+}
+
+/// Whether the fixed-window counter state at `index` has room for one more call in the window
+/// starting at `start`: the test of [`check_limits`] (`used + 1 <= max`, NaN failing it), a
+/// state of an older window counting as empty.
+#[inline]
+fn has_room(states: &[Option<CounterState>], index: usize, start: Nanos, max: f64) -> bool {
+    let used = match states.get(index) {
+        Some(Some(CounterState::Fixed { start: s, used })) if *s == start => *used,
+        _ => 0.0,
+    };
+    used + 1.0 <= max
+}
+
+/// Add `inc` to a fixed-window counter state for the window starting at `start`; a state of
+/// another window (or none) starts over at `inc`.
+#[inline]
+fn charge_fixed(slot: &mut Option<CounterState>, start: Nanos, inc: f64) {
+    match slot {
+        Some(CounterState::Fixed { start: s, used }) if *s == start => *used += inc,
+        other => *other = Some(CounterState::Fixed { start, used: inc }),
+    }
 }
 
 /// Whether a call's recorded upstream outcome gives its reservation back.
@@ -978,15 +983,8 @@ fn commit(counters: &mut Counters, call: &CallView<'_>) {
             continue;
         };
         match algorithm {
-            Algorithm::Fixed => {
-                // The window `check_limits` computed for this call.
-                let start = window_start;
-                let state = slot.get_or_insert(CounterState::Fixed { start, used: 0.0 });
-                match state {
-                    CounterState::Fixed { start: s, used } if *s == start => *used += inc,
-                    other => *other = CounterState::Fixed { start, used: inc },
-                }
-            }
+            // The window `check_limits` computed for this call.
+            Algorithm::Fixed => charge_fixed(slot, window_start, inc),
             Algorithm::Sliding => {
                 let state = slot.get_or_insert_with(|| CounterState::Sliding(Box::default()));
                 match state {

@@ -578,9 +578,7 @@ fn run(
         engine.evaluate_into(&call.view, &mut d);
         groups.count(call.tool, call.grant, |t| t.add(&d));
         let recorded = call.batch.recorded[call.row];
-        if d.kind != DecisionKind::Allow || recorded.is_some() {
-            builder.push_untallied(call.index, &d, recorded, || call.record(), &files);
-        }
+        builder.push_untallied(call.index, &d, recorded, || call.record(), &files);
         true
     })?;
     let Some(read) = read else { return Ok(None) };

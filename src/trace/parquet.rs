@@ -244,10 +244,8 @@ impl Producer {
                 .enumerate()
                 .map(|(k, names)| {
                     let range = (k * per).min(height)..((k + 1) * per).min(height);
-                    scope.spawn(move || {
-                        super::priority::defer_to_replay();
-                        convert(batch, range, offset, file, ts_only, names)
-                    })
+                    // Started by the producer thread, whose lower priority they inherit.
+                    scope.spawn(move || convert(batch, range, offset, file, ts_only, names))
                 })
                 .collect();
             handles.into_iter().map(|h| h.join()).collect()
