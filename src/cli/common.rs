@@ -9,7 +9,6 @@ use anyhow::Context;
 
 use crate::engine::{DecisionKind, EvalOptions};
 use crate::policy::{self, Dialect, LoadOptions};
-use crate::replay::lane::Lane;
 use crate::replay::{PolicySet, Progress, ReplayError};
 use crate::report::{
     self, CallsShown, DiffReport, Gate, InputSummary, OutputFormat, ReportOptions, RowKind,
@@ -29,6 +28,10 @@ pub struct InputArgs {
     /// Stop at the first malformed record (exit 2) instead of skipping and counting it.
     #[arg(long)]
     pub strict: bool,
+    /// Calls read ahead of the replay in a file found out of time order, so that late calls
+    /// can be put in their place; 0 sorts each such file whole in memory.
+    #[arg(long, value_name = "CALLS")]
+    pub reorder_window: Option<u64>,
 }
 
 impl InputArgs {
@@ -36,56 +39,13 @@ impl InputArgs {
         ReadOptions {
             from: self.from,
             strict: self.strict,
+            reorder_window: self.reorder_window,
         }
     }
 
-    /// Open the inputs: for a summary, the fast lane when it can take them; else a [`Trace`].
-    /// Errors (no such file, unknown format…) come before any output.
-    pub fn open(&self, per_call: bool) -> Result<Opened, TraceError> {
-        let read = self.read_options();
-        let lane = match per_call {
-            false => Lane::open(&self.traces, &read)?,
-            true => None,
-        };
-        let trace = match lane {
-            Some(_) => None,
-            None => Some(Trace::open(&self.traces, &read)?),
-        };
-        Ok(Opened {
-            input: self.clone(),
-            lane,
-            trace,
-        })
-    }
-}
-
-/// Inputs opened by [`InputArgs::open`].
-pub struct Opened {
-    input: InputArgs,
-    lane: Option<Lane>,
-    trace: Option<Trace>,
-}
-
-impl Opened {
-    /// Replay through the lane when it took the inputs and does not decline midway, else
-    /// through the trace (opened now if the lane declined).
-    pub fn replay<R>(
-        self,
-        opts: ReportOptions,
-        progress: &mut dyn Progress,
-        lane: impl FnOnce(Lane, ReportOptions, &mut dyn Progress) -> Result<Option<R>, ReplayError>,
-        general: impl FnOnce(&mut Trace, ReportOptions, &mut dyn Progress) -> Result<R, ReplayError>,
-    ) -> Result<R, ReplayError> {
-        if let Some(l) = self.lane {
-            if let Some(report) = lane(l, opts.clone(), progress)? {
-                return Ok(report);
-            }
-        }
-        let mut trace = match self.trace {
-            Some(t) => t,
-            None => Trace::open(&self.input.traces, &self.input.read_options())?,
-        };
-        general(&mut trace, opts, progress)
+    /// Open the inputs. Errors (no such file, unknown format…) come before any output.
+    pub fn open(&self) -> Result<Trace, TraceError> {
+        Trace::open(&self.traces, &self.read_options())
     }
 }
 

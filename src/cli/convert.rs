@@ -37,6 +37,10 @@ pub struct ConvertArgs {
     /// Stop at the first bad record (exit 2) instead of skipping it.
     #[arg(long)]
     pub strict: bool,
+    /// Calls read ahead in a file found out of time order, so that late calls can be put in
+    /// their place; 0 sorts each such file whole in memory.
+    #[arg(long, value_name = "CALLS")]
+    pub reorder_window: Option<u64>,
 }
 
 /// Run `convert`: records to `out` (or `--output`), warnings to `err`. Returns the exit code:
@@ -53,6 +57,7 @@ pub fn run(args: &ConvertArgs, out: &mut dyn Write, err: &mut dyn Write) -> anyh
     let opts = ReadOptions {
         from: args.from,
         strict: args.strict,
+        reorder_window: args.reorder_window,
     };
     let mut trace = match Trace::open(&args.traces, &opts) {
         Ok(t) => t,
@@ -69,7 +74,7 @@ pub fn run(args: &ConvertArgs, out: &mut dyn Write, err: &mut dyn Write) -> anyh
         None => out,
     };
     let mut failure: Option<TraceError> = None;
-    let records = std::iter::from_fn(|| match trace.next_call() {
+    let records = std::iter::from_fn(|| match trace.next_record() {
         Ok(r) => r,
         Err(e) => {
             failure = Some(e);

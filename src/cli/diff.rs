@@ -50,16 +50,9 @@ pub fn run(args: &DiffArgs, out: &mut dyn Write, err: &mut dyn Write) -> anyhow:
     };
     let fail_on = (!args.fail_on_new.is_empty()).then(|| (args.fail_on_new.clone(), args.max_new));
     let opts = args.output.report_options(fail_on);
-    let opened = args.input.open(args.output.format.is_per_call())?;
+    let mut trace = args.input.open()?;
     let eval = args.eval.options();
     replay_and_report(&args.output, out, err, |rows, progress| {
-        opened.replay(
-            opts,
-            progress,
-            |lane, opts, progress| lane.diff(&base, &candidate, eval, opts, progress),
-            |trace, opts, progress| {
-                replay::diff(trace, &base, &candidate, eval, opts, rows, progress)
-            },
-        )
+        replay::diff(&mut trace, &base, &candidate, eval, opts, rows, progress)
     })
 }

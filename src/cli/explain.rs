@@ -5,9 +5,10 @@ use std::io::Write;
 use anyhow::bail;
 
 use super::common::{EvalArgs, InputArgs, Spinner, SummaryOutputArgs, load_policies, warn_skipped};
-use crate::replay::{Replayer, input_summary};
+use crate::engine::CallView;
+use crate::replay::{Engines, input_summary};
 use crate::report::{self, CallInfo, ExplainReport, NoPolicy};
-use crate::trace::Trace;
+use crate::trace::Args;
 
 /// Which call to explain.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -60,47 +61,63 @@ pub fn run(args: &ExplainArgs, out: &mut dyn Write, err: &mut dyn Write) -> anyh
     let Some(policies) = load_policies(&args.policy, &args.eval.load_options(), err)? else {
         return Ok(2);
     };
-    let mut trace = Trace::open(&args.input.traces, &args.input.read_options())?;
+    let mut trace = args.input.open()?;
     let files = trace.files().to_vec();
-    let mut replayer = Replayer::new(&policies, args.eval.options());
+    let mut engines = Engines::new(&policies, args.eval.options());
+    let needs_args = policies.reads_args();
     let mut index = 0u64;
     let mut found = None;
     let mut matches = Vec::new();
     let mut spinner = Spinner::new();
+    // Read to the end even past the call: skipped lines are counted, and other calls may
+    // have the same id.
     while let Some(call) = trace.next_call()? {
-        index += 1;
+        index = call.index;
         spinner.count(index);
         let target = match &args.call {
             CallRef::Index(n) => index == *n,
-            CallRef::Id(id) => call.id.as_deref() == Some(id.as_str()),
+            CallRef::Id(id) => call.id().as_deref() == Some(id.as_str()),
         };
         if target {
             matches.push(index);
         }
         if found.is_some() {
-            // Past the call: only look for other calls with the same id.
-            if matches!(args.call, CallRef::Index(_)) {
-                break;
+            continue;
+        }
+        let ids = call.ids();
+        let Some(engine) = engines.get(ids.server, call.server()) else {
+            if target {
+                found = Some(ExplainReport::no_policy(CallInfo::new(
+                    index,
+                    &call.record(),
+                    &files,
+                    args.show_args,
+                )));
             }
             continue;
-        }
+        };
         if !target {
-            replayer.decide(&call);
+            let args = if needs_args {
+                call.args()
+            } else {
+                Args::Unrecorded
+            };
+            engine.evaluate(&by_name(call.view(&args)));
             continue;
         }
-        let info = CallInfo::new(index, &call, &files, args.show_args);
+        let record = call.record();
+        let info = CallInfo::new(index, &record, &files, args.show_args);
+        let call_args = call.args();
+        let view = by_name(call.view(&call_args));
         // Steps first: they read the counters as they stand before this call is decided.
-        found = Some(
-            match (policies.policy_for(&call.server), replayer.explain(&call)) {
-                (Some(policy), Some(steps)) => match replayer.decide(&call) {
-                    Some(decision) => {
-                        ExplainReport::new(info, &call, policy, &steps, &decision, args.show_args)
-                    }
-                    None => ExplainReport::no_policy(info),
-                },
-                _ => ExplainReport::no_policy(info),
-            },
-        );
+        let steps = engine.explain(&view);
+        let decision = engine.evaluate(&view);
+        found = Some(match policies.policy_for(&record.server) {
+            Some(policy) => {
+                ExplainReport::new(info, &record, policy, &steps, &decision, args.show_args)
+            }
+            None => ExplainReport::no_policy(info),
+        });
     }
     drop(spinner);
     warn_skipped(
@@ -131,4 +148,10 @@ pub fn run(args: &ExplainArgs, out: &mut dyn Write, err: &mut dyn Write) -> anyh
     report::write_explain(&report, args.output.format, &mut dest)?;
     dest.flush()?;
     Ok(0)
+}
+
+/// `view` without ids: explaining reads counters by name, so every call of the run is given by
+/// name.
+fn by_name(view: CallView<'_>) -> CallView<'_> {
+    CallView { ids: None, ..view }
 }

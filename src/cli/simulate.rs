@@ -43,14 +43,9 @@ pub fn run(args: &SimulateArgs, out: &mut dyn Write, err: &mut dyn Write) -> any
     };
     let fail_on = (!args.fail_on.is_empty()).then(|| (args.fail_on.clone(), args.max_failures));
     let opts = args.output.report_options(fail_on);
-    let opened = args.input.open(args.output.format.is_per_call())?;
+    let mut trace = args.input.open()?;
     let eval = args.eval.options();
     replay_and_report(&args.output, out, err, |rows, progress| {
-        opened.replay(
-            opts,
-            progress,
-            |lane, opts, progress| lane.simulate(&policies, eval, opts, progress),
-            |trace, opts, progress| replay::simulate(trace, &policies, eval, opts, rows, progress),
-        )
+        replay::simulate(&mut trace, &policies, eval, opts, rows, progress)
     })
 }

@@ -6,7 +6,6 @@ use std::io::Write;
 use super::common::{InputArgs, Spinner, SummaryOutputArgs};
 use crate::replay::input_summary;
 use crate::report::{self, NoPolicy, StatsBuilder};
-use crate::trace::Trace;
 
 /// Arguments of `mcpsim stats`.
 #[derive(clap::Args, Debug)]
@@ -25,18 +24,17 @@ pub struct StatsArgs {
 
 /// Run `stats`; returns the exit code.
 pub fn run(args: &StatsArgs, out: &mut dyn Write, _err: &mut dyn Write) -> anyhow::Result<u8> {
-    let mut trace = Trace::open(&args.input.traces, &args.input.read_options())?;
+    let mut trace = args.input.open()?;
     let files = trace.files().to_vec();
     let mut builder = StatsBuilder::new();
     let mut spinner = Spinner::new();
-    let mut calls = 0u64;
     while let Some(call) = trace.next_call()? {
-        calls += 1;
-        spinner.count(calls);
-        builder.push(&call);
+        spinner.count(call.index);
+        builder.push(call.ts(), call.ids(), call.upstream());
     }
     drop(spinner);
-    let report = builder.finish(input_summary(&files, trace.stats(), NoPolicy::default()));
+    let input = input_summary(&files, trace.stats(), NoPolicy::default());
+    let report = builder.finish(trace.names(), input);
     let mut dest = args.output.open(out)?;
     report::write_stats(&report, args.output.format, &mut dest)?;
     dest.flush()?;

@@ -10,7 +10,6 @@ use super::common::{InputArgs, Spinner, open_output, warn_skipped};
 use crate::engine::Scope;
 use crate::replay::input_summary;
 use crate::report::{self, NoPolicy, SuggestBuilder};
-use crate::trace::Trace;
 
 /// The scope of the suggested counters.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -73,13 +72,13 @@ pub struct SuggestArgs {
 
 /// Run `suggest`; returns the exit code.
 pub fn run(args: &SuggestArgs, out: &mut dyn Write, err: &mut dyn Write) -> anyhow::Result<u8> {
-    let mut trace = Trace::open(&args.input.traces, &args.input.read_options())?;
+    let mut trace = args.input.open()?;
     let files = trace.files().to_vec();
     let mut builder = SuggestBuilder::new(args.scope.into(), args.server.clone());
     let mut servers = BTreeSet::new();
     let mut spinner = Spinner::new();
     let mut calls = 0u64;
-    while let Some(call) = trace.next_call()? {
+    while let Some(call) = trace.next_record()? {
         calls += 1;
         spinner.count(calls);
         if !builder.push(&call) && !servers.contains(&*call.server) {

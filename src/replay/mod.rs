@@ -3,19 +3,17 @@
 //! A policy given as `FILE` applies to every server; `SERVER=FILE` to one server and wins over
 //! the former for it. A call whose server has no policy is not evaluated and is counted as such.
 
-pub mod lane;
-
 use std::collections::BTreeMap;
 use std::io::Write;
 use std::sync::Arc;
 
-use crate::engine::{Decision, Engine, EvalOptions, ExplainStep, Policy};
+use crate::engine::{Decision, DecisionKind, Engine, EvalOptions, Policy};
 use crate::report::{
-    CallInfo, Cause, Count, DiffBuilder, DiffReport, DiffRow, FileInput, InputSummary, NoPolicy,
-    Outcome, PolicyRef, ReportOptions, RowSink, SimulateBuilder, SimulateReport, SkippedRecord,
-    counts_by_frequency, row,
+    CallInfo, Cause, Count, DiffBuilder, DiffGroup, DiffReport, DiffRow, FileInput, InputSummary,
+    NoPolicy, Outcome, PolicyRef, ReportOptions, RowSink, SimulateBuilder, SimulateReport,
+    SkippedRecord, Tally, counts_by_frequency, row,
 };
-use crate::trace::{CallRecord, ReadStats, Trace, TraceError};
+use crate::trace::{Args, Call, NO_SYM, Names, ReadStats, Trace, TraceError};
 
 /// The policies of one side of a run: one for every server and/or one per server.
 #[derive(Clone, Default)]
@@ -44,6 +42,11 @@ impl PolicySet {
         v
     }
 
+    /// Whether any of the policies reads arguments.
+    pub fn reads_args(&self) -> bool {
+        reads_args(&[self])
+    }
+
     /// The policy that applies to a server's calls, as reports name it; `None` when there is none.
     pub fn policy_for(&self, server: &str) -> Option<PolicyRef> {
         match self.per_server.get(server) {
@@ -59,57 +62,161 @@ impl PolicySet {
     }
 }
 
-/// One engine per policy of a [`PolicySet`], each with its own counters.
-pub struct Replayer {
-    default: Option<Engine>,
-    // Looked up once or twice per call: Fx hashing, as server names are short and trusted.
-    per_server: rustc_hash::FxHashMap<String, Engine>,
+/// Which engine decides a server's calls.
+#[derive(Debug, Clone, Copy)]
+enum Route {
+    Unseen,
+    NoPolicy,
+    Default,
+    Server(usize),
 }
 
-impl Replayer {
+/// One engine per policy of a [`PolicySet`], each with its own counters, found by server id.
+pub struct Engines {
+    default: Option<Engine>,
+    per_server: Vec<Engine>,
+    per_server_names: Vec<String>,
+    routes: Vec<Route>,
+}
+
+impl Engines {
     /// Fresh engines (empty counters) for a policy set.
-    pub fn new(set: &PolicySet, opts: EvalOptions) -> Replayer {
-        Replayer {
+    pub fn new(set: &PolicySet, opts: EvalOptions) -> Engines {
+        Engines {
             default: set
                 .default
                 .as_ref()
                 .map(|(_, p)| Engine::new(p.clone(), opts)),
             per_server: set
                 .per_server
-                .iter()
-                .map(|(s, (_, p))| (s.clone(), Engine::new(p.clone(), opts)))
+                .values()
+                .map(|(_, p)| Engine::new(p.clone(), opts))
                 .collect(),
+            per_server_names: set.per_server.keys().cloned().collect(),
+            routes: Vec::new(),
         }
     }
 
-    fn engine(&mut self, server: &str) -> Option<&mut Engine> {
-        match self.per_server.get_mut(server) {
-            Some(e) => Some(e),
-            None => self.default.as_mut(),
+    /// The engine that decides the calls of server `server` (named `name`); `None` when the
+    /// server has no policy.
+    #[inline]
+    pub fn get(&mut self, server: u32, name: &str) -> Option<&mut Engine> {
+        let i = server as usize;
+        let route = match self.routes.get(i) {
+            Some(Route::Unseen) | None => {
+                let route = match self.per_server_names.iter().position(|n| n == name) {
+                    Some(k) => Route::Server(k),
+                    None if self.default.is_some() => Route::Default,
+                    None => Route::NoPolicy,
+                };
+                if self.routes.len() <= i {
+                    self.routes.resize(i + 1, Route::Unseen);
+                }
+                self.routes[i] = route;
+                route
+            }
+            Some(&route) => route,
+        };
+        match route {
+            Route::Server(k) => self.per_server.get_mut(k),
+            Route::Default => self.default.as_mut(),
+            Route::NoPolicy | Route::Unseen => None,
+        }
+    }
+}
+
+/// Counts by id, grown on demand.
+struct ById<T>(Vec<T>);
+
+impl<T: Default + Clone> ById<T> {
+    fn new() -> ById<T> {
+        ById(Vec::new())
+    }
+
+    #[inline]
+    fn at(&mut self, id: u32) -> &mut T {
+        let i = id as usize;
+        if self.0.len() <= i {
+            self.0.resize(i + 1, T::default());
+        }
+        &mut self.0[i]
+    }
+}
+
+/// The decisions of one tool or grant by kind (at `DecisionKind as usize`), then how many of
+/// them needed approval: two additions a call, made a [`Tally`] at the end.
+#[derive(Debug, Clone, Copy, Default)]
+struct Counts([u64; 6]);
+
+impl Counts {
+    #[inline]
+    fn add(&mut self, d: &Decision) {
+        self.0[d.kind as usize] += 1;
+        self.0[5] += u64::from(d.approval_required);
+    }
+
+    fn calls(&self) -> u64 {
+        self.0[..5].iter().sum()
+    }
+
+    fn tally(&self) -> Tally {
+        let of = |kind: DecisionKind| self.0[kind as usize];
+        Tally {
+            calls: self.calls(),
+            allow: of(DecisionKind::Allow),
+            deny: of(DecisionKind::Deny),
+            throttle: of(DecisionKind::Throttle),
+            approval: of(DecisionKind::Approval),
+            unknown: of(DecisionKind::Unknown),
+            approval_required: self.0[5],
+        }
+    }
+}
+
+/// Per-tool and per-grant counts of a replay, by id (grant `None` for calls without one).
+struct Groups<T> {
+    tools: ById<T>,
+    grants: ById<T>,
+    no_grant: T,
+}
+
+impl<T: Default + Clone> Groups<T> {
+    fn new() -> Groups<T> {
+        Groups {
+            tools: ById::new(),
+            grants: ById::new(),
+            no_grant: T::default(),
         }
     }
 
-    /// Whether calls to this server have a policy.
-    pub fn covers(&self, server: &str) -> bool {
-        self.default.is_some() || self.per_server.contains_key(server)
+    #[inline]
+    fn count(&mut self, tool: u32, grant: u32, mut f: impl FnMut(&mut T)) {
+        f(self.tools.at(tool));
+        f(if grant == NO_SYM {
+            &mut self.no_grant
+        } else {
+            self.grants.at(grant)
+        });
     }
 
-    fn engine_ref(&self, server: &str) -> Option<&Engine> {
-        self.per_server.get(server).or(self.default.as_ref())
-    }
-
-    /// Evaluate one call; `None` when its server has no policy.
-    pub fn decide(&mut self, call: &CallRecord) -> Option<Decision> {
-        let view = call.view();
-        self.engine(&call.server).map(|e| e.evaluate(&view))
-    }
-
-    /// Every rule and counter on the way to this call's decision, with counters as the calls
-    /// decided so far left them; `None` when its server has no policy. Changes nothing: call it
-    /// before [`Replayer::decide`] for the same call.
-    pub fn explain(&self, call: &CallRecord) -> Option<Vec<ExplainStep>> {
-        self.engine_ref(&call.server)
-            .map(|e| e.explain(&call.view()))
+    /// The counts with names, leaving out ids no call counted in (`used`).
+    #[allow(clippy::type_complexity)]
+    fn named<'a>(
+        &'a self,
+        names: &'a Names,
+        used: impl Fn(&T) -> bool + Copy + 'a,
+    ) -> (
+        impl Iterator<Item = (&'a Arc<str>, &'a T)>,
+        impl Iterator<Item = (Option<&'a Arc<str>>, &'a T)>,
+    ) {
+        let tools = (self.tools.0.iter().enumerate())
+            .filter(move |(_, t)| used(t))
+            .map(|(id, t)| (names.get(id as u32), t));
+        let grants = (self.grants.0.iter().enumerate())
+            .filter(move |(_, t)| used(t))
+            .map(|(id, t)| (Some(names.get(id as u32)), t))
+            .chain(used(&self.no_grant).then_some((None, &self.no_grant)));
+        (tools, grants)
     }
 }
 
@@ -195,9 +302,54 @@ impl InputSummary {
     }
 }
 
+/// Whether any policy of `sets` reads arguments: otherwise no call's arguments are built.
+fn reads_args(sets: &[&PolicySet]) -> bool {
+    policies(sets).any(|p| p.reads_args())
+}
+
+fn policies<'a>(sets: &'a [&'a PolicySet]) -> impl Iterator<Item = &'a Arc<Policy>> {
+    sets.iter()
+        .flat_map(|set| set.default.iter().chain(set.per_server.values()))
+        .map(|(_, p)| p)
+}
+
+/// Leave sessions unread when no policy of `sets` keeps a counter per session and no per-call
+/// row shows them (a summary names sessions only in listed calls, whose records are read whole).
+fn skip_sessions_unless_read(trace: &mut Trace, sets: &[&PolicySet], rows: bool) {
+    if !rows && !policies(sets).any(|p| p.reads_sessions()) {
+        trace.skip_sessions();
+    }
+}
+
+/// Servers without a policy, with their calls, by id.
+struct Unmatched(ById<u64>);
+
+impl Unmatched {
+    fn into_no_policy(self, names: &Names) -> NoPolicy {
+        let mut unmatched = NoPolicy::default();
+        for (id, &n) in self.0.0.iter().enumerate() {
+            if n > 0 {
+                unmatched.add_calls(names.get(id as u32), n);
+            }
+        }
+        unmatched
+    }
+}
+
+/// The arguments of `call`, built only when a policy reads them.
+#[inline]
+fn args_of(call: &Call<'_>, needed: bool) -> Args {
+    if needed {
+        call.args()
+    } else {
+        Args::Unrecorded
+    }
+}
+
 /// Replay a trace through one policy set.
 ///
-/// With a `sink`, every evaluated call is also written as a per-call row to `out`.
+/// With a `sink`, every evaluated call is also written as a per-call row to `out`, as it is
+/// decided.
 pub fn simulate(
     trace: &mut Trace,
     policies: &PolicySet,
@@ -206,28 +358,49 @@ pub fn simulate(
     mut sink: Option<(&mut dyn RowSink, &mut dyn Write)>,
     progress: &mut dyn Progress,
 ) -> Result<SimulateReport, ReplayError> {
-    let mut replayer = Replayer::new(policies, eval);
+    skip_sessions_unless_read(trace, &[policies], sink.is_some());
+    let needs_args = reads_args(&[policies]);
     let show_args = opts.show_args;
+    let mut engines = Engines::new(policies, eval);
     let mut builder = SimulateBuilder::new(opts);
-    let mut no_policy = NoPolicy::default();
-    let mut index = 0u64;
+    let mut groups = Groups::<Counts>::new();
+    let mut unmatched = Unmatched(ById::new());
+    let mut d = Decision::allow();
     let files = trace.files().to_vec();
     while let Some(call) = trace.next_call()? {
-        index += 1;
-        if index % TICK == 0 {
-            progress.tick(index);
+        if call.index % TICK == 0 {
+            progress.tick(call.index);
         }
-        let Some(decision) = replayer.decide(&call) else {
-            no_policy.add(&call);
+        let ids = call.ids();
+        let Some(engine) = engines.get(ids.server, call.server()) else {
+            *unmatched.0.at(ids.server) += 1;
             continue;
         };
-        builder.push(index, &call, &decision, &files);
+        let args = args_of(&call, needs_args);
+        engine.evaluate_into(&call.view(&args), &mut d);
+        groups.count(ids.tool, ids.grant, |t| t.add(&d));
+        builder.push_untallied(call.index, &d, call.recorded(), || call.record(), &files);
         if let Some((sink, out)) = sink.as_mut() {
-            sink.simulate_row(&row(index, &call, &decision, &files, show_args), *out)?;
+            let brief = call.brief(show_args);
+            sink.simulate_row(&row(call.index, &brief, &d, &files, show_args), *out)?;
         }
     }
-    progress.tick(index);
-    let input = input_summary(&files, trace.stats(), no_policy);
+    progress.tick(trace.stats().calls);
+    let names = trace.names();
+    let (tools, grants) = groups.named(names, |t| t.calls() > 0);
+    let tools: Vec<_> = tools.map(|(name, c)| (name, c.tally())).collect();
+    let grants: Vec<_> = grants.map(|(name, c)| (name, c.tally())).collect();
+    // Every call evaluated is counted under exactly one tool.
+    let mut totals = Tally::default();
+    for (_, t) in &tools {
+        totals.merge(t);
+    }
+    builder.add_totals(&totals);
+    builder.add_group_tallies(
+        tools.iter().map(|(name, t)| (*name, t)),
+        grants.iter().map(|(name, t)| (*name, t)),
+    );
+    let input = input_summary(&files, trace.stats(), unmatched.into_no_policy(names));
     Ok(builder.finish(policies.refs(), input))
 }
 
@@ -241,53 +414,57 @@ pub fn diff(
     mut sink: Option<(&mut dyn RowSink, &mut dyn Write)>,
     progress: &mut dyn Progress,
 ) -> Result<DiffReport, ReplayError> {
-    let mut b = Replayer::new(base, eval);
-    let mut c = Replayer::new(candidate, eval);
+    skip_sessions_unless_read(trace, &[base, candidate], sink.is_some());
+    let needs_args = reads_args(&[base, candidate]);
     let show_args = opts.show_args;
+    let mut b = Engines::new(base, eval);
+    let mut c = Engines::new(candidate, eval);
     let mut builder = DiffBuilder::new(opts);
-    let mut no_policy = NoPolicy::default();
-    let mut index = 0u64;
+    let mut groups = Groups::<DiffGroup>::new();
+    let mut unmatched = Unmatched(ById::new());
+    let (mut bd, mut cd) = (Decision::allow(), Decision::allow());
     let files = trace.files().to_vec();
     while let Some(call) = trace.next_call()? {
-        index += 1;
-        if index % TICK == 0 {
-            progress.tick(index);
+        if call.index % TICK == 0 {
+            progress.tick(call.index);
         }
+        let ids = call.ids();
         // A call is compared only when both sides have a policy for its server.
-        if !b.covers(&call.server) || !c.covers(&call.server) {
-            no_policy.add(&call);
-            continue;
-        }
-        let (Some(bd), Some(cd)) = (b.decide(&call), c.decide(&call)) else {
-            no_policy.add(&call);
+        let (Some(be), Some(ce)) = (
+            b.get(ids.server, call.server()),
+            c.get(ids.server, call.server()),
+        ) else {
+            *unmatched.0.at(ids.server) += 1;
             continue;
         };
-        let cause = (bd.kind != cd.kind).then(|| cause(&b, &c, &call));
-        builder.push(index, &call, &bd, &cd, cause, &files);
+        let args = args_of(&call, needs_args);
+        let view = call.view(&args);
+        be.evaluate_into(&view, &mut bd);
+        ce.evaluate_into(&view, &mut cd);
+        let cause = (bd.kind != cd.kind).then(|| {
+            if be.static_outcome(&view) == ce.static_outcome(&view) {
+                Cause::KnockOn
+            } else {
+                Cause::Direct
+            }
+        });
+        groups.count(ids.tool, ids.grant, |g| g.count(&bd, &cd, cause));
+        builder.push_ungrouped(call.index, &bd, &cd, cause, || call.record(), &files);
         if let Some((sink, out)) = sink.as_mut() {
+            let brief = call.brief(show_args);
             let row = DiffRow {
-                call: CallInfo::new(index, &call, &files, show_args),
-                base: Outcome::new(&bd, &call),
-                candidate: Outcome::new(&cd, &call),
+                call: CallInfo::new(call.index, &brief, &files, show_args),
+                base: Outcome::new(&bd, &brief),
+                candidate: Outcome::new(&cd, &brief),
                 cause,
             };
             sink.diff_row(&row, *out)?;
         }
     }
-    progress.tick(index);
-    let input = input_summary(&files, trace.stats(), no_policy);
+    progress.tick(trace.stats().calls);
+    let names = trace.names();
+    let (tools, grants) = groups.named(names, |g| g.calls > 0);
+    builder.add_groups(tools, grants);
+    let input = input_summary(&files, trace.stats(), unmatched.into_no_policy(names));
     Ok(builder.finish(base.refs(), candidate.refs(), input))
-}
-
-/// Direct when the rules and limits that apply to the call differ between the two policies;
-/// knock-on when they are the same and only counter state (moved by earlier calls) differs.
-fn cause(base: &Replayer, candidate: &Replayer, call: &CallRecord) -> Cause {
-    let view = call.view();
-    match (
-        base.engine_ref(&call.server),
-        candidate.engine_ref(&call.server),
-    ) {
-        (Some(b), Some(c)) if b.static_outcome(&view) == c.static_outcome(&view) => Cause::KnockOn,
-        _ => Cause::Direct,
-    }
 }

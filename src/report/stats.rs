@@ -4,15 +4,16 @@
 //! Memory is bounded by the number of groups, not calls: each group keeps only the count of its
 //! current minute, hour and day window and the peaks seen so far (calls arrive in time order).
 
-use std::collections::{HashMap, HashSet};
+use rustc_hash::FxHashSet as HashSet;
 
 use serde::Serialize;
 
 use super::build::NONE_GRANT;
 use super::document::{Block, Document, input_lines, plural, skipped_blocks, table};
 use super::model::{InputSummary, format_ts};
+use crate::engine::CallIds;
 use crate::engine::window;
-use crate::trace::{CallRecord, Nanos, Sym, Upstream};
+use crate::trace::{NO_SYM, Names, Nanos, Upstream};
 
 /// The windows peaks are counted in, as (name, seconds).
 pub const PEAK_WINDOWS: [(&str, u64); 3] = [("minute", 60), ("hour", 3600), ("day", 86400)];
@@ -102,27 +103,26 @@ struct Group {
     calls: u64,
     first: Nanos,
     last: Nanos,
-    sessions: HashSet<Sym>,
+    /// Session ids.
+    sessions: HashSet<u32>,
     peaks: WindowPeaks,
     upstream_errors: u64,
     tool_errors: u64,
 }
 
 impl Group {
-    fn add(&mut self, call: &CallRecord) {
+    #[inline]
+    fn add(&mut self, ts: Nanos, session: u32, upstream: Option<Upstream>) {
         if self.calls == 0 {
-            self.first = call.ts;
+            self.first = ts;
         }
         self.calls += 1;
-        self.last = call.ts;
-        // Look up before inserting: cloning the Arc only for new sessions.
-        if let Some(s) = &call.session {
-            if !self.sessions.contains(s) {
-                self.sessions.insert(s.clone());
-            }
+        self.last = ts;
+        if session != NO_SYM {
+            self.sessions.insert(session);
         }
-        self.peaks.add(call.ts);
-        match call.upstream {
+        self.peaks.add(ts);
+        match upstream {
             Some(Upstream::Error) => self.upstream_errors += 1,
             Some(Upstream::ToolError) => self.tool_errors += 1,
             Some(Upstream::Ok) | None => {}
@@ -152,12 +152,13 @@ impl Group {
     }
 }
 
-/// Builds a [`StatsReport`] from calls in time order.
+/// Builds a [`StatsReport`] from calls in time order, names as ids.
 #[derive(Debug, Default)]
 pub struct StatsBuilder {
     totals: Group,
-    per_tool: HashMap<Sym, Group>,
-    per_grant: HashMap<Option<Sym>, Group>,
+    per_tool: Vec<Group>,
+    per_grant: Vec<Group>,
+    no_grant: Group,
 }
 
 impl StatsBuilder {
@@ -167,32 +168,33 @@ impl StatsBuilder {
     }
 
     /// Count one call; calls must come in time order.
-    pub fn push(&mut self, call: &CallRecord) {
-        self.totals.add(call);
-        self.per_tool
-            .entry(call.tool.clone())
-            .or_default()
-            .add(call);
-        self.per_grant
-            .entry(call.grant.clone())
-            .or_default()
-            .add(call);
+    #[inline]
+    pub fn push(&mut self, ts: Nanos, ids: CallIds, upstream: Option<Upstream>) {
+        self.totals.add(ts, ids.session, upstream);
+        at(&mut self.per_tool, ids.tool).add(ts, ids.session, upstream);
+        let grant = match ids.grant {
+            NO_SYM => &mut self.no_grant,
+            g => at(&mut self.per_grant, g),
+        };
+        grant.add(ts, ids.session, upstream);
     }
 
     /// The report, groups sorted by name.
-    pub fn finish(self, input: InputSummary) -> StatsReport {
-        let mut per_tool: Vec<TrafficStats> = self
-            .per_tool
-            .iter()
-            .map(|(tool, g)| g.stats(tool.to_string()))
-            .collect();
-        per_tool.sort_by(|a, b| a.name.cmp(&b.name));
-        let mut per_grant: Vec<TrafficStats> = self
-            .per_grant
-            .iter()
-            .map(|(grant, g)| g.stats(grant.as_deref().unwrap_or(NONE_GRANT).to_owned()))
-            .collect();
-        per_grant.sort_by(|a, b| a.name.cmp(&b.name));
+    pub fn finish(self, names: &Names, input: InputSummary) -> StatsReport {
+        let named = |groups: &[Group]| -> Vec<TrafficStats> {
+            let mut v: Vec<TrafficStats> = (groups.iter().enumerate())
+                .filter(|(_, g)| g.calls > 0)
+                .map(|(id, g)| g.stats(names.get(id as u32).to_string()))
+                .collect();
+            v.sort_by(|a, b| a.name.cmp(&b.name));
+            v
+        };
+        let per_tool = named(&self.per_tool);
+        let mut per_grant = named(&self.per_grant);
+        if self.no_grant.calls > 0 {
+            per_grant.push(self.no_grant.stats(NONE_GRANT.to_owned()));
+            per_grant.sort_by(|a, b| a.name.cmp(&b.name));
+        }
         StatsReport {
             input,
             totals: self.totals.stats("(all)".to_owned()),
@@ -200,6 +202,16 @@ impl StatsBuilder {
             per_grant,
         }
     }
+}
+
+/// The group of an id, grown on demand.
+#[inline]
+fn at(groups: &mut Vec<Group>, id: u32) -> &mut Group {
+    let i = id as usize;
+    if groups.len() <= i {
+        groups.resize_with(i + 1, Group::default);
+    }
+    &mut groups[i]
 }
 
 fn peak_cell(p: &Peak) -> String {

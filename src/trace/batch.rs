@@ -139,6 +139,10 @@ pub trait BatchRows: Send {
     /// The whole record of row `row`, exactly as the sequential reader of the format would
     /// have yielded it (with `origin` set to the row's file and line).
     fn record(&self, row: usize) -> CallRecord;
+    /// The request id of row `row`, when recorded.
+    fn id(&self, row: usize) -> Option<String> {
+        self.record(row).id
+    }
 }
 
 /// Calls of one stretch of one input, in file order.

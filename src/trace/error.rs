@@ -52,6 +52,19 @@ pub enum TraceError {
         /// The full reason, starting with ``field `x`: `` when a field is to blame.
         reason: String,
     },
+    /// A call earlier than calls already handed out: its input is out of time order by more
+    /// than the calls it was read ahead.
+    #[error(
+        "{file}:{line}: this call is earlier than calls already replayed: the file is out of time order by more than {window} calls; give a larger --reorder-window, or --reorder-window 0 to sort the whole input in memory"
+    )]
+    OutOfOrder {
+        /// Display name of the input.
+        file: String,
+        /// 1-based line (or row) number of the late call.
+        line: u64,
+        /// How many calls the input was read ahead.
+        window: u64,
+    },
     /// A whole CSV or Parquet file could not be decoded.
     #[error("{file}: {reason}")]
     Table {

@@ -7,7 +7,7 @@ use super::source::{Ctx, Fields, LineError, Lines, Source, UNKNOWN_SERVER, parse
 use super::{Args, CallRecord, Origin, Recorded, RecordedDecision, TraceError, Upstream};
 
 /// Reads call records line by line; nothing is buffered beyond the current line.
-// Traces are read by `jsonl_fast::ParallelJsonlSource`; this simple reader is the reference
+// Traces are read by `jsonl_batch::JsonlBatchSource`; this simple reader is the reference
 // its tests compare against.
 #[cfg_attr(not(test), allow(dead_code))]
 pub(crate) struct JsonlSource {

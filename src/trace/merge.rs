@@ -1,21 +1,27 @@
-//! Opening inputs and yielding their calls in timestamp order.
+//! The one way calls are read: every input as [`CallBatch`]es, merged in time order as they
+//! stream.
 //!
-//! Calls are evaluated in timestamp order; equal timestamps keep input order (the order files
-//! were given, then line order). [`Trace::open`] first reads every input once, checking whether
-//! each file is internally in time order:
-//! - if all records fit in memory (below the memory limit) they are kept from that pass and
-//!   stable-sorted, so small inputs are read once;
-//! - otherwise, if every file is in order, the files are read again as a streaming k-way merge
-//!   (a heap on (ts, file index, line)), whose memory does not grow with the input;
-//! - otherwise everything is read again into memory and sorted.
+//! Calls are handed out in timestamp order; equal timestamps keep input order (the order files
+//! were given, then line order). [`Trace::open`] expands the inputs, detects each file's format
+//! and opens its batch reader; [`Trace::next_call`] then walks the batches:
+//! - several inputs are merged by a heap on (ts, input, line), taking rows in runs: every row of
+//!   one input that comes before the other inputs' next row;
+//! - each input is read ahead by at least [`LOOKAHEAD`] calls before its calls are handed out.
+//!   A call whose timestamp is earlier than one read before it in its own file is *out of
+//!   order* ([`ReadStats::out_of_order`]): the calls read ahead and not yet handed out are then
+//!   sorted again with it, and from then on the input is read ahead by the whole reorder window
+//!   ([`ReadOptions::reorder_window`]). A small input is thus read whole and sorted before its
+//!   first call is handed out, and a large one is held in bounded memory. A call earlier than
+//!   one already handed out cannot be put in its place: that ends the read with
+//!   [`TraceError::OutOfOrder`], which names the file and line and the window to give;
+//! - bad lines are counted per input ([`ReadStats`], examples in file order) or, under
+//!   `strict`, end the read with [`TraceError::BadRecord`] when the merge reaches them (read
+//!   ahead as above, so before the first call of a small input is handed out).
 //!
-//! A record is *out of order* when its timestamp is earlier than the latest timestamp seen
-//! before it in its own file; [`ReadStats::out_of_order`] counts them. Interleaving between
-//! files is never disorder: that is what the merge is for. Standard input is spooled to a
-//! temporary file so that it can be read twice.
+//! Standard input is spooled to a temporary file, read like any other file.
 
-use std::cmp::{Ordering, Reverse};
-use std::collections::BinaryHeap;
+use std::cmp::Reverse;
+use std::collections::{BinaryHeap, VecDeque};
 use std::io::Read;
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -26,19 +32,28 @@ use super::csv::CsvSource;
 use super::format::detect;
 use super::input::{Spool, open_decoded, peek_head};
 use super::intercept::InterceptSource;
+use super::jsonl::JsonlSource;
 use super::jsonl_batch::JsonlBatchSource;
-use super::jsonl_fast::ParallelJsonlSource;
 use super::jsonrpc::JsonRpcSource;
 use super::otel::OtelSource;
-use super::parquet::{ParquetBytes, ParquetSource};
+use super::parquet::ParquetBytes;
 use super::parquet_batch::ParquetBatchSource;
 use super::policylayer::PolicyLayerSource;
 use super::source::{Ctx, Lines, Source};
 use super::toolhive::ToolHiveSource;
 use super::{
-    Args, BatchRows, BatchSource, CallBatch, CallRecord, Format, InputSpec, LocalSymbols, Nanos,
-    ReadStats, Symbols, TraceError, expand_inputs,
+    Args, BatchRows, BatchSource, CallBatch, CallRecord, Format, InputSpec, LocalSymbols, NO_SYM,
+    Nanos, Origin, ReadStats, Recorded, RecordedDecision, Sym, Symbols, TraceError, Upstream,
+    expand_inputs,
 };
+use crate::engine::{CallIds, CallView};
+
+/// Calls every input is read ahead of the merge before any reordering was needed.
+pub const LOOKAHEAD: u64 = 1 << 16;
+
+/// Calls an input is read ahead once it was found out of order, unless
+/// [`ReadOptions::reorder_window`] says otherwise.
+pub const DEFAULT_REORDER_WINDOW: u64 = 1 << 20;
 
 /// How inputs are read.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -47,94 +62,409 @@ pub struct ReadOptions {
     pub from: Option<Format>,
     /// Stop at the first bad record with an error instead of skipping it.
     pub strict: bool,
+    /// How many calls an input found out of order is read ahead, so that late calls can be
+    /// put in their place ([`DEFAULT_REORDER_WINDOW`] when `None`; `Some(0)` holds the whole
+    /// input).
+    pub reorder_window: Option<u64>,
 }
 
-/// Above this many calls, inputs are streamed (or, when out of order, re-read) instead of being
-/// kept from the first pass. A kept call with its argument map takes about 1 KB, so this bounds
-/// the first pass to some 50 MB.
-pub const DEFAULT_MEMORY_LIMIT: usize = 50_000;
+impl ReadOptions {
+    fn window(&self) -> u64 {
+        match self.reorder_window {
+            None => DEFAULT_REORDER_WINDOW,
+            Some(0) => u64::MAX,
+            Some(n) => n,
+        }
+    }
+}
 
-struct Input {
+/// Names by id, copied from the shared table as new ids appear, so that looking one up takes
+/// no lock.
+pub struct Names {
+    symbols: Arc<Symbols>,
+    names: Vec<Sym>,
+}
+
+impl Names {
+    /// Make sure every id handed out so far (so every id of the batches read) has its name.
+    fn sync(&mut self) {
+        if self.symbols.len() > self.names.len() {
+            self.symbols.extend_names(&mut self.names);
+        }
+    }
+
+    /// The name of an id of a batch read.
+    #[inline]
+    pub fn get(&self, id: u32) -> &Sym {
+        &self.names[id as usize]
+    }
+
+    /// The name of an optional id (`NO_SYM` is absent).
+    #[inline]
+    pub fn opt(&self, id: u32) -> Option<&Sym> {
+        (id != NO_SYM).then(|| self.get(id))
+    }
+}
+
+/// Where a call stands in the merge: time, then input, then line.
+type Key = (Nanos, usize, u64);
+
+/// One input being read: the batches read ahead and the next row to hand out.
+struct Feed {
     name: String,
-    path: PathBuf,
     format: Format,
+    source: Box<dyn BatchSource>,
+    /// Batches read and not yet handed out whole; the first one is being handed out.
+    queue: VecDeque<CallBatch>,
+    /// The next row of the first batch.
+    row: usize,
+    /// Calls in the queue from `row` on.
+    queued: u64,
+    /// How far ahead to read: [`LOOKAHEAD`], then the reorder window once out of order.
+    ahead: u64,
+    /// Whether the source has no more batches.
+    done: bool,
+    /// The latest timestamp read, for the order check.
+    read_latest: Nanos,
+    /// The latest timestamp handed out: no call earlier than it can be put in its place.
+    out_latest: Nanos,
+    /// Calls handed out.
+    calls: u64,
+    /// Skipped and ignored lines, out-of-order calls.
+    stats: ReadStats,
 }
 
-/// Opened inputs yielding their calls in time order.
+impl Feed {
+    /// Read ahead until `ahead` calls are queued from `row` on, or the input ends; the first
+    /// batch of the queue then has a row to hand out unless the input is done.
+    fn fill(
+        &mut self,
+        index: usize,
+        names: &mut Names,
+        strict: bool,
+        window: u64,
+    ) -> Result<(), TraceError> {
+        while self.queue.front().is_some_and(|b| self.row >= b.len()) {
+            self.queue.pop_front();
+            self.row = 0;
+        }
+        while !self.done && self.queued < self.ahead {
+            let Some(mut batch) = self.source.next_batch()? else {
+                self.done = true;
+                break;
+            };
+            let mut cx = Ctx {
+                stats: &mut self.stats,
+                strict,
+                file: &self.name,
+            };
+            for (line, e) in std::mem::take(&mut batch.skipped) {
+                cx.skip(line, e)?;
+            }
+            for kind in std::mem::take(&mut batch.ignored) {
+                cx.ignore(kind);
+            }
+            if batch.is_empty() {
+                continue;
+            }
+            batch.file = index as u32;
+            names.sync();
+            self.take(batch, window)?;
+        }
+        Ok(())
+    }
+
+    /// Queue a batch just read, sorting what is queued again when it is out of order.
+    fn take(&mut self, batch: CallBatch, window: u64) -> Result<(), TraceError> {
+        let mut late = 0;
+        let mut latest = self.read_latest;
+        for &ts in &batch.ts {
+            if ts < latest {
+                late += 1;
+            } else {
+                latest = ts;
+            }
+        }
+        self.read_latest = latest;
+        self.queued += batch.len() as u64;
+        if late == 0 {
+            self.queue.push_back(batch);
+            return Ok(());
+        }
+        self.stats.out_of_order += late;
+        if let Some(row) = batch.ts.iter().position(|&ts| ts < self.out_latest) {
+            return Err(TraceError::OutOfOrder {
+                file: self.name.clone(),
+                line: batch.line[row],
+                window: self.ahead,
+            });
+        }
+        self.ahead = self.ahead.max(window);
+        let mut parts: Vec<CallBatch> = self.queue.drain(..).collect();
+        parts.push(batch);
+        let sorted = sorted(parts, self.row);
+        self.row = 0;
+        self.queue.push_back(sorted);
+        Ok(())
+    }
+
+    /// The merge key of the next row: time, then input, then line.
+    fn key(&self, index: usize) -> Option<Key> {
+        let b = self.queue.front()?;
+        Some((*b.ts.get(self.row)?, index, *b.line.get(self.row)?))
+    }
+}
+
+/// The rows of `parts` (from row `first` of the first one on), stably sorted by time, as one
+/// batch.
+fn sorted(parts: Vec<CallBatch>, first: usize) -> CallBatch {
+    let mut at: Vec<(u32, u32)> = Vec::new();
+    for (p, b) in parts.iter().enumerate() {
+        let from = if p == 0 { first } else { 0 };
+        at.extend((from..b.len()).map(|r| (p as u32, r as u32)));
+    }
+    at.sort_by_key(|&(p, r)| parts[p as usize].ts[r as usize]);
+    let col = |f: &dyn Fn(&CallBatch, usize) -> u64| -> Vec<u64> {
+        at.iter()
+            .map(|&(p, r)| f(&parts[p as usize], r as usize))
+            .collect()
+    };
+    let ids = |f: &dyn Fn(&CallBatch, usize) -> u32| -> Vec<u32> {
+        at.iter()
+            .map(|&(p, r)| f(&parts[p as usize], r as usize))
+            .collect()
+    };
+    let ts = at
+        .iter()
+        .map(|&(p, r)| parts[p as usize].ts[r as usize])
+        .collect();
+    let line = col(&|b, r| b.line[r]);
+    let server = ids(&|b, r| b.server[r]);
+    let grant = ids(&|b, r| b.grant[r]);
+    let session = ids(&|b, r| b.session[r]);
+    let tool = ids(&|b, r| b.tool[r]);
+    let upstream = at
+        .iter()
+        .map(|&(p, r)| parts[p as usize].upstream[r as usize])
+        .collect();
+    let recorded = at
+        .iter()
+        .map(|&(p, r)| parts[p as usize].recorded[r as usize])
+        .collect();
+    let file = parts.first().map_or(0, |b| b.file);
+    let rows = Gathered {
+        parts: parts.into_iter().map(|b| b.rows).collect(),
+        at,
+    };
+    CallBatch {
+        file,
+        ts,
+        line,
+        server,
+        grant,
+        session,
+        tool,
+        upstream,
+        recorded,
+        skipped: Vec::new(),
+        ignored: Vec::new(),
+        rows: Box::new(rows),
+    }
+}
+
+/// The rows of several batches in another order.
+struct Gathered {
+    parts: Vec<Box<dyn BatchRows>>,
+    at: Vec<(u32, u32)>,
+}
+
+impl BatchRows for Gathered {
+    fn args(&self, row: usize) -> Args {
+        let (p, r) = self.at[row];
+        self.parts[p as usize].args(r as usize)
+    }
+
+    fn record(&self, row: usize) -> CallRecord {
+        let (p, r) = self.at[row];
+        self.parts[p as usize].record(r as usize)
+    }
+
+    fn id(&self, row: usize) -> Option<String> {
+        let (p, r) = self.at[row];
+        self.parts[p as usize].id(r as usize)
+    }
+}
+
+/// One call handed out by [`Trace::next_call`]: a row of a batch, with its names.
+pub struct Call<'a> {
+    /// 1-based position in time order.
+    pub index: u64,
+    /// The batch the call is a row of.
+    pub batch: &'a CallBatch,
+    /// The row.
+    pub row: usize,
+    names: &'a Names,
+}
+
+impl<'a> Call<'a> {
+    /// When the gateway received the call.
+    #[inline]
+    pub fn ts(&self) -> Nanos {
+        self.batch.ts[self.row]
+    }
+
+    /// Server, grant, session and tool ids (grant and session [`NO_SYM`] when absent).
+    #[inline]
+    pub fn ids(&self) -> CallIds {
+        let (b, r) = (self.batch, self.row);
+        CallIds {
+            server: b.server[r],
+            grant: b.grant[r],
+            session: b.session[r],
+            tool: b.tool[r],
+        }
+    }
+
+    /// The server's name.
+    #[inline]
+    pub fn server(&self) -> &'a Sym {
+        self.names.get(self.batch.server[self.row])
+    }
+
+    /// The grant's name, when recorded.
+    #[inline]
+    pub fn grant(&self) -> Option<&'a Sym> {
+        self.names.opt(self.batch.grant[self.row])
+    }
+
+    /// The session's name, when recorded (and read: see [`Trace::skip_sessions`]).
+    #[inline]
+    pub fn session(&self) -> Option<&'a Sym> {
+        self.names.opt(self.batch.session[self.row])
+    }
+
+    /// The tool's name.
+    #[inline]
+    pub fn tool(&self) -> &'a Sym {
+        self.names.get(self.batch.tool[self.row])
+    }
+
+    /// How the upstream call ended, when recorded.
+    #[inline]
+    pub fn upstream(&self) -> Option<Upstream> {
+        self.batch.upstream[self.row]
+    }
+
+    /// The decision the gateway recorded, when the trace has one.
+    #[inline]
+    pub fn recorded(&self) -> Option<RecordedDecision> {
+        self.batch.recorded[self.row]
+    }
+
+    /// The recorded arguments.
+    pub fn args(&self) -> Args {
+        self.batch.rows.args(self.row)
+    }
+
+    /// The request id, when recorded.
+    pub fn id(&self) -> Option<String> {
+        self.batch.rows.id(self.row)
+    }
+
+    /// What the evaluator reads of the call, with `args` as its arguments.
+    #[inline]
+    pub fn view<'b>(&'b self, args: &'b Args) -> CallView<'b> {
+        CallView {
+            ts: self.ts(),
+            server: self.server(),
+            grant: self.grant().map(|g| &**g),
+            session: self.session().map(|s| &**s),
+            tool: self.tool(),
+            args,
+            upstream: self.upstream(),
+            ids: Some(self.ids()),
+        }
+    }
+
+    /// The call's whole record, exactly as its format's reader reads it.
+    pub fn record(&self) -> CallRecord {
+        let mut rec = self.batch.rows.record(self.row);
+        rec.origin.file = self.batch.file;
+        // The run's one copy of each name.
+        rec.server = self.server().clone();
+        rec.tool = self.tool().clone();
+        if let Some(g) = self.grant() {
+            rec.grant = Some(g.clone());
+        }
+        if let Some(s) = self.session() {
+            rec.session = Some(s.clone());
+        }
+        rec
+    }
+
+    /// The record as per-call reports show it, from the columns: no latency, no recorded
+    /// rule or message, arguments only when `with_args`.
+    pub fn brief(&self, with_args: bool) -> CallRecord {
+        CallRecord {
+            ts: self.ts(),
+            server: self.server().clone(),
+            grant: self.grant().cloned(),
+            session: self.session().cloned(),
+            tool: self.tool().clone(),
+            args: if with_args {
+                self.args()
+            } else {
+                Args::Unrecorded
+            },
+            id: self.id(),
+            recorded: self.recorded().map(|d| Recorded {
+                decision: Some(d),
+                ..Recorded::default()
+            }),
+            upstream: self.upstream(),
+            latency_ms: None,
+            origin: Origin {
+                file: self.batch.file,
+                line: self.batch.line[self.row],
+            },
+        }
+    }
+}
+
+/// Opened inputs handing out their calls in time order (see the module docs).
 pub struct Trace {
-    inputs: Vec<Input>,
     files: Vec<String>,
+    feeds: Vec<Feed>,
+    names: Names,
     strict: bool,
+    window: u64,
+    /// The next key of every input but the one being taken.
+    heap: BinaryHeap<Reverse<Key>>,
+    /// The input whose rows are being taken, and the key its run ends before.
+    run: Option<(usize, Option<Key>)>,
+    index: u64,
     stats: ReadStats,
-    mode: Mode,
     // Keeps the spooled copy of stdin alive (deleted on drop).
     _spool: Option<Spool>,
 }
 
-enum Mode {
-    Sorted(std::vec::IntoIter<CallRecord>),
-    Merge {
-        sources: Vec<Box<dyn Source>>,
-        heap: BinaryHeap<Reverse<Head>>,
-        last: Vec<Nanos>,
-    },
-}
-
-/// A record ordered by (ts, file, line) for the merge heap.
-struct Head(CallRecord);
-
-impl Head {
-    fn key(&self) -> (Nanos, u32, u64) {
-        (self.0.ts, self.0.origin.file, self.0.origin.line)
-    }
-}
-
-impl PartialEq for Head {
-    fn eq(&self, other: &Self) -> bool {
-        self.key() == other.key()
-    }
-}
-impl Eq for Head {}
-impl PartialOrd for Head {
-    fn partial_cmp(&self, other: &Self) -> Option<Ordering> {
-        Some(self.cmp(other))
-    }
-}
-impl Ord for Head {
-    fn cmp(&self, other: &Self) -> Ordering {
-        self.key().cmp(&other.key())
-    }
-}
-
 impl Trace {
-    /// Expand, open and check the inputs (see the module docs for the passes this takes).
-    /// Under `strict`, a bad record anywhere is reported here.
+    /// Expand, detect and open the inputs. Errors (no such file, unknown format…) come before
+    /// any call is read.
     pub fn open(inputs: &[String], opts: &ReadOptions) -> Result<Trace, TraceError> {
-        Trace::open_with_memory_limit(inputs, opts, DEFAULT_MEMORY_LIMIT)
+        Trace::open_with_stdin(inputs, opts, &mut std::io::stdin().lock())
     }
 
-    /// [`Trace::open`] with a different limit on the calls kept from the first pass; a small
-    /// limit forces the streaming merge (used to test it on small inputs).
-    pub fn open_with_memory_limit(
-        inputs: &[String],
-        opts: &ReadOptions,
-        limit: usize,
-    ) -> Result<Trace, TraceError> {
-        Trace::open_with_stdin(inputs, opts, limit, &mut std::io::stdin().lock())
-    }
-
-    /// [`Trace::open_with_memory_limit`] reading `-` from `stdin` instead of the process's
-    /// standard input.
+    /// [`Trace::open`] reading `-` from `stdin` instead of the process's standard input.
     pub fn open_with_stdin(
         inputs: &[String],
         opts: &ReadOptions,
-        limit: usize,
         stdin: &mut dyn Read,
     ) -> Result<Trace, TraceError> {
-        let specs = expand_inputs(inputs)?;
+        let symbols = Symbols::new();
         let mut spool = None;
-        let mut opened = Vec::with_capacity(specs.len());
-        for spec in specs {
+        let mut feeds = Vec::new();
+        for (i, spec) in expand_inputs(inputs)?.into_iter().enumerate() {
             let name = spec.display_name();
             let path = match spec {
                 InputSpec::File(p) => p,
@@ -152,264 +482,197 @@ impl Trace {
                 Some(f) => f,
                 None => detect_file(&path, &name)?,
             };
-            opened.push(Input { name, path, format });
+            let input = Input { name, path, format };
+            let source = open_batches(&input, i as u32, &symbols, opts.strict)?;
+            feeds.push(Feed {
+                name: input.name,
+                format,
+                source,
+                queue: VecDeque::new(),
+                row: 0,
+                queued: 0,
+                ahead: match opts.reorder_window {
+                    None => LOOKAHEAD,
+                    Some(_) => opts.window(),
+                },
+                done: false,
+                read_latest: Nanos::MIN,
+                out_latest: Nanos::MIN,
+                calls: 0,
+                stats: ReadStats::default(),
+            });
         }
-        let files: Vec<String> = opened.iter().map(|i| i.name.clone()).collect();
         let mut trace = Trace {
-            files,
+            files: feeds.iter().map(|f| f.name.clone()).collect(),
+            feeds,
+            names: Names {
+                symbols,
+                names: Vec::new(),
+            },
             strict: opts.strict,
+            window: opts.window(),
+            heap: BinaryHeap::new(),
+            run: None,
+            index: 0,
             stats: ReadStats::default(),
-            mode: Mode::Sorted(Vec::new().into_iter()),
-            inputs: opened,
             _spool: spool,
         };
-        trace.start(limit)?;
+        // Read ahead now: under `strict`, a bad line of a small input ends the read before any
+        // output.
+        for (f, feed) in trace.feeds.iter_mut().enumerate() {
+            feed.fill(f, &mut trace.names, trace.strict, trace.window)?;
+            if let Some(key) = feed.key(f) {
+                trace.heap.push(Reverse(key));
+            }
+        }
         Ok(trace)
     }
 
-    fn fresh_stats(&self) -> ReadStats {
-        ReadStats {
-            per_file: self
-                .inputs
-                .iter()
-                .map(|i| (i.name.clone(), i.format, 0))
-                .collect(),
-            ..ReadStats::default()
+    /// Nobody needs session ids: batches read from now on may leave every session absent
+    /// (records built from them keep theirs).
+    pub fn skip_sessions(&mut self) {
+        for f in &mut self.feeds {
+            f.source.skip_sessions();
         }
     }
 
-    fn sources(&self) -> Result<Vec<Box<dyn Source>>, TraceError> {
-        self.inputs
-            .iter()
-            .enumerate()
-            .map(|(i, input)| open_source(input, i as u32))
-            .collect()
-    }
-
-    /// Read everything once; keep it if small, else decide between merge and load-and-sort.
-    fn start(&mut self, limit: usize) -> Result<(), TraceError> {
-        self.stats = self.fresh_stats();
-        let (kept, out_of_order) = self.read_all(Some(limit))?;
-        if let Some(records) = kept {
-            self.stats.out_of_order = out_of_order;
-            self.mode = Mode::Sorted(sorted(records).into_iter());
-            return Ok(());
-        }
-        self.stats = self.fresh_stats();
-        if out_of_order == 0 {
-            let mut sources = self.sources()?;
-            let mut heap = BinaryHeap::new();
-            for (i, src) in sources.iter_mut().enumerate() {
-                let mut cx = Ctx {
-                    stats: &mut self.stats,
-                    strict: self.strict,
-                    file: &self.files[i],
-                };
-                if let Some(rec) = src.next(&mut cx)? {
-                    self.stats.per_file[i].2 += 1;
-                    heap.push(Reverse(Head(rec)));
-                }
-            }
-            let last = vec![Nanos::MIN; sources.len()];
-            self.mode = Mode::Merge {
-                sources,
-                heap,
-                last,
-            };
-        } else {
-            let (kept, out_of_order) = self.read_all(None)?;
-            self.stats.out_of_order = out_of_order;
-            self.mode = Mode::Sorted(sorted(kept.unwrap_or_default()).into_iter());
-        }
-        Ok(())
-    }
-
-    /// Read every input in turn, counting out-of-order records. Records are kept while there are
-    /// at most `limit` of them (all of them without a limit); `None` once the limit is passed.
-    fn read_all(
-        &mut self,
-        limit: Option<usize>,
-    ) -> Result<(Option<Vec<CallRecord>>, u64), TraceError> {
-        let mut kept = Some(Vec::new());
-        let mut out_of_order = 0;
-        for i in 0..self.inputs.len() {
-            // One file open at a time: this pass needs no merge.
-            let mut src = open_source(&self.inputs[i], i as u32)?;
-            let mut latest = Nanos::MIN;
-            let mut cx = Ctx {
-                stats: &mut self.stats,
-                strict: self.strict,
-                file: &self.files[i],
-            };
-            loop {
-                // Once too many calls were seen to keep them, only the order matters: sources
-                // can then skip building records.
-                let ts = if kept.is_some() {
-                    let Some(rec) = src.next(&mut cx)? else { break };
-                    let ts = rec.ts;
-                    if let Some(v) = &mut kept {
-                        if limit.is_some_and(|l| v.len() >= l) {
-                            kept = None;
-                        } else {
-                            v.push(rec);
-                        }
-                    }
-                    ts
-                } else {
-                    let Some(ts) = src.next_ts(&mut cx)? else {
-                        break;
-                    };
-                    ts
-                };
-                cx.stats.per_file[i].2 += 1;
-                if ts < latest {
-                    out_of_order += 1;
-                }
-                latest = latest.max(ts);
-            }
-        }
-        Ok((kept, out_of_order))
-    }
-
-    /// The next call in time order; `None` at the end. Errors only for I/O failures and, under
-    /// `strict`, bad records.
-    pub fn next_call(&mut self) -> Result<Option<CallRecord>, TraceError> {
-        let rec = match &mut self.mode {
-            Mode::Sorted(it) => it.next(),
-            Mode::Merge {
-                sources,
-                heap,
-                last,
-            } => match heap.pop() {
-                None => None,
-                Some(Reverse(Head(rec))) => {
-                    let i = rec.origin.file as usize;
-                    let mut cx = Ctx {
-                        stats: &mut self.stats,
-                        strict: self.strict,
-                        file: &self.files[i],
-                    };
-                    if let Some(next) = sources[i].next(&mut cx)? {
-                        cx.stats.per_file[i].2 += 1;
-                        // The first pass found this file in order; it changed since.
-                        if next.ts < rec.ts.max(last[i]) {
-                            cx.stats.out_of_order += 1;
-                        }
-                        last[i] = last[i].max(rec.ts);
-                        heap.push(Reverse(Head(next)));
-                    }
-                    Some(rec)
-                }
-            },
-        };
-        if rec.is_some() {
-            self.stats.calls += 1;
-        }
-        Ok(rec)
-    }
-
-    /// Display names of the inputs; the index is [`super::Origin::file`].
+    /// Display names of the inputs; the index is [`Origin::file`].
     pub fn files(&self) -> &[String] {
         &self.files
+    }
+
+    /// The names of the ids of the calls handed out so far.
+    pub fn names(&self) -> &Names {
+        &self.names
     }
 
     /// What the read saw; final once [`Trace::next_call`] has returned `None`.
     pub fn stats(&self) -> &ReadStats {
         &self.stats
     }
-}
 
-impl Iterator for Trace {
-    type Item = Result<CallRecord, TraceError>;
-
-    fn next(&mut self) -> Option<Self::Item> {
-        self.next_call().transpose()
-    }
-}
-
-fn sorted(mut records: Vec<CallRecord>) -> Vec<CallRecord> {
-    // Stable: one line can hold several calls (an OTLP batch), and ties keep their read order.
-    records.sort_by_key(|r| (r.ts, r.origin.file, r.origin.line));
-    records
-}
-
-/// One input file opened as batches of calls (see [`open_batches`]).
-pub(crate) struct BatchInput {
-    /// Display name of the input.
-    pub(crate) name: String,
-    /// Its format.
-    pub(crate) format: Format,
-    /// Its calls; batches carry the input's index in the order given.
-    pub(crate) source: Box<dyn BatchSource>,
-}
-
-/// Open `inputs` as batches of calls, when every input is a file in a format with a batch
-/// reader (or, with `any_format`, in any format, through its record reader), and not under
-/// `strict`; `None` when they are not, and the caller then reads them with [`Trace`].
-/// Batches come in file order: checking that the calls are in time order, and merging the
-/// files, is the caller's job.
-pub(crate) fn open_batches(
-    inputs: &[String],
-    opts: &ReadOptions,
-    symbols: &Arc<Symbols>,
-    any_format: bool,
-) -> Result<Option<Vec<BatchInput>>, TraceError> {
-    if opts.strict {
-        return Ok(None);
-    }
-    let mut files = Vec::new();
-    for spec in expand_inputs(inputs)? {
-        let name = spec.display_name();
-        let InputSpec::File(path) = spec else {
-            return Ok(None);
-        };
-        let format = match opts.from {
-            Some(f) => f,
-            None => detect_file(&path, &name)?,
-        };
-        if !any_format && !matches!(format, Format::Jsonl | Format::Parquet) {
-            return Ok(None);
-        }
-        files.push(Input { name, path, format });
-    }
-    let mut opened = Vec::with_capacity(files.len());
-    for (i, input) in files.into_iter().enumerate() {
-        let file = i as u32;
-        let shared = Arc::clone(symbols);
-        let source: Box<dyn BatchSource> = match input.format {
-            Format::Jsonl => Box::new(JsonlBatchSource::open_file(
-                &input.path,
-                &input.name,
-                file,
-                shared,
-            )?),
-            Format::Parquet => {
-                let (r, compressed) = open_decoded(&input.path, &input.name)?;
-                let bytes = parquet_bytes(&input, r, compressed)?;
-                Box::new(ParquetBatchSource::new(
-                    bytes,
-                    &input.name,
-                    file,
-                    shared,
-                    true,
-                ))
+    /// The next call in time order; `None` at the end. Errors are I/O failures, calls too far
+    /// out of order, and under `strict` bad records.
+    #[inline]
+    pub fn next_call(&mut self) -> Result<Option<Call<'_>>, TraceError> {
+        loop {
+            if let Some((f, bound)) = self.run {
+                let feed = &mut self.feeds[f];
+                match feed.key(f) {
+                    Some(key) if bound.is_none_or(|n| key < n) => {
+                        feed.row += 1;
+                        feed.queued -= 1;
+                        feed.calls += 1;
+                        feed.out_latest = key.0;
+                        self.index += 1;
+                        let feed = &self.feeds[f];
+                        return Ok(Some(Call {
+                            index: self.index,
+                            batch: &feed.queue[0],
+                            row: feed.row - 1,
+                            names: &self.names,
+                        }));
+                    }
+                    Some(key) => self.heap.push(Reverse(key)),
+                    None => {
+                        feed.fill(f, &mut self.names, self.strict, self.window)?;
+                        if let Some(key) = feed.key(f) {
+                            self.heap.push(Reverse(key));
+                        }
+                    }
+                }
+                self.run = None;
+                continue;
             }
-            _ => Box::new(RecordBatches {
-                source: open_source(&input, file)?,
-                name: input.name.clone(),
-                file,
-                symbols: LocalSymbols::new(shared),
-                stats: ReadStats::default(),
-                done: false,
-            }),
-        };
-        opened.push(BatchInput {
-            name: input.name,
-            format: input.format,
-            source,
-        });
+            let Some(Reverse((_, f, _))) = self.heap.pop() else {
+                self.finish();
+                return Ok(None);
+            };
+            // The run of input `f` ends before the next row of any other input.
+            self.run = Some((f, self.heap.peek().map(|k| k.0)));
+        }
     }
-    Ok(Some(opened))
+
+    /// The next call's whole record; `None` at the end.
+    pub fn next_record(&mut self) -> Result<Option<CallRecord>, TraceError> {
+        Ok(self.next_call()?.map(|c| c.record()))
+    }
+
+    /// Gather what the inputs saw, in input order.
+    fn finish(&mut self) {
+        if !self.stats.per_file.is_empty() || self.feeds.is_empty() {
+            return;
+        }
+        let mut stats = ReadStats {
+            calls: self.index,
+            ..ReadStats::default()
+        };
+        for feed in &mut self.feeds {
+            stats
+                .per_file
+                .push((feed.name.clone(), feed.format, feed.calls));
+            if let Some(more) = feed.source.take_stats() {
+                feed.stats.absorb(more);
+            }
+            stats.out_of_order += feed.stats.out_of_order;
+            stats.absorb(std::mem::take(&mut feed.stats));
+        }
+        self.stats = stats;
+    }
+}
+
+struct Input {
+    name: String,
+    path: PathBuf,
+    format: Format,
+}
+
+/// Open one input file as batches of calls (batches carry the input's index): mcpsim JSONL
+/// and Parquet by their column readers, the other formats by their record readers.
+fn open_batches(
+    input: &Input,
+    file: u32,
+    symbols: &Arc<Symbols>,
+    strict: bool,
+) -> Result<Box<dyn BatchSource>, TraceError> {
+    let shared = Arc::clone(symbols);
+    let name = &input.name;
+    if input.format == Format::Jsonl {
+        return Ok(Box::new(JsonlBatchSource::open_file(
+            &input.path,
+            name,
+            file,
+            shared,
+        )?));
+    }
+    let (r, compressed) = open_decoded(&input.path, name)?;
+    let lines = |r| Lines::new(r, name);
+    let source: Box<dyn Source> = match input.format {
+        Format::Parquet => {
+            let bytes = parquet_bytes(input, r, compressed)?;
+            return Ok(Box::new(ParquetBatchSource::new(
+                bytes, name, file, shared, true,
+            )));
+        }
+        Format::Jsonl => Box::new(JsonlSource::new(lines(r), file)),
+        Format::Csv => Box::new(CsvSource::new(r, name, file)),
+        Format::JsonRpc => Box::new(JsonRpcSource::new(lines(r), file)),
+        Format::PolicyLayerLog => Box::new(PolicyLayerSource::new(lines(r), file)),
+        Format::InterceptLog => Box::new(InterceptSource::new(lines(r), file)),
+        Format::ClaudeLog => Box::new(ClaudeSource::new(lines(r), file)),
+        Format::OtelSpans => Box::new(OtelSource::new(lines(r), file)),
+        Format::AgentGatewayLog => Box::new(AgentGatewaySource::new(lines(r), file)),
+        Format::ToolHiveAudit => Box::new(ToolHiveSource::new(lines(r), file)),
+    };
+    Ok(Box::new(RecordBatches {
+        source,
+        name: name.clone(),
+        file,
+        symbols: LocalSymbols::new(shared),
+        stats: ReadStats::default(),
+        strict,
+        done: false,
+    }))
 }
 
 /// A record reader's calls as batches.
@@ -419,6 +682,7 @@ struct RecordBatches {
     file: u32,
     symbols: LocalSymbols,
     stats: ReadStats,
+    strict: bool,
     done: bool,
 }
 
@@ -430,7 +694,7 @@ impl BatchSource for RecordBatches {
         let mut records = Vec::new();
         let mut cx = Ctx {
             stats: &mut self.stats,
-            strict: false,
+            strict: self.strict,
             file: &self.name,
         };
         while !self.done && records.len() < RECORDS_PER_BATCH {
@@ -483,6 +747,10 @@ impl BatchRows for Records {
     fn record(&self, row: usize) -> CallRecord {
         self.0[row].clone()
     }
+
+    fn id(&self, row: usize) -> Option<String> {
+        self.0[row].id.clone()
+    }
 }
 
 fn detect_file(path: &std::path::Path, name: &str) -> Result<Format, TraceError> {
@@ -514,25 +782,4 @@ fn parquet_bytes(
         source,
     })?;
     Ok(ParquetBytes::Memory(Arc::from(v)))
-}
-
-fn open_source(input: &Input, file: u32) -> Result<Box<dyn Source>, TraceError> {
-    let name = &input.name;
-    let (r, compressed) = open_decoded(&input.path, name)?;
-    Ok(match input.format {
-        Format::Parquet => Box::new(ParquetSource::new(
-            parquet_bytes(input, r, compressed)?,
-            name,
-            file,
-        )),
-        Format::Csv => Box::new(CsvSource::new(r, name, file)),
-        Format::Jsonl => Box::new(ParallelJsonlSource::new(r, name, file)),
-        Format::JsonRpc => Box::new(JsonRpcSource::new(Lines::new(r, name), file)),
-        Format::PolicyLayerLog => Box::new(PolicyLayerSource::new(Lines::new(r, name), file)),
-        Format::InterceptLog => Box::new(InterceptSource::new(Lines::new(r, name), file)),
-        Format::ClaudeLog => Box::new(ClaudeSource::new(Lines::new(r, name), file)),
-        Format::OtelSpans => Box::new(OtelSource::new(Lines::new(r, name), file)),
-        Format::AgentGatewayLog => Box::new(AgentGatewaySource::new(Lines::new(r, name), file)),
-        Format::ToolHiveAudit => Box::new(ToolHiveSource::new(Lines::new(r, name), file)),
-    })
 }

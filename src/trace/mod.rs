@@ -17,7 +17,6 @@ mod intercept;
 mod intern;
 mod jsonl;
 mod jsonl_batch;
-mod jsonl_fast;
 mod jsonrpc;
 mod merge;
 mod otel;
@@ -39,13 +38,11 @@ pub use batch::{BatchRows, BatchSource, CallBatch, LocalSymbols, NO_SYM, Symbols
 pub use error::TraceError;
 pub use format::Format;
 pub use input::{InputSpec, expand_inputs};
-pub(crate) use merge::{BatchInput, open_batches};
-pub use merge::{ReadOptions, Trace};
+pub use merge::{Call, DEFAULT_REORDER_WINDOW, LOOKAHEAD, Names, ReadOptions, Trace};
 pub use record::{
     Args, ArgsView, CallRecord, Nanos, Origin, RawArgs, Recorded, RecordedDecision, Sym, Upstream,
     raw_object_parses,
 };
-pub(crate) use source::Ctx;
 pub use stats::{ReadStats, Skipped};
 pub use time::{format_ts, parse_ts_str, parse_ts_value};
 pub use write::{write_csv, write_jsonl, write_parquet};

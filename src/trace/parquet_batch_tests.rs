@@ -269,7 +269,7 @@ fn every_fixture_converted_to_parquet_reads_the_same() {
             continue;
         };
         let mut records = Vec::new();
-        while let Ok(Some(rec)) = trace.next_call() {
+        while let Ok(Some(rec)) = trace.next_record() {
             records.push(rec);
         }
         if records.is_empty() {

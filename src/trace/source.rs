@@ -14,18 +14,6 @@ use super::{CallRecord, Nanos, Origin, ReadStats, Skipped, TraceError};
 pub(crate) trait Source {
     /// The next call of this file, `None` at its end. Bad lines are reported to `cx`.
     fn next(&mut self, cx: &mut Ctx<'_>) -> Result<Option<CallRecord>, TraceError>;
-
-    /// The timestamp of the next call, for passes that only check order; a source may skip
-    /// building the record. Once called, only `next_ts` may be called on this source.
-    ///
-    /// Under `strict`, bad lines are reported exactly as by [`Source::next`]. Otherwise a source
-    /// may also yield the timestamps of some lines `next` would skip, without reporting them
-    /// (but never leave out the timestamp of a line `next` would yield): the order check only
-    /// asks whether the timestamps are sorted, any subsequence of a sorted sequence is sorted,
-    /// and an unsorted answer makes `Trace` re-read the inputs exactly.
-    fn next_ts(&mut self, cx: &mut Ctx<'_>) -> Result<Option<Nanos>, TraceError> {
-        Ok(self.next(cx)?.map(|rec| rec.ts))
-    }
 }
 
 /// Where a source reports skipped and ignored lines.

@@ -10,13 +10,9 @@ use serde_json::Value;
 
 use super::intern::Interner;
 use super::jsonl::{normalise_recorded, parse_decision};
-use super::jsonl_fast::AnyObject;
 use super::source::{LineError, UNKNOWN_SERVER};
 use super::time::{kind_of, parse_ts_str};
-use super::{
-    Args, CallRecord, Nanos, Origin, RawArgs, Recorded, RecordedDecision, Upstream,
-    raw_object_parses,
-};
+use super::{Args, CallRecord, Nanos, Origin, RawArgs, Recorded, Upstream, raw_object_parses};
 
 /// Every column, in the order the writers emit them.
 pub(crate) const COLUMNS: [&str; 14] = [
@@ -161,33 +157,6 @@ impl Batch {
             },
         };
         ts.ok_or_else(|| LineError::missing("ts"))
-    }
-
-    /// The timestamp of `row` when the row is certainly a valid record, checked without
-    /// building it (no argument map, no interning). `None` when unsure: [`Batch::record`] then
-    /// decides, so a row is never judged differently from how `record` judges it.
-    pub(crate) fn checked_ts(&self, row: usize) -> Option<Nanos> {
-        let ts = self.ts(row).ok()?;
-        self.text(TOOL, row)?;
-        match (self.text(ARGS, row), self.text(ARG_KEYS, row)) {
-            (Some(a), _) => {
-                serde_json::from_str::<AnyObject>(a).ok()?;
-            }
-            (None, Some(_)) => return None,
-            (None, None) => {}
-        }
-        if let Some(d) = self.text(RECORDED_DECISION, row) {
-            RecordedDecision::parse(d)?;
-        }
-        if let Some(u) = self.text(UPSTREAM, row) {
-            Upstream::parse(u)?;
-        }
-        if let Some(FloatCol::Text(c)) = &self.latency {
-            if let Some(s) = c.get(row).filter(|s| !s.is_empty()) {
-                s.trim().parse::<f64>().ok()?;
-            }
-        }
-        Some(ts)
     }
 
     /// The record in `row`, or why that row is bad.

@@ -110,6 +110,82 @@ pub(crate) fn kind_of(v: &Value) -> &'static str {
     }
 }
 
+/// `YYYY-MM-DDTHH:MM:SS[.fraction]Z`, the shape mcpsim and most gateways write, parsed without
+/// chrono. Anything else (offsets, lower-case separators, leap seconds…) returns `None` and is
+/// left to the general parser, so results never differ from it.
+pub(crate) fn fast_rfc3339(s: &str) -> Option<Nanos> {
+    let b = s.as_bytes();
+    if b.len() < 20 || b[4] != b'-' || b[7] != b'-' || b[10] != b'T' || b[13] != b':' {
+        return None;
+    }
+    if b[16] != b':' || *b.last()? != b'Z' {
+        return None;
+    }
+    let num = |r: std::ops::Range<usize>| -> Option<u32> {
+        let mut v = 0u32;
+        for &c in &b[r] {
+            if !c.is_ascii_digit() {
+                return None;
+            }
+            v = v * 10 + u32::from(c - b'0');
+        }
+        Some(v)
+    };
+    let (year, month, day) = (num(0..4)?, num(5..7)?, num(8..10)?);
+    let (hour, minute, second) = (num(11..13)?, num(14..16)?, num(17..19)?);
+    if !(1..=12).contains(&month) || hour > 23 || minute > 59 || second > 59 {
+        return None;
+    }
+    let leap = year % 4 == 0 && (year % 100 != 0 || year % 400 == 0);
+    let days_in_month = [
+        31,
+        if leap { 29 } else { 28 },
+        31,
+        30,
+        31,
+        30,
+        31,
+        31,
+        30,
+        31,
+        30,
+        31,
+    ];
+    if day == 0 || day > days_in_month[month as usize - 1] {
+        return None;
+    }
+    let frac = &b[19..b.len() - 1];
+    let nanos = match frac {
+        [] => 0,
+        [b'.', digits @ ..] if (1..=9).contains(&digits.len()) => {
+            let mut v = 0u32;
+            for &c in digits {
+                if !c.is_ascii_digit() {
+                    return None;
+                }
+                v = v * 10 + u32::from(c - b'0');
+            }
+            v * 10u32.pow(9 - digits.len() as u32)
+        }
+        _ => return None,
+    };
+    let days = days_from_civil(i64::from(year), month, day);
+    let secs = days * 86_400 + i64::from(hour * 3600 + minute * 60 + second);
+    secs.checked_mul(1_000_000_000)?
+        .checked_add(i64::from(nanos))
+}
+
+/// (year, month, day) → days since 1970-01-01 (H. Hinnant's `days_from_civil`).
+fn days_from_civil(y: i64, m: u32, d: u32) -> i64 {
+    let y = if m <= 2 { y - 1 } else { y };
+    let era = y.div_euclid(400);
+    let yoe = y.rem_euclid(400);
+    let mp = i64::from((m + 9) % 12);
+    let doy = (153 * mp + 2) / 5 + i64::from(d) - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    era * 146_097 + doe - 719_468
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -161,5 +237,35 @@ mod tests {
             "2026-08-01T10:00:00.000000001Z"
         );
         assert_eq!(format_ts(1_785_578_400_000_000_000), "2026-08-01T10:00:00Z");
+    }
+
+    #[test]
+    fn fast_timestamps_agree_with_the_general_parser() {
+        for s in [
+            "2026-08-01T10:00:00.120Z",
+            "2026-08-01T10:00:00Z",
+            "2026-08-01T10:00:00.000000001Z",
+            "2024-02-29T23:59:59.999999999Z",
+            "1970-01-01T00:00:00Z",
+            "1969-12-31T23:59:59.5Z",
+            "2000-03-01T00:00:00.1Z",
+        ] {
+            assert_eq!(fast_rfc3339(s), parse_ts_str(s).ok(), "{s}");
+        }
+    }
+
+    #[test]
+    fn unusual_timestamps_are_left_to_the_general_parser() {
+        for s in [
+            "2026-08-01T10:00:00+02:00",
+            "2026-08-01t10:00:00z",
+            "2025-02-29T00:00:00Z",
+            "2026-08-01T10:00:60Z",
+            "2026-08-01T10:00:00.Z",
+            "2026-08-01T10:00:00.1234567890Z",
+            " 2026-08-01T10:00:00Z",
+        ] {
+            assert_eq!(fast_rfc3339(s), None, "{s}");
+        }
     }
 }

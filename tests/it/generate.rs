@@ -302,10 +302,16 @@ fn generated_files_read_back_as_the_same_calls() {
     for path in [&jsonl, &parquet] {
         for limit in [usize::MAX, 100] {
             let inputs = [path.to_string_lossy().into_owned()];
-            let mut trace = Trace::open_with_memory_limit(&inputs, &ReadOptions::default(), limit)
-                .expect("open");
+            let mut trace = Trace::open(
+                &inputs,
+                &ReadOptions {
+                    reorder_window: Some(limit as u64),
+                    ..ReadOptions::default()
+                },
+            )
+            .expect("open");
             let mut got = Vec::new();
-            while let Some(rec) = trace.next_call().expect("read") {
+            while let Some(rec) = trace.next_record().expect("read") {
                 got.push(rec);
             }
             assert_eq!(got.len(), expected.len(), "{path:?} limit {limit}");
@@ -361,16 +367,22 @@ fn parquet_bad_rows_are_reported_in_order() {
     ParquetWriter::new(f).finish(&mut df).expect("write");
     let inputs = [path.to_string_lossy().into_owned()];
     // Kept in memory after one pass, and streamed after an order-checking pass: same result.
-    let mut streamed =
-        Trace::open_with_memory_limit(&inputs, &ReadOptions::default(), 100).expect("open");
+    let mut streamed = Trace::open(
+        &inputs,
+        &ReadOptions {
+            reorder_window: Some(100),
+            ..ReadOptions::default()
+        },
+    )
+    .expect("open");
     let mut streamed_ts = Vec::new();
-    while let Some(rec) = streamed.next_call().expect("read") {
+    while let Some(rec) = streamed.next_record().expect("read") {
         streamed_ts.push(rec.ts);
     }
     let mut trace = Trace::open(&inputs, &ReadOptions::default()).expect("open");
     let mut calls = 0;
     let mut kept_ts = Vec::new();
-    while let Some(rec) = trace.next_call().expect("read") {
+    while let Some(rec) = trace.next_record().expect("read") {
         calls += 1;
         kept_ts.push(rec.ts);
     }
@@ -438,24 +450,42 @@ fn order_check_is_exact_around_bad_and_unsorted_lines() {
         let path = dir.path().join(format!("case{i}.jsonl"));
         std::fs::write(&path, &file).expect("write");
         let inputs = [path.to_string_lossy().into_owned()];
-        for limit in [usize::MAX, 10] {
-            let mut trace = Trace::open_with_memory_limit(&inputs, &ReadOptions::default(), limit)
-                .expect("open");
+        // Read ahead by the default window, by the whole file, and by 10 calls: a call out of
+        // order by more than that cannot be put in its place, and the read says where.
+        for limit in [None, Some(0), Some(10)] {
+            let opts = ReadOptions {
+                reorder_window: limit,
+                ..ReadOptions::default()
+            };
+            let mut trace = Trace::open(&inputs, &opts).expect("open");
+            if out_of_order > 0 && limit == Some(10) {
+                let err = loop {
+                    match trace.next_record() {
+                        Ok(Some(_)) => {}
+                        Ok(None) => panic!("case {i}: a call 35,000 lines late was put in place"),
+                        Err(e) => break e,
+                    }
+                };
+                let msg = err.to_string();
+                assert!(msg.contains("case1.jsonl:35001: "), "{msg}");
+                assert!(msg.contains("--reorder-window 0"), "{msg}");
+                continue;
+            }
             let mut ts = Vec::new();
-            while let Some(rec) = trace.next_call().expect("read") {
+            while let Some(rec) = trace.next_record().expect("read") {
                 ts.push(rec.ts);
             }
             let stats = trace.stats();
-            assert_eq!(stats.out_of_order, out_of_order, "case {i} limit {limit}");
-            assert_eq!(stats.skipped, skipped, "case {i} limit {limit}");
+            assert_eq!(stats.out_of_order, out_of_order, "case {i} limit {limit:?}");
+            assert_eq!(stats.skipped, skipped, "case {i} limit {limit:?}");
             assert_eq!(
                 ts.len() as u64,
                 40_000 + 1 - skipped,
-                "case {i} limit {limit}"
+                "case {i} limit {limit:?}"
             );
             assert!(
                 ts.windows(2).all(|w| w[0] <= w[1]),
-                "case {i} limit {limit}"
+                "case {i} limit {limit:?}"
             );
             if skipped == 1 {
                 assert_eq!(stats.skipped_examples[0].line, 35_001);

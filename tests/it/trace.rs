@@ -18,7 +18,7 @@ pub(crate) fn fixture(name: &str) -> String {
 pub(crate) fn read_with(inputs: &[String], opts: &ReadOptions) -> (Vec<CallRecord>, ReadStats) {
     let mut t = Trace::open(inputs, opts).unwrap();
     let mut out = Vec::new();
-    while let Some(r) = t.next_call().unwrap() {
+    while let Some(r) = t.next_record().unwrap() {
         out.push(r);
     }
     (out, t.stats().clone())
@@ -488,6 +488,7 @@ fn strict_stops_at_the_first_bad_line_naming_file_line_and_field() {
         let opts = ReadOptions {
             from: Some(Format::Jsonl),
             strict: true,
+            ..ReadOptions::default()
         };
         let err = Trace::open(std::slice::from_ref(&name), &opts)
             .err()
@@ -533,9 +534,16 @@ fn files_merge_in_time_order_ties_keep_file_order() {
     assert_eq!(tied, [1, 2]);
     // The streaming merge (forced by a tiny memory limit) yields the same sequence.
     let inputs = [a, b, c];
-    let mut t = Trace::open_with_memory_limit(&inputs, &ReadOptions::default(), 1).unwrap();
+    let mut t = Trace::open(
+        &inputs,
+        &ReadOptions {
+            reorder_window: Some(1),
+            ..ReadOptions::default()
+        },
+    )
+    .unwrap();
     let mut streamed = Vec::new();
-    while let Some(r) = t.next_call().unwrap() {
+    while let Some(r) = t.next_record().unwrap() {
         streamed.push(r);
     }
     assert_eq!(streamed, recs);
@@ -569,11 +577,16 @@ fn out_of_order_input_is_sorted_and_counted() {
     let f = write_file(dir.path(), "ooo.jsonl", &body);
     let sorted_ids = ["b", "c", "a", "e", "f", "d"];
     for limit in [1_000, 2] {
-        let mut t =
-            Trace::open_with_memory_limit(std::slice::from_ref(&f), &ReadOptions::default(), limit)
-                .unwrap();
+        let mut t = Trace::open(
+            std::slice::from_ref(&f),
+            &ReadOptions {
+                reorder_window: Some(limit as u64),
+                ..ReadOptions::default()
+            },
+        )
+        .unwrap();
         let mut ids = Vec::new();
-        while let Some(r) = t.next_call().unwrap() {
+        while let Some(r) = t.next_record().unwrap() {
             ids.push(r.id.unwrap());
         }
         assert_eq!(ids, sorted_ids, "limit {limit}");
@@ -862,7 +875,11 @@ fn bad_lines_in_every_format_are_located() {
         std::fs::write(&path, bytes).unwrap();
         let name = path.display().to_string();
         for from in [Some(*format), None] {
-            let strict = ReadOptions { from, strict: true };
+            let strict = ReadOptions {
+                from,
+                strict: true,
+                ..ReadOptions::default()
+            };
             let err = Trace::open(std::slice::from_ref(&name), &strict)
                 .err()
                 .unwrap_or_else(|| panic!("case {i} ({format}) must fail under --strict"));
@@ -889,17 +906,30 @@ fn stdin_is_read_like_a_file_even_compressed() {
     };
     for (bytes, limit) in [(plain.clone(), 1_000), (gz, 1)] {
         let inputs = ["-".to_string()];
-        let mut t =
-            Trace::open_with_stdin(&inputs, &ReadOptions::default(), limit, &mut &bytes[..])
-                .unwrap();
+        let mut t = Trace::open_with_stdin(
+            &inputs,
+            &ReadOptions {
+                reorder_window: Some(limit as u64),
+                ..ReadOptions::default()
+            },
+            &mut &bytes[..],
+        )
+        .unwrap();
         let mut got = Vec::new();
-        while let Some(r) = t.next_call().unwrap() {
+        while let Some(r) = t.next_record().unwrap() {
             got.push(r);
         }
         assert_eq!(got, want);
         assert_eq!(t.files(), ["<stdin>"]);
     }
     let twice = ["-".to_string(), "-".to_string()];
-    let err = Trace::open_with_stdin(&twice, &ReadOptions::default(), 10, &mut &plain[..]);
+    let err = Trace::open_with_stdin(
+        &twice,
+        &ReadOptions {
+            reorder_window: Some(10),
+            ..ReadOptions::default()
+        },
+        &mut &plain[..],
+    );
     assert!(matches!(err, Err(TraceError::StdinTwice)));
 }

@@ -42,6 +42,7 @@ fn strict_error(path: &str) -> String {
     let opts = ReadOptions {
         from: None,
         strict: true,
+        ..ReadOptions::default()
     };
     match Trace::open(&[path.to_string()], &opts) {
         Ok(_) => panic!("{path}: --strict must fail"),
@@ -58,6 +59,7 @@ fn read_as(format: Format, body: &str) -> (Vec<CallRecord>, Vec<(u64, String)>) 
         &ReadOptions {
             from: Some(format),
             strict: false,
+            ..ReadOptions::default()
         },
     );
     let skipped = stats
