@@ -544,29 +544,64 @@ impl BatchRows for JsonlRows {
             line: self.line.get(row).copied().unwrap_or_default(),
         };
         let text = self.text.get(row).and_then(|&t| self.str(t)).unwrap_or("");
-        // The scanner took this line, so the general code reads it too; the same code as the
-        // sequential reader's makes the record identical to its.
-        match general(text, origin, &mut Interner::default()) {
-            Ok(rec) => rec,
-            // Not reached (the scanner never takes a line the general code rejects): the
-            // scanner's own reading, without request id and latency, is the best left.
-            Err(_) => {
-                let line = scan_line(text).unwrap_or(Line::NONE);
-                CallRecord {
-                    ts: line.ts,
-                    server: line.server.unwrap_or(UNKNOWN_SERVER).into(),
-                    grant: line.grant.map(Into::into),
-                    session: line.session.map(Into::into),
-                    tool: line.tool.into(),
-                    args: self.args(row),
-                    id: None,
-                    recorded: None,
-                    upstream: line.upstream,
-                    latency_ms: None,
-                    origin,
-                }
-            }
+        // The scanner took this line: read again, it gives every field but a `recorded`
+        // object's rule, message and policy version, which the general code reads.
+        if let Some(line) = scan_line(text).filter(|l| !l.has_recorded) {
+            return CallRecord {
+                ts: line.ts,
+                server: line.server.unwrap_or(UNKNOWN_SERVER).into(),
+                grant: line.grant.map(Into::into),
+                session: line.session.map(Into::into),
+                tool: line.tool.into(),
+                args: self.args(row),
+                id: id_of(text, line.id),
+                recorded: None,
+                upstream: line.upstream,
+                latency_ms: number_at(text, line.latency).and_then(|n| n.as_f64()),
+                origin,
+            };
         }
+        // The scanner never takes a line the general code rejects; were it to, the record
+        // would be the bare call.
+        general(text, origin, &mut Interner::default()).unwrap_or_else(|_| CallRecord {
+            ts: 0,
+            server: UNKNOWN_SERVER.into(),
+            grant: None,
+            session: None,
+            tool: "".into(),
+            args: Args::Unrecorded,
+            id: None,
+            recorded: None,
+            upstream: None,
+            latency_ms: None,
+            origin,
+        })
+    }
+
+    fn id(&self, row: usize) -> Option<String> {
+        if let Some(rec) = self.general(row) {
+            return rec.id.clone();
+        }
+        let text = self.text.get(row).and_then(|&t| self.str(t))?;
+        scan_line(text).and_then(|l| id_of(text, l.id))
+    }
+}
+
+/// The JSON number at `range` of `text`, as the general code's parser reads it.
+fn number_at(text: &str, (start, end): (usize, usize)) -> Option<serde_json::Number> {
+    (start < end)
+        .then(|| serde_json::from_str(text.get(start..end)?).ok())
+        .flatten()
+}
+
+/// The request id at `range` of `text` (a string, or a number in its JSON spelling), as the
+/// general code reads it.
+fn id_of(text: &str, (start, end): (usize, usize)) -> Option<String> {
+    let token = text.get(start..end).filter(|t| !t.is_empty())?;
+    match token.strip_prefix('"').and_then(|t| t.strip_suffix('"')) {
+        Some(plain) if !plain.contains('\\') => Some(plain.to_owned()),
+        Some(_) => serde_json::from_str(token).ok(),
+        None => number_at(text, (start, end)).map(|n| n.to_string()),
     }
 }
 
@@ -753,6 +788,12 @@ struct Line<'a> {
     upstream: Option<Upstream>,
     /// The decision of the `recorded` object.
     recorded: Option<RecordedDecision>,
+    /// Whether the line has a `recorded` object (not `null`).
+    has_recorded: bool,
+    /// The request id's JSON text as a range of the line; `(0, 0)` when absent or `null`.
+    id: (usize, usize),
+    /// The latency's JSON text as a range of the line; `(0, 0)` when absent or `null`.
+    latency: (usize, usize),
 }
 
 impl Line<'_> {
@@ -765,6 +806,9 @@ impl Line<'_> {
         args: (0, 0),
         upstream: None,
         recorded: None,
+        has_recorded: false,
+        id: (0, 0),
+        latency: (0, 0),
     };
 }
 
@@ -813,6 +857,9 @@ struct Fields<'a> {
     arg_keys: (usize, usize),
     upstream: Option<Upstream>,
     recorded: Option<RecordedDecision>,
+    has_recorded: bool,
+    id: (usize, usize),
+    latency: (usize, usize),
 }
 
 impl<'a> Fields<'a> {
@@ -841,10 +888,13 @@ impl<'a> Fields<'a> {
         field!(b"\"tool\":", self.tool = sc.name()?);
         field!(b"\"args\":", self.args = sc.args()?);
         field!(b"\"arg_keys\":", self.arg_keys = sc.arg_keys()?);
-        field!(b"\"id\":", sc.id()?);
-        field!(b"\"recorded\":", self.recorded = sc.recorded()?);
+        field!(b"\"id\":", self.id = sc.id()?);
+        field!(
+            b"\"recorded\":",
+            (self.recorded, self.has_recorded) = sc.recorded()?
+        );
         field!(b"\"upstream\":", self.upstream = sc.upstream()?);
-        field!(b"\"latency_ms\":", sc.latency()?);
+        field!(b"\"latency_ms\":", self.latency = sc.latency()?);
         None
     }
 
@@ -870,10 +920,10 @@ impl<'a> Fields<'a> {
                 SESSION => self.session = sc.name()?,
                 TOOL => self.tool = sc.name()?,
                 ARGS => self.args = sc.args()?,
-                ID => sc.id()?,
+                ID => self.id = sc.id()?,
                 UPSTREAM => self.upstream = sc.upstream()?,
-                LATENCY => sc.latency()?,
-                RECORDED => self.recorded = sc.recorded()?,
+                LATENCY => self.latency = sc.latency()?,
+                RECORDED => (self.recorded, self.has_recorded) = sc.recorded()?,
                 ARG_KEYS => self.arg_keys = sc.arg_keys()?,
                 _ => sc.skip_value(1)?,
             }
@@ -908,6 +958,9 @@ impl<'a> Fields<'a> {
             },
             upstream: self.upstream,
             recorded: self.recorded,
+            has_recorded: self.has_recorded,
+            id: self.id,
+            latency: self.latency,
         })
     }
 }
@@ -1116,15 +1169,15 @@ impl<'a> Scanner<'a> {
 
     /// `recorded`: the decision of an object holding at most `decision`, `rule`, `message` and
     /// `policy_version` of the right types (and any other keys), or `null`.
-    fn recorded(&mut self) -> Option<Option<RecordedDecision>> {
+    fn recorded(&mut self) -> Option<(Option<RecordedDecision>, bool)> {
         if self.peek()? != b'{' {
-            return self.lit(b"null").map(|()| None);
+            return self.lit(b"null").map(|()| (None, false));
         }
         self.pos += 1;
         self.ws();
         if self.peek()? == b'}' {
             self.pos += 1;
-            return Some(None);
+            return Some((None, true));
         }
         let mut decision = None;
         let mut seen = 0u8;
@@ -1166,35 +1219,43 @@ impl<'a> Scanner<'a> {
                     }
                     _ => self.lit(b"null")?,
                 },
-                8 => self.id()?,
+                8 => {
+                    self.id()?;
+                }
                 _ => self.skip_value(2)?,
             }
             self.ws();
             match self.next()? {
                 b',' => self.ws(),
-                b'}' => return Some(decision),
+                b'}' => return Some((decision, true)),
                 _ => return None,
             }
         }
     }
 
-    /// A request id: any string, a plain number, or `null`.
-    fn id(&mut self) -> Option<()> {
+    /// A request id: any string, a plain number, or `null` (`(0, 0)`); its range in the line.
+    fn id(&mut self) -> Option<(usize, usize)> {
+        let start = self.pos;
         match self.peek()? {
             b'"' => {
                 self.pos += 1;
-                self.skip_str()
+                self.skip_str()?;
             }
-            b'n' => self.lit(b"null"),
-            _ => self.number(false),
+            b'n' => return self.lit(b"null").map(|()| (0, 0)),
+            _ => self.number(false)?,
         }
+        Some((start, self.pos))
     }
 
-    /// The latency: a plain number or `null`.
-    fn latency(&mut self) -> Option<()> {
+    /// The latency: a plain number or `null` (`(0, 0)`); its range in the line.
+    fn latency(&mut self) -> Option<(usize, usize)> {
+        let start = self.pos;
         match self.peek()? {
-            b'n' => self.lit(b"null"),
-            _ => self.number(false),
+            b'n' => self.lit(b"null").map(|()| (0, 0)),
+            _ => {
+                self.number(false)?;
+                Some((start, self.pos))
+            }
         }
     }
 
@@ -1467,6 +1528,7 @@ mod tests {
                 let decision = rec.recorded.as_ref().and_then(|r| r.decision);
                 assert_eq!(b.recorded[i], decision, "{at}");
                 assert_eq!(b.rows.args(i), rec.args, "{at}");
+                assert_eq!(b.rows.id(i), rec.id, "{at}");
                 records.push(rec);
             }
             for (line, e) in &b.skipped {

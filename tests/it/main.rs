@@ -6,6 +6,7 @@ mod extras;
 mod generate;
 mod intercept;
 mod json_schema;
+mod merge;
 mod policy;
 mod proptest_reference;
 mod replay;

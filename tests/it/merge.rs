@@ -1,0 +1,234 @@
+//! The one read path: several inputs merged in time order, calls out of order put in their
+//! place within the read-ahead, bad lines of several inputs counted in input order, `--strict`
+//! before any output, and per-call rows that say what the summary says of the same calls.
+
+use std::io::Write;
+
+use mcpsim::trace::{CallRecord, ReadOptions, Trace, TraceError};
+
+use crate::cli::run;
+use crate::trace::{fixture, read, read_with, write_file};
+
+fn call_line(sec: u64, id: u64) -> String {
+    format!(
+        r#"{{"ts":"2026-08-01T{:02}:{:02}:{:02}Z","server":"s","grant":"g{}","tool":"t{}","id":"{id}","args":{{"n":{id}}}}}"#,
+        sec / 3600 % 24,
+        sec / 60 % 60,
+        sec % 60,
+        id % 7,
+        id % 3
+    )
+}
+
+/// 30,000 calls (several JSONL chunks), one a second, with every 1,000th call moved 2,500 lines
+/// later: out of order across chunk boundaries, within the default read-ahead.
+/// Returns the file, how many calls were moved, and the line the first one moved to.
+fn late_calls(dir: &std::path::Path) -> (String, usize, u64) {
+    let mut lines: Vec<String> = (0..30_000).map(|i| call_line(i, i)).collect();
+    let mut moved = 0;
+    for i in (1_000..27_000).step_by(1_000) {
+        let l = lines.remove(i);
+        lines.insert(i + 2_500, l);
+        moved += 1;
+    }
+    let first = lines
+        .iter()
+        .position(|l| l.contains(r#""id":"1000""#))
+        .unwrap() as u64
+        + 1;
+    (
+        write_file(dir, "late.jsonl", &lines.join("\n")),
+        moved,
+        first,
+    )
+}
+
+fn ids(recs: &[CallRecord]) -> Vec<u64> {
+    recs.iter()
+        .map(|r| r.id.as_deref().unwrap().parse().unwrap())
+        .collect()
+}
+
+#[test]
+fn calls_late_across_chunks_are_put_in_their_place_and_counted() {
+    let dir = tempfile::tempdir().unwrap();
+    let (path, moved, first) = late_calls(dir.path());
+    let (recs, stats) = read_with(std::slice::from_ref(&path), &ReadOptions::default());
+    assert_eq!(ids(&recs), (0..30_000).collect::<Vec<u64>>());
+    // Each moved call is earlier than the calls read before it: counted once.
+    assert_eq!(stats.out_of_order, moved as u64);
+    assert_eq!(stats.calls, 30_000);
+    // Records keep what the line held.
+    assert_eq!(recs[1_000].origin.line, first);
+    assert!(recs[1_000].args.values().is_some());
+}
+
+#[test]
+fn a_call_later_than_the_window_ends_the_read_naming_its_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let (path, _, first) = late_calls(dir.path());
+    let opts = ReadOptions {
+        reorder_window: Some(100),
+        ..ReadOptions::default()
+    };
+    let mut t = Trace::open(std::slice::from_ref(&path), &opts).unwrap();
+    let err = loop {
+        match t.next_record() {
+            Ok(Some(_)) => {}
+            Ok(None) => panic!("a call 2,500 lines late was put in place"),
+            Err(e) => break e,
+        }
+    };
+    // Calls are read ahead a whole chunk at a time, so the first late call past what was
+    // handed out is one of the moved ones, not necessarily the first.
+    let TraceError::OutOfOrder { line, window, .. } = err else {
+        panic!("{err:?}")
+    };
+    assert_eq!(window, 100);
+    let text = std::fs::read_to_string(&path).unwrap();
+    let id_at = |line: u64| -> u64 {
+        let l = text.lines().nth(line as usize - 1).unwrap();
+        let id = l.split(r#""id":""#).nth(1).unwrap().split('"').next();
+        id.unwrap().parse().unwrap()
+    };
+    assert!(
+        line >= first && id_at(line) < id_at(line - 1),
+        "line {line}"
+    );
+    // The whole file in memory sorts it, as the message says.
+    let (code, out, stderr) = run(&["stats", "--reorder-window", "100", &path]);
+    assert_eq!(code, 2, "{stderr}");
+    assert!(out.is_empty());
+    assert!(
+        stderr.contains(&format!(
+            "late.jsonl:{line}: this call is earlier than calls already replayed"
+        )),
+        "{stderr}"
+    );
+    let (code, _, stderr) = run(&["stats", "--reorder-window", "0", &path]);
+    assert_eq!(code, 0, "{stderr}");
+}
+
+#[test]
+fn bad_lines_of_several_inputs_are_counted_in_input_order() {
+    let bad = fixture("bad.jsonl");
+    let fleet = fixture("fleet.jsonl");
+    let (alone, alone_stats) = read(&[&bad]);
+    let (recs, stats) = read(&[&fleet, &bad, &bad]);
+    assert_eq!(stats.skipped, 2 * alone_stats.skipped);
+    assert_eq!(recs.len(), 45 + 2 * alone.len());
+    // Examples: the second input's first, in line order, then the third's.
+    let want: Vec<(String, u64)> = [&bad, &bad]
+        .iter()
+        .flat_map(|f| {
+            alone_stats
+                .skipped_examples
+                .iter()
+                .map(move |s| ((*f).clone(), s.line))
+        })
+        .take(10)
+        .collect();
+    let got: Vec<(String, u64)> = stats
+        .skipped_examples
+        .iter()
+        .map(|s| (s.file.clone(), s.line))
+        .collect();
+    assert_eq!(got, want);
+    assert_eq!(stats.per_file[1].2, alone.len() as u64);
+}
+
+#[test]
+fn strict_fails_at_open_on_a_bad_line_of_a_later_input() {
+    let opts = ReadOptions {
+        strict: true,
+        ..ReadOptions::default()
+    };
+    let inputs = [fixture("fleet.jsonl"), fixture("bad.jsonl")];
+    let err = Trace::open(&inputs, &opts).err().expect("strict must fail");
+    assert!(
+        matches!(&err, TraceError::BadRecord { file, .. } if file.ends_with("bad.jsonl")),
+        "{err:?}"
+    );
+}
+
+/// Per-call rows are built from the columns; the summary's listed calls from whole records.
+/// Both must describe every call alike, on every fixture.
+#[test]
+fn per_call_rows_describe_calls_as_the_summary_lists_them() {
+    let traces = [
+        "agentgateway.jsonl",
+        "bad.jsonl",
+        "fleet.csv",
+        "fleet.jsonl",
+        "fleet.parquet",
+        "intercept-github.jsonl",
+        "intercept.jsonl",
+        "jsonrpc.jsonl",
+        "mcp-server-fortios.log",
+        "otel-spans.jsonl",
+        "policylayer.jsonl",
+        "toolhive-audit.jsonl",
+    ];
+    for policy in [
+        "fixtures/policies/everything.json",
+        "fixtures/policies/intercept/github.yaml",
+    ] {
+        for trace in traces {
+            let path = fixture(trace);
+            let (code, rows, err) = run(&[
+                "simulate",
+                "--policy",
+                policy,
+                &path,
+                "--format",
+                "jsonl",
+                "--show-args",
+            ]);
+            assert!(code == 0 || code == 1, "{trace}: {err}");
+            let (_, summary, err) = run(&[
+                "simulate",
+                "--policy",
+                policy,
+                &path,
+                "--format",
+                "json",
+                "--calls",
+                "all",
+                "--show-args",
+            ]);
+            let summary: serde_json::Value = serde_json::from_str(&summary).expect(&err);
+            let listed = summary["calls"].as_array().expect("calls").clone();
+            let rows: Vec<serde_json::Value> = rows
+                .lines()
+                .map(|l| serde_json::from_str(l).unwrap())
+                .collect();
+            assert!(!rows.is_empty(), "{trace}");
+            let mut compared = 0;
+            for row in &rows {
+                if let Some(l) = listed.iter().find(|l| l["index"] == row["index"]) {
+                    assert_eq!(l, row, "{trace} {policy}");
+                    compared += 1;
+                }
+            }
+            assert_eq!(compared, listed.len(), "{trace} {policy}");
+        }
+    }
+}
+
+#[test]
+fn standard_input_streams_like_a_file() {
+    let mut child = crate::cli::mcpsim(&["stats", "--format", "json", "-"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let body = std::fs::read(fixture("fleet.jsonl")).unwrap();
+    child.stdin.take().unwrap().write_all(&body).unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(out.status.success());
+    let (_, file, _) = run(&["stats", "--format", "json", &fixture("fleet.jsonl")]);
+    let stdin: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let file: serde_json::Value = serde_json::from_str(&file).unwrap();
+    assert_eq!(stdin["totals"], file["totals"]);
+    assert_eq!(stdin["per_tool"], file["per_tool"]);
+}
