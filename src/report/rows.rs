@@ -1,4 +1,6 @@
-//! Per-call formats: JSON lines (streamed), CSV and Parquet (columns collected, written by polars).
+//! Per-call formats: JSON lines, CSV and Parquet, all streamed: CSV and Parquet rows are
+//! collected into columns and written by polars every [`ROWS_PER_WRITE`] rows (a Parquet row
+//! group each), so memory does not grow with the trace.
 
 use std::io::{self, Write};
 
@@ -123,12 +125,47 @@ fn outcome_cells(o: &Outcome) -> impl Iterator<Item = Cell> {
     .into_iter()
 }
 
-/// Column-wise buffers for CSV and Parquet, written by polars at the end. The columns are fixed
-/// by the [`RowKind`], so an empty replay still writes a header (CSV) or schema (Parquet).
+/// Rows collected before they are written.
+const ROWS_PER_WRITE: usize = 1 << 16;
+
+/// Column-wise buffers for CSV and Parquet, written by polars every [`ROWS_PER_WRITE`] rows and
+/// at the end. The columns are fixed by the [`RowKind`], so an empty replay still writes a
+/// header (CSV) or schema (Parquet).
 struct Frame {
     parquet: bool,
     names: Vec<String>,
     cols: Vec<Col>,
+    rows: usize,
+    /// Whether rows were written already (the CSV header with them).
+    started: bool,
+    /// The Parquet file being written, once rows were: its bytes go to `spill`, from where
+    /// each write hands them on to the destination.
+    parquet_writer: Option<polars::io::parquet::write::BatchedWriter<Spill>>,
+    spill: Spill,
+}
+
+/// Bytes a Parquet writer wrote and the destination has not taken yet.
+#[derive(Clone, Default)]
+struct Spill(std::rc::Rc<std::cell::RefCell<Vec<u8>>>);
+
+impl Write for Spill {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        self.0.borrow_mut().extend_from_slice(buf);
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}
+
+impl Spill {
+    fn drain_to(&self, out: &mut dyn Write) -> io::Result<()> {
+        let mut buf = self.0.borrow_mut();
+        out.write_all(&buf)?;
+        buf.clear();
+        Ok(())
+    }
 }
 
 impl Frame {
@@ -161,10 +198,14 @@ impl Frame {
             parquet,
             names,
             cols,
+            rows: 0,
+            started: false,
+            parquet_writer: None,
+            spill: Spill::default(),
         }
     }
 
-    fn push(&mut self, cells: impl Iterator<Item = Cell>) {
+    fn push(&mut self, cells: impl Iterator<Item = Cell>, out: &mut dyn Write) -> io::Result<()> {
         for (col, cell) in self.cols.iter_mut().zip(cells) {
             match (col, cell) {
                 (Col::Int(v), Cell::Int(x)) => v.push(x),
@@ -174,44 +215,85 @@ impl Frame {
                 _ => unreachable!("cells follow the column layout of Frame::new"),
             }
         }
+        self.rows += 1;
+        if self.rows == ROWS_PER_WRITE {
+            self.write(out)?;
+        }
+        Ok(())
     }
 
-    fn write(self, out: &mut dyn Write) -> io::Result<()> {
-        let columns: Vec<Column> = self
-            .names
-            .iter()
-            .zip(self.cols)
+    /// The rows collected so far, taken out of the buffers.
+    fn take(&mut self) -> io::Result<DataFrame> {
+        self.rows = 0;
+        let columns: Vec<Column> = (self.names.iter())
+            .zip(&mut self.cols)
             .map(|(name, col)| {
                 let name = name.as_str().into();
                 match col {
-                    Col::Int(v) => Column::new(name, v),
-                    Col::Text(v) => Column::new(name, v),
-                    Col::Float(v) => Column::new(name, v),
-                    Col::Bool(v) => Column::new(name, v),
+                    Col::Int(v) => Column::new(name, std::mem::take(v)),
+                    Col::Text(v) => Column::new(name, std::mem::take(v)),
+                    Col::Float(v) => Column::new(name, std::mem::take(v)),
+                    Col::Bool(v) => Column::new(name, std::mem::take(v)),
                 }
             })
             .collect();
-        let mut df = DataFrame::new_infer_height(columns).map_err(io::Error::other)?;
+        DataFrame::new_infer_height(columns).map_err(io::Error::other)
+    }
+
+    /// Write the rows collected so far.
+    fn write(&mut self, out: &mut dyn Write) -> io::Result<()> {
+        let mut df = self.take()?;
         if self.parquet {
-            ParquetWriter::new(out)
-                .finish(&mut df)
-                .map_err(io::Error::other)?;
+            let writer = match &mut self.parquet_writer {
+                Some(w) => w,
+                None => self.parquet_writer.insert(
+                    ParquetWriter::new(self.spill.clone())
+                        .batched(df.schema())
+                        .map_err(io::Error::other)?,
+                ),
+            };
+            writer.write_batch(&df).map_err(io::Error::other)?;
+            self.spill.drain_to(out)?;
         } else {
-            CsvWriter::new(out)
+            CsvWriter::new(&mut *out)
+                .include_header(!self.started)
                 .finish(&mut df)
                 .map_err(io::Error::other)?;
+        }
+        self.started = true;
+        Ok(())
+    }
+
+    /// Write the last rows and end the file.
+    fn finish(mut self, out: &mut dyn Write) -> io::Result<()> {
+        if self.rows > 0 || !self.started {
+            if self.parquet && !self.started {
+                // Fewer rows than one write: the whole file at once.
+                let mut df = self.take()?;
+                ParquetWriter::new(&mut *out)
+                    .finish(&mut df)
+                    .map_err(io::Error::other)?;
+                return Ok(());
+            }
+            self.write(out)?;
+        }
+        if let Some(w) = self.parquet_writer.take() {
+            w.finish().map_err(io::Error::other)?;
+            self.spill.drain_to(out)?;
         }
         Ok(())
     }
 }
 
 impl RowSink for Frame {
-    fn simulate_row(&mut self, row: &CallRow, _out: &mut dyn Write) -> io::Result<()> {
-        self.push(call_cells(&row.call).chain(outcome_cells(&row.outcome)));
-        Ok(())
+    fn simulate_row(&mut self, row: &CallRow, out: &mut dyn Write) -> io::Result<()> {
+        self.push(
+            call_cells(&row.call).chain(outcome_cells(&row.outcome)),
+            out,
+        )
     }
 
-    fn diff_row(&mut self, row: &DiffRow, _out: &mut dyn Write) -> io::Result<()> {
+    fn diff_row(&mut self, row: &DiffRow, out: &mut dyn Write) -> io::Result<()> {
         let cause = row.cause.map(|c| match c {
             Cause::Direct => "direct".to_owned(),
             Cause::KnockOn => "knock-on".to_owned(),
@@ -221,11 +303,11 @@ impl RowSink for Frame {
                 .chain(outcome_cells(&row.base))
                 .chain(outcome_cells(&row.candidate))
                 .chain(std::iter::once(Cell::Text(cause))),
-        );
-        Ok(())
+            out,
+        )
     }
 
     fn finish(self: Box<Self>, out: &mut dyn Write) -> io::Result<()> {
-        (*self).write(out)
+        Frame::finish(*self, out)
     }
 }

@@ -796,22 +796,6 @@ struct Line<'a> {
     latency: (usize, usize),
 }
 
-impl Line<'_> {
-    const NONE: Line<'static> = Line {
-        ts: 0,
-        server: None,
-        grant: None,
-        session: None,
-        tool: "",
-        args: (0, 0),
-        upstream: None,
-        recorded: None,
-        has_recorded: false,
-        id: (0, 0),
-        latency: (0, 0),
-    };
-}
-
 // Known keys, as bits of the duplicate check.
 const TS: u16 = 1;
 const SERVER: u16 = 1 << 1;

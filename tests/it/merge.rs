@@ -232,3 +232,59 @@ fn standard_input_streams_like_a_file() {
     assert_eq!(stdin["totals"], file["totals"]);
     assert_eq!(stdin["per_tool"], file["per_tool"]);
 }
+
+/// CSV and Parquet rows are written as they come, in several writes past 65,536 rows: the
+/// output is one header (CSV) or one file (Parquet) holding every row, as JSON lines say.
+#[test]
+fn per_call_csv_and_parquet_stream_every_row_in_order() {
+    use polars::prelude::*;
+    let dir = tempfile::tempdir().unwrap();
+    let trace = dir.path().join("calls.jsonl");
+    let trace = trace.to_str().unwrap();
+    let (code, _, err) = run(&[
+        "generate", "--calls", "70000", "--seed", "7", "--output", trace,
+    ]);
+    assert_eq!(code, 0, "{err}");
+    let policy = "fixtures/policies/bench.json";
+    let (_, jsonl, _) = run(&["simulate", "--policy", policy, trace, "--format", "jsonl"]);
+    let decisions: Vec<String> = jsonl
+        .lines()
+        .map(|l| {
+            let v: serde_json::Value = serde_json::from_str(l).unwrap();
+            v["decision"].as_str().unwrap().to_owned()
+        })
+        .collect();
+    assert_eq!(decisions.len(), 70_000);
+    let csv_out = dir.path().join("d.csv");
+    let pq_out = dir.path().join("d.parquet");
+    for (format, out) in [("csv", &csv_out), ("parquet", &pq_out)] {
+        let (code, _, err) = run(&[
+            "simulate",
+            "--policy",
+            policy,
+            trace,
+            "--format",
+            format,
+            "--output",
+            out.to_str().unwrap(),
+        ]);
+        assert!(code == 0 || code == 1, "{err}");
+    }
+    let csv = std::fs::read_to_string(&csv_out).unwrap();
+    assert_eq!(csv.lines().filter(|l| l.starts_with("index,")).count(), 1);
+    let df = CsvReader::new(std::fs::File::open(&csv_out).unwrap())
+        .finish()
+        .unwrap();
+    let pq = ParquetReader::new(std::fs::File::open(&pq_out).unwrap())
+        .finish()
+        .unwrap();
+    for df in [df, pq] {
+        assert_eq!(df.height(), 70_000);
+        let col = df.column("decision").unwrap().str().unwrap().clone();
+        let got: Vec<&str> = (0..col.len()).map(|i| col.get(i).unwrap()).collect();
+        assert_eq!(got, decisions);
+        let index = df.column("index").unwrap().cast(&DataType::Int64).unwrap();
+        let index = index.i64().unwrap();
+        assert_eq!(index.get(69_999), Some(70_000));
+    }
+}
