@@ -11,7 +11,7 @@ mod explain;
 mod markdown;
 mod model;
 mod rows;
-mod stats;
+mod traffic;
 mod suggest;
 mod table;
 
@@ -20,7 +20,7 @@ pub use document::{Block, Document, num};
 pub use explain::{ExplainReport, LimitState, StepInfo, StepKind, StepResult, window_name};
 pub use model::*;
 pub use rows::{RowKind, RowSink, row_sink};
-pub use stats::{PEAK_WINDOWS, Peak, StatsBuilder, StatsReport, TrafficStats, WindowPeaks};
+pub use traffic::{PEAK_WINDOWS, Peak, StatsBuilder, StatsReport, TrafficStats, WindowPeaks};
 pub use suggest::{
     SuggestBuilder, SuggestedLimit, SuggestedPolicy, SuggestedRules, scaled_max, suggest,
 };
@@ -115,7 +115,7 @@ pub fn write_explain(
 
 /// Write a stats report.
 pub fn write_stats(r: &StatsReport, format: SummaryFormat, out: &mut dyn Write) -> io::Result<()> {
-    write_summary(r, stats::document, format.into(), out)
+    write_summary(r, traffic::document, format.into(), out)
 }
 
 /// Write a suggested policy as pretty-printed `policy.json`.

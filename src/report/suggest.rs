@@ -11,7 +11,7 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use serde::Serialize;
 
-use super::stats::WindowPeaks;
+use super::traffic::WindowPeaks;
 use crate::engine::Scope;
 use crate::trace::{CallRecord, Sym};
 

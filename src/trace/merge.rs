@@ -27,18 +27,18 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use super::agentgateway::AgentGatewaySource;
-use super::claude::ClaudeSource;
+use super::claude_desktop::ClaudeSource;
 use super::csv::CsvSource;
 use super::format::detect;
 use super::input::{Spool, open_decoded, peek_head};
-use super::intercept::InterceptSource;
+use super::intercept_log::InterceptSource;
 use super::jsonl::JsonlSource;
 use super::jsonl_batch::JsonlBatchSource;
 use super::jsonrpc::JsonRpcSource;
 use super::otel::OtelSource;
 use super::parquet::ParquetBytes;
 use super::parquet_batch::ParquetBatchSource;
-use super::policylayer::PolicyLayerSource;
+use super::policylayer_log::PolicyLayerSource;
 use super::source::{Ctx, Lines, Source};
 use super::toolhive::ToolHiveSource;
 use super::{

@@ -8,12 +8,12 @@
 
 mod agentgateway;
 mod batch;
-mod claude;
+mod claude_desktop;
 mod csv;
 mod error;
 mod format;
 mod input;
-mod intercept;
+mod intercept_log;
 mod intern;
 mod jsonl;
 mod jsonl_batch;
@@ -24,11 +24,11 @@ mod pairing;
 mod parquet;
 mod parquet_batch;
 mod parquet_inflate;
-mod policylayer;
+mod policylayer_log;
 mod priority;
 mod record;
 mod source;
-mod stats;
+mod read_stats;
 mod table;
 mod time;
 mod toolhive;
@@ -43,6 +43,6 @@ pub use record::{
     Args, ArgsView, CallRecord, Nanos, Origin, RawArgs, Recorded, RecordedDecision, Sym, Upstream,
     raw_object_parses,
 };
-pub use stats::{ReadStats, Skipped};
+pub use read_stats::{ReadStats, Skipped};
 pub use time::{format_ts, parse_ts_str, parse_ts_value};
 pub use write::{write_csv, write_jsonl, write_parquet};

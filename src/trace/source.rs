@@ -6,7 +6,7 @@ use std::io::BufRead;
 use serde_json::{Map, Value};
 
 use super::format::UTF8_BOM;
-use super::stats::MAX_EXAMPLES;
+use super::read_stats::MAX_EXAMPLES;
 use super::time::{kind_of, parse_ts_value};
 use super::{CallRecord, Nanos, Origin, ReadStats, Skipped, TraceError};
 
