@@ -78,11 +78,6 @@ fn sorted_groups(map: HashMap<Arc<str>, Tally>) -> Vec<GroupTally> {
 pub struct NoPolicy(HashMap<Arc<str>, u64>);
 
 impl NoPolicy {
-    /// Count one call.
-    pub fn add(&mut self, call: &CallRecord) {
-        self.add_calls(&call.server, 1);
-    }
-
     /// Count `n` calls of one server.
     pub fn add_calls(&mut self, server: &Arc<str>, n: u64) {
         *self.0.entry(server.clone()).or_default() += n;
@@ -144,17 +139,6 @@ impl SimulateBuilder {
             disagreements: BTreeMap::new(),
             saw_recorded: false,
         }
-    }
-
-    /// Count one evaluated call; `index` is its 1-based position in time order.
-    pub fn push(&mut self, index: u64, call: &CallRecord, d: &Decision, files: &[String]) {
-        tally_for(&mut self.per_tool, &call.tool).add(d);
-        match &call.grant {
-            Some(g) => tally_for(&mut self.per_grant, g).add(d),
-            None => tally_for(&mut self.per_grant, NONE_GRANT).add(d),
-        }
-        let recorded = call.recorded.as_ref().and_then(|r| r.decision);
-        self.push_ungrouped(index, d, recorded, || call.clone(), files);
     }
 
     /// Add per-tool and per-grant tallies kept by the caller (`None` is calls without a
@@ -351,22 +335,6 @@ impl DiffBuilder {
             per_grant: HashMap::default(),
             calls: Vec::new(),
         }
-    }
-
-    /// Count one call decided under both policies; `cause` is set iff the decision changed.
-    pub fn push(
-        &mut self,
-        index: u64,
-        call: &CallRecord,
-        base: &Decision,
-        candidate: &Decision,
-        cause: Option<Cause>,
-        files: &[String],
-    ) {
-        let grant = call.grant.as_deref().unwrap_or(NONE_GRANT);
-        group_for(&mut self.per_tool, &call.tool).count(base, candidate, cause);
-        group_for(&mut self.per_grant, grant).count(base, candidate, cause);
-        self.push_ungrouped(index, base, candidate, cause, || call.clone(), files);
     }
 
     /// Add per-tool and per-grant groups kept by the caller (`None` is calls without a grant),
