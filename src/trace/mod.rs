@@ -41,6 +41,7 @@ pub use format::Format;
 pub use input::{InputSpec, expand_inputs};
 pub(crate) use merge::{BatchInput, open_batches};
 pub use merge::{ReadOptions, Trace};
+pub use priority::set_reader_nice;
 pub use record::{
     Args, ArgsView, CallRecord, Nanos, Origin, RawArgs, Recorded, RecordedDecision, Sym, Upstream,
     raw_object_parses,
