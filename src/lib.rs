@@ -9,6 +9,8 @@
 //! compiled form the engine runs.
 #![warn(missing_docs)]
 
+#[doc(hidden)]
+pub mod bench_support;
 pub mod cli;
 pub mod engine;
 pub mod generate;

@@ -1355,14 +1355,12 @@ mod tests {
     use super::*;
 
     use std::io::{Cursor, Write};
-    use std::time::Instant;
 
     use proptest::prelude::*;
 
     use crate::generate::{GenConfig, Generator};
     use crate::trace::format::{Format, detect};
     use crate::trace::jsonl::JsonlSource;
-    use crate::trace::jsonl_fast::ParallelJsonlSource;
     use crate::trace::source::{Ctx, Lines, Source};
     use crate::trace::{NO_SYM, ReadStats};
 
@@ -2080,63 +2078,5 @@ mod tests {
             let longer = format!("{a}a");
             prop_assert!(!same(&a, &longer));
         }
-    }
-
-    /// Throughput on a real file: `MCPSIM_DRAIN_FILE=calls.jsonl cargo test --release -- --ignored
-    /// drain_throughput --nocapture`. `MCPSIM_DRAIN_READ=1` reads the file as a stream instead of
-    /// mapping it; `MCPSIM_DRAIN_COMPARE=1` also drains the record reader.
-    #[test]
-    #[ignore = "measures a file named by MCPSIM_DRAIN_FILE"]
-    fn drain_throughput() {
-        let Ok(path) = std::env::var("MCPSIM_DRAIN_FILE") else {
-            return;
-        };
-        let bytes = std::fs::metadata(&path).expect("file").len() as f64;
-        let start = Instant::now();
-        let symbols = Symbols::new();
-        let mut src = if std::env::var_os("MCPSIM_DRAIN_READ").is_some() {
-            let (r, _) = open_decoded(Path::new(&path), &path).expect("opens");
-            JsonlBatchSource::open_reader(r, &path, 0, symbols.clone())
-        } else {
-            JsonlBatchSource::open_file(Path::new(&path), &path, 0, symbols.clone()).expect("opens")
-        };
-        let (mut rows, mut skipped, mut batches) = (0usize, 0usize, 0usize);
-        let mut check = 0i64;
-        while let Some(b) = src.next_batch().expect("reads") {
-            rows += b.len();
-            skipped += b.skipped.len();
-            batches += 1;
-            check = b.ts.iter().fold(check, |c, &t| c.wrapping_add(t));
-        }
-        let secs = start.elapsed().as_secs_f64();
-        println!(
-            "batches: {rows} calls, {skipped} skipped, {batches} batches, {} names in {secs:.3} s: \
-             {:.2} GB/s, {:.1} M calls/s (check {check})",
-            symbols.len(),
-            bytes / secs / 1e9,
-            rows as f64 / secs / 1e6
-        );
-        if std::env::var_os("MCPSIM_DRAIN_COMPARE").is_none() {
-            return;
-        }
-        let start = Instant::now();
-        let (r, _) = open_decoded(Path::new(&path), &path).expect("opens");
-        let mut src = ParallelJsonlSource::new(r, &path, 0);
-        let mut stats = ReadStats::default();
-        let mut cx = Ctx {
-            stats: &mut stats,
-            strict: false,
-            file: &path,
-        };
-        let mut records = 0usize;
-        while src.next(&mut cx).expect("reads").is_some() {
-            records += 1;
-        }
-        let secs = start.elapsed().as_secs_f64();
-        println!(
-            "records: {records} calls in {secs:.3} s: {:.2} GB/s, {:.1} M calls/s",
-            bytes / secs / 1e9,
-            records as f64 / secs / 1e6
-        );
     }
 }
