@@ -16,6 +16,8 @@
 #   COOLDOWN    seconds of rest before each case (default: 10; QUICK: 1), so that no case runs
 #               in the wake of the one before (on shared machines a case that follows seconds
 #               of load on both cores runs measurably slower)
+#   EVALUATOR   0 skips the evaluator micro-benchmark (its first build in a target directory
+#               compiles the dependencies again with the dev-dependencies' features: long)
 #
 # Every timed case runs once untimed first, so all of them read from a warm page cache.
 set -euo pipefail
@@ -36,6 +38,7 @@ RUNS=${RUNS:-5}
 PY_RUNS=${PY_RUNS:-3}
 SEED=${SEED:-42}
 COOLDOWN=${COOLDOWN:-10}
+EVALUATOR=${EVALUATOR:-1}
 REALISTIC=$ROOT/fixtures/policies/realistic.json
 BENCH=$ROOT/fixtures/policies/bench.json
 TARGET=${CARGO_TARGET_DIR:-$ROOT/target}
@@ -54,6 +57,10 @@ NB=$(human "$BIG_CALLS")
 # --- tools -----------------------------------------------------------------------------------
 say "building mcpsim (release)…"
 cargo build --release --quiet --bin mcpsim
+if [[ $EVALUATOR == 1 ]]; then
+    say "building the evaluator micro-benchmark…"
+    cargo bench --quiet --bench evaluator --no-run 2>>"$LOG"
+fi
 
 TIME_BIN=/usr/bin/time
 if ! "$TIME_BIN" -f %M true >/dev/null 2>&1; then
@@ -183,9 +190,12 @@ for f in jsonl csv parquet; do
     memory "convert --to $f, JSONL" "$BIN" convert --to "$f" --output "$SCRATCH/out.$f" "$J10"
 done
 
-say "running the evaluator micro-benchmark…"
 EVAL_OUT=$DATA/out-evaluator.txt
-cargo bench --quiet --bench evaluator >"$EVAL_OUT" 2>>"$LOG"
+: >"$EVAL_OUT"
+if [[ $EVALUATOR == 1 ]]; then
+    say "running the evaluator micro-benchmark…"
+    cargo bench --quiet --bench evaluator >"$EVAL_OUT" 2>>"$LOG"
+fi
 # divan prints, per benchmark, the time per iteration (200,000 decisions) as fastest │ slowest │
 # median │ mean, and below it the same as throughput; keep the medians.
 eval_median() {
@@ -276,9 +286,13 @@ rate() { awk -v t="${MEDIAN[$1]}" -v n="$BIG_CALLS" 'BEGIN {printf "%.1f M calls
     echo "- realistic policy: mcpsim ${COUNTS[sim_real]}; exact Python replay ${COUNTS[py_real]} ($(agree "${COUNTS[sim_real]}" "${COUNTS[py_real]}")); the JSON-RPC recording ${COUNTS[jsonrpc]} ($(agree "${COUNTS[sim_real]}" "${COUNTS[jsonrpc]}")); DuckDB query ${COUNTS[duck_real]} (stateless approximation)"
     echo "- bench.json: mcpsim ${COUNTS[sim_bench]}; exact Python replay ${COUNTS[py_bench]} ($(agree "${COUNTS[sim_bench]}" "${COUNTS[py_bench]}")); DuckDB query ${COUNTS[duck_bench]} (stateless approximation)"
     echo
-    echo "Evaluator alone (divan, \`cargo bench --bench evaluator\`), median per 200,000 decisions:"
-    echo "- names interned to ids by the reader (the fast lane's input): ${EVAL_MEDIAN:-n/a}, ${EVAL_RATE:-n/a} (decisions per second);"
-    echo "- names as strings (records of the other readers): ${EVAL_NAMES_MEDIAN:-n/a}, ${EVAL_NAMES_RATE:-n/a}."
+    if [[ $EVALUATOR == 1 ]]; then
+        echo "Evaluator alone (divan, \`cargo bench --bench evaluator\`), median per 200,000 decisions:"
+        echo "- names interned to ids by the reader (the fast lane's input): ${EVAL_MEDIAN:-n/a}, ${EVAL_RATE:-n/a} (decisions per second);"
+        echo "- names as strings (records of the other readers): ${EVAL_NAMES_MEDIAN:-n/a}, ${EVAL_NAMES_RATE:-n/a}."
+    else
+        echo "Evaluator micro-benchmark skipped (EVALUATOR=0)."
+    fi
     echo
     echo "Commit $(git rev-parse --short HEAD)$(git diff --quiet HEAD -- src Cargo.toml Cargo.lock || echo ' with uncommitted changes'); timed runs per case: $RUNS (Python loops: $PY_RUNS), after $COOLDOWN s of rest and one untimed warm-up run; seed $SEED."
     echo "Input sizes: $N JSONL $(awk -v b="$BYTES" 'BEGIN {printf "%.0f MB", b / 1e6}'), $N JSON-RPC $(awk -v b="$(stat -c %s "$R1")" 'BEGIN {printf "%.0f MB", b / 1e6}'), $NB JSONL $(awk -v b="$(stat -c %s "$J10")" 'BEGIN {printf "%.0f MB", b / 1e6}'), $NB Parquet $(awk -v b="$(stat -c %s "$P10")" 'BEGIN {printf "%.0f MB", b / 1e6}')."
