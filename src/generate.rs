@@ -668,6 +668,76 @@ impl Generator {
         Ok(n)
     }
 
+    /// Write every remaining call as an MCP JSON-RPC recording (see `docs/trace-formats.md`):
+    /// for each call the client's `tools/call` request and, `latency_ms` later, the server's
+    /// reply, one message per line in an envelope, all lines in time order. Reading it back
+    /// gives the calls [`Generator::write_jsonl`] writes. Returns the number of calls.
+    pub fn write_jsonrpc(mut self, out: &mut dyn Write) -> Result<u64, GenerateError> {
+        let mut buf: Vec<u8> = Vec::with_capacity(1 << 20);
+        let mut day_cache = DayCache::default();
+        // Replies not yet due, earliest first; the call number breaks ties in call order.
+        let mut replies: BinaryHeap<Reverse<(Nanos, u64, Vec<u8>)>> = BinaryHeap::new();
+        let mut n = 0u64;
+        while let Some(raw) = self.next_raw() {
+            while replies
+                .peek()
+                .is_some_and(|Reverse((at, ..))| *at <= raw.ts)
+            {
+                if let Some(Reverse((_, _, line))) = replies.pop() {
+                    buf.extend_from_slice(&line);
+                }
+            }
+            let agent = &self.agents[raw.agent];
+            let envelope = |buf: &mut Vec<u8>, day_cache: &mut DayCache, ts: Nanos, dir: &[u8]| {
+                buf.extend_from_slice(b"{\"ts\":\"");
+                day_cache.push_rfc3339_digits(buf, ts, 4);
+                buf.extend_from_slice(b"\",\"dir\":\"");
+                buf.extend_from_slice(dir);
+                buf.extend_from_slice(b"\",\"server\":");
+                buf.extend_from_slice(&self.servers_json[agent.server]);
+                buf.extend_from_slice(b",\"session\":\"");
+                push_session(buf, raw.session);
+                buf.push(b'"');
+            };
+            envelope(&mut buf, &mut day_cache, raw.ts, b"c2s");
+            buf.extend_from_slice(b",\"grant\":");
+            buf.extend_from_slice(&self.grants_json[raw.agent]);
+            buf.extend_from_slice(b",\"msg\":{\"jsonrpc\":\"2.0\",\"id\":\"");
+            push_int(&mut buf, i64::from(raw.id));
+            buf.extend_from_slice(b"\",\"method\":\"tools/call\",\"params\":{\"name\":\"");
+            buf.extend_from_slice(TOOLS[raw.tool].name.as_bytes());
+            buf.extend_from_slice(b"\",\"arguments\":");
+            self.push_args(&mut buf);
+            buf.extend_from_slice(b"}}}\n");
+
+            let at = raw.ts + i64::from(raw.latency_tenths) * (MS / 10);
+            let mut reply = Vec::with_capacity(256);
+            envelope(&mut reply, &mut day_cache, at, b"s2c");
+            reply.extend_from_slice(b",\"msg\":{\"jsonrpc\":\"2.0\",\"id\":\"");
+            push_int(&mut reply, i64::from(raw.id));
+            reply.extend_from_slice(match raw.upstream {
+                Upstream::Error => {
+                    b"\",\"error\":{\"code\":-32603,\"message\":\"upstream error\"}}}\n"
+                        .as_slice()
+                }
+                Upstream::ToolError => b"\",\"result\":{\"content\":[{\"type\":\"text\",\"text\":\"failed\"}],\"isError\":true}}}\n",
+                Upstream::Ok => b"\",\"result\":{\"content\":[{\"type\":\"text\",\"text\":\"ok\"}],\"isError\":false}}}\n",
+            });
+            replies.push(Reverse((at, n, reply)));
+            n += 1;
+            if buf.len() >= (1 << 20) - 1024 {
+                out.write_all(&buf)?;
+                buf.clear();
+            }
+        }
+        while let Some(Reverse((_, _, line))) = replies.pop() {
+            buf.extend_from_slice(&line);
+        }
+        out.write_all(&buf)?;
+        out.flush()?;
+        Ok(n)
+    }
+
     /// Write every remaining call as Parquet (zstd), in row groups of `batch` calls, so memory
     /// stays bounded whatever the number of calls. Returns the number of calls.
     ///
@@ -832,8 +902,13 @@ struct DayCache {
 impl DayCache {
     /// `YYYY-MM-DDTHH:MM:SS.mmmZ` (generated timestamps are whole milliseconds).
     fn push_rfc3339(&mut self, out: &mut Vec<u8>, ts: Nanos) {
+        self.push_rfc3339_digits(out, ts, 3);
+    }
+
+    /// `YYYY-MM-DDTHH:MM:SS.fffZ` with `digits` (1 to 9) digits of the second's fraction.
+    fn push_rfc3339_digits(&mut self, out: &mut Vec<u8>, ts: Nanos, digits: u32) {
         let secs = ts.div_euclid(1_000_000_000);
-        let millis = (ts.rem_euclid(1_000_000_000) / 1_000_000) as u32;
+        let nanos = ts.rem_euclid(1_000_000_000) as u32;
         let day = secs.div_euclid(86_400);
         let sod = secs.rem_euclid(86_400) as u32;
         if self.day != Some(day) {
@@ -858,8 +933,11 @@ impl DayCache {
         out.push(b':');
         push_2(out, sod % 60);
         out.push(b'.');
-        out.push(b'0' + (millis / 100) as u8);
-        push_2(out, millis % 100);
+        let digits = digits.clamp(1, 9);
+        let fraction = nanos / 10u32.pow(9 - digits);
+        for place in (0..digits).rev() {
+            out.push(b'0' + (fraction / 10u32.pow(place) % 10) as u8);
+        }
         out.push(b'Z');
     }
 }

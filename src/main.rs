@@ -8,8 +8,14 @@ use clap::Parser;
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
+/// How much lower the reader threads run than the replay thread (a nice increment; see
+/// `mcpsim::trace::set_reader_nice`). `MCPSIM_READER_NICE` overrides it, to measure the
+/// difference; 0 turns it off.
+const READER_NICE: i32 = 5;
+
 fn main() -> ExitCode {
     let cli = mcpsim::cli::Cli::parse();
+    mcpsim::trace::set_reader_nice(reader_nice());
     let mut stdout = io::stdout().lock();
     let mut stderr = io::stderr();
     match mcpsim::cli::run(cli, &mut stdout, &mut stderr) {
@@ -20,6 +26,14 @@ fn main() -> ExitCode {
             ExitCode::from(2)
         }
     }
+}
+
+/// [`READER_NICE`], or `MCPSIM_READER_NICE` when set to a number.
+fn reader_nice() -> i32 {
+    std::env::var("MCPSIM_READER_NICE")
+        .ok()
+        .and_then(|v| v.trim().parse().ok())
+        .unwrap_or(READER_NICE)
 }
 
 /// `mcpsim … | head` must end quietly.

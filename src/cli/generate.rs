@@ -15,6 +15,8 @@ pub enum GenFormat {
     Jsonl,
     /// mcpsim call records as Parquet (zstd), written in row groups.
     Parquet,
+    /// An MCP JSON-RPC recording: each call's request and reply, in time order.
+    Jsonrpc,
 }
 
 /// Arguments of `mcpsim generate`.
@@ -82,5 +84,6 @@ fn write(generator: Generator, format: GenFormat, out: &mut dyn Write) -> anyhow
     Ok(match format {
         GenFormat::Jsonl => generator.write_jsonl(out)?,
         GenFormat::Parquet => generator.write_parquet(out, PARQUET_BATCH)?,
+        GenFormat::Jsonrpc => generator.write_jsonrpc(out)?,
     })
 }

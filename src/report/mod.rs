@@ -11,19 +11,19 @@ mod explain;
 mod markdown;
 mod model;
 mod rows;
-mod traffic;
 mod suggest;
 mod table;
+mod traffic;
 
 pub use build::{DiffBuilder, NoPolicy, ReportOptions, SimulateBuilder, row};
 pub use document::{Block, Document, num};
 pub use explain::{ExplainReport, LimitState, StepInfo, StepKind, StepResult, window_name};
 pub use model::*;
 pub use rows::{RowKind, RowSink, row_sink};
-pub use traffic::{PEAK_WINDOWS, Peak, StatsBuilder, StatsReport, TrafficStats, WindowPeaks};
 pub use suggest::{
     SuggestBuilder, SuggestedLimit, SuggestedPolicy, SuggestedRules, scaled_max, suggest,
 };
+pub use traffic::{PEAK_WINDOWS, Peak, StatsBuilder, StatsReport, TrafficStats, WindowPeaks};
 
 use std::io::{self, Write};
 

@@ -26,9 +26,9 @@ mod parquet_batch;
 mod parquet_inflate;
 mod policylayer_log;
 mod priority;
+mod read_stats;
 mod record;
 mod source;
-mod read_stats;
 mod table;
 mod time;
 mod toolhive;
@@ -39,10 +39,11 @@ pub use error::TraceError;
 pub use format::Format;
 pub use input::{InputSpec, expand_inputs};
 pub use merge::{Call, DEFAULT_REORDER_WINDOW, LOOKAHEAD, Names, ReadOptions, Trace};
+pub use priority::set_reader_nice;
+pub use read_stats::{ReadStats, Skipped};
 pub use record::{
     Args, ArgsView, CallRecord, Nanos, Origin, RawArgs, Recorded, RecordedDecision, Sym, Upstream,
     raw_object_parses,
 };
-pub use read_stats::{ReadStats, Skipped};
 pub use time::{format_ts, parse_ts_str, parse_ts_value};
 pub use write::{write_csv, write_jsonl, write_parquet};

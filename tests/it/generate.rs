@@ -324,6 +324,51 @@ fn generated_files_read_back_as_the_same_calls() {
     }
 }
 
+/// A JSON-RPC recording is in time order and reads back as the calls of the JSONL trace: only
+/// the line a call comes from differs (two lines per call, replies interleaved).
+#[test]
+fn jsonrpc_recording_reads_back_as_the_same_calls() {
+    use mcpsim::trace::{ReadOptions, Trace};
+
+    // Read as detected: an mcpsim JSONL reader would find no `tool` on any line.
+    let cfg = config(6_000, 9, 5);
+    let expected: Vec<_> = Generator::new(&cfg).expect("valid config").collect();
+    let mut text = Vec::new();
+    let n = Generator::new(&cfg)
+        .and_then(|g| g.write_jsonrpc(&mut text))
+        .expect("write jsonrpc");
+    assert_eq!(n, cfg.calls);
+    let text = String::from_utf8(text).expect("utf-8");
+    assert_eq!(text.lines().count(), 2 * expected.len());
+    let stamps: Vec<i64> = text
+        .lines()
+        .map(|line| {
+            let v: Value = serde_json::from_str(line).expect("a JSON line");
+            let ts = v["ts"].as_str().expect("ts is a string");
+            let parsed = chrono::DateTime::parse_from_rfc3339(ts).expect("RFC 3339");
+            parsed.timestamp_nanos_opt().expect("in range")
+        })
+        .collect();
+    assert!(stamps.is_sorted(), "lines in time order");
+
+    let dir = tempfile::tempdir().expect("temp dir");
+    let path = dir.path().join("t.jsonl");
+    std::fs::write(&path, &text).expect("write");
+    let inputs = [path.to_string_lossy().into_owned()];
+    let mut trace = Trace::open(&inputs, &ReadOptions::default()).expect("open");
+    let mut got = Vec::new();
+    while let Some(mut rec) = trace.next_record().expect("read") {
+        rec.origin.line = 0;
+        got.push(rec);
+    }
+    assert_eq!(trace.stats().skipped, 0);
+    assert_eq!(got.len(), expected.len());
+    for (mut want, got) in expected.into_iter().zip(got) {
+        want.origin.line = 0;
+        assert_eq!(got, want);
+    }
+}
+
 /// Bad rows in a multi-threaded Parquet batch are reported in row order, with their row numbers.
 #[test]
 fn parquet_bad_rows_are_reported_in_order() {
