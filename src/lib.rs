@@ -9,6 +9,7 @@
 //! compiled form the engine runs.
 #![warn(missing_docs)]
 
+pub mod call;
 pub mod cli;
 pub mod engine;
 pub mod generate;

@@ -7,13 +7,13 @@ use std::sync::Arc;
 use rustc_hash::FxHashMap as HashMap;
 use serde_json::Value;
 
-use super::call::{CallIds, CallView};
 use super::decision::{Decision, DecisionKind, Scope, Throttle};
 use super::intercept::InterceptEngine;
 use super::policy::{Algorithm, Counter, Entry, Limit, LimitSpec, Policy, ToolRules};
 use super::predicate::{self, Truth};
 use super::window::{self, SlidingLog};
-use crate::trace::{Args, ArgsView, Nanos, Upstream};
+use crate::call::{ArgLookup, Args, Nanos, Upstream};
+use crate::call::{CallIds, CallView};
 
 /// Switches for the choices the spec leaves to the command line. `Default` is the spec's
 /// default behaviour.
@@ -884,12 +884,12 @@ pub(super) fn increment(limit: &Limit, args: &Args) -> Increment {
     let Some(path) = &limit.increment_from else {
         return Increment::Amount(1.0);
     };
-    let value = match args.view() {
-        ArgsView::Values(map) => path.lookup(map),
-        ArgsView::Keys(keys) if !keys.iter().any(|k| k == path.top()) => None,
-        ArgsView::Keys(_) | ArgsView::Unrecorded => return Increment::Unknown,
+    let value = match path.find(args) {
+        ArgLookup::Value(value) => value,
+        ArgLookup::TopKey(false) => None,
+        ArgLookup::TopKey(true) | ArgLookup::Unrecorded => return Increment::Unknown,
     };
-    match value {
+    match value.as_deref() {
         None | Some(Value::Null) => Increment::Missing,
         Some(v) => v.as_f64().map_or(Increment::NotNumber, Increment::Amount),
     }
@@ -1009,7 +1009,6 @@ mod tests {
     use serde_json::json;
 
     use super::*;
-    use crate::trace::CallRecord;
 
     /// Counts allocations made by the current thread, so the hot path can be held to its
     /// promise of not allocating.
@@ -1051,37 +1050,35 @@ mod tests {
         .to_string();
         let policy = crate::policy::parse_policy_str(&src, "p.json").expect("loads");
         let mut engine = Engine::new(Arc::new(policy), EvalOptions::default());
-        let mut record = CallRecord {
+        let args = Args::Values(
+            json!({"mode":"a","name":"x"})
+                .as_object()
+                .cloned()
+                .unwrap_or_default(),
+        );
+        let mut call = CallView {
             ts: 0,
-            server: Arc::from("srv"),
-            grant: Some(Arc::from("g")),
-            session: Some(Arc::from("s")),
-            tool: Arc::from("t"),
-            args: Args::Values(
-                json!({"mode":"a","name":"x"})
-                    .as_object()
-                    .cloned()
-                    .unwrap_or_default(),
-            ),
-            id: None,
-            recorded: None,
+            server: "srv",
+            grant: Some("g"),
+            session: Some("s"),
+            tool: "t",
+            args: &args,
             upstream: None,
-            latency_ms: None,
-            origin: crate::trace::Origin::default(),
+            ids: None,
         };
         let mut kinds = [0usize; 5];
-        let mut run = |engine: &mut Engine, record: &mut CallRecord, n: usize| {
+        let mut run = |engine: &mut Engine, call: &mut CallView<'_>, n: usize| {
             for _ in 0..n {
-                record.ts += 250_000_000;
-                let d = engine.evaluate(&record.view());
+                call.ts += 250_000_000;
+                let d = engine.evaluate(call);
                 kinds[d.kind as usize] += 1;
             }
         };
         // Warm up: interning, first counter states, the sliding log's buffer.
-        run(&mut engine, &mut record, 100);
+        run(&mut engine, &mut call, 100);
         let before = allocations();
         assert!(before > 0, "the counting allocator is not in use");
-        run(&mut engine, &mut record, 2_000);
+        run(&mut engine, &mut call, 2_000);
         assert_eq!(allocations() - before, 0);
         // The run went through allows and throttles, not only one path.
         assert!(kinds[DecisionKind::Allow as usize] > 100, "{kinds:?}");
@@ -1097,18 +1094,18 @@ mod tests {
         };
         let mut d = Decision::allow();
         let mut seen = [0usize; 5];
-        let mut run_ids = |engine: &mut Engine, record: &mut CallRecord, n: usize| {
+        call.ids = Some(ids);
+        let mut run_ids = |engine: &mut Engine, call: &mut CallView<'_>, n: usize| {
             for _ in 0..n {
-                record.ts += 250_000_000;
-                let mut view = record.view();
-                view.ids = Some(ids);
+                call.ts += 250_000_000;
+                let view = *call;
                 engine.evaluate_into(&view, &mut d);
                 seen[d.kind as usize] += 1;
             }
         };
-        run_ids(&mut engine, &mut record, 100);
+        run_ids(&mut engine, &mut call, 100);
         let before = allocations();
-        run_ids(&mut engine, &mut record, 2_000);
+        run_ids(&mut engine, &mut call, 2_000);
         assert_eq!(allocations() - before, 0);
         assert!(seen[DecisionKind::Allow as usize] > 100, "{seen:?}");
         assert!(seen[DecisionKind::Throttle as usize] > 100, "{seen:?}");

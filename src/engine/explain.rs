@@ -3,11 +3,11 @@
 
 use std::sync::Arc;
 
-use super::call::CallView;
 use super::eval::{Engine, Increment, applicable, increment};
 use super::policy::{LimitSpec, Policy, Predicate};
 use super::predicate::{self, Truth};
-use crate::trace::Nanos;
+use crate::call::CallView;
+use crate::call::Nanos;
 
 /// What one step of the evaluation order found.
 #[derive(Debug, Clone, PartialEq)]

@@ -19,14 +19,14 @@ use std::sync::Arc;
 
 use serde_json::Value;
 
-use super::call::CallView;
 use super::decision::{Decision, DecisionKind, Scope, Throttle};
 use super::eval::{EvalOptions, StaticOutcome};
 use super::explain::{ExplainStep, StepOutcome};
 use super::policy::{Algorithm, LimitSpec};
 use super::predicate::{self, ArgPath, EqMode, Op, Truth};
 use super::window;
-use crate::trace::{Args, ArgsView, Nanos, Upstream};
+use crate::call::CallView;
+use crate::call::{ArgLookup, Args, Nanos, Upstream};
 
 /// A counter window of the Intercept dialect: fixed, calendar-aligned in UTC.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -657,8 +657,8 @@ enum Amount {
 
 /// `increment_from`: a number truncated toward zero (the gateway converts with `int64(f)`).
 fn increment_from(path: &ArgPath, args: &Args) -> Amount {
-    match args.view() {
-        ArgsView::Values(map) => match path.lookup(map) {
+    match path.find(args) {
+        ArgLookup::Value(value) => match value.as_deref() {
             Some(Value::Number(n)) => match (n.as_i64(), n.as_f64()) {
                 (Some(i), _) => Amount::Value(i),
                 // `as` saturates out-of-range values instead of wrapping.
@@ -667,8 +667,8 @@ fn increment_from(path: &ArgPath, args: &Args) -> Amount {
             },
             _ => Amount::Invalid,
         },
-        ArgsView::Keys(keys) if !keys.iter().any(|k| k == path.top()) => Amount::Invalid,
-        ArgsView::Keys(_) | ArgsView::Unrecorded => Amount::Unknown,
+        ArgLookup::TopKey(false) => Amount::Invalid,
+        ArgLookup::TopKey(true) | ArgLookup::Unrecorded => Amount::Unknown,
     }
 }
 

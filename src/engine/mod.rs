@@ -8,7 +8,6 @@
 //! without a grant (or session) uses the "absent" value for that part of the key, so all such
 //! calls of one server share a counter.
 
-mod call;
 mod decision;
 mod eval;
 mod explain;
@@ -17,7 +16,7 @@ mod policy;
 pub(crate) mod predicate;
 pub(crate) mod window;
 
-pub use call::{CallIds, CallView};
+pub use crate::call::{CallIds, CallView};
 pub use decision::{Decision, DecisionKind, Scope, Throttle};
 pub use eval::{Engine, EvalOptions, StaticOutcome, static_outcome};
 pub use explain::{ExplainStep, StepOutcome};

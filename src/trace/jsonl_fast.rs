@@ -32,6 +32,7 @@ use super::jsonl::record_from_object;
 use super::source::{Ctx, LineError, Source, UNKNOWN_SERVER, parse_object};
 use super::time::{parse_ts_str, parse_ts_value};
 use super::{Args, CallRecord, Nanos, Origin, RawArgs, TraceError, Upstream, raw_object_parses};
+use crate::call::Skip;
 
 /// Bytes per chunk handed to a worker (a chunk is extended to the end of its last line).
 const CHUNK: usize = 1 << 20;
@@ -442,49 +443,6 @@ fn fast_ts(text: &str) -> Option<Nanos> {
 /// like `Value` does, so the parser's nesting limit applies exactly as when building the map.
 pub(crate) struct AnyObject;
 
-struct Skip;
-
-impl<'de> Deserialize<'de> for Skip {
-    fn deserialize<D: de::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        d.deserialize_any(SkipVisitor)
-    }
-}
-
-struct SkipVisitor;
-
-impl<'de> Visitor<'de> for SkipVisitor {
-    type Value = Skip;
-    fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("any JSON value")
-    }
-    fn visit_bool<E: de::Error>(self, _: bool) -> Result<Skip, E> {
-        Ok(Skip)
-    }
-    fn visit_i64<E: de::Error>(self, _: i64) -> Result<Skip, E> {
-        Ok(Skip)
-    }
-    fn visit_u64<E: de::Error>(self, _: u64) -> Result<Skip, E> {
-        Ok(Skip)
-    }
-    fn visit_f64<E: de::Error>(self, _: f64) -> Result<Skip, E> {
-        Ok(Skip)
-    }
-    fn visit_str<E: de::Error>(self, _: &str) -> Result<Skip, E> {
-        Ok(Skip)
-    }
-    fn visit_unit<E: de::Error>(self) -> Result<Skip, E> {
-        Ok(Skip)
-    }
-    fn visit_seq<S: de::SeqAccess<'de>>(self, mut seq: S) -> Result<Skip, S::Error> {
-        while seq.next_element::<Skip>()?.is_some() {}
-        Ok(Skip)
-    }
-    fn visit_map<M: de::MapAccess<'de>>(self, mut map: M) -> Result<Skip, M::Error> {
-        while map.next_entry::<Skip, Skip>()?.is_some() {}
-        Ok(Skip)
-    }
-}
-
 impl<'de> Deserialize<'de> for AnyObject {
     fn deserialize<D: de::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         struct V;
@@ -494,7 +452,7 @@ impl<'de> Deserialize<'de> for AnyObject {
                 f.write_str("an object")
             }
             fn visit_map<M: de::MapAccess<'de>>(self, map: M) -> Result<AnyObject, M::Error> {
-                SkipVisitor.visit_map(map).map(|_| AnyObject)
+                Skip.visit_map(map).map(|_| AnyObject)
             }
         }
         d.deserialize_any(V)

@@ -35,16 +35,14 @@ mod time;
 mod toolhive;
 mod write;
 
+pub use crate::call::{Args, ArgsView, Nanos, RawArgs, Sym, Upstream, raw_object_parses};
 pub use batch::{BatchRows, BatchSource, CallBatch, LocalSymbols, NO_SYM, Symbols};
 pub use error::TraceError;
 pub use format::Format;
 pub use input::{InputSpec, expand_inputs};
 pub(crate) use merge::{BatchInput, open_batches};
 pub use merge::{ReadOptions, Trace};
-pub use record::{
-    Args, ArgsView, CallRecord, Nanos, Origin, RawArgs, Recorded, RecordedDecision, Sym, Upstream,
-    raw_object_parses,
-};
+pub use record::{CallRecord, Origin, Recorded, RecordedDecision};
 pub(crate) use source::Ctx;
 pub use stats::{ReadStats, Skipped};
 pub use time::{format_ts, parse_ts_str, parse_ts_value};
