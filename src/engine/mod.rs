@@ -8,12 +8,17 @@
 //! without a grant (or session) uses the "absent" value for that part of the key, so all such
 //! calls of one server share a counter.
 
+mod counters;
 mod decision;
 mod eval;
 mod explain;
 pub mod intercept;
+mod layer;
+mod limits;
 mod policy;
 pub(crate) mod predicate;
+mod quick;
+mod screen;
 pub(crate) mod window;
 
 pub use crate::call::{CallIds, CallView};
@@ -21,5 +26,5 @@ pub use decision::{Decision, DecisionKind, Scope, Throttle};
 pub use eval::{Engine, EvalOptions, StaticOutcome, static_outcome};
 pub use explain::{ExplainStep, StepOutcome};
 pub use intercept::{InterceptEngine, InterceptPolicy};
-pub use policy::{Algorithm, LimitSpec, Policy};
-pub(crate) use policy::{Counter, Entry, Limit, Predicate, ToolRules};
+pub use policy::{Algorithm, LimitSpec, Policy, PolicyLayer};
+pub(crate) use policy::{Counter, Limit, LimitMessages, Predicate, ToolRules};
