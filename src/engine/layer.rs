@@ -243,14 +243,78 @@ mod tests {
 
     use super::*;
     use crate::call::{Args, Nanos};
-    use crate::engine::Policy;
+    use crate::engine::predicate::{ArgPath, Op};
+    use crate::engine::{Algorithm, Counter, Limit, LimitMessages, Predicate, Scope, ToolRules};
 
-    /// The PolicyLayer policy of `src`.
-    fn layer(src: &str) -> Arc<PolicyLayer> {
-        match crate::policy::parse_policy_str(src, "p.json").expect("loads") {
-            Policy::PolicyLayer(p) => p,
-            Policy::Intercept(_) => panic!("a PolicyLayer policy"),
+    /// A policy built as the compiler builds one, with each counter's name for its rule ids
+    /// and messages (these tests compare decisions, not wording).
+    struct Build {
+        policy: PolicyLayer,
+        counters: Vec<(&'static str, usize)>,
+    }
+
+    impl Build {
+        fn new() -> Build {
+            Build {
+                policy: PolicyLayer::new(),
+                counters: Vec::new(),
+            }
         }
+
+        /// A limit on counter `name`, declared on first use.
+        fn limit(&mut self, name: &'static str, secs: u64, max: f64, scope: Scope) -> usize {
+            self.limit_by(name, secs, max, scope, Algorithm::Fixed)
+        }
+
+        fn limit_by(
+            &mut self,
+            name: &'static str,
+            secs: u64,
+            max: f64,
+            scope: Scope,
+            algorithm: Algorithm,
+        ) -> usize {
+            let slot = match self.counters.iter().find(|(n, _)| *n == name) {
+                Some(&(_, slot)) => slot,
+                None => {
+                    let counter = Counter::new(Arc::from(name), secs, max, scope, algorithm);
+                    let slot = self.policy.add_counter(counter);
+                    self.counters.push((name, slot));
+                    slot
+                }
+            };
+            let text: Arc<str> = Arc::from(name);
+            let messages = LimitMessages {
+                throttle: text.clone(),
+                missing: text.clone(),
+                not_number: text.clone(),
+                unknown: text.clone(),
+            };
+            self.policy
+                .add_limit(Limit::new(slot, None, text, messages))
+        }
+
+        fn tool(
+            &mut self,
+            name: &str,
+            require: Vec<Predicate>,
+            deny_if: Vec<Predicate>,
+            limits: Vec<usize>,
+        ) {
+            let rules =
+                ToolRules::new(Arc::from(name), require, deny_if, Vec::new(), false, limits);
+            self.policy.add_tool(rules);
+        }
+
+        fn done(self) -> Arc<PolicyLayer> {
+            Arc::new(self.policy)
+        }
+    }
+
+    fn predicate(path: &str, op: Op) -> Predicate {
+        let text: Arc<str> = Arc::from(path);
+        let path = ArgPath::parse(path).expect("an argument path");
+        Predicate::new(path, op, text.clone(), text.clone(), text)
     }
 
     /// Counts allocations made by the current thread, so the hot path can be held to its
@@ -282,16 +346,18 @@ mod tests {
 
     #[test]
     fn evaluating_known_callers_does_not_allocate() {
-        let src = json!({"version":"1","default":"deny",
-            "all_tools":{"limits":[{"counter":"all","window":"minute","max":50,"scope":"server"}]},
-            "tools":{"t":{
-                "require":[{"path":"args.mode","op":"in","value":["a","b"]}],
-                "deny_if":[{"path":"args.name","op":"regex","value":"^tmp"}],
-                "limits":[
-                    {"counter":"c","window":"second","max":3},
-                    {"counter":"s","window":10,"max":3,"algorithm":"sliding","scope":"session"}]}}})
-        .to_string();
-        let mut engine = LayerEngine::new(layer(&src), EvalOptions::default());
+        // all_tools: all (minute, 50, server); t: require mode in [a, b], deny_if name matches
+        // ^tmp, limits c (second, 3) and s (10 s, 3, sliding, per session).
+        let mut b = Build::new();
+        let all = b.limit("all", 60, 50.0, Scope::Server);
+        b.policy.set_all_tools_limits(vec![all]);
+        let c = b.limit("c", 1, 3.0, Scope::Grant);
+        let s = b.limit_by("s", 10, 3.0, Scope::Session, Algorithm::Sliding);
+        let require = predicate("args.mode", Op::In(vec![json!("a"), json!("b")]));
+        let regex = regex::Regex::new("^tmp").expect("a regex");
+        let deny_if = predicate("args.name", Op::Regex(regex));
+        b.tool("t", vec![require], vec![deny_if], vec![c, s]);
+        let mut engine = LayerEngine::new(b.done(), EvalOptions::default());
         let args = Args::Values(
             json!({"mode":"a","name":"x"})
                 .as_object()
@@ -355,19 +421,26 @@ mod tests {
 
     #[test]
     fn the_short_path_for_id_calls_decides_as_the_general_steps() {
-        let src = json!({"version":"1","default":"deny","hide":["secret"],
-            "all_tools":{"limits":[{"counter":"all","window":"minute","max":6,"scope":"grant"}]},
-            "tools":{
-                "a":{"limits":[
-                    {"counter":"a","window":"second","max":2},
-                    {"counter":"srv","window":10,"max":4,"scope":"server"}]},
-                "b":{"limits":[{"counter":"srv","window":10,"max":4,"scope":"server"}]},
-                "g":{"limits":[{"counter":"g","window":"hour","max":3,"scope":"global"}]},
-                "grant":{"limits":[{"counter":"gr","window":"second","max":1}]},
-                "secret":{},
-                "c":{"require":[{"path":"args.x","op":"exists","value":true}]}}})
-        .to_string();
-        let policy = layer(&src);
+        // default deny, `secret` hidden; all_tools: all (minute, 6); a: a (second, 2) and srv
+        // (10 s, 4, per server); b: srv; g: g (hour, 3, global); grant: gr (second, 1);
+        // c: require x exists.
+        let mut b = Build::new();
+        b.policy.hide("secret");
+        let all = b.limit("all", 60, 6.0, Scope::Grant);
+        b.policy.set_all_tools_limits(vec![all]);
+        let a = b.limit("a", 1, 2.0, Scope::Grant);
+        let srv = b.limit("srv", 10, 4.0, Scope::Server);
+        b.tool("a", vec![], vec![], vec![a, srv]);
+        let srv = b.limit("srv", 10, 4.0, Scope::Server);
+        b.tool("b", vec![], vec![], vec![srv]);
+        let g = b.limit("g", 3600, 3.0, Scope::Global);
+        b.tool("g", vec![], vec![], vec![g]);
+        let gr = b.limit("gr", 1, 1.0, Scope::Grant);
+        b.tool("grant", vec![], vec![], vec![gr]);
+        b.tool("secret", vec![], vec![], vec![]);
+        let exists = predicate("args.x", Op::Exists(true));
+        b.tool("c", vec![exists], vec![], vec![]);
+        let policy = b.done();
         let tools = ["a", "b", "g", "grant", "secret", "unlisted", "c"];
         let grants = [Some("g1"), Some("g2"), None];
         let servers = ["s1", "s2"];
