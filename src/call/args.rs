@@ -20,13 +20,14 @@ pub enum Args {
     /// Nothing at all (a hash, or no field).
     #[default]
     Unrecorded,
-    /// The full argument object, kept as the JSON text it was read from and parsed into a map
-    /// only when first asked for (most policies never read arguments, and building a map per
-    /// call dominated replay time).
+    /// The full argument object, kept as the JSON text it was read from: the evaluator reads
+    /// the paths its rules name straight from the text ([`Args::lookup`]), and a map is built
+    /// only when something needs all of it (building a map per call dominated replay time).
     Raw(RawArgs),
 }
 
-/// The JSON text of an argument object whose map is built on first use.
+/// The JSON text of an argument object, read a path at a time or parsed into its map on first
+/// use of [`RawArgs::map`].
 #[derive(Debug, Clone)]
 pub struct RawArgs {
     text: Box<str>,

@@ -1,4 +1,5 @@
 //! The evaluator: predicates, windowed counters, decisions. No I/O; the clock is passed in.
+//! Of the crate it imports only [`crate::call`], so a gateway could embed it as it is.
 //!
 //! A [`Policy`] is compiled once (see [`crate::policy`]) and shared; an [`Engine`] holds one
 //! policy and the counter state of one replay, and turns each [`CallView`] into a [`Decision`].
