@@ -2,7 +2,7 @@
 
 use std::sync::Arc;
 
-use crate::trace::Nanos;
+use crate::call::Nanos;
 
 /// The five outcomes of evaluating a call.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize)]

@@ -3,11 +3,13 @@
 
 use std::sync::Arc;
 
-use super::call::CallView;
-use super::eval::{Engine, Increment, applicable, increment};
-use super::policy::{LimitSpec, Policy, Predicate};
+use super::layer::LayerEngine;
+use super::limits::{Increment, increment};
+use super::policy::{LimitSpec, PolicyLayer, Predicate, ToolRules};
 use super::predicate::{self, Truth};
-use crate::trace::Nanos;
+use super::screen::applicable;
+use crate::call::CallView;
+use crate::call::Nanos;
 
 /// What one step of the evaluation order found.
 #[derive(Debug, Clone, PartialEq)]
@@ -51,16 +53,9 @@ pub struct ExplainStep {
     pub outcome: StepOutcome,
 }
 
-impl Engine {
-    /// Every rule the evaluation order visits for `call`, in order, and every limit that
-    /// applies, with counters as they stand now (state is not changed; call before
-    /// [`Engine::evaluate`] for the same call). Predicate steps stop where a predicate decides
-    /// (a failing `require`, a holding `deny_if`); limits are listed when the call reaches them
-    /// or is unknown.
-    pub fn explain(&self, call: &CallView<'_>) -> Vec<ExplainStep> {
-        if let Some(intercept) = &self.intercept {
-            return intercept.explain(call);
-        }
+impl LayerEngine {
+    /// See [`super::Engine::explain`].
+    pub(super) fn explain(&self, call: &CallView<'_>) -> Vec<ExplainStep> {
         let policy = &*self.policy;
         let s = &policy.sentinels;
         let mut steps = Vec::new();
@@ -117,8 +112,8 @@ impl Engine {
 
     fn explain_limits(
         &self,
-        policy: &Policy,
-        tool: Option<&super::policy::ToolRules>,
+        policy: &PolicyLayer,
+        tool: Option<&ToolRules>,
         call: &CallView<'_>,
         steps: &mut Vec<ExplainStep>,
     ) {

@@ -19,14 +19,14 @@ use std::sync::Arc;
 
 use serde_json::Value;
 
-use super::call::CallView;
 use super::decision::{Decision, DecisionKind, Scope, Throttle};
 use super::eval::{EvalOptions, StaticOutcome};
 use super::explain::{ExplainStep, StepOutcome};
 use super::policy::{Algorithm, LimitSpec};
 use super::predicate::{self, ArgPath, EqMode, Op, Truth};
 use super::window;
-use crate::trace::{Args, ArgsView, Nanos, Upstream};
+use crate::call::CallView;
+use crate::call::{ArgLookup, Args, Nanos, Upstream};
 
 /// A counter window of the Intercept dialect: fixed, calendar-aligned in UTC.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -158,8 +158,8 @@ pub(crate) enum Target {
 /// One compiled condition: the engine's operators, compared in printed-form `eq` mode.
 #[derive(Debug, Clone)]
 pub(crate) struct Condition {
-    pub(crate) target: Target,
-    pub(crate) op: Op,
+    pub(super) target: Target,
+    pub(super) op: Op,
 }
 
 /// How much a reservation adds.
@@ -173,26 +173,87 @@ pub(crate) enum Increment {
 /// A rule's `state` block.
 #[derive(Debug, Clone)]
 pub(crate) struct StateBlock {
-    pub(crate) slot: usize,
-    pub(crate) increment: Increment,
+    pub(super) slot: usize,
+    pub(super) increment: Increment,
     /// The binding limit from the rule's own `lt`/`lte` condition; `None` never increments.
-    pub(crate) cap: Option<i64>,
+    pub(super) cap: Option<i64>,
 }
 
 /// One compiled rule.
 #[derive(Debug, Clone)]
 pub(crate) struct Rule {
     /// `<tool>/<rule name>`.
-    pub(crate) id: Arc<str>,
+    pub(super) id: Arc<str>,
     /// `deny` action (no conditions) when true.
-    pub(crate) deny: bool,
-    pub(crate) conditions: Vec<Condition>,
+    pub(super) deny: bool,
+    pub(super) conditions: Vec<Condition>,
     /// `on_deny`, or the gateway's `Denied by rule "<name>"`.
-    pub(crate) deny_message: Arc<str>,
+    pub(super) deny_message: Arc<str>,
     /// `on_deny`, or the gateway's `Rate limit exceeded for <name>`.
-    pub(crate) limit_message: Arc<str>,
-    pub(crate) unknown_message: Arc<str>,
-    pub(crate) state: Option<StateBlock>,
+    pub(super) limit_message: Arc<str>,
+    pub(super) unknown_message: Arc<str>,
+    pub(super) state: Option<StateBlock>,
+}
+
+impl Condition {
+    /// A condition on `target`.
+    pub(crate) fn new(target: Target, op: Op) -> Condition {
+        Condition { target, op }
+    }
+}
+
+impl StateBlock {
+    /// A state block charging counter `slot` by `increment` while below `cap`.
+    pub(crate) fn new(slot: usize, increment: Increment, cap: Option<i64>) -> StateBlock {
+        StateBlock {
+            slot,
+            increment,
+            cap,
+        }
+    }
+
+    /// The binding limit; `None` never increments.
+    pub(crate) fn cap(&self) -> Option<i64> {
+        self.cap
+    }
+}
+
+/// What an Intercept rule says when it decides a call.
+#[derive(Debug, Clone)]
+pub(crate) struct RuleMessages {
+    /// `on_deny`, or the gateway's `Denied by rule "<name>"`.
+    pub(crate) deny: Arc<str>,
+    /// `on_deny`, or the gateway's `Rate limit exceeded for <name>`.
+    pub(crate) limit: Arc<str>,
+    /// When the trace lacks the argument values the rule reads.
+    pub(crate) unknown: Arc<str>,
+}
+
+impl Rule {
+    /// Rule `id` (`<tool>/<rule name>`), a `deny` action when `deny`.
+    pub(crate) fn new(
+        id: Arc<str>,
+        deny: bool,
+        conditions: Vec<Condition>,
+        messages: RuleMessages,
+        state: Option<StateBlock>,
+    ) -> Rule {
+        Rule {
+            id,
+            deny,
+            conditions,
+            deny_message: messages.deny,
+            limit_message: messages.limit,
+            unknown_message: messages.unknown,
+            state,
+        }
+    }
+
+    /// The rule's `state` block.
+    #[cfg(test)]
+    pub(crate) fn state(&self) -> Option<&StateBlock> {
+        self.state.as_ref()
+    }
 }
 
 /// A counter the policy names: `<scope>.<counter>` with its window.
@@ -207,23 +268,57 @@ pub struct InterceptCounter {
 /// A compiled Intercept policy: immutable, shared by every engine that runs it.
 #[derive(Debug, Clone)]
 pub struct InterceptPolicy {
-    pub(crate) default_deny: bool,
-    pub(crate) hide_all: bool,
-    pub(crate) hidden: HashSet<String>,
-    pub(crate) tools: HashMap<String, Vec<Rule>>,
+    pub(super) default_deny: bool,
+    pub(super) hide_all: bool,
+    pub(super) hidden: HashSet<String>,
+    pub(super) tools: HashMap<String, Vec<Rule>>,
     /// Rules of the `"*"` key.
-    pub(crate) wildcard: Vec<Rule>,
+    pub(super) wildcard: Vec<Rule>,
     /// Whether `"*"` is itself a key under `tools` (it then counts as listed for a call named `*`).
-    pub(crate) wildcard_listed: bool,
-    pub(crate) counters: Vec<InterceptCounter>,
-    pub(crate) rule_count: usize,
-    pub(crate) hidden_rule: Arc<str>,
-    pub(crate) default_deny_rule: Arc<str>,
-    pub(crate) internal_error_message: Arc<str>,
-    pub(crate) empty: Arc<str>,
+    pub(super) wildcard_listed: bool,
+    pub(super) counters: Vec<InterceptCounter>,
+    pub(super) rule_count: usize,
+    pub(super) hidden_rule: Arc<str>,
+    pub(super) default_deny_rule: Arc<str>,
+    pub(super) internal_error_message: Arc<str>,
+    pub(super) empty: Arc<str>,
 }
 
 impl InterceptPolicy {
+    /// A policy of `tools` (rules by tool name) and the rules of the `"*"` key when there is
+    /// one, hiding `hidden` (`"*"` hides every tool), over `counters` (the slots the rules
+    /// name).
+    pub(crate) fn new(
+        default_deny: bool,
+        hidden: HashSet<String>,
+        tools: HashMap<String, Vec<Rule>>,
+        wildcard: Option<Vec<Rule>>,
+        counters: Vec<InterceptCounter>,
+    ) -> InterceptPolicy {
+        let rule_count =
+            tools.values().map(Vec::len).sum::<usize>() + wildcard.as_ref().map_or(0, Vec::len);
+        InterceptPolicy {
+            default_deny,
+            hide_all: hidden.contains("*"),
+            hidden,
+            tools,
+            wildcard_listed: wildcard.is_some(),
+            wildcard: wildcard.unwrap_or_default(),
+            counters,
+            rule_count,
+            hidden_rule: Arc::from("(hidden)"),
+            default_deny_rule: Arc::from("(default deny)"),
+            internal_error_message: Arc::from("Internal policy error"),
+            empty: Arc::from(""),
+        }
+    }
+
+    /// The rules of tool key `tool` (not those of `"*"`).
+    #[cfg(test)]
+    pub(crate) fn tool_rules(&self, tool: &str) -> Option<&[Rule]> {
+        self.tools.get(tool).map(Vec::as_slice)
+    }
+
     /// Number of tool keys (including `"*"`).
     pub fn tool_count(&self) -> usize {
         self.tools.len() + usize::from(self.wildcard_listed)
@@ -657,8 +752,8 @@ enum Amount {
 
 /// `increment_from`: a number truncated toward zero (the gateway converts with `int64(f)`).
 fn increment_from(path: &ArgPath, args: &Args) -> Amount {
-    match args.view() {
-        ArgsView::Values(map) => match path.lookup(map) {
+    match path.find(args) {
+        ArgLookup::Value(value) => match value.as_deref() {
             Some(Value::Number(n)) => match (n.as_i64(), n.as_f64()) {
                 (Some(i), _) => Amount::Value(i),
                 // `as` saturates out-of-range values instead of wrapping.
@@ -667,8 +762,8 @@ fn increment_from(path: &ArgPath, args: &Args) -> Amount {
             },
             _ => Amount::Invalid,
         },
-        ArgsView::Keys(keys) if !keys.iter().any(|k| k == path.top()) => Amount::Invalid,
-        ArgsView::Keys(_) | ArgsView::Unrecorded => Amount::Unknown,
+        ArgLookup::TopKey(false) => Amount::Invalid,
+        ArgLookup::TopKey(true) | ArgLookup::Unrecorded => Amount::Unknown,
     }
 }
 

@@ -1,4 +1,5 @@
 //! The evaluator: predicates, windowed counters, decisions. No I/O; the clock is passed in.
+//! Of the crate it imports only [`crate::call`], so a gateway could embed it as it is.
 //!
 //! A [`Policy`] is compiled once (see [`crate::policy`]) and shared; an [`Engine`] holds one
 //! policy and the counter state of one replay, and turns each [`CallView`] into a [`Decision`].
@@ -8,19 +9,23 @@
 //! without a grant (or session) uses the "absent" value for that part of the key, so all such
 //! calls of one server share a counter.
 
-mod call;
+mod counters;
 mod decision;
 mod eval;
 mod explain;
 pub mod intercept;
+mod layer;
+mod limits;
 mod policy;
 pub(crate) mod predicate;
+mod quick;
+mod screen;
 pub(crate) mod window;
 
-pub use call::{CallIds, CallView};
+pub use crate::call::{CallIds, CallView};
 pub use decision::{Decision, DecisionKind, Scope, Throttle};
 pub use eval::{Engine, EvalOptions, StaticOutcome, static_outcome};
 pub use explain::{ExplainStep, StepOutcome};
 pub use intercept::{InterceptEngine, InterceptPolicy};
-pub use policy::{Algorithm, LimitSpec, Policy};
-pub(crate) use policy::{Counter, Entry, Limit, Predicate, ToolRules};
+pub use policy::{Algorithm, LimitSpec, Policy, PolicyLayer};
+pub(crate) use policy::{Counter, Limit, LimitMessages, Predicate, ToolRules};

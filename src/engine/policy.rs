@@ -1,5 +1,4 @@
-//! The compiled policy the evaluator runs: tools resolved once per call, regexes compiled,
-//! counters resolved to slots, every rule id and message precomputed.
+//! The compiled policy the evaluator runs, of either dialect.
 
 use rustc_hash::FxHashMap as HashMap;
 use std::sync::Arc;
@@ -48,14 +47,14 @@ pub struct LimitSpec {
 /// One predicate with its precomputed rule id and messages.
 #[derive(Debug, Clone)]
 pub(crate) struct Predicate {
-    pub(crate) path: ArgPath,
-    pub(crate) op: Op,
+    pub(super) path: ArgPath,
+    pub(super) op: Op,
     /// `/tools/<tool>/<list>/<path>-<op>`.
-    pub(crate) rule: Arc<str>,
+    pub(super) rule: Arc<str>,
     /// Message when this predicate decides the call (deny or approval).
-    pub(crate) message: Arc<str>,
+    pub(super) message: Arc<str>,
     /// Message when the trace lacks what this predicate needs.
-    pub(crate) unknown_message: Arc<str>,
+    pub(super) unknown_message: Arc<str>,
 }
 
 /// A counter shared by name: its definition and slot.
@@ -71,49 +70,49 @@ pub(crate) struct Counter {
 /// One place a counter is used (a tool's limit or an `all_tools` limit).
 #[derive(Debug, Clone)]
 pub(crate) struct Limit {
-    /// Index into [`Policy::counters`].
-    pub(crate) counter: usize,
-    pub(crate) increment_from: Option<ArgPath>,
+    /// Index into [`PolicyLayer::counters`].
+    pub(super) counter: usize,
+    pub(super) increment_from: Option<ArgPath>,
     /// `/tools/<tool>/limits/<counter>` or `/all_tools/limits/<counter>`.
-    pub(crate) rule: Arc<str>,
-    pub(crate) throttle_message: Arc<str>,
+    pub(super) rule: Arc<str>,
+    pub(super) throttle_message: Arc<str>,
     /// Deny message when `increment_from` is absent from recorded arguments.
-    pub(crate) missing_message: Arc<str>,
+    pub(super) missing_message: Arc<str>,
     /// Deny message when `increment_from` is not a number.
-    pub(crate) not_number_message: Arc<str>,
+    pub(super) not_number_message: Arc<str>,
     /// Unknown message when the arguments were not recorded.
-    pub(crate) unknown_message: Arc<str>,
+    pub(super) unknown_message: Arc<str>,
 }
 
 /// Per-tool rules.
 #[derive(Debug, Clone)]
 pub(crate) struct ToolRules {
-    pub(crate) name: Arc<str>,
-    pub(crate) require: Vec<Predicate>,
-    pub(crate) deny_if: Vec<Predicate>,
-    pub(crate) approve_if: Vec<Predicate>,
-    pub(crate) require_approval: bool,
-    /// Indices into [`Policy::limits`], file order.
-    pub(crate) limits: Vec<usize>,
+    pub(super) name: Arc<str>,
+    pub(super) require: Vec<Predicate>,
+    pub(super) deny_if: Vec<Predicate>,
+    pub(super) approve_if: Vec<Predicate>,
+    pub(super) require_approval: bool,
+    /// Indices into [`PolicyLayer::limits`], file order.
+    pub(super) limits: Vec<usize>,
 }
 
 /// What one tool name resolves to.
 #[derive(Debug, Clone, Copy)]
-pub(crate) struct Entry {
-    pub(crate) hidden: bool,
-    /// Index into [`Policy::tools`] when the tool is configured.
-    pub(crate) tool: Option<usize>,
+pub(super) struct Entry {
+    pub(super) hidden: bool,
+    /// Index into [`PolicyLayer::tools`] when the tool is configured.
+    pub(super) tool: Option<usize>,
 }
 
 /// Strings every decision may carry, allocated once.
 #[derive(Debug, Clone)]
-pub(crate) struct Sentinels {
-    pub(crate) empty: Arc<str>,
-    pub(crate) hidden_rule: Arc<str>,
-    pub(crate) hidden_message: Arc<str>,
-    pub(crate) default_deny_rule: Arc<str>,
-    pub(crate) default_deny_message: Arc<str>,
-    pub(crate) require_approval_message: Arc<str>,
+pub(super) struct Sentinels {
+    pub(super) empty: Arc<str>,
+    pub(super) hidden_rule: Arc<str>,
+    pub(super) hidden_message: Arc<str>,
+    pub(super) default_deny_rule: Arc<str>,
+    pub(super) default_deny_message: Arc<str>,
+    pub(super) require_approval_message: Arc<str>,
 }
 
 impl Default for Sentinels {
@@ -131,24 +130,128 @@ impl Default for Sentinels {
     }
 }
 
-/// A compiled, immutable policy. Build one with [`crate::policy::load_policy_file`] or
-/// [`crate::policy::parse_policy_str`]; share it between engines with an `Arc`.
+impl Predicate {
+    /// A predicate with its rule id, its message when it decides, and its message when the
+    /// trace lacks what it needs.
+    pub(crate) fn new(
+        path: ArgPath,
+        op: Op,
+        rule: Arc<str>,
+        message: Arc<str>,
+        unknown_message: Arc<str>,
+    ) -> Predicate {
+        Predicate {
+            path,
+            op,
+            rule,
+            message,
+            unknown_message,
+        }
+    }
+
+    /// The argument path the predicate reads.
+    pub(crate) fn path(&self) -> &ArgPath {
+        &self.path
+    }
+
+    /// The operator with its policy value.
+    pub(crate) fn op(&self) -> &Op {
+        &self.op
+    }
+}
+
+impl Counter {
+    /// A counter definition.
+    pub(crate) fn new(
+        name: Arc<str>,
+        window_secs: u64,
+        max: f64,
+        scope: Scope,
+        algorithm: Algorithm,
+    ) -> Counter {
+        Counter {
+            name,
+            window_secs,
+            max,
+            scope,
+            algorithm,
+        }
+    }
+}
+
+/// What a limit says when it stops a call, beside its rule id.
 #[derive(Debug, Clone)]
-pub struct Policy {
-    pub(crate) default_deny: bool,
-    pub(crate) hide_all: bool,
-    pub(crate) entries: HashMap<Box<str>, Entry>,
-    pub(crate) tools: Vec<ToolRules>,
-    pub(crate) all_tools_limits: Vec<usize>,
-    pub(crate) limits: Vec<Limit>,
-    pub(crate) counters: Vec<Counter>,
-    pub(crate) eq_mode: EqMode,
-    pub(crate) sentinels: Sentinels,
-    /// Rule id of each tool's `require_approval: true` (`/tools/<tool>/require_approval`).
-    pub(crate) approval_rules: Vec<Arc<str>>,
-    /// A policy read from the Intercept YAML dialect runs on its own evaluator path; the
-    /// fields above then stay empty.
-    pub(crate) intercept: Option<Arc<InterceptPolicy>>,
+pub(crate) struct LimitMessages {
+    /// Throttle message.
+    pub(crate) throttle: Arc<str>,
+    /// Deny message when `increment_from` is absent from recorded arguments.
+    pub(crate) missing: Arc<str>,
+    /// Deny message when `increment_from` is not a number.
+    pub(crate) not_number: Arc<str>,
+    /// Unknown message when the arguments were not recorded.
+    pub(crate) unknown: Arc<str>,
+}
+
+impl Limit {
+    /// A use of counter slot `counter` by rule `rule`.
+    pub(crate) fn new(
+        counter: usize,
+        increment_from: Option<ArgPath>,
+        rule: Arc<str>,
+        messages: LimitMessages,
+    ) -> Limit {
+        Limit {
+            counter,
+            increment_from,
+            rule,
+            throttle_message: messages.throttle,
+            missing_message: messages.missing,
+            not_number_message: messages.not_number,
+            unknown_message: messages.unknown,
+        }
+    }
+
+    /// The counter slot.
+    pub(crate) fn counter(&self) -> usize {
+        self.counter
+    }
+
+    /// Whether the increment is read from the arguments.
+    pub(crate) fn reads_args(&self) -> bool {
+        self.increment_from.is_some()
+    }
+}
+
+impl ToolRules {
+    /// The rules of tool `name`; `limits` are indices of limits added to the policy.
+    pub(crate) fn new(
+        name: Arc<str>,
+        require: Vec<Predicate>,
+        deny_if: Vec<Predicate>,
+        approve_if: Vec<Predicate>,
+        require_approval: bool,
+        limits: Vec<usize>,
+    ) -> ToolRules {
+        ToolRules {
+            name,
+            require,
+            deny_if,
+            approve_if,
+            require_approval,
+            limits,
+        }
+    }
+}
+
+/// A compiled, immutable policy of either dialect. Build one with
+/// [`crate::policy::load_policy_file`] or [`crate::policy::parse_policy_str`]; share it between
+/// engines with an `Arc`.
+#[derive(Debug, Clone)]
+pub enum Policy {
+    /// A policy of the PolicyLayer `policy.json` dialect.
+    PolicyLayer(Arc<PolicyLayer>),
+    /// A policy of the Intercept YAML dialect.
+    Intercept(Arc<InterceptPolicy>),
 }
 
 impl Policy {
@@ -159,10 +262,102 @@ impl Policy {
     /// Rule id callers use for calls of a server that has no policy.
     pub const NO_POLICY: &'static str = "(no policy)";
 
-    /// An empty policy with the given default, for dialect compilers to fill in.
-    pub(crate) fn empty(default_deny: bool) -> Policy {
-        Policy {
-            default_deny,
+    /// A policy of the Intercept YAML dialect.
+    pub(crate) fn from_intercept(policy: InterceptPolicy) -> Policy {
+        Policy::Intercept(Arc::new(policy))
+    }
+
+    /// The Intercept policy, when this policy was read from that dialect.
+    pub fn intercept(&self) -> Option<&InterceptPolicy> {
+        match self {
+            Policy::Intercept(p) => Some(p),
+            Policy::PolicyLayer(_) => None,
+        }
+    }
+
+    /// Whether tools not listed under `tools` are denied.
+    pub fn default_deny(&self) -> bool {
+        match self {
+            Policy::PolicyLayer(p) => p.default_deny,
+            Policy::Intercept(p) => p.default_deny(),
+        }
+    }
+
+    /// Configured tool names, sorted.
+    pub fn tool_names(&self) -> Vec<&str> {
+        match self {
+            Policy::PolicyLayer(p) => p.tool_names(),
+            Policy::Intercept(p) => p.tool_names(),
+        }
+    }
+
+    /// Number of configured tools.
+    pub fn tool_count(&self) -> usize {
+        match self {
+            Policy::PolicyLayer(p) => p.tool_count(),
+            Policy::Intercept(p) => p.tool_count(),
+        }
+    }
+
+    /// Number of limits (each tool's and `all_tools`), counting a shared counter once per use.
+    pub fn limit_count(&self) -> usize {
+        match self {
+            Policy::PolicyLayer(p) => p.limits.len(),
+            Policy::Intercept(p) => p.limit_count(),
+        }
+    }
+
+    /// Whether any decision under this policy can depend on a call's arguments (a predicate,
+    /// an `increment_from`, or an Intercept policy, whose conditions read arguments). When it
+    /// cannot, a replay need not build arguments at all.
+    pub fn reads_args(&self) -> bool {
+        match self {
+            Policy::PolicyLayer(p) => p.reads_args(),
+            Policy::Intercept(_) => true,
+        }
+    }
+
+    /// Whether evaluating calls can read their session: a counter kept per session, or an
+    /// Intercept policy (whose evaluator is not analysed for it).
+    pub fn reads_sessions(&self) -> bool {
+        match self {
+            Policy::PolicyLayer(p) => p.counters.iter().any(|c| c.scope == Scope::Session),
+            Policy::Intercept(_) => true,
+        }
+    }
+
+    /// Whether calls of `tool` are denied as hidden.
+    pub fn is_hidden(&self, tool: &str) -> bool {
+        match self {
+            Policy::PolicyLayer(p) => p.is_hidden(tool),
+            Policy::Intercept(p) => p.is_hidden(tool),
+        }
+    }
+}
+
+/// A compiled policy of the PolicyLayer dialect: tools resolved once per call, regexes
+/// compiled, counters resolved to slots, every rule id and message precomputed. The compiler
+/// builds one with [`PolicyLayer::new`] and the `add_` methods.
+#[derive(Debug, Clone)]
+pub struct PolicyLayer {
+    pub(super) default_deny: bool,
+    pub(super) hide_all: bool,
+    pub(super) entries: HashMap<Box<str>, Entry>,
+    pub(super) tools: Vec<ToolRules>,
+    pub(super) all_tools_limits: Vec<usize>,
+    pub(super) limits: Vec<Limit>,
+    pub(super) counters: Vec<Counter>,
+    pub(super) eq_mode: EqMode,
+    pub(super) sentinels: Sentinels,
+    /// Rule id of each tool's `require_approval: true` (`/tools/<tool>/require_approval`).
+    pub(super) approval_rules: Vec<Arc<str>>,
+}
+
+impl PolicyLayer {
+    /// An empty policy whose default is deny, for the compiler to fill in.
+    pub(crate) fn new() -> PolicyLayer {
+        PolicyLayer {
+            default_deny: true,
             hide_all: false,
             entries: HashMap::default(),
             tools: Vec::new(),
@@ -172,22 +367,76 @@ impl Policy {
             eq_mode: EqMode::Strict,
             sentinels: Sentinels::default(),
             approval_rules: Vec::new(),
-            intercept: None,
         }
     }
 
-    /// A policy of the Intercept YAML dialect.
-    pub(crate) fn from_intercept(policy: InterceptPolicy) -> Policy {
-        Policy {
-            default_deny: policy.default_deny(),
-            intercept: Some(Arc::new(policy)),
-            ..Policy::empty(false)
-        }
+    /// Set whether tools not listed under `tools` are denied.
+    pub(crate) fn set_default_deny(&mut self, deny: bool) {
+        self.default_deny = deny;
     }
 
-    /// The Intercept policy, when this policy was read from that dialect.
-    pub fn intercept(&self) -> Option<&InterceptPolicy> {
-        self.intercept.as_deref()
+    /// Set whether every tool is hidden (`hide: ["*"]`).
+    pub(crate) fn set_hide_all(&mut self, hide_all: bool) {
+        self.hide_all = hide_all;
+    }
+
+    /// Hide `tool`.
+    pub(crate) fn hide(&mut self, tool: &str) {
+        self.entry(tool).hidden = true;
+    }
+
+    /// Add a configured tool; its index.
+    pub(crate) fn add_tool(&mut self, rules: ToolRules) -> usize {
+        let ti = self.tools.len();
+        self.approval_rules
+            .push(Arc::from(format!("/tools/{}/require_approval", rules.name)));
+        self.entry(&rules.name.clone()).tool = Some(ti);
+        self.tools.push(rules);
+        ti
+    }
+
+    fn entry(&mut self, tool: &str) -> &mut Entry {
+        self.entries.entry(Box::from(tool)).or_insert(Entry {
+            hidden: false,
+            tool: None,
+        })
+    }
+
+    /// Add a counter; its slot.
+    pub(crate) fn add_counter(&mut self, counter: Counter) -> usize {
+        self.counters.push(counter);
+        self.counters.len() - 1
+    }
+
+    /// The counter in `slot`.
+    pub(crate) fn counter(&self, slot: usize) -> &Counter {
+        &self.counters[slot]
+    }
+
+    /// Add a limit; its index (what [`ToolRules`] and `all_tools` refer to).
+    pub(crate) fn add_limit(&mut self, limit: Limit) -> usize {
+        self.limits.push(limit);
+        self.limits.len() - 1
+    }
+
+    /// Limit number `i`.
+    pub(crate) fn limit(&self, i: usize) -> &Limit {
+        &self.limits[i]
+    }
+
+    /// Set the `all_tools` limits (indices of added limits).
+    pub(crate) fn set_all_tools_limits(&mut self, limits: Vec<usize>) {
+        self.all_tools_limits = limits;
+    }
+
+    /// Whether `all_tools` has limits.
+    pub(crate) fn has_all_tools_limits(&self) -> bool {
+        !self.all_tools_limits.is_empty()
+    }
+
+    /// The shared empty string of rule ids and messages.
+    pub(crate) fn empty_text(&self) -> &Arc<str> {
+        &self.sentinels.empty
     }
 
     /// Whether tools not listed under `tools` are denied.
@@ -197,9 +446,6 @@ impl Policy {
 
     /// Configured tool names, sorted.
     pub fn tool_names(&self) -> Vec<&str> {
-        if let Some(p) = &self.intercept {
-            return p.tool_names();
-        }
         let mut names: Vec<&str> = self.tools.iter().map(|t| &*t.name).collect();
         names.sort_unstable();
         names
@@ -207,47 +453,25 @@ impl Policy {
 
     /// Number of configured tools.
     pub fn tool_count(&self) -> usize {
-        if let Some(p) = &self.intercept {
-            return p.tool_count();
-        }
         self.tools.len()
     }
 
-    /// Number of limits (each tool's and `all_tools`), counting a shared counter once per use.
-    pub fn limit_count(&self) -> usize {
-        if let Some(p) = &self.intercept {
-            return p.limit_count();
-        }
-        self.limits.len()
-    }
-
-    /// Whether any decision under this policy can depend on a call's arguments (a predicate,
-    /// an `increment_from`, or an Intercept policy, whose conditions read arguments). When it
-    /// cannot, a replay need not build arguments at all.
+    /// Whether any decision can depend on a call's arguments (a predicate or an
+    /// `increment_from`).
     pub fn reads_args(&self) -> bool {
-        self.intercept.is_some()
-            || self.limits.iter().any(|l| l.increment_from.is_some())
+        self.limits.iter().any(Limit::reads_args)
             || self
                 .tools
                 .iter()
                 .any(|t| !t.require.is_empty() || !t.deny_if.is_empty() || !t.approve_if.is_empty())
     }
 
-    /// Whether evaluating calls can read their session: a counter kept per session, or an
-    /// Intercept policy (whose evaluator is not analysed for it).
-    pub fn reads_sessions(&self) -> bool {
-        self.intercept.is_some() || self.counters.iter().any(|c| c.scope == Scope::Session)
-    }
-
     /// Whether calls of `tool` are denied as hidden.
     pub fn is_hidden(&self, tool: &str) -> bool {
-        if let Some(p) = &self.intercept {
-            return p.is_hidden(tool);
-        }
         self.hide_all || self.entries.get(tool).is_some_and(|e| e.hidden)
     }
 
-    /// The definition of limit number `i` (an index into [`Policy::limits`]).
+    /// The definition of limit number `i` (an index into [`PolicyLayer::limits`]).
     pub(crate) fn limit_spec(&self, i: usize) -> LimitSpec {
         let limit = &self.limits[i];
         let c = &self.counters[limit.counter];

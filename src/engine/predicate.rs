@@ -6,7 +6,7 @@
 use regex::Regex;
 use serde_json::{Map, Value};
 
-use crate::trace::{Args, ArgsView};
+use crate::call::{ArgLookup, Args, lookup_in_map};
 
 /// How `eq`/`neq` (and `in`, `not_in`, array `contains`) compare two JSON values.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -42,19 +42,14 @@ impl ArgPath {
         })
     }
 
-    /// The top-level argument key.
-    pub(crate) fn top(&self) -> &str {
-        &self.keys[0]
-    }
-
     /// Walk the argument object; `None` when any key is absent or a step is not an object.
     pub(crate) fn lookup<'v>(&self, args: &'v Map<String, Value>) -> Option<&'v Value> {
-        let (first, rest) = self.keys.split_first()?;
-        let mut cur = args.get(&**first)?;
-        for k in rest {
-            cur = cur.as_object()?.get(&**k)?;
-        }
-        Some(cur)
+        lookup_in_map(args, &self.keys)
+    }
+
+    /// What recorded arguments hold at this path, read without building their map.
+    pub(crate) fn find<'a>(&self, args: &'a Args) -> ArgLookup<'a> {
+        args.lookup(&self.keys)
     }
 }
 
@@ -178,18 +173,14 @@ impl From<bool> for Truth {
 /// list the arguments that were sent; a key sent as `null` cannot be told apart), and anything
 /// else needs the value and is unknown. With nothing recorded every predicate is unknown.
 pub(crate) fn eval(path: &ArgPath, op: &Op, args: &Args, mode: EqMode) -> Truth {
-    match args.view() {
-        ArgsView::Values(map) => holds(op, path.lookup(map), mode).into(),
-        ArgsView::Keys(keys) => {
-            if !keys.iter().any(|k| k == path.top()) {
-                holds(op, None, mode).into()
-            } else if let (Op::Exists(want), 1) = (op, path.keys.len()) {
-                (*want).into()
-            } else {
-                Truth::Unknown
-            }
-        }
-        ArgsView::Unrecorded => Truth::Unknown,
+    match path.find(args) {
+        ArgLookup::Value(value) => holds(op, value.as_deref(), mode).into(),
+        ArgLookup::TopKey(false) => holds(op, None, mode).into(),
+        ArgLookup::TopKey(true) => match (op, path.keys.len()) {
+            (Op::Exists(want), 1) => (*want).into(),
+            _ => Truth::Unknown,
+        },
+        ArgLookup::Unrecorded => Truth::Unknown,
     }
 }
 

@@ -3,7 +3,7 @@
 
 use std::collections::VecDeque;
 
-use crate::trace::Nanos;
+use crate::call::Nanos;
 
 /// Nanoseconds in one second.
 pub(crate) const NANOS_PER_SEC: i64 = 1_000_000_000;

@@ -12,7 +12,9 @@ use super::diagnostic::Diagnostic;
 use super::json::{Kind, Member, Node, Pos};
 use crate::engine::predicate::{ArgPath, Op};
 use crate::engine::window::{MAX_WINDOW_SECS, unit_seconds};
-use crate::engine::{Algorithm, Counter, Entry, Limit, Policy, Predicate, Scope, ToolRules};
+use crate::engine::{
+    Algorithm, Counter, Limit, LimitMessages, Policy, PolicyLayer, Predicate, Scope, ToolRules,
+};
 
 const ROOT_FIELDS: &[&str] = &["version", "default", "hide", "all_tools", "tools"];
 const ALL_TOOLS_FIELDS: &[&str] = &["limits"];
@@ -42,7 +44,7 @@ pub(crate) fn compile(root: &Node, opts: &LoadOptions) -> Compiled {
         opts,
         errors: Vec::new(),
         warnings: Vec::new(),
-        policy: Policy::empty(true),
+        policy: PolicyLayer::new(),
         counters: HashMap::new(),
     };
     c.root(root);
@@ -53,7 +55,9 @@ pub(crate) fn compile(root: &Node, opts: &LoadOptions) -> Compiled {
         ..
     } = c;
     Compiled {
-        policy: errors.is_empty().then_some(policy),
+        policy: errors
+            .is_empty()
+            .then(|| Policy::PolicyLayer(Arc::new(policy))),
         errors,
         warnings,
     }
@@ -67,11 +71,20 @@ struct CounterDecl {
     pos: Pos,
 }
 
+/// One limit's fields, checked.
+struct LimitDef<'n> {
+    /// The counter the limit declares.
+    counter: Counter,
+    name: &'n str,
+    name_pos: Pos,
+    increment_from: Option<ArgPath>,
+}
+
 struct Compiler<'o> {
     opts: &'o LoadOptions,
     errors: Vec<Diagnostic>,
     warnings: Vec<Diagnostic>,
-    policy: Policy,
+    policy: PolicyLayer,
     counters: HashMap<String, CounterDecl>,
 }
 
@@ -268,7 +281,7 @@ impl Compiler<'_> {
             None => self.missing(root, "", "default"),
             Some(m) => {
                 if let Some(d) = self.choice(m, "default", &["allow", "deny"]) {
-                    self.policy.default_deny = d == "deny";
+                    self.policy.set_default_deny(d == "deny");
                 }
             }
         }
@@ -293,16 +306,9 @@ impl Compiler<'_> {
                 _ => self.type_error(&m.value, "hide", "hide", "an array of tool names"),
             }
         }
-        self.policy.hide_all = star.is_some();
+        self.policy.set_hide_all(star.is_some());
         for (name, _) in &hidden {
-            self.policy
-                .entries
-                .entry(Box::from(name.as_str()))
-                .or_insert(Entry {
-                    hidden: true,
-                    tool: None,
-                })
-                .hidden = true;
+            self.policy.hide(name);
         }
         // Members in file order, so that a counter's first declaration is the earlier one.
         // A repeated key is already an error; only its last occurrence is compiled.
@@ -316,15 +322,15 @@ impl Compiler<'_> {
                 _ => {}
             }
         }
-        let all_tools_unreachable = self.policy.default_deny
+        let all_tools_unreachable = self.policy.default_deny()
             && self
                 .policy
-                .tools
+                .tool_names()
                 .iter()
-                .all(|t| hidden.iter().any(|(h, _)| **h == *t.name));
+                .all(|t| hidden.iter().any(|(h, _)| h == t));
         if star.is_none()
             && all_tools_unreachable
-            && !self.policy.all_tools_limits.is_empty()
+            && self.policy.has_all_tools_limits()
             && let Some(m) = get(members, "all_tools")
         {
             self.warn(
@@ -334,8 +340,8 @@ impl Compiler<'_> {
             );
         }
         if let Some(pos) = star {
-            let n = self.policy.tools.len();
-            if n > 0 || !self.policy.all_tools_limits.is_empty() {
+            let n = self.policy.tool_count();
+            if n > 0 || self.policy.has_all_tools_limits() {
                 self.warn(
                     pos,
                     "hide",
@@ -355,7 +361,7 @@ impl Compiler<'_> {
         };
         if let Some(m) = get(members, "limits") {
             let limits = self.limits(&m.value, "all_tools.limits", None, None);
-            self.policy.all_tools_limits = limits;
+            self.policy.set_all_tools_limits(limits);
         }
     }
 
@@ -450,9 +456,7 @@ impl Compiler<'_> {
             );
         }
         if let Some(m) = get(members, "on_deny") {
-            let uses_increment = limits
-                .iter()
-                .any(|&i| self.policy.limits[i].increment_from.is_some());
+            let uses_increment = limits.iter().any(|&i| self.policy.limit(i).reads_args());
             if require.is_empty() && deny_if.is_empty() && !uses_increment {
                 self.warn(
                     m.key_pos,
@@ -461,26 +465,14 @@ impl Compiler<'_> {
                 );
             }
         }
-        let ti = self.policy.tools.len();
-        self.policy
-            .approval_rules
-            .push(Arc::from(format!("/tools/{name}/require_approval")));
-        self.policy.tools.push(ToolRules {
-            name: Arc::from(name),
+        self.policy.add_tool(ToolRules::new(
+            Arc::from(name),
             require,
             deny_if,
             approve_if,
             require_approval,
             limits,
-        });
-        self.policy
-            .entries
-            .entry(Box::from(name))
-            .or_insert(Entry {
-                hidden: false,
-                tool: None,
-            })
-            .tool = Some(ti);
+        ));
     }
 
     fn predicates(
@@ -502,7 +494,7 @@ impl Compiler<'_> {
             let Some(p) = self.predicate(tool, list, item, &ipath, tool_on_deny) else {
                 continue;
             };
-            let key = (p.path.text.to_string(), p.op.name(), op_value(&p.op));
+            let key = (p.path().text.to_string(), p.op().name(), op_value(p.op()));
             let repeats = |s: &(String, &str, Value)| {
                 s.0 == key.0 && s.1 == key.1 && same_value(&s.2, &key.2)
             };
@@ -514,7 +506,7 @@ impl Compiler<'_> {
                 );
             }
             seen.push(key);
-            match (&p.op, list) {
+            match (p.op(), list) {
                 (Op::In(v), List::DenyIf | List::ApproveIf) if v.is_empty() => self.warn(
                     item.pos,
                     &ipath,
@@ -602,13 +594,7 @@ impl Compiler<'_> {
             "argument `{}` was not recorded, so `{condition}` cannot be decided",
             arg_path.text
         ));
-        Some(Predicate {
-            path: arg_path,
-            op,
-            rule,
-            message,
-            unknown_message,
-        })
+        Some(Predicate::new(arg_path, op, rule, message, unknown_message))
     }
 
     fn operator(&mut self, op: &str, member: &Member, path: &str) -> Option<Op> {
@@ -687,6 +673,7 @@ impl Compiler<'_> {
         out
     }
 
+    /// One limit: its fields, then its counter, then the compiled limit; its index.
     fn limit(
         &mut self,
         node: &Node,
@@ -696,7 +683,18 @@ impl Compiler<'_> {
         earlier: &[usize],
     ) -> Option<usize> {
         let members = self.fields(node, path, "limit", LIMIT_FIELDS, LIMIT_EXTENSIONS)?;
-        let mut ok = true;
+        let def = self.limit_def(node, members, path)?;
+        let slot = self.counter_slot(&def, path, tool, earlier)?;
+        Some(self.add_limit(def, slot, tool, tool_on_deny))
+    }
+
+    /// The fields of one limit, each checked on its own; `None` after reporting what is wrong.
+    fn limit_def<'n>(
+        &mut self,
+        node: &'n Node,
+        members: &'n [Member],
+        path: &str,
+    ) -> Option<LimitDef<'n>> {
         let counter = match get(members, "counter") {
             None => {
                 self.missing(node, path, "counter");
@@ -803,30 +801,41 @@ impl Compiler<'_> {
                 format!("`max` {max} is below 1, so this limit throttles every call"),
             );
         }
-        let def = Counter {
-            name: Arc::from(name),
-            window_secs,
-            max,
-            scope,
-            algorithm,
-        };
+        Some(LimitDef {
+            counter: Counter::new(Arc::from(name), window_secs, max, scope, algorithm),
+            name,
+            name_pos,
+            increment_from,
+        })
+    }
+
+    /// The slot of the limit's counter: a new one, or that of an earlier declaration the limit
+    /// agrees with. `None` after reporting a conflict.
+    fn counter_slot(
+        &mut self,
+        def: &LimitDef<'_>,
+        path: &str,
+        tool: Option<&str>,
+        earlier: &[usize],
+    ) -> Option<usize> {
+        let name = def.name;
+        let mut ok = true;
         let cpath = child(path, "counter");
         let slot = match self.counters.get(name) {
             None => {
-                let slot = self.policy.counters.len();
-                self.policy.counters.push(def);
+                let slot = self.policy.add_counter(def.counter.clone());
                 self.counters.insert(
                     name.to_string(),
                     CounterDecl {
                         slot,
                         owner: tool.map(str::to_string),
-                        pos: name_pos,
+                        pos: def.name_pos,
                     },
                 );
                 slot
             }
             Some(decl) => {
-                let first = &self.policy.counters[decl.slot];
+                let first = self.policy.counter(decl.slot);
                 let (slot, first_pos) = (decl.slot, decl.pos);
                 let describe = |c: &Counter| {
                     format!(
@@ -837,10 +846,10 @@ impl Compiler<'_> {
                         c.algorithm.as_str()
                     )
                 };
-                let same = first.window_secs == def.window_secs
-                    && first.max == def.max
-                    && first.scope == def.scope
-                    && first.algorithm == def.algorithm;
+                let same = first.window_secs == def.counter.window_secs
+                    && first.max == def.counter.max
+                    && first.scope == def.counter.scope
+                    && first.algorithm == def.counter.algorithm;
                 let message = match (&decl.owner, tool) {
                     (None, Some(t)) => Some(format!(
                         "counter `{name}` is used both under `all_tools` (line {}) and under tool `{t}`",
@@ -852,7 +861,7 @@ impl Compiler<'_> {
                     )),
                     _ if earlier
                         .iter()
-                        .any(|&l| self.policy.limits[l].counter == slot) =>
+                        .any(|&l| self.policy.limit(l).counter() == slot) =>
                     {
                         Some(format!(
                             "counter `{name}` is already a limit here; it would count each call twice"
@@ -862,20 +871,40 @@ impl Compiler<'_> {
                         "counter `{name}` is declared differently at line {}: {} there, {} here",
                         first_pos.line,
                         describe(first),
-                        describe(&def)
+                        describe(&def.counter)
                     )),
                     _ => None,
                 };
                 if let Some(message) = message {
-                    self.error(name_pos, &cpath, message);
+                    self.error(def.name_pos, &cpath, message);
                     ok = false;
                 }
                 slot
             }
         };
-        if !ok {
-            return None;
-        }
+        ok.then_some(slot)
+    }
+
+    /// Add the limit to the policy with its rule id and messages; its index.
+    fn add_limit(
+        &mut self,
+        def: LimitDef<'_>,
+        slot: usize,
+        tool: Option<&str>,
+        tool_on_deny: Option<&Arc<str>>,
+    ) -> usize {
+        let LimitDef {
+            counter,
+            name,
+            increment_from,
+            ..
+        } = def;
+        let (window_secs, max, scope, algorithm) = (
+            counter.window_secs,
+            counter.max,
+            counter.scope,
+            counter.algorithm,
+        );
         let rule: Arc<str> = Arc::from(match tool {
             Some(t) => format!("/tools/{t}/limits/{name}"),
             None => format!("/all_tools/limits/{name}"),
@@ -902,21 +931,21 @@ impl Compiler<'_> {
                 )),
             ),
             None => {
-                let empty = self.policy.sentinels.empty.clone();
+                let empty = self.policy.empty_text().clone();
                 (empty.clone(), empty.clone(), empty)
             }
         };
-        let li = self.policy.limits.len();
-        self.policy.limits.push(Limit {
-            counter: slot,
+        self.policy.add_limit(Limit::new(
+            slot,
             increment_from,
             rule,
-            throttle_message,
-            missing_message,
-            not_number_message,
-            unknown_message,
-        });
-        Some(li)
+            LimitMessages {
+                throttle: throttle_message,
+                missing: missing_message,
+                not_number: not_number_message,
+                unknown: unknown_message,
+            },
+        ))
     }
 
     fn window(&mut self, m: &Member, path: &str) -> Option<u64> {

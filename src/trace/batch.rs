@@ -17,7 +17,7 @@ use super::source::LineError;
 use super::{Args, CallRecord, Nanos, RecordedDecision, Sym, Upstream};
 
 /// The id of an absent grant or session.
-pub const NO_SYM: u32 = u32::MAX;
+pub const NO_SYM: u32 = crate::call::CallIds::ABSENT;
 
 /// One id per distinct name, shared by the threads of one run. Ids are dense, from 0, in
 /// first-seen order (which differs between runs with several reader threads: nothing may

@@ -34,6 +34,7 @@ mod time;
 mod toolhive;
 mod write;
 
+pub use crate::call::{Args, ArgsView, Nanos, RawArgs, Sym, Upstream, raw_object_parses};
 pub use batch::{BatchRows, BatchSource, CallBatch, LocalSymbols, NO_SYM, Symbols};
 pub use error::TraceError;
 pub use format::Format;
@@ -41,9 +42,6 @@ pub use input::{InputSpec, expand_inputs};
 pub use merge::{Call, DEFAULT_REORDER_WINDOW, LOOKAHEAD, Names, ReadOptions, Trace};
 pub use priority::set_reader_nice;
 pub use read_stats::{ReadStats, Skipped};
-pub use record::{
-    Args, ArgsView, CallRecord, Nanos, Origin, RawArgs, Recorded, RecordedDecision, Sym, Upstream,
-    raw_object_parses,
-};
+pub use record::{CallRecord, Origin, Recorded, RecordedDecision};
 pub use time::{format_ts, parse_ts_str, parse_ts_value};
 pub use write::{write_csv, write_jsonl, write_parquet};

@@ -10,7 +10,7 @@ use serde_json::{Map, Number, Value};
 use super::{InterceptIssue, InterceptParse};
 use crate::engine::intercept::{
     Condition, Increment, InterceptCounter, InterceptOp, InterceptPolicy, InterceptWindow, Rule,
-    StateBlock, Target,
+    RuleMessages, StateBlock, Target,
 };
 use crate::engine::predicate::{ArgPath, Op};
 
@@ -923,9 +923,7 @@ fn compile(cx: &mut Cx<'_>, doc: &Doc) -> InterceptPolicy {
     };
 
     let mut tools: HashMap<String, Vec<Rule>> = HashMap::new();
-    let mut wildcard = Vec::new();
-    let mut wildcard_listed = false;
-    let mut rule_count = 0;
+    let mut wildcard = None;
     for tool in &doc.tools {
         let scope = scope_of(&tool.name);
         let mut rules = Vec::with_capacity(tool.rules.len());
@@ -948,27 +946,28 @@ fn compile(cx: &mut Cx<'_>, doc: &Doc) -> InterceptPolicy {
                     );
                     continue;
                 };
-                conditions.push(Condition { target, op });
+                conditions.push(Condition::new(target, op));
             }
             let state = rule.state.as_ref().map(|state| {
                 let own = format!("state.{scope}.{}", state.counter.s);
-                StateBlock {
-                    slot: slot_of(&format!("{scope}.{}", state.counter.s)),
-                    increment: if state.increment_from.s.is_empty() {
-                        // An omitted (or zero) increment is 1, as in the gateway.
-                        Increment::Fixed(if state.increment == 0 {
-                            1
-                        } else {
-                            state.increment
-                        })
+                let increment = if state.increment_from.s.is_empty() {
+                    // An omitted (or zero) increment is 1, as in the gateway.
+                    Increment::Fixed(if state.increment == 0 {
+                        1
                     } else {
-                        Increment::From(arg_path(&state.increment_from.s))
-                    },
-                    cap: binding_cap(rule, &own),
-                }
+                        state.increment
+                    })
+                } else {
+                    Increment::From(arg_path(&state.increment_from.s))
+                };
+                StateBlock::new(
+                    slot_of(&format!("{scope}.{}", state.counter.s)),
+                    increment,
+                    binding_cap(rule, &own),
+                )
             });
             if let (Some(block), Some(ast)) = (&state, &rule.state) {
-                if block.cap.is_none() {
+                if block.cap().is_none() {
                     cx.warn(
                         &format!("{}.state.counter", rule.path),
                         ast.counter.loc,
@@ -981,44 +980,37 @@ fn compile(cx: &mut Cx<'_>, doc: &Doc) -> InterceptPolicy {
             }
             let on_deny =
                 (!rule.on_deny.is_empty()).then(|| Arc::<str>::from(rule.on_deny.as_str()));
-            rules.push(Rule {
-                id: Arc::from(format!("{}/{name}", tool.name)),
-                deny: rule.action.s == "deny",
-                conditions,
-                deny_message: on_deny
+            let messages = RuleMessages {
+                deny: on_deny
                     .clone()
                     .unwrap_or_else(|| Arc::from(format!("Denied by rule \"{name}\""))),
-                limit_message: on_deny
+                limit: on_deny
                     .unwrap_or_else(|| Arc::from(format!("Rate limit exceeded for {name}"))),
-                unknown_message: Arc::from(format!(
+                unknown: Arc::from(format!(
                     "rule \"{name}\" needs argument values the trace did not record"
                 )),
+            };
+            rules.push(Rule::new(
+                Arc::from(format!("{}/{name}", tool.name)),
+                rule.action.s == "deny",
+                conditions,
+                messages,
                 state,
-            });
+            ));
         }
-        rule_count += rules.len();
         if tool.name == "*" {
-            wildcard = rules;
-            wildcard_listed = true;
+            wildcard = Some(rules);
         } else {
             tools.insert(tool.name.clone(), rules);
         }
     }
-    let hide_all = doc.hide.iter().any(|h| h.s == "*");
-    InterceptPolicy {
-        default_deny: doc.default.s == "deny",
-        hide_all,
-        hidden: doc.hide.iter().map(|h| h.s.clone()).collect(),
+    InterceptPolicy::new(
+        doc.default.s == "deny",
+        doc.hide.iter().map(|h| h.s.clone()).collect(),
         tools,
         wildcard,
-        wildcard_listed,
         counters,
-        rule_count,
-        hidden_rule: Arc::from("(hidden)"),
-        default_deny_rule: Arc::from("(default deny)"),
-        internal_error_message: Arc::from("Internal policy error"),
-        empty: Arc::from(""),
-    }
+    )
 }
 
 /// `args.a.b` as the engine's path. Unlike the JSON dialect, the gateway only checks the
@@ -1121,7 +1113,7 @@ mod tests {
             "p.yaml",
         );
         let policy = p.policy.expect("compiled");
-        let rules = &policy.tools["t"];
-        assert_eq!(rules[0].state.as_ref().and_then(|s| s.cap), Some(4));
+        let rules = policy.tool_rules("t").expect("tool t");
+        assert_eq!(rules[0].state().and_then(StateBlock::cap), Some(4));
     }
 }

@@ -1,6 +1,6 @@
 //! The borrowed view of a call the evaluator reads.
 
-use crate::trace::{Args, CallRecord, Nanos, Upstream};
+use super::{Args, Nanos, Upstream};
 
 /// What the evaluator needs from a call, borrowed so callers need not build records.
 ///
@@ -27,7 +27,7 @@ pub struct CallView<'a> {
 }
 
 /// Server, grant, session and tool of a call as ids of the caller's own symbol table
-/// (such as [`crate::trace::Symbols`]), so the engine neither hashes nor compares names.
+/// (such as a trace reader's symbol table), so the engine neither hashes nor compares names.
 ///
 /// An engine keys its counters by these ids when a call has them and by the names otherwise:
 /// give ids with every call of an engine's life or with none. Equal ids must mean equal names,
@@ -45,22 +45,6 @@ pub struct CallIds {
 }
 
 impl CallIds {
-    /// The id of an absent grant or session (the same value as [`crate::trace::NO_SYM`]).
+    /// The id of an absent grant or session (a reader's symbol table uses the same value).
     pub const ABSENT: u32 = u32::MAX;
-}
-
-impl CallRecord {
-    /// Borrow the fields the evaluator reads.
-    pub fn view(&self) -> CallView<'_> {
-        CallView {
-            ts: self.ts,
-            server: &self.server,
-            grant: self.grant.as_deref(),
-            session: self.session.as_deref(),
-            tool: &self.tool,
-            args: &self.args,
-            upstream: self.upstream,
-            ids: None,
-        }
-    }
 }
