@@ -31,28 +31,44 @@ pub enum RowKind {
 /// The sink for a per-call format; `None` for summary formats.
 pub fn row_sink(format: OutputFormat, kind: RowKind) -> Option<Box<dyn RowSink>> {
     match format {
-        OutputFormat::Jsonl => Some(Box::new(JsonLines)),
+        OutputFormat::Jsonl => Some(Box::new(JsonLines::default())),
         OutputFormat::Csv => Some(Box::new(Frame::new(false, kind))),
         OutputFormat::Parquet => Some(Box::new(Frame::new(true, kind))),
         _ => None,
     }
 }
 
-struct JsonLines;
+/// Rows serialised into a buffer of their own and handed to the destination in one write per
+/// [`JSON_BYTES_PER_WRITE`]: serde's many small writes through `dyn Write` cost more than the
+/// serialisation.
+#[derive(Default)]
+struct JsonLines(Vec<u8>);
+
+const JSON_BYTES_PER_WRITE: usize = 1 << 16;
+
+impl JsonLines {
+    fn row(&mut self, row: &impl serde::Serialize, out: &mut dyn Write) -> io::Result<()> {
+        serde_json::to_writer(&mut self.0, row)?;
+        self.0.push(b'\n');
+        if self.0.len() >= JSON_BYTES_PER_WRITE {
+            out.write_all(&self.0)?;
+            self.0.clear();
+        }
+        Ok(())
+    }
+}
 
 impl RowSink for JsonLines {
     fn simulate_row(&mut self, row: &CallRow, out: &mut dyn Write) -> io::Result<()> {
-        serde_json::to_writer(&mut *out, row)?;
-        out.write_all(b"\n")
+        self.row(row, out)
     }
 
     fn diff_row(&mut self, row: &DiffRow, out: &mut dyn Write) -> io::Result<()> {
-        serde_json::to_writer(&mut *out, row)?;
-        out.write_all(b"\n")
+        self.row(row, out)
     }
 
-    fn finish(self: Box<Self>, _out: &mut dyn Write) -> io::Result<()> {
-        Ok(())
+    fn finish(self: Box<Self>, out: &mut dyn Write) -> io::Result<()> {
+        out.write_all(&self.0)
     }
 }
 

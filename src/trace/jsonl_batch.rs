@@ -434,6 +434,8 @@ struct Parsed {
     /// Per row, the `args` object or else the `arg_keys` list as a range of the chunk; empty
     /// when there is neither.
     args: Vec<(usize, usize)>,
+    /// Per row, the request id's JSON text as a range of the chunk; empty when there is none.
+    ids: Vec<(usize, usize)>,
     /// Rows the general code read, with their records, by row.
     records: Vec<(usize, CallRecord)>,
     /// Lines in the chunk, blank ones included.
@@ -453,6 +455,7 @@ impl Parsed {
             recorded: Vec::with_capacity(rows),
             text: Vec::with_capacity(rows),
             args: Vec::with_capacity(rows),
+            ids: Vec::with_capacity(rows),
             ..Parsed::default()
         }
     }
@@ -473,6 +476,7 @@ impl Parsed {
             line: self.line.clone(),
             text: self.text,
             args: self.args,
+            ids: self.ids,
             records: self.records,
         };
         CallBatch {
@@ -499,6 +503,7 @@ struct JsonlRows {
     line: Vec<u64>,
     text: Vec<(usize, usize)>,
     args: Vec<(usize, usize)>,
+    ids: Vec<(usize, usize)>,
     records: Vec<(usize, CallRecord)>,
 }
 
@@ -582,8 +587,8 @@ impl BatchRows for JsonlRows {
         if let Some(rec) = self.general(row) {
             return rec.id.clone();
         }
-        let text = self.text.get(row).and_then(|&t| self.str(t))?;
-        scan_line(text).and_then(|l| id_of(text, l.id))
+        let token = self.str(*self.ids.get(row)?)?;
+        id_of(token, (0, token.len()))
     }
 }
 
@@ -738,10 +743,12 @@ fn parse_chunk(
                     out.upstream.push(l.upstream);
                     out.recorded.push(l.recorded);
                     out.text.push((from, stop));
-                    out.args.push(match l.args {
+                    let in_chunk = |r| match r {
                         (0, 0) => (0, 0),
                         (a, b) => (from + a, from + b),
-                    });
+                    };
+                    out.args.push(in_chunk(l.args));
+                    out.ids.push(in_chunk(l.id));
                 }
                 Ok((t, None)) => match general(t, Origin { file, line }, names) {
                     Ok(rec) => {
@@ -760,6 +767,7 @@ fn parse_chunk(
                             .push(rec.recorded.as_ref().and_then(|r| r.decision));
                         out.text.push((from, stop));
                         out.args.push((0, 0));
+                        out.ids.push((0, 0));
                         out.records.push((out.ts.len() - 1, rec));
                     }
                     Err(e) => out.skipped.push((line, e)),
