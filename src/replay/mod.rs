@@ -9,9 +9,9 @@ use std::sync::Arc;
 
 use crate::engine::{Decision, DecisionKind, Engine, EvalOptions, Policy};
 use crate::report::{
-    CallInfo, Cause, Count, DiffBuilder, DiffGroup, DiffReport, DiffRow, FileInput, InputSummary,
-    NoPolicy, Outcome, PolicyRef, ReportOptions, RowSink, SimulateBuilder, SimulateReport,
-    SkippedRecord, Tally, counts_by_frequency, row,
+    CallInfo, CallsShown, Cause, Count, DiffBuilder, DiffGroup, DiffReport, DiffRow, FileInput,
+    InputSummary, NoPolicy, Outcome, PolicyRef, ReportOptions, RowSink, SimulateBuilder,
+    SimulateReport, SkippedRecord, Tally, counts_by_frequency, row,
 };
 use crate::trace::{Args, Call, NO_SYM, Names, ReadStats, Trace, TraceError};
 
@@ -336,6 +336,15 @@ impl Unmatched {
     }
 }
 
+/// With per-call rows, the report is not rendered: it lists no calls (they are in the rows),
+/// so memory does not grow with them.
+fn summary_options(mut opts: ReportOptions, rows: bool) -> ReportOptions {
+    if rows {
+        opts.calls_shown = CallsShown::None;
+    }
+    opts
+}
+
 /// The arguments of `call`, built only when a policy reads them.
 #[inline]
 fn args_of(call: &Call<'_>, needed: bool) -> Args {
@@ -362,7 +371,7 @@ pub fn simulate(
     let needs_args = reads_args(&[policies]);
     let show_args = opts.show_args;
     let mut engines = Engines::new(policies, eval);
-    let mut builder = SimulateBuilder::new(opts);
+    let mut builder = SimulateBuilder::new(summary_options(opts, sink.is_some()));
     let mut groups = Groups::<Counts>::new();
     let mut unmatched = Unmatched(ById::new());
     let mut d = Decision::allow();
@@ -419,7 +428,7 @@ pub fn diff(
     let show_args = opts.show_args;
     let mut b = Engines::new(base, eval);
     let mut c = Engines::new(candidate, eval);
-    let mut builder = DiffBuilder::new(opts);
+    let mut builder = DiffBuilder::new(summary_options(opts, sink.is_some()));
     let mut groups = Groups::<DiffGroup>::new();
     let mut unmatched = Unmatched(ById::new());
     let (mut bd, mut cd) = (Decision::allow(), Decision::allow());
