@@ -142,7 +142,7 @@ fn outcome_cells(o: &Outcome) -> impl Iterator<Item = Cell> {
 }
 
 /// Rows collected before they are written.
-const ROWS_PER_WRITE: usize = 1 << 16;
+const ROWS_PER_WRITE: usize = 1 << 14;
 
 /// Column-wise buffers for CSV and Parquet, written by polars every [`ROWS_PER_WRITE`] rows and
 /// at the end. The columns are fixed by the [`RowKind`], so an empty replay still writes a
@@ -262,8 +262,11 @@ impl Frame {
         if self.parquet {
             let writer = match &mut self.parquet_writer {
                 Some(w) => w,
+                // Row groups encoded on this thread: the replay feeds them one at a time, and
+                // parallel encoding held more memory than it saved time.
                 None => self.parquet_writer.insert(
                     ParquetWriter::new(self.spill.clone())
+                        .set_parallel(false)
                         .batched(df.schema())
                         .map_err(io::Error::other)?,
                 ),

@@ -233,7 +233,7 @@ fn standard_input_streams_like_a_file() {
     assert_eq!(stdin["per_tool"], file["per_tool"]);
 }
 
-/// CSV and Parquet rows are written as they come, in several writes past 65,536 rows: the
+/// CSV and Parquet rows are written as they come, in several writes of 16,384 rows: the
 /// output is one header (CSV) or one file (Parquet) holding every row, as JSON lines say.
 #[test]
 fn per_call_csv_and_parquet_stream_every_row_in_order() {
@@ -242,7 +242,7 @@ fn per_call_csv_and_parquet_stream_every_row_in_order() {
     let trace = dir.path().join("calls.jsonl");
     let trace = trace.to_str().unwrap();
     let (code, _, err) = run(&[
-        "generate", "--calls", "70000", "--seed", "7", "--output", trace,
+        "generate", "--calls", "40000", "--seed", "7", "--output", trace,
     ]);
     assert_eq!(code, 0, "{err}");
     let policy = "fixtures/policies/bench.json";
@@ -254,7 +254,7 @@ fn per_call_csv_and_parquet_stream_every_row_in_order() {
             v["decision"].as_str().unwrap().to_owned()
         })
         .collect();
-    assert_eq!(decisions.len(), 70_000);
+    assert_eq!(decisions.len(), 40_000);
     let csv_out = dir.path().join("d.csv");
     let pq_out = dir.path().join("d.parquet");
     for (format, out) in [("csv", &csv_out), ("parquet", &pq_out)] {
@@ -279,12 +279,12 @@ fn per_call_csv_and_parquet_stream_every_row_in_order() {
         .finish()
         .unwrap();
     for df in [df, pq] {
-        assert_eq!(df.height(), 70_000);
+        assert_eq!(df.height(), 40_000);
         let col = df.column("decision").unwrap().str().unwrap().clone();
         let got: Vec<&str> = (0..col.len()).map(|i| col.get(i).unwrap()).collect();
         assert_eq!(got, decisions);
         let index = df.column("index").unwrap().cast(&DataType::Int64).unwrap();
         let index = index.i64().unwrap();
-        assert_eq!(index.get(69_999), Some(70_000));
+        assert_eq!(index.get(39_999), Some(40_000));
     }
 }
