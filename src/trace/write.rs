@@ -208,7 +208,10 @@ pub fn write_parquet<R: Borrow<CallRecord>>(
 ) -> Result<u64, TraceError> {
     let err = write_err("parquet");
     let schema = schema(TsAs::Nanos).map_err(|e| err(&e))?;
+    // Row groups encoded on this thread, one at a time as records come: parallel encoding held
+    // more memory than it saved time.
     let mut w = ParquetWriter::new(&mut *out)
+        .set_parallel(false)
         .batched(&schema)
         .map_err(|e| err(&e))?;
     let n = batches(records, |b| w.write_batch(&frame(b, TsAs::Nanos)?)).map_err(|e| err(&e))?;
