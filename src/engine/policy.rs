@@ -317,6 +317,15 @@ impl Policy {
         }
     }
 
+    /// Whether deciding a call of `tool` can read its arguments ([`Policy::reads_args`] for
+    /// one tool): when it cannot, a replay need not build that call's arguments.
+    pub fn reads_args_of(&self, tool: &str) -> bool {
+        match self {
+            Policy::PolicyLayer(p) => p.reads_args_of(tool),
+            Policy::Intercept(_) => true,
+        }
+    }
+
     /// Whether evaluating calls can read their session: a counter kept per session, or an
     /// Intercept policy (whose evaluator is not analysed for it).
     pub fn reads_sessions(&self) -> bool {
@@ -464,6 +473,19 @@ impl PolicyLayer {
                 .tools
                 .iter()
                 .any(|t| !t.require.is_empty() || !t.deny_if.is_empty() || !t.approve_if.is_empty())
+    }
+
+    /// Whether deciding a call of `tool` can read its arguments: its own predicates, or an
+    /// `increment_from` of its limits or of `all_tools`' (tools are found by exact name).
+    pub fn reads_args_of(&self, tool: &str) -> bool {
+        let reads = |i: &usize| self.limits[*i].reads_args();
+        let rules = (self.entries.get(tool).and_then(|e| e.tool)).map(|ti| &self.tools[ti]);
+        rules.is_some_and(|t| {
+            !t.require.is_empty()
+                || !t.deny_if.is_empty()
+                || !t.approve_if.is_empty()
+                || t.limits.iter().any(reads)
+        }) || self.all_tools_limits.iter().any(reads)
     }
 
     /// Whether calls of `tool` are denied as hidden.

@@ -77,6 +77,9 @@ pub struct Engines {
     per_server: Vec<Engine>,
     per_server_names: Vec<String>,
     routes: Vec<Route>,
+    /// Per engine (the per-server ones, then the default), per tool id: 0 not asked yet, 1 the
+    /// tool's calls are decided without their arguments, 2 they may be read.
+    reads_args: Vec<Vec<u8>>,
 }
 
 impl Engines {
@@ -94,7 +97,30 @@ impl Engines {
                 .collect(),
             per_server_names: set.per_server.keys().cloned().collect(),
             routes: Vec::new(),
+            reads_args: vec![Vec::new(); set.per_server.len() + 1],
         }
+    }
+
+    /// Whether the engine that decides server `server`'s calls (see [`Engines::get`], asked
+    /// first) may read the arguments of a call of tool `tool` (named `name`): when it cannot,
+    /// they need not be built.
+    #[inline]
+    pub fn reads_args(&mut self, server: u32, tool: u32, name: &str) -> bool {
+        let (k, engine) = match self.routes.get(server as usize) {
+            Some(&Route::Server(k)) => (k, self.per_server.get(k)),
+            Some(Route::Default) => (self.per_server.len(), self.default.as_ref()),
+            _ => return false,
+        };
+        let Some(engine) = engine else { return false };
+        let known = &mut self.reads_args[k];
+        let t = tool as usize;
+        if known.len() <= t {
+            known.resize(t + 1, 0);
+        }
+        if known[t] == 0 {
+            known[t] = 1 + u8::from(engine.policy().reads_args_of(name));
+        }
+        known[t] == 2
     }
 
     /// The engine that decides the calls of server `server` (named `name`); `None` when the
@@ -381,11 +407,17 @@ pub fn simulate(
             progress.tick(call.index);
         }
         let ids = call.ids();
-        let Some(engine) = engines.get(ids.server, call.server()) else {
+        if engines.get(ids.server, call.server()).is_none() {
             *unmatched.0.at(ids.server) += 1;
             continue;
+        }
+        let args = args_of(
+            &call,
+            needs_args && engines.reads_args(ids.server, ids.tool, call.tool()),
+        );
+        let Some(engine) = engines.get(ids.server, call.server()) else {
+            continue;
         };
-        let args = args_of(&call, needs_args);
         engine.evaluate_into(&call.view(&args), &mut d);
         groups.count(ids.tool, ids.grant, |t| t.add(&d));
         builder.push_untallied(call.index, &d, call.recorded(), || call.record(), &files);
@@ -439,14 +471,19 @@ pub fn diff(
         }
         let ids = call.ids();
         // A call is compared only when both sides have a policy for its server.
+        if b.get(ids.server, call.server()).is_none() || c.get(ids.server, call.server()).is_none()
+        {
+            *unmatched.0.at(ids.server) += 1;
+            continue;
+        }
+        let read = |e: &mut Engines| e.reads_args(ids.server, ids.tool, call.tool());
+        let args = args_of(&call, needs_args && (read(&mut b) || read(&mut c)));
         let (Some(be), Some(ce)) = (
             b.get(ids.server, call.server()),
             c.get(ids.server, call.server()),
         ) else {
-            *unmatched.0.at(ids.server) += 1;
             continue;
         };
-        let args = args_of(&call, needs_args);
         let view = call.view(&args);
         be.evaluate_into(&view, &mut bd);
         ce.evaluate_into(&view, &mut cd);

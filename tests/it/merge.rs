@@ -288,3 +288,29 @@ fn per_call_csv_and_parquet_stream_every_row_in_order() {
         assert_eq!(index.get(39_999), Some(40_000));
     }
 }
+
+/// A replay builds a call's arguments only for tools whose decision can read them.
+#[test]
+fn arguments_are_read_only_for_tools_whose_rules_read_them() {
+    let load = |p: &str| {
+        mcpsim::policy::load_policy_file(std::path::Path::new(&format!(
+            "{}/{p}",
+            env!("CARGO_MANIFEST_DIR")
+        )))
+        .expect("loads")
+    };
+    let candidate = load("fixtures/policies/candidate.json");
+    assert!(candidate.reads_args());
+    for (tool, reads) in [
+        ("vpn_ipsec_phase2_create", true),
+        ("firewall_policy_create", true),
+        ("firewall_policy_list", false),
+        ("system_status_get", false),
+        ("not_in_the_policy", false),
+    ] {
+        assert_eq!(candidate.reads_args_of(tool), reads, "{tool}");
+    }
+    // An Intercept policy's conditions are not analysed: every tool may read them.
+    let intercept = load("fixtures/policies/intercept/github.yaml");
+    assert!(intercept.reads_args_of("list_issues"));
+}
