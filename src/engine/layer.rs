@@ -392,7 +392,7 @@ mod tests {
         assert!(kinds[DecisionKind::Allow as usize] > 100, "{kinds:?}");
         assert!(kinds[DecisionKind::Throttle as usize] > 100, "{kinds:?}");
 
-        // The same with names as ids and a reused decision, as the fast lane evaluates.
+        // The same with names as ids and a reused decision, as the replay evaluates.
         let mut engine = LayerEngine::new(engine.policy.clone(), EvalOptions::default());
         let ids = CallIds {
             server: 0,
