@@ -6,7 +6,8 @@
 //! and opens its batch reader; [`Trace::next_call`] then walks the batches:
 //! - several inputs are merged by a heap on (ts, input, line), taking rows in runs: every row of
 //!   one input that comes before the other inputs' next row;
-//! - each input is read ahead by at least [`LOOKAHEAD`] calls before its calls are handed out.
+//! - each input is read ahead by at least [`LOOKAHEAD`] calls (shared among several inputs,
+//!   at least [`MIN_LOOKAHEAD`] each) before its calls are handed out.
 //!   A call whose timestamp is earlier than one read before it in its own file is *out of
 //!   order* ([`ReadStats::out_of_order`]): the calls read ahead and not yet handed out are then
 //!   sorted again with it, and from then on the input is read ahead by the whole reorder window
@@ -48,8 +49,12 @@ use super::{
 };
 use crate::engine::{CallIds, CallView};
 
-/// Calls every input is read ahead of the merge before any reordering was needed.
+/// Calls the inputs are read ahead of the merge before any reordering was needed, shared
+/// among the inputs (each reads ahead at least [`MIN_LOOKAHEAD`]).
 pub const LOOKAHEAD: u64 = 1 << 16;
+
+/// The least an input is read ahead, however many inputs share [`LOOKAHEAD`].
+pub const MIN_LOOKAHEAD: u64 = 1 << 12;
 
 /// Calls an input is read ahead once it was found out of order, unless
 /// [`ReadOptions::reorder_window`] says otherwise.
@@ -464,7 +469,10 @@ impl Trace {
         let symbols = Symbols::new();
         let mut spool = None;
         let mut feeds = Vec::new();
-        for (i, spec) in expand_inputs(inputs)?.into_iter().enumerate() {
+        let specs = expand_inputs(inputs)?;
+        // Many files read ahead at once would hold as many read-aheads: they share one.
+        let lookahead = (LOOKAHEAD / specs.len().max(1) as u64).max(MIN_LOOKAHEAD);
+        for (i, spec) in specs.into_iter().enumerate() {
             let name = spec.display_name();
             let path = match spec {
                 InputSpec::File(p) => p,
@@ -492,7 +500,7 @@ impl Trace {
                 row: 0,
                 queued: 0,
                 ahead: match opts.reorder_window {
-                    None => LOOKAHEAD,
+                    None => lookahead,
                     Some(_) => opts.window(),
                 },
                 done: false,

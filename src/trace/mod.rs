@@ -39,7 +39,9 @@ pub use batch::{BatchRows, BatchSource, CallBatch, LocalSymbols, NO_SYM, Symbols
 pub use error::TraceError;
 pub use format::Format;
 pub use input::{InputSpec, expand_inputs};
-pub use merge::{Call, DEFAULT_REORDER_WINDOW, LOOKAHEAD, Names, ReadOptions, Trace};
+pub use merge::{
+    Call, DEFAULT_REORDER_WINDOW, LOOKAHEAD, MIN_LOOKAHEAD, Names, ReadOptions, Trace,
+};
 pub use priority::set_reader_nice;
 pub use read_stats::{ReadStats, Skipped};
 pub use record::{CallRecord, Origin, Recorded, RecordedDecision};
