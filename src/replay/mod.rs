@@ -10,8 +10,8 @@ use std::sync::Arc;
 use crate::engine::{Decision, DecisionKind, Engine, EvalOptions, Policy};
 use crate::report::{
     CallInfo, CallsShown, Cause, Count, DiffBuilder, DiffGroup, DiffReport, DiffRow, FileInput,
-    InputSummary, NoPolicy, Outcome, PolicyRef, ReportOptions, RowSink, SimulateBuilder,
-    SimulateReport, SkippedRecord, Tally, counts_by_frequency, row,
+    InputSummary, NoPolicy, Outcome, PolicyRef, ReplyPairing, ReportOptions, RowSink,
+    SimulateBuilder, SimulateReport, SkippedRecord, Tally, counts_by_frequency, row,
 };
 use crate::trace::{Args, Call, NO_SYM, Names, ReadStats, Trace, TraceError};
 
@@ -308,6 +308,20 @@ pub fn input_summary(files: &[String], stats: &ReadStats, no_policy: NoPolicy) -
                 count,
             })
             .collect(),
+        replies: stats.replies.as_ref().map(|r| ReplyPairing {
+            paired: r.paired,
+            requests_without_reply: r.requests_without_reply,
+            replies_without_request: r.replies_without_request,
+            examples: r
+                .examples
+                .iter()
+                .map(|s| SkippedRecord {
+                    file: s.file.clone(),
+                    line: s.line,
+                    reason: s.reason.clone(),
+                })
+                .collect(),
+        }),
     }
     .with_files_fallback(files)
 }

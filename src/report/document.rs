@@ -104,6 +104,14 @@ pub(super) fn input_lines(input: &InputSummary, evaluated: bool, blocks: &mut Ve
     parts.push(format!("{} skipped", input.skipped));
     parts.push(format!("{} out of order", input.out_of_order));
     blocks.push(Block::Line(format!("Calls: {}", parts.join(", "))));
+    if let Some(r) = &input.replies {
+        blocks.push(Block::Line(format!(
+            "Replies: {} paired, {} without a reply, {} without a request",
+            r.paired,
+            plural(r.requests_without_reply, "request", "requests"),
+            plural(r.replies_without_request, "reply", "replies"),
+        )));
+    }
     if !input.ignored.is_empty() {
         let ignored: Vec<String> = input
             .ignored
@@ -118,6 +126,7 @@ pub(super) fn input_lines(input: &InputSummary, evaluated: bool, blocks: &mut Ve
 }
 
 pub(super) fn skipped_blocks(input: &InputSummary, blocks: &mut Vec<Block>) {
+    reply_blocks(input, blocks);
     if input.skipped == 0 {
         return;
     }
@@ -136,6 +145,27 @@ pub(super) fn skipped_blocks(input: &InputSummary, blocks: &mut Vec<Block>) {
         &["where", "reason"],
         input
             .skipped_examples
+            .iter()
+            .map(|s| vec![format!("{}:{}", s.file, s.line), s.reason.clone()])
+            .collect(),
+    ));
+}
+
+/// Requests without a reply and replies without a request, when a recording had any.
+fn reply_blocks(input: &InputSummary, blocks: &mut Vec<Block>) {
+    let Some(r) = &input.replies else { return };
+    if r.requests_without_reply == 0 && r.replies_without_request == 0 {
+        return;
+    }
+    blocks.push(Block::Heading(format!(
+        "Unpaired messages ({} without a reply, {} without a request; first {} shown)",
+        plural(r.requests_without_reply, "request", "requests"),
+        plural(r.replies_without_request, "reply", "replies"),
+        r.examples.len()
+    )));
+    blocks.push(table(
+        &["where", "what"],
+        r.examples
             .iter()
             .map(|s| vec![format!("{}:{}", s.file, s.line), s.reason.clone()])
             .collect(),

@@ -156,6 +156,24 @@ pub struct InputSummary {
     pub skipped_examples: Vec<SkippedRecord>,
     /// Messages that are not calls (other JSON-RPC methods, replies, log lines), by kind.
     pub ignored: Vec<Count>,
+    /// How replies paired with `tools/call` requests; only for recordings with replies
+    /// (MCP JSON-RPC, Claude Desktop logs).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub replies: Option<ReplyPairing>,
+}
+
+/// How the replies of recordings paired with their `tools/call` requests, by
+/// (server, session, id) or what the format names a request by.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct ReplyPairing {
+    /// Calls paired with their reply (they have an upstream outcome and a latency).
+    pub paired: u64,
+    /// Requests that no reply answered (their calls have no upstream outcome).
+    pub requests_without_reply: u64,
+    /// Replies that answer no request read before them.
+    pub replies_without_request: u64,
+    /// The first few of each, with file and line.
+    pub examples: Vec<SkippedRecord>,
 }
 
 /// A call as reports show it: identity, origin and what was recorded.

@@ -28,15 +28,16 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use super::agentgateway::AgentGatewaySource;
-use super::claude_desktop::ClaudeSource;
+use super::claude_desktop::Claude;
 use super::csv::CsvSource;
 use super::format::detect;
 use super::input::{Spool, open_decoded, peek_head};
 use super::intercept_log::InterceptSource;
 use super::jsonl::JsonlSource;
 use super::jsonl_batch::JsonlBatchSource;
-use super::jsonrpc::JsonRpcSource;
+use super::jsonrpc::JsonRpc;
 use super::otel::OtelSource;
+use super::pairing::PairedSource;
 use super::parquet::ParquetBytes;
 use super::parquet_batch::ParquetBatchSource;
 use super::policylayer_log::PolicyLayerSource;
@@ -664,10 +665,22 @@ fn open_batches(
         }
         Format::Jsonl => Box::new(JsonlSource::new(lines(r), file)),
         Format::Csv => Box::new(CsvSource::new(r, name, file)),
-        Format::JsonRpc => Box::new(JsonRpcSource::new(lines(r), file)),
+        Format::JsonRpc => Box::new(PairedSource::new(
+            JsonRpc::default,
+            lines(r),
+            lines(open_decoded(&input.path, name)?.0),
+            file,
+            name,
+        )?),
         Format::PolicyLayerLog => Box::new(PolicyLayerSource::new(lines(r), file)),
         Format::InterceptLog => Box::new(InterceptSource::new(lines(r), file)),
-        Format::ClaudeLog => Box::new(ClaudeSource::new(lines(r), file)),
+        Format::ClaudeLog => Box::new(PairedSource::new(
+            Claude::default,
+            lines(r),
+            lines(open_decoded(&input.path, name)?.0),
+            file,
+            name,
+        )?),
         Format::OtelSpans => Box::new(OtelSource::new(lines(r), file)),
         Format::AgentGatewayLog => Box::new(AgentGatewaySource::new(lines(r), file)),
         Format::ToolHiveAudit => Box::new(ToolHiveSource::new(lines(r), file)),

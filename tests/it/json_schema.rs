@@ -65,6 +65,17 @@ pub struct InputSummary {
     pub skipped_by_reason: Vec<Count>,
     pub skipped_examples: Vec<SkippedRecord>,
     pub ignored: Vec<Count>,
+    #[serde(default)]
+    pub replies: Option<ReplyPairing>,
+}
+
+#[derive(Deserialize, Debug)]
+#[serde(deny_unknown_fields)]
+pub struct ReplyPairing {
+    pub paired: u64,
+    pub requests_without_reply: u64,
+    pub replies_without_request: u64,
+    pub examples: Vec<SkippedRecord>,
 }
 
 #[derive(Deserialize, Debug)]
