@@ -325,6 +325,8 @@ pub trait Finished {
     const ROWS: RowKind;
     /// What was read.
     fn input(&self) -> &InputSummary;
+    /// The report's warnings.
+    fn warnings(&self) -> &[String];
     /// The gate, if one was asked for.
     fn gate(&self) -> Option<&Gate>;
     /// Render in a summary format.
@@ -336,6 +338,9 @@ impl Finished for SimulateReport {
     const ROWS: RowKind = RowKind::Simulate;
     fn input(&self) -> &InputSummary {
         &self.input
+    }
+    fn warnings(&self) -> &[String] {
+        &self.warnings
     }
     fn gate(&self) -> Option<&Gate> {
         self.gate.as_ref()
@@ -350,6 +355,9 @@ impl Finished for DiffReport {
     const ROWS: RowKind = RowKind::Diff;
     fn input(&self) -> &InputSummary {
         &self.input
+    }
+    fn warnings(&self) -> &[String] {
+        &self.warnings
     }
     fn gate(&self) -> Option<&Gate> {
         self.gate.as_ref()
@@ -381,6 +389,9 @@ pub fn replay_and_report<R: Finished>(
     match sink {
         Some(sink) => {
             sink.finish(&mut dest)?;
+            for w in report.warnings() {
+                writeln!(err, "warning: {w}")?;
+            }
             warn_skipped(report.input(), err)?;
         }
         None => report.write_summary(output.format, &mut dest)?,
@@ -408,6 +419,18 @@ pub(super) fn warn_skipped(input: &InputSummary, err: &mut dyn Write) -> io::Res
         writeln!(err, "warning: {} malformed records skipped", input.skipped)?;
         for s in &input.skipped_examples {
             writeln!(err, "  {}:{}: {}", s.file, s.line, s.reason)?;
+        }
+    }
+    if let Some(r) = &input.replies {
+        if r.requests_without_reply > 0 || r.replies_without_request > 0 {
+            writeln!(
+                err,
+                "warning: {} requests without a reply, {} replies without a request",
+                r.requests_without_reply, r.replies_without_request
+            )?;
+            for s in &r.examples {
+                writeln!(err, "  {}:{}: {}", s.file, s.line, s.reason)?;
+            }
         }
     }
     let no_policy: u64 = input.no_policy.iter().map(|c| c.count).sum();

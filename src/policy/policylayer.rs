@@ -120,7 +120,7 @@ fn get<'n>(members: &'n [Member], key: &str) -> Option<&'n Member> {
 }
 
 /// The closest known name, if it is close enough to be a plausible typo.
-fn suggest<'a>(word: &str, known: impl IntoIterator<Item = &'a str>) -> Option<&'a str> {
+pub(crate) fn suggest<'a>(word: &str, known: impl IntoIterator<Item = &'a str>) -> Option<&'a str> {
     known
         .into_iter()
         .map(|k| (strsim::levenshtein(word, k), k))

@@ -52,6 +52,13 @@ pub(super) fn plural(n: u64, one: &str, many: &str) -> String {
     }
 }
 
+/// Warnings right under the policies, where they cannot be missed.
+fn warning_lines(warnings: &[String], blocks: &mut Vec<Block>) {
+    for w in warnings {
+        blocks.push(Block::Line(format!("warning: {w}")));
+    }
+}
+
 fn policies_line(label: &str, policies: &[PolicyRef]) -> String {
     let parts: Vec<String> = policies
         .iter()
@@ -172,22 +179,47 @@ fn reply_blocks(input: &InputSummary, blocks: &mut Vec<Block>) {
     ));
 }
 
-fn tally_rows(groups: &[GroupTally]) -> Vec<Vec<String>> {
-    groups
-        .iter()
-        .map(|g| {
-            let t = &g.tally;
-            vec![
-                g.name.clone(),
-                t.calls.to_string(),
-                t.allow.to_string(),
-                t.deny.to_string(),
-                t.throttle.to_string(),
-                t.approval.to_string(),
-                t.unknown.to_string(),
-            ]
-        })
-        .collect()
+/// A table whose rows may belong to a server: a `server` column comes first when any does.
+fn server_table(header: &[&str], rows: Vec<(Option<&str>, Vec<String>)>) -> Block {
+    if rows.iter().all(|(server, _)| server.is_none()) {
+        return table(header, rows.into_iter().map(|(_, row)| row).collect());
+    }
+    let mut with_server = vec!["server"];
+    with_server.extend_from_slice(header);
+    table(
+        &with_server,
+        rows.into_iter()
+            .map(|(server, mut row)| {
+                row.insert(0, server.unwrap_or("").to_owned());
+                row
+            })
+            .collect(),
+    )
+}
+
+/// Tallies per `what` (tool, grant, server); `header` names the columns after the first.
+fn tally_table(what: &str, header: &[&str], groups: &[GroupTally]) -> Block {
+    let mut header = header.to_vec();
+    header[0] = what;
+    server_table(
+        &header,
+        groups
+            .iter()
+            .map(|g| {
+                let t = &g.tally;
+                let row = vec![
+                    g.name.clone(),
+                    t.calls.to_string(),
+                    t.allow.to_string(),
+                    t.deny.to_string(),
+                    t.throttle.to_string(),
+                    t.approval.to_string(),
+                    t.unknown.to_string(),
+                ];
+                (g.server.as_deref(), row)
+            })
+            .collect(),
+    )
 }
 
 pub(super) fn outcome_detail(o: &Outcome) -> String {
@@ -244,6 +276,7 @@ fn decision_kind_label(kinds: &[DecisionKind]) -> String {
 pub fn simulate(r: &SimulateReport) -> Document {
     let mut b = Vec::new();
     b.push(Block::Line(policies_line("Policy", &r.policies)));
+    warning_lines(&r.warnings, &mut b);
     input_blocks(&r.input, &mut b);
 
     b.push(Block::Heading("Decisions".to_owned()));
@@ -265,22 +298,27 @@ pub fn simulate(r: &SimulateReport) -> Document {
     let header = [
         "tool", "calls", "allow", "deny", "throttle", "approval", "unknown",
     ];
+    if r.per_server.len() > 1 {
+        b.push(Block::Heading("Per server".to_owned()));
+        b.push(tally_table("server", &header, &r.per_server));
+    }
     b.push(Block::Heading("Per tool".to_owned()));
-    b.push(table(&header, tally_rows(&r.per_tool)));
+    b.push(tally_table("tool", &header, &r.per_tool));
     b.push(Block::Heading("Per grant".to_owned()));
-    let mut grant_header = header;
-    grant_header[0] = "grant";
-    b.push(table(&grant_header, tally_rows(&r.per_grant)));
+    b.push(tally_table("grant", &header, &r.per_grant));
 
     if !r.per_rule.is_empty() {
         b.push(Block::Heading(
             "Rules that refused or held calls".to_owned(),
         ));
-        b.push(table(
+        b.push(server_table(
             &["rule", "decision", "calls"],
             r.per_rule
                 .iter()
-                .map(|c| vec![c.rule.clone(), c.decision.to_string(), c.calls.to_string()])
+                .map(|c| {
+                    let row = vec![c.rule.clone(), c.decision.to_string(), c.calls.to_string()];
+                    (c.server.as_deref(), row)
+                })
                 .collect(),
         ));
     }
@@ -391,6 +429,7 @@ pub fn diff(r: &DiffReport) -> Document {
     let mut b = Vec::new();
     b.push(Block::Line(policies_line("Base", &r.base)));
     b.push(Block::Line(policies_line("Candidate", &r.candidate)));
+    warning_lines(&r.warnings, &mut b);
     input_blocks(&r.input, &mut b);
 
     b.push(Block::Heading("Decisions".to_owned()));
@@ -443,13 +482,15 @@ pub fn diff(r: &DiffReport) -> Document {
         "direct",
         "knock-on",
     ];
+    if r.per_server.len() > 1 {
+        b.push(Block::Heading("Per server".to_owned()));
+        b.push(diff_table("server", &header, &r.per_server));
+    }
     if !r.per_tool.is_empty() {
         b.push(Block::Heading("Per tool".to_owned()));
-        b.push(table(&header, diff_rows(&r.per_tool)));
+        b.push(diff_table("tool", &header, &r.per_tool));
         b.push(Block::Heading("Per grant".to_owned()));
-        let mut grant_header = header;
-        grant_header[0] = "grant";
-        b.push(table(&grant_header, diff_rows(&r.per_grant)));
+        b.push(diff_table("grant", &header, &r.per_grant));
     }
 
     if r.calls_shown != CallsShown::None && r.changed > 0 {
@@ -520,21 +561,28 @@ pub fn diff(r: &DiffReport) -> Document {
     }
 }
 
-fn diff_rows(groups: &[DiffGroup]) -> Vec<Vec<String>> {
-    groups
-        .iter()
-        .map(|g| {
-            vec![
-                g.name.clone(),
-                g.calls.to_string(),
-                g.changed.to_string(),
-                g.newly_allowed.to_string(),
-                g.newly_refused.to_string(),
-                g.direct.to_string(),
-                g.knock_on.to_string(),
-            ]
-        })
-        .collect()
+/// Changes per `what` (tool, grant, server); `header` names the columns after the first.
+fn diff_table(what: &str, header: &[&str], groups: &[DiffGroup]) -> Block {
+    let mut header = header.to_vec();
+    header[0] = what;
+    server_table(
+        &header,
+        groups
+            .iter()
+            .map(|g| {
+                let row = vec![
+                    g.name.clone(),
+                    g.calls.to_string(),
+                    g.changed.to_string(),
+                    g.newly_allowed.to_string(),
+                    g.newly_refused.to_string(),
+                    g.direct.to_string(),
+                    g.knock_on.to_string(),
+                ];
+                (g.server.as_deref(), row)
+            })
+            .collect(),
+    )
 }
 
 /// The decision kinds named by a gate, for messages.

@@ -88,6 +88,10 @@ impl Tally {
 pub struct GroupTally {
     /// The tool, grant or server name (`(none)` for calls without a grant).
     pub name: String,
+    /// The tool's server, when several policies are bound (a tool of one server is then
+    /// not added up with a same-named tool of another).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub server: Option<String>,
     /// Its counts.
     #[serde(flatten)]
     pub tally: Tally,
@@ -98,6 +102,9 @@ pub struct GroupTally {
 pub struct RuleCount {
     /// Rule id.
     pub rule: String,
+    /// The server whose policy holds the rule, when several policies are bound.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub server: Option<String>,
     /// The decision it produced.
     pub decision: DecisionKind,
     /// How many calls.
@@ -377,11 +384,15 @@ pub struct PolicyRef {
 pub struct SimulateReport {
     /// Policies applied.
     pub policies: Vec<PolicyRef>,
+    /// What may make the report mislead: a policy's tools that no call used, ….
+    pub warnings: Vec<String>,
     /// Inputs and what was not evaluated.
     pub input: InputSummary,
     /// Decisions over every evaluated call.
     pub totals: Tally,
-    /// Per tool, by name.
+    /// Per server, by name.
+    pub per_server: Vec<GroupTally>,
+    /// Per tool, by name (and server, when several policies are bound).
     pub per_tool: Vec<GroupTally>,
     /// Per grant, by name.
     pub per_grant: Vec<GroupTally>,
@@ -437,8 +448,11 @@ pub struct Transition {
 /// Changes for one tool or grant.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
 pub struct DiffGroup {
-    /// Tool or grant name.
+    /// Tool, grant or server name.
     pub name: String,
+    /// The tool's server, when several policies are bound.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub server: Option<String>,
     /// Calls evaluated.
     pub calls: u64,
     /// Calls whose decision changed.
@@ -490,6 +504,8 @@ pub struct DiffReport {
     pub base: Vec<PolicyRef>,
     /// Candidate policies.
     pub candidate: Vec<PolicyRef>,
+    /// What may make the report mislead: a policy's tools that no call used, ….
+    pub warnings: Vec<String>,
     /// Inputs and what was not evaluated.
     pub input: InputSummary,
     /// Decisions under the base policy.
@@ -504,7 +520,9 @@ pub struct DiffReport {
     pub direct: u64,
     /// Of those, changed only through counters moved by earlier calls.
     pub knock_on: u64,
-    /// Per tool, by name (tools with changes only).
+    /// Per server, by name (servers with changes only).
+    pub per_server: Vec<DiffGroup>,
+    /// Per tool, by name and server when several policies are bound (tools with changes only).
     pub per_tool: Vec<DiffGroup>,
     /// Per grant, by name (grants with changes only).
     pub per_grant: Vec<DiffGroup>,

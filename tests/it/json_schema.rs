@@ -21,6 +21,8 @@ pub struct Tally {
 #[serde(deny_unknown_fields)]
 pub struct GroupTally {
     pub name: String,
+    #[serde(default)]
+    pub server: Option<String>,
     pub calls: u64,
     pub allow: u64,
     pub deny: u64,
@@ -126,6 +128,8 @@ pub struct CallRow {
 #[serde(deny_unknown_fields)]
 pub struct RuleCount {
     pub rule: String,
+    #[serde(default)]
+    pub server: Option<String>,
     pub decision: String,
     pub calls: u64,
 }
@@ -160,8 +164,10 @@ pub struct PolicyRef {
 #[serde(deny_unknown_fields)]
 pub struct SimulateReport {
     pub policies: Vec<PolicyRef>,
+    pub warnings: Vec<String>,
     pub input: InputSummary,
     pub totals: Tally,
+    pub per_server: Vec<GroupTally>,
     pub per_tool: Vec<GroupTally>,
     pub per_grant: Vec<GroupTally>,
     pub per_rule: Vec<RuleCount>,
@@ -204,6 +210,8 @@ pub struct Transition {
 #[serde(deny_unknown_fields)]
 pub struct DiffGroup {
     pub name: String,
+    #[serde(default)]
+    pub server: Option<String>,
     pub calls: u64,
     pub changed: u64,
     pub newly_allowed: u64,
@@ -217,6 +225,7 @@ pub struct DiffGroup {
 pub struct DiffReport {
     pub base: Vec<PolicyRef>,
     pub candidate: Vec<PolicyRef>,
+    pub warnings: Vec<String>,
     pub input: InputSummary,
     pub base_totals: Tally,
     pub candidate_totals: Tally,
@@ -224,6 +233,7 @@ pub struct DiffReport {
     pub changed: u64,
     pub direct: u64,
     pub knock_on: u64,
+    pub per_server: Vec<DiffGroup>,
     pub per_tool: Vec<DiffGroup>,
     pub per_grant: Vec<DiffGroup>,
     pub calls_shown: String,
