@@ -206,8 +206,74 @@ impl SummaryOutputArgs {
     }
 }
 
+/// `--server NAME`: only that server's calls count; the others are counted as left out. A name
+/// that no call has is an error naming the servers seen.
+pub struct ServerFilter<'a> {
+    server: Option<&'a str>,
+    /// Per server id: 0 not seen yet, 1 left out, 2 kept.
+    seen: Vec<u8>,
+    names: std::collections::BTreeSet<String>,
+    kept: u64,
+    /// Calls left out.
+    pub left_out: u64,
+}
+
+impl<'a> ServerFilter<'a> {
+    pub fn new(server: Option<&'a str>) -> ServerFilter<'a> {
+        ServerFilter {
+            server,
+            seen: Vec::new(),
+            names: Default::default(),
+            kept: 0,
+            left_out: 0,
+        }
+    }
+
+    /// Whether `call` is one of the server's (always, without `--server`).
+    #[inline]
+    pub fn keeps(&mut self, call: &crate::trace::Call<'_>) -> bool {
+        let Some(server) = self.server else {
+            return true;
+        };
+        let id = call.ids().server as usize;
+        if self.seen.len() <= id {
+            self.seen.resize(id + 1, 0);
+        }
+        if self.seen[id] == 0 {
+            let name = call.server();
+            self.seen[id] = 1 + u8::from(&**name == server);
+            self.names.insert(name.to_string());
+        }
+        let keep = self.seen[id] == 2;
+        if keep {
+            self.kept += 1;
+        } else {
+            self.left_out += 1;
+        }
+        keep
+    }
+
+    /// After the read: an error when `--server` named a server no call has.
+    pub fn check(&self) -> anyhow::Result<()> {
+        match self.server {
+            Some(s) if self.kept == 0 && !self.names.is_empty() => {
+                let near = crate::policy::nearest_name(s, self.names.iter().map(String::as_str))
+                    .map(|n| format!("; did you mean `{n}`?"))
+                    .unwrap_or_default();
+                anyhow::bail!(
+                    "--server {s}: no call has this server (servers in the trace: {}){near}",
+                    self.names.iter().cloned().collect::<Vec<_>>().join(", ")
+                )
+            }
+            _ => Ok(()),
+        }
+    }
+}
+
 /// Parse `deny,throttle,unknown` into decision kinds.
 pub fn parse_kind(s: &str) -> Result<DecisionKind, String> {
+    // `--fail-on 'deny, throttle'`: the space after a comma is not part of the name.
+    let s = s.trim();
     DecisionKind::parse(s).ok_or_else(|| {
         format!("unknown decision `{s}` (expected allow, deny, throttle, approval or unknown)")
     })
@@ -423,10 +489,13 @@ pub(super) fn warn_skipped(input: &InputSummary, err: &mut dyn Write) -> io::Res
     }
     if let Some(r) = &input.replies {
         if r.requests_without_reply > 0 || r.replies_without_request > 0 {
+            let n =
+                |n: u64, one: &str, many: &str| format!("{n} {}", if n == 1 { one } else { many });
             writeln!(
                 err,
-                "warning: {} requests without a reply, {} replies without a request",
-                r.requests_without_reply, r.replies_without_request
+                "warning: {} without a reply, {} without a request",
+                n(r.requests_without_reply, "request", "requests"),
+                n(r.replies_without_request, "reply", "replies"),
             )?;
             for s in &r.examples {
                 writeln!(err, "  {}:{}: {}", s.file, s.line, s.reason)?;

@@ -542,6 +542,7 @@ pub fn input_summary(files: &[String], stats: &ReadStats, no_policy: NoPolicy) -
         calls_read: stats.calls,
         calls_evaluated: evaluated,
         no_policy: no_policy.into_counts(),
+        left_out: 0,
         out_of_order: stats.out_of_order,
         skipped: stats.skipped,
         skipped_by_reason: counts_by_frequency(&stats.skipped_by_reason),

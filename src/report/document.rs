@@ -108,6 +108,9 @@ pub(super) fn input_lines(input: &InputSummary, evaluated: bool, blocks: &mut Ve
             servers.join(", ")
         ));
     }
+    if input.left_out > 0 {
+        parts.push(format!("{} of other servers left out", input.left_out));
+    }
     parts.push(format!("{} skipped", input.skipped));
     parts.push(format!("{} out of order", input.out_of_order));
     blocks.push(Block::Line(format!("Calls: {}", parts.join(", "))));

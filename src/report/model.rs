@@ -153,6 +153,8 @@ pub struct InputSummary {
     pub calls_evaluated: u64,
     /// Calls whose server has no policy (`--policy SERVER=FILE` given for other servers only).
     pub no_policy: Vec<Count>,
+    /// Calls of other servers than `--server` names, left out.
+    pub left_out: u64,
     /// Calls that arrived earlier than a call before them in the same file (they were sorted).
     pub out_of_order: u64,
     /// Malformed records skipped.

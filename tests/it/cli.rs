@@ -793,3 +793,83 @@ fn several_policies_keep_servers_apart() {
         .collect();
     assert_eq!(tools, [(Some("postgres-b"), "execute_sql")]);
 }
+
+/// `stats` keeps servers apart and `--server` narrows stats and explain to one server.
+#[test]
+fn stats_and_explain_by_server() {
+    let trace = "fixtures/traces/jsonrpc-concatenated.jsonl";
+    let (code, stdout, _) = run(&["stats", trace, "-f", "json"]);
+    assert_eq!(code, 0);
+    let r: serde_json::Value = serde_json::from_str(&stdout).expect("json");
+    let rows = |key: &str| -> Vec<(String, String, u64)> {
+        (r[key].as_array().unwrap().iter())
+            .map(|g| {
+                let server = g["server"].as_str().unwrap_or("-").to_owned();
+                (
+                    server,
+                    g["name"].as_str().unwrap().to_owned(),
+                    g["calls"].as_u64().unwrap(),
+                )
+            })
+            .collect()
+    };
+    let row = |s: &str, n: &str, c| (s.to_owned(), n.to_owned(), c);
+    assert_eq!(
+        rows("per_server"),
+        [row("-", "postgres-a", 7), row("-", "postgres-b", 1)]
+    );
+    assert_eq!(
+        rows("per_tool"),
+        [
+            row("postgres-a", "execute_sql", 3),
+            row("postgres-a", "list_tables", 4),
+            row("postgres-b", "execute_sql", 1)
+        ]
+    );
+    let (code, stdout, _) = run(&["stats", trace, "--server", "postgres-b", "-f", "json"]);
+    assert_eq!(code, 0);
+    let r: serde_json::Value = serde_json::from_str(&stdout).expect("json");
+    assert_eq!(
+        (
+            r["totals"]["calls"].as_u64(),
+            r["input"]["left_out"].as_u64()
+        ),
+        (Some(1), Some(7))
+    );
+    assert_eq!(r["per_tool"][0]["server"], serde_json::Value::Null);
+    let (code, _, stderr) = run(&["stats", trace, "--server", "postgres-x"]);
+    assert_eq!(code, 2);
+    assert!(
+        stderr.starts_with(
+            "error: --server postgres-x: no call has this server (servers in the trace: \
+             postgres-a, postgres-b); did you mean `postgres-a`?"
+        ),
+        "{stderr}"
+    );
+
+    let p = "fixtures/policies/postgres.json";
+    let (code, _, stderr) = run(&["explain", "-p", p, trace, "--call", "1"]);
+    assert_eq!(code, 2);
+    assert!(
+        stderr.contains("--call 1: 3 calls have this id (#1, #2, #3)"),
+        "{stderr}"
+    );
+    let (code, stdout, stderr) = run(&[
+        "explain",
+        "-p",
+        p,
+        trace,
+        "--call",
+        "1",
+        "--server",
+        "postgres-b",
+        "-f",
+        "json",
+    ]);
+    assert_eq!(code, 0, "{stderr}");
+    let r: serde_json::Value = serde_json::from_str(&stdout).expect("json");
+    assert_eq!(
+        (r["call"]["index"].as_u64(), r["call"]["server"].as_str()),
+        (Some(2), Some("postgres-b"))
+    );
+}

@@ -181,7 +181,7 @@ fn explain_ambiguous_id_lists_the_matches() {
     assert_eq!(code, 2);
     assert!(
         err.contains(
-            "--call dup: 2 calls have this id (#1, #3); pick one by position, e.g. --call '#1'"
+            "--call dup: 2 calls have this id (#1, #3); pick one by position, e.g. --call '#1', or name its server with --server"
         ),
         "{err}"
     );
@@ -518,6 +518,8 @@ mod schema {
     #[serde(deny_unknown_fields)]
     pub struct TrafficStats {
         pub name: String,
+        #[serde(default)]
+        pub server: Option<String>,
         pub calls: u64,
         pub first_seen: String,
         pub last_seen: String,
@@ -534,6 +536,7 @@ mod schema {
     pub struct StatsReport {
         pub input: InputSummary,
         pub totals: TrafficStats,
+        pub per_server: Vec<TrafficStats>,
         pub per_tool: Vec<TrafficStats>,
         pub per_grant: Vec<TrafficStats>,
     }

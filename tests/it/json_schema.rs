@@ -62,6 +62,7 @@ pub struct InputSummary {
     pub calls_read: u64,
     pub calls_evaluated: u64,
     pub no_policy: Vec<Count>,
+    pub left_out: u64,
     pub out_of_order: u64,
     pub skipped: u64,
     pub skipped_by_reason: Vec<Count>,
