@@ -7,7 +7,8 @@ use std::collections::BTreeMap;
 use std::io::Write;
 use std::sync::Arc;
 
-use crate::engine::{Decision, DecisionKind, Engine, EvalOptions, Policy};
+use crate::call::{CallView, Upstream};
+use crate::engine::{Decision, DecisionKind, Engine, EvalOptions, InterceptStore, Policy};
 use crate::report::{
     CallInfo, CallsShown, Cause, Count, DiffBuilder, DiffGroup, DiffReport, DiffRow, FileInput,
     InputSummary, NoPolicy, Outcome, PolicyRef, ReportOptions, RowSink, SimulateBuilder,
@@ -71,7 +72,9 @@ enum Route {
     Server(usize),
 }
 
-/// One engine per policy of a [`PolicySet`], each with its own counters, found by server id.
+/// One engine per policy of a [`PolicySet`], found by server id. PolicyLayer engines keep
+/// counters of their own (a `global` counter is one per binding); Intercept engines share one
+/// [`InterceptStore`], as the gateway's instances share one state store.
 pub struct Engines {
     default: Option<Engine>,
     per_server: Vec<Engine>,
@@ -85,15 +88,16 @@ pub struct Engines {
 impl Engines {
     /// Fresh engines (empty counters) for a policy set.
     pub fn new(set: &PolicySet, opts: EvalOptions) -> Engines {
+        let store = InterceptStore::new();
         Engines {
             default: set
                 .default
                 .as_ref()
-                .map(|(_, p)| Engine::new(p.clone(), opts)),
+                .map(|(_, p)| Engine::with_store(p.clone(), opts, &store)),
             per_server: set
                 .per_server
                 .values()
-                .map(|(_, p)| Engine::new(p.clone(), opts))
+                .map(|(_, p)| Engine::with_store(p.clone(), opts, &store))
                 .collect(),
             per_server_names: set.per_server.keys().cloned().collect(),
             routes: Vec::new(),
@@ -381,6 +385,17 @@ fn args_of(call: &Call<'_>, needed: bool) -> Args {
     }
 }
 
+/// What the engine reads of `call`. The reply time is looked up only for calls whose upstream
+/// failed, the only ones whose reply changes counters.
+#[inline]
+fn view_of<'a>(call: &'a Call<'_>, args: &'a Args) -> CallView<'a> {
+    let mut view = call.view(args);
+    if matches!(view.upstream, Some(Upstream::Error | Upstream::ToolError)) {
+        view.reply_at = call.reply_at();
+    }
+    view
+}
+
 /// Replay a trace through one policy set.
 ///
 /// With a `sink`, every evaluated call is also written as a per-call row to `out`, as it is
@@ -418,7 +433,7 @@ pub fn simulate(
         let Some(engine) = engines.get(ids.server, call.server()) else {
             continue;
         };
-        engine.evaluate_into(&call.view(&args), &mut d);
+        engine.evaluate_into(&view_of(&call, &args), &mut d);
         groups.count(ids.tool, ids.grant, |t| t.add(&d));
         builder.push_untallied(call.index, &d, call.recorded(), || call.record(), &files);
         if let Some((sink, out)) = sink.as_mut() {
@@ -484,7 +499,7 @@ pub fn diff(
         ) else {
             continue;
         };
-        let view = call.view(&args);
+        let view = view_of(&call, &args);
         be.evaluate_into(&view, &mut bd);
         ce.evaluate_into(&view, &mut cd);
         let cause = (bd.kind != cd.kind).then(|| {
