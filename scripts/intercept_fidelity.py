@@ -168,7 +168,9 @@ def gen_calls(r, n):
         if x < 0.05:
             rec["args"] = json.loads(r.choice(["[1,2]", "\"s\"", "5", "true"]))
         elif x < 0.08:
-            pass
+            # mcpsim reads a record without `args` as arguments not recorded; the gateway
+            # always sees them, so the comparison sends an empty object.
+            rec["args"] = {}
         else:
             args = {}
             for k in ARG_KEYS:
@@ -236,6 +238,8 @@ def compare(harness, mcpsim, policy, trace, n_calls, label, report):
         return 1
     for i, (w, g) in enumerate(zip(want, got)):
         report["calls"] += 1
+        report["gateway_" + w["decision"]] = report.get("gateway_" + w["decision"], 0) + 1
+        report["mcpsim_" + g["decision"]] = report.get("mcpsim_" + g["decision"], 0) + 1
         gw = (w["decision"], w.get("message"))
         if w["decision"] == "forward":
             gw = ("allow", None)
@@ -294,6 +298,8 @@ def main():
     pd, cd = report["policy_disagreements"], report["call_disagreements"]
     print(f"policies compared: {report['policies']} (+{report['both_rejected']} rejected by both)")
     print(f"calls compared: {report['calls']} (forwarded unevaluated: {report['forwarded']})")
+    kinds = sorted(k for k in report if k.startswith(("gateway_", "mcpsim_")))
+    print("decisions: " + ", ".join(f"{k} {report[k]}" for k in kinds))
     print(f"policy disagreements: {len(pd)}")
     print(f"call disagreements: {len(cd)}")
     for d in (pd + cd)[: a.show]:

@@ -31,8 +31,9 @@ pub struct EvalOptions {
 /// policies: limits are compared by definition, not by slot.
 #[derive(Debug, Clone, PartialEq)]
 pub struct StaticOutcome {
-    /// `Deny`, `Approval` or `Unknown` when steps 1–5 decide; `None` when the call reaches the
-    /// limits (and is then allowed or throttled depending on counter state).
+    /// `Deny`, `Approval` or `Unknown` when steps 1–5 decide (`Allow` for an Intercept call
+    /// forwarded unevaluated); `None` when the call reaches the limits (and is then allowed or
+    /// throttled depending on counter state).
     pub decided: Option<DecisionKind>,
     /// The deciding rule id (empty when `decided` is `None`).
     pub rule: Arc<str>,

@@ -149,6 +149,9 @@ mod tests {
         assert_eq!(float_to_int64(9_223_372_036_854_775_807.0), i64::MIN);
         assert_eq!(float_to_int64(-9_223_372_036_854_775_808.0), i64::MIN);
         assert_eq!(float_to_int64(f64::NAN), i64::MIN);
-        assert_eq!(float_to_int64(9_223_372_036_854_774_784.0), 9_223_372_036_854_774_784);
+        assert_eq!(
+            float_to_int64(9_223_372_036_854_774_784.0),
+            9_223_372_036_854_774_784
+        );
     }
 }

@@ -260,6 +260,9 @@ impl Rule {
     }
 }
 
+/// The rule id of a call forwarded unevaluated because its arguments are not an object.
+pub const NOT_OBJECT_RULE: &str = "(arguments not an object)";
+
 /// A counter the policy names: `<scope>.<counter>` with its window.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct InterceptCounter {
@@ -284,6 +287,8 @@ pub struct InterceptPolicy {
     pub(super) rule_count: usize,
     pub(super) hidden_rule: Arc<str>,
     pub(super) default_deny_rule: Arc<str>,
+    pub(super) not_object_rule: Arc<str>,
+    pub(super) not_object_message: Arc<str>,
     pub(super) internal_error_message: Arc<str>,
     pub(super) empty: Arc<str>,
 }
@@ -312,6 +317,10 @@ impl InterceptPolicy {
             rule_count,
             hidden_rule: Arc::from("(hidden)"),
             default_deny_rule: Arc::from("(default deny)"),
+            not_object_rule: Arc::from(NOT_OBJECT_RULE),
+            not_object_message: Arc::from(
+                "arguments are not a JSON object: the gateway forwards the call without evaluating it",
+            ),
             internal_error_message: Arc::from("Internal policy error"),
             empty: Arc::from(""),
         }
@@ -541,7 +550,11 @@ impl Reader<'_> {
 }
 
 /// The rules phase: hidden, default deny, then tool and wildcard rules in file order.
-fn screen<'p>(policy: &'p InterceptPolicy, call: &CallView<'_>, counters: Reader<'_>) -> Screen<'p> {
+fn screen<'p>(
+    policy: &'p InterceptPolicy,
+    call: &CallView<'_>,
+    counters: Reader<'_>,
+) -> Screen<'p> {
     let tool = call.tool;
     if policy.is_hidden(tool) {
         let message = format!("Tool \"{tool}\" is hidden by policy");
@@ -590,7 +603,11 @@ impl InterceptEngine {
     ) -> InterceptEngine {
         let slot_keys = {
             let mut state = store.lock();
-            policy.counters.iter().map(|c| state.key_id(&c.key)).collect()
+            policy
+                .counters
+                .iter()
+                .map(|c| state.key_id(&c.key))
+                .collect()
         };
         InterceptEngine {
             policy,
@@ -628,6 +645,12 @@ impl InterceptEngine {
         let store = self.store.clone();
         let mut state = store.lock();
         state.settle(call.ts);
+        // The gateway cannot read such arguments and forwards the call unevaluated: allowed,
+        // nothing reserved, so nothing to give back.
+        if matches!(call.args, Args::NotObject(_)) {
+            let rule = &policy.not_object_rule;
+            return decision(DecisionKind::Allow, rule, &policy.not_object_message);
+        }
         let server = if self.opts.intercept_per_server {
             state.server_id(call.server)
         } else {
@@ -774,6 +797,13 @@ enum Refusal<'p> {
 /// the reservations that would follow, described by definition (counter key, window, cap,
 /// increment source) so that outcomes compare across two policies of either dialect.
 pub fn static_outcome(policy: &InterceptPolicy, call: &CallView<'_>) -> StaticOutcome {
+    if matches!(call.args, Args::NotObject(_)) {
+        return StaticOutcome {
+            decided: Some(DecisionKind::Allow),
+            rule: policy.not_object_rule.clone(),
+            limits: Vec::new(),
+        };
+    }
     match screen(policy, call, Reader(None)) {
         Screen::Deny(rule, _) => StaticOutcome {
             decided: Some(DecisionKind::Deny),
@@ -830,6 +860,9 @@ impl InterceptEngine {
             outcome,
         };
         let mut steps = Vec::new();
+        if matches!(call.args, Args::NotObject(_)) {
+            return steps;
+        }
         if policy.is_hidden(call.tool) {
             steps.push(step(&policy.hidden_rule, StepOutcome::Hidden));
             return steps;

@@ -94,7 +94,12 @@ impl JsonRpcSource {
                 },
             );
             let tool = self.names.get(p.req_str("name")?);
-            let args = Args::Values(p.opt_object("arguments")?.cloned().unwrap_or_default());
+            // Arguments that are not an object are kept: the gateway forwards such calls.
+            let args = match p.get("arguments") {
+                Some(Value::Object(m)) => Args::Values(m.clone()),
+                Some(other) => Args::NotObject(other.to_string().into()),
+                None => Args::Values(Map::new()),
+            };
             let id = m.opt_id("id")?;
             let key = msg
                 .get("id")

@@ -180,7 +180,8 @@ impl Batch {
             (Some(a), _) if raw_object_parses(a) && is_json(a) => Args::Raw(RawArgs::new(a)),
             (Some(a), _) => match serde_json::from_str::<Value>(a) {
                 Ok(Value::Object(m)) => Args::Values(m),
-                Ok(other) => return Err(LineError::wrong_type("args", "a JSON object", &other)),
+                Ok(Value::Null) => Args::Unrecorded,
+                Ok(other) => Args::NotObject(other.to_string().into()),
                 Err(e) => {
                     return Err(LineError::at(
                         "invalid JSON",

@@ -405,7 +405,10 @@ fn rate_limit_shorthand_and_scopes() {
         intercept_per_server: true,
         ..EvalOptions::default()
     };
-    let got: Vec<String> = run_with(&wildcard, &calls, opts).iter().map(brief).collect();
+    let got: Vec<String> = run_with(&wildcard, &calls, opts)
+        .iter()
+        .map(brief)
+        .collect();
     assert_eq!(
         got,
         ["allow", "allow", "allow", "throttle */all"],

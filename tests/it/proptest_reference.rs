@@ -331,7 +331,7 @@ fn eval(p: &RPred, args: &Args) -> Tri {
                 Tri::Unknown
             }
         }
-        ArgsView::Unrecorded => Tri::Unknown,
+        ArgsView::Unrecorded | ArgsView::NotObject(_) => Tri::Unknown,
     }
 }
 

@@ -128,8 +128,8 @@ fn translate(p: &str) -> Result<String, Fail> {
                         i += 2;
                     }
                     'p' | 'P' => {
-                        let end = unicode_class_end(&chars, i)
-                            .ok_or((RANGE, text(i, chars.len())))?;
+                        let end =
+                            unicode_class_end(&chars, i).ok_or((RANGE, text(i, chars.len())))?;
                         out.push_str(&text(i, end));
                         operand = true;
                         i = end;
@@ -265,7 +265,11 @@ fn escape(chars: &[char], i: usize) -> Result<(char, usize), Fail> {
                 }
                 Ok((char::from_u32(v).ok_or_else(|| bad(end))?, end))
             } else {
-                let hex: String = chars.get(i + 2..i + 4).ok_or_else(|| bad(chars.len()))?.iter().collect();
+                let hex: String = chars
+                    .get(i + 2..i + 4)
+                    .ok_or_else(|| bad(chars.len()))?
+                    .iter()
+                    .collect();
                 let v = u32::from_str_radix(&hex, 16).map_err(|_| bad(i + 4))?;
                 if !hex.chars().all(|c| c.is_ascii_hexdigit()) {
                     return Err(bad(i + 4));
@@ -408,7 +412,10 @@ fn group_flags(chars: &[char], i: usize) -> Result<usize, Fail> {
                 .ok_or_else(|| ("invalid named capture", rest.clone()))?;
             let name: String = chars[start..start + close].iter().collect();
             if name.is_empty() || !name.chars().all(|c| c.is_alphanumeric() || c == '_') {
-                return Err(("invalid named capture", chars[i..start + close + 1].iter().collect()));
+                return Err((
+                    "invalid named capture",
+                    chars[i..start + close + 1].iter().collect(),
+                ));
             }
             return Ok(start + close + 1);
         }
@@ -470,7 +477,9 @@ mod tests {
     use super::*;
 
     fn m(p: &str, s: &str) -> bool {
-        compile(p).unwrap_or_else(|e| panic!("{p}: {e}")).is_match(s)
+        compile(p)
+            .unwrap_or_else(|e| panic!("{p}: {e}"))
+            .is_match(s)
     }
 
     fn err(p: &str) -> String {
@@ -517,9 +526,18 @@ mod tests {
             err("a{2}{3}"),
             "error parsing regexp: invalid nested repetition operator: `{2}{3}`"
         );
-        assert_eq!(err("x{1001}"), "error parsing regexp: invalid repeat count: `{1001}`");
-        assert_eq!(err(r"\e"), "error parsing regexp: invalid escape sequence: `\\e`");
-        assert_eq!(err(r"\1"), "error parsing regexp: invalid escape sequence: `\\1`");
+        assert_eq!(
+            err("x{1001}"),
+            "error parsing regexp: invalid repeat count: `{1001}`"
+        );
+        assert_eq!(
+            err(r"\e"),
+            "error parsing regexp: invalid escape sequence: `\\e`"
+        );
+        assert_eq!(
+            err(r"\1"),
+            "error parsing regexp: invalid escape sequence: `\\1`"
+        );
         assert_eq!(
             err("(?x)a"),
             "error parsing regexp: invalid or unsupported Perl syntax: `(?x`"

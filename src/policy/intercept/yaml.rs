@@ -7,8 +7,8 @@
 //! unsigned integer and beyond that a float, a float out of range a string, an unquoted date a
 //! timestamp, and `!!binary` text is decoded.
 
-use saphyr::{MarkedYaml, ScanError, Tag, YamlLoader};
 use saphyr::ScalarStyle;
+use saphyr::{MarkedYaml, ScanError, Tag, YamlLoader};
 use saphyr_parser::Parser;
 
 /// A resolved scalar, typed as yaml.v3 hands it to an `interface{}`.
@@ -62,7 +62,11 @@ pub(super) fn is_merge_key(text: &str, style: ScalarStyle, tag: Option<&str>) ->
 
 /// Resolve a scalar as yaml.v3 does (`resolve` in its `resolve.go`, plus its decoding of
 /// `!!binary`). `Err` carries yaml.v3's message.
-pub(super) fn resolve(text: &str, style: ScalarStyle, tag: Option<&str>) -> Result<GoScalar, String> {
+pub(super) fn resolve(
+    text: &str,
+    style: ScalarStyle,
+    tag: Option<&str>,
+) -> Result<GoScalar, String> {
     let plain = style == ScalarStyle::Plain;
     match tag {
         Some("!!str") => return Ok(GoScalar::Str(text.to_string())),
@@ -146,7 +150,10 @@ fn resolve_plain(text: &str, tag: Option<&str>) -> (&'static str, GoScalar) {
                 if neg {
                     return None;
                 }
-                u64::from_str_radix(digits, base).ok().filter(|_| valid_digits(digits, base)).map(GoScalar::Uint)
+                u64::from_str_radix(digits, base)
+                    .ok()
+                    .filter(|_| valid_digits(digits, base))
+                    .map(GoScalar::Uint)
             };
             let found = if let Some(d) = plain.strip_prefix("0b") {
                 radix(d, false, 2)
@@ -417,7 +424,10 @@ impl Cursor<'_> {
         if self.i - start < min {
             return None;
         }
-        std::str::from_utf8(&self.b[start..self.i]).ok()?.parse().ok()
+        std::str::from_utf8(&self.b[start..self.i])
+            .ok()?
+            .parse()
+            .ok()
     }
 }
 
@@ -469,9 +479,18 @@ mod tests {
         assert_eq!(plain("Null"), GoScalar::Null);
         let quoted = resolve("5", ScalarStyle::DoubleQuoted, None);
         assert_eq!(quoted, Ok(GoScalar::Str("5".into())));
-        assert_eq!(resolve("5", ScalarStyle::Plain, Some("!!str")), Ok(GoScalar::Str("5".into())));
-        assert_eq!(resolve("7", ScalarStyle::DoubleQuoted, Some("!!int")), Ok(GoScalar::Int(7)));
-        assert_eq!(resolve("3", ScalarStyle::Plain, Some("!!float")), Ok(GoScalar::Float(3.0)));
+        assert_eq!(
+            resolve("5", ScalarStyle::Plain, Some("!!str")),
+            Ok(GoScalar::Str("5".into()))
+        );
+        assert_eq!(
+            resolve("7", ScalarStyle::DoubleQuoted, Some("!!int")),
+            Ok(GoScalar::Int(7))
+        );
+        assert_eq!(
+            resolve("3", ScalarStyle::Plain, Some("!!float")),
+            Ok(GoScalar::Float(3.0))
+        );
         assert_eq!(
             resolve("abc", ScalarStyle::Plain, Some("!!int")),
             Err("cannot decode !!str `abc` as a !!int".into())
@@ -488,8 +507,14 @@ mod tests {
     #[test]
     fn dates_are_timestamps_printed_as_go_prints_them() {
         let t = |s: &str| plain(s);
-        assert_eq!(t("2024-01-01"), GoScalar::Time("2024-01-01 00:00:00 +0000 UTC".into()));
-        assert_eq!(t("2024-1-2"), GoScalar::Time("2024-01-02 00:00:00 +0000 UTC".into()));
+        assert_eq!(
+            t("2024-01-01"),
+            GoScalar::Time("2024-01-01 00:00:00 +0000 UTC".into())
+        );
+        assert_eq!(
+            t("2024-1-2"),
+            GoScalar::Time("2024-01-02 00:00:00 +0000 UTC".into())
+        );
         assert_eq!(
             t("2024-01-01T10:00:00.50Z"),
             GoScalar::Time("2024-01-01 10:00:00.5 +0000 UTC".into())
