@@ -94,7 +94,7 @@ def gen_rule(r, idx, tool, scope, counters):
     lines = [f"      - name: {name}"]
     if r.random() < 0.3:
         lines.append(f"        on_deny: {yaml_str('denied by ' + name)}")
-    if kind < 0.12:
+    if kind < 0.06:
         lines.append("        action: deny")
         return lines
     if kind < 0.25:
@@ -102,7 +102,7 @@ def gen_rule(r, idx, tool, scope, counters):
         return lines
     conds = []
     state = None
-    if kind < 0.6:
+    if kind < 0.75:
         counter = f"c{r.randint(1, 2)}"
         if counter in counters:
             counter = counter + "x"
@@ -117,7 +117,8 @@ def gen_rule(r, idx, tool, scope, counters):
         conds.append({"path": f"state.{scope}.{counter}", "op": cap_op,
                       "value": r.choice(["1", "2", "3", "5", "10", "2.5", "1e19", "-1e19", "0",
                                          "1000", "9223372036854775807", "3.9", "1e3", "05"])})
-    for _ in range(r.randint(0 if state else 1, 2)):
+    extra = r.choice([0, 0, 0, 1, 2]) if state else r.randint(1, 2)
+    for _ in range(extra):
         conds.append(gen_condition(r, scope, counters))
     r.shuffle(conds)
     if r.random() < 0.5:
@@ -161,7 +162,7 @@ def gen_calls(r, n):
     t = datetime(2026, 3, 1, 11, 59, 0, tzinfo=timezone.utc)
     out = []
     for _ in range(n):
-        t += timedelta(seconds=r.choice([0, 1, 5, 20, 40, 61, 300, 3600]) + r.random())
+        t += timedelta(seconds=r.choice([0, 0, 1, 1, 2, 5, 10, 20, 40, 61, 300, 3600]) + r.random())
         rec = {"ts": t.strftime("%Y-%m-%dT%H:%M:%S.%fZ"), "server": r.choice(["s1", "s1", "s2"]),
                "tool": r.choice(TOOLS + ["other", "merged"])}
         x = r.random()
@@ -270,12 +271,19 @@ def main():
         for name in sorted(os.listdir(a.shipped)):
             if name.endswith((".yaml", ".yml")):
                 cases.append(("shipped:" + name, os.path.join(a.shipped, name)))
-    for i in range(a.policies):
-        path = os.path.join(work, f"p{i}.yaml")
-        with open(path, "w") as f:
-            f.write(gen_policy(r))
-        cases.append((f"random:{i}", path))
-    for label, policy in cases:
+    def random_cases():
+        i = 0
+        while report["random_compared"] < a.policies:
+            path = os.path.join(work, f"p{i}.yaml")
+            with open(path, "w") as f:
+                f.write(gen_policy(r))
+            yield (f"random:{i}", path)
+            i += 1
+
+    report["random_compared"] = 0
+    report["random_generated"] = 0
+    import itertools
+    for label, policy in itertools.chain(cases, random_cases()):
         calls = gen_calls(r, a.calls)
         if label.startswith("shipped:"):
             tools = read_tools(policy)
@@ -286,7 +294,15 @@ def main():
             for c in calls:
                 f.write(json.dumps(c) + "\n")
         before = len(report["policy_disagreements"]) + len(report["call_disagreements"])
+        compared_before = report["policies"]
         compare(a.harness, a.mcpsim, policy, trace, a.calls, label, report)
+        if label.startswith("random:"):
+            report["random_generated"] += 1
+            # A policy both refuse, or one only one side refuses (a disagreement), ends here.
+            if report["policies"] > compared_before:
+                report["random_compared"] += 1
+            elif report["policy_disagreements"] and report["policy_disagreements"][-1][0] == label:
+                report["random_compared"] += 1
         after = len(report["policy_disagreements"]) + len(report["call_disagreements"])
         if after > before and a.keep:
             os.makedirs(a.keep, exist_ok=True)
@@ -296,9 +312,11 @@ def main():
             with open(trace) as src, open(base + ".jsonl", "w") as dst:
                 dst.write(src.read())
     pd, cd = report["policy_disagreements"], report["call_disagreements"]
-    print(f"policies compared: {report['policies']} (+{report['both_rejected']} rejected by both)")
+    print(f"policies compared: {report['policies']} ({len(cases)} shipped, "
+          f"{report['random_compared']} random of {report['random_generated']} generated; "
+          f"{report['both_rejected']} rejected by both)")
     print(f"calls compared: {report['calls']} (forwarded unevaluated: {report['forwarded']})")
-    kinds = sorted(k for k in report if k.startswith(("gateway_", "mcpsim_")))
+    kinds = sorted(k for k in report if k.startswith(("gateway_", "mcpsim_")) and k != "gateway_")
     print("decisions: " + ", ".join(f"{k} {report[k]}" for k in kinds))
     print(f"policy disagreements: {len(pd)}")
     print(f"call disagreements: {len(cd)}")

@@ -8,7 +8,7 @@ use std::io::Write;
 use std::sync::Arc;
 
 use crate::call::{CallView, Upstream};
-use crate::engine::{Decision, DecisionKind, Engine, EvalOptions, InterceptStore, Policy};
+use crate::engine::{Decision, DecisionKind, Engine, EvalOptions, InterceptStore, Policy, Scope};
 use crate::report::{
     CallInfo, CallsShown, Cause, Count, DiffBuilder, DiffGroup, DiffReport, DiffRow, FileInput,
     InputSummary, NoPolicy, Outcome, PolicyRef, ReportOptions, RowSink, SimulateBuilder,
@@ -125,6 +125,26 @@ impl Engines {
             known[t] = 1 + u8::from(engine.policy().reads_args_of(name));
         }
         known[t] == 2
+    }
+
+    /// Name the counter key a throttle really used. A PolicyLayer engine bound to one server
+    /// (`SERVER=FILE`) sees only that server's calls, so its `global` counters are that
+    /// server's: reported as scope `server`. (Intercept engines share one store: their
+    /// `global` is the whole run's.)
+    #[inline]
+    pub fn name_key(&self, server: u32, d: &mut Decision) {
+        let Some(t) = d.throttle.as_mut() else { return };
+        if t.scope != Scope::Global {
+            return;
+        }
+        if let Some(&Route::Server(k)) = self.routes.get(server as usize) {
+            if matches!(
+                self.per_server.get(k).map(|e| &**e.policy()),
+                Some(Policy::PolicyLayer(_))
+            ) {
+                t.scope = Scope::Server;
+            }
+        }
     }
 
     /// The engine that decides the calls of server `server` (named `name`); `None` when the
@@ -388,7 +408,7 @@ fn args_of(call: &Call<'_>, needed: bool) -> Args {
 /// What the engine reads of `call`. The reply time is looked up only for calls whose upstream
 /// failed, the only ones whose reply changes counters.
 #[inline]
-fn view_of<'a>(call: &'a Call<'_>, args: &'a Args) -> CallView<'a> {
+pub(crate) fn view_of<'a>(call: &'a Call<'_>, args: &'a Args) -> CallView<'a> {
     let mut view = call.view(args);
     if matches!(view.upstream, Some(Upstream::Error | Upstream::ToolError)) {
         view.reply_at = call.reply_at();
@@ -434,6 +454,7 @@ pub fn simulate(
             continue;
         };
         engine.evaluate_into(&view_of(&call, &args), &mut d);
+        engines.name_key(ids.server, &mut d);
         groups.count(ids.tool, ids.grant, |t| t.add(&d));
         builder.push_untallied(call.index, &d, call.recorded(), || call.record(), &files);
         if let Some((sink, out)) = sink.as_mut() {
@@ -509,6 +530,8 @@ pub fn diff(
                 Cause::Direct
             }
         });
+        b.name_key(ids.server, &mut bd);
+        c.name_key(ids.server, &mut cd);
         groups.count(ids.tool, ids.grant, |g| g.count(&bd, &cd, cause));
         builder.push_ungrouped(call.index, &bd, &cd, cause, || call.record(), &files);
         if let Some((sink, out)) = sink.as_mut() {
