@@ -408,3 +408,44 @@ fn bindings_share_the_store_and_reports_say_so() {
     let apart = run(&["--intercept-counters", "per-server"]);
     assert_eq!(apart["totals"]["throttle"], 0);
 }
+
+/// The JSON-RPC reader pairs the error reply 30 s later: until then the reservation holds.
+#[test]
+fn a_recorded_error_reply_gives_the_reservation_back_when_it_arrives() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let policy = "version: \"1\"\ntools:\n  t:\n    rules:\n      - name: one\n        rate_limit: 1/minute\n";
+    std::fs::write(dir.path().join("p.yaml"), policy).expect("write");
+    let request = |ts: &str, id: u32| {
+        format!(
+            r#"{{"ts":"2026-01-01T00:00:{ts}Z","dir":"c2s","server":"s","session":"x","msg":{{"jsonrpc":"2.0","id":{id},"method":"tools/call","params":{{"name":"t","arguments":{{}}}}}}}}"#
+        )
+    };
+    let trace = [
+        request("00", 1),
+        request("10", 2),
+        r#"{"ts":"2026-01-01T00:00:30Z","dir":"s2c","server":"s","session":"x","msg":{"jsonrpc":"2.0","id":1,"error":{"code":-1,"message":"boom"}}}"#.to_string(),
+        request("40", 3),
+    ]
+    .join("\n");
+    std::fs::write(dir.path().join("t.jsonl"), trace + "\n").expect("write");
+    let out = mcpsim(
+        &[
+            "simulate", "--policy", "p.yaml", "t.jsonl", "--format", "jsonl", "--calls", "all",
+        ],
+        dir.path(),
+    );
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let decisions: Vec<String> = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(|l| {
+            let row: Value = serde_json::from_str(l).expect("json row");
+            row["decision"].as_str().unwrap_or_default().to_string()
+        })
+        .collect();
+    assert_eq!(decisions, ["allow", "throttle", "allow"]);
+}
