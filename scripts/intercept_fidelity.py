@@ -67,7 +67,11 @@ def gen_condition(r, tool_scope, counters):
         counter = r.choice(counters)
         path = f"state.{tool_scope}.{counter}"
         op = r.choice(["lt", "lte", "lte", "gt", "gte", "eq", "neq"])
-        return {"path": path, "op": op, "value": r.choice(NUMERIC)}
+        value = r.choice(NUMERIC)
+        if op in ("eq", "neq") and r.random() < 0.4:
+            # A counter is a Go int64: it prints without an exponent.
+            value = r.choice(["\"0\"", "\"1\"", "\"2\"", "\"1e+06\"", "'[1]'", "true"])
+        return {"path": path, "op": op, "value": value}
     key = r.choice(ARG_KEYS)
     path = "args." + key + (".x" if r.random() < 0.1 else "")
     op = r.choice(["eq", "neq", "in", "not_in", "lt", "lte", "gt", "gte", "regex", "contains",
@@ -140,7 +144,7 @@ def gen_policy(r):
     if r.random() < 0.3:
         lines.append("default: deny")
     if r.random() < 0.1:
-        lines.append(f"hide: [{r.choice(TOOLS)}]")
+        lines.append(f"hide: [{r.choice(TOOLS + ['*'])}]")
     lines.append("tools:")
     names = r.sample(TOOLS + ["*"], r.randint(1, 4))
     for tool in names:

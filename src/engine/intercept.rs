@@ -840,7 +840,8 @@ fn limit_spec(policy: &InterceptPolicy, rule: &Rule) -> Option<LimitSpec> {
         counter: counter.key.clone(),
         window_secs: counter.window?.seconds(),
         max: cap as f64,
-        scope: Scope::Server,
+        // The gateway's instances share one store by default (explain gives the run's scope).
+        scope: Scope::Global,
         algorithm: Algorithm::Fixed,
         increment_from: match &state.increment {
             Increment::From(path) => Some(Arc::from(&*path.text)),
@@ -908,12 +909,13 @@ impl InterceptEngine {
             }
         }
         for rule in policy.rules_for(call.tool) {
-            let (Some(spec), Some(block)) = (limit_spec(policy, rule), &rule.state) else {
+            let (Some(mut spec), Some(block)) = (limit_spec(policy, rule), &rule.state) else {
                 continue;
             };
+            spec.scope = self.scope();
             let window_start =
                 window::fixed_window_start(call.ts, window::window_nanos(spec.window_secs));
-            let used = match state_of(&state, (server, self.slot_keys[block.slot])) {
+            let used = match state.entries.get(&(server, self.slot_keys[block.slot])) {
                 Some(e) if e.window_start == window_start => e.used,
                 _ => 0,
             };
@@ -941,10 +943,6 @@ enum Amount {
     Value(i64),
     Invalid,
     Unknown,
-}
-
-fn state_of(state: &StoreState, key: StoreKey) -> Option<&Entry> {
-    state.entries.get(&key)
 }
 
 /// `increment_from`: the argument (a JSON number, so a Go `float64`) converted with Go's

@@ -1387,7 +1387,7 @@ fn static_outcome_compares_across_dialects() {
         "version: \"1\"\ntools:\n  t:\n    rules:\n      - {name: r, rate_limit: 3/hour}\n",
     );
     let json = parse_policy_str(
-        r#"{"version":"1","default":"allow","tools":{"t":{"limits":[{"counter":"t._rate_hour","window":"hour","max":3,"scope":"server"}]}}}"#,
+        r#"{"version":"1","default":"allow","tools":{"t":{"limits":[{"counter":"t._rate_hour","window":"hour","max":3,"scope":"global"}]}}}"#,
         "p.json",
     )
     .expect("json policy");
