@@ -110,8 +110,10 @@ pub fn run(args: &ExplainArgs, out: &mut dyn Write, err: &mut dyn Write) -> anyh
         let call_args = call.args();
         let view = by_name(view_of(&call, &call_args));
         // Steps first: they read the counters as they stand before this call is decided.
-        let steps = engine.explain(&view);
-        let decision = engine.evaluate(&view);
+        let mut steps = engine.explain(&view);
+        let mut decision = engine.evaluate(&view);
+        engines.name_key(ids.server, &mut decision);
+        engines.name_step_keys(ids.server, &mut steps);
         found = Some(match policies.policy_for(&record.server) {
             Some(policy) => {
                 ExplainReport::new(info, &record, policy, &steps, &decision, args.show_args)

@@ -8,7 +8,10 @@ use std::io::Write;
 use std::sync::Arc;
 
 use crate::call::{CallView, Upstream};
-use crate::engine::{Decision, DecisionKind, Engine, EvalOptions, InterceptStore, Policy, Scope};
+use crate::engine::{
+    Decision, DecisionKind, Engine, EvalOptions, ExplainStep, InterceptStore, Policy, Scope,
+    StepOutcome,
+};
 use crate::report::{
     CallInfo, CallsShown, Cause, Count, DiffBuilder, DiffGroup, DiffReport, DiffRow, FileInput,
     InputSummary, NoPolicy, Outcome, PolicyRef, ReportOptions, RowSink, SimulateBuilder,
@@ -133,17 +136,34 @@ impl Engines {
     /// `global` is the whole run's.)
     #[inline]
     pub fn name_key(&self, server: u32, d: &mut Decision) {
-        let Some(t) = d.throttle.as_mut() else { return };
-        if t.scope != Scope::Global {
-            return;
+        if let Some(t) = d.throttle.as_mut() {
+            t.scope = self.scope_used(server, t.scope);
         }
-        if let Some(&Route::Server(k)) = self.routes.get(server as usize) {
-            if matches!(
-                self.per_server.get(k).map(|e| &**e.policy()),
-                Some(Policy::PolicyLayer(_))
-            ) {
-                t.scope = Scope::Server;
+    }
+
+    /// [`Engines::name_key`] for the limit steps of an explanation.
+    pub fn name_step_keys(&self, server: u32, steps: &mut [ExplainStep]) {
+        for step in steps {
+            if let StepOutcome::Limit { spec, .. } = &mut step.outcome {
+                spec.scope = self.scope_used(server, spec.scope);
             }
+        }
+    }
+
+    fn scope_used(&self, server: u32, scope: Scope) -> Scope {
+        if scope != Scope::Global {
+            return scope;
+        }
+        match self.routes.get(server as usize) {
+            Some(&Route::Server(k))
+                if matches!(
+                    self.per_server.get(k).map(|e| &**e.policy()),
+                    Some(Policy::PolicyLayer(_))
+                ) =>
+            {
+                Scope::Server
+            }
+            _ => scope,
         }
     }
 

@@ -196,4 +196,26 @@ fn global_counters_under_several_bindings_name_the_key_used() {
     let one = run(&["p.json"]);
     assert_eq!(one["totals"]["throttle"], 2, "{one}");
     assert_eq!(one["calls"][0]["throttle"]["key"], "global");
+    // explain names the same key, for the decision and for the limit step.
+    let out = std::process::Command::new(insta_cmd::get_cargo_bin("mcpsim"))
+        .args([
+            "explain", "--policy", "a=p.json", "--policy", "b=p.json", "t.jsonl", "--call", "#3",
+            "--format", "json",
+        ])
+        .current_dir(dir.path())
+        .env_clear()
+        .output()
+        .expect("mcpsim runs");
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let explained: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
+    assert_eq!(explained["decision"]["throttle"]["key"], "server:a");
+    assert_eq!(
+        explained["steps"][1]["limit"]["key"], "server:a",
+        "{explained}"
+    );
 }
