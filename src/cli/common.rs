@@ -76,6 +76,16 @@ pub enum AssumeUnknown {
     Deny,
 }
 
+/// Where Intercept counters are kept.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum InterceptCounters {
+    /// One store shared by every server and policy, keys `<tool>.<counter>` (the gateway's
+    /// default: its instances share one state store).
+    Shared,
+    /// One store per server (instances with separate state stores).
+    PerServer,
+}
+
 /// Evaluation switches (policy.md §1, steps 6–8).
 #[derive(clap::Args, Debug, Clone)]
 pub struct EvalArgs {
@@ -91,6 +101,9 @@ pub struct EvalArgs {
     /// Continue calls held for approval as if approved at once (they then count against limits).
     #[arg(long)]
     pub assume_approved: bool,
+    /// Where Intercept-dialect counters are kept: one store shared by every server, or one per server.
+    #[arg(long, value_enum, default_value = "shared", value_name = "WHERE")]
+    pub intercept_counters: InterceptCounters,
     /// Reject mcpsim's extensions to the policy.json dialect.
     #[arg(long)]
     pub strict_dialect: bool,
@@ -106,6 +119,7 @@ impl EvalArgs {
             assume_upstream_failure: self.assume_upstream == AssumeUpstream::Failure,
             assume_unknown_deny: self.assume_unknown == AssumeUnknown::Deny,
             assume_approved: self.assume_approved,
+            intercept_per_server: self.intercept_counters == InterceptCounters::PerServer,
         }
     }
 

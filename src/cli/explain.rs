@@ -8,7 +8,7 @@ use super::common::{
     EvalArgs, InputArgs, ServerFilter, Spinner, SummaryOutputArgs, load_policies, warn_skipped,
 };
 use crate::engine::CallView;
-use crate::replay::{Engines, input_summary};
+use crate::replay::{Engines, input_summary, view_of};
 use crate::report::{self, CallInfo, ExplainReport, NoPolicy};
 use crate::trace::Args;
 
@@ -109,16 +109,18 @@ pub fn run(args: &ExplainArgs, out: &mut dyn Write, err: &mut dyn Write) -> anyh
             } else {
                 Args::Unrecorded
             };
-            engine.evaluate(&by_name(call.view(&args)));
+            engine.evaluate(&by_name(view_of(&call, &args)));
             continue;
         }
         let record = call.record();
         let info = CallInfo::new(index, &record, &files, args.show_args);
         let call_args = call.args();
-        let view = by_name(call.view(&call_args));
+        let view = by_name(view_of(&call, &call_args));
         // Steps first: they read the counters as they stand before this call is decided.
-        let steps = engine.explain(&view);
-        let decision = engine.evaluate(&view);
+        let mut steps = engine.explain(&view);
+        let mut decision = engine.evaluate(&view);
+        engines.name_key(ids.server, &mut decision);
+        engines.name_step_keys(ids.server, &mut steps);
         found = Some(match policies.policy_for(&record.server) {
             Some(policy) => {
                 ExplainReport::new(info, &record, policy, &steps, &decision, args.show_args)

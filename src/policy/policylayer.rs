@@ -999,7 +999,7 @@ fn same_value(a: &Value, b: &Value) -> bool {
 /// The policy value of an operator, for duplicate detection and messages.
 fn op_value(op: &Op) -> Value {
     match op {
-        Op::Eq(v) | Op::Neq(v) | Op::Contains(v) => v.clone(),
+        Op::Eq(v) | Op::Neq(v) | Op::Contains(v) | Op::ContainsElement(v) => v.clone(),
         Op::In(l) | Op::NotIn(l) => Value::Array(l.clone()),
         Op::Lt(n) | Op::Lte(n) | Op::Gt(n) | Op::Gte(n) => {
             serde_json::Number::from_f64(*n).map_or(Value::Null, Value::Number)

@@ -7,8 +7,11 @@ use std::collections::BTreeMap;
 use std::io::Write;
 use std::sync::Arc;
 
-use crate::call::CallIds;
-use crate::engine::{Decision, DecisionKind, Engine, EvalOptions, Policy};
+use crate::call::{CallIds, CallView, Upstream};
+use crate::engine::{
+    Decision, DecisionKind, Engine, EvalOptions, ExplainStep, InterceptStore, Policy, Scope,
+    StepOutcome,
+};
 use crate::report::{
     CallInfo, CallsShown, Cause, Count, DiffBuilder, DiffGroup, DiffReport, DiffRow, FileInput,
     InputSummary, NoPolicy, Outcome, PolicyRef, ReplyPairing, ReportOptions, RowSink,
@@ -90,7 +93,9 @@ enum Route {
     Server(usize),
 }
 
-/// One engine per policy of a [`PolicySet`], each with its own counters, found by server id.
+/// One engine per policy of a [`PolicySet`], found by server id. PolicyLayer engines keep
+/// counters of their own (a `global` counter is one per binding); Intercept engines share one
+/// [`InterceptStore`], as the gateway's instances share one state store.
 pub struct Engines {
     default: Option<Engine>,
     per_server: Vec<Engine>,
@@ -104,15 +109,16 @@ pub struct Engines {
 impl Engines {
     /// Fresh engines (empty counters) for a policy set.
     pub fn new(set: &PolicySet, opts: EvalOptions) -> Engines {
+        let store = InterceptStore::new();
         Engines {
             default: set
                 .default
                 .as_ref()
-                .map(|(_, p)| Engine::new(p.clone(), opts)),
+                .map(|(_, p)| Engine::with_store(p.clone(), opts, &store)),
             per_server: set
                 .per_server
                 .values()
-                .map(|(_, p)| Engine::new(p.clone(), opts))
+                .map(|(_, p)| Engine::with_store(p.clone(), opts, &store))
                 .collect(),
             per_server_names: set.per_server.keys().cloned().collect(),
             routes: Vec::new(),
@@ -149,6 +155,43 @@ impl Engines {
             Route::Server(k) => Some(*k),
             Route::Default => Some(self.per_server.len()),
             Route::NoPolicy | Route::Unseen => None,
+        }
+    }
+
+    /// Name the counter key a throttle really used. A PolicyLayer engine bound to one server
+    /// (`SERVER=FILE`) sees only that server's calls, so its `global` counters are that
+    /// server's: reported as scope `server`. (Intercept engines share one store: their
+    /// `global` is the whole run's.)
+    #[inline]
+    pub fn name_key(&self, server: u32, d: &mut Decision) {
+        if let Some(t) = d.throttle.as_mut() {
+            t.scope = self.scope_used(server, t.scope);
+        }
+    }
+
+    /// [`Engines::name_key`] for the limit steps of an explanation.
+    pub fn name_step_keys(&self, server: u32, steps: &mut [ExplainStep]) {
+        for step in steps {
+            if let StepOutcome::Limit { spec, .. } = &mut step.outcome {
+                spec.scope = self.scope_used(server, spec.scope);
+            }
+        }
+    }
+
+    fn scope_used(&self, server: u32, scope: Scope) -> Scope {
+        if scope != Scope::Global {
+            return scope;
+        }
+        match self.routes.get(server as usize) {
+            Some(&Route::Server(k))
+                if matches!(
+                    self.per_server.get(k).map(|e| &**e.policy()),
+                    Some(Policy::PolicyLayer(_))
+                ) =>
+            {
+                Scope::Server
+            }
+            _ => scope,
         }
     }
 
@@ -650,6 +693,17 @@ fn args_of(call: &Call<'_>, needed: bool) -> Args {
     }
 }
 
+/// What the engine reads of `call`. The reply time is looked up only for calls whose upstream
+/// failed, the only ones whose reply changes counters.
+#[inline]
+pub(crate) fn view_of<'a>(call: &'a Call<'_>, args: &'a Args) -> CallView<'a> {
+    let mut view = call.view(args);
+    if matches!(view.upstream, Some(Upstream::Error | Upstream::ToolError)) {
+        view.reply_at = call.reply_at();
+    }
+    view
+}
+
 /// Replay a trace through one policy set.
 ///
 /// With a `sink`, every evaluated call is also written as a per-call row to `out`, as it is
@@ -689,7 +743,8 @@ pub fn simulate(
         let Some(engine) = engines.get(ids.server, call.server()) else {
             continue;
         };
-        engine.evaluate_into(&call.view(&args), &mut d);
+        engine.evaluate_into(&view_of(&call, &args), &mut d);
+        engines.name_key(ids.server, &mut d);
         groups.count(ids, |t| t.add(&d));
         let server = by_server.then(|| call.server());
         builder.push_untallied(
@@ -780,7 +835,7 @@ pub fn diff(
         ) else {
             continue;
         };
-        let view = call.view(&args);
+        let view = view_of(&call, &args);
         be.evaluate_into(&view, &mut bd);
         ce.evaluate_into(&view, &mut cd);
         let cause = (bd.kind != cd.kind).then(|| {
@@ -790,6 +845,8 @@ pub fn diff(
                 Cause::Direct
             }
         });
+        b.name_key(ids.server, &mut bd);
+        c.name_key(ids.server, &mut cd);
         groups.count(ids, |g| g.count(&bd, &cd, cause));
         builder.push_ungrouped(call.index, &bd, &cd, cause, || call.record(), &files);
         if let Some((sink, out)) = sink.as_mut() {

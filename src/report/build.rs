@@ -198,8 +198,17 @@ impl SimulateBuilder {
         record: impl FnOnce() -> CallRecord,
         files: &[String],
     ) {
-        if d.kind == DecisionKind::Allow && recorded.is_none() {
+        // An allowed call with a rule was let through by a rule of its own (an Intercept call
+        // forwarded unevaluated): counted under that rule, not listed.
+        let by_rule = d.kind == DecisionKind::Allow && !d.rule.is_empty() && !d.approval_required;
+        if d.kind == DecisionKind::Allow && recorded.is_none() && !by_rule {
             return;
+        }
+        if by_rule {
+            *self
+                .per_rule
+                .entry((server.cloned(), d.rule.clone(), d.kind))
+                .or_default() += 1;
         }
         // Built at most once, and only when listed.
         let call = std::cell::LazyCell::new(record);

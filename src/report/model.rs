@@ -243,6 +243,7 @@ impl CallInfo {
                             .map(|s| serde_json::Value::String(s.clone()))
                             .collect(),
                     )),
+                    crate::trace::ArgsView::NotObject(text) => serde_json::from_str(text).ok(),
                     crate::trace::ArgsView::Unrecorded => None,
                 }
             } else {
@@ -398,7 +399,7 @@ pub struct SimulateReport {
     pub per_tool: Vec<GroupTally>,
     /// Per grant, by name.
     pub per_grant: Vec<GroupTally>,
-    /// Rules that refused or held calls, most frequent first.
+    /// Rules that refused or held calls (or forwarded them unevaluated), most frequent first.
     pub per_rule: Vec<RuleCount>,
     /// Present when the trace recorded decisions.
     pub fidelity: Option<Fidelity>,

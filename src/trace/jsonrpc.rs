@@ -79,11 +79,12 @@ impl JsonRpc {
                 },
             );
             let tool = self.names.get(p.req_str("name")?);
-            let arguments = p.opt_object("arguments")?;
-            let args = if index {
-                Args::Unrecorded
-            } else {
-                Args::Values(arguments.cloned().unwrap_or_default())
+            // Arguments that are not an object are kept: the gateway forwards such calls.
+            let args = match p.get("arguments") {
+                _ if index => Args::Unrecorded,
+                Some(Value::Object(m)) => Args::Values(m.clone()),
+                Some(other) => Args::NotObject(other.to_string().into()),
+                None => Args::Values(Map::new()),
             };
             let id = m.opt_id("id")?;
             let grant = outer.opt_str("grant")?.map(|s| self.names.get(s));

@@ -388,8 +388,16 @@ impl<'a> Call<'a> {
             tool: self.tool(),
             args,
             upstream: self.upstream(),
+            reply_at: None,
             ids: Some(self.ids()),
         }
+    }
+
+    /// When the call's upstream reply arrived, from its recorded latency (reads the whole
+    /// record: ask only for calls whose reply matters).
+    pub fn reply_at(&self) -> Option<Nanos> {
+        let latency = self.batch.rows.record(self.row).latency_ms?;
+        crate::call::reply_time(self.ts(), latency)
     }
 
     /// The call's whole record, exactly as its format's reader reads it.

@@ -27,7 +27,7 @@ struct JsonRecord<'a> {
     session: Option<&'a str>,
     tool: &'a str,
     #[serde(skip_serializing_if = "Option::is_none")]
-    args: Option<&'a Map<String, Value>>,
+    args: Option<JsonArgs<'a>>,
     #[serde(skip_serializing_if = "Option::is_none")]
     arg_keys: Option<&'a [String]>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -38,6 +38,14 @@ struct JsonRecord<'a> {
     upstream: Option<&'static str>,
     #[serde(skip_serializing_if = "Option::is_none")]
     latency_ms: Option<f64>,
+}
+
+/// Recorded arguments: an object, or the JSON text of arguments that are not one.
+#[derive(Serialize)]
+#[serde(untagged)]
+enum JsonArgs<'a> {
+    Object(&'a Map<String, Value>),
+    Other(&'a serde_json::value::RawValue),
 }
 
 #[derive(Serialize)]
@@ -69,7 +77,10 @@ pub fn write_jsonl<R: Borrow<CallRecord>>(
     for r in records {
         let r = r.borrow();
         let (args, arg_keys) = match r.args.view() {
-            ArgsView::Values(m) => (Some(m), None),
+            ArgsView::Values(m) => (Some(JsonArgs::Object(m)), None),
+            ArgsView::NotObject(text) => {
+                (serde_json::from_str(text).ok().map(JsonArgs::Other), None)
+            }
             ArgsView::Keys(k) => (None, Some(k)),
             ArgsView::Unrecorded => (None, None),
         };
@@ -132,7 +143,11 @@ fn frame<R: Borrow<CallRecord>>(batch: &[R], ts_as: TsAs) -> PolarsResult<DataFr
         Column::new("tool".into(), text(&|r| Some(r.tool.to_string()))),
         Column::new(
             "args".into(),
-            text(&|r| r.args.values().and_then(|m| serde_json::to_string(m).ok())),
+            text(&|r| match r.args.view() {
+                ArgsView::Values(m) => serde_json::to_string(m).ok(),
+                ArgsView::NotObject(text) => Some(text.to_string()),
+                _ => None,
+            }),
         ),
         Column::new(
             "arg_keys".into(),

@@ -5,6 +5,7 @@ mod engine;
 mod extras;
 mod generate;
 mod intercept;
+mod intercept_go;
 mod json_schema;
 mod merge;
 mod policy;

@@ -549,7 +549,7 @@ fn bad_lines_are_skipped_and_counted_with_file_and_line() {
 fn strict_stops_at_the_first_bad_line_naming_file_line_and_field() {
     let dir = tempfile::tempdir().unwrap();
     let good = br#"{"ts":"2026-08-01T09:00:00Z","server":"fortios","tool":"system_status_get"}"#;
-    let cases: [(&[u8], &str); 9] = [
+    let cases: [(&[u8], &str); 8] = [
         (
             br#"{"ts":"2026-08-01T09:00:01Z","tool":"sys"#,
             "truncated JSON: EOF while parsing a string at line 1 column 40",
@@ -557,10 +557,6 @@ fn strict_stops_at_the_first_bad_line_naming_file_line_and_field() {
         (
             br#"{"ts":"2026-08-01T09:00:01Z","tool":42}"#,
             "field `tool`: expected a string, found a number",
-        ),
-        (
-            br#"{"ts":"2026-08-01T09:00:01Z","tool":"x","args":[1]}"#,
-            "field `args`: expected an object, found an array",
         ),
         (
             b"{\"ts\":\"2026-08-01T09:00:01Z\",\"tool\":\"\xff\"}",
