@@ -32,6 +32,9 @@ pub struct InputArgs {
     /// can be put in their place; 0 sorts each such file whole in memory.
     #[arg(long, value_name = "CALLS")]
     pub reorder_window: Option<u64>,
+    /// Read timestamps written without a UTC offset as being at this one (`UTC`, `+02:00`).
+    #[arg(long, value_parser = crate::trace::parse_offset, value_name = "OFFSET", allow_hyphen_values = true)]
+    pub assume_tz: Option<chrono::FixedOffset>,
 }
 
 impl InputArgs {
@@ -45,6 +48,9 @@ impl InputArgs {
 
     /// Open the inputs. Errors (no such file, unknown format…) come before any output.
     pub fn open(&self) -> Result<Trace, TraceError> {
+        if let Some(offset) = self.assume_tz {
+            crate::trace::set_assume_tz(offset);
+        }
         Trace::open(&self.traces, &self.read_options())
     }
 }
