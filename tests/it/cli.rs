@@ -929,3 +929,32 @@ fn assume_tz_reads_timestamps_without_an_offset() {
         "{stderr}"
     );
 }
+
+/// In `table` format long messages wrap, so rows stay readable; other formats keep them whole.
+#[test]
+fn table_cells_wrap_long_messages() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let p = dir.path().join("p.json");
+    let long = "this tool is not allowed for agents because ".repeat(8);
+    let long = long.trim_end();
+    std::fs::write(
+        &p,
+        format!(
+            r#"{{"version":"1","default":"allow","tools":{{"firewall_policy_list":{{"deny_if":[{{"path":"args.vdom","op":"exists","value":true,"on_deny":"{long}"}}]}}}}}}"#
+        ),
+    )
+    .expect("write");
+    let p = p.to_str().unwrap();
+    let (code, stdout, _) = run(&["simulate", "-p", p, FLEET]);
+    assert_eq!(code, 0);
+    let widest = stdout.lines().map(|l| l.chars().count()).max().unwrap();
+    assert!(widest < 240, "a line of {widest} characters:\n{stdout}");
+    assert!(
+        stdout.contains("│ this tool is not allowed for agents because this tool is not │"),
+        "{stdout}"
+    );
+    let (_, stdout, _) = run(&["simulate", "-p", p, FLEET, "-f", "markdown"]);
+    assert!(stdout.contains(long), "markdown keeps it whole");
+    let (_, stdout, _) = run(&["simulate", "-p", p, FLEET, "-f", "jsonl"]);
+    assert!(stdout.contains(long), "jsonl keeps it whole");
+}
