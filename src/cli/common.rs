@@ -305,6 +305,41 @@ pub fn parse_kind(s: &str) -> Result<DecisionKind, String> {
 /// detected from the content).
 ///
 /// Diagnostics of invalid policies are written to `err`; the result is then `Ok(None)`.
+/// `--policy` values plus one `SERVER=FILE` for each policy file of `dir` (`--policy-dir`):
+/// `DIR/<server>.json`, `.yaml` or `.yml`, in name order. A directory without one is an error.
+pub fn with_policy_dir(specs: &[String], dir: Option<&Path>) -> anyhow::Result<Vec<String>> {
+    let mut all = specs.to_vec();
+    let Some(dir) = dir else { return Ok(all) };
+    let entries =
+        std::fs::read_dir(dir).with_context(|| format!("cannot read {}", dir.display()))?;
+    let mut found = Vec::new();
+    for entry in entries {
+        let path = entry
+            .with_context(|| format!("cannot read {}", dir.display()))?
+            .path();
+        let policy = matches!(
+            path.extension().and_then(|e| e.to_str()),
+            Some("json" | "yaml" | "yml")
+        );
+        if let (true, true, Some(server)) = (
+            policy,
+            path.is_file(),
+            path.file_stem().and_then(|s| s.to_str()),
+        ) {
+            found.push(format!("{server}={}", path.display()));
+        }
+    }
+    if found.is_empty() {
+        anyhow::bail!(
+            "{}: no policy files (<server>.json, .yaml or .yml) in this directory",
+            dir.display()
+        );
+    }
+    found.sort();
+    all.extend(found);
+    Ok(all)
+}
+
 pub fn load_policies(
     specs: &[String],
     opts: &LoadOptions,

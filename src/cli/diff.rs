@@ -3,7 +3,7 @@
 use std::io::Write;
 
 use super::common::{
-    EvalArgs, InputArgs, OutputArgs, load_policies, parse_kind, replay_and_report,
+    EvalArgs, InputArgs, OutputArgs, load_policies, parse_kind, replay_and_report, with_policy_dir,
 };
 use crate::engine::DecisionKind;
 use crate::replay;
@@ -19,12 +19,26 @@ Examples:
 pub struct DiffArgs {
     /// The policy in force: `FILE` or `SERVER=FILE`, each with an optional
     /// `:DIALECT`; repeatable.
-    #[arg(long, required = true, value_name = "[SERVER=]FILE[:DIALECT]")]
+    #[arg(
+        long,
+        required_unless_present = "base_dir",
+        value_name = "[SERVER=]FILE[:DIALECT]"
+    )]
     pub base: Vec<String>,
+    /// Base policies by server: every `DIR/<server>.json|yaml|yml` (as `--policy-dir`).
+    #[arg(long, value_name = "DIR")]
+    pub base_dir: Option<std::path::PathBuf>,
     /// The proposed policy: `FILE` or `SERVER=FILE`, each with an optional
     /// `:DIALECT`; repeatable.
-    #[arg(long, required = true, value_name = "[SERVER=]FILE[:DIALECT]")]
+    #[arg(
+        long,
+        required_unless_present = "candidate_dir",
+        value_name = "[SERVER=]FILE[:DIALECT]"
+    )]
     pub candidate: Vec<String>,
+    /// Candidate policies by server: every `DIR/<server>.json|yaml|yml` (as `--policy-dir`).
+    #[arg(long, value_name = "DIR")]
+    pub candidate_dir: Option<std::path::PathBuf>,
     /// Trace inputs.
     #[command(flatten)]
     pub input: InputArgs,
@@ -45,8 +59,10 @@ pub struct DiffArgs {
 /// Run `diff`; returns the exit code.
 pub fn run(args: &DiffArgs, out: &mut dyn Write, err: &mut dyn Write) -> anyhow::Result<u8> {
     let load = args.eval.load_options();
-    let base = load_policies(&args.base, &load, err)?;
-    let candidate = load_policies(&args.candidate, &load, err)?;
+    let base = with_policy_dir(&args.base, args.base_dir.as_deref())?;
+    let candidate = with_policy_dir(&args.candidate, args.candidate_dir.as_deref())?;
+    let base = load_policies(&base, &load, err)?;
+    let candidate = load_policies(&candidate, &load, err)?;
     let (Some(base), Some(candidate)) = (base, candidate) else {
         return Ok(2);
     };

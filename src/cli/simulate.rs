@@ -3,7 +3,7 @@
 use std::io::Write;
 
 use super::common::{
-    EvalArgs, InputArgs, OutputArgs, load_policies, parse_kind, replay_and_report,
+    EvalArgs, InputArgs, OutputArgs, load_policies, parse_kind, replay_and_report, with_policy_dir,
 };
 use crate::engine::DecisionKind;
 use crate::replay;
@@ -21,10 +21,14 @@ pub struct SimulateArgs {
     #[arg(
         long,
         short = 'p',
-        required = true,
+        required_unless_present = "policy_dir",
         value_name = "[SERVER=]FILE[:DIALECT]"
     )]
     pub policy: Vec<String>,
+    /// Bind every policy file of DIR to the server its name gives: `DIR/github.json` is
+    /// `--policy github=DIR/github.json` (`.json`, `.yaml`, `.yml`).
+    #[arg(long, value_name = "DIR")]
+    pub policy_dir: Option<std::path::PathBuf>,
     /// Trace inputs.
     #[command(flatten)]
     pub input: InputArgs,
@@ -44,7 +48,8 @@ pub struct SimulateArgs {
 
 /// Run `simulate`; returns the exit code.
 pub fn run(args: &SimulateArgs, out: &mut dyn Write, err: &mut dyn Write) -> anyhow::Result<u8> {
-    let Some(policies) = load_policies(&args.policy, &args.eval.load_options(), err)? else {
+    let specs = with_policy_dir(&args.policy, args.policy_dir.as_deref())?;
+    let Some(policies) = load_policies(&specs, &args.eval.load_options(), err)? else {
         return Ok(2);
     };
     let fail_on = (!args.fail_on.is_empty()).then(|| (args.fail_on.clone(), args.max_failures));

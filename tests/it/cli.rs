@@ -958,3 +958,65 @@ fn table_cells_wrap_long_messages() {
     let (_, stdout, _) = run(&["simulate", "-p", p, FLEET, "-f", "jsonl"]);
     assert!(stdout.contains(long), "jsonl keeps it whole");
 }
+
+/// `--policy-dir` binds each `<server>.json|yaml` of a directory to its server, as
+/// `--policy SERVER=FILE` would; `--base-dir` / `--candidate-dir` do the same for diff.
+#[test]
+fn policy_dirs_bind_files_by_server_name() {
+    let trace = "fixtures/traces/jsonrpc-concatenated.jsonl";
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (base, cand) = (dir.path().join("base"), dir.path().join("cand"));
+    for d in [&base, &cand] {
+        std::fs::create_dir(d).expect("mkdir");
+    }
+    let strict = std::fs::read_to_string("fixtures/policies/postgres.json").unwrap();
+    let open = std::fs::read_to_string("fixtures/policies/baseline.json").unwrap();
+    for server in ["postgres-a", "postgres-b"] {
+        std::fs::write(base.join(format!("{server}.json")), &strict).unwrap();
+    }
+    std::fs::write(cand.join("postgres-a.json"), &strict).unwrap();
+    std::fs::write(cand.join("postgres-b.json"), &open).unwrap();
+    std::fs::write(cand.join("README.txt"), "not a policy").unwrap();
+    let (b, c) = (base.to_str().unwrap(), cand.to_str().unwrap());
+
+    let by_dir = run(&["simulate", "--policy-dir", b, trace, "-f", "json"]);
+    let by_flags = run(&[
+        "simulate",
+        "-p",
+        &format!("postgres-a={b}/postgres-a.json"),
+        "-p",
+        &format!("postgres-b={b}/postgres-b.json"),
+        trace,
+        "-f",
+        "json",
+    ]);
+    assert_eq!(by_dir.0, 0, "{}", by_dir.2);
+    assert_eq!(by_dir.1, by_flags.1);
+    let r: super::json_schema::SimulateReport = serde_json::from_str(&by_dir.1).expect("json");
+    let servers: Vec<Option<&str>> = r.policies.iter().map(|p| p.server.as_deref()).collect();
+    assert_eq!(servers, [Some("postgres-a"), Some("postgres-b")]);
+
+    let (code, stdout, stderr) = run(&[
+        "diff",
+        "--base-dir",
+        b,
+        "--candidate-dir",
+        c,
+        trace,
+        "-f",
+        "json",
+    ]);
+    assert_eq!(code, 0, "{stderr}");
+    let r: super::json_schema::DiffReport = serde_json::from_str(&stdout).expect("json");
+    assert_eq!(r.changed, 1);
+    assert_eq!(r.per_server[0].name, "postgres-b");
+
+    let empty = dir.path().join("empty");
+    std::fs::create_dir(&empty).unwrap();
+    let (code, _, stderr) = run(&["simulate", "--policy-dir", empty.to_str().unwrap(), trace]);
+    assert_eq!(code, 2);
+    assert!(
+        stderr.contains("no policy files (<server>.json, .yaml or .yml) in this directory"),
+        "{stderr}"
+    );
+}
