@@ -1020,3 +1020,31 @@ fn policy_dirs_bind_files_by_server_name() {
         "{stderr}"
     );
 }
+
+/// `--fail-on 'deny, throttle'`: a space after a comma is not part of the decision's name.
+#[test]
+fn fail_on_accepts_spaces_after_commas() {
+    let spaced = run(&[
+        "simulate",
+        "-p",
+        CANDIDATE,
+        FLEET,
+        "--fail-on",
+        "deny, throttle",
+    ]);
+    let tight = run(&[
+        "simulate",
+        "-p",
+        CANDIDATE,
+        FLEET,
+        "--fail-on",
+        "deny,throttle",
+    ]);
+    assert_eq!(spaced.0, 1, "{}", spaced.2);
+    assert_eq!(spaced, tight);
+    assert!(
+        spaced.2.contains("gate failed: 9 calls deny/throttle"),
+        "{}",
+        spaced.2
+    );
+}
