@@ -41,6 +41,9 @@ pub struct ConvertArgs {
     /// their place; 0 sorts each such file whole in memory.
     #[arg(long, value_name = "CALLS")]
     pub reorder_window: Option<u64>,
+    /// How agent logs name servers and callers.
+    #[command(flatten)]
+    pub agent: super::common::AgentArgs,
 }
 
 /// Run `convert`: records to `out` (or `--output`), warnings to `err`. Returns the exit code:
@@ -58,6 +61,7 @@ pub fn run(args: &ConvertArgs, out: &mut dyn Write, err: &mut dyn Write) -> anyh
         from: args.from,
         strict: args.strict,
         reorder_window: args.reorder_window,
+        agent: args.agent.options(),
     };
     let mut trace = match Trace::open(&args.traces, &opts) {
         Ok(t) => t,

@@ -38,11 +38,20 @@ pub enum Format {
     /// ToolHive audit events (JSON lines, `type: mcp_tool_call`).
     #[value(name = "toolhive")]
     ToolHiveAudit,
+    /// Claude Code session transcripts (`~/.claude/projects/<project>/<session>.jsonl`).
+    #[value(name = "claude-code")]
+    ClaudeCode,
+    /// opencode JSON event streams (`opencode run --format json`).
+    #[value(name = "opencode")]
+    OpenCode,
+    /// OpenAI Codex CLI session rollouts (`~/.codex/sessions/…/rollout-*.jsonl`).
+    #[value(name = "codex")]
+    Codex,
 }
 
 impl Format {
     /// Every format, in documentation order.
-    pub const ALL: [Format; 10] = [
+    pub const ALL: [Format; 13] = [
         Format::Jsonl,
         Format::Csv,
         Format::Parquet,
@@ -53,6 +62,9 @@ impl Format {
         Format::OtelSpans,
         Format::AgentGatewayLog,
         Format::ToolHiveAudit,
+        Format::ClaudeCode,
+        Format::OpenCode,
+        Format::Codex,
     ];
 
     /// The name used by `--from` and in reports.
@@ -68,6 +80,9 @@ impl Format {
             Format::OtelSpans => "otel",
             Format::AgentGatewayLog => "agentgateway",
             Format::ToolHiveAudit => "toolhive",
+            Format::ClaudeCode => "claude-code",
+            Format::OpenCode => "opencode",
+            Format::Codex => "codex",
         }
     }
 
@@ -191,6 +206,9 @@ fn detect_object(obj: &Map<String, Value>) -> Option<Format> {
     if has("instance") && has("type") {
         return Some(Format::InterceptLog);
     }
+    if let Some(f) = detect_agent_log(obj) {
+        return Some(f);
+    }
     if is_agentgateway(obj) {
         return Some(Format::AgentGatewayLog);
     }
@@ -202,6 +220,35 @@ fn detect_object(obj: &Map<String, Value>) -> Option<Format> {
     }
     if has("ts") && has("tool") {
         return Some(Format::Jsonl);
+    }
+    None
+}
+
+/// Agent logs: every line has a string `type`, and keys no gateway format uses.
+fn detect_agent_log(obj: &Map<String, Value>) -> Option<Format> {
+    let has = |k: &str| obj.contains_key(k);
+    let kind = obj.get("type")?.as_str()?;
+    // Claude Code: conversation lines thread by `parentUuid`/`isSidechain`; `summary` lines
+    // carry `leafUuid`, snapshot and queue lines their own keys.
+    if has("isSidechain")
+        || has("parentUuid")
+        || (kind == "summary" && has("leafUuid"))
+        || (kind == "file-history-snapshot" && has("snapshot"))
+        || (kind == "queue-operation" && has("sessionId"))
+    {
+        return Some(Format::ClaudeCode);
+    }
+    // opencode: `{type, timestamp, sessionID, part}` (errors carry `error` instead of `part`).
+    if has("sessionID") && (has("part") || has("error")) {
+        return Some(Format::OpenCode);
+    }
+    // Codex: `{timestamp, type, payload}` with the rollout's item kinds.
+    let codex_kind = matches!(
+        kind,
+        "session_meta" | "response_item" | "event_msg" | "turn_context" | "compacted"
+    );
+    if codex_kind && has("payload") && has("timestamp") {
+        return Some(Format::Codex);
     }
     None
 }
@@ -357,6 +404,43 @@ mod tests {
             detect(b"2026-08-01T09:00:02.000Z info request gateway=default mcp.method.name=tools/call\n")
                 .is_err()
         );
+    }
+
+    #[test]
+    fn detects_agent_logs_from_any_of_their_first_lines() {
+        let cases: [(&str, Format); 7] = [
+            (
+                r#"{"type":"summary","summary":"Fix the export","leafUuid":"b9d3e0f2"}"#,
+                Format::ClaudeCode,
+            ),
+            (
+                r#"{"type":"file-history-snapshot","messageId":"m1","snapshot":{"messageId":"m1","trackedFileBackups":{},"timestamp":"2026-08-01T09:00:00Z"},"isSnapshotUpdate":false}"#,
+                Format::ClaudeCode,
+            ),
+            (
+                r#"{"parentUuid":null,"isSidechain":false,"userType":"external","cwd":"/p","sessionId":"s","type":"user","message":{"role":"user","content":"hi"},"uuid":"u","timestamp":"2026-08-01T09:00:00Z"}"#,
+                Format::ClaudeCode,
+            ),
+            (
+                r#"{"type":"queue-operation","operation":"dequeue","timestamp":"2026-08-01T09:00:00Z","sessionId":"s"}"#,
+                Format::ClaudeCode,
+            ),
+            (
+                r#"{"type":"step_start","timestamp":1785574801200,"sessionID":"ses_1","part":{"type":"step-start"}}"#,
+                Format::OpenCode,
+            ),
+            (
+                r#"{"type":"error","timestamp":1785574801200,"sessionID":"ses_1","error":{"name":"APIError"}}"#,
+                Format::OpenCode,
+            ),
+            (
+                r#"{"timestamp":"2026-08-01T09:00:00.000Z","type":"session_meta","payload":{"id":"0199","cwd":"/p"}}"#,
+                Format::Codex,
+            ),
+        ];
+        for (head, want) in cases {
+            assert_eq!(detect(format!("{head}\n").as_bytes()), Ok(want), "{head}");
+        }
     }
 
     #[test]
