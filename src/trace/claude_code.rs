@@ -27,6 +27,19 @@ const MCP_PREFIX: &str = "mcp__";
 /// result with `isError: true`).
 const JSONRPC_ERROR_PREFIX: &str = "MCP error ";
 
+/// The results Claude Code writes itself for a call that never reached the server or whose
+/// result never came: refused at the permission prompt, or interrupted while it ran.
+const NOT_ANSWERED: [(&str, &str); 2] = [
+    (
+        "The user doesn't want to proceed with this tool use.",
+        "tool result: refused by the user",
+    ),
+    (
+        "[Request interrupted by user for tool use]",
+        "tool result: interrupted by the user",
+    ),
+];
+
 pub(crate) struct ClaudeCode {
     names: Interner,
     opts: AgentOptions,
@@ -158,7 +171,7 @@ fn user(f: &Fields<'_>, cx: &mut Ctx<'_>, out: &mut Vec<Message<Key>>) -> Result
         .opt_object("message")?
         .ok_or_else(|| LineError::missing("message"))?;
     let m = Fields::new(msg, "message");
-    let before = out.len();
+    let mut results = 0;
     if let Some(content) = content_blocks(&m)? {
         for (i, block) in content.iter().enumerate() {
             let Some(block) = block.as_object() else {
@@ -167,21 +180,33 @@ fn user(f: &Fields<'_>, cx: &mut Ctx<'_>, out: &mut Vec<Message<Key>>) -> Result
             if block.get("type").and_then(Value::as_str) != Some("tool_result") {
                 continue;
             }
+            results += 1;
             let path = format!("message.content[{i}]");
             let b = Fields::new(block, &path);
             let key = b.req_str("tool_use_id")?.to_string();
+            let Some(outcome) = outcome(&b, cx)? else {
+                // Its call keeps waiting, and is counted as a request without a reply.
+                continue;
+            };
             let ts = f.req_ts(&["timestamp"])?;
-            out.push(Message::Reply {
-                key,
-                ts,
-                outcome: outcome(&b)?,
-            });
+            out.push(Message::Reply { key, ts, outcome });
         }
     }
-    if out.len() == before {
+    if results == 0 {
         cx.ignore("user message without a tool result");
     }
     Ok(())
+}
+
+/// The first text of a tool result.
+fn first_text<'a>(b: &Fields<'a>) -> Option<&'a str> {
+    match b.get("content") {
+        Some(Value::String(s)) => Some(s.as_str()),
+        Some(Value::Array(items)) => items
+            .iter()
+            .find_map(|i| i.get("text").and_then(Value::as_str)),
+        _ => None,
+    }
 }
 
 /// `message.content` when it is a list of blocks; a plain string holds none.
@@ -198,8 +223,9 @@ fn content_blocks<'a>(m: &Fields<'a>) -> Result<Option<&'a Vec<Value>>, LineErro
 }
 
 /// `is_error: true` is a failed call: a JSON-RPC error when Claude Code worded the result as
-/// one (`MCP error -32602: …`), otherwise a tool error (the server's `isError: true`).
-fn outcome(b: &Fields<'_>) -> Result<Upstream, LineError> {
+/// one (`MCP error -32602: …`), otherwise a tool error (the server's `isError: true`). `None`
+/// for the results Claude Code wrote itself because no answer came ([`NOT_ANSWERED`]).
+fn outcome(b: &Fields<'_>, cx: &mut Ctx<'_>) -> Result<Option<Upstream>, LineError> {
     let is_error = match b.get("is_error") {
         None => false,
         Some(Value::Bool(v)) => *v,
@@ -212,17 +238,16 @@ fn outcome(b: &Fields<'_>) -> Result<Upstream, LineError> {
         }
     };
     if !is_error {
-        return Ok(Upstream::Ok);
+        return Ok(Some(Upstream::Ok));
     }
-    let first_text = match b.get("content") {
-        Some(Value::String(s)) => Some(s.as_str()),
-        Some(Value::Array(items)) => items
-            .iter()
-            .find_map(|i| i.get("text").and_then(Value::as_str)),
-        _ => None,
-    };
-    Ok(match first_text {
-        Some(t) if t.starts_with(JSONRPC_ERROR_PREFIX) => Upstream::Error,
-        _ => Upstream::ToolError,
-    })
+    let text = first_text(b).unwrap_or("");
+    if let Some((_, kind)) = NOT_ANSWERED.iter().find(|(m, _)| text.starts_with(m)) {
+        cx.ignore(*kind);
+        return Ok(None);
+    }
+    Ok(Some(if text.starts_with(JSONRPC_ERROR_PREFIX) {
+        Upstream::Error
+    } else {
+        Upstream::ToolError
+    }))
 }

@@ -127,6 +127,14 @@ fn claude_code_transcript_pairs_results_by_tool_use_id() {
                 Some(Ok),
                 Some(890.0)
             ),
+            // Refused at the permission prompt: never sent, no outcome.
+            row(
+                "github",
+                "delete_branch",
+                "toolu_01DeleteBranchjjjjj",
+                None,
+                None
+            ),
             // The session ended before its result.
             row(
                 "github",
@@ -165,6 +173,7 @@ fn claude_code_transcript_pairs_results_by_tool_use_id() {
             ("reply to another request", 2),
             ("summary line", 1),
             ("system line", 1),
+            ("tool result: refused by the user", 1),
             ("user message without a tool result", 2),
         ])
     );
@@ -175,9 +184,10 @@ fn claude_code_transcript_pairs_results_by_tool_use_id() {
             replies.requests_without_reply,
             replies.replies_without_request
         ),
-        (6, 1, 0)
+        (6, 2, 0)
     );
-    assert_eq!(replies.examples[0].line, 22);
+    let lines: Vec<u64> = replies.examples.iter().map(|e| e.line).collect();
+    assert_eq!(lines, [21, 24]);
     assert_round_trips(&recs);
 }
 
@@ -246,6 +256,29 @@ fn claude_code_known_servers_split_names_with_double_underscores() {
         split(&["corp__files"]),
         ("corp__files".into(), "read_file".into())
     );
+}
+
+#[test]
+fn claude_code_interrupted_calls_have_no_outcome() {
+    let body = concat!(
+        r#"{"parentUuid":null,"isSidechain":false,"type":"assistant","sessionId":"s1","timestamp":"2026-08-01T09:00:00Z","message":{"role":"assistant","model":"m","content":[{"type":"tool_use","id":"toolu_1","name":"mcp__github__search_code","input":{"q":"x"}}]}}"#,
+        "\n",
+        r#"{"parentUuid":"a","isSidechain":false,"type":"user","sessionId":"s1","timestamp":"2026-08-01T09:00:09Z","message":{"role":"user","content":[{"type":"tool_result","tool_use_id":"toolu_1","content":[{"type":"text","text":"[Request interrupted by user for tool use]"}],"is_error":true}]}}"#,
+        "\n",
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("t.jsonl").display().to_string();
+    std::fs::write(&path, body).unwrap();
+    let (recs, stats) = read_with(std::slice::from_ref(&path), &ReadOptions::default());
+    assert_eq!(
+        rows(&recs),
+        [row("github", "search_code", "toolu_1", None, None)]
+    );
+    assert_eq!(
+        stats.ignored,
+        counts(&[("tool result: interrupted by the user", 1)])
+    );
+    assert_eq!(stats.replies.unwrap().requests_without_reply, 1);
 }
 
 #[test]
