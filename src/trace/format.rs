@@ -47,11 +47,14 @@ pub enum Format {
     /// OpenAI Codex CLI session rollouts (`~/.codex/sessions/…/rollout-*.jsonl`).
     #[value(name = "codex")]
     Codex,
+    /// Cline and Roo Code task histories (`tasks/<task id>/ui_messages.json`).
+    #[value(name = "cline")]
+    Cline,
 }
 
 impl Format {
     /// Every format, in documentation order.
-    pub const ALL: [Format; 13] = [
+    pub const ALL: [Format; 14] = [
         Format::Jsonl,
         Format::Csv,
         Format::Parquet,
@@ -65,6 +68,7 @@ impl Format {
         Format::ClaudeCode,
         Format::OpenCode,
         Format::Codex,
+        Format::Cline,
     ];
 
     /// The name used by `--from` and in reports.
@@ -83,6 +87,7 @@ impl Format {
             Format::ClaudeCode => "claude-code",
             Format::OpenCode => "opencode",
             Format::Codex => "codex",
+            Format::Cline => "cline",
         }
     }
 
@@ -116,6 +121,9 @@ pub(crate) fn detect(head: &[u8]) -> Result<Format, String> {
     let head = head.strip_prefix(UTF8_BOM).unwrap_or(head);
     if starts_otlp_document(head) {
         return Ok(Format::OtelSpans);
+    }
+    if starts_cline_messages(head) {
+        return Ok(Format::Cline);
     }
     let mut seen = 0;
     let mut first: Option<String> = None;
@@ -182,6 +190,18 @@ fn starts_otlp_document(head: &[u8]) -> bool {
     let rest = head.trim_ascii_start();
     rest.strip_prefix(b"{")
         .is_some_and(|r| r.trim_ascii_start().starts_with(b"\"resourceSpans\""))
+}
+
+/// Whether the input opens a Cline/Roo Code message array: `[` then `{"ts":`, with `"type":"say"`
+/// or `"type":"ask"` in the first bytes. The array is usually one long line, so only the first
+/// bytes are looked at.
+fn starts_cline_messages(head: &[u8]) -> bool {
+    let Some(rest) = head.trim_ascii_start().strip_prefix(b"[") else {
+        return false;
+    };
+    rest.trim_ascii_start().starts_with(b"{\"ts\":")
+        && (memchr::memmem::find(head, b"\"type\":\"say\"").is_some()
+            || memchr::memmem::find(head, b"\"type\":\"ask\"").is_some())
 }
 
 fn detect_object(obj: &Map<String, Value>) -> Option<Format> {
@@ -438,6 +458,11 @@ mod tests {
                 Format::Codex,
             ),
         ];
+        // A Cline message array is one long line, often longer than the detection window.
+        assert_eq!(
+            detect(br#"[{"ts":1785574800000,"type":"say","say":"text","text":"cut here"#),
+            Ok(Format::Cline)
+        );
         for (head, want) in cases {
             assert_eq!(detect(format!("{head}\n").as_bytes()), Ok(want), "{head}");
         }

@@ -30,6 +30,7 @@ use std::sync::Arc;
 use super::agentgateway::AgentGatewaySource;
 use super::claude_code::ClaudeCode;
 use super::claude_desktop::Claude;
+use super::cline::ClineSource;
 use super::codex::Codex;
 use super::csv::CsvSource;
 use super::format::detect;
@@ -705,6 +706,20 @@ fn open_batches(
             file,
             name,
         )?),
+        Format::Cline => {
+            // Cline keeps a task's messages in `tasks/<task id>/ui_messages.json`.
+            let task = (input.path.file_name() == Some(std::ffi::OsStr::new("ui_messages.json")))
+                .then(|| {
+                    input
+                        .path
+                        .parent()?
+                        .file_name()?
+                        .to_str()
+                        .map(str::to_string)
+                })
+                .flatten();
+            Box::new(ClineSource::new(Box::new(r), file, task, &opts.agent))
+        }
         Format::OpenCode => Box::new(OpenCodeSource::new(lines(r), file, &opts.agent)),
         Format::Codex => Box::new(PairedSource::new(
             || Codex::new(&opts.agent),

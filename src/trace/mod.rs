@@ -11,6 +11,7 @@ mod agentgateway;
 mod batch;
 mod claude_code;
 mod claude_desktop;
+mod cline;
 mod codex;
 mod csv;
 mod error;

@@ -626,3 +626,118 @@ fn codex_bad_lines_name_line_and_field() {
         "t.jsonl:1: field `payload.call_id`: missing"
     );
 }
+
+#[test]
+fn cline_task_messages_answer_one_call_at_a_time() {
+    // Cline keeps it as `tasks/<task id>/ui_messages.json`: the task id is the session.
+    let dir = tempfile::tempdir().unwrap();
+    let task = dir.path().join("tasks").join("1785574800000");
+    std::fs::create_dir_all(&task).unwrap();
+    let file = task.join("ui_messages.json").display().to_string();
+    std::fs::copy(fixture("cline-ui-messages.json"), &file).unwrap();
+    let (recs, stats) = read(&[&file]);
+    assert_eq!(stats.per_file[0].1, Format::Cline);
+    type Got<'a> = (&'a str, &'a str, Option<Upstream>, Option<f64>, u64);
+    let got: Vec<Got> = recs
+        .iter()
+        .map(|r| {
+            (
+                &*r.server,
+                &*r.tool,
+                r.upstream,
+                r.latency_ms,
+                r.origin.line,
+            )
+        })
+        .collect();
+    use Upstream::*;
+    assert_eq!(
+        got,
+        [
+            // Timed from `mcp_server_request_started` (after approval), not the ask.
+            ("github", "get_issue", Some(Ok), Some(750.0), 4),
+            // Auto-approved (a `say`); `Error:\n…` is a result with isError.
+            ("billing_db", "run_query", Some(ToolError), Some(1090.0), 10),
+            // `Error executing MCP tool: MCP error …`: the call failed.
+            ("github", "create_issue", Some(Error), Some(340.0), 14),
+            // Refused: nothing answered it.
+            ("github", "delete_branch", None, None, 20),
+            // The task ended while it ran.
+            ("github", "merge_pull_request", None, None, 23),
+        ]
+    );
+    assert_eq!(recs[0].ts, ts("2026-08-01T09:00:04.200Z"));
+    // Refused, so never sent: the ask's time.
+    assert_eq!(recs[3].ts, ts("2026-08-01T09:00:14.500Z"));
+    // The session is the task id, the folder's name.
+    assert!(
+        recs.iter()
+            .all(|r| r.session.as_deref() == Some("1785574800000"))
+    );
+    assert!(recs.iter().all(|r| r.grant.is_none() && r.id.is_none()));
+    assert_eq!(
+        recs[0].args,
+        Args::Values(
+            json!({"owner":"dana","repo":"billing-api","issue_number":412})
+                .as_object()
+                .unwrap()
+                .clone()
+        )
+    );
+    assert_eq!(
+        stats.ignored,
+        counts(&[
+            ("MCP resource read", 1),
+            ("say api_req_started", 7),
+            ("say text", 3),
+            ("say tool", 1),
+        ])
+    );
+    let replies = stats.replies.as_ref().unwrap();
+    assert_eq!((replies.paired, replies.requests_without_reply), (3, 2));
+    let lines: Vec<u64> = replies.examples.iter().map(|e| e.line).collect();
+    assert_eq!(lines, [20, 23]);
+    assert_round_trips(&recs);
+
+    // Under another name the task id is not known.
+    let (recs, _) = read(&[&fixture("cline-ui-messages.json")]);
+    assert_eq!(recs.len(), 5);
+    assert!(recs.iter().all(|r| r.session.is_none()));
+}
+
+#[test]
+fn cline_bad_messages_are_located_by_position() {
+    assert_eq!(
+        strict_error(
+            Format::Cline,
+            r#"[{"ts":1785574800000,"type":"say","say":"text","text":"hi"},{"ts":1785574801000,"type":"ask","ask":"use_mcp_server","text":"{\"type\":\"use_mcp_tool\",\"serverName\":\"github\"}"}]"#
+        ),
+        "t.jsonl:2: field `text.toolName`: missing"
+    );
+    assert_eq!(
+        strict_error(
+            Format::Cline,
+            r#"[{"ts":1785574800000,"type":"say","say":"text","text":"hi"},{"ts":"soon","type":"say","say":"use_mcp_server","text":"{}"}]"#
+        ),
+        "t.jsonl:2: field `ts`: cannot parse \"soon\" as a timestamp"
+    );
+    // A broken document: what came before stands, the rest is one bad record.
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("ui_messages.json").display().to_string();
+    std::fs::write(
+        &path,
+        r#"[{"ts":1785574800000,"type":"say","say":"use_mcp_server","text":"{\"type\":\"use_mcp_tool\",\"serverName\":\"github\",\"toolName\":\"get_me\"}"},{"ts":17855"#,
+    )
+    .unwrap();
+    let (recs, stats) = read_with(std::slice::from_ref(&path), &ReadOptions::default());
+    assert_eq!(recs.len(), 1);
+    assert_eq!(stats.skipped, 1);
+    assert_eq!(stats.skipped_examples[0].line, 2);
+    assert!(
+        stats.skipped_examples[0]
+            .reason
+            .starts_with("truncated JSON"),
+        "{:?}",
+        stats.skipped_examples
+    );
+}
