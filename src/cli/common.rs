@@ -32,12 +32,15 @@ pub struct InputArgs {
     /// can be put in their place; 0 sorts each such file whole in memory.
     #[arg(long, value_name = "CALLS")]
     pub reorder_window: Option<u64>,
+    /// Read timestamps written without a UTC offset as being at this one (`UTC`, `+02:00`).
+    #[arg(long, value_parser = crate::trace::parse_offset, value_name = "OFFSET", allow_hyphen_values = true)]
+    pub assume_tz: Option<chrono::FixedOffset>,
     /// How agent logs name servers and callers.
     #[command(flatten)]
     pub agent: AgentArgs,
 }
 
-/// How agent logs (Claude Code, opencode, Codex) name servers and callers.
+/// How agent logs (Claude Code, opencode, Codex, Cline) name servers and callers.
 #[derive(clap::Args, Debug, Clone, Default)]
 pub struct AgentArgs {
     /// An MCP server the agent was connected to (repeatable): agent logs join server and tool
@@ -72,6 +75,9 @@ impl InputArgs {
 
     /// Open the inputs. Errors (no such file, unknown format…) come before any output.
     pub fn open(&self) -> Result<Trace, TraceError> {
+        if let Some(offset) = self.assume_tz {
+            crate::trace::set_assume_tz(offset);
+        }
         Trace::open(&self.traces, &self.read_options())
     }
 }
@@ -134,7 +140,8 @@ pub struct EvalArgs {
     /// Reject mcpsim's extensions to the policy.json dialect.
     #[arg(long)]
     pub strict_dialect: bool,
-    /// Read every policy as `policylayer` (JSON) or `intercept` (YAML) instead of detecting it
+    /// Read the policies that name no dialect (`FILE:DIALECT`) as `policylayer` (JSON) or
+    /// `intercept` (YAML) instead of detecting it
     #[arg(long, value_name = "DIALECT")]
     pub dialect: Option<Dialect>,
 }
@@ -320,7 +327,9 @@ pub fn parse_kind(s: &str) -> Result<DecisionKind, String> {
     })
 }
 
-/// Load `--policy` values: `FILE` for every server, `SERVER=FILE` for one.
+/// Load `--policy` values: `FILE` for every server, `SERVER=FILE` for one, either followed by
+/// `:intercept` or `:policylayer` to set that file's dialect (else `opts.dialect`, else
+/// detected from the content).
 ///
 /// Diagnostics of invalid policies are written to `err`; the result is then `Ok(None)`.
 pub fn load_policies(
@@ -331,8 +340,16 @@ pub fn load_policies(
     let mut set = PolicySet::default();
     let mut ok = true;
     for spec in specs {
-        let (server, file) = split_policy_spec(spec);
-        match policy::load_policy_file_with(Path::new(file), opts) {
+        let PolicySpec {
+            server,
+            file,
+            dialect,
+        } = PolicySpec::parse(spec);
+        let opts = LoadOptions {
+            dialect: dialect.or(opts.dialect),
+            ..*opts
+        };
+        match policy::load_policy_file_with(Path::new(file), &opts) {
             Ok(p) => {
                 let entry = (file.to_owned(), Arc::new(p));
                 match server {
@@ -370,14 +387,44 @@ pub fn load_policies(
     Ok(ok.then_some(set))
 }
 
-/// `SERVER=FILE` unless the whole value names an existing file.
-fn split_policy_spec(spec: &str) -> (Option<&str>, &str) {
-    if Path::new(spec).exists() {
-        return (None, spec);
-    }
-    match spec.split_once('=') {
-        Some((server, file)) if !server.is_empty() => (Some(server), file),
-        _ => (None, spec),
+/// One `--policy` value, `[SERVER=]FILE[:DIALECT]`.
+#[derive(Debug, PartialEq)]
+struct PolicySpec<'a> {
+    server: Option<&'a str>,
+    file: &'a str,
+    dialect: Option<Dialect>,
+}
+
+impl PolicySpec<'_> {
+    /// A value that names an existing file is that file, `=` and `:` included; so is what is
+    /// left of it after `:DIALECT`.
+    fn parse(spec: &str) -> PolicySpec<'_> {
+        let whole = |file, dialect| PolicySpec {
+            server: None,
+            file,
+            dialect,
+        };
+        if Path::new(spec).exists() {
+            return whole(spec, None);
+        }
+        let (rest, dialect) = match spec.rsplit_once(':') {
+            Some((rest, name)) if !rest.is_empty() => match name.parse::<Dialect>() {
+                Ok(d) => (rest, Some(d)),
+                Err(_) => (spec, None),
+            },
+            _ => (spec, None),
+        };
+        if Path::new(rest).exists() {
+            return whole(rest, dialect);
+        }
+        match rest.split_once('=') {
+            Some((server, file)) if !server.is_empty() => PolicySpec {
+                server: Some(server),
+                file,
+                dialect,
+            },
+            _ => whole(rest, dialect),
+        }
     }
 }
 
@@ -551,4 +598,47 @@ pub(super) fn warn_skipped(input: &InputSummary, err: &mut dyn Write) -> io::Res
         )?;
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn policy_spec_names_server_file_and_dialect() {
+        let spec = |server, file, dialect| PolicySpec {
+            server,
+            file,
+            dialect,
+        };
+        let rows = [
+            ("p.json", spec(None, "p.json", None)),
+            ("s=p.json", spec(Some("s"), "p.json", None)),
+            (
+                "s=p.yaml:intercept",
+                spec(Some("s"), "p.yaml", Some(Dialect::Intercept)),
+            ),
+            (
+                "p.yaml:json",
+                spec(None, "p.yaml", Some(Dialect::PolicyLayer)),
+            ),
+            // Not a dialect: part of the file name.
+            ("s=p:v2", spec(Some("s"), "p:v2", None)),
+            ("=p.json", spec(None, "=p.json", None)),
+        ];
+        for (value, want) in rows {
+            assert_eq!(PolicySpec::parse(value), want, "{value}");
+        }
+        // An existing file is itself, `=` and `:intercept` included.
+        let dir = tempfile::tempdir().unwrap();
+        let odd = dir.path().join("a=b.yaml:intercept");
+        std::fs::write(&odd, "version: \"1\"\n").unwrap();
+        let odd = odd.to_str().unwrap();
+        assert_eq!(PolicySpec::parse(odd), spec(None, odd, None));
+        let with = format!("{odd}:policylayer");
+        assert_eq!(
+            PolicySpec::parse(&with),
+            spec(None, odd, Some(Dialect::PolicyLayer))
+        );
+    }
 }

@@ -6,7 +6,8 @@ use std::path::PathBuf;
 
 use anyhow::Context;
 
-use crate::trace::{Format, ReadOptions, Trace, TraceError, write_csv, write_jsonl, write_parquet};
+use super::common::InputArgs;
+use crate::trace::{TraceError, write_csv, write_jsonl, write_parquet};
 
 /// The record formats `convert` writes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -22,28 +23,15 @@ pub enum ConvertFormat {
 /// Arguments of `mcpsim convert`.
 #[derive(clap::Args, Debug)]
 pub struct ConvertArgs {
-    /// Trace files or globs (`-` for stdin), merged in time order.
-    #[arg(required = true)]
-    pub traces: Vec<String>,
+    /// Trace inputs.
+    #[command(flatten)]
+    pub input: InputArgs,
     /// Output format.
     #[arg(long)]
     pub to: ConvertFormat,
     /// Write here instead of stdout.
     #[arg(long, short)]
     pub output: Option<PathBuf>,
-    /// Read every input as this format instead of detecting it.
-    #[arg(long)]
-    pub from: Option<Format>,
-    /// Stop at the first bad record (exit 2) instead of skipping it.
-    #[arg(long)]
-    pub strict: bool,
-    /// Calls read ahead in a file found out of time order, so that late calls can be put in
-    /// their place; 0 sorts each such file whole in memory.
-    #[arg(long, value_name = "CALLS")]
-    pub reorder_window: Option<u64>,
-    /// How agent logs name servers and callers.
-    #[command(flatten)]
-    pub agent: super::common::AgentArgs,
 }
 
 /// Run `convert`: records to `out` (or `--output`), warnings to `err`. Returns the exit code:
@@ -57,13 +45,7 @@ pub fn run(args: &ConvertArgs, out: &mut dyn Write, err: &mut dyn Write) -> anyh
         )?;
         return Ok(2);
     }
-    let opts = ReadOptions {
-        from: args.from,
-        strict: args.strict,
-        reorder_window: args.reorder_window,
-        agent: args.agent.options(),
-    };
-    let mut trace = match Trace::open(&args.traces, &opts) {
+    let mut trace = match args.input.open() {
         Ok(t) => t,
         Err(e) => return input_error(err, &e),
     };

@@ -17,11 +17,13 @@ Examples:
   mcpsim diff --base old.json --candidate new.json 'traces/*.jsonl' --format markdown \\
       --fail-on-new deny,throttle --max-new 5 > diff.md")]
 pub struct DiffArgs {
-    /// The policy in force: `FILE` or `SERVER=FILE`; repeatable.
-    #[arg(long, required = true, value_name = "[SERVER=]FILE")]
+    /// The policy in force: `FILE` or `SERVER=FILE`, each with an optional
+    /// `:DIALECT`; repeatable.
+    #[arg(long, required = true, value_name = "[SERVER=]FILE[:DIALECT]")]
     pub base: Vec<String>,
-    /// The proposed policy: `FILE` or `SERVER=FILE`; repeatable.
-    #[arg(long, required = true, value_name = "[SERVER=]FILE")]
+    /// The proposed policy: `FILE` or `SERVER=FILE`, each with an optional
+    /// `:DIALECT`; repeatable.
+    #[arg(long, required = true, value_name = "[SERVER=]FILE[:DIALECT]")]
     pub candidate: Vec<String>,
     /// Trace inputs.
     #[command(flatten)]

@@ -38,8 +38,14 @@ Examples:
   mcpsim explain --policy fixtures/policies/candidate.json fixtures/traces/fleet.jsonl --call '#35'
   mcpsim explain --policy fixtures/policies/candidate.json fixtures/traces/fleet.jsonl --call r-042 --show-args")]
 pub struct ExplainArgs {
-    /// Policy for every server (`FILE`), or for one server (`SERVER=FILE`); repeatable.
-    #[arg(long, short = 'p', required = true, value_name = "[SERVER=]FILE")]
+    /// Policy for every server (`FILE`), or for one server (`SERVER=FILE`); `:intercept` or
+    /// `:policylayer` after FILE sets its dialect; repeatable.
+    #[arg(
+        long,
+        short = 'p',
+        required = true,
+        value_name = "[SERVER=]FILE[:DIALECT]"
+    )]
     pub policy: Vec<String>,
     /// Trace inputs.
     #[command(flatten)]

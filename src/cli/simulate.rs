@@ -16,8 +16,14 @@ Examples:
   mcpsim simulate --policy files=files.json --policy fortios=fortios.json 'logs/*.jsonl.gz'
   mcpsim simulate --policy p.json trace.jsonl --fail-on deny,throttle --max-failures 10")]
 pub struct SimulateArgs {
-    /// Policy for every server (`FILE`), or for one server (`SERVER=FILE`); repeatable.
-    #[arg(long, short = 'p', required = true, value_name = "[SERVER=]FILE")]
+    /// Policy for every server (`FILE`), or for one server (`SERVER=FILE`); `:intercept` or
+    /// `:policylayer` after FILE sets its dialect; repeatable.
+    #[arg(
+        long,
+        short = 'p',
+        required = true,
+        value_name = "[SERVER=]FILE[:DIALECT]"
+    )]
     pub policy: Vec<String>,
     /// Trace inputs.
     #[command(flatten)]

@@ -65,6 +65,10 @@ pub struct SuggestArgs {
     /// Only this server's calls (apply the result with --policy SERVER=FILE).
     #[arg(long, value_name = "NAME")]
     pub server: Option<String>,
+    /// Also count the calls the trace records as refused by the gateway (deny, throttle),
+    /// which are left out by default.
+    #[arg(long)]
+    pub include_refused: bool,
     /// Write the policy to FILE instead of standard output.
     #[arg(long, short = 'o', value_name = "FILE")]
     pub output: Option<PathBuf>,
@@ -74,7 +78,8 @@ pub struct SuggestArgs {
 pub fn run(args: &SuggestArgs, out: &mut dyn Write, err: &mut dyn Write) -> anyhow::Result<u8> {
     let mut trace = args.input.open()?;
     let files = trace.files().to_vec();
-    let mut builder = SuggestBuilder::new(args.scope.into(), args.server.clone());
+    let mut builder =
+        SuggestBuilder::new(args.scope.into(), args.server.clone(), args.include_refused);
     let mut servers = BTreeSet::new();
     let mut spinner = Spinner::new();
     let mut calls = 0u64;
@@ -92,6 +97,11 @@ pub fn run(args: &SuggestArgs, out: &mut dyn Write, err: &mut dyn Write) -> anyh
     )?;
     if builder.calls() == 0 {
         match &args.server {
+            _ if builder.refused() > 0 => bail!(
+                "no calls to suggest a policy from: all {} calls were recorded as refused by \
+                 the gateway; give --include-refused to count them",
+                builder.refused()
+            ),
             Some(s) if !servers.is_empty() => bail!(
                 "--server {s}: no calls to this server (servers in the trace: {})",
                 servers.into_iter().collect::<Vec<_>>().join(", ")
@@ -103,9 +113,19 @@ pub fn run(args: &SuggestArgs, out: &mut dyn Write, err: &mut dyn Write) -> anyh
     let mut dest = open_output(args.output.as_deref(), out)?;
     report::write_suggested(&policy, &mut dest)?;
     dest.flush()?;
+    let n = builder.refused();
+    let refused = format!(
+        "{n} {} recorded as refused {}",
+        if n == 1 { "call" } else { "calls" },
+        if builder.include_refused() {
+            "included"
+        } else {
+            "left out"
+        }
+    );
     writeln!(
         err,
-        "suggested a policy for {} tools from {} calls (scope {}, headroom {})",
+        "suggested a policy for {} tools from {} calls (scope {}, headroom {}, {refused})",
         policy.tools.len(),
         builder.calls(),
         Scope::from(args.scope).as_str(),

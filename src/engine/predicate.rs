@@ -183,6 +183,15 @@ impl From<bool> for Truth {
     }
 }
 
+/// Whether the call's recorded arguments leave `path` out (not a `null` value: no value).
+pub(crate) fn is_absent(path: &ArgPath, args: &Args) -> bool {
+    match path.find(args) {
+        ArgLookup::Value(value) => value.is_none(),
+        ArgLookup::TopKey(present) => !present,
+        ArgLookup::Unrecorded => false,
+    }
+}
+
 /// Evaluate a predicate against what the trace recorded.
 ///
 /// With only top-level keys recorded: a key absent from the list is a missing argument (so the

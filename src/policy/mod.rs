@@ -44,21 +44,86 @@ impl Dialect {
         }
     }
 
-    /// Which dialect a document is written in: a JSON object (first non-blank character `{`)
-    /// or an empty document is `policy.json`, anything else is read as Intercept YAML. A YAML file that starts with
-    /// a flow mapping needs `--dialect intercept`.
+    /// Which dialect a document is written in. A document that is a mapping in braces (first
+    /// non-blank character `{`) is JSON or YAML flow style, so its keys decide (see
+    /// [`Dialect::of_braces`]); an empty document, or one starting like a JSON array, is
+    /// `policy.json` (and reported as `policy.json` would be); anything else is Intercept YAML.
     pub fn detect(src: &str) -> Dialect {
         let first = src
             .trim_start_matches('\u{feff}')
             .chars()
             .find(|c| !c.is_whitespace());
         match first {
-            // An empty document is reported as `policy.json` would be (unexpected end of file);
-            // so is one starting like a JSON array, which no Intercept policy can be either.
-            Some('{') | Some('[') | None => Dialect::PolicyLayer,
+            Some('{') => Dialect::of_braces(src),
+            Some('[') | None => Dialect::PolicyLayer,
             Some(_) => Dialect::Intercept,
         }
     }
+
+    /// The dialect of a mapping in braces, from the keys only one dialect has: `all_tools`, or
+    /// a tool's `require`, `deny_if`, `limits`, `on_deny`, `require_approval` or `approve_if`
+    /// is `policy.json`; `description`, or a tool's `rules`, is Intercept. A document with
+    /// keys of neither (or of both) is `policy.json` when it is JSON, Intercept when it is
+    /// YAML but not JSON, and `policy.json` when it is neither, so that its syntax error is
+    /// reported as JSON.
+    fn of_braces(src: &str) -> Dialect {
+        const POLICYLAYER: &[&str] = &[
+            "require",
+            "deny_if",
+            "limits",
+            "on_deny",
+            "require_approval",
+            "approve_if",
+        ];
+        let json = json::parse(src).ok();
+        let keys = match &json {
+            Some(root) => Some(json_keys(root)),
+            None => intercept::policy_keys(src),
+        };
+        let Some(keys) = keys else {
+            return Dialect::PolicyLayer;
+        };
+        let policylayer = keys.top.iter().any(|k| k == "all_tools")
+            || keys.tool.iter().any(|k| POLICYLAYER.contains(&k.as_str()));
+        let intercept =
+            keys.top.iter().any(|k| k == "description") || keys.tool.iter().any(|k| k == "rules");
+        match (policylayer, intercept) {
+            (true, false) => Dialect::PolicyLayer,
+            (false, true) => Dialect::Intercept,
+            _ if json.is_some() => Dialect::PolicyLayer,
+            _ => Dialect::Intercept,
+        }
+    }
+}
+
+/// The keys of a policy document that tell the dialects apart: those of the top-level mapping
+/// and those of every tool's mapping (under `tools`).
+#[derive(Debug, Default)]
+pub(crate) struct PolicyKeys {
+    pub(crate) top: Vec<String>,
+    pub(crate) tool: Vec<String>,
+}
+
+fn json_keys(root: &json::Node) -> PolicyKeys {
+    let mut keys = PolicyKeys::default();
+    let json::Kind::Object(members) = &root.kind else {
+        return keys;
+    };
+    for m in members {
+        keys.top.push(m.key.clone());
+        if m.key != "tools" {
+            continue;
+        }
+        let json::Kind::Object(tools) = &m.value.kind else {
+            continue;
+        };
+        for tool in tools {
+            if let json::Kind::Object(fields) = &tool.value.kind {
+                keys.tool.extend(fields.iter().map(|f| f.key.clone()));
+            }
+        }
+    }
+    keys
 }
 
 impl std::str::FromStr for Dialect {

@@ -517,6 +517,21 @@ impl Compiler<'_> {
                     &ipath,
                     "`in` with an empty list never holds, so this `require` denies every call",
                 ),
+                (Op::Neq(_) | Op::NotIn(_), List::Require) => self.warn(
+                    item.pos,
+                    &ipath,
+                    format!(
+                        "a missing argument fails `{}`, so this `require` denies every call that \
+                         leaves `{}` out; to allow those, use `deny_if` with `{}`",
+                        p.op().name(),
+                        p.path().text,
+                        if matches!(p.op(), Op::Neq(_)) {
+                            "eq"
+                        } else {
+                            "in"
+                        }
+                    ),
+                ),
                 _ => {}
             }
             out.push(p);

@@ -1,11 +1,17 @@
 //! `mcpsim suggest`: a least-privilege `policy.json` (PolicyLayer dialect, policy.md §1) from
 //! observed traffic.
 //!
-//! Only the tools seen are allowed (`default: deny`). Each gets a per-minute limit, and a
-//! per-hour limit where the busiest hour would bind tighter than sixty busy minutes; every call
-//! also passes an `all_tools` per-minute limit. Maxima are `ceil(peak × headroom)`, with peaks
-//! counted per counter key of the chosen scope in the same fixed UTC windows the gateway uses,
-//! so replaying the same traffic through the suggestion refuses none of it (headroom ≥ 1).
+//! Only the tools seen are allowed (`default: deny`). Each gets a per-minute limit, a
+//! per-hour limit where the busiest hour would bind tighter than sixty busy minutes, and, when
+//! the traffic spans several UTC days, a per-day limit where the busiest day would bind tighter
+//! than twenty-four busy hours; every call also passes an `all_tools` per-minute limit. Maxima
+//! are `ceil(peak × headroom)`, with peaks counted per counter key of the chosen scope in the
+//! same fixed UTC windows the gateway uses, so replaying the counted traffic through the
+//! suggestion refuses none of it (headroom ≥ 1).
+//!
+//! Calls the trace records as refused by the gateway (deny, throttle) are left out unless
+//! asked for: they were not served, and the retries of a throttled client would raise the
+//! limits meant to stop them.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
@@ -13,7 +19,10 @@ use serde::Serialize;
 
 use super::traffic::WindowPeaks;
 use crate::engine::Scope;
-use crate::trace::{CallRecord, Sym};
+use crate::trace::{CallRecord, Nanos, RecordedDecision, Sym};
+
+/// One UTC day.
+const DAY_NS: Nanos = 86_400 * 1_000_000_000;
 
 /// The parts of a call that form a counter key in one scope (server, grant, session); parts the
 /// scope does not use are `None`, and so is an absent grant or session — as in the engine, all
@@ -28,25 +37,44 @@ pub struct SuggestBuilder {
     per_tool: HashMap<(Sym, ScopeKey), WindowPeaks>,
     all: HashMap<ScopeKey, WindowPeaks>,
     calls: u64,
+    include_refused: bool,
+    refused: u64,
+    /// The first and last UTC day (days since the epoch) of the calls counted.
+    days: Option<(Nanos, Nanos)>,
 }
 
 impl SuggestBuilder {
-    /// Count calls for counters of `scope`; with `server`, only that server's calls.
-    pub fn new(scope: Scope, server: Option<String>) -> SuggestBuilder {
+    /// Count calls for counters of `scope`; with `server`, only that server's calls; with
+    /// `include_refused`, also the calls recorded as refused by the gateway.
+    pub fn new(scope: Scope, server: Option<String>, include_refused: bool) -> SuggestBuilder {
         SuggestBuilder {
             scope,
             server,
             per_tool: HashMap::new(),
             all: HashMap::new(),
             calls: 0,
+            include_refused,
+            refused: 0,
+            days: None,
         }
     }
 
-    /// Count one call; calls must come in time order. Returns whether it was counted (false when
-    /// it belongs to another server than the one asked for).
+    /// Count one call; calls must come in time order. Returns whether it is of the server asked
+    /// for (false for another server's); a call recorded as refused is then counted only with
+    /// `include_refused`, else in [`SuggestBuilder::refused`].
     pub fn push(&mut self, call: &CallRecord) -> bool {
         if self.server.as_deref().is_some_and(|s| s != &*call.server) {
             return false;
+        }
+        let refused = matches!(
+            call.recorded.as_ref().and_then(|r| r.decision),
+            Some(RecordedDecision::Deny | RecordedDecision::Throttle)
+        );
+        if refused {
+            self.refused += 1;
+            if !self.include_refused {
+                return true;
+            }
         }
         let key: ScopeKey = match self.scope {
             Scope::Global => (None, None, None),
@@ -59,6 +87,11 @@ impl SuggestBuilder {
             ),
         };
         self.calls += 1;
+        let day = call.ts.div_euclid(DAY_NS);
+        self.days = Some(
+            self.days
+                .map_or((day, day), |(a, b)| (a.min(day), b.max(day))),
+        );
         self.per_tool
             .entry((call.tool.clone(), key.clone()))
             .or_default()
@@ -70,6 +103,21 @@ impl SuggestBuilder {
     /// Calls counted.
     pub fn calls(&self) -> u64 {
         self.calls
+    }
+
+    /// Calls recorded as refused by the gateway: left out, or counted with `include_refused`.
+    pub fn refused(&self) -> u64 {
+        self.refused
+    }
+
+    /// Whether calls recorded as refused are counted.
+    pub fn include_refused(&self) -> bool {
+        self.include_refused
+    }
+
+    /// Whether the calls counted fall on more than one UTC day.
+    pub fn spans_days(&self) -> bool {
+        self.days.is_some_and(|(first, last)| last > first)
     }
 }
 
@@ -98,9 +146,10 @@ pub struct SuggestedRules {
 /// One limit.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct SuggestedLimit {
-    /// Counter name: `<tool>_per_minute`, `<tool>_per_hour`, `all_tools_per_minute`.
+    /// Counter name: `<tool>_per_minute`, `<tool>_per_hour`, `<tool>_per_day`,
+    /// `all_tools_per_minute`.
     pub counter: String,
-    /// `minute` or `hour`.
+    /// `minute`, `hour` or `day`.
     pub window: &'static str,
     /// `ceil(peak × headroom)`.
     pub max: u64,
@@ -125,30 +174,36 @@ pub fn scaled_max(peak: u64, headroom: f64) -> u64 {
 pub fn suggest(b: &SuggestBuilder, headroom: f64) -> SuggestedPolicy {
     let scope = b.scope.as_str();
     // Per tool, the peak over every counter key: one key's busiest window sets the budget.
-    let mut peaks: BTreeMap<&str, [u64; 2]> = BTreeMap::new();
+    let mut peaks: BTreeMap<&str, [u64; 3]> = BTreeMap::new();
     for ((tool, _), p) in &b.per_tool {
         let e = peaks.entry(&**tool).or_default();
-        e[0] = e[0].max(p.peak(0).0);
-        e[1] = e[1].max(p.peak(1).0);
+        for (w, peak) in e.iter_mut().enumerate() {
+            *peak = (*peak).max(p.peak(w).0);
+        }
     }
     let mut counters = BTreeSet::new();
     let mut tools = BTreeMap::new();
-    for (tool, [minute, hour]) in peaks {
-        let minute_max = scaled_max(minute, headroom);
-        let hour_max = scaled_max(hour, headroom);
-        let mut limits = vec![SuggestedLimit {
-            counter: format!("{tool}_per_minute"),
-            window: "minute",
-            max: minute_max,
+    for (tool, [minute, hour, day]) in peaks {
+        let limit = |window: &'static str, max| SuggestedLimit {
+            counter: format!("{tool}_per_{window}"),
+            window,
+            max,
             scope,
-        }];
-        if hour_max < minute_max.saturating_mul(60) {
-            limits.push(SuggestedLimit {
-                counter: format!("{tool}_per_hour"),
-                window: "hour",
-                max: hour_max,
-                scope,
-            });
+        };
+        let minute_max = scaled_max(minute, headroom);
+        let mut limits = vec![limit("minute", minute_max)];
+        // A longer window's limit is written only where it binds tighter than the shorter
+        // ones already do over its length.
+        let mut hour_cap = minute_max.saturating_mul(60);
+        let hour_max = scaled_max(hour, headroom);
+        if hour_max < hour_cap {
+            limits.push(limit("hour", hour_max));
+            hour_cap = hour_max;
+        }
+        // Within one day the busiest day is all of the traffic: no day limit from it.
+        let day_max = scaled_max(day, headroom);
+        if b.spans_days() && day_max < hour_cap.saturating_mul(24) {
+            limits.push(limit("day", day_max));
         }
         counters.extend(limits.iter().map(|l| l.counter.clone()));
         tools.insert(tool.to_owned(), SuggestedRules { limits });

@@ -1,18 +1,22 @@
 //! OpenTelemetry spans in OTLP JSON, as the OTLP file exporter and the collector's `file`
 //! exporter write them: one `{"resourceSpans":[…]}` document per line, or whole documents
-//! spread over many lines (a first line that is just `{`). Spans whose `mcp.method.name` is
-//! `tools/call` are calls, following the OpenTelemetry MCP semantic conventions.
+//! spread over many lines. Spans whose `mcp.method.name` is `tools/call` are calls, following
+//! the OpenTelemetry MCP semantic conventions.
+//!
+//! A document starts at a line whose first character is `{` (a pretty-printer indents what is
+//! inside), so a document that does not parse is skipped up to the next one and the read goes
+//! on. Documents are read one at a time.
 //!
 //! A document holds many spans, so calls carry the line the document starts on and a bad span
 //! is located by its JSON path (`resourceSpans[0].scopeSpans[1].spans[3].startTimeUnixNano`);
 //! one bad span does not spoil the others of its document.
 
-use std::collections::{HashSet, VecDeque};
+use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
 
 use serde_json::{Map, Value};
 
 use super::intern::Interner;
-use super::source::{Ctx, Fields, LineError, Lines, Source, UNKNOWN_SERVER, parse_object};
+use super::source::{Ctx, Fields, LineError, Lines, Source, UNKNOWN_SERVER};
 use super::time::kind_of;
 use super::{Args, CallRecord, Nanos, Origin, TraceError, Upstream};
 
@@ -22,13 +26,135 @@ const KIND_CLIENT: i64 = 3;
 /// OTLP `STATUS_CODE_ERROR`.
 const STATUS_ERROR: i64 = 2;
 
+/// How long, in span end time, the client and server spans of one call are waited for
+/// after each other. A client span ends after its server span, and exporters write spans
+/// as they end, so the two arrive within the exporters' batching delays of each other,
+/// however long the call ran.
+pub(crate) const TWIN_WINDOW_NS: Nanos = 10 * 60 * 1_000_000_000;
+
+/// What [`Ctx::ignore`] counts a client span under when its server span is read.
+const CLIENT_TWIN: &str = "span tools/call (client side of a server span)";
+
 pub(crate) struct OtelSource {
     lines: Lines,
     file: u32,
     names: Interner,
-    /// Calls of the documents read so far, in document order.
+    /// The document being gathered, read when the next one starts or the file ends.
+    doc: Option<Chunk>,
+    /// Calls ready to hand out, in the order they were settled.
     pending: VecDeque<CallRecord>,
-    seen_first: bool,
+    twins: Twins,
+    done: bool,
+}
+
+/// The lines from one document start to the next, blank lines put back so that the
+/// parser's line numbers count file lines from `first`.
+struct Chunk {
+    first: u64,
+    last: u64,
+    text: String,
+}
+
+impl Chunk {
+    fn new(line: u64, text: &str) -> Chunk {
+        Chunk {
+            first: line,
+            last: line,
+            text: text.to_string(),
+        }
+    }
+
+    fn push(&mut self, line: u64, text: &str) {
+        for _ in self.last..line {
+            self.text.push('\n');
+        }
+        self.last = line;
+        self.text.push_str(text);
+    }
+}
+
+/// A span's identity: trace id and span id (span ids are unique within a trace).
+type SpanKey = (String, String);
+
+/// Matches the client and server spans of one call across the documents of a file, so the
+/// call is read once, from its server span (the side a gateway sees). A client `tools/call`
+/// span is held back until its server span is read (then it is dropped) or until spans
+/// ending more than [`TWIN_WINDOW_NS`] after it have been read (then it is a call); the
+/// parents of server spans are remembered for as long. Memory is bounded by the spans of
+/// that window.
+#[derive(Default)]
+struct Twins {
+    /// Parents of server spans read: key → end time.
+    served: HashMap<SpanKey, Nanos>,
+    served_by_end: BTreeSet<(Nanos, SpanKey)>,
+    /// Client calls held back, by (end time, arrival).
+    held: BTreeMap<(Nanos, u64), (SpanKey, CallRecord)>,
+    held_keys: HashMap<SpanKey, (Nanos, u64)>,
+    arrivals: u64,
+    /// The latest span end time read.
+    latest: Option<Nanos>,
+}
+
+impl Twins {
+    /// A server span whose parent is `key` was read: drop the client call held for it.
+    /// Returns whether one was dropped.
+    fn served(&mut self, key: SpanKey, end: Nanos) -> bool {
+        if let Some(at) = self.held_keys.remove(&key) {
+            self.held.remove(&at);
+            return true;
+        }
+        if let Some(old) = self.served.insert(key.clone(), end) {
+            self.served_by_end.remove(&(old, key.clone()));
+        }
+        self.served_by_end.insert((end, key));
+        false
+    }
+
+    fn was_served(&self, key: &SpanKey) -> bool {
+        self.served.contains_key(key)
+    }
+
+    /// Hold a client call; `Some` gives it back when it cannot be held (its key is held
+    /// already).
+    fn hold(&mut self, key: SpanKey, end: Nanos, rec: CallRecord) -> Option<CallRecord> {
+        if self.held_keys.contains_key(&key) {
+            return Some(rec);
+        }
+        let at = (end, self.arrivals);
+        self.arrivals += 1;
+        self.held_keys.insert(key.clone(), at);
+        self.held.insert(at, (key, rec));
+        None
+    }
+
+    fn saw(&mut self, end: Nanos) {
+        self.latest = Some(self.latest.map_or(end, |l| l.max(end)));
+    }
+
+    /// Release the client calls, and forget the server spans, that ended more than the
+    /// window before the latest span; all of them when `all`.
+    fn expire(&mut self, all: bool, out: &mut VecDeque<CallRecord>) {
+        let horizon = match (all, self.latest) {
+            (true, _) => Nanos::MAX,
+            (false, Some(l)) => l.saturating_sub(TWIN_WINDOW_NS),
+            (false, None) => return,
+        };
+        while let Some(entry) = self.held.first_entry() {
+            if entry.key().0 >= horizon {
+                break;
+            }
+            let (key, rec) = entry.remove();
+            self.held_keys.remove(&key);
+            out.push_back(rec);
+        }
+        while let Some((end, key)) = self.served_by_end.first() {
+            if *end >= horizon {
+                break;
+            }
+            self.served.remove(key);
+            self.served_by_end.pop_first();
+        }
+    }
 }
 
 /// What one span turned into.
@@ -53,8 +179,10 @@ impl OtelSource {
             lines,
             file,
             names: Interner::default(),
+            doc: None,
             pending: VecDeque::new(),
-            seen_first: false,
+            twins: Twins::default(),
+            done: false,
         }
     }
 }
@@ -65,57 +193,41 @@ impl Source for OtelSource {
             if let Some(rec) = self.pending.pop_front() {
                 return Ok(Some(rec));
             }
-            let Some((line, text)) = self.lines.next_line()? else {
+            if self.done {
                 return Ok(None);
-            };
-            let text = match text {
-                Ok(t) => t,
-                Err(e) => {
-                    cx.skip(line, e)?;
-                    continue;
-                }
-            };
-            let first = !std::mem::replace(&mut self.seen_first, true);
-            if first && text.trim() == "{" {
-                let text = text.to_string();
-                self.whole_documents(text, line, cx)?;
-                continue;
             }
-            match parse_object(text) {
-                Ok(doc) => self.document(&doc, line, cx)?,
-                Err(e) => cx.skip(line, e)?,
+            match self.lines.next_line()? {
+                None => {
+                    self.done = true;
+                    if let Some(doc) = self.doc.take() {
+                        self.documents(&doc, cx)?;
+                    }
+                    self.twins.expire(true, &mut self.pending);
+                }
+                Some((line, Err(e))) => cx.skip(line, e)?,
+                Some((line, Ok(text))) if text.starts_with('{') => {
+                    let next = Chunk::new(line, text);
+                    if let Some(doc) = self.doc.replace(next) {
+                        self.documents(&doc, cx)?;
+                    }
+                }
+                Some((line, Ok(text))) => match &mut self.doc {
+                    Some(doc) => doc.push(line, text),
+                    None => self.doc = Some(Chunk::new(line, text)),
+                },
             }
         }
     }
 }
 
 impl OtelSource {
-    /// Read the rest of the file as whole (pretty-printed, possibly concatenated) documents.
-    /// A document that does not parse ends the read of this file, since what follows it cannot
-    /// be told apart; it is counted as one bad record at the line the parser stopped.
-    fn whole_documents(
-        &mut self,
-        first: String,
-        first_line: u64,
-        cx: &mut Ctx<'_>,
-    ) -> Result<(), TraceError> {
-        // Blank lines are put back (also those before the first) so that the parser's
-        // positions, and the line its messages name, are file lines.
-        let mut text = "\n".repeat(usize::try_from(first_line - 1).unwrap_or(0));
-        text.push_str(&first);
-        let mut last = first_line;
-        while let Some((line, t)) = self.lines.next_line()? {
-            for _ in last..line {
-                text.push('\n');
-            }
-            last = line;
-            match t {
-                Ok(t) => text.push_str(t),
-                Err(e) => cx.skip(line, e)?,
-            }
-        }
-        let mut docs = serde_json::Deserializer::from_str(&text).into_iter::<Value>();
-        let (mut offset, mut line) = (0, 1);
+    /// Read the documents of one chunk (one, or several written without a line break
+    /// between them). One that does not parse is counted once, at the line it starts on,
+    /// and the rest of the chunk is skipped with it.
+    fn documents(&mut self, chunk: &Chunk, cx: &mut Ctx<'_>) -> Result<(), TraceError> {
+        let text = &chunk.text;
+        let mut docs = serde_json::Deserializer::from_str(text).into_iter::<Value>();
+        let (mut offset, mut line) = (0, chunk.first);
         loop {
             let rest = &text[offset..];
             let start = offset + (rest.len() - rest.trim_start().len());
@@ -131,9 +243,7 @@ impl OtelSource {
                         format!("expected a JSON object, found {}", kind_of(&other)),
                     ),
                 )?,
-                Some(Err(e)) => {
-                    return cx.skip(e.line() as u64, LineError::json(&e));
-                }
+                Some(Err(e)) => return cx.skip(line, unparsed(&e, line, chunk)),
             }
             let end = docs.byte_offset();
             line += text[start..end].matches('\n').count() as u64;
@@ -157,27 +267,39 @@ impl OtelSource {
             Ok(s) => s,
             Err(e) => return cx.skip(line, e),
         };
-        // A client and a server span for the same call (the server span's parent is the
-        // client span) would count the call twice; the server side is the one a gateway sees.
-        let served: HashSet<&str> = spans
-            .iter()
-            .filter(|s| is_tools_call(s) && span_kind(s.span) == Some(KIND_SERVER))
-            .filter_map(|s| s.span.get("parentSpanId").and_then(Value::as_str))
-            .filter(|p| !p.is_empty())
-            .collect();
         for s in &spans {
-            let client_twin = span_kind(s.span) == Some(KIND_CLIENT)
-                && s.span
-                    .get("spanId")
-                    .and_then(Value::as_str)
-                    .is_some_and(|id| served.contains(id));
-            items.push(if client_twin && is_tools_call(s) {
-                Ok(Item::Ignored(
-                    "span tools/call (client side of a server span)".into(),
-                ))
+            let end = span_end(s.span);
+            if let Some(end) = end {
+                self.twins.saw(end);
+            }
+            let tools_call = is_tools_call(s);
+            let kind = span_kind(s.span);
+            if tools_call && kind == Some(KIND_SERVER) {
+                if let Some(parent) = span_key(s.span, "parentSpanId") {
+                    let end = end.or(self.twins.latest).unwrap_or(0);
+                    if self.twins.served(parent, end) {
+                        cx.ignore(CLIENT_TWIN);
+                    }
+                }
+            }
+            let client = if tools_call && kind == Some(KIND_CLIENT) {
+                span_key(s.span, "spanId")
             } else {
-                self.span(s, &resources[s.resource], origin)
-            });
+                None
+            };
+            if client.as_ref().is_some_and(|k| self.twins.was_served(k)) {
+                items.push(Ok(Item::Ignored(CLIENT_TWIN.into())));
+                continue;
+            }
+            match (self.span(s, &resources[s.resource], origin), client) {
+                (Ok(Item::Call(rec)), Some(key)) => {
+                    let end = end.unwrap_or(rec.ts);
+                    if let Some(rec) = self.twins.hold(key, end, *rec) {
+                        items.push(Ok(Item::Call(Box::new(rec))));
+                    }
+                }
+                (item, _) => items.push(item),
+            }
         }
         for item in items {
             match item {
@@ -186,6 +308,7 @@ impl OtelSource {
                 Err(e) => cx.skip(line, e)?,
             }
         }
+        self.twins.expire(false, &mut self.pending);
         Ok(())
     }
 
@@ -340,6 +463,43 @@ fn resource_spans<'a>(rs: &'a Value, path: &str, out: &mut Spans<'a>) -> Result<
     out.resources.push(resource);
     out.spans.extend(spans);
     Ok(())
+}
+
+/// Why a document does not parse, naming the file line where the parser stopped and the
+/// lines skipped with it (from `start`, where the document starts, to the next document).
+fn unparsed(e: &serde_json::Error, start: u64, chunk: &Chunk) -> LineError {
+    let mut err = LineError::json(e);
+    if e.line() > 0 {
+        // The parser counts lines from the chunk's first; the message names file lines.
+        let relative = format!(" at line {} column {}", e.line(), e.column());
+        if let Some(head) = err.reason.strip_suffix(&relative) {
+            let at = chunk.first + e.line() as u64 - 1;
+            err.reason = format!("{head} at line {at} column {}", e.column());
+        }
+    }
+    if chunk.last > start {
+        err.reason
+            .push_str(&format!("; lines {start} to {} skipped", chunk.last));
+    }
+    err
+}
+
+/// The span's `traceId` with its id field `key` (`spanId` or `parentSpanId`), if set.
+fn span_key(span: &Map<String, Value>, key: &str) -> Option<SpanKey> {
+    let id = span
+        .get(key)
+        .and_then(Value::as_str)
+        .filter(|i| !i.is_empty())?;
+    let trace = span.get("traceId").and_then(Value::as_str).unwrap_or("");
+    Some((trace.to_string(), id.to_string()))
+}
+
+/// When the span ended (else started), if either time reads; a bad time is reported
+/// with the span's call, not here.
+fn span_end(span: &Map<String, Value>) -> Option<Nanos> {
+    let f = Fields::new(span, "");
+    let time = |key| unix_nanos(&f, key).ok().flatten();
+    time("endTimeUnixNano").or_else(|| time("startTimeUnixNano"))
 }
 
 fn is_tools_call(s: &SpanAt<'_>) -> bool {

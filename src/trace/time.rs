@@ -4,7 +4,7 @@
 //! below 1e11 seconds (up to the year 5138), below 1e14 milliseconds, below 1e17
 //! microseconds, otherwise nanoseconds. Present-day instants fall far from every threshold.
 
-use chrono::{DateTime, SecondsFormat, Utc};
+use chrono::{DateTime, FixedOffset, SecondsFormat, Utc};
 use serde_json::Value;
 
 use super::Nanos;
@@ -56,7 +56,65 @@ pub fn parse_ts_str(s: &str) -> Result<Nanos, String> {
             return epoch_float(f).ok_or_else(|| format!("timestamp {s:?} is out of range"));
         }
     }
+    if let Some(naive) = naive_datetime(t) {
+        let Some(offset) = ASSUME_TZ.get() else {
+            return Err(format!(
+                "timestamp {s:?} has no UTC offset; say which one it is in with --assume-tz \
+                 (e.g. --assume-tz UTC or --assume-tz +02:00)"
+            ));
+        };
+        return naive
+            .and_local_timezone(*offset)
+            .single()
+            .and_then(|dt| dt.with_timezone(&Utc).timestamp_nanos_opt())
+            .ok_or_else(|| format!("timestamp {s:?} is out of range"));
+    }
     Err(format!("cannot parse {s:?} as a timestamp"))
+}
+
+/// The offset of timestamps written without one (`--assume-tz`); set once per process.
+static ASSUME_TZ: std::sync::OnceLock<FixedOffset> = std::sync::OnceLock::new();
+
+/// Read timestamps without a UTC offset as being at `offset` (`--assume-tz`). The first call
+/// wins: the setting belongs to the process, like a locale.
+pub fn set_assume_tz(offset: FixedOffset) {
+    let _ = ASSUME_TZ.set(offset);
+}
+
+/// `UTC`, `Z`, or an offset `+02:00` / `-0530` / `+02`.
+pub fn parse_offset(s: &str) -> Result<FixedOffset, String> {
+    let t = s.trim();
+    if t.eq_ignore_ascii_case("utc") || t.eq_ignore_ascii_case("z") || t.eq_ignore_ascii_case("gmt")
+    {
+        return Ok(FixedOffset::east_opt(0).expect("zero offset"));
+    }
+    let bad = || format!("`{s}` is not an offset: give UTC or ±HH:MM (e.g. +02:00)");
+    let (sign, rest) = match t.as_bytes().first() {
+        Some(b'+') => (1, &t[1..]),
+        Some(b'-') => (-1, &t[1..]),
+        _ => return Err(bad()),
+    };
+    let digits: String = rest.chars().filter(|c| *c != ':').collect();
+    if !digits.bytes().all(|b| b.is_ascii_digit()) || !matches!(digits.len(), 2 | 4) {
+        return Err(bad());
+    }
+    let hours: i32 = digits[..2].parse().map_err(|_| bad())?;
+    let minutes: i32 = if digits.len() == 4 {
+        digits[2..].parse().map_err(|_| bad())?
+    } else {
+        0
+    };
+    if hours > 23 || minutes > 59 {
+        return Err(bad());
+    }
+    FixedOffset::east_opt(sign * (hours * 3600 + minutes * 60)).ok_or_else(bad)
+}
+
+/// `2026-08-01T09:00:00`, `2026-08-01 09:00:00.250`: a date and time without an offset.
+fn naive_datetime(t: &str) -> Option<chrono::NaiveDateTime> {
+    ["%Y-%m-%dT%H:%M:%S%.f", "%Y-%m-%d %H:%M:%S%.f"]
+        .iter()
+        .find_map(|f| chrono::NaiveDateTime::parse_from_str(t, f).ok())
 }
 
 fn epoch_int(i: i64) -> Option<Nanos> {

@@ -905,3 +905,88 @@ fn stats_and_explain_by_server() {
         (Some(2), Some("postgres-b"))
     );
 }
+
+/// Timestamps without an offset are skipped with an error that names `--assume-tz`, and read
+/// at the given offset with it.
+#[test]
+fn assume_tz_reads_timestamps_without_an_offset() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let naive = dir.path().join("naive.jsonl");
+    std::fs::write(
+        &naive,
+        "{\"ts\":\"2026-08-01 09:00:00\",\"server\":\"s\",\"tool\":\"t\",\"args\":{}}\n\
+         {\"ts\":\"2026-08-01T10:00:00.5\",\"server\":\"s\",\"tool\":\"t\",\"args\":{}}\n",
+    )
+    .expect("write");
+    let naive = naive.to_str().unwrap();
+    let (code, _, stderr) = run(&["convert", naive, "--to", "jsonl", "--strict"]);
+    assert_eq!(code, 2);
+    assert!(
+        stderr.contains(
+            ":1: field `ts`: timestamp \"2026-08-01 09:00:00\" has no UTC offset; say which one \
+             it is in with --assume-tz (e.g. --assume-tz UTC or --assume-tz +02:00)"
+        ),
+        "{stderr}"
+    );
+    let ts = |offset: &str| -> Vec<String> {
+        let (code, stdout, stderr) =
+            run(&["convert", naive, "--to", "jsonl", "--assume-tz", offset]);
+        assert_eq!(code, 0, "{stderr}");
+        stdout
+            .lines()
+            .map(|l| {
+                serde_json::from_str::<serde_json::Value>(l).unwrap()["ts"]
+                    .as_str()
+                    .unwrap()
+                    .to_owned()
+            })
+            .collect()
+    };
+    assert_eq!(
+        ts("UTC"),
+        ["2026-08-01T09:00:00Z", "2026-08-01T10:00:00.500Z"]
+    );
+    assert_eq!(
+        ts("+02:00"),
+        ["2026-08-01T07:00:00Z", "2026-08-01T08:00:00.500Z"]
+    );
+    assert_eq!(
+        ts("-0530"),
+        ["2026-08-01T14:30:00Z", "2026-08-01T15:30:00.500Z"]
+    );
+    let (code, _, stderr) = run(&["stats", naive, "--assume-tz", "Europe/Paris"]);
+    assert_eq!(code, 2);
+    assert!(
+        stderr.contains("`Europe/Paris` is not an offset: give UTC or ±HH:MM (e.g. +02:00)"),
+        "{stderr}"
+    );
+}
+
+/// In `table` format long messages wrap, so rows stay readable; other formats keep them whole.
+#[test]
+fn table_cells_wrap_long_messages() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let p = dir.path().join("p.json");
+    let long = "this tool is not allowed for agents because ".repeat(8);
+    let long = long.trim_end();
+    std::fs::write(
+        &p,
+        format!(
+            r#"{{"version":"1","default":"allow","tools":{{"firewall_policy_list":{{"deny_if":[{{"path":"args.vdom","op":"exists","value":true,"on_deny":"{long}"}}]}}}}}}"#
+        ),
+    )
+    .expect("write");
+    let p = p.to_str().unwrap();
+    let (code, stdout, _) = run(&["simulate", "-p", p, FLEET]);
+    assert_eq!(code, 0);
+    let widest = stdout.lines().map(|l| l.chars().count()).max().unwrap();
+    assert!(widest < 240, "a line of {widest} characters:\n{stdout}");
+    assert!(
+        stdout.contains("│ this tool is not allowed for agents because this tool is not │"),
+        "{stdout}"
+    );
+    let (_, stdout, _) = run(&["simulate", "-p", p, FLEET, "-f", "markdown"]);
+    assert!(stdout.contains(long), "markdown keeps it whole");
+    let (_, stdout, _) = run(&["simulate", "-p", p, FLEET, "-f", "jsonl"]);
+    assert!(stdout.contains(long), "jsonl keeps it whole");
+}

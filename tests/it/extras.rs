@@ -82,14 +82,17 @@ fn explain_denied_call_names_the_failing_predicate() {
     // #3 creates a phase 2 tunnel without `pfs`: the require does not hold.
     let r = explain_json(CANDIDATE, "#3", &[]);
     assert_eq!(r["decision"]["decision"], "deny");
-    assert_eq!(r["decision"]["message"], "phase 2 must enable PFS");
+    assert_eq!(
+        r["decision"]["message"],
+        "phase 2 must enable PFS (argument absent)"
+    );
     let step = deciding_step(&r);
     assert_eq!(step["step"], "require");
     assert_eq!(
         step["rule"],
         "/tools/vpn_ipsec_phase2_create/require/args.pfs-eq"
     );
-    assert_eq!(step["result"], "did_not_hold");
+    assert_eq!(step["result"], "argument_absent");
     assert_eq!(step["decides"], "deny");
     assert!(
         step.get("argument").is_none(),
@@ -359,18 +362,19 @@ fn suggest_limits_come_from_the_peaks() {
     let (p, _f) = suggest(FLEET, &[]);
     assert_eq!(p["version"], "1");
     assert_eq!(p["default"], "deny");
-    // audit-bot's busiest minute: 36 calls; 36 × 1.5 = 54. Its busiest hour: 37 → 55.5 → 56,
-    // tighter than 60 × 54, so an hourly limit is added too.
+    // audit-bot's busiest minute: 30 calls the gateway let through (its 6 throttled retries
+    // are left out); 30 × 1.5 = 45. Its busiest hour: 31 → 46.5 → 47, tighter than 60 × 45,
+    // so an hourly limit is added too. One day of traffic: no daily limit.
     assert_eq!(
         p["tools"]["firewall_policy_list"]["limits"],
         json!([
-            {"counter": "firewall_policy_list_per_minute", "window": "minute", "max": 54, "scope": "grant"},
-            {"counter": "firewall_policy_list_per_hour", "window": "hour", "max": 56, "scope": "grant"}
+            {"counter": "firewall_policy_list_per_minute", "window": "minute", "max": 45, "scope": "grant"},
+            {"counter": "firewall_policy_list_per_hour", "window": "hour", "max": 47, "scope": "grant"}
         ])
     );
     assert_eq!(
         p["all_tools"]["limits"],
-        json!([{"counter": "all_tools_per_minute", "window": "minute", "max": 54, "scope": "grant"}])
+        json!([{"counter": "all_tools_per_minute", "window": "minute", "max": 45, "scope": "grant"}])
     );
     let tools: Vec<&String> = p["tools"].as_object().expect("tools").keys().collect();
     assert_eq!(
@@ -383,11 +387,139 @@ fn suggest_limits_come_from_the_peaks() {
             "vpn_ipsec_phase2_create"
         ]
     );
-    // Headroom 1 is exactly the peak; a global scope adds every grant together (38 in 09:01).
+    // Headroom 1 is exactly the peak; a global scope adds every grant together (31 in 09:01).
     let (p, _f) = suggest(FLEET, &["--headroom", "1", "--scope", "global"]);
-    assert_eq!(p["tools"]["firewall_policy_list"]["limits"][0]["max"], 36);
-    assert_eq!(p["all_tools"]["limits"][0]["max"], 38);
+    assert_eq!(p["tools"]["firewall_policy_list"]["limits"][0]["max"], 30);
+    assert_eq!(p["all_tools"]["limits"][0]["max"], 31);
     assert_eq!(p["all_tools"]["limits"][0]["scope"], "global");
+    // With the refused calls: 36 in audit-bot's busiest minute, 37 in its hour, 38 in all.
+    let (p, _f) = suggest(FLEET, &["--include-refused"]);
+    assert_eq!(p["tools"]["firewall_policy_list"]["limits"][0]["max"], 54);
+    assert_eq!(p["tools"]["firewall_policy_list"]["limits"][1]["max"], 56);
+    let (p, _f) = suggest(
+        FLEET,
+        &["--headroom", "1", "--scope", "global", "--include-refused"],
+    );
+    assert_eq!(p["all_tools"]["limits"][0]["max"], 38);
+}
+
+/// Regression: the throttled retries of a client raised the limits meant to stop them.
+#[test]
+fn suggest_leaves_out_calls_recorded_as_refused_and_says_so() {
+    let (code, _, err) = run(&["suggest", FLEET, "--output", "/dev/null"]);
+    assert_eq!(code, 0);
+    assert_eq!(
+        err,
+        "suggested a policy for 5 tools from 38 calls \
+         (scope grant, headroom 1.5, 7 calls recorded as refused left out)\n"
+    );
+    let (code, _, err) = run(&[
+        "suggest",
+        FLEET,
+        "--output",
+        "/dev/null",
+        "--include-refused",
+    ]);
+    assert_eq!(code, 0);
+    assert_eq!(
+        err,
+        "suggested a policy for 5 tools from 45 calls \
+         (scope grant, headroom 1.5, 7 calls recorded as refused included)\n"
+    );
+    // A trace of refused calls only has nothing to suggest from, unless they are counted.
+    let dir = tempfile::tempdir().unwrap();
+    let refused = dir.path().join("refused.jsonl");
+    std::fs::write(
+        &refused,
+        "{\"ts\":\"2026-08-01T09:00:00Z\",\"tool\":\"t\",\"recorded\":{\"decision\":\"deny\"}}\n\
+         {\"ts\":\"2026-08-01T09:00:01Z\",\"tool\":\"t\",\"recorded\":{\"decision\":\"throttle\"}}\n",
+    )
+    .unwrap();
+    let refused = refused.to_str().unwrap();
+    let (code, _, err) = run(&["suggest", refused]);
+    assert_eq!(code, 2);
+    assert!(
+        err.contains(
+            "no calls to suggest a policy from: all 2 calls were recorded as refused by the \
+             gateway; give --include-refused to count them"
+        ),
+        "{err}"
+    );
+    let (code, _, err) = run(&["suggest", refused, "--include-refused", "-o", "/dev/null"]);
+    assert_eq!(code, 0, "{err}");
+}
+
+/// Three days of traffic: each tool also gets a daily limit from its busiest day, where that
+/// binds tighter than twenty-four busy hours.
+#[test]
+fn suggest_writes_day_limits_when_traffic_spans_days() {
+    let trace = fixture("fixtures/traces/three-days.jsonl");
+    let limit = |tool: &str, window: &str, max: u64| {
+        json!({"counter": format!("{tool}_per_{window}"), "window": window, "max": max,
+               "scope": "grant"})
+    };
+    // list_issues: 10 calls in 09:00 of day 1 (then 3 throttled retries) and 5 in 15:00;
+    // create_issue: 2 calls in 11:00 of day 2 (then one denied).
+    let (p, _f) = suggest(&trace, &["--headroom", "1"]);
+    assert_eq!(
+        p["tools"]["list_issues"]["limits"],
+        json!([
+            limit("list_issues", "minute", 10),
+            limit("list_issues", "hour", 10),
+            limit("list_issues", "day", 15)
+        ])
+    );
+    assert_eq!(
+        p["tools"]["create_issue"]["limits"],
+        json!([
+            limit("create_issue", "minute", 1),
+            limit("create_issue", "hour", 2),
+            limit("create_issue", "day", 2)
+        ])
+    );
+    let (p, _f) = suggest(&trace, &["--headroom", "1.5"]);
+    assert_eq!(p["tools"]["list_issues"]["limits"][2]["max"], 23);
+    let (p, _f) = suggest(&trace, &["--headroom", "1", "--include-refused"]);
+    assert_eq!(p["tools"]["list_issues"]["limits"][2]["max"], 18);
+    assert_eq!(p["tools"]["create_issue"]["limits"][2]["max"], 3);
+    // Day 1 alone: the busiest day is all of the traffic, so no daily limit.
+    let dir = tempfile::tempdir().unwrap();
+    let day1: String = std::fs::read_to_string(&trace)
+        .unwrap()
+        .lines()
+        .filter(|l| l.contains("2026-08-01T"))
+        .map(|l| format!("{l}\n"))
+        .collect();
+    let day1_path = dir.path().join("day1.jsonl");
+    std::fs::write(&day1_path, day1).unwrap();
+    let (p, _f) = suggest(day1_path.to_str().unwrap(), &["--headroom", "1"]);
+    assert_eq!(
+        p["tools"]["list_issues"]["limits"],
+        json!([
+            limit("list_issues", "minute", 10),
+            limit("list_issues", "hour", 10)
+        ])
+    );
+}
+
+/// The calls of `trace` the gateway did not refuse, as mcpsim JSON lines in `dir`.
+fn without_refused(trace: &str, dir: &std::path::Path) -> String {
+    let (code, converted, err) = run(&["convert", trace, "--to", "jsonl"]);
+    assert_eq!(code, 0, "{err}");
+    let kept: String = converted
+        .lines()
+        .filter(|l| {
+            let v: Value = serde_json::from_str(l).unwrap();
+            !matches!(
+                v["recorded"]["decision"].as_str(),
+                Some("deny" | "throttle")
+            )
+        })
+        .map(|l| format!("{l}\n"))
+        .collect();
+    let path = dir.join("kept.jsonl");
+    std::fs::write(&path, kept).unwrap();
+    path.to_str().unwrap().to_owned()
 }
 
 #[test]
@@ -399,6 +531,7 @@ fn suggested_policy_passes_check_and_allows_its_own_traffic() {
         "fixtures/traces/policylayer.jsonl",
         "fixtures/traces/intercept.jsonl",
         "fixtures/traces/mcp-server-fortios.log",
+        "fixtures/traces/three-days.jsonl",
     ];
     let variants: [&[&str]; 4] = [
         &[],
@@ -406,21 +539,35 @@ fn suggested_policy_passes_check_and_allows_its_own_traffic() {
         &["--headroom", "1", "--scope", "session"],
         &["--headroom", "1", "--scope", "server"],
     ];
+    let allows_all = |policy: &str, trace: &str, what: &str| {
+        let r = run_json(&["simulate", "--policy", policy, trace, "-f", "json"]);
+        let t = &r["totals"];
+        assert!(t["calls"].as_u64().unwrap_or(0) > 0, "{what}: no calls");
+        assert_eq!(t["allow"], t["calls"], "{what}: {t}");
+    };
+    let dir = tempfile::tempdir().unwrap();
     for trace in traces {
         let trace = fixture(trace);
         for extra in variants {
+            let what = format!("{trace} {extra:?}");
             let (_, policy) = suggest(&trace, extra);
             let policy = policy.to_str().expect("utf-8 path");
             let (code, out, err) = run(&["check", policy]);
-            assert_eq!(code, 0, "check {trace} {extra:?}: {out}{err}");
+            assert_eq!(code, 0, "check {what}: {out}{err}");
             assert!(
                 !out.contains("warning") && !err.contains("warning"),
                 "{out}{err}"
             );
-            let r = run_json(&["simulate", "--policy", policy, &trace, "-f", "json"]);
-            let t = &r["totals"];
-            assert!(t["calls"].as_u64().unwrap_or(0) > 0, "{trace}: no calls");
-            assert_eq!(t["allow"], t["calls"], "{trace} {extra:?}: {t}");
+            // All of the traffic it was suggested from; with --include-refused, all of it.
+            allows_all(policy, &without_refused(&trace, dir.path()), &what);
+            let mut with_refused = extra.to_vec();
+            with_refused.push("--include-refused");
+            let (_, policy) = suggest(&trace, &with_refused);
+            allows_all(
+                policy.to_str().unwrap(),
+                &trace,
+                &format!("{what} --include-refused"),
+            );
         }
     }
 }
@@ -607,4 +754,82 @@ fn explain_intercept_rules_are_named_as_conditions_not_approve_if() {
     assert_eq!(step["step"], "condition");
     assert_eq!(step["rule"], "create_charge/max single charge");
     assert_eq!(step["result"], "did_not_hold");
+}
+
+/// An Intercept throttle is decided by the limit step, not by the condition step of the same
+/// rule that comes before it.
+#[test]
+fn explain_marks_the_limit_step_of_an_intercept_throttle() {
+    let r = run_json(&[
+        "explain",
+        "--policy",
+        "fixtures/policies/intercept/stripe.yaml",
+        "fixtures/traces/intercept-stripe.jsonl",
+        "--call",
+        "#6",
+        "--format",
+        "json",
+    ]);
+    assert_eq!(r["decision"]["decision"], "throttle");
+    let step = deciding_step(&r);
+    assert_eq!(
+        (&step["step"], &step["rule"], &step["result"]),
+        (
+            &json!("limit"),
+            &json!("create_charge/daily spend cap"),
+            &json!("exceed")
+        )
+    );
+    let deciding = r["steps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|s| !s["decides"].is_null())
+        .count();
+    assert_eq!(deciding, 1);
+}
+
+/// A `require` that fails because the call left its argument out says so, in the decision's
+/// message and in explain; `check` warns about `require` with `neq` / `not_in`.
+#[test]
+fn absent_arguments_are_named_as_such() {
+    let policy = "fixtures/policies/absent-arg.json";
+    let trace = "fixtures/traces/absent-arg.jsonl";
+    let (code, stdout, _) = run(&["simulate", "-p", policy, trace, "-f", "jsonl"]);
+    assert_eq!(code, 0);
+    let messages: Vec<String> = stdout
+        .lines()
+        .map(|l| {
+            serde_json::from_str::<Value>(l).unwrap()["message"]
+                .as_str()
+                .unwrap()
+                .to_owned()
+        })
+        .collect();
+    assert_eq!(
+        messages,
+        [
+            "",
+            "require failed: args.fullPage neq true (argument absent)",
+            "require failed: args.fullPage neq true",
+        ]
+    );
+    for (call, result) in [("#2", "argument_absent"), ("#3", "did_not_hold")] {
+        let r = run_json(&["explain", "-p", policy, trace, "--call", call, "-f", "json"]);
+        assert_eq!(deciding_step(&r)["result"], result, "{call}");
+    }
+    let (_, stdout, _) = run(&["explain", "-p", policy, trace, "--call", "#2"]);
+    assert!(
+        stdout.contains("│ did not hold (argument absent) │ deny"),
+        "{stdout}"
+    );
+    let (code, _, stderr) = run(&["check", policy]);
+    assert_eq!(code, 0);
+    assert!(
+        stderr.contains(
+            "warning: a missing argument fails `neq`, so this `require` denies every call that \
+             leaves `args.fullPage` out; to allow those, use `deny_if` with `eq`"
+        ),
+        "{stderr}"
+    );
 }

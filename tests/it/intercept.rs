@@ -1350,32 +1350,151 @@ fn check_locates_intercept_errors() {
     );
 }
 
+/// One row per document shape: the dialect read from its content.
 #[test]
-fn dialect_is_detected_and_can_be_forced() {
-    use mcpsim::policy::{Dialect, LoadOptions, check_policy_str};
-    assert_eq!(Dialect::detect("version: \"1\"\n"), Dialect::Intercept);
-    assert_eq!(
-        Dialect::detect("  {\"version\": \"1\"}"),
-        Dialect::PolicyLayer
-    );
-    assert_eq!("yaml".parse::<Dialect>(), Ok(Dialect::Intercept));
+fn dialect_is_detected_from_the_keys_of_a_braced_document() {
+    use mcpsim::policy::Dialect::{self, Intercept, PolicyLayer};
+    let rows: [(&str, Dialect); 11] = [
+        ("version: \"1\"\n", Intercept),
+        ("", PolicyLayer),
+        ("[1]", PolicyLayer),
+        // YAML flow style, not JSON: Intercept's `rules`.
+        (
+            "{version: \"1\", tools: {t: {rules: [{name: r, action: deny}]}}}",
+            Intercept,
+        ),
+        // JSON text with Intercept keys is an Intercept policy (JSON is YAML).
+        (r#"{"version":"1","description":"d","tools":{}}"#, Intercept),
+        (r#"  {"version":"1","tools":{"t":{"rules":[]}}}"#, Intercept),
+        (
+            r#"{"version":"1","default":"deny","tools":{"t":{"limits":[]}}}"#,
+            PolicyLayer,
+        ),
+        // No telling keys: JSON is policy.json, YAML that is not JSON is Intercept.
+        (r#"{"version": "1", "default": "deny"}"#, PolicyLayer),
+        ("{version: \"1\", default: deny}", Intercept),
+        // Broken JSON with policy.json keys, or not even YAML: reported as JSON.
+        (r#"{"version":"1","all_tools":{"limits":[]},}"#, PolicyLayer),
+        ("{ \"version\": ", PolicyLayer),
+    ];
+    for (src, want) in rows {
+        assert_eq!(Dialect::detect(src), want, "{src}");
+    }
+    assert_eq!("yaml".parse::<Dialect>(), Ok(Intercept));
     assert!("toml".parse::<Dialect>().is_err());
-    // A YAML flow mapping looks like JSON; `--dialect intercept` reads it as YAML.
+}
+
+#[test]
+fn a_flow_style_yaml_policy_is_read_as_intercept_and_can_be_forced() {
+    use mcpsim::policy::{Dialect, LoadOptions, check_policy_str};
     let flow = "{version: \"1\", tools: {t: {rules: [{name: r, action: deny}]}}}";
-    assert!(
-        check_policy_str(flow, &LoadOptions::default())
-            .policy
-            .is_none()
-    );
-    let forced = LoadOptions {
-        dialect: Some(Dialect::Intercept),
-        ..LoadOptions::default()
-    };
-    let report = check_policy_str(flow, &forced);
+    let report = check_policy_str(flow, &LoadOptions::default());
     assert!(report.errors.is_empty(), "{:?}", report.errors);
     let policy = report.policy.expect("compiles as YAML");
     assert!(policy.intercept().is_some());
     assert_eq!(policy.tool_names(), ["t"]);
+    // Forced to policy.json, it is invalid JSON.
+    let forced = LoadOptions {
+        dialect: Some(Dialect::PolicyLayer),
+        ..LoadOptions::default()
+    };
+    let report = check_policy_str(flow, &forced);
+    assert_eq!(report.errors.len(), 1);
+    assert!(
+        report.errors[0].message.starts_with("invalid JSON"),
+        "{:?}",
+        report.errors
+    );
+    // A broken policy.json is still reported as JSON.
+    let broken = r#"{"version":"1","default":"deny","tools":{"t":{"limits":[]}},}"#;
+    let report = check_policy_str(broken, &LoadOptions::default());
+    assert!(
+        report.errors[0].message.starts_with("invalid JSON"),
+        "{:?}",
+        report.errors
+    );
+}
+
+/// The shipped flow-style copy of `github.yaml` decides every call as the block-style one.
+#[test]
+fn flow_style_fixture_decides_as_block_style() {
+    let run = |policy: &str| {
+        let out = mcpsim(&[
+            "simulate",
+            "--policy",
+            policy,
+            "fixtures/traces/intercept-github.jsonl",
+            "--format",
+            "jsonl",
+        ])
+        .output()
+        .expect("mcpsim runs");
+        assert_eq!(
+            out.status.code(),
+            Some(0),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8(out.stdout).unwrap()
+    };
+    let block = run("fixtures/policies/intercept/github.yaml");
+    assert!(block.contains("\"deny\""), "{block}");
+    assert_eq!(run("fixtures/policies/intercept/github.flow.yaml"), block);
+}
+
+/// One run, three dialect choices: detection (flow-style YAML), a `:intercept` suffix that
+/// beats `--dialect policylayer`, and `--dialect` for the policy that names none.
+#[test]
+fn one_run_mixes_dialects_across_servers() {
+    snapshot!(
+        "simulate_mixed_dialects",
+        mcpsim(&[
+            "simulate",
+            "--dialect",
+            "policylayer",
+            "--policy",
+            "github=fixtures/policies/intercept/github.policy.json",
+            "--policy",
+            "stripe=fixtures/policies/intercept/stripe.yaml:intercept",
+            "fixtures/traces/intercept-github.jsonl",
+            "fixtures/traces/intercept-stripe.jsonl",
+        ])
+    );
+    // Without the suffix, `--dialect policylayer` reads the YAML as JSON.
+    let out = mcpsim(&[
+        "simulate",
+        "--dialect",
+        "policylayer",
+        "--policy",
+        "stripe=fixtures/policies/intercept/stripe.yaml",
+        "fixtures/traces/intercept-stripe.jsonl",
+    ])
+    .output()
+    .expect("mcpsim runs");
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("fixtures/policies/intercept/stripe.yaml:1:1") && err.contains("invalid JSON"),
+        "{err}"
+    );
+    // Detection alone: the flow-style YAML and the JSON policy side by side.
+    let out = mcpsim(&[
+        "simulate",
+        "--policy",
+        "github=fixtures/policies/intercept/github.flow.yaml",
+        "--policy",
+        "stripe=fixtures/policies/intercept/stripe.yaml",
+        "fixtures/traces/intercept-github.jsonl",
+        "fixtures/traces/intercept-stripe.jsonl",
+    ])
+    .output()
+    .expect("mcpsim runs");
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 }
 
 /// The rules phase compares across dialects by limit definition: the same call is "direct"

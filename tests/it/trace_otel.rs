@@ -142,7 +142,7 @@ fn otel_fixture_reads_tools_call_spans_into_calls() {
     assert_eq!(
         examples,
         [
-            format!("{f}:2: truncated JSON: EOF while parsing an object at line 1 column 166"),
+            format!("{f}:2: truncated JSON: EOF while parsing an object at line 2 column 166"),
             format!(
                 "{f}:3: field `resourceSpans[0].scopeSpans[0].spans[3].startTimeUnixNano`: \
                  expected nanoseconds since the epoch, found \"yesterday\""
@@ -151,7 +151,7 @@ fn otel_fixture_reads_tools_call_spans_into_calls() {
     );
     assert_eq!(
         strict_error(&f),
-        format!("{f}:2: truncated JSON: EOF while parsing an object at line 1 column 166")
+        format!("{f}:2: truncated JSON: EOF while parsing an object at line 2 column 166")
     );
 }
 
@@ -234,19 +234,156 @@ fn otel_whole_documents_are_read_pretty_printed_and_concatenated() {
          expected an integer, found \"seven\""
     );
     assert_eq!(stats.skipped_examples[0].line, second_line);
-    // A document broken halfway ends the file at the line where parsing stopped.
-    // Blank lines before the first document count too.
-    let broken = format!("\n\n{first_text}\n{{\n  \"resourceSpans\": [\n    {{ oops\n");
+    // A document broken halfway is skipped up to the next document, which is read; blank
+    // lines before the first document count too.
+    let broken = format!(
+        "\n\n{first_text}\n{{\n  \"resourceSpans\": [\n    {{ oops\n    ]\n}}\n{}\n",
+        serde_json::to_string_pretty(&second).unwrap()
+    );
     let (recs, skipped) = read_as(Format::OtelSpans, &broken);
+    let bad_at = first_text.lines().count() as u64 + 3;
+    let got: Vec<(&str, u64)> = recs.iter().map(|r| (&*r.tool, r.origin.line)).collect();
+    assert_eq!(
+        got,
+        [
+            ("system_status_get", 3),
+            ("firewall_policy_list", bad_at + 5)
+        ]
+    );
+    assert_eq!(
+        skipped,
+        [
+            (
+                bad_at,
+                format!(
+                    "invalid JSON: key must be a string at line {} column 7; lines {bad_at} to {} skipped",
+                    bad_at + 2,
+                    bad_at + 4
+                )
+            ),
+            (
+                bad_at + 5,
+                "field `resourceSpans[0].scopeSpans[0].spans[1].attributes[2].value.intValue`: \
+                 expected an integer, found \"seven\""
+                    .to_string()
+            ),
+        ]
+    );
+    // A document cut short at the end of the file is counted like any other.
+    let (recs, skipped) = read_as(
+        Format::OtelSpans,
+        &format!("{first_text}\n{{\n  \"resourceSpans\": [\n"),
+    );
     assert_eq!(recs.len(), 1);
-    assert_eq!(recs[0].origin.line, 3);
-    let at = first_text.lines().count() as u64 + 5;
+    let at = first_text.lines().count() as u64 + 1;
     assert_eq!(
         skipped,
         [(
             at,
-            format!("invalid JSON: key must be a string at line {at} column 7")
+            format!(
+                "truncated JSON: EOF while parsing a list at line {} column 20; lines {at} to {} skipped",
+                at + 1,
+                at + 1
+            )
         )]
+    );
+}
+
+/// A span between two times (ms after 09:00:00) with the given kind, ids and parent.
+fn linked(tool: &str, kind: i64, trace: &str, id: &str, parent: &str, ms: (u64, u64)) -> Value {
+    let mut sp = span(&tools_call(tool), ms.0, ms.1);
+    sp["kind"] = json!(kind);
+    sp["traceId"] = json!(trace);
+    sp["spanId"] = json!(id);
+    if !parent.is_empty() {
+        sp["parentSpanId"] = json!(parent);
+    }
+    sp
+}
+
+/// Client and server spans of one call in different documents (either first, lines apart)
+/// are one call, read from the server span; a client span whose server span comes more
+/// than the window later, or never, is a call of its own.
+#[test]
+fn client_and_server_spans_of_one_call_in_different_documents_are_read_once() {
+    const MIN: u64 = 60_000;
+    let doc = |service: &str, spans: Vec<Value>| {
+        serde_json::to_string(&document(&[("service.name", s(service))], spans)).unwrap()
+    };
+    let lines = [
+        // Client first, its server span two documents later.
+        doc(
+            "agent",
+            vec![linked("a_client_first", 3, "t1", "c1", "", (1000, 1300))],
+        ),
+        doc(
+            "fortios",
+            vec![linked("b_unrelated", 2, "t9", "s9", "", (1100, 1200))],
+        ),
+        doc(
+            "fortios",
+            vec![linked("a_client_first", 2, "t1", "s1", "c1", (1010, 1290))],
+        ),
+        // Server first, its client span in the next document.
+        doc(
+            "fortios",
+            vec![linked("c_server_first", 2, "t2", "s2", "c2", (2010, 2290))],
+        ),
+        doc(
+            "agent",
+            vec![linked("c_server_first", 3, "t2", "c2", "", (2000, 2300))],
+        ),
+        // Same span id in another trace: not the parent.
+        doc(
+            "agent",
+            vec![linked("d_other_trace", 3, "t3", "c1", "", (3000, 3300))],
+        ),
+        // A client span whose server span comes after 11 minutes of later spans.
+        doc(
+            "agent",
+            vec![linked("e_late", 3, "t4", "c4", "", (4000, 4300))],
+        ),
+        doc(
+            "fortios",
+            vec![linked(
+                "f_later",
+                2,
+                "t5",
+                "s5",
+                "",
+                (11 * MIN, 11 * MIN + 10),
+            )],
+        ),
+        doc(
+            "fortios",
+            vec![linked("e_late", 2, "t4", "s4", "c4", (4010, 4290))],
+        ),
+    ];
+    let (recs, skipped) = read_as(Format::OtelSpans, &(lines.join("\n") + "\n"));
+    assert_eq!(skipped, []);
+    let mut got: Vec<(&str, &str, u64)> = recs
+        .iter()
+        .map(|r| (&*r.tool, &*r.server, r.origin.line))
+        .collect();
+    got.sort();
+    assert_eq!(
+        got,
+        [
+            ("a_client_first", "fortios", 3),
+            ("b_unrelated", "fortios", 2),
+            ("c_server_first", "fortios", 4),
+            ("d_other_trace", "agent", 6),
+            ("e_late", "agent", 7),
+            ("e_late", "fortios", 9),
+            ("f_later", "fortios", 8),
+        ]
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let path = write_file(dir.path(), "spans.jsonl", &(lines.join("\n") + "\n"));
+    let (_, stats) = read(&[&path]);
+    assert_eq!(
+        stats.ignored,
+        counts(&[("span tools/call (client side of a server span)", 2)])
     );
 }
 

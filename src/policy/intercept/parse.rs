@@ -28,6 +28,31 @@ const RULE_FIELDS: &[&str] = &[
 const CONDITION_FIELDS: &[&str] = &["path", "op", "value"];
 const STATE_FIELDS: &[&str] = &["counter", "window", "increment", "increment_from"];
 
+/// The keys of a YAML document that tell the dialects apart (see
+/// [`Dialect::detect`](crate::policy::Dialect::detect)); `None` when it is not YAML.
+pub(crate) fn policy_keys(src: &str) -> Option<crate::policy::PolicyKeys> {
+    let docs = yaml::load(src).ok()?;
+    let mut keys = crate::policy::PolicyKeys::default();
+    let YamlData::Mapping(top) = data(docs.first()?) else {
+        return Some(keys);
+    };
+    let text = |k: &MarkedYaml| scalar(k).map(|(t, _, _)| t.to_string());
+    for (k, v) in top {
+        let Some(key) = text(k) else { continue };
+        if key == "tools" {
+            if let YamlData::Mapping(tools) = data(v) {
+                for tool in tools.values() {
+                    if let YamlData::Mapping(fields) = data(tool) {
+                        keys.tool.extend(fields.keys().filter_map(text));
+                    }
+                }
+            }
+        }
+        keys.top.push(key);
+    }
+    Some(keys)
+}
+
 /// Read, validate and compile an Intercept YAML policy. `_file_name` is accepted for symmetry
 /// with the JSON dialect's loader; positions are reported as line and column only.
 pub fn parse_intercept_str(src: &str, _file_name: &str) -> InterceptParse {
