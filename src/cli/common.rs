@@ -14,7 +14,7 @@ use crate::report::{
     self, CallsShown, DiffReport, Gate, InputSummary, OutputFormat, ReportOptions, RowKind,
     RowSink, SimulateReport, SummaryFormat, row_sink,
 };
-use crate::trace::{Format, ReadOptions, Trace, TraceError};
+use crate::trace::{AgentGrant, AgentOptions, Format, ReadOptions, Trace, TraceError};
 
 /// Trace inputs.
 #[derive(clap::Args, Debug, Clone)]
@@ -35,6 +35,32 @@ pub struct InputArgs {
     /// Read timestamps written without a UTC offset as being at this one (`UTC`, `+02:00`).
     #[arg(long, value_parser = crate::trace::parse_offset, value_name = "OFFSET", allow_hyphen_values = true)]
     pub assume_tz: Option<chrono::FixedOffset>,
+    /// How agent logs name servers and callers.
+    #[command(flatten)]
+    pub agent: AgentArgs,
+}
+
+/// How agent logs (Claude Code, opencode, Codex, Cline) name servers and callers.
+#[derive(clap::Args, Debug, Clone, Default)]
+pub struct AgentArgs {
+    /// An MCP server the agent was connected to (repeatable): agent logs join server and tool
+    /// names, and a name given here is split off first. For opencode, when given, only these
+    /// servers' tools are calls.
+    #[arg(long = "mcp-server", value_name = "NAME")]
+    pub mcp_servers: Vec<String>,
+    /// What becomes the grant of an agent log's calls: project (the working directory),
+    /// model, none, or fixed:NAME.
+    #[arg(long, value_name = "GRANT", default_value = "project")]
+    pub agent_grant: AgentGrant,
+}
+
+impl AgentArgs {
+    pub fn options(&self) -> AgentOptions {
+        AgentOptions {
+            mcp_servers: self.mcp_servers.clone(),
+            grant: self.agent_grant.clone(),
+        }
+    }
 }
 
 impl InputArgs {
@@ -43,6 +69,7 @@ impl InputArgs {
             from: self.from,
             strict: self.strict,
             reorder_window: self.reorder_window,
+            agent: self.agent.options(),
         }
     }
 

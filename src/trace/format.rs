@@ -38,11 +38,23 @@ pub enum Format {
     /// ToolHive audit events (JSON lines, `type: mcp_tool_call`).
     #[value(name = "toolhive")]
     ToolHiveAudit,
+    /// Claude Code session transcripts (`~/.claude/projects/<project>/<session>.jsonl`).
+    #[value(name = "claude-code")]
+    ClaudeCode,
+    /// opencode JSON event streams (`opencode run --format json`).
+    #[value(name = "opencode")]
+    OpenCode,
+    /// OpenAI Codex CLI session rollouts (`~/.codex/sessions/…/rollout-*.jsonl`).
+    #[value(name = "codex")]
+    Codex,
+    /// Cline and Roo Code task histories (`tasks/<task id>/ui_messages.json`).
+    #[value(name = "cline")]
+    Cline,
 }
 
 impl Format {
     /// Every format, in documentation order.
-    pub const ALL: [Format; 10] = [
+    pub const ALL: [Format; 14] = [
         Format::Jsonl,
         Format::Csv,
         Format::Parquet,
@@ -53,6 +65,10 @@ impl Format {
         Format::OtelSpans,
         Format::AgentGatewayLog,
         Format::ToolHiveAudit,
+        Format::ClaudeCode,
+        Format::OpenCode,
+        Format::Codex,
+        Format::Cline,
     ];
 
     /// The name used by `--from` and in reports.
@@ -68,6 +84,10 @@ impl Format {
             Format::OtelSpans => "otel",
             Format::AgentGatewayLog => "agentgateway",
             Format::ToolHiveAudit => "toolhive",
+            Format::ClaudeCode => "claude-code",
+            Format::OpenCode => "opencode",
+            Format::Codex => "codex",
+            Format::Cline => "cline",
         }
     }
 
@@ -101,6 +121,9 @@ pub(crate) fn detect(head: &[u8]) -> Result<Format, String> {
     let head = head.strip_prefix(UTF8_BOM).unwrap_or(head);
     if starts_otlp_document(head) {
         return Ok(Format::OtelSpans);
+    }
+    if starts_cline_messages(head) {
+        return Ok(Format::Cline);
     }
     let mut seen = 0;
     let mut first: Option<String> = None;
@@ -169,6 +192,18 @@ fn starts_otlp_document(head: &[u8]) -> bool {
         .is_some_and(|r| r.trim_ascii_start().starts_with(b"\"resourceSpans\""))
 }
 
+/// Whether the input opens a Cline/Roo Code message array: `[` then `{"ts":`, with `"type":"say"`
+/// or `"type":"ask"` in the first bytes. The array is usually one long line, so only the first
+/// bytes are looked at.
+fn starts_cline_messages(head: &[u8]) -> bool {
+    let Some(rest) = head.trim_ascii_start().strip_prefix(b"[") else {
+        return false;
+    };
+    rest.trim_ascii_start().starts_with(b"{\"ts\":")
+        && (memchr::memmem::find(head, b"\"type\":\"say\"").is_some()
+            || memchr::memmem::find(head, b"\"type\":\"ask\"").is_some())
+}
+
 fn detect_object(obj: &Map<String, Value>) -> Option<Format> {
     let has = |k: &str| obj.contains_key(k);
     if has("resourceSpans") {
@@ -191,6 +226,9 @@ fn detect_object(obj: &Map<String, Value>) -> Option<Format> {
     if has("instance") && has("type") {
         return Some(Format::InterceptLog);
     }
+    if let Some(f) = detect_agent_log(obj) {
+        return Some(f);
+    }
     if is_agentgateway(obj) {
         return Some(Format::AgentGatewayLog);
     }
@@ -202,6 +240,35 @@ fn detect_object(obj: &Map<String, Value>) -> Option<Format> {
     }
     if has("ts") && has("tool") {
         return Some(Format::Jsonl);
+    }
+    None
+}
+
+/// Agent logs: every line has a string `type`, and keys no gateway format uses.
+fn detect_agent_log(obj: &Map<String, Value>) -> Option<Format> {
+    let has = |k: &str| obj.contains_key(k);
+    let kind = obj.get("type")?.as_str()?;
+    // Claude Code: conversation lines thread by `parentUuid`/`isSidechain`; `summary` lines
+    // carry `leafUuid`, snapshot and queue lines their own keys.
+    if has("isSidechain")
+        || has("parentUuid")
+        || (kind == "summary" && has("leafUuid"))
+        || (kind == "file-history-snapshot" && has("snapshot"))
+        || (kind == "queue-operation" && has("sessionId"))
+    {
+        return Some(Format::ClaudeCode);
+    }
+    // opencode: `{type, timestamp, sessionID, part}` (errors carry `error` instead of `part`).
+    if has("sessionID") && (has("part") || has("error")) {
+        return Some(Format::OpenCode);
+    }
+    // Codex: `{timestamp, type, payload}` with the rollout's item kinds.
+    let codex_kind = matches!(
+        kind,
+        "session_meta" | "response_item" | "event_msg" | "turn_context" | "compacted"
+    );
+    if codex_kind && has("payload") && has("timestamp") {
+        return Some(Format::Codex);
     }
     None
 }
@@ -357,6 +424,48 @@ mod tests {
             detect(b"2026-08-01T09:00:02.000Z info request gateway=default mcp.method.name=tools/call\n")
                 .is_err()
         );
+    }
+
+    #[test]
+    fn detects_agent_logs_from_any_of_their_first_lines() {
+        let cases: [(&str, Format); 7] = [
+            (
+                r#"{"type":"summary","summary":"Fix the export","leafUuid":"b9d3e0f2"}"#,
+                Format::ClaudeCode,
+            ),
+            (
+                r#"{"type":"file-history-snapshot","messageId":"m1","snapshot":{"messageId":"m1","trackedFileBackups":{},"timestamp":"2026-08-01T09:00:00Z"},"isSnapshotUpdate":false}"#,
+                Format::ClaudeCode,
+            ),
+            (
+                r#"{"parentUuid":null,"isSidechain":false,"userType":"external","cwd":"/p","sessionId":"s","type":"user","message":{"role":"user","content":"hi"},"uuid":"u","timestamp":"2026-08-01T09:00:00Z"}"#,
+                Format::ClaudeCode,
+            ),
+            (
+                r#"{"type":"queue-operation","operation":"dequeue","timestamp":"2026-08-01T09:00:00Z","sessionId":"s"}"#,
+                Format::ClaudeCode,
+            ),
+            (
+                r#"{"type":"step_start","timestamp":1785574801200,"sessionID":"ses_1","part":{"type":"step-start"}}"#,
+                Format::OpenCode,
+            ),
+            (
+                r#"{"type":"error","timestamp":1785574801200,"sessionID":"ses_1","error":{"name":"APIError"}}"#,
+                Format::OpenCode,
+            ),
+            (
+                r#"{"timestamp":"2026-08-01T09:00:00.000Z","type":"session_meta","payload":{"id":"0199","cwd":"/p"}}"#,
+                Format::Codex,
+            ),
+        ];
+        // A Cline message array is one long line, often longer than the detection window.
+        assert_eq!(
+            detect(br#"[{"ts":1785574800000,"type":"say","say":"text","text":"cut here"#),
+            Ok(Format::Cline)
+        );
+        for (head, want) in cases {
+            assert_eq!(detect(format!("{head}\n").as_bytes()), Ok(want), "{head}");
+        }
     }
 
     #[test]

@@ -28,7 +28,10 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use super::agentgateway::AgentGatewaySource;
+use super::claude_code::ClaudeCode;
 use super::claude_desktop::Claude;
+use super::cline::ClineSource;
+use super::codex::Codex;
 use super::csv::CsvSource;
 use super::format::detect;
 use super::input::{Spool, open_decoded, peek_head};
@@ -36,6 +39,7 @@ use super::intercept_log::InterceptSource;
 use super::jsonl::JsonlSource;
 use super::jsonl_batch::JsonlBatchSource;
 use super::jsonrpc::JsonRpc;
+use super::opencode::OpenCodeSource;
 use super::otel::OtelSource;
 use super::pairing::PairedSource;
 use super::parquet::ParquetBytes;
@@ -44,9 +48,9 @@ use super::policylayer_log::PolicyLayerSource;
 use super::source::{Ctx, Lines, Source};
 use super::toolhive::ToolHiveSource;
 use super::{
-    Args, BatchRows, BatchSource, CallBatch, CallRecord, Format, InputSpec, LocalSymbols, NO_SYM,
-    Nanos, Origin, ReadStats, Recorded, RecordedDecision, Sym, Symbols, TraceError, Upstream,
-    expand_inputs,
+    AgentOptions, Args, BatchRows, BatchSource, CallBatch, CallRecord, Format, InputSpec,
+    LocalSymbols, NO_SYM, Nanos, Origin, ReadStats, Recorded, RecordedDecision, Sym, Symbols,
+    TraceError, Upstream, expand_inputs,
 };
 use crate::engine::{CallIds, CallView};
 
@@ -62,7 +66,7 @@ pub const MIN_LOOKAHEAD: u64 = 1 << 12;
 pub const DEFAULT_REORDER_WINDOW: u64 = 1 << 20;
 
 /// How inputs are read.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct ReadOptions {
     /// Read every input as this format instead of detecting it.
     pub from: Option<Format>,
@@ -72,6 +76,8 @@ pub struct ReadOptions {
     /// put in their place ([`DEFAULT_REORDER_WINDOW`] when `None`; `Some(0)` holds the whole
     /// input).
     pub reorder_window: Option<u64>,
+    /// How agent logs name servers and callers.
+    pub agent: AgentOptions,
 }
 
 impl ReadOptions {
@@ -500,7 +506,7 @@ impl Trace {
                 None => detect_file(&path, &name)?,
             };
             let input = Input { name, path, format };
-            let source = open_batches(&input, i as u32, &symbols, opts.strict)?;
+            let source = open_batches(&input, i as u32, &symbols, opts)?;
             feeds.push(Feed {
                 name: input.name,
                 format,
@@ -650,8 +656,9 @@ fn open_batches(
     input: &Input,
     file: u32,
     symbols: &Arc<Symbols>,
-    strict: bool,
+    opts: &ReadOptions,
 ) -> Result<Box<dyn BatchSource>, TraceError> {
+    let strict = opts.strict;
     let shared = Arc::clone(symbols);
     let name = &input.name;
     if input.format == Format::Jsonl {
@@ -692,6 +699,35 @@ fn open_batches(
         Format::OtelSpans => Box::new(OtelSource::new(lines(r), file)),
         Format::AgentGatewayLog => Box::new(AgentGatewaySource::new(lines(r), file)),
         Format::ToolHiveAudit => Box::new(ToolHiveSource::new(lines(r), file)),
+        Format::ClaudeCode => Box::new(PairedSource::new(
+            || ClaudeCode::new(&opts.agent),
+            lines(r),
+            lines(open_decoded(&input.path, name)?.0),
+            file,
+            name,
+        )?),
+        Format::Cline => {
+            // Cline keeps a task's messages in `tasks/<task id>/ui_messages.json`.
+            let task = (input.path.file_name() == Some(std::ffi::OsStr::new("ui_messages.json")))
+                .then(|| {
+                    input
+                        .path
+                        .parent()?
+                        .file_name()?
+                        .to_str()
+                        .map(str::to_string)
+                })
+                .flatten();
+            Box::new(ClineSource::new(Box::new(r), file, task, &opts.agent))
+        }
+        Format::OpenCode => Box::new(OpenCodeSource::new(lines(r), file, &opts.agent)),
+        Format::Codex => Box::new(PairedSource::new(
+            || Codex::new(&opts.agent),
+            lines(r),
+            lines(open_decoded(&input.path, name)?.0),
+            file,
+            name,
+        )?),
     };
     Ok(Box::new(RecordBatches {
         source,

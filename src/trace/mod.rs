@@ -6,9 +6,13 @@
 //! [`TraceError`] naming file, line and field). The writers ([`write_jsonl`], [`write_csv`],
 //! [`write_parquet`]) produce mcpsim's own record formats for `mcpsim convert`.
 
+mod agent;
 mod agentgateway;
 mod batch;
+mod claude_code;
 mod claude_desktop;
+mod cline;
+mod codex;
 mod csv;
 mod error;
 mod format;
@@ -19,6 +23,7 @@ mod jsonl;
 mod jsonl_batch;
 mod jsonrpc;
 mod merge;
+mod opencode;
 mod otel;
 mod pairing;
 mod parquet;
@@ -35,6 +40,7 @@ mod toolhive;
 mod write;
 
 pub use crate::call::{Args, ArgsView, Nanos, RawArgs, Sym, Upstream, raw_object_parses};
+pub use agent::{AgentGrant, AgentOptions};
 pub use batch::{BatchRows, BatchSource, CallBatch, LocalSymbols, NO_SYM, Symbols};
 pub use error::TraceError;
 pub use format::Format;

@@ -44,17 +44,36 @@ pub(crate) enum Message<K> {
 
 /// A format's line parser. It is run over the file twice, from the start each time, so any
 /// state it keeps (connection numbers, …) evolves the same way in both reads.
+///
+/// A format with one message per line implements [`Exchange::message`]; one whose lines may
+/// carry several (an agent transcript line with parallel tool calls, or with several results)
+/// implements [`Exchange::messages`] instead.
 pub(crate) trait Exchange {
     type Key: Eq + Hash;
     /// What `text` (the line numbered `origin.line`) says. Under `index` the call's arguments
     /// are not needed.
     fn message(
         &mut self,
+        _text: &str,
+        _origin: Origin,
+        _index: bool,
+        _cx: &mut Ctx<'_>,
+    ) -> Result<Message<Self::Key>, LineError> {
+        Ok(Message::Other)
+    }
+
+    /// Every message of the line, in line order, appended to `out`. A bad line adds nothing.
+    fn messages(
+        &mut self,
         text: &str,
         origin: Origin,
         index: bool,
         cx: &mut Ctx<'_>,
-    ) -> Result<Message<Self::Key>, LineError>;
+        out: &mut Vec<Message<Self::Key>>,
+    ) -> Result<(), LineError> {
+        out.push(self.message(text, origin, index, cx)?);
+        Ok(())
+    }
 }
 
 /// How the replies of a recording paired with its requests.
@@ -101,16 +120,19 @@ fn plural(n: u64, one: &str, many: &str) -> String {
     format!("{n} {}", if n == 1 { one } else { many })
 }
 
-/// A reply found by the first read, by the line of its request.
+/// Where a call stands in its file: its line, and its place among the calls of that line.
+type Slot = (u64, u32);
+
+/// A reply found by the first read, by the slot of its request.
 struct Answer {
-    line: u64,
+    slot: Slot,
     ts: Nanos,
     outcome: Upstream,
 }
 
 /// A request waiting for its reply in the first read.
 enum Waiting {
-    Call(u64),
+    Call(Slot),
     Other,
 }
 
@@ -137,55 +159,66 @@ fn pair_all<E: Exchange>(
         line,
         reason,
     };
+    let mut msgs = Vec::new();
     while let Some((line, text)) = lines.next_line()? {
         let Ok(text) = text else { continue };
         let origin = Origin { file, line };
+        msgs.clear();
         // Bad lines are the second read's to report.
-        let Ok(msg) = exchange.message(text, origin, true, &mut cx) else {
+        if exchange
+            .messages(text, origin, true, &mut cx, &mut msgs)
+            .is_err()
+        {
             continue;
-        };
-        let (key, now) = match msg {
-            Message::Call { key: Some(key), .. } => (key, Waiting::Call(line)),
-            Message::Request(key) => (key, Waiting::Other),
-            Message::Reply { key, ts, outcome } => {
-                match waiting.remove(&key) {
-                    Some(Waiting::Call(request)) => {
-                        counts.paired += 1;
-                        answers.push(Answer {
-                            line: request,
-                            ts,
-                            outcome,
-                        });
-                    }
-                    Some(Waiting::Other) => other_replies += 1,
-                    None => {
-                        counts.replies_without_request += 1;
-                        if counts.replies_without_request <= EXAMPLES_PER_KIND as u64 {
-                            counts.examples.push(example(
-                                line,
-                                "reply without a request: no request waits for its id".into(),
-                            ));
+        }
+        let mut calls = 0;
+        for msg in msgs.drain(..) {
+            let (key, now) = match msg {
+                Message::Call { key: Some(key), .. } => {
+                    calls += 1;
+                    (key, Waiting::Call((line, calls - 1)))
+                }
+                Message::Call { key: None, .. } => {
+                    calls += 1;
+                    continue;
+                }
+                Message::Request(key) => (key, Waiting::Other),
+                Message::Reply { key, ts, outcome } => {
+                    match waiting.remove(&key) {
+                        Some(Waiting::Call(slot)) => {
+                            counts.paired += 1;
+                            answers.push(Answer { slot, ts, outcome });
+                        }
+                        Some(Waiting::Other) => other_replies += 1,
+                        None => {
+                            counts.replies_without_request += 1;
+                            if counts.replies_without_request <= EXAMPLES_PER_KIND as u64 {
+                                counts.examples.push(example(
+                                    line,
+                                    "reply without a request: no request waits for its id".into(),
+                                ));
+                            }
                         }
                     }
+                    continue;
                 }
-                continue;
+                Message::Other => continue,
+            };
+            if let Some(Waiting::Call((old, _))) = waiting.insert(key, now) {
+                counts.requests_without_reply += 1;
+                unanswered.push(example(
+                    old,
+                    format!("request without a reply: its id was used again at line {line}"),
+                ));
+                unanswered.sort_by_key(|s| s.line);
+                unanswered.truncate(EXAMPLES_PER_KIND);
             }
-            Message::Call { key: None, .. } | Message::Other => continue,
-        };
-        if let Some(Waiting::Call(old)) = waiting.insert(key, now) {
-            counts.requests_without_reply += 1;
-            unanswered.push(example(
-                old,
-                format!("request without a reply: its id was used again at line {line}"),
-            ));
-            unanswered.sort_by_key(|s| s.line);
-            unanswered.truncate(EXAMPLES_PER_KIND);
         }
     }
     let mut left: Vec<u64> = waiting
         .into_values()
         .filter_map(|w| match w {
-            Waiting::Call(line) => Some(line),
+            Waiting::Call((line, _)) => Some(line),
             Waiting::Other => None,
         })
         .collect();
@@ -200,7 +233,7 @@ fn pair_all<E: Exchange>(
     unanswered.truncate(EXAMPLES_PER_KIND);
     counts.examples.extend(unanswered);
     counts.examples.sort_by_key(|s| s.line);
-    answers.sort_unstable_by_key(|a| a.line);
+    answers.sort_unstable_by_key(|a| a.slot);
     Ok((answers, counts, other_replies))
 }
 
@@ -213,6 +246,11 @@ pub(crate) struct PairedSource<E: Exchange> {
     answers: std::iter::Peekable<std::vec::IntoIter<Answer>>,
     /// Counts of the first read, handed to the stats at the end of the second.
     counts: Option<(Replies, u64)>,
+    /// The messages of the line being handed out, and the calls of it handed out so far.
+    line_msgs: std::collections::VecDeque<Message<E::Key>>,
+    line: u64,
+    calls_in_line: u32,
+    scratch: Vec<Message<E::Key>>,
 }
 
 impl<E: Exchange> PairedSource<E> {
@@ -232,30 +270,50 @@ impl<E: Exchange> PairedSource<E> {
             exchange: fresh(),
             answers: answers.into_iter().peekable(),
             counts: Some((counts, other)),
+            line_msgs: std::collections::VecDeque::new(),
+            line: 0,
+            calls_in_line: 0,
+            scratch: Vec::new(),
         })
     }
 }
 
 impl<E: Exchange> Source for PairedSource<E> {
     fn next(&mut self, cx: &mut Ctx<'_>) -> Result<Option<CallRecord>, TraceError> {
-        while let Some((line, text)) = self.lines.next_line()? {
+        loop {
+            while let Some(msg) = self.line_msgs.pop_front() {
+                let Message::Call { mut rec, .. } = msg else {
+                    continue;
+                };
+                let slot = (self.line, self.calls_in_line);
+                self.calls_in_line += 1;
+                while self.answers.next_if(|a| a.slot < slot).is_some() {}
+                if let Some(a) = self.answers.next_if(|a| a.slot == slot) {
+                    rec.upstream = Some(a.outcome);
+                    // Clocks of client and server may disagree: a reply never comes
+                    // before its request.
+                    rec.latency_ms = Some((a.ts.saturating_sub(rec.ts)).max(0) as f64 / 1e6);
+                }
+                return Ok(Some(*rec));
+            }
+            let Some((line, text)) = self.lines.next_line()? else {
+                break;
+            };
             let origin = Origin {
                 file: self.file,
                 line,
             };
-            let msg = text.and_then(|t| self.exchange.message(t, origin, false, cx));
-            match msg {
-                Ok(Message::Call { mut rec, .. }) => {
-                    while self.answers.next_if(|a| a.line < line).is_some() {}
-                    if let Some(a) = self.answers.next_if(|a| a.line == line) {
-                        rec.upstream = Some(a.outcome);
-                        // Clocks of client and server may disagree: a reply never comes
-                        // before its request.
-                        rec.latency_ms = Some((a.ts.saturating_sub(rec.ts)).max(0) as f64 / 1e6);
-                    }
-                    return Ok(Some(*rec));
+            self.scratch.clear();
+            let parsed = text.and_then(|t| {
+                self.exchange
+                    .messages(t, origin, false, cx, &mut self.scratch)
+            });
+            match parsed {
+                Ok(()) => {
+                    self.line = line;
+                    self.calls_in_line = 0;
+                    self.line_msgs.extend(self.scratch.drain(..));
                 }
-                Ok(_) => {}
                 Err(e) => cx.skip(line, e)?,
             }
         }

@@ -158,6 +158,38 @@ fn convert_reads_telemetry_and_gateway_logs_with_located_warnings() {
 }
 
 #[test]
+fn convert_reads_agent_logs_with_their_servers_and_grants() {
+    let traces = [
+        fixture("fixtures/traces/claude-code-session.jsonl"),
+        fixture("fixtures/traces/opencode-run.jsonl"),
+        fixture("fixtures/traces/codex-rollout.jsonl"),
+    ];
+    let mut args = vec!["convert"];
+    args.extend(traces.iter().map(String::as_str));
+    args.extend([
+        "--to",
+        "jsonl",
+        "--mcp-server",
+        "billing_db",
+        "--mcp-server",
+        "github",
+        "--agent-grant",
+        "model",
+    ]);
+    snapshot!("convert_agent_logs_jsonl", mcpsim(&args));
+    snapshot!("stats_claude_code", mcpsim(&["stats", &traces[0]]));
+
+    let (code, stdout, stderr) = run(&["stats", &traces[0], "--agent-grant", "cwd"]);
+    assert_eq!((code, stdout.as_str()), (2, ""));
+    assert!(
+        stderr.contains(
+            "invalid value 'cwd' for '--agent-grant <GRANT>': expected project, model, none or fixed:NAME, found \"cwd\""
+        ),
+        "{stderr}"
+    );
+}
+
+#[test]
 fn simulate_compares_gateway_log_decisions() {
     snapshot!(
         "simulate_gateway_logs",

@@ -12,4 +12,5 @@ mod policy;
 mod proptest_reference;
 mod replay;
 mod trace;
+mod trace_agents;
 mod trace_otel;
