@@ -386,12 +386,22 @@ fn summary_counts(t: &Tally) -> String {
         .join(", ")
 }
 
+/// Whether listed calls came from several servers: their tables then name the server.
+fn several_servers<'a>(mut servers: impl Iterator<Item = &'a String>) -> bool {
+    let first = servers.next();
+    servers.any(|s| Some(s) != first)
+}
+
 fn call_table(rows: &[CallRow]) -> Block {
     let with_args = rows.iter().any(|r| r.call.args.is_some());
     let with_recorded = rows.iter().any(|r| r.call.recorded.is_some());
+    let with_server = several_servers(rows.iter().map(|r| &r.call.server));
     let mut header = vec!["#", "time", "grant", "tool", "decision", "rule", "message"];
     if with_recorded {
         header.insert(4, "recorded");
+    }
+    if with_server {
+        header.insert(3, "server");
     }
     if with_args {
         header.push("args");
@@ -411,6 +421,9 @@ fn call_table(rows: &[CallRow]) -> Block {
                 ];
                 if with_recorded {
                     cells.insert(4, r.call.recorded.clone().unwrap_or_default());
+                }
+                if with_server {
+                    cells.insert(3, r.call.server.clone());
                 }
                 if with_args {
                     cells.push(
@@ -503,24 +516,33 @@ pub fn diff(r: &DiffReport) -> Document {
         } else {
             format!("Changed calls ({})", r.changed)
         }));
+        let with_server = several_servers(r.calls.iter().map(|c| &c.call.server));
+        let mut header = vec![
+            "#",
+            "time",
+            "grant",
+            "tool",
+            "base",
+            "candidate",
+            "cause",
+            "candidate rule",
+        ];
+        if with_server {
+            header.insert(3, "server");
+        }
         b.push(table(
-            &[
-                "#",
-                "time",
-                "grant",
-                "tool",
-                "base",
-                "candidate",
-                "cause",
-                "candidate rule",
-            ],
+            &header,
             r.calls
                 .iter()
                 .map(|c| {
-                    vec![
+                    let server = with_server.then(|| c.call.server.clone());
+                    let mut cells = vec![
                         format!("#{}", c.call.index),
                         c.call.ts.clone(),
                         c.call.grant.clone().unwrap_or_default(),
+                    ];
+                    cells.extend(server);
+                    cells.extend([
                         c.call.tool.clone(),
                         c.base.decision.to_string(),
                         c.candidate.decision.to_string(),
@@ -534,7 +556,8 @@ pub fn diff(r: &DiffReport) -> Document {
                         } else {
                             c.candidate.rule.clone()
                         },
-                    ]
+                    ]);
+                    cells
                 })
                 .collect(),
         ));

@@ -784,6 +784,11 @@ fn several_policies_keep_servers_apart() {
     );
     let (_, table, _) = run(&["simulate", "-p", pa, "-p", pb, trace]);
     assert!(table.contains("Per server"), "{table}");
+    // Listed calls name their server too.
+    assert!(
+        table.contains("│ #2 │ 2026-08-01T09:00:01Z │ bot   │ postgres-b │ execute_sql │ deny "),
+        "{table}"
+    );
     assert!(
         table.contains("│ postgres-b │ execute_sql │ 1     │ 0     │ 1    │"),
         "{table}"
