@@ -98,6 +98,9 @@ impl Batch {
                     };
                     TsCol::Int(c.cast(&DataType::Int64)?.i64()?.clone(), Some(scale))
                 }
+                // Past i64::MAX a cast would leave the cell empty ("missing"): as text it is
+                // reported out of range.
+                DataType::UInt64 => TsCol::Text(c.cast(&DataType::String)?.str()?.clone()),
                 dt if dt.is_integer() => TsCol::Int(c.cast(&DataType::Int64)?.i64()?.clone(), None),
                 dt if dt.is_float() => TsCol::Text(c.cast(&DataType::String)?.str()?.clone()),
                 _ => TsCol::Text(c.cast(&DataType::String)?.str()?.clone()),
@@ -123,6 +126,15 @@ impl Batch {
             text,
             height: df.height(),
         })
+    }
+
+    /// Read an integer `ts` as this many nanoseconds per unit (a column whose type named the
+    /// unit) instead of by magnitude.
+    pub(crate) fn with_ts_scale(mut self, scale: Option<i64>) -> Batch {
+        if let (Some(k), Some(TsCol::Int(_, unit @ None))) = (scale, &mut self.ts) {
+            *unit = Some(k);
+        }
+        self
     }
 
     pub(crate) fn height(&self) -> usize {

@@ -3,7 +3,8 @@
 //! JSONL: one object per record, fields in the order of the call-record table, absent fields
 //! omitted, `ts` as RFC 3339 UTC with the shortest exact fraction. CSV: the columns of
 //! [`super::table`], `ts` as in JSONL, `args`/`arg_keys` as JSON text. Parquet: the same columns,
-//! `ts` as Int64 nanoseconds since the epoch, `latency_ms` as Float64, the rest as strings.
+//! `ts` as a UTC timestamp in nanoseconds, `latency_ms` as float64, the rest as (large) strings
+//! (see [`super::parquet_write`]).
 //! The origin (file, line) is not written: converted records are new input.
 
 use std::borrow::Borrow;
@@ -13,6 +14,7 @@ use polars::prelude::*;
 use serde::Serialize;
 use serde_json::{Map, Value};
 
+use super::parquet_write::TableWriter;
 use super::table::{BATCH_ROWS, COLUMNS};
 use super::time::format_ts;
 use super::{ArgsView, CallRecord, TraceError};
@@ -210,11 +212,8 @@ pub fn write_parquet<R: Borrow<CallRecord>>(
     let schema = schema(TsAs::Nanos).map_err(|e| err(&e))?;
     // Row groups encoded on this thread, one at a time as records come: parallel encoding held
     // more memory than it saved time.
-    let mut w = ParquetWriter::new(&mut *out)
-        .set_parallel(false)
-        .batched(&schema)
-        .map_err(|e| err(&e))?;
-    let n = batches(records, |b| w.write_batch(&frame(b, TsAs::Nanos)?)).map_err(|e| err(&e))?;
+    let mut w = TableWriter::new(&mut *out, &schema, &["ts"]).map_err(|e| err(&e))?;
+    let n = batches(records, |b| w.write(&frame(b, TsAs::Nanos)?)).map_err(|e| err(&e))?;
     w.finish().map_err(|e| err(&e))?;
     drop(w);
     out.flush().map_err(|e| err(&e))?;

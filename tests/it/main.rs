@@ -4,6 +4,7 @@ mod cli;
 mod engine;
 mod extras;
 mod generate;
+mod hostile;
 mod intercept;
 mod json_schema;
 mod merge;

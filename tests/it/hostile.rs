@@ -1,0 +1,301 @@
+//! Damaged and hostile input: every reproducer of a crash, a silent loss or an unbounded cost
+//! (the files in `fixtures/damaged/`), with the exact outcome a user gets.
+
+use std::io::Write;
+use std::process::Stdio;
+
+use polars::prelude::*;
+
+use super::cli::{mcpsim, run};
+
+/// `mcpsim ARGS… -` with `input` on standard input: (exit code, stdout, stderr).
+fn run_stdin(args: &[&str], input: &[u8]) -> (i32, String, String) {
+    let mut child = mcpsim(args)
+        .arg("-")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("mcpsim runs");
+    // A reader may stop before taking everything: a broken pipe is fine.
+    let _ = child.stdin.take().expect("stdin").write_all(input);
+    let out = child.wait_with_output().expect("mcpsim ends");
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+/// Every command that reads a trace fails on `file` with exit 2 and exactly `reason` after the
+/// file's name, from the file and from standard input, without a panic's message.
+fn assert_fails_everywhere(file: &str, reason: &str) {
+    let policy = "fixtures/policies/candidate.json";
+    let commands: [&[&str]; 4] = [
+        &["stats"],
+        &["convert", "--to", "jsonl"],
+        &["simulate", "--policy", policy],
+        &["diff", "--base", policy, "--candidate", policy],
+    ];
+    let bytes = std::fs::read(format!("{}/{file}", env!("CARGO_MANIFEST_DIR"))).expect("fixture");
+    for args in commands {
+        let mut with_file = args.to_vec();
+        with_file.push(file);
+        let (code, _, stderr) = run(&with_file);
+        assert_eq!(code, 2, "{args:?} {file}: {stderr}");
+        assert_eq!(stderr, format!("error: {file}: {reason}\n"), "{args:?}");
+        let (code, _, stderr) = run_stdin(args, &bytes);
+        assert_eq!(code, 2, "{args:?} - < {file}: {stderr}");
+        assert_eq!(stderr, format!("error: <stdin>: {reason}\n"), "{args:?}");
+    }
+}
+
+/// One byte of `fleet.parquet` changed in a page header: the page claims -1 values, for which
+/// the decoder asked for 2.3 EB and the process aborted.
+#[test]
+fn a_negative_value_count_in_a_page_header_is_an_error_not_an_abort() {
+    assert_fails_everywhere(
+        "fixtures/damaged/negative_num_values.parquet",
+        "damaged Parquet file: row group 1, column `ts`: -1 values in the page at offset 250 in a row group of 45 rows",
+    );
+}
+
+/// Damage the decoder meets with a panic (exit 101, or a backtrace on a reader thread): an
+/// error naming the file, exit 2, nothing printed of the panic.
+#[test]
+fn decoder_panics_on_damaged_parquet_are_errors_for_the_file() {
+    for (file, failure) in [
+        ("thrift_bool.parquet", "thrift bool field"),
+        (
+            "bitmap_assert.parquet",
+            "assertion failed: offset + length <= self.length",
+        ),
+        (
+            "short_levels.parquet",
+            "assertion failed: values.len() >= 4",
+        ),
+        (
+            "chunk_range_overflow.parquet",
+            "called `Option::unwrap()` on a `None` value",
+        ),
+    ] {
+        assert_fails_everywhere(
+            &format!("fixtures/damaged/{file}"),
+            &format!("damaged Parquet file: the decoder failed ({failure})"),
+        );
+    }
+}
+
+/// Valid files whose columns have types mcpsim does not read (polars panicked on some).
+#[test]
+fn columns_of_unexpected_types_are_errors_naming_the_column() {
+    let ts = "expected a timestamp, an integer epoch or RFC 3339 text";
+    for (file, reason) in [
+        (
+            "args_struct.parquet",
+            "column `args` has type struct, expected text".to_string(),
+        ),
+        (
+            "ts_struct.parquet",
+            format!("column `ts` has type struct, {ts}"),
+        ),
+        (
+            "ts_decimal.parquet",
+            format!("column `ts` has type decimal(12, 1), {ts}"),
+        ),
+        (
+            "tool_int.parquet",
+            "column `tool` has type int64, expected text".to_string(),
+        ),
+    ] {
+        assert_fails_everywhere(&format!("fixtures/damaged/{file}"), &reason);
+    }
+}
+
+/// An unsigned `ts` is read like a signed one.
+#[test]
+fn an_unsigned_ts_column_is_read() {
+    let (code, stdout, stderr) = run(&[
+        "convert",
+        "--to",
+        "jsonl",
+        "fixtures/damaged/ts_uint64.parquet",
+    ]);
+    assert_eq!(code, 0, "{stderr}");
+    assert_eq!(
+        stdout,
+        "{\"ts\":\"2026-08-01T10:00:00Z\",\"server\":\"files\",\"tool\":\"read_file\"}\n\
+         {\"ts\":\"2026-08-01T10:00:01Z\",\"server\":\"files\",\"tool\":\"read_file\"}\n"
+    );
+}
+
+/// Timestamp columns with and without a time zone (written by DuckDB) are read in their
+/// unit; neither was read at all before.
+#[test]
+fn parquet_timestamp_columns_are_read_in_their_unit() {
+    for (file, second) in [
+        ("ts_timestamp.parquet", "2026-08-01T10:00:00.001Z"),
+        ("ts_tz.parquet", "2026-08-01T10:00:00.000001Z"),
+    ] {
+        let (code, stdout, stderr) = run(&[
+            "convert",
+            "--to",
+            "jsonl",
+            &format!("fixtures/parquet/{file}"),
+        ]);
+        assert_eq!(code, 0, "{file}: {stderr}");
+        let ts: Vec<String> = stdout
+            .lines()
+            .take(2)
+            .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap()["ts"].to_string())
+            .collect();
+        assert_eq!(
+            ts,
+            [
+                "\"2026-08-01T10:00:00Z\"".to_string(),
+                format!("\"{second}\"")
+            ],
+            "{file}"
+        );
+    }
+}
+
+/// The Arrow schema a Parquet file stores for other readers (`ARROW:schema`), as written:
+/// polars' own readers turn every text type into string views on the way in.
+fn arrow_schema(path: &std::path::Path) -> polars_arrow::datatypes::ArrowSchema {
+    let file = std::fs::File::open(path).expect("written");
+    let mut r = ParquetReader::new(file);
+    let md = r.get_metadata().expect("footer");
+    let encoded = (md.key_value_metadata.iter().flatten())
+        .find(|kv| kv.key == "ARROW:schema")
+        .and_then(|kv| kv.value.clone())
+        .expect("an Arrow schema");
+    let bytes = base64(&encoded);
+    // An IPC message: continuation marker and length, then the schema.
+    let message = if bytes[..4] == [0xff; 4] {
+        &bytes[8..]
+    } else {
+        &bytes[..]
+    };
+    polars_arrow::io::ipc::read::deserialize_schema(message)
+        .expect("an IPC schema")
+        .0
+}
+
+fn base64(text: &str) -> Vec<u8> {
+    let value = |c: u8| match c {
+        b'A'..=b'Z' => c - b'A',
+        b'a'..=b'z' => c - b'a' + 26,
+        b'0'..=b'9' => c - b'0' + 52,
+        b'+' => 62,
+        _ => 63,
+    };
+    let digits: Vec<u8> = text.bytes().filter(|&c| c != b'=').map(value).collect();
+    let mut out = Vec::new();
+    for chunk in digits.chunks(4) {
+        let n = chunk.iter().fold(0u32, |n, &d| (n << 6) | u32::from(d)) << (6 * (4 - chunk.len()));
+        out.extend_from_slice(&n.to_be_bytes()[1..chunk.len()]);
+    }
+    out
+}
+
+/// Every Parquet file mcpsim writes has `ts` as a UTC timestamp and text as plain (large)
+/// strings, not string views, which older readers (pyarrow 14: "Unrecognized type: 24")
+/// reject.
+#[test]
+fn parquet_mcpsim_writes_has_widely_readable_types() {
+    use polars_arrow::datatypes::{ArrowDataType, TimeUnit};
+    let dir = tempfile::tempdir().expect("tempdir");
+    let converted = dir.path().join("c.parquet");
+    let report = dir.path().join("r.parquet");
+    let diff = dir.path().join("d.parquet");
+    let policy = "fixtures/policies/candidate.json";
+    let fleet = "fixtures/traces/fleet.jsonl";
+    for args in [
+        vec![
+            "convert",
+            "--to",
+            "parquet",
+            fleet,
+            "-o",
+            converted.to_str().unwrap(),
+        ],
+        vec![
+            "simulate",
+            "--policy",
+            policy,
+            fleet,
+            "--format",
+            "parquet",
+            "-o",
+            report.to_str().unwrap(),
+        ],
+        vec![
+            "diff",
+            "--base",
+            policy,
+            "--candidate",
+            policy,
+            fleet,
+            "-f",
+            "parquet",
+            "-o",
+            diff.to_str().unwrap(),
+        ],
+    ] {
+        let (code, _, stderr) = run(&args);
+        assert_eq!(code, 0, "{args:?}: {stderr}");
+    }
+    for path in [&converted, &report, &diff] {
+        let schema = arrow_schema(path);
+        assert_eq!(
+            schema.get("ts").map(|f| f.dtype.clone()),
+            Some(ArrowDataType::Timestamp(
+                TimeUnit::Nanosecond,
+                Some("UTC".into())
+            )),
+            "{path:?}"
+        );
+        for (name, field) in schema.iter() {
+            assert!(
+                !matches!(
+                    field.dtype,
+                    ArrowDataType::Utf8View | ArrowDataType::BinaryView
+                ),
+                "{path:?}: {name} is {:?}",
+                field.dtype
+            );
+        }
+        assert_eq!(
+            schema.get("tool").map(|f| f.dtype.clone()),
+            Some(ArrowDataType::LargeUtf8)
+        );
+    }
+}
+
+/// Instants near the epoch were read back from mcpsim's own Parquet by magnitude: 1970-01-01
+/// 00:00:01 came back as 2001-09-09, 1972-06-01 was skipped as out of range.
+#[test]
+fn timestamps_near_the_epoch_round_trip_through_parquet() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let jsonl = dir.path().join("t.jsonl");
+    let parquet = dir.path().join("t.parquet");
+    let lines = [
+        r#"{"ts":"1970-01-01T00:00:01Z","server":"s","tool":"t"}"#,
+        r#"{"ts":"1972-06-01T00:00:00Z","server":"s","tool":"t"}"#,
+        r#"{"ts":"2026-08-01T10:00:00.123456789Z","server":"s","tool":"t"}"#,
+    ];
+    std::fs::write(&jsonl, lines.join("\n") + "\n").expect("write");
+    let (code, _, stderr) = run(&[
+        "convert",
+        "--to",
+        "parquet",
+        jsonl.to_str().unwrap(),
+        "-o",
+        parquet.to_str().unwrap(),
+    ]);
+    assert_eq!(code, 0, "{stderr}");
+    let (code, stdout, stderr) = run(&["convert", "--to", "jsonl", parquet.to_str().unwrap()]);
+    assert_eq!(code, 0, "{stderr}");
+    assert_eq!(stdout, lines.join("\n") + "\n");
+}
