@@ -299,3 +299,73 @@ fn timestamps_near_the_epoch_round_trip_through_parquet() {
     assert_eq!(code, 0, "{stderr}");
     assert_eq!(stdout, lines.join("\n") + "\n");
 }
+
+/// Arguments nested deeper than the JSON parser's limit (128 levels, the record counting one):
+/// every reader skips the record and counts it the same way, from a file and from standard
+/// input, in `convert` too (before, detection failed, and some readers dropped the arguments
+/// without a word, so that the call became `unknown` instead of `deny`).
+#[test]
+fn deeply_nested_arguments_are_skipped_and_counted_the_same_everywhere() {
+    let file = "fixtures/damaged/nested_200.jsonl";
+    let bytes = std::fs::read(format!("{}/{file}", env!("CARGO_MANIFEST_DIR"))).expect("fixture");
+    let reason = "invalid JSON: recursion limit exceeded at line 1 column 705";
+    for (args, name) in [
+        (vec!["stats", file], file),
+        (vec!["stats", "--from", "jsonl", file], file),
+        (vec!["stats"], "<stdin>"),
+    ] {
+        let (code, stdout, stderr) = if name == file {
+            run(&args)
+        } else {
+            run_stdin(&args, &bytes)
+        };
+        assert_eq!(code, 0, "{args:?}: {stderr}");
+        assert!(
+            stdout.contains("Calls: 0 calls read, 2 skipped, 0 out of order"),
+            "{args:?}: {stdout}"
+        );
+        assert!(stdout.contains(&format!("{name}:1")), "{stdout}");
+    }
+    let (code, stdout, stderr) = run(&["convert", "--to", "jsonl", file]);
+    assert_eq!((code, stdout.as_str()), (0, ""));
+    assert_eq!(
+        stderr,
+        format!(
+            "warning: skipped 2 bad records (invalid JSON: 2)\n  {file}:1: {reason}\n  {file}:2: {reason}\n"
+        )
+    );
+}
+
+/// A first line longer than the detection window (64 KiB) is detected from the keys before
+/// the cut; an undetectable line is described by its keys, never its values.
+#[test]
+fn detection_reads_keys_past_a_long_first_line_and_never_quotes_values() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let long = dir.path().join("long.jsonl");
+    let line = format!(
+        r#"{{"ts":"2026-08-01T10:00:00Z","server":"s","tool":"t","args":{{"blob":"{}"}}}}"#,
+        "x".repeat(100_000)
+    );
+    std::fs::write(&long, format!("{line}\n{line}\n")).expect("write");
+    let (code, stdout, stderr) = run(&["stats", long.to_str().unwrap()]);
+    assert_eq!(code, 0, "{stderr}");
+    assert!(
+        stdout.contains("Calls: 2 calls read, 0 skipped"),
+        "{stdout}"
+    );
+    let secret = dir.path().join("secret.jsonl");
+    std::fs::write(
+        &secret,
+        "{\"when\":1,\"args\":{\"password\":\"hunter2\"}}\n",
+    )
+    .expect("write");
+    let (code, _, stderr) = run(&["stats", secret.to_str().unwrap()]);
+    assert_eq!(code, 2);
+    assert!(!stderr.contains("hunter2"), "{stderr}");
+    assert!(
+        stderr.contains(
+            "(the first line is a JSON object with keys when, args, which no format has)"
+        ),
+        "{stderr}"
+    );
+}
