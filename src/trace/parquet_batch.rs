@@ -883,6 +883,11 @@ fn check_sizes(md: &FileMetadata, columns: &[String], bytes: &[u8]) -> PolarsRes
                     }
                     pos = next;
                 }
+                if values < rows {
+                    return Err(bad(format!(
+                        "its pages hold {values} values, the row group {rows} rows"
+                    )));
+                }
             }
         }
     }
@@ -1216,7 +1221,8 @@ fn check_columns(
     else {
         return Ok(None);
     };
-    let Some(tool) = text("tool", &mut memo.inflater)?.ids(height, UNSURE, names, memo) else {
+    let Some(tool) = text("tool", &mut memo.inflater)?.nonempty_ids(height, UNSURE, names, memo)
+    else {
         return Ok(None);
     };
     mark(&tool, &mut unsure);
@@ -1381,8 +1387,9 @@ struct ViewMemo {
 }
 
 impl Text {
-    /// Ids of a name column; `absent` for a null or empty cell, and for every row when the
-    /// column is absent. `None` when the column does not have `height` rows.
+    /// Ids of a name column; `absent` for a null cell, and for every row when the column is
+    /// absent (an empty name is a name, as in JSONL). `None` when the column does not have
+    /// `height` rows.
     fn ids(
         &self,
         height: usize,
@@ -1390,7 +1397,18 @@ impl Text {
         names: &mut LocalSymbols,
         memo: &mut ViewMemo,
     ) -> Option<Vec<u32>> {
-        self.map(height, absent, memo, |s| names.intern(s))
+        self.map(height, absent, true, memo, |s| names.intern(s))
+    }
+
+    /// [`Text::ids`] with an empty cell `absent` too (a tool must have a name).
+    fn nonempty_ids(
+        &self,
+        height: usize,
+        absent: u32,
+        names: &mut LocalSymbols,
+        memo: &mut ViewMemo,
+    ) -> Option<Vec<u32>> {
+        self.map(height, absent, false, memo, |s| names.intern(s))
     }
 
     /// Codes of a text column: 0 for a null or empty cell, else what `code` makes of the text.
@@ -1400,14 +1418,16 @@ impl Text {
         memo: &mut ViewMemo,
         code: impl FnMut(&str) -> u32,
     ) -> Option<Vec<u32>> {
-        self.map(height, 0, memo, code)
+        self.map(height, 0, false, memo, code)
     }
 
-    /// Every cell through `f` (`absent` for a null or empty one), each distinct value once.
+    /// Every cell through `f` (`absent` for a null one, and for an empty one unless
+    /// `keep_empty`), each distinct value once.
     fn map(
         &self,
         height: usize,
         absent: u32,
+        keep_empty: bool,
         memo: &mut ViewMemo,
         mut f: impl FnMut(&str) -> u32,
     ) -> Option<Vec<u32>> {
@@ -1429,7 +1449,11 @@ impl Text {
                     let slot = table.get_mut(k as usize)?;
                     if *slot == PENDING {
                         let s = values.value(k as usize);
-                        *slot = if s.is_empty() { absent } else { f(s) };
+                        *slot = if s.is_empty() && !keep_empty {
+                            absent
+                        } else {
+                            f(s)
+                        };
                     }
                     Some(*slot)
                 };
@@ -1458,7 +1482,7 @@ impl Text {
                 }
             } else {
                 let arr = any.downcast_ref::<Utf8ViewArray>()?;
-                view_pass(arr, &mut out, absent, &mut memo.map, &mut f);
+                view_pass(arr, &mut out, absent, keep_empty, &mut memo.map, &mut f);
             }
         }
         (out.len() == height).then_some(out)
@@ -1552,6 +1576,7 @@ fn view_pass(
     arr: &Utf8ViewArray,
     out: &mut Vec<u32>,
     absent: u32,
+    keep_empty: bool,
     memo: &mut HashMap<u128, u32>,
     mut f: impl FnMut(&str) -> u32,
 ) {
@@ -1570,7 +1595,11 @@ fn view_pass(
             last_key = key;
             last = *memo.entry(key).or_insert_with(|| {
                 let s = arr.value(i);
-                if s.is_empty() { absent } else { f(s) }
+                if s.is_empty() && !keep_empty {
+                    absent
+                } else {
+                    f(s)
+                }
             });
         }
         out.push(last);

@@ -369,3 +369,22 @@ fn detection_reads_keys_past_a_long_first_line_and_never_quotes_values() {
         "{stderr}"
     );
 }
+
+/// An empty grant, server, session or id is a value, not an absent field (an empty grant
+/// has a counter of its own): it stays empty through CSV (written `""`) and Parquet.
+#[test]
+fn empty_names_stay_empty_through_csv_and_parquet() {
+    let file = "fixtures/damaged/empty_names.jsonl";
+    let original =
+        std::fs::read_to_string(format!("{}/{file}", env!("CARGO_MANIFEST_DIR"))).expect("fixture");
+    assert!(original.contains(r#""grant":"","session":"""#));
+    let dir = tempfile::tempdir().expect("tempdir");
+    for to in ["csv", "parquet"] {
+        let table = dir.path().join(format!("t.{to}"));
+        let (code, _, stderr) = run(&["convert", "--to", to, file, "-o", table.to_str().unwrap()]);
+        assert_eq!(code, 0, "{stderr}");
+        let (code, stdout, stderr) = run(&["convert", "--to", "jsonl", table.to_str().unwrap()]);
+        assert_eq!(code, 0, "{stderr}");
+        assert_eq!(stdout, original, "through {to}");
+    }
+}
