@@ -4,13 +4,12 @@
 //! replay; its tests hold it to this reader.
 
 use std::path::PathBuf;
-use std::sync::Arc;
 
 /// Where the Parquet bytes are: a plain file is read in place; a compressed one or stdin was
 /// decoded into memory first, since Parquet needs random access.
 pub(crate) enum ParquetBytes {
     File(PathBuf),
-    Memory(Arc<[u8]>),
+    Memory(Vec<u8>),
 }
 
 #[cfg(test)]
@@ -64,7 +63,7 @@ mod reference {
                         source,
                     })?
                 }
-                ParquetBytes::Memory(m) => m.to_vec(),
+                ParquetBytes::Memory(m) => m,
             };
             let footer = match crate::trace::guard::catch(|| {
                 ParquetReader::new(Cursor::new(data.as_slice()))

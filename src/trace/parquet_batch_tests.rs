@@ -19,7 +19,7 @@ struct Outcome {
 
 fn bytes_of(data: &[u8], in_memory: bool, dir: &tempfile::TempDir) -> ParquetBytes {
     if in_memory {
-        ParquetBytes::Memory(Arc::from(data.to_vec()))
+        ParquetBytes::Memory(data.to_vec())
     } else {
         let path = dir.path().join(format!("t{}.parquet", data.len()));
         std::fs::write(&path, data).expect("write");
