@@ -180,9 +180,10 @@ impl Compiler<'_> {
             self.type_error(node, path, what, "an object");
             return None;
         };
+        let repeated = repeats(members);
         for (i, m) in members.iter().enumerate() {
             let mpath = child(path, &m.key);
-            if members[..i].iter().any(|o| o.key == m.key) {
+            if repeated[i] {
                 self.error(m.key_pos, &mpath, format!("duplicate field `{}`", m.key));
             }
             if known.contains(&m.key.as_str()) {
@@ -366,13 +367,17 @@ impl Compiler<'_> {
     }
 
     fn tools(&mut self, node: &Node, hidden: &[(String, Pos)]) {
+        // Sets, not scans: a policy may name 100,000 tools.
         let Kind::Object(members) = &node.kind else {
             self.type_error(node, "tools", "tools", "an object keyed by tool name");
             return;
         };
+        let repeated = repeats(members);
+        let hidden: std::collections::HashSet<&str> =
+            hidden.iter().map(|(h, _)| h.as_str()).collect();
         for (i, m) in members.iter().enumerate() {
             let path = child("tools", &m.key);
-            if members[..i].iter().any(|o| o.key == m.key) {
+            if repeated[i] {
                 self.error(
                     m.key_pos,
                     &path,
@@ -384,7 +389,7 @@ impl Compiler<'_> {
                 self.error(m.key_pos, &path, "empty tool name");
                 continue;
             }
-            if hidden.iter().any(|(h, _)| *h == m.key) {
+            if hidden.contains(m.key.as_str()) {
                 self.warn(
                     m.key_pos,
                     &path,
@@ -1007,4 +1012,13 @@ fn op_value(op: &Op) -> Value {
         Op::Regex(re) => Value::String(re.as_str().to_string()),
         Op::Exists(b) => Value::Bool(*b),
     }
+}
+
+/// For each member, whether an earlier member has its key (found in one pass).
+fn repeats(members: &[Member]) -> Vec<bool> {
+    let mut seen = std::collections::HashSet::with_capacity(members.len());
+    members
+        .iter()
+        .map(|m| !seen.insert(m.key.as_str()))
+        .collect()
 }
