@@ -103,7 +103,7 @@ impl fmt::Display for PolicyErrors {
 }
 
 /// The most characters of a source line shown under a diagnostic.
-const WINDOW: usize = 100;
+const WINDOW: usize = 120;
 
 /// Write diagnostics like a compiler: the message, the location, the source line with a caret
 /// under the column, and the JSON path.
@@ -147,19 +147,24 @@ pub fn render_diagnostics(
             // Tabs would shift the caret by a terminal-dependent amount; show them as spaces.
             // A long line (a minified policy is one) is shown around the column only.
             let column = d.column.saturating_sub(1);
-            let first = column.saturating_sub(WINDOW / 2);
+            let chars = text.chars().count();
+            let first = if chars <= WINDOW {
+                0
+            } else {
+                column.saturating_sub(WINDOW / 2).min(chars - WINDOW)
+            };
             let mut shown: String = text
                 .chars()
                 .skip(first)
                 .take(WINDOW)
                 .map(|c| if c == '\t' { ' ' } else { c })
                 .collect();
-            let mut caret = column - first;
+            let mut caret = column.saturating_sub(first);
             if first > 0 {
                 shown.insert(0, '…');
                 caret += 1;
             }
-            if text.chars().nth(first + WINDOW).is_some() {
+            if chars > first + WINDOW {
                 shown.push('…');
             }
             writeln!(out, "{pad} |")?;
