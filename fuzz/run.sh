@@ -36,13 +36,13 @@ seeds() {
   esac 2>/dev/null || true
 }
 
-cargo +nightly fuzz build
+cargo +nightly fuzz build -s none --codegen-units 16
 run() {
   local t=$1
   mkdir -p "fuzz/corpus/$t"
   for s in $(seeds "$t"); do cp -n "$s" "fuzz/corpus/$t/" 2>/dev/null || true; done
   # 2 GiB of memory and 10 s per input: more is a finding (the readers cap both).
-  cargo +nightly fuzz run "$t" "fuzz/corpus/$t" -- \
+  cargo +nightly fuzz run -s none --codegen-units 16 "$t" "fuzz/corpus/$t" -- \
     -max_total_time="$secs" -rss_limit_mb=2048 -malloc_limit_mb=2048 -timeout=10 \
     -max_len=65536 -print_final_stats=1 2>&1 | tee "fuzz/$t.log" | grep -E '^(#|==|INFO: exiting|stat::|SUMMARY)' | tail -5
 }

@@ -17,7 +17,8 @@ use serde_json::{Map, Value};
 use super::parquet_write::TableWriter;
 use super::table::{BATCH_ROWS, COLUMNS};
 use super::time::format_ts;
-use super::{ArgsView, CallRecord, TraceError};
+use super::{Args, ArgsView, CallRecord, TraceError};
+use serde_json::value::RawValue;
 
 #[derive(Serialize)]
 struct JsonRecord<'a> {
@@ -29,7 +30,7 @@ struct JsonRecord<'a> {
     session: Option<&'a str>,
     tool: &'a str,
     #[serde(skip_serializing_if = "Option::is_none")]
-    args: Option<&'a Map<String, Value>>,
+    args: Option<JsonArgs<'a>>,
     #[serde(skip_serializing_if = "Option::is_none")]
     arg_keys: Option<&'a [String]>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -40,6 +41,36 @@ struct JsonRecord<'a> {
     upstream: Option<&'static str>,
     #[serde(skip_serializing_if = "Option::is_none")]
     latency_ms: Option<f64>,
+}
+
+/// Arguments as written: the text they were read from when it is one line (so that numbers
+/// keep their exact spelling: a big integer or `1.10` would not survive a float), else the map.
+#[derive(Serialize)]
+#[serde(untagged)]
+enum JsonArgs<'a> {
+    Text(Box<RawValue>),
+    Map(&'a Map<String, Value>),
+}
+
+/// [`JsonArgs`] for `args`, when they are values.
+fn json_args(args: &Args) -> Option<JsonArgs<'_>> {
+    if let Args::Raw(raw) = args {
+        let text = raw.text();
+        if !text.contains(['\n', '\r']) {
+            if let Ok(v) = RawValue::from_string(text.to_string()) {
+                return Some(JsonArgs::Text(v));
+            }
+        }
+    }
+    args.values().map(JsonArgs::Map)
+}
+
+/// The JSON text of `args`, when they are values (see [`JsonArgs`]).
+fn args_text(args: &Args) -> Option<String> {
+    match json_args(args)? {
+        JsonArgs::Text(v) => Some(v.get().to_string()),
+        JsonArgs::Map(m) => serde_json::to_string(m).ok(),
+    }
 }
 
 #[derive(Serialize)]
@@ -71,7 +102,7 @@ pub fn write_jsonl<R: Borrow<CallRecord>>(
     for r in records {
         let r = r.borrow();
         let (args, arg_keys) = match r.args.view() {
-            ArgsView::Values(m) => (Some(m), None),
+            ArgsView::Values(_) => (json_args(&r.args), None),
             ArgsView::Keys(k) => (None, Some(k)),
             ArgsView::Unrecorded => (None, None),
         };
@@ -132,10 +163,7 @@ fn frame<R: Borrow<CallRecord>>(batch: &[R], ts_as: TsAs) -> PolarsResult<DataFr
             text(&|r| r.session.as_deref().map(str::to_string)),
         ),
         Column::new("tool".into(), text(&|r| Some(r.tool.to_string()))),
-        Column::new(
-            "args".into(),
-            text(&|r| r.args.values().and_then(|m| serde_json::to_string(m).ok())),
-        ),
+        Column::new("args".into(), text(&|r| args_text(&r.args))),
         Column::new(
             "arg_keys".into(),
             text(&|r| match r.args.view() {

@@ -483,3 +483,52 @@ fn parquet_with_thousands_of_row_groups_is_read() {
         "{stdout}"
     );
 }
+
+/// Numbers inside arguments keep their exact text through every conversion (they went through
+/// a float: 123456789012345678901234567890 became 1.2345678901234568e+29 even JSONL to JSONL).
+#[test]
+fn argument_numbers_keep_their_text_through_conversion() {
+    let file = "fixtures/damaged/big_numbers.jsonl";
+    let original =
+        std::fs::read_to_string(format!("{}/{file}", env!("CARGO_MANIFEST_DIR"))).expect("fixture");
+    assert!(original.contains("123456789012345678901234567890,\"f\":1.10"));
+    let (code, stdout, stderr) = run(&["convert", "--to", "jsonl", file]);
+    assert_eq!((code, stdout.as_str()), (0, original.as_str()), "{stderr}");
+    let dir = tempfile::tempdir().expect("tempdir");
+    for to in ["csv", "parquet"] {
+        let table = dir.path().join(format!("t.{to}"));
+        let (code, _, stderr) = run(&["convert", "--to", to, file, "-o", table.to_str().unwrap()]);
+        assert_eq!(code, 0, "{stderr}");
+        let (code, stdout, stderr) = run(&["convert", "--to", "jsonl", table.to_str().unwrap()]);
+        assert_eq!(
+            (code, stdout.as_str()),
+            (0, original.as_str()),
+            "through {to}: {stderr}"
+        );
+    }
+}
+
+/// `convert -o` naming one of its inputs truncated the file being read (a bus error on a
+/// mapped input): refused before anything is written.
+#[test]
+fn convert_refuses_to_overwrite_its_input() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("t.jsonl");
+    let text = "{\"ts\":\"2026-08-01T10:00:00Z\",\"server\":\"s\",\"tool\":\"t\"}\n";
+    std::fs::write(&path, text).expect("write");
+    let other = format!("{}/./t.jsonl", dir.path().display());
+    let (code, stdout, stderr) = run(&[
+        "convert",
+        "--to",
+        "parquet",
+        path.to_str().unwrap(),
+        "-o",
+        &other,
+    ]);
+    assert_eq!((code, stdout.as_str()), (2, ""));
+    assert_eq!(
+        stderr,
+        format!("error: {other} is also an input: writing it would destroy what is being read\n")
+    );
+    assert_eq!(std::fs::read_to_string(&path).expect("kept"), text);
+}
