@@ -460,6 +460,9 @@ impl Compiler<'_> {
                 "`approve_if` never fires: `require_approval` is true, so every call is held anyway",
             );
         }
+        if let Some(m) = get(members, "limits") {
+            self.warn_negative_increments(members, &m.value, &child(path, "limits"));
+        }
         if let Some(m) = get(members, "on_deny") {
             let uses_increment = limits.iter().any(|&i| self.policy.limit(i).reads_args());
             if require.is_empty() && deny_if.is_empty() && !uses_increment {
@@ -478,6 +481,56 @@ impl Compiler<'_> {
             require_approval,
             limits,
         ));
+    }
+
+    /// Warn on each `increment_from` of `limits` that no `require` of the tool (`members`)
+    /// holds at or above zero: a negative amount gives quota back.
+    fn warn_negative_increments(&mut self, members: &[Member], limits: &Node, path: &str) {
+        let Kind::Array(items) = &limits.kind else {
+            return;
+        };
+        // Paths a `require` holds at or above 0 (`gte`/`gt` a number that is not negative).
+        let mut guarded: Vec<&str> = Vec::new();
+        if let Some(Kind::Array(preds)) = get(members, "require").map(|m| &m.value.kind) {
+            for p in preds {
+                let Kind::Object(fields) = &p.kind else {
+                    continue;
+                };
+                let text = |k: &str| match get(fields, k).map(|m| &m.value.kind) {
+                    Some(Kind::String(s)) => Some(s.as_str()),
+                    _ => None,
+                };
+                let at_least_zero = match get(fields, "value").map(|m| &m.value.kind) {
+                    Some(Kind::Number(n)) => n.as_f64().is_some_and(|v| v >= 0.0),
+                    _ => false,
+                };
+                if let (Some(path), Some("gte" | "gt"), true) =
+                    (text("path"), text("op"), at_least_zero)
+                {
+                    guarded.push(path);
+                }
+            }
+        }
+        for (i, item) in items.iter().enumerate() {
+            let Kind::Object(fields) = &item.kind else {
+                continue;
+            };
+            let Some(m) = get(fields, "increment_from") else {
+                continue;
+            };
+            let Kind::String(from) = &m.value.kind else {
+                continue;
+            };
+            if !guarded.contains(&from.as_str()) {
+                self.warn(
+                    m.value.pos,
+                    &format!("{path}[{i}].increment_from"),
+                    format!(
+                        "a negative `{from}` gives quota back (the counter goes down by it): add `require: [{{\"path\": \"{from}\", \"op\": \"gte\", \"value\": 0}}]` unless that is meant"
+                    ),
+                );
+            }
+        }
     }
 
     fn predicates(

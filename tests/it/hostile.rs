@@ -532,3 +532,75 @@ fn convert_refuses_to_overwrite_its_input() {
     );
     assert_eq!(std::fs::read_to_string(&path).expect("kept"), text);
 }
+
+/// An increment of i64::MAX against a cap of i64::MAX: the first call fits, every later one
+/// is throttled (the sum must not wrap round and let calls through).
+#[test]
+fn an_increment_as_large_as_the_cap_throttles_the_next_calls() {
+    let (code, stdout, stderr) = run(&[
+        "simulate",
+        "--policy",
+        "fixtures/damaged/increment_max.json",
+        "fixtures/damaged/increment_max.jsonl",
+    ]);
+    assert_eq!(code, 0, "{stderr}");
+    assert!(
+        stdout.starts_with(
+            "mcpsim simulate: 3 calls evaluated — 1 allow, 0 deny, 2 throttle, 0 approval, 0 unknown"
+        ),
+        "{stdout}"
+    );
+}
+
+/// `check` warns on an `increment_from` that no `require` holds at or above zero: a negative
+/// amount gives quota back.
+#[test]
+fn check_warns_on_increments_that_can_be_negative() {
+    let (code, stdout, stderr) = run(&["check", "fixtures/damaged/increment_max.json"]);
+    assert_eq!(code, 0, "{stderr}");
+    assert!(
+        stderr.starts_with("warning: a negative `args.n` gives quota back (the counter goes down by it): add `require: [{\"path\": \"args.n\", \"op\": \"gte\", \"value\": 0}]` unless that is meant\n --> fixtures/damaged/increment_max.json:1:131\n"),
+        "{stderr}"
+    );
+    assert_eq!(
+        stdout,
+        "ok: fixtures/damaged/increment_max.json (1 tool, 1 limit), 1 warning\n"
+    );
+    let dir = tempfile::tempdir().expect("tempdir");
+    let guarded = dir.path().join("guarded.json");
+    std::fs::write(
+        &guarded,
+        r#"{"version":"1","default":"allow","tools":{"t":{"require":[{"path":"args.n","op":"gte","value":0}],"limits":[{"counter":"c","window":"day","max":10,"increment_from":"args.n"}]}}}"#,
+    )
+    .expect("write");
+    let (code, _, stderr) = run(&["check", guarded.to_str().unwrap()]);
+    assert_eq!((code, stderr.as_str()), (0, ""));
+}
+
+/// Instants past 2262-04-11 (beyond nanoseconds in 64 bits) are rejected as out of range in
+/// every format, never clamped.
+#[test]
+fn timestamps_out_of_range_are_rejected_everywhere() {
+    let file = "fixtures/damaged/far_timestamps.jsonl";
+    let (code, stdout, stderr) = run(&["convert", "--to", "jsonl", file]);
+    assert_eq!((code, stdout.as_str()), (0, ""));
+    assert_eq!(
+        stderr,
+        format!(
+            "warning: skipped 3 bad records (bad timestamp: 3)\n  {file}:1: field `ts`: timestamp \"2300-01-01T00:00:00Z\" is out of range\n  {file}:2: field `ts`: timestamp 99999999999 is out of range\n  {file}:3: field `ts`: timestamp \"5000-01-01T00:00:00Z\" is out of range\n"
+        )
+    );
+    let dir = tempfile::tempdir().expect("tempdir");
+    let csv = dir.path().join("far.csv");
+    std::fs::write(
+        &csv,
+        "ts,server,tool\n2300-01-01T00:00:00Z,s,t\n99999999999,s,t\n",
+    )
+    .expect("write");
+    let (code, stdout, stderr) = run(&["convert", "--to", "jsonl", csv.to_str().unwrap()]);
+    assert_eq!((code, stdout.as_str()), (0, ""));
+    assert!(
+        stderr.starts_with("warning: skipped 2 bad records (bad timestamp: 2)\n"),
+        "{stderr}"
+    );
+}
