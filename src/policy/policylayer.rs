@@ -4,7 +4,6 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use regex::Regex;
 use serde_json::Value;
 
 use super::LoadOptions;
@@ -693,7 +692,17 @@ impl Compiler<'_> {
                     self.type_error(node, path, "value", "a string for `regex`");
                     return None;
                 };
-                match Regex::new(s) {
+                if let Some(n) = crate::engine::predicate::large_repetition(s) {
+                    self.warn(
+                        node.pos,
+                        path,
+                        format!(
+                            "regex `{s}` repeats {n} times: matching a long argument costs time in proportion (keep counts to {} or below)",
+                            crate::engine::predicate::LARGE_REPETITION
+                        ),
+                    );
+                }
+                match crate::engine::predicate::compile_regex(s) {
                     Ok(re) => Op::Regex(re),
                     Err(e) => {
                         let detail = e.to_string();

@@ -604,3 +604,31 @@ fn timestamps_out_of_range_are_rejected_everywhere() {
         "{stderr}"
     );
 }
+
+/// `\w{200}x` against a 1 MB argument took 3-16 s per call: the lazy DFA's cache was too small
+/// for the pattern's states, it gave up and a slow matcher took over. With a larger cache the
+/// call is quick (this test only has it complete); `check` warns on the large repetition.
+#[test]
+fn a_large_bounded_repetition_is_matched_by_the_dfa_and_warned_about() {
+    let policy = "fixtures/damaged/regex_repeat.json";
+    let (code, _, stderr) = run(&["check", policy]);
+    assert_eq!(code, 0, "{stderr}");
+    assert!(
+        stderr.starts_with("warning: regex `\\w{200}x` repeats 200 times: matching a long argument costs time in proportion (keep counts to 100 or below)\n"),
+        "{stderr}"
+    );
+    let dir = tempfile::tempdir().expect("tempdir");
+    let trace = dir.path().join("long.jsonl");
+    let arg = "a".repeat(1_000_000);
+    std::fs::write(
+        &trace,
+        format!("{{\"ts\":\"2026-08-01T10:00:00Z\",\"server\":\"s\",\"tool\":\"t\",\"args\":{{\"s\":\"{arg}\"}}}}\n{{\"ts\":\"2026-08-01T10:00:01Z\",\"server\":\"s\",\"tool\":\"t\",\"args\":{{\"s\":\"{arg}x\"}}}}\n"),
+    )
+    .expect("write");
+    let (code, stdout, stderr) = run(&["simulate", "--policy", policy, trace.to_str().unwrap()]);
+    assert_eq!(code, 0, "{stderr}");
+    assert!(
+        stdout.starts_with("mcpsim simulate: 2 calls evaluated — 1 allow, 1 deny,"),
+        "{stdout}"
+    );
+}

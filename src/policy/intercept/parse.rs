@@ -3,7 +3,6 @@
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
-use regex::Regex;
 use saphyr::{LoadableYamlNode, MarkedYaml, Scalar, YamlData};
 use serde_json::{Map, Number, Value};
 
@@ -870,7 +869,7 @@ fn validate_condition(cx: &mut Cx<'_>, cond: &CondAst) {
         }
         InterceptOp::Regex => match value {
             Some(Value::String(pattern)) => {
-                if let Err(e) = Regex::new(pattern) {
+                if let Err(e) = crate::engine::predicate::compile_regex(pattern) {
                     let detail = e.to_string();
                     let detail = detail.lines().last().unwrap_or("").trim().to_string();
                     cx.error(
@@ -1047,7 +1046,9 @@ fn compile_op(op: InterceptOp, value: Option<&Value>) -> Option<Op> {
         InterceptOp::Lte => Op::Lte(num()?),
         InterceptOp::Gt => Op::Gt(num()?),
         InterceptOp::Gte => Op::Gte(num()?),
-        InterceptOp::Regex => Op::Regex(Regex::new(value?.as_str()?).ok()?),
+        InterceptOp::Regex => {
+            Op::Regex(crate::engine::predicate::compile_regex(value?.as_str()?).ok()?)
+        }
         InterceptOp::Contains => Op::Contains(v()),
         InterceptOp::Exists => Op::Exists(value?.as_bool()?),
     })
