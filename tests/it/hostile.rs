@@ -632,3 +632,56 @@ fn a_large_bounded_repetition_is_matched_by_the_dfa_and_warned_about() {
         "{stdout}"
     );
 }
+
+/// Every input the fuzzers found (`fixtures/fuzz/<target>/`) and every damaged Parquet file
+/// in `fixtures/damaged/`, through the reader of its target, lenient and strict: the read ends,
+/// with calls or an error, and never panics.
+#[test]
+fn fuzz_findings_and_damaged_files_read_to_an_end() {
+    use mcpsim::trace::{Format, ReadOptions, Trace};
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures");
+    let mut inputs: Vec<(String, std::path::PathBuf)> = Vec::new();
+    if let Ok(dirs) = std::fs::read_dir(root.join("fuzz")) {
+        for dir in dirs.flatten().filter(|d| d.path().is_dir()) {
+            let target = dir.file_name().to_string_lossy().into_owned();
+            for f in std::fs::read_dir(dir.path()).expect("folder").flatten() {
+                inputs.push((target.clone(), f.path()));
+            }
+        }
+    }
+    for f in std::fs::read_dir(root.join("damaged"))
+        .expect("folder")
+        .flatten()
+    {
+        if f.path().extension().is_some_and(|e| e == "parquet") {
+            inputs.push(("trace_parquet".into(), f.path()));
+        }
+    }
+    assert!(inputs.len() >= 10, "{inputs:?}");
+    for (target, path) in inputs {
+        let data = std::fs::read(&path).expect("input");
+        if let Some(dialect) = target.strip_prefix("policy_") {
+            let opts = mcpsim::policy::LoadOptions {
+                dialect: Some(dialect.parse().expect("a dialect")),
+                ..Default::default()
+            };
+            let _ = mcpsim::policy::check_policy_str(&String::from_utf8_lossy(&data), &opts);
+            continue;
+        }
+        let format = Format::parse(target.strip_prefix("trace_").expect("a trace target"))
+            .expect("a format");
+        for strict in [false, true] {
+            let opts = ReadOptions {
+                from: Some(format),
+                strict,
+                reorder_window: None,
+            };
+            let Ok(mut trace) = Trace::open_with_stdin(&["-".into()], &opts, &mut &data[..]) else {
+                continue;
+            };
+            while let Ok(Some(call)) = trace.next_call() {
+                let _ = call.record().args.values();
+            }
+        }
+    }
+}
