@@ -24,6 +24,10 @@ pub enum Args {
     /// the paths its rules name straight from the text ([`Args::lookup`]), and a map is built
     /// only when something needs all of it (building a map per call dominated replay time).
     Raw(RawArgs),
+    /// Arguments that were recorded but are not a JSON object (a list, a string, a number),
+    /// kept as their JSON text. No path resolves in them: a gateway that reads arguments as an
+    /// object cannot read these (the Intercept gateway forwards such calls unevaluated).
+    NotObject(Box<str>),
 }
 
 /// The JSON text of an argument object, read a path at a time or parsed into its map on first
@@ -97,6 +101,8 @@ pub enum ArgsView<'a> {
     Keys(&'a [String]),
     /// Nothing recorded.
     Unrecorded,
+    /// Recorded arguments that are not an object, as JSON text.
+    NotObject(&'a str),
 }
 
 impl Args {
@@ -118,6 +124,7 @@ impl Args {
                 Some(m) => ArgsView::Values(m),
                 None => ArgsView::Unrecorded,
             },
+            Args::NotObject(text) => ArgsView::NotObject(text),
         }
     }
 }
@@ -146,7 +153,7 @@ impl Args {
                 path.first()
                     .is_some_and(|top| keys.iter().any(|k| k == top.as_ref())),
             ),
-            Args::Unrecorded => ArgLookup::Unrecorded,
+            Args::Unrecorded | Args::NotObject(_) => ArgLookup::Unrecorded,
             Args::Raw(raw) => match raw.parsed.get() {
                 // Someone already needed the whole map: read it.
                 Some(Some(map)) => ArgLookup::Value(lookup_in_map(map, path).map(Cow::Borrowed)),
@@ -417,7 +424,7 @@ mod tests {
             ArgsView::Keys(keys) => {
                 ArgLookup::TopKey(path.first().is_some_and(|p| keys.iter().any(|k| k == p)))
             }
-            ArgsView::Unrecorded => ArgLookup::Unrecorded,
+            ArgsView::Unrecorded | ArgsView::NotObject(_) => ArgLookup::Unrecorded,
         }
     }
 

@@ -13,7 +13,7 @@ use std::sync::Arc;
 pub(crate) use args::lookup_in_map;
 pub use args::{ArgLookup, Args, ArgsView, RawArgs, raw_object_parses};
 pub use upstream::Upstream;
-pub use view::{CallIds, CallView};
+pub use view::{CallIds, CallView, reply_time};
 
 /// Nanoseconds since the Unix epoch, UTC. Every timestamp in mcpsim is one of these.
 pub type Nanos = i64;

@@ -22,6 +22,9 @@ pub struct CallView<'a> {
     pub args: &'a Args,
     /// How the upstream call ended, when the trace says.
     pub upstream: Option<Upstream>,
+    /// When the upstream reply arrived (the call's time plus its recorded latency), when the
+    /// trace says; the Intercept dialect gives a failed call's reservation back then.
+    pub reply_at: Option<Nanos>,
     /// The names above as ids the caller interned, when it did (see [`CallIds`]).
     pub ids: Option<CallIds>,
 }
@@ -47,4 +50,11 @@ pub struct CallIds {
 impl CallIds {
     /// The id of an absent grant or session (a reader's symbol table uses the same value).
     pub const ABSENT: u32 = u32::MAX;
+}
+
+/// When a reply recorded `latency_ms` after a call at `ts` arrived; `None` for a latency that
+/// is negative or not finite. Fractions of a nanosecond are dropped.
+pub fn reply_time(ts: Nanos, latency_ms: f64) -> Option<Nanos> {
+    (latency_ms.is_finite() && latency_ms >= 0.0)
+        .then(|| ts.saturating_add((latency_ms * 1e6) as i64))
 }

@@ -76,6 +76,16 @@ pub enum AssumeUnknown {
     Deny,
 }
 
+/// Where Intercept counters are kept.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum InterceptCounters {
+    /// One store shared by every server and policy, keys `<tool>.<counter>` (the gateway's
+    /// default: its instances share one state store).
+    Shared,
+    /// One store per server (instances with separate state stores).
+    PerServer,
+}
+
 /// Evaluation switches (policy.md §1, steps 6–8).
 #[derive(clap::Args, Debug, Clone)]
 pub struct EvalArgs {
@@ -91,6 +101,9 @@ pub struct EvalArgs {
     /// Continue calls held for approval as if approved at once (they then count against limits).
     #[arg(long)]
     pub assume_approved: bool,
+    /// Where Intercept-dialect counters are kept: one store shared by every server, or one per server.
+    #[arg(long, value_enum, default_value = "shared", value_name = "WHERE")]
+    pub intercept_counters: InterceptCounters,
     /// Reject mcpsim's extensions to the policy.json dialect.
     #[arg(long)]
     pub strict_dialect: bool,
@@ -106,6 +119,7 @@ impl EvalArgs {
             assume_upstream_failure: self.assume_upstream == AssumeUpstream::Failure,
             assume_unknown_deny: self.assume_unknown == AssumeUnknown::Deny,
             assume_approved: self.assume_approved,
+            intercept_per_server: self.intercept_counters == InterceptCounters::PerServer,
         }
     }
 
@@ -206,8 +220,74 @@ impl SummaryOutputArgs {
     }
 }
 
+/// `--server NAME`: only that server's calls count; the others are counted as left out. A name
+/// that no call has is an error naming the servers seen.
+pub struct ServerFilter<'a> {
+    server: Option<&'a str>,
+    /// Per server id: 0 not seen yet, 1 left out, 2 kept.
+    seen: Vec<u8>,
+    names: std::collections::BTreeSet<String>,
+    kept: u64,
+    /// Calls left out.
+    pub left_out: u64,
+}
+
+impl<'a> ServerFilter<'a> {
+    pub fn new(server: Option<&'a str>) -> ServerFilter<'a> {
+        ServerFilter {
+            server,
+            seen: Vec::new(),
+            names: Default::default(),
+            kept: 0,
+            left_out: 0,
+        }
+    }
+
+    /// Whether `call` is one of the server's (always, without `--server`).
+    #[inline]
+    pub fn keeps(&mut self, call: &crate::trace::Call<'_>) -> bool {
+        let Some(server) = self.server else {
+            return true;
+        };
+        let id = call.ids().server as usize;
+        if self.seen.len() <= id {
+            self.seen.resize(id + 1, 0);
+        }
+        if self.seen[id] == 0 {
+            let name = call.server();
+            self.seen[id] = 1 + u8::from(&**name == server);
+            self.names.insert(name.to_string());
+        }
+        let keep = self.seen[id] == 2;
+        if keep {
+            self.kept += 1;
+        } else {
+            self.left_out += 1;
+        }
+        keep
+    }
+
+    /// After the read: an error when `--server` named a server no call has.
+    pub fn check(&self) -> anyhow::Result<()> {
+        match self.server {
+            Some(s) if self.kept == 0 && !self.names.is_empty() => {
+                let near = crate::policy::nearest_name(s, self.names.iter().map(String::as_str))
+                    .map(|n| format!("; did you mean `{n}`?"))
+                    .unwrap_or_default();
+                anyhow::bail!(
+                    "--server {s}: no call has this server (servers in the trace: {}){near}",
+                    self.names.iter().cloned().collect::<Vec<_>>().join(", ")
+                )
+            }
+            _ => Ok(()),
+        }
+    }
+}
+
 /// Parse `deny,throttle,unknown` into decision kinds.
 pub fn parse_kind(s: &str) -> Result<DecisionKind, String> {
+    // `--fail-on 'deny, throttle'`: the space after a comma is not part of the name.
+    let s = s.trim();
     DecisionKind::parse(s).ok_or_else(|| {
         format!("unknown decision `{s}` (expected allow, deny, throttle, approval or unknown)")
     })
@@ -325,6 +405,8 @@ pub trait Finished {
     const ROWS: RowKind;
     /// What was read.
     fn input(&self) -> &InputSummary;
+    /// The report's warnings.
+    fn warnings(&self) -> &[String];
     /// The gate, if one was asked for.
     fn gate(&self) -> Option<&Gate>;
     /// Render in a summary format.
@@ -336,6 +418,9 @@ impl Finished for SimulateReport {
     const ROWS: RowKind = RowKind::Simulate;
     fn input(&self) -> &InputSummary {
         &self.input
+    }
+    fn warnings(&self) -> &[String] {
+        &self.warnings
     }
     fn gate(&self) -> Option<&Gate> {
         self.gate.as_ref()
@@ -350,6 +435,9 @@ impl Finished for DiffReport {
     const ROWS: RowKind = RowKind::Diff;
     fn input(&self) -> &InputSummary {
         &self.input
+    }
+    fn warnings(&self) -> &[String] {
+        &self.warnings
     }
     fn gate(&self) -> Option<&Gate> {
         self.gate.as_ref()
@@ -381,6 +469,9 @@ pub fn replay_and_report<R: Finished>(
     match sink {
         Some(sink) => {
             sink.finish(&mut dest)?;
+            for w in report.warnings() {
+                writeln!(err, "warning: {w}")?;
+            }
             warn_skipped(report.input(), err)?;
         }
         None => report.write_summary(output.format, &mut dest)?,
@@ -408,6 +499,21 @@ pub(super) fn warn_skipped(input: &InputSummary, err: &mut dyn Write) -> io::Res
         writeln!(err, "warning: {} malformed records skipped", input.skipped)?;
         for s in &input.skipped_examples {
             writeln!(err, "  {}:{}: {}", s.file, s.line, s.reason)?;
+        }
+    }
+    if let Some(r) = &input.replies {
+        if r.requests_without_reply > 0 || r.replies_without_request > 0 {
+            let n =
+                |n: u64, one: &str, many: &str| format!("{n} {}", if n == 1 { one } else { many });
+            writeln!(
+                err,
+                "warning: {} without a reply, {} without a request",
+                n(r.requests_without_reply, "request", "requests"),
+                n(r.replies_without_request, "reply", "replies"),
+            )?;
+            for s in &r.examples {
+                writeln!(err, "  {}:{}: {}", s.file, s.line, s.reason)?;
+            }
         }
     }
     let no_policy: u64 = input.no_policy.iter().map(|c| c.count).sum();

@@ -4,9 +4,11 @@ use std::io::Write;
 
 use anyhow::bail;
 
-use super::common::{EvalArgs, InputArgs, Spinner, SummaryOutputArgs, load_policies, warn_skipped};
+use super::common::{
+    EvalArgs, InputArgs, ServerFilter, Spinner, SummaryOutputArgs, load_policies, warn_skipped,
+};
 use crate::engine::CallView;
-use crate::replay::{Engines, input_summary};
+use crate::replay::{Engines, input_summary, view_of};
 use crate::report::{self, CallInfo, ExplainReport, NoPolicy};
 use crate::trace::Args;
 
@@ -45,6 +47,9 @@ pub struct ExplainArgs {
     /// The call: its request id, or `#N` for the N-th call in time order (as simulate lists it).
     #[arg(long, required = true, value_parser = parse_call_ref, value_name = "ID|#N")]
     pub call: CallRef,
+    /// Match `--call ID` among this server's calls only (ids repeat across servers).
+    #[arg(long, value_name = "NAME")]
+    pub server: Option<String>,
     /// Evaluation switches.
     #[command(flatten)]
     pub eval: EvalArgs,
@@ -69,14 +74,16 @@ pub fn run(args: &ExplainArgs, out: &mut dyn Write, err: &mut dyn Write) -> anyh
     let mut found = None;
     let mut matches = Vec::new();
     let mut spinner = Spinner::new();
+    let mut filter = ServerFilter::new(args.server.as_deref());
     // Read to the end even past the call: skipped lines are counted, and other calls may
     // have the same id.
     while let Some(call) = trace.next_call()? {
         index = call.index;
         spinner.count(index);
+        let of_server = filter.keeps(&call);
         let target = match &args.call {
             CallRef::Index(n) => index == *n,
-            CallRef::Id(id) => call.id().as_deref() == Some(id.as_str()),
+            CallRef::Id(id) => of_server && call.id().as_deref() == Some(id.as_str()),
         };
         if target {
             matches.push(index);
@@ -102,16 +109,18 @@ pub fn run(args: &ExplainArgs, out: &mut dyn Write, err: &mut dyn Write) -> anyh
             } else {
                 Args::Unrecorded
             };
-            engine.evaluate(&by_name(call.view(&args)));
+            engine.evaluate(&by_name(view_of(&call, &args)));
             continue;
         }
         let record = call.record();
         let info = CallInfo::new(index, &record, &files, args.show_args);
         let call_args = call.args();
-        let view = by_name(call.view(&call_args));
+        let view = by_name(view_of(&call, &call_args));
         // Steps first: they read the counters as they stand before this call is decided.
-        let steps = engine.explain(&view);
-        let decision = engine.evaluate(&view);
+        let mut steps = engine.explain(&view);
+        let mut decision = engine.evaluate(&view);
+        engines.name_key(ids.server, &mut decision);
+        engines.name_step_keys(ids.server, &mut steps);
         found = Some(match policies.policy_for(&record.server) {
             Some(policy) => {
                 ExplainReport::new(info, &record, policy, &steps, &decision, args.show_args)
@@ -120,6 +129,7 @@ pub fn run(args: &ExplainArgs, out: &mut dyn Write, err: &mut dyn Write) -> anyh
         });
     }
     drop(spinner);
+    filter.check()?;
     warn_skipped(
         &input_summary(&files, trace.stats(), NoPolicy::default()),
         err,
@@ -131,7 +141,7 @@ pub fn run(args: &ExplainArgs, out: &mut dyn Write, err: &mut dyn Write) -> anyh
             let shown: Vec<String> = matches.iter().take(10).map(|i| format!("#{i}")).collect();
             let more = if matches.len() > 10 { ", …" } else { "" };
             bail!(
-                "--call {id}: {} calls have this id ({}{more}); pick one by position, e.g. --call '#{}'",
+                "--call {id}: {} calls have this id ({}{more}); pick one by position, e.g. --call '#{}', or name its server with --server",
                 matches.len(),
                 shown.join(", "),
                 matches[0]

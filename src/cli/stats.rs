@@ -3,7 +3,7 @@
 
 use std::io::Write;
 
-use super::common::{InputArgs, Spinner, SummaryOutputArgs};
+use super::common::{InputArgs, ServerFilter, Spinner, SummaryOutputArgs};
 use crate::replay::input_summary;
 use crate::report::{self, NoPolicy, StatsBuilder};
 
@@ -17,6 +17,9 @@ pub struct StatsArgs {
     /// Trace inputs.
     #[command(flatten)]
     pub input: InputArgs,
+    /// Only the calls of this server.
+    #[arg(long, value_name = "NAME")]
+    pub server: Option<String>,
     /// Report shape and destination.
     #[command(flatten)]
     pub output: SummaryOutputArgs,
@@ -28,12 +31,17 @@ pub fn run(args: &StatsArgs, out: &mut dyn Write, _err: &mut dyn Write) -> anyho
     let files = trace.files().to_vec();
     let mut builder = StatsBuilder::new();
     let mut spinner = Spinner::new();
+    let mut filter = ServerFilter::new(args.server.as_deref());
     while let Some(call) = trace.next_call()? {
         spinner.count(call.index);
-        builder.push(call.ts(), call.ids(), call.upstream());
+        if filter.keeps(&call) {
+            builder.push(call.ts(), call.ids(), call.upstream());
+        }
     }
     drop(spinner);
-    let input = input_summary(&files, trace.stats(), NoPolicy::default());
+    filter.check()?;
+    let mut input = input_summary(&files, trace.stats(), NoPolicy::default());
+    input.left_out = filter.left_out;
     let report = builder.finish(trace.names(), input);
     let mut dest = args.output.open(out)?;
     report::write_stats(&report, args.output.format, &mut dest)?;

@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use super::decision::{Decision, DecisionKind};
 use super::explain::ExplainStep;
-use super::intercept::InterceptEngine;
+use super::intercept::{InterceptEngine, InterceptStore};
 use super::layer::LayerEngine;
 use super::policy::{LimitSpec, Policy};
 use crate::call::CallView;
@@ -22,14 +22,18 @@ pub struct EvalOptions {
     pub assume_unknown_deny: bool,
     /// `--assume-approved`: calls held for approval continue through the limits.
     pub assume_approved: bool,
+    /// `--intercept-counters per-server`: each server keeps its own Intercept counters instead
+    /// of the one state store the gateway's instances share by default.
+    pub intercept_per_server: bool,
 }
 
 /// What steps 1–5 decide about a call, without counter state. Comparable across two different
 /// policies: limits are compared by definition, not by slot.
 #[derive(Debug, Clone, PartialEq)]
 pub struct StaticOutcome {
-    /// `Deny`, `Approval` or `Unknown` when steps 1–5 decide; `None` when the call reaches the
-    /// limits (and is then allowed or throttled depending on counter state).
+    /// `Deny`, `Approval` or `Unknown` when steps 1–5 decide (`Allow` for an Intercept call
+    /// forwarded unevaluated); `None` when the call reaches the limits (and is then allowed or
+    /// throttled depending on counter state).
     pub decided: Option<DecisionKind>,
     /// The deciding rule id (empty when `decided` is `None`).
     pub rule: Arc<str>,
@@ -60,9 +64,17 @@ enum Run {
 impl Engine {
     /// An engine with empty counters.
     pub fn new(policy: Arc<Policy>, opts: EvalOptions) -> Engine {
+        Engine::with_store(policy, opts, &InterceptStore::new())
+    }
+
+    /// An engine with empty counters whose Intercept counters live in `store`, shared with
+    /// every engine given a clone of it. A PolicyLayer engine keeps counters of its own.
+    pub fn with_store(policy: Arc<Policy>, opts: EvalOptions, store: &InterceptStore) -> Engine {
         let run = match &*policy {
             Policy::PolicyLayer(p) => Run::PolicyLayer(LayerEngine::new(Arc::clone(p), opts)),
-            Policy::Intercept(p) => Run::Intercept(InterceptEngine::new(Arc::clone(p), opts)),
+            Policy::Intercept(p) => {
+                Run::Intercept(InterceptEngine::with_store(Arc::clone(p), opts, store))
+            }
         };
         Engine { policy, opts, run }
     }

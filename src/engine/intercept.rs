@@ -11,11 +11,15 @@
 //!    A rule without such a condition never increments. The first reservation that does not fit
 //!    refuses the call and gives back the ones already made.
 //!
-//! Counters are keyed by `<tool or _global>.<counter>` exactly as the gateway keys them; one
-//! gateway process fronts one upstream server, so mcpsim keeps one set of counters per server.
+//! Counters are keyed by `<tool or _global>.<counter>` exactly as the gateway keys them, in an
+//! [`InterceptStore`]: the gateway's instances share one state store by default, so the same
+//! key on two servers is one counter unless `--intercept-counters per-server` is given.
+//! Arithmetic is the gateway's: int64 that wraps, limits and increments converted from
+//! floats as amd64 converts them, rollbacks floored at zero.
 
-use std::collections::{HashMap, HashSet};
-use std::sync::Arc;
+use std::cmp::Reverse;
+use std::collections::{BinaryHeap, HashMap, HashSet};
+use std::sync::{Arc, Mutex, MutexGuard};
 
 use serde_json::Value;
 
@@ -24,7 +28,7 @@ use super::eval::{EvalOptions, StaticOutcome};
 use super::explain::{ExplainStep, StepOutcome};
 use super::policy::{Algorithm, LimitSpec};
 use super::predicate::{self, ArgPath, EqMode, Op, Truth};
-use super::window;
+use super::{gofmt, window};
 use crate::call::CallView;
 use crate::call::{ArgLookup, Args, Nanos, Upstream};
 
@@ -256,6 +260,9 @@ impl Rule {
     }
 }
 
+/// The rule id of a call forwarded unevaluated because its arguments are not an object.
+pub const NOT_OBJECT_RULE: &str = "(arguments not an object)";
+
 /// A counter the policy names: `<scope>.<counter>` with its window.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct InterceptCounter {
@@ -280,6 +287,8 @@ pub struct InterceptPolicy {
     pub(super) rule_count: usize,
     pub(super) hidden_rule: Arc<str>,
     pub(super) default_deny_rule: Arc<str>,
+    pub(super) not_object_rule: Arc<str>,
+    pub(super) not_object_message: Arc<str>,
     pub(super) internal_error_message: Arc<str>,
     pub(super) empty: Arc<str>,
 }
@@ -308,6 +317,10 @@ impl InterceptPolicy {
             rule_count,
             hidden_rule: Arc::from("(hidden)"),
             default_deny_rule: Arc::from("(default deny)"),
+            not_object_rule: Arc::from(NOT_OBJECT_RULE),
+            not_object_message: Arc::from(
+                "arguments are not a JSON object: the gateway forwards the call without evaluating it",
+            ),
             internal_error_message: Arc::from("Internal policy error"),
             empty: Arc::from(""),
         }
@@ -378,21 +391,129 @@ impl InterceptPolicy {
     }
 }
 
-#[derive(Debug, Clone, Copy, Default)]
-struct CounterState {
+/// One counter of the store: the value and the window it was last written in.
+#[derive(Debug, Clone, Copy)]
+struct Entry {
     window_start: Nanos,
+    window_len: Nanos,
     used: i64,
 }
 
-/// Runs one compiled Intercept policy over calls in time order, keeping its counters.
-#[derive(Debug, Clone)]
+/// Reservations to give back when a failed call's reply arrives.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+struct PendingRollback {
+    at: Nanos,
+    seq: u64,
+    reserved: Vec<(StoreKey, i64)>,
+}
+
+/// A store key: the server part (0 when counters are shared by every server) and the id of
+/// `<tool>.<counter>`.
+type StoreKey = (u32, u32);
+
+/// What a store holds.
+#[derive(Debug, Clone, Default)]
+struct StoreState {
+    keys: HashMap<Arc<str>, u32>,
+    servers: HashMap<Arc<str>, u32>,
+    entries: HashMap<StoreKey, Entry>,
+    pending: BinaryHeap<Reverse<PendingRollback>>,
+    seq: u64,
+}
+
+impl StoreState {
+    fn key_id(&mut self, key: &Arc<str>) -> u32 {
+        let next = self.keys.len() as u32;
+        *self.keys.entry(key.clone()).or_insert(next)
+    }
+
+    fn server_id(&mut self, server: &str) -> u32 {
+        if let Some(&id) = self.servers.get(server) {
+            return id;
+        }
+        let id = self.servers.len() as u32 + 1;
+        self.servers.insert(Arc::from(server), id);
+        id
+    }
+
+    /// The counter's value at `ts`: zero outside the window it was written in, as the
+    /// gateway's store reads it (with the window length of its last write).
+    fn read(&self, key: StoreKey, ts: Nanos) -> i64 {
+        match self.entries.get(&key) {
+            Some(e) if e.window_start == window::fixed_window_start(ts, e.window_len) => e.used,
+            _ => 0,
+        }
+    }
+
+    /// Give reservations back: the stores subtract and floor the value at zero, whatever
+    /// window the counter is in now.
+    fn rollback(&mut self, reserved: &[(StoreKey, i64)]) {
+        for (key, amount) in reserved {
+            if let Some(e) = self.entries.get_mut(key) {
+                e.used = e.used.wrapping_sub(*amount).max(0);
+            }
+        }
+    }
+
+    /// Apply the rollbacks of replies that arrived at or before `ts`, in arrival order.
+    fn settle(&mut self, ts: Nanos) {
+        while self.pending.peek().is_some_and(|p| p.0.at <= ts) {
+            if let Some(Reverse(p)) = self.pending.pop() {
+                self.rollback(&p.reserved);
+            }
+        }
+    }
+}
+
+/// The gateway's state store: Intercept counters by key (`<tool>.<counter>`,
+/// `_global.<counter>`). Every Intercept instance of a deployment shares one store by
+/// default, so engines given the same store (clones of one [`InterceptStore`]) share their
+/// counters across servers and policies; with [`EvalOptions::intercept_per_server`] each
+/// server keeps its own.
+#[derive(Debug, Clone, Default)]
+pub struct InterceptStore(Arc<Mutex<StoreState>>);
+
+impl InterceptStore {
+    /// An empty store.
+    pub fn new() -> InterceptStore {
+        InterceptStore::default()
+    }
+
+    fn lock(&self) -> MutexGuard<'_, StoreState> {
+        // A panic while holding the lock leaves counters that are still consistent numbers.
+        self.0.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// A separate store holding a copy of this one's counters.
+    fn snapshot(&self) -> InterceptStore {
+        InterceptStore(Arc::new(Mutex::new(self.lock().clone())))
+    }
+}
+
+/// Runs one compiled Intercept policy over calls in time order, keeping its counters in a
+/// store (its own, or one shared with other engines).
+#[derive(Debug)]
 pub struct InterceptEngine {
     policy: Arc<InterceptPolicy>,
     opts: EvalOptions,
-    /// Per server, one state per counter slot.
-    counters: HashMap<Arc<str>, Vec<CounterState>>,
+    store: InterceptStore,
+    /// The store's key id of each counter slot of the policy.
+    slot_keys: Vec<u32>,
     /// Reservations of the call being evaluated (reused across calls).
-    scratch: Vec<(usize, i64)>,
+    scratch: Vec<(StoreKey, i64)>,
+}
+
+/// Cloning an engine snapshots its counters: the clone has a store of its own.
+impl Clone for InterceptEngine {
+    fn clone(&self) -> InterceptEngine {
+        InterceptEngine {
+            policy: self.policy.clone(),
+            opts: self.opts,
+            store: self.store.snapshot(),
+            slot_keys: self.slot_keys.clone(),
+            scratch: Vec::new(),
+        }
+    }
 }
 
 fn decision(kind: DecisionKind, rule: &Arc<str>, message: &Arc<str>) -> Decision {
@@ -414,12 +535,25 @@ enum Screen<'p> {
     Pass,
 }
 
+/// How `state.` conditions read counters: from a store (its state, the call's server part,
+/// the key id of each slot), or all zero.
+#[derive(Clone, Copy)]
+struct Reader<'a>(Option<(&'a StoreState, u32, &'a [u32])>);
+
+impl Reader<'_> {
+    fn used(&self, slot: usize, ts: Nanos) -> i64 {
+        match self.0 {
+            Some((store, server, keys)) => store.read((server, keys[slot]), ts),
+            None => 0,
+        }
+    }
+}
+
 /// The rules phase: hidden, default deny, then tool and wildcard rules in file order.
-/// `state.` conditions read `table` (the counters of this call's server; `None` reads zero).
 fn screen<'p>(
     policy: &'p InterceptPolicy,
     call: &CallView<'_>,
-    table: Option<&[CounterState]>,
+    counters: Reader<'_>,
 ) -> Screen<'p> {
     let tool = call.tool;
     if policy.is_hidden(tool) {
@@ -437,7 +571,7 @@ fn screen<'p>(
         }
         let mut rule_unknown = false;
         for cond in &rule.conditions {
-            match eval_condition(cond, call, &policy.counters, table) {
+            match eval_condition(cond, call, counters) {
                 Truth::Holds => {}
                 // Deny wins over unknown: whatever the unrecorded values were, this call is denied.
                 Truth::Fails => return Screen::Deny(&rule.id, rule.deny_message.clone()),
@@ -455,12 +589,31 @@ fn screen<'p>(
 }
 
 impl InterceptEngine {
-    /// A fresh engine: every counter at zero.
+    /// A fresh engine with a store of its own: every counter at zero.
     pub fn new(policy: Arc<InterceptPolicy>, opts: EvalOptions) -> InterceptEngine {
+        InterceptEngine::with_store(policy, opts, &InterceptStore::new())
+    }
+
+    /// A fresh engine keeping its counters in `store`, shared with every engine given a clone
+    /// of it (as the gateway's instances share one state store).
+    pub fn with_store(
+        policy: Arc<InterceptPolicy>,
+        opts: EvalOptions,
+        store: &InterceptStore,
+    ) -> InterceptEngine {
+        let slot_keys = {
+            let mut state = store.lock();
+            policy
+                .counters
+                .iter()
+                .map(|c| state.key_id(&c.key))
+                .collect()
+        };
         InterceptEngine {
             policy,
             opts,
-            counters: HashMap::new(),
+            store: store.clone(),
+            slot_keys,
             scratch: Vec::new(),
         }
     }
@@ -470,7 +623,18 @@ impl InterceptEngine {
         &self.policy
     }
 
-    /// Decide one call, reserve its counters, and give them back if the upstream call failed.
+    /// The scope counters are kept in, as throttles report it.
+    fn scope(&self) -> Scope {
+        if self.opts.intercept_per_server {
+            Scope::Server
+        } else {
+            Scope::Global
+        }
+    }
+
+    /// Decide one call, reserve its counters, and give them back if the upstream call failed:
+    /// when its reply arrives ([`CallView::reply_at`]), else at once. Rollbacks of earlier calls
+    /// whose replies arrived by this call's time are applied first.
     ///
     /// A reservation that does not fit is reported as `throttle` (the gateway answers it with a
     /// denial; mcpsim keeps limit refusals apart from rule refusals in every dialect). An
@@ -478,8 +642,22 @@ impl InterceptEngine {
     /// increment is an unrecorded argument.
     pub fn evaluate(&mut self, call: &CallView<'_>) -> Decision {
         let policy = Arc::clone(&self.policy);
-        let table = self.counters.get(call.server).map(Vec::as_slice);
-        let unknown_rule = match screen(&policy, call, table) {
+        let store = self.store.clone();
+        let mut state = store.lock();
+        state.settle(call.ts);
+        // The gateway cannot read such arguments and forwards the call unevaluated: allowed,
+        // nothing reserved, so nothing to give back.
+        if matches!(call.args, Args::NotObject(_)) {
+            let rule = &policy.not_object_rule;
+            return decision(DecisionKind::Allow, rule, &policy.not_object_message);
+        }
+        let server = if self.opts.intercept_per_server {
+            state.server_id(call.server)
+        } else {
+            0
+        };
+        let reader = Reader(Some((&state, server, &self.slot_keys)));
+        let unknown_rule = match screen(&policy, call, reader) {
             Screen::Deny(rule, message) => return decision(DecisionKind::Deny, rule, &message),
             Screen::Unknown(rule) if self.opts.assume_unknown_deny => {
                 return decision(DecisionKind::Unknown, &rule.id, &rule.unknown_message);
@@ -487,21 +665,31 @@ impl InterceptEngine {
             Screen::Unknown(rule) => Some(rule),
             Screen::Pass => None,
         };
-        let outcome = self.reserve(&policy, call);
-        let reserved = std::mem::take(&mut self.scratch);
+        let outcome = self.reserve(&policy, call, &mut state, server);
         let refused = match outcome {
             Ok(()) => {
                 if self.upstream_failed(call.upstream) {
-                    self.rollback(call.server, &reserved);
+                    match call.reply_at.filter(|&at| at > call.ts) {
+                        Some(at) => {
+                            state.seq += 1;
+                            let seq = state.seq;
+                            state.pending.push(Reverse(PendingRollback {
+                                at,
+                                seq,
+                                reserved: self.scratch.clone(),
+                            }));
+                        }
+                        None => state.rollback(&self.scratch),
+                    }
                 }
                 None
             }
             Err(refusal) => {
-                self.rollback(call.server, &reserved);
+                state.rollback(&self.scratch);
                 Some(refusal)
             }
         };
-        self.scratch = reserved;
+        drop(state);
         self.scratch.clear();
         match (refused, unknown_rule) {
             // A decidable deny (bad `increment_from`) wins over unknown.
@@ -519,19 +707,23 @@ impl InterceptEngine {
         }
     }
 
-    /// The reservation phase: tentative increments in `self.scratch`, in rule order. The
-    /// caller gives them back on a refusal or a failed upstream call.
+    /// The reservation phase, as the gateway's store runs it: in rule order, each counter
+    /// checked and written at once (`used + amount > cap` refuses, in int64 arithmetic that
+    /// wraps), tentative increments listed in `self.scratch` for the caller to give back on a
+    /// refusal or a failed upstream call.
     fn reserve<'p>(
         &mut self,
         policy: &'p InterceptPolicy,
         call: &CallView<'_>,
+        state: &mut StoreState,
+        server: u32,
     ) -> Result<(), Refusal<'p>> {
         self.scratch.clear();
         for rule in policy.rules_for(call.tool) {
-            let Some(state) = &rule.state else { continue };
+            let Some(block) = &rule.state else { continue };
             // The gateway resolves the increment before it looks for a cap, so a bad
             // `increment_from` denies even on a rule that never increments.
-            let amount = match &state.increment {
+            let amount = match &block.increment {
                 Increment::Fixed(n) => *n,
                 Increment::From(path) => match increment_from(path, call.args) {
                     Amount::Value(n) => n,
@@ -539,25 +731,22 @@ impl InterceptEngine {
                     Amount::Unknown => return Err(Refusal::Unknown(rule)),
                 },
             };
-            let Some(cap) = state.cap else { continue };
-            let Some(window) = policy.counters[state.slot].window else {
+            let Some(cap) = block.cap else { continue };
+            let Some(window) = policy.counters[block.slot].window else {
                 continue;
             };
             let start = window.start(call.ts);
-            let counter = self.counter_mut(call.server, state.slot);
-            if counter.window_start != start {
-                *counter = CounterState {
-                    window_start: start,
-                    used: 0,
-                };
-            }
-            let used = counter.used;
-            if used.saturating_add(amount) > cap {
+            let key = (server, self.slot_keys[block.slot]);
+            let used = match state.entries.get(&key) {
+                Some(e) if e.window_start == start => e.used,
+                _ => 0,
+            };
+            if used.wrapping_add(amount) > cap {
                 return Err(Refusal::Throttle(
                     rule,
                     Throttle {
-                        counter: policy.counters[state.slot].key.clone(),
-                        scope: Scope::Server,
+                        counter: policy.counters[block.slot].key.clone(),
+                        scope: self.scope(),
                         window_start: start,
                         used: used as f64,
                         max: cap as f64,
@@ -566,8 +755,15 @@ impl InterceptEngine {
                     },
                 ));
             }
-            counter.used = used.saturating_add(amount);
-            self.scratch.push((state.slot, amount));
+            state.entries.insert(
+                key,
+                Entry {
+                    window_start: start,
+                    window_len: window.len_nanos(),
+                    used: used.wrapping_add(amount),
+                },
+            );
+            self.scratch.push((key, amount));
         }
         Ok(())
     }
@@ -586,26 +782,6 @@ impl InterceptEngine {
             None => self.opts.assume_upstream_failure,
         }
     }
-
-    fn counter_mut(&mut self, server: &str, slot: usize) -> &mut CounterState {
-        if !self.counters.contains_key(server) {
-            let fresh = vec![CounterState::default(); self.policy.counters.len()];
-            self.counters.insert(Arc::from(server), fresh);
-        }
-        let table = self
-            .counters
-            .get_mut(server)
-            .expect("the server's counter table was inserted just above");
-        &mut table[slot]
-    }
-
-    fn rollback(&mut self, server: &str, reserved: &[(usize, i64)]) {
-        if let Some(table) = self.counters.get_mut(server) {
-            for &(slot, amount) in reserved {
-                table[slot].used = table[slot].used.saturating_sub(amount);
-            }
-        }
-    }
 }
 
 /// Why the reservation phase stopped a call.
@@ -621,7 +797,14 @@ enum Refusal<'p> {
 /// the reservations that would follow, described by definition (counter key, window, cap,
 /// increment source) so that outcomes compare across two policies of either dialect.
 pub fn static_outcome(policy: &InterceptPolicy, call: &CallView<'_>) -> StaticOutcome {
-    match screen(policy, call, None) {
+    if matches!(call.args, Args::NotObject(_)) {
+        return StaticOutcome {
+            decided: Some(DecisionKind::Allow),
+            rule: policy.not_object_rule.clone(),
+            limits: Vec::new(),
+        };
+    }
+    match screen(policy, call, Reader(None)) {
         Screen::Deny(rule, _) => StaticOutcome {
             decided: Some(DecisionKind::Deny),
             rule: rule.clone(),
@@ -657,7 +840,8 @@ fn limit_spec(policy: &InterceptPolicy, rule: &Rule) -> Option<LimitSpec> {
         counter: counter.key.clone(),
         window_secs: counter.window?.seconds(),
         max: cap as f64,
-        scope: Scope::Server,
+        // The gateway's instances share one store by default (explain gives the run's scope).
+        scope: Scope::Global,
         algorithm: Algorithm::Fixed,
         increment_from: match &state.increment {
             Increment::From(path) => Some(Arc::from(&*path.text)),
@@ -677,6 +861,9 @@ impl InterceptEngine {
             outcome,
         };
         let mut steps = Vec::new();
+        if matches!(call.args, Args::NotObject(_)) {
+            return steps;
+        }
         if policy.is_hidden(call.tool) {
             steps.push(step(&policy.hidden_rule, StepOutcome::Hidden));
             return steps;
@@ -688,7 +875,14 @@ impl InterceptEngine {
             }
             steps.push(step(&policy.empty, StepOutcome::Unlisted));
         }
-        let table = self.counters.get(call.server).map(Vec::as_slice);
+        // Counters as the call would find them: replies that arrived by now rolled back.
+        let mut state = self.store.lock().clone();
+        state.settle(call.ts);
+        let server = match self.opts.intercept_per_server {
+            true => state.servers.get(call.server).copied().unwrap_or(u32::MAX),
+            false => 0,
+        };
+        let reader = Reader(Some((&state, server, &self.slot_keys)));
         for rule in policy.rules_for(call.tool) {
             if rule.deny {
                 let outcome = StepOutcome::Predicate {
@@ -699,7 +893,7 @@ impl InterceptEngine {
                 return steps;
             }
             for cond in &rule.conditions {
-                let holds = match eval_condition(cond, call, &policy.counters, table) {
+                let holds = match eval_condition(cond, call, reader) {
                     Truth::Holds => Some(true),
                     Truth::Fails => Some(false),
                     Truth::Unknown => None,
@@ -715,16 +909,17 @@ impl InterceptEngine {
             }
         }
         for rule in policy.rules_for(call.tool) {
-            let (Some(spec), Some(state)) = (limit_spec(policy, rule), &rule.state) else {
+            let (Some(mut spec), Some(block)) = (limit_spec(policy, rule), &rule.state) else {
                 continue;
             };
+            spec.scope = self.scope();
             let window_start =
                 window::fixed_window_start(call.ts, window::window_nanos(spec.window_secs));
-            let used = match table.and_then(|t| t.get(state.slot)) {
-                Some(c) if c.window_start == window_start => c.used,
+            let used = match state.entries.get(&(server, self.slot_keys[block.slot])) {
+                Some(e) if e.window_start == window_start => e.used,
                 _ => 0,
             };
-            let increment = match &state.increment {
+            let increment = match &block.increment {
                 Increment::Fixed(n) => Some(*n),
                 Increment::From(path) => match increment_from(path, call.args) {
                     Amount::Value(n) => Some(n),
@@ -735,7 +930,7 @@ impl InterceptEngine {
                 window_start,
                 used: used as f64,
                 increment: increment.map(|n| n as f64),
-                fits: increment.map(|n| used.saturating_add(n) as f64 <= spec.max),
+                fits: increment.map(|n| used.wrapping_add(n) as f64 <= spec.max),
                 spec,
             };
             steps.push(step(&rule.id, outcome));
@@ -750,15 +945,14 @@ enum Amount {
     Unknown,
 }
 
-/// `increment_from`: a number truncated toward zero (the gateway converts with `int64(f)`).
+/// `increment_from`: the argument (a JSON number, so a Go `float64`) converted with Go's
+/// `int64(f)`: truncated toward zero, the minimum int64 when out of range.
 fn increment_from(path: &ArgPath, args: &Args) -> Amount {
     match path.find(args) {
         ArgLookup::Value(value) => match value.as_deref() {
-            Some(Value::Number(n)) => match (n.as_i64(), n.as_f64()) {
-                (Some(i), _) => Amount::Value(i),
-                // `as` saturates out-of-range values instead of wrapping.
-                (None, Some(f)) => Amount::Value(f.trunc() as i64),
-                (None, None) => Amount::Invalid,
+            Some(Value::Number(n)) => match n.as_f64() {
+                Some(f) => Amount::Value(gofmt::float_to_int64(f)),
+                None => Amount::Invalid,
             },
             _ => Amount::Invalid,
         },
@@ -767,100 +961,13 @@ fn increment_from(path: &ArgPath, args: &Args) -> Amount {
     }
 }
 
-fn eval_condition(
-    cond: &Condition,
-    call: &CallView<'_>,
-    counters: &[InterceptCounter],
-    table: Option<&[CounterState]>,
-) -> Truth {
+fn eval_condition(cond: &Condition, call: &CallView<'_>, counters: Reader<'_>) -> Truth {
     match &cond.target {
         Target::Args(path) => predicate::eval(path, &cond.op, call.args, EqMode::Printed),
         Target::State(slot) => {
-            // A counter reads as zero outside the window it was written in, like the gateway's store.
-            let used = match (table.and_then(|t| t.get(*slot)), counters[*slot].window) {
-                (Some(state), Some(w)) if state.window_start == w.start(call.ts) => state.used,
-                _ => 0,
-            };
-            predicate::holds(&cond.op, Some(&Value::from(used)), EqMode::Printed).into()
+            let used = counters.used(*slot, call.ts);
+            predicate::holds(&cond.op, Some(&Value::from(used)), EqMode::PrintedCounter).into()
         }
-    }
-}
-
-/// A value as the gateway prints it with Go's `%v` (strings bare, `<nil>`, `[a b]`, `map[k:v]`).
-pub fn printed_form(v: &Value) -> String {
-    let mut out = String::new();
-    print_into(v, &mut out);
-    out
-}
-
-fn print_into(v: &Value, out: &mut String) {
-    match v {
-        Value::Null => out.push_str("<nil>"),
-        Value::Bool(b) => out.push_str(if *b { "true" } else { "false" }),
-        Value::String(s) => out.push_str(s),
-        Value::Number(n) => {
-            const EXACT: u64 = 1 << 53;
-            if let Some(i) = n.as_i64().filter(|i| i.unsigned_abs() < EXACT) {
-                out.push_str(&i.to_string());
-            } else if let Some(f) = n.as_f64() {
-                out.push_str(&go_float(f));
-            }
-        }
-        Value::Array(items) => {
-            out.push('[');
-            for (i, item) in items.iter().enumerate() {
-                if i > 0 {
-                    out.push(' ');
-                }
-                print_into(item, out);
-            }
-            out.push(']');
-        }
-        Value::Object(map) => {
-            // Go prints map keys sorted.
-            let mut keys: Vec<&String> = map.keys().collect();
-            keys.sort();
-            out.push_str("map[");
-            for (i, k) in keys.into_iter().enumerate() {
-                if i > 0 {
-                    out.push(' ');
-                }
-                out.push_str(k);
-                out.push(':');
-                print_into(&map[k], out);
-            }
-            out.push(']');
-        }
-    }
-}
-
-/// Go's `%v` for a float64: shortest digits, exponent form when the exponent is < -4 or >= 21.
-fn go_float(f: f64) -> String {
-    if f.is_nan() {
-        return "NaN".into();
-    }
-    if f.is_infinite() {
-        return if f > 0.0 {
-            "+Inf".into()
-        } else {
-            "-Inf".into()
-        };
-    }
-    if f == 0.0 {
-        return if f.is_sign_negative() {
-            "-0".into()
-        } else {
-            "0".into()
-        };
-    }
-    let sci = format!("{f:e}");
-    let (mantissa, exp) = sci.split_once('e').unwrap_or((sci.as_str(), "0"));
-    let exp: i32 = exp.parse().unwrap_or(0);
-    if !(-4..21).contains(&exp) {
-        let sign = if exp < 0 { '-' } else { '+' };
-        format!("{mantissa}e{sign}{:02}", exp.unsigned_abs())
-    } else {
-        format!("{f}")
     }
 }
 
@@ -868,18 +975,6 @@ fn go_float(f: f64) -> String {
 mod tests {
     use super::*;
     use serde_json::json;
-
-    #[test]
-    fn printed_form_follows_go() {
-        assert_eq!(printed_form(&json!("x")), "x");
-        assert_eq!(printed_form(&json!(5)), "5");
-        assert_eq!(printed_form(&json!(5.5)), "5.5");
-        assert_eq!(printed_form(&json!(1e21)), "1e+21");
-        assert_eq!(printed_form(&json!(0.00001)), "1e-05");
-        assert_eq!(printed_form(&json!(null)), "<nil>");
-        assert_eq!(printed_form(&json!(["a", 1, true])), "[a 1 true]");
-        assert_eq!(printed_form(&json!({"b": 1, "a": "x"})), "map[a:x b:1]");
-    }
 
     #[test]
     fn printed_eq_coerces_non_numbers_only() {

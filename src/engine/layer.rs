@@ -372,6 +372,7 @@ mod tests {
             tool: "t",
             args: &args,
             upstream: None,
+            reply_at: None,
             ids: None,
         };
         let mut kinds = [0usize; 5];
@@ -484,6 +485,7 @@ mod tests {
                     tool: tools[t],
                     args: &args,
                     upstream,
+                    reply_at: None,
                     ids: None,
                 };
                 let want = by_name.evaluate(&view);

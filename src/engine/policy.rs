@@ -55,6 +55,8 @@ pub(crate) struct Predicate {
     pub(super) message: Arc<str>,
     /// Message when the trace lacks what this predicate needs.
     pub(super) unknown_message: Arc<str>,
+    /// Message when a `require` fails because the call left the argument out.
+    pub(super) absent_message: Arc<str>,
 }
 
 /// A counter shared by name: its definition and slot.
@@ -140,12 +142,14 @@ impl Predicate {
         message: Arc<str>,
         unknown_message: Arc<str>,
     ) -> Predicate {
+        let absent_message = Arc::from(format!("{message} (argument absent)"));
         Predicate {
             path,
             op,
             rule,
             message,
             unknown_message,
+            absent_message,
         }
     }
 

@@ -6,6 +6,7 @@
 use regex::Regex;
 use serde_json::{Map, Value};
 
+use super::gofmt::{self, Numbers};
 use crate::call::{ArgLookup, Args, lookup_in_map};
 
 /// Compiled size past which a pattern is refused (the regex crate's default, named here).
@@ -68,8 +69,11 @@ pub(crate) enum EqMode {
     #[default]
     Strict,
     /// Numbers by value, everything else by printed form (`"5"` equals `5`), as the Intercept
-    /// gateway compares.
+    /// gateway compares: the argument's numbers print as Go `float64`s (`1e+06`), the policy
+    /// value's integers as Go `int`s.
     Printed,
+    /// [`EqMode::Printed`] for a counter value, which is a Go `int64` and prints as one.
+    PrintedCounter,
 }
 
 /// A path below `args`, split into object keys (no array indexing).
@@ -129,6 +133,9 @@ pub(crate) enum Op {
     Regex(Regex),
     /// Substring of a string, or element of an array.
     Contains(Value),
+    /// Element of an array only: an Intercept `contains` whose value is not a Go string (a
+    /// timestamp or an unsigned integer, held here in printed form) never matches a string.
+    ContainsElement(Value),
     /// Present and non-null (`true`) or not (`false`).
     Exists(bool),
 }
@@ -146,7 +153,7 @@ impl Op {
             Op::Gt(_) => "gt",
             Op::Gte(_) => "gte",
             Op::Regex(_) => "regex",
-            Op::Contains(_) => "contains",
+            Op::Contains(_) | Op::ContainsElement(_) => "contains",
             Op::Exists(_) => "exists",
         }
     }
@@ -162,19 +169,25 @@ pub(crate) fn json_eq(a: &Value, b: &Value, mode: EqMode) -> bool {
     }
     match mode {
         EqMode::Strict => a == b,
-        EqMode::Printed => match (a, b) {
+        EqMode::Printed | EqMode::PrintedCounter => match (a, b) {
             (Value::String(x), Value::String(y)) => x == y,
-            _ => printed(a) == printed(b),
+            _ => {
+                let arg = match mode {
+                    EqMode::PrintedCounter => Numbers::IntOrFloat,
+                    _ => Numbers::Float,
+                };
+                printed(a, arg) == printed(b, Numbers::IntOrFloat)
+            }
         },
     }
 }
 
 /// The printed form of a value as the Intercept gateway (Go's `%v`) prints it: strings without
 /// quotes, `<nil>`, `[a b]`, `map[k:v]`.
-fn printed(v: &Value) -> std::borrow::Cow<'_, str> {
+fn printed(v: &Value, numbers: Numbers) -> std::borrow::Cow<'_, str> {
     match v {
         Value::String(s) => std::borrow::Cow::Borrowed(s),
-        other => std::borrow::Cow::Owned(super::intercept::printed_form(other)),
+        other => std::borrow::Cow::Owned(gofmt::printed(other, numbers)),
     }
 }
 
@@ -199,6 +212,10 @@ pub(crate) fn holds(op: &Op, arg: Option<&Value>, mode: EqMode) -> bool {
             Value::Array(items) => items.iter().any(|item| json_eq(item, v, mode)),
             _ => false,
         },
+        Op::ContainsElement(v) => match arg {
+            Value::Array(items) => items.iter().any(|item| json_eq(item, v, mode)),
+            _ => false,
+        },
     }
 }
 
@@ -216,6 +233,15 @@ pub(crate) enum Truth {
 impl From<bool> for Truth {
     fn from(b: bool) -> Truth {
         if b { Truth::Holds } else { Truth::Fails }
+    }
+}
+
+/// Whether the call's recorded arguments leave `path` out (not a `null` value: no value).
+pub(crate) fn is_absent(path: &ArgPath, args: &Args) -> bool {
+    match path.find(args) {
+        ArgLookup::Value(value) => value.is_none(),
+        ArgLookup::TopKey(present) => !present,
+        ArgLookup::Unrecorded => false,
     }
 }
 

@@ -66,7 +66,16 @@ pub(super) fn screen<'p>(
     for p in &tool.require {
         match predicate::eval(&p.path, &p.op, call.args, mode) {
             Truth::Holds => {}
-            Truth::Fails => return (Screen::Deny(&p.rule, &p.message), Some(tool)),
+            Truth::Fails => {
+                // A missing path fails every operator but `exists`: say so, or a `neq`
+                // that refuses every call leaving the argument out reads as a mystery.
+                let message = if predicate::is_absent(&p.path, call.args) {
+                    &p.absent_message
+                } else {
+                    &p.message
+                };
+                return (Screen::Deny(&p.rule, message), Some(tool));
+            }
             Truth::Unknown => {
                 unknown.get_or_insert((&p.rule, &p.unknown_message));
             }

@@ -12,6 +12,7 @@ mod policylayer;
 use std::path::Path;
 
 pub use diagnostic::{Diagnostic, PolicyErrors, Severity, render_diagnostics};
+pub(crate) use policylayer::suggest as nearest_name;
 
 use crate::engine::Policy;
 

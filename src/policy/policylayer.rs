@@ -119,7 +119,7 @@ fn get<'n>(members: &'n [Member], key: &str) -> Option<&'n Member> {
 }
 
 /// The closest known name, if it is close enough to be a plausible typo.
-fn suggest<'a>(word: &str, known: impl IntoIterator<Item = &'a str>) -> Option<&'a str> {
+pub(crate) fn suggest<'a>(word: &str, known: impl IntoIterator<Item = &'a str>) -> Option<&'a str> {
     known
         .into_iter()
         .map(|k| (strsim::levenshtein(word, k), k))
@@ -573,6 +573,21 @@ impl Compiler<'_> {
                     item.pos,
                     &ipath,
                     "`in` with an empty list never holds, so this `require` denies every call",
+                ),
+                (Op::Neq(_) | Op::NotIn(_), List::Require) => self.warn(
+                    item.pos,
+                    &ipath,
+                    format!(
+                        "a missing argument fails `{}`, so this `require` denies every call that \
+                         leaves `{}` out; to allow those, use `deny_if` with `{}`",
+                        p.op().name(),
+                        p.path().text,
+                        if matches!(p.op(), Op::Neq(_)) {
+                            "eq"
+                        } else {
+                            "in"
+                        }
+                    ),
                 ),
                 _ => {}
             }
@@ -1066,7 +1081,7 @@ fn same_value(a: &Value, b: &Value) -> bool {
 /// The policy value of an operator, for duplicate detection and messages.
 fn op_value(op: &Op) -> Value {
     match op {
-        Op::Eq(v) | Op::Neq(v) | Op::Contains(v) => v.clone(),
+        Op::Eq(v) | Op::Neq(v) | Op::Contains(v) | Op::ContainsElement(v) => v.clone(),
         Op::In(l) | Op::NotIn(l) => Value::Array(l.clone()),
         Op::Lt(n) | Op::Lte(n) | Op::Gt(n) | Op::Gte(n) => {
             serde_json::Number::from_f64(*n).map_or(Value::Null, Value::Number)

@@ -7,11 +7,15 @@ use std::collections::BTreeMap;
 use std::io::Write;
 use std::sync::Arc;
 
-use crate::engine::{Decision, DecisionKind, Engine, EvalOptions, Policy};
+use crate::call::{CallIds, CallView, Upstream};
+use crate::engine::{
+    Decision, DecisionKind, Engine, EvalOptions, ExplainStep, InterceptStore, Policy, Scope,
+    StepOutcome,
+};
 use crate::report::{
     CallInfo, CallsShown, Cause, Count, DiffBuilder, DiffGroup, DiffReport, DiffRow, FileInput,
-    InputSummary, NoPolicy, Outcome, PolicyRef, ReportOptions, RowSink, SimulateBuilder,
-    SimulateReport, SkippedRecord, Tally, counts_by_frequency, row,
+    InputSummary, NoPolicy, Outcome, PolicyRef, ReplyPairing, ReportOptions, RowSink,
+    SimulateBuilder, SimulateReport, SkippedRecord, Tally, counts_by_frequency, row,
 };
 use crate::trace::{Args, Call, NO_SYM, Names, ReadStats, Trace, TraceError};
 
@@ -40,6 +44,24 @@ impl PolicySet {
             file: file.clone(),
         }));
         v
+    }
+
+    /// How many policies are bound.
+    pub fn len(&self) -> usize {
+        usize::from(self.default.is_some()) + self.per_server.len()
+    }
+
+    /// Whether no policy is bound.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// The policies with how reports name their binding (`SERVER=FILE` or `FILE`), in the
+    /// order of [`Engines::binding`]: the per-server ones, then the default.
+    fn bindings(&self) -> impl Iterator<Item = (String, &Arc<Policy>)> {
+        (self.per_server.iter())
+            .map(|(server, (file, p))| (format!("{server}={file}"), p))
+            .chain(self.default.iter().map(|(file, p)| (file.clone(), p)))
     }
 
     /// Whether any of the policies reads arguments.
@@ -71,7 +93,9 @@ enum Route {
     Server(usize),
 }
 
-/// One engine per policy of a [`PolicySet`], each with its own counters, found by server id.
+/// One engine per policy of a [`PolicySet`], found by server id. PolicyLayer engines keep
+/// counters of their own (a `global` counter is one per binding); Intercept engines share one
+/// [`InterceptStore`], as the gateway's instances share one state store.
 pub struct Engines {
     default: Option<Engine>,
     per_server: Vec<Engine>,
@@ -85,15 +109,16 @@ pub struct Engines {
 impl Engines {
     /// Fresh engines (empty counters) for a policy set.
     pub fn new(set: &PolicySet, opts: EvalOptions) -> Engines {
+        let store = InterceptStore::new();
         Engines {
             default: set
                 .default
                 .as_ref()
-                .map(|(_, p)| Engine::new(p.clone(), opts)),
+                .map(|(_, p)| Engine::with_store(p.clone(), opts, &store)),
             per_server: set
                 .per_server
                 .values()
-                .map(|(_, p)| Engine::new(p.clone(), opts))
+                .map(|(_, p)| Engine::with_store(p.clone(), opts, &store))
                 .collect(),
             per_server_names: set.per_server.keys().cloned().collect(),
             routes: Vec::new(),
@@ -121,6 +146,53 @@ impl Engines {
             known[t] = 1 + u8::from(engine.policy().reads_args_of(name));
         }
         known[t] == 2
+    }
+
+    /// Which policy decides the calls of server `server` (after [`Engines::get`] saw it): its
+    /// place in [`PolicySet::bindings`].
+    fn binding(&self, server: usize) -> Option<usize> {
+        match self.routes.get(server)? {
+            Route::Server(k) => Some(*k),
+            Route::Default => Some(self.per_server.len()),
+            Route::NoPolicy | Route::Unseen => None,
+        }
+    }
+
+    /// Name the counter key a throttle really used. A PolicyLayer engine bound to one server
+    /// (`SERVER=FILE`) sees only that server's calls, so its `global` counters are that
+    /// server's: reported as scope `server`. (Intercept engines share one store: their
+    /// `global` is the whole run's.)
+    #[inline]
+    pub fn name_key(&self, server: u32, d: &mut Decision) {
+        if let Some(t) = d.throttle.as_mut() {
+            t.scope = self.scope_used(server, t.scope);
+        }
+    }
+
+    /// [`Engines::name_key`] for the limit steps of an explanation.
+    pub fn name_step_keys(&self, server: u32, steps: &mut [ExplainStep]) {
+        for step in steps {
+            if let StepOutcome::Limit { spec, .. } = &mut step.outcome {
+                spec.scope = self.scope_used(server, spec.scope);
+            }
+        }
+    }
+
+    fn scope_used(&self, server: u32, scope: Scope) -> Scope {
+        if scope != Scope::Global {
+            return scope;
+        }
+        match self.routes.get(server as usize) {
+            Some(&Route::Server(k))
+                if matches!(
+                    self.per_server.get(k).map(|e| &**e.policy()),
+                    Some(Policy::PolicyLayer(_))
+                ) =>
+            {
+                Scope::Server
+            }
+            _ => scope,
+        }
     }
 
     /// The engine that decides the calls of server `server` (named `name`); `None` when the
@@ -152,7 +224,14 @@ impl Engines {
 }
 
 /// Counts by id, grown on demand.
+#[derive(Clone)]
 struct ById<T>(Vec<T>);
+
+impl<T> Default for ById<T> {
+    fn default() -> Self {
+        ById(Vec::new())
+    }
+}
 
 impl<T: Default + Clone> ById<T> {
     fn new() -> ById<T> {
@@ -167,6 +246,13 @@ impl<T: Default + Clone> ById<T> {
         }
         &mut self.0[i]
     }
+}
+
+/// Counts of a group of calls (per tool, per server, …) that add up.
+trait Merge: Default + Clone {
+    fn merge(&mut self, other: &Self);
+    /// Calls counted.
+    fn calls(&self) -> u64;
 }
 
 /// The decisions of one tool or grant by kind (at `DecisionKind as usize`), then how many of
@@ -199,50 +285,119 @@ impl Counts {
     }
 }
 
-/// Per-tool and per-grant counts of a replay, by id (grant `None` for calls without one).
+impl Merge for Counts {
+    fn merge(&mut self, other: &Counts) {
+        for (a, b) in self.0.iter_mut().zip(other.0) {
+            *a += b;
+        }
+    }
+
+    fn calls(&self) -> u64 {
+        Counts::calls(self)
+    }
+}
+
+impl Merge for DiffGroup {
+    fn merge(&mut self, other: &DiffGroup) {
+        DiffGroup::merge(self, other);
+    }
+
+    fn calls(&self) -> u64 {
+        self.calls
+    }
+}
+
+/// Per-tool (by server), per-server and per-grant counts of a replay, by id (grant `None`
+/// for calls without one).
 struct Groups<T> {
-    tools: ById<T>,
+    /// By server id, then tool id.
+    tools: ById<ById<T>>,
+    servers: ById<T>,
     grants: ById<T>,
     no_grant: T,
 }
 
-impl<T: Default + Clone> Groups<T> {
+/// [`Groups`] with names: tools with their server when kept apart by server.
+#[allow(clippy::type_complexity)]
+struct Named<'a, T> {
+    tools: Vec<(Option<&'a Arc<str>>, &'a Arc<str>, T)>,
+    servers: Vec<(&'a Arc<str>, T)>,
+    grants: Vec<(Option<&'a Arc<str>>, T)>,
+}
+
+impl<T: Merge> Groups<T> {
     fn new() -> Groups<T> {
         Groups {
             tools: ById::new(),
+            servers: ById::new(),
             grants: ById::new(),
             no_grant: T::default(),
         }
     }
 
     #[inline]
-    fn count(&mut self, tool: u32, grant: u32, mut f: impl FnMut(&mut T)) {
-        f(self.tools.at(tool));
-        f(if grant == NO_SYM {
+    fn count(&mut self, ids: CallIds, mut f: impl FnMut(&mut T)) {
+        f(self.tools.at(ids.server).at(ids.tool));
+        f(self.servers.at(ids.server));
+        f(if ids.grant == NO_SYM {
             &mut self.no_grant
         } else {
-            self.grants.at(grant)
+            self.grants.at(ids.grant)
         });
     }
 
-    /// The counts with names, leaving out ids no call counted in (`used`).
-    #[allow(clippy::type_complexity)]
-    fn named<'a>(
-        &'a self,
-        names: &'a Names,
-        used: impl Fn(&T) -> bool + Copy + 'a,
-    ) -> (
-        impl Iterator<Item = (&'a Arc<str>, &'a T)>,
-        impl Iterator<Item = (Option<&'a Arc<str>>, &'a T)>,
-    ) {
-        let tools = (self.tools.0.iter().enumerate())
-            .filter(move |(_, t)| used(t))
-            .map(|(id, t)| (names.get(id as u32), t));
+    /// The tool ids of server `server` that calls used.
+    fn tools_of(&self, server: usize) -> impl Iterator<Item = u32> + '_ {
+        (self.tools.0.get(server).into_iter())
+            .flat_map(|tools| tools.0.iter().enumerate())
+            .filter(|(_, t)| t.calls() > 0)
+            .map(|(id, _)| id as u32)
+    }
+
+    /// Calls of server `server`.
+    fn calls_of(&self, server: usize) -> u64 {
+        self.servers.0.get(server).map_or(0, T::calls)
+    }
+
+    /// The counts with names, leaving out ids no call counted in; tools are kept apart by
+    /// server when `by_server`, else added up across servers.
+    fn named<'a>(&'a self, names: &'a Names, by_server: bool) -> Named<'a, T> {
+        let used = |t: &T| t.calls() > 0;
+        let mut tools = Vec::new();
+        let mut merged: ById<T> = ById::new();
+        for (server, per_tool) in self.tools.0.iter().enumerate() {
+            for (tool, t) in per_tool.0.iter().enumerate().filter(|(_, t)| used(t)) {
+                if by_server {
+                    tools.push((
+                        Some(names.get(server as u32)),
+                        names.get(tool as u32),
+                        t.clone(),
+                    ));
+                } else {
+                    merged.at(tool as u32).merge(t);
+                }
+            }
+        }
+        if !by_server {
+            tools = (merged.0.into_iter().enumerate())
+                .filter(|(_, t)| used(t))
+                .map(|(tool, t)| (None, names.get(tool as u32), t))
+                .collect();
+        }
+        let servers = (self.servers.0.iter().enumerate())
+            .filter(|(_, t)| used(t))
+            .map(|(id, t)| (names.get(id as u32), t.clone()))
+            .collect();
         let grants = (self.grants.0.iter().enumerate())
-            .filter(move |(_, t)| used(t))
-            .map(|(id, t)| (Some(names.get(id as u32)), t))
-            .chain(used(&self.no_grant).then_some((None, &self.no_grant)));
-        (tools, grants)
+            .filter(|(_, t)| used(t))
+            .map(|(id, t)| (Some(names.get(id as u32)), t.clone()))
+            .chain(used(&self.no_grant).then(|| (None, self.no_grant.clone())))
+            .collect();
+        Named {
+            tools,
+            servers,
+            grants,
+        }
     }
 }
 
@@ -270,6 +425,148 @@ pub enum ReplayError {
     /// Per-call output could not be written.
     #[error("cannot write output: {0}")]
     Output(#[from] std::io::Error),
+    /// A `SERVER=FILE` binding matched no call: a misspelt server would pass every gate.
+    #[error("{}", unbound_message(.bindings, .seen))]
+    UnmatchedBinding {
+        /// The bindings, as `SERVER=FILE`.
+        bindings: Vec<String>,
+        /// The servers the trace has, with their calls.
+        seen: Vec<(String, u64)>,
+    },
+    /// No call was evaluated: nothing was checked.
+    #[error("no call was evaluated, so nothing was checked: {0}")]
+    NothingEvaluated(String),
+}
+
+fn unbound_message(bindings: &[String], seen: &[(String, u64)]) -> String {
+    let servers: Vec<String> = seen.iter().map(|(s, n)| format!("{s} ({n})")).collect();
+    let hints: Vec<String> = bindings
+        .iter()
+        .filter_map(|b| {
+            let server = b.split_once('=').map_or(b.as_str(), |(s, _)| s);
+            crate::policy::nearest_name(server, seen.iter().map(|(s, _)| s.as_str()))
+                .map(|near| format!("`{server}`: did you mean `{near}`?"))
+        })
+        .collect();
+    format!(
+        "policy binding{} {} matched no call; servers in the trace (calls): {}{}",
+        if bindings.len() == 1 { "" } else { "s" },
+        bindings
+            .iter()
+            .map(|b| format!("`{b}`"))
+            .collect::<Vec<_>>()
+            .join(", "),
+        if servers.is_empty() {
+            "none".to_owned()
+        } else {
+            servers.join(", ")
+        },
+        if hints.is_empty() {
+            String::new()
+        } else {
+            format!("; {}", hints.join("; "))
+        }
+    )
+}
+
+/// After a replay: fail when a `SERVER=FILE` binding of `sets` matched no call or when no
+/// call was evaluated; else the warnings of every report (a policy's tools that no call used).
+fn check_coverage<T: Merge>(
+    sets: &[(&PolicySet, &Engines)],
+    groups: &Groups<T>,
+    unmatched: &Unmatched,
+    names: &Names,
+    stats: &ReadStats,
+) -> Result<Vec<String>, ReplayError> {
+    let servers = groups.servers.0.len().max(unmatched.0.0.len());
+    let mut seen: Vec<(String, u64)> = (0..servers)
+        .map(|s| {
+            let n = groups.calls_of(s) + unmatched.0.0.get(s).copied().unwrap_or(0);
+            (s, n)
+        })
+        .filter(|&(_, n)| n > 0)
+        .map(|(s, n)| (names.get(s as u32).to_string(), n))
+        .collect();
+    seen.sort();
+    let mut unbound = Vec::new();
+    for (set, _) in sets {
+        for (server, (file, _)) in &set.per_server {
+            if !seen.iter().any(|(s, _)| s == server) {
+                unbound.push(format!("{server}={file}"));
+            }
+        }
+    }
+    if !unbound.is_empty() {
+        return Err(ReplayError::UnmatchedBinding {
+            bindings: unbound,
+            seen,
+        });
+    }
+    if !groups.servers.0.iter().any(|t| t.calls() > 0) {
+        return Err(ReplayError::NothingEvaluated(nothing_reason(stats, &seen)));
+    }
+    let mut warnings = Vec::new();
+    for (set, engines) in sets {
+        for (k, (binding, policy)) in set.bindings().enumerate() {
+            let mut tools: Vec<&str> = Vec::new();
+            for server in 0..groups.tools.0.len() {
+                if engines.binding(server) == Some(k) {
+                    tools.extend(groups.tools_of(server).map(|t| &**names.get(t)));
+                }
+            }
+            tools.sort_unstable();
+            tools.dedup();
+            let unused: Vec<String> = policy
+                .tool_names()
+                .into_iter()
+                .filter(|t| *t != "*" && tools.binary_search(t).is_err())
+                .map(|t| match nearest_tool(t, &tools) {
+                    Some(near) => format!("`{t}` (nearest tool seen: `{near}`)"),
+                    None => format!("`{t}`"),
+                })
+                .collect();
+            if !unused.is_empty() {
+                warnings.push(format!(
+                    "policy {binding} names {} that no call used: {}",
+                    if unused.len() == 1 {
+                        "a tool".to_owned()
+                    } else {
+                        format!("{} tools", unused.len())
+                    },
+                    unused.join(", ")
+                ));
+            }
+        }
+    }
+    Ok(warnings)
+}
+
+/// The tool seen whose name is a plausible typo of `name`: a few edits apart at most.
+fn nearest_tool<'a>(name: &str, seen: &[&'a str]) -> Option<&'a str> {
+    seen.iter()
+        .map(|s| (strsim::levenshtein(name, s), *s))
+        .filter(|&(d, s)| d > 0 && d <= 1 + name.len().min(s.len()) / 8)
+        .min()
+        .map(|(_, s)| s)
+}
+
+/// Why no call was evaluated, in a few words.
+fn nothing_reason(stats: &ReadStats, seen: &[(String, u64)]) -> String {
+    if stats.calls > 0 {
+        let servers: Vec<String> = seen.iter().map(|(s, n)| format!("{s} ({n})")).collect();
+        return format!(
+            "none of the {} calls read has a policy for its server; servers in the trace (calls): {}",
+            stats.calls,
+            servers.join(", ")
+        );
+    }
+    match stats.skipped_examples.first() {
+        Some(first) => format!(
+            "every record was skipped ({} skipped; the first at {}:{}: {})",
+            stats.skipped, first.file, first.line, first.reason
+        ),
+        None => "the input holds no tools/call".to_owned(),
+    }
 }
 
 /// Summarise what was read; `evaluated` and `no_policy` come from the replay.
@@ -288,6 +585,7 @@ pub fn input_summary(files: &[String], stats: &ReadStats, no_policy: NoPolicy) -
         calls_read: stats.calls,
         calls_evaluated: evaluated,
         no_policy: no_policy.into_counts(),
+        left_out: 0,
         out_of_order: stats.out_of_order,
         skipped: stats.skipped,
         skipped_by_reason: counts_by_frequency(&stats.skipped_by_reason),
@@ -308,6 +606,20 @@ pub fn input_summary(files: &[String], stats: &ReadStats, no_policy: NoPolicy) -
                 count,
             })
             .collect(),
+        replies: stats.replies.as_ref().map(|r| ReplyPairing {
+            paired: r.paired,
+            requests_without_reply: r.requests_without_reply,
+            replies_without_request: r.replies_without_request,
+            examples: r
+                .examples
+                .iter()
+                .map(|s| SkippedRecord {
+                    file: s.file.clone(),
+                    line: s.line,
+                    reason: s.reason.clone(),
+                })
+                .collect(),
+        }),
     }
     .with_files_fallback(files)
 }
@@ -381,6 +693,17 @@ fn args_of(call: &Call<'_>, needed: bool) -> Args {
     }
 }
 
+/// What the engine reads of `call`. The reply time is looked up only for calls whose upstream
+/// failed, the only ones whose reply changes counters.
+#[inline]
+pub(crate) fn view_of<'a>(call: &'a Call<'_>, args: &'a Args) -> CallView<'a> {
+    let mut view = call.view(args);
+    if matches!(view.upstream, Some(Upstream::Error | Upstream::ToolError)) {
+        view.reply_at = call.reply_at();
+    }
+    view
+}
+
 /// Replay a trace through one policy set.
 ///
 /// With a `sink`, every evaluated call is also written as a per-call row to `out`, as it is
@@ -397,6 +720,8 @@ pub fn simulate(
     let needs_args = reads_args(&[policies]);
     let show_args = opts.show_args;
     let mut engines = Engines::new(policies, eval);
+    // With several policies, same-named tools and rules of different servers stay apart.
+    let by_server = policies.len() > 1;
     let mut builder = SimulateBuilder::new(summary_options(opts, sink.is_some()));
     let mut groups = Groups::<Counts>::new();
     let mut unmatched = Unmatched(ById::new());
@@ -418,9 +743,18 @@ pub fn simulate(
         let Some(engine) = engines.get(ids.server, call.server()) else {
             continue;
         };
-        engine.evaluate_into(&call.view(&args), &mut d);
-        groups.count(ids.tool, ids.grant, |t| t.add(&d));
-        builder.push_untallied(call.index, &d, call.recorded(), || call.record(), &files);
+        engine.evaluate_into(&view_of(&call, &args), &mut d);
+        engines.name_key(ids.server, &mut d);
+        groups.count(ids, |t| t.add(&d));
+        let server = by_server.then(|| call.server());
+        builder.push_untallied(
+            call.index,
+            &d,
+            server,
+            call.recorded(),
+            || call.record(),
+            &files,
+        );
         if let Some((sink, out)) = sink.as_mut() {
             let brief = call.brief(show_args);
             sink.simulate_row(&row(call.index, &brief, &d, &files, show_args), *out)?;
@@ -428,21 +762,37 @@ pub fn simulate(
     }
     progress.tick(trace.stats().calls);
     let names = trace.names();
-    let (tools, grants) = groups.named(names, |t| t.calls() > 0);
-    let tools: Vec<_> = tools.map(|(name, c)| (name, c.tally())).collect();
-    let grants: Vec<_> = grants.map(|(name, c)| (name, c.tally())).collect();
+    let warnings = check_coverage(
+        &[(policies, &engines)],
+        &groups,
+        &unmatched,
+        names,
+        trace.stats(),
+    )?;
+    let named = groups.named(names, by_server);
+    let tally = |c: &Counts| c.tally();
+    let tools: Vec<_> = (named.tools.iter())
+        .map(|(server, tool, c)| (*server, *tool, tally(c)))
+        .collect();
+    let servers: Vec<_> = (named.servers.iter())
+        .map(|(server, c)| (*server, tally(c)))
+        .collect();
+    let grants: Vec<_> = (named.grants.iter())
+        .map(|(grant, c)| (*grant, tally(c)))
+        .collect();
     // Every call evaluated is counted under exactly one tool.
     let mut totals = Tally::default();
-    for (_, t) in &tools {
+    for (_, _, t) in &tools {
         totals.merge(t);
     }
     builder.add_totals(&totals);
     builder.add_group_tallies(
-        tools.iter().map(|(name, t)| (*name, t)),
-        grants.iter().map(|(name, t)| (*name, t)),
+        tools.iter().map(|(server, tool, t)| (*server, *tool, t)),
+        servers.iter().map(|(server, t)| (*server, t)),
+        grants.iter().map(|(grant, t)| (*grant, t)),
     );
     let input = input_summary(&files, trace.stats(), unmatched.into_no_policy(names));
-    Ok(builder.finish(policies.refs(), input))
+    Ok(builder.finish(policies.refs(), warnings, input))
 }
 
 /// Replay a trace through two policy sets side by side and compare.
@@ -460,6 +810,7 @@ pub fn diff(
     let show_args = opts.show_args;
     let mut b = Engines::new(base, eval);
     let mut c = Engines::new(candidate, eval);
+    let by_server = base.len() > 1 || candidate.len() > 1;
     let mut builder = DiffBuilder::new(summary_options(opts, sink.is_some()));
     let mut groups = Groups::<DiffGroup>::new();
     let mut unmatched = Unmatched(ById::new());
@@ -484,7 +835,7 @@ pub fn diff(
         ) else {
             continue;
         };
-        let view = call.view(&args);
+        let view = view_of(&call, &args);
         be.evaluate_into(&view, &mut bd);
         ce.evaluate_into(&view, &mut cd);
         let cause = (bd.kind != cd.kind).then(|| {
@@ -494,7 +845,9 @@ pub fn diff(
                 Cause::Direct
             }
         });
-        groups.count(ids.tool, ids.grant, |g| g.count(&bd, &cd, cause));
+        b.name_key(ids.server, &mut bd);
+        c.name_key(ids.server, &mut cd);
+        groups.count(ids, |g| g.count(&bd, &cd, cause));
         builder.push_ungrouped(call.index, &bd, &cd, cause, || call.record(), &files);
         if let Some((sink, out)) = sink.as_mut() {
             let brief = call.brief(show_args);
@@ -509,8 +862,22 @@ pub fn diff(
     }
     progress.tick(trace.stats().calls);
     let names = trace.names();
-    let (tools, grants) = groups.named(names, |g| g.calls > 0);
-    builder.add_groups(tools, grants);
+    let warnings = check_coverage(
+        &[(base, &b), (candidate, &c)],
+        &groups,
+        &unmatched,
+        names,
+        trace.stats(),
+    )?;
+    let named = groups.named(names, by_server);
+    builder.add_groups(
+        named
+            .tools
+            .iter()
+            .map(|(server, tool, g)| (*server, *tool, g)),
+        named.servers.iter().map(|(server, g)| (*server, g)),
+        named.grants.iter().map(|(grant, g)| (*grant, g)),
+    );
     let input = input_summary(&files, trace.stats(), unmatched.into_no_policy(names));
-    Ok(builder.finish(base.refs(), candidate.refs(), input))
+    Ok(builder.finish(base.refs(), candidate.refs(), warnings, input))
 }

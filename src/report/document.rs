@@ -52,6 +52,13 @@ pub(super) fn plural(n: u64, one: &str, many: &str) -> String {
     }
 }
 
+/// Warnings right under the policies, where they cannot be missed.
+fn warning_lines(warnings: &[String], blocks: &mut Vec<Block>) {
+    for w in warnings {
+        blocks.push(Block::Line(format!("warning: {w}")));
+    }
+}
+
 fn policies_line(label: &str, policies: &[PolicyRef]) -> String {
     let parts: Vec<String> = policies
         .iter()
@@ -101,9 +108,20 @@ pub(super) fn input_lines(input: &InputSummary, evaluated: bool, blocks: &mut Ve
             servers.join(", ")
         ));
     }
+    if input.left_out > 0 {
+        parts.push(format!("{} of other servers left out", input.left_out));
+    }
     parts.push(format!("{} skipped", input.skipped));
     parts.push(format!("{} out of order", input.out_of_order));
     blocks.push(Block::Line(format!("Calls: {}", parts.join(", "))));
+    if let Some(r) = &input.replies {
+        blocks.push(Block::Line(format!(
+            "Replies: {} paired, {} without a reply, {} without a request",
+            r.paired,
+            plural(r.requests_without_reply, "request", "requests"),
+            plural(r.replies_without_request, "reply", "replies"),
+        )));
+    }
     if !input.ignored.is_empty() {
         let ignored: Vec<String> = input
             .ignored
@@ -118,6 +136,7 @@ pub(super) fn input_lines(input: &InputSummary, evaluated: bool, blocks: &mut Ve
 }
 
 pub(super) fn skipped_blocks(input: &InputSummary, blocks: &mut Vec<Block>) {
+    reply_blocks(input, blocks);
     if input.skipped == 0 {
         return;
     }
@@ -142,22 +161,68 @@ pub(super) fn skipped_blocks(input: &InputSummary, blocks: &mut Vec<Block>) {
     ));
 }
 
-fn tally_rows(groups: &[GroupTally]) -> Vec<Vec<String>> {
-    groups
-        .iter()
-        .map(|g| {
-            let t = &g.tally;
-            vec![
-                g.name.clone(),
-                t.calls.to_string(),
-                t.allow.to_string(),
-                t.deny.to_string(),
-                t.throttle.to_string(),
-                t.approval.to_string(),
-                t.unknown.to_string(),
-            ]
-        })
-        .collect()
+/// Requests without a reply and replies without a request, when a recording had any.
+fn reply_blocks(input: &InputSummary, blocks: &mut Vec<Block>) {
+    let Some(r) = &input.replies else { return };
+    if r.requests_without_reply == 0 && r.replies_without_request == 0 {
+        return;
+    }
+    blocks.push(Block::Heading(format!(
+        "Unpaired messages ({} without a reply, {} without a request; first {} shown)",
+        plural(r.requests_without_reply, "request", "requests"),
+        plural(r.replies_without_request, "reply", "replies"),
+        r.examples.len()
+    )));
+    blocks.push(table(
+        &["where", "what"],
+        r.examples
+            .iter()
+            .map(|s| vec![format!("{}:{}", s.file, s.line), s.reason.clone()])
+            .collect(),
+    ));
+}
+
+/// A table whose rows may belong to a server: a `server` column comes first when any does.
+fn server_table(header: &[&str], rows: Vec<(Option<&str>, Vec<String>)>) -> Block {
+    if rows.iter().all(|(server, _)| server.is_none()) {
+        return table(header, rows.into_iter().map(|(_, row)| row).collect());
+    }
+    let mut with_server = vec!["server"];
+    with_server.extend_from_slice(header);
+    table(
+        &with_server,
+        rows.into_iter()
+            .map(|(server, mut row)| {
+                row.insert(0, server.unwrap_or("").to_owned());
+                row
+            })
+            .collect(),
+    )
+}
+
+/// Tallies per `what` (tool, grant, server); `header` names the columns after the first.
+fn tally_table(what: &str, header: &[&str], groups: &[GroupTally]) -> Block {
+    let mut header = header.to_vec();
+    header[0] = what;
+    server_table(
+        &header,
+        groups
+            .iter()
+            .map(|g| {
+                let t = &g.tally;
+                let row = vec![
+                    g.name.clone(),
+                    t.calls.to_string(),
+                    t.allow.to_string(),
+                    t.deny.to_string(),
+                    t.throttle.to_string(),
+                    t.approval.to_string(),
+                    t.unknown.to_string(),
+                ];
+                (g.server.as_deref(), row)
+            })
+            .collect(),
+    )
 }
 
 pub(super) fn outcome_detail(o: &Outcome) -> String {
@@ -214,6 +279,7 @@ fn decision_kind_label(kinds: &[DecisionKind]) -> String {
 pub fn simulate(r: &SimulateReport) -> Document {
     let mut b = Vec::new();
     b.push(Block::Line(policies_line("Policy", &r.policies)));
+    warning_lines(&r.warnings, &mut b);
     input_blocks(&r.input, &mut b);
 
     b.push(Block::Heading("Decisions".to_owned()));
@@ -235,22 +301,27 @@ pub fn simulate(r: &SimulateReport) -> Document {
     let header = [
         "tool", "calls", "allow", "deny", "throttle", "approval", "unknown",
     ];
+    if r.per_server.len() > 1 {
+        b.push(Block::Heading("Per server".to_owned()));
+        b.push(tally_table("server", &header, &r.per_server));
+    }
     b.push(Block::Heading("Per tool".to_owned()));
-    b.push(table(&header, tally_rows(&r.per_tool)));
+    b.push(tally_table("tool", &header, &r.per_tool));
     b.push(Block::Heading("Per grant".to_owned()));
-    let mut grant_header = header;
-    grant_header[0] = "grant";
-    b.push(table(&grant_header, tally_rows(&r.per_grant)));
+    b.push(tally_table("grant", &header, &r.per_grant));
 
     if !r.per_rule.is_empty() {
         b.push(Block::Heading(
             "Rules that refused or held calls".to_owned(),
         ));
-        b.push(table(
+        b.push(server_table(
             &["rule", "decision", "calls"],
             r.per_rule
                 .iter()
-                .map(|c| vec![c.rule.clone(), c.decision.to_string(), c.calls.to_string()])
+                .map(|c| {
+                    let row = vec![c.rule.clone(), c.decision.to_string(), c.calls.to_string()];
+                    (c.server.as_deref(), row)
+                })
                 .collect(),
         ));
     }
@@ -361,6 +432,7 @@ pub fn diff(r: &DiffReport) -> Document {
     let mut b = Vec::new();
     b.push(Block::Line(policies_line("Base", &r.base)));
     b.push(Block::Line(policies_line("Candidate", &r.candidate)));
+    warning_lines(&r.warnings, &mut b);
     input_blocks(&r.input, &mut b);
 
     b.push(Block::Heading("Decisions".to_owned()));
@@ -413,13 +485,15 @@ pub fn diff(r: &DiffReport) -> Document {
         "direct",
         "knock-on",
     ];
+    if r.per_server.len() > 1 {
+        b.push(Block::Heading("Per server".to_owned()));
+        b.push(diff_table("server", &header, &r.per_server));
+    }
     if !r.per_tool.is_empty() {
         b.push(Block::Heading("Per tool".to_owned()));
-        b.push(table(&header, diff_rows(&r.per_tool)));
+        b.push(diff_table("tool", &header, &r.per_tool));
         b.push(Block::Heading("Per grant".to_owned()));
-        let mut grant_header = header;
-        grant_header[0] = "grant";
-        b.push(table(&grant_header, diff_rows(&r.per_grant)));
+        b.push(diff_table("grant", &header, &r.per_grant));
     }
 
     if r.calls_shown != CallsShown::None && r.changed > 0 {
@@ -490,21 +564,28 @@ pub fn diff(r: &DiffReport) -> Document {
     }
 }
 
-fn diff_rows(groups: &[DiffGroup]) -> Vec<Vec<String>> {
-    groups
-        .iter()
-        .map(|g| {
-            vec![
-                g.name.clone(),
-                g.calls.to_string(),
-                g.changed.to_string(),
-                g.newly_allowed.to_string(),
-                g.newly_refused.to_string(),
-                g.direct.to_string(),
-                g.knock_on.to_string(),
-            ]
-        })
-        .collect()
+/// Changes per `what` (tool, grant, server); `header` names the columns after the first.
+fn diff_table(what: &str, header: &[&str], groups: &[DiffGroup]) -> Block {
+    let mut header = header.to_vec();
+    header[0] = what;
+    server_table(
+        &header,
+        groups
+            .iter()
+            .map(|g| {
+                let row = vec![
+                    g.name.clone(),
+                    g.calls.to_string(),
+                    g.changed.to_string(),
+                    g.newly_allowed.to_string(),
+                    g.newly_refused.to_string(),
+                    g.direct.to_string(),
+                    g.knock_on.to_string(),
+                ];
+                (g.server.as_deref(), row)
+            })
+            .collect(),
+    )
 }
 
 /// The decision kinds named by a gate, for messages.

@@ -81,6 +81,8 @@ pub enum StepResult {
     Held,
     /// The predicate did not hold.
     DidNotHold,
+    /// The predicate did not hold because the call left its argument out.
+    ArgumentAbsent,
     /// The trace lacks what the step needs (an argument value, an `increment_from` value).
     Unknown,
     /// The limit has room for this call.
@@ -96,6 +98,7 @@ impl StepResult {
             StepResult::Applies => "applies",
             StepResult::Held => "held",
             StepResult::DidNotHold => "did not hold",
+            StepResult::ArgumentAbsent => "did not hold (argument absent)",
             StepResult::Unknown => "unknown",
             StepResult::Pass => "pass",
             StepResult::Exceed => "exceed",
@@ -171,8 +174,11 @@ impl ExplainReport {
             .iter()
             .map(|s| {
                 let mut info = step_info(s, call, show_args);
-                // The first step whose rule decided the call carries the decision.
-                if !decided && !decision.rule.is_empty() && *s.rule == *decision.rule {
+                // The first step whose rule decided the call carries the decision; a throttle is
+                // decided by a limit, not by a condition of the same (Intercept) rule.
+                let kind_fits =
+                    decision.kind != DecisionKind::Throttle || info.step == StepKind::Limit;
+                if !decided && kind_fits && !decision.rule.is_empty() && *s.rule == *decision.rule {
                     info.decides = Some(decision.kind);
                     decided = true;
                 }
@@ -212,6 +218,9 @@ fn step_info(s: &ExplainStep, call: &CallRecord, show_args: bool) -> StepInfo {
             };
             let result = match holds {
                 Some(true) => StepResult::Held,
+                Some(false) if predicate_absent(&s.rule, &call.tool, list, &call.args) => {
+                    StepResult::ArgumentAbsent
+                }
                 Some(false) => StepResult::DidNotHold,
                 None => StepResult::Unknown,
             };
@@ -247,6 +256,20 @@ fn step_info(s: &ExplainStep, call: &CallRecord, show_args: bool) -> StepInfo {
             });
             i
         }
+    }
+}
+
+/// Whether the call left out the argument a predicate reads (see [`predicate_argument`]).
+fn predicate_absent(rule: &str, tool: &str, list: &str, args: &Args) -> bool {
+    let Some(rest) = rule.strip_prefix(&format!("/tools/{tool}/{list}/")) else {
+        return false;
+    };
+    match rest
+        .rsplit_once('-')
+        .and_then(|(path, _)| ArgPath::parse(path))
+    {
+        Some(path) => crate::engine::predicate::is_absent(&path, args),
+        None => false,
     }
 }
 

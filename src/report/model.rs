@@ -88,6 +88,10 @@ impl Tally {
 pub struct GroupTally {
     /// The tool, grant or server name (`(none)` for calls without a grant).
     pub name: String,
+    /// The tool's server, when several policies are bound (a tool of one server is then
+    /// not added up with a same-named tool of another).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub server: Option<String>,
     /// Its counts.
     #[serde(flatten)]
     pub tally: Tally,
@@ -98,6 +102,9 @@ pub struct GroupTally {
 pub struct RuleCount {
     /// Rule id.
     pub rule: String,
+    /// The server whose policy holds the rule, when several policies are bound.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub server: Option<String>,
     /// The decision it produced.
     pub decision: DecisionKind,
     /// How many calls.
@@ -146,6 +153,8 @@ pub struct InputSummary {
     pub calls_evaluated: u64,
     /// Calls whose server has no policy (`--policy SERVER=FILE` given for other servers only).
     pub no_policy: Vec<Count>,
+    /// Calls of other servers than `--server` names, left out.
+    pub left_out: u64,
     /// Calls that arrived earlier than a call before them in the same file (they were sorted).
     pub out_of_order: u64,
     /// Malformed records skipped.
@@ -156,6 +165,24 @@ pub struct InputSummary {
     pub skipped_examples: Vec<SkippedRecord>,
     /// Messages that are not calls (other JSON-RPC methods, replies, log lines), by kind.
     pub ignored: Vec<Count>,
+    /// How replies paired with `tools/call` requests; only for recordings with replies
+    /// (MCP JSON-RPC, Claude Desktop logs).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub replies: Option<ReplyPairing>,
+}
+
+/// How the replies of recordings paired with their `tools/call` requests, by
+/// (server, session, id) or what the format names a request by.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct ReplyPairing {
+    /// Calls paired with their reply (they have an upstream outcome and a latency).
+    pub paired: u64,
+    /// Requests that no reply answered (their calls have no upstream outcome).
+    pub requests_without_reply: u64,
+    /// Replies that answer no request read before them.
+    pub replies_without_request: u64,
+    /// The first few of each, with file and line.
+    pub examples: Vec<SkippedRecord>,
 }
 
 /// A call as reports show it: identity, origin and what was recorded.
@@ -216,6 +243,7 @@ impl CallInfo {
                             .map(|s| serde_json::Value::String(s.clone()))
                             .collect(),
                     )),
+                    crate::trace::ArgsView::NotObject(text) => serde_json::from_str(text).ok(),
                     crate::trace::ArgsView::Unrecorded => None,
                 }
             } else {
@@ -359,15 +387,19 @@ pub struct PolicyRef {
 pub struct SimulateReport {
     /// Policies applied.
     pub policies: Vec<PolicyRef>,
+    /// What may make the report mislead: a policy's tools that no call used, ….
+    pub warnings: Vec<String>,
     /// Inputs and what was not evaluated.
     pub input: InputSummary,
     /// Decisions over every evaluated call.
     pub totals: Tally,
-    /// Per tool, by name.
+    /// Per server, by name.
+    pub per_server: Vec<GroupTally>,
+    /// Per tool, by name (and server, when several policies are bound).
     pub per_tool: Vec<GroupTally>,
     /// Per grant, by name.
     pub per_grant: Vec<GroupTally>,
-    /// Rules that refused or held calls, most frequent first.
+    /// Rules that refused or held calls (or forwarded them unevaluated), most frequent first.
     pub per_rule: Vec<RuleCount>,
     /// Present when the trace recorded decisions.
     pub fidelity: Option<Fidelity>,
@@ -419,8 +451,11 @@ pub struct Transition {
 /// Changes for one tool or grant.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
 pub struct DiffGroup {
-    /// Tool or grant name.
+    /// Tool, grant or server name.
     pub name: String,
+    /// The tool's server, when several policies are bound.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub server: Option<String>,
     /// Calls evaluated.
     pub calls: u64,
     /// Calls whose decision changed.
@@ -472,6 +507,8 @@ pub struct DiffReport {
     pub base: Vec<PolicyRef>,
     /// Candidate policies.
     pub candidate: Vec<PolicyRef>,
+    /// What may make the report mislead: a policy's tools that no call used, ….
+    pub warnings: Vec<String>,
     /// Inputs and what was not evaluated.
     pub input: InputSummary,
     /// Decisions under the base policy.
@@ -486,7 +523,9 @@ pub struct DiffReport {
     pub direct: u64,
     /// Of those, changed only through counters moved by earlier calls.
     pub knock_on: u64,
-    /// Per tool, by name (tools with changes only).
+    /// Per server, by name (servers with changes only).
+    pub per_server: Vec<DiffGroup>,
+    /// Per tool, by name and server when several policies are bound (tools with changes only).
     pub per_tool: Vec<DiffGroup>,
     /// Per grant, by name (grants with changes only).
     pub per_grant: Vec<DiffGroup>,

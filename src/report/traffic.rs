@@ -63,8 +63,11 @@ pub struct Peak {
 /// Traffic of one tool, one grant, or all calls.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct TrafficStats {
-    /// Tool or grant name (`(none)` for calls without a grant, `(all)` for the totals).
+    /// Tool, grant or server name (`(none)` for calls without a grant, `(all)` for the totals).
     pub name: String,
+    /// The tool's server, when the calls came from several servers.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub server: Option<String>,
     /// Calls read.
     pub calls: u64,
     /// First call, RFC 3339 UTC.
@@ -92,7 +95,10 @@ pub struct StatsReport {
     pub input: InputSummary,
     /// Every call.
     pub totals: TrafficStats,
-    /// Per tool, by name.
+    /// Per server, by name.
+    pub per_server: Vec<TrafficStats>,
+    /// Per tool, by server and name (a tool of one server is not added up with a same-named
+    /// tool of another).
     pub per_tool: Vec<TrafficStats>,
     /// Per grant, by name.
     pub per_grant: Vec<TrafficStats>,
@@ -139,6 +145,7 @@ impl Group {
         };
         TrafficStats {
             name,
+            server: None,
             calls: self.calls,
             first_seen: format_ts(self.first),
             last_seen: format_ts(self.last),
@@ -156,7 +163,9 @@ impl Group {
 #[derive(Debug, Default)]
 pub struct StatsBuilder {
     totals: Group,
-    per_tool: Vec<Group>,
+    per_server: Vec<Group>,
+    /// By server id, then tool id.
+    per_tool: Vec<Vec<Group>>,
     per_grant: Vec<Group>,
     no_grant: Group,
 }
@@ -171,7 +180,15 @@ impl StatsBuilder {
     #[inline]
     pub fn push(&mut self, ts: Nanos, ids: CallIds, upstream: Option<Upstream>) {
         self.totals.add(ts, ids.session, upstream);
-        at(&mut self.per_tool, ids.tool).add(ts, ids.session, upstream);
+        at(&mut self.per_server, ids.server).add(ts, ids.session, upstream);
+        let tools = match self.per_tool.get_mut(ids.server as usize) {
+            Some(tools) => tools,
+            None => {
+                self.per_tool.resize_with(ids.server as usize + 1, Vec::new);
+                &mut self.per_tool[ids.server as usize]
+            }
+        };
+        at(tools, ids.tool).add(ts, ids.session, upstream);
         let grant = match ids.grant {
             NO_SYM => &mut self.no_grant,
             g => at(&mut self.per_grant, g),
@@ -189,7 +206,16 @@ impl StatsBuilder {
             v.sort_by(|a, b| a.name.cmp(&b.name));
             v
         };
-        let per_tool = named(&self.per_tool);
+        let per_server = named(&self.per_server);
+        let several = per_server.len() > 1;
+        let mut per_tool: Vec<TrafficStats> = Vec::new();
+        for (server, tools) in self.per_tool.iter().enumerate() {
+            for mut t in named(tools) {
+                t.server = several.then(|| names.get(server as u32).to_string());
+                per_tool.push(t);
+            }
+        }
+        per_tool.sort_by(|a, b| (&a.server, &a.name).cmp(&(&b.server, &b.name)));
         let mut per_grant = named(&self.per_grant);
         if self.no_grant.calls > 0 {
             per_grant.push(self.no_grant.stats(NONE_GRANT.to_owned()));
@@ -198,6 +224,7 @@ impl StatsBuilder {
         StatsReport {
             input,
             totals: self.totals.stats("(all)".to_owned()),
+            per_server,
             per_tool,
             per_grant,
         }
@@ -219,21 +246,26 @@ fn peak_cell(p: &Peak) -> String {
 }
 
 fn stats_rows(groups: &[TrafficStats]) -> Vec<Vec<String>> {
+    let by_server = groups.iter().any(|g| g.server.is_some());
     groups
         .iter()
         .map(|g| {
-            vec![
-                g.name.clone(),
-                g.calls.to_string(),
-                g.first_seen.clone(),
-                g.last_seen.clone(),
-                g.sessions.to_string(),
-                peak_cell(&g.peak_minute),
-                peak_cell(&g.peak_hour),
-                peak_cell(&g.peak_day),
-                g.upstream_errors.to_string(),
-                g.tool_errors.to_string(),
-            ]
+            let server = by_server.then(|| g.server.clone().unwrap_or_default());
+            server
+                .into_iter()
+                .chain([
+                    g.name.clone(),
+                    g.calls.to_string(),
+                    g.first_seen.clone(),
+                    g.last_seen.clone(),
+                    g.sessions.to_string(),
+                    peak_cell(&g.peak_minute),
+                    peak_cell(&g.peak_hour),
+                    peak_cell(&g.peak_day),
+                    g.upstream_errors.to_string(),
+                    g.tool_errors.to_string(),
+                ])
+                .collect()
         })
         .collect()
 }
@@ -262,8 +294,18 @@ pub fn document(r: &StatsReport) -> Document {
             &total_header,
             stats_rows(std::slice::from_ref(&r.totals)),
         ));
+        if r.per_server.len() > 1 {
+            b.push(Block::Heading("Per server".to_owned()));
+            let mut server_header = header;
+            server_header[0] = "server";
+            b.push(table(&server_header, stats_rows(&r.per_server)));
+        }
         b.push(Block::Heading("Per tool".to_owned()));
-        b.push(table(&header, stats_rows(&r.per_tool)));
+        let mut tool_header = header.to_vec();
+        if r.per_tool.iter().any(|t| t.server.is_some()) {
+            tool_header.insert(0, "server");
+        }
+        b.push(table(&tool_header, stats_rows(&r.per_tool)));
         b.push(Block::Heading("Per grant".to_owned()));
         let mut grant_header = header;
         grant_header[0] = "grant";

@@ -1,8 +1,7 @@
 //! Claude Desktop MCP logs (`mcp.log`, `mcp-server-<name>.log`):
 //! `<ts> [<server>] [<level>] Message from client: {json} { metadata: undefined }`.
-//! Ids restart with each connection, so replies pair by (server, connection number, id); a
-//! connection starts at `Initializing server...` and its unanswered requests are released at
-//! `Server transport closed` or at the next `Initializing server...`.
+//! Ids restart with each connection, so replies pair by (server, connection number, id), where a
+//! connection starts at `Initializing server...` (see [`super::pairing`]).
 
 use std::collections::HashMap;
 
@@ -10,71 +9,48 @@ use serde_json::{Map, Value};
 
 use super::format::CLAUDE_LINE;
 use super::intern::Interner;
-use super::pairing::{Pairing, outcome_of};
-use super::source::{Ctx, Fields, LineError, Lines, Source};
+use super::pairing::{Exchange, Message, outcome_of};
+use super::source::{Ctx, Fields, LineError};
 use super::time::parse_ts_str;
-use super::{Args, CallRecord, Nanos, Origin, Sym, TraceError};
+use super::{Args, CallRecord, Nanos, Origin, Sym};
 
 type Key = (Sym, u32, String);
 
 const FROM_CLIENT: &str = "Message from client: ";
 const FROM_SERVER: &str = "Message from server: ";
 
-pub(crate) struct ClaudeSource {
-    lines: Lines,
-    file: u32,
+#[derive(Default)]
+pub(crate) struct Claude {
     names: Interner,
-    pairing: Pairing<Key>,
     connection: HashMap<Sym, u32>,
-    now: Nanos,
 }
 
-impl ClaudeSource {
-    pub(crate) fn new(lines: Lines, file: u32) -> ClaudeSource {
-        ClaudeSource {
-            lines,
-            file,
-            names: Interner::default(),
-            pairing: Pairing::new(),
-            connection: HashMap::new(),
-            now: Nanos::MIN,
-        }
+impl Exchange for Claude {
+    type Key = Key;
+
+    fn message(
+        &mut self,
+        text: &str,
+        origin: Origin,
+        index: bool,
+        cx: &mut Ctx<'_>,
+    ) -> Result<Message<Key>, LineError> {
+        self.line(text, origin, index, cx)
     }
 }
 
-impl Source for ClaudeSource {
-    fn next(&mut self, cx: &mut Ctx<'_>) -> Result<Option<CallRecord>, TraceError> {
-        loop {
-            if let Some(rec) = self.pairing.pop_ready(self.now) {
-                return Ok(Some(rec));
-            }
-            let Some((line, text)) = self.lines.next_line()? else {
-                return Ok(self.pairing.pop_front());
-            };
-            let origin = Origin {
-                file: self.file,
-                line,
-            };
-            let text = match text {
-                Ok(t) => t.to_string(),
-                Err(e) => {
-                    cx.skip(line, e)?;
-                    continue;
-                }
-            };
-            if let Err(e) = self.line(&text, origin, cx) {
-                cx.skip(line, e)?;
-            }
-        }
-    }
-}
-
-impl ClaudeSource {
-    fn line(&mut self, text: &str, origin: Origin, cx: &mut Ctx<'_>) -> Result<(), LineError> {
+impl Claude {
+    fn line(
+        &mut self,
+        text: &str,
+        origin: Origin,
+        index: bool,
+        cx: &mut Ctx<'_>,
+    ) -> Result<Message<Key>, LineError> {
         let Some(caps) = CLAUDE_LINE.captures(text) else {
             // Server stderr, tracebacks and the like: not calls, not malformed log lines.
             cx.ignore("unstructured log line");
-            return Ok(());
+            return Ok(Message::Other);
         };
         // Per-server logs write `[server] [level]`; some `mcp.log` versions `[level] [server]`.
         let (ts_text, rest) = (&caps[1], &caps[4]);
@@ -86,39 +62,36 @@ impl ClaudeSource {
         let server = self.names.get(server);
         let conn = self.connection.get(&server).copied().unwrap_or(0);
         if let Some(json) = rest.strip_prefix(FROM_CLIENT) {
-            let ts = self.ts(ts_text)?;
+            let ts = ts(ts_text)?;
             let msg = first_object(json)?;
-            return self.client_message(&msg, ts, server, conn, origin, cx);
+            return self.client_message(&msg, ts, server, conn, origin, index, cx);
         }
         if let Some(json) = rest.strip_prefix(FROM_SERVER) {
-            let ts = self.ts(ts_text)?;
+            let ts = ts(ts_text)?;
             let msg = first_object(json)?;
             if msg.contains_key("result") || msg.contains_key("error") {
                 let id = msg.get("id").map(Value::to_string).unwrap_or_default();
-                if !self
-                    .pairing
-                    .reply(&(server, conn, id), ts, outcome_of(&msg))
-                {
-                    cx.ignore("reply not paired with a tools/call");
-                }
-            } else {
-                cx.ignore("server message");
+                return Ok(Message::Reply {
+                    key: (server, conn, id),
+                    ts,
+                    outcome: outcome_of(&msg),
+                });
             }
-            return Ok(());
+            cx.ignore("server message");
+            return Ok(Message::Other);
         }
         if rest.starts_with("Initializing server") {
-            self.close(&server, conn);
             self.connection.insert(server, conn + 1);
             cx.ignore("connection event");
         } else if rest.starts_with("Server transport closed") {
-            self.close(&server, conn);
             cx.ignore("connection event");
         } else {
             cx.ignore("other log line");
         }
-        Ok(())
+        Ok(Message::Other)
     }
 
+    #[allow(clippy::too_many_arguments)]
     fn client_message(
         &mut self,
         msg: &Map<String, Value>,
@@ -126,31 +99,37 @@ impl ClaudeSource {
         server: Sym,
         conn: u32,
         origin: Origin,
+        index: bool,
         cx: &mut Ctx<'_>,
-    ) -> Result<(), LineError> {
+    ) -> Result<Message<Key>, LineError> {
         let m = Fields::new(msg, "message");
         let Some(method) = m.opt_str("method")? else {
             cx.ignore("client reply");
-            return Ok(());
+            return Ok(Message::Other);
         };
+        let key = msg
+            .get("id")
+            .filter(|v| !v.is_null())
+            .map(|v| (server.clone(), conn, v.to_string()));
         if method != "tools/call" {
             cx.ignore(format!("method {method}"));
-            return Ok(());
+            return Ok(key.map_or(Message::Other, Message::Request));
         }
         let params = m
             .opt_object("params")?
             .ok_or_else(|| LineError::missing("message.params"))?;
         let p = Fields::new(params, "message.params");
         let tool = self.names.get(p.req_str("name")?);
-        let args = Args::Values(p.opt_object("arguments")?.cloned().unwrap_or_default());
+        let arguments = p.opt_object("arguments")?;
+        let args = if index {
+            Args::Unrecorded
+        } else {
+            Args::Values(arguments.cloned().unwrap_or_default())
+        };
         let id = m.opt_id("id")?;
-        let key = msg
-            .get("id")
-            .filter(|v| !v.is_null())
-            .map(|v| (server.clone(), conn, v.to_string()));
-        self.pairing.push(
+        Ok(Message::Call {
             key,
-            CallRecord {
+            rec: Box::new(CallRecord {
                 ts,
                 server,
                 grant: None,
@@ -162,21 +141,13 @@ impl ClaudeSource {
                 upstream: None,
                 latency_ms: None,
                 origin,
-            },
-        );
-        Ok(())
+            }),
+        })
     }
+}
 
-    fn ts(&mut self, text: &str) -> Result<Nanos, LineError> {
-        let ts = parse_ts_str(text).map_err(|r| LineError::at("bad timestamp", "timestamp", r))?;
-        self.now = self.now.max(ts);
-        Ok(ts)
-    }
-
-    fn close(&mut self, server: &Sym, conn: u32) {
-        self.pairing
-            .close_where(|(s, c, _)| s == server && *c == conn);
-    }
+fn ts(text: &str) -> Result<Nanos, LineError> {
+    parse_ts_str(text).map_err(|r| LineError::at("bad timestamp", "timestamp", r))
 }
 
 /// The JSON object at the start of `text`; whatever follows it (`{ metadata: undefined }`) is
@@ -206,11 +177,13 @@ mod tests {
     use std::io::Cursor;
 
     use super::*;
+    use crate::trace::pairing::PairedSource;
+    use crate::trace::source::{Lines, Source};
     use crate::trace::{ReadStats, Upstream};
 
     fn read(log: &str) -> (Vec<CallRecord>, ReadStats) {
-        let lines = Lines::new(Box::new(Cursor::new(log.as_bytes().to_vec())), "mcp.log");
-        let mut src = ClaudeSource::new(lines, 0);
+        let lines = || Lines::new(Box::new(Cursor::new(log.as_bytes().to_vec())), "mcp.log");
+        let mut src = PairedSource::new(Claude::default, lines(), lines(), 0, "mcp.log").unwrap();
         let mut stats = ReadStats::default();
         let mut cx = Ctx {
             stats: &mut stats,

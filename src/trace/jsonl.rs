@@ -58,8 +58,9 @@ pub(crate) fn record_from_object(
     let server = names.get(f.opt_str("server")?.unwrap_or(UNKNOWN_SERVER));
     let grant = f.opt_str("grant")?.map(|s| names.get(s));
     let session = f.opt_str("session")?.map(|s| names.get(s));
-    let args = match (f.opt_object("args")?, f.opt_string_list("arg_keys")?) {
-        (Some(m), _) => Args::Values(m.clone()),
+    let args = match (f.get("args"), f.opt_string_list("arg_keys")?) {
+        (Some(Value::Object(m)), _) => Args::Values(m.clone()),
+        (Some(other), _) => Args::NotObject(other.to_string().into()),
         (None, Some(keys)) => Args::Keys(keys),
         (None, None) => Args::Unrecorded,
     };

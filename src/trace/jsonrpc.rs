@@ -1,67 +1,46 @@
 //! MCP JSON-RPC recordings: one message per line, in an envelope
 //! `{ts, dir, server, session, grant, msg}` or bare with a `ts`/`timestamp` field.
-//! `tools/call` requests become calls; replies are paired by (session, id).
+//! `tools/call` requests become calls; replies pair with them by (server, session, id)
+//! (see [`super::pairing`]).
 
 use serde_json::{Map, Value};
 
 use super::intern::Interner;
-use super::pairing::{Pairing, outcome_of};
-use super::source::{Ctx, Fields, LineError, Lines, Source, UNKNOWN_SERVER, parse_object};
-use super::{Args, CallRecord, Nanos, Origin, Sym, TraceError};
+use super::pairing::{Exchange, Message, outcome_of};
+use super::source::{Ctx, Fields, LineError, UNKNOWN_SERVER, parse_object};
+use super::{Args, CallRecord, Origin, Sym};
 
-/// (session, id in its JSON spelling, so `7` and `"7"` stay distinct).
-type Key = (Option<Sym>, String);
+/// (server, session, id in its JSON spelling, so `7` and `"7"` stay distinct).
+type Key = (Sym, Option<Sym>, String);
 
-pub(crate) struct JsonRpcSource {
-    lines: Lines,
-    file: u32,
+#[derive(Default)]
+pub(crate) struct JsonRpc {
     names: Interner,
-    pairing: Pairing<Key>,
-    now: Nanos,
 }
 
-impl JsonRpcSource {
-    pub(crate) fn new(lines: Lines, file: u32) -> JsonRpcSource {
-        JsonRpcSource {
-            lines,
-            file,
-            names: Interner::default(),
-            pairing: Pairing::new(),
-            now: Nanos::MIN,
-        }
-    }
-}
+impl Exchange for JsonRpc {
+    type Key = Key;
 
-impl Source for JsonRpcSource {
-    fn next(&mut self, cx: &mut Ctx<'_>) -> Result<Option<CallRecord>, TraceError> {
-        loop {
-            if let Some(rec) = self.pairing.pop_ready(self.now) {
-                return Ok(Some(rec));
-            }
-            let Some((line, text)) = self.lines.next_line()? else {
-                return Ok(self.pairing.pop_front());
-            };
-            let origin = Origin {
-                file: self.file,
-                line,
-            };
-            let result = text
-                .and_then(parse_object)
-                .and_then(|obj| self.message(&obj, origin, cx));
-            if let Err(e) = result {
-                cx.skip(line, e)?;
-            }
-        }
-    }
-}
-
-impl JsonRpcSource {
     fn message(
+        &mut self,
+        text: &str,
+        origin: Origin,
+        index: bool,
+        cx: &mut Ctx<'_>,
+    ) -> Result<Message<Key>, LineError> {
+        let obj = parse_object(text)?;
+        self.object(&obj, origin, index, cx)
+    }
+}
+
+impl JsonRpc {
+    fn object(
         &mut self,
         obj: &Map<String, Value>,
         origin: Origin,
+        index: bool,
         cx: &mut Ctx<'_>,
-    ) -> Result<(), LineError> {
+    ) -> Result<Message<Key>, LineError> {
         let outer = Fields::new(obj, "");
         let (msg, path) = match outer.opt_object("msg")? {
             Some(m) => (m, "msg"),
@@ -71,16 +50,22 @@ impl JsonRpcSource {
             }
         };
         let ts = outer.req_ts(&["ts", "timestamp"])?;
-        self.now = self.now.max(ts);
         let session = outer.opt_str("session")?.map(|s| self.names.get(s));
+        let server = self
+            .names
+            .get(outer.opt_str("server")?.unwrap_or(UNKNOWN_SERVER));
         let m = Fields::new(msg, path);
+        let key = |id: &Value| (server.clone(), session.clone(), id.to_string());
         if let Some(method) = m.get("method") {
             let Value::String(method) = method else {
                 return Err(LineError::wrong_type(&m.name("method"), "a string", method));
             };
             if method != "tools/call" {
                 cx.ignore(format!("method {method}"));
-                return Ok(());
+                return Ok(match m.get("id") {
+                    Some(id) => Message::Request(key(id)),
+                    None => Message::Other,
+                });
             }
             let params = m
                 .opt_object("params")?
@@ -94,21 +79,20 @@ impl JsonRpcSource {
                 },
             );
             let tool = self.names.get(p.req_str("name")?);
-            let args = Args::Values(p.opt_object("arguments")?.cloned().unwrap_or_default());
+            // Arguments that are not an object are kept: the gateway forwards such calls.
+            let args = match p.get("arguments") {
+                _ if index => Args::Unrecorded,
+                Some(Value::Object(m)) => Args::Values(m.clone()),
+                Some(other) => Args::NotObject(other.to_string().into()),
+                None => Args::Values(Map::new()),
+            };
             let id = m.opt_id("id")?;
-            let key = msg
-                .get("id")
-                .filter(|v| !v.is_null())
-                .map(|v| (session.clone(), v.to_string()));
-            let server = self
-                .names
-                .get(outer.opt_str("server")?.unwrap_or(UNKNOWN_SERVER));
             let grant = outer.opt_str("grant")?.map(|s| self.names.get(s));
             let rec = CallRecord {
                 ts,
-                server,
+                server: server.clone(),
                 grant,
-                session,
+                session: session.clone(),
                 tool,
                 args,
                 id,
@@ -117,20 +101,20 @@ impl JsonRpcSource {
                 latency_ms: None,
                 origin,
             };
-            self.pairing.push(key, rec);
-            return Ok(());
+            return Ok(Message::Call {
+                key: m.get("id").map(key),
+                rec: Box::new(rec),
+            });
         }
         if msg.contains_key("result") || msg.contains_key("error") {
             let id = m
                 .get("id")
                 .ok_or_else(|| LineError::missing(&m.name("id")))?;
-            if !self
-                .pairing
-                .reply(&(session, id.to_string()), ts, outcome_of(msg))
-            {
-                cx.ignore("reply not paired with a tools/call");
-            }
-            return Ok(());
+            return Ok(Message::Reply {
+                key: key(id),
+                ts,
+                outcome: outcome_of(msg),
+            });
         }
         Err(LineError::new(
             "bad value",

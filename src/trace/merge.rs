@@ -28,15 +28,16 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use super::agentgateway::AgentGatewaySource;
-use super::claude_desktop::ClaudeSource;
+use super::claude_desktop::Claude;
 use super::csv::CsvSource;
 use super::format::detect;
 use super::input::{Spool, open_decoded, peek_head};
 use super::intercept_log::InterceptSource;
 use super::jsonl::JsonlSource;
 use super::jsonl_batch::JsonlBatchSource;
-use super::jsonrpc::JsonRpcSource;
+use super::jsonrpc::JsonRpc;
 use super::otel::OtelSource;
+use super::pairing::PairedSource;
 use super::parquet::ParquetBytes;
 use super::parquet_batch::ParquetBatchSource;
 use super::policylayer_log::PolicyLayerSource;
@@ -387,8 +388,16 @@ impl<'a> Call<'a> {
             tool: self.tool(),
             args,
             upstream: self.upstream(),
+            reply_at: None,
             ids: Some(self.ids()),
         }
+    }
+
+    /// When the call's upstream reply arrived, from its recorded latency (reads the whole
+    /// record: ask only for calls whose reply matters).
+    pub fn reply_at(&self) -> Option<Nanos> {
+        let latency = self.batch.rows.record(self.row).latency_ms?;
+        crate::call::reply_time(self.ts(), latency)
     }
 
     /// The call's whole record, exactly as its format's reader reads it.
@@ -664,10 +673,22 @@ fn open_batches(
         }
         Format::Jsonl => Box::new(JsonlSource::new(lines(r), file)),
         Format::Csv => Box::new(CsvSource::new(r, name, file)),
-        Format::JsonRpc => Box::new(JsonRpcSource::new(lines(r), file)),
+        Format::JsonRpc => Box::new(PairedSource::new(
+            JsonRpc::default,
+            lines(r),
+            lines(open_decoded(&input.path, name)?.0),
+            file,
+            name,
+        )?),
         Format::PolicyLayerLog => Box::new(PolicyLayerSource::new(lines(r), file)),
         Format::InterceptLog => Box::new(InterceptSource::new(lines(r), file)),
-        Format::ClaudeLog => Box::new(ClaudeSource::new(lines(r), file)),
+        Format::ClaudeLog => Box::new(PairedSource::new(
+            Claude::default,
+            lines(r),
+            lines(open_decoded(&input.path, name)?.0),
+            file,
+            name,
+        )?),
         Format::OtelSpans => Box::new(OtelSource::new(lines(r), file)),
         Format::AgentGatewayLog => Box::new(AgentGatewaySource::new(lines(r), file)),
         Format::ToolHiveAudit => Box::new(ToolHiveSource::new(lines(r), file)),

@@ -44,6 +44,7 @@ pub use input::{InputSpec, expand_inputs};
 pub use merge::{
     Call, DEFAULT_REORDER_WINDOW, LOOKAHEAD, MIN_LOOKAHEAD, Names, ReadOptions, Trace,
 };
+pub use pairing::Replies;
 pub use priority::set_reader_nice;
 pub use read_stats::{ReadStats, Skipped};
 pub use record::{CallRecord, Origin, Recorded, RecordedDecision};

@@ -1,202 +1,293 @@
 //! Pairing requests with their replies to fill `upstream` and `latency_ms`.
 //!
-//! Calls leave in request order. A call waits in the queue until its reply arrives, its
-//! connection closes, or the trace has moved on by [`PAIRING_HORIZON`] without a reply; the
-//! calls behind it wait with it. So memory holds the requests still waiting for a reply plus the
-//! calls queued behind the oldest of them, never the whole file.
+//! Recordings with replies (MCP JSON-RPC, Claude Desktop logs) are read twice. The first read
+//! pairs every `tools/call` request with its reply strictly by key — what the format names a
+//! request by, such as (server, session, id) — however many lines apart they are and whatever
+//! their timestamps say. It keeps the keys of the requests still waiting and, for each answered
+//! call, its line, the reply's time and the outcome. The second read hands out the calls in
+//! file order with their reply attached. So memory never holds calls waiting for a reply, and a
+//! recording concatenated session by session pairs as well as one written in time order.
+//!
+//! A request whose key is used again before a reply came, or that has no reply by the end of
+//! the file, is a request without a reply; a reply whose key no request waits for is a reply
+//! without a request. Both are counted in [`Replies`] with the first few named by line.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::HashMap;
 use std::hash::Hash;
 
-use super::{CallRecord, Nanos, Upstream};
+use serde_json::{Map, Value};
 
-/// How long (in trace time) a request waits for its reply before it leaves without one.
-pub(crate) const PAIRING_HORIZON: Nanos = 3600 * 1_000_000_000;
+use super::source::{Ctx, LineError, Lines, Source};
+use super::{CallRecord, Nanos, Origin, ReadStats, Skipped, TraceError, Upstream};
 
-struct Slot<K> {
-    rec: CallRecord,
-    key: Option<K>,
-    done: bool,
+/// How many requests without a reply and replies without a request are named, each.
+const EXAMPLES_PER_KIND: usize = 5;
+
+/// What one line of a recording with replies says.
+pub(crate) enum Message<K> {
+    /// A `tools/call` request; `key` is `None` when it has no id (a reply cannot name it).
+    Call {
+        key: Option<K>,
+        rec: Box<CallRecord>,
+    },
+    /// Another request with an id: its reply is not a call's.
+    Request(K),
+    /// A reply, when it came and how the call ended.
+    Reply {
+        key: K,
+        ts: Nanos,
+        outcome: Upstream,
+    },
+    /// Anything else; the parser has counted it.
+    Other,
 }
 
-pub(crate) struct Pairing<K> {
-    queue: VecDeque<Slot<K>>,
-    /// Sequence number of `queue[0]`.
-    first: u64,
-    waiting: HashMap<K, u64>,
+/// A format's line parser. It is run over the file twice, from the start each time, so any
+/// state it keeps (connection numbers, …) evolves the same way in both reads.
+pub(crate) trait Exchange {
+    type Key: Eq + Hash;
+    /// What `text` (the line numbered `origin.line`) says. Under `index` the call's arguments
+    /// are not needed.
+    fn message(
+        &mut self,
+        text: &str,
+        origin: Origin,
+        index: bool,
+        cx: &mut Ctx<'_>,
+    ) -> Result<Message<Self::Key>, LineError>;
 }
 
-impl<K: Eq + Hash + Clone> Pairing<K> {
-    pub(crate) fn new() -> Pairing<K> {
-        Pairing {
-            queue: VecDeque::new(),
-            first: 0,
-            waiting: HashMap::new(),
-        }
+/// How the replies of a recording paired with its requests.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Replies {
+    /// `tools/call` requests paired with their reply.
+    pub paired: u64,
+    /// `tools/call` requests with an id that no reply answered.
+    pub requests_without_reply: u64,
+    /// Replies that answer no request read before them.
+    pub replies_without_request: u64,
+    /// The first few of each, by file and line.
+    pub examples: Vec<Skipped>,
+}
+
+impl Replies {
+    pub(crate) fn absorb(&mut self, other: Replies) {
+        self.paired += other.paired;
+        self.requests_without_reply += other.requests_without_reply;
+        self.replies_without_request += other.replies_without_request;
+        self.examples.extend(other.examples);
     }
 
-    /// Queue a call; with a key it waits for [`Pairing::reply`]. A key reused while the
-    /// earlier request still waits means that reply will never be told apart: the earlier
-    /// request leaves without one.
-    pub(crate) fn push(&mut self, key: Option<K>, rec: CallRecord) {
-        let seq = self.first + self.queue.len() as u64;
-        let done = key.is_none();
-        if let Some(k) = &key {
-            if let Some(old) = self.waiting.insert(k.clone(), seq) {
-                self.finish(old);
-            }
+    /// The warnings every report shows for unpaired messages; empty when all paired.
+    pub fn warning_lines(&self) -> Vec<String> {
+        let mut lines = Vec::new();
+        if self.requests_without_reply == 0 && self.replies_without_request == 0 {
+            return lines;
         }
-        self.queue.push_back(Slot { rec, key, done });
+        lines.push(format!(
+            "{} without a reply, {} without a request ({} paired); their calls have no upstream outcome",
+            plural(self.requests_without_reply, "request", "requests"),
+            plural(self.replies_without_request, "reply", "replies"),
+            self.paired
+        ));
+        for s in &self.examples {
+            lines.push(format!("  {}:{}: {}", s.file, s.line, s.reason));
+        }
+        lines
     }
+}
 
-    /// Fill the waiting call with this key; false when no call waits for it.
-    pub(crate) fn reply(&mut self, key: &K, ts: Nanos, outcome: Upstream) -> bool {
-        let Some(seq) = self.waiting.remove(key) else {
-            return false;
+fn plural(n: u64, one: &str, many: &str) -> String {
+    format!("{n} {}", if n == 1 { one } else { many })
+}
+
+/// A reply found by the first read, by the line of its request.
+struct Answer {
+    line: u64,
+    ts: Nanos,
+    outcome: Upstream,
+}
+
+/// A request waiting for its reply in the first read.
+enum Waiting {
+    Call(u64),
+    Other,
+}
+
+/// The first read: every answered call's reply, in request-line order, and the counts.
+fn pair_all<E: Exchange>(
+    mut exchange: E,
+    mut lines: Lines,
+    file: u32,
+    name: &str,
+) -> Result<(Vec<Answer>, Replies, u64), TraceError> {
+    let mut scratch = ReadStats::default();
+    let mut cx = Ctx {
+        stats: &mut scratch,
+        strict: false,
+        file: name,
+    };
+    let mut waiting: HashMap<E::Key, Waiting> = HashMap::new();
+    let mut answers = Vec::new();
+    let mut counts = Replies::default();
+    let mut unanswered: Vec<Skipped> = Vec::new();
+    let mut other_replies = 0;
+    let example = |line: u64, reason: String| Skipped {
+        file: name.to_string(),
+        line,
+        reason,
+    };
+    while let Some((line, text)) = lines.next_line()? {
+        let Ok(text) = text else { continue };
+        let origin = Origin { file, line };
+        // Bad lines are the second read's to report.
+        let Ok(msg) = exchange.message(text, origin, true, &mut cx) else {
+            continue;
         };
-        if let Some(slot) = self.slot_mut(seq) {
-            slot.rec.upstream = Some(outcome);
-            slot.rec.latency_ms = Some((ts - slot.rec.ts) as f64 / 1e6);
-            slot.done = true;
-        }
-        true
-    }
-
-    /// Replies for these keys will not come (the connection closed): release their calls.
-    pub(crate) fn close_where(&mut self, mut closed: impl FnMut(&K) -> bool) {
-        let mut gone = Vec::new();
-        self.waiting.retain(|k, seq| {
-            if closed(k) {
-                gone.push(*seq);
-                false
-            } else {
-                true
+        let (key, now) = match msg {
+            Message::Call { key: Some(key), .. } => (key, Waiting::Call(line)),
+            Message::Request(key) => (key, Waiting::Other),
+            Message::Reply { key, ts, outcome } => {
+                match waiting.remove(&key) {
+                    Some(Waiting::Call(request)) => {
+                        counts.paired += 1;
+                        answers.push(Answer {
+                            line: request,
+                            ts,
+                            outcome,
+                        });
+                    }
+                    Some(Waiting::Other) => other_replies += 1,
+                    None => {
+                        counts.replies_without_request += 1;
+                        if counts.replies_without_request <= EXAMPLES_PER_KIND as u64 {
+                            counts.examples.push(example(
+                                line,
+                                "reply without a request: no request waits for its id".into(),
+                            ));
+                        }
+                    }
+                }
+                continue;
             }
-        });
-        for seq in gone {
-            self.finish(seq);
+            Message::Call { key: None, .. } | Message::Other => continue,
+        };
+        if let Some(Waiting::Call(old)) = waiting.insert(key, now) {
+            counts.requests_without_reply += 1;
+            unanswered.push(example(
+                old,
+                format!("request without a reply: its id was used again at line {line}"),
+            ));
+            unanswered.sort_by_key(|s| s.line);
+            unanswered.truncate(EXAMPLES_PER_KIND);
         }
     }
+    let mut left: Vec<u64> = waiting
+        .into_values()
+        .filter_map(|w| match w {
+            Waiting::Call(line) => Some(line),
+            Waiting::Other => None,
+        })
+        .collect();
+    counts.requests_without_reply += left.len() as u64;
+    left.sort_unstable();
+    unanswered.extend(
+        left.into_iter()
+            .take(EXAMPLES_PER_KIND)
+            .map(|l| example(l, "request without a reply in the file".into())),
+    );
+    unanswered.sort_by_key(|s| s.line);
+    unanswered.truncate(EXAMPLES_PER_KIND);
+    counts.examples.extend(unanswered);
+    counts.examples.sort_by_key(|s| s.line);
+    answers.sort_unstable_by_key(|a| a.line);
+    Ok((answers, counts, other_replies))
+}
 
-    /// The oldest call, if it is complete or has waited past the horizon at trace time `now`.
-    pub(crate) fn pop_ready(&mut self, now: Nanos) -> Option<CallRecord> {
-        let front = self.queue.front()?;
-        if front.done || now.saturating_sub(front.rec.ts) > PAIRING_HORIZON {
-            self.pop_front()
-        } else {
-            None
-        }
+/// A recording with replies: its calls in file order, each with the reply the first read
+/// found for it.
+pub(crate) struct PairedSource<E: Exchange> {
+    lines: Lines,
+    file: u32,
+    exchange: E,
+    answers: std::iter::Peekable<std::vec::IntoIter<Answer>>,
+    /// Counts of the first read, handed to the stats at the end of the second.
+    counts: Option<(Replies, u64)>,
+}
+
+impl<E: Exchange> PairedSource<E> {
+    /// Pair the replies of `index_lines` (a first read of the file) now; `lines` is read as
+    /// calls are asked for.
+    pub(crate) fn new(
+        fresh: impl Fn() -> E,
+        lines: Lines,
+        index_lines: Lines,
+        file: u32,
+        name: &str,
+    ) -> Result<PairedSource<E>, TraceError> {
+        let (answers, counts, other) = pair_all(fresh(), index_lines, file, name)?;
+        Ok(PairedSource {
+            lines,
+            file,
+            exchange: fresh(),
+            answers: answers.into_iter().peekable(),
+            counts: Some((counts, other)),
+        })
     }
+}
 
-    /// The oldest call regardless of its reply (end of input).
-    pub(crate) fn pop_front(&mut self) -> Option<CallRecord> {
-        let slot = self.queue.pop_front()?;
-        let seq = self.first;
-        self.first += 1;
-        if let Some(k) = slot.key {
-            if self.waiting.get(&k) == Some(&seq) {
-                self.waiting.remove(&k);
+impl<E: Exchange> Source for PairedSource<E> {
+    fn next(&mut self, cx: &mut Ctx<'_>) -> Result<Option<CallRecord>, TraceError> {
+        while let Some((line, text)) = self.lines.next_line()? {
+            let origin = Origin {
+                file: self.file,
+                line,
+            };
+            let msg = text.and_then(|t| self.exchange.message(t, origin, false, cx));
+            match msg {
+                Ok(Message::Call { mut rec, .. }) => {
+                    while self.answers.next_if(|a| a.line < line).is_some() {}
+                    if let Some(a) = self.answers.next_if(|a| a.line == line) {
+                        rec.upstream = Some(a.outcome);
+                        // Clocks of client and server may disagree: a reply never comes
+                        // before its request.
+                        rec.latency_ms = Some((a.ts.saturating_sub(rec.ts)).max(0) as f64 / 1e6);
+                    }
+                    return Ok(Some(*rec));
+                }
+                Ok(_) => {}
+                Err(e) => cx.skip(line, e)?,
             }
         }
-        Some(slot.rec)
-    }
-
-    fn finish(&mut self, seq: u64) {
-        if let Some(slot) = self.slot_mut(seq) {
-            slot.done = true;
+        if let Some((counts, other)) = self.counts.take() {
+            if other > 0 {
+                *cx.stats
+                    .ignored
+                    .entry("reply to another request".into())
+                    .or_insert(0) += other;
+            }
+            match &mut cx.stats.replies {
+                Some(r) => r.absorb(counts),
+                None => cx.stats.replies = Some(counts),
+            }
         }
-    }
-
-    fn slot_mut(&mut self, seq: u64) -> Option<&mut Slot<K>> {
-        let i = usize::try_from(seq.checked_sub(self.first)?).ok()?;
-        self.queue.get_mut(i)
+        Ok(None)
     }
 }
 
 /// How a JSON-RPC reply ended: `error` → error, `result.isError: true` → tool error, else ok.
-pub(crate) fn outcome_of(msg: &serde_json::Map<String, serde_json::Value>) -> Upstream {
+pub(crate) fn outcome_of(msg: &Map<String, Value>) -> Upstream {
     if msg.get("error").is_some_and(|e| !e.is_null()) {
         return Upstream::Error;
     }
     let is_error = msg
         .get("result")
         .and_then(|r| r.get("isError"))
-        .and_then(serde_json::Value::as_bool)
+        .and_then(Value::as_bool)
         .unwrap_or(false);
     if is_error {
         Upstream::ToolError
     } else {
         Upstream::Ok
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::trace::{Args, Origin};
-
-    fn call(ts: Nanos, line: u64) -> CallRecord {
-        CallRecord {
-            ts,
-            server: "s".into(),
-            grant: None,
-            session: None,
-            tool: "t".into(),
-            args: Args::Unrecorded,
-            id: None,
-            recorded: None,
-            upstream: None,
-            latency_ms: None,
-            origin: Origin { file: 0, line },
-        }
-    }
-
-    const S: Nanos = 1_000_000_000;
-
-    #[test]
-    fn calls_leave_in_request_order_once_answered() {
-        let mut p = Pairing::new();
-        p.push(Some(1), call(0, 1));
-        p.push(Some(2), call(S, 2));
-        assert!(p.reply(&2, 2 * S, Upstream::Ok));
-        // Call 2 is answered but waits behind call 1.
-        assert_eq!(p.pop_ready(2 * S), None);
-        assert!(p.reply(&1, 3 * S, Upstream::ToolError));
-        let first = p.pop_ready(3 * S).unwrap();
-        assert_eq!(
-            (first.origin.line, first.upstream, first.latency_ms),
-            (1, Some(Upstream::ToolError), Some(3000.0))
-        );
-        let second = p.pop_ready(3 * S).unwrap();
-        assert_eq!((second.origin.line, second.latency_ms), (2, Some(1000.0)));
-        assert!(!p.reply(&1, 4 * S, Upstream::Ok), "already answered");
-    }
-
-    #[test]
-    fn unanswered_calls_leave_after_the_horizon_and_late_replies_do_not_pair() {
-        let mut p = Pairing::new();
-        p.push(Some(1), call(0, 1));
-        assert_eq!(p.pop_ready(PAIRING_HORIZON), None);
-        let gone = p.pop_ready(PAIRING_HORIZON + 1).unwrap();
-        assert_eq!(gone.upstream, None);
-        assert!(!p.reply(&1, PAIRING_HORIZON + 2, Upstream::Ok));
-    }
-
-    #[test]
-    fn closing_and_reusing_keys_release_calls_without_a_reply() {
-        let mut p = Pairing::new();
-        p.push(Some(("a", 1)), call(0, 1));
-        p.push(Some(("b", 1)), call(0, 2));
-        p.close_where(|(conn, _)| *conn == "a");
-        assert_eq!(p.pop_ready(0).map(|r| r.origin.line), Some(1));
-        assert_eq!(p.pop_ready(0), None);
-        // Same key again while the first still waits: the first leaves unanswered.
-        p.push(Some(("b", 1)), call(S, 3));
-        assert!(p.reply(&("b", 1), 2 * S, Upstream::Ok));
-        let a = p.pop_ready(2 * S).unwrap();
-        let b = p.pop_ready(2 * S).unwrap();
-        assert_eq!((a.origin.line, a.upstream), (2, None));
-        assert_eq!((b.origin.line, b.upstream), (3, Some(Upstream::Ok)));
-        assert_eq!(p.pop_front(), None);
     }
 }

@@ -3,6 +3,7 @@
 use std::collections::BTreeMap;
 
 use super::Format;
+use super::pairing::Replies;
 
 /// How many examples of skipped records are kept.
 pub const MAX_EXAMPLES: usize = 10;
@@ -22,6 +23,8 @@ pub struct ReadStats {
     pub skipped_examples: Vec<Skipped>,
     /// Lines that are not calls and were not bad, by kind (`method initialize`, …).
     pub ignored: BTreeMap<String, u64>,
+    /// How replies paired with requests, in recordings that have replies.
+    pub replies: Option<Replies>,
     /// Per input file: display name, format, calls read.
     pub per_file: Vec<(String, Format, u64)>,
 }
@@ -49,6 +52,9 @@ impl ReadStats {
             .extend(other.skipped_examples.into_iter().take(room));
         for (kind, n) in other.ignored {
             *self.ignored.entry(kind).or_insert(0) += n;
+        }
+        if let Some(r) = other.replies {
+            self.replies.get_or_insert_with(Replies::default).absorb(r);
         }
     }
 
@@ -83,6 +89,9 @@ impl ReadStats {
                     self.skipped - self.skipped_examples.len() as u64
                 ));
             }
+        }
+        if let Some(r) = &self.replies {
+            lines.extend(r.warning_lines());
         }
         if self.out_of_order > 0 {
             lines.push(format!(

@@ -40,6 +40,9 @@ impl CallRecord {
             tool: &self.tool,
             args: &self.args,
             upstream: self.upstream,
+            reply_at: self
+                .latency_ms
+                .and_then(|ms| crate::call::reply_time(self.ts, ms)),
             ids: None,
         }
     }

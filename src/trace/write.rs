@@ -43,13 +43,15 @@ struct JsonRecord<'a> {
     latency_ms: Option<f64>,
 }
 
-/// Arguments as written: the text they were read from when it is one line (so that numbers
-/// keep their exact spelling: a big integer or `1.10` would not survive a float), else the map.
+/// Recorded arguments as written: the text they were read from when it is one line (so that
+/// numbers keep their exact spelling: a big integer or `1.10` would not survive a float), an
+/// object, or the JSON text of arguments that are not one.
 #[derive(Serialize)]
 #[serde(untagged)]
 enum JsonArgs<'a> {
     Text(Box<RawValue>),
-    Map(&'a Map<String, Value>),
+    Object(&'a Map<String, Value>),
+    Other(&'a RawValue),
 }
 
 /// [`JsonArgs`] for `args`, when they are values.
@@ -62,14 +64,19 @@ fn json_args(args: &Args) -> Option<JsonArgs<'_>> {
             }
         }
     }
-    args.values().map(JsonArgs::Map)
+    match args.view() {
+        ArgsView::Values(m) => Some(JsonArgs::Object(m)),
+        ArgsView::NotObject(text) => serde_json::from_str(text).ok().map(JsonArgs::Other),
+        _ => None,
+    }
 }
 
 /// The JSON text of `args`, when they are values (see [`JsonArgs`]).
 fn args_text(args: &Args) -> Option<String> {
     match json_args(args)? {
         JsonArgs::Text(v) => Some(v.get().to_string()),
-        JsonArgs::Map(m) => serde_json::to_string(m).ok(),
+        JsonArgs::Object(m) => serde_json::to_string(m).ok(),
+        JsonArgs::Other(v) => Some(v.get().to_string()),
     }
 }
 
@@ -102,7 +109,7 @@ pub fn write_jsonl<R: Borrow<CallRecord>>(
     for r in records {
         let r = r.borrow();
         let (args, arg_keys) = match r.args.view() {
-            ArgsView::Values(_) => (json_args(&r.args), None),
+            ArgsView::Values(_) | ArgsView::NotObject(_) => (json_args(&r.args), None),
             ArgsView::Keys(k) => (None, Some(k)),
             ArgsView::Unrecorded => (None, None),
         };

@@ -441,21 +441,38 @@ fn output_is_deterministic() {
 
 #[test]
 fn per_server_policies_count_calls_of_other_servers() {
-    let (code, stdout, _) = run(&[
+    let policy = |server: &str| format!("{server}={CANDIDATE}");
+    // A binding that matches no call fails the run, gate or not: a misspelt server name would
+    // otherwise check nothing and pass.
+    let typo = policy("fortio");
+    for gate in [&[][..], &["--fail-on", "deny,throttle"][..]] {
+        let mut args = vec!["simulate", "--policy", &typo, FLEET, "-f", "json"];
+        args.extend_from_slice(gate);
+        let (code, stdout, stderr) = run(&args);
+        assert_eq!((code, stdout.as_str()), (2, ""));
+        assert_eq!(
+            stderr,
+            format!(
+                "error: policy binding `fortio={CANDIDATE}` matched no call; servers in the \
+                 trace (calls): fortios (45); `fortio`: did you mean `fortios`?\n"
+            )
+        );
+    }
+    // With a policy for every server as well, the other servers' calls are counted apart.
+    let (code, stdout, stderr) = run(&[
         "simulate",
         "--policy",
-        &format!("other-server={CANDIDATE}"),
+        &policy("fortios"),
+        "--policy",
+        BASELINE,
         FLEET,
         "--format",
         "json",
     ]);
-    assert_eq!(code, 0);
+    assert_eq!(code, 0, "{stderr}");
     let r: super::json_schema::SimulateReport = serde_json::from_str(&stdout).expect("json");
     assert_eq!(r.input.calls_read, 45);
-    assert_eq!(r.input.calls_evaluated, 0);
-    assert_eq!(r.input.no_policy.len(), 1);
-    assert_eq!(r.input.no_policy[0].name, "fortios");
-    assert_eq!(r.input.no_policy[0].count, 45);
+    assert_eq!(r.input.calls_evaluated, 45);
 
     let (_, stdout, _) = run(&[
         "simulate",
@@ -623,33 +640,243 @@ fn policy_starting_like_a_json_array_is_read_as_json() {
     assert!(stderr.starts_with("error: invalid JSON"), "{stderr}");
 }
 
+/// A run that evaluates no call checked nothing: it fails (exit 2) in every format, with or
+/// without a gate, and says why.
 #[test]
-fn csv_of_an_empty_replay_still_has_its_header() {
+fn a_replay_that_evaluates_no_call_is_an_error() {
     let dir = tempfile::tempdir().expect("tempdir");
     let empty = dir.path().join("empty.jsonl");
     std::fs::write(&empty, "").expect("write");
-    let empty = empty.to_str().expect("utf-8");
-    let (code, stdout, _) = run(&["simulate", "-p", BASELINE, empty, "-f", "csv"]);
-    assert_eq!(code, 0);
-    assert_eq!(
-        stdout,
-        "index,ts,server,grant,session,tool,id,origin,recorded,upstream,args,decision,rule,message,\
-         counter,counter_key,window_start,retry_after,used,max,increment,approval_required\n"
+    let bad = dir.path().join("bad.jsonl");
+    std::fs::write(&bad, "{\"ts\": 1}\nnot json\n").expect("write");
+    let (empty, bad) = (empty.to_str().unwrap(), bad.to_str().unwrap());
+    for format in ["table", "json", "csv"] {
+        let (code, stdout, stderr) = run(&["simulate", "-p", BASELINE, empty, "-f", format]);
+        assert_eq!((code, stdout.as_str()), (2, ""), "{format}");
+        assert_eq!(
+            stderr,
+            "error: no call was evaluated, so nothing was checked: the input holds no tools/call\n"
+        );
+        let (code, _, stderr) = run(&[
+            "diff",
+            "--base",
+            BASELINE,
+            "--candidate",
+            CANDIDATE,
+            bad,
+            "--from",
+            "jsonl",
+            "-f",
+            format,
+            "--fail-on-new",
+            "deny",
+        ]);
+        assert_eq!(code, 2, "{format}");
+        assert_eq!(
+            stderr,
+            format!(
+                "error: no call was evaluated, so nothing was checked: every record was skipped \
+                 (2 skipped; the first at {bad}:1: field `tool`: missing)\n"
+            )
+        );
+    }
+}
+
+/// A policy's tools that no call used are named in every report, with the nearest tool seen.
+#[test]
+fn policies_naming_tools_no_call_used_are_warned_about() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let p = dir.path().join("p.json");
+    std::fs::write(
+        &p,
+        r#"{"version":"1","default":"allow","tools":{
+            "firewall_policy_lsit":{"deny_if":[{"path":"args.vdom","op":"eq","value":"x"}]},
+            "backup_everything":{}}}"#,
+    )
+    .expect("write");
+    let p = p.to_str().unwrap();
+    let want = format!(
+        "policy {p} names 2 tools that no call used: `backup_everything`, `firewall_policy_lsit` \
+         (nearest tool seen: `firewall_policy_list`)"
     );
-    let (code, stdout, _) = run(&[
+    let (code, stdout, _) = run(&["simulate", "-p", p, FLEET, "-f", "json"]);
+    assert_eq!(code, 0);
+    let r: super::json_schema::SimulateReport = serde_json::from_str(&stdout).expect("json");
+    assert_eq!(r.warnings, std::slice::from_ref(&want));
+    let (_, stdout, _) = run(&["simulate", "-p", p, FLEET, "-f", "table"]);
+    assert!(stdout.contains(&format!("warning: {want}")), "{stdout}");
+    let (_, stdout, _) = run(&["simulate", "-p", p, FLEET, "-f", "markdown"]);
+    let escaped = want.replace('`', "\\`");
+    assert!(stdout.contains(&format!("warning: {escaped}")), "{stdout}");
+    let (_, _, stderr) = run(&["simulate", "-p", p, FLEET, "-f", "jsonl"]);
+    assert!(stderr.contains(&format!("warning: {want}")), "{stderr}");
+    let (_, stdout, _) = run(&[
         "diff",
         "--base",
         BASELINE,
         "--candidate",
-        CANDIDATE,
-        empty,
+        p,
+        FLEET,
         "-f",
-        "csv",
+        "json",
     ]);
+    let r: super::json_schema::DiffReport = serde_json::from_str(&stdout).expect("json");
+    assert_eq!(r.warnings, [want]);
+}
+
+/// Two servers with a same-named tool under two bindings: per-tool and per-rule rows are kept
+/// apart by server, and a per-server table is shown (simulate and diff).
+#[test]
+fn several_policies_keep_servers_apart() {
+    let trace = "fixtures/traces/jsonrpc-concatenated.jsonl";
+    let pa = "postgres-a=fixtures/policies/postgres.json";
+    let pb = "postgres-b=fixtures/policies/postgres.json";
+    let (code, stdout, stderr) = run(&["simulate", "-p", pa, "-p", pb, trace, "-f", "json"]);
+    assert_eq!(code, 0, "{stderr}");
+    let r: super::json_schema::SimulateReport = serde_json::from_str(&stdout).expect("json");
+    let servers: Vec<(&str, u64, u64)> = (r.per_server.iter())
+        .map(|g| (g.name.as_str(), g.calls, g.deny))
+        .collect();
+    assert_eq!(servers, [("postgres-a", 7, 2), ("postgres-b", 1, 1)]);
+    let tools: Vec<(Option<&str>, &str, u64)> = (r.per_tool.iter())
+        .map(|g| (g.server.as_deref(), g.name.as_str(), g.calls))
+        .collect();
+    assert_eq!(
+        tools,
+        [
+            (Some("postgres-a"), "execute_sql", 3),
+            (Some("postgres-a"), "list_tables", 4),
+            (Some("postgres-b"), "execute_sql", 1),
+        ]
+    );
+    let rules: Vec<(Option<&str>, &str, u64)> = (r.per_rule.iter())
+        .map(|c| (c.server.as_deref(), c.rule.as_str(), c.calls))
+        .collect();
+    let rule = "/tools/execute_sql/deny_if/args.sql-regex";
+    assert_eq!(
+        rules,
+        [(Some("postgres-a"), rule, 2), (Some("postgres-b"), rule, 1)]
+    );
+    let (_, table, _) = run(&["simulate", "-p", pa, "-p", pb, trace]);
+    assert!(table.contains("Per server"), "{table}");
+    assert!(
+        table.contains("│ postgres-b │ execute_sql │ 1     │ 0     │ 1    │"),
+        "{table}"
+    );
+
+    // One policy for every server: tools add up across servers, no server column.
+    let all = "fixtures/policies/postgres.json";
+    let (_, stdout, _) = run(&["simulate", "-p", all, trace, "-f", "json"]);
+    let r: super::json_schema::SimulateReport = serde_json::from_str(&stdout).expect("json");
+    let tools: Vec<(Option<&str>, &str, u64)> = (r.per_tool.iter())
+        .map(|g| (g.server.as_deref(), g.name.as_str(), g.calls))
+        .collect();
+    assert_eq!(tools, [(None, "execute_sql", 4), (None, "list_tables", 4)]);
+    assert_eq!(r.per_server.len(), 2);
+
+    // diff: the candidate drops postgres-b's rule; its server's row shows the change.
+    let (code, stdout, stderr) = run(&[
+        "diff",
+        "--base",
+        pa,
+        "--base",
+        pb,
+        "--candidate",
+        pa,
+        "--candidate",
+        "postgres-b=fixtures/policies/baseline.json",
+        trace,
+        "-f",
+        "json",
+    ]);
+    assert_eq!(code, 0, "{stderr}");
+    let r: super::json_schema::DiffReport = serde_json::from_str(&stdout).expect("json");
+    let servers: Vec<(&str, u64, u64)> = (r.per_server.iter())
+        .map(|g| (g.name.as_str(), g.calls, g.newly_allowed))
+        .collect();
+    assert_eq!(servers, [("postgres-b", 1, 1)]);
+    let tools: Vec<(Option<&str>, &str)> = (r.per_tool.iter())
+        .map(|g| (g.server.as_deref(), g.name.as_str()))
+        .collect();
+    assert_eq!(tools, [(Some("postgres-b"), "execute_sql")]);
+}
+
+/// `stats` keeps servers apart and `--server` narrows stats and explain to one server.
+#[test]
+fn stats_and_explain_by_server() {
+    let trace = "fixtures/traces/jsonrpc-concatenated.jsonl";
+    let (code, stdout, _) = run(&["stats", trace, "-f", "json"]);
     assert_eq!(code, 0);
-    let header = stdout.lines().next().expect("header");
-    assert!(header.starts_with("index,ts,"), "{header}");
-    assert!(header.contains(",base_decision,") && header.contains(",candidate_decision,"));
-    assert!(header.ends_with(",cause"), "{header}");
-    assert_eq!(stdout.lines().count(), 1);
+    let r: serde_json::Value = serde_json::from_str(&stdout).expect("json");
+    let rows = |key: &str| -> Vec<(String, String, u64)> {
+        (r[key].as_array().unwrap().iter())
+            .map(|g| {
+                let server = g["server"].as_str().unwrap_or("-").to_owned();
+                (
+                    server,
+                    g["name"].as_str().unwrap().to_owned(),
+                    g["calls"].as_u64().unwrap(),
+                )
+            })
+            .collect()
+    };
+    let row = |s: &str, n: &str, c| (s.to_owned(), n.to_owned(), c);
+    assert_eq!(
+        rows("per_server"),
+        [row("-", "postgres-a", 7), row("-", "postgres-b", 1)]
+    );
+    assert_eq!(
+        rows("per_tool"),
+        [
+            row("postgres-a", "execute_sql", 3),
+            row("postgres-a", "list_tables", 4),
+            row("postgres-b", "execute_sql", 1)
+        ]
+    );
+    let (code, stdout, _) = run(&["stats", trace, "--server", "postgres-b", "-f", "json"]);
+    assert_eq!(code, 0);
+    let r: serde_json::Value = serde_json::from_str(&stdout).expect("json");
+    assert_eq!(
+        (
+            r["totals"]["calls"].as_u64(),
+            r["input"]["left_out"].as_u64()
+        ),
+        (Some(1), Some(7))
+    );
+    assert_eq!(r["per_tool"][0]["server"], serde_json::Value::Null);
+    let (code, _, stderr) = run(&["stats", trace, "--server", "postgres-x"]);
+    assert_eq!(code, 2);
+    assert!(
+        stderr.starts_with(
+            "error: --server postgres-x: no call has this server (servers in the trace: \
+             postgres-a, postgres-b); did you mean `postgres-a`?"
+        ),
+        "{stderr}"
+    );
+
+    let p = "fixtures/policies/postgres.json";
+    let (code, _, stderr) = run(&["explain", "-p", p, trace, "--call", "1"]);
+    assert_eq!(code, 2);
+    assert!(
+        stderr.contains("--call 1: 3 calls have this id (#1, #2, #3)"),
+        "{stderr}"
+    );
+    let (code, stdout, stderr) = run(&[
+        "explain",
+        "-p",
+        p,
+        trace,
+        "--call",
+        "1",
+        "--server",
+        "postgres-b",
+        "-f",
+        "json",
+    ]);
+    assert_eq!(code, 0, "{stderr}");
+    let r: serde_json::Value = serde_json::from_str(&stdout).expect("json");
+    assert_eq!(
+        (r["call"]["index"].as_u64(), r["call"]["server"].as_str()),
+        (Some(2), Some("postgres-b"))
+    );
 }

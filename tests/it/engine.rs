@@ -212,16 +212,19 @@ fn deny_messages_use_on_deny_then_tool_on_deny_then_generated() {
             call(0.0, "b", json!({})),
             call(0.0, "c", json!({"pfs":"enable","p":"md5"})),
             call(0.0, "c", json!({})),
+            call(0.0, "c", json!({"pfs":"disable"})),
             call(0.0, "z", json!({})),
         ],
     );
     let messages: Vec<&str> = got.iter().map(|d| &*d.message).collect();
+    // A require that fails on a missing argument says so.
     assert_eq!(
         messages,
         [
-            "x must be y",
-            "b refused",
+            "x must be y (argument absent)",
+            "b refused (argument absent)",
             "denied: args.p regex \"des|md5\"",
+            "require failed: args.pfs eq \"enable\" (argument absent)",
             "require failed: args.pfs eq \"enable\"",
             "tool is not listed under `tools` and the policy default is deny",
         ]

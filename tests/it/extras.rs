@@ -82,14 +82,17 @@ fn explain_denied_call_names_the_failing_predicate() {
     // #3 creates a phase 2 tunnel without `pfs`: the require does not hold.
     let r = explain_json(CANDIDATE, "#3", &[]);
     assert_eq!(r["decision"]["decision"], "deny");
-    assert_eq!(r["decision"]["message"], "phase 2 must enable PFS");
+    assert_eq!(
+        r["decision"]["message"],
+        "phase 2 must enable PFS (argument absent)"
+    );
     let step = deciding_step(&r);
     assert_eq!(step["step"], "require");
     assert_eq!(
         step["rule"],
         "/tools/vpn_ipsec_phase2_create/require/args.pfs-eq"
     );
-    assert_eq!(step["result"], "did_not_hold");
+    assert_eq!(step["result"], "argument_absent");
     assert_eq!(step["decides"], "deny");
     assert!(
         step.get("argument").is_none(),
@@ -181,7 +184,7 @@ fn explain_ambiguous_id_lists_the_matches() {
     assert_eq!(code, 2);
     assert!(
         err.contains(
-            "--call dup: 2 calls have this id (#1, #3); pick one by position, e.g. --call '#1'"
+            "--call dup: 2 calls have this id (#1, #3); pick one by position, e.g. --call '#1', or name its server with --server"
         ),
         "{err}"
     );
@@ -518,6 +521,8 @@ mod schema {
     #[serde(deny_unknown_fields)]
     pub struct TrafficStats {
         pub name: String,
+        #[serde(default)]
+        pub server: Option<String>,
         pub calls: u64,
         pub first_seen: String,
         pub last_seen: String,
@@ -534,6 +539,7 @@ mod schema {
     pub struct StatsReport {
         pub input: InputSummary,
         pub totals: TrafficStats,
+        pub per_server: Vec<TrafficStats>,
         pub per_tool: Vec<TrafficStats>,
         pub per_grant: Vec<TrafficStats>,
     }
@@ -604,4 +610,82 @@ fn explain_intercept_rules_are_named_as_conditions_not_approve_if() {
     assert_eq!(step["step"], "condition");
     assert_eq!(step["rule"], "create_charge/max single charge");
     assert_eq!(step["result"], "did_not_hold");
+}
+
+/// An Intercept throttle is decided by the limit step, not by the condition step of the same
+/// rule that comes before it.
+#[test]
+fn explain_marks_the_limit_step_of_an_intercept_throttle() {
+    let r = run_json(&[
+        "explain",
+        "--policy",
+        "fixtures/policies/intercept/stripe.yaml",
+        "fixtures/traces/intercept-stripe.jsonl",
+        "--call",
+        "#6",
+        "--format",
+        "json",
+    ]);
+    assert_eq!(r["decision"]["decision"], "throttle");
+    let step = deciding_step(&r);
+    assert_eq!(
+        (&step["step"], &step["rule"], &step["result"]),
+        (
+            &json!("limit"),
+            &json!("create_charge/daily spend cap"),
+            &json!("exceed")
+        )
+    );
+    let deciding = r["steps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|s| !s["decides"].is_null())
+        .count();
+    assert_eq!(deciding, 1);
+}
+
+/// A `require` that fails because the call left its argument out says so, in the decision's
+/// message and in explain; `check` warns about `require` with `neq` / `not_in`.
+#[test]
+fn absent_arguments_are_named_as_such() {
+    let policy = "fixtures/policies/absent-arg.json";
+    let trace = "fixtures/traces/absent-arg.jsonl";
+    let (code, stdout, _) = run(&["simulate", "-p", policy, trace, "-f", "jsonl"]);
+    assert_eq!(code, 0);
+    let messages: Vec<String> = stdout
+        .lines()
+        .map(|l| {
+            serde_json::from_str::<Value>(l).unwrap()["message"]
+                .as_str()
+                .unwrap()
+                .to_owned()
+        })
+        .collect();
+    assert_eq!(
+        messages,
+        [
+            "",
+            "require failed: args.fullPage neq true (argument absent)",
+            "require failed: args.fullPage neq true",
+        ]
+    );
+    for (call, result) in [("#2", "argument_absent"), ("#3", "did_not_hold")] {
+        let r = run_json(&["explain", "-p", policy, trace, "--call", call, "-f", "json"]);
+        assert_eq!(deciding_step(&r)["result"], result, "{call}");
+    }
+    let (_, stdout, _) = run(&["explain", "-p", policy, trace, "--call", "#2"]);
+    assert!(
+        stdout.contains("│ did not hold (argument absent) │ deny"),
+        "{stdout}"
+    );
+    let (code, _, stderr) = run(&["check", policy]);
+    assert_eq!(code, 0);
+    assert!(
+        stderr.contains(
+            "warning: a missing argument fails `neq`, so this `require` denies every call that \
+             leaves `args.fullPage` out; to allow those, use `deny_if` with `eq`"
+        ),
+        "{stderr}"
+    );
 }

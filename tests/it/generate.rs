@@ -451,15 +451,12 @@ fn parquet_bad_rows_are_reported_in_order() {
         .filter(|i| i % 997 == 3)
         .map(|i| i + 1)
         .collect();
-    let bad_args: Vec<u64> = (0..n as u64)
-        .filter(|i| i % 1_511 == 7 && i % 997 != 3)
-        .map(|i| i + 1)
-        .collect();
+    // Arguments that are not an object (`[1]`) are read, not skipped: the Intercept gateway
+    // forwards such calls.
     let stats = trace.stats();
-    assert_eq!(calls as usize, n - bad_tool.len() - bad_args.len());
-    assert_eq!(stats.skipped as usize, bad_tool.len() + bad_args.len());
-    let mut lines: Vec<u64> = bad_tool.iter().chain(&bad_args).copied().collect();
-    lines.sort_unstable();
+    assert_eq!(calls as usize, n - bad_tool.len());
+    assert_eq!(stats.skipped as usize, bad_tool.len());
+    let lines: Vec<u64> = bad_tool.clone();
     let reported: Vec<u64> = stats.skipped_examples.iter().map(|s| s.line).collect();
     assert_eq!(reported, lines[..reported.len()]);
     assert!(

@@ -82,6 +82,7 @@ fn run_with(policy: &str, calls: &[C], opts: EvalOptions) -> Vec<Decision> {
                 tool: call.tool,
                 args: &call.args,
                 upstream: call.upstream,
+                reply_at: None,
                 ids: None,
             })
         })
@@ -383,7 +384,7 @@ fn rate_limit_shorthand_and_scopes() {
             vec!["allow", "allow", "throttle */all"],
         ),
         (
-            "counters are kept per server",
+            "one store for every server: keys have no server part",
             &wildcard,
             vec![
                 c(0, "a", "{}"),
@@ -391,9 +392,28 @@ fn rate_limit_shorthand_and_scopes() {
                 c(2, "a", "{}").on("other"),
                 c(3, "a", "{}"),
             ],
-            vec!["allow", "allow", "allow", "throttle */all"],
+            vec!["allow", "allow", "throttle */all", "throttle */all"],
         ),
     ]);
+    let calls = [
+        c(0, "a", "{}"),
+        c(1, "a", "{}"),
+        c(2, "a", "{}").on("other"),
+        c(3, "a", "{}"),
+    ];
+    let opts = EvalOptions {
+        intercept_per_server: true,
+        ..EvalOptions::default()
+    };
+    let got: Vec<String> = run_with(&wildcard, &calls, opts)
+        .iter()
+        .map(brief)
+        .collect();
+    assert_eq!(
+        got,
+        ["allow", "allow", "allow", "throttle */all"],
+        "--intercept-counters per-server"
+    );
 }
 
 #[test]
@@ -1154,6 +1174,7 @@ fn replay_fixture(policy: &str, trace: &str) -> Vec<Decision> {
                 tool,
                 args,
                 upstream: *upstream,
+                reply_at: None,
                 ids: None,
             })
         })
@@ -1366,7 +1387,7 @@ fn static_outcome_compares_across_dialects() {
         "version: \"1\"\ntools:\n  t:\n    rules:\n      - {name: r, rate_limit: 3/hour}\n",
     );
     let json = parse_policy_str(
-        r#"{"version":"1","default":"allow","tools":{"t":{"limits":[{"counter":"t._rate_hour","window":"hour","max":3,"scope":"server"}]}}}"#,
+        r#"{"version":"1","default":"allow","tools":{"t":{"limits":[{"counter":"t._rate_hour","window":"hour","max":3,"scope":"global"}]}}}"#,
         "p.json",
     )
     .expect("json policy");
@@ -1379,6 +1400,7 @@ fn static_outcome_compares_across_dialects() {
         tool: "t",
         args: &args,
         upstream: None,
+        reply_at: None,
         ids: None,
     };
     let a = static_outcome(&yaml, &call);
@@ -1535,6 +1557,7 @@ fn explain_lists_conditions_then_reservations() {
         tool: a,
         args,
         upstream: Some(Upstream::Ok),
+        reply_at: None,
         ids: None,
     };
     let steps = engine.explain(&view("t", &big));

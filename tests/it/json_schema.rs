@@ -21,6 +21,8 @@ pub struct Tally {
 #[serde(deny_unknown_fields)]
 pub struct GroupTally {
     pub name: String,
+    #[serde(default)]
+    pub server: Option<String>,
     pub calls: u64,
     pub allow: u64,
     pub deny: u64,
@@ -60,11 +62,23 @@ pub struct InputSummary {
     pub calls_read: u64,
     pub calls_evaluated: u64,
     pub no_policy: Vec<Count>,
+    pub left_out: u64,
     pub out_of_order: u64,
     pub skipped: u64,
     pub skipped_by_reason: Vec<Count>,
     pub skipped_examples: Vec<SkippedRecord>,
     pub ignored: Vec<Count>,
+    #[serde(default)]
+    pub replies: Option<ReplyPairing>,
+}
+
+#[derive(Deserialize, Debug)]
+#[serde(deny_unknown_fields)]
+pub struct ReplyPairing {
+    pub paired: u64,
+    pub requests_without_reply: u64,
+    pub replies_without_request: u64,
+    pub examples: Vec<SkippedRecord>,
 }
 
 #[derive(Deserialize, Debug)]
@@ -115,6 +129,8 @@ pub struct CallRow {
 #[serde(deny_unknown_fields)]
 pub struct RuleCount {
     pub rule: String,
+    #[serde(default)]
+    pub server: Option<String>,
     pub decision: String,
     pub calls: u64,
 }
@@ -149,8 +165,10 @@ pub struct PolicyRef {
 #[serde(deny_unknown_fields)]
 pub struct SimulateReport {
     pub policies: Vec<PolicyRef>,
+    pub warnings: Vec<String>,
     pub input: InputSummary,
     pub totals: Tally,
+    pub per_server: Vec<GroupTally>,
     pub per_tool: Vec<GroupTally>,
     pub per_grant: Vec<GroupTally>,
     pub per_rule: Vec<RuleCount>,
@@ -193,6 +211,8 @@ pub struct Transition {
 #[serde(deny_unknown_fields)]
 pub struct DiffGroup {
     pub name: String,
+    #[serde(default)]
+    pub server: Option<String>,
     pub calls: u64,
     pub changed: u64,
     pub newly_allowed: u64,
@@ -206,6 +226,7 @@ pub struct DiffGroup {
 pub struct DiffReport {
     pub base: Vec<PolicyRef>,
     pub candidate: Vec<PolicyRef>,
+    pub warnings: Vec<String>,
     pub input: InputSummary,
     pub base_totals: Tally,
     pub candidate_totals: Tally,
@@ -213,6 +234,7 @@ pub struct DiffReport {
     pub changed: u64,
     pub direct: u64,
     pub knock_on: u64,
+    pub per_server: Vec<DiffGroup>,
     pub per_tool: Vec<DiffGroup>,
     pub per_grant: Vec<DiffGroup>,
     pub calls_shown: String,

@@ -6,6 +6,7 @@ mod extras;
 mod generate;
 mod hostile;
 mod intercept;
+mod intercept_go;
 mod json_schema;
 mod merge;
 mod policy;

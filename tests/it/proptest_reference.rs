@@ -331,7 +331,7 @@ fn eval(p: &RPred, args: &Args) -> Tri {
                 Tri::Unknown
             }
         }
-        ArgsView::Unrecorded => Tri::Unknown,
+        ArgsView::Unrecorded | ArgsView::NotObject(_) => Tri::Unknown,
     }
 }
 
@@ -722,6 +722,7 @@ fn compare_counting(seed: u64, seen: &mut Vec<Decision>) -> Result<(), TestCaseE
         assume_upstream_failure: rng.chance(30),
         assume_unknown_deny: rng.chance(50),
         assume_approved: rng.chance(50),
+        ..EvalOptions::default()
     };
     let policy = Arc::new(policy);
     let mut engine = Engine::new(policy.clone(), opts);

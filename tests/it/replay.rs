@@ -155,3 +155,67 @@ fn fidelity_counts_recorded_decisions_and_treats_recorded_deny_as_throttle() {
     assert_eq!(f.disagreements[0].name, "allow → throttle");
     assert_eq!(f.examples[0].call.index, 4);
 }
+
+/// Issue #12 (4): with one policy.json per server, a `global` counter is kept per binding, and
+/// the throttle names the key really used (`server:<server>`), not `global`.
+#[test]
+fn global_counters_under_several_bindings_name_the_key_used() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let policy = r#"{"version":"1","default":"allow","all_tools":{"limits":[{"counter":"all","window":"minute","max":1,"scope":"global"}]}}"#;
+    std::fs::write(dir.path().join("p.json"), policy).expect("write");
+    let trace = [
+        r#"{"ts":"2026-08-01T10:00:00Z","server":"a","tool":"t"}"#,
+        r#"{"ts":"2026-08-01T10:00:01Z","server":"b","tool":"t"}"#,
+        r#"{"ts":"2026-08-01T10:00:02Z","server":"a","tool":"t"}"#,
+    ]
+    .join("\n");
+    std::fs::write(dir.path().join("t.jsonl"), trace + "\n").expect("write");
+    let run = |policies: &[&str]| {
+        let mut args = vec!["simulate", "t.jsonl", "--format", "json"];
+        for p in policies {
+            args.extend_from_slice(&["--policy", p]);
+        }
+        let out = std::process::Command::new(insta_cmd::get_cargo_bin("mcpsim"))
+            .args(&args)
+            .current_dir(dir.path())
+            .env_clear()
+            .output()
+            .expect("mcpsim runs");
+        assert_eq!(
+            out.status.code(),
+            Some(0),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        serde_json::from_slice::<serde_json::Value>(&out.stdout).expect("json report")
+    };
+    let bound = run(&["a=p.json", "b=p.json"]);
+    assert_eq!(bound["totals"]["throttle"], 1, "{bound}");
+    assert_eq!(bound["calls"][0]["index"], 3);
+    assert_eq!(bound["calls"][0]["throttle"]["key"], "server:a");
+    let one = run(&["p.json"]);
+    assert_eq!(one["totals"]["throttle"], 2, "{one}");
+    assert_eq!(one["calls"][0]["throttle"]["key"], "global");
+    // explain names the same key, for the decision and for the limit step.
+    let out = std::process::Command::new(insta_cmd::get_cargo_bin("mcpsim"))
+        .args([
+            "explain", "--policy", "a=p.json", "--policy", "b=p.json", "t.jsonl", "--call", "#3",
+            "--format", "json",
+        ])
+        .current_dir(dir.path())
+        .env_clear()
+        .output()
+        .expect("mcpsim runs");
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let explained: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
+    assert_eq!(explained["decision"]["throttle"]["key"], "server:a");
+    assert_eq!(
+        explained["steps"][1]["limit"]["key"], "server:a",
+        "{explained}"
+    );
+}

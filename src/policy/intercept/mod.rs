@@ -8,6 +8,8 @@
 //! `condtions` quietly turns a rule into something else.
 
 mod parse;
+mod re2;
+mod yaml;
 
 pub use parse::parse_intercept_str;
 

@@ -3,10 +3,12 @@
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
-use saphyr::{LoadableYamlNode, MarkedYaml, Scalar, YamlData};
+use saphyr::{MarkedYaml, YamlData};
 use serde_json::{Map, Number, Value};
 
-use super::{InterceptIssue, InterceptParse};
+use super::yaml::{self, GoScalar};
+use super::{InterceptIssue, InterceptParse, re2};
+use crate::engine::gofmt;
 use crate::engine::intercept::{
     Condition, Increment, InterceptCounter, InterceptOp, InterceptPolicy, InterceptWindow, Rule,
     RuleMessages, StateBlock, Target,
@@ -30,11 +32,10 @@ const STATE_FIELDS: &[&str] = &["counter", "window", "increment", "increment_fro
 /// with the JSON dialect's loader; positions are reported as line and column only.
 pub fn parse_intercept_str(src: &str, _file_name: &str) -> InterceptParse {
     let mut cx = Cx {
-        src,
         errors: Vec::new(),
         warnings: Vec::new(),
     };
-    let docs = match MarkedYaml::load_from_str(src) {
+    let docs = match yaml::load(src) {
         Ok(docs) => docs,
         Err(e) => {
             cx.errors.push(InterceptIssue {
@@ -132,7 +133,25 @@ struct CondAst {
     op: Text,
     /// `None` when absent or null (the gateway's `nil`).
     value: Option<Value>,
+    /// The Go type of `value`.
+    kind: Kind,
     value_loc: Loc,
+}
+
+/// The Go type a condition's `value` decodes to. Values Go compares by printed form only (a
+/// `uint64`, a `time.Time`, an infinite or NaN float) are held in `Value` as that printed form.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+enum Kind {
+    #[default]
+    Nil,
+    Bool,
+    Int,
+    Uint,
+    Float(f64),
+    Str,
+    Time,
+    List,
+    Map,
 }
 
 #[derive(Debug, Clone, Default)]
@@ -143,8 +162,7 @@ struct StateAst {
     increment_from: Text,
 }
 
-struct Cx<'s> {
-    src: &'s str,
+struct Cx {
     errors: Vec<InterceptIssue>,
     warnings: Vec<InterceptIssue>,
 }
@@ -165,16 +183,39 @@ fn data<'a, 'i>(node: &'a MarkedYaml<'i>) -> &'a YamlData<'i, MarkedYaml<'i>> {
     &cur.data
 }
 
+/// A scalar's text, style and tag as yaml.v3 sees them.
+fn scalar<'a>(node: &'a MarkedYaml) -> Option<(&'a str, saphyr::ScalarStyle, Option<String>)> {
+    match data(node) {
+        YamlData::Representation(text, style, tag) => {
+            Some((text.as_ref(), *style, yaml::short_tag(tag.as_deref())))
+        }
+        _ => None,
+    }
+}
+
+/// A scalar resolved as yaml.v3 resolves it; `None` for collections.
+fn resolved(node: &MarkedYaml) -> Option<Result<GoScalar, String>> {
+    let (text, style, tag) = scalar(node)?;
+    Some(yaml::resolve(text, style, tag.as_deref()))
+}
+
+fn is_null(node: &MarkedYaml) -> bool {
+    matches!(resolved(node), Some(Ok(GoScalar::Null)))
+}
+
 fn kind_name(node: &MarkedYaml) -> &'static str {
     match data(node) {
         YamlData::Sequence(_) => "a list",
         YamlData::Mapping(_) => "a mapping",
-        YamlData::Value(Scalar::Null) => "null",
-        YamlData::Value(Scalar::Boolean(_)) => "a boolean",
-        YamlData::Value(Scalar::Integer(_)) => "an integer",
-        YamlData::Value(Scalar::FloatingPoint(_)) => "a number",
-        YamlData::Value(Scalar::String(_)) => "a string",
-        _ => "an unreadable value",
+        _ => match resolved(node) {
+            Some(Ok(GoScalar::Null)) => "null",
+            Some(Ok(GoScalar::Bool(_))) => "a boolean",
+            Some(Ok(GoScalar::Int(_) | GoScalar::Uint(_))) => "an integer",
+            Some(Ok(GoScalar::Float(_))) => "a number",
+            Some(Ok(GoScalar::Str(_))) => "a string",
+            Some(Ok(GoScalar::Time(_))) => "a timestamp",
+            _ => "an unreadable value",
+        },
     }
 }
 
@@ -196,7 +237,7 @@ fn suggestion(field: &str, known: &'static [&'static str]) -> Option<&'static st
         .map(|(_, k)| k)
 }
 
-impl<'s> Cx<'s> {
+impl Cx {
     fn finish(self, policy: Option<InterceptPolicy>) -> InterceptParse {
         InterceptParse {
             policy,
@@ -223,13 +264,9 @@ impl<'s> Cx<'s> {
         });
     }
 
-    /// The source text of a node, for scalars the gateway reads into a string field verbatim.
-    fn raw(&self, node: &MarkedYaml) -> String {
-        let (a, b) = (node.span.start.index(), node.span.end.index());
-        self.src.chars().skip(a).take(b.saturating_sub(a)).collect()
-    }
-
-    /// Mapping entries as `(key, key node, value node)`; anything else is a type error.
+    /// Mapping entries as `(key, key node, value node)`, with yaml.v3's merge keys applied
+    /// (`<<: *anchor`: the merged mapping's entries, unless the mapping sets the key itself);
+    /// anything else is a type error.
     fn entries<'a, 'i>(
         &mut self,
         node: &'a MarkedYaml<'i>,
@@ -237,8 +274,12 @@ impl<'s> Cx<'s> {
         what: &str,
     ) -> Vec<(String, &'a MarkedYaml<'i>, &'a MarkedYaml<'i>)> {
         match data(node) {
-            YamlData::Mapping(map) => map.iter().map(|(k, v)| (self.key_text(k), k, v)).collect(),
-            YamlData::Value(Scalar::Null) => Vec::new(),
+            YamlData::Mapping(_) => {
+                let mut out = Vec::new();
+                self.merged_entries(node, path, &mut out, true);
+                out
+            }
+            _ if is_null(node) => Vec::new(),
             _ => {
                 let found = kind_name(node);
                 self.error(
@@ -251,33 +292,101 @@ impl<'s> Cx<'s> {
         }
     }
 
-    fn items<'a, 'i>(&mut self, node: &'a MarkedYaml<'i>, path: &str) -> &'a [MarkedYaml<'i>] {
+    fn merged_entries<'a, 'i>(
+        &mut self,
+        node: &'a MarkedYaml<'i>,
+        path: &str,
+        out: &mut Vec<(String, &'a MarkedYaml<'i>, &'a MarkedYaml<'i>)>,
+        check_duplicates: bool,
+    ) {
+        let YamlData::Mapping(map) = data(node) else {
+            return;
+        };
+        let mut merge: Option<&'a MarkedYaml<'i>> = None;
+        let mut seen: Vec<(String, Loc)> = Vec::new();
+        for (k, v) in map.iter() {
+            if let Some((text, style, tag)) = scalar(k) {
+                if yaml::is_merge_key(text, style, tag.as_deref()) {
+                    merge = Some(v);
+                    continue;
+                }
+            }
+            let key = self.key_text(k);
+            if check_duplicates {
+                if let Some((_, first)) = seen.iter().find(|(s, _)| *s == key) {
+                    self.error(
+                        path,
+                        loc(k),
+                        format!(
+                            "mapping key \"{key}\" already defined at line {}",
+                            first.line
+                        ),
+                    );
+                    continue;
+                }
+                seen.push((key.clone(), loc(k)));
+            }
+            if out.iter().any(|(s, _, _)| *s == key) {
+                continue;
+            }
+            out.push((key, k, v));
+        }
+        let Some(merge) = merge else { return };
+        match data(merge) {
+            YamlData::Mapping(_) => self.merged_entries(merge, path, out, false),
+            YamlData::Sequence(items)
+                if items
+                    .iter()
+                    .all(|i| matches!(data(i), YamlData::Mapping(_))) =>
+            {
+                for item in items {
+                    self.merged_entries(item, path, out, false);
+                }
+            }
+            _ => self.error(
+                path,
+                loc(merge),
+                "map merge requires map or sequence of maps as the value".to_string(),
+            ),
+        }
+    }
+
+    /// List items; null items are dropped, as yaml.v3 drops them from a list of strings or
+    /// structs.
+    fn items<'a, 'i>(&mut self, node: &'a MarkedYaml<'i>, path: &str) -> Vec<&'a MarkedYaml<'i>> {
         match data(node) {
-            YamlData::Sequence(items) => items.as_slice(),
-            YamlData::Value(Scalar::Null) => &[],
+            YamlData::Sequence(items) => items.iter().filter(|i| !is_null(i)).collect(),
+            _ if is_null(node) => Vec::new(),
             _ => {
                 let found = kind_name(node);
                 self.error(path, loc(node), format!("expected a list, found {found}"));
-                &[]
+                Vec::new()
             }
         }
     }
 
     fn key_text(&self, key: &MarkedYaml) -> String {
-        match data(key) {
-            YamlData::Value(Scalar::String(s)) => s.to_string(),
-            YamlData::Value(Scalar::Null) => String::new(),
-            _ => self.raw(key),
+        match resolved(key) {
+            Some(Ok(GoScalar::Null)) => String::new(),
+            _ => match scalar(key) {
+                Some((text, _, _)) => text.to_string(),
+                None => format!("{:?}", key.data),
+            },
         }
     }
 
-    /// A string field: the gateway reads any scalar verbatim and null as "".
+    /// A string field: yaml.v3 stores any scalar's text verbatim (a `!!binary` one decoded),
+    /// null as "".
     fn text(&mut self, node: &MarkedYaml, path: &str) -> Text {
         let at = loc(node);
-        let s = match data(node) {
-            YamlData::Value(Scalar::String(s)) => s.to_string(),
-            YamlData::Value(Scalar::Null) => String::new(),
-            YamlData::Value(_) => self.raw(node),
+        let s = match (resolved(node), scalar(node)) {
+            (Some(Ok(GoScalar::Null)), _) => String::new(),
+            (Some(Ok(GoScalar::Str(s))), Some((_, _, Some(tag)))) if tag == "!!binary" => s,
+            (Some(Ok(_)), Some((text, _, _))) => text.to_string(),
+            (Some(Err(e)), _) => {
+                self.error(path, at, e);
+                String::new()
+            }
             _ => {
                 let found = kind_name(node);
                 self.error(path, at, format!("expected a string, found {found}"));
@@ -307,10 +416,7 @@ impl<'s> Cx<'s> {
 
     fn document(&mut self, root: &MarkedYaml) -> Doc {
         let mut doc = Doc::at_start();
-        if !matches!(
-            data(root),
-            YamlData::Mapping(_) | YamlData::Value(Scalar::Null)
-        ) {
+        if !matches!(data(root), YamlData::Mapping(_)) && !is_null(root) {
             let found = kind_name(root);
             self.error(
                 "",
@@ -327,7 +433,7 @@ impl<'s> Cx<'s> {
                 }
                 "default" => doc.default = self.text(value, "default"),
                 "hide" => {
-                    for (i, item) in self.items(value, "hide").iter().enumerate() {
+                    for (i, item) in self.items(value, "hide").into_iter().enumerate() {
                         let t = self.text(item, &format!("hide[{i}]"));
                         doc.hide.push(t);
                     }
@@ -355,7 +461,7 @@ impl<'s> Cx<'s> {
             match key.as_str() {
                 "rules" => {
                     let rules_path = join(&path, "rules");
-                    for (i, item) in self.items(value, &rules_path).iter().enumerate() {
+                    for (i, item) in self.items(value, &rules_path).into_iter().enumerate() {
                         let r = self.rule(&format!("{rules_path}[{i}]"), item);
                         tool.rules.push(r);
                     }
@@ -393,13 +499,13 @@ impl<'s> Cx<'s> {
                 "rate_limit" => rule.rate_limit = self.text(value, &field_path),
                 "on_deny" => rule.on_deny = self.text(value, &field_path).s,
                 "conditions" => {
-                    for (j, item) in self.items(value, &field_path).iter().enumerate() {
+                    for (j, item) in self.items(value, &field_path).into_iter().enumerate() {
                         let c = self.condition(&format!("{field_path}[{j}]"), item);
                         rule.conditions.push(c);
                     }
                 }
                 "state" => {
-                    if !matches!(data(value), YamlData::Value(Scalar::Null)) {
+                    if !is_null(value) {
                         rule.state = Some(self.state(&field_path, value));
                     }
                 }
@@ -423,6 +529,7 @@ impl<'s> Cx<'s> {
                 loc: at,
             },
             value: None,
+            kind: Kind::Nil,
             value_loc: at,
         };
         for (key, key_node, value) in self.entries(node, path, path) {
@@ -432,7 +539,9 @@ impl<'s> Cx<'s> {
                 "op" => cond.op = self.text(value, &field_path),
                 "value" => {
                     cond.value_loc = loc(value);
-                    cond.value = self.value(value, &field_path);
+                    let (v, kind) = self.value(value, &field_path);
+                    cond.value = v;
+                    cond.kind = kind;
                 }
                 other => self.unknown_field(path, key_node, other, CONDITION_FIELDS),
             }
@@ -463,49 +572,64 @@ impl<'s> Cx<'s> {
                 "counter" => state.counter = self.text(value, &field_path),
                 "window" => state.window = self.text(value, &field_path),
                 "increment_from" => state.increment_from = self.text(value, &field_path),
-                "increment" => match data(value) {
-                    YamlData::Value(Scalar::Integer(n)) => state.increment = *n,
-                    YamlData::Value(Scalar::Null) => {}
-                    _ => {
-                        let found = kind_name(value);
-                        self.error(
-                            &field_path,
-                            loc(value),
-                            format!("increment must be an integer, found {found}"),
-                        );
-                    }
-                },
+                "increment" => state.increment = self.int(value, &field_path),
                 other => self.unknown_field(path, key_node, other, STATE_FIELDS),
             }
         }
         state
     }
 
-    /// A condition's `value` as JSON (what arguments are compared against); null is `None`.
-    fn value(&mut self, node: &MarkedYaml, path: &str) -> Option<Value> {
+    /// An `int` field as yaml.v3 decodes it: an integer, or a float converted with Go's
+    /// `int64(f)` when it is at most 2^63 (so `2.0` is 2, `2.5` is 2 and `-1e30` the minimum
+    /// int64); null leaves it 0.
+    fn int(&mut self, node: &MarkedYaml, path: &str) -> i64 {
+        match resolved(node) {
+            Some(Ok(GoScalar::Int(n))) => n,
+            Some(Ok(GoScalar::Null)) => 0,
+            Some(Ok(GoScalar::Float(f))) if f <= 9_223_372_036_854_775_808.0 => {
+                gofmt::float_to_int64(f)
+            }
+            Some(Err(e)) => {
+                self.error(path, loc(node), e);
+                0
+            }
+            _ => {
+                let found = kind_name(node);
+                self.error(
+                    path,
+                    loc(node),
+                    format!("increment must be an integer, found {found}"),
+                );
+                0
+            }
+        }
+    }
+
+    /// A condition's `value` as JSON (what arguments are compared against) and its Go type;
+    /// null is `None`.
+    fn value(&mut self, node: &MarkedYaml, path: &str) -> (Option<Value>, Kind) {
+        let kind = match data(node) {
+            YamlData::Sequence(_) => Kind::List,
+            YamlData::Mapping(_) => Kind::Map,
+            _ => match resolved(node) {
+                Some(Ok(GoScalar::Null)) | None => Kind::Nil,
+                Some(Ok(GoScalar::Bool(_))) => Kind::Bool,
+                Some(Ok(GoScalar::Int(_))) => Kind::Int,
+                Some(Ok(GoScalar::Uint(_))) => Kind::Uint,
+                Some(Ok(GoScalar::Float(f))) => Kind::Float(f),
+                Some(Ok(GoScalar::Str(_))) => Kind::Str,
+                Some(Ok(GoScalar::Time(_))) => Kind::Time,
+                Some(Err(_)) => Kind::Nil,
+            },
+        };
         match self.json(node, path) {
-            Value::Null => None,
-            v => Some(v),
+            Value::Null => (None, Kind::Nil),
+            v => (Some(v), kind),
         }
     }
 
     fn json(&mut self, node: &MarkedYaml, path: &str) -> Value {
         match data(node) {
-            YamlData::Value(Scalar::Null) => Value::Null,
-            YamlData::Value(Scalar::Boolean(b)) => Value::Bool(*b),
-            YamlData::Value(Scalar::Integer(n)) => Value::from(*n),
-            YamlData::Value(Scalar::FloatingPoint(f)) => match Number::from_f64(f.into_inner()) {
-                Some(n) => Value::Number(n),
-                None => {
-                    self.error(
-                        path,
-                        loc(node),
-                        "infinite and NaN values cannot be compared with arguments".to_string(),
-                    );
-                    Value::Null
-                }
-            },
-            YamlData::Value(Scalar::String(s)) => Value::String(s.to_string()),
             YamlData::Sequence(items) => Value::Array(
                 items
                     .iter()
@@ -513,19 +637,34 @@ impl<'s> Cx<'s> {
                     .map(|(i, item)| self.json(item, &format!("{path}[{i}]")))
                     .collect(),
             ),
-            YamlData::Mapping(map) => {
+            YamlData::Mapping(_) => {
                 let mut out = Map::new();
-                for (k, v) in map.iter() {
-                    let key = self.key_text(k);
+                for (key, _, v) in self.entries(node, path, path) {
                     let value = self.json(v, &join(path, &key));
                     out.insert(key, value);
                 }
                 Value::Object(out)
             }
-            _ => {
-                self.error(path, loc(node), "value cannot be read".to_string());
-                Value::Null
-            }
+            _ => match resolved(node) {
+                Some(Ok(GoScalar::Null)) => Value::Null,
+                Some(Ok(GoScalar::Bool(b))) => Value::Bool(b),
+                Some(Ok(GoScalar::Int(n))) => Value::from(n),
+                // Go compares these only by printed form: hold them as it.
+                Some(Ok(GoScalar::Uint(n))) => Value::String(n.to_string()),
+                Some(Ok(GoScalar::Float(f))) => match Number::from_f64(f) {
+                    Some(n) => Value::Number(n),
+                    None => Value::String(gofmt::format_float(f)),
+                },
+                Some(Ok(GoScalar::Str(s) | GoScalar::Time(s))) => Value::String(s),
+                Some(Err(e)) => {
+                    self.error(path, loc(node), e);
+                    Value::Null
+                }
+                None => {
+                    self.error(path, loc(node), "value cannot be read".to_string());
+                    Value::Null
+                }
+            },
         }
     }
 }
@@ -567,6 +706,7 @@ fn desugar(tools: Vec<ToolAst>) -> Vec<ToolAst> {
                         loc: at,
                     },
                     value: Some(Value::from(count)),
+                    kind: Kind::Int,
                     value_loc: at,
                 }];
                 rule.state = Some(StateAst {
@@ -619,7 +759,7 @@ fn parse_rate_limit(s: &str) -> Result<(i64, &str), String> {
     Ok((count, window))
 }
 
-fn validate(cx: &mut Cx<'_>, doc: &Doc) {
+fn validate(cx: &mut Cx, doc: &Doc) {
     if doc.version.s != "1" {
         cx.error(
             "version",
@@ -708,7 +848,7 @@ fn counter_path(rule: &RuleAst) -> String {
     }
 }
 
-fn validate_rule(cx: &mut Cx<'_>, rule: &RuleAst, defined: &HashMap<&str, HashSet<&str>>) {
+fn validate_rule(cx: &mut Cx, rule: &RuleAst, defined: &HashMap<&str, HashSet<&str>>) {
     let p = &rule.path;
     // A shorthand still present was not desugared: it is malformed or badly combined.
     if !rule.rate_limit.s.is_empty() {
@@ -822,7 +962,7 @@ fn validate_rule(cx: &mut Cx<'_>, rule: &RuleAst, defined: &HashMap<&str, HashSe
     }
 }
 
-fn validate_condition(cx: &mut Cx<'_>, cond: &CondAst) {
+fn validate_condition(cx: &mut Cx, cond: &CondAst) {
     let p = &cond.path;
     let target = &cond.target.s;
     if !target.starts_with("args.") && !target.starts_with("state.") {
@@ -842,9 +982,9 @@ fn validate_condition(cx: &mut Cx<'_>, cond: &CondAst) {
         return;
     };
     let vp = join(p, "value");
-    let value = cond.value.as_ref();
+    let kind = cond.kind;
     match op {
-        InterceptOp::In | InterceptOp::NotIn if !matches!(value, Some(Value::Array(_))) => {
+        InterceptOp::In | InterceptOp::NotIn if kind != Kind::List => {
             cx.error(
                 &vp,
                 cond.value_loc,
@@ -852,7 +992,7 @@ fn validate_condition(cx: &mut Cx<'_>, cond: &CondAst) {
             );
         }
         InterceptOp::Lt | InterceptOp::Lte | InterceptOp::Gt | InterceptOp::Gte
-            if !matches!(value, Some(Value::Number(_))) =>
+            if !matches!(kind, Kind::Int | Kind::Float(_)) =>
         {
             cx.error(
                 &vp,
@@ -860,22 +1000,20 @@ fn validate_condition(cx: &mut Cx<'_>, cond: &CondAst) {
                 format!("operator \"{op_name}\" requires a numeric value"),
             );
         }
-        InterceptOp::Exists if !matches!(value, Some(Value::Bool(_))) => {
+        InterceptOp::Exists if kind != Kind::Bool => {
             cx.error(
                 &vp,
                 cond.value_loc,
                 "operator \"exists\" requires a boolean value".to_string(),
             );
         }
-        InterceptOp::Regex => match value {
-            Some(Value::String(pattern)) => {
-                if let Err(e) = crate::engine::predicate::compile_regex(pattern) {
-                    let detail = e.to_string();
-                    let detail = detail.lines().last().unwrap_or("").trim().to_string();
+        InterceptOp::Regex => match (&cond.value, kind) {
+            (Some(Value::String(pattern)), Kind::Str) => {
+                if let Err(e) = re2::compile(pattern) {
                     cx.error(
                         &vp,
                         cond.value_loc,
-                        format!("invalid regex \"{pattern}\": {detail}"),
+                        format!("invalid regex {}: {e}", re2::go_quote(pattern)),
                     );
                 }
             }
@@ -890,7 +1028,7 @@ fn validate_condition(cx: &mut Cx<'_>, cond: &CondAst) {
 }
 
 /// Build the evaluator's form. Runs only on a document that validated cleanly.
-fn compile(cx: &mut Cx<'_>, doc: &Doc) -> InterceptPolicy {
+fn compile(cx: &mut Cx, doc: &Doc) -> InterceptPolicy {
     let mut slots: HashMap<String, usize> = HashMap::new();
     let mut counters: Vec<InterceptCounter> = Vec::new();
     // Counters written by state blocks first, in file order, so they keep their windows.
@@ -937,7 +1075,7 @@ fn compile(cx: &mut Cx<'_>, doc: &Doc) -> InterceptPolicy {
                     Some(key) => Target::State(slot_of(key)),
                     None => Target::Args(arg_path(&cond.target.s)),
                 };
-                let Some(op) = compile_op(op, cond.value.as_ref()) else {
+                let Some(op) = compile_op(op, cond.value.as_ref(), cond.kind) else {
                     cx.error(
                         &cond.path,
                         cond.value_loc,
@@ -1029,14 +1167,14 @@ fn arg_path(path: &str) -> ArgPath {
 
 /// The engine's operator for a validated condition; `None` only if validation let through a
 /// value of the wrong kind.
-fn compile_op(op: InterceptOp, value: Option<&Value>) -> Option<Op> {
+fn compile_op(op: InterceptOp, value: Option<&Value>, kind: Kind) -> Option<Op> {
     // The gateway compares an absent value as `nil`.
     let v = || value.cloned().unwrap_or(Value::Null);
     let list = || match value {
         Some(Value::Array(items)) => Some(items.clone()),
         _ => None,
     };
-    let num = || value.and_then(Value::as_f64);
+    let num = || number(value, kind);
     Some(match op {
         InterceptOp::Eq => Op::Eq(v()),
         InterceptOp::Neq => Op::Neq(v()),
@@ -1046,24 +1184,34 @@ fn compile_op(op: InterceptOp, value: Option<&Value>) -> Option<Op> {
         InterceptOp::Lte => Op::Lte(num()?),
         InterceptOp::Gt => Op::Gt(num()?),
         InterceptOp::Gte => Op::Gte(num()?),
-        InterceptOp::Regex => {
-            Op::Regex(crate::engine::predicate::compile_regex(value?.as_str()?).ok()?)
-        }
-        InterceptOp::Contains => Op::Contains(v()),
+        InterceptOp::Regex => Op::Regex(re2::compile(value?.as_str()?).ok()?),
+        // Only a Go string is a substring; any other value is looked for among list items.
+        InterceptOp::Contains if kind == Kind::Str => Op::Contains(v()),
+        InterceptOp::Contains => Op::ContainsElement(v()),
         InterceptOp::Exists => Op::Exists(value?.as_bool()?),
     })
 }
 
+/// A numeric value as a `float64` (infinities and NaN included).
+fn number(value: Option<&Value>, kind: Kind) -> Option<f64> {
+    match kind {
+        Kind::Float(f) => Some(f),
+        Kind::Int => value?.as_f64(),
+        _ => None,
+    }
+}
+
 /// The rule's own `lt N` (cap N−1) or `lte N` (cap N) condition on its counter, first one
-/// wins; the value is truncated toward zero first, as the gateway converts it to an integer.
+/// wins; the value is converted with Go's `int64(f)` as the gateway converts it (so a value
+/// out of range is the minimum int64, and `lt` of it wraps to the maximum).
 fn binding_cap(rule: &RuleAst, own_path: &str) -> Option<i64> {
     rule.conditions.iter().find_map(|c| {
         if c.target.s != own_path {
             return None;
         }
-        let n = c.value.as_ref()?.as_f64()?.trunc() as i64;
+        let n = gofmt::float_to_int64(number(c.value.as_ref(), c.kind)?);
         match c.op.s.as_str() {
-            "lt" => Some(n.saturating_sub(1)),
+            "lt" => Some(n.wrapping_sub(1)),
             "lte" => Some(n),
             _ => None,
         }
