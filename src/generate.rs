@@ -751,7 +751,7 @@ impl Generator {
         use polars::prelude::*;
 
         let batch = batch.max(1);
-        let mut writer: Option<polars::io::parquet::write::BatchedWriter<&mut dyn Write>> = None;
+        let mut writer: Option<crate::trace::parquet_write::TableWriter<&mut dyn Write>> = None;
         let mut out = Some(out);
         let mut n = 0u64;
         let mut scratch = Vec::with_capacity(256);
@@ -811,22 +811,20 @@ impl Generator {
                 let sink = out
                     .take()
                     .ok_or_else(|| io::Error::other("Parquet writer was set up twice"))?;
-                writer = Some(
-                    ParquetWriter::new(sink)
-                        .with_compression(ParquetCompression::Zstd(None))
-                        .batched(df.schema())?,
-                );
+                writer = Some(crate::trace::parquet_write::TableWriter::new(
+                    sink,
+                    df.schema(),
+                    &["ts"],
+                )?);
             }
             if let Some(w) = writer.as_mut() {
-                if rows > 0 {
-                    w.write_batch(&df)?;
-                }
+                w.write(&df)?;
             }
             if rows < batch {
                 break;
             }
         }
-        if let Some(w) = writer {
+        if let Some(mut w) = writer {
             w.finish()?;
         }
         Ok(n)

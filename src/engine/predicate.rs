@@ -9,6 +9,59 @@ use serde_json::{Map, Value};
 use super::gofmt::{self, Numbers};
 use crate::call::{ArgLookup, Args, lookup_in_map};
 
+/// Compiled size past which a pattern is refused (the regex crate's default, named here).
+const REGEX_SIZE_LIMIT: usize = 10 << 20;
+
+/// Cache of a pattern's lazy DFA. A pattern with a large bounded repetition (`\w{200}x`)
+/// needs DFA states far larger than the crate's default cache: the DFA gave up on a long
+/// argument and a matcher linear in the pattern's size took over (seconds per call on 1 MB).
+/// The cache grows only as states are built.
+const REGEX_DFA_LIMIT: usize = 64 << 20;
+
+/// Compile a policy's `regex` value with the limits above; every dialect compiles its
+/// patterns here.
+pub(crate) fn compile_regex(pattern: &str) -> Result<Regex, regex::Error> {
+    regex::RegexBuilder::new(pattern)
+        .size_limit(REGEX_SIZE_LIMIT)
+        .dfa_size_limit(REGEX_DFA_LIMIT)
+        .build()
+}
+
+/// Repetition counts above this are worth a warning: matching cost grows with them.
+pub(crate) const LARGE_REPETITION: u64 = 100;
+
+/// The largest bounded repetition count (`{n}`, `{n,}`, `{n,m}`) in `pattern`, when above
+/// [`LARGE_REPETITION`]. A textual scan, good enough for a warning: escaped braces and
+/// braces inside classes are skipped.
+pub(crate) fn large_repetition(pattern: &str) -> Option<u64> {
+    let b = pattern.as_bytes();
+    let (mut i, mut class, mut largest) = (0, false, 0u64);
+    while i < b.len() {
+        match b[i] {
+            b'\\' => i += 1,
+            b'[' => class = true,
+            b']' => class = false,
+            b'{' if !class => {
+                let end = b[i..].iter().position(|&c| c == b'}').map(|e| i + e);
+                if let Some(end) = end {
+                    let inner = &pattern[i + 1..end];
+                    let counts: Vec<&str> = inner.split(',').collect();
+                    if counts.len() <= 2
+                        && counts.iter().all(|c| c.bytes().all(|d| d.is_ascii_digit()))
+                    {
+                        for c in counts.iter().filter(|c| !c.is_empty()) {
+                            largest = largest.max(c.parse().unwrap_or(u64::MAX));
+                        }
+                    }
+                }
+            }
+            _ => {}
+        }
+        i += 1;
+    }
+    (largest > LARGE_REPETITION).then_some(largest)
+}
+
 /// How `eq`/`neq` (and `in`, `not_in`, array `contains`) compare two JSON values.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub(crate) enum EqMode {
@@ -229,5 +282,25 @@ mod tests {
         assert!(ArgPath::parse("state.a").is_none());
         assert!(ArgPath::parse("args.").is_none());
         assert_eq!(ArgPath::parse("args.a.b").map(|p| p.keys.len()), Some(2));
+    }
+}
+
+#[cfg(test)]
+mod regex_limit_tests {
+    use super::*;
+
+    #[test]
+    fn large_bounded_repetitions_are_found() {
+        assert_eq!(large_repetition(r"\w{200}x"), Some(200));
+        assert_eq!(large_repetition(r"a{2,5000}"), Some(5000));
+        assert_eq!(large_repetition(r"a{101,}"), Some(101));
+        assert_eq!(large_repetition(r"a{100}"), None);
+        assert_eq!(large_repetition(r"\{500}"), None);
+        assert_eq!(large_repetition(r"[{]500}"), None);
+        assert_eq!(large_repetition(r"^tmp/.*$"), None);
+        assert!(compile_regex(r"\w{200}x").is_ok());
+        // Past the size limit: refused with the crate's message.
+        let err = compile_regex(r"\w{1000}{1000}").unwrap_err().to_string();
+        assert!(err.contains("exceeds size limit"), "{err}");
     }
 }

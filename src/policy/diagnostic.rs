@@ -102,6 +102,9 @@ impl fmt::Display for PolicyErrors {
     }
 }
 
+/// The most characters of a source line shown under a diagnostic.
+const WINDOW: usize = 120;
+
 /// Write diagnostics like a compiler: the message, the location, the source line with a caret
 /// under the column, and the JSON path.
 ///
@@ -119,10 +122,16 @@ pub fn render_diagnostics(
     diags: &[Diagnostic],
     out: &mut dyn Write,
 ) -> io::Result<()> {
+    // Split once: a file may have thousands of diagnostics.
+    let lines: Vec<&str> = if diags.is_empty() {
+        Vec::new()
+    } else {
+        src.lines().collect()
+    };
     for d in diags {
         writeln!(out, "{}: {}", d.severity.as_str(), d.message)?;
         let text = if d.line > 0 {
-            src.lines().nth(d.line - 1)
+            lines.get(d.line - 1).copied()
         } else {
             None
         };
@@ -136,13 +145,31 @@ pub fn render_diagnostics(
         if let Some(text) = text {
             let text = text.trim_end_matches('\r').trim_start_matches('\u{feff}');
             // Tabs would shift the caret by a terminal-dependent amount; show them as spaces.
-            let shown: String = text
+            // A long line (a minified policy is one) is shown around the column only.
+            let column = d.column.saturating_sub(1);
+            let chars = text.chars().count();
+            let first = if chars <= WINDOW {
+                0
+            } else {
+                column.saturating_sub(WINDOW / 2).min(chars - WINDOW)
+            };
+            let mut shown: String = text
                 .chars()
+                .skip(first)
+                .take(WINDOW)
                 .map(|c| if c == '\t' { ' ' } else { c })
                 .collect();
+            let mut caret = column.saturating_sub(first);
+            if first > 0 {
+                shown.insert(0, '…');
+                caret += 1;
+            }
+            if chars > first + WINDOW {
+                shown.push('…');
+            }
             writeln!(out, "{pad} |")?;
             writeln!(out, "{} | {shown}", d.line)?;
-            writeln!(out, "{pad} | {}^", " ".repeat(d.column.saturating_sub(1)))?;
+            writeln!(out, "{pad} | {}^", " ".repeat(caret))?;
         }
         if !d.json_path.is_empty() {
             writeln!(out, "{pad} = at {}", d.json_path)?;

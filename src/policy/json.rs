@@ -86,6 +86,7 @@ pub(crate) fn parse(src: &str) -> Result<Node, SyntaxError> {
         i: 0,
         line: 1,
         line_start: 0,
+        column_at: std::cell::Cell::new((0, 0)),
     };
     // A byte-order mark is not JSON, but editors write it; skip it silently.
     if src.starts_with('\u{feff}') {
@@ -107,19 +108,28 @@ struct Parser<'a> {
     i: usize,
     line: usize,
     line_start: usize,
+    /// The last position asked for: (byte index, characters from its line's start), so that
+    /// columns are counted on from there (a minified document is one line: counting from the
+    /// line's start each time was quadratic in its length).
+    column_at: std::cell::Cell<(usize, usize)>,
 }
 
 impl Parser<'_> {
     fn pos_at(&self, i: usize) -> Pos {
         let start = self.line_start.min(i);
-        let column = self
-            .src
-            .get(start..i)
-            .map_or(i - start, |s| s.chars().count())
-            + 1;
+        let (from, chars) = match self.column_at.get() {
+            (at, chars) if at >= start && at <= i => (at, chars),
+            _ => (start, 0),
+        };
+        let chars = chars
+            + self
+                .src
+                .get(from..i)
+                .map_or(i - from, |s| s.chars().count());
+        self.column_at.set((i, chars));
         Pos {
             line: self.line,
-            column,
+            column: chars + 1,
         }
     }
 

@@ -4,7 +4,6 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use regex::Regex;
 use serde_json::Value;
 
 use super::LoadOptions;
@@ -180,9 +179,10 @@ impl Compiler<'_> {
             self.type_error(node, path, what, "an object");
             return None;
         };
+        let repeated = repeats(members);
         for (i, m) in members.iter().enumerate() {
             let mpath = child(path, &m.key);
-            if members[..i].iter().any(|o| o.key == m.key) {
+            if repeated[i] {
                 self.error(m.key_pos, &mpath, format!("duplicate field `{}`", m.key));
             }
             if known.contains(&m.key.as_str()) {
@@ -366,13 +366,17 @@ impl Compiler<'_> {
     }
 
     fn tools(&mut self, node: &Node, hidden: &[(String, Pos)]) {
+        // Sets, not scans: a policy may name 100,000 tools.
         let Kind::Object(members) = &node.kind else {
             self.type_error(node, "tools", "tools", "an object keyed by tool name");
             return;
         };
+        let repeated = repeats(members);
+        let hidden: std::collections::HashSet<&str> =
+            hidden.iter().map(|(h, _)| h.as_str()).collect();
         for (i, m) in members.iter().enumerate() {
             let path = child("tools", &m.key);
-            if members[..i].iter().any(|o| o.key == m.key) {
+            if repeated[i] {
                 self.error(
                     m.key_pos,
                     &path,
@@ -384,7 +388,7 @@ impl Compiler<'_> {
                 self.error(m.key_pos, &path, "empty tool name");
                 continue;
             }
-            if hidden.iter().any(|(h, _)| *h == m.key) {
+            if hidden.contains(m.key.as_str()) {
                 self.warn(
                     m.key_pos,
                     &path,
@@ -455,6 +459,9 @@ impl Compiler<'_> {
                 "`approve_if` never fires: `require_approval` is true, so every call is held anyway",
             );
         }
+        if let Some(m) = get(members, "limits") {
+            self.warn_negative_increments(members, &m.value, &child(path, "limits"));
+        }
         if let Some(m) = get(members, "on_deny") {
             let uses_increment = limits.iter().any(|&i| self.policy.limit(i).reads_args());
             if require.is_empty() && deny_if.is_empty() && !uses_increment {
@@ -473,6 +480,56 @@ impl Compiler<'_> {
             require_approval,
             limits,
         ));
+    }
+
+    /// Warn on each `increment_from` of `limits` that no `require` of the tool (`members`)
+    /// holds at or above zero: a negative amount gives quota back.
+    fn warn_negative_increments(&mut self, members: &[Member], limits: &Node, path: &str) {
+        let Kind::Array(items) = &limits.kind else {
+            return;
+        };
+        // Paths a `require` holds at or above 0 (`gte`/`gt` a number that is not negative).
+        let mut guarded: Vec<&str> = Vec::new();
+        if let Some(Kind::Array(preds)) = get(members, "require").map(|m| &m.value.kind) {
+            for p in preds {
+                let Kind::Object(fields) = &p.kind else {
+                    continue;
+                };
+                let text = |k: &str| match get(fields, k).map(|m| &m.value.kind) {
+                    Some(Kind::String(s)) => Some(s.as_str()),
+                    _ => None,
+                };
+                let at_least_zero = match get(fields, "value").map(|m| &m.value.kind) {
+                    Some(Kind::Number(n)) => n.as_f64().is_some_and(|v| v >= 0.0),
+                    _ => false,
+                };
+                if let (Some(path), Some("gte" | "gt"), true) =
+                    (text("path"), text("op"), at_least_zero)
+                {
+                    guarded.push(path);
+                }
+            }
+        }
+        for (i, item) in items.iter().enumerate() {
+            let Kind::Object(fields) = &item.kind else {
+                continue;
+            };
+            let Some(m) = get(fields, "increment_from") else {
+                continue;
+            };
+            let Kind::String(from) = &m.value.kind else {
+                continue;
+            };
+            if !guarded.contains(&from.as_str()) {
+                self.warn(
+                    m.value.pos,
+                    &format!("{path}[{i}].increment_from"),
+                    format!(
+                        "a negative `{from}` gives quota back (the counter goes down by it): add `require: [{{\"path\": \"{from}\", \"op\": \"gte\", \"value\": 0}}]` unless that is meant"
+                    ),
+                );
+            }
+        }
     }
 
     fn predicates(
@@ -650,7 +707,17 @@ impl Compiler<'_> {
                     self.type_error(node, path, "value", "a string for `regex`");
                     return None;
                 };
-                match Regex::new(s) {
+                if let Some(n) = crate::engine::predicate::large_repetition(s) {
+                    self.warn(
+                        node.pos,
+                        path,
+                        format!(
+                            "regex `{s}` repeats {n} times: matching a long argument costs time in proportion (keep counts to {} or below)",
+                            crate::engine::predicate::LARGE_REPETITION
+                        ),
+                    );
+                }
+                match crate::engine::predicate::compile_regex(s) {
                     Ok(re) => Op::Regex(re),
                     Err(e) => {
                         let detail = e.to_string();
@@ -1022,4 +1089,13 @@ fn op_value(op: &Op) -> Value {
         Op::Regex(re) => Value::String(re.as_str().to_string()),
         Op::Exists(b) => Value::Bool(*b),
     }
+}
+
+/// For each member, whether an earlier member has its key (found in one pass).
+fn repeats(members: &[Member]) -> Vec<bool> {
+    let mut seen = std::collections::HashSet::with_capacity(members.len());
+    members
+        .iter()
+        .map(|m| !seen.insert(m.key.as_str()))
+        .collect()
 }

@@ -8,6 +8,8 @@ use polars::prelude::*;
 
 use super::OutputFormat;
 use super::model::{CallInfo, CallRow, Cause, DiffRow, Outcome};
+use crate::trace::parquet_write::TableWriter;
+use crate::trace::parse_ts_str;
 
 /// Receives one row per call and writes it in a per-call format.
 pub trait RowSink {
@@ -156,7 +158,7 @@ struct Frame {
     started: bool,
     /// The Parquet file being written, once rows were: its bytes go to `spill`, from where
     /// each write hands them on to the destination.
-    parquet_writer: Option<polars::io::parquet::write::BatchedWriter<Spill>>,
+    parquet_writer: Option<TableWriter<Spill>>,
     spill: Spill,
 }
 
@@ -241,11 +243,21 @@ impl Frame {
     /// The rows collected so far, taken out of the buffers.
     fn take(&mut self) -> io::Result<DataFrame> {
         self.rows = 0;
+        let parquet = self.parquet;
         let columns: Vec<Column> = (self.names.iter())
             .zip(&mut self.cols)
             .map(|(name, col)| {
+                let is_ts = parquet && name == "ts";
                 let name = name.as_str().into();
                 match col {
+                    // Parquet has a timestamp type: the call's instant exactly, as nanoseconds.
+                    Col::Text(v) if is_ts => Column::new(
+                        name,
+                        std::mem::take(v)
+                            .iter()
+                            .map(|t| t.as_deref().and_then(|t| parse_ts_str(t).ok()))
+                            .collect::<Vec<Option<i64>>>(),
+                    ),
                     Col::Int(v) => Column::new(name, std::mem::take(v)),
                     Col::Text(v) => Column::new(name, std::mem::take(v)),
                     Col::Float(v) => Column::new(name, std::mem::take(v)),
@@ -265,13 +277,11 @@ impl Frame {
                 // Row groups encoded on this thread: the replay feeds them one at a time, and
                 // parallel encoding held more memory than it saved time.
                 None => self.parquet_writer.insert(
-                    ParquetWriter::new(self.spill.clone())
-                        .set_parallel(false)
-                        .batched(df.schema())
+                    TableWriter::new(self.spill.clone(), df.schema(), &["ts"])
                         .map_err(io::Error::other)?,
                 ),
             };
-            writer.write_batch(&df).map_err(io::Error::other)?;
+            writer.write(&df).map_err(io::Error::other)?;
             self.spill.drain_to(out)?;
         } else {
             CsvWriter::new(&mut *out)
@@ -286,17 +296,9 @@ impl Frame {
     /// Write the last rows and end the file.
     fn finish(mut self, out: &mut dyn Write) -> io::Result<()> {
         if self.rows > 0 || !self.started {
-            if self.parquet && !self.started {
-                // Fewer rows than one write: the whole file at once.
-                let mut df = self.take()?;
-                ParquetWriter::new(&mut *out)
-                    .finish(&mut df)
-                    .map_err(io::Error::other)?;
-                return Ok(());
-            }
             self.write(out)?;
         }
-        if let Some(w) = self.parquet_writer.take() {
+        if let Some(mut w) = self.parquet_writer.take() {
             w.finish().map_err(io::Error::other)?;
             self.spill.drain_to(out)?;
         }

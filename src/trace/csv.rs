@@ -5,13 +5,13 @@
 //! rejects a batch, its rows are parsed one by one and the bad ones are skipped.
 
 use std::collections::VecDeque;
-use std::io::{BufRead, Cursor};
+use std::io::{BufRead, Cursor, Read};
 
 use polars::prelude::*;
 
 use super::format::UTF8_BOM;
 use super::intern::Interner;
-use super::source::{Ctx, LineError, Source};
+use super::source::{Ctx, LineError, MAX_LINE_BYTES, Source, line_too_long};
 use super::table::{BATCH_ROWS, Batch};
 use super::{CallRecord, Origin, TraceError};
 
@@ -47,8 +47,12 @@ impl CsvSource {
         let mut quotes = 0usize;
         loop {
             let before = rec.len();
-            let n = self
-                .r
+            // A quoted field may span lines: the record as a whole is held to the limit.
+            if before > MAX_LINE_BYTES {
+                return Err(line_too_long(&self.name, start));
+            }
+            let n = (&mut self.r)
+                .take(MAX_LINE_BYTES as u64 + 1)
                 .read_until(b'\n', &mut rec)
                 .map_err(|source| TraceError::Io {
                     file: self.name.clone(),
@@ -64,6 +68,9 @@ impl CsvSource {
             self.line += 1;
             if before == 0 {
                 start = self.line;
+            }
+            if n > MAX_LINE_BYTES && rec.last() != Some(&b'\n') {
+                return Err(line_too_long(&self.name, start));
             }
             quotes += memchr::memchr_iter(b'"', &rec[before..]).count();
             if quotes % 2 == 0 {

@@ -126,6 +126,7 @@ pub(crate) fn detect(head: &[u8]) -> Result<Format, String> {
         return Ok(Format::Cline);
     }
     let mut seen = 0;
+    // What the first line looked like, without its values (which can be argument values).
     let mut first: Option<String> = None;
     // The last line of the head may be cut short; only complete lines are judged.
     let complete = match memchr::memrchr(b'\n', head) {
@@ -143,7 +144,7 @@ pub(crate) fn detect(head: &[u8]) -> Result<Format, String> {
             break;
         }
         if first.is_none() {
-            first = Some(line.chars().take(60).collect());
+            first = Some(describe(line));
         }
         if let Some(f) = detect_line(line, seen == 1) {
             return Ok(f);
@@ -159,14 +160,29 @@ pub(crate) fn detect(head: &[u8]) -> Result<Format, String> {
     }
     match first {
         None => Err("the input is empty".into()),
-        Some(l) => Err(format!("first line starts {l:?}")),
+        Some(l) => Err(l),
+    }
+}
+
+/// The first line for an error: its shape and top-level keys, never a value.
+fn describe(line: &str) -> String {
+    match top_level(line) {
+        Some(fields) if fields.is_empty() => "the first line is an empty JSON object".into(),
+        Some(fields) => {
+            let keys: Vec<&str> = fields.iter().take(12).map(|(k, _)| k.as_str()).collect();
+            let more = if fields.len() > keys.len() { ", …" } else { "" };
+            format!(
+                "the first line is a JSON object with keys {}{more}, which no format has",
+                keys.join(", ")
+            )
+        }
+        None => "the first line is neither JSON, nor a CSV header with ts and tool, nor a Claude Desktop log line".into(),
     }
 }
 
 fn detect_line(line: &str, is_first: bool) -> Option<Format> {
     if line.starts_with('{') {
-        let obj: Map<String, Value> = serde_json::from_str(line).ok()?;
-        return detect_object(&obj);
+        return detect_object(&shallow_object(line)?);
     }
     if CLAUDE_LINE.is_match(line) {
         return Some(Format::ClaudeLog);
@@ -181,6 +197,111 @@ fn detect_line(line: &str, is_first: bool) -> Option<Format> {
         }
     }
     None
+}
+
+/// The top-level fields of the JSON object `line` opens, each value parsed when it parses
+/// (deep or cut-off values stand in as an empty object, array or string, or null): what
+/// detection needs, from a line nested deeper than a parser's limit or longer than the
+/// detection window (the keys seen before the cut count).
+fn shallow_object(line: &str) -> Option<Map<String, Value>> {
+    let fields = top_level(line)?;
+    let mut obj = Map::new();
+    for (key, raw) in fields {
+        let value = serde_json::from_str(raw).unwrap_or(match raw.as_bytes().first() {
+            Some(b'{') => Value::Object(Map::new()),
+            Some(b'[') => Value::Array(Vec::new()),
+            Some(b'"') => Value::String(String::new()),
+            _ => Value::Null,
+        });
+        obj.insert(key, value);
+    }
+    Some(obj)
+}
+
+/// The top-level keys of the JSON object `line` opens and their values' text, scanned without
+/// recursion; `None` when `line` is not such an object (up to where it ends or is cut).
+fn top_level(line: &str) -> Option<Vec<(String, &str)>> {
+    let b = line.as_bytes();
+    let ws = |mut i: usize| {
+        while b.get(i).is_some_and(u8::is_ascii_whitespace) {
+            i += 1;
+        }
+        i
+    };
+    // The index after the string opening at `i`, `None` when it does not end.
+    let string_end = |mut i: usize| -> Option<usize> {
+        i += 1;
+        loop {
+            match *b.get(i)? {
+                b'"' => return Some(i + 1),
+                b'\\' => i += 2,
+                _ => i += 1,
+            }
+        }
+    };
+    let mut fields = Vec::new();
+    let mut i = ws(0);
+    if b.get(i) != Some(&b'{') {
+        return None;
+    }
+    i = ws(i + 1);
+    if b.get(i) == Some(&b'}') {
+        return Some(fields);
+    }
+    loop {
+        if b.get(i) != Some(&b'"') {
+            return (i >= b.len()).then_some(fields);
+        }
+        let Some(end) = string_end(i) else {
+            return Some(fields);
+        };
+        let key: String = serde_json::from_str(&line[i..end]).ok()?;
+        i = ws(end);
+        if i >= b.len() {
+            return Some(fields);
+        }
+        if b[i] != b':' {
+            return None;
+        }
+        let start = ws(i + 1);
+        // The value: up to the comma or brace that closes it at depth 0.
+        let mut j = start;
+        let mut depth = 0usize;
+        let mut cut = false;
+        loop {
+            match b.get(j) {
+                None => {
+                    cut = true;
+                    break;
+                }
+                Some(b'"') => match string_end(j) {
+                    Some(e) => j = e,
+                    None => {
+                        cut = true;
+                        break;
+                    }
+                },
+                Some(b'{' | b'[') => {
+                    depth += 1;
+                    j += 1;
+                }
+                Some(b'}' | b']') if depth > 0 => {
+                    depth -= 1;
+                    j += 1;
+                }
+                Some(b',' | b'}') if depth == 0 => break,
+                Some(_) => j += 1,
+            }
+        }
+        fields.push((key, line[start..j].trim_end()));
+        if cut {
+            return Some(fields);
+        }
+        match b[j] {
+            b',' => i = ws(j + 1),
+            _ => return Some(fields),
+        }
+    }
 }
 
 /// Whether the input opens an OTLP document: `{` then `"resourceSpans"`, on one line or
@@ -477,6 +598,30 @@ mod tests {
             assert_eq!(value.get_name(), f.as_str());
         }
         assert_eq!(Format::value_variants().len(), Format::ALL.len());
+    }
+
+    /// A first line nested deeper than the JSON parser goes, or longer than the detection
+    /// window, is detected from its top-level keys; the error for a line of no format names
+    /// its keys, never its values.
+    #[test]
+    fn deep_and_cut_off_first_lines_are_detected_from_their_keys() {
+        let deep = format!(
+            r#"{{"ts":"2026-08-01T10:00:00Z","server":"s","tool":"t","args":{}1{}}}"#,
+            r#"{"k":"#.repeat(500),
+            "}".repeat(500)
+        );
+        assert_eq!(detect(format!("{deep}\n").as_bytes()), Ok(Format::Jsonl));
+        let cut = r#"{"ts":"2026-08-01T10:00:00Z","tool":"t","args":{"secret":"hunter2 and more"#;
+        assert_eq!(detect(cut.as_bytes()), Ok(Format::Jsonl));
+        assert_eq!(
+            detect(b"{\"when\":\"x\",\"args\":{\"secret\":\"hunter2\"}}\n"),
+            Err(
+                "the first line is a JSON object with keys when, args, which no format has"
+                    .to_string()
+            )
+        );
+        let err = detect(b"password=hunter2\n").unwrap_err();
+        assert!(!err.contains("hunter2"), "{err}");
     }
 
     #[test]

@@ -31,7 +31,7 @@ use super::format::UTF8_BOM;
 use super::input::open_decoded;
 use super::intern::Interner;
 use super::jsonl::record_from_object;
-use super::source::{LineError, UNKNOWN_SERVER, parse_object};
+use super::source::{LineError, LineTooLong, MAX_LINE_BYTES, UNKNOWN_SERVER, parse_object};
 use super::time::{fast_rfc3339, parse_ts_str, parse_ts_value};
 use super::{Args, CallRecord, Nanos, Origin, RawArgs, RecordedDecision, TraceError, Upstream};
 
@@ -180,6 +180,12 @@ impl JsonlBatchSource {
     }
 
     fn io_error(&self, source: std::io::Error) -> TraceError {
+        if source.get_ref().is_some_and(|e| e.is::<LineTooLong>()) {
+            return TraceError::Table {
+                file: self.name.clone(),
+                reason: LineTooLong.to_string(),
+            };
+        }
         TraceError::Io {
             file: self.name.clone(),
             source,
@@ -244,6 +250,11 @@ impl JsonlBatchSource {
                         Ok(n) => {
                             buf.truncate(len + n);
                             newline = newline || memchr::memchr(b'\n', &buf[len..]).is_some();
+                            // The chunk holds one unfinished line: past the limit, stop
+                            // reading (a few MB of gzip can inflate to gigabytes of one line).
+                            if !newline && buf.len() > MAX_LINE_BYTES {
+                                return Err(std::io::Error::other(LineTooLong));
+                            }
                         }
                         Err(e) if e.kind() == ErrorKind::Interrupted => buf.truncate(len),
                         Err(e) => return Err(e),

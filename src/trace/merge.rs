@@ -833,18 +833,35 @@ fn detect_file(path: &std::path::Path, name: &str) -> Result<Format, TraceError>
 
 /// Where a Parquet input's bytes are: Parquet needs random access, so a compressed file is
 /// decoded into memory first; a plain one is read in place.
+/// The most a compressed Parquet file may inflate to: it is read into memory whole.
+const MAX_INFLATED_BYTES: u64 = 1 << 30;
+
 fn parquet_bytes(
     input: &Input,
-    mut r: impl Read,
+    r: impl Read,
     compressed: bool,
 ) -> Result<ParquetBytes, TraceError> {
     if !compressed {
         return Ok(ParquetBytes::File(input.path.clone()));
     }
-    let mut v = Vec::new();
-    r.read_to_end(&mut v).map_err(|source| TraceError::Io {
-        file: input.name.clone(),
-        source,
-    })?;
-    Ok(ParquetBytes::Memory(Arc::from(v)))
+    // Reserved at once (address space only: pages are taken as they are written), so that
+    // the buffer does not double past the limit as it grows.
+    let mut v = Vec::with_capacity(MAX_INFLATED_BYTES as usize + 1);
+    r.take(MAX_INFLATED_BYTES + 1)
+        .read_to_end(&mut v)
+        .map_err(|source| TraceError::Io {
+            file: input.name.clone(),
+            source,
+        })?;
+    if v.len() as u64 > MAX_INFLATED_BYTES {
+        return Err(TraceError::Table {
+            file: input.name.clone(),
+            reason: format!(
+                "the compressed Parquet file inflates to more than {} GiB, the most read into memory; decompress it first (a plain Parquet file is read in place)",
+                MAX_INFLATED_BYTES >> 30
+            ),
+        });
+    }
+    v.shrink_to_fit();
+    Ok(ParquetBytes::Memory(v))
 }

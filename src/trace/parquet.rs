@@ -4,13 +4,12 @@
 //! replay; its tests hold it to this reader.
 
 use std::path::PathBuf;
-use std::sync::Arc;
 
 /// Where the Parquet bytes are: a plain file is read in place; a compressed one or stdin was
 /// decoded into memory first, since Parquet needs random access.
 pub(crate) enum ParquetBytes {
     File(PathBuf),
-    Memory(Arc<[u8]>),
+    Memory(Vec<u8>),
 }
 
 #[cfg(test)]
@@ -23,8 +22,12 @@ mod reference {
 
     use polars::prelude::*;
 
+    use std::sync::Arc;
+
     use super::ParquetBytes;
+    use crate::trace::guard;
     use crate::trace::intern::Interner;
+    use crate::trace::parquet_batch::Footer;
     use crate::trace::source::{Ctx, Source};
     use crate::trace::table::Batch;
     use crate::trace::{CallRecord, Origin, TraceError};
@@ -60,24 +63,45 @@ mod reference {
                         source,
                     })?
                 }
-                ParquetBytes::Memory(m) => m.to_vec(),
+                ParquetBytes::Memory(m) => m,
             };
-            let reader = || ParquetReader::new(Cursor::new(data.as_slice()));
-            let groups: Vec<usize> = match reader().get_metadata() {
-                Ok(md) => md.row_groups.iter().map(|g| g.num_rows()).collect(),
-                Err(e) => return Err(self.error(e)),
+            let footer = match crate::trace::guard::catch(|| {
+                ParquetReader::new(Cursor::new(data.as_slice()))
+                    .get_metadata()
+                    .and_then(|md| Footer::check(md, &data))
+            }) {
+                Ok(Ok(f)) => f,
+                Ok(Err(e)) => return Err(self.error(e)),
+                Err(m) => return Err(self.error(guard::damaged("Parquet", &m))),
             };
+            let reader = || {
+                let mut r = ParquetReader::new(Cursor::new(data.as_slice()));
+                r.set_metadata(Arc::clone(&footer.metadata));
+                r.with_columns(Some(footer.columns.to_vec()))
+            };
+            let groups: Vec<usize> = footer
+                .metadata
+                .row_groups
+                .iter()
+                .map(|g| g.num_rows())
+                .collect();
             let mut names = Interner::default();
             let mut offset = 0;
             for rows in groups {
-                let df = reader()
-                    .with_slice(Some((offset, rows)))
-                    .finish()
-                    .and_then(|df| Batch::new(&df));
+                let df = guard::catch(|| {
+                    reader()
+                        .with_slice(Some((offset, rows)))
+                        .finish()
+                        .and_then(|df| Batch::new(&df))
+                });
                 let batch = match df {
-                    Ok(b) => b,
-                    Err(e) => {
+                    Ok(Ok(b)) => b.with_ts_scale(footer.ts_scale),
+                    Ok(Err(e)) => {
                         self.failed = Some(self.error(e));
+                        return Ok(());
+                    }
+                    Err(m) => {
+                        self.failed = Some(self.error(guard::damaged("Parquet", &m)));
                         return Ok(());
                     }
                 };
@@ -95,7 +119,7 @@ mod reference {
             Ok(())
         }
 
-        fn error(&self, e: PolarsError) -> TraceError {
+        fn error(&self, e: impl std::fmt::Display) -> TraceError {
             TraceError::Table {
                 file: self.name.clone(),
                 reason: e.to_string(),

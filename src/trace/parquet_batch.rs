@@ -33,11 +33,12 @@ use rustc_hash::FxHashMap as HashMap;
 use serde_json::{Map, Value};
 
 use super::batch::{BatchRows, BatchSource, CallBatch, LocalSymbols, NO_SYM, Symbols};
+use super::guard;
 use super::intern::Interner;
 use super::parquet::ParquetBytes;
 use super::parquet_inflate::Inflater;
 use super::source::UNKNOWN_SERVER;
-use super::table::Batch;
+use super::table::{Batch, COLUMNS};
 use super::{
     Args, CallRecord, Nanos, Origin, RawArgs, RecordedDecision, TraceError, Upstream, parse_ts_str,
     parse_ts_value, raw_object_parses,
@@ -106,6 +107,11 @@ struct Input {
     bytes: Buffer<u8>,
     /// The map behind `bytes`, for a file.
     map: Option<Arc<memmap2::Mmap>>,
+    /// The columns of the table the file has (polars reads no other: it cannot represent
+    /// every type another column may have).
+    columns: Arc<[String]>,
+    /// Nanoseconds per unit of a `ts` column typed as a timestamp (read as its integers).
+    ts_scale: Option<i64>,
 }
 
 /// A file's map as the owner of a [`Buffer`].
@@ -125,6 +131,10 @@ struct Plan {
     /// What the batches' column checks decode: `fast`, less the sessions when nobody needs
     /// them (records are still read with `fast`).
     checks: Option<Arc<FastColumns>>,
+    /// See [`Input::columns`].
+    columns: Arc<[String]>,
+    /// See [`Input::ts_scale`].
+    ts_scale: Option<i64>,
 }
 
 /// One stretch of rows: read with `metadata` (the file's footer narrowed to the row group, so
@@ -160,7 +170,7 @@ enum TsKind {
     Text,
     /// Another integer type: read through polars, unit by magnitude.
     Epoch,
-    /// Datetime, read through polars: integers times this many nanoseconds.
+    /// A timestamp in the file, read as its Int64 integers: times this many nanoseconds.
     Scaled(i64),
 }
 
@@ -245,15 +255,19 @@ impl ParquetBatchSource {
             }
             ParquetBytes::Memory(b) => (Buffer::from_owner(b), None),
         };
-        let input = Input {
+        let mut input = Input {
             name: self.name.clone(),
             file: start.file,
             bytes,
             map,
+            columns: Arc::new([]),
+            ts_scale: None,
         };
-        let mut plan = input
-            .plan(start.slice_rows)
+        let mut plan = guard::catch(|| input.plan(start.slice_rows))
+            .map_err(|m| self.table_err(guard::damaged("Parquet", &m)))?
             .map_err(|e| self.table_err(e))?;
+        input.columns = Arc::clone(&plan.columns);
+        input.ts_scale = plan.ts_scale;
         if !start.sessions {
             plan.checks = plan.fast.as_deref().map(|f| {
                 let mut f = f.clone();
@@ -402,8 +416,9 @@ fn work(
     let mut memo = ViewMemo::default();
     while let Some(i) = shared.claim() {
         let slice = &shared.plan.slices[i];
-        // A panic in the decoder must not leave the reader waiting for this slice.
-        let item = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        // A panic in the decoder (a damaged file) must not leave the reader waiting for this
+        // slice: it ends the read with an error for the file.
+        let item = guard::catch(|| {
             convert_slice(
                 &shared.input,
                 slice,
@@ -413,12 +428,10 @@ fn work(
                 &mut memo,
                 &shared.judged,
             )
-        }))
-        .unwrap_or_else(|_| {
-            Err(table_err(
-                &shared.input.name,
-                "the reader thread stopped unexpectedly",
-            ))
+        })
+        .unwrap_or_else(|m| {
+            memo = ViewMemo::default();
+            Err(table_err(&shared.input.name, guard::damaged("Parquet", &m)))
         });
         let failed = item.is_err();
         shared.input.release(slice);
@@ -457,11 +470,15 @@ impl Input {
         ParquetReader::new(Cursor::new(self.bytes.clone()))
     }
 
-    /// Rows of `slice` through polars: the columns `names`, or all of them.
+    /// Rows of `slice` through polars: the columns `names`, or all of the table's.
     fn read(&self, slice: &Slice, names: Option<&[&str]>) -> PolarsResult<DataFrame> {
         let mut r = self.reader();
         r.set_metadata(Arc::clone(&slice.metadata));
-        r.with_columns(names.map(|n| n.iter().map(|s| s.to_string()).collect()))
+        let names = match names {
+            Some(n) => n.iter().map(|s| s.to_string()).collect(),
+            None => self.columns.to_vec(),
+        };
+        r.with_columns(Some(names))
             .with_slice(Some((slice.offset, slice.len)))
             .read_parallel(ParallelStrategy::None)
             .finish()
@@ -552,10 +569,24 @@ impl Input {
         ))
     }
 
-    /// Read the footer: slices by row group, and how the columns are typed.
+    /// The rows of `slice` as the table reader's batch.
+    fn batch(&self, slice: &Slice) -> PolarsResult<Batch> {
+        Ok(Batch::new(&self.read(slice, None)?)?.with_ts_scale(self.ts_scale))
+    }
+
+    /// Read the footer: slices by row group, and how the columns are typed. The column types
+    /// and the sizes the footer and page headers give are checked before anything is decoded.
     fn plan(&self, slice_rows: usize) -> PolarsResult<Plan> {
         let mut r = self.reader();
-        let md = Arc::clone(r.get_metadata()?);
+        let Footer {
+            metadata: md,
+            columns,
+            ts_scale,
+        } = Footer::check(r.get_metadata()?, &self.bytes)?;
+        // Every slice's footer holds its one row group: cloned without the others, so that
+        // planning stays linear in the number of row groups.
+        let mut bare = (*md).clone();
+        bare.row_groups = Vec::new();
         let mut slices = Vec::new();
         let mut first_row = 0;
         for rg in &md.row_groups {
@@ -563,7 +594,7 @@ impl Input {
             if rows == 0 {
                 continue;
             }
-            let mut one = (*md).clone();
+            let mut one = bare.clone();
             one.row_groups = vec![rg.clone()];
             one.num_rows = rows;
             one.max_row_group_height = rows;
@@ -604,14 +635,293 @@ impl Input {
         let arrow = infer_schema(&md)?;
         let mut r = self.reader();
         r.set_metadata(md);
-        let empty = r.with_slice(Some((0, 0))).finish()?;
-        let fast = fast_columns(empty.schema(), &arrow).map(Arc::new);
+        let empty = r
+            .with_columns(Some(columns.to_vec()))
+            .with_slice(Some((0, 0)))
+            .finish()?;
+        let fast = fast_columns(empty.schema(), &arrow, ts_scale).map(Arc::new);
         Ok(Plan {
             slices,
             checks: fast.clone(),
             fast,
+            columns,
+            ts_scale,
         })
     }
+}
+
+/// A file's footer, checked, as polars is to read it.
+pub(crate) struct Footer {
+    /// The footer, normalised (see [`normalise`]).
+    pub(crate) metadata: Arc<FileMetadata>,
+    /// The columns of the table the file has: polars is to read no other (it cannot represent
+    /// every type another column may have).
+    pub(crate) columns: Arc<[String]>,
+    /// Nanoseconds per unit of a `ts` column typed as a timestamp, which polars reads as its
+    /// integers ([`Batch::with_ts_scale`]).
+    pub(crate) ts_scale: Option<i64>,
+}
+
+impl Footer {
+    /// Check the column types of footer `md` and the sizes it and the page headers give (in
+    /// `bytes`, the whole file) before anything is decoded.
+    pub(crate) fn check(md: &FileMetadata, bytes: &[u8]) -> PolarsResult<Footer> {
+        let md = normalise(md, false);
+        let arrow = infer_schema(&md)?;
+        let ts_scale = check_types(&md, &arrow)?;
+        let columns: Arc<[String]> = arrow
+            .iter_names()
+            .filter(|n| COLUMNS.contains(&n.as_str()))
+            .map(|n| n.to_string())
+            .collect();
+        check_sizes(&md, &columns, bytes)?;
+        Ok(Footer {
+            metadata: Arc::new(normalise(&md, ts_scale.is_some())),
+            columns,
+            ts_scale,
+        })
+    }
+}
+
+/// Check that every column of the table has a type mcpsim reads (others are ignored); the
+/// nanoseconds per unit of a `ts` typed as a timestamp. A column of another type is an error
+/// naming it.
+fn check_types(md: &FileMetadata, arrow: &ArrowSchema) -> PolarsResult<Option<i64>> {
+    let mut ts_scale = None;
+    for (name, field) in arrow.iter() {
+        let name = name.as_str();
+        if !COLUMNS.contains(&name) {
+            continue;
+        }
+        let mut dtype = &field.dtype;
+        if let ArrowDataType::Dictionary(_, values, _) = dtype {
+            dtype = values.as_ref();
+        }
+        let text = matches!(
+            dtype,
+            ArrowDataType::Utf8
+                | ArrowDataType::LargeUtf8
+                | ArrowDataType::Utf8View
+                | ArrowDataType::Null
+        );
+        let integer = matches!(
+            dtype,
+            ArrowDataType::Int8
+                | ArrowDataType::Int16
+                | ArrowDataType::Int32
+                | ArrowDataType::Int64
+                | ArrowDataType::UInt8
+                | ArrowDataType::UInt16
+                | ArrowDataType::UInt32
+                | ArrowDataType::UInt64
+        );
+        let float = matches!(dtype, ArrowDataType::Float32 | ArrowDataType::Float64);
+        let (ok, expected) = match name {
+            "ts" => match dtype {
+                ArrowDataType::Timestamp(unit, _) => {
+                    let int96 = md.schema().columns().iter().any(|c| {
+                        c.path_in_schema.first().is_some_and(|p| p.as_str() == "ts")
+                            && c.descriptor.primitive_type.physical_type
+                                == polars_parquet::parquet::schema::types::PhysicalType::Int96
+                    });
+                    if int96 {
+                        polars_bail!(ComputeError: "column `ts`: INT96 timestamps are not read; write `ts` as an INT64 timestamp");
+                    }
+                    ts_scale = Some(match unit {
+                        polars_arrow::datatypes::TimeUnit::Second => 1_000_000_000,
+                        polars_arrow::datatypes::TimeUnit::Millisecond => 1_000_000,
+                        polars_arrow::datatypes::TimeUnit::Microsecond => 1_000,
+                        polars_arrow::datatypes::TimeUnit::Nanosecond => 1,
+                    });
+                    (true, "")
+                }
+                _ => (
+                    text || integer || float,
+                    "a timestamp, an integer epoch or RFC 3339 text",
+                ),
+            },
+            "latency_ms" => (text || integer || float, "a number"),
+            "id" => (text || integer, "text or an integer"),
+            _ => (text, "text"),
+        };
+        if !ok {
+            polars_bail!(ComputeError: "column `{name}` has type {}, expected {expected}", type_name(dtype));
+        }
+    }
+    Ok(ts_scale)
+}
+
+/// A column type as a user would name it.
+fn type_name(dtype: &ArrowDataType) -> String {
+    match dtype {
+        ArrowDataType::Struct(_) => "struct".to_string(),
+        ArrowDataType::List(_) | ArrowDataType::LargeList(_) | ArrowDataType::FixedSizeList(..) => {
+            "list".to_string()
+        }
+        ArrowDataType::Map(..) => "map".to_string(),
+        ArrowDataType::Decimal(p, s)
+        | ArrowDataType::Decimal32(p, s)
+        | ArrowDataType::Decimal64(p, s) => {
+            format!("decimal({p}, {s})")
+        }
+        ArrowDataType::Decimal256(p, s) => format!("decimal({p}, {s})"),
+        ArrowDataType::Int8
+        | ArrowDataType::Int16
+        | ArrowDataType::Int32
+        | ArrowDataType::Int64 => format!("{dtype:?}").to_lowercase(),
+        ArrowDataType::UInt8
+        | ArrowDataType::UInt16
+        | ArrowDataType::UInt32
+        | ArrowDataType::UInt64
+        | ArrowDataType::Float16
+        | ArrowDataType::Float32
+        | ArrowDataType::Float64
+        | ArrowDataType::Boolean
+        | ArrowDataType::Binary
+        | ArrowDataType::LargeBinary
+        | ArrowDataType::BinaryView
+        | ArrowDataType::Date32
+        | ArrowDataType::Date64 => format!("{dtype:?}").to_lowercase(),
+        other => format!("{other:?}"),
+    }
+}
+
+/// Check the sizes the footer and the page headers of the table's columns give, before any
+/// is trusted for an allocation: a damaged size (a negative count, a page past its chunk)
+/// would otherwise have the decoder ask for exabytes and abort the process.
+fn check_sizes(md: &FileMetadata, columns: &[String], bytes: &[u8]) -> PolarsResult<()> {
+    use polars_parquet_format::PageHeader;
+    use polars_parquet_format::thrift::protocol::TCompactInputProtocol;
+    let file_len = bytes.len() as u64;
+    for (g, rg) in md.row_groups.iter().enumerate() {
+        let rows = rg.num_rows() as u64;
+        let group = g + 1;
+        for name in columns {
+            let Some(metas) = rg.columns_under_root_iter(name) else {
+                continue;
+            };
+            for meta in metas {
+                let bad = |what: String| -> PolarsError {
+                    polars_err!(ComputeError: "damaged Parquet file: row group {group}, column `{name}`: {what}")
+                };
+                // Only flat columns are read: each row is one value.
+                let flat = meta.descriptor().descriptor.max_rep_level == 0;
+                if !flat {
+                    return Err(bad("a nested column where a plain one was expected".into()));
+                }
+                let start = meta
+                    .dictionary_page_offset()
+                    .unwrap_or(meta.data_page_offset());
+                let size = meta.compressed_size();
+                let (Ok(start), Ok(size)) = (u64::try_from(start), u64::try_from(size)) else {
+                    return Err(bad(format!("negative offset {start} or size {size}")));
+                };
+                let Some(end) = start.checked_add(size).filter(|&e| e <= file_len) else {
+                    return Err(bad(format!(
+                        "{size} bytes at offset {start} lie outside the file ({file_len} bytes)"
+                    )));
+                };
+                let count = |n: i64, what: &str| -> PolarsResult<u64> {
+                    u64::try_from(n)
+                        .ok()
+                        .filter(|&n| n <= rows)
+                        .ok_or_else(|| bad(format!("{n} {what} in a row group of {rows} rows")))
+                };
+                count(meta.num_values(), "values")?;
+                // The page headers, one after the other through the chunk: the sizes and
+                // counts the decoder allocates by.
+                let (mut pos, end) = (start as usize, end as usize);
+                let mut values = 0u64;
+                while pos < end && values < rows {
+                    let mut cursor = Cursor::new(&bytes[pos..end]);
+                    let header = PageHeader::read_from_in_protocol(
+                        &mut TCompactInputProtocol::new(&mut cursor, end - pos),
+                    )
+                    .map_err(|e| bad(format!("unreadable page header at offset {pos}: {e}")))?;
+                    let at = format!("the page at offset {pos}");
+                    let header_len = cursor.position() as usize;
+                    let (Ok(compressed), Ok(_)) = (
+                        usize::try_from(header.compressed_page_size),
+                        usize::try_from(header.uncompressed_page_size),
+                    ) else {
+                        return Err(bad(format!("{at} has a negative size")));
+                    };
+                    let next = (pos + header_len)
+                        .checked_add(compressed)
+                        .filter(|&n| n <= end)
+                        .ok_or_else(|| bad(format!("{at} runs past its column chunk")))?;
+                    if let Some(h) = &header.data_page_header {
+                        values += count(h.num_values.into(), &format!("values in {at}"))?;
+                    }
+                    if let Some(h) = &header.data_page_header_v2 {
+                        values += count(h.num_values.into(), &format!("values in {at}"))?;
+                        count(h.num_rows.into(), &format!("rows in {at}"))?;
+                        count(h.num_nulls.into(), &format!("nulls in {at}"))?;
+                        let levels = i64::from(h.definition_levels_byte_length)
+                            + i64::from(h.repetition_levels_byte_length);
+                        if h.definition_levels_byte_length < 0
+                            || h.repetition_levels_byte_length < 0
+                            || levels > i64::from(header.compressed_page_size)
+                        {
+                            return Err(bad(format!("{at} has bad level sizes")));
+                        }
+                    }
+                    if let Some(h) = &header.dictionary_page_header {
+                        // A dictionary value takes at least one byte (a bit for booleans).
+                        let most = 8 * i64::from(header.uncompressed_page_size) + 8;
+                        if h.num_values < 0 || i64::from(h.num_values) > most {
+                            return Err(bad(format!(
+                                "{at}: {} dictionary values in {} bytes",
+                                h.num_values, header.uncompressed_page_size
+                            )));
+                        }
+                    }
+                    if values > rows {
+                        return Err(bad(format!(
+                            "its pages hold more than the row group's {rows} rows"
+                        )));
+                    }
+                    pos = next;
+                }
+                if values < rows {
+                    return Err(bad(format!(
+                        "its pages hold {values} values, the row group {rows} rows"
+                    )));
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+/// `md` as polars is to read it: without the stored Arrow schema (each column's name and type
+/// follow from the Parquet schema, which is what the data pages were written by; polars reads
+/// text as string views whatever the writer used), and with a timestamp `ts` (`ts_as_int`)
+/// typed as its Int64 integers, which every polars build can read (the scale was taken from
+/// the type before).
+fn normalise(md: &FileMetadata, ts_as_int: bool) -> FileMetadata {
+    let mut md = md.clone();
+    md.key_value_metadata = None;
+    if ts_as_int {
+        use polars_parquet::parquet::metadata::SchemaDescriptor;
+        use polars_parquet::parquet::schema::types::ParquetType;
+        let fields = md
+            .schema_descr
+            .fields()
+            .iter()
+            .map(|f| match f {
+                ParquetType::PrimitiveType(p) if f.name() == "ts" => {
+                    let mut p = p.clone();
+                    p.logical_type = None;
+                    p.converted_type = None;
+                    ParquetType::PrimitiveType(p)
+                }
+                other => other.clone(),
+            })
+            .collect();
+        md.schema_descr = SchemaDescriptor::new(md.schema_descr.name().into(), fields);
+    }
+    md
 }
 
 /// The field metadata that has polars decode a dictionary-encoded column as indices.
@@ -619,23 +929,28 @@ const CATEGORICAL: &str = "_PL_CATEGORICAL2";
 
 /// The columns a fast read takes, when every column of the table has a type whose rows the
 /// column checks can judge (others are read by the table reader throughout).
-fn fast_columns(schema: &Schema, arrow: &ArrowSchema) -> Option<FastColumns> {
+fn fast_columns(
+    schema: &Schema,
+    arrow: &ArrowSchema,
+    ts_scale: Option<i64>,
+) -> Option<FastColumns> {
     let direct =
         |name: &str, dtype: ArrowDataType| arrow.get(name).is_some_and(|f| f.dtype == dtype);
     let ts = match schema.get("ts") {
         None => None,
-        Some(DataType::Datetime(unit, _)) => Some(TsKind::Scaled(match unit {
-            TimeUnit::Nanoseconds => 1,
-            TimeUnit::Microseconds => 1_000,
-            TimeUnit::Milliseconds => 1_000_000,
-        })),
-        Some(DataType::Int64) if direct("ts", ArrowDataType::Int64) => Some(TsKind::Int64),
+        Some(DataType::Int64) if direct("ts", ArrowDataType::Int64) => Some(match ts_scale {
+            Some(scale) => TsKind::Scaled(scale),
+            None => TsKind::Int64,
+        }),
+        Some(dt) if dt.is_integer() && ts_scale.is_some() => return None,
         Some(dt) if dt.is_integer() => Some(TsKind::Epoch),
         Some(DataType::String) if direct("ts", ArrowDataType::Utf8View) => Some(TsKind::Text),
         Some(_) => return None,
     };
     let mut fields = HashMap::default();
-    if let (Some(TsKind::Int64 | TsKind::Text), Some(field)) = (ts, arrow.get("ts")) {
+    if let (Some(TsKind::Int64 | TsKind::Scaled(_) | TsKind::Text), Some(field)) =
+        (ts, arrow.get("ts"))
+    {
         fields.insert("ts", field.clone());
     }
     for (name, needed) in TEXT_COLUMNS {
@@ -721,10 +1036,7 @@ fn convert_slice(
     // Rows the checks could not vouch for are judged by the table reader, on all columns.
     let full = match &checked {
         Some(c) if !c.unsure.iter().any(|&u| u) => None,
-        _ => {
-            let df = input.read(slice, None).map_err(err)?;
-            Some(Batch::new(&df).map_err(err)?)
-        }
+        _ => Some(input.batch(slice).map_err(err)?),
     };
     let line = |i: usize| (slice.first_row + i + 1) as u64;
     let mut cols = Columns::default();
@@ -852,7 +1164,7 @@ fn check_columns(
             ts.resize(height, 0);
             unsure.fill(true);
         }
-        Some(TsKind::Int64) => {
+        Some(kind @ (TsKind::Int64 | TsKind::Scaled(_))) => {
             let Some(field) = cols.fields.get("ts") else {
                 return Ok(None);
             };
@@ -863,7 +1175,7 @@ fn check_columns(
                 let Some(arr) = arr.as_any().downcast_ref::<PrimitiveArray<i64>>() else {
                     return Ok(None);
                 };
-                check_int_ts(arr, TsKind::Int64, &mut ts, &mut unsure);
+                check_int_ts(arr, kind, &mut ts, &mut unsure);
             }
         }
         Some(TsKind::Text) => {
@@ -880,11 +1192,11 @@ fn check_columns(
             };
             mark(&ok, &mut unsure);
         }
-        Some(kind @ (TsKind::Epoch | TsKind::Scaled(_))) => {
+        Some(TsKind::Epoch) => {
             let df = input.read(slice, Some(&["ts"]))?;
             let c = df.column("ts")?.cast(&DataType::Int64)?;
             for arr in c.i64()?.downcast_iter() {
-                check_int_ts(arr, kind, &mut ts, &mut unsure);
+                check_int_ts(arr, TsKind::Epoch, &mut ts, &mut unsure);
             }
         }
     }
@@ -909,7 +1221,8 @@ fn check_columns(
     else {
         return Ok(None);
     };
-    let Some(tool) = text("tool", &mut memo.inflater)?.ids(height, UNSURE, names, memo) else {
+    let Some(tool) = text("tool", &mut memo.inflater)?.nonempty_ids(height, UNSURE, names, memo)
+    else {
         return Ok(None);
     };
     mark(&tool, &mut unsure);
@@ -1028,12 +1341,13 @@ fn check_int_ts(
 ) {
     let validity = arr.validity().filter(|b| b.unset_bits() > 0);
     let values = arr.values().as_slice();
-    // Nanoseconds (the magnitude of every present-day instant) need no conversion: the usual
-    // column is copied as it is.
-    if matches!(kind, TsKind::Int64 | TsKind::Epoch)
-        && validity.is_none()
-        && values.iter().all(|&v| (v as f64).abs() >= 1e17)
-    {
+    // Nanoseconds (a timestamp column's usual unit, and the magnitude of every present-day
+    // instant) need no conversion: the usual column is copied as it is.
+    let nanos = match kind {
+        TsKind::Scaled(s) => s == 1,
+        _ => values.iter().all(|&v| (v as f64).abs() >= 1e17),
+    };
+    if validity.is_none() && nanos {
         out.extend_from_slice(values);
         return;
     }
@@ -1073,8 +1387,9 @@ struct ViewMemo {
 }
 
 impl Text {
-    /// Ids of a name column; `absent` for a null or empty cell, and for every row when the
-    /// column is absent. `None` when the column does not have `height` rows.
+    /// Ids of a name column; `absent` for a null cell, and for every row when the column is
+    /// absent (an empty name is a name, as in JSONL). `None` when the column does not have
+    /// `height` rows.
     fn ids(
         &self,
         height: usize,
@@ -1082,7 +1397,18 @@ impl Text {
         names: &mut LocalSymbols,
         memo: &mut ViewMemo,
     ) -> Option<Vec<u32>> {
-        self.map(height, absent, memo, |s| names.intern(s))
+        self.map(height, absent, true, memo, |s| names.intern(s))
+    }
+
+    /// [`Text::ids`] with an empty cell `absent` too (a tool must have a name).
+    fn nonempty_ids(
+        &self,
+        height: usize,
+        absent: u32,
+        names: &mut LocalSymbols,
+        memo: &mut ViewMemo,
+    ) -> Option<Vec<u32>> {
+        self.map(height, absent, false, memo, |s| names.intern(s))
     }
 
     /// Codes of a text column: 0 for a null or empty cell, else what `code` makes of the text.
@@ -1092,14 +1418,16 @@ impl Text {
         memo: &mut ViewMemo,
         code: impl FnMut(&str) -> u32,
     ) -> Option<Vec<u32>> {
-        self.map(height, 0, memo, code)
+        self.map(height, 0, false, memo, code)
     }
 
-    /// Every cell through `f` (`absent` for a null or empty one), each distinct value once.
+    /// Every cell through `f` (`absent` for a null one, and for an empty one unless
+    /// `keep_empty`), each distinct value once.
     fn map(
         &self,
         height: usize,
         absent: u32,
+        keep_empty: bool,
         memo: &mut ViewMemo,
         mut f: impl FnMut(&str) -> u32,
     ) -> Option<Vec<u32>> {
@@ -1121,7 +1449,11 @@ impl Text {
                     let slot = table.get_mut(k as usize)?;
                     if *slot == PENDING {
                         let s = values.value(k as usize);
-                        *slot = if s.is_empty() { absent } else { f(s) };
+                        *slot = if s.is_empty() && !keep_empty {
+                            absent
+                        } else {
+                            f(s)
+                        };
                     }
                     Some(*slot)
                 };
@@ -1150,7 +1482,7 @@ impl Text {
                 }
             } else {
                 let arr = any.downcast_ref::<Utf8ViewArray>()?;
-                view_pass(arr, &mut out, absent, &mut memo.map, &mut f);
+                view_pass(arr, &mut out, absent, keep_empty, &mut memo.map, &mut f);
             }
         }
         (out.len() == height).then_some(out)
@@ -1244,6 +1576,7 @@ fn view_pass(
     arr: &Utf8ViewArray,
     out: &mut Vec<u32>,
     absent: u32,
+    keep_empty: bool,
     memo: &mut HashMap<u128, u32>,
     mut f: impl FnMut(&str) -> u32,
 ) {
@@ -1262,7 +1595,11 @@ fn view_pass(
             last_key = key;
             last = *memo.entry(key).or_insert_with(|| {
                 let s = arr.value(i);
-                if s.is_empty() { absent } else { f(s) }
+                if s.is_empty() && !keep_empty {
+                    absent
+                } else {
+                    f(s)
+                }
             });
         }
         out.push(last);
@@ -1581,8 +1918,9 @@ impl BatchRows for Rows {
             line: (self.slice.first_row + srow + 1) as u64,
         };
         let full = self.full.get_or_init(|| {
-            let df = self.input.read(&self.slice, None).ok()?;
-            Batch::new(&df).ok()
+            guard::catch(|| self.input.batch(&self.slice).ok())
+                .ok()
+                .flatten()
         });
         if let Some(rec) = full
             .as_ref()
@@ -1615,13 +1953,16 @@ impl Rows {
     fn columns_only(&self, srow: usize, origin: Origin) -> Option<CallRecord> {
         let fast = self.fast.as_deref()?;
         let mut names = LocalSymbols::new(Arc::clone(&self.symbols));
-        let c = check_columns(
-            &self.input,
-            &self.slice,
-            fast,
-            &mut names,
-            &mut ViewMemo::default(),
-        )
+        let c = guard::catch(|| {
+            check_columns(
+                &self.input,
+                &self.slice,
+                fast,
+                &mut names,
+                &mut ViewMemo::default(),
+            )
+        })
+        .ok()?
         .ok()??;
         let decision = *c.recorded.get(srow)?;
         let args = vouched_args(c.args.get(srow), c.arg_keys.get(srow))?;

@@ -19,7 +19,7 @@ struct Outcome {
 
 fn bytes_of(data: &[u8], in_memory: bool, dir: &tempfile::TempDir) -> ParquetBytes {
     if in_memory {
-        ParquetBytes::Memory(Arc::from(data.to_vec()))
+        ParquetBytes::Memory(data.to_vec())
     } else {
         let path = dir.path().join(format!("t{}.parquet", data.len()));
         std::fs::write(&path, data).expect("write");
@@ -147,10 +147,17 @@ fn read_batches(
 type Table = (Vec<CallRecord>, Vec<(u64, LineError)>);
 
 fn read_table(data: &[u8]) -> Result<Table, String> {
-    let df = ParquetReader::new(Cursor::new(data.to_vec()))
+    let mut r = ParquetReader::new(Cursor::new(data.to_vec()));
+    let footer = Footer::check(r.get_metadata().map_err(|e| e.to_string())?, data)
+        .map_err(|e| e.to_string())?;
+    r.set_metadata(Arc::clone(&footer.metadata));
+    let df = r
+        .with_columns(Some(footer.columns.to_vec()))
         .finish()
         .map_err(|e| e.to_string())?;
-    let batch = Batch::new(&df).map_err(|e| e.to_string())?;
+    let batch = Batch::new(&df)
+        .map_err(|e| e.to_string())?
+        .with_ts_scale(footer.ts_scale);
     let mut names = Interner::default();
     let (mut records, mut bad) = (Vec::new(), Vec::new());
     for i in 0..batch.height() {
@@ -231,13 +238,19 @@ fn the_fleet_fixture_reads_the_same() {
 /// Files from another writer: timestamp types, older and newer page kinds, Snappy.
 #[test]
 fn files_written_by_duckdb_read_the_same() {
-    // This polars build has no Datetime type: both readers refuse timestamp columns.
-    for name in ["ts_timestamp.parquet", "ts_tz.parquet"] {
+    // Timestamp columns (with and without a time zone) are read in their unit, exactly.
+    for (name, calls, second) in [
+        ("ts_timestamp.parquet", 50, 1_785_578_400_001_000_000),
+        ("ts_tz.parquet", 10, 1_785_578_400_000_001_000),
+    ] {
         let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
             .join("fixtures/parquet")
             .join(name);
         let out = assert_same(&std::fs::read(path).expect("fixture"));
-        assert!(out.error.is_some(), "{name}");
+        assert_eq!(out.error, None, "{name}");
+        assert_eq!(out.records.len(), calls, "{name}");
+        assert_eq!(out.records[0].ts, 1_785_578_400_000_000_000, "{name}");
+        assert_eq!(out.records[1].ts, second, "{name}");
     }
     for (name, calls, bad) in [
         ("duck_plain.parquet", 2_571, 429),

@@ -1,7 +1,7 @@
 //! What every reader shares: the per-file source trait, the line splitter, the skip
 //! bookkeeping and typed access to JSON fields with located errors.
 
-use std::io::BufRead;
+use std::io::{BufRead, Read};
 
 use serde_json::{Map, Value};
 
@@ -67,12 +67,23 @@ pub(crate) struct LineError {
     pub(crate) reason: String,
 }
 
+/// The most characters of a reason kept: reasons quote the bad value, which can be any size.
+const MAX_REASON_CHARS: usize = 300;
+
+/// `reason`, cut to [`MAX_REASON_CHARS`] characters.
+fn bounded(reason: String) -> String {
+    match reason.char_indices().nth(MAX_REASON_CHARS) {
+        None => reason,
+        Some((at, _)) => format!("{}… ({} bytes in all)", &reason[..at], reason.len()),
+    }
+}
+
 impl LineError {
     pub(crate) fn new(kind: &'static str, reason: impl Into<String>) -> LineError {
         LineError {
             kind,
             field: None,
-            reason: reason.into(),
+            reason: bounded(reason.into()),
         }
     }
 
@@ -80,7 +91,7 @@ impl LineError {
         LineError {
             kind,
             field: Some(field.to_string()),
-            reason: reason.into(),
+            reason: bounded(reason.into()),
         }
     }
 
@@ -116,6 +127,41 @@ impl LineError {
 /// A numbered line: its text, or why it is not text.
 pub(crate) type NumberedLine<'a> = (u64, Result<&'a str, LineError>);
 
+/// The longest line any reader takes: a longer one ends the read with an error for its file
+/// (one record that large is damage, or an attempt to exhaust memory, such as a small gzip
+/// file inflating to gigabytes without a newline).
+pub(crate) const MAX_LINE_BYTES: usize = 64 << 20;
+
+/// A chunked reader met a line longer than [`MAX_LINE_BYTES`] (its line number is not known
+/// yet).
+#[derive(Debug)]
+pub(crate) struct LineTooLong;
+
+impl std::fmt::Display for LineTooLong {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "a line is longer than {} MiB, the most one record may take",
+            MAX_LINE_BYTES >> 20
+        )
+    }
+}
+
+impl std::error::Error for LineTooLong {}
+
+/// The error for a line longer than [`MAX_LINE_BYTES`].
+pub(crate) fn line_too_long(file: &str, line: u64) -> TraceError {
+    TraceError::BadRecord {
+        file: file.to_string(),
+        line,
+        field: None,
+        reason: format!(
+            "the line is longer than {} MiB, the most one record may take",
+            MAX_LINE_BYTES >> 20
+        ),
+    }
+}
+
 /// Splits a stream into lines, numbering them from 1 and skipping blank ones.
 pub(crate) struct Lines {
     r: Box<dyn BufRead>,
@@ -138,8 +184,8 @@ impl Lines {
     pub(crate) fn next_line(&mut self) -> Result<Option<NumberedLine<'_>>, TraceError> {
         let end = loop {
             self.buf.clear();
-            let n = self
-                .r
+            let n = (&mut self.r)
+                .take(MAX_LINE_BYTES as u64 + 1)
                 .read_until(b'\n', &mut self.buf)
                 .map_err(|source| TraceError::Io {
                     file: self.name.clone(),
@@ -149,6 +195,9 @@ impl Lines {
                 return Ok(None);
             }
             self.line += 1;
+            if n > MAX_LINE_BYTES && self.buf.last() != Some(&b'\n') {
+                return Err(line_too_long(&self.name, self.line));
+            }
             let mut end = self.buf.len();
             while end > 0 && matches!(self.buf[end - 1], b'\n' | b'\r') {
                 end -= 1;

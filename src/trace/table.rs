@@ -2,8 +2,10 @@
 //!
 //! Columns: `ts`, `server`, `grant`, `session`, `tool`, `args` (JSON text of the object),
 //! `arg_keys` (JSON text of a list of strings), `id`, `recorded_decision`, `recorded_rule`,
-//! `recorded_message`, `recorded_policy_version`, `upstream`, `latency_ms`. An empty cell is
-//! the same as an absent field. Unknown columns are ignored.
+//! `recorded_message`, `recorded_policy_version`, `upstream`, `latency_ms`. A null cell (an
+//! unquoted empty CSV cell) is an absent field; an empty string (`""` in CSV) is an empty
+//! `server`, `grant`, `session` or `id`, as in JSONL, and absent elsewhere. Unknown columns are
+//! ignored.
 
 use polars::prelude::*;
 use serde_json::Value;
@@ -98,6 +100,9 @@ impl Batch {
                     };
                     TsCol::Int(c.cast(&DataType::Int64)?.i64()?.clone(), Some(scale))
                 }
+                // Past i64::MAX a cast would leave the cell empty ("missing"): as text it is
+                // reported out of range.
+                DataType::UInt64 => TsCol::Text(c.cast(&DataType::String)?.str()?.clone()),
                 dt if dt.is_integer() => TsCol::Int(c.cast(&DataType::Int64)?.i64()?.clone(), None),
                 dt if dt.is_float() => TsCol::Text(c.cast(&DataType::String)?.str()?.clone()),
                 _ => TsCol::Text(c.cast(&DataType::String)?.str()?.clone()),
@@ -125,14 +130,29 @@ impl Batch {
         })
     }
 
+    /// Read an integer `ts` as this many nanoseconds per unit (a column whose type named the
+    /// unit) instead of by magnitude.
+    pub(crate) fn with_ts_scale(mut self, scale: Option<i64>) -> Batch {
+        if let (Some(k), Some(TsCol::Int(_, unit @ None))) = (scale, &mut self.ts) {
+            *unit = Some(k);
+        }
+        self
+    }
+
     pub(crate) fn height(&self) -> usize {
         self.height
     }
 
     /// Column `i` of [`TEXT_COLS`] at `row`; an empty cell is absent.
     fn text(&self, i: usize, row: usize) -> Option<&str> {
+        self.name(i, row).filter(|s| !s.is_empty())
+    }
+
+    /// Column `i` of [`TEXT_COLS`] at `row` as a name: a null cell is absent, an empty one the
+    /// empty name (as an empty string in JSONL; CSV writes it `""`).
+    fn name(&self, i: usize, row: usize) -> Option<&str> {
         let col = self.text.get(i)?.as_ref()?;
-        col.get(row).filter(|s| !s.is_empty())
+        col.get(row)
     }
 
     /// The timestamp in `row`, or why it is bad or missing.
@@ -171,9 +191,9 @@ impl Batch {
             self.text(TOOL, row)
                 .ok_or_else(|| LineError::missing("tool"))?,
         );
-        let server = names.get(self.text(SERVER, row).unwrap_or(UNKNOWN_SERVER));
-        let grant = self.text(GRANT, row).map(|s| names.get(s));
-        let session = self.text(SESSION, row).map(|s| names.get(s));
+        let server = names.get(self.name(SERVER, row).unwrap_or(UNKNOWN_SERVER));
+        let grant = self.name(GRANT, row).map(|s| names.get(s));
+        let session = self.name(SESSION, row).map(|s| names.get(s));
         let args = match (self.text(ARGS, row), self.text(ARG_KEYS, row)) {
             // Checking the text is one JSON object is far cheaper than building its map, which
             // waits until a policy reads an argument.
@@ -233,7 +253,7 @@ impl Batch {
             session,
             tool,
             args,
-            id: self.text(ID, row).map(str::to_string),
+            id: self.name(ID, row).map(str::to_string),
             recorded: normalise_recorded(recorded),
             upstream,
             latency_ms,

@@ -3,7 +3,8 @@
 //! JSONL: one object per record, fields in the order of the call-record table, absent fields
 //! omitted, `ts` as RFC 3339 UTC with the shortest exact fraction. CSV: the columns of
 //! [`super::table`], `ts` as in JSONL, `args`/`arg_keys` as JSON text. Parquet: the same columns,
-//! `ts` as Int64 nanoseconds since the epoch, `latency_ms` as Float64, the rest as strings.
+//! `ts` as a UTC timestamp in nanoseconds, `latency_ms` as float64, the rest as (large) strings
+//! (see [`super::parquet_write`]).
 //! The origin (file, line) is not written: converted records are new input.
 
 use std::borrow::Borrow;
@@ -13,9 +14,11 @@ use polars::prelude::*;
 use serde::Serialize;
 use serde_json::{Map, Value};
 
+use super::parquet_write::TableWriter;
 use super::table::{BATCH_ROWS, COLUMNS};
 use super::time::format_ts;
-use super::{ArgsView, CallRecord, TraceError};
+use super::{Args, ArgsView, CallRecord, TraceError};
+use serde_json::value::RawValue;
 
 #[derive(Serialize)]
 struct JsonRecord<'a> {
@@ -40,12 +43,41 @@ struct JsonRecord<'a> {
     latency_ms: Option<f64>,
 }
 
-/// Recorded arguments: an object, or the JSON text of arguments that are not one.
+/// Recorded arguments as written: the text they were read from when it is one line (so that
+/// numbers keep their exact spelling: a big integer or `1.10` would not survive a float), an
+/// object, or the JSON text of arguments that are not one.
 #[derive(Serialize)]
 #[serde(untagged)]
 enum JsonArgs<'a> {
+    Text(Box<RawValue>),
     Object(&'a Map<String, Value>),
-    Other(&'a serde_json::value::RawValue),
+    Other(&'a RawValue),
+}
+
+/// [`JsonArgs`] for `args`, when they are values.
+fn json_args(args: &Args) -> Option<JsonArgs<'_>> {
+    if let Args::Raw(raw) = args {
+        let text = raw.text();
+        if !text.contains(['\n', '\r']) {
+            if let Ok(v) = RawValue::from_string(text.to_string()) {
+                return Some(JsonArgs::Text(v));
+            }
+        }
+    }
+    match args.view() {
+        ArgsView::Values(m) => Some(JsonArgs::Object(m)),
+        ArgsView::NotObject(text) => serde_json::from_str(text).ok().map(JsonArgs::Other),
+        _ => None,
+    }
+}
+
+/// The JSON text of `args`, when they are values (see [`JsonArgs`]).
+fn args_text(args: &Args) -> Option<String> {
+    match json_args(args)? {
+        JsonArgs::Text(v) => Some(v.get().to_string()),
+        JsonArgs::Object(m) => serde_json::to_string(m).ok(),
+        JsonArgs::Other(v) => Some(v.get().to_string()),
+    }
 }
 
 #[derive(Serialize)]
@@ -77,10 +109,7 @@ pub fn write_jsonl<R: Borrow<CallRecord>>(
     for r in records {
         let r = r.borrow();
         let (args, arg_keys) = match r.args.view() {
-            ArgsView::Values(m) => (Some(JsonArgs::Object(m)), None),
-            ArgsView::NotObject(text) => {
-                (serde_json::from_str(text).ok().map(JsonArgs::Other), None)
-            }
+            ArgsView::Values(_) | ArgsView::NotObject(_) => (json_args(&r.args), None),
             ArgsView::Keys(k) => (None, Some(k)),
             ArgsView::Unrecorded => (None, None),
         };
@@ -141,14 +170,7 @@ fn frame<R: Borrow<CallRecord>>(batch: &[R], ts_as: TsAs) -> PolarsResult<DataFr
             text(&|r| r.session.as_deref().map(str::to_string)),
         ),
         Column::new("tool".into(), text(&|r| Some(r.tool.to_string()))),
-        Column::new(
-            "args".into(),
-            text(&|r| match r.args.view() {
-                ArgsView::Values(m) => serde_json::to_string(m).ok(),
-                ArgsView::NotObject(text) => Some(text.to_string()),
-                _ => None,
-            }),
-        ),
+        Column::new("args".into(), text(&|r| args_text(&r.args))),
         Column::new(
             "arg_keys".into(),
             text(&|r| match r.args.view() {
@@ -225,11 +247,8 @@ pub fn write_parquet<R: Borrow<CallRecord>>(
     let schema = schema(TsAs::Nanos).map_err(|e| err(&e))?;
     // Row groups encoded on this thread, one at a time as records come: parallel encoding held
     // more memory than it saved time.
-    let mut w = ParquetWriter::new(&mut *out)
-        .set_parallel(false)
-        .batched(&schema)
-        .map_err(|e| err(&e))?;
-    let n = batches(records, |b| w.write_batch(&frame(b, TsAs::Nanos)?)).map_err(|e| err(&e))?;
+    let mut w = TableWriter::new(&mut *out, &schema, &["ts"]).map_err(|e| err(&e))?;
+    let n = batches(records, |b| w.write(&frame(b, TsAs::Nanos)?)).map_err(|e| err(&e))?;
     w.finish().map_err(|e| err(&e))?;
     drop(w);
     out.flush().map_err(|e| err(&e))?;

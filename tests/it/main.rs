@@ -4,6 +4,7 @@ mod cli;
 mod engine;
 mod extras;
 mod generate;
+mod hostile;
 mod intercept;
 mod intercept_go;
 mod json_schema;

@@ -275,9 +275,7 @@ fn per_call_csv_and_parquet_stream_every_row_in_order() {
     let df = CsvReader::new(std::fs::File::open(&csv_out).unwrap())
         .finish()
         .unwrap();
-    let pq = ParquetReader::new(std::fs::File::open(&pq_out).unwrap())
-        .finish()
-        .unwrap();
+    let pq = super::cli::read_parquet(&pq_out);
     for df in [df, pq] {
         assert_eq!(df.height(), 40_000);
         let col = df.column("decision").unwrap().str().unwrap().clone();

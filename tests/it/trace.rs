@@ -757,7 +757,7 @@ fn undetectable_input_asks_for_from() {
     assert_eq!(
         err.to_string(),
         format!(
-            "{f}: cannot detect the trace format (first line starts \"hello\"); name it with --from"
+            "{f}: cannot detect the trace format (the first line is neither JSON, nor a CSV header with ts and tool, nor a Claude Desktop log line); name it with --from"
         )
     );
 }

@@ -14,7 +14,7 @@ use regex::Regex;
 /// (`error parsing regexp: invalid nested repetition operator: `**``).
 pub(crate) fn compile(pattern: &str) -> Result<Regex, String> {
     let translated = translate(pattern).map_err(|(code, expr)| go_error(code, &expr))?;
-    Regex::new(&translated).map_err(|e| {
+    crate::engine::predicate::compile_regex(&translated).map_err(|e| {
         let detail = e.to_string();
         let last = detail.lines().last().unwrap_or("").trim().to_string();
         format!("error parsing regexp: {last}: `{pattern}`")
