@@ -19,6 +19,22 @@ pub struct CheckArgs {
     /// Read every file as this dialect (`policylayer` or `intercept`) instead of detecting it
     #[arg(long)]
     pub dialect: Option<Dialect>,
+    /// How to print diagnostics: `human` (with the line and a caret), `github` (workflow
+    /// annotations) or `sarif` (SARIF 2.1.0 for code-scanning views), all on standard output
+    /// but `human`'s.
+    #[arg(long, value_enum, default_value = "human", value_name = "FORMAT")]
+    pub format: CheckFormat,
+}
+
+/// The output formats of `check`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum CheckFormat {
+    /// Like a compiler: the line, a caret and the JSON path, on standard error.
+    Human,
+    /// GitHub Actions workflow commands: `::error file=…,line=…,col=…::message`.
+    Github,
+    /// One SARIF 2.1.0 log with a result per diagnostic.
+    Sarif,
 }
 
 /// Validate every file. Diagnostics go to `err` like a compiler's; `ok:` lines go to `out`.
@@ -29,10 +45,17 @@ pub fn run(args: &CheckArgs, out: &mut dyn Write, err: &mut dyn Write) -> anyhow
         dialect: args.dialect,
     };
     let mut failed = false;
+    let mut found: Vec<(String, Diagnostic)> = Vec::new();
+    let human = args.format == CheckFormat::Human;
     for path in &args.policies {
         let file = path.display().to_string();
         let src = match read_policy_file(path) {
             Ok(src) => src,
+            Err(d) if !human => {
+                found.push((file, d));
+                failed = true;
+                continue;
+            }
             Err(d) => {
                 render_diagnostics("", &file, &[d], err)?;
                 writeln!(err, "error: {file}: 1 error")?;
@@ -48,6 +71,11 @@ pub fn run(args: &CheckArgs, out: &mut dyn Write, err: &mut dyn Write) -> anyhow
             .cloned()
             .collect();
         diags.sort_by_key(|d| (d.line, d.column));
+        if !human {
+            failed |= report.policy.is_none();
+            found.extend(diags.into_iter().map(|d| (file.clone(), d)));
+            continue;
+        }
         render_diagnostics(&src, &file, &diags, err)?;
         let warnings = counted(report.warnings.len(), "warning");
         match &report.policy {
@@ -74,7 +102,88 @@ pub fn run(args: &CheckArgs, out: &mut dyn Write, err: &mut dyn Write) -> anyhow
             }
         }
     }
+    match args.format {
+        CheckFormat::Human => {}
+        CheckFormat::Github => {
+            for (file, d) in &found {
+                writeln!(out, "{}", github_annotation(file, d))?;
+            }
+        }
+        CheckFormat::Sarif => {
+            serde_json::to_writer_pretty(&mut *out, &sarif(&found))?;
+            writeln!(out)?;
+        }
+    }
     Ok(if failed { 2 } else { 0 })
+}
+
+/// A GitHub Actions workflow command for one diagnostic (`::error file=…,line=…,col=…::…`),
+/// escaped as the runner expects.
+fn github_annotation(file: &str, d: &Diagnostic) -> String {
+    let data = |s: &str| {
+        s.replace('%', "%25")
+            .replace('\r', "%0D")
+            .replace('\n', "%0A")
+    };
+    let property = |s: &str| data(s).replace(':', "%3A").replace(',', "%2C");
+    let mut props = vec![format!("file={}", property(file))];
+    if d.line > 0 {
+        props.push(format!("line={}", d.line));
+        props.push(format!("col={}", d.column.max(1)));
+    }
+    props.push("title=mcpsim check".to_owned());
+    let message = if d.json_path.is_empty() {
+        d.message.clone()
+    } else {
+        format!("{} (at {})", d.message, d.json_path)
+    };
+    format!(
+        "::{} {}::{}",
+        d.severity.as_str(),
+        props.join(","),
+        data(&message)
+    )
+}
+
+/// A SARIF 2.1.0 log: one run of mcpsim, a result per diagnostic, located by file, line and
+/// column (a diagnostic without a position names the file only).
+fn sarif(found: &[(String, Diagnostic)]) -> serde_json::Value {
+    use serde_json::json;
+    let results: Vec<serde_json::Value> = found
+        .iter()
+        .map(|(file, d)| {
+            let mut location = json!({ "artifactLocation": { "uri": file } });
+            if d.line > 0 {
+                location["region"] = json!({ "startLine": d.line, "startColumn": d.column.max(1) });
+            }
+            let mut result = json!({
+                "ruleId": format!("policy-{}", d.severity.as_str()),
+                "level": d.severity.as_str(),
+                "message": { "text": d.message },
+                "locations": [ { "physicalLocation": location } ],
+            });
+            if !d.json_path.is_empty() {
+                result["locations"][0]["logicalLocations"] =
+                    json!([ { "fullyQualifiedName": d.json_path, "kind": "member" } ]);
+            }
+            result
+        })
+        .collect();
+    json!({
+        "$schema": "https://json.schemastore.org/sarif-2.1.0.json",
+        "version": "2.1.0",
+        "runs": [ {
+            "tool": { "driver": {
+                "name": "mcpsim",
+                "version": env!("CARGO_PKG_VERSION"),
+                "rules": [
+                    { "id": "policy-error", "shortDescription": { "text": "The policy cannot be used as written" } },
+                    { "id": "policy-warning", "shortDescription": { "text": "The policy works, probably not as intended" } }
+                ]
+            } },
+            "results": results,
+        } ]
+    })
 }
 
 fn counted(n: usize, noun: &str) -> String {

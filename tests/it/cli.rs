@@ -1092,3 +1092,62 @@ fn fail_on_accepts_spaces_after_commas() {
         spaced.2
     );
 }
+
+/// `check --format github` prints workflow annotations, `--format sarif` a SARIF 2.1.0 log;
+/// both on standard output, with the same exit codes as the human format.
+#[test]
+fn check_prints_github_annotations_and_sarif() {
+    let typo = "fixtures/policies/typo.json";
+    let (code, stdout, stderr) = run(&["check", typo, "--format", "github"]);
+    assert_eq!((code, stderr.as_str()), (2, ""));
+    assert_eq!(
+        stdout,
+        "::error file=fixtures/policies/typo.json,line=7,col=7,title=mcpsim check::unknown field \
+         `limts`, did you mean `limits`? (at tools.vpn_ipsec_phase2_create.limts)\n\
+         ::error file=fixtures/policies/typo.json,line=10,col=49,title=mcpsim check::unknown op \
+         `equals`, expected one of `eq`, `neq`, `in`, `not_in`, `lt`, `lte`, `gt`, `gte`, \
+         `regex`, `contains`, `exists` (at tools.firewall_policy_list.deny_if[0].op)\n"
+    );
+    let (code, stdout, _) = run(&["check", BASELINE, "--format", "github"]);
+    assert_eq!((code, stdout.as_str()), (0, ""));
+
+    let (code, stdout, _) = run(&["check", typo, EVERYTHING, "--format", "sarif"]);
+    assert_eq!(code, 2);
+    let log: serde_json::Value = serde_json::from_str(&stdout).expect("json");
+    assert_eq!(log["version"], "2.1.0");
+    let run0 = &log["runs"][0];
+    assert_eq!(run0["tool"]["driver"]["name"], "mcpsim");
+    let results: Vec<(String, String, u64, u64)> = (run0["results"].as_array().unwrap().iter())
+        .map(|r| {
+            let loc = &r["locations"][0]["physicalLocation"];
+            (
+                r["level"].as_str().unwrap().to_owned(),
+                loc["artifactLocation"]["uri"].as_str().unwrap().to_owned(),
+                loc["region"]["startLine"].as_u64().unwrap(),
+                loc["region"]["startColumn"].as_u64().unwrap(),
+            )
+        })
+        .collect();
+    let r = |level: &str, file: &str, line, col| (level.to_owned(), file.to_owned(), line, col);
+    assert_eq!(
+        results,
+        [
+            r("error", typo, 7, 7),
+            r("error", typo, 10, 49),
+            r("warning", EVERYTHING, 36, 20),
+            r("warning", EVERYTHING, 48, 116),
+        ]
+    );
+    let rules: Vec<&str> = (run0["results"].as_array().unwrap().iter())
+        .map(|r| r["ruleId"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        rules,
+        [
+            "policy-error",
+            "policy-error",
+            "policy-warning",
+            "policy-warning"
+        ]
+    );
+}

@@ -348,6 +348,7 @@ fn check_cmd(paths: &[PathBuf], strict: bool) -> (u8, String, String) {
         policies: paths.to_vec(),
         strict_dialect: strict,
         dialect: None,
+        format: mcpsim::cli::check::CheckFormat::Human,
     };
     let (mut out, mut err) = (Vec::new(), Vec::new());
     let code = run(&args, &mut out, &mut err).expect("check runs");
