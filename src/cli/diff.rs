@@ -7,6 +7,7 @@ use super::common::{
 };
 use crate::engine::DecisionKind;
 use crate::replay;
+use crate::report::{PolicyChangeRow, PolicyRef};
 
 /// Arguments of `mcpsim diff`.
 #[derive(clap::Args, Debug)]
@@ -70,7 +71,45 @@ pub fn run(args: &DiffArgs, out: &mut dyn Write, err: &mut dyn Write) -> anyhow:
     let opts = args.output.report_options(fail_on);
     let mut trace = args.input.open()?;
     let eval = args.eval.options();
+    let changes = policy_changes(&base.refs(), &candidate.refs());
     replay_and_report(&args.output, out, err, |rows, progress| {
-        replay::diff(&mut trace, &base, &candidate, eval, opts, rows, progress)
+        let mut report = replay::diff(&mut trace, &base, &candidate, eval, opts, rows, progress)?;
+        report.policy_changes = changes;
+        Ok(report)
     })
+}
+
+/// The structural changes of every binding: policies paired by server (the one for every
+/// server with its like); a binding on one side only is a whole policy added or removed.
+fn policy_changes(base: &[PolicyRef], candidate: &[PolicyRef]) -> Vec<PolicyChangeRow> {
+    let mut rows = Vec::new();
+    let whole =
+        |server: &Option<String>, change, b: Option<&str>, c: Option<&str>| PolicyChangeRow {
+            server: server.clone(),
+            path: String::new(),
+            change,
+            base: b.map(str::to_owned),
+            candidate: c.map(str::to_owned),
+        };
+    for b in base {
+        match candidate.iter().find(|c| c.server == b.server) {
+            Some(c) => match crate::policy::policy_changes(&b.file, &c.file) {
+                Some(changes) => rows.extend(changes.into_iter().map(|ch| PolicyChangeRow {
+                    server: b.server.clone(),
+                    path: ch.path,
+                    change: ch.change,
+                    base: ch.base,
+                    candidate: ch.candidate,
+                })),
+                None => rows.push(whole(&b.server, "changed", Some(&b.file), Some(&c.file))),
+            },
+            None => rows.push(whole(&b.server, "removed", Some(&b.file), None)),
+        }
+    }
+    for c in candidate {
+        if !base.iter().any(|b| b.server == c.server) {
+            rows.push(whole(&c.server, "added", None, Some(&c.file)));
+        }
+    }
+    rows
 }

@@ -8,11 +8,13 @@ mod diagnostic;
 pub mod intercept;
 mod json;
 mod policylayer;
+mod structure;
 
 use std::path::Path;
 
 pub use diagnostic::{Diagnostic, PolicyErrors, Severity, render_diagnostics};
 pub(crate) use policylayer::suggest as nearest_name;
+pub use structure::{PolicyChange, policy_changes};
 
 use crate::engine::Policy;
 

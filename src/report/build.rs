@@ -455,6 +455,7 @@ impl DiffBuilder {
             base,
             candidate,
             warnings,
+            policy_changes: Vec::new(),
             input,
             base_totals: self.base,
             candidate_totals: self.candidate,

@@ -446,6 +446,7 @@ pub fn diff(r: &DiffReport) -> Document {
     b.push(Block::Line(policies_line("Base", &r.base)));
     b.push(Block::Line(policies_line("Candidate", &r.candidate)));
     warning_lines(&r.warnings, &mut b);
+    policy_change_blocks(&r.policy_changes, &mut b);
     input_blocks(&r.input, &mut b);
 
     b.push(Block::Heading("Decisions".to_owned()));
@@ -585,6 +586,39 @@ pub fn diff(r: &DiffReport) -> Document {
         ),
         blocks: b,
     }
+}
+
+/// The structural diff of the policies, before the traffic's.
+fn policy_change_blocks(changes: &[PolicyChangeRow], b: &mut Vec<Block>) {
+    if changes.is_empty() {
+        b.push(Block::Line(
+            "Policy changes: none (the policies read the same)".to_owned(),
+        ));
+        return;
+    }
+    b.push(Block::Heading(format!(
+        "Policy changes ({})",
+        changes.len()
+    )));
+    b.push(server_table(
+        &["path", "change", "base", "candidate"],
+        changes
+            .iter()
+            .map(|c| {
+                let row = vec![
+                    if c.path.is_empty() {
+                        "(whole policy)".to_owned()
+                    } else {
+                        c.path.clone()
+                    },
+                    c.change.to_owned(),
+                    c.base.clone().unwrap_or_default(),
+                    c.candidate.clone().unwrap_or_default(),
+                ];
+                (c.server.as_deref(), row)
+            })
+            .collect(),
+    ));
 }
 
 /// Changes per `what` (tool, grant, server); `header` names the columns after the first.

@@ -500,6 +500,21 @@ impl DiffGroup {
     }
 }
 
+/// One change between the base and the candidate policy of a binding.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct PolicyChangeRow {
+    /// The binding's server; `None` for the policy of every server.
+    pub server: Option<String>,
+    /// Where: `/tools/x/limits/y/max`; empty for a whole policy added or removed.
+    pub path: String,
+    /// `added`, `removed` or `changed`.
+    pub change: &'static str,
+    /// The base's value, as written (for a whole policy: its file).
+    pub base: Option<String>,
+    /// The candidate's value, as written (for a whole policy: its file).
+    pub candidate: Option<String>,
+}
+
 /// The result of `mcpsim diff`.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct DiffReport {
@@ -509,6 +524,8 @@ pub struct DiffReport {
     pub candidate: Vec<PolicyRef>,
     /// What may make the report mislead: a policy's tools that no call used, ….
     pub warnings: Vec<String>,
+    /// What changed in the policies themselves, binding by binding, before any traffic.
+    pub policy_changes: Vec<PolicyChangeRow>,
     /// Inputs and what was not evaluated.
     pub input: InputSummary,
     /// Decisions under the base policy.

@@ -1151,3 +1151,93 @@ fn check_prints_github_annotations_and_sarif() {
         ]
     );
 }
+
+/// `diff` opens with what changed in the policies: limits matched by counter (a changed max
+/// is one change), added and removed tools and bindings; the same in JSON.
+#[test]
+fn diff_opens_with_the_structural_policy_diff() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let write = |name: &str, text: &str| {
+        let p = dir.path().join(name);
+        std::fs::write(&p, text).unwrap();
+        p.to_str().unwrap().to_owned()
+    };
+    let base = write(
+        "base.json",
+        r#"{"version":"1","default":"allow","tools":{"firewall_policy_list":{"limits":[
+            {"counter":"reads","window":"minute","max":30,"scope":"grant"},
+            {"counter":"hourly","window":"hour","max":600,"scope":"grant"}]},
+            "system_status_get":{}}}"#,
+    );
+    let cand = write(
+        "cand.json",
+        r#"{"version":"1","default":"allow","tools":{"firewall_policy_list":{"limits":[
+            {"counter":"burst","window":"second","max":5,"scope":"grant"},
+            {"counter":"reads","window":"minute","max":12,"scope":"grant"},
+            {"counter":"hourly","window":"hour","max":600,"scope":"grant"}]}}}"#,
+    );
+    let (code, stdout, stderr) = run(&[
+        "diff",
+        "--base",
+        &base,
+        "--candidate",
+        &cand,
+        FLEET,
+        "-f",
+        "json",
+    ]);
+    assert_eq!(code, 0, "{stderr}");
+    let r: serde_json::Value = serde_json::from_str(&stdout).expect("json");
+    let changes: Vec<(String, String, String, String)> =
+        (r["policy_changes"].as_array().unwrap().iter())
+            .map(|c| {
+                let s = |k: &str| c[k].as_str().unwrap_or("").to_owned();
+                (s("path"), s("change"), s("base"), s("candidate"))
+            })
+            .collect();
+    let c = |p: &str, k: &str, b: &str, n: &str| {
+        (p.to_owned(), k.to_owned(), b.to_owned(), n.to_owned())
+    };
+    assert_eq!(
+        changes,
+        [
+            c(
+                "/tools/firewall_policy_list/limits/burst",
+                "added",
+                "",
+                r#"{"counter":"burst","max":5,"scope":"grant","window":"second"}"#
+            ),
+            c(
+                "/tools/firewall_policy_list/limits/reads/max",
+                "changed",
+                "30",
+                "12"
+            ),
+            c("/tools/system_status_get", "removed", "{}", ""),
+        ]
+    );
+    let (_, table, _) = run(&["diff", "--base", &base, "--candidate", &cand, FLEET]);
+    assert!(table.contains("Policy changes (3)"), "{table}");
+    let (_, same, _) = run(&["diff", "--base", &base, "--candidate", &base, FLEET]);
+    assert!(
+        same.contains("Policy changes: none (the policies read the same)"),
+        "{same}"
+    );
+    // Intercept YAML compares the same way.
+    let (_, stdout, _) = run(&[
+        "diff",
+        "--base",
+        "fixtures/policies/intercept/github.yaml",
+        "--candidate",
+        "fixtures/policies/intercept/github.flow.yaml",
+        "fixtures/traces/intercept-github.jsonl",
+        "-f",
+        "json",
+    ]);
+    let r: serde_json::Value = serde_json::from_str(&stdout).expect("json");
+    // The flow form of the same policy differs in its description only.
+    let paths: Vec<&str> = (r["policy_changes"].as_array().unwrap().iter())
+        .map(|c| c["path"].as_str().unwrap())
+        .collect();
+    assert_eq!(paths, ["/description"]);
+}

@@ -227,6 +227,7 @@ pub struct DiffReport {
     pub base: Vec<PolicyRef>,
     pub candidate: Vec<PolicyRef>,
     pub warnings: Vec<String>,
+    pub policy_changes: Vec<PolicyChangeRow>,
     pub input: InputSummary,
     pub base_totals: Tally,
     pub candidate_totals: Tally,
@@ -240,4 +241,14 @@ pub struct DiffReport {
     pub calls_shown: String,
     pub calls: Vec<DiffRow>,
     pub gate: Option<Gate>,
+}
+
+#[derive(Deserialize, Debug)]
+#[serde(deny_unknown_fields)]
+pub struct PolicyChangeRow {
+    pub server: Option<String>,
+    pub path: String,
+    pub change: String,
+    pub base: Option<String>,
+    pub candidate: Option<String>,
 }

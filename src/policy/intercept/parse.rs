@@ -53,6 +53,28 @@ pub(crate) fn policy_keys(src: &str) -> Option<crate::policy::PolicyKeys> {
     Some(keys)
 }
 
+/// A YAML document as a JSON tree, scalars as their text (for the structural diff of policies);
+/// `None` when it is not YAML.
+pub(crate) fn document_tree(src: &str) -> Option<serde_json::Value> {
+    fn tree(node: &MarkedYaml) -> serde_json::Value {
+        match data(node) {
+            YamlData::Sequence(items) => items.iter().map(tree).collect(),
+            YamlData::Mapping(map) => map
+                .iter()
+                .map(|(k, v)| {
+                    (
+                        scalar(k).map_or_else(String::new, |s| s.0.to_owned()),
+                        tree(v),
+                    )
+                })
+                .collect::<serde_json::Map<_, _>>()
+                .into(),
+            _ => scalar(node).map_or(serde_json::Value::Null, |s| s.0.into()),
+        }
+    }
+    Some(tree(yaml::load(src).ok()?.first()?))
+}
+
 /// Read, validate and compile an Intercept YAML policy. `_file_name` is accepted for symmetry
 /// with the JSON dialect's loader; positions are reported as line and column only.
 pub fn parse_intercept_str(src: &str, _file_name: &str) -> InterceptParse {
