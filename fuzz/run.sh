@@ -15,7 +15,8 @@ cd "$(dirname "$0")/.."
 secs=${1:?usage: fuzz/run.sh SECONDS [TARGET...]}
 shift
 all=(trace_parquet trace_jsonl trace_csv trace_jsonrpc trace_policylayer trace_intercept
-     trace_claude trace_otel trace_agentgateway trace_toolhive policy_json policy_yaml)
+     trace_claude trace_otel trace_agentgateway trace_toolhive trace_claude-code trace_opencode
+     trace_codex trace_cline policy_json policy_yaml)
 targets=("${@:-${all[@]}}")
 [ $# -gt 0 ] || targets=("${all[@]}")
 
@@ -31,6 +32,10 @@ seeds() {
     trace_otel) ls fixtures/traces/otel-spans.jsonl ;;
     trace_agentgateway) ls fixtures/traces/agentgateway.jsonl ;;
     trace_toolhive) ls fixtures/traces/toolhive-audit.jsonl ;;
+    trace_claude-code) ls fixtures/traces/claude-code-session.jsonl ;;
+    trace_opencode) ls fixtures/traces/opencode-run.jsonl ;;
+    trace_codex) ls fixtures/traces/codex-rollout.jsonl ;;
+    trace_cline) ls fixtures/traces/cline-ui-messages.json ;;
     policy_json) ls fixtures/policies/*.json ;;
     policy_yaml) ls fixtures/policies/intercept/* ;;
   esac 2>/dev/null || true

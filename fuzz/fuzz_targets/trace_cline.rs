@@ -1,0 +1,6 @@
+#![no_main]
+//! The Cline task history reader on arbitrary bytes.
+
+include!("read_trace.rs");
+
+libfuzzer_sys::fuzz_target!(|data: &[u8]| read_trace(Format::Cline, data));
