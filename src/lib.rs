@@ -16,4 +16,5 @@ pub mod generate;
 pub mod policy;
 pub mod replay;
 pub mod report;
+pub mod suite;
 pub mod trace;

@@ -10,7 +10,8 @@ use crate::policy::{
 /// Arguments of `mcpsim check`.
 #[derive(clap::Args, Debug)]
 pub struct CheckArgs {
-    /// Policy files to validate
+    /// Policy files to validate; a directory stands for its policy files (`.json`, `.yaml`,
+    /// `.yml`; policy tests `*_test.yaml` left out)
     #[arg(required = true)]
     pub policies: Vec<PathBuf>,
     /// Reject mcpsim extensions (accept only what the gateway itself reads)
@@ -47,7 +48,15 @@ pub fn run(args: &CheckArgs, out: &mut dyn Write, err: &mut dyn Write) -> anyhow
     let mut failed = false;
     let mut found: Vec<(String, Diagnostic)> = Vec::new();
     let human = args.format == CheckFormat::Human;
+    let mut paths = Vec::new();
     for path in &args.policies {
+        if path.is_dir() {
+            paths.extend(super::common::policy_files(path)?);
+        } else {
+            paths.push(path.clone());
+        }
+    }
+    for path in &paths {
         let file = path.display().to_string();
         let src = match read_policy_file(path) {
             Ok(src) => src,

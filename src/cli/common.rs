@@ -327,16 +327,22 @@ pub fn parse_kind(s: &str) -> Result<DecisionKind, String> {
     })
 }
 
-/// Load `--policy` values: `FILE` for every server, `SERVER=FILE` for one, either followed by
-/// `:intercept` or `:policylayer` to set that file's dialect (else `opts.dialect`, else
-/// detected from the content).
-///
-/// Diagnostics of invalid policies are written to `err`; the result is then `Ok(None)`.
 /// `--policy` values plus one `SERVER=FILE` for each policy file of `dir` (`--policy-dir`):
 /// `DIR/<server>.json`, `.yaml` or `.yml`, in name order. A directory without one is an error.
 pub fn with_policy_dir(specs: &[String], dir: Option<&Path>) -> anyhow::Result<Vec<String>> {
     let mut all = specs.to_vec();
     let Some(dir) = dir else { return Ok(all) };
+    for path in policy_files(dir)? {
+        if let Some(server) = path.file_stem().and_then(|s| s.to_str()) {
+            all.push(format!("{server}={}", path.display()));
+        }
+    }
+    Ok(all)
+}
+
+/// The policy files of a directory, in name order: `.json`, `.yaml` and `.yml` files, policy
+/// tests (`*_test.yaml`…, which live beside the policies) left out. None is an error.
+pub fn policy_files(dir: &Path) -> anyhow::Result<Vec<PathBuf>> {
     let entries =
         std::fs::read_dir(dir).with_context(|| format!("cannot read {}", dir.display()))?;
     let mut found = Vec::new();
@@ -344,16 +350,14 @@ pub fn with_policy_dir(specs: &[String], dir: Option<&Path>) -> anyhow::Result<V
         let path = entry
             .with_context(|| format!("cannot read {}", dir.display()))?
             .path();
-        let policy = matches!(
-            path.extension().and_then(|e| e.to_str()),
-            Some("json" | "yaml" | "yml")
-        );
-        if let (true, true, Some(server)) = (
-            policy,
-            path.is_file(),
-            path.file_stem().and_then(|s| s.to_str()),
-        ) {
-            found.push(format!("{server}={}", path.display()));
+        let name = path.file_name().and_then(|n| n.to_str()).unwrap_or_default();
+        let policy = !crate::suite::is_test_file(name)
+            && matches!(
+                path.extension().and_then(|e| e.to_str()),
+                Some("json" | "yaml" | "yml")
+            );
+        if policy && path.is_file() && path.file_stem().and_then(|s| s.to_str()).is_some() {
+            found.push(path);
         }
     }
     if found.is_empty() {
@@ -363,10 +367,14 @@ pub fn with_policy_dir(specs: &[String], dir: Option<&Path>) -> anyhow::Result<V
         );
     }
     found.sort();
-    all.extend(found);
-    Ok(all)
+    Ok(found)
 }
 
+/// Load `--policy` values: `FILE` for every server, `SERVER=FILE` for one, either followed by
+/// `:intercept` or `:policylayer` to set that file's dialect (else `opts.dialect`, else
+/// detected from the content).
+///
+/// Diagnostics of invalid policies are written to `err`; the result is then `Ok(None)`.
 pub fn load_policies(
     specs: &[String],
     opts: &LoadOptions,

@@ -13,6 +13,7 @@ pub mod generate;
 pub mod simulate;
 pub mod stats;
 pub mod suggest;
+pub mod test;
 
 use std::io::Write;
 
@@ -56,6 +57,8 @@ pub enum Command {
     Suggest(suggest::SuggestArgs),
     /// Generate a deterministic synthetic trace (demos, load tests, benchmarks).
     Generate(generate::GenerateArgs),
+    /// Run the policy tests kept beside the policies: decision cases and report snapshots.
+    Test(test::TestArgs),
 }
 
 /// Run a parsed command line. Returns the exit code.
@@ -69,5 +72,6 @@ pub fn run(cli: Cli, out: &mut dyn Write, err: &mut dyn Write) -> anyhow::Result
         Command::Stats(a) => stats::run(&a, out, err),
         Command::Suggest(a) => suggest::run(&a, out, err),
         Command::Generate(a) => generate::run(&a, out, err),
+        Command::Test(a) => test::run(&a, out, err),
     }
 }

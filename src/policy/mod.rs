@@ -6,7 +6,7 @@
 
 mod diagnostic;
 pub mod intercept;
-mod json;
+pub(crate) mod json;
 mod policylayer;
 mod structure;
 

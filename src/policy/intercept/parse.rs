@@ -7,6 +7,7 @@ use saphyr::{MarkedYaml, YamlData};
 use serde_json::{Map, Number, Value};
 
 use super::yaml::{self, GoScalar};
+use crate::policy::json::{Kind as JsonKind, Member, Node, Pos, SyntaxError};
 use super::{InterceptIssue, InterceptParse, re2};
 use crate::engine::gofmt;
 use crate::engine::intercept::{
@@ -73,6 +74,71 @@ pub(crate) fn document_tree(src: &str) -> Option<serde_json::Value> {
         }
     }
     Some(tree(yaml::load(src).ok()?.first()?))
+}
+
+/// A YAML document as a located JSON tree (for files mcpsim reads besides policies, such as
+/// policy tests): scalars resolved as the gateway's YAML library does, except that a timestamp
+/// or a number Go would print differently keeps its text. An empty document is null.
+pub(crate) fn located_tree(src: &str) -> Result<Node, SyntaxError> {
+    fn node(n: &MarkedYaml) -> Result<Node, SyntaxError> {
+        let at = loc(n);
+        let pos = Pos {
+            line: at.line,
+            column: at.column,
+        };
+        let kind = match data(n) {
+            YamlData::Sequence(items) => {
+                JsonKind::Array(items.iter().map(node).collect::<Result<_, _>>()?)
+            }
+            YamlData::Mapping(map) => {
+                let mut members = Vec::with_capacity(map.len());
+                for (k, v) in map {
+                    let key = scalar(k).map(|s| s.0.to_owned()).ok_or_else(|| SyntaxError {
+                        message: "a mapping key must be a scalar".to_owned(),
+                        pos,
+                    })?;
+                    let at = loc(k);
+                    members.push(Member {
+                        key,
+                        key_pos: Pos {
+                            line: at.line,
+                            column: at.column,
+                        },
+                        value: node(v)?,
+                    });
+                }
+                JsonKind::Object(members)
+            }
+            _ => match (resolved(n), scalar(n)) {
+                (Some(Ok(GoScalar::Null)), _) => JsonKind::Null,
+                (Some(Ok(GoScalar::Bool(b))), _) => JsonKind::Bool(b),
+                (Some(Ok(GoScalar::Int(i))), _) => JsonKind::Number(i.into()),
+                (Some(Ok(GoScalar::Uint(u))), _) => JsonKind::Number(u.into()),
+                (Some(Ok(GoScalar::Float(f))), Some((text, ..))) => match Number::from_f64(f) {
+                    Some(num) => JsonKind::Number(num),
+                    None => JsonKind::String(text.to_owned()),
+                },
+                (Some(Ok(GoScalar::Str(s))), _) => JsonKind::String(s),
+                (_, Some((text, ..))) => JsonKind::String(text.to_owned()),
+                _ => JsonKind::Null,
+            },
+        };
+        Ok(Node { pos, kind })
+    }
+    let docs = yaml::load(src).map_err(|e| SyntaxError {
+        message: e.info().to_owned(),
+        pos: Pos {
+            line: e.marker().line(),
+            column: e.marker().col() + 1,
+        },
+    })?;
+    match docs.first() {
+        Some(doc) => node(doc),
+        None => Ok(Node {
+            pos: Pos { line: 1, column: 1 },
+            kind: JsonKind::Null,
+        }),
+    }
 }
 
 /// Read, validate and compile an Intercept YAML policy. `_file_name` is accepted for symmetry
