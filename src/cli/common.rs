@@ -350,7 +350,10 @@ pub fn policy_files(dir: &Path) -> anyhow::Result<Vec<PathBuf>> {
         let path = entry
             .with_context(|| format!("cannot read {}", dir.display()))?
             .path();
-        let name = path.file_name().and_then(|n| n.to_str()).unwrap_or_default();
+        let name = path
+            .file_name()
+            .and_then(|n| n.to_str())
+            .unwrap_or_default();
         let policy = !crate::suite::is_test_file(name)
             && matches!(
                 path.extension().and_then(|e| e.to_str()),

@@ -29,7 +29,13 @@ pub struct TestArgs {
     #[arg(long, env = "CI", value_parser = clap::builder::FalseyValueParser::new(), hide_env_values = true)]
     pub ci: bool,
     /// How to print the outcome: `human`, `junit` (JUnit XML) or `json`.
-    #[arg(long, short = 'f', value_enum, default_value = "human", value_name = "FORMAT")]
+    #[arg(
+        long,
+        short = 'f',
+        value_enum,
+        default_value = "human",
+        value_name = "FORMAT"
+    )]
     pub format: TestFormat,
     /// Write the outcome to FILE instead of standard output.
     #[arg(long, short = 'o', value_name = "FILE")]
@@ -74,7 +80,10 @@ pub fn run(args: &TestArgs, out: &mut dyn Write, err: &mut dyn Write) -> anyhow:
     }
     let writes = match (args.update, args.ci) {
         (true, true) => {
-            writeln!(err, "note: --update writes nothing under CI; comparing only")?;
+            writeln!(
+                err,
+                "note: --update writes nothing under CI; comparing only"
+            )?;
             Writes::None
         }
         (true, false) => Writes::Pending,

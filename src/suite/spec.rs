@@ -120,8 +120,13 @@ pub struct Snapshot {
 /// The command whose report is kept.
 #[derive(Debug)]
 pub enum SnapshotRun {
-    Simulate { policies: Vec<String> },
-    Diff { base: Vec<String>, candidate: Vec<String> },
+    Simulate {
+        policies: Vec<String>,
+    },
+    Diff {
+        base: Vec<String>,
+        candidate: Vec<String>,
+    },
 }
 
 /// A problem in a test file, located.
@@ -160,7 +165,11 @@ pub fn parse(path: &Path, src: &str) -> Result<SuiteFile> {
             message: format!("invalid YAML: {}", e.message),
         })?
     };
-    let top = Fields::of(&root, "the test file", &["policy", "options", "cases", "snapshots"])?;
+    let top = Fields::of(
+        &root,
+        "the test file",
+        &["policy", "options", "cases", "snapshots"],
+    )?;
     let policies = match top.get("policy") {
         Some(n) => strings(n, "policy")?,
         None => Vec::new(),
@@ -323,7 +332,10 @@ fn parse_snapshot(
         }
         (Some(base), Some(candidate)) => {
             if let Some(p) = f.get("policy") {
-                return fail(p.pos, "a diff snapshot takes `base` and `candidate`, not `policy`");
+                return fail(
+                    p.pos,
+                    "a diff snapshot takes `base` and `candidate`, not `policy`",
+                );
             }
             SnapshotRun::Diff {
                 base: strings(base, "base")?,
@@ -387,7 +399,10 @@ fn inline_calls(node: &Node) -> Result<Vec<String>> {
         .with_timezone(&Utc);
     for call in array(node, "calls")? {
         let Kind::Object(members) = &call.kind else {
-            return fail(call.pos, format!("a call must be a mapping, found {}", call.type_name()));
+            return fail(
+                call.pos,
+                format!("a call must be a mapping, found {}", call.type_name()),
+            );
         };
         let mut record = Map::new();
         let mut repeat = 1;
@@ -401,7 +416,10 @@ fn inline_calls(node: &Node) -> Result<Vec<String>> {
                 }
                 "ts" => {
                     let Kind::String(text) = &m.value.kind else {
-                        return fail(m.value.pos, "`ts` must be an RFC 3339 time, e.g. 2026-01-01T09:00:00Z");
+                        return fail(
+                            m.value.pos,
+                            "`ts` must be an RFC 3339 time, e.g. 2026-01-01T09:00:00Z",
+                        );
                     };
                     next = DateTime::parse_from_rfc3339(text)
                         .map_err(|e| SpecError {
@@ -442,7 +460,11 @@ fn expected(node: &Node) -> Result<Expected> {
             message: None,
         }),
         Kind::Object(_) => {
-            let f = Fields::of(node, "an expected decision", &["decision", "rule", "message"])?;
+            let f = Fields::of(
+                node,
+                "an expected decision",
+                &["decision", "rule", "message"],
+            )?;
             let d = f.get("decision").ok_or_else(|| SpecError {
                 pos: node.pos,
                 message: "an expectation needs a `decision`".to_owned(),
@@ -524,7 +546,12 @@ fn option_list(node: &Node) -> Result<Vec<String>> {
         let text = match &n.kind {
             Kind::String(s) => s.clone(),
             Kind::Number(num) => num.to_string(),
-            _ => return fail(n.pos, format!("an option must be text, found {}", n.type_name())),
+            _ => {
+                return fail(
+                    n.pos,
+                    format!("an option must be text, found {}", n.type_name()),
+                );
+            }
         };
         let flag = text.split('=').next().unwrap_or_default();
         if RESERVED.contains(&flag) {
@@ -570,7 +597,11 @@ impl<'a> Fields<'a> {
     }
 
     fn get(&self, key: &str) -> Option<&'a Node> {
-        self.members.iter().rev().find(|m| m.key == key).map(|m| &m.value)
+        self.members
+            .iter()
+            .rev()
+            .find(|m| m.key == key)
+            .map(|m| &m.value)
     }
 
     fn required_string(&self, key: &str) -> Result<String> {

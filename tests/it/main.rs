@@ -12,6 +12,7 @@ mod merge;
 mod policy;
 mod proptest_reference;
 mod replay;
+mod suite;
 mod trace;
 mod trace_agents;
 mod trace_otel;

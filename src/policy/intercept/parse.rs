@@ -7,7 +7,6 @@ use saphyr::{MarkedYaml, YamlData};
 use serde_json::{Map, Number, Value};
 
 use super::yaml::{self, GoScalar};
-use crate::policy::json::{Kind as JsonKind, Member, Node, Pos, SyntaxError};
 use super::{InterceptIssue, InterceptParse, re2};
 use crate::engine::gofmt;
 use crate::engine::intercept::{
@@ -15,6 +14,7 @@ use crate::engine::intercept::{
     RuleMessages, StateBlock, Target,
 };
 use crate::engine::predicate::{ArgPath, Op};
+use crate::policy::json::{Kind as JsonKind, Member, Node, Pos, SyntaxError};
 
 const TOP_FIELDS: &[&str] = &["version", "description", "default", "hide", "tools"];
 const TOOL_FIELDS: &[&str] = &["rules"];
@@ -93,10 +93,12 @@ pub(crate) fn located_tree(src: &str) -> Result<Node, SyntaxError> {
             YamlData::Mapping(map) => {
                 let mut members = Vec::with_capacity(map.len());
                 for (k, v) in map {
-                    let key = scalar(k).map(|s| s.0.to_owned()).ok_or_else(|| SyntaxError {
-                        message: "a mapping key must be a scalar".to_owned(),
-                        pos,
-                    })?;
+                    let key = scalar(k)
+                        .map(|s| s.0.to_owned())
+                        .ok_or_else(|| SyntaxError {
+                            message: "a mapping key must be a scalar".to_owned(),
+                            pos,
+                        })?;
                     let at = loc(k);
                     members.push(Member {
                         key,
