@@ -135,12 +135,15 @@ fn github_annotation(file: &str, d: &Diagnostic) -> String {
             .replace('\n', "%0A")
     };
     let property = |s: &str| data(s).replace(':', "%3A").replace(',', "%2C");
-    let mut props = vec![format!("file={}", property(file))];
+    // In the order the Actions toolkit (`@actions/core`) writes them.
+    let mut props = vec![
+        "title=mcpsim check".to_owned(),
+        format!("file={}", property(file)),
+    ];
     if d.line > 0 {
         props.push(format!("line={}", d.line));
         props.push(format!("col={}", d.column.max(1)));
     }
-    props.push("title=mcpsim check".to_owned());
     let message = if d.json_path.is_empty() {
         d.message.clone()
     } else {
@@ -161,7 +164,7 @@ fn sarif(found: &[(String, Diagnostic)]) -> serde_json::Value {
     let results: Vec<serde_json::Value> = found
         .iter()
         .map(|(file, d)| {
-            let mut location = json!({ "artifactLocation": { "uri": file } });
+            let mut location = json!({ "artifactLocation": { "uri": sarif_uri(file) } });
             if d.line > 0 {
                 location["region"] = json!({ "startLine": d.line, "startColumn": d.column.max(1) });
             }
@@ -193,6 +196,28 @@ fn sarif(found: &[(String, Diagnostic)]) -> serde_json::Value {
             "results": results,
         } ]
     })
+}
+
+/// A file path as a SARIF artifact URI (RFC 3986): a relative path stays a relative reference,
+/// an absolute one becomes a `file:` URI; every byte outside the unreserved and sub-delimiter
+/// characters is percent-encoded (`:` too, which would read as a scheme).
+fn sarif_uri(path: &str) -> String {
+    let mut out = String::new();
+    if path.starts_with('/') {
+        out.push_str("file://");
+    }
+    for b in path.bytes() {
+        match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' | b'/' => {
+                out.push(b as char)
+            }
+            b'!' | b'$' | b'&' | b'\'' | b'(' | b')' | b'*' | b'+' | b',' | b';' | b'=' | b'@' => {
+                out.push(b as char)
+            }
+            _ => out.push_str(&format!("%{b:02X}")),
+        }
+    }
+    out
 }
 
 fn counted(n: usize, noun: &str) -> String {

@@ -1102,9 +1102,9 @@ fn check_prints_github_annotations_and_sarif() {
     assert_eq!((code, stderr.as_str()), (2, ""));
     assert_eq!(
         stdout,
-        "::error file=fixtures/policies/typo.json,line=7,col=7,title=mcpsim check::unknown field \
+        "::error title=mcpsim check,file=fixtures/policies/typo.json,line=7,col=7::unknown field \
          `limts`, did you mean `limits`? (at tools.vpn_ipsec_phase2_create.limts)\n\
-         ::error file=fixtures/policies/typo.json,line=10,col=49,title=mcpsim check::unknown op \
+         ::error title=mcpsim check,file=fixtures/policies/typo.json,line=10,col=49::unknown op \
          `equals`, expected one of `eq`, `neq`, `in`, `not_in`, `lt`, `lte`, `gt`, `gte`, \
          `regex`, `contains`, `exists` (at tools.firewall_policy_list.deny_if[0].op)\n"
     );
@@ -1240,4 +1240,33 @@ fn diff_opens_with_the_structural_policy_diff() {
         .map(|c| c["path"].as_str().unwrap())
         .collect();
     assert_eq!(paths, ["/description"]);
+}
+
+/// SARIF artifact locations are RFC 3986 URIs: a relative path stays relative with reserved
+/// characters percent-encoded, an absolute one becomes a `file:` URI.
+#[test]
+fn sarif_locations_are_uris() {
+    let dir = tempfile::tempdir().unwrap();
+    let odd = dir.path().join("a b:c%d,e.json");
+    std::fs::write(
+        &odd,
+        "{\"version\": \"1\", \"tools\": {\"t\": {\"limts\": []}}}\n",
+    )
+    .unwrap();
+    let (code, stdout, _) = run(&["check", "--format", "sarif", odd.to_str().unwrap()]);
+    assert_eq!(code, 2);
+    let log: serde_json::Value = serde_json::from_str(&stdout).unwrap();
+    let uri = log["runs"][0]["results"][0]["locations"][0]["physicalLocation"]["artifactLocation"]
+        ["uri"]
+        .as_str()
+        .unwrap();
+    assert_eq!(
+        uri,
+        format!("file://{}/a%20b%3Ac%25d,e.json", dir.path().display())
+    );
+    let (_, stdout, _) = run(&["check", "--format", "sarif", "fixtures/policies/typo.json"]);
+    assert!(
+        stdout.contains("\"uri\": \"fixtures/policies/typo.json\""),
+        "{stdout}"
+    );
 }
