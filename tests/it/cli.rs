@@ -638,7 +638,7 @@ fn readme_examples_are_real_output() {
         );
         checked += 1;
     }
-    assert_eq!(checked, 3, "README examples found");
+    assert_eq!(checked, 4, "README examples found");
 }
 
 #[test]
