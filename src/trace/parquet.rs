@@ -65,11 +65,7 @@ mod reference {
                 }
                 ParquetBytes::Memory(m) => m,
             };
-            let footer = match crate::trace::guard::catch(|| {
-                ParquetReader::new(Cursor::new(data.as_slice()))
-                    .get_metadata()
-                    .and_then(|md| Footer::check(md, &data))
-            }) {
+            let footer = match crate::trace::guard::catch(|| Footer::read(&data)) {
                 Ok(Ok(f)) => f,
                 Ok(Err(e)) => return Err(self.error(e)),
                 Err(m) => return Err(self.error(guard::damaged("Parquet", &m))),

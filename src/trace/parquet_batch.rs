@@ -577,12 +577,11 @@ impl Input {
     /// Read the footer: slices by row group, and how the columns are typed. The column types
     /// and the sizes the footer and page headers give are checked before anything is decoded.
     fn plan(&self, slice_rows: usize) -> PolarsResult<Plan> {
-        let mut r = self.reader();
         let Footer {
             metadata: md,
             columns,
             ts_scale,
-        } = Footer::check(r.get_metadata()?, &self.bytes)?;
+        } = Footer::read(&self.bytes)?;
         // Every slice's footer holds its one row group: cloned without the others, so that
         // planning stays linear in the number of row groups.
         let mut bare = (*md).clone();
@@ -663,6 +662,16 @@ pub(crate) struct Footer {
 }
 
 impl Footer {
+    /// Read the footer of `bytes` (the whole file) and check it: its Thrift encoding first
+    /// ([`check_thrift`]), then as [`Footer::check`] does.
+    pub(crate) fn read(bytes: &[u8]) -> PolarsResult<Footer> {
+        check_thrift(bytes)?;
+        let md = ParquetReader::new(Cursor::new(bytes))
+            .get_metadata()?
+            .clone();
+        Footer::check(&md, bytes)
+    }
+
     /// Check the column types of footer `md` and the sizes it and the page headers give (in
     /// `bytes`, the whole file) before anything is decoded.
     pub(crate) fn check(md: &FileMetadata, bytes: &[u8]) -> PolarsResult<Footer> {
@@ -783,6 +792,135 @@ fn type_name(dtype: &ArrowDataType) -> String {
         | ArrowDataType::Date32
         | ArrowDataType::Date64 => format!("{dtype:?}").to_lowercase(),
         other => format!("{other:?}"),
+    }
+}
+
+/// Check the Thrift encoding of a file's footer before polars reads it: every list, set and map
+/// must declare no more elements than bytes are left (each element takes at least one), and
+/// nesting stays under 64 levels. polars' Thrift reader skips a boolean list element without
+/// reading a byte, so a damaged footer declaring billions of them had it count for minutes. A
+/// file too short to have a footer is left to polars to refuse.
+fn check_thrift(bytes: &[u8]) -> PolarsResult<()> {
+    let n = bytes.len();
+    if n < 12 || &bytes[n - 4..] != b"PAR1" {
+        return Ok(());
+    }
+    let len = u32::from_le_bytes([bytes[n - 8], bytes[n - 7], bytes[n - 6], bytes[n - 5]]) as usize;
+    let Some(start) = (n - 8).checked_sub(len) else {
+        return Ok(());
+    };
+    let mut r = Thrift {
+        b: &bytes[start..n - 8],
+        i: 0,
+    };
+    r.value(12, 0).map_err(|what| {
+        polars_err!(ComputeError: "damaged Parquet file: the footer at byte {start}: {what}")
+    })
+}
+
+/// A reader of Thrift's compact protocol that only checks sizes as it skips.
+struct Thrift<'a> {
+    b: &'a [u8],
+    i: usize,
+}
+
+impl Thrift<'_> {
+    fn byte(&mut self) -> Result<u8, String> {
+        let b = *self.b.get(self.i).ok_or("it ends early")?;
+        self.i += 1;
+        Ok(b)
+    }
+
+    fn varint(&mut self) -> Result<u64, String> {
+        let mut v = 0u64;
+        for shift in (0..70).step_by(7) {
+            let b = self.byte()?;
+            v |= u64::from(b & 0x7f).checked_shl(shift).unwrap_or(0);
+            if b & 0x80 == 0 {
+                return Ok(v);
+            }
+        }
+        Err("a number longer than 10 bytes".into())
+    }
+
+    fn skip(&mut self, n: u64) -> Result<(), String> {
+        let left = (self.b.len() - self.i) as u64;
+        if n > left {
+            return Err(format!("{n} bytes declared, {left} left"));
+        }
+        self.i += n as usize;
+        Ok(())
+    }
+
+    /// Declared `count` elements of at least `each` bytes must fit in what is left.
+    fn fits(&self, count: u64, each: u64, what: &str) -> Result<(), String> {
+        let left = (self.b.len() - self.i) as u64;
+        if count.saturating_mul(each) > left {
+            return Err(format!("a {what} of {count} elements in {left} bytes"));
+        }
+        Ok(())
+    }
+
+    /// Skip a value of compact type `ty` (a boolean in a list or map takes a byte; a boolean
+    /// field's value is in its header, see `fields`).
+    fn value(&mut self, ty: u8, depth: usize) -> Result<(), String> {
+        if depth > 64 {
+            return Err("nested deeper than 64 levels".into());
+        }
+        match ty {
+            1 | 2 | 3 => self.skip(1),
+            4..=6 => self.varint().map(drop),
+            7 => self.skip(8),
+            8 => {
+                let len = self.varint()?;
+                self.skip(len)
+            }
+            9 | 10 => {
+                let head = self.byte()?;
+                let count = match head >> 4 {
+                    15 => self.varint()?,
+                    c => u64::from(c),
+                };
+                let elem = head & 0x0f;
+                self.fits(count, 1, "list")?;
+                for _ in 0..count {
+                    self.value(elem, depth + 1)?;
+                }
+                Ok(())
+            }
+            11 => {
+                let count = self.varint()?;
+                if count == 0 {
+                    return Ok(());
+                }
+                let kinds = self.byte()?;
+                self.fits(count, 2, "map")?;
+                for _ in 0..count {
+                    self.value(kinds >> 4, depth + 1)?;
+                    self.value(kinds & 0x0f, depth + 1)?;
+                }
+                Ok(())
+            }
+            12 => self.fields(depth),
+            t => Err(format!("unknown value type {t}")),
+        }
+    }
+
+    /// Skip a struct's fields up to its stop byte.
+    fn fields(&mut self, depth: usize) -> Result<(), String> {
+        loop {
+            let head = self.byte()?;
+            if head == 0 {
+                return Ok(());
+            }
+            if head >> 4 == 0 {
+                self.varint()?;
+            }
+            match head & 0x0f {
+                1 | 2 => {}
+                ty => self.value(ty, depth + 1)?,
+            }
+        }
     }
 }
 

@@ -60,6 +60,16 @@ fn a_negative_value_count_in_a_page_header_is_an_error_not_an_abort() {
     );
 }
 
+/// A footer declaring billions of list elements (found by the fuzzer: polars' Thrift reader
+/// counted through them for minutes) is refused at once, before polars reads it.
+#[test]
+fn a_footer_declaring_more_list_elements_than_bytes_is_refused_at_once() {
+    assert_fails_everywhere(
+        "fixtures/fuzz/trace_parquet/bool-list-footer.parquet",
+        "damaged Parquet file: the footer at byte 67: a list of 32184385527 elements in 185 bytes",
+    );
+}
+
 /// Damage the decoder meets with a panic (exit 101, or a backtrace on a reader thread): an
 /// error naming the file, exit 2, nothing printed of the panic.
 #[test]
