@@ -1041,3 +1041,40 @@ fn stdin_is_read_like_a_file_even_compressed() {
     );
     assert!(matches!(err, Err(TraceError::StdinTwice)));
 }
+
+/// JSON-RPC ids keep their type in pairing: a reply with id `"7"` does not answer the request
+/// with id `7` (they are different requests to the protocol), while the call record's `id` is
+/// the text `7` either way.
+#[test]
+fn jsonrpc_pairing_tells_a_numeric_id_from_a_string_id() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("ids.jsonl");
+    std::fs::write(
+        &file,
+        concat!(
+            r#"{"ts":"2026-08-01T10:00:00Z","dir":"c2s","server":"s","session":"a","msg":{"jsonrpc":"2.0","id":7,"method":"tools/call","params":{"name":"t","arguments":{}}}}"#,
+            "\n",
+            r#"{"ts":"2026-08-01T10:00:01Z","dir":"s2c","server":"s","session":"a","msg":{"jsonrpc":"2.0","id":"7","error":{"code":-1,"message":"x"}}}"#,
+            "\n",
+            r#"{"ts":"2026-08-01T10:00:02Z","dir":"c2s","server":"s","session":"a","msg":{"jsonrpc":"2.0","id":"8","method":"tools/call","params":{"name":"t","arguments":{}}}}"#,
+            "\n",
+            r#"{"ts":"2026-08-01T10:00:03Z","dir":"s2c","server":"s","session":"a","msg":{"jsonrpc":"2.0","id":"8","result":{}}}"#,
+            "\n",
+        ),
+    )
+    .unwrap();
+    let (recs, stats) = read(&[file.to_str().unwrap()]);
+    let ids: Vec<Option<&str>> = recs.iter().map(|r| r.id.as_deref()).collect();
+    assert_eq!(ids, [Some("7"), Some("8")]);
+    let outcomes: Vec<Option<Upstream>> = recs.iter().map(|r| r.upstream).collect();
+    assert_eq!(outcomes, [None, Some(Upstream::Ok)]);
+    let replies = stats.replies.expect("a recording counts its replies");
+    assert_eq!(
+        (
+            replies.paired,
+            replies.requests_without_reply,
+            replies.replies_without_request
+        ),
+        (1, 1, 1)
+    );
+}
