@@ -15,7 +15,8 @@ use crate::engine::{
 use crate::report::{
     CallInfo, CallsShown, Cause, Count, DiffBuilder, DiffGroup, DiffReport, DiffRow, FileInput,
     InputSummary, NoPolicy, Outcome, PolicyRef, ReplyPairing, ReportOptions, RowSink,
-    SimulateBuilder, SimulateReport, SkippedRecord, Tally, counts_by_frequency, row,
+    SimulateBuilder, SimulateReport, SkippedRecord, Tally, Timeline, TimelineBuilder,
+    TimelineDetail, counts_by_frequency, row,
 };
 use crate::trace::{Args, Call, NO_SYM, Names, ReadStats, Trace, TraceError};
 
@@ -747,6 +748,75 @@ struct SimulateLane {
     builder: SimulateBuilder,
     groups: Groups<Counts>,
     d: Decision,
+    timeline: Option<TimelineBuilder>,
+}
+
+/// The timelines a replay keeps: none, or one per policy set, of which the first `counters`
+/// also record counter use.
+fn timelines(detail: TimelineDetail, sets: usize) -> Vec<Option<TimelineBuilder>> {
+    let on = detail != TimelineDetail::Off;
+    (0..sets)
+        .map(|_| on.then(TimelineBuilder::default))
+        .collect()
+}
+
+/// Before `engines` decide a call: the limits it meets, with the counters as they stand, into
+/// `timeline`.
+fn observe_limits(
+    engines: &mut Engines,
+    call: &Call<'_>,
+    view: &CallView<'_>,
+    timeline: &mut TimelineBuilder,
+) {
+    let ids = call.ids();
+    let Some(engine) = engines.get(ids.server, call.server()) else {
+        return;
+    };
+    let mut steps = engine.explain(view);
+    engines.name_step_keys(ids.server, &mut steps);
+    for step in steps {
+        if let StepOutcome::Limit {
+            spec,
+            used,
+            increment,
+            fits,
+            ..
+        } = step.outcome
+        {
+            let n = NO_SYM;
+            let parts = match spec.scope {
+                Scope::Global => [n, n, n],
+                Scope::Server => [ids.server, n, n],
+                Scope::Grant => [ids.server, ids.grant, n],
+                Scope::Session => [ids.server, ids.grant, ids.session],
+            };
+            let demand = used + increment.unwrap_or(0.0);
+            let over = fits == Some(false);
+            timeline.observe(
+                view.ts,
+                (step.rule, spec.scope, parts),
+                spec.max,
+                demand,
+                over,
+            );
+        }
+    }
+}
+
+/// A timeline with its counter keys named as reports name them.
+fn finish_timeline(timeline: Option<TimelineBuilder>, names: &Names) -> Option<Timeline> {
+    let part = |id: u32| match id {
+        NO_SYM => "",
+        id => names.get(id),
+    };
+    timeline.map(|t| {
+        t.finish(|(_, scope, [s, g, x])| match scope {
+            Scope::Global => "global".to_owned(),
+            Scope::Server => format!("server:{}", part(*s)),
+            Scope::Grant => format!("grant:{}/{}", part(*s), part(*g)),
+            Scope::Session => format!("session:{}/{}/{}", part(*s), part(*g), part(*x)),
+        })
+    })
 }
 
 /// Replay a trace through one policy set.
@@ -792,12 +862,14 @@ fn simulate_sets(
     let mut lanes = Lanes::new(sets, eval);
     // With several policies, same-named tools and rules of different servers stay apart.
     let by_server = sets.first().is_some_and(|set| set.len() > 1);
+    let counters = opts.timeline == TimelineDetail::Counters;
     let summary = summary_options(opts, sink.is_some());
-    let mut sims: Vec<SimulateLane> = (sets.iter())
-        .map(|_| SimulateLane {
+    let mut sims: Vec<SimulateLane> = (timelines(summary.timeline, sets.len()).into_iter())
+        .map(|timeline| SimulateLane {
             builder: SimulateBuilder::new(summary.clone()),
             groups: Groups::new(),
             d: Decision::allow(),
+            timeline,
         })
         .collect();
     let mut unmatched = Unmatched(ById::new());
@@ -813,7 +885,10 @@ fn simulate_sets(
         let args = lanes.args(&call);
         let view = view_of(&call, &args);
         let server = by_server.then(|| call.server());
-        for (engines, sim) in lanes.engines.iter_mut().zip(&mut sims) {
+        for (k, (engines, sim)) in lanes.engines.iter_mut().zip(&mut sims).enumerate() {
+            if let (true, 0, Some(timeline)) = (counters, k, sim.timeline.as_mut()) {
+                observe_limits(engines, &call, &view, timeline);
+            }
             let Some(engine) = engines.get(ids.server, call.server()) else {
                 continue;
             };
@@ -821,6 +896,9 @@ fn simulate_sets(
             engine.evaluate_into(&view, d);
             engines.name_key(ids.server, d);
             sim.groups.count(ids, |t| t.add(d));
+            if let Some(timeline) = sim.timeline.as_mut() {
+                timeline.count(view.ts, d);
+            }
             (sim.builder).push_untallied(
                 call.index,
                 d,
@@ -871,7 +949,9 @@ fn simulate_sets(
         );
         let no_policy = Unmatched(unmatched.0.clone()).into_no_policy(names);
         let input = input_summary(&files, trace.stats(), no_policy);
-        reports.push(builder.finish(set.refs(), warnings, input));
+        let mut report = builder.finish(set.refs(), warnings, input);
+        report.timeline = finish_timeline(sim.timeline, names);
+        reports.push(report);
     }
     Ok(reports)
 }
@@ -890,10 +970,13 @@ pub fn diff(
     let show_args = opts.show_args;
     let mut lanes = Lanes::new(&[base, candidate], eval);
     let by_server = base.len() > 1 || candidate.len() > 1;
+    let detail = opts.timeline;
     let mut builder = DiffBuilder::new(summary_options(opts, sink.is_some()));
     let mut groups = Groups::<DiffGroup>::new();
     let mut unmatched = Unmatched(ById::new());
     let (mut bd, mut cd) = (Decision::allow(), Decision::allow());
+    let mut timelines = timelines(detail, 2);
+    let counters = detail == TimelineDetail::Counters;
     let files = trace.files().to_vec();
     while let Some(call) = trace.next_call()? {
         if call.index % TICK == 0 {
@@ -908,15 +991,23 @@ pub fn diff(
         let [b, c] = &mut lanes.engines[..] else {
             unreachable!("two policy sets")
         };
+        let view = view_of(&call, &args);
+        if let (true, Some(timeline)) = (counters, timelines[1].as_mut()) {
+            observe_limits(c, &call, &view, timeline);
+        }
         let (Some(be), Some(ce)) = (
             b.get(ids.server, call.server()),
             c.get(ids.server, call.server()),
         ) else {
             continue;
         };
-        let view = view_of(&call, &args);
         be.evaluate_into(&view, &mut bd);
         ce.evaluate_into(&view, &mut cd);
+        for (timeline, d) in timelines.iter_mut().zip([&bd, &cd]) {
+            if let Some(timeline) = timeline {
+                timeline.count(view.ts, d);
+            }
+        }
         let cause = (bd.kind != cd.kind).then(|| {
             if be.static_outcome(&view) == ce.static_outcome(&view) {
                 Cause::KnockOn
@@ -961,5 +1052,10 @@ pub fn diff(
         named.grants.iter().map(|(grant, g)| (*grant, g)),
     );
     let input = input_summary(&files, trace.stats(), unmatched.into_no_policy(names));
-    Ok(builder.finish(base.refs(), candidate.refs(), warnings, input))
+    let mut report = builder.finish(base.refs(), candidate.refs(), warnings, input);
+    let mut finished = timelines.into_iter().map(|t| finish_timeline(t, names));
+    if let (Some(Some(b)), Some(Some(c))) = (finished.next(), finished.next()) {
+        report.timelines = Some([b, c]);
+    }
+    Ok(report)
 }

@@ -12,10 +12,12 @@ mod markdown;
 mod model;
 mod rows;
 mod suggest;
+mod sweep;
 mod table;
+mod timeline;
 mod traffic;
 
-pub use build::{DiffBuilder, NoPolicy, ReportOptions, SimulateBuilder, row};
+pub use build::{DiffBuilder, NoPolicy, ReportOptions, SimulateBuilder, TimelineDetail, row};
 pub use document::{Block, Document, num};
 pub use explain::{ExplainReport, LimitState, StepInfo, StepKind, StepResult, window_name};
 pub use model::*;
@@ -23,6 +25,8 @@ pub use rows::{RowKind, RowSink, row_sink};
 pub use suggest::{
     SuggestBuilder, SuggestedLimit, SuggestedPolicy, SuggestedRules, scaled_max, suggest,
 };
+pub use sweep::{SweepParameter, SweepReport, SweepTarget, SweepValue, duration, sweep_value};
+pub use timeline::{CounterUse, MINUTE, Timeline, TimelineBuilder, UseKey};
 pub use traffic::{PEAK_WINDOWS, Peak, StatsBuilder, StatsReport, TrafficStats, WindowPeaks};
 
 use std::io::{self, Write};
@@ -42,6 +46,8 @@ pub enum OutputFormat {
     Csv,
     /// One Parquet row per call.
     Parquet,
+    /// One self-contained HTML page with charts.
+    Html,
 }
 
 impl OutputFormat {
@@ -52,6 +58,21 @@ impl OutputFormat {
             OutputFormat::Jsonl | OutputFormat::Csv | OutputFormat::Parquet
         )
     }
+}
+
+/// The formats of `sweep` reports.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum SweepFormat {
+    /// Tables for a terminal.
+    Table,
+    /// Markdown, for pull-request comments.
+    Markdown,
+    /// One JSON document.
+    Json,
+    /// One row per value.
+    Csv,
+    /// One self-contained HTML page with the sweep curve.
+    Html,
 }
 
 /// The formats of reports that have no per-call rows (`explain`, `stats`).
@@ -102,6 +123,17 @@ pub fn write_simulate(
 /// Write a diff report in a summary format (`table`, `markdown`, `json`).
 pub fn write_diff(r: &DiffReport, format: OutputFormat, out: &mut dyn Write) -> io::Result<()> {
     write_summary(r, document::diff, format, out)
+}
+
+/// Write a sweep report.
+pub fn write_sweep(r: &SweepReport, format: SweepFormat, out: &mut dyn Write) -> io::Result<()> {
+    match format {
+        SweepFormat::Csv => sweep::write_csv(r, out),
+        SweepFormat::Html => write_summary(r, sweep::document, OutputFormat::Html, out),
+        SweepFormat::Json => write_summary(r, sweep::document, OutputFormat::Json, out),
+        SweepFormat::Markdown => write_summary(r, sweep::document, OutputFormat::Markdown, out),
+        SweepFormat::Table => write_summary(r, sweep::document, OutputFormat::Table, out),
+    }
 }
 
 /// Write an explain report.
