@@ -73,13 +73,20 @@ pub fn run(args: &SweepArgs, out: &mut dyn Write, err: &mut dyn Write) -> anyhow
     let Some(base) = load_policies(&args.policy, &load, err)? else {
         return Ok(2);
     };
-    let (parameter, values) = match (&args.max, &args.window) {
-        (Some(range), _) => (SweepParameter::Max, max_values(range)?),
-        (None, Some(range)) => (SweepParameter::Window, window_values(range)?),
-        (None, None) => bail!("give --max A..B[:STEP] or --window A..B[:STEP]"),
+    let parameter = match args.max {
+        Some(_) => SweepParameter::Max,
+        None => SweepParameter::Window,
     };
     let current = current_value(&base, &args.limit, parameter)?;
-    let values = intercept_windows(&base, &args.limit, parameter, values)?;
+    let intercept = bindings(&base).any(|(_, p)| {
+        matches!(&**p, Policy::Intercept(_))
+            && p.rule_limits().iter().any(|r| &*r.rule == args.limit)
+    });
+    let values = match (&args.max, &args.window) {
+        (Some(range), _) => max_values(range)?,
+        (None, Some(range)) => window_values(range, intercept)?,
+        (None, None) => bail!("give --max A..B[:STEP] or --window A..B[:STEP]"),
+    };
     let change = |v: f64| match parameter {
         SweepParameter::Max => LimitChange::Max(v),
         SweepParameter::Window => LimitChange::Window(v as u64),
@@ -127,76 +134,99 @@ fn parse_percent(s: &str) -> Result<f64, String> {
     }
 }
 
-/// `A..B[:STEP]` with each part read by `parse`; the default step is `default_step(A)`.
-fn range(
-    flag: &str,
-    s: &str,
-    parse: impl Fn(&str) -> Option<f64>,
-    default_step: impl Fn(f64) -> f64,
-) -> anyhow::Result<Vec<f64>> {
-    let usage = || format!("--{flag} {s}: expected A..B or A..B:STEP, e.g. `10..100:10`");
-    let (bounds, step) = match s.split_once(':') {
-        Some((bounds, step)) => (bounds, Some(step)),
-        None => (s, None),
-    };
-    let (a, b) = bounds.split_once("..").with_context(usage)?;
-    let num = |part: &str, what: &str| {
-        parse(part.trim()).with_context(|| format!("--{flag} {s}: `{part}` is not a {what}"))
-    };
-    let what = if flag == "max" {
-        "number"
-    } else {
-        "duration (30s, 10m, 1h, 1d)"
-    };
-    let (a, b) = (num(a, what)?, num(b, what)?);
-    let step = match step {
-        Some(step) => num(step, what)?,
-        None => default_step(a),
-    };
-    if a > b {
-        bail!(
-            "--{flag} {s}: the range is empty ({} is above {})",
-            report::num(a),
-            report::num(b)
-        );
+/// `A..B[:STEP]` of `--max` or `--window`.
+struct Range<'a> {
+    flag: &'static str,
+    text: &'a str,
+    from: f64,
+    to: f64,
+    step: Option<f64>,
+}
+
+impl Range<'_> {
+    /// Read `A..B[:STEP]`, each part by `parse` (a `what`).
+    fn parse<'a>(
+        flag: &'static str,
+        text: &'a str,
+        what: &str,
+        parse: impl Fn(&str) -> Option<f64>,
+    ) -> anyhow::Result<Range<'a>> {
+        let usage = || format!("--{flag} {text}: expected A..B or A..B:STEP, e.g. `10..100:10`");
+        let (bounds, step) = match text.split_once(':') {
+            Some((bounds, step)) => (bounds, Some(step)),
+            None => (text, None),
+        };
+        let (a, b) = bounds.split_once("..").with_context(usage)?;
+        let num = |part: &str| {
+            parse(part.trim()).with_context(|| format!("--{flag} {text}: `{part}` is not a {what}"))
+        };
+        let (from, to) = (num(a)?, num(b)?);
+        let step = step.map(num).transpose()?;
+        if from > to {
+            bail!(
+                "--{flag} {text}: the range is empty ({} is above {})",
+                report::num(from),
+                report::num(to)
+            );
+        }
+        if step.is_some_and(|s| s <= 0.0) {
+            bail!("--{flag} {text}: the step must be above 0");
+        }
+        Ok(Range {
+            flag,
+            text,
+            from,
+            to,
+            step,
+        })
     }
-    if step <= 0.0 {
-        bail!("--{flag} {s}: the step must be above 0");
+
+    /// The values from A by whole steps (`default_step` when none was given) up to B.
+    fn values(&self, default_step: f64) -> anyhow::Result<Vec<f64>> {
+        let (flag, text) = (self.flag, self.text);
+        let step = self.step.unwrap_or(default_step);
+        let count = ((self.to - self.from) / step + 1e-9).floor() + 1.0;
+        if count > MAX_VALUES as f64 {
+            bail!(
+                "--{flag} {text}: {count} values, at most {MAX_VALUES}: give a larger step (`A..B:STEP`)"
+            );
+        }
+        // Rounded so that steps of 0.1 print as written.
+        Ok((0..count as usize)
+            .map(|i| ((self.from + i as f64 * step) * 1e9).round() / 1e9)
+            .collect())
     }
-    let count = ((b - a) / step + 1e-9).floor() + 1.0;
-    if count > MAX_VALUES as f64 {
-        bail!(
-            "--{flag} {s}: {count} values, at most {MAX_VALUES}: give a larger step (`A..B:STEP`)"
-        );
-    }
-    // Values from A by whole steps, rounded so that 0.1 steps print as written.
-    Ok((0..count as usize)
-        .map(|i| ((a + i as f64 * step) * 1e9).round() / 1e9)
-        .collect())
 }
 
 fn max_values(s: &str) -> anyhow::Result<Vec<f64>> {
-    let values = range(
-        "max",
-        s,
-        |p| p.parse::<f64>().ok().filter(|v| v.is_finite()),
-        |_| 1.0,
-    )?;
-    if values.first().is_some_and(|&v| v < 0.0) {
+    let range = Range::parse("max", s, "number", |p| {
+        p.parse::<f64>().ok().filter(|v| v.is_finite())
+    })?;
+    if range.from < 0.0 {
         bail!("--max {s}: a max cannot be below 0");
     }
-    Ok(values)
+    range.values(1.0)
 }
 
-fn window_values(s: &str) -> anyhow::Result<Vec<f64>> {
-    let values = range("window", s, |p| parse_duration(p).map(|d| d as f64), |a| a)?;
-    if values.first().is_some_and(|&v| v < 1.0) {
+/// Window values; an Intercept limit's are the calendar windows within the range.
+fn window_values(s: &str, intercept: bool) -> anyhow::Result<Vec<f64>> {
+    let range = Range::parse("window", s, "duration (30s, 10m, 1h, 1d)", |p| {
+        parse_duration(p).map(|d| d as f64)
+    })?;
+    if range.from < 1.0 {
         bail!("--window {s}: a window is at least 1s");
     }
-    if values.iter().any(|v| v.fract() != 0.0) {
-        bail!("--window {s}: windows are whole seconds");
+    if !intercept {
+        return range.values(range.from);
     }
-    Ok(values)
+    let windows: Vec<f64> = (crate::engine::intercept::InterceptWindow::ALL.iter())
+        .map(|w| w.seconds() as f64)
+        .filter(|s| (range.from..=range.to).contains(s))
+        .collect();
+    if windows.is_empty() {
+        bail!("--window {s}: Intercept windows are 1m, 1h or 1d, and none is within the range");
+    }
+    Ok(windows)
 }
 
 /// `30s`, `10m`, `1h`, `1d` or bare seconds.
@@ -253,30 +283,6 @@ fn current_value(set: &PolicySet, rule: &str, parameter: SweepParameter) -> anyh
         "--limit {rule}: no such rule{near} (limits: {})",
         limits.join(", ")
     )
-}
-
-/// Intercept windows are a minute, an hour or a day: the ones within the range.
-fn intercept_windows(
-    set: &PolicySet,
-    rule: &str,
-    parameter: SweepParameter,
-    values: Vec<f64>,
-) -> anyhow::Result<Vec<f64>> {
-    let intercept = bindings(set).any(|(_, p)| {
-        matches!(&**p, Policy::Intercept(_)) && p.rule_limits().iter().any(|r| &*r.rule == rule)
-    });
-    if !intercept || parameter != SweepParameter::Window {
-        return Ok(values);
-    }
-    let (lo, hi) = (values[0], values[values.len() - 1]);
-    let windows: Vec<f64> = (crate::engine::intercept::InterceptWindow::ALL.iter())
-        .map(|w| w.seconds() as f64)
-        .filter(|s| (lo..=hi).contains(s))
-        .collect();
-    if windows.is_empty() {
-        bail!("--window: Intercept windows are 1m, 1h or 1d, and none is within the range");
-    }
-    Ok(windows)
 }
 
 /// The policy set with `rule` changed in every binding that has it.

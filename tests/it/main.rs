@@ -12,6 +12,7 @@ mod merge;
 mod policy;
 mod proptest_reference;
 mod replay;
+mod sweep;
 mod trace;
 mod trace_agents;
 mod trace_otel;
