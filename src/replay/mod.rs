@@ -760,7 +760,13 @@ fn timelines(detail: TimelineDetail, sets: usize) -> Vec<Option<TimelineBuilder>
         .collect()
 }
 
-/// Before `engines` decide a call: the limits it meets, with the counters as they stand, into
+/// `view` without ids: explaining reads counters by name, so every call of a run whose
+/// counters are explained is given by name.
+pub(crate) fn by_name(view: CallView<'_>) -> CallView<'_> {
+    CallView { ids: None, ..view }
+}
+
+/// Before `engines` decide a call (given [`by_name`]): the limits it meets, with the counters as they stand, into
 /// `timeline`.
 fn observe_limits(
     engines: &mut Engines,
@@ -886,7 +892,9 @@ fn simulate_sets(
         let view = view_of(&call, &args);
         let server = by_server.then(|| call.server());
         for (k, (engines, sim)) in lanes.engines.iter_mut().zip(&mut sims).enumerate() {
+            let mut view = view;
             if let (true, 0, Some(timeline)) = (counters, k, sim.timeline.as_mut()) {
+                view = by_name(view);
                 observe_limits(engines, &call, &view, timeline);
             }
             let Some(engine) = engines.get(ids.server, call.server()) else {
@@ -992,8 +1000,10 @@ pub fn diff(
             unreachable!("two policy sets")
         };
         let view = view_of(&call, &args);
+        // The candidate's counters are read by name when they are shown.
+        let candidate_view = if counters { by_name(view) } else { view };
         if let (true, Some(timeline)) = (counters, timelines[1].as_mut()) {
-            observe_limits(c, &call, &view, timeline);
+            observe_limits(c, &call, &candidate_view, timeline);
         }
         let (Some(be), Some(ce)) = (
             b.get(ids.server, call.server()),
@@ -1002,7 +1012,7 @@ pub fn diff(
             continue;
         };
         be.evaluate_into(&view, &mut bd);
-        ce.evaluate_into(&view, &mut cd);
+        ce.evaluate_into(&candidate_view, &mut cd);
         for (timeline, d) in timelines.iter_mut().zip([&bd, &cd]) {
             if let Some(timeline) = timeline {
                 timeline.count(view.ts, d);

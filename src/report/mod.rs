@@ -8,10 +8,12 @@ mod build;
 mod document;
 pub use document::kinds_label;
 mod explain;
+mod html;
 mod markdown;
 mod model;
 mod rows;
 mod suggest;
+mod svg;
 mod sweep;
 mod table;
 mod timeline;
@@ -96,19 +98,26 @@ impl From<SummaryFormat> for OutputFormat {
     }
 }
 
-/// Write a report as JSON, or laid out by `layout` as Markdown or (for every other format) a
-/// terminal table.
+/// Write a report as JSON, or laid out by `layout` as Markdown, as HTML with `charts` above
+/// it, or (for every other format) as a terminal table.
 fn write_summary<T: serde::Serialize>(
     r: &T,
     layout: fn(&T) -> Document,
+    charts: fn(&T) -> Vec<String>,
     format: OutputFormat,
     out: &mut dyn Write,
 ) -> io::Result<()> {
     match format {
         OutputFormat::Json => write_json(r, out),
         OutputFormat::Markdown => markdown::write(&layout(r), out),
+        OutputFormat::Html => html::write(&layout(r), &charts(r), out),
         _ => table::write(&layout(r), out),
     }
+}
+
+/// No charts (reports with no HTML form).
+fn no_charts<T>(_: &T) -> Vec<String> {
+    Vec::new()
 }
 
 /// Write a simulate report in a summary format (`table`, `markdown`, `json`).
@@ -117,23 +126,24 @@ pub fn write_simulate(
     format: OutputFormat,
     out: &mut dyn Write,
 ) -> io::Result<()> {
-    write_summary(r, document::simulate, format, out)
+    write_summary(r, document::simulate, html::simulate_charts, format, out)
 }
 
 /// Write a diff report in a summary format (`table`, `markdown`, `json`).
 pub fn write_diff(r: &DiffReport, format: OutputFormat, out: &mut dyn Write) -> io::Result<()> {
-    write_summary(r, document::diff, format, out)
+    write_summary(r, document::diff, html::diff_charts, format, out)
 }
 
 /// Write a sweep report.
 pub fn write_sweep(r: &SweepReport, format: SweepFormat, out: &mut dyn Write) -> io::Result<()> {
-    match format {
-        SweepFormat::Csv => sweep::write_csv(r, out),
-        SweepFormat::Html => write_summary(r, sweep::document, OutputFormat::Html, out),
-        SweepFormat::Json => write_summary(r, sweep::document, OutputFormat::Json, out),
-        SweepFormat::Markdown => write_summary(r, sweep::document, OutputFormat::Markdown, out),
-        SweepFormat::Table => write_summary(r, sweep::document, OutputFormat::Table, out),
-    }
+    let format = match format {
+        SweepFormat::Csv => return sweep::write_csv(r, out),
+        SweepFormat::Html => OutputFormat::Html,
+        SweepFormat::Json => OutputFormat::Json,
+        SweepFormat::Markdown => OutputFormat::Markdown,
+        SweepFormat::Table => OutputFormat::Table,
+    };
+    write_summary(r, sweep::document, html::sweep_charts, format, out)
 }
 
 /// Write an explain report.
@@ -142,12 +152,12 @@ pub fn write_explain(
     format: SummaryFormat,
     out: &mut dyn Write,
 ) -> io::Result<()> {
-    write_summary(r, explain::document, format.into(), out)
+    write_summary(r, explain::document, no_charts, format.into(), out)
 }
 
 /// Write a stats report.
 pub fn write_stats(r: &StatsReport, format: SummaryFormat, out: &mut dyn Write) -> io::Result<()> {
-    write_summary(r, traffic::document, format.into(), out)
+    write_summary(r, traffic::document, no_charts, format.into(), out)
 }
 
 /// Write a suggested policy as pretty-printed `policy.json`.

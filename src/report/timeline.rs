@@ -21,8 +21,8 @@ pub struct Timeline {
     /// Minutes with calls, in order: the minute's start and its decisions, by
     /// `DecisionKind as usize`.
     pub minutes: Vec<(Nanos, [u64; 5])>,
-    /// The counters that came closest to their limits (most throttles first), at most
-    /// [`BUSIEST`].
+    /// The counters that came closest to their limits (most throttles first): at most
+    /// [`BUSIEST`], those whose window held a quarter of their max or more, and at least one.
     pub counters: Vec<CounterUse>,
 }
 
@@ -108,10 +108,12 @@ impl TimelineBuilder {
                 .then(b.2.peak.total_cmp(&a.2.peak))
                 .then_with(|| (&a.1.0, &a.0).cmp(&(&b.1.0, &b.0)))
         });
+        // Counters that came within a quarter of their limit; at least the busiest one.
+        let near = named.iter().filter(|n| n.2.peak >= 0.25).count().max(1);
         Timeline {
             first_throttle: self.first_throttle.map(format_ts),
             minutes: self.minutes,
-            counters: (named.into_iter().take(BUSIEST))
+            counters: (named.into_iter().take(BUSIEST.min(near)))
                 .map(|(key, (rule, _, _), s)| CounterUse {
                     rule: rule.to_string(),
                     key,

@@ -5,6 +5,7 @@ mod engine;
 mod extras;
 mod generate;
 mod hostile;
+mod html;
 mod intercept;
 mod intercept_go;
 mod json_schema;
