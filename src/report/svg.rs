@@ -129,9 +129,18 @@ fn short(text: &str, max: usize) -> String {
 fn x_labels(out: &mut String, labels: &[(f64, String)]) {
     let y = HEIGHT - BOTTOM + 16.0;
     for (x, text) in labels {
+        // A label that would run off an edge is aligned to it instead of centred.
+        let half = 3.2 * text.chars().count() as f64;
+        let (x, anchor) = if x + half > WIDTH - 2.0 {
+            (WIDTH - 2.0, "end")
+        } else if x - half < 2.0 {
+            (2.0, "start")
+        } else {
+            (*x, "middle")
+        };
         let _ = write!(
             out,
-            r#"<text x="{x:.1}" y="{y:.1}" class="tick" text-anchor="middle">{t}</text>"#,
+            r#"<text x="{x:.1}" y="{y:.1}" class="tick" text-anchor="{anchor}">{t}</text>"#,
             t = escape(text)
         );
     }
