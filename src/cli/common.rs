@@ -168,7 +168,7 @@ impl EvalArgs {
 /// Report shape and destination.
 #[derive(clap::Args, Debug, Clone)]
 pub struct OutputArgs {
-    /// Output format: summaries (`table`, `markdown`, `json`) or one row per call (`jsonl`, `csv`, `parquet`).
+    /// Output format: summaries (`table`, `markdown`, `json`, `html`) or one row per call (`jsonl`, `csv`, `parquet`).
     #[arg(
         long,
         short = 'f',

@@ -80,7 +80,7 @@ pub fn run(args: &SweepArgs, out: &mut dyn Write, err: &mut dyn Write) -> anyhow
     let current = current_value(&base, &args.limit, parameter)?;
     let intercept = bindings(&base).any(|(_, p)| {
         matches!(&**p, Policy::Intercept(_))
-            && p.rule_limits().iter().any(|r| &*r.rule == args.limit)
+            && p.rule_limits().iter().any(|r| *r.rule == args.limit)
     });
     let values = match (&args.max, &args.window) {
         (Some(range), _) => max_values(range)?,

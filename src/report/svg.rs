@@ -155,7 +155,7 @@ fn label_slots(n: usize, max: usize) -> Vec<usize> {
     let every = n.div_ceil(max.max(2) - 1);
     let mut slots: Vec<usize> = (0..n).step_by(every).collect();
     if slots.last() != Some(&(n - 1)) {
-        if n - 1 - slots[slots.len() - 1] < every / 2 {
+        if 2 * (n - 1 - slots[slots.len() - 1]) < every {
             slots.pop();
         }
         slots.push(n - 1);
@@ -190,7 +190,7 @@ pub fn stacked_bars(
     let plot_h = HEIGHT - TOP - BOTTOM;
     let slot = plot_w / n as f64;
     let bar = (slot * 0.8).max(1.0);
-    for i in 0..n {
+    for (i, name) in slots.iter().enumerate() {
         let mut y = TOP + plot_h;
         let x = LEFT + slot * i as f64 + (slot - bar) / 2.0;
         for s in series {
@@ -204,7 +204,7 @@ pub fn stacked_bars(
                 out,
                 r#"<rect x="{x:.2}" y="{y:.2}" width="{bar:.2}" height="{h:.2}" fill="{c}"><title>{l}: {v} {n}</title></rect>"#,
                 c = s.colour,
-                l = escape(&slots[i]),
+                l = escape(name),
                 v = label(v),
                 n = escape(s.name)
             );
