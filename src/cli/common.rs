@@ -12,7 +12,7 @@ use crate::policy::{self, Dialect, LoadOptions};
 use crate::replay::{PolicySet, Progress, ReplayError};
 use crate::report::{
     self, CallsShown, DiffReport, Gate, InputSummary, OutputFormat, ReportOptions, RowKind,
-    RowSink, SimulateReport, SummaryFormat, row_sink,
+    RowSink, SimulateReport, SummaryFormat, TimelineDetail, row_sink,
 };
 use crate::trace::{AgentGrant, AgentOptions, Format, ReadOptions, Trace, TraceError};
 
@@ -168,7 +168,7 @@ impl EvalArgs {
 /// Report shape and destination.
 #[derive(clap::Args, Debug, Clone)]
 pub struct OutputArgs {
-    /// Output format: summaries (`table`, `markdown`, `json`) or one row per call (`jsonl`, `csv`, `parquet`).
+    /// Output format: summaries (`table`, `markdown`, `json`, `html`) or one row per call (`jsonl`, `csv`, `parquet`).
     #[arg(
         long,
         short = 'f',
@@ -198,6 +198,10 @@ impl OutputArgs {
             max_calls: self.max_calls,
             show_args: self.show_args,
             fail_on,
+            timeline: match self.format {
+                OutputFormat::Html => TimelineDetail::Counters,
+                _ => TimelineDetail::Off,
+            },
         }
     }
 
@@ -230,9 +234,13 @@ pub fn open_output<'a>(
     }
 }
 
-/// Shape and destination of a report that has no per-call rows.
+/// Shape and destination of a report that has no per-call rows, in the formats `F` (those
+/// of `explain` and `stats` unless said).
 #[derive(clap::Args, Debug, Clone)]
-pub struct SummaryOutputArgs {
+pub struct SummaryOutputArgs<F = SummaryFormat>
+where
+    F: clap::ValueEnum + Clone + Send + Sync + 'static,
+{
     /// Output format.
     #[arg(
         long,
@@ -241,13 +249,13 @@ pub struct SummaryOutputArgs {
         default_value = "table",
         value_name = "FORMAT"
     )]
-    pub format: SummaryFormat,
+    pub format: F,
     /// Write the report to FILE instead of standard output.
     #[arg(long, short = 'o', value_name = "FILE")]
     pub output: Option<PathBuf>,
 }
 
-impl SummaryOutputArgs {
+impl<F: clap::ValueEnum + Clone + Send + Sync + 'static> SummaryOutputArgs<F> {
     /// The destination: `--output FILE` or standard output.
     pub fn open<'a>(&self, stdout: &'a mut dyn Write) -> anyhow::Result<Box<dyn Write + 'a>> {
         open_output(self.output.as_deref(), stdout)

@@ -7,8 +7,7 @@ use anyhow::bail;
 use super::common::{
     EvalArgs, InputArgs, ServerFilter, Spinner, SummaryOutputArgs, load_policies, warn_skipped,
 };
-use crate::engine::CallView;
-use crate::replay::{Engines, input_summary, view_of};
+use crate::replay::{Engines, by_name, input_summary, view_of};
 use crate::report::{self, CallInfo, ExplainReport, NoPolicy};
 use crate::trace::Args;
 
@@ -164,10 +163,4 @@ pub fn run(args: &ExplainArgs, out: &mut dyn Write, err: &mut dyn Write) -> anyh
     report::write_explain(&report, args.output.format, &mut dest)?;
     dest.flush()?;
     Ok(0)
-}
-
-/// `view` without ids: explaining reads counters by name, so every call of the run is given by
-/// name.
-fn by_name(view: CallView<'_>) -> CallView<'_> {
-    CallView { ids: None, ..view }
 }

@@ -13,6 +13,7 @@ pub mod generate;
 pub mod simulate;
 pub mod stats;
 pub mod suggest;
+pub mod sweep;
 pub mod test;
 
 use std::io::Write;
@@ -57,6 +58,8 @@ pub enum Command {
     Suggest(suggest::SuggestArgs),
     /// Generate a deterministic synthetic trace (demos, load tests, benchmarks).
     Generate(generate::GenerateArgs),
+    /// One limit at many values: throttles per max or window, over one read of the trace.
+    Sweep(sweep::SweepArgs),
     /// Run the policy tests kept beside the policies: decision cases and report snapshots.
     Test(test::TestArgs),
 }
@@ -72,6 +75,7 @@ pub fn run(cli: Cli, out: &mut dyn Write, err: &mut dyn Write) -> anyhow::Result
         Command::Stats(a) => stats::run(&a, out, err),
         Command::Suggest(a) => suggest::run(&a, out, err),
         Command::Generate(a) => generate::run(&a, out, err),
+        Command::Sweep(a) => sweep::run(&a, out, err),
         Command::Test(a) => test::run(&a, out, err),
     }
 }

@@ -26,7 +26,7 @@ use serde_json::Value;
 use super::decision::{Decision, DecisionKind, Scope, Throttle};
 use super::eval::{EvalOptions, StaticOutcome};
 use super::explain::{ExplainStep, StepOutcome};
-use super::policy::{Algorithm, LimitSpec};
+use super::policy::{Algorithm, LimitSpec, RuleLimit};
 use super::predicate::{self, ArgPath, EqMode, Op, Truth};
 use super::{gofmt, window};
 use crate::call::CallView;
@@ -44,6 +44,13 @@ pub enum InterceptWindow {
 }
 
 impl InterceptWindow {
+    /// Every window, shortest first.
+    pub const ALL: [InterceptWindow; 3] = [
+        InterceptWindow::Minute,
+        InterceptWindow::Hour,
+        InterceptWindow::Day,
+    ];
+
     /// Parse a policy-file window name.
     pub fn parse(s: &str) -> Option<InterceptWindow> {
         match s {
@@ -384,6 +391,23 @@ impl InterceptPolicy {
             .chain(&self.wildcard)
             .filter(|r| r.state.as_ref().is_some_and(|s| s.cap.is_some()))
             .count()
+    }
+
+    /// Every rule with its id, in file order (tools by name, then `"*"`); a rule whose `state`
+    /// block reserves has a limit: its cap and its counter's window.
+    pub fn rule_limits(&self) -> Vec<RuleLimit> {
+        let mut tools: Vec<(&String, &Vec<Rule>)> = self.tools.iter().collect();
+        tools.sort_by_key(|(name, _)| *name);
+        (tools.into_iter().flat_map(|(_, rules)| rules))
+            .chain(&self.wildcard)
+            .map(|r| RuleLimit {
+                rule: r.id.clone(),
+                limit: r.state.as_ref().and_then(|s| {
+                    let window = self.counters.get(s.slot)?.window?;
+                    Some((s.cap? as f64, window.seconds()))
+                }),
+            })
+            .collect()
     }
 
     fn is_listed(&self, tool: &str) -> bool {

@@ -247,6 +247,16 @@ impl ToolRules {
     }
 }
 
+/// A rule of a policy as `sweep` sees it: its id as reports print it and, when it is a limit,
+/// what a window admits (`max`) and the window's length in seconds.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RuleLimit {
+    /// Rule id (`/tools/<tool>/limits/<counter>`, `<tool>/<rule name>`, …).
+    pub rule: Arc<str>,
+    /// `(max, window seconds)` for a limit; `None` for a rule without one.
+    pub limit: Option<(f64, u64)>,
+}
+
 /// A compiled, immutable policy of either dialect. Build one with
 /// [`crate::policy::load_policy_file`] or [`crate::policy::parse_policy_str`]; share it between
 /// engines with an `Arc`.
@@ -337,6 +347,17 @@ impl Policy {
             Policy::PolicyLayer(p) => p.counters.iter().any(|c| c.scope == Scope::Session),
             Policy::Intercept(_) => true,
         }
+    }
+
+    /// Every rule of the policy with its limit, if it has one, sorted by id.
+    pub fn rule_limits(&self) -> Vec<RuleLimit> {
+        let mut rules = match self {
+            Policy::PolicyLayer(p) => p.rule_limits(),
+            Policy::Intercept(p) => p.rule_limits(),
+        };
+        rules.sort_by(|a, b| a.rule.cmp(&b.rule));
+        rules.dedup_by(|a, b| a.rule == b.rule);
+        rules
     }
 
     /// Whether calls of `tool` are denied as hidden.
@@ -495,6 +516,31 @@ impl PolicyLayer {
     /// Whether calls of `tool` are denied as hidden.
     pub fn is_hidden(&self, tool: &str) -> bool {
         self.hide_all || self.entries.get(tool).is_some_and(|e| e.hidden)
+    }
+
+    /// Every rule: predicates, `require_approval` and limits (with their counter's max and
+    /// window).
+    fn rule_limits(&self) -> Vec<RuleLimit> {
+        let plain = |rule: &Arc<str>| RuleLimit {
+            rule: rule.clone(),
+            limit: None,
+        };
+        let mut rules = Vec::new();
+        for (ti, t) in self.tools.iter().enumerate() {
+            let predicates = t.require.iter().chain(&t.deny_if).chain(&t.approve_if);
+            rules.extend(predicates.map(|p| plain(&p.rule)));
+            if t.require_approval {
+                rules.push(plain(&self.approval_rules[ti]));
+            }
+        }
+        rules.extend(self.limits.iter().map(|l| {
+            let c = &self.counters[l.counter];
+            RuleLimit {
+                rule: l.rule.clone(),
+                limit: Some((c.max, c.window_secs)),
+            }
+        }));
+        rules
     }
 
     /// The definition of limit number `i` (an index into [`PolicyLayer::limits`]).

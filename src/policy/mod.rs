@@ -9,12 +9,14 @@ pub mod intercept;
 pub(crate) mod json;
 mod policylayer;
 mod structure;
+mod vary;
 
 use std::path::Path;
 
 pub use diagnostic::{Diagnostic, PolicyErrors, Severity, render_diagnostics};
 pub(crate) use policylayer::suggest as nearest_name;
 pub use structure::{PolicyChange, policy_changes};
+pub use vary::{LimitChange, VaryError, vary_limit};
 
 use crate::engine::Policy;
 

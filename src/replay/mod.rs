@@ -15,7 +15,8 @@ use crate::engine::{
 use crate::report::{
     CallInfo, CallsShown, Cause, Count, DiffBuilder, DiffGroup, DiffReport, DiffRow, FileInput,
     InputSummary, NoPolicy, Outcome, PolicyRef, ReplyPairing, ReportOptions, RowSink,
-    SimulateBuilder, SimulateReport, SkippedRecord, Tally, counts_by_frequency, row,
+    SimulateBuilder, SimulateReport, SkippedRecord, Tally, Timeline, TimelineBuilder,
+    TimelineDetail, counts_by_frequency, row,
 };
 use crate::trace::{Args, Call, NO_SYM, Names, ReadStats, Trace, TraceError};
 
@@ -704,6 +705,126 @@ pub(crate) fn view_of<'a>(call: &'a Call<'_>, args: &'a Args) -> CallView<'a> {
     view
 }
 
+/// Policy sets run side by side over one read of a trace, each with engines of its own
+/// (`diff`: base and candidate; `sweep`: one set per value). A call is evaluated only when
+/// every set has a policy for its server.
+struct Lanes {
+    engines: Vec<Engines>,
+    needs_args: bool,
+}
+
+impl Lanes {
+    fn new(sets: &[&PolicySet], eval: EvalOptions) -> Lanes {
+        Lanes {
+            engines: sets.iter().map(|set| Engines::new(set, eval)).collect(),
+            needs_args: reads_args(sets),
+        }
+    }
+
+    /// Whether every set has a policy for the call's server; a call that lacks one is
+    /// counted in `unmatched`.
+    #[inline]
+    fn route(&mut self, call: &Call<'_>, unmatched: &mut Unmatched) -> bool {
+        let ids = call.ids();
+        let all = (self.engines.iter_mut()).all(|e| e.get(ids.server, call.server()).is_some());
+        if !all {
+            *unmatched.0.at(ids.server) += 1;
+        }
+        all
+    }
+
+    /// The arguments of a routed call, built only when a policy that decides it may read them.
+    #[inline]
+    fn args(&mut self, call: &Call<'_>) -> Args {
+        let ids = call.ids();
+        let needed = self.needs_args
+            && (self.engines.iter_mut()).any(|e| e.reads_args(ids.server, ids.tool, call.tool()));
+        args_of(call, needed)
+    }
+}
+
+/// What a simulation keeps for one policy set.
+struct SimulateLane {
+    builder: SimulateBuilder,
+    groups: Groups<Counts>,
+    d: Decision,
+    timeline: Option<TimelineBuilder>,
+}
+
+/// The timelines a replay keeps: none, or one per policy set, of which the first `counters`
+/// also record counter use.
+fn timelines(detail: TimelineDetail, sets: usize) -> Vec<Option<TimelineBuilder>> {
+    let on = detail != TimelineDetail::Off;
+    (0..sets)
+        .map(|_| on.then(TimelineBuilder::default))
+        .collect()
+}
+
+/// `view` without ids: explaining reads counters by name, so every call of a run whose
+/// counters are explained is given by name.
+pub(crate) fn by_name(view: CallView<'_>) -> CallView<'_> {
+    CallView { ids: None, ..view }
+}
+
+/// Before `engines` decide a call (given [`by_name`]): the limits it meets, with the counters as they stand, into
+/// `timeline`.
+fn observe_limits(
+    engines: &mut Engines,
+    call: &Call<'_>,
+    view: &CallView<'_>,
+    timeline: &mut TimelineBuilder,
+) {
+    let ids = call.ids();
+    let Some(engine) = engines.get(ids.server, call.server()) else {
+        return;
+    };
+    let mut steps = engine.explain(view);
+    engines.name_step_keys(ids.server, &mut steps);
+    for step in steps {
+        if let StepOutcome::Limit {
+            spec,
+            used,
+            increment,
+            fits,
+            ..
+        } = step.outcome
+        {
+            let n = NO_SYM;
+            let parts = match spec.scope {
+                Scope::Global => [n, n, n],
+                Scope::Server => [ids.server, n, n],
+                Scope::Grant => [ids.server, ids.grant, n],
+                Scope::Session => [ids.server, ids.grant, ids.session],
+            };
+            let demand = used + increment.unwrap_or(0.0);
+            let over = fits == Some(false);
+            timeline.observe(
+                view.ts,
+                (step.rule, spec.scope, parts),
+                spec.max,
+                demand,
+                over,
+            );
+        }
+    }
+}
+
+/// A timeline with its counter keys named as reports name them.
+fn finish_timeline(timeline: Option<TimelineBuilder>, names: &Names) -> Option<Timeline> {
+    let part = |id: u32| match id {
+        NO_SYM => "",
+        id => names.get(id),
+    };
+    timeline.map(|t| {
+        t.finish(|(_, scope, [s, g, x])| match scope {
+            Scope::Global => "global".to_owned(),
+            Scope::Server => format!("server:{}", part(*s)),
+            Scope::Grant => format!("grant:{}/{}", part(*s), part(*g)),
+            Scope::Session => format!("session:{}/{}/{}", part(*s), part(*g), part(*x)),
+        })
+    })
+}
+
 /// Replay a trace through one policy set.
 ///
 /// With a `sink`, every evaluated call is also written as a per-call row to `out`, as it is
@@ -713,86 +834,134 @@ pub fn simulate(
     policies: &PolicySet,
     eval: EvalOptions,
     opts: ReportOptions,
-    mut sink: Option<(&mut dyn RowSink, &mut dyn Write)>,
+    sink: Option<(&mut dyn RowSink, &mut dyn Write)>,
     progress: &mut dyn Progress,
 ) -> Result<SimulateReport, ReplayError> {
-    skip_sessions_unless_read(trace, &[policies], sink.is_some());
-    let needs_args = reads_args(&[policies]);
+    let mut reports = simulate_sets(trace, &[policies], eval, opts, sink, progress)?;
+    Ok(reports.pop().expect("one report per policy set"))
+}
+
+/// Replay a trace once through several policy sets side by side (`sweep`: one set per
+/// value), each with counters of its own: report `k` is what [`simulate`] gives for
+/// `sets[k]`. The sets must bind the same servers.
+pub fn simulate_each(
+    trace: &mut Trace,
+    sets: &[&PolicySet],
+    eval: EvalOptions,
+    opts: ReportOptions,
+    progress: &mut dyn Progress,
+) -> Result<Vec<SimulateReport>, ReplayError> {
+    simulate_sets(trace, sets, eval, opts, None, progress)
+}
+
+/// [`simulate_each`], with per-call rows of the first set written to a `sink`.
+fn simulate_sets(
+    trace: &mut Trace,
+    sets: &[&PolicySet],
+    eval: EvalOptions,
+    opts: ReportOptions,
+    mut sink: Option<(&mut dyn RowSink, &mut dyn Write)>,
+    progress: &mut dyn Progress,
+) -> Result<Vec<SimulateReport>, ReplayError> {
+    skip_sessions_unless_read(trace, sets, sink.is_some());
     let show_args = opts.show_args;
-    let mut engines = Engines::new(policies, eval);
+    let mut lanes = Lanes::new(sets, eval);
     // With several policies, same-named tools and rules of different servers stay apart.
-    let by_server = policies.len() > 1;
-    let mut builder = SimulateBuilder::new(summary_options(opts, sink.is_some()));
-    let mut groups = Groups::<Counts>::new();
+    let by_server = sets.first().is_some_and(|set| set.len() > 1);
+    let counters = opts.timeline == TimelineDetail::Counters;
+    let summary = summary_options(opts, sink.is_some());
+    let mut sims: Vec<SimulateLane> = (timelines(summary.timeline, sets.len()).into_iter())
+        .map(|timeline| SimulateLane {
+            builder: SimulateBuilder::new(summary.clone()),
+            groups: Groups::new(),
+            d: Decision::allow(),
+            timeline,
+        })
+        .collect();
     let mut unmatched = Unmatched(ById::new());
-    let mut d = Decision::allow();
     let files = trace.files().to_vec();
     while let Some(call) = trace.next_call()? {
         if call.index % TICK == 0 {
             progress.tick(call.index);
         }
-        let ids = call.ids();
-        if engines.get(ids.server, call.server()).is_none() {
-            *unmatched.0.at(ids.server) += 1;
+        if !lanes.route(&call, &mut unmatched) {
             continue;
         }
-        let args = args_of(
-            &call,
-            needs_args && engines.reads_args(ids.server, ids.tool, call.tool()),
-        );
-        let Some(engine) = engines.get(ids.server, call.server()) else {
-            continue;
-        };
-        engine.evaluate_into(&view_of(&call, &args), &mut d);
-        engines.name_key(ids.server, &mut d);
-        groups.count(ids, |t| t.add(&d));
+        let ids = call.ids();
+        let args = lanes.args(&call);
+        let view = view_of(&call, &args);
         let server = by_server.then(|| call.server());
-        builder.push_untallied(
-            call.index,
-            &d,
-            server,
-            call.recorded(),
-            || call.record(),
-            &files,
-        );
-        if let Some((sink, out)) = sink.as_mut() {
+        for (k, (engines, sim)) in lanes.engines.iter_mut().zip(&mut sims).enumerate() {
+            let mut view = view;
+            if let (true, 0, Some(timeline)) = (counters, k, sim.timeline.as_mut()) {
+                view = by_name(view);
+                observe_limits(engines, &call, &view, timeline);
+            }
+            let Some(engine) = engines.get(ids.server, call.server()) else {
+                continue;
+            };
+            let d = &mut sim.d;
+            engine.evaluate_into(&view, d);
+            engines.name_key(ids.server, d);
+            sim.groups.count(ids, |t| t.add(d));
+            if let Some(timeline) = sim.timeline.as_mut() {
+                timeline.count(view.ts, d);
+            }
+            (sim.builder).push_untallied(
+                call.index,
+                d,
+                server,
+                call.recorded(),
+                || call.record(),
+                &files,
+            );
+        }
+        if let (Some((sink, out)), Some(sim)) = (sink.as_mut(), sims.first()) {
             let brief = call.brief(show_args);
-            sink.simulate_row(&row(call.index, &brief, &d, &files, show_args), *out)?;
+            sink.simulate_row(&row(call.index, &brief, &sim.d, &files, show_args), *out)?;
         }
     }
     progress.tick(trace.stats().calls);
     let names = trace.names();
-    let warnings = check_coverage(
-        &[(policies, &engines)],
-        &groups,
-        &unmatched,
-        names,
-        trace.stats(),
-    )?;
-    let named = groups.named(names, by_server);
-    let tally = |c: &Counts| c.tally();
-    let tools: Vec<_> = (named.tools.iter())
-        .map(|(server, tool, c)| (*server, *tool, tally(c)))
-        .collect();
-    let servers: Vec<_> = (named.servers.iter())
-        .map(|(server, c)| (*server, tally(c)))
-        .collect();
-    let grants: Vec<_> = (named.grants.iter())
-        .map(|(grant, c)| (*grant, tally(c)))
-        .collect();
-    // Every call evaluated is counted under exactly one tool.
-    let mut totals = Tally::default();
-    for (_, _, t) in &tools {
-        totals.merge(t);
+    let mut reports = Vec::with_capacity(sets.len());
+    for ((set, engines), sim) in sets.iter().zip(&lanes.engines).zip(sims) {
+        let warnings = check_coverage(
+            &[(set, engines)],
+            &sim.groups,
+            &unmatched,
+            names,
+            trace.stats(),
+        )?;
+        let mut builder = sim.builder;
+        let named = sim.groups.named(names, by_server);
+        let tally = |c: &Counts| c.tally();
+        let tools: Vec<_> = (named.tools.iter())
+            .map(|(server, tool, c)| (*server, *tool, tally(c)))
+            .collect();
+        let servers: Vec<_> = (named.servers.iter())
+            .map(|(server, c)| (*server, tally(c)))
+            .collect();
+        let grants: Vec<_> = (named.grants.iter())
+            .map(|(grant, c)| (*grant, tally(c)))
+            .collect();
+        // Every call evaluated is counted under exactly one tool.
+        let mut totals = Tally::default();
+        for (_, _, t) in &tools {
+            totals.merge(t);
+        }
+        builder.add_totals(&totals);
+        builder.add_group_tallies(
+            tools.iter().map(|(server, tool, t)| (*server, *tool, t)),
+            servers.iter().map(|(server, t)| (*server, t)),
+            grants.iter().map(|(grant, t)| (*grant, t)),
+        );
+        let no_policy = Unmatched(unmatched.0.clone()).into_no_policy(names);
+        let input = input_summary(&files, trace.stats(), no_policy);
+        let mut report = builder.finish(set.refs(), warnings, input);
+        report.timeline = finish_timeline(sim.timeline, names);
+        reports.push(report);
     }
-    builder.add_totals(&totals);
-    builder.add_group_tallies(
-        tools.iter().map(|(server, tool, t)| (*server, *tool, t)),
-        servers.iter().map(|(server, t)| (*server, t)),
-        grants.iter().map(|(grant, t)| (*grant, t)),
-    );
-    let input = input_summary(&files, trace.stats(), unmatched.into_no_policy(names));
-    Ok(builder.finish(policies.refs(), warnings, input))
+    Ok(reports)
 }
 
 /// Replay a trace through two policy sets side by side and compare.
@@ -806,38 +975,49 @@ pub fn diff(
     progress: &mut dyn Progress,
 ) -> Result<DiffReport, ReplayError> {
     skip_sessions_unless_read(trace, &[base, candidate], sink.is_some());
-    let needs_args = reads_args(&[base, candidate]);
     let show_args = opts.show_args;
-    let mut b = Engines::new(base, eval);
-    let mut c = Engines::new(candidate, eval);
+    let mut lanes = Lanes::new(&[base, candidate], eval);
     let by_server = base.len() > 1 || candidate.len() > 1;
+    let detail = opts.timeline;
     let mut builder = DiffBuilder::new(summary_options(opts, sink.is_some()));
     let mut groups = Groups::<DiffGroup>::new();
     let mut unmatched = Unmatched(ById::new());
     let (mut bd, mut cd) = (Decision::allow(), Decision::allow());
+    let mut timelines = timelines(detail, 2);
+    let counters = detail == TimelineDetail::Counters;
     let files = trace.files().to_vec();
     while let Some(call) = trace.next_call()? {
         if call.index % TICK == 0 {
             progress.tick(call.index);
         }
-        let ids = call.ids();
         // A call is compared only when both sides have a policy for its server.
-        if b.get(ids.server, call.server()).is_none() || c.get(ids.server, call.server()).is_none()
-        {
-            *unmatched.0.at(ids.server) += 1;
+        if !lanes.route(&call, &mut unmatched) {
             continue;
         }
-        let read = |e: &mut Engines| e.reads_args(ids.server, ids.tool, call.tool());
-        let args = args_of(&call, needs_args && (read(&mut b) || read(&mut c)));
+        let ids = call.ids();
+        let args = lanes.args(&call);
+        let [b, c] = &mut lanes.engines[..] else {
+            unreachable!("two policy sets")
+        };
+        let view = view_of(&call, &args);
+        // The candidate's counters are read by name when they are shown.
+        let candidate_view = if counters { by_name(view) } else { view };
+        if let (true, Some(timeline)) = (counters, timelines[1].as_mut()) {
+            observe_limits(c, &call, &candidate_view, timeline);
+        }
         let (Some(be), Some(ce)) = (
             b.get(ids.server, call.server()),
             c.get(ids.server, call.server()),
         ) else {
             continue;
         };
-        let view = view_of(&call, &args);
         be.evaluate_into(&view, &mut bd);
-        ce.evaluate_into(&view, &mut cd);
+        ce.evaluate_into(&candidate_view, &mut cd);
+        for (timeline, d) in timelines.iter_mut().zip([&bd, &cd]) {
+            if let Some(timeline) = timeline {
+                timeline.count(view.ts, d);
+            }
+        }
         let cause = (bd.kind != cd.kind).then(|| {
             if be.static_outcome(&view) == ce.static_outcome(&view) {
                 Cause::KnockOn
@@ -862,8 +1042,11 @@ pub fn diff(
     }
     progress.tick(trace.stats().calls);
     let names = trace.names();
+    let [b, c] = &lanes.engines[..] else {
+        unreachable!("two policy sets")
+    };
     let warnings = check_coverage(
-        &[(base, &b), (candidate, &c)],
+        &[(base, b), (candidate, c)],
         &groups,
         &unmatched,
         names,
@@ -879,5 +1062,10 @@ pub fn diff(
         named.grants.iter().map(|(grant, g)| (*grant, g)),
     );
     let input = input_summary(&files, trace.stats(), unmatched.into_no_policy(names));
-    Ok(builder.finish(base.refs(), candidate.refs(), warnings, input))
+    let mut report = builder.finish(base.refs(), candidate.refs(), warnings, input);
+    let mut finished = timelines.into_iter().map(|t| finish_timeline(t, names));
+    if let (Some(Some(b)), Some(Some(c))) = (finished.next(), finished.next()) {
+        report.timelines = Some([b, c]);
+    }
+    Ok(report)
 }

@@ -23,6 +23,20 @@ pub struct ReportOptions {
     pub show_args: bool,
     /// The gate: decisions that count as failures and how many are tolerated.
     pub fail_on: Option<(Vec<DecisionKind>, u64)>,
+    /// What the replay records over time.
+    pub timeline: TimelineDetail,
+}
+
+/// What a replay records over time ([`super::Timeline`]).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum TimelineDetail {
+    /// Nothing.
+    #[default]
+    Off,
+    /// Decisions per minute and the first throttle.
+    Decisions,
+    /// Also the use of every counter against its limit (one explanation per call).
+    Counters,
 }
 
 impl Default for ReportOptions {
@@ -32,6 +46,7 @@ impl Default for ReportOptions {
             max_calls: 20,
             show_args: false,
             fail_on: None,
+            timeline: TimelineDetail::Off,
         }
     }
 }
@@ -312,6 +327,7 @@ impl SimulateBuilder {
             not_allowed: self.not_allowed,
             calls: self.calls,
             gate,
+            timeline: None,
         }
     }
 }
@@ -477,6 +493,7 @@ impl DiffBuilder {
             calls_shown: self.opts.calls_shown,
             calls: self.calls,
             gate,
+            timelines: None,
         }
     }
 }

@@ -59,7 +59,7 @@ fn warning_lines(warnings: &[String], blocks: &mut Vec<Block>) {
     }
 }
 
-fn policies_line(label: &str, policies: &[PolicyRef]) -> String {
+pub(super) fn policies_line(label: &str, policies: &[PolicyRef]) -> String {
     let parts: Vec<String> = policies
         .iter()
         .map(|p| match &p.server {

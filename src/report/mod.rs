@@ -8,14 +8,18 @@ mod build;
 mod document;
 pub use document::kinds_label;
 mod explain;
+mod html;
 mod markdown;
 mod model;
 mod rows;
 mod suggest;
+mod svg;
+mod sweep;
 mod table;
+mod timeline;
 mod traffic;
 
-pub use build::{DiffBuilder, NoPolicy, ReportOptions, SimulateBuilder, row};
+pub use build::{DiffBuilder, NoPolicy, ReportOptions, SimulateBuilder, TimelineDetail, row};
 pub use document::{Block, Document, num};
 pub use explain::{ExplainReport, LimitState, StepInfo, StepKind, StepResult, window_name};
 pub use model::*;
@@ -23,6 +27,8 @@ pub use rows::{RowKind, RowSink, row_sink};
 pub use suggest::{
     SuggestBuilder, SuggestedLimit, SuggestedPolicy, SuggestedRules, scaled_max, suggest,
 };
+pub use sweep::{SweepParameter, SweepReport, SweepTarget, SweepValue, duration, sweep_value};
+pub use timeline::{CounterUse, MINUTE, Timeline, TimelineBuilder, UseKey};
 pub use traffic::{PEAK_WINDOWS, Peak, StatsBuilder, StatsReport, TrafficStats, WindowPeaks};
 
 use std::io::{self, Write};
@@ -42,6 +48,8 @@ pub enum OutputFormat {
     Csv,
     /// One Parquet row per call.
     Parquet,
+    /// One self-contained HTML page with charts.
+    Html,
 }
 
 impl OutputFormat {
@@ -52,6 +60,21 @@ impl OutputFormat {
             OutputFormat::Jsonl | OutputFormat::Csv | OutputFormat::Parquet
         )
     }
+}
+
+/// The formats of `sweep` reports.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum SweepFormat {
+    /// Tables for a terminal.
+    Table,
+    /// Markdown, for pull-request comments.
+    Markdown,
+    /// One JSON document.
+    Json,
+    /// One row per value.
+    Csv,
+    /// One self-contained HTML page with the sweep curve.
+    Html,
 }
 
 /// The formats of reports that have no per-call rows (`explain`, `stats`).
@@ -75,19 +98,26 @@ impl From<SummaryFormat> for OutputFormat {
     }
 }
 
-/// Write a report as JSON, or laid out by `layout` as Markdown or (for every other format) a
-/// terminal table.
+/// Write a report as JSON, or laid out by `layout` as Markdown, as HTML with `charts` above
+/// it, or (for every other format) as a terminal table.
 fn write_summary<T: serde::Serialize>(
     r: &T,
     layout: fn(&T) -> Document,
+    charts: fn(&T) -> Vec<String>,
     format: OutputFormat,
     out: &mut dyn Write,
 ) -> io::Result<()> {
     match format {
         OutputFormat::Json => write_json(r, out),
         OutputFormat::Markdown => markdown::write(&layout(r), out),
+        OutputFormat::Html => html::write(&layout(r), &charts(r), out),
         _ => table::write(&layout(r), out),
     }
+}
+
+/// No charts (reports with no HTML form).
+fn no_charts<T>(_: &T) -> Vec<String> {
+    Vec::new()
 }
 
 /// Write a simulate report in a summary format (`table`, `markdown`, `json`).
@@ -96,12 +126,24 @@ pub fn write_simulate(
     format: OutputFormat,
     out: &mut dyn Write,
 ) -> io::Result<()> {
-    write_summary(r, document::simulate, format, out)
+    write_summary(r, document::simulate, html::simulate_charts, format, out)
 }
 
 /// Write a diff report in a summary format (`table`, `markdown`, `json`).
 pub fn write_diff(r: &DiffReport, format: OutputFormat, out: &mut dyn Write) -> io::Result<()> {
-    write_summary(r, document::diff, format, out)
+    write_summary(r, document::diff, html::diff_charts, format, out)
+}
+
+/// Write a sweep report.
+pub fn write_sweep(r: &SweepReport, format: SweepFormat, out: &mut dyn Write) -> io::Result<()> {
+    let format = match format {
+        SweepFormat::Csv => return sweep::write_csv(r, out),
+        SweepFormat::Html => OutputFormat::Html,
+        SweepFormat::Json => OutputFormat::Json,
+        SweepFormat::Markdown => OutputFormat::Markdown,
+        SweepFormat::Table => OutputFormat::Table,
+    };
+    write_summary(r, sweep::document, html::sweep_charts, format, out)
 }
 
 /// Write an explain report.
@@ -110,12 +152,12 @@ pub fn write_explain(
     format: SummaryFormat,
     out: &mut dyn Write,
 ) -> io::Result<()> {
-    write_summary(r, explain::document, format.into(), out)
+    write_summary(r, explain::document, no_charts, format.into(), out)
 }
 
 /// Write a stats report.
 pub fn write_stats(r: &StatsReport, format: SummaryFormat, out: &mut dyn Write) -> io::Result<()> {
-    write_summary(r, traffic::document, format.into(), out)
+    write_summary(r, traffic::document, no_charts, format.into(), out)
 }
 
 /// Write a suggested policy as pretty-printed `policy.json`.

@@ -411,6 +411,9 @@ pub struct SimulateReport {
     pub calls: Vec<CallRow>,
     /// Present with `--fail-on`.
     pub gate: Option<Gate>,
+    /// Decisions over time, for the HTML report and `sweep`; not serialised.
+    #[serde(skip)]
+    pub timeline: Option<super::timeline::Timeline>,
 }
 
 /// Why a call's decision changed between two policies.
@@ -552,6 +555,10 @@ pub struct DiffReport {
     pub calls: Vec<DiffRow>,
     /// Present with `--fail-on-new`.
     pub gate: Option<Gate>,
+    /// Decisions over time under the base and the candidate, for the HTML report; not
+    /// serialised.
+    #[serde(skip)]
+    pub timelines: Option<[super::timeline::Timeline; 2]>,
 }
 
 /// Format a timestamp as RFC 3339 UTC with as many fraction digits as needed (0, 3, 6 or 9).

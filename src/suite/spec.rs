@@ -357,7 +357,7 @@ fn parse_snapshot(
             <OutputFormat as clap::ValueEnum>::from_str(&text, false).map_err(|_| SpecError {
                 pos: n.pos,
                 message: format!(
-                    "unknown format `{text}` (expected table, markdown, json, jsonl, csv or parquet)"
+                    "unknown format `{text}` (expected table, markdown, json, jsonl, csv, parquet or html)"
                 ),
             })?
         }
@@ -386,6 +386,7 @@ pub fn extension(format: OutputFormat) -> &'static str {
         OutputFormat::Jsonl => "jsonl",
         OutputFormat::Csv => "csv",
         OutputFormat::Parquet => "parquet",
+        OutputFormat::Html => "html",
     }
 }
 

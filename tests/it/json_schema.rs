@@ -252,3 +252,35 @@ pub struct PolicyChangeRow {
     pub base: Option<String>,
     pub candidate: Option<String>,
 }
+
+#[derive(Deserialize, Debug)]
+#[serde(deny_unknown_fields)]
+pub struct SweepValue {
+    pub value: f64,
+    pub throttled: u64,
+    pub share: f64,
+    pub by_rule: u64,
+    pub grants_affected: u64,
+    pub first_throttle: Option<String>,
+    pub totals: Tally,
+}
+
+#[derive(Deserialize, Debug)]
+#[serde(deny_unknown_fields)]
+pub struct SweepTarget {
+    pub share: f64,
+    pub recommended: Option<f64>,
+}
+
+#[derive(Deserialize, Debug)]
+#[serde(deny_unknown_fields)]
+pub struct SweepReport {
+    pub policies: Vec<PolicyRef>,
+    pub rule: String,
+    pub parameter: String,
+    pub current: f64,
+    pub warnings: Vec<String>,
+    pub input: InputSummary,
+    pub values: Vec<SweepValue>,
+    pub target: Option<SweepTarget>,
+}

@@ -12,6 +12,7 @@ mod re2;
 mod yaml;
 
 pub use parse::parse_intercept_str;
+pub(crate) use parse::parse_intercept_varied;
 pub(crate) use parse::{document_tree, located_tree, policy_keys};
 
 /// One problem found in an Intercept policy.

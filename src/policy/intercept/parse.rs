@@ -15,6 +15,7 @@ use crate::engine::intercept::{
 };
 use crate::engine::predicate::{ArgPath, Op};
 use crate::policy::json::{Kind as JsonKind, Member, Node, Pos, SyntaxError};
+use crate::policy::vary::{LimitChange, VaryError};
 
 const TOP_FIELDS: &[&str] = &["version", "description", "default", "hide", "tools"];
 const TOOL_FIELDS: &[&str] = &["rules"];
@@ -146,6 +147,96 @@ pub(crate) fn located_tree(src: &str) -> Result<Node, SyntaxError> {
 /// Read, validate and compile an Intercept YAML policy. `_file_name` is accepted for symmetry
 /// with the JSON dialect's loader; positions are reported as line and column only.
 pub fn parse_intercept_str(src: &str, _file_name: &str) -> InterceptParse {
+    parse_edited(src, |_| true)
+}
+
+/// [`parse_intercept_str`] with the limit of rule `rule` (`<tool>/<rule name>`) changed, as
+/// if the file said so: the `rate_limit` shorthand is rewritten, else the rule's binding
+/// `lt`/`lte` condition (the cap) or its state block's window.
+pub(crate) fn parse_intercept_varied(
+    src: &str,
+    rule: &str,
+    change: LimitChange,
+) -> Result<InterceptParse, VaryError> {
+    let mut outcome = Ok(());
+    let parsed = parse_edited(src, |tools| {
+        outcome = vary(tools, rule, change);
+        outcome.is_ok()
+    });
+    outcome.map(|()| parsed)
+}
+
+fn vary(tools: &mut [ToolAst], id: &str, change: LimitChange) -> Result<(), VaryError> {
+    let fail = |message: String| VaryError::Value {
+        rule: id.to_owned(),
+        message,
+    };
+    let (scope, rule) = tools
+        .iter_mut()
+        .flat_map(|t| {
+            let scope = scope_of(&t.name).to_owned();
+            let name = t.name.clone();
+            (t.rules.iter_mut()).map(move |r| (scope.clone(), format!("{name}/{}", r.name.s), r))
+        })
+        .find(|(_, rule_id, _)| rule_id == id)
+        .map(|(scope, _, r)| (scope, r))
+        .ok_or_else(|| VaryError::NoMax(id.to_owned(), "no such rule"))?;
+    let whole = |v: f64| -> Result<i64, VaryError> {
+        if v.fract() == 0.0 && (1.0..9.0e15).contains(&v) {
+            Ok(v as i64)
+        } else {
+            Err(fail(format!(
+                "Intercept limits count whole calls: max {v} is not a whole number of at least 1"
+            )))
+        }
+    };
+    let unit = |secs: u64| {
+        InterceptWindow::ALL
+            .into_iter()
+            .find(|w| w.seconds() == secs)
+            .map(InterceptWindow::as_str)
+            .ok_or_else(|| {
+                fail(format!(
+                    "Intercept windows are a minute, an hour or a day (60, 3600 or 86400 seconds), not {secs}s"
+                ))
+            })
+    };
+    let shorthand = !rule.rate_limit.s.is_empty()
+        && rule.conditions.is_empty()
+        && rule.state.is_none()
+        && rule.action.s != "deny";
+    if shorthand {
+        let (count, window) = parse_rate_limit(&rule.rate_limit.s).map_err(fail)?;
+        rule.rate_limit.s = match change {
+            LimitChange::Max(v) => format!("{}/{window}", whole(v)?),
+            LimitChange::Window(secs) => format!("{count}/{}", unit(secs)?),
+        };
+        return Ok(());
+    }
+    let Some(state) = rule.state.as_mut() else {
+        return Err(VaryError::NoMax(id.to_owned(), "it has no state block"));
+    };
+    match change {
+        LimitChange::Window(secs) => state.window.s = unit(secs)?.to_owned(),
+        LimitChange::Max(v) => {
+            let own = format!("state.{scope}.{}", state.counter.s);
+            let binding = (rule.conditions.iter_mut())
+                .find(|c| c.target.s == own && matches!(c.op.s.as_str(), "lt" | "lte"))
+                .ok_or_else(|| {
+                    VaryError::NoMax(id.to_owned(), "no `lt`/`lte` condition caps its counter")
+                })?;
+            let cap = whole(v)?;
+            let written = if binding.op.s == "lt" { cap + 1 } else { cap };
+            binding.value = Some(Value::from(written));
+            binding.kind = Kind::Int;
+        }
+    }
+    Ok(())
+}
+
+/// Parse, apply `edit` to the tools as written (before the `rate_limit` shorthand is
+/// expanded; it returns false to stop), validate and compile.
+fn parse_edited(src: &str, edit: impl FnOnce(&mut [ToolAst]) -> bool) -> InterceptParse {
     let mut cx = Cx {
         errors: Vec::new(),
         warnings: Vec::new(),
@@ -172,7 +263,11 @@ pub fn parse_intercept_str(src: &str, _file_name: &str) -> InterceptParse {
     if !cx.errors.is_empty() {
         return cx.finish(None);
     }
-    let tools = desugar(doc.tools);
+    let mut tools = doc.tools;
+    if !edit(&mut tools) {
+        return cx.finish(None);
+    }
+    let tools = desugar(tools);
     let doc = Doc { tools, ..doc };
     validate(&mut cx, &doc);
     if !cx.errors.is_empty() {
