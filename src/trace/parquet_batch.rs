@@ -868,7 +868,7 @@ impl Thrift<'_> {
             return Err("nested deeper than 64 levels".into());
         }
         match ty {
-            1 | 2 | 3 => self.skip(1),
+            1..=3 => self.skip(1),
             4..=6 => self.varint().map(drop),
             7 => self.skip(8),
             8 => {
