@@ -111,7 +111,7 @@ fn write_summary<T: serde::Serialize>(
         OutputFormat::Json => write_json(r, out),
         OutputFormat::Markdown => markdown::write(&layout(r), out),
         OutputFormat::Html => html::write(&layout(r), &charts(r), out),
-        _ => table::write(&layout(r), out),
+        _ => table::write(layout(r), out),
     }
 }
 

@@ -13,21 +13,29 @@ use super::document::{Block, Document};
 /// formats keep them whole.
 const MAX_CELL: usize = 60;
 
-pub fn write(doc: &Document, out: &mut dyn Write) -> io::Result<()> {
+pub fn write(doc: Document, out: &mut dyn Write) -> io::Result<()> {
     writeln!(out, "{}", doc.title)?;
-    for block in &doc.blocks {
+    for block in doc.blocks {
         match block {
             Block::Heading(h) => write!(out, "\n{h}\n")?,
             Block::Line(l) => writeln!(out, "{l}")?,
             Block::Table { header, rows } => {
-                let mut b = Builder::default();
-                b.push_record(header.iter().map(String::as_str));
+                // Cells move into the table (a report of a million grants is a million rows).
+                let wide = rows
+                    .iter()
+                    .flatten()
+                    .chain(&header)
+                    .any(|c| c.chars().count() > MAX_CELL);
+                let mut b = Builder::with_capacity(rows.len() + 1, header.len());
+                b.push_record(header);
                 for row in rows {
-                    b.push_record(row.iter().map(String::as_str));
+                    b.push_record(row);
                 }
                 let mut t = b.build();
                 t.with(Style::sharp());
-                t.modify(Columns::new(..), Width::wrap(MAX_CELL).keep_words(true));
+                if wide {
+                    t.modify(Columns::new(..), Width::wrap(MAX_CELL).keep_words(true));
+                }
                 writeln!(out, "{t}")?;
             }
         }

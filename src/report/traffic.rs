@@ -51,13 +51,30 @@ impl WindowPeaks {
     }
 }
 
+/// An instant, printed and serialised as RFC 3339 UTC: a report of a million groups holds its
+/// times as numbers, not as a million strings each.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct UtcTime(pub Nanos);
+
+impl std::fmt::Display for UtcTime {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&format_ts(self.0))
+    }
+}
+
+impl Serialize for UtcTime {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(self)
+    }
+}
+
 /// The busiest window of one length.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Peak {
     /// Calls in that window.
     pub calls: u64,
     /// Its start, RFC 3339 UTC (the first such window when several tie).
-    pub window_start: String,
+    pub window_start: UtcTime,
 }
 
 /// Traffic of one tool, one grant, or all calls.
@@ -71,9 +88,9 @@ pub struct TrafficStats {
     /// Calls read.
     pub calls: u64,
     /// First call, RFC 3339 UTC.
-    pub first_seen: String,
+    pub first_seen: UtcTime,
     /// Last call, RFC 3339 UTC.
-    pub last_seen: String,
+    pub last_seen: UtcTime,
     /// Distinct session ids (calls without one are not counted).
     pub sessions: u64,
     /// Busiest calendar minute (UTC).
@@ -140,15 +157,15 @@ impl Group {
             let (calls, start) = self.peaks.peak(i);
             Peak {
                 calls,
-                window_start: format_ts(start),
+                window_start: UtcTime(start),
             }
         };
         TrafficStats {
             name,
             server: None,
             calls: self.calls,
-            first_seen: format_ts(self.first),
-            last_seen: format_ts(self.last),
+            first_seen: UtcTime(self.first),
+            last_seen: UtcTime(self.last),
             sessions: self.sessions.len() as u64,
             peak_minute: peak(0),
             peak_hour: peak(1),
@@ -163,10 +180,10 @@ impl Group {
 #[derive(Debug, Default)]
 pub struct StatsBuilder {
     totals: Group,
-    per_server: Vec<Group>,
+    per_server: Groups,
     /// By server id, then tool id.
-    per_tool: Vec<Vec<Group>>,
-    per_grant: Vec<Group>,
+    per_tool: Vec<Groups>,
+    per_grant: Groups,
     no_grant: Group,
 }
 
@@ -180,43 +197,45 @@ impl StatsBuilder {
     #[inline]
     pub fn push(&mut self, ts: Nanos, ids: CallIds, upstream: Option<Upstream>) {
         self.totals.add(ts, ids.session, upstream);
-        at(&mut self.per_server, ids.server).add(ts, ids.session, upstream);
+        self.per_server
+            .at(ids.server)
+            .add(ts, ids.session, upstream);
         let tools = match self.per_tool.get_mut(ids.server as usize) {
             Some(tools) => tools,
             None => {
-                self.per_tool.resize_with(ids.server as usize + 1, Vec::new);
+                self.per_tool
+                    .resize_with(ids.server as usize + 1, Groups::default);
                 &mut self.per_tool[ids.server as usize]
             }
         };
-        at(tools, ids.tool).add(ts, ids.session, upstream);
+        tools.at(ids.tool).add(ts, ids.session, upstream);
         let grant = match ids.grant {
             NO_SYM => &mut self.no_grant,
-            g => at(&mut self.per_grant, g),
+            g => self.per_grant.at(g),
         };
         grant.add(ts, ids.session, upstream);
     }
 
     /// The report, groups sorted by name.
     pub fn finish(self, names: &Names, input: InputSummary) -> StatsReport {
-        let named = |groups: &[Group]| -> Vec<TrafficStats> {
-            let mut v: Vec<TrafficStats> = (groups.iter().enumerate())
-                .filter(|(_, g)| g.calls > 0)
-                .map(|(id, g)| g.stats(names.get(id as u32).to_string()))
+        let named = |groups: Groups| -> Vec<TrafficStats> {
+            let mut v: Vec<TrafficStats> = (groups.groups.into_iter())
+                .map(|(id, g)| g.stats(names.get(id).to_string()))
                 .collect();
             v.sort_by(|a, b| a.name.cmp(&b.name));
             v
         };
-        let per_server = named(&self.per_server);
+        let per_server = named(self.per_server);
         let several = per_server.len() > 1;
         let mut per_tool: Vec<TrafficStats> = Vec::new();
-        for (server, tools) in self.per_tool.iter().enumerate() {
+        for (server, tools) in self.per_tool.into_iter().enumerate() {
             for mut t in named(tools) {
                 t.server = several.then(|| names.get(server as u32).to_string());
                 per_tool.push(t);
             }
         }
         per_tool.sort_by(|a, b| (&a.server, &a.name).cmp(&(&b.server, &b.name)));
-        let mut per_grant = named(&self.per_grant);
+        let mut per_grant = named(self.per_grant);
         if self.no_grant.calls > 0 {
             per_grant.push(self.no_grant.stats(NONE_GRANT.to_owned()));
             per_grant.sort_by(|a, b| a.name.cmp(&b.name));
@@ -231,14 +250,29 @@ impl StatsBuilder {
     }
 }
 
-/// The group of an id, grown on demand.
-#[inline]
-fn at(groups: &mut Vec<Group>, id: u32) -> &mut Group {
-    let i = id as usize;
-    if groups.len() <= i {
-        groups.resize_with(i + 1, Group::default);
+/// Groups keyed by name id, held densely: ids are shared by every kind of name (tools,
+/// grants, sessions…), so a vector indexed by id would hold a group for each of them.
+#[derive(Debug, Default)]
+struct Groups {
+    /// Per name id: its group's place in `groups`, plus one (0: none yet).
+    slot: Vec<u32>,
+    groups: Vec<(u32, Group)>,
+}
+
+impl Groups {
+    /// The group of an id, made on demand.
+    #[inline]
+    fn at(&mut self, id: u32) -> &mut Group {
+        let i = id as usize;
+        if self.slot.len() <= i {
+            self.slot.resize(i + 1, 0);
+        }
+        if self.slot[i] == 0 {
+            self.groups.push((id, Group::default()));
+            self.slot[i] = self.groups.len() as u32;
+        }
+        &mut self.groups[self.slot[i] as usize - 1].1
     }
-    &mut groups[i]
 }
 
 fn peak_cell(p: &Peak) -> String {
@@ -256,8 +290,8 @@ fn stats_rows(groups: &[TrafficStats]) -> Vec<Vec<String>> {
                 .chain([
                     g.name.clone(),
                     g.calls.to_string(),
-                    g.first_seen.clone(),
-                    g.last_seen.clone(),
+                    g.first_seen.to_string(),
+                    g.last_seen.to_string(),
                     g.sessions.to_string(),
                     peak_cell(&g.peak_minute),
                     peak_cell(&g.peak_hour),
