@@ -10,6 +10,8 @@ pub mod convert;
 pub mod diff;
 pub mod explain;
 pub mod generate;
+pub mod merge;
+pub mod partition_key;
 pub mod simulate;
 pub mod stats;
 pub mod suggest;
@@ -56,6 +58,10 @@ pub enum Command {
     Suggest(suggest::SuggestArgs),
     /// Generate a deterministic synthetic trace (demos, load tests, benchmarks).
     Generate(generate::GenerateArgs),
+    /// Combine the JSON summaries of a trace's parts into the summary of the whole.
+    Merge(merge::MergeArgs),
+    /// How a trace may be split for these policies so that its parts replay exactly.
+    PartitionKey(partition_key::PartitionKeyArgs),
 }
 
 /// Run a parsed command line. Returns the exit code.
@@ -69,5 +75,7 @@ pub fn run(cli: Cli, out: &mut dyn Write, err: &mut dyn Write) -> anyhow::Result
         Command::Stats(a) => stats::run(&a, out, err),
         Command::Suggest(a) => suggest::run(&a, out, err),
         Command::Generate(a) => generate::run(&a, out, err),
+        Command::Merge(a) => merge::run(&a, out, err),
+        Command::PartitionKey(a) => partition_key::run(&a, out, err),
     }
 }

@@ -23,6 +23,10 @@ pub struct ReportOptions {
     pub show_args: bool,
     /// The gate: decisions that count as failures and how many are tolerated.
     pub fail_on: Option<(Vec<DecisionKind>, u64)>,
+    /// The run replays one part of a trace (`--part-summary`): the summary lists its calls
+    /// even beside per-call rows and says what `mcpsim merge` needs; bindings that match no
+    /// call and a part without calls are left to `merge` to judge.
+    pub part: bool,
 }
 
 impl Default for ReportOptions {
@@ -32,6 +36,7 @@ impl Default for ReportOptions {
             max_calls: 20,
             show_args: false,
             fail_on: None,
+            part: false,
         }
     }
 }
@@ -284,13 +289,7 @@ impl SimulateBuilder {
                 calls,
             })
             .collect();
-        per_rule.sort_by(|a, b| {
-            b.calls
-                .cmp(&a.calls)
-                .then_with(|| a.server.cmp(&b.server))
-                .then_with(|| a.rule.cmp(&b.rule))
-                .then_with(|| a.decision.cmp(&b.decision))
-        });
+        super::parts::sort_rules(&mut per_rule);
         let totals = self.totals;
         let gate = gate(&self.opts.fail_on, |k| totals.get(k));
         let fidelity = self.saw_recorded.then(|| {
@@ -312,6 +311,7 @@ impl SimulateBuilder {
             not_allowed: self.not_allowed,
             calls: self.calls,
             gate,
+            part: None,
         }
     }
 }

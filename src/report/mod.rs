@@ -10,6 +10,7 @@ pub use document::kinds_label;
 mod explain;
 mod markdown;
 mod model;
+mod parts;
 mod rows;
 mod suggest;
 mod table;
@@ -19,6 +20,7 @@ pub use build::{DiffBuilder, NoPolicy, ReportOptions, SimulateBuilder, row};
 pub use document::{Block, Document, num};
 pub use explain::{ExplainReport, LimitState, StepInfo, StepKind, StepResult, window_name};
 pub use model::*;
+pub use parts::{BindingUse, CombineError, PartInfo, PartSettings, combine, unused_tool_warnings};
 pub use rows::{RowKind, RowSink, row_sink};
 pub use suggest::{
     SuggestBuilder, SuggestedLimit, SuggestedPolicy, SuggestedRules, scaled_max, suggest,
