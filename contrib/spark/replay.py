@@ -27,6 +27,14 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import time
+
+START = time.monotonic()
+
+
+def phase(what):
+    """Say on standard error how long the job has run when a phase ends."""
+    print(f"[{time.monotonic() - START:7.1f}s] {what}", file=sys.stderr, flush=True)
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 # The name the binary is shipped under (SparkContext.addFile).
@@ -169,26 +177,24 @@ def with_lines(spark, F, df, files):
     """Add `file_idx` (the file's place among the inputs) and `line` (1-based, in the file)
     to rows read from `files`: within a file, Spark's splits keep file order, so a row's line is
     the rows of the file in earlier Spark partitions plus its place in its own."""
-    from pyspark.sql import Window
-    uri = F.input_file_name()
-    df = df.withColumn("_uri", uri).withColumn("_pid", F.spark_partition_id()) \
+    df = df.withColumn("_uri", F.input_file_name()).withColumn("_pid", F.spark_partition_id()) \
         .withColumn("_mono", F.monotonically_increasing_id())
-    names = spark.createDataFrame(
-        [(to_uri(f), i) for i, f in enumerate(files)], "_uri string, file_idx int")
-    df = df.join(F.broadcast(names), "_uri", "left")
-    unknown = df.filter(F.col("file_idx").isNull()).select("_uri").limit(1).collect()
-    if unknown:
-        raise JobError(f"Spark read a file the inputs do not name: {unknown[0][0]}")
-    spans = df.groupBy("file_idx", "_pid").agg(
-        F.count(F.lit(1)).alias("_n"), F.min("_mono").alias("_first"), F.max("_mono").alias("_last"))
-    if spans.filter(F.col("_last") - F.col("_first") + 1 != F.col("_n")).limit(1).count():
-        raise JobError("a Spark partition holds a file's rows out of file order")
-    before = Window.partitionBy("file_idx").orderBy("_pid").rowsBetween(Window.unboundedPreceding, -1)
-    spans = spans.withColumn("_before", F.coalesce(F.sum("_n").over(before), F.lit(0)))
-    df = df.join(F.broadcast(spans.select("file_idx", "_pid", "_first", "_before")),
-                 ["file_idx", "_pid"])
-    return df.withColumn("line", F.col("_before") + F.col("_mono") - F.col("_first") + 1) \
-        .drop("_uri", "_pid", "_mono", "_first", "_before")
+    spans = df.groupBy("_uri", "_pid").agg(
+        F.count(F.lit(1)), F.min("_mono"), F.max("_mono")).collect()
+    index = {to_uri(f): i for i, f in enumerate(files)}
+    rows, before = [], {}
+    for uri, pid, n, first, last in sorted(spans, key=lambda r: (r[0], r[1])):
+        if uri not in index:
+            raise JobError(f"Spark read a file the inputs do not name: {uri}")
+        if last - first + 1 != n:
+            raise JobError(f"{uri}: a Spark partition holds the file's rows out of file order")
+        done = before.get(uri, 0)
+        rows.append((uri, pid, index[uri], done + 1 - first))
+        before[uri] = done + n
+    offsets = spark.createDataFrame(rows, "_uri string, _pid int, file_idx int, _offset bigint")
+    df = df.join(F.broadcast(offsets), ["_uri", "_pid"])
+    return df.withColumn("line", F.col("_offset") + F.col("_mono")) \
+        .drop("_uri", "_pid", "_mono", "_offset")
 
 
 def to_uri(path):
@@ -382,19 +388,22 @@ def main(argv):
 
 
 def run_job(spark, F, pa, args, mcpsim, key, files, kind, policies):
+    phase("Spark started")
     df = read_calls(spark, F, files, kind)
-    bad = df.filter(F.col("ts_ns").isNull()).select("file_idx", "line").orderBy("file_idx", "line") \
-        .limit(1).collect()
-    if bad:
-        raise JobError(f"{files[bad[0][0]]}:{bad[0][1]}: field `ts`: missing, or neither RFC 3339 "
-                       "nor an epoch number")
+    phase("lines numbered")
     # The place of every call in the whole trace, as one run numbers them: time order, then
     # input order, then line order. A range-partitioned sort, then each Spark partition's
     # first number from the sizes of the ones before it.
     df = df.orderBy("ts_ns", "file_idx", "line") \
         .withColumn("_pid", F.spark_partition_id()) \
         .withColumn("_mono", F.monotonically_increasing_id()).persist()
+    bad = df.filter(F.col("ts_ns").isNull()).select("file_idx", "line").orderBy("file_idx", "line") \
+        .limit(1).collect()
+    if bad:
+        raise JobError(f"{files[bad[0][0]]}:{bad[0][1]}: field `ts`: missing, or neither RFC 3339 "
+                       "nor an epoch number")
     sizes = sorted(df.groupBy("_pid").agg(F.count(F.lit(1)), F.min("_mono")).collect())
+    phase("sorted into time order")
     starts, seen = [], 0
     for pid, n, first in sizes:
         starts.append((pid, seen - first + 1))
@@ -421,6 +430,7 @@ def run_job(spark, F, pa, args, mcpsim, key, files, kind, policies):
     try:
         out.filter(F.col("summary").isNull()).drop("summary") \
             .write.mode("overwrite").parquet(os.path.join(args.output, "calls"))
+        phase("parts replayed, per-call decisions written")
         summaries = [r[0] for r in out.filter(F.col("summary").isNotNull()).select("summary").collect()]
     except Exception as e:  # a part's replay failed: say what mcpsim said
         text = str(e)
