@@ -64,6 +64,9 @@ def parse_args(argv):
     p.add_argument("--fail-on", metavar="DECISIONS")
     p.add_argument("--max-failures", type=int, metavar="N")
     p.add_argument("--intercept-counters", choices=["shared", "per-server"])
+    p.add_argument("--executor-binary", metavar="PATH",
+                   help="the mcpsim binary's path on the executors, e.g. inside an archive given "
+                        "to spark-submit --archives (default: the driver's, shipped by the job)")
     p.add_argument("--simulate-arg", action="append", default=[], metavar="ARG",
                    help="another `mcpsim simulate` argument for every part (repeatable), "
                         "e.g. --simulate-arg=--assume-approved")
@@ -242,9 +245,12 @@ def replay_part(ctx):
         import pyarrow.parquet as pq
         from pyspark import SparkFiles
 
-        mcpsim = SparkFiles.get(SHIPPED)
-        if not os.access(mcpsim, os.X_OK):
-            os.chmod(mcpsim, 0o755)
+        mcpsim = ctx["executor_binary"]
+        if mcpsim is None:
+            mcpsim = SparkFiles.get(SHIPPED)
+            if not os.access(mcpsim, os.X_OK):
+                os.chmod(mcpsim, 0o755)
+        mcpsim = os.path.abspath(mcpsim)
         work = tempfile.mkdtemp(prefix="mcpsim-part-")
         try:
             for name, text in ctx["policies"]:
@@ -373,12 +379,15 @@ def main(argv):
         .config("spark.sql.session.timeZone", "UTC") \
         .config("spark.driver.memory", os.environ.get("MCPSIM_SPARK_DRIVER_MEMORY", "2g")) \
         .config("spark.sql.execution.arrow.maxRecordsPerBatch", "65536") \
-        .config("spark.ui.showConsoleProgress", "false")
+        .config("spark.ui.showConsoleProgress", "false") \
+        .config("spark.sql.legacy.parquet.nanosAsLong", "true")
     if args.master:
         builder = builder.master(args.master)
     spark = builder.getOrCreate()
     spark.sparkContext.setLogLevel("ERROR")
-    spark.sparkContext.addFile(mcpsim)
+    shipped = {os.path.basename(f) for f in spark.sparkContext.getConf().get("spark.files", "").split(",")}
+    if args.executor_binary is None and SHIPPED not in shipped:
+        spark.sparkContext.addFile(mcpsim)
     spark.conf.set("spark.sql.shuffle.partitions",
                    str(args.partitions or spark.sparkContext.defaultParallelism))
     try:
@@ -397,17 +406,27 @@ def run_job(spark, F, pa, args, mcpsim, key, files, kind, policies):
     df = df.orderBy("ts_ns", "file_idx", "line") \
         .withColumn("_pid", F.spark_partition_id()) \
         .withColumn("_mono", F.monotonically_increasing_id()).persist()
-    bad = df.filter(F.col("ts_ns").isNull()).select("file_idx", "line").orderBy("file_idx", "line") \
-        .limit(1).collect()
-    if bad:
-        raise JobError(f"{files[bad[0][0]]}:{bad[0][1]}: field `ts`: missing, or neither RFC 3339 "
+    sizes = sorted(df.groupBy("_pid").agg(
+        F.count(F.lit(1)), F.min("_mono"), F.count_if(F.col("ts_ns").isNull())).collect())
+    if any(bad for *_, bad in sizes):
+        bad = df.filter(F.col("ts_ns").isNull()).select("file_idx", "line") \
+            .orderBy("file_idx", "line").first()
+        raise JobError(f"{files[bad[0]]}:{bad[1]}: field `ts`: missing, or neither RFC 3339 "
                        "nor an epoch number")
-    sizes = sorted(df.groupBy("_pid").agg(F.count(F.lit(1)), F.min("_mono")).collect())
     phase("sorted into time order")
     starts, seen = [], 0
-    for pid, n, first in sizes:
+    for pid, n, first, _ in sizes:
         starts.append((pid, seen - first + 1))
         seen += n
+    if "session" in key:
+        # Session counters are kept per (server, grant, session) (policy.md §1): a session id
+        # under several grants is several sessions, and the split stays exact. Say so.
+        spanning = df.groupBy("_key_server", "_key_session") \
+            .agg(F.countDistinct("_key_grant").alias("grants")).filter("grants > 1").count()
+        if spanning:
+            print(f"note: {spanning} session ids span grants; mcpsim keeps a session's counters "
+                  "per (server, grant, session), so they replay as separate sessions, as on one "
+                  "machine", file=sys.stderr)
     starts = spark.createDataFrame(starts, "_pid int, _start bigint")
     df = df.join(F.broadcast(starts), "_pid").withColumn("seq", F.col("_start") + F.col("_mono")) \
         .drop("_pid", "_mono", "_start")
@@ -424,6 +443,7 @@ def run_job(spark, F, pa, args, mcpsim, key, files, kind, policies):
     ctx = {
         "files": files, "kind": kind, "policies": policies, "policy_args": policy_args,
         "simulate_args": simulate_args(args), "row_schema": row_schema, "out_schema": out_schema,
+        "executor_binary": args.executor_binary,
     }
     out = df.mapInArrow(replay_part(ctx), spark_schema).persist()
     os.makedirs(args.output, exist_ok=True)
