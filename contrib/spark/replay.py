@@ -37,7 +37,7 @@ def phase(what):
     print(f"[{time.monotonic() - START:7.1f}s] {what}", file=sys.stderr, flush=True)
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-# The name the binary is shipped under (SparkContext.addFile).
+# The name of the binary when spark-submit --files ships it.
 SHIPPED = "mcpsim"
 # The name of each part's trace on an executor; the binary names calls `PART:line`.
 PART_TRACE = "part"
@@ -249,7 +249,7 @@ def replay_part(ctx):
 
         mcpsim = ctx["executor_binary"]
         if mcpsim is None:
-            mcpsim = SparkFiles.get(SHIPPED)
+            mcpsim = SparkFiles.get(ctx["shipped_as"])
             if not os.access(mcpsim, os.X_OK):
                 os.chmod(mcpsim, 0o755)
         mcpsim = os.path.abspath(mcpsim)
@@ -388,17 +388,19 @@ def main(argv):
     spark = builder.getOrCreate()
     spark.sparkContext.setLogLevel("ERROR")
     shipped = {os.path.basename(f) for f in spark.sparkContext.getConf().get("spark.files", "").split(",")}
+    shipped_as = SHIPPED
     if args.executor_binary is None and SHIPPED not in shipped:
         spark.sparkContext.addFile(mcpsim)
+        shipped_as = os.path.basename(mcpsim)
     spark.conf.set("spark.sql.shuffle.partitions",
                    str(args.partitions or spark.sparkContext.defaultParallelism))
     try:
-        return run_job(spark, F, pa, args, mcpsim, key, files, kind, policies)
+        return run_job(spark, F, pa, args, mcpsim, key, files, kind, policies, shipped_as)
     finally:
         spark.stop()
 
 
-def run_job(spark, F, pa, args, mcpsim, key, files, kind, policies):
+def run_job(spark, F, pa, args, mcpsim, key, files, kind, policies, shipped_as):
     phase("Spark started")
     df = read_calls(spark, F, files, kind)
     phase("lines numbered")
@@ -448,7 +450,7 @@ def run_job(spark, F, pa, args, mcpsim, key, files, kind, policies):
     ctx = {
         "files": files, "kind": kind, "policies": policies, "policy_args": policy_args,
         "simulate_args": simulate_args(args), "row_schema": row_schema, "out_schema": out_schema,
-        "executor_binary": args.executor_binary,
+        "executor_binary": args.executor_binary, "shipped_as": shipped_as,
     }
     out = df.mapInArrow(replay_part(ctx), spark_schema).persist()
     os.makedirs(args.output, exist_ok=True)
