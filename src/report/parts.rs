@@ -308,8 +308,11 @@ fn groups(all: BTreeMap<GroupKey, Tally>) -> Vec<GroupTally> {
         .collect()
 }
 
-/// Rows with their place in time order: (timestamp in nanoseconds, index).
-fn keyed_rows(file: &str, rows: Vec<CallRow>) -> Result<Vec<((i64, u64), CallRow)>, CombineError> {
+/// A listed call with its place in time order: (timestamp in nanoseconds, index).
+type Keyed = ((i64, u64), CallRow);
+
+/// Rows with their place in time order.
+fn keyed_rows(file: &str, rows: Vec<CallRow>) -> Result<Vec<Keyed>, CombineError> {
     rows.into_iter()
         .map(|row| {
             let ts = chrono::DateTime::parse_from_rfc3339(&row.call.ts)
@@ -326,11 +329,7 @@ fn keyed_rows(file: &str, rows: Vec<CallRow>) -> Result<Vec<((i64, u64), CallRow
 }
 
 /// The first rows in time order, as many as one run lists.
-fn first_in_time_order(
-    mut rows: Vec<((i64, u64), CallRow)>,
-    shown: CallsShown,
-    max_calls: usize,
-) -> Vec<CallRow> {
+fn first_in_time_order(mut rows: Vec<Keyed>, shown: CallsShown, max_calls: usize) -> Vec<CallRow> {
     rows.sort_by_key(|(key, _)| *key);
     let keep = match shown {
         CallsShown::None => 0,
