@@ -256,11 +256,12 @@ def replay_part(ctx):
         work = tempfile.mkdtemp(prefix="mcpsim-part-")
         try:
             for name, text in ctx["policies"]:
-                path = os.path.join(work, name) if not os.path.isabs(name) else name
-                if not os.path.exists(path):
-                    os.makedirs(os.path.dirname(path) or work, exist_ok=True)
-                    with open(path, "wb") as f:
-                        f.write(text)
+                if os.path.isabs(name):
+                    continue  # checked on the driver to be readable here too
+                path = os.path.join(work, name)
+                os.makedirs(os.path.dirname(path), exist_ok=True)
+                with open(path, "wb") as f:
+                    f.write(text)
             trace = os.path.join(work, PART_TRACE)
             seqs, file_idx, lines, stamps = [], [], [], []
             per_file = [0] * len(ctx["files"])
@@ -310,9 +311,13 @@ def replay_part(ctx):
             rows = rows.set_column(rows.schema.get_field_index("index"), "index", pc.take(seq, at))
             rows = rows.set_column(rows.schema.get_field_index("origin"), "origin", origin)
             ts = rows.column("ts").cast(pa.int64())
-            if not pc.all(pc.equal(ts, pc.take(ts_ns, at))).as_py():
+            differ = pc.indices_nonzero(pc.not_equal(ts, pc.take(ts_ns, at)))
+            if len(differ):
+                k = pc.take(local, differ)[0].as_py()
                 raise RuntimeError("MCPSIM_PART_FAILED " + json.dumps(
-                    {"stderr": "the job and mcpsim read a timestamp differently", "code": 2}))
+                    {"stderr": f"{origin_of(k)}: field `ts`: the job and mcpsim read this "
+                               "timestamp differently (replay this trace on one machine)",
+                     "code": 2}))
             rows = rows.set_column(rows.schema.get_field_index("ts"), "ts", ts)
             rows = rows.cast(ctx["row_schema"])
             rows = rows.append_column("summary", pa.nulls(rows.num_rows, pa.string()))
@@ -368,8 +373,14 @@ def main(argv):
     policies = []
     for spec in args.policy:
         name = policy_file(spec)
-        with open(name, "rb") as f:
-            policies.append((name, f.read()))
+        if ".." in name.split(os.sep):
+            raise JobError(f"{name}: give policies by a path below the working directory "
+                           "(or an absolute path every executor can read)")
+        try:
+            with open(name, "rb") as f:
+                policies.append((name, f.read()))
+        except OSError as e:
+            raise JobError(f"{name}: {e.strerror}") from None
 
     import pyarrow as pa
     from pyspark.sql import SparkSession, functions as F
