@@ -23,7 +23,11 @@ if ! java -version 2>&1 | grep -qE 'version "(1[7-9]|[2-9][0-9])'; then
 fi
 if ! "$venv/bin/python" -c 'import pyspark, pyarrow, pandas' 2>/dev/null; then
     step "installing pyspark into $venv"
-    python3 -m venv "$venv"
+    if ! python3 -m venv "$venv"; then
+        apt-get update -qq
+        DEBIAN_FRONTEND=noninteractive apt-get install -y -qq python3-venv >/dev/null
+        python3 -m venv "$venv"
+    fi
     "$venv/bin/pip" install -q 'pyspark==4.3.0' 'pyarrow==26.0.1' 'pandas>=2.2,<3'
 fi
 py="$venv/bin/python"
