@@ -202,6 +202,7 @@ impl OutputArgs {
                 OutputFormat::Html => TimelineDetail::Counters,
                 _ => TimelineDetail::Off,
             },
+            part: false,
         }
     }
 
@@ -605,13 +606,17 @@ pub fn replay_and_report<R: Finished>(
         None => report.write_summary(output.format, &mut dest)?,
     }
     dest.flush()?;
-    Ok(match report.gate() {
+    Ok(gate_exit(report.gate(), R::GATE_WHAT, err)?)
+}
+
+/// The exit code of a run with this gate: 1 (said on `err`) when it failed, else 0.
+pub fn gate_exit(gate: Option<&Gate>, what: &str, err: &mut dyn Write) -> io::Result<u8> {
+    Ok(match gate {
         Some(g) if g.failed => {
             writeln!(
                 err,
-                "gate failed: {} {} {} (at most {} allowed)",
+                "gate failed: {} {what} {} (at most {} allowed)",
                 g.failures,
-                R::GATE_WHAT,
                 report::kinds_label(&g.fail_on),
                 g.max
             )?;

@@ -10,6 +10,8 @@ pub mod convert;
 pub mod diff;
 pub mod explain;
 pub mod generate;
+pub mod merge;
+pub mod partition_key;
 pub mod simulate;
 pub mod stats;
 pub mod suggest;
@@ -62,6 +64,10 @@ pub enum Command {
     Sweep(sweep::SweepArgs),
     /// Run the policy tests kept beside the policies: decision cases and report snapshots.
     Test(test::TestArgs),
+    /// Combine the JSON summaries of a trace's parts into the summary of the whole.
+    Merge(merge::MergeArgs),
+    /// How a trace may be split for these policies so that its parts replay exactly.
+    PartitionKey(partition_key::PartitionKeyArgs),
 }
 
 /// Run a parsed command line. Returns the exit code.
@@ -77,5 +83,7 @@ pub fn run(cli: Cli, out: &mut dyn Write, err: &mut dyn Write) -> anyhow::Result
         Command::Generate(a) => generate::run(&a, out, err),
         Command::Sweep(a) => sweep::run(&a, out, err),
         Command::Test(a) => test::run(&a, out, err),
+        Command::Merge(a) => merge::run(&a, out, err),
+        Command::PartitionKey(a) => partition_key::run(&a, out, err),
     }
 }

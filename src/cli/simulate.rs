@@ -5,8 +5,10 @@ use std::io::Write;
 use super::common::{
     EvalArgs, InputArgs, OutputArgs, load_policies, parse_kind, replay_and_report, with_policy_dir,
 };
+use super::merge::part_settings;
 use crate::engine::DecisionKind;
 use crate::replay;
+use crate::report::SimulateReport;
 
 /// Arguments of `mcpsim simulate`.
 #[derive(clap::Args, Debug)]
@@ -44,6 +46,10 @@ pub struct SimulateArgs {
     /// How many failing calls `--fail-on` tolerates.
     #[arg(long, default_value_t = 0, value_name = "N")]
     pub max_failures: u64,
+    /// The traces are one part of a larger trace: also write this part's JSON summary, with
+    /// what `mcpsim merge` needs to combine it with the other parts', to FILE.
+    #[arg(long, value_name = "FILE")]
+    pub part_summary: Option<std::path::PathBuf>,
 }
 
 /// Run `simulate`; returns the exit code.
@@ -53,10 +59,34 @@ pub fn run(args: &SimulateArgs, out: &mut dyn Write, err: &mut dyn Write) -> any
         return Ok(2);
     };
     let fail_on = (!args.fail_on.is_empty()).then(|| (args.fail_on.clone(), args.max_failures));
-    let opts = args.output.report_options(fail_on);
-    let mut trace = args.input.open()?;
+    let mut opts = args.output.report_options(fail_on);
     let eval = args.eval.options();
+    let part = match &args.part_summary {
+        Some(path) => Some((path, part_settings(&policies, eval, &opts)?)),
+        None => None,
+    };
+    opts.part = part.is_some();
+    let mut trace = args.input.open()?;
     replay_and_report(&args.output, out, err, |rows, progress| {
-        replay::simulate(&mut trace, &policies, eval, opts, rows, progress)
+        let mut report = replay::simulate(&mut trace, &policies, eval, opts, rows, progress)?;
+        if let Some((path, settings)) = part {
+            if let Some(info) = report.part.as_mut() {
+                info.settings = settings;
+            }
+            write_part(path, &report)?;
+            // A part's gate is decided by `merge`, on the whole run's counts.
+            report.part = None;
+            report.gate = None;
+        }
+        Ok(report)
     })
+}
+
+/// Write a part's summary (JSON) to `path`.
+fn write_part(path: &std::path::Path, report: &SimulateReport) -> std::io::Result<()> {
+    let mut f = std::io::BufWriter::new(std::fs::File::create(path).map_err(|e| {
+        std::io::Error::new(e.kind(), format!("cannot create {}: {e}", path.display()))
+    })?);
+    crate::report::write_simulate(report, crate::report::OutputFormat::Json, &mut f)?;
+    f.flush()
 }

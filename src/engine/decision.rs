@@ -5,7 +5,9 @@ use std::sync::Arc;
 use crate::call::Nanos;
 
 /// The five outcomes of evaluating a call.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize,
+)]
 #[serde(rename_all = "lowercase")]
 pub enum DecisionKind {
     /// Forwarded upstream; its limits' counters were reserved.

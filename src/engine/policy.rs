@@ -360,6 +360,28 @@ impl Policy {
         rules
     }
 
+    /// The counters calls of this policy share, each with the scope whose instances keep it
+    /// apart (a counter of another instance never moves it): a PolicyLayer counter's own
+    /// `scope`; an Intercept counter lives in the store every Intercept engine of a run
+    /// shares (`Global`), or in its server's with `intercept_per_server` (`Server`).
+    pub fn counter_scopes(&self, intercept_per_server: bool) -> Vec<(Scope, Arc<str>)> {
+        match self {
+            Policy::PolicyLayer(p) => p
+                .counters
+                .iter()
+                .map(|c| (c.scope, c.name.clone()))
+                .collect(),
+            Policy::Intercept(p) => {
+                let scope = if intercept_per_server {
+                    Scope::Server
+                } else {
+                    Scope::Global
+                };
+                p.counters.iter().map(|c| (scope, c.key.clone())).collect()
+            }
+        }
+    }
+
     /// Whether calls of `tool` are denied as hidden.
     pub fn is_hidden(&self, tool: &str) -> bool {
         match self {

@@ -13,10 +13,10 @@ use crate::engine::{
     StepOutcome,
 };
 use crate::report::{
-    CallInfo, CallsShown, Cause, Count, DiffBuilder, DiffGroup, DiffReport, DiffRow, FileInput,
-    InputSummary, NoPolicy, Outcome, PolicyRef, ReplyPairing, ReportOptions, RowSink,
-    SimulateBuilder, SimulateReport, SkippedRecord, Tally, Timeline, TimelineBuilder,
-    TimelineDetail, counts_by_frequency, row,
+    BindingUse, CallInfo, CallsShown, Cause, Count, DiffBuilder, DiffGroup, DiffReport, DiffRow,
+    FileInput, InputSummary, NoPolicy, Outcome, PartInfo, PartSettings, PolicyRef, ReplyPairing,
+    ReportOptions, RowSink, SimulateBuilder, SimulateReport, SkippedRecord, Tally, Timeline,
+    TimelineBuilder, TimelineDetail, counts_by_frequency, row, unused_tool_warnings,
 };
 use crate::trace::{Args, Call, NO_SYM, Names, ReadStats, Trace, TraceError};
 
@@ -471,14 +471,16 @@ fn unbound_message(bindings: &[String], seen: &[(String, u64)]) -> String {
 }
 
 /// After a replay: fail when a `SERVER=FILE` binding of `sets` matched no call or when no
-/// call was evaluated; else the warnings of every report (a policy's tools that no call used).
+/// call was evaluated (unless `part`: one part of a trace need not have every server's
+/// calls); else, per binding of every set, its tools and the tools its calls used.
 fn check_coverage<T: Merge>(
     sets: &[(&PolicySet, &Engines)],
     groups: &Groups<T>,
     unmatched: &Unmatched,
     names: &Names,
     stats: &ReadStats,
-) -> Result<Vec<String>, ReplayError> {
+    part: bool,
+) -> Result<Vec<BindingUse>, ReplayError> {
     let servers = groups.servers.0.len().max(unmatched.0.0.len());
     let mut seen: Vec<(String, u64)> = (0..servers)
         .map(|s| {
@@ -489,66 +491,93 @@ fn check_coverage<T: Merge>(
         .map(|(s, n)| (names.get(s as u32).to_string(), n))
         .collect();
     seen.sort();
-    let mut unbound = Vec::new();
-    for (set, _) in sets {
-        for (server, (file, _)) in &set.per_server {
-            if !seen.iter().any(|(s, _)| s == server) {
-                unbound.push(format!("{server}={file}"));
-            }
+    if !part {
+        let bound = (sets.iter()).flat_map(|(set, _)| {
+            (set.per_server.iter()).map(|(server, (file, _))| (server.as_str(), file.as_str()))
+        });
+        check_bindings_matched(bound, &seen)?;
+        if !groups.servers.0.iter().any(|t| t.calls() > 0) {
+            return Err(ReplayError::NothingEvaluated(nothing_reason(stats, &seen)));
         }
     }
-    if !unbound.is_empty() {
-        return Err(ReplayError::UnmatchedBinding {
-            bindings: unbound,
-            seen,
-        });
-    }
-    if !groups.servers.0.iter().any(|t| t.calls() > 0) {
-        return Err(ReplayError::NothingEvaluated(nothing_reason(stats, &seen)));
-    }
-    let mut warnings = Vec::new();
+    let mut bindings = Vec::new();
     for (set, engines) in sets {
         for (k, (binding, policy)) in set.bindings().enumerate() {
-            let mut tools: Vec<&str> = Vec::new();
+            let mut tools: Vec<String> = Vec::new();
             for server in 0..groups.tools.0.len() {
                 if engines.binding(server) == Some(k) {
-                    tools.extend(groups.tools_of(server).map(|t| &**names.get(t)));
+                    tools.extend(groups.tools_of(server).map(|t| names.get(t).to_string()));
                 }
             }
             tools.sort_unstable();
             tools.dedup();
-            let unused: Vec<String> = policy
-                .tool_names()
-                .into_iter()
-                .filter(|t| *t != "*" && tools.binary_search(t).is_err())
-                .map(|t| match nearest_tool(t, &tools) {
-                    Some(near) => format!("`{t}` (nearest tool seen: `{near}`)"),
-                    None => format!("`{t}`"),
-                })
-                .collect();
-            if !unused.is_empty() {
-                warnings.push(format!(
-                    "policy {binding} names {} that no call used: {}",
-                    if unused.len() == 1 {
-                        "a tool".to_owned()
-                    } else {
-                        format!("{} tools", unused.len())
-                    },
-                    unused.join(", ")
-                ));
-            }
+            bindings.push(BindingUse {
+                binding,
+                tools: policy.tool_names().into_iter().map(str::to_owned).collect(),
+                seen: tools,
+            });
         }
     }
-    Ok(warnings)
+    Ok(bindings)
 }
 
-/// The tool seen whose name is a plausible typo of `name`: a few edits apart at most.
-fn nearest_tool<'a>(name: &str, seen: &[&'a str]) -> Option<&'a str> {
-    seen.iter()
-        .map(|s| (strsim::levenshtein(name, s), *s))
-        .filter(|&(d, s)| d > 0 && d <= 1 + name.len().min(s.len()) / 8)
-        .min()
-        .map(|(_, s)| s)
+/// Fail when a `SERVER=FILE` binding (`(server, file)`) matched none of the servers `seen`
+/// (sorted, with their calls): a misspelt server would pass every gate.
+fn check_bindings_matched<'a>(
+    bound: impl IntoIterator<Item = (&'a str, &'a str)>,
+    seen: &[(String, u64)],
+) -> Result<(), ReplayError> {
+    let mut unbound = Vec::new();
+    for (server, file) in bound {
+        if !seen.iter().any(|(s, _)| s == server) {
+            unbound.push(format!("{server}={file}"));
+        }
+    }
+    if unbound.is_empty() {
+        Ok(())
+    } else {
+        Err(ReplayError::UnmatchedBinding {
+            bindings: unbound,
+            seen: seen.to_vec(),
+        })
+    }
+}
+
+/// The checks of a replay's coverage on the summary combined from its parts (`mcpsim
+/// merge`): every `SERVER=FILE` binding matched a call of some part, and some part evaluated
+/// a call.
+pub fn check_combined(report: &SimulateReport) -> Result<(), ReplayError> {
+    let mut seen: BTreeMap<&str, u64> = BTreeMap::new();
+    for g in &report.per_server {
+        *seen.entry(&g.name).or_default() += g.tally.calls;
+    }
+    for c in &report.input.no_policy {
+        *seen.entry(&c.name).or_default() += c.count;
+    }
+    let seen: Vec<(String, u64)> = (seen.into_iter())
+        .filter(|&(_, n)| n > 0)
+        .map(|(s, n)| (s.to_owned(), n))
+        .collect();
+    let bound =
+        (report.policies.iter()).filter_map(|p| Some((p.server.as_deref()?, p.file.as_str())));
+    check_bindings_matched(bound, &seen)?;
+    if report.totals.calls == 0 {
+        let input = &report.input;
+        let stats = ReadStats {
+            calls: input.calls_read,
+            skipped: input.skipped,
+            skipped_examples: (input.skipped_examples.iter())
+                .map(|s| crate::trace::Skipped {
+                    file: s.file.clone(),
+                    line: s.line,
+                    reason: s.reason.clone(),
+                })
+                .collect(),
+            ..ReadStats::default()
+        };
+        return Err(ReplayError::NothingEvaluated(nothing_reason(&stats, &seen)));
+    }
+    Ok(())
 }
 
 /// Why no call was evaluated, in a few words.
@@ -678,7 +707,7 @@ impl Unmatched {
 /// With per-call rows, the report is not rendered: it lists no calls (they are in the rows),
 /// so memory does not grow with them.
 fn summary_options(mut opts: ReportOptions, rows: bool) -> ReportOptions {
-    if rows {
+    if rows && !opts.part {
         opts.calls_shown = CallsShown::None;
     }
     opts
@@ -869,6 +898,7 @@ fn simulate_sets(
     // With several policies, same-named tools and rules of different servers stay apart.
     let by_server = sets.first().is_some_and(|set| set.len() > 1);
     let counters = opts.timeline == TimelineDetail::Counters;
+    let part = opts.part;
     let summary = summary_options(opts, sink.is_some());
     let mut sims: Vec<SimulateLane> = (timelines(summary.timeline, sets.len()).into_iter())
         .map(|timeline| SimulateLane {
@@ -925,13 +955,15 @@ fn simulate_sets(
     let names = trace.names();
     let mut reports = Vec::with_capacity(sets.len());
     for ((set, engines), sim) in sets.iter().zip(&lanes.engines).zip(sims) {
-        let warnings = check_coverage(
+        let bindings = check_coverage(
             &[(set, engines)],
             &sim.groups,
             &unmatched,
             names,
             trace.stats(),
+            part,
         )?;
+        let warnings = unused_tool_warnings(&bindings);
         let mut builder = sim.builder;
         let named = sim.groups.named(names, by_server);
         let tally = |c: &Counts| c.tally();
@@ -959,6 +991,12 @@ fn simulate_sets(
         let input = input_summary(&files, trace.stats(), no_policy);
         let mut report = builder.finish(set.refs(), warnings, input);
         report.timeline = finish_timeline(sim.timeline, names);
+        if part {
+            report.part = Some(PartInfo {
+                settings: PartSettings::default(),
+                bindings,
+            });
+        }
         reports.push(report);
     }
     Ok(reports)
@@ -979,6 +1017,7 @@ pub fn diff(
     let mut lanes = Lanes::new(&[base, candidate], eval);
     let by_server = base.len() > 1 || candidate.len() > 1;
     let detail = opts.timeline;
+    let part = opts.part;
     let mut builder = DiffBuilder::new(summary_options(opts, sink.is_some()));
     let mut groups = Groups::<DiffGroup>::new();
     let mut unmatched = Unmatched(ById::new());
@@ -1045,13 +1084,15 @@ pub fn diff(
     let [b, c] = &lanes.engines[..] else {
         unreachable!("two policy sets")
     };
-    let warnings = check_coverage(
+    let bindings = check_coverage(
         &[(base, b), (candidate, c)],
         &groups,
         &unmatched,
         names,
         trace.stats(),
+        part,
     )?;
+    let warnings = unused_tool_warnings(&bindings);
     let named = groups.named(names, by_server);
     builder.add_groups(
         named

@@ -25,6 +25,10 @@ pub struct ReportOptions {
     pub fail_on: Option<(Vec<DecisionKind>, u64)>,
     /// What the replay records over time.
     pub timeline: TimelineDetail,
+    /// The run replays one part of a trace (`--part-summary`): the summary lists its calls
+    /// even beside per-call rows and says what `mcpsim merge` needs; bindings that match no
+    /// call and a part without calls are left to `merge` to judge.
+    pub part: bool,
 }
 
 /// What a replay records over time ([`super::Timeline`]).
@@ -47,6 +51,7 @@ impl Default for ReportOptions {
             show_args: false,
             fail_on: None,
             timeline: TimelineDetail::Off,
+            part: false,
         }
     }
 }
@@ -299,13 +304,7 @@ impl SimulateBuilder {
                 calls,
             })
             .collect();
-        per_rule.sort_by(|a, b| {
-            b.calls
-                .cmp(&a.calls)
-                .then_with(|| a.server.cmp(&b.server))
-                .then_with(|| a.rule.cmp(&b.rule))
-                .then_with(|| a.decision.cmp(&b.decision))
-        });
+        super::parts::sort_rules(&mut per_rule);
         let totals = self.totals;
         let gate = gate(&self.opts.fail_on, |k| totals.get(k));
         let fidelity = self.saw_recorded.then(|| {
@@ -328,6 +327,7 @@ impl SimulateBuilder {
             calls: self.calls,
             gate,
             timeline: None,
+            part: None,
         }
     }
 }

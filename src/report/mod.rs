@@ -11,6 +11,7 @@ mod explain;
 mod html;
 mod markdown;
 mod model;
+mod parts;
 mod rows;
 mod suggest;
 mod svg;
@@ -23,6 +24,7 @@ pub use build::{DiffBuilder, NoPolicy, ReportOptions, SimulateBuilder, TimelineD
 pub use document::{Block, Document, num};
 pub use explain::{ExplainReport, LimitState, StepInfo, StepKind, StepResult, window_name};
 pub use model::*;
+pub use parts::{BindingUse, CombineError, PartInfo, PartSettings, combine, unused_tool_warnings};
 pub use rows::{RowKind, RowSink, row_sink};
 pub use suggest::{
     SuggestBuilder, SuggestedLimit, SuggestedPolicy, SuggestedRules, scaled_max, suggest,

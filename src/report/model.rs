@@ -4,13 +4,13 @@
 
 use std::collections::BTreeMap;
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::engine::{Decision, DecisionKind};
 use crate::trace::{CallRecord, Nanos, RecordedDecision};
 
 /// Which calls a summary report lists one by one.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, clap::ValueEnum)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
 #[serde(rename_all = "kebab-case")]
 pub enum CallsShown {
     /// No per-call list.
@@ -22,7 +22,7 @@ pub enum CallsShown {
 }
 
 /// Counts of decisions for a group of calls.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Tally {
     /// Calls evaluated.
     pub calls: u64,
@@ -84,7 +84,7 @@ impl Tally {
 }
 
 /// A tally for one tool, grant, or server.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct GroupTally {
     /// The tool, grant or server name (`(none)` for calls without a grant).
     pub name: String,
@@ -98,7 +98,7 @@ pub struct GroupTally {
 }
 
 /// How often a rule decided a call other than a plain allow.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct RuleCount {
     /// Rule id.
     pub rule: String,
@@ -112,7 +112,7 @@ pub struct RuleCount {
 }
 
 /// One input file.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct FileInput {
     /// As given on the command line (or `-`).
     pub name: String,
@@ -123,7 +123,7 @@ pub struct FileInput {
 }
 
 /// One skipped record.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SkippedRecord {
     /// File name.
     pub file: String,
@@ -134,7 +134,7 @@ pub struct SkippedRecord {
 }
 
 /// A name and a count (sorted lists in reports).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Count {
     /// What was counted.
     pub name: String,
@@ -143,7 +143,7 @@ pub struct Count {
 }
 
 /// What was read, and what was not evaluated and why.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct InputSummary {
     /// Input files in command-line order.
     pub files: Vec<FileInput>,
@@ -173,7 +173,7 @@ pub struct InputSummary {
 
 /// How the replies of recordings paired with their `tools/call` requests, by
 /// (server, session, id) or what the format names a request by.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ReplyPairing {
     /// Calls paired with their reply (they have an upstream outcome and a latency).
     pub paired: u64,
@@ -186,7 +186,7 @@ pub struct ReplyPairing {
 }
 
 /// A call as reports show it: identity, origin and what was recorded.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct CallInfo {
     /// 1-based position in time order (use `#N` to refer to it).
     pub index: u64,
@@ -254,7 +254,7 @@ impl CallInfo {
 }
 
 /// Throttle details as reports show them.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ThrottleInfo {
     /// Counter name.
     pub counter: String,
@@ -273,7 +273,7 @@ pub struct ThrottleInfo {
 }
 
 /// A decision as reports show it.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Outcome {
     /// `allow`, `deny`, `throttle`, `approval` or `unknown`.
     pub decision: DecisionKind,
@@ -322,7 +322,7 @@ pub fn counter_key(scope: crate::engine::Scope, call: &CallRecord) -> String {
 }
 
 /// One call with its simulated decision.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct CallRow {
     /// The call.
     #[serde(flatten)]
@@ -333,7 +333,7 @@ pub struct CallRow {
 }
 
 /// How well the replay reproduces the decisions recorded in the trace.
-#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct Fidelity {
     /// Calls with a recorded decision that the simulation decided (not `unknown`).
     pub compared: u64,
@@ -361,7 +361,7 @@ pub fn agrees(recorded: RecordedDecision, simulated: DecisionKind) -> bool {
 }
 
 /// The outcome of a CI gate.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Gate {
     /// The decisions that count as failures.
     pub fail_on: Vec<DecisionKind>,
@@ -374,7 +374,7 @@ pub struct Gate {
 }
 
 /// Which policy file applies to which calls.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PolicyRef {
     /// The server it applies to; `None` for every server.
     pub server: Option<String>,
@@ -383,7 +383,7 @@ pub struct PolicyRef {
 }
 
 /// The result of `mcpsim simulate`.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct SimulateReport {
     /// Policies applied.
     pub policies: Vec<PolicyRef>,
@@ -414,6 +414,10 @@ pub struct SimulateReport {
     /// Decisions over time, for the HTML report and `sweep`; not serialised.
     #[serde(skip)]
     pub timeline: Option<super::timeline::Timeline>,
+    /// Present in the summary of one part of a trace (`--part-summary`): what `mcpsim merge`
+    /// needs to combine it with the other parts'.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub part: Option<super::parts::PartInfo>,
 }
 
 /// Why a call's decision changed between two policies.

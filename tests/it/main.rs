@@ -10,6 +10,7 @@ mod intercept;
 mod intercept_go;
 mod json_schema;
 mod merge;
+mod part_summaries;
 mod policy;
 mod proptest_reference;
 mod replay;
