@@ -266,10 +266,12 @@ fn parse_case(item: &Node, policies: &[String], options: &[String]) -> Result<Ca
             format!("case `{name}` expects nothing: give `expect`, `counts` or both"),
         );
     }
-    if policies.is_empty() {
+    if policies.is_empty() && !binds_dir(&options) {
         return fail(
             item.pos,
-            format!("case `{name}` has no policy: give `policy` here or at the top of the file"),
+            format!(
+                "case `{name}` has no policy: give `policy` here or at the top of the file (or `--policy-dir` in `options`)"
+            ),
         );
     }
     Ok(Case {
@@ -320,7 +322,7 @@ fn parse_snapshot(
     let run = match (f.get("base"), f.get("candidate")) {
         (None, None) => {
             let policies = f.policies("policy", policies)?;
-            if policies.is_empty() {
+            if policies.is_empty() && !binds_dir(&f.options(options)?) {
                 return fail(
                     item.pos,
                     format!(
@@ -375,6 +377,13 @@ fn parse_snapshot(
         options: f.options(options)?,
         file,
     })
+}
+
+/// Whether options bind policies by directory (`--policy-dir DIR` or `--policy-dir=DIR`).
+fn binds_dir(options: &[String]) -> bool {
+    options
+        .iter()
+        .any(|o| o == "--policy-dir" || o.starts_with("--policy-dir="))
 }
 
 /// The file extension of a snapshot in `format`.
