@@ -948,7 +948,7 @@ fn simulate_sets(
         }
         if let (Some((sink, out)), Some(sim)) = (sink.as_mut(), sims.first()) {
             let brief = call.brief(show_args);
-            sink.simulate_row(&row(call.index, &brief, &sim.d, &files, show_args), *out)?;
+            sink.simulate_row(row(call.index, &brief, &sim.d, &files, show_args), *out)?;
         }
     }
     progress.tick(trace.stats().calls);
@@ -1076,7 +1076,7 @@ pub fn diff(
                 candidate: Outcome::new(&cd, &brief),
                 cause,
             };
-            sink.diff_row(&row, *out)?;
+            sink.diff_row(row, *out)?;
         }
     }
     progress.tick(trace.stats().calls);

@@ -14,9 +14,9 @@ use crate::trace::parse_ts_str;
 /// Receives one row per call and writes it in a per-call format.
 pub trait RowSink {
     /// One call of a simulation.
-    fn simulate_row(&mut self, row: &CallRow, out: &mut dyn Write) -> io::Result<()>;
+    fn simulate_row(&mut self, row: CallRow, out: &mut dyn Write) -> io::Result<()>;
     /// One call of a diff.
-    fn diff_row(&mut self, row: &DiffRow, out: &mut dyn Write) -> io::Result<()>;
+    fn diff_row(&mut self, row: DiffRow, out: &mut dyn Write) -> io::Result<()>;
     /// Write whatever was collected.
     fn finish(self: Box<Self>, out: &mut dyn Write) -> io::Result<()>;
 }
@@ -61,12 +61,12 @@ impl JsonLines {
 }
 
 impl RowSink for JsonLines {
-    fn simulate_row(&mut self, row: &CallRow, out: &mut dyn Write) -> io::Result<()> {
-        self.row(row, out)
+    fn simulate_row(&mut self, row: CallRow, out: &mut dyn Write) -> io::Result<()> {
+        self.row(&row, out)
     }
 
-    fn diff_row(&mut self, row: &DiffRow, out: &mut dyn Write) -> io::Result<()> {
-        self.row(row, out)
+    fn diff_row(&mut self, row: DiffRow, out: &mut dyn Write) -> io::Result<()> {
+        self.row(&row, out)
     }
 
     fn finish(self: Box<Self>, out: &mut dyn Write) -> io::Result<()> {
@@ -108,36 +108,45 @@ const OUTCOME_COLUMNS: [&str; 11] = [
     "approval_required",
 ];
 
-fn call_cells(c: &CallInfo) -> impl Iterator<Item = Cell> {
+fn call_cells(c: CallInfo) -> impl Iterator<Item = Cell> {
     [
         Cell::Int(c.index),
-        Cell::Text(Some(c.ts.clone())),
-        Cell::Text(Some(c.server.clone())),
-        Cell::Text(c.grant.clone()),
-        Cell::Text(c.session.clone()),
-        Cell::Text(Some(c.tool.clone())),
-        Cell::Text(c.id.clone()),
-        Cell::Text(Some(c.origin.clone())),
-        Cell::Text(c.recorded.clone()),
-        Cell::Text(c.upstream.clone()),
+        Cell::Text(Some(c.ts)),
+        Cell::Text(Some(c.server)),
+        Cell::Text(c.grant),
+        Cell::Text(c.session),
+        Cell::Text(Some(c.tool)),
+        Cell::Text(c.id),
+        Cell::Text(Some(c.origin)),
+        Cell::Text(c.recorded),
+        Cell::Text(c.upstream),
         Cell::Text(c.args.as_ref().map(|a| a.to_string())),
     ]
     .into_iter()
 }
 
-fn outcome_cells(o: &Outcome) -> impl Iterator<Item = Cell> {
-    let t = o.throttle.as_ref();
+fn outcome_cells(o: Outcome) -> impl Iterator<Item = Cell> {
+    let numbers = o.throttle.as_ref().map(|t| (t.used, t.max, t.increment));
+    let (counter, key, window_start, retry_after) = match o.throttle {
+        Some(t) => (
+            Some(t.counter),
+            Some(t.key),
+            Some(t.window_start),
+            Some(t.retry_after),
+        ),
+        None => (None, None, None, None),
+    };
     [
         Cell::Text(Some(o.decision.to_string())),
-        Cell::Text(Some(o.rule.clone())),
-        Cell::Text(Some(o.message.clone())),
-        Cell::Text(t.map(|t| t.counter.clone())),
-        Cell::Text(t.map(|t| t.key.clone())),
-        Cell::Text(t.map(|t| t.window_start.clone())),
-        Cell::Text(t.map(|t| t.retry_after.clone())),
-        Cell::Float(t.map(|t| t.used)),
-        Cell::Float(t.map(|t| t.max)),
-        Cell::Float(t.map(|t| t.increment)),
+        Cell::Text(Some(o.rule)),
+        Cell::Text(Some(o.message)),
+        Cell::Text(counter),
+        Cell::Text(key),
+        Cell::Text(window_start),
+        Cell::Text(retry_after),
+        Cell::Float(numbers.map(|n| n.0)),
+        Cell::Float(numbers.map(|n| n.1)),
+        Cell::Float(numbers.map(|n| n.2)),
         Cell::Bool(o.approval_required),
     ]
     .into_iter()
@@ -307,22 +316,19 @@ impl Frame {
 }
 
 impl RowSink for Frame {
-    fn simulate_row(&mut self, row: &CallRow, out: &mut dyn Write) -> io::Result<()> {
-        self.push(
-            call_cells(&row.call).chain(outcome_cells(&row.outcome)),
-            out,
-        )
+    fn simulate_row(&mut self, row: CallRow, out: &mut dyn Write) -> io::Result<()> {
+        self.push(call_cells(row.call).chain(outcome_cells(row.outcome)), out)
     }
 
-    fn diff_row(&mut self, row: &DiffRow, out: &mut dyn Write) -> io::Result<()> {
+    fn diff_row(&mut self, row: DiffRow, out: &mut dyn Write) -> io::Result<()> {
         let cause = row.cause.map(|c| match c {
             Cause::Direct => "direct".to_owned(),
             Cause::KnockOn => "knock-on".to_owned(),
         });
         self.push(
-            call_cells(&row.call)
-                .chain(outcome_cells(&row.base))
-                .chain(outcome_cells(&row.candidate))
+            call_cells(row.call)
+                .chain(outcome_cells(row.base))
+                .chain(outcome_cells(row.candidate))
                 .chain(std::iter::once(Cell::Text(cause))),
             out,
         )
