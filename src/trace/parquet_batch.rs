@@ -795,11 +795,15 @@ fn type_name(dtype: &ArrowDataType) -> String {
     }
 }
 
-/// Check the Thrift encoding of a file's footer before polars reads it: every list, set and map
-/// must declare no more elements than bytes are left (each element takes at least one), and
-/// nesting stays under 64 levels. polars' Thrift reader skips a boolean list element without
-/// reading a byte, so a damaged footer declaring billions of them had it count for minutes. A
-/// file too short to have a footer is left to polars to refuse.
+/// Check the Thrift encoding of a file's footer before polars reads it, as polars reads it:
+/// polars' Thrift reader takes a known field as the type the Parquet format gives it, whatever
+/// type the field's header declares, and sizes each list it reads by the count the list
+/// declares. So every known field (of the structs of `FileMetaData`, as typed in
+/// [`field_type`]) must declare its own type, every list and map must declare no more elements
+/// than bytes are left (each element takes at least one), and nesting stays under 64 levels.
+/// Found by fuzzing: a footer declaring billions of boolean list elements had polars count
+/// through them for minutes, and a field declared as another type than the one polars reads
+/// had it ask for 136 GB. A file too short to have a footer is left to polars to refuse.
 fn check_thrift(bytes: &[u8]) -> PolarsResult<()> {
     let n = bytes.len();
     if n < 12 || &bytes[n - 4..] != b"PAR1" {
@@ -813,12 +817,111 @@ fn check_thrift(bytes: &[u8]) -> PolarsResult<()> {
         b: &bytes[start..n - 8],
         i: 0,
     };
-    r.value(12, 0).map_err(|what| {
+    r.fields(Some(St::FileMetaData), 0).map_err(|what| {
         polars_err!(ComputeError: "damaged Parquet file: the footer at byte {start}: {what}")
     })
 }
 
-/// A reader of Thrift's compact protocol that only checks sizes as it skips.
+/// The structs of a Parquet footer whose fields polars reads by their number.
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum St {
+    FileMetaData,
+    SchemaElement,
+    RowGroup,
+    ColumnChunk,
+    ColumnMetaData,
+    KeyValue,
+    SortingColumn,
+    Statistics,
+    PageEncodingStats,
+    SizeStatistics,
+    GeospatialStatistics,
+    BoundingBox,
+    ColumnOrder,
+    LogicalType,
+    Decimal,
+    TimeOrTimestamp,
+    TimeUnit,
+    IntType,
+    Geography,
+    Geometry,
+    /// A struct with no fields (`TypeDefinedOrder`, `StringType`, a time unit…).
+    Empty,
+}
+
+/// The type a known field has in the Parquet format: a compact-protocol type code (1 for a
+/// boolean, 3 byte, 4 i16, 5 i32, 6 i64, 7 double, 8 binary, 9 list, 12 struct), the struct it
+/// is (for 12), and for a list the type code and struct of its elements.
+type FieldType = (u8, Option<St>, Option<(u8, Option<St>)>);
+
+fn field_type(st: St, id: i16) -> Option<FieldType> {
+    use St::*;
+    let plain = |t: u8| Some((t, None, None));
+    let strukt = |s: St| Some((12, Some(s), None));
+    let list = |t: u8, s: Option<St>| Some((9, None, Some((t, s))));
+    match (st, id) {
+        (FileMetaData, 1) => plain(5),
+        (FileMetaData, 2) => list(12, Some(SchemaElement)),
+        (FileMetaData, 3) => plain(6),
+        (FileMetaData, 4) => list(12, Some(RowGroup)),
+        (FileMetaData, 5) => list(12, Some(KeyValue)),
+        (FileMetaData, 6) => plain(8),
+        (FileMetaData, 7) => list(12, Some(ColumnOrder)),
+        (SchemaElement, 1..=3 | 5..=9) => plain(5),
+        (SchemaElement, 4) => plain(8),
+        (SchemaElement, 10) => strukt(LogicalType),
+        (RowGroup, 1) => list(12, Some(ColumnChunk)),
+        (RowGroup, 2 | 3 | 5 | 6) => plain(6),
+        (RowGroup, 4) => list(12, Some(SortingColumn)),
+        (RowGroup, 7) => plain(4),
+        (ColumnChunk, 1 | 9) => plain(8),
+        (ColumnChunk, 2 | 4 | 6) => plain(6),
+        (ColumnChunk, 3) => strukt(ColumnMetaData),
+        (ColumnChunk, 5 | 7) => plain(5),
+        (ColumnMetaData, 1 | 4 | 15) => plain(5),
+        (ColumnMetaData, 2) => list(5, None),
+        (ColumnMetaData, 3) => list(8, None),
+        (ColumnMetaData, 5..=7 | 9..=11 | 14) => plain(6),
+        (ColumnMetaData, 8) => list(12, Some(KeyValue)),
+        (ColumnMetaData, 12) => strukt(Statistics),
+        (ColumnMetaData, 13) => list(12, Some(PageEncodingStats)),
+        (ColumnMetaData, 16) => strukt(SizeStatistics),
+        (ColumnMetaData, 17) => strukt(GeospatialStatistics),
+        (KeyValue, 1 | 2) => plain(8),
+        (SortingColumn, 1) => plain(5),
+        (SortingColumn, 2 | 3) => plain(1),
+        (Statistics, 1 | 2 | 5 | 6) => plain(8),
+        (Statistics, 3 | 4) => plain(6),
+        (Statistics, 7 | 8) => plain(1),
+        (PageEncodingStats, 1..=3) => plain(5),
+        (SizeStatistics, 1) => plain(6),
+        (SizeStatistics, 2 | 3) => list(6, None),
+        (GeospatialStatistics, 1) => strukt(BoundingBox),
+        (GeospatialStatistics, 2) => list(5, None),
+        (BoundingBox, 1..=8) => plain(7),
+        (ColumnOrder, 1) => strukt(Empty),
+        (LogicalType, 5) => strukt(Decimal),
+        (LogicalType, 7 | 8) => strukt(TimeOrTimestamp),
+        (LogicalType, 10) => strukt(IntType),
+        (LogicalType, 17) => strukt(Geometry),
+        (LogicalType, 18) => strukt(Geography),
+        (LogicalType, 1..=4 | 6 | 9 | 11..=16) => strukt(Empty),
+        (TimeUnit, 1..=3) => strukt(Empty),
+        (Decimal, 1 | 2) => plain(5),
+        (TimeOrTimestamp, 1) => plain(1),
+        (TimeOrTimestamp, 2) => strukt(TimeUnit),
+        (IntType, 1) => plain(3),
+        (IntType, 2) => plain(1),
+        (Geometry, 1) => plain(8),
+        (Geography, 1) => plain(8),
+        (Geography, 2) => plain(5),
+        // Unknown fields (of empty structs too): skipped by the type their header declares, as
+        // polars skips them.
+        _ => None,
+    }
+}
+
+/// A reader of Thrift's compact protocol that only checks as it skips.
 struct Thrift<'a> {
     b: &'a [u8],
     i: usize,
@@ -861,9 +964,15 @@ impl Thrift<'_> {
         Ok(())
     }
 
-    /// Skip a value of compact type `ty` (a boolean in a list or map takes a byte; a boolean
-    /// field's value is in its header, see `fields`).
-    fn value(&mut self, ty: u8, depth: usize) -> Result<(), String> {
+    /// Skip a value of compact type `ty`, a struct of kind `st` when known (a boolean in a list
+    /// or map takes a byte; a boolean field's value is in its header, see `fields`).
+    fn value(
+        &mut self,
+        ty: u8,
+        st: Option<St>,
+        elem: Option<(u8, Option<St>)>,
+        depth: usize,
+    ) -> Result<(), String> {
         if depth > 64 {
             return Err("nested deeper than 64 levels".into());
         }
@@ -876,15 +985,27 @@ impl Thrift<'_> {
                 self.skip(len)
             }
             9 | 10 => {
+                let at = self.i;
                 let head = self.byte()?;
                 let count = match head >> 4 {
                     15 => self.varint()?,
                     c => u64::from(c),
                 };
-                let elem = head & 0x0f;
+                let declared = head & 0x0f;
+                let (ty, st) = match elem {
+                    // An empty list may leave its type out (fastparquet writes a bare 0).
+                    Some((want, st)) if count > 0 && !same_type(declared, want) => {
+                        return Err(format!(
+                            "a list at byte {at} declares elements of type {declared}, the format's are of type {want}{}",
+                            st.map(|s| format!(" ({s:?})")).unwrap_or_default()
+                        ));
+                    }
+                    Some((want, st)) => (want, st),
+                    None => (declared, None),
+                };
                 self.fits(count, 1, "list")?;
                 for _ in 0..count {
-                    self.value(elem, depth + 1)?;
+                    self.value(ty, st, None, depth + 1)?;
                 }
                 Ok(())
             }
@@ -896,32 +1017,56 @@ impl Thrift<'_> {
                 let kinds = self.byte()?;
                 self.fits(count, 2, "map")?;
                 for _ in 0..count {
-                    self.value(kinds >> 4, depth + 1)?;
-                    self.value(kinds & 0x0f, depth + 1)?;
+                    self.value(kinds >> 4, None, None, depth + 1)?;
+                    self.value(kinds & 0x0f, None, None, depth + 1)?;
                 }
                 Ok(())
             }
-            12 => self.fields(depth),
+            12 => self.fields(st, depth),
             t => Err(format!("unknown value type {t}")),
         }
     }
 
-    /// Skip a struct's fields up to its stop byte.
-    fn fields(&mut self, depth: usize) -> Result<(), String> {
+    /// Skip a struct's fields up to its stop byte, each known field checked against its type.
+    fn fields(&mut self, st: Option<St>, depth: usize) -> Result<(), String> {
+        let mut id: i16 = 0;
         loop {
+            let at = self.i;
             let head = self.byte()?;
             if head == 0 {
                 return Ok(());
             }
-            if head >> 4 == 0 {
-                self.varint()?;
-            }
-            match head & 0x0f {
-                1 | 2 => {}
-                ty => self.value(ty, depth + 1)?,
+            id = match head >> 4 {
+                0 => {
+                    let z = self.varint()?;
+                    ((z >> 1) as i64 ^ -((z & 1) as i64)) as i16
+                }
+                delta => id.wrapping_add(i16::from(delta)),
+            };
+            let declared = head & 0x0f;
+            let known = st.and_then(|s| field_type(s, id).map(|t| (s, t)));
+            match known {
+                Some((s, (want, _, _))) if !same_type(declared, want) => {
+                    return Err(format!(
+                        "field {id} of {s:?} at byte {at} declares type {declared}, the format's is type {want}"
+                    ));
+                }
+                Some((_, (_, st, elem))) => match declared {
+                    1 | 2 => {}
+                    ty => self.value(ty, st, elem, depth + 1)?,
+                },
+                None => match declared {
+                    1 | 2 => {}
+                    ty => self.value(ty, None, None, depth + 1)?,
+                },
             }
         }
     }
+}
+
+/// Whether a declared compact type is `want` (a boolean is declared as 1 or 2).
+fn same_type(declared: u8, want: u8) -> bool {
+    declared == want || (want == 1 && declared == 2)
 }
 
 /// Check the sizes the footer and the page headers of the table's columns give, before any
