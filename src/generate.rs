@@ -748,11 +748,11 @@ impl Generator {
         out: &mut dyn Write,
         batch: usize,
     ) -> Result<u64, GenerateError> {
+        use crate::trace::table_write::{FrameWriter, TableFormat};
         use polars::prelude::*;
 
         let batch = batch.max(1);
-        let mut writer: Option<crate::trace::parquet_write::TableWriter<&mut dyn Write>> = None;
-        let mut out = Some(out);
+        let mut writer: Option<FrameWriter> = None;
         let mut n = 0u64;
         let mut scratch = Vec::with_capacity(256);
         loop {
@@ -807,25 +807,17 @@ impl Generator {
                     Column::new("latency_ms".into(), latency),
                 ],
             )?;
-            if writer.is_none() {
-                let sink = out
-                    .take()
-                    .ok_or_else(|| io::Error::other("Parquet writer was set up twice"))?;
-                writer = Some(crate::trace::parquet_write::TableWriter::new(
-                    sink,
-                    df.schema(),
-                    &["ts"],
-                )?);
-            }
-            if let Some(w) = writer.as_mut() {
-                w.write(&df)?;
-            }
+            let w = match &mut writer {
+                Some(w) => w,
+                None => writer.insert(FrameWriter::new(TableFormat::Parquet, df.schema())?),
+            };
+            w.write(df, &mut *out)?;
             if rows < batch {
                 break;
             }
         }
         if let Some(mut w) = writer {
-            w.finish()?;
+            w.finish(out)?;
         }
         Ok(n)
     }

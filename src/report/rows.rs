@@ -8,8 +8,8 @@ use polars::prelude::*;
 
 use super::OutputFormat;
 use super::model::{CallInfo, CallRow, Cause, DiffRow, Outcome};
-use crate::trace::parquet_write::TableWriter;
 use crate::trace::parse_ts_str;
+use crate::trace::table_write::{FrameWriter, TableFormat};
 
 /// Receives one row per call and writes it in a per-call format.
 pub trait RowSink {
@@ -155,44 +155,16 @@ fn outcome_cells(o: Outcome) -> impl Iterator<Item = Cell> {
 /// Rows collected before they are written.
 const ROWS_PER_WRITE: usize = 1 << 14;
 
-/// Column-wise buffers for CSV and Parquet, written by polars every [`ROWS_PER_WRITE`] rows and
-/// at the end. The columns are fixed by the [`RowKind`], so an empty replay still writes a
-/// header (CSV) or schema (Parquet).
+/// Column-wise buffers for CSV and Parquet, handed to the table writer every
+/// [`ROWS_PER_WRITE`] rows and at the end. The columns are fixed by the [`RowKind`], so an
+/// empty replay still writes a header (CSV) or schema (Parquet).
 struct Frame {
     parquet: bool,
     names: Vec<String>,
     cols: Vec<Col>,
     rows: usize,
-    /// Whether rows were written already (the CSV header with them).
-    started: bool,
-    /// The Parquet file being written, once rows were: its bytes go to `spill`, from where
-    /// each write hands them on to the destination.
-    parquet_writer: Option<TableWriter<Spill>>,
-    spill: Spill,
-}
-
-/// Bytes a Parquet writer wrote and the destination has not taken yet.
-#[derive(Clone, Default)]
-struct Spill(std::rc::Rc<std::cell::RefCell<Vec<u8>>>);
-
-impl Write for Spill {
-    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        self.0.borrow_mut().extend_from_slice(buf);
-        Ok(buf.len())
-    }
-
-    fn flush(&mut self) -> io::Result<()> {
-        Ok(())
-    }
-}
-
-impl Spill {
-    fn drain_to(&self, out: &mut dyn Write) -> io::Result<()> {
-        let mut buf = self.0.borrow_mut();
-        out.write_all(&buf)?;
-        buf.clear();
-        Ok(())
-    }
+    /// The table being written, once rows were.
+    writer: Option<FrameWriter>,
 }
 
 impl Frame {
@@ -226,9 +198,7 @@ impl Frame {
             names,
             cols,
             rows: 0,
-            started: false,
-            parquet_writer: None,
-            spill: Spill::default(),
+            writer: None,
         }
     }
 
@@ -279,39 +249,31 @@ impl Frame {
 
     /// Write the rows collected so far.
     fn write(&mut self, out: &mut dyn Write) -> io::Result<()> {
-        let mut df = self.take()?;
-        if self.parquet {
-            let writer = match &mut self.parquet_writer {
-                Some(w) => w,
-                // Row groups encoded on this thread: the replay feeds them one at a time, and
-                // parallel encoding held more memory than it saved time.
-                None => self.parquet_writer.insert(
-                    TableWriter::new(self.spill.clone(), df.schema(), &["ts"])
-                        .map_err(io::Error::other)?,
-                ),
-            };
-            writer.write(&df).map_err(io::Error::other)?;
-            self.spill.drain_to(out)?;
-        } else {
-            CsvWriter::new(&mut *out)
-                .include_header(!self.started)
-                .finish(&mut df)
-                .map_err(io::Error::other)?;
-        }
-        self.started = true;
-        Ok(())
+        let df = self.take()?;
+        let writer = match &mut self.writer {
+            Some(w) => w,
+            None => {
+                let format = if self.parquet {
+                    TableFormat::Parquet
+                } else {
+                    TableFormat::Csv
+                };
+                let w = FrameWriter::new(format, df.schema()).map_err(io::Error::other)?;
+                self.writer.insert(w)
+            }
+        };
+        writer.write(df, out).map_err(io::Error::other)
     }
 
     /// Write the last rows and end the file.
     fn finish(mut self, out: &mut dyn Write) -> io::Result<()> {
-        if self.rows > 0 || !self.started {
+        if self.rows > 0 || self.writer.is_none() {
             self.write(out)?;
         }
-        if let Some(mut w) = self.parquet_writer.take() {
-            w.finish().map_err(io::Error::other)?;
-            self.spill.drain_to(out)?;
+        match self.writer.take() {
+            Some(mut w) => w.finish(out).map_err(io::Error::other),
+            None => Ok(()),
         }
-        Ok(())
     }
 }
 

@@ -529,7 +529,7 @@ impl JsonlRows {
 
     fn str(&self, (start, end): (usize, usize)) -> Option<&str> {
         let bytes = self.bytes.bytes().get(start..end)?;
-        std::str::from_utf8(bytes).ok()
+        simdutf8::basic::from_utf8(bytes).ok()
     }
 }
 

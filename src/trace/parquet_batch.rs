@@ -137,18 +137,16 @@ struct Plan {
     ts_scale: Option<i64>,
 }
 
-/// One stretch of rows: read with `metadata` (the file's footer narrowed to the row group, so
-/// polars looks at no other), rows `offset..offset + len` of what that footer holds.
+/// One stretch of rows of one row group: read with `metadata` (the file's footer narrowed to
+/// that row group, so polars looks at no other), rows `offset..offset + len` of it.
 #[derive(Clone)]
 struct Slice {
     metadata: Arc<FileMetadata>,
-    /// Whether `metadata` is one row group, so its columns can be decoded directly.
-    one_group: bool,
     offset: usize,
     len: usize,
     /// Rows of the file before this slice.
     first_row: usize,
-    /// The bytes of the slice's row group (`None`: several row groups).
+    /// The bytes of the slice's row group (`None`: it has no columns).
     span: Option<std::ops::Range<usize>>,
 }
 
@@ -610,7 +608,6 @@ impl Input {
                 let len = (rows - done).min(slice_rows);
                 slices.push(Slice {
                     metadata: Arc::clone(&one),
-                    one_group: true,
                     offset: done,
                     len,
                     first_row: first_row + done,
@@ -619,17 +616,6 @@ impl Input {
                 done += len;
             }
             first_row += rows;
-        }
-        if first_row < md.num_rows {
-            // Row groups that do not add up: let polars slice the rest.
-            slices.push(Slice {
-                metadata: Arc::clone(&md),
-                one_group: false,
-                offset: first_row,
-                len: md.num_rows - first_row,
-                first_row,
-                span: None,
-            });
         }
         let arrow = infer_schema(&md)?;
         let mut r = self.reader();
@@ -1076,14 +1062,23 @@ fn check_sizes(md: &FileMetadata, columns: &[String], bytes: &[u8]) -> PolarsRes
     use polars_parquet_format::PageHeader;
     use polars_parquet_format::thrift::protocol::TCompactInputProtocol;
     let file_len = bytes.len() as u64;
+    let in_groups = (md.row_groups.iter()).try_fold(0usize, |n, rg| n.checked_add(rg.num_rows()));
+    if in_groups != Some(md.num_rows) {
+        let in_groups = in_groups.map_or("more".to_owned(), |n| n.to_string());
+        polars_bail!(ComputeError: "damaged Parquet file: the footer gives {} rows, its row groups {in_groups}", md.num_rows);
+    }
     for (g, rg) in md.row_groups.iter().enumerate() {
         let rows = rg.num_rows() as u64;
         let group = g + 1;
+        // Rows are only as many as the pages of a column read hold: a count no column backs
+        // would have every row read as a call with no fields, billions of them from a few bytes.
+        let mut backed = false;
         for name in columns {
             let Some(metas) = rg.columns_under_root_iter(name) else {
                 continue;
             };
             for meta in metas {
+                backed = true;
                 let bad = |what: String| -> PolarsError {
                     polars_err!(ComputeError: "damaged Parquet file: row group {group}, column `{name}`: {what}")
                 };
@@ -1172,6 +1167,9 @@ fn check_sizes(md: &FileMetadata, columns: &[String], bytes: &[u8]) -> PolarsRes
                     )));
                 }
             }
+        }
+        if rows > 0 && !backed {
+            polars_bail!(ComputeError: "row group {group} has {rows} rows but none of the columns of a trace ({})", COLUMNS.join(", "));
         }
     }
     Ok(())
@@ -1311,7 +1309,7 @@ fn convert_slice(
     // Columns that fail to decode here are left to polars' reader of all columns, which then
     // fails (or not) exactly as the row reader does.
     let checked = match checks {
-        Some(cols) if slice.one_group => check_columns(input, slice, cols, names, memo)
+        Some(cols) => check_columns(input, slice, cols, names, memo)
             .ok()
             .flatten(),
         _ => None,

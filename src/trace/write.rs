@@ -4,18 +4,18 @@
 //! omitted, `ts` as RFC 3339 UTC with the shortest exact fraction. CSV: the columns of
 //! [`super::table`], `ts` as in JSONL, `args`/`arg_keys` as JSON text. Parquet: the same columns,
 //! `ts` as a UTC timestamp in nanoseconds, `latency_ms` as float64, the rest as (large) strings
-//! (see [`super::parquet_write`]).
+//! (see [`super::table_write`]).
 //! The origin (file, line) is not written: converted records are new input.
 
-use std::borrow::Borrow;
+use std::borrow::{Borrow, Cow};
 use std::io::Write;
 
 use polars::prelude::*;
 use serde::Serialize;
 use serde_json::{Map, Value};
 
-use super::parquet_write::TableWriter;
 use super::table::{BATCH_ROWS, COLUMNS};
+use super::table_write::{FrameWriter, TableFormat};
 use super::time::format_ts;
 use super::{Args, ArgsView, CallRecord, TraceError};
 use serde_json::value::RawValue;
@@ -49,34 +49,53 @@ struct JsonRecord<'a> {
 #[derive(Serialize)]
 #[serde(untagged)]
 enum JsonArgs<'a> {
-    Text(Box<RawValue>),
+    Text(&'a RawValue),
     Object(&'a Map<String, Value>),
-    Other(&'a RawValue),
 }
 
-/// [`JsonArgs`] for `args`, when they are values.
+/// [`JsonArgs`] for `args`, when they are values. Raw text is written as read, without
+/// building its map: [`RawArgs`](crate::call::RawArgs) only ever holds text that parses into
+/// one.
 fn json_args(args: &Args) -> Option<JsonArgs<'_>> {
-    if let Args::Raw(raw) = args {
-        let text = raw.text();
-        if !text.contains(['\n', '\r']) {
-            if let Ok(v) = RawValue::from_string(text.to_string()) {
-                return Some(JsonArgs::Text(v));
-            }
+    let text = match args {
+        Args::Raw(raw) => raw.text(),
+        Args::NotObject(text) => text,
+        Args::Values(m) => return Some(JsonArgs::Object(m)),
+        Args::Keys(_) | Args::Unrecorded => return None,
+    };
+    if !text.contains(['\n', '\r']) {
+        if let Ok(v) = serde_json::from_str::<&RawValue>(text) {
+            return Some(JsonArgs::Text(v));
         }
     }
     match args.view() {
         ArgsView::Values(m) => Some(JsonArgs::Object(m)),
-        ArgsView::NotObject(text) => serde_json::from_str(text).ok().map(JsonArgs::Other),
+        ArgsView::NotObject(text) => serde_json::from_str(text).ok().map(JsonArgs::Text),
         _ => None,
     }
 }
 
 /// The JSON text of `args`, when they are values (see [`JsonArgs`]).
-fn args_text(args: &Args) -> Option<String> {
+fn args_text(args: &Args) -> Option<Cow<'_, str>> {
+    if let Args::Raw(raw) = args {
+        // Checked when read: the text as it is, but for the whitespace after it that a
+        // parse would leave out.
+        let text = raw.text().trim_end_matches([' ', '\t']);
+        if !text.contains(['\n', '\r']) {
+            return Some(Cow::Borrowed(text));
+        }
+    }
     match json_args(args)? {
-        JsonArgs::Text(v) => Some(v.get().to_string()),
-        JsonArgs::Object(m) => serde_json::to_string(m).ok(),
-        JsonArgs::Other(v) => Some(v.get().to_string()),
+        JsonArgs::Text(v) => Some(Cow::Borrowed(v.get())),
+        JsonArgs::Object(m) => serde_json::to_string(m).ok().map(Cow::Owned),
+    }
+}
+
+/// The recorded top-level keys, when only they were recorded.
+fn arg_keys(args: &Args) -> Option<&[String]> {
+    match args {
+        Args::Keys(k) => Some(k),
+        _ => None,
     }
 }
 
@@ -108,11 +127,7 @@ pub fn write_jsonl<R: Borrow<CallRecord>>(
     let mut n = 0;
     for r in records {
         let r = r.borrow();
-        let (args, arg_keys) = match r.args.view() {
-            ArgsView::Values(_) | ArgsView::NotObject(_) => (json_args(&r.args), None),
-            ArgsView::Keys(k) => (None, Some(k)),
-            ArgsView::Unrecorded => (None, None),
-        };
+        let (args, arg_keys) = (json_args(&r.args), arg_keys(&r.args));
         let rec = JsonRecord {
             ts: format_ts(r.ts),
             server: &r.server,
@@ -148,62 +163,54 @@ enum TsAs {
 
 fn frame<R: Borrow<CallRecord>>(batch: &[R], ts_as: TsAs) -> PolarsResult<DataFrame> {
     let batch: Vec<&CallRecord> = batch.iter().map(Borrow::borrow).collect();
-    let text = |f: &dyn Fn(&CallRecord) -> Option<String>| -> Vec<Option<String>> {
-        batch.iter().map(|r| f(r)).collect()
+    // Text columns are built from borrowed cells: no string per cell.
+    let text = |name: &str, f: &dyn Fn(&CallRecord) -> Option<&str>| -> Column {
+        StringChunked::from_iter_options(name.into(), batch.iter().map(|r| f(r))).into_column()
     };
     let ts = match ts_as {
-        TsAs::Text => Column::new("ts".into(), text(&|r| Some(format_ts(r.ts)))),
+        TsAs::Text => {
+            StringChunked::from_iter_values("ts".into(), batch.iter().map(|r| format_ts(r.ts)))
+                .into_column()
+        }
         TsAs::Nanos => Column::new(
             "ts".into(),
             batch.iter().map(|r| r.ts).collect::<Vec<i64>>(),
         ),
     };
+    let args =
+        StringChunked::from_iter_options("args".into(), batch.iter().map(|r| args_text(&r.args)))
+            .into_column();
+    let keys: Vec<Option<String>> = batch
+        .iter()
+        .map(|r| arg_keys(&r.args).and_then(|k| serde_json::to_string(k).ok()))
+        .collect();
     let columns = vec![
         ts,
-        Column::new("server".into(), text(&|r| Some(r.server.to_string()))),
-        Column::new(
-            "grant".into(),
-            text(&|r| r.grant.as_deref().map(str::to_string)),
-        ),
-        Column::new(
-            "session".into(),
-            text(&|r| r.session.as_deref().map(str::to_string)),
-        ),
-        Column::new("tool".into(), text(&|r| Some(r.tool.to_string()))),
-        Column::new("args".into(), text(&|r| args_text(&r.args))),
-        Column::new(
-            "arg_keys".into(),
-            text(&|r| match r.args.view() {
-                ArgsView::Keys(k) => serde_json::to_string(k).ok(),
-                _ => None,
-            }),
-        ),
-        Column::new("id".into(), text(&|r| r.id.clone())),
-        Column::new(
-            "recorded_decision".into(),
-            text(&|r| {
-                r.recorded
-                    .as_ref()
-                    .and_then(|c| c.decision)
-                    .map(|d| d.as_str().to_string())
-            }),
-        ),
-        Column::new(
-            "recorded_rule".into(),
-            text(&|r| r.recorded.as_ref().and_then(|c| c.rule.clone())),
-        ),
-        Column::new(
-            "recorded_message".into(),
-            text(&|r| r.recorded.as_ref().and_then(|c| c.message.clone())),
-        ),
-        Column::new(
-            "recorded_policy_version".into(),
-            text(&|r| r.recorded.as_ref().and_then(|c| c.policy_version.clone())),
-        ),
-        Column::new(
-            "upstream".into(),
-            text(&|r| r.upstream.map(|u| u.as_str().to_string())),
-        ),
+        text("server", &|r| Some(&r.server)),
+        text("grant", &|r| r.grant.as_deref()),
+        text("session", &|r| r.session.as_deref()),
+        text("tool", &|r| Some(&r.tool)),
+        args,
+        Column::new("arg_keys".into(), keys),
+        text("id", &|r| r.id.as_deref()),
+        text("recorded_decision", &|r| {
+            r.recorded
+                .as_ref()
+                .and_then(|c| c.decision)
+                .map(|d| d.as_str())
+        }),
+        text("recorded_rule", &|r| {
+            r.recorded.as_ref().and_then(|c| c.rule.as_deref())
+        }),
+        text("recorded_message", &|r| {
+            r.recorded.as_ref().and_then(|c| c.message.as_deref())
+        }),
+        text("recorded_policy_version", &|r| {
+            r.recorded
+                .as_ref()
+                .and_then(|c| c.policy_version.as_deref())
+        }),
+        text("upstream", &|r| r.upstream.map(|u| u.as_str())),
         Column::new(
             "latency_ms".into(),
             batch
@@ -225,17 +232,7 @@ pub fn write_csv<R: Borrow<CallRecord>>(
     records: impl IntoIterator<Item = R>,
     out: &mut dyn Write,
 ) -> Result<u64, TraceError> {
-    let err = write_err("csv");
-    let schema = schema(TsAs::Text).map_err(|e| err(&e))?;
-    let mut w = CsvWriter::new(&mut *out)
-        .include_header(true)
-        .batched(&schema)
-        .map_err(|e| err(&e))?;
-    let n = batches(records, |b| w.write_batch(&frame(b, TsAs::Text)?)).map_err(|e| err(&e))?;
-    w.finish().map_err(|e| err(&e))?;
-    drop(w);
-    out.flush().map_err(|e| err(&e))?;
-    Ok(n)
+    write_table(records, out, TableFormat::Csv, TsAs::Text, "csv")
 }
 
 /// Write records as Parquet (via polars, one row group per batch); returns how many.
@@ -243,14 +240,22 @@ pub fn write_parquet<R: Borrow<CallRecord>>(
     records: impl IntoIterator<Item = R>,
     out: &mut dyn Write,
 ) -> Result<u64, TraceError> {
-    let err = write_err("parquet");
-    let schema = schema(TsAs::Nanos).map_err(|e| err(&e))?;
-    // Row groups encoded on this thread, one at a time as records come: parallel encoding held
-    // more memory than it saved time.
-    let mut w = TableWriter::new(&mut *out, &schema, &["ts"]).map_err(|e| err(&e))?;
-    let n = batches(records, |b| w.write(&frame(b, TsAs::Nanos)?)).map_err(|e| err(&e))?;
-    w.finish().map_err(|e| err(&e))?;
-    drop(w);
+    write_table(records, out, TableFormat::Parquet, TsAs::Nanos, "parquet")
+}
+
+/// Write records as a table, [`BATCH_ROWS`] at a time, encoded on a thread of their own.
+fn write_table<R: Borrow<CallRecord>>(
+    records: impl IntoIterator<Item = R>,
+    out: &mut dyn Write,
+    format: TableFormat,
+    ts_as: TsAs,
+    what: &'static str,
+) -> Result<u64, TraceError> {
+    let err = write_err(what);
+    let schema = schema(ts_as).map_err(|e| err(&e))?;
+    let mut w = FrameWriter::new(format, &schema).map_err(|e| err(&e))?;
+    let n = batches(records, |b| w.write(frame(b, ts_as)?, &mut *out)).map_err(|e| err(&e))?;
+    w.finish(&mut *out).map_err(|e| err(&e))?;
     out.flush().map_err(|e| err(&e))?;
     Ok(n)
 }

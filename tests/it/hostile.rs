@@ -78,6 +78,12 @@ fn footers_polars_would_trust_are_refused_at_once() {
         "fixtures/damaged/thrift_bool.parquet",
         "damaged Parquet file: the footer at byte 4331: field 12 of ColumnMetaData at byte 458 declares type 9, the format's is type 12",
     );
+    // A row group declaring 33 billion rows in a file of 10, and no column of a trace to
+    // hold them: every row was read as a call with no fields, for hours.
+    assert_fails_everywhere(
+        "fixtures/fuzz/trace_parquet/row-group-of-billions.parquet",
+        "damaged Parquet file: the footer gives 10 rows, its row groups 33151778815",
+    );
     // A list of the right type declaring more elements than bytes are left.
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("long-list.parquet");
@@ -95,6 +101,27 @@ fn footers_polars_would_trust_are_refused_at_once() {
         stderr,
         format!(
             "error: {name}: damaged Parquet file: the footer at byte 4: a list of 1000000000 elements in 1 bytes\n"
+        )
+    );
+}
+
+/// A valid Parquet file with none of a trace's columns is refused as a whole, not read as
+/// rows of calls with no fields.
+#[test]
+fn a_parquet_file_with_no_trace_column_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("other.parquet");
+    let mut df = df!("when" => [1i64, 2, 3], "what" => ["a", "b", "c"]).unwrap();
+    ParquetWriter::new(std::fs::File::create(&path).expect("create"))
+        .finish(&mut df)
+        .expect("write");
+    let name = path.to_str().unwrap();
+    let (code, _, stderr) = run(&["stats", name]);
+    assert_eq!(code, 2);
+    assert_eq!(
+        stderr,
+        format!(
+            "error: {name}: row group 1 has 3 rows but none of the columns of a trace (ts, server, grant, session, tool, args, arg_keys, id, recorded_decision, recorded_rule, recorded_message, recorded_policy_version, upstream, latency_ms)\n"
         )
     );
 }

@@ -1,0 +1,231 @@
+//! The one table writer of the project (`convert --to csv|parquet`, the per-call reports and
+//! `generate`): [`FrameWriter`] takes data frames and writes them as CSV or Parquet on a thread
+//! of its own, so that encoding and compression overlap with whatever produces the rows.
+//! Parquet is written in the most widely readable Arrow types:
+//!
+//! polars' own writer stores text as Arrow string views, which older readers reject (pyarrow
+//! before 16: "Unrecognized type: 24"). This writer hands polars' Parquet encoder the oldest
+//! compatible Arrow types instead: text as `large_string`, and the timestamp columns as
+//! `timestamp[ns, tz=UTC]` (Parquet `TIMESTAMP(NANOS, isAdjustedToUTC=true)`), so that every
+//! reader sees the unit and the instant exactly.
+
+use std::io::{self, Write};
+use std::sync::mpsc::{SyncSender, sync_channel};
+use std::sync::{Arc, Mutex, PoisonError};
+use std::thread::JoinHandle;
+
+use polars::prelude::*;
+use polars_arrow::array::PrimitiveArray;
+use polars_arrow::datatypes::{ArrowDataType, ArrowSchema, TimeUnit as ArrowTimeUnit};
+use polars_arrow::record_batch::RecordBatchT;
+use polars_buffer::Buffer;
+use polars_parquet::write::{
+    CompressionOptions, Encoding, FileWriter, RowGroupIterator, StatisticsOptions, Version,
+    WriteOptions, get_dtype_encoding,
+};
+
+/// Writes data frames of one schema as Parquet row groups, on the caller's thread.
+struct TableWriter<W: Write> {
+    writer: FileWriter<W>,
+    schema: Arc<ArrowSchema>,
+    encodings: Buffer<Vec<Encoding>>,
+    options: WriteOptions,
+    /// Columns holding nanoseconds since the epoch (Int64 in the frames), written as UTC
+    /// timestamps.
+    timestamps: Vec<usize>,
+}
+
+/// The Arrow type of a timestamp column.
+pub(crate) fn utc_nanos() -> ArrowDataType {
+    ArrowDataType::Timestamp(ArrowTimeUnit::Nanosecond, Some("UTC".into()))
+}
+
+impl<W: Write> TableWriter<W> {
+    /// A writer of frames with `schema`; the columns named in `timestamps` (Int64 nanoseconds
+    /// in the frames) are written as UTC timestamps.
+    fn new(out: W, schema: &Schema, timestamps: &[&str]) -> PolarsResult<Self> {
+        let mut arrow = schema.to_arrow(CompatLevel::oldest());
+        let mut ts = Vec::new();
+        for name in timestamps {
+            if let (Some(i), Some(field)) = (arrow.index_of(name), arrow.get_mut(name)) {
+                field.dtype = utc_nanos();
+                ts.push(i);
+            }
+        }
+        let encodings = arrow
+            .iter_values()
+            .map(|f| get_dtype_encoding(&f.dtype))
+            .collect();
+        let options = WriteOptions {
+            statistics: StatisticsOptions::default(),
+            compression: CompressionOptions::Zstd(None),
+            version: Version::V1,
+            data_page_size: None,
+        };
+        Ok(TableWriter {
+            writer: FileWriter::try_new(out, arrow.clone(), options)?,
+            schema: Arc::new(arrow),
+            encodings,
+            options,
+            timestamps: ts,
+        })
+    }
+
+    /// Write `df` (the writer's schema) as one row group per chunk.
+    fn write(&mut self, df: &DataFrame) -> PolarsResult<()> {
+        if df.height() == 0 {
+            return Ok(());
+        }
+        let mut df = df.clone();
+        df.rechunk_mut();
+        for batch in df.iter_chunks(CompatLevel::oldest(), false) {
+            let rows = batch.len();
+            let mut arrays = batch.into_arrays();
+            for &i in &self.timestamps {
+                let Some(nanos) = arrays[i].as_any().downcast_ref::<PrimitiveArray<i64>>() else {
+                    polars_bail!(ComputeError: "a timestamp column is not Int64");
+                };
+                arrays[i] = nanos.clone().to(utc_nanos()).boxed();
+            }
+            let batch = RecordBatchT::try_new(rows, Arc::clone(&self.schema), arrays)?;
+            let groups = RowGroupIterator::try_new(
+                std::iter::once(Ok(batch)),
+                &self.schema,
+                self.options,
+                self.encodings.clone(),
+            )?;
+            for group in groups {
+                self.writer.write(rows as u64, group?)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Write the footer; the file's size.
+    fn finish(&mut self) -> PolarsResult<u64> {
+        self.writer.end(None)
+    }
+}
+
+/// The table formats [`FrameWriter`] writes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum TableFormat {
+    /// CSV with a header row.
+    Csv,
+    /// Parquet; the frames' `ts` column (Int64 nanoseconds) is written as a UTC timestamp.
+    Parquet,
+}
+
+/// Bytes the writing thread wrote and the destination has not taken yet.
+#[derive(Clone, Default)]
+struct Spill(Arc<Mutex<Vec<u8>>>);
+
+impl Write for Spill {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        (self.0.lock().unwrap_or_else(PoisonError::into_inner)).extend_from_slice(buf);
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}
+
+impl Spill {
+    fn drain_to(&self, out: &mut dyn Write) -> io::Result<()> {
+        let bytes = std::mem::take(&mut *self.0.lock().unwrap_or_else(PoisonError::into_inner));
+        out.write_all(&bytes)
+    }
+}
+
+/// Writes data frames of one schema as CSV or Parquet (one row group per frame) on a thread of
+/// its own. The bytes it has written are handed to the destination by the caller's thread at
+/// each [`FrameWriter::write`] and at [`FrameWriter::finish`], so the destination need not be
+/// `Send`; at most one frame waits while another is encoded, so memory stays that of two
+/// frames and their encoded bytes.
+pub(crate) struct FrameWriter {
+    frames: Option<SyncSender<DataFrame>>,
+    worker: Option<JoinHandle<PolarsResult<()>>>,
+    spill: Spill,
+}
+
+impl FrameWriter {
+    /// A writer of frames with `schema`, in `format`. An empty table still gets its header
+    /// (CSV) or schema (Parquet).
+    pub(crate) fn new(format: TableFormat, schema: &Schema) -> PolarsResult<FrameWriter> {
+        let spill = Spill::default();
+        let (frames, rx) = sync_channel::<DataFrame>(1);
+        let schema = schema.clone();
+        let mut sink = spill.clone();
+        let worker = std::thread::Builder::new()
+            .name("table-write".into())
+            .spawn(move || -> PolarsResult<()> {
+                match format {
+                    TableFormat::Parquet => {
+                        let mut w = TableWriter::new(sink, &schema, &["ts"])?;
+                        for df in rx {
+                            w.write(&df)?;
+                        }
+                        w.finish()?;
+                    }
+                    TableFormat::Csv => {
+                        let mut header = true;
+                        for mut df in rx {
+                            if df.height() == 0 && !header {
+                                continue;
+                            }
+                            CsvWriter::new(&mut sink)
+                                .include_header(header)
+                                .finish(&mut df)?;
+                            header = false;
+                        }
+                        if header {
+                            CsvWriter::new(&mut sink)
+                                .include_header(true)
+                                .finish(&mut DataFrame::empty_with_schema(&schema))?;
+                        }
+                    }
+                }
+                Ok(())
+            })
+            .map_err(|e| polars_err!(ComputeError: "cannot start the table writer: {e}"))?;
+        Ok(FrameWriter {
+            frames: Some(frames),
+            worker: Some(worker),
+            spill,
+        })
+    }
+
+    /// Queue `df` to be written, and hand what is written so far to `out`.
+    pub(crate) fn write(&mut self, df: DataFrame, out: &mut dyn Write) -> PolarsResult<()> {
+        let sent = self.frames.as_ref().is_some_and(|f| f.send(df).is_ok());
+        if !sent {
+            // The writing thread stopped: its error says why.
+            return self.finish(out);
+        }
+        self.spill.drain_to(out)?;
+        Ok(())
+    }
+
+    /// Write what is queued and end the table; everything written goes to `out`.
+    pub(crate) fn finish(&mut self, out: &mut dyn Write) -> PolarsResult<()> {
+        drop(self.frames.take());
+        let result = match self.worker.take() {
+            Some(worker) => worker
+                .join()
+                .unwrap_or_else(|_| Err(polars_err!(ComputeError: "the table writer stopped"))),
+            None => Err(polars_err!(ComputeError: "the table was already finished")),
+        };
+        self.spill.drain_to(out)?;
+        result
+    }
+}
+
+impl Drop for FrameWriter {
+    fn drop(&mut self) {
+        drop(self.frames.take());
+        if let Some(worker) = self.worker.take() {
+            let _ = worker.join();
+        }
+    }
+}
