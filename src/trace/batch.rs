@@ -143,6 +143,22 @@ pub trait BatchRows: Send {
     fn id(&self, row: usize) -> Option<String> {
         self.record(row).id
     }
+    /// What row `row`'s record holds beyond the batch's columns, when that is all it holds
+    /// (`None`: only [`BatchRows::record`] gives the record, e.g. for a recorded decision's rule
+    /// and message, or a session the columns left out).
+    fn rest(&self, _row: usize) -> Option<RowRest> {
+        None
+    }
+}
+
+/// The fields of a record a batch does not keep in columns (see [`BatchRows::rest`]).
+pub struct RowRest {
+    /// The recorded arguments.
+    pub args: Args,
+    /// The request id.
+    pub id: Option<String>,
+    /// Upstream latency in milliseconds.
+    pub latency_ms: Option<f64>,
 }
 
 /// Calls of one stretch of one input, in file order.

@@ -26,7 +26,7 @@ use std::thread;
 use memmap2::Mmap;
 use serde_json::Value;
 
-use super::batch::{BatchRows, BatchSource, CallBatch, LocalSymbols, Symbols};
+use super::batch::{BatchRows, BatchSource, CallBatch, LocalSymbols, RowRest, Symbols};
 use super::format::UTF8_BOM;
 use super::input::open_decoded;
 use super::intern::Interner;
@@ -447,6 +447,12 @@ struct Parsed {
     args: Vec<(usize, usize)>,
     /// Per row, the request id's JSON text as a range of the chunk; empty when there is none.
     ids: Vec<(usize, usize)>,
+    /// Per row, `latency_ms` as a range of the line (empty when there is none), or
+    /// [`WHOLE_LINE`] when only the whole line gives the record (a `recorded` object, whose
+    /// rule and message the scanner does not keep).
+    latency: Vec<(u32, u32)>,
+    /// Whether the session column holds the lines' sessions.
+    sessions: bool,
     /// Rows the general code read, with their records, by row.
     records: Vec<(usize, CallRecord)>,
     /// Lines in the chunk, blank ones included.
@@ -467,6 +473,7 @@ impl Parsed {
             text: Vec::with_capacity(rows),
             args: Vec::with_capacity(rows),
             ids: Vec::with_capacity(rows),
+            latency: Vec::with_capacity(rows),
             ..Parsed::default()
         }
     }
@@ -488,6 +495,8 @@ impl Parsed {
             text: self.text,
             args: self.args,
             ids: self.ids,
+            latency: self.latency,
+            sessions: self.sessions,
             records: self.records,
         };
         CallBatch {
@@ -515,8 +524,14 @@ struct JsonlRows {
     text: Vec<(usize, usize)>,
     args: Vec<(usize, usize)>,
     ids: Vec<(usize, usize)>,
+    latency: Vec<(u32, u32)>,
+    /// Whether the session column holds the lines' sessions (not left out).
+    sessions: bool,
     records: Vec<(usize, CallRecord)>,
 }
+
+/// A row's `latency` entry when only the whole line gives its record.
+const WHOLE_LINE: (u32, u32) = (u32::MAX, u32::MAX);
 
 impl JsonlRows {
     /// The record of a row the general code read.
@@ -600,6 +615,25 @@ impl BatchRows for JsonlRows {
         }
         let token = self.str(*self.ids.get(row)?)?;
         id_of(token, (0, token.len()))
+    }
+
+    fn rest(&self, row: usize) -> Option<RowRest> {
+        let latency = *self.latency.get(row)?;
+        if !self.sessions || latency == WHOLE_LINE || self.general(row).is_some() {
+            return None;
+        }
+        let latency_ms = match latency {
+            (0, 0) => None,
+            (a, b) => {
+                let text = self.text.get(row).and_then(|&t| self.str(t))?;
+                number_at(text, (a as usize, b as usize)).and_then(|n| n.as_f64())
+            }
+        };
+        Some(RowRest {
+            args: self.args(row),
+            id: self.id(row),
+            latency_ms,
+        })
     }
 }
 
@@ -709,6 +743,7 @@ fn parse_chunk(
     names: &mut Interner,
 ) -> Parsed {
     let mut out = Parsed::with_capacity((bytes.len() / 160 + 1).min(1 << 14));
+    out.sessions = sessions;
     // One validation for the whole chunk; lines split at newlines stay valid. Only when the
     // chunk holds invalid UTF-8 is every line checked on its own, for the error.
     let whole = simdutf8::basic::from_utf8(bytes).ok();
@@ -760,6 +795,13 @@ fn parse_chunk(
                     };
                     out.args.push(in_chunk(l.args));
                     out.ids.push(in_chunk(l.id));
+                    let in_line = |(a, b): (usize, usize)| {
+                        Some((u32::try_from(a).ok()?, u32::try_from(b).ok()?))
+                    };
+                    out.latency.push(match in_line(l.latency) {
+                        Some(range) if !l.has_recorded && range != WHOLE_LINE => range,
+                        _ => WHOLE_LINE,
+                    });
                 }
                 Ok((t, None)) => match general(t, Origin { file, line }, names) {
                     Ok(rec) => {
@@ -779,6 +821,7 @@ fn parse_chunk(
                         out.text.push((from, stop));
                         out.args.push((0, 0));
                         out.ids.push((0, 0));
+                        out.latency.push(WHOLE_LINE);
                         out.records.push((out.ts.len() - 1, rec));
                     }
                     Err(e) => out.skipped.push((line, e)),

@@ -28,6 +28,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use super::agentgateway::AgentGatewaySource;
+use super::batch::RowRest;
 use super::claude_code::ClaudeCode;
 use super::claude_desktop::Claude;
 use super::cline::ClineSource;
@@ -301,6 +302,11 @@ impl BatchRows for Gathered {
         self.parts[p as usize].record(r as usize)
     }
 
+    fn rest(&self, row: usize) -> Option<RowRest> {
+        let (p, r) = self.at[row];
+        self.parts[p as usize].rest(r as usize)
+    }
+
     fn id(&self, row: usize) -> Option<String> {
         let (p, r) = self.at[row];
         self.parts[p as usize].id(r as usize)
@@ -402,12 +408,35 @@ impl<'a> Call<'a> {
     /// When the call's upstream reply arrived, from its recorded latency (reads the whole
     /// record: ask only for calls whose reply matters).
     pub fn reply_at(&self) -> Option<Nanos> {
-        let latency = self.batch.rows.record(self.row).latency_ms?;
+        let latency = match self.batch.rows.rest(self.row) {
+            Some(rest) => rest.latency_ms,
+            None => self.batch.rows.record(self.row).latency_ms,
+        }?;
         crate::call::reply_time(self.ts(), latency)
     }
 
     /// The call's whole record, exactly as its format's reader reads it.
     pub fn record(&self) -> CallRecord {
+        let origin = Origin {
+            file: self.batch.file,
+            line: self.batch.line[self.row],
+        };
+        if let Some(rest) = self.batch.rows.rest(self.row) {
+            // The columns hold the rest: no second read of the row.
+            return CallRecord {
+                ts: self.ts(),
+                server: self.server().clone(),
+                grant: self.grant().cloned(),
+                session: self.session().cloned(),
+                tool: self.tool().clone(),
+                args: rest.args,
+                id: rest.id,
+                recorded: None,
+                upstream: self.upstream(),
+                latency_ms: rest.latency_ms,
+                origin,
+            };
+        }
         let mut rec = self.batch.rows.record(self.row);
         rec.origin.file = self.batch.file;
         // The run's one copy of each name.

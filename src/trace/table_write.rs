@@ -141,8 +141,8 @@ impl Spill {
 /// Writes data frames of one schema as CSV or Parquet (one row group per frame) on a thread of
 /// its own. The bytes it has written are handed to the destination by the caller's thread at
 /// each [`FrameWriter::write`] and at [`FrameWriter::finish`], so the destination need not be
-/// `Send`; at most one frame waits while another is encoded, so memory stays that of two
-/// frames and their encoded bytes.
+/// `Send`. A frame is handed over only when the thread is ready to take it, so at most two
+/// frames are in memory: one being encoded, one being filled.
 pub(crate) struct FrameWriter {
     frames: Option<SyncSender<DataFrame>>,
     worker: Option<JoinHandle<PolarsResult<()>>>,
@@ -154,7 +154,7 @@ impl FrameWriter {
     /// (CSV) or schema (Parquet).
     pub(crate) fn new(format: TableFormat, schema: &Schema) -> PolarsResult<FrameWriter> {
         let spill = Spill::default();
-        let (frames, rx) = sync_channel::<DataFrame>(1);
+        let (frames, rx) = sync_channel::<DataFrame>(0);
         let schema = schema.clone();
         let mut sink = spill.clone();
         let worker = std::thread::Builder::new()

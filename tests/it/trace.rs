@@ -1078,3 +1078,55 @@ fn jsonrpc_pairing_tells_a_numeric_id_from_a_string_id() {
         (1, 1, 1)
     );
 }
+
+/// A call's record built from its batch's columns and what the row keeps beside them
+/// (`BatchRows::rest`) is the record the row's whole line gives, for every fixture (recorded
+/// decisions, latencies, numeric and escaped ids, lines the scanner declines) and a generated
+/// trace, with sessions read and left out.
+#[test]
+fn records_from_columns_equal_records_from_whole_lines() {
+    let dir = tempfile::tempdir().unwrap();
+    let generated = dir.path().join("generated.jsonl");
+    let mut out = std::fs::File::create(&generated).unwrap();
+    let lines = [
+        r#"{"ts":"2026-08-01T10:00:00Z","server":"s","tool":"a","id":7,"latency_ms":12.5,"args":{"x":1}}"#,
+        r#"{"ts":"2026-08-01T10:00:01Z","server":"s","grant":"g","session":"x","tool":"a","id":"q\"1","latency_ms":1e2}"#,
+        r#"{"ts":"2026-08-01T10:00:02Z","server":"s","tool":"b","recorded":{"decision":"deny","rule":"r","message":"m"},"latency_ms":3}"#,
+        r#"{"ts":"2026-08-01T10:00:03Z","server":"s","tool":"b","arg_keys":["k"],"upstream":"error","latency_ms":null}"#,
+        r#"{"ts":"2026-08-01T10:00:04Z","server":"s","tool":"b","args":{"deep":[[[[{"a":"\u00e9"}]]]]},"extra":{"x":[1,2]}}"#,
+    ];
+    for line in lines {
+        writeln!(out, "{line}").unwrap();
+    }
+    drop(out);
+    let mut inputs: Vec<String> =
+        std::fs::read_dir(format!("{}/fixtures/traces", env!("CARGO_MANIFEST_DIR")))
+            .unwrap()
+            .map(|e| e.unwrap().path().display().to_string())
+            .filter(|p| p.ends_with(".jsonl"))
+            .collect();
+    inputs.sort();
+    inputs.push(generated.display().to_string());
+    let mut from_columns = 0;
+    for input in &inputs {
+        for skip_sessions in [false, true] {
+            let Ok(mut trace) = Trace::open(std::slice::from_ref(input), &ReadOptions::default())
+            else {
+                continue;
+            };
+            if skip_sessions {
+                trace.skip_sessions();
+            }
+            while let Ok(Some(call)) = trace.next_call() {
+                let mut whole = call.batch.rows.record(call.row);
+                whole.origin.file = call.batch.file;
+                from_columns += usize::from(call.batch.rows.rest(call.row).is_some());
+                assert_eq!(call.record(), whole, "{input} #{}", call.index);
+            }
+        }
+    }
+    assert!(
+        from_columns > 100,
+        "records built from columns: {from_columns}"
+    );
+}
