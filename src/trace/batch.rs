@@ -143,6 +143,10 @@ pub trait BatchRows: Send {
     fn id(&self, row: usize) -> Option<String> {
         self.record(row).id
     }
+    /// Row `row`'s upstream latency in milliseconds, when recorded.
+    fn latency(&self, row: usize) -> Option<f64> {
+        self.record(row).latency_ms
+    }
     /// What row `row`'s record holds beyond the batch's columns, when that is all it holds
     /// (`None`: only [`BatchRows::record`] gives the record, e.g. for a recorded decision's rule
     /// and message, or a session the columns left out).

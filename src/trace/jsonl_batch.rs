@@ -617,22 +617,25 @@ impl BatchRows for JsonlRows {
         id_of(token, (0, token.len()))
     }
 
-    fn rest(&self, row: usize) -> Option<RowRest> {
-        let latency = *self.latency.get(row)?;
-        if !self.sessions || latency == WHOLE_LINE || self.general(row).is_some() {
-            return None;
-        }
-        let latency_ms = match latency {
-            (0, 0) => None,
-            (a, b) => {
+    fn latency(&self, row: usize) -> Option<f64> {
+        match self.latency.get(row) {
+            Some(&WHOLE_LINE) | None => self.record(row).latency_ms,
+            Some((0, 0)) => None,
+            Some(&(a, b)) => {
                 let text = self.text.get(row).and_then(|&t| self.str(t))?;
                 number_at(text, (a as usize, b as usize)).and_then(|n| n.as_f64())
             }
-        };
+        }
+    }
+
+    fn rest(&self, row: usize) -> Option<RowRest> {
+        if !self.sessions || *self.latency.get(row)? == WHOLE_LINE || self.general(row).is_some() {
+            return None;
+        }
         Some(RowRest {
             args: self.args(row),
             id: self.id(row),
-            latency_ms,
+            latency_ms: self.latency(row),
         })
     }
 }

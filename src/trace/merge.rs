@@ -307,6 +307,11 @@ impl BatchRows for Gathered {
         self.parts[p as usize].rest(r as usize)
     }
 
+    fn latency(&self, row: usize) -> Option<f64> {
+        let (p, r) = self.at[row];
+        self.parts[p as usize].latency(r as usize)
+    }
+
     fn id(&self, row: usize) -> Option<String> {
         let (p, r) = self.at[row];
         self.parts[p as usize].id(r as usize)
@@ -405,13 +410,10 @@ impl<'a> Call<'a> {
         }
     }
 
-    /// When the call's upstream reply arrived, from its recorded latency (reads the whole
-    /// record: ask only for calls whose reply matters).
+    /// When the call's upstream reply arrived, from its recorded latency (ask only for calls
+    /// whose reply matters: a reader may decode a column for it).
     pub fn reply_at(&self) -> Option<Nanos> {
-        let latency = match self.batch.rows.rest(self.row) {
-            Some(rest) => rest.latency_ms,
-            None => self.batch.rows.record(self.row).latency_ms,
-        }?;
+        let latency = self.batch.rows.latency(self.row)?;
         crate::call::reply_time(self.ts(), latency)
     }
 

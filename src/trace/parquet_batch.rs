@@ -1405,6 +1405,7 @@ fn convert_slice(
         arg_keys,
         judged,
         full,
+        latency: std::cell::OnceCell::new(),
     };
     Ok(CallBatch {
         file: input.file,
@@ -2170,6 +2171,9 @@ struct Rows {
     /// All columns of the slice, read on the first whole record asked for (`None` when that
     /// read failed).
     full: std::cell::OnceCell<Option<Batch>>,
+    /// The slice's `latency_ms` column alone, read on the first latency asked for (a failed
+    /// call's reply time) unless the whole slice was read.
+    latency: std::cell::OnceCell<Option<Batch>>,
 }
 
 impl Rows {
@@ -2187,6 +2191,28 @@ impl BatchRows for Rows {
         }
         let srow = self.srow(row);
         vouched_args(self.args.get(srow), self.arg_keys.get(srow)).unwrap_or_default()
+    }
+
+    fn latency(&self, row: usize) -> Option<f64> {
+        if self.judged.contains_key(&row) || !self.input.columns.iter().any(|c| c == "latency_ms") {
+            return self.record(row).latency_ms;
+        }
+        let srow = self.srow(row);
+        let column = match self.full.get() {
+            Some(full) => full,
+            None => self.latency.get_or_init(|| {
+                guard::catch(|| {
+                    let df = self.input.read(&self.slice, Some(&["latency_ms"])).ok()?;
+                    Batch::new(&df).ok()
+                })
+                .ok()
+                .flatten()
+            }),
+        };
+        match column.as_ref().map(|b| b.latency(srow)) {
+            Some(Ok(latency)) => latency,
+            _ => self.record(row).latency_ms,
+        }
     }
 
     fn record(&self, row: usize) -> CallRecord {

@@ -87,6 +87,24 @@ const TEXT_COLS: [&str; 12] = [
 ];
 
 impl Batch {
+    /// Row `row`'s `latency_ms`.
+    pub(crate) fn latency(&self, row: usize) -> Result<Option<f64>, LineError> {
+        Ok(match &self.latency {
+            None => None,
+            Some(FloatCol::Num(c)) => c.get(row),
+            Some(FloatCol::Text(c)) => match c.get(row).filter(|s| !s.is_empty()) {
+                None => None,
+                Some(s) => Some(s.trim().parse::<f64>().map_err(|_| {
+                    LineError::at(
+                        "wrong type",
+                        "latency_ms",
+                        format!("expected a number, found {s:?}"),
+                    )
+                })?),
+            },
+        })
+    }
+
     /// Type the columns of a polars batch; only a column polars cannot show as text fails.
     pub(crate) fn new(df: &DataFrame) -> PolarsResult<Batch> {
         let ts = match df.column("ts").ok() {
@@ -232,20 +250,7 @@ impl Batch {
                 )
             })?),
         };
-        let latency_ms = match &self.latency {
-            None => None,
-            Some(FloatCol::Num(c)) => c.get(row),
-            Some(FloatCol::Text(c)) => match c.get(row).filter(|s| !s.is_empty()) {
-                None => None,
-                Some(s) => Some(s.trim().parse::<f64>().map_err(|_| {
-                    LineError::at(
-                        "wrong type",
-                        "latency_ms",
-                        format!("expected a number, found {s:?}"),
-                    )
-                })?),
-            },
-        };
+        let latency_ms = self.latency(row)?;
         Ok(CallRecord {
             ts,
             server,

@@ -1080,7 +1080,8 @@ fn jsonrpc_pairing_tells_a_numeric_id_from_a_string_id() {
 }
 
 /// A call's record built from its batch's columns and what the row keeps beside them
-/// (`BatchRows::rest`) is the record the row's whole line gives, for every fixture (recorded
+/// (`BatchRows::rest`), and its latency read alone (`BatchRows::latency`), are what the row's
+/// whole record gives, for every JSONL and Parquet fixture (recorded
 /// decisions, latencies, numeric and escaped ids, lines the scanner declines) and a generated
 /// trace, with sessions read and left out.
 #[test]
@@ -1103,10 +1104,16 @@ fn records_from_columns_equal_records_from_whole_lines() {
         std::fs::read_dir(format!("{}/fixtures/traces", env!("CARGO_MANIFEST_DIR")))
             .unwrap()
             .map(|e| e.unwrap().path().display().to_string())
-            .filter(|p| p.ends_with(".jsonl"))
+            .filter(|p| p.ends_with(".jsonl") || p.ends_with(".parquet"))
             .collect();
     inputs.sort();
     inputs.push(generated.display().to_string());
+    // The same lines as Parquet, latencies read from their column alone.
+    let parquet = dir.path().join("generated.parquet");
+    let (records, _) = read(&[generated.to_str().unwrap()]);
+    write_parquet(&records, &mut std::fs::File::create(&parquet).unwrap()).unwrap();
+    inputs.push(parquet.display().to_string());
+    let mut latencies = 0;
     let mut from_columns = 0;
     for input in &inputs {
         for skip_sessions in [false, true] {
@@ -1121,6 +1128,9 @@ fn records_from_columns_equal_records_from_whole_lines() {
                 let mut whole = call.batch.rows.record(call.row);
                 whole.origin.file = call.batch.file;
                 from_columns += usize::from(call.batch.rows.rest(call.row).is_some());
+                let latency = call.batch.rows.latency(call.row);
+                latencies += usize::from(latency.is_some());
+                assert_eq!(latency, whole.latency_ms, "{input} #{}", call.index);
                 assert_eq!(call.record(), whole, "{input} #{}", call.index);
             }
         }
@@ -1129,4 +1139,5 @@ fn records_from_columns_equal_records_from_whole_lines() {
         from_columns > 100,
         "records built from columns: {from_columns}"
     );
+    assert!(latencies > 100, "latencies: {latencies}");
 }
