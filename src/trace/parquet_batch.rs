@@ -1407,6 +1407,15 @@ fn convert_slice(
         full,
         latency: std::cell::OnceCell::new(),
     };
+    // A failed call's reply time is asked for by the replay: its latency column is decoded
+    // here, on the reader's thread.
+    if cols
+        .upstream
+        .iter()
+        .any(|u| matches!(u, Some(Upstream::Error | Upstream::ToolError)))
+    {
+        rows.latency_column();
+    }
     Ok(CallBatch {
         file: input.file,
         ts: cols.ts,
@@ -2194,22 +2203,14 @@ impl BatchRows for Rows {
     }
 
     fn latency(&self, row: usize) -> Option<f64> {
-        if self.judged.contains_key(&row) || !self.input.columns.iter().any(|c| c == "latency_ms") {
+        if self.judged.contains_key(&row) {
             return self.record(row).latency_ms;
         }
+        if !self.has_latency() {
+            return None;
+        }
         let srow = self.srow(row);
-        let column = match self.full.get() {
-            Some(full) => full,
-            None => self.latency.get_or_init(|| {
-                guard::catch(|| {
-                    let df = self.input.read(&self.slice, Some(&["latency_ms"])).ok()?;
-                    Batch::new(&df).ok()
-                })
-                .ok()
-                .flatten()
-            }),
-        };
-        match column.as_ref().map(|b| b.latency(srow)) {
+        match self.latency_column().map(|b| b.latency(srow)) {
             Some(Ok(latency)) => latency,
             _ => self.record(row).latency_ms,
         }
@@ -2257,6 +2258,33 @@ impl Rows {
     /// of its row group cannot be read (damaged, which the batch did not notice since it reads
     /// only what it holds): request id, latency and the recorded rule, message and policy
     /// version are left out.
+    /// Whether the file has a `latency_ms` column.
+    fn has_latency(&self) -> bool {
+        self.input.columns.iter().any(|c| c == "latency_ms")
+    }
+
+    /// The slice's `latency_ms` column: of all its columns when they were read, else read
+    /// alone, once (`None`: the file has none, or it could not be read).
+    fn latency_column(&self) -> Option<&Batch> {
+        if !self.has_latency() {
+            return None;
+        }
+        match self.full.get() {
+            Some(full) => full.as_ref(),
+            None => self
+                .latency
+                .get_or_init(|| {
+                    guard::catch(|| {
+                        let df = self.input.read(&self.slice, Some(&["latency_ms"])).ok()?;
+                        Batch::new(&df).ok()
+                    })
+                    .ok()
+                    .flatten()
+                })
+                .as_ref(),
+        }
+    }
+
     fn columns_only(&self, srow: usize, origin: Origin) -> Option<CallRecord> {
         let fast = self.fast.as_deref()?;
         let mut names = LocalSymbols::new(Arc::clone(&self.symbols));
