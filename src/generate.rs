@@ -809,7 +809,7 @@ impl Generator {
             )?;
             let w = match &mut writer {
                 Some(w) => w,
-                None => writer.insert(FrameWriter::new(TableFormat::Parquet, df.schema())?),
+                None => writer.insert(FrameWriter::new(TableFormat::Parquet, df.schema(), true)?),
             };
             w.write(df, &mut *out)?;
             if rows < batch {

@@ -258,7 +258,8 @@ impl Frame {
                 } else {
                     TableFormat::Csv
                 };
-                let w = FrameWriter::new(format, df.schema()).map_err(io::Error::other)?;
+                // Encoded on the replay's thread (see `FrameWriter`).
+                let w = FrameWriter::new(format, df.schema(), false).map_err(io::Error::other)?;
                 self.writer.insert(w)
             }
         };

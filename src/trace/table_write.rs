@@ -138,70 +138,130 @@ impl Spill {
     }
 }
 
-/// Writes data frames of one schema as CSV or Parquet (one row group per frame) on a thread of
-/// its own. The bytes it has written are handed to the destination by the caller's thread at
-/// each [`FrameWriter::write`] and at [`FrameWriter::finish`], so the destination need not be
-/// `Send`. A frame is handed over only when the thread is ready to take it, so at most two
-/// frames are in memory: one being encoded, one being filled.
+/// Encodes frames of one schema as CSV or Parquet into a [`Spill`].
+enum Encoder {
+    Parquet(Box<TableWriter<Spill>>),
+    Csv {
+        sink: Spill,
+        schema: Schema,
+        header: bool,
+    },
+}
+
+impl Encoder {
+    fn new(format: TableFormat, schema: &Schema, sink: Spill) -> PolarsResult<Encoder> {
+        Ok(match format {
+            TableFormat::Parquet => {
+                Encoder::Parquet(Box::new(TableWriter::new(sink, schema, &["ts"])?))
+            }
+            TableFormat::Csv => Encoder::Csv {
+                sink,
+                schema: schema.clone(),
+                header: true,
+            },
+        })
+    }
+
+    fn write(&mut self, mut df: DataFrame) -> PolarsResult<()> {
+        match self {
+            Encoder::Parquet(w) => w.write(&df),
+            Encoder::Csv { sink, header, .. } => {
+                if df.height() > 0 || *header {
+                    CsvWriter::new(sink)
+                        .include_header(*header)
+                        .finish(&mut df)?;
+                    *header = false;
+                }
+                Ok(())
+            }
+        }
+    }
+
+    fn finish(self) -> PolarsResult<()> {
+        match self {
+            Encoder::Parquet(mut w) => w.finish().map(drop),
+            Encoder::Csv {
+                mut sink,
+                schema,
+                header: true,
+            } => CsvWriter::new(&mut sink)
+                .include_header(true)
+                .finish(&mut DataFrame::empty_with_schema(&schema)),
+            Encoder::Csv { .. } => Ok(()),
+        }
+    }
+}
+
+/// Where frames are encoded.
+enum Where {
+    /// On the caller's thread.
+    Inline(Option<Encoder>),
+    /// On a thread of its own, fed one frame at a time.
+    Thread {
+        frames: Option<SyncSender<DataFrame>>,
+        worker: Option<JoinHandle<PolarsResult<()>>>,
+    },
+}
+
+/// Writes data frames of one schema as CSV or Parquet (one row group per frame), on the
+/// caller's thread or on a thread of its own. The bytes written are handed to the destination by
+/// the caller's thread at each [`FrameWriter::write`] and at [`FrameWriter::finish`], so the
+/// destination need not be `Send`. On a thread, a frame is handed over only when the thread is
+/// ready to take it, so at most two frames are in memory: one being encoded, one being filled.
+/// `convert` and `generate` encode on a thread (their frames come faster than one thread
+/// encodes them); per-call reports encode inline, as the replay fills their frames more slowly
+/// and a second frame of their wider rows would cost more memory than the thread saves time.
 pub(crate) struct FrameWriter {
-    frames: Option<SyncSender<DataFrame>>,
-    worker: Option<JoinHandle<PolarsResult<()>>>,
+    encoding: Where,
     spill: Spill,
 }
 
 impl FrameWriter {
-    /// A writer of frames with `schema`, in `format`. An empty table still gets its header
-    /// (CSV) or schema (Parquet).
-    pub(crate) fn new(format: TableFormat, schema: &Schema) -> PolarsResult<FrameWriter> {
+    /// A writer of frames with `schema`, in `format`, encoding on a thread of its own when
+    /// `threaded`. An empty table still gets its header (CSV) or schema (Parquet).
+    pub(crate) fn new(
+        format: TableFormat,
+        schema: &Schema,
+        threaded: bool,
+    ) -> PolarsResult<FrameWriter> {
         let spill = Spill::default();
-        let (frames, rx) = sync_channel::<DataFrame>(0);
-        let schema = schema.clone();
-        let mut sink = spill.clone();
-        let worker = std::thread::Builder::new()
-            .name("table-write".into())
-            .spawn(move || -> PolarsResult<()> {
-                match format {
-                    TableFormat::Parquet => {
-                        let mut w = TableWriter::new(sink, &schema, &["ts"])?;
-                        for df in rx {
-                            w.write(&df)?;
-                        }
-                        w.finish()?;
+        let encoder = Encoder::new(format, schema, spill.clone())?;
+        let encoding = if threaded {
+            let (frames, rx) = sync_channel::<DataFrame>(0);
+            let mut encoder = encoder;
+            let worker = std::thread::Builder::new()
+                .name("table-write".into())
+                .spawn(move || -> PolarsResult<()> {
+                    for df in rx {
+                        encoder.write(df)?;
                     }
-                    TableFormat::Csv => {
-                        let mut header = true;
-                        for mut df in rx {
-                            if df.height() == 0 && !header {
-                                continue;
-                            }
-                            CsvWriter::new(&mut sink)
-                                .include_header(header)
-                                .finish(&mut df)?;
-                            header = false;
-                        }
-                        if header {
-                            CsvWriter::new(&mut sink)
-                                .include_header(true)
-                                .finish(&mut DataFrame::empty_with_schema(&schema))?;
-                        }
-                    }
-                }
-                Ok(())
-            })
-            .map_err(|e| polars_err!(ComputeError: "cannot start the table writer: {e}"))?;
-        Ok(FrameWriter {
-            frames: Some(frames),
-            worker: Some(worker),
-            spill,
-        })
+                    encoder.finish()
+                })
+                .map_err(|e| polars_err!(ComputeError: "cannot start the table writer: {e}"))?;
+            Where::Thread {
+                frames: Some(frames),
+                worker: Some(worker),
+            }
+        } else {
+            Where::Inline(Some(encoder))
+        };
+        Ok(FrameWriter { encoding, spill })
     }
 
-    /// Queue `df` to be written, and hand what is written so far to `out`.
+    /// Write `df` (or queue it), and hand what is written so far to `out`.
     pub(crate) fn write(&mut self, df: DataFrame, out: &mut dyn Write) -> PolarsResult<()> {
-        let sent = self.frames.as_ref().is_some_and(|f| f.send(df).is_ok());
-        if !sent {
-            // The writing thread stopped: its error says why.
-            return self.finish(out);
+        match &mut self.encoding {
+            Where::Inline(Some(encoder)) => encoder.write(df)?,
+            Where::Inline(None) => {
+                polars_bail!(ComputeError: "the table was already finished")
+            }
+            Where::Thread { frames, .. } => {
+                let sent = frames.as_ref().is_some_and(|f| f.send(df).is_ok());
+                if !sent {
+                    // The writing thread stopped: its error says why.
+                    return self.finish(out);
+                }
+            }
         }
         self.spill.drain_to(out)?;
         Ok(())
@@ -209,12 +269,20 @@ impl FrameWriter {
 
     /// Write what is queued and end the table; everything written goes to `out`.
     pub(crate) fn finish(&mut self, out: &mut dyn Write) -> PolarsResult<()> {
-        drop(self.frames.take());
-        let result = match self.worker.take() {
-            Some(worker) => worker
-                .join()
-                .unwrap_or_else(|_| Err(polars_err!(ComputeError: "the table writer stopped"))),
-            None => Err(polars_err!(ComputeError: "the table was already finished")),
+        let result = match &mut self.encoding {
+            Where::Inline(encoder) => match encoder.take() {
+                Some(encoder) => encoder.finish(),
+                None => Err(polars_err!(ComputeError: "the table was already finished")),
+            },
+            Where::Thread { frames, worker } => {
+                drop(frames.take());
+                match worker.take() {
+                    Some(worker) => worker.join().unwrap_or_else(|_| {
+                        Err(polars_err!(ComputeError: "the table writer stopped"))
+                    }),
+                    None => Err(polars_err!(ComputeError: "the table was already finished")),
+                }
+            }
         };
         self.spill.drain_to(out)?;
         result
@@ -223,9 +291,11 @@ impl FrameWriter {
 
 impl Drop for FrameWriter {
     fn drop(&mut self) {
-        drop(self.frames.take());
-        if let Some(worker) = self.worker.take() {
-            let _ = worker.join();
+        if let Where::Thread { frames, worker } = &mut self.encoding {
+            drop(frames.take());
+            if let Some(worker) = worker.take() {
+                let _ = worker.join();
+            }
         }
     }
 }

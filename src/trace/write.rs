@@ -253,7 +253,7 @@ fn write_table<R: Borrow<CallRecord>>(
 ) -> Result<u64, TraceError> {
     let err = write_err(what);
     let schema = schema(ts_as).map_err(|e| err(&e))?;
-    let mut w = FrameWriter::new(format, &schema).map_err(|e| err(&e))?;
+    let mut w = FrameWriter::new(format, &schema, true).map_err(|e| err(&e))?;
     let n = batches(records, |b| w.write(frame(b, ts_as)?, &mut *out)).map_err(|e| err(&e))?;
     w.finish(&mut *out).map_err(|e| err(&e))?;
     out.flush().map_err(|e| err(&e))?;
