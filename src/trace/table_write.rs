@@ -1,6 +1,7 @@
 //! The one table writer of the project (`convert --to csv|parquet`, the per-call reports and
-//! `generate`): [`FrameWriter`] takes data frames and writes them as CSV or Parquet on a thread
-//! of its own, so that encoding and compression overlap with whatever produces the rows.
+//! `generate`): [`FrameWriter`] takes data frames and writes them as CSV or Parquet, on the
+//! caller's thread or on one of its own, so that encoding and compression overlap with whatever
+//! produces the rows.
 //! Parquet is written in the most widely readable Arrow types:
 //!
 //! polars' own writer stores text as Arrow string views, which older readers reject (pyarrow
