@@ -35,6 +35,8 @@ pub enum Args {
 #[derive(Debug, Clone)]
 pub struct RawArgs {
     text: Box<str>,
+    /// Whether writers copy the text as read (else they write its map: keys sorted, compact).
+    verbatim: bool,
     // Boxed so that `Args`, and with it every `CallRecord`, stays as small as before.
     parsed: OnceLock<Option<Box<Map<String, Value>>>>,
 }
@@ -46,8 +48,24 @@ impl RawArgs {
     pub fn new(text: impl Into<Box<str>>) -> RawArgs {
         RawArgs {
             text: text.into(),
+            verbatim: true,
             parsed: OnceLock::new(),
         }
+    }
+
+    /// [`RawArgs::new`] for arguments that writers write as their map (keys sorted, no
+    /// whitespace), the way mcpsim has always written the arguments of a recording's
+    /// messages.
+    pub fn normalised(text: impl Into<Box<str>>) -> RawArgs {
+        RawArgs {
+            verbatim: false,
+            ..RawArgs::new(text)
+        }
+    }
+
+    /// Whether writers copy the text as read.
+    pub fn verbatim(&self) -> bool {
+        self.verbatim
     }
 
     /// The JSON text as read.

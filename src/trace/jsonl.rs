@@ -3,20 +3,22 @@
 use serde_json::{Map, Value};
 
 use super::intern::Interner;
-use super::source::{Ctx, Fields, LineError, Lines, Source, UNKNOWN_SERVER, parse_object};
-use super::{Args, CallRecord, Origin, Recorded, RecordedDecision, TraceError, Upstream};
+#[cfg(test)]
+use super::source::{Ctx, Lines, Source, parse_object};
+use super::source::{Fields, LineError, UNKNOWN_SERVER};
+use super::{Args, CallRecord, Origin, Recorded, RecordedDecision, Upstream};
 
 /// Reads call records line by line; nothing is buffered beyond the current line.
 // Traces are read by `jsonl_batch::JsonlBatchSource`; this simple reader is the reference
 // its tests compare against.
-#[cfg_attr(not(test), allow(dead_code))]
+#[cfg(test)]
 pub(crate) struct JsonlSource {
     lines: Lines,
     file: u32,
     names: Interner,
 }
 
-#[cfg_attr(not(test), allow(dead_code))]
+#[cfg(test)]
 impl JsonlSource {
     pub(crate) fn new(lines: Lines, file: u32) -> JsonlSource {
         JsonlSource {
@@ -27,8 +29,9 @@ impl JsonlSource {
     }
 }
 
+#[cfg(test)]
 impl Source for JsonlSource {
-    fn next(&mut self, cx: &mut Ctx<'_>) -> Result<Option<CallRecord>, TraceError> {
+    fn next(&mut self, cx: &mut Ctx<'_>) -> Result<Option<CallRecord>, super::TraceError> {
         while let Some((line, text)) = self.lines.next_line()? {
             let origin = Origin {
                 file: self.file,

@@ -24,15 +24,18 @@ use std::sync::{Arc, Mutex};
 use std::thread;
 
 use memmap2::Mmap;
-use serde_json::Value;
 
-use super::batch::{BatchRows, BatchSource, CallBatch, LocalSymbols, RowRest, Symbols};
+use super::batch::{BatchRows, BatchSource, CallBatch, LocalSymbols, NO_SYM, RowRest, Symbols};
 use super::format::UTF8_BOM;
 use super::input::open_decoded;
 use super::intern::Interner;
 use super::jsonl::record_from_object;
-use super::source::{LineError, LineTooLong, MAX_LINE_BYTES, UNKNOWN_SERVER, parse_object};
-use super::time::{fast_rfc3339, parse_ts_str, parse_ts_value};
+use super::jsonrpc::{self, JsonRpc, RpcKind};
+use super::pairing::Replies;
+use super::pairing::{Answer, Message, Pair, Pairer};
+use super::read_stats::ReadStats;
+use super::scan::{Scanner, word};
+use super::source::{Ctx, LineError, LineTooLong, MAX_LINE_BYTES, UNKNOWN_SERVER, parse_object};
 use super::{Args, CallRecord, Nanos, Origin, RawArgs, RecordedDecision, TraceError, Upstream};
 
 /// Bytes per chunk handed to a worker (a chunk is extended to the end of its last line).
@@ -42,9 +45,6 @@ const IN_FLIGHT: usize = 8;
 /// How far before its start a chunk's pages are dropped from the resident set once it is read
 /// (see [`ChunkBytes`]'s `drop`).
 const RELEASE_BEFORE: usize = 256 << 10;
-/// Nesting the scanner follows inside a line; deeper values go to the general code (whose JSON
-/// parser has a limit of its own).
-const MAX_DEPTH: u32 = 64;
 
 /// mcpsim JSONL as [`CallBatch`]es, one per chunk of lines, parsed by a pool of workers.
 pub(crate) struct JsonlBatchSource {
@@ -60,6 +60,55 @@ pub(crate) struct JsonlBatchSource {
     pending: VecDeque<(Arc<ChunkBytes>, Receiver<Parsed>)>,
     /// Whether session ids are wanted.
     sessions: bool,
+    /// A JSON-RPC recording's replies, found by a first read.
+    paired: Option<Paired>,
+}
+
+/// What a [`JsonlBatchSource`] reads its lines as.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+enum Mode {
+    /// mcpsim's call records.
+    Calls,
+    /// An MCP JSON-RPC recording's calls, paired with their replies by a first read.
+    RpcCalls,
+    /// An MCP JSON-RPC recording's messages, for that first read: the pairing keys only.
+    RpcPairing,
+}
+
+/// A pairing key of a JSON-RPC message: server and session ids, and the id's JSON text.
+type RpcKey = (u32, u32, Box<str>);
+
+/// The replies of a recording's calls, from its first read, handed to the batches of the
+/// second read as they come (see [`super::pairing`]).
+struct Paired {
+    answers: std::iter::Peekable<std::vec::IntoIter<Answer>>,
+    /// The first read's counts, for the stats once the second read ends.
+    counts: Option<(Replies, u64)>,
+}
+
+impl Paired {
+    /// Give the calls of `parsed` (whose lines count from `base`) their replies.
+    fn attach(&mut self, parsed: &mut Parsed, base: u64) {
+        parsed.replies = vec![None; parsed.ts.len()];
+        let mut general = parsed.records.iter_mut().peekable();
+        for row in 0..parsed.ts.len() {
+            let line = base + parsed.line[row];
+            while self.answers.next_if(|a| a.slot.0 < line).is_some() {}
+            let Some(a) = self.answers.next_if(|a| a.slot.0 == line) else {
+                continue;
+            };
+            // Clocks of client and server may disagree: a reply never comes before its
+            // request.
+            let ms = (a.ts.saturating_sub(parsed.ts[row])).max(0) as f64 / 1e6;
+            parsed.upstream[row] = Some(a.outcome);
+            parsed.replies[row] = Some((a.outcome, ms));
+            while general.next_if(|(r, _)| *r < row).is_some() {}
+            if let Some((_, rec)) = general.next_if(|(r, _)| *r == row) {
+                rec.upstream = Some(a.outcome);
+                rec.latency_ms = Some(ms);
+            }
+        }
+    }
 }
 
 /// Where chunks come from.
@@ -74,6 +123,17 @@ enum Input {
         eof: bool,
         pool: Arc<Pool>,
     },
+}
+
+impl Input {
+    fn stream(r: Box<dyn BufRead + Send>) -> Input {
+        Input::Stream {
+            r,
+            carry: Vec::new(),
+            eof: false,
+            pool: Arc::new(Pool::default()),
+        }
+    }
 }
 
 struct Job {
@@ -94,9 +154,69 @@ impl JsonlBatchSource {
         file: u32,
         symbols: Arc<Symbols>,
     ) -> Result<JsonlBatchSource, TraceError> {
+        JsonlBatchSource::open_as(path, name, file, symbols, Mode::Calls, CHUNK)
+    }
+
+    /// Read the MCP JSON-RPC recording at `path` (input number `file`, shown as `name`): a
+    /// first read pairs every `tools/call` request with its reply (see [`super::pairing`]),
+    /// and the source then reads the file again for its calls.
+    pub(crate) fn open_jsonrpc(
+        path: &Path,
+        name: &str,
+        file: u32,
+        symbols: Arc<Symbols>,
+    ) -> Result<JsonlBatchSource, TraceError> {
+        JsonlBatchSource::open_jsonrpc_in(path, name, file, symbols, CHUNK)
+    }
+
+    fn open_jsonrpc_in(
+        path: &Path,
+        name: &str,
+        file: u32,
+        symbols: Arc<Symbols>,
+        chunk: usize,
+    ) -> Result<JsonlBatchSource, TraceError> {
+        let mut first = JsonlBatchSource::open_as(
+            path,
+            name,
+            file,
+            Arc::clone(&symbols),
+            Mode::RpcPairing,
+            chunk,
+        )?;
+        let mut pairer = Pairer::new(name);
+        while let Some((parsed, _, base)) = first.next_parsed()? {
+            for (line, pair) in parsed.pairs {
+                pairer.line(base + line, [pair]);
+            }
+        }
+        let (answers, counts, other) = pairer.finish();
+        let mut src = JsonlBatchSource::open_as(path, name, file, symbols, Mode::RpcCalls, chunk)?;
+        src.paired = Some(Paired {
+            answers: answers.into_iter().peekable(),
+            counts: Some((counts, other)),
+        });
+        Ok(src)
+    }
+
+    fn open_as(
+        path: &Path,
+        name: &str,
+        file: u32,
+        symbols: Arc<Symbols>,
+        mode: Mode,
+        chunk: usize,
+    ) -> Result<JsonlBatchSource, TraceError> {
         let (r, compressed) = open_decoded(path, name)?;
         if compressed {
-            return Ok(JsonlBatchSource::open_reader(r, name, file, symbols));
+            return Ok(JsonlBatchSource::new(
+                Input::stream(r),
+                name,
+                file,
+                symbols,
+                mode,
+                chunk,
+            ));
         }
         let mapped = File::open(path).and_then(|f| {
             // Pipes and devices cannot be mapped, and some special files say they are empty.
@@ -110,7 +230,14 @@ impl JsonlBatchSource {
             unsafe { Mmap::map(&f) }
         });
         let Ok(map) = mapped else {
-            return Ok(JsonlBatchSource::open_reader(r, name, file, symbols));
+            return Ok(JsonlBatchSource::new(
+                Input::stream(r),
+                name,
+                file,
+                symbols,
+                mode,
+                chunk,
+            ));
         };
         #[cfg(unix)]
         {
@@ -121,26 +248,30 @@ impl JsonlBatchSource {
             map: Arc::new(map),
             pos: 0,
         };
-        Ok(JsonlBatchSource::new(input, name, file, symbols))
+        Ok(JsonlBatchSource::new(
+            input, name, file, symbols, mode, chunk,
+        ))
     }
 
-    /// Read a decoded stream (input number `file`, shown as `name`) in chunks.
-    pub(crate) fn open_reader(
+    /// Read a decoded stream of mcpsim JSONL (input number `file`, shown as `name`) in chunks.
+    #[cfg(test)]
+    fn open_reader(
         r: Box<dyn BufRead + Send>,
         name: &str,
         file: u32,
         symbols: Arc<Symbols>,
     ) -> JsonlBatchSource {
-        let input = Input::Stream {
-            r,
-            carry: Vec::new(),
-            eof: false,
-            pool: Arc::new(Pool::default()),
-        };
-        JsonlBatchSource::new(input, name, file, symbols)
+        JsonlBatchSource::new(Input::stream(r), name, file, symbols, Mode::Calls, CHUNK)
     }
 
-    fn new(input: Input, name: &str, file: u32, symbols: Arc<Symbols>) -> JsonlBatchSource {
+    fn new(
+        input: Input,
+        name: &str,
+        file: u32,
+        symbols: Arc<Symbols>,
+        mode: Mode,
+        chunk: usize,
+    ) -> JsonlBatchSource {
         let workers = thread::available_parallelism()
             .map(|n| n.get())
             .unwrap_or(1)
@@ -156,19 +287,20 @@ impl JsonlBatchSource {
                 .name("jsonl-scan".into())
                 .spawn(move || {
                     super::priority::defer_to_replay();
-                    worker(&jobs, file, symbols)
+                    worker(&jobs, file, symbols, mode)
                 });
         }
         JsonlBatchSource {
             name: name.to_string(),
             file,
             input,
-            chunk: CHUNK,
+            chunk,
             at_start: true,
             next_line: 1,
             jobs: Some(job_tx),
             pending: VecDeque::with_capacity(IN_FLIGHT),
             sessions: true,
+            paired: None,
         }
     }
 
@@ -309,30 +441,53 @@ impl JsonlBatchSource {
     }
 }
 
+impl JsonlBatchSource {
+    /// The next chunk's lines as parsed, with the chunk and the number of its first line.
+    fn next_parsed(&mut self) -> Result<Option<(Parsed, Arc<ChunkBytes>, u64)>, TraceError> {
+        self.refill()?;
+        let Some((bytes, rx)) = self.pending.pop_front() else {
+            return Ok(None);
+        };
+        let Ok(parsed) = rx.recv() else {
+            return Err(self.io_error(std::io::Error::other(
+                "a JSONL parsing worker stopped unexpectedly",
+            )));
+        };
+        let base = self.next_line;
+        self.next_line += parsed.lines;
+        Ok(Some((parsed, bytes, base)))
+    }
+}
+
 impl BatchSource for JsonlBatchSource {
     fn next_batch(&mut self) -> Result<Option<CallBatch>, TraceError> {
-        loop {
-            self.refill()?;
-            let Some((bytes, rx)) = self.pending.pop_front() else {
-                return Ok(None);
-            };
-            let Ok(parsed) = rx.recv() else {
-                return Err(self.io_error(std::io::Error::other(
-                    "a JSONL parsing worker stopped unexpectedly",
-                )));
-            };
-            let base = self.next_line;
-            self.next_line += parsed.lines;
+        while let Some((mut parsed, bytes, base)) = self.next_parsed()? {
+            if let Some(paired) = &mut self.paired {
+                paired.attach(&mut parsed, base);
+            }
             let batch = parsed.into_batch(bytes, self.file, base);
             // A stretch of blank lines makes no batch.
-            if !batch.is_empty() || !batch.skipped.is_empty() {
+            if !batch.is_empty() || !batch.skipped.is_empty() || !batch.ignored.is_empty() {
                 return Ok(Some(batch));
             }
         }
+        Ok(None)
     }
 
     fn skip_sessions(&mut self) {
         self.sessions = false;
+    }
+
+    fn take_stats(&mut self) -> Option<ReadStats> {
+        let (replies, other) = self.paired.as_mut()?.counts.take()?;
+        let mut stats = ReadStats::default();
+        if other > 0 {
+            stats
+                .ignored
+                .insert("reply to another request".into(), other);
+        }
+        stats.replies = Some(replies);
+        Some(stats)
     }
 }
 
@@ -457,6 +612,15 @@ struct Parsed {
     records: Vec<(usize, CallRecord)>,
     /// Lines in the chunk, blank ones included.
     lines: u64,
+    /// Lines that are not calls and not bad (JSON-RPC: other methods), by kind.
+    ignored: Vec<String>,
+    /// JSON-RPC: per row, how the call ended and its latency, from its reply (set by
+    /// [`Paired::attach`]).
+    replies: Vec<Option<(Upstream, f64)>>,
+    /// JSON-RPC's first read: the pairing message of each line that has one.
+    pairs: Vec<(u64, Pair<RpcKey>)>,
+    /// Whether the lines are JSON-RPC messages.
+    rpc: bool,
 }
 
 impl Parsed {
@@ -498,6 +662,8 @@ impl Parsed {
             latency: self.latency,
             sessions: self.sessions,
             records: self.records,
+            replies: self.replies,
+            rpc: self.rpc,
         };
         CallBatch {
             file,
@@ -510,9 +676,68 @@ impl Parsed {
             upstream: self.upstream,
             recorded: self.recorded,
             skipped: self.skipped,
-            ignored: Vec::new(),
+            ignored: self.ignored,
             rows: Box::new(rows),
         }
+    }
+
+    /// Add a row.
+    #[allow(clippy::too_many_arguments)]
+    #[inline]
+    fn row(
+        &mut self,
+        ts: Nanos,
+        line: u64,
+        [server, grant, session, tool]: [u32; 4],
+        upstream: Option<Upstream>,
+        recorded: Option<RecordedDecision>,
+        text: (usize, usize),
+        args: (usize, usize),
+        id: (usize, usize),
+        latency: (u32, u32),
+    ) {
+        self.ts.push(ts);
+        self.line.push(line);
+        self.server.push(server);
+        self.grant.push(grant);
+        self.session
+            .push(if self.sessions { session } else { NO_SYM });
+        self.tool.push(tool);
+        self.upstream.push(upstream);
+        self.recorded.push(recorded);
+        self.text.push(text);
+        self.args.push(args);
+        self.ids.push(id);
+        self.latency.push(latency);
+    }
+
+    /// Add a row the general code read into `rec`.
+    fn general_row(
+        &mut self,
+        line: u64,
+        text: (usize, usize),
+        rec: CallRecord,
+        syms: &mut LocalSymbols,
+    ) {
+        let ids = [
+            syms.intern(&rec.server),
+            syms.intern_opt(rec.grant.as_deref()),
+            syms.intern_opt(rec.session.as_deref()),
+            syms.intern(&rec.tool),
+        ];
+        let recorded = rec.recorded.as_ref().and_then(|r| r.decision);
+        self.row(
+            rec.ts,
+            line,
+            ids,
+            rec.upstream,
+            recorded,
+            text,
+            (0, 0),
+            (0, 0),
+            WHOLE_LINE,
+        );
+        self.records.push((self.ts.len() - 1, rec));
     }
 }
 
@@ -528,6 +753,10 @@ struct JsonlRows {
     /// Whether the session column holds the lines' sessions (not left out).
     sessions: bool,
     records: Vec<(usize, CallRecord)>,
+    /// JSON-RPC: per row, the reply's outcome and latency (empty for mcpsim JSONL).
+    replies: Vec<Option<(Upstream, f64)>>,
+    /// Whether the lines are JSON-RPC messages (else mcpsim call records).
+    rpc: bool,
 }
 
 /// A row's `latency` entry when only the whole line gives its record.
@@ -559,7 +788,10 @@ impl BatchRows for JsonlRows {
         };
         match text {
             // An object, checked by the scanner: parsed when first read.
+            Some(text) if text.starts_with('{') && self.rpc => Args::Raw(RawArgs::normalised(text)),
             Some(text) if text.starts_with('{') => Args::Raw(RawArgs::new(text)),
+            // A JSON-RPC call without arguments has none.
+            None if self.rpc => Args::Values(serde_json::Map::new()),
             // A list of strings, checked by the scanner.
             Some(text) => serde_json::from_str(text).map_or(Args::Unrecorded, Args::Keys),
             None => Args::Unrecorded,
@@ -575,6 +807,28 @@ impl BatchRows for JsonlRows {
             line: self.line.get(row).copied().unwrap_or_default(),
         };
         let text = self.text.get(row).and_then(|&t| self.str(t)).unwrap_or("");
+        if self.rpc {
+            // The scanner took this line: read again, it gives every field.
+            let line = jsonrpc::scan_line(text);
+            let tool = match line.map(|l| l.kind) {
+                Some(RpcKind::Call { tool, .. }) => tool,
+                _ => "",
+            };
+            let reply = self.replies.get(row).copied().flatten();
+            return CallRecord {
+                ts: line.map_or(0, |l| l.ts),
+                server: line.and_then(|l| l.server).unwrap_or(UNKNOWN_SERVER).into(),
+                grant: line.and_then(|l| l.grant).map(Into::into),
+                session: line.and_then(|l| l.session).map(Into::into),
+                tool: tool.into(),
+                args: self.args(row),
+                id: self.id(row),
+                recorded: None,
+                upstream: reply.map(|r| r.0),
+                latency_ms: reply.map(|r| r.1),
+                origin,
+            };
+        }
         // The scanner took this line: read again, it gives every field but a `recorded`
         // object's rule, message and policy version, which the general code reads.
         if let Some(line) = scan_line(text).filter(|l| !l.has_recorded) {
@@ -618,6 +872,9 @@ impl BatchRows for JsonlRows {
     }
 
     fn latency(&self, row: usize) -> Option<f64> {
+        if self.rpc {
+            return self.replies.get(row).copied().flatten().map(|r| r.1);
+        }
         match self.latency.get(row) {
             Some(&WHOLE_LINE) | None => self.record(row).latency_ms,
             Some((0, 0)) => None,
@@ -663,9 +920,8 @@ fn general(text: &str, origin: Origin, names: &mut Interner) -> Result<CallRecor
     parse_object(text).and_then(|obj| record_from_object(&obj, origin, names))
 }
 
-fn worker(jobs: &Mutex<Receiver<Job>>, file: u32, symbols: Arc<Symbols>) {
-    let mut syms = LocalSymbols::new(symbols);
-    let mut names = Interner::default();
+fn worker(jobs: &Mutex<Receiver<Job>>, file: u32, symbols: Arc<Symbols>, mode: Mode) {
+    let mut st = Worker::new(file, mode, symbols);
     loop {
         let job = match jobs.lock() {
             Ok(rx) => rx.recv(),
@@ -673,17 +929,36 @@ fn worker(jobs: &Mutex<Receiver<Job>>, file: u32, symbols: Arc<Symbols>) {
         };
         let Ok(job) = job else { return };
         job.bytes.populate();
-        let parsed = parse_chunk(
-            job.bytes.bytes(),
-            job.first,
-            job.sessions,
-            file,
-            &mut syms,
-            &mut names,
-        );
+        let parsed = parse_chunk(job.bytes.bytes(), job.first, job.sessions, &mut st);
         drop(job.bytes);
         // The consumer may have stopped reading; then nobody needs the result.
         let _ = job.reply.send(parsed);
+    }
+}
+
+/// What a worker keeps from chunk to chunk.
+struct Worker {
+    file: u32,
+    mode: Mode,
+    syms: LocalSymbols,
+    /// The general code's names.
+    names: Interner,
+    /// The general code for JSON-RPC lines.
+    rpc: JsonRpc,
+    /// What that code counts (ignored methods), handed on with each line.
+    scratch: ReadStats,
+}
+
+impl Worker {
+    fn new(file: u32, mode: Mode, symbols: Arc<Symbols>) -> Worker {
+        Worker {
+            file,
+            mode,
+            syms: LocalSymbols::new(symbols),
+            names: Interner::default(),
+            rpc: JsonRpc::default(),
+            scratch: ReadStats::default(),
+        }
     }
 }
 
@@ -735,23 +1010,48 @@ fn same(a: &str, b: &str) -> bool {
     }
 }
 
+/// The last names seen in the server, grant, session and tool columns.
+#[derive(Default)]
+struct Memos<'a> {
+    server: Memo<'a>,
+    grant: Memo<'a>,
+    session: Memo<'a>,
+    tool: Memo<'a>,
+}
+
+impl<'a> Memos<'a> {
+    /// The server, grant, session (`NO_SYM` unless `sessions`) and tool ids of a row.
+    #[inline]
+    fn ids(
+        &mut self,
+        [server, grant, session]: [Option<&'a str>; 3],
+        tool: &'a str,
+        sessions: bool,
+        syms: &mut LocalSymbols,
+    ) -> [u32; 4] {
+        [
+            self.server.id(server.unwrap_or(UNKNOWN_SERVER), syms),
+            self.grant.opt_id(grant, syms),
+            if sessions {
+                self.session.opt_id(session, syms)
+            } else {
+                NO_SYM
+            },
+            self.tool.id(tool, syms),
+        ]
+    }
+}
+
 /// Parse every non-blank line of a chunk, numbering lines from 0 the way the sequential line
 /// splitter numbers them from its first line; `first` when the chunk starts the input.
-fn parse_chunk(
-    bytes: &[u8],
-    first: bool,
-    sessions: bool,
-    file: u32,
-    syms: &mut LocalSymbols,
-    names: &mut Interner,
-) -> Parsed {
+fn parse_chunk(bytes: &[u8], first: bool, sessions: bool, st: &mut Worker) -> Parsed {
     let mut out = Parsed::with_capacity((bytes.len() / 160 + 1).min(1 << 14));
     out.sessions = sessions;
+    out.rpc = st.mode != Mode::Calls;
     // One validation for the whole chunk; lines split at newlines stay valid. Only when the
     // chunk holds invalid UTF-8 is every line checked on its own, for the error.
     let whole = simdutf8::basic::from_utf8(bytes).ok();
-    let (mut server, mut grant, mut session, mut tool) =
-        <(Memo<'_>, Memo<'_>, Memo<'_>, Memo<'_>)>::default();
+    let mut memo = Memos::default();
     let mut line = 0u64;
     let mut start = 0;
     while start < bytes.len() {
@@ -776,60 +1076,11 @@ fn parse_chunk(
                     )
                 }),
             };
-            match text.map(|t| (t, scan_line(t))) {
-                Ok((_, Some(l))) => {
-                    out.ts.push(l.ts);
-                    out.line.push(line);
-                    out.server
-                        .push(server.id(l.server.unwrap_or(UNKNOWN_SERVER), syms));
-                    out.grant.push(grant.opt_id(l.grant, syms));
-                    out.session.push(if sessions {
-                        session.opt_id(l.session, syms)
-                    } else {
-                        super::batch::NO_SYM
-                    });
-                    out.tool.push(tool.id(l.tool, syms));
-                    out.upstream.push(l.upstream);
-                    out.recorded.push(l.recorded);
-                    out.text.push((from, stop));
-                    let in_chunk = |r| match r {
-                        (0, 0) => (0, 0),
-                        (a, b) => (from + a, from + b),
-                    };
-                    out.args.push(in_chunk(l.args));
-                    out.ids.push(in_chunk(l.id));
-                    let in_line = |(a, b): (usize, usize)| {
-                        Some((u32::try_from(a).ok()?, u32::try_from(b).ok()?))
-                    };
-                    out.latency.push(match in_line(l.latency) {
-                        Some(range) if !l.has_recorded && range != WHOLE_LINE => range,
-                        _ => WHOLE_LINE,
-                    });
-                }
-                Ok((t, None)) => match general(t, Origin { file, line }, names) {
-                    Ok(rec) => {
-                        out.ts.push(rec.ts);
-                        out.line.push(line);
-                        out.server.push(syms.intern(&rec.server));
-                        out.grant.push(syms.intern_opt(rec.grant.as_deref()));
-                        out.session.push(if sessions {
-                            syms.intern_opt(rec.session.as_deref())
-                        } else {
-                            super::batch::NO_SYM
-                        });
-                        out.tool.push(syms.intern(&rec.tool));
-                        out.upstream.push(rec.upstream);
-                        out.recorded
-                            .push(rec.recorded.as_ref().and_then(|r| r.decision));
-                        out.text.push((from, stop));
-                        out.args.push((0, 0));
-                        out.ids.push((0, 0));
-                        out.latency.push(WHOLE_LINE);
-                        out.records.push((out.ts.len() - 1, rec));
-                    }
-                    Err(e) => out.skipped.push((line, e)),
-                },
-                Err(e) => out.skipped.push((line, e)),
+            let at = Located { line, from, stop };
+            match st.mode {
+                Mode::Calls => call_line(&mut out, &mut memo, st, at, text),
+                Mode::RpcCalls => rpc_call_line(&mut out, &mut memo, st, at, text),
+                Mode::RpcPairing => rpc_pair_line(&mut out, &mut memo, st, at, text),
             }
         }
         line += 1;
@@ -837,6 +1088,189 @@ fn parse_chunk(
     }
     out.lines = line;
     out
+}
+
+/// A line's number (from 0 in its chunk) and its text's range in the chunk.
+#[derive(Clone, Copy)]
+struct Located {
+    line: u64,
+    from: usize,
+    stop: usize,
+}
+
+impl Located {
+    /// A range of the line as a range of the chunk (`(0, 0)` stays).
+    fn in_chunk(self, range: (usize, usize)) -> (usize, usize) {
+        match range {
+            (0, 0) => (0, 0),
+            (a, b) => (self.from + a, self.from + b),
+        }
+    }
+}
+
+/// One line of mcpsim JSONL.
+fn call_line<'a>(
+    out: &mut Parsed,
+    memo: &mut Memos<'a>,
+    st: &mut Worker,
+    at: Located,
+    text: Result<&'a str, LineError>,
+) {
+    let syms = &mut st.syms;
+    match text.map(|t| (t, scan_line(t))) {
+        Ok((_, Some(l))) => {
+            let ids = memo.ids([l.server, l.grant, l.session], l.tool, out.sessions, syms);
+            let in_line =
+                |(a, b): (usize, usize)| Some((u32::try_from(a).ok()?, u32::try_from(b).ok()?));
+            let latency = match in_line(l.latency) {
+                Some(range) if !l.has_recorded && range != WHOLE_LINE => range,
+                _ => WHOLE_LINE,
+            };
+            out.row(
+                l.ts,
+                at.line,
+                ids,
+                l.upstream,
+                l.recorded,
+                (at.from, at.stop),
+                at.in_chunk(l.args),
+                at.in_chunk(l.id),
+                latency,
+            );
+        }
+        Ok((t, None)) => match general(
+            t,
+            Origin {
+                file: st.file,
+                line: at.line,
+            },
+            &mut st.names,
+        ) {
+            Ok(rec) => out.general_row(at.line, (at.from, at.stop), rec, syms),
+            Err(e) => out.skipped.push((at.line, e)),
+        },
+        Err(e) => out.skipped.push((at.line, e)),
+    }
+}
+
+/// One line of a JSON-RPC recording, for its call (the second read).
+fn rpc_call_line<'a>(
+    out: &mut Parsed,
+    memo: &mut Memos<'a>,
+    st: &mut Worker,
+    at: Located,
+    text: Result<&'a str, LineError>,
+) {
+    let syms = &mut st.syms;
+    match text.map(|t| (t, jsonrpc::scan_line(t))) {
+        Ok((_, Some(l))) => match l.kind {
+            RpcKind::Call { tool, args } => {
+                let ids = memo.ids([l.server, l.grant, l.session], tool, out.sessions, syms);
+                out.row(
+                    l.ts,
+                    at.line,
+                    ids,
+                    None,
+                    None,
+                    (at.from, at.stop),
+                    at.in_chunk(args),
+                    at.in_chunk(l.id),
+                    (0, 0),
+                );
+            }
+            RpcKind::Other { method } => out.ignored.push(format!("method {method}")),
+            RpcKind::Reply(_) => {}
+        },
+        Ok((t, None)) => {
+            let origin = Origin {
+                file: st.file,
+                line: at.line,
+            };
+            let mut cx = Ctx {
+                stats: &mut st.scratch,
+                strict: false,
+                file: "",
+            };
+            match parse_object(t).and_then(|o| st.rpc.object(&o, origin, false, &mut cx)) {
+                Ok(Message::Call { rec, .. }) => {
+                    out.general_row(at.line, (at.from, at.stop), *rec, syms);
+                }
+                Ok(_) => {}
+                Err(e) => out.skipped.push((at.line, e)),
+            }
+            for (kind, n) in std::mem::take(&mut st.scratch.ignored) {
+                out.ignored.extend((0..n).map(|_| kind.clone()));
+            }
+        }
+        Err(e) => out.skipped.push((at.line, e)),
+    }
+}
+
+/// One line of a JSON-RPC recording, for its pairing message (the first read). Bad lines are
+/// the second read's to report.
+fn rpc_pair_line<'a>(
+    out: &mut Parsed,
+    memo: &mut Memos<'a>,
+    st: &mut Worker,
+    at: Located,
+    text: Result<&'a str, LineError>,
+) {
+    let Ok(text) = text else { return };
+    let syms = &mut st.syms;
+    let pair = match jsonrpc::scan_line(text) {
+        Some(l) => {
+            let server = memo.server.id(l.server.unwrap_or(UNKNOWN_SERVER), syms);
+            let session = memo.session.opt_id(l.session, syms);
+            let key = || -> RpcKey { (server, session, text[l.id.0..l.id.1].into()) };
+            let has_id = l.id != (0, 0);
+            match l.kind {
+                RpcKind::Call { .. } => Pair::Call(has_id.then(key)),
+                RpcKind::Other { .. } if has_id => Pair::Request(key()),
+                RpcKind::Other { .. } => return,
+                RpcKind::Reply(outcome) => Pair::Reply {
+                    key: key(),
+                    ts: l.ts,
+                    outcome,
+                },
+            }
+        }
+        None => {
+            let origin = Origin {
+                file: st.file,
+                line: at.line,
+            };
+            let mut cx = Ctx {
+                stats: &mut st.scratch,
+                strict: false,
+                file: "",
+            };
+            let msg = parse_object(text).and_then(|o| st.rpc.object(&o, origin, true, &mut cx));
+            st.scratch = ReadStats::default();
+            let Ok(msg) = msg else { return };
+            let mut key = |(server, session, id): jsonrpc::Key| -> RpcKey {
+                (
+                    syms.intern(&server),
+                    syms.intern_opt(session.as_deref()),
+                    id.into(),
+                )
+            };
+            match Pair::from(msg) {
+                Pair::Call(k) => Pair::Call(k.map(&mut key)),
+                Pair::Request(k) => Pair::Request(key(k)),
+                Pair::Reply {
+                    key: k,
+                    ts,
+                    outcome,
+                } => Pair::Reply {
+                    key: key(k),
+                    ts,
+                    outcome,
+                },
+                Pair::Other => return,
+            }
+        }
+    };
+    out.pairs.push((at.line, pair));
 }
 
 /// What the scanner read from a line it takes.
@@ -879,13 +1313,7 @@ const ARG_KEYS: u16 = 1 << 10;
 /// Everything the line holds is validated as the general code's JSON parser would, so `Some`
 /// means that code reads the line into a record with exactly these values.
 fn scan_line(text: &str) -> Option<Line<'_>> {
-    let mut sc = Scanner {
-        s: text,
-        b: text.as_bytes(),
-        pos: 0,
-    };
-    sc.ws();
-    sc.eat(b'{')?;
+    let mut sc = Scanner::object(text)?;
     let open = sc.pos;
     if let Some(line) = Fields::default().compact(&mut sc) {
         return Some(line);
@@ -949,50 +1377,34 @@ impl<'a> Fields<'a> {
 
     /// The rest of the object, the brace eaten, in any shape the scanner takes.
     fn any_order(mut self, sc: &mut Scanner<'a>) -> Option<Line<'a>> {
-        let mut seen = 0u16;
-        sc.ws();
-        loop {
-            sc.eat(b'"')?;
-            let bit = sc.key()?;
-            // A repeated key: the last one counts in a map; the general code sorts that out.
-            if seen & bit != 0 {
-                return None;
-            }
-            seen |= bit;
-            sc.ws();
-            sc.eat(b':')?;
-            sc.ws();
-            match bit {
-                TS => self.ts = sc.ts()?,
-                SERVER => self.server = sc.name()?,
-                GRANT => self.grant = sc.name()?,
-                SESSION => self.session = sc.name()?,
-                TOOL => self.tool = sc.name()?,
-                ARGS => self.args = sc.args()?,
-                ID => self.id = sc.id()?,
-                UPSTREAM => self.upstream = sc.upstream()?,
-                LATENCY => self.latency = sc.latency()?,
-                RECORDED => (self.recorded, self.has_recorded) = sc.recorded()?,
-                ARG_KEYS => self.arg_keys = sc.arg_keys()?,
-                _ => sc.skip_value(1)?,
-            }
-            sc.ws();
-            match sc.next()? {
-                b',' => sc.ws(),
-                b'}' => return self.finish(sc),
-                _ => return None,
-            }
-        }
+        sc.members(
+            |sc| sc.key(),
+            |sc, bit| {
+                match bit {
+                    TS => self.ts = sc.ts()?,
+                    SERVER => self.server = sc.name()?,
+                    GRANT => self.grant = sc.name()?,
+                    SESSION => self.session = sc.name()?,
+                    TOOL => self.tool = sc.name()?,
+                    ARGS => self.args = sc.args()?,
+                    ID => self.id = sc.id()?,
+                    UPSTREAM => self.upstream = sc.upstream()?,
+                    LATENCY => self.latency = sc.latency()?,
+                    RECORDED => (self.recorded, self.has_recorded) = sc.recorded()?,
+                    ARG_KEYS => self.arg_keys = sc.arg_keys()?,
+                    _ => sc.skip_value(1)?,
+                }
+                Some(())
+            },
+        )?;
+        self.finish(sc)
     }
 
     /// The line, once its closing brace is eaten: only whitespace may follow, and the
     /// timestamp and tool are required.
     #[inline]
     fn finish(self, sc: &mut Scanner<'a>) -> Option<Line<'a>> {
-        sc.ws();
-        if sc.pos != sc.b.len() {
-            return None;
-        }
+        sc.end()?;
         Some(Line {
             ts: self.ts?,
             server: self.server,
@@ -1027,49 +1439,7 @@ fn decision_named(s: &str) -> Option<RecordedDecision> {
     }
 }
 
-/// A cursor over one line's text.
-struct Scanner<'a> {
-    s: &'a str,
-    b: &'a [u8],
-    pos: usize,
-}
-
 impl<'a> Scanner<'a> {
-    #[inline]
-    fn peek(&self) -> Option<u8> {
-        self.b.get(self.pos).copied()
-    }
-
-    #[inline]
-    fn next(&mut self) -> Option<u8> {
-        let c = self.peek()?;
-        self.pos += 1;
-        Some(c)
-    }
-
-    #[inline]
-    fn eat(&mut self, c: u8) -> Option<()> {
-        (self.next()? == c).then_some(())
-    }
-
-    /// JSON whitespace (not every ASCII space: a form feed is an error).
-    #[inline]
-    fn ws(&mut self) {
-        while let Some(b' ' | b'\t' | b'\r' | b'\n') = self.peek() {
-            self.pos += 1;
-        }
-    }
-
-    #[inline]
-    fn lit(&mut self, word: &[u8]) -> Option<()> {
-        if self.b[self.pos..].starts_with(word) {
-            self.pos += word.len();
-            Some(())
-        } else {
-            None
-        }
-    }
-
     /// The rest of a key, the opening quote eaten: the bit of a known key, 0 for any other key
     /// without escapes.
     #[inline]
@@ -1097,85 +1467,12 @@ impl<'a> Scanner<'a> {
         Some(bit)
     }
 
-    /// The rest of a string without escapes, the opening quote eaten.
-    #[inline]
-    fn plain_str(&mut self) -> Option<&'a str> {
-        let start = self.pos;
-        let end = find_special(self.b, start)?;
-        if self.b[end] != b'"' {
-            return None;
-        }
-        self.pos = end + 1;
-        Some(&self.s[start..end])
-    }
-
-    /// Skip the rest of any valid string, the opening quote eaten. Escapes are checked as a
-    /// parser building strings checks them; an escaped surrogate is left to that parser.
-    fn skip_str(&mut self) -> Option<()> {
-        loop {
-            let i = find_special(self.b, self.pos)?;
-            match self.b[i] {
-                b'"' => {
-                    self.pos = i + 1;
-                    return Some(());
-                }
-                b'\\' => match *self.b.get(i + 1)? {
-                    b'"' | b'\\' | b'/' | b'b' | b'f' | b'n' | b'r' | b't' => self.pos = i + 2,
-                    b'u' => {
-                        let hex = self.b.get(i + 2..i + 6)?;
-                        let mut n = 0u32;
-                        for &c in hex {
-                            n = n * 16 + char::from(c).to_digit(16)?;
-                        }
-                        if (0xD800..=0xDFFF).contains(&n) {
-                            return None;
-                        }
-                        self.pos = i + 6;
-                    }
-                    _ => return None,
-                },
-                // A control character.
-                _ => return None,
-            }
-        }
-    }
-
-    /// A name: a string without escapes, or `null` (absent).
-    #[inline]
-    fn name(&mut self) -> Option<Option<&'a str>> {
-        match self.peek()? {
-            b'"' => {
-                self.pos += 1;
-                self.plain_str().map(Some)
-            }
-            _ => self.lit(b"null").map(|()| None),
-        }
-    }
-
     /// How the upstream call ended: a known name, or `null` (absent).
     #[inline]
     fn upstream(&mut self) -> Option<Option<Upstream>> {
         match self.name()? {
             None => Some(None),
             Some(s) => Upstream::parse(s).map(Some),
-        }
-    }
-
-    /// The timestamp; `Some(None)` for `null` (missing).
-    fn ts(&mut self) -> Option<Option<Nanos>> {
-        match self.peek()? {
-            b'"' => {
-                self.pos += 1;
-                let s = self.plain_str()?;
-                fast_rfc3339(s).or_else(|| parse_ts_str(s).ok()).map(Some)
-            }
-            b'n' => self.lit(b"null").map(|()| None),
-            _ => {
-                let start = self.pos;
-                self.number(true)?;
-                let n: serde_json::Number = serde_json::from_str(&self.s[start..self.pos]).ok()?;
-                parse_ts_value(&Value::Number(n)).ok().map(Some)
-            }
         }
     }
 
@@ -1282,20 +1579,6 @@ impl<'a> Scanner<'a> {
         }
     }
 
-    /// A request id: any string, a plain number, or `null` (`(0, 0)`); its range in the line.
-    fn id(&mut self) -> Option<(usize, usize)> {
-        let start = self.pos;
-        match self.peek()? {
-            b'"' => {
-                self.pos += 1;
-                self.skip_str()?;
-            }
-            b'n' => return self.lit(b"null").map(|()| (0, 0)),
-            _ => self.number(false)?,
-        }
-        Some((start, self.pos))
-    }
-
     /// The latency: a plain number or `null` (`(0, 0)`); its range in the line.
     fn latency(&mut self) -> Option<(usize, usize)> {
         let start = self.pos;
@@ -1307,154 +1590,6 @@ impl<'a> Scanner<'a> {
             }
         }
     }
-
-    /// A number as JSON writes it. Without `exponent`, only numbers that every parse turns into
-    /// a finite value: no exponent, no digit run longer than 200.
-    fn number(&mut self, exponent: bool) -> Option<()> {
-        if self.peek() == Some(b'-') {
-            self.pos += 1;
-        }
-        match self.peek()? {
-            // A leading zero stands alone (a digit after it fails at the caller).
-            b'0' => self.pos += 1,
-            b'1'..=b'9' => self.digits()?,
-            _ => return None,
-        }
-        if self.peek() == Some(b'.') {
-            self.pos += 1;
-            if !self.peek()?.is_ascii_digit() {
-                return None;
-            }
-            self.digits()?;
-        }
-        if let Some(b'e' | b'E') = self.peek() {
-            if !exponent {
-                return None;
-            }
-            self.pos += 1;
-            if let Some(b'+' | b'-') = self.peek() {
-                self.pos += 1;
-            }
-            if !self.peek()?.is_ascii_digit() {
-                return None;
-            }
-            self.digits()?;
-        }
-        Some(())
-    }
-
-    /// A run of digits of at most 200.
-    #[inline]
-    fn digits(&mut self) -> Option<()> {
-        let start = self.pos;
-        while let Some(b'0'..=b'9') = self.peek() {
-            self.pos += 1;
-        }
-        (self.pos - start <= 200).then_some(())
-    }
-
-    /// Skip any JSON value, checked; `depth` is the number of enclosing arrays and objects.
-    fn skip_value(&mut self, depth: u32) -> Option<()> {
-        match self.peek()? {
-            b'"' => {
-                self.pos += 1;
-                self.skip_str()
-            }
-            b'{' => {
-                if depth >= MAX_DEPTH {
-                    return None;
-                }
-                self.pos += 1;
-                self.ws();
-                if self.peek() == Some(b'}') {
-                    self.pos += 1;
-                    return Some(());
-                }
-                loop {
-                    self.eat(b'"')?;
-                    self.skip_str()?;
-                    self.ws();
-                    self.eat(b':')?;
-                    self.ws();
-                    self.skip_value(depth + 1)?;
-                    self.ws();
-                    match self.next()? {
-                        b',' => self.ws(),
-                        b'}' => return Some(()),
-                        _ => return None,
-                    }
-                }
-            }
-            b'[' => {
-                if depth >= MAX_DEPTH {
-                    return None;
-                }
-                self.pos += 1;
-                self.ws();
-                if self.peek() == Some(b']') {
-                    self.pos += 1;
-                    return Some(());
-                }
-                loop {
-                    self.skip_value(depth + 1)?;
-                    self.ws();
-                    match self.next()? {
-                        b',' => self.ws(),
-                        b']' => return Some(()),
-                        _ => return None,
-                    }
-                }
-            }
-            b't' => self.lit(b"true"),
-            b'f' => self.lit(b"false"),
-            b'n' => self.lit(b"null"),
-            _ => self.number(false),
-        }
-    }
-}
-
-/// The position of the first `"`, `\` or control character at or after `from`.
-#[inline]
-fn find_special(b: &[u8], from: usize) -> Option<usize> {
-    let mut i = from;
-    // Sixteen bytes at a time (most strings end within the first sixteen, so one branch).
-    while let Some(block) = b.get(i..i + 16) {
-        let (lo, hi) = block.split_at(8);
-        let (lo, hi) = (special_bytes(word(lo)), special_bytes(word(hi)));
-        if lo != 0 {
-            return Some(i + (lo.trailing_zeros() / 8) as usize);
-        }
-        if hi != 0 {
-            return Some(i + 8 + (hi.trailing_zeros() / 8) as usize);
-        }
-        i += 16;
-    }
-    b.get(i..)?
-        .iter()
-        .position(|&c| c == b'"' || c == b'\\' || c < 0x20)
-        .map(|p| i + p)
-}
-
-#[inline]
-fn word(bytes: &[u8]) -> u64 {
-    let mut w = [0u8; 8];
-    w.copy_from_slice(bytes);
-    u64::from_le_bytes(w)
-}
-
-/// The high bit of each byte of `v` that is a quote, a backslash or below 0x20 is set, and
-/// maybe of bytes above the first such one (the usual zero-byte trick: borrows only run
-/// upwards from a true hit), so the lowest set bit marks the first.
-#[inline]
-fn special_bytes(v: u64) -> u64 {
-    const ONES: u64 = 0x0101_0101_0101_0101;
-    const HIGH: u64 = 0x8080_8080_8080_8080;
-    let quote = v ^ (ONES * u64::from(b'"'));
-    let slash = v ^ (ONES * u64::from(b'\\'));
-    let hit = (quote.wrapping_sub(ONES) & !quote)
-        | (slash.wrapping_sub(ONES) & !slash)
-        | (v.wrapping_sub(ONES * 0x20) & !v);
-    hit & HIGH
 }
 
 #[cfg(test)]
@@ -1466,10 +1601,12 @@ mod tests {
     use proptest::prelude::*;
 
     use crate::generate::{GenConfig, Generator};
+    use crate::trace::NO_SYM;
     use crate::trace::format::{Format, detect};
     use crate::trace::jsonl::JsonlSource;
+    use crate::trace::scan::find_special;
     use crate::trace::source::{Ctx, Lines, Source};
-    use crate::trace::{NO_SYM, ReadStats};
+    use crate::trace::time::fast_rfc3339;
 
     const TS: &str = r#""ts":"2026-08-01T10:00:00Z""#;
 
@@ -1886,11 +2023,175 @@ mod tests {
         text
     }
 
+    /// What the reference reader of JSON-RPC recordings yields: each call's record, and the
+    /// statistics (bad lines, ignored messages, pairing counts).
+    fn rpc_reference(text: &[u8]) -> (Vec<String>, ReadStats) {
+        let lines = || Lines::new(Box::new(Cursor::new(text.to_vec())), "t");
+        let mut src =
+            crate::trace::pairing::PairedSource::new(JsonRpc::default, lines(), lines(), 3, "t")
+                .expect("no I/O error");
+        let mut stats = ReadStats::default();
+        let mut cx = Ctx {
+            stats: &mut stats,
+            strict: false,
+            file: "t",
+        };
+        let mut records = Vec::new();
+        while let Some(rec) = src.next(&mut cx).expect("no I/O error") {
+            records.push(shown(&rec));
+        }
+        (records, stats)
+    }
+
+    /// A record with its arguments as their map, for comparing.
+    fn shown(rec: &CallRecord) -> String {
+        let mut rec = rec.clone();
+        rec.args = match rec.args.view() {
+            crate::call::ArgsView::Values(m) => Args::Values(m.clone()),
+            _ => rec.args.clone(),
+        };
+        format!("{rec:?}")
+    }
+
+    /// The records and statistics of the column reader on `text` (from a file, mapped or
+    /// gzip-compressed), as [`rpc_reference`] gives them.
+    fn rpc_read(text: &[u8], chunk: usize, gzip: bool, sessions: bool) -> (Vec<String>, ReadStats) {
+        let mut f = tempfile::NamedTempFile::new().expect("temp file");
+        if gzip {
+            let mut enc = flate2::write::GzEncoder::new(&mut f, flate2::Compression::fast());
+            enc.write_all(text).expect("write");
+            enc.finish().expect("write");
+        } else {
+            f.write_all(text).expect("write");
+        }
+        f.flush().expect("write");
+        let symbols = Symbols::new();
+        let mut src =
+            JsonlBatchSource::open_jsonrpc_in(f.path(), "t", 3, Arc::clone(&symbols), chunk)
+                .expect("opens");
+        if !sessions {
+            src.skip_sessions();
+        }
+        let mut stats = ReadStats::default();
+        let mut records = Vec::new();
+        for mut b in drain(&mut src) {
+            let mut cx = Ctx {
+                stats: &mut stats,
+                strict: false,
+                file: "t",
+            };
+            for (line, e) in std::mem::take(&mut b.skipped) {
+                cx.skip(line, e).expect("not strict");
+            }
+            for kind in std::mem::take(&mut b.ignored) {
+                cx.ignore(kind);
+            }
+            for row in 0..b.len() {
+                let name = |id| symbols.name(id);
+                let rec = match b.rows.rest(row) {
+                    Some(rest) => CallRecord {
+                        ts: b.ts[row],
+                        server: name(b.server[row]),
+                        grant: symbols.opt_name(b.grant[row]),
+                        session: symbols.opt_name(b.session[row]),
+                        tool: name(b.tool[row]),
+                        args: rest.args,
+                        id: rest.id,
+                        recorded: None,
+                        upstream: b.upstream[row],
+                        latency_ms: rest.latency_ms,
+                        origin: Origin {
+                            file: 3,
+                            line: b.line[row],
+                        },
+                    },
+                    None => b.rows.record(row),
+                };
+                assert_eq!(rec.upstream, b.upstream[row]);
+                assert_eq!(rec.latency_ms, b.rows.latency(row));
+                assert_eq!(rec.id, b.rows.id(row));
+                records.push(shown(&rec));
+            }
+        }
+        if let Some(more) = src.take_stats() {
+            stats.absorb(more);
+        }
+        (records, stats)
+    }
+
+    fn check_rpc(text: &[u8], what: &str) {
+        let want = rpc_reference(text);
+        for (chunk, gzip) in [(CHUNK, false), (1, false), (97, false), (500, true)] {
+            let got = rpc_read(text, chunk, gzip, true);
+            assert_eq!(got.0, want.0, "{what}: records, chunks of {chunk}");
+            assert_eq!(
+                format!("{:?}", got.1),
+                format!("{:?}", want.1),
+                "{what}: stats"
+            );
+        }
+        // Without sessions, records still have theirs.
+        assert_eq!(
+            rpc_read(text, 200, false, false).0,
+            want.0,
+            "{what}: no sessions"
+        );
+    }
+
+    #[test]
+    fn json_rpc_recordings_read_as_the_reference_reader_reads_them() {
+        for f in ["jsonrpc.jsonl", "jsonrpc-concatenated.jsonl"] {
+            let path = format!("{}/fixtures/traces/{f}", env!("CARGO_MANIFEST_DIR"));
+            check_rpc(&std::fs::read(path).expect("fixture"), f);
+        }
+        // Every edge line between the calls and replies of a generated recording, and bad
+        // lines.
+        let cfg = GenConfig {
+            calls: 400,
+            grants: 3,
+            seed: 9,
+            servers: vec!["fortigate-edge".into(), "github".into()],
+            ..GenConfig::default()
+        };
+        let mut generated = Vec::new();
+        Generator::new(&cfg)
+            .and_then(|g| g.write_jsonrpc(&mut generated))
+            .expect("generated");
+        let mut text = Vec::new();
+        let edges = crate::trace::jsonrpc::EDGES;
+        for (i, line) in generated.split(|&b| b == b'\n').enumerate() {
+            text.extend_from_slice(line);
+            text.push(b'\n');
+            if i % 7 == 3 {
+                let edge = edges[(i / 7) % edges.len()];
+                text.extend_from_slice(
+                    format!("{{\"ts\":\"2026-08-01T00:01:00Z\",{edge}}}\n").as_bytes(),
+                );
+            }
+            if i % 50 == 10 {
+                text.extend_from_slice(b"{not json\n\n  \r\n\xff\n");
+            }
+        }
+        check_rpc(&text, "generated with edge lines");
+        let (records, stats) = rpc_reference(&text);
+        assert!(records.len() > 400, "{}", records.len());
+        let replies = stats.replies.clone().expect("paired");
+        assert!(
+            replies.paired >= 400 && replies.requests_without_reply > 0,
+            "{replies:?}"
+        );
+        assert!(stats.skipped > 0 && !stats.ignored.is_empty(), "{stats:?}");
+    }
+
     #[test]
     fn usual_lines_are_scanned_not_left_to_the_general_code() {
         let text = generated(2_000, 1);
-        let mut syms = LocalSymbols::new(Symbols::new());
-        let parsed = parse_chunk(&text, true, true, 0, &mut syms, &mut Interner::default());
+        let parsed = parse_chunk(
+            &text,
+            true,
+            true,
+            &mut Worker::new(0, Mode::Calls, Symbols::new()),
+        );
         assert_eq!(parsed.ts.len(), 2_000);
         assert!(parsed.records.is_empty() && parsed.skipped.is_empty());
         let line = r#"{"ts":"2026-08-01T10:00:00Z","server":"s","grant":"g","session":"x","tool":"t","args":{"a":[1,{"b":null}]},"id":"1","upstream":"ok","latency_ms":1.5}"#;
@@ -1940,8 +2241,12 @@ mod tests {
         }
         let mut text = Vec::new();
         crate::trace::write_jsonl(&records, &mut text).expect("written");
-        let mut syms = LocalSymbols::new(Symbols::new());
-        let parsed = parse_chunk(&text, true, true, 0, &mut syms, &mut Interner::default());
+        let parsed = parse_chunk(
+            &text,
+            true,
+            true,
+            &mut Worker::new(0, Mode::Calls, Symbols::new()),
+        );
         assert_eq!(parsed.ts.len(), 300);
         assert!(parsed.records.is_empty() && parsed.skipped.is_empty());
         assert!(parsed.recorded.contains(&Some(RecordedDecision::Deny)));

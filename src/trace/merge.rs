@@ -37,9 +37,7 @@ use super::csv::CsvSource;
 use super::format::detect;
 use super::input::{Spool, open_decoded, peek_head};
 use super::intercept_log::InterceptSource;
-use super::jsonl::JsonlSource;
 use super::jsonl_batch::JsonlBatchSource;
-use super::jsonrpc::JsonRpc;
 use super::opencode::OpenCodeSource;
 use super::otel::OtelSource;
 use super::pairing::PairedSource;
@@ -692,15 +690,21 @@ fn open_batches(
     let strict = opts.strict;
     let shared = Arc::clone(symbols);
     let name = &input.name;
-    if input.format == Format::Jsonl {
-        return Ok(Box::new(JsonlBatchSource::open_file(
-            &input.path,
-            name,
-            file,
-            shared,
-        )?));
+    let path = &input.path;
+    match input.format {
+        Format::Jsonl => {
+            return Ok(Box::new(JsonlBatchSource::open_file(
+                path, name, file, shared,
+            )?));
+        }
+        Format::JsonRpc => {
+            return Ok(Box::new(JsonlBatchSource::open_jsonrpc(
+                path, name, file, shared,
+            )?));
+        }
+        _ => {}
     }
-    let (r, compressed) = open_decoded(&input.path, name)?;
+    let (r, compressed) = open_decoded(path, name)?;
     let lines = |r| Lines::new(r, name);
     let source: Box<dyn Source> = match input.format {
         Format::Parquet => {
@@ -709,15 +713,14 @@ fn open_batches(
                 bytes, name, file, shared, true,
             )));
         }
-        Format::Jsonl => Box::new(JsonlSource::new(lines(r), file)),
+        // Read above by their column readers.
+        Format::Jsonl | Format::JsonRpc => {
+            return Err(TraceError::UnknownFormat {
+                file: name.clone(),
+                reason: "no record reader".into(),
+            });
+        }
         Format::Csv => Box::new(CsvSource::new(r, name, file)),
-        Format::JsonRpc => Box::new(PairedSource::new(
-            JsonRpc::default,
-            lines(r),
-            lines(open_decoded(&input.path, name)?.0),
-            file,
-            name,
-        )?),
         Format::PolicyLayerLog => Box::new(PolicyLayerSource::new(lines(r), file)),
         Format::InterceptLog => Box::new(InterceptSource::new(lines(r), file)),
         Format::ClaudeLog => Box::new(PairedSource::new(

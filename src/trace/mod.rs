@@ -34,6 +34,7 @@ mod policylayer_log;
 mod priority;
 mod read_stats;
 mod record;
+mod scan;
 mod source;
 mod table;
 pub(crate) mod table_write;

@@ -12,9 +12,9 @@
 //! the file, is a request without a reply; a reply whose key no request waits for is a reply
 //! without a request. Both are counted in [`Replies`] with the first few named by line.
 
-use std::collections::HashMap;
 use std::hash::Hash;
 
+use rustc_hash::FxHashMap as HashMap;
 use serde_json::{Map, Value};
 
 use super::source::{Ctx, LineError, Lines, Source};
@@ -121,19 +121,164 @@ fn plural(n: u64, one: &str, many: &str) -> String {
 }
 
 /// Where a call stands in its file: its line, and its place among the calls of that line.
-type Slot = (u64, u32);
+pub(crate) type Slot = (u64, u32);
 
 /// A reply found by the first read, by the slot of its request.
-struct Answer {
-    slot: Slot,
-    ts: Nanos,
-    outcome: Upstream,
+pub(crate) struct Answer {
+    pub(crate) slot: Slot,
+    pub(crate) ts: Nanos,
+    pub(crate) outcome: Upstream,
+}
+
+/// What the first read needs of a message: [`Message`] without the call's record.
+pub(crate) enum Pair<K> {
+    /// A `tools/call` request, with its key when it has an id.
+    Call(Option<K>),
+    /// Another request with an id.
+    Request(K),
+    /// A reply.
+    Reply {
+        key: K,
+        ts: Nanos,
+        outcome: Upstream,
+    },
+    /// Anything else.
+    Other,
+}
+
+impl<K> From<Message<K>> for Pair<K> {
+    fn from(m: Message<K>) -> Pair<K> {
+        match m {
+            Message::Call { key, .. } => Pair::Call(key),
+            Message::Request(key) => Pair::Request(key),
+            Message::Reply { key, ts, outcome } => Pair::Reply { key, ts, outcome },
+            Message::Other => Pair::Other,
+        }
+    }
 }
 
 /// A request waiting for its reply in the first read.
 enum Waiting {
     Call(Slot),
     Other,
+}
+
+/// The first read's pairing, fed the messages of a file line by line in file order.
+pub(crate) struct Pairer<'n, K> {
+    name: &'n str,
+    waiting: HashMap<K, Waiting>,
+    answers: Vec<Answer>,
+    counts: Replies,
+    unanswered: Vec<Skipped>,
+    other_replies: u64,
+}
+
+impl<'n, K: Eq + Hash> Pairer<'n, K> {
+    /// Pairing for the file shown as `name`.
+    pub(crate) fn new(name: &'n str) -> Pairer<'n, K> {
+        Pairer {
+            name,
+            waiting: HashMap::default(),
+            answers: Vec::new(),
+            counts: Replies::default(),
+            unanswered: Vec::new(),
+            other_replies: 0,
+        }
+    }
+
+    fn example(&self, line: u64, reason: String) -> Skipped {
+        Skipped {
+            file: self.name.to_string(),
+            line,
+            reason,
+        }
+    }
+
+    /// The messages of line `line`, in line order.
+    pub(crate) fn line(&mut self, line: u64, msgs: impl IntoIterator<Item = Pair<K>>) {
+        let mut calls = 0;
+        for msg in msgs {
+            let (key, now) = match msg {
+                Pair::Call(Some(key)) => {
+                    calls += 1;
+                    (key, Waiting::Call((line, calls - 1)))
+                }
+                Pair::Call(None) => {
+                    calls += 1;
+                    continue;
+                }
+                Pair::Request(key) => (key, Waiting::Other),
+                Pair::Reply { key, ts, outcome } => {
+                    match self.waiting.remove(&key) {
+                        Some(Waiting::Call(slot)) => {
+                            self.counts.paired += 1;
+                            self.answers.push(Answer { slot, ts, outcome });
+                        }
+                        Some(Waiting::Other) => self.other_replies += 1,
+                        None => {
+                            self.counts.replies_without_request += 1;
+                            if self.counts.replies_without_request <= EXAMPLES_PER_KIND as u64 {
+                                let e = self.example(
+                                    line,
+                                    "reply without a request: no request waits for its id".into(),
+                                );
+                                self.counts.examples.push(e);
+                            }
+                        }
+                    }
+                    continue;
+                }
+                Pair::Other => continue,
+            };
+            if let Some(Waiting::Call((old, _))) = self.waiting.insert(key, now) {
+                self.counts.requests_without_reply += 1;
+                let e = self.example(
+                    old,
+                    format!("request without a reply: its id was used again at line {line}"),
+                );
+                self.unanswered.push(e);
+                self.unanswered.sort_by_key(|s| s.line);
+                self.unanswered.truncate(EXAMPLES_PER_KIND);
+            }
+        }
+    }
+
+    /// Every answered call's reply in request order, the counts, and how many replies answered
+    /// requests that are not calls.
+    pub(crate) fn finish(self) -> (Vec<Answer>, Replies, u64) {
+        let Pairer {
+            name,
+            waiting,
+            mut answers,
+            mut counts,
+            mut unanswered,
+            other_replies,
+        } = self;
+        let mut left: Vec<u64> = waiting
+            .into_values()
+            .filter_map(|w| match w {
+                Waiting::Call((line, _)) => Some(line),
+                Waiting::Other => None,
+            })
+            .collect();
+        counts.requests_without_reply += left.len() as u64;
+        left.sort_unstable();
+        unanswered.extend(
+            left.into_iter()
+                .take(EXAMPLES_PER_KIND)
+                .map(|line| Skipped {
+                    file: name.to_string(),
+                    line,
+                    reason: "request without a reply in the file".into(),
+                }),
+        );
+        unanswered.sort_by_key(|s| s.line);
+        unanswered.truncate(EXAMPLES_PER_KIND);
+        counts.examples.extend(unanswered);
+        counts.examples.sort_by_key(|s| s.line);
+        answers.sort_unstable_by_key(|a| a.slot);
+        (answers, counts, other_replies)
+    }
 }
 
 /// The first read: every answered call's reply, in request-line order, and the counts.
@@ -149,16 +294,7 @@ fn pair_all<E: Exchange>(
         strict: false,
         file: name,
     };
-    let mut waiting: HashMap<E::Key, Waiting> = HashMap::new();
-    let mut answers = Vec::new();
-    let mut counts = Replies::default();
-    let mut unanswered: Vec<Skipped> = Vec::new();
-    let mut other_replies = 0;
-    let example = |line: u64, reason: String| Skipped {
-        file: name.to_string(),
-        line,
-        reason,
-    };
+    let mut pairer = Pairer::new(name);
     let mut msgs = Vec::new();
     while let Some((line, text)) = lines.next_line()? {
         let Ok(text) = text else { continue };
@@ -171,70 +307,9 @@ fn pair_all<E: Exchange>(
         {
             continue;
         }
-        let mut calls = 0;
-        for msg in msgs.drain(..) {
-            let (key, now) = match msg {
-                Message::Call { key: Some(key), .. } => {
-                    calls += 1;
-                    (key, Waiting::Call((line, calls - 1)))
-                }
-                Message::Call { key: None, .. } => {
-                    calls += 1;
-                    continue;
-                }
-                Message::Request(key) => (key, Waiting::Other),
-                Message::Reply { key, ts, outcome } => {
-                    match waiting.remove(&key) {
-                        Some(Waiting::Call(slot)) => {
-                            counts.paired += 1;
-                            answers.push(Answer { slot, ts, outcome });
-                        }
-                        Some(Waiting::Other) => other_replies += 1,
-                        None => {
-                            counts.replies_without_request += 1;
-                            if counts.replies_without_request <= EXAMPLES_PER_KIND as u64 {
-                                counts.examples.push(example(
-                                    line,
-                                    "reply without a request: no request waits for its id".into(),
-                                ));
-                            }
-                        }
-                    }
-                    continue;
-                }
-                Message::Other => continue,
-            };
-            if let Some(Waiting::Call((old, _))) = waiting.insert(key, now) {
-                counts.requests_without_reply += 1;
-                unanswered.push(example(
-                    old,
-                    format!("request without a reply: its id was used again at line {line}"),
-                ));
-                unanswered.sort_by_key(|s| s.line);
-                unanswered.truncate(EXAMPLES_PER_KIND);
-            }
-        }
+        pairer.line(line, msgs.drain(..).map(Pair::from));
     }
-    let mut left: Vec<u64> = waiting
-        .into_values()
-        .filter_map(|w| match w {
-            Waiting::Call((line, _)) => Some(line),
-            Waiting::Other => None,
-        })
-        .collect();
-    counts.requests_without_reply += left.len() as u64;
-    left.sort_unstable();
-    unanswered.extend(
-        left.into_iter()
-            .take(EXAMPLES_PER_KIND)
-            .map(|l| example(l, "request without a reply in the file".into())),
-    );
-    unanswered.sort_by_key(|s| s.line);
-    unanswered.truncate(EXAMPLES_PER_KIND);
-    counts.examples.extend(unanswered);
-    counts.examples.sort_by_key(|s| s.line);
-    answers.sort_unstable_by_key(|a| a.slot);
-    Ok((answers, counts, other_replies))
+    Ok(pairer.finish())
 }
 
 /// A recording with replies: its calls in file order, each with the reply the first read

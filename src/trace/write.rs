@@ -58,8 +58,9 @@ enum JsonArgs<'a> {
 /// one.
 fn json_args(args: &Args) -> Option<JsonArgs<'_>> {
     let text = match args {
-        Args::Raw(raw) => raw.text(),
+        Args::Raw(raw) if raw.verbatim() => raw.text(),
         Args::NotObject(text) => text,
+        Args::Raw(raw) => return raw.map().map(JsonArgs::Object),
         Args::Values(m) => return Some(JsonArgs::Object(m)),
         Args::Keys(_) | Args::Unrecorded => return None,
     };
@@ -77,7 +78,9 @@ fn json_args(args: &Args) -> Option<JsonArgs<'_>> {
 
 /// The JSON text of `args`, when they are values (see [`JsonArgs`]).
 fn args_text(args: &Args) -> Option<Cow<'_, str>> {
-    if let Args::Raw(raw) = args {
+    if let Args::Raw(raw) = args
+        && raw.verbatim()
+    {
         // Checked when read: the text as it is, but for the whitespace after it that a
         // parse would leave out.
         let text = raw.text().trim_end_matches([' ', '\t']);

@@ -1,0 +1,364 @@
+//! A checked cursor over one line of JSON, for the column readers' hand-written line scanners.
+//!
+//! The scanners take only the usual shape of a line and leave anything else to the general
+//! code (see [`super::jsonl_batch`]): every method returns `None` when it is not sure, never a
+//! verdict on the line.
+
+use serde_json::Value;
+
+use super::Nanos;
+use super::time::{fast_rfc3339, parse_ts_str, parse_ts_value};
+
+/// Nesting the scanner follows inside a line; deeper values go to the general code (whose JSON
+/// parser has a limit of its own).
+const MAX_DEPTH: u32 = 64;
+
+/// A cursor over one line's text.
+pub(super) struct Scanner<'a> {
+    pub(super) s: &'a str,
+    pub(super) b: &'a [u8],
+    pub(super) pos: usize,
+}
+
+impl<'a> Scanner<'a> {
+    /// A cursor inside the object that `text` starts with, its brace eaten; `None` when it
+    /// starts with anything else.
+    pub(super) fn object(text: &'a str) -> Option<Scanner<'a>> {
+        let mut sc = Scanner {
+            s: text,
+            b: text.as_bytes(),
+            pos: 0,
+        };
+        sc.ws();
+        sc.eat(b'{')?;
+        Some(sc)
+    }
+
+    /// Only whitespace is left.
+    #[inline]
+    pub(super) fn end(&mut self) -> Option<()> {
+        self.ws();
+        (self.pos == self.b.len()).then_some(())
+    }
+
+    #[inline]
+    pub(super) fn peek(&self) -> Option<u8> {
+        self.b.get(self.pos).copied()
+    }
+
+    #[inline]
+    pub(super) fn next(&mut self) -> Option<u8> {
+        let c = self.peek()?;
+        self.pos += 1;
+        Some(c)
+    }
+
+    #[inline]
+    pub(super) fn eat(&mut self, c: u8) -> Option<()> {
+        (self.next()? == c).then_some(())
+    }
+
+    /// JSON whitespace (not every ASCII space: a form feed is an error).
+    #[inline]
+    pub(super) fn ws(&mut self) {
+        while let Some(b' ' | b'\t' | b'\r' | b'\n') = self.peek() {
+            self.pos += 1;
+        }
+    }
+
+    #[inline]
+    pub(super) fn lit(&mut self, word: &[u8]) -> Option<()> {
+        if self.b[self.pos..].starts_with(word) {
+            self.pos += word.len();
+            Some(())
+        } else {
+            None
+        }
+    }
+
+    /// The members of an object, its brace eaten. For each, `key` reads the key (its opening
+    /// quote eaten) into a bit, 0 for a key it does not know; a known key twice is refused.
+    /// Then `value` reads the value of the key of that bit.
+    #[inline]
+    pub(super) fn members(
+        &mut self,
+        mut key: impl FnMut(&mut Self) -> Option<u16>,
+        mut value: impl FnMut(&mut Self, u16) -> Option<()>,
+    ) -> Option<()> {
+        let mut seen = 0u16;
+        self.ws();
+        if self.peek()? == b'}' {
+            self.pos += 1;
+            return Some(());
+        }
+        loop {
+            self.eat(b'"')?;
+            let bit = key(self)?;
+            // A repeated key: the last one counts in a map; the general code sorts that out.
+            if seen & bit != 0 {
+                return None;
+            }
+            seen |= bit;
+            self.ws();
+            self.eat(b':')?;
+            self.ws();
+            value(self, bit)?;
+            self.ws();
+            match self.next()? {
+                b',' => self.ws(),
+                b'}' => return Some(()),
+                _ => return None,
+            }
+        }
+    }
+
+    /// The rest of a key, the opening quote eaten: the bit of the first of `known` (each a key
+    /// with its closing quote) it is, else 0 for any key without escapes.
+    #[inline]
+    pub(super) fn known_key(&mut self, known: &[(&[u8], u16)]) -> Option<u16> {
+        let rest = &self.b[self.pos..];
+        for &(word, bit) in known {
+            if rest.starts_with(word) {
+                self.pos += word.len();
+                return Some(bit);
+            }
+        }
+        self.plain_str()?;
+        Some(0)
+    }
+
+    /// The rest of a string without escapes, the opening quote eaten.
+    #[inline]
+    pub(super) fn plain_str(&mut self) -> Option<&'a str> {
+        let start = self.pos;
+        let end = find_special(self.b, start)?;
+        if self.b[end] != b'"' {
+            return None;
+        }
+        self.pos = end + 1;
+        Some(&self.s[start..end])
+    }
+
+    /// Skip the rest of any valid string, the opening quote eaten. Escapes are checked as a
+    /// parser building strings checks them; an escaped surrogate is left to that parser.
+    pub(super) fn skip_str(&mut self) -> Option<()> {
+        loop {
+            let i = find_special(self.b, self.pos)?;
+            match self.b[i] {
+                b'"' => {
+                    self.pos = i + 1;
+                    return Some(());
+                }
+                b'\\' => match *self.b.get(i + 1)? {
+                    b'"' | b'\\' | b'/' | b'b' | b'f' | b'n' | b'r' | b't' => self.pos = i + 2,
+                    b'u' => {
+                        let hex = self.b.get(i + 2..i + 6)?;
+                        let mut n = 0u32;
+                        for &c in hex {
+                            n = n * 16 + char::from(c).to_digit(16)?;
+                        }
+                        if (0xD800..=0xDFFF).contains(&n) {
+                            return None;
+                        }
+                        self.pos = i + 6;
+                    }
+                    _ => return None,
+                },
+                // A control character.
+                _ => return None,
+            }
+        }
+    }
+
+    /// A name: a string without escapes, or `null` (absent).
+    #[inline]
+    pub(super) fn name(&mut self) -> Option<Option<&'a str>> {
+        match self.peek()? {
+            b'"' => {
+                self.pos += 1;
+                self.plain_str().map(Some)
+            }
+            _ => self.lit(b"null").map(|()| None),
+        }
+    }
+
+    /// The timestamp; `Some(None)` for `null` (missing).
+    pub(super) fn ts(&mut self) -> Option<Option<Nanos>> {
+        match self.peek()? {
+            b'"' => {
+                self.pos += 1;
+                let s = self.plain_str()?;
+                fast_rfc3339(s).or_else(|| parse_ts_str(s).ok()).map(Some)
+            }
+            b'n' => self.lit(b"null").map(|()| None),
+            _ => {
+                let start = self.pos;
+                self.number(true)?;
+                let n: serde_json::Number = serde_json::from_str(&self.s[start..self.pos]).ok()?;
+                parse_ts_value(&Value::Number(n)).ok().map(Some)
+            }
+        }
+    }
+
+    /// A request id: any string, a plain number, or `null` (`(0, 0)`); its range in the line.
+    pub(super) fn id(&mut self) -> Option<(usize, usize)> {
+        let start = self.pos;
+        match self.peek()? {
+            b'"' => {
+                self.pos += 1;
+                self.skip_str()?;
+            }
+            b'n' => return self.lit(b"null").map(|()| (0, 0)),
+            _ => self.number(false)?,
+        }
+        Some((start, self.pos))
+    }
+
+    /// A number as JSON writes it. Without `exponent`, only numbers that every parse turns into
+    /// a finite value: no exponent, no digit run longer than 200.
+    pub(super) fn number(&mut self, exponent: bool) -> Option<()> {
+        if self.peek() == Some(b'-') {
+            self.pos += 1;
+        }
+        match self.peek()? {
+            // A leading zero stands alone (a digit after it fails at the caller).
+            b'0' => self.pos += 1,
+            b'1'..=b'9' => self.digits()?,
+            _ => return None,
+        }
+        if self.peek() == Some(b'.') {
+            self.pos += 1;
+            if !self.peek()?.is_ascii_digit() {
+                return None;
+            }
+            self.digits()?;
+        }
+        if let Some(b'e' | b'E') = self.peek() {
+            if !exponent {
+                return None;
+            }
+            self.pos += 1;
+            if let Some(b'+' | b'-') = self.peek() {
+                self.pos += 1;
+            }
+            if !self.peek()?.is_ascii_digit() {
+                return None;
+            }
+            self.digits()?;
+        }
+        Some(())
+    }
+
+    /// A run of digits of at most 200.
+    #[inline]
+    pub(super) fn digits(&mut self) -> Option<()> {
+        let start = self.pos;
+        while let Some(b'0'..=b'9') = self.peek() {
+            self.pos += 1;
+        }
+        (self.pos - start <= 200).then_some(())
+    }
+
+    /// Skip any JSON value, checked; `depth` is the number of enclosing arrays and objects.
+    pub(super) fn skip_value(&mut self, depth: u32) -> Option<()> {
+        match self.peek()? {
+            b'"' => {
+                self.pos += 1;
+                self.skip_str()
+            }
+            b'{' => {
+                if depth >= MAX_DEPTH {
+                    return None;
+                }
+                self.pos += 1;
+                self.ws();
+                if self.peek() == Some(b'}') {
+                    self.pos += 1;
+                    return Some(());
+                }
+                loop {
+                    self.eat(b'"')?;
+                    self.skip_str()?;
+                    self.ws();
+                    self.eat(b':')?;
+                    self.ws();
+                    self.skip_value(depth + 1)?;
+                    self.ws();
+                    match self.next()? {
+                        b',' => self.ws(),
+                        b'}' => return Some(()),
+                        _ => return None,
+                    }
+                }
+            }
+            b'[' => {
+                if depth >= MAX_DEPTH {
+                    return None;
+                }
+                self.pos += 1;
+                self.ws();
+                if self.peek() == Some(b']') {
+                    self.pos += 1;
+                    return Some(());
+                }
+                loop {
+                    self.skip_value(depth + 1)?;
+                    self.ws();
+                    match self.next()? {
+                        b',' => self.ws(),
+                        b']' => return Some(()),
+                        _ => return None,
+                    }
+                }
+            }
+            b't' => self.lit(b"true"),
+            b'f' => self.lit(b"false"),
+            b'n' => self.lit(b"null"),
+            _ => self.number(false),
+        }
+    }
+}
+
+/// The position of the first `"`, `\` or control character at or after `from`.
+#[inline]
+pub(super) fn find_special(b: &[u8], from: usize) -> Option<usize> {
+    let mut i = from;
+    // Sixteen bytes at a time (most strings end within the first sixteen, so one branch).
+    while let Some(block) = b.get(i..i + 16) {
+        let (lo, hi) = block.split_at(8);
+        let (lo, hi) = (special_bytes(word(lo)), special_bytes(word(hi)));
+        if lo != 0 {
+            return Some(i + (lo.trailing_zeros() / 8) as usize);
+        }
+        if hi != 0 {
+            return Some(i + 8 + (hi.trailing_zeros() / 8) as usize);
+        }
+        i += 16;
+    }
+    b.get(i..)?
+        .iter()
+        .position(|&c| c == b'"' || c == b'\\' || c < 0x20)
+        .map(|p| i + p)
+}
+
+#[inline]
+pub(super) fn word(bytes: &[u8]) -> u64 {
+    let mut w = [0u8; 8];
+    w.copy_from_slice(bytes);
+    u64::from_le_bytes(w)
+}
+
+/// The high bit of each byte of `v` that is a quote, a backslash or below 0x20 is set, and
+/// maybe of bytes above the first such one (the usual zero-byte trick: borrows only run
+/// upwards from a true hit), so the lowest set bit marks the first.
+#[inline]
+fn special_bytes(v: u64) -> u64 {
+    const ONES: u64 = 0x0101_0101_0101_0101;
+    const HIGH: u64 = 0x8080_8080_8080_8080;
+    let quote = v ^ (ONES * u64::from(b'"'));
+    let slash = v ^ (ONES * u64::from(b'\\'));
+    let hit = (quote.wrapping_sub(ONES) & !quote)
+        | (slash.wrapping_sub(ONES) & !slash)
+        | (v.wrapping_sub(ONES * 0x20) & !v);
+    hit & HIGH
+}
