@@ -459,10 +459,32 @@ mod tests {
         }
     }
 
-    /// Every line the scanner vouches for reads as the general reader reads it, and the
-    /// usual lines are vouched for.
-    #[test]
-    fn the_scanner_agrees_with_the_general_reader() {
+    /// Whether the scanner, when it vouches for `text`, reads what the general reader reads.
+    fn agrees(text: &str) -> Result<(), String> {
+        let Some(line) = scan_line(text) else {
+            return Ok(());
+        };
+        let mut stats = ReadStats::default();
+        let mut cx = Ctx {
+            stats: &mut stats,
+            strict: false,
+            file: "t",
+        };
+        let origin = Origin { file: 0, line: 1 };
+        let want = JsonRpc::default().message(text, origin, false, &mut cx);
+        let want = want.as_ref().map(general).map_err(|e| e.message());
+        if Ok(scanned(&line, text)) == want {
+            Ok(())
+        } else {
+            Err(format!(
+                "{text}: scanned {:?}, general {want:?}",
+                scanned(&line, text)
+            ))
+        }
+    }
+
+    /// Lines of the fixtures and [`EDGES`].
+    fn sample_lines() -> Vec<String> {
         let mut lines: Vec<String> = ["jsonrpc.jsonl", "jsonrpc-concatenated.jsonl"]
             .iter()
             .flat_map(|f| {
@@ -474,37 +496,67 @@ mod tests {
                     .collect::<Vec<_>>()
             })
             .collect();
-        let fixture_lines = lines.len();
         let ts = r#""ts":"2026-08-01T09:00:00Z""#;
-        for edge in EDGES {
-            lines.push(format!("{{{ts},{edge}}}"));
+        lines.extend(EDGES.iter().map(|edge| format!("{{{ts},{edge}}}")));
+        lines
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig {
+            cases: 2000,
+            ..proptest::prelude::ProptestConfig::default()
+        })]
+
+        /// Lines a few bytes away from the usual ones (an edit can make a valid line of
+        /// another shape, or an invalid one): whatever the scanner vouches for, the general
+        /// reader reads the same way.
+        #[test]
+        fn perturbed_lines_scan_as_the_general_reader_reads_them(
+            pick in proptest::prelude::any::<proptest::sample::Index>(),
+            edits in proptest::collection::vec(
+                (
+                    proptest::prelude::any::<proptest::sample::Index>(),
+                    0u8..3,
+                    proptest::sample::select(b"\"{}[],:\\ 0e.-1nutfx\r\n\t".to_vec()),
+                ),
+                1..4,
+            ),
+        ) {
+            let lines = sample_lines();
+            let mut line = lines[pick.index(lines.len())].clone().into_bytes();
+            for (at, op, byte) in edits {
+                let i = at.index(line.len() + 1);
+                match op {
+                    0 if i < line.len() => {
+                        line.remove(i);
+                    }
+                    1 => line.insert(i, byte),
+                    _ if i < line.len() => line[i] = byte,
+                    _ => {}
+                }
+            }
+            if let Ok(text) = String::from_utf8(line) {
+                proptest::prop_assert_eq!(agrees(&text), Ok(()));
+            }
         }
+    }
+
+    /// Every line the scanner vouches for reads as the general reader reads it, and the
+    /// usual lines are vouched for.
+    #[test]
+    fn the_scanner_agrees_with_the_general_reader() {
+        let lines = sample_lines();
+        let fixture_lines = lines.len() - EDGES.len();
         let mut vouched = 0;
         for (i, text) in lines.iter().enumerate() {
-            let origin = Origin {
-                file: 0,
-                line: i as u64 + 1,
-            };
-            let mut stats = ReadStats::default();
-            let mut cx = Ctx {
-                stats: &mut stats,
-                strict: false,
-                file: "t",
-            };
-            let want = JsonRpc::default().message(text, origin, false, &mut cx);
-            let Some(line) = scan_line(text) else {
-                assert!(
+            assert_eq!(agrees(text), Ok(()));
+            match scan_line(text) {
+                Some(_) => vouched += 1,
+                None => assert!(
                     i >= fixture_lines,
                     "a fixture line is left to the general reader: {text}"
-                );
-                continue;
-            };
-            vouched += 1;
-            assert_eq!(
-                Ok(scanned(&line, text)),
-                want.as_ref().map(general).map_err(|e| e.message()),
-                "{text}"
-            );
+                ),
+            }
         }
         assert!(vouched >= fixture_lines + 20, "{vouched} lines scanned");
     }
