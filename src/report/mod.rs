@@ -9,6 +9,7 @@ mod document;
 pub use document::kinds_label;
 mod explain;
 mod html;
+mod json_row;
 mod markdown;
 mod model;
 mod parts;

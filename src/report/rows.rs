@@ -40,17 +40,15 @@ pub fn row_sink(format: OutputFormat, kind: RowKind) -> Option<Box<dyn RowSink>>
     }
 }
 
-/// Rows serialised into a buffer of their own and handed to the destination in one write per
-/// [`JSON_BYTES_PER_WRITE`]: serde's many small writes through `dyn Write` cost more than the
-/// serialisation.
+/// Rows written into a buffer of their own ([`super::json_row`]) and handed to the destination
+/// in one write per [`JSON_BYTES_PER_WRITE`].
 #[derive(Default)]
 struct JsonLines(Vec<u8>);
 
 const JSON_BYTES_PER_WRITE: usize = 1 << 16;
 
 impl JsonLines {
-    fn row(&mut self, row: &impl serde::Serialize, out: &mut dyn Write) -> io::Result<()> {
-        serde_json::to_writer(&mut self.0, row)?;
+    fn flush_full(&mut self, out: &mut dyn Write) -> io::Result<()> {
         self.0.push(b'\n');
         if self.0.len() >= JSON_BYTES_PER_WRITE {
             out.write_all(&self.0)?;
@@ -62,11 +60,13 @@ impl JsonLines {
 
 impl RowSink for JsonLines {
     fn simulate_row(&mut self, row: CallRow, out: &mut dyn Write) -> io::Result<()> {
-        self.row(&row, out)
+        super::json_row::call_row(&row, &mut self.0);
+        self.flush_full(out)
     }
 
     fn diff_row(&mut self, row: DiffRow, out: &mut dyn Write) -> io::Result<()> {
-        self.row(&row, out)
+        super::json_row::diff_row(&row, &mut self.0);
+        self.flush_full(out)
     }
 
     fn finish(self: Box<Self>, out: &mut dyn Write) -> io::Result<()> {

@@ -600,8 +600,11 @@ struct Parsed {
     /// Per row, the `args` object or else the `arg_keys` list as a range of the chunk; empty
     /// when there is neither.
     args: Vec<(usize, usize)>,
-    /// Per row, the request id's JSON text as a range of the chunk; empty when there is none.
-    ids: Vec<(usize, usize)>,
+    /// Per row, the request id's JSON text as a range of `id_text`; empty when there is none.
+    ids: Vec<(u32, u32)>,
+    /// The request ids' JSON texts, copied while the line is in the cache: per-call reports
+    /// read every id, long after the line was scanned.
+    id_text: String,
     /// Per row, `latency_ms` as a range of the line (empty when there is none), or
     /// [`WHOLE_LINE`] when only the whole line gives the record (a `recorded` object, whose
     /// rule and message the scanner does not keep).
@@ -659,6 +662,7 @@ impl Parsed {
             text: self.text,
             args: self.args,
             ids: self.ids,
+            id_text: self.id_text,
             latency: self.latency,
             sessions: self.sessions,
             records: self.records,
@@ -693,7 +697,7 @@ impl Parsed {
         recorded: Option<RecordedDecision>,
         text: (usize, usize),
         args: (usize, usize),
-        id: (usize, usize),
+        id: &str,
         latency: (u32, u32),
     ) {
         self.ts.push(ts);
@@ -707,7 +711,10 @@ impl Parsed {
         self.recorded.push(recorded);
         self.text.push(text);
         self.args.push(args);
-        self.ids.push(id);
+        let start = self.id_text.len();
+        self.id_text.push_str(id);
+        // A batch's ids stay far below 4 GiB: a chunk is 1 MiB of lines.
+        self.ids.push((start as u32, self.id_text.len() as u32));
         self.latency.push(latency);
     }
 
@@ -734,7 +741,7 @@ impl Parsed {
             recorded,
             text,
             (0, 0),
-            (0, 0),
+            "",
             WHOLE_LINE,
         );
         self.records.push((self.ts.len() - 1, rec));
@@ -748,7 +755,8 @@ struct JsonlRows {
     line: Vec<u64>,
     text: Vec<(usize, usize)>,
     args: Vec<(usize, usize)>,
-    ids: Vec<(usize, usize)>,
+    ids: Vec<(u32, u32)>,
+    id_text: String,
     latency: Vec<(u32, u32)>,
     /// Whether the session column holds the lines' sessions (not left out).
     sessions: bool,
@@ -867,7 +875,8 @@ impl BatchRows for JsonlRows {
         if let Some(rec) = self.general(row) {
             return rec.id.clone();
         }
-        let token = self.str(*self.ids.get(row)?)?;
+        let &(start, end) = self.ids.get(row)?;
+        let token = self.id_text.get(start as usize..end as usize)?;
         id_of(token, (0, token.len()))
     }
 
@@ -1118,7 +1127,7 @@ fn call_line<'a>(
 ) {
     let syms = &mut st.syms;
     match text.map(|t| (t, scan_line(t))) {
-        Ok((_, Some(l))) => {
+        Ok((t, Some(l))) => {
             let ids = memo.ids([l.server, l.grant, l.session], l.tool, out.sessions, syms);
             let in_line =
                 |(a, b): (usize, usize)| Some((u32::try_from(a).ok()?, u32::try_from(b).ok()?));
@@ -1134,7 +1143,7 @@ fn call_line<'a>(
                 l.recorded,
                 (at.from, at.stop),
                 at.in_chunk(l.args),
-                at.in_chunk(l.id),
+                &t[l.id.0..l.id.1],
                 latency,
             );
         }
@@ -1163,7 +1172,7 @@ fn rpc_call_line<'a>(
 ) {
     let syms = &mut st.syms;
     match text.map(|t| (t, jsonrpc::scan_line(t))) {
-        Ok((_, Some(l))) => match l.kind {
+        Ok((t, Some(l))) => match l.kind {
             RpcKind::Call { tool, args } => {
                 let ids = memo.ids([l.server, l.grant, l.session], tool, out.sessions, syms);
                 out.row(
@@ -1174,7 +1183,7 @@ fn rpc_call_line<'a>(
                     None,
                     (at.from, at.stop),
                     at.in_chunk(args),
-                    at.in_chunk(l.id),
+                    &t[l.id.0..l.id.1],
                     (0, 0),
                 );
             }

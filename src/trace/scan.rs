@@ -319,6 +319,13 @@ impl<'a> Scanner<'a> {
     }
 }
 
+/// Whether JSON needs an escape for any of `bytes` (a quote, a backslash or a control
+/// character: the bytes serde_json escapes).
+#[inline]
+pub fn needs_escape(bytes: &[u8]) -> bool {
+    find_special(bytes, 0).is_some()
+}
+
 /// The position of the first `"`, `\` or control character at or after `from`.
 #[inline]
 pub(super) fn find_special(b: &[u8], from: usize) -> Option<usize> {

@@ -1,0 +1,233 @@
+//! Per-call rows as JSON lines, written field by field: exactly the bytes serde_json writes for
+//! the rows' derived `Serialize` (a test holds the two together), without serde's byte-by-byte
+//! escape loop over strings that need no escapes, which were most of the time per-call JSON
+//! output spent writing.
+
+use serde::Serialize;
+
+use super::model::{CallInfo, CallRow, Cause, DiffRow, Outcome};
+
+/// `row` as one JSON object, appended to `out`.
+pub(super) fn call_row(row: &CallRow, out: &mut Vec<u8>) {
+    let mut o = Object::new(out);
+    call_info(&mut o, &row.call);
+    outcome(&mut o, &row.outcome);
+    o.end();
+}
+
+/// `row` as one JSON object, appended to `out`.
+pub(super) fn diff_row(row: &DiffRow, out: &mut Vec<u8>) {
+    let mut o = Object::new(out);
+    call_info(&mut o, &row.call);
+    for (key, side) in [
+        (&b"\"base\":"[..], &row.base),
+        (&b"\"candidate\":"[..], &row.candidate),
+    ] {
+        let mut inner = Object::new(o.key(key));
+        outcome(&mut inner, side);
+        inner.end();
+    }
+    let cause = row.cause.map(|c| match c {
+        Cause::Direct => "direct",
+        Cause::KnockOn => "knock-on",
+    });
+    o.opt_str(b"\"cause\":", cause);
+    o.end();
+}
+
+fn call_info(o: &mut Object<'_>, c: &CallInfo) {
+    o.number(b"\"index\":", &c.index);
+    o.str(b"\"ts\":", &c.ts);
+    o.str(b"\"server\":", &c.server);
+    o.opt_str(b"\"grant\":", c.grant.as_deref());
+    o.opt_str(b"\"session\":", c.session.as_deref());
+    o.str(b"\"tool\":", &c.tool);
+    o.opt_str(b"\"id\":", c.id.as_deref());
+    o.str(b"\"origin\":", &c.origin);
+    o.opt_str(b"\"recorded\":", c.recorded.as_deref());
+    o.opt_str(b"\"upstream\":", c.upstream.as_deref());
+    if let Some(args) = &c.args {
+        o.number(b"\"args\":", args);
+    }
+}
+
+fn outcome(o: &mut Object<'_>, x: &Outcome) {
+    o.str(b"\"decision\":", x.decision.as_str());
+    o.str(b"\"rule\":", &x.rule);
+    o.str(b"\"message\":", &x.message);
+    o.bool(b"\"approval_required\":", x.approval_required);
+    match &x.throttle {
+        None => o.null(b"\"throttle\":"),
+        Some(t) => {
+            let mut inner = Object::new(o.key(b"\"throttle\":"));
+            inner.str(b"\"counter\":", &t.counter);
+            inner.str(b"\"key\":", &t.key);
+            inner.str(b"\"window_start\":", &t.window_start);
+            inner.number(b"\"used\":", &t.used);
+            inner.number(b"\"max\":", &t.max);
+            inner.number(b"\"increment\":", &t.increment);
+            inner.str(b"\"retry_after\":", &t.retry_after);
+            inner.end();
+        }
+    }
+}
+
+/// A JSON object being written, as serde_json writes one: no whitespace.
+struct Object<'a> {
+    out: &'a mut Vec<u8>,
+    first: bool,
+}
+
+impl<'a> Object<'a> {
+    fn new(out: &'a mut Vec<u8>) -> Object<'a> {
+        out.push(b'{');
+        Object { out, first: true }
+    }
+
+    /// Start a member; `key` is its name as written, quoted and with its colon (`"ts":`).
+    /// Its value comes next.
+    fn key(&mut self, key: &[u8]) -> &mut Vec<u8> {
+        if !std::mem::replace(&mut self.first, false) {
+            self.out.push(b',');
+        }
+        self.out.extend_from_slice(key);
+        self.out
+    }
+
+    fn str(&mut self, key: &[u8], value: &str) {
+        string(self.key(key), value);
+    }
+
+    fn opt_str(&mut self, key: &[u8], value: Option<&str>) {
+        match value {
+            Some(v) => self.str(key, v),
+            None => self.null(key),
+        }
+    }
+
+    fn null(&mut self, key: &[u8]) {
+        self.key(key).extend_from_slice(b"null");
+    }
+
+    fn bool(&mut self, key: &[u8], value: bool) {
+        let text: &[u8] = if value { b"true" } else { b"false" };
+        self.key(key).extend_from_slice(text);
+    }
+
+    /// A number (or any other value) as serde_json writes it.
+    fn number(&mut self, key: &[u8], value: &impl Serialize) {
+        // Writing to a vector cannot fail, and these values always serialise.
+        let _ = serde_json::to_writer(self.key(key), value);
+    }
+
+    fn end(self) {
+        self.out.push(b'}');
+    }
+}
+
+/// A JSON string: copied between quotes when nothing in it needs an escape (a quote, a
+/// backslash or a control character, the bytes serde_json escapes), else written by serde_json.
+fn string(out: &mut Vec<u8>, s: &str) {
+    if crate::trace::needs_escape(s.as_bytes()) {
+        let _ = serde_json::to_writer(out, s);
+    } else {
+        out.push(b'"');
+        out.extend_from_slice(s.as_bytes());
+        out.push(b'"');
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use proptest::prelude::*;
+
+    use super::*;
+    use crate::engine::DecisionKind;
+    use crate::report::model::ThrottleInfo;
+
+    fn info(texts: &[String], index: u64, args: bool) -> CallInfo {
+        let t = |i: usize| texts[i % texts.len()].clone();
+        let o = |i: usize| (i % 3 != 0).then(|| t(i));
+        CallInfo {
+            index,
+            ts: t(0),
+            server: t(1),
+            grant: o(2),
+            session: o(4),
+            tool: t(5),
+            id: o(7),
+            origin: t(8),
+            recorded: o(10),
+            upstream: o(11),
+            args: args.then(|| serde_json::json!({"path": t(3), "n": [1, 2.5, null]})),
+        }
+    }
+
+    fn outcome(texts: &[String], kind: DecisionKind, numbers: Option<[f64; 3]>) -> Outcome {
+        let t = |i: usize| texts[i % texts.len()].clone();
+        Outcome {
+            decision: kind,
+            rule: t(2),
+            message: t(6),
+            approval_required: numbers.is_none(),
+            throttle: numbers.map(|[used, max, increment]| ThrottleInfo {
+                counter: t(1),
+                key: t(3),
+                window_start: t(4),
+                used,
+                max,
+                increment,
+                retry_after: t(5),
+            }),
+        }
+    }
+
+    fn kinds() -> impl Strategy<Value = DecisionKind> {
+        prop::sample::select(vec![
+            DecisionKind::Allow,
+            DecisionKind::Deny,
+            DecisionKind::Throttle,
+            DecisionKind::Approval,
+            DecisionKind::Unknown,
+        ])
+    }
+
+    proptest! {
+        /// Every row reads, byte for byte, as serde_json writes it.
+        #[test]
+        fn rows_are_written_as_serde_json_writes_them(
+            texts in prop::collection::vec("(\\PC|[\"\\\\\u{0}-\u{1f}\u{7f}])*", 1..12),
+            index in any::<u64>(),
+            args in any::<bool>(),
+            kinds in (kinds(), kinds()),
+            numbers in prop::option::of(prop::array::uniform3(
+                prop_oneof![any::<f64>(), (0u32..1000).prop_map(f64::from)],
+            )),
+            cause in prop::option::of(prop::bool::ANY),
+        ) {
+            let call = info(&texts, index, args);
+            let row = CallRow {
+                call: call.clone(),
+                outcome: outcome(&texts, kinds.0, numbers),
+            };
+            let mut out = Vec::new();
+            call_row(&row, &mut out);
+            prop_assert_eq!(
+                String::from_utf8(out).expect("UTF-8"),
+                serde_json::to_string(&row).expect("serialises")
+            );
+            let row = DiffRow {
+                call,
+                base: outcome(&texts, kinds.0, None),
+                candidate: outcome(&texts, kinds.1, numbers),
+                cause: cause.map(|direct| if direct { Cause::Direct } else { Cause::KnockOn }),
+            };
+            let mut out = Vec::new();
+            diff_row(&row, &mut out);
+            prop_assert_eq!(
+                String::from_utf8(out).expect("UTF-8"),
+                serde_json::to_string(&row).expect("serialises")
+            );
+        }
+    }
+}
