@@ -910,6 +910,7 @@ fn simulate_sets(
         .collect();
     let mut unmatched = Unmatched(ById::new());
     let files = trace.files().to_vec();
+    let mut row_buf: Option<crate::report::CallRow> = None;
     while let Some(call) = trace.next_call()? {
         if call.index % TICK == 0 {
             progress.tick(call.index);
@@ -948,7 +949,16 @@ fn simulate_sets(
         }
         if let (Some((sink, out)), Some(sim)) = (sink.as_mut(), sims.first()) {
             let brief = call.brief(show_args);
-            sink.simulate_row(row(call.index, &brief, &sim.d, &files, show_args), *out)?;
+            // One row, described again for each call: its strings are reused.
+            let row = match &mut row_buf {
+                Some(r) => {
+                    r.call.fill(call.index, &brief, &files, show_args);
+                    r.outcome.fill(&sim.d, &brief);
+                    r
+                }
+                None => row_buf.insert(row(call.index, &brief, &sim.d, &files, show_args)),
+            };
+            sink.simulate_row(row, *out)?;
         }
     }
     progress.tick(trace.stats().calls);
@@ -1025,6 +1035,7 @@ pub fn diff(
     let mut timelines = timelines(detail, 2);
     let counters = detail == TimelineDetail::Counters;
     let files = trace.files().to_vec();
+    let mut row_buf: Option<DiffRow> = None;
     while let Some(call) = trace.next_call()? {
         if call.index % TICK == 0 {
             progress.tick(call.index);
@@ -1070,11 +1081,21 @@ pub fn diff(
         builder.push_ungrouped(call.index, &bd, &cd, cause, || call.record(), &files);
         if let Some((sink, out)) = sink.as_mut() {
             let brief = call.brief(show_args);
-            let row = DiffRow {
-                call: CallInfo::new(call.index, &brief, &files, show_args),
-                base: Outcome::new(&bd, &brief),
-                candidate: Outcome::new(&cd, &brief),
-                cause,
+            // One row, described again for each call: its strings are reused.
+            let row = match &mut row_buf {
+                Some(r) => {
+                    r.call.fill(call.index, &brief, &files, show_args);
+                    r.base.fill(&bd, &brief);
+                    r.candidate.fill(&cd, &brief);
+                    r.cause = cause;
+                    r
+                }
+                None => row_buf.insert(DiffRow {
+                    call: CallInfo::new(call.index, &brief, &files, show_args),
+                    base: Outcome::new(&bd, &brief),
+                    candidate: Outcome::new(&cd, &brief),
+                    cause,
+                }),
             };
             sink.diff_row(row, *out)?;
         }

@@ -3,6 +3,7 @@
 //! Field names here are the stable JSON schema (`--format json`), documented in `docs/reports.md`.
 
 use std::collections::BTreeMap;
+use std::fmt::Write as _;
 
 use serde::{Deserialize, Serialize};
 
@@ -186,7 +187,7 @@ pub struct ReplyPairing {
 }
 
 /// A call as reports show it: identity, origin and what was recorded.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct CallInfo {
     /// 1-based position in time order (use `#N` to refer to it).
     pub index: u64,
@@ -216,40 +217,64 @@ pub struct CallInfo {
 impl CallInfo {
     /// Describe a call for a report.
     pub fn new(index: u64, call: &CallRecord, files: &[String], show_args: bool) -> CallInfo {
+        let mut info = CallInfo::default();
+        info.fill(index, call, files, show_args);
+        info
+    }
+
+    /// Describe another call in this one's place, reusing its strings (per-call reports
+    /// describe millions of calls, one at a time).
+    pub fn fill(&mut self, index: u64, call: &CallRecord, files: &[String], show_args: bool) {
         let file = files
             .get(call.origin.file as usize)
             .map(String::as_str)
             .unwrap_or("?");
-        CallInfo {
-            index,
-            ts: format_ts(call.ts),
-            server: call.server.to_string(),
-            grant: call.grant.as_deref().map(str::to_owned),
-            session: call.session.as_deref().map(str::to_owned),
-            tool: call.tool.to_string(),
-            id: call.id.clone(),
-            origin: format!("{file}:{}", call.origin.line),
-            recorded: call
-                .recorded
+        self.index = index;
+        self.ts.clear();
+        crate::trace::format_ts_into(&mut self.ts, call.ts);
+        set(&mut self.server, &call.server);
+        set_opt(&mut self.grant, call.grant.as_deref());
+        set_opt(&mut self.session, call.session.as_deref());
+        set(&mut self.tool, &call.tool);
+        set_opt(&mut self.id, call.id.as_deref());
+        self.origin.clear();
+        let _ = write!(self.origin, "{file}:{}", call.origin.line);
+        set_opt(
+            &mut self.recorded,
+            call.recorded
                 .as_ref()
                 .and_then(|r| r.decision)
-                .map(|d| d.as_str().to_owned()),
-            upstream: call.upstream.map(|u| u.as_str().to_owned()),
-            args: if show_args {
-                match call.args.view() {
-                    crate::trace::ArgsView::Values(m) => Some(serde_json::Value::Object(m.clone())),
-                    crate::trace::ArgsView::Keys(k) => Some(serde_json::Value::Array(
-                        k.iter()
-                            .map(|s| serde_json::Value::String(s.clone()))
-                            .collect(),
-                    )),
-                    crate::trace::ArgsView::NotObject(text) => serde_json::from_str(text).ok(),
-                    crate::trace::ArgsView::Unrecorded => None,
-                }
-            } else {
-                None
-            },
-        }
+                .map(|d| d.as_str()),
+        );
+        set_opt(&mut self.upstream, call.upstream.map(|u| u.as_str()));
+        self.args = if show_args {
+            match call.args.view() {
+                crate::trace::ArgsView::Values(m) => Some(serde_json::Value::Object(m.clone())),
+                crate::trace::ArgsView::Keys(k) => Some(serde_json::Value::Array(
+                    k.iter()
+                        .map(|s| serde_json::Value::String(s.clone()))
+                        .collect(),
+                )),
+                crate::trace::ArgsView::NotObject(text) => serde_json::from_str(text).ok(),
+                crate::trace::ArgsView::Unrecorded => None,
+            }
+        } else {
+            None
+        };
+    }
+}
+
+/// `slot` holds `value`, in the string it had.
+fn set(slot: &mut String, value: &str) {
+    slot.clear();
+    slot.push_str(value);
+}
+
+/// `slot` holds `value`, in the string it had when it had one.
+fn set_opt(slot: &mut Option<String>, value: Option<&str>) {
+    match (slot.as_mut(), value) {
+        (Some(s), Some(v)) => set(s, v),
+        (_, v) => *slot = v.map(str::to_owned),
     }
 }
 
@@ -290,21 +315,32 @@ pub struct Outcome {
 impl Outcome {
     /// Describe a decision on a call.
     pub fn new(d: &Decision, call: &CallRecord) -> Outcome {
-        Outcome {
+        let mut o = Outcome {
             decision: d.kind,
-            rule: d.rule.to_string(),
-            message: d.message.to_string(),
-            approval_required: d.approval_required,
-            throttle: d.throttle.as_ref().map(|t| ThrottleInfo {
-                counter: t.counter.to_string(),
-                key: counter_key(t.scope, call),
-                window_start: format_ts(t.window_start),
-                used: t.used,
-                max: t.max,
-                increment: t.increment,
-                retry_after: format_ts(t.retry_after),
-            }),
-        }
+            rule: String::new(),
+            message: String::new(),
+            approval_required: false,
+            throttle: None,
+        };
+        o.fill(d, call);
+        o
+    }
+
+    /// Describe another decision in this one's place, reusing its strings.
+    pub fn fill(&mut self, d: &Decision, call: &CallRecord) {
+        self.decision = d.kind;
+        set(&mut self.rule, &d.rule);
+        set(&mut self.message, &d.message);
+        self.approval_required = d.approval_required;
+        self.throttle = d.throttle.as_ref().map(|t| ThrottleInfo {
+            counter: t.counter.to_string(),
+            key: counter_key(t.scope, call),
+            window_start: format_ts(t.window_start),
+            used: t.used,
+            max: t.max,
+            increment: t.increment,
+            retry_after: format_ts(t.retry_after),
+        });
     }
 }
 

@@ -14,9 +14,9 @@ use crate::trace::table_write::{FrameWriter, TableFormat};
 /// Receives one row per call and writes it in a per-call format.
 pub trait RowSink {
     /// One call of a simulation.
-    fn simulate_row(&mut self, row: CallRow, out: &mut dyn Write) -> io::Result<()>;
+    fn simulate_row(&mut self, row: &CallRow, out: &mut dyn Write) -> io::Result<()>;
     /// One call of a diff.
-    fn diff_row(&mut self, row: DiffRow, out: &mut dyn Write) -> io::Result<()>;
+    fn diff_row(&mut self, row: &DiffRow, out: &mut dyn Write) -> io::Result<()>;
     /// Write whatever was collected.
     fn finish(self: Box<Self>, out: &mut dyn Write) -> io::Result<()>;
 }
@@ -59,13 +59,13 @@ impl JsonLines {
 }
 
 impl RowSink for JsonLines {
-    fn simulate_row(&mut self, row: CallRow, out: &mut dyn Write) -> io::Result<()> {
-        super::json_row::call_row(&row, &mut self.0);
+    fn simulate_row(&mut self, row: &CallRow, out: &mut dyn Write) -> io::Result<()> {
+        super::json_row::call_row(row, &mut self.0);
         self.flush_full(out)
     }
 
-    fn diff_row(&mut self, row: DiffRow, out: &mut dyn Write) -> io::Result<()> {
-        super::json_row::diff_row(&row, &mut self.0);
+    fn diff_row(&mut self, row: &DiffRow, out: &mut dyn Write) -> io::Result<()> {
+        super::json_row::diff_row(row, &mut self.0);
         self.flush_full(out)
     }
 
@@ -108,38 +108,38 @@ const OUTCOME_COLUMNS: [&str; 11] = [
     "approval_required",
 ];
 
-fn call_cells(c: CallInfo) -> impl Iterator<Item = Cell> {
+fn call_cells(c: &CallInfo) -> impl Iterator<Item = Cell> {
     [
         Cell::Int(c.index),
-        Cell::Text(Some(c.ts)),
-        Cell::Text(Some(c.server)),
-        Cell::Text(c.grant),
-        Cell::Text(c.session),
-        Cell::Text(Some(c.tool)),
-        Cell::Text(c.id),
-        Cell::Text(Some(c.origin)),
-        Cell::Text(c.recorded),
-        Cell::Text(c.upstream),
+        Cell::Text(Some(c.ts.clone())),
+        Cell::Text(Some(c.server.clone())),
+        Cell::Text(c.grant.clone()),
+        Cell::Text(c.session.clone()),
+        Cell::Text(Some(c.tool.clone())),
+        Cell::Text(c.id.clone()),
+        Cell::Text(Some(c.origin.clone())),
+        Cell::Text(c.recorded.clone()),
+        Cell::Text(c.upstream.clone()),
         Cell::Text(c.args.as_ref().map(|a| a.to_string())),
     ]
     .into_iter()
 }
 
-fn outcome_cells(o: Outcome) -> impl Iterator<Item = Cell> {
+fn outcome_cells(o: &Outcome) -> impl Iterator<Item = Cell> {
     let numbers = o.throttle.as_ref().map(|t| (t.used, t.max, t.increment));
-    let (counter, key, window_start, retry_after) = match o.throttle {
+    let (counter, key, window_start, retry_after) = match &o.throttle {
         Some(t) => (
-            Some(t.counter),
-            Some(t.key),
-            Some(t.window_start),
-            Some(t.retry_after),
+            Some(t.counter.clone()),
+            Some(t.key.clone()),
+            Some(t.window_start.clone()),
+            Some(t.retry_after.clone()),
         ),
         None => (None, None, None, None),
     };
     [
         Cell::Text(Some(o.decision.to_string())),
-        Cell::Text(Some(o.rule)),
-        Cell::Text(Some(o.message)),
+        Cell::Text(Some(o.rule.clone())),
+        Cell::Text(Some(o.message.clone())),
         Cell::Text(counter),
         Cell::Text(key),
         Cell::Text(window_start),
@@ -279,19 +279,22 @@ impl Frame {
 }
 
 impl RowSink for Frame {
-    fn simulate_row(&mut self, row: CallRow, out: &mut dyn Write) -> io::Result<()> {
-        self.push(call_cells(row.call).chain(outcome_cells(row.outcome)), out)
+    fn simulate_row(&mut self, row: &CallRow, out: &mut dyn Write) -> io::Result<()> {
+        self.push(
+            call_cells(&row.call).chain(outcome_cells(&row.outcome)),
+            out,
+        )
     }
 
-    fn diff_row(&mut self, row: DiffRow, out: &mut dyn Write) -> io::Result<()> {
+    fn diff_row(&mut self, row: &DiffRow, out: &mut dyn Write) -> io::Result<()> {
         let cause = row.cause.map(|c| match c {
             Cause::Direct => "direct".to_owned(),
             Cause::KnockOn => "knock-on".to_owned(),
         });
         self.push(
-            call_cells(row.call)
-                .chain(outcome_cells(row.base))
-                .chain(outcome_cells(row.candidate))
+            call_cells(&row.call)
+                .chain(outcome_cells(&row.base))
+                .chain(outcome_cells(&row.candidate))
                 .chain(std::iter::once(Cell::Text(cause))),
             out,
         )

@@ -2479,6 +2479,8 @@ mod tests {
                 .find(|&(_, &c)| c == b'"' || c == b'\\' || c < 0x20)
                 .map(|(i, _)| i);
             prop_assert_eq!(find_special(&bytes, from), naive);
+            let any = bytes.iter().any(|&c| c == b'"' || c == b'\\' || c < 0x20);
+            prop_assert_eq!(crate::trace::needs_escape(&bytes), any);
         }
     }
 

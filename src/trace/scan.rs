@@ -323,7 +323,20 @@ impl<'a> Scanner<'a> {
 /// character: the bytes serde_json escapes).
 #[inline]
 pub fn needs_escape(bytes: &[u8]) -> bool {
-    find_special(bytes, 0).is_some()
+    // Eight bytes at a time, the last few padded with a byte that needs none: most strings of a
+    // report are shorter than sixteen bytes.
+    let mut words = bytes.chunks_exact(8);
+    let mut hit = 0;
+    for w in &mut words {
+        hit |= special_bytes(word(w));
+    }
+    let rest = words.remainder();
+    if !rest.is_empty() {
+        let mut w = [b'a'; 8];
+        w[..rest.len()].copy_from_slice(rest);
+        hit |= special_bytes(u64::from_le_bytes(w));
+    }
+    hit != 0
 }
 
 /// The position of the first `"`, `\` or control character at or after `from`.

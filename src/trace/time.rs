@@ -4,7 +4,7 @@
 //! below 1e11 seconds (up to the year 5138), below 1e14 milliseconds, below 1e17
 //! microseconds, otherwise nanoseconds. Present-day instants fall far from every threshold.
 
-use chrono::{DateTime, FixedOffset, SecondsFormat, Utc};
+use chrono::{DateTime, FixedOffset, Utc};
 use serde_json::Value;
 
 use super::Nanos;
@@ -208,7 +208,57 @@ fn epoch_float(f: f64) -> Option<Nanos> {
 
 /// RFC 3339 in UTC with the shortest exact fraction (none, ms, µs or ns).
 pub fn format_ts(ts: Nanos) -> String {
-    DateTime::<Utc>::from_timestamp_nanos(ts).to_rfc3339_opts(SecondsFormat::AutoSi, true)
+    let mut out = String::with_capacity(30);
+    format_ts_into(&mut out, ts);
+    out
+}
+
+/// [`format_ts`] appended to `out` (per-call reports reuse one buffer), without chrono: the
+/// civil date of the day number (H. Hinnant's `civil_from_days`), then the clock and the
+/// fraction, as chrono writes them (a test holds the two together).
+pub fn format_ts_into(out: &mut String, ts: Nanos) {
+    let secs = ts.div_euclid(1_000_000_000);
+    let nanos = ts.rem_euclid(1_000_000_000);
+    let (days, sod) = (secs.div_euclid(86_400), secs.rem_euclid(86_400));
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    let mut buf = [0u8; 32];
+    let mut len = 0;
+    let mut put = |n: i64, width: u32, after: u8| {
+        for i in (0..width).rev() {
+            buf[len] = b'0' + (n / 10i64.pow(i) % 10) as u8;
+            len += 1;
+        }
+        if after != 0 {
+            buf[len] = after;
+            len += 1;
+        }
+    };
+    // Nanoseconds since 1970 in an i64 stay within the years 1677 to 2262.
+    put(year, 4, b'-');
+    put(month, 2, b'-');
+    put(day, 2, b'T');
+    put(sod / 3600, 2, b':');
+    put(sod / 60 % 60, 2, b':');
+    put(sod % 60, 2, if nanos != 0 { b'.' } else { b'Z' });
+    if nanos != 0 {
+        if nanos % 1_000_000 == 0 {
+            put(nanos / 1_000_000, 3, b'Z');
+        } else if nanos % 1_000 == 0 {
+            put(nanos / 1_000, 6, b'Z');
+        } else {
+            put(nanos, 9, b'Z');
+        }
+    }
+    // Digits and separators: ASCII.
+    out.push_str(std::str::from_utf8(&buf[..len]).unwrap_or_default());
 }
 
 pub(crate) fn kind_of(v: &Value) -> &'static str {
@@ -301,6 +351,42 @@ fn days_from_civil(y: i64, m: u32, d: u32) -> i64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use chrono::SecondsFormat;
+    use proptest::prelude::*;
+
+    proptest! {
+        /// The hand-written formatter writes what chrono writes, over the whole range.
+        #[test]
+        fn timestamps_format_as_chrono_formats_them(
+            ts in prop_oneof![
+                any::<i64>(),
+                (0i64..4_000_000_000).prop_map(|s| s * 1_000_000_000),
+                (0i64..4_000_000_000_000).prop_map(|ms| ms * 1_000_000),
+                (-4_000_000_000_000_000i64..4_000_000_000_000_000).prop_map(|us| us * 1_000),
+            ],
+        ) {
+            let chrono = DateTime::<Utc>::from_timestamp_nanos(ts)
+                .to_rfc3339_opts(SecondsFormat::AutoSi, true);
+            prop_assert_eq!(format_ts(ts), chrono);
+        }
+    }
+
+    #[test]
+    fn the_ends_of_the_range_format_as_chrono_formats_them() {
+        for ts in [
+            i64::MIN,
+            i64::MAX,
+            0,
+            -1,
+            1,
+            951_782_400_000_000_000,
+            -62_135_596_800,
+        ] {
+            let chrono = DateTime::<Utc>::from_timestamp_nanos(ts)
+                .to_rfc3339_opts(SecondsFormat::AutoSi, true);
+            assert_eq!(format_ts(ts), chrono, "{ts}");
+        }
+    }
 
     #[test]
     fn fractional_epoch_seconds_are_exact() {
