@@ -62,6 +62,30 @@ pub(crate) struct JsonlBatchSource {
     sessions: bool,
     /// A JSON-RPC recording's replies, found by a first read.
     paired: Option<Paired>,
+    /// Lines the first read found to be replies: the second read passes over them.
+    skip: Option<Arc<LineSet>>,
+    /// The number of the first line of the next chunk cut (counted only with `skip`).
+    cut_line: u64,
+}
+
+/// A set of line numbers, one bit each.
+#[derive(Default)]
+struct LineSet(Vec<u64>);
+
+impl LineSet {
+    fn insert(&mut self, line: u64) {
+        let (word, bit) = ((line / 64) as usize, line % 64);
+        if self.0.len() <= word {
+            self.0.resize(word + 1, 0);
+        }
+        self.0[word] |= 1 << bit;
+    }
+
+    fn contains(&self, line: u64) -> bool {
+        self.0
+            .get((line / 64) as usize)
+            .is_some_and(|w| w & (1 << (line % 64)) != 0)
+    }
 }
 
 /// What a [`JsonlBatchSource`] reads its lines as.
@@ -76,7 +100,28 @@ enum Mode {
 }
 
 /// A pairing key of a JSON-RPC message: server and session ids, and the id's JSON text.
-type RpcKey = (u32, u32, Box<str>);
+type RpcKey = (u32, u32, IdText);
+
+/// A request id's JSON text, short ones kept inline: the first read keys a million messages
+/// a second by it, and an allocation each cost more than the pairing.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+enum IdText {
+    Short(u8, [u8; 22]),
+    Long(Box<str>),
+}
+
+impl From<&str> for IdText {
+    fn from(text: &str) -> IdText {
+        let mut short = [0u8; 22];
+        match short.get_mut(..text.len()) {
+            Some(head) => {
+                head.copy_from_slice(text.as_bytes());
+                IdText::Short(text.len() as u8, short)
+            }
+            None => IdText::Long(text.into()),
+        }
+    }
+}
 
 /// The replies of a recording's calls, from its first read, handed to the batches of the
 /// second read as they come (see [`super::pairing`]).
@@ -142,6 +187,8 @@ struct Job {
     first: bool,
     /// Whether session ids are wanted (see [`BatchSource::skip_sessions`]).
     sessions: bool,
+    /// Lines to pass over, and the number of the chunk's first line.
+    skip: Option<(Arc<LineSet>, u64)>,
     reply: SyncSender<Parsed>,
 }
 
@@ -185,8 +232,13 @@ impl JsonlBatchSource {
             chunk,
         )?;
         let mut pairer = Pairer::new(name);
+        let mut replies = LineSet::default();
         while let Some((parsed, _, base)) = first.next_parsed()? {
             for (line, pair) in parsed.pairs {
+                // A reply gives the second read nothing to report or hand out.
+                if matches!(pair, Pair::Reply { .. }) {
+                    replies.insert(base + line);
+                }
                 pairer.line(base + line, [pair]);
             }
         }
@@ -196,6 +248,7 @@ impl JsonlBatchSource {
             answers: answers.into_iter().peekable(),
             counts: Some((counts, other)),
         });
+        src.skip = Some(Arc::new(replies));
         Ok(src)
     }
 
@@ -301,6 +354,8 @@ impl JsonlBatchSource {
             pending: VecDeque::with_capacity(IN_FLIGHT),
             sessions: true,
             paired: None,
+            skip: None,
+            cut_line: 1,
         }
     }
 
@@ -419,11 +474,20 @@ impl JsonlBatchSource {
                 return Ok(());
             };
             let bytes = Arc::new(bytes);
+            let skip = self.skip.as_ref().map(|set| {
+                let first = self.cut_line;
+                let text = bytes.bytes();
+                // Lines as the chunk's parse counts them: a last line may lack its newline.
+                let newlines = memchr::memchr_iter(b'\n', text).count() as u64;
+                self.cut_line += newlines + u64::from(text.last().is_some_and(|&b| b != b'\n'));
+                (Arc::clone(set), first)
+            });
             let (reply, rx) = sync_channel(1);
             let job = Job {
                 bytes: Arc::clone(&bytes),
                 first: std::mem::replace(&mut self.at_start, false),
                 sessions: self.sessions,
+                skip,
                 reply,
             };
             let sent = self
@@ -938,7 +1002,8 @@ fn worker(jobs: &Mutex<Receiver<Job>>, file: u32, symbols: Arc<Symbols>, mode: M
         };
         let Ok(job) = job else { return };
         job.bytes.populate();
-        let parsed = parse_chunk(job.bytes.bytes(), job.first, job.sessions, &mut st);
+        let skip = job.skip.as_ref().map(|(set, first)| (&**set, *first));
+        let parsed = parse_chunk(job.bytes.bytes(), job.first, job.sessions, skip, &mut st);
         drop(job.bytes);
         // The consumer may have stopped reading; then nobody needs the result.
         let _ = job.reply.send(parsed);
@@ -1053,7 +1118,14 @@ impl<'a> Memos<'a> {
 
 /// Parse every non-blank line of a chunk, numbering lines from 0 the way the sequential line
 /// splitter numbers them from its first line; `first` when the chunk starts the input.
-fn parse_chunk(bytes: &[u8], first: bool, sessions: bool, st: &mut Worker) -> Parsed {
+/// Lines numbered (from 1) in `skip` are passed over.
+fn parse_chunk(
+    bytes: &[u8],
+    first: bool,
+    sessions: bool,
+    skip: Option<(&LineSet, u64)>,
+    st: &mut Worker,
+) -> Parsed {
     let mut out = Parsed::with_capacity((bytes.len() / 160 + 1).min(1 << 14));
     out.sessions = sessions;
     out.rpc = st.mode != Mode::Calls;
@@ -1070,7 +1142,8 @@ fn parse_chunk(bytes: &[u8], first: bool, sessions: bool, st: &mut Worker) -> Pa
             stop -= 1;
         }
         let raw = &bytes[start..stop];
-        if !raw.iter().all(u8::is_ascii_whitespace) {
+        let passed = skip.is_some_and(|(set, first)| set.contains(first + line));
+        if !passed && !raw.iter().all(u8::is_ascii_whitespace) {
             let from = if first && line == 0 && raw.starts_with(UTF8_BOM) {
                 start + UTF8_BOM.len()
             } else {
@@ -1260,7 +1333,7 @@ fn rpc_pair_line<'a>(
                 (
                     syms.intern(&server),
                     syms.intern_opt(session.as_deref()),
-                    id.into(),
+                    id.as_str().into(),
                 )
             };
             match Pair::from(msg) {
@@ -2199,6 +2272,7 @@ mod tests {
             &text,
             true,
             true,
+            None,
             &mut Worker::new(0, Mode::Calls, Symbols::new()),
         );
         assert_eq!(parsed.ts.len(), 2_000);
@@ -2254,6 +2328,7 @@ mod tests {
             &text,
             true,
             true,
+            None,
             &mut Worker::new(0, Mode::Calls, Symbols::new()),
         );
         assert_eq!(parsed.ts.len(), 300);

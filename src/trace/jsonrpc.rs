@@ -87,7 +87,7 @@ pub(super) fn scan_line(text: &str) -> Option<RpcLine<'_>> {
     let (mut server, mut session, mut grant) = (None, None, None);
     let mut msg: Option<MsgFields<'_>> = None;
     sc.members(
-        |sc| sc.known_key(KEYS),
+        |sc| sc.key_bit(key),
         |sc, bit| {
             match bit {
                 TS => ts = sc.ts()?,
@@ -99,7 +99,7 @@ pub(super) fn scan_line(text: &str) -> Option<RpcLine<'_>> {
                     sc.pos += 1;
                     let mut m = MsgFields::default();
                     sc.members(
-                        |sc| Some(sc.known_key(KEYS)? & !ENVELOPE),
+                        |sc| Some(sc.key_bit(key)? & !ENVELOPE),
                         |sc, bit| message_field(sc, &mut m, bit),
                     )?;
                     msg = Some(m);
@@ -144,21 +144,24 @@ pub(super) fn scan_line(text: &str) -> Option<RpcLine<'_>> {
     })
 }
 
-/// The keys the scanner reads, with their closing quote.
-const KEYS: &[(&[u8], u16)] = &[
-    (b"ts\"", TS),
-    (b"timestamp\"", TIMESTAMP),
-    (b"server\"", SERVER),
-    (b"session\"", SESSION),
-    (b"grant\"", GRANT),
-    (b"msg\"", MSG),
-    (b"jsonrpc\"", JSONRPC),
-    (b"id\"", ID),
-    (b"method\"", METHOD),
-    (b"params\"", PARAMS),
-    (b"result\"", RESULT),
-    (b"error\"", ERROR),
-];
+/// The bit of a key the scanner reads, 0 for any other.
+fn key(k: &[u8]) -> u16 {
+    match k {
+        b"ts" => TS,
+        b"timestamp" => TIMESTAMP,
+        b"server" => SERVER,
+        b"session" => SESSION,
+        b"grant" => GRANT,
+        b"msg" => MSG,
+        b"jsonrpc" => JSONRPC,
+        b"id" => ID,
+        b"method" => METHOD,
+        b"params" => PARAMS,
+        b"result" => RESULT,
+        b"error" => ERROR,
+        _ => 0,
+    }
+}
 
 /// One value of a message's field `bit` (0: a field the reader does not read).
 fn message_field<'a>(sc: &mut Scanner<'a>, m: &mut MsgFields<'a>, bit: u16) -> Option<()> {
@@ -170,7 +173,13 @@ fn message_field<'a>(sc: &mut Scanner<'a>, m: &mut MsgFields<'a>, bit: u16) -> O
             sc.pos += 1;
             let (mut name, mut args) = (None, (0, 0));
             sc.members(
-                |sc| sc.known_key(&[(b"name\"", 1), (b"arguments\"", 2)]),
+                |sc| {
+                    sc.key_bit(|k| match k {
+                        b"name" => 1,
+                        b"arguments" => 2,
+                        _ => 0,
+                    })
+                },
                 |sc, field| {
                     match field {
                         1 => name = sc.name()?,
@@ -192,7 +201,7 @@ fn message_field<'a>(sc: &mut Scanner<'a>, m: &mut MsgFields<'a>, bit: u16) -> O
         RESULT if sc.peek()? == b'{' => {
             sc.pos += 1;
             sc.members(
-                |sc| sc.known_key(&[(b"isError\"", 1)]),
+                |sc| sc.key_bit(|k| u16::from(k == b"isError")),
                 |sc, field| {
                     if field == 1 && sc.peek()? == b't' {
                         m.tool_error = true;
