@@ -86,17 +86,22 @@ pub(crate) struct Spool {
 impl Spool {
     pub(crate) fn from_reader(stdin: &mut dyn Read) -> Result<Spool, TraceError> {
         static N: AtomicU64 = AtomicU64::new(0);
-        let n = N.fetch_add(1, Ordering::Relaxed);
-        let path = std::env::temp_dir().join(format!("mcpsim-stdin-{}-{n}", std::process::id()));
+        // A name left behind by a process of the same id that was killed is passed over.
+        let mut tries = 0;
+        let (path, mut f) = loop {
+            let n = N.fetch_add(1, Ordering::Relaxed);
+            let path =
+                std::env::temp_dir().join(format!("mcpsim-stdin-{}-{n}", std::process::id()));
+            match File::options().write(true).create_new(true).open(&path) {
+                Ok(f) => break (path, f),
+                Err(e) if e.kind() == io::ErrorKind::AlreadyExists && tries < 100 => tries += 1,
+                Err(source) => return Err(TraceError::Spool { path, source }),
+            }
+        };
         let err = |source| TraceError::Spool {
             path: path.clone(),
             source,
         };
-        let mut f = File::options()
-            .write(true)
-            .create_new(true)
-            .open(&path)
-            .map_err(err)?;
         let spool = Spool { path: path.clone() };
         io::copy(stdin, &mut f).map_err(err)?;
         Ok(spool)
@@ -153,4 +158,35 @@ pub(crate) fn peek_head(
         })?;
     let rest: Box<dyn BufRead> = Box::new(Cursor::new(head.clone()).chain(r));
     Ok((head, rest))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A spool name left by a killed process with the same id is passed over, not an error.
+    #[test]
+    fn a_leftover_spool_file_is_passed_over() {
+        let first = Spool::from_reader(&mut &b"a"[..]).expect("spooled");
+        let name = first.path().file_name().unwrap().to_str().unwrap();
+        let n: u64 = name.rsplit('-').next().unwrap().parse().unwrap();
+        let pid = std::process::id();
+        let taken: Vec<PathBuf> = (n + 1..n + 6)
+            .map(|k| {
+                first
+                    .path()
+                    .with_file_name(format!("mcpsim-stdin-{pid}-{k}"))
+            })
+            .collect();
+        for p in &taken {
+            std::fs::write(p, "left behind").unwrap();
+        }
+        let second = Spool::from_reader(&mut &b"b"[..]).expect("another name");
+        assert!(!taken.contains(&second.path().to_path_buf()));
+        assert_eq!(std::fs::read(second.path()).unwrap(), b"b");
+        for p in &taken {
+            assert_eq!(std::fs::read(p).unwrap(), b"left behind");
+            std::fs::remove_file(p).unwrap();
+        }
+    }
 }
