@@ -2505,17 +2505,7 @@ mod tests {
                 .map(|(k, v)| format!(r#""{k}":{v}"#))
                 .collect();
             let mut line = format!("{{{}}}", body.join(",")).into_bytes();
-            for (at, op, byte) in edits {
-                let i = at.index(line.len() + 1);
-                match op {
-                    0 if i < line.len() => {
-                        line.remove(i);
-                    }
-                    1 => line.insert(i, byte),
-                    _ if i < line.len() => line[i] = byte,
-                    _ => {}
-                }
-            }
+            crate::trace::scan::edit(&mut line, edits);
             line
         })
     }

@@ -533,17 +533,7 @@ mod tests {
         ) {
             let lines = sample_lines();
             let mut line = lines[pick.index(lines.len())].clone().into_bytes();
-            for (at, op, byte) in edits {
-                let i = at.index(line.len() + 1);
-                match op {
-                    0 if i < line.len() => {
-                        line.remove(i);
-                    }
-                    1 => line.insert(i, byte),
-                    _ if i < line.len() => line[i] = byte,
-                    _ => {}
-                }
-            }
+            crate::trace::scan::edit(&mut line, edits);
             if let Ok(text) = String::from_utf8(line) {
                 proptest::prop_assert_eq!(agrees(&text), Ok(()));
             }

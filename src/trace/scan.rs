@@ -375,3 +375,20 @@ fn special_bytes(v: u64) -> u64 {
         | (v.wrapping_sub(ONES * 0x20) & !v);
     hit & HIGH
 }
+
+/// Edits of a line for the scanners' property tests: at a place (an index into the line and
+/// one past it), remove the byte (0), insert `byte` (1) or overwrite with it (2).
+#[cfg(test)]
+pub(super) fn edit(line: &mut Vec<u8>, edits: Vec<(proptest::sample::Index, u8, u8)>) {
+    for (at, op, byte) in edits {
+        let i = at.index(line.len() + 1);
+        match op {
+            0 if i < line.len() => {
+                line.remove(i);
+            }
+            1 => line.insert(i, byte),
+            _ if i < line.len() => line[i] = byte,
+            _ => {}
+        }
+    }
+}
