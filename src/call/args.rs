@@ -7,6 +7,8 @@ use std::sync::OnceLock;
 use serde::de::{self, DeserializeSeed, Deserializer, MapAccess, SeqAccess, Visitor};
 use serde_json::{Map, Value};
 
+use super::json_text::{value_at, value_in_checked};
+
 /// What a trace recorded of a call's arguments.
 ///
 /// Equality compares what was recorded, not how it is held: `Raw` text equals the `Values`
@@ -37,6 +39,9 @@ pub struct RawArgs {
     text: Box<str>,
     /// Whether writers copy the text as read (else they write its map: keys sorted, compact).
     verbatim: bool,
+    /// Whether a reader's own checks found the text certainly an object serde_json parses, so
+    /// that paths are read without checking the whole text again.
+    checked: bool,
     // Boxed so that `Args`, and with it every `CallRecord`, stays as small as before.
     parsed: OnceLock<Option<Box<Map<String, Value>>>>,
 }
@@ -49,8 +54,17 @@ impl RawArgs {
         RawArgs {
             text: text.into(),
             verbatim: true,
+            checked: false,
             parsed: OnceLock::new(),
         }
+    }
+
+    /// The same arguments, marked as text a reader's checks found certainly to be an object
+    /// that [`serde_json`] parses into a map: paths are then read without checking all of it
+    /// again.
+    pub(crate) fn checked(mut self) -> RawArgs {
+        self.checked = true;
+        self
     }
 
     /// [`RawArgs::new`] for arguments that writers write as their map (keys sorted, no
@@ -91,21 +105,32 @@ pub fn raw_object_parses(text: &str) -> bool {
     if b.first() != Some(&b'{') {
         return false;
     }
-    let mut run = 0usize;
-    let mut prev = 0u8;
+    // Branch-free over the bytes: most texts hold many letters `e`, few after a number.
+    let (mut exponent, mut after_number) = (false, false);
     for &c in b {
-        if c.is_ascii_digit() {
-            run += 1;
-            if run > 200 {
+        exponent |= after_number & (c | 0x20 == b'e');
+        after_number = c.is_ascii_digit() | (c == b'.');
+    }
+    if exponent {
+        return false;
+    }
+    // A run of more than 200 digits holds two digits 100 bytes apart at a multiple of 100.
+    let mut p = 0;
+    while p + 100 < b.len() {
+        if b[p].is_ascii_digit() && b[p + 100].is_ascii_digit() {
+            let start = b[..p]
+                .iter()
+                .rposition(|c| !c.is_ascii_digit())
+                .map_or(0, |s| s + 1);
+            let end = b[p..]
+                .iter()
+                .position(|c| !c.is_ascii_digit())
+                .map_or(b.len(), |e| p + e);
+            if end - start > 200 {
                 return false;
             }
-        } else {
-            if matches!(c, b'e' | b'E') && (prev.is_ascii_digit() || prev == b'.') {
-                return false;
-            }
-            run = 0;
         }
-        prev = c;
+        p += 100;
     }
     true
 }
@@ -202,6 +227,21 @@ impl RawArgs {
     /// The value at `path` in the text, parsed alone; the outer `None` when the text does not
     /// parse into a map (what [`RawArgs::map`] would refuse).
     fn lookup<K: AsRef<str>>(&self, path: &[K]) -> Option<Option<Value>> {
+        // Usual text is walked by hand, and only the value found is parsed.
+        let found = if self.checked {
+            Some(value_in_checked(&self.text, path))
+        } else {
+            value_at(&self.text, path)
+        };
+        match found {
+            Some(None) => return Some(None),
+            Some(Some(range)) => {
+                if let Ok(value) = serde_json::from_str(&self.text[range]) {
+                    return Some(Some(value));
+                }
+            }
+            None => {}
+        }
         let mut de = serde_json::Deserializer::from_str(&self.text);
         // The top level goes through `deserialize_map`, as a map parse does, so that text
         // that is not an object fails the same way; below it, a non-object is a miss.
@@ -433,6 +473,40 @@ mod tests {
         assert!(!raw_object_parses(r#"{"n":1.E3}"#));
         let long = format!(r#"{{"n":{}}}"#, "9".repeat(400));
         assert!(!raw_object_parses(&long));
+        for run in [199, 200, 201, 202, 299, 300, 301] {
+            for pad in 0..3 {
+                let text = format!(r#"{{"{}":{}}}"#, "k".repeat(pad), "7".repeat(run));
+                assert_eq!(raw_object_parses(&text), run <= 200, "{run} {pad}");
+            }
+        }
+    }
+
+    proptest::proptest! {
+        /// The check equals its plain definition: no `e` or `E` after a digit or a dot, and no
+        /// run of more than 200 digits.
+        #[test]
+        fn the_vouching_check_is_its_definition(
+            parts in proptest::collection::vec(
+                proptest::prop_oneof![
+                    "[0-9]{0,120}",
+                    "[eE.a\"{} ,:-]{0,3}",
+                ],
+                0..12,
+            ),
+        ) {
+            let text = format!("{{{}", parts.concat());
+            let b = text.as_bytes();
+            let mut run = 0usize;
+            let mut expected = true;
+            for (i, &c) in b.iter().enumerate() {
+                run = if c.is_ascii_digit() { run + 1 } else { 0 };
+                let after_number = i > 0 && (b[i - 1].is_ascii_digit() || b[i - 1] == b'.');
+                if run > 200 || (matches!(c, b'e' | b'E') && after_number) {
+                    expected = false;
+                }
+            }
+            proptest::prop_assert_eq!(raw_object_parses(&text), expected, "{}", text);
+        }
     }
 
     /// The map-based answer [`Args::lookup`] must give: parse the whole text, walk the map.

@@ -5,6 +5,7 @@
 //! carries the names as ids of the caller's symbol table when it has them.
 
 mod args;
+mod json_text;
 mod upstream;
 mod view;
 
@@ -12,6 +13,7 @@ use std::sync::Arc;
 
 pub(crate) use args::lookup_in_map;
 pub use args::{ArgLookup, Args, ArgsView, RawArgs, raw_object_parses};
+pub(crate) use json_text::object_certainly_parses;
 pub use upstream::Upstream;
 pub use view::{CallIds, CallView, reply_time};
 

@@ -859,8 +859,10 @@ impl BatchRows for JsonlRows {
         };
         match text {
             // An object, checked by the scanner: parsed when first read.
-            Some(text) if text.starts_with('{') && self.rpc => Args::Raw(RawArgs::normalised(text)),
-            Some(text) if text.starts_with('{') => Args::Raw(RawArgs::new(text)),
+            Some(text) if text.starts_with('{') && self.rpc => {
+                Args::Raw(RawArgs::normalised(text).checked())
+            }
+            Some(text) if text.starts_with('{') => Args::Raw(RawArgs::new(text).checked()),
             // A JSON-RPC call without arguments has none.
             None if self.rpc => Args::Values(serde_json::Map::new()),
             // A list of strings, checked by the scanner.
