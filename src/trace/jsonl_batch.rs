@@ -62,9 +62,49 @@ pub(crate) struct JsonlBatchSource {
     /// A JSON-RPC recording's replies, found by a first read.
     paired: Option<Paired>,
     /// Lines the first read found to be replies: the second read passes over them.
-    skip: Option<Arc<LineSet>>,
-    /// The number of the first line of the next chunk cut (counted only with `skip`).
-    cut_line: u64,
+    skip: Option<Skip>,
+}
+
+/// What the second read of a JSON-RPC recording passes over, and where its chunks start.
+struct Skip {
+    /// The lines the first read found to be replies.
+    replies: Arc<LineSet>,
+    /// Where the first read cut its chunks: the bytes and lines up to the end of each, in
+    /// order. A chunk of the second read that ends where one of these ends has its lines
+    /// numbered without counting them (on a mapped file, every chunk).
+    cuts: VecDeque<(u64, u64)>,
+    /// Bytes and lines cut so far.
+    bytes: u64,
+    lines: u64,
+}
+
+impl Skip {
+    fn new(replies: LineSet, cuts: VecDeque<(u64, u64)>) -> Skip {
+        Skip {
+            replies: Arc::new(replies),
+            cuts,
+            bytes: 0,
+            lines: 0,
+        }
+    }
+
+    /// The replies, and the number of the first line of `text`, the next chunk cut.
+    fn chunk(&mut self, text: &[u8]) -> (Arc<LineSet>, u64) {
+        let first = self.lines + 1;
+        self.bytes += text.len() as u64;
+        while self.cuts.front().is_some_and(|&(end, _)| end < self.bytes) {
+            self.cuts.pop_front();
+        }
+        self.lines = match self.cuts.front() {
+            Some(&(end, lines)) if end == self.bytes => lines,
+            // Lines as the chunk's parse counts them: a last line may lack its newline.
+            _ => {
+                let newlines = memchr::memchr_iter(b'\n', text).count() as u64;
+                self.lines + newlines + u64::from(text.last().is_some_and(|&b| b != b'\n'))
+            }
+        };
+        (Arc::clone(&self.replies), first)
+    }
 }
 
 /// A set of line numbers, one bit each.
@@ -232,7 +272,10 @@ impl JsonlBatchSource {
         )?;
         let mut pairer = Pairer::new(name);
         let mut replies = LineSet::default();
-        while let Some((parsed, _, base)) = first.next_parsed()? {
+        let (mut cuts, mut end) = (VecDeque::new(), 0u64);
+        while let Some((parsed, bytes, base)) = first.next_parsed()? {
+            end += bytes.bytes().len() as u64;
+            cuts.push_back((end, base - 1 + parsed.lines));
             for (line, pair) in parsed.pairs {
                 // A reply gives the second read nothing to report or hand out.
                 if matches!(pair, Pair::Reply { .. }) {
@@ -247,7 +290,7 @@ impl JsonlBatchSource {
             answers: answers.into_iter().peekable(),
             counts: Some((counts, other)),
         });
-        src.skip = Some(Arc::new(replies));
+        src.skip = Some(Skip::new(replies, cuts));
         Ok(src)
     }
 
@@ -354,7 +397,6 @@ impl JsonlBatchSource {
             sessions: true,
             paired: None,
             skip: None,
-            cut_line: 1,
         }
     }
 
@@ -473,14 +515,7 @@ impl JsonlBatchSource {
                 return Ok(());
             };
             let bytes = Arc::new(bytes);
-            let skip = self.skip.as_ref().map(|set| {
-                let first = self.cut_line;
-                let text = bytes.bytes();
-                // Lines as the chunk's parse counts them: a last line may lack its newline.
-                let newlines = memchr::memchr_iter(b'\n', text).count() as u64;
-                self.cut_line += newlines + u64::from(text.last().is_some_and(|&b| b != b'\n'));
-                (Arc::clone(set), first)
-            });
+            let skip = self.skip.as_mut().map(|s| s.chunk(bytes.bytes()));
             let (reply, rx) = sync_channel(1);
             let job = Job {
                 bytes: Arc::clone(&bytes),
@@ -2024,6 +2059,50 @@ mod tests {
 
     /// With sessions skipped, every session id is absent and every other column, and every
     /// record, is as it was.
+    /// The second read of a recording numbers each chunk's first line right, whether its
+    /// chunks end where the first read's ended (numbers taken from the first read) or not
+    /// (lines counted): every pair of ways to cut a text at its newlines.
+    #[test]
+    fn second_read_chunks_number_their_lines_with_or_without_the_first_reads_cuts() {
+        let text = b"a\nbb\n\nccc\nd\ne";
+        let newlines: Vec<usize> = memchr::memchr_iter(b'\n', text).map(|i| i + 1).collect();
+        let cut = |mask: u32| -> Vec<usize> {
+            let mut ends: Vec<usize> = newlines
+                .iter()
+                .enumerate()
+                .filter(|(i, _)| mask & (1 << i) != 0)
+                .map(|(_, &end)| end)
+                .collect();
+            ends.push(text.len());
+            ends
+        };
+        let lines_before = |at: usize| 1 + text[..at].iter().filter(|&&b| b == b'\n').count();
+        for first_read in 0..1u32 << newlines.len() {
+            let cuts = cut(first_read)
+                .into_iter()
+                .map(|end| {
+                    // Lines up to `end`: the text's last line has no newline.
+                    let lines = lines_before(end) - 1 + usize::from(end == text.len());
+                    (end as u64, lines as u64)
+                })
+                .collect();
+            for second_read in 0..1u32 << newlines.len() {
+                let mut skip = Skip::new(LineSet::default(), VecDeque::clone(&cuts));
+                let mut start = 0;
+                for end in cut(second_read) {
+                    let (_, first) = skip.chunk(&text[start..end]);
+                    assert_eq!(
+                        first,
+                        lines_before(start) as u64,
+                        "cuts {first_read:b} and {second_read:b}, chunk at byte {start}"
+                    );
+                    start = end;
+                }
+                assert_eq!(skip.lines, 6, "cuts {first_read:b} and {second_read:b}");
+            }
+        }
+    }
+
     #[test]
     fn skipped_sessions_leave_everything_else_alone() {
         let text = tricky_text();

@@ -7,7 +7,7 @@ use serde_json::{Map, Value};
 
 use super::intern::Interner;
 use super::pairing::{Message, outcome_of};
-use super::scan::Scanner;
+use super::scan::{Expected, Scanner};
 use super::source::{Ctx, Fields, LineError, UNKNOWN_SERVER};
 use super::{Args, CallRecord, Nanos, Origin, Sym, Upstream};
 
@@ -61,6 +61,30 @@ const RESULT: u16 = 1 << 10;
 const ERROR: u16 = 1 << 11;
 const ENVELOPE: u16 = TS | TIMESTAMP | SERVER | SESSION | GRANT | MSG;
 
+// The keys in the order recordings usually write them (tried first, see
+// [`Scanner::key_in_order`]): a request's envelope has a `grant`, a reply's not; a call's
+// message has a `method` and `params`, a reply's a `result` (or an `error`).
+const ENVELOPE_ORDER: &[Expected] = &[
+    Expected::new(b"ts", TS),
+    Expected::new(b"dir", 0),
+    Expected::new(b"server", SERVER),
+    Expected::new(b"session", SESSION),
+    Expected::new(b"grant", GRANT),
+    Expected::new(b"msg", MSG),
+];
+const MSG_ORDER: &[Expected] = &[
+    Expected::new(b"jsonrpc", JSONRPC),
+    Expected::new(b"id", ID),
+    Expected::new(b"method", METHOD),
+    Expected::new(b"result", RESULT),
+    Expected::new(b"params", PARAMS),
+    Expected::new(b"error", ERROR),
+];
+/// The keys of `params`: 1 the tool's name, 2 its arguments.
+const PARAMS_ORDER: &[Expected] = &[Expected::new(b"name", 1), Expected::new(b"arguments", 2)];
+/// The keys of `result`: 1 `isError`.
+const RESULT_ORDER: &[Expected] = &[Expected::new(b"content", 0), Expected::new(b"isError", 1)];
+
 /// The fields of one message object read so far (the envelope's `msg`, or a bare message).
 #[derive(Default)]
 struct MsgFields<'a> {
@@ -86,8 +110,9 @@ pub(super) fn scan_line(text: &str) -> Option<RpcLine<'_>> {
     let (mut ts, mut timestamp) = (None, None);
     let (mut server, mut session, mut grant) = (None, None, None);
     let mut msg: Option<MsgFields<'_>> = None;
+    let mut next = 0;
     sc.members(
-        |sc| sc.key_bit(key),
+        |sc| sc.key_in_order(ENVELOPE_ORDER, &mut next, key),
         |sc, bit| {
             match bit {
                 TS => ts = sc.ts()?,
@@ -98,8 +123,9 @@ pub(super) fn scan_line(text: &str) -> Option<RpcLine<'_>> {
                 MSG if sc.peek()? == b'{' => {
                     sc.pos += 1;
                     let mut m = MsgFields::default();
+                    let mut next = 0;
                     sc.members(
-                        |sc| Some(sc.key_bit(key)? & !ENVELOPE),
+                        |sc| Some(sc.key_in_order(MSG_ORDER, &mut next, key)? & !ENVELOPE),
                         |sc, bit| message_field(sc, &mut m, bit),
                     )?;
                     msg = Some(m);
@@ -163,6 +189,20 @@ fn key(k: &[u8]) -> u16 {
     }
 }
 
+/// The bit of a key of `params`, 0 for any other.
+fn params_key(k: &[u8]) -> u16 {
+    match k {
+        b"name" => 1,
+        b"arguments" => 2,
+        _ => 0,
+    }
+}
+
+/// The bit of a key of `result`, 0 for any other.
+fn result_key(k: &[u8]) -> u16 {
+    u16::from(k == b"isError")
+}
+
 /// One value of a message's field `bit` (0: a field the reader does not read).
 fn message_field<'a>(sc: &mut Scanner<'a>, m: &mut MsgFields<'a>, bit: u16) -> Option<()> {
     m.seen |= bit;
@@ -172,14 +212,9 @@ fn message_field<'a>(sc: &mut Scanner<'a>, m: &mut MsgFields<'a>, bit: u16) -> O
         PARAMS if sc.peek()? == b'{' => {
             sc.pos += 1;
             let (mut name, mut args) = (None, (0, 0));
+            let mut next = 0;
             sc.members(
-                |sc| {
-                    sc.key_bit(|k| match k {
-                        b"name" => 1,
-                        b"arguments" => 2,
-                        _ => 0,
-                    })
-                },
+                |sc| sc.key_in_order(PARAMS_ORDER, &mut next, params_key),
                 |sc, field| {
                     match field {
                         1 => name = sc.name()?,
@@ -200,8 +235,9 @@ fn message_field<'a>(sc: &mut Scanner<'a>, m: &mut MsgFields<'a>, bit: u16) -> O
         PARAMS => sc.lit(b"null")?,
         RESULT if sc.peek()? == b'{' => {
             sc.pos += 1;
+            let mut next = 0;
             sc.members(
-                |sc| sc.key_bit(|k| u16::from(k == b"isError")),
+                |sc| sc.key_in_order(RESULT_ORDER, &mut next, result_key),
                 |sc, field| {
                     if field == 1 && sc.peek()? == b't' {
                         m.tool_error = true;
@@ -402,6 +438,9 @@ pub(super) const EDGES: &[&str] = &[
     r#""msg":{"jsonrpc":"2.0","id":6,"result":{}}  "#,
     r#""msg":{"jsonrpc":"2.0","id":6,"result":{}},"extra":{"deep":[[[{}]]]}"#,
     r#""msg":{"jsonrpc":"2.0","ts":"not a time","id":6,"result":{}}"#,
+    r#""servers":"s","sessio":"x","grant":"g","grants":"h","msg":{"jsonrpc":"2.0","ids":1,"id":2,"result":{"isErrors":true,"content":[]}}"#,
+    r#""dir":"c2s","msg":{"jsonrpc":"2.0","id":9,"method":"tools/call","params":{"names":"u","name":"t","arguments":{"name":"v"},"argument":{}}}"#,
+    r#""msg":{"params":{"arguments":{},"name":"t"},"method":"tools/call","id":9,"jsonrpc":"2.0"},"server":"s""#,
 ];
 
 #[cfg(test)]
@@ -536,6 +575,24 @@ mod tests {
             crate::trace::scan::edit(&mut line, edits);
             if let Ok(text) = String::from_utf8(line) {
                 proptest::prop_assert_eq!(agrees(&text), Ok(()));
+            }
+        }
+    }
+
+    /// The keys tried first carry the bits their lookups give them.
+    #[test]
+    fn keys_in_order_carry_the_bits_of_their_lookups() {
+        type Lookup = fn(&[u8]) -> u16;
+        let orders: [(&[Expected], Lookup); 4] = [
+            (ENVELOPE_ORDER, key),
+            (MSG_ORDER, |k| key(k) & !ENVELOPE),
+            (PARAMS_ORDER, params_key),
+            (RESULT_ORDER, result_key),
+        ];
+        for (order, lookup) in orders {
+            for e in order {
+                let (k, bit) = e.pair();
+                assert_eq!(bit, lookup(k), "{}", String::from_utf8_lossy(k));
             }
         }
     }

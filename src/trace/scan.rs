@@ -113,11 +113,44 @@ impl<'a> Scanner<'a> {
     }
 
     /// The rest of a key without escapes, the opening quote eaten, as `bit` names it (0 for a
-    /// key the caller does not read). A `match` on the key's bytes in `bit` compiles to a
-    /// switch on its length and a few word comparisons.
+    /// key the caller does not read). Tried first as the key the usual shape of a line has
+    /// here: `order[*next]`, then the one after it (a key that is often missing), each one
+    /// comparison of sixteen bytes; else the key is read, and a `match` on its bytes in `bit`
+    /// compiles to a switch on its length and a few word comparisons. `*next` moves past the key read when `order` holds it. The
+    /// bits of `order` are those `bit` gives their keys (a test of each order holds them to it).
     #[inline]
-    pub(super) fn key_bit(&mut self, bit: impl Fn(&[u8]) -> u16) -> Option<u16> {
-        Some(bit(self.plain_str()?.as_bytes()))
+    pub(super) fn key_in_order(
+        &mut self,
+        order: &[Expected],
+        next: &mut usize,
+        bit: impl Fn(&[u8]) -> u16,
+    ) -> Option<u16> {
+        if let Some(ahead) = self.b.get(self.pos..self.pos + 16) {
+            let word = u128::from_le_bytes(ahead.try_into().ok()?);
+            for (i, e) in order.iter().enumerate().skip(*next).take(2) {
+                if word & e.mask == e.word {
+                    self.pos += e.key.len() + 1;
+                    *next = i + 1;
+                    return Some(e.bit);
+                }
+            }
+        }
+        self.key_out_of_order(order, next, bit)
+    }
+
+    /// [`Scanner::key_in_order`] past the keys it tried first.
+    #[inline(never)]
+    fn key_out_of_order(
+        &mut self,
+        order: &[Expected],
+        next: &mut usize,
+        bit: impl Fn(&[u8]) -> u16,
+    ) -> Option<u16> {
+        let key = self.plain_str()?.as_bytes();
+        if let Some(i) = order.iter().position(|e| e.key == key) {
+            *next = i + 1;
+        }
+        Some(bit(key))
     }
 
     /// The rest of a string without escapes, the opening quote eaten.
@@ -309,6 +342,49 @@ impl<'a> Scanner<'a> {
             b'n' => self.lit(b"null"),
             _ => self.number(false),
         }
+    }
+}
+
+/// A key a scanner expects at some place of a line ([`Scanner::key_in_order`]), and its bit.
+pub(super) struct Expected {
+    key: &'static [u8],
+    bit: u16,
+    /// The key and its closing quote as the first bytes of a little-endian word, and the mask
+    /// of those bytes.
+    word: u128,
+    mask: u128,
+}
+
+impl Expected {
+    /// `key`: fewer than sixteen bytes, none of them a quote, a backslash or a control
+    /// character (checked as the constant is built).
+    pub(super) const fn new(key: &'static [u8], bit: u16) -> Expected {
+        assert!(key.len() < 16);
+        let mut word = 0u128;
+        let mut i = 0;
+        while i < key.len() {
+            assert!(key[i] != b'"' && key[i] != b'\\' && key[i] >= 0x20);
+            word |= (key[i] as u128) << (8 * i);
+            i += 1;
+        }
+        word |= (b'"' as u128) << (8 * key.len());
+        let mask = if key.len() == 15 {
+            u128::MAX
+        } else {
+            (1u128 << (8 * (key.len() + 1))) - 1
+        };
+        Expected {
+            key,
+            bit,
+            word,
+            mask,
+        }
+    }
+
+    /// The key and its bit.
+    #[cfg(test)]
+    pub(super) fn pair(&self) -> (&'static [u8], u16) {
+        (self.key, self.bit)
     }
 }
 
