@@ -41,7 +41,7 @@ use super::source::UNKNOWN_SERVER;
 use super::table::{Batch, COLUMNS};
 use super::{
     Args, CallRecord, Nanos, Origin, RawArgs, RecordedDecision, TraceError, Upstream, parse_ts_str,
-    parse_ts_value, raw_object_parses,
+    parse_ts_value,
 };
 use crate::call::object_certainly_parses;
 
@@ -1899,10 +1899,13 @@ fn view_pass(
 }
 
 /// The arguments of a row the column checks vouched for (argument text is an object
-/// serde_json parses, keys a list of strings), built as the table reader builds them.
+/// serde_json parses, keys a list of strings), built as the table reader builds them. Text
+/// the column check vouched for ([`object_certainly_parses`]) is an object serde_json parses
+/// into a map, all that [`crate::call::raw_object_parses`] is there to ensure: when it opens
+/// with its brace it is kept as it is, without that second pass over its bytes.
 fn vouched_args(text: Option<&str>, keys: Option<&str>) -> Option<Args> {
     Some(match (text, keys) {
-        (Some(a), _) if raw_object_parses(a) => Args::Raw(RawArgs::new(a).checked()),
+        (Some(a), _) if a.starts_with('{') => Args::Raw(RawArgs::new(a).checked()),
         (Some(a), _) => Args::Values(serde_json::from_str::<Map<String, Value>>(a).ok()?),
         (None, Some(k)) => Args::Keys(serde_json::from_str::<Vec<String>>(k).ok()?),
         (None, None) => Args::Unrecorded,

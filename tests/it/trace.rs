@@ -805,6 +805,56 @@ pub(crate) fn assert_round_trips(recs: &[CallRecord]) {
     }
 }
 
+/// Argument text is written as it was read whatever format carried it, text whose strings
+/// hold digits before an `e` (ids, hashes) included; numbers with an exponent are written from
+/// their map by every format alike.
+#[test]
+fn argument_text_reads_the_same_through_every_format() {
+    use clap::Parser;
+    use mcpsim::cli::convert::{ConvertArgs, run};
+
+    #[derive(Parser)]
+    struct Cli {
+        #[command(flatten)]
+        args: ConvertArgs,
+    }
+    let convert = |argv: &[&str]| -> String {
+        let args = Cli::try_parse_from([&["convert"], argv].concat())
+            .unwrap()
+            .args;
+        let (mut out, mut err) = (Vec::new(), Vec::new());
+        assert_eq!(run(&args, &mut out, &mut err).unwrap(), 0, "{argv:?}");
+        String::from_utf8(out).unwrap()
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let lines = [
+        r#"{"ts":"2026-08-01T09:00:00Z","server":"s","tool":"t","args":{"id": "3f2e9a", "n": 1}}"#,
+        r#"{"ts":"2026-08-01T09:00:01Z","server":"s","tool":"t","args":{"q":"say \"1e\"", "x":"7E"}}"#,
+        r#"{"ts":"2026-08-01T09:00:02Z","server":"s","tool":"t","args":{"n": 1e3, "id": "2e"}}"#,
+    ];
+    let jsonl = dir.path().join("in.jsonl");
+    std::fs::write(&jsonl, lines.join("\n") + "\n").unwrap();
+    let jsonl = jsonl.to_str().unwrap();
+    let want = convert(&[jsonl, "--to", "jsonl"]);
+    // As written, but the line whose number has an exponent: written from its map.
+    assert_eq!(
+        want.lines()
+            .map(|l| &l[l.find("\"args\"").unwrap()..])
+            .collect::<Vec<_>>(),
+        [
+            r#""args":{"id": "3f2e9a", "n": 1}}"#,
+            r#""args":{"q":"say \"1e\"", "x":"7E"}}"#,
+            r#""args":{"id":"2e","n":1000.0}}"#,
+        ]
+    );
+    for ext in ["csv", "parquet"] {
+        let path = dir.path().join(format!("calls.{ext}"));
+        let path = path.to_str().unwrap();
+        convert(&[jsonl, "--to", ext, "--output", path]);
+        assert_eq!(convert(&[path, "--to", "jsonl"]), want, "{ext}");
+    }
+}
+
 #[test]
 fn convert_command_writes_records_and_warns_about_skipped_lines() {
     use clap::Parser;
