@@ -65,7 +65,7 @@ mod reference {
                 }
                 ParquetBytes::Memory(m) => m,
             };
-            let footer = match crate::trace::guard::catch(|| Footer::read(&data)) {
+            let footer = match crate::trace::guard::catch(|| Footer::read(&data, &|_| {})) {
                 Ok(Ok(f)) => f,
                 Ok(Err(e)) => return Err(self.error(e)),
                 Err(m) => return Err(self.error(guard::damaged("Parquet", &m))),

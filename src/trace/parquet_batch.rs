@@ -15,6 +15,7 @@
 use std::collections::BTreeMap;
 use std::fs::File;
 use std::io::Cursor;
+use std::ops::Range;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::mpsc::{Receiver, Sender, channel};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
@@ -446,8 +447,18 @@ impl Input {
     /// large; the pages stay in the page cache, and a later read of the range (a record the
     /// report lists, or the next slice of a large row group) maps them again.
     fn release(&self, slice: &Slice) {
+        if let Some(span) = &slice.span {
+            self.release_range(span.clone());
+        }
+    }
+
+    /// Drop the mapped pages of `span` (clamped to the file) from the resident set. Planning
+    /// reads every page header through the file: those pages (and the neighbours the kernel
+    /// maps with each) would otherwise stay until their row group is read, a resident set
+    /// growing with the file.
+    fn release_range(&self, span: Range<usize>) {
         #[cfg(unix)]
-        if let (Some(map), Some(span)) = (&self.map, &slice.span) {
+        if let Some(map) = &self.map {
             let end = span.end.min(map.len());
             if span.start < end {
                 // SAFETY: the map is read-only and shared with nothing that writes; for such
@@ -462,7 +473,7 @@ impl Input {
             }
         }
         #[cfg(not(unix))]
-        let _ = slice;
+        let _ = span;
     }
 
     fn reader(&self) -> ParquetReader<Cursor<Buffer<u8>>> {
@@ -580,7 +591,17 @@ impl Input {
             metadata: md,
             columns,
             ts_scale,
-        } = Footer::read(&self.bytes)?;
+        } = {
+            // Row groups lie one after the other: drop everything up to the end of each once
+            // walked (the kernel maps the pages around each one read, in large pieces).
+            let released = std::cell::Cell::new(0);
+            Footer::read(&self.bytes, &|span: Range<usize>| {
+                if span.end > released.get() {
+                    self.release_range(released.get()..span.end);
+                    released.set(span.end);
+                }
+            })?
+        };
         // Every slice's footer holds its one row group: cloned without the others, so that
         // planning stays linear in the number of row groups.
         let mut bare = (*md).clone();
@@ -650,18 +671,24 @@ pub(crate) struct Footer {
 
 impl Footer {
     /// Read the footer of `bytes` (the whole file) and check it: its Thrift encoding first
-    /// ([`check_thrift`]), then as [`Footer::check`] does.
-    pub(crate) fn read(bytes: &[u8]) -> PolarsResult<Footer> {
+    /// ([`check_thrift`]), then as [`Footer::check`] does, which hands `walked` the bytes of
+    /// each row group whose page headers it has read.
+    pub(crate) fn read(bytes: &[u8], walked: &dyn Fn(Range<usize>)) -> PolarsResult<Footer> {
         check_thrift(bytes)?;
         let md = ParquetReader::new(Cursor::new(bytes))
             .get_metadata()?
             .clone();
-        Footer::check(&md, bytes)
+        Footer::check(&md, bytes, walked)
     }
 
     /// Check the column types of footer `md` and the sizes it and the page headers give (in
-    /// `bytes`, the whole file) before anything is decoded.
-    pub(crate) fn check(md: &FileMetadata, bytes: &[u8]) -> PolarsResult<Footer> {
+    /// `bytes`, the whole file) before anything is decoded; `walked` is handed the bytes of
+    /// each row group whose page headers are read (a mapped file's reader drops their pages).
+    pub(crate) fn check(
+        md: &FileMetadata,
+        bytes: &[u8],
+        walked: &dyn Fn(Range<usize>),
+    ) -> PolarsResult<Footer> {
         let md = normalise(md, false);
         let arrow = infer_schema(&md)?;
         let ts_scale = check_types(&md, &arrow)?;
@@ -670,7 +697,7 @@ impl Footer {
             .filter(|n| COLUMNS.contains(&n.as_str()))
             .map(|n| n.to_string())
             .collect();
-        check_sizes(&md, &columns, bytes)?;
+        check_sizes(&md, &columns, bytes, walked)?;
         Ok(Footer {
             metadata: Arc::new(normalise(&md, ts_scale.is_some())),
             columns,
@@ -1059,7 +1086,12 @@ fn same_type(declared: u8, want: u8) -> bool {
 /// Check the sizes the footer and the page headers of the table's columns give, before any
 /// is trusted for an allocation: a damaged size (a negative count, a page past its chunk)
 /// would otherwise have the decoder ask for exabytes and abort the process.
-fn check_sizes(md: &FileMetadata, columns: &[String], bytes: &[u8]) -> PolarsResult<()> {
+fn check_sizes(
+    md: &FileMetadata,
+    columns: &[String],
+    bytes: &[u8],
+    walked: &dyn Fn(Range<usize>),
+) -> PolarsResult<()> {
     use polars_parquet_format::PageHeader;
     use polars_parquet_format::thrift::protocol::TCompactInputProtocol;
     let file_len = bytes.len() as u64;
@@ -1074,6 +1106,8 @@ fn check_sizes(md: &FileMetadata, columns: &[String], bytes: &[u8]) -> PolarsRes
         // Rows are only as many as the pages of a column read hold: a count no column backs
         // would have every row read as a call with no fields, billions of them from a few bytes.
         let mut backed = false;
+        // The bytes of the group's column chunks walked.
+        let mut span = None;
         for name in columns {
             let Some(metas) = rg.columns_under_root_iter(name) else {
                 continue;
@@ -1162,12 +1196,18 @@ fn check_sizes(md: &FileMetadata, columns: &[String], bytes: &[u8]) -> PolarsRes
                     }
                     pos = next;
                 }
+                span = Some(span.map_or(start as usize..end, |s: Range<usize>| {
+                    s.start.min(start as usize)..s.end.max(end)
+                }));
                 if values < rows {
                     return Err(bad(format!(
                         "its pages hold {values} values, the row group {rows} rows"
                     )));
                 }
             }
+        }
+        if let Some(span) = span {
+            walked(span);
         }
         if rows > 0 && !backed {
             polars_bail!(ComputeError: "row group {group} has {rows} rows but none of the columns of a trace ({})", COLUMNS.join(", "));

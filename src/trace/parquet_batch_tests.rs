@@ -148,7 +148,7 @@ type Table = (Vec<CallRecord>, Vec<(u64, LineError)>);
 
 fn read_table(data: &[u8]) -> Result<Table, String> {
     let mut r = ParquetReader::new(Cursor::new(data.to_vec()));
-    let footer = Footer::check(r.get_metadata().map_err(|e| e.to_string())?, data)
+    let footer = Footer::check(r.get_metadata().map_err(|e| e.to_string())?, data, &|_| {})
         .map_err(|e| e.to_string())?;
     r.set_metadata(Arc::clone(&footer.metadata));
     let df = r

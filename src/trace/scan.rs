@@ -116,8 +116,9 @@ impl<'a> Scanner<'a> {
     /// key the caller does not read). Tried first as the key the usual shape of a line has
     /// here: `order[*next]`, then the one after it (a key that is often missing), each one
     /// comparison of sixteen bytes; else the key is read, and a `match` on its bytes in `bit`
-    /// compiles to a switch on its length and a few word comparisons. `*next` moves past the key read when `order` holds it. The
-    /// bits of `order` are those `bit` gives their keys (a test of each order holds them to it).
+    /// compiles to a switch on its length and a few word comparisons. `*next` moves past the
+    /// key read when `order` holds it. The bits of `order` are those `bit` gives their keys (a
+    /// test of each order holds them to it).
     #[inline]
     pub(super) fn key_in_order(
         &mut self,
