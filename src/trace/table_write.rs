@@ -58,14 +58,7 @@ impl<W: Write> TableWriter<W> {
             .map(|f| get_dtype_encoding(&f.dtype))
             .collect();
         let options = WriteOptions {
-            // Minimum and maximum of each column per row group and page, text ones cut to 64
-            // bytes (as other writers do by default): the writer keeps every page's
-            // statistics until the footer, and whole argument texts and messages made that
-            // grow by about 80 KB a row group.
-            statistics: StatisticsOptions {
-                binary_statistics_truncate_length: Some(64),
-                ..StatisticsOptions::default()
-            },
+            statistics: StatisticsOptions::default(),
             compression: CompressionOptions::Zstd(None),
             version: Version::V1,
             data_page_size: None,
