@@ -2057,8 +2057,6 @@ mod tests {
         lines
     }
 
-    /// With sessions skipped, every session id is absent and every other column, and every
-    /// record, is as it was.
     /// The second read of a recording numbers each chunk's first line right, whether its
     /// chunks end where the first read's ended (numbers taken from the first read) or not
     /// (lines counted): every pair of ways to cut a text at its newlines.
@@ -2103,6 +2101,8 @@ mod tests {
         }
     }
 
+    /// With sessions skipped, every session id is absent and every other column, and every
+    /// record, is as it was.
     #[test]
     fn skipped_sessions_leave_everything_else_alone() {
         let text = tricky_text();
