@@ -2,6 +2,7 @@
 # The mcpsim benchmark: one command, Markdown tables of every case, all timed in one run.
 #
 #   benches/run.sh                 # full run: 1M-call cases, 10M-call Parquet, peak memory on 10M calls
+#                                  # (the generated traces take about 8 GB of disk)
 #   RUNS=3 benches/run.sh          # fewer repetitions
 #   QUICK=1 benches/run.sh         # a smoke run: every case on 100,000 calls, one timed run each
 #
@@ -91,10 +92,12 @@ J1=$DATA/calls-$N-s$SEED.jsonl
 R1=$DATA/calls-$N-s$SEED.jsonrpc.jsonl
 J10=$DATA/calls-$NB-s$SEED.jsonl
 P10=$DATA/calls-$NB-s$SEED.parquet
+R10=$DATA/calls-$NB-s$SEED.jsonrpc.jsonl
 gen "$CALLS" jsonl "$J1"
 gen "$CALLS" jsonrpc "$R1"
 gen "$BIG_CALLS" jsonl "$J10"
 gen "$BIG_CALLS" parquet "$P10"
+gen "$BIG_CALLS" jsonrpc "$R10"
 
 # The build and the generator keep both cores busy for a while: rest longer before the first case.
 say "resting $((3 * COOLDOWN)) s after the build…"
@@ -178,6 +181,7 @@ for f in table markdown json; do
     memory "simulate --format $f, JSONL" "${SIM[@]}" "$REALISTIC" --format "$f" "$J10"
 done
 memory "simulate --format json, Parquet" "${SIM[@]}" "$REALISTIC" --format json "$P10"
+memory "simulate --format json, JSON-RPC recording" "${SIM[@]}" "$REALISTIC" --format json "$R10"
 for f in jsonl csv parquet; do
     memory "simulate --format $f --calls all, JSONL" "${SIM[@]}" "$REALISTIC" --format "$f" --calls all --output "$SCRATCH/out.$f" "$J10"
 done
@@ -295,7 +299,7 @@ rate() { awk -v t="${MEDIAN[$1]}" -v n="$BIG_CALLS" 'BEGIN {printf "%.1f M calls
     fi
     echo
     echo "Commit $(git rev-parse --short HEAD)$(git diff --quiet HEAD -- src Cargo.toml Cargo.lock || echo ' with uncommitted changes'); timed runs per case: $RUNS (Python loops: $PY_RUNS), after $COOLDOWN s of rest and one untimed warm-up run; seed $SEED."
-    echo "Input sizes: $N JSONL $(awk -v b="$BYTES" 'BEGIN {printf "%.0f MB", b / 1e6}'), $N JSON-RPC $(awk -v b="$(stat -c %s "$R1")" 'BEGIN {printf "%.0f MB", b / 1e6}'), $NB JSONL $(awk -v b="$(stat -c %s "$J10")" 'BEGIN {printf "%.0f MB", b / 1e6}'), $NB Parquet $(awk -v b="$(stat -c %s "$P10")" 'BEGIN {printf "%.0f MB", b / 1e6}')."
+    echo "Input sizes: $N JSONL $(awk -v b="$BYTES" 'BEGIN {printf "%.0f MB", b / 1e6}'), $N JSON-RPC $(awk -v b="$(stat -c %s "$R1")" 'BEGIN {printf "%.0f MB", b / 1e6}'), $NB JSONL $(awk -v b="$(stat -c %s "$J10")" 'BEGIN {printf "%.0f MB", b / 1e6}'), $NB Parquet $(awk -v b="$(stat -c %s "$P10")" 'BEGIN {printf "%.0f MB", b / 1e6}'), $NB JSON-RPC $(awk -v b="$(stat -c %s "$R10")" 'BEGIN {printf "%.0f MB", b / 1e6}')."
     echo
     echo "Machine: $(nproc) CPUs ($(lscpu | awk -F': *' '/^Model name/ {print $2; exit}')), $(free -g | awk '/^Mem:/ {print $2}') GiB RAM, $(uname -sr);"
     echo "$(rustc --version), $(python3 --version), DuckDB $("$PY" -c 'import duckdb; print(duckdb.__version__)');"

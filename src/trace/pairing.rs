@@ -3,15 +3,17 @@
 //! Recordings with replies (MCP JSON-RPC, Claude Desktop logs) are read twice. The first read
 //! pairs every `tools/call` request with its reply strictly by key — what the format names a
 //! request by, such as (server, session, id) — however many lines apart they are and whatever
-//! their timestamps say. It keeps the keys of the requests still waiting and, for each answered
-//! call, its line, the reply's time and the outcome. The second read hands out the calls in
-//! file order with their reply attached. So memory never holds calls waiting for a reply, and a
-//! recording concatenated session by session pairs as well as one written in time order.
+//! their timestamps say. It keeps the keys of the requests still waiting and, for each call
+//! with an id, its place and its reply's time and outcome ([`Answers`], about nine bytes a
+//! call). The second read hands out the calls in file order with their reply attached. So
+//! memory never holds calls waiting for a reply, and a recording concatenated session by
+//! session pairs as well as one written in time order.
 //!
 //! A request whose key is used again before a reply came, or that has no reply by the end of
 //! the file, is a request without a reply; a reply whose key no request waits for is a reply
 //! without a request. Both are counted in [`Replies`] with the first few named by line.
 
+use std::collections::VecDeque;
 use std::hash::Hash;
 
 use rustc_hash::FxHashMap as HashMap;
@@ -123,11 +125,199 @@ fn plural(n: u64, one: &str, many: &str) -> String {
 /// Where a call stands in its file: its line, and its place among the calls of that line.
 pub(crate) type Slot = (u64, u32);
 
-/// A reply found by the first read, by the slot of its request.
-pub(crate) struct Answer {
-    pub(crate) slot: Slot,
-    pub(crate) ts: Nanos,
-    pub(crate) outcome: Upstream,
+/// How many entries a block of a [`Blocks`] holds.
+const BLOCK: usize = 1 << 16;
+
+/// A queue of values in blocks of [`BLOCK`]: it grows without copying what it holds or
+/// reserving more than a block past its end, and frees each block once read past it.
+struct Blocks<T> {
+    blocks: VecDeque<Vec<T>>,
+    /// The index of the first value of the first block.
+    first: usize,
+    /// How many values of the first block were read.
+    read: usize,
+}
+
+impl<T: Copy> Blocks<T> {
+    fn new() -> Blocks<T> {
+        Blocks {
+            blocks: VecDeque::new(),
+            first: 0,
+            read: 0,
+        }
+    }
+
+    fn push(&mut self, v: T) {
+        match self.blocks.back_mut() {
+            Some(b) if b.len() < BLOCK => b.push(v),
+            _ => {
+                let mut b = Vec::with_capacity(BLOCK);
+                b.push(v);
+                self.blocks.push_back(b);
+            }
+        }
+    }
+
+    /// The value at index `i` (counted from the first ever pushed), while not yet read past.
+    fn get_mut(&mut self, i: usize) -> Option<&mut T> {
+        let i = i.checked_sub(self.first)?;
+        self.blocks.get_mut(i / BLOCK)?.get_mut(i % BLOCK)
+    }
+
+    /// The next value not read yet.
+    fn next(&mut self) -> Option<T> {
+        let front = self.blocks.front()?;
+        let v = *front.get(self.read)?;
+        self.read += 1;
+        if self.read == BLOCK {
+            self.blocks.pop_front();
+            self.first += BLOCK;
+            self.read = 0;
+        }
+        Some(v)
+    }
+}
+
+/// Every call with an id, in request order, with its reply once found: what the first read
+/// of a recording with replies leaves for the second. About nine bytes a call: its slot as
+/// the distance from the previous one (a varint, one byte for a call alone on a line a few lines
+/// on), its reply's time, and the outcome in two bits (none yet, or how the call ended).
+pub(crate) struct Answers {
+    slots: Blocks<u8>,
+    /// The slot of the last call pushed, and while reading, of the last call read.
+    last: Slot,
+    times: Blocks<Nanos>,
+    /// Four calls to a byte, two bits each: 0 for no reply, else [`Answers::code`].
+    outcomes: Blocks<u8>,
+    len: usize,
+    /// While reading: the next call's index, the byte of outcomes it is in, and a call read
+    /// ahead of the slot asked for.
+    next: usize,
+    outcome_byte: u8,
+    peeked: Option<(Slot, Option<(Nanos, Upstream)>)>,
+}
+
+impl Answers {
+    fn new() -> Answers {
+        Answers {
+            slots: Blocks::new(),
+            last: (0, 0),
+            times: Blocks::new(),
+            outcomes: Blocks::new(),
+            len: 0,
+            next: 0,
+            outcome_byte: 0,
+            peeked: None,
+        }
+    }
+
+    fn code(outcome: Upstream) -> u8 {
+        match outcome {
+            Upstream::Ok => 1,
+            Upstream::ToolError => 2,
+            Upstream::Error => 3,
+        }
+    }
+
+    /// A call asked at `slot` (after every slot pushed before); returns its index.
+    fn push(&mut self, slot: Slot) -> usize {
+        // The line's distance, doubled, plus one when the call is not its line's first; then
+        // the place in the line when it is not.
+        let step = slot.0 - self.last.0;
+        self.put_varint(step << 1 | u64::from(slot.1 != 0));
+        if slot.1 != 0 {
+            self.put_varint(slot.1.into());
+        }
+        self.last = slot;
+        self.times.push(0);
+        if self.len % 4 == 0 {
+            self.outcomes.push(0);
+        }
+        self.len += 1;
+        self.len - 1
+    }
+
+    /// The reply of the call pushed as number `i`.
+    fn answer(&mut self, i: usize, ts: Nanos, outcome: Upstream) {
+        if let Some(t) = self.times.get_mut(i) {
+            *t = ts;
+        }
+        if let Some(b) = self.outcomes.get_mut(i / 4) {
+            *b |= Answers::code(outcome) << (i % 4 * 2);
+        }
+    }
+
+    /// `v` in seven-bit groups, low first, the high bit set on all but the last.
+    fn put_varint(&mut self, mut v: u64) {
+        loop {
+            let more = v >= 0x80;
+            self.slots
+                .push((v as u8 & 0x7f) | if more { 0x80 } else { 0 });
+            v >>= 7;
+            if !more {
+                break;
+            }
+        }
+    }
+
+    fn varint(&mut self) -> Option<u64> {
+        let (mut v, mut shift) = (0u64, 0);
+        loop {
+            let b = self.slots.next()?;
+            v |= u64::from(b & 0x7f) << shift;
+            if b & 0x80 == 0 {
+                return Some(v);
+            }
+            shift += 7;
+        }
+    }
+
+    /// The next call in request order: its slot, and its reply if it had one.
+    fn next_call(&mut self) -> Option<(Slot, Option<(Nanos, Upstream)>)> {
+        if self.next == self.len {
+            return None;
+        }
+        let head = self.varint()?;
+        let line = self.last.0 + (head >> 1);
+        let place = if head & 1 == 1 {
+            self.varint()? as u32
+        } else {
+            0
+        };
+        self.last = (line, place);
+        let ts = self.times.next()?;
+        if self.next % 4 == 0 {
+            self.outcome_byte = self.outcomes.next()?;
+        }
+        let code = self.outcome_byte >> (self.next % 4 * 2) & 3;
+        self.next += 1;
+        let outcome = match code {
+            0 => None,
+            1 => Some(Upstream::Ok),
+            2 => Some(Upstream::ToolError),
+            _ => Some(Upstream::Error),
+        };
+        Some((self.last, outcome.map(|o| (ts, o))))
+    }
+
+    /// The reply of the call at `slot`: calls are asked for in slot order, and the calls
+    /// before `slot` that were not asked for are passed over.
+    pub(crate) fn take(&mut self, slot: Slot) -> Option<(Nanos, Upstream)> {
+        loop {
+            let (at, reply) = match self.peeked.take() {
+                Some(p) => p,
+                None => self.next_call()?,
+            };
+            match at.cmp(&slot) {
+                std::cmp::Ordering::Less => continue,
+                std::cmp::Ordering::Equal => return reply,
+                std::cmp::Ordering::Greater => {
+                    self.peeked = Some((at, reply));
+                    return None;
+                }
+            }
+        }
+    }
 }
 
 /// What the first read needs of a message: [`Message`] without the call's record.
@@ -157,17 +347,11 @@ impl<K> From<Message<K>> for Pair<K> {
     }
 }
 
-/// A request waiting for its reply in the first read: a call by its place in
-/// [`Pairer::asked`].
+/// A request waiting for its reply in the first read: a call by its number in
+/// [`Pairer::asked`] and its line.
 enum Waiting {
-    Call(usize),
+    Call(usize, u64),
     Other,
-}
-
-/// A call with an id, and its reply once found.
-struct Asked {
-    slot: Slot,
-    reply: Option<(Nanos, Upstream)>,
 }
 
 /// The first read's pairing, fed the messages of a file line by line in file order.
@@ -177,7 +361,7 @@ pub(crate) struct Pairer<'n, K> {
     /// Every call with an id, in request order: replies are filled in where they belong, so
     /// the answers come out in request order without a sort (replies arrive in their own
     /// order, and sorting a million of them took a tenth of a second between the two reads).
-    asked: Vec<Asked>,
+    asked: Answers,
     counts: Replies,
     unanswered: Vec<Skipped>,
     other_replies: u64,
@@ -189,7 +373,7 @@ impl<'n, K: Eq + Hash> Pairer<'n, K> {
         Pairer {
             name,
             waiting: HashMap::default(),
-            asked: Vec::new(),
+            asked: Answers::new(),
             counts: Replies::default(),
             unanswered: Vec::new(),
             other_replies: 0,
@@ -211,11 +395,8 @@ impl<'n, K: Eq + Hash> Pairer<'n, K> {
             let (key, now) = match msg {
                 Pair::Call(Some(key)) => {
                     calls += 1;
-                    self.asked.push(Asked {
-                        slot: (line, calls - 1),
-                        reply: None,
-                    });
-                    (key, Waiting::Call(self.asked.len() - 1))
+                    let i = self.asked.push((line, calls - 1));
+                    (key, Waiting::Call(i, line))
                 }
                 Pair::Call(None) => {
                     calls += 1;
@@ -224,9 +405,9 @@ impl<'n, K: Eq + Hash> Pairer<'n, K> {
                 Pair::Request(key) => (key, Waiting::Other),
                 Pair::Reply { key, ts, outcome } => {
                     match self.waiting.remove(&key) {
-                        Some(Waiting::Call(i)) => {
+                        Some(Waiting::Call(i, _)) => {
                             self.counts.paired += 1;
-                            self.asked[i].reply = Some((ts, outcome));
+                            self.asked.answer(i, ts, outcome);
                         }
                         Some(Waiting::Other) => self.other_replies += 1,
                         None => {
@@ -244,8 +425,7 @@ impl<'n, K: Eq + Hash> Pairer<'n, K> {
                 }
                 Pair::Other => continue,
             };
-            if let Some(Waiting::Call(i)) = self.waiting.insert(key, now) {
-                let old = self.asked[i].slot.0;
+            if let Some(Waiting::Call(_, old)) = self.waiting.insert(key, now) {
                 self.counts.requests_without_reply += 1;
                 let e = self.example(
                     old,
@@ -258,9 +438,9 @@ impl<'n, K: Eq + Hash> Pairer<'n, K> {
         }
     }
 
-    /// Every answered call's reply in request order, the counts, and how many replies answered
+    /// The calls' replies in request order, the counts, and how many replies answered
     /// requests that are not calls.
-    pub(crate) fn finish(self) -> (Vec<Answer>, Replies, u64) {
+    pub(crate) fn finish(self) -> (Answers, Replies, u64) {
         let Pairer {
             name,
             waiting,
@@ -272,7 +452,7 @@ impl<'n, K: Eq + Hash> Pairer<'n, K> {
         let mut left: Vec<u64> = waiting
             .into_values()
             .filter_map(|w| match w {
-                Waiting::Call(i) => Some(asked[i].slot.0),
+                Waiting::Call(_, line) => Some(line),
                 Waiting::Other => None,
             })
             .collect();
@@ -291,27 +471,19 @@ impl<'n, K: Eq + Hash> Pairer<'n, K> {
         unanswered.truncate(EXAMPLES_PER_KIND);
         counts.examples.extend(unanswered);
         counts.examples.sort_by_key(|s| s.line);
-        let answers = (asked.into_iter())
-            .filter_map(|a| {
-                let (ts, outcome) = a.reply?;
-                Some(Answer {
-                    slot: a.slot,
-                    ts,
-                    outcome,
-                })
-            })
-            .collect();
-        (answers, counts, other_replies)
+        let mut asked = asked;
+        asked.last = (0, 0);
+        (asked, counts, other_replies)
     }
 }
 
-/// The first read: every answered call's reply, in request-line order, and the counts.
+/// The first read: the calls' replies, in request order, and the counts.
 fn pair_all<E: Exchange>(
     mut exchange: E,
     mut lines: Lines,
     file: u32,
     name: &str,
-) -> Result<(Vec<Answer>, Replies, u64), TraceError> {
+) -> Result<(Answers, Replies, u64), TraceError> {
     let mut scratch = ReadStats::default();
     let mut cx = Ctx {
         stats: &mut scratch,
@@ -342,7 +514,7 @@ pub(crate) struct PairedSource<E: Exchange> {
     lines: Lines,
     file: u32,
     exchange: E,
-    answers: std::iter::Peekable<std::vec::IntoIter<Answer>>,
+    answers: Answers,
     /// Counts of the first read, handed to the stats at the end of the second.
     counts: Option<(Replies, u64)>,
     /// The messages of the line being handed out, and the calls of it handed out so far.
@@ -367,7 +539,7 @@ impl<E: Exchange> PairedSource<E> {
             lines,
             file,
             exchange: fresh(),
-            answers: answers.into_iter().peekable(),
+            answers,
             counts: Some((counts, other)),
             line_msgs: std::collections::VecDeque::new(),
             line: 0,
@@ -386,12 +558,11 @@ impl<E: Exchange> Source for PairedSource<E> {
                 };
                 let slot = (self.line, self.calls_in_line);
                 self.calls_in_line += 1;
-                while self.answers.next_if(|a| a.slot < slot).is_some() {}
-                if let Some(a) = self.answers.next_if(|a| a.slot == slot) {
-                    rec.upstream = Some(a.outcome);
+                if let Some((ts, outcome)) = self.answers.take(slot) {
+                    rec.upstream = Some(outcome);
                     // Clocks of client and server may disagree: a reply never comes
                     // before its request.
-                    rec.latency_ms = Some((a.ts.saturating_sub(rec.ts)).max(0) as f64 / 1e6);
+                    rec.latency_ms = Some((ts.saturating_sub(rec.ts)).max(0) as f64 / 1e6);
                 }
                 return Ok(Some(*rec));
             }
@@ -446,5 +617,81 @@ pub(crate) fn outcome_of(msg: &Map<String, Value>) -> Upstream {
         Upstream::ToolError
     } else {
         Upstream::Ok
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+    use std::collections::BTreeMap;
+
+    fn outcome(n: u8) -> Upstream {
+        [Upstream::Ok, Upstream::ToolError, Upstream::Error][n as usize % 3]
+    }
+
+    /// A call to push: the distance from the previous call's line, its place in its line, and
+    /// its reply's time and outcome (by number) if it has one.
+    type Step = (u64, u32, Option<(i64, u8)>);
+
+    /// Push the calls of `steps`, answer those with a reply, then ask for every slot pushed and
+    /// every slot of `probes`, in order: each answer is the reply recorded for that slot.
+    fn round_trip(steps: &[Step], probes: &[Slot]) {
+        let mut a = Answers::new();
+        let mut want = BTreeMap::new();
+        let mut line = 0;
+        let mut last = None;
+        for &(step, place, reply) in steps {
+            line += step;
+            // Slots only grow: a step of 0 must come with a later place.
+            let slot = match last {
+                Some((l, p)) if l == line && place <= p => (line, p + 1),
+                _ => (line, place),
+            };
+            last = Some(slot);
+            let i = a.push(slot);
+            want.insert(slot, reply.map(|(ts, o)| (ts, outcome(o))));
+            if let Some((ts, o)) = reply {
+                a.answer(i, ts, outcome(o));
+            }
+        }
+        a.last = (0, 0);
+        let mut probes: Vec<Slot> = (probes.iter().copied())
+            .chain(want.keys().copied())
+            .collect();
+        probes.sort_unstable();
+        probes.dedup();
+        for slot in probes {
+            let expect = want.get(&slot).copied().flatten();
+            assert_eq!(a.take(slot), expect, "slot {slot:?}");
+        }
+    }
+
+    proptest! {
+        #[test]
+        fn answers_come_back_by_slot(
+            steps in prop::collection::vec(
+                (prop_oneof![0..4u64, 0..1u64 << 40], prop_oneof![Just(0u32), 0..300u32],
+                 prop::option::of((any::<i64>(), 0..3u8))),
+                0..200,
+            ),
+            probes in prop::collection::vec((0..1u64 << 41, 0..400u32), 0..50),
+        ) {
+            round_trip(&steps, &probes);
+        }
+    }
+
+    #[test]
+    fn answers_span_blocks() {
+        let steps: Vec<_> = (0..3 * BLOCK as u64 + 7)
+            .map(|i| {
+                (
+                    1 + i % 3,
+                    (i % 5 == 0) as u32,
+                    (i % 4 != 0).then_some((i as i64 * 31, i as u8)),
+                )
+            })
+            .collect();
+        round_trip(&steps, &[(1, 0), (5, 3)]);
     }
 }
