@@ -31,7 +31,7 @@ const TOOL_ERROR_PREFIX: &str = "Error:\n";
 const CALL_FAILED_PREFIX: &str = "Error executing MCP tool";
 
 pub(crate) struct ClineSource {
-    reader: Option<Box<dyn Read>>,
+    reader: Option<Box<dyn Read + Send>>,
     file: u32,
     session: Option<String>,
     opts: AgentOptions,
@@ -42,7 +42,7 @@ pub(crate) struct ClineSource {
 impl ClineSource {
     /// `session` is the task id (the name of the folder holding `ui_messages.json`).
     pub(crate) fn new(
-        reader: Box<dyn Read>,
+        reader: Box<dyn Read + Send>,
         file: u32,
         session: Option<String>,
         opts: &AgentOptions,

@@ -16,7 +16,7 @@ use super::table::{BATCH_ROWS, Batch};
 use super::{CallRecord, Origin, TraceError};
 
 pub(crate) struct CsvSource {
-    r: Box<dyn BufRead>,
+    r: Box<dyn BufRead + Send>,
     name: String,
     file: u32,
     names: Interner,
@@ -27,7 +27,7 @@ pub(crate) struct CsvSource {
 }
 
 impl CsvSource {
-    pub(crate) fn new(r: Box<dyn BufRead>, name: &str, file: u32) -> CsvSource {
+    pub(crate) fn new(r: Box<dyn BufRead + Send>, name: &str, file: u32) -> CsvSource {
         CsvSource {
             r,
             name: name.to_string(),

@@ -26,6 +26,8 @@ use std::collections::{BinaryHeap, VecDeque};
 use std::io::Read;
 use std::path::PathBuf;
 use std::sync::Arc;
+use std::sync::mpsc::{Receiver, sync_channel};
+use std::thread::{self, JoinHandle};
 
 use super::agentgateway::AgentGatewaySource;
 use super::batch::RowRest;
@@ -763,76 +765,165 @@ fn open_batches(
             name,
         )?),
     };
-    Ok(Box::new(RecordBatches {
+    Ok(Box::new(RecordBatches::start(
         source,
-        name: name.clone(),
+        name,
         file,
-        symbols: LocalSymbols::new(shared),
-        stats: ReadStats::default(),
+        LocalSymbols::new(shared),
         strict,
-        done: false,
-    }))
+    )))
 }
 
-/// A record reader's calls as batches.
+/// A record reader's calls as batches, made on a thread of their own while the replay works
+/// on the batches before: reading and replaying a format without a column reader take a core
+/// each instead of taking turns on one.
 struct RecordBatches {
-    source: Box<dyn Source>,
-    name: String,
-    file: u32,
-    symbols: LocalSymbols,
-    stats: ReadStats,
-    strict: bool,
+    made: Receiver<Made>,
+    reader: Option<JoinHandle<()>>,
+    stats: Option<ReadStats>,
     done: bool,
+}
+
+/// What the thread of a [`RecordBatches`] sends, in order: batches, then the counts at the end
+/// of the input or the error that ended the read.
+enum Made {
+    Batch(CallBatch),
+    End(ReadStats),
+    Failed(TraceError),
 }
 
 /// Calls per batch of [`RecordBatches`].
 const RECORDS_PER_BATCH: usize = 4096;
 
-impl BatchSource for RecordBatches {
-    fn next_batch(&mut self) -> Result<Option<CallBatch>, TraceError> {
-        let mut records = Vec::new();
-        let mut cx = Ctx {
-            stats: &mut self.stats,
-            strict: self.strict,
-            file: &self.name,
+/// Batches of [`RecordBatches`] made and not yet handed out, at most.
+const BATCHES_AHEAD: usize = 2;
+
+impl RecordBatches {
+    fn start(
+        mut source: Box<dyn Source>,
+        name: &str,
+        file: u32,
+        mut symbols: LocalSymbols,
+        strict: bool,
+    ) -> RecordBatches {
+        let (tx, made) = sync_channel(BATCHES_AHEAD);
+        let name = name.to_string();
+        let shown = name.clone();
+        let read = move || {
+            super::priority::defer_to_replay();
+            let mut stats = ReadStats::default();
+            loop {
+                let mut cx = Ctx {
+                    stats: &mut stats,
+                    strict,
+                    file: &name,
+                };
+                let next = match record_batch(&mut *source, &mut cx, file, &mut symbols) {
+                    Ok(Some(batch)) => Made::Batch(batch),
+                    Ok(None) => Made::End(std::mem::take(&mut stats)),
+                    Err(e) => Made::Failed(e),
+                };
+                let last = !matches!(next, Made::Batch(_));
+                // A send fails only when the trace was dropped: nobody wants more.
+                if tx.send(next).is_err() || last {
+                    return;
+                }
+            }
         };
-        while !self.done && records.len() < RECORDS_PER_BATCH {
-            match self.source.next(&mut cx)? {
-                Some(rec) => records.push(rec),
-                None => self.done = true,
+        let reader = thread::Builder::new()
+            .name("record-read".into())
+            .spawn(read);
+        match reader {
+            Ok(reader) => RecordBatches {
+                made,
+                reader: Some(reader),
+                stats: None,
+                done: false,
+            },
+            Err(source) => {
+                let (tx, made) = sync_channel(1);
+                let file = format!("{shown} (a reader thread could not be started)");
+                let _ = tx.send(Made::Failed(TraceError::Io { file, source }));
+                RecordBatches {
+                    made,
+                    reader: None,
+                    stats: None,
+                    done: false,
+                }
             }
         }
-        if records.is_empty() {
+    }
+}
+
+/// The next batch of `source`'s calls; `None` at its end.
+fn record_batch(
+    source: &mut dyn Source,
+    cx: &mut Ctx<'_>,
+    file: u32,
+    s: &mut LocalSymbols,
+) -> Result<Option<CallBatch>, TraceError> {
+    let mut records = Vec::new();
+    while records.len() < RECORDS_PER_BATCH {
+        match source.next(cx)? {
+            Some(rec) => records.push(rec),
+            None => break,
+        }
+    }
+    if records.is_empty() {
+        return Ok(None);
+    }
+    Ok(Some(CallBatch {
+        file,
+        ts: records.iter().map(|r| r.ts).collect(),
+        line: records.iter().map(|r| r.origin.line).collect(),
+        server: records.iter().map(|r| s.intern(&r.server)).collect(),
+        grant: records
+            .iter()
+            .map(|r| s.intern_opt(r.grant.as_deref()))
+            .collect(),
+        session: records
+            .iter()
+            .map(|r| s.intern_opt(r.session.as_deref()))
+            .collect(),
+        tool: records.iter().map(|r| s.intern(&r.tool)).collect(),
+        upstream: records.iter().map(|r| r.upstream).collect(),
+        recorded: records
+            .iter()
+            .map(|r| r.recorded.as_ref().and_then(|x| x.decision))
+            .collect(),
+        skipped: Vec::new(),
+        ignored: Vec::new(),
+        rows: Box::new(Records(records)),
+    }))
+}
+
+impl BatchSource for RecordBatches {
+    fn next_batch(&mut self) -> Result<Option<CallBatch>, TraceError> {
+        if self.done {
             return Ok(None);
         }
-        let s = &mut self.symbols;
-        Ok(Some(CallBatch {
-            file: self.file,
-            ts: records.iter().map(|r| r.ts).collect(),
-            line: records.iter().map(|r| r.origin.line).collect(),
-            server: records.iter().map(|r| s.intern(&r.server)).collect(),
-            grant: records
-                .iter()
-                .map(|r| s.intern_opt(r.grant.as_deref()))
-                .collect(),
-            session: records
-                .iter()
-                .map(|r| s.intern_opt(r.session.as_deref()))
-                .collect(),
-            tool: records.iter().map(|r| s.intern(&r.tool)).collect(),
-            upstream: records.iter().map(|r| r.upstream).collect(),
-            recorded: records
-                .iter()
-                .map(|r| r.recorded.as_ref().and_then(|x| x.decision))
-                .collect(),
-            skipped: Vec::new(),
-            ignored: Vec::new(),
-            rows: Box::new(Records(records)),
-        }))
+        match self.made.recv() {
+            Ok(Made::Batch(batch)) => Ok(Some(batch)),
+            Ok(Made::End(stats)) => {
+                self.done = true;
+                self.stats = Some(stats);
+                Ok(None)
+            }
+            Ok(Made::Failed(e)) => {
+                self.done = true;
+                Err(e)
+            }
+            // The reader ended without its last message: it panicked. So does the read, as it
+            // would have on this thread.
+            Err(_) => match self.reader.take().map(JoinHandle::join) {
+                Some(Err(panic)) => std::panic::resume_unwind(panic),
+                _ => unreachable!("a record reader ends with its last message or a panic"),
+            },
+        }
     }
 
     fn take_stats(&mut self) -> Option<ReadStats> {
-        Some(std::mem::take(&mut self.stats))
+        self.stats.take()
     }
 }
 

@@ -50,8 +50,8 @@ pub(crate) enum Message<K> {
 /// A format with one message per line implements [`Exchange::message`]; one whose lines may
 /// carry several (an agent transcript line with parallel tool calls, or with several results)
 /// implements [`Exchange::messages`] instead.
-pub(crate) trait Exchange {
-    type Key: Eq + Hash;
+pub(crate) trait Exchange: Send {
+    type Key: Eq + Hash + Send;
     /// What `text` (the line numbered `origin.line`) says. Under `index` the call's arguments
     /// are not needed.
     fn message(

@@ -11,7 +11,7 @@ use super::time::{kind_of, parse_ts_value};
 use super::{CallRecord, Nanos, Origin, ReadStats, Skipped, TraceError};
 
 /// One opened input file yielding call records in file order.
-pub(crate) trait Source {
+pub(crate) trait Source: Send {
     /// The next call of this file, `None` at its end. Bad lines are reported to `cx`.
     fn next(&mut self, cx: &mut Ctx<'_>) -> Result<Option<CallRecord>, TraceError>;
 }
@@ -164,14 +164,14 @@ pub(crate) fn line_too_long(file: &str, line: u64) -> TraceError {
 
 /// Splits a stream into lines, numbering them from 1 and skipping blank ones.
 pub(crate) struct Lines {
-    r: Box<dyn BufRead>,
+    r: Box<dyn BufRead + Send>,
     buf: Vec<u8>,
     line: u64,
     name: String,
 }
 
 impl Lines {
-    pub(crate) fn new(r: Box<dyn BufRead>, name: &str) -> Lines {
+    pub(crate) fn new(r: Box<dyn BufRead + Send>, name: &str) -> Lines {
         Lines {
             r,
             buf: Vec::new(),

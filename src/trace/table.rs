@@ -8,6 +8,8 @@
 //! ignored.
 
 use polars::prelude::*;
+use polars_arrow::array::Utf8ViewArray;
+use polars_arrow::datatypes::ArrowDataType;
 use serde_json::Value;
 
 use super::intern::Interner;
@@ -38,13 +40,13 @@ pub(crate) const COLUMNS: [&str; 14] = [
 pub(crate) const BATCH_ROWS: usize = 16 * 1024;
 
 enum TsCol {
-    Text(StringChunked),
+    Text(TextCol),
     /// Integer epoch; `Some(scale)` when the column type names the unit (Datetime).
     Int(Int64Chunked, Option<i64>),
 }
 
 enum FloatCol {
-    Text(StringChunked),
+    Text(TextCol),
     Num(Float64Chunked),
 }
 
@@ -52,8 +54,32 @@ enum FloatCol {
 pub(crate) struct Batch {
     ts: Option<TsCol>,
     latency: Option<FloatCol>,
-    text: Vec<Option<StringChunked>>,
+    text: Vec<Option<TextCol>>,
     height: usize,
+}
+
+/// A text column as one array: a cell is found by its index, not by a search through the
+/// chunks polars read it in (which took a sixth of the time of reading CSV).
+struct TextCol(Utf8ViewArray);
+
+impl TextCol {
+    fn new(c: &Column) -> PolarsResult<TextCol> {
+        let c = c.cast(&DataType::String)?;
+        let arr = c.str()?.rechunk().downcast_iter().next().cloned();
+        Ok(TextCol(arr.unwrap_or_else(|| {
+            Utf8ViewArray::new_empty(ArrowDataType::Utf8View)
+        })))
+    }
+
+    /// The cell of `row`; `None` when null (or past the end).
+    #[inline]
+    fn get(&self, row: usize) -> Option<&str> {
+        if row < self.0.len() {
+            self.0.get(row)
+        } else {
+            None
+        }
+    }
 }
 
 // Rows look columns up by these indices into TEXT_COLS: a per-cell name search was a measurable
@@ -120,10 +146,9 @@ impl Batch {
                 }
                 // Past i64::MAX a cast would leave the cell empty ("missing"): as text it is
                 // reported out of range.
-                DataType::UInt64 => TsCol::Text(c.cast(&DataType::String)?.str()?.clone()),
+                DataType::UInt64 => TsCol::Text(TextCol::new(c)?),
                 dt if dt.is_integer() => TsCol::Int(c.cast(&DataType::Int64)?.i64()?.clone(), None),
-                dt if dt.is_float() => TsCol::Text(c.cast(&DataType::String)?.str()?.clone()),
-                _ => TsCol::Text(c.cast(&DataType::String)?.str()?.clone()),
+                _ => TsCol::Text(TextCol::new(c)?),
             }),
         };
         let latency = match df.column("latency_ms").ok() {
@@ -131,13 +156,13 @@ impl Batch {
             Some(c) if c.dtype().is_primitive_numeric() => {
                 Some(FloatCol::Num(c.cast(&DataType::Float64)?.f64()?.clone()))
             }
-            Some(c) => Some(FloatCol::Text(c.cast(&DataType::String)?.str()?.clone())),
+            Some(c) => Some(FloatCol::Text(TextCol::new(c)?)),
         };
         let text = TEXT_COLS
             .iter()
             .map(|name| match df.column(name).ok() {
                 None => Ok(None),
-                Some(c) => Ok(Some(c.cast(&DataType::String)?.str()?.clone())),
+                Some(c) => TextCol::new(c).map(Some),
             })
             .collect::<PolarsResult<Vec<_>>>()?;
         Ok(Batch {
@@ -368,5 +393,66 @@ mod column_index_tests {
                 blame(i)
             );
         }
+    }
+}
+
+#[cfg(test)]
+mod chunk_tests {
+    use super::*;
+
+    /// polars reads CSV in several chunks per column: cells are found across them, nulls and
+    /// empty cells stay apart.
+    #[test]
+    fn cells_are_read_across_chunks() {
+        let part = |ts: &[&str], tool: &[Option<&str>], grant: &[Option<&str>]| {
+            df!("ts" => ts, "tool" => tool, "grant" => grant).map_err(|e| e.to_string())
+        };
+        let a = part(
+            &["2026-08-01T00:00:00Z", "2026-08-01T00:00:01Z"],
+            &[Some("a"), Some("b")],
+            &[Some("g1"), None],
+        );
+        let b = part(
+            &["2026-08-01T00:00:02Z", "2026-08-01T00:00:03Z"],
+            &[None, Some("d")],
+            &[Some(""), Some("g4")],
+        );
+        let df = a.and_then(|mut a| {
+            a.vstack_mut(&b?).map_err(|e| e.to_string())?;
+            Ok(a)
+        });
+        let Ok(df) = df else {
+            panic!("frame: {df:?}", df = df.err());
+        };
+        assert_eq!(df.column("tool").map(|c| c.n_chunks()).ok(), Some(2));
+        let Ok(batch) = Batch::new(&df) else {
+            panic!("batch");
+        };
+        let mut names = Interner::default();
+        let got: Vec<_> = (0..4)
+            .map(|i| match batch.record(i, Origin::default(), &mut names) {
+                Ok(r) => Ok((
+                    r.ts % 10_000_000_000,
+                    r.tool.to_string(),
+                    r.grant.map(|g| g.to_string()),
+                )),
+                Err(e) => Err((e.kind, e.field)),
+            })
+            .collect();
+        assert_eq!(
+            got,
+            [
+                Ok((0, "a".to_string(), Some("g1".to_string()))),
+                Ok((1_000_000_000, "b".to_string(), None)),
+                Err(("missing field", Some("tool".to_string()))),
+                Ok((3_000_000_000, "d".to_string(), Some("g4".to_string()))),
+            ]
+        );
+        // Past the end: no cell, as for a null one.
+        let past = batch.record(4, Origin::default(), &mut names);
+        assert_eq!(
+            past.err().map(|e| (e.kind, e.field)),
+            Some(("missing field", Some("ts".to_string())))
+        );
     }
 }
