@@ -818,14 +818,19 @@ impl RecordBatches {
                     strict,
                     file: &name,
                 };
-                let next = match record_batch(&mut *source, &mut cx, file, &mut symbols) {
-                    Ok(Some(batch)) => Made::Batch(batch),
-                    Ok(None) => Made::End(std::mem::take(&mut stats)),
-                    Err(e) => Made::Failed(e),
+                let (batch, ended) = match record_batch(&mut *source, &mut cx, file, &mut symbols) {
+                    Ok(made) => made,
+                    Err(e) => {
+                        let _ = tx.send(Made::Failed(e));
+                        return;
+                    }
                 };
-                let last = !matches!(next, Made::Batch(_));
                 // A send fails only when the trace was dropped: nobody wants more.
-                if tx.send(next).is_err() || last {
+                if batch.is_some_and(|b| tx.send(Made::Batch(b)).is_err()) {
+                    return;
+                }
+                if ended {
+                    let _ = tx.send(Made::End(std::mem::take(&mut stats)));
                     return;
                 }
             }
@@ -855,24 +860,29 @@ impl RecordBatches {
     }
 }
 
-/// The next batch of `source`'s calls; `None` at its end.
+/// The next batch of `source`'s calls (`None` when none was left), and whether the source
+/// ended: it is not asked again after that.
 fn record_batch(
     source: &mut dyn Source,
     cx: &mut Ctx<'_>,
     file: u32,
     s: &mut LocalSymbols,
-) -> Result<Option<CallBatch>, TraceError> {
+) -> Result<(Option<CallBatch>, bool), TraceError> {
     let mut records = Vec::new();
+    let mut ended = false;
     while records.len() < RECORDS_PER_BATCH {
         match source.next(cx)? {
             Some(rec) => records.push(rec),
-            None => break,
+            None => {
+                ended = true;
+                break;
+            }
         }
     }
     if records.is_empty() {
-        return Ok(None);
+        return Ok((None, ended));
     }
-    Ok(Some(CallBatch {
+    let batch = CallBatch {
         file,
         ts: records.iter().map(|r| r.ts).collect(),
         line: records.iter().map(|r| r.origin.line).collect(),
@@ -894,7 +904,8 @@ fn record_batch(
         skipped: Vec::new(),
         ignored: Vec::new(),
         rows: Box::new(Records(records)),
-    }))
+    };
+    Ok((Some(batch), ended))
 }
 
 impl BatchSource for RecordBatches {
