@@ -6,6 +6,8 @@
 
 use std::collections::VecDeque;
 use std::io::{BufRead, Cursor, Read};
+use std::sync::mpsc::{Receiver, sync_channel};
+use std::thread::JoinHandle;
 
 use polars::prelude::*;
 
@@ -16,30 +18,149 @@ use super::table::{BATCH_ROWS, Batch};
 use super::{CallRecord, Origin, TraceError};
 
 pub(crate) struct CsvSource {
-    r: Box<dyn BufRead + Send>,
-    name: String,
+    parsed: Receiver<Result<Parsed, TraceError>>,
+    parser: Option<JoinHandle<()>>,
     file: u32,
     names: Interner,
-    header: Option<Vec<u8>>,
-    line: u64,
     ready: VecDeque<CallRecord>,
     done: bool,
 }
 
+/// What the parser thread makes of up to [`BATCH_ROWS`] records, in file order.
+struct Parsed {
+    /// Records that are not UTF-8, by line.
+    not_utf8: Vec<(u64, LineError)>,
+    rows: Rows,
+}
+
+enum Rows {
+    /// Every record, parsed as one table: the lines of its rows.
+    Whole(Box<Batch>, Vec<u64>),
+    /// Records parsed one at a time (polars rejected the batch): each line's table of one row,
+    /// or why it is malformed.
+    OneByOne(Vec<(u64, Result<Batch, LineError>)>),
+}
+
 impl CsvSource {
+    /// Read CSV from `r`: a thread of its own cuts and parses the records, one batch ahead of
+    /// the records made from them.
     pub(crate) fn new(r: Box<dyn BufRead + Send>, name: &str, file: u32) -> CsvSource {
-        CsvSource {
+        let (tx, mut parsed) = sync_channel(1);
+        let mut parser = Parser {
             r,
             name: name.to_string(),
-            file,
-            names: Interner::default(),
             header: None,
             line: 0,
+        };
+        let run = move || {
+            super::priority::defer_to_replay();
+            loop {
+                let next = parser.next();
+                let last = !matches!(next, Ok(Some(_)));
+                let sent = match next {
+                    Ok(Some(p)) => tx.send(Ok(p)),
+                    Ok(None) => return,
+                    Err(e) => tx.send(Err(e)),
+                };
+                if sent.is_err() || last {
+                    return;
+                }
+            }
+        };
+        let parser = match std::thread::Builder::new()
+            .name("csv-parse".into())
+            .spawn(run)
+        {
+            Ok(parser) => Some(parser),
+            Err(source) => {
+                let (tx, rx) = sync_channel(1);
+                let _ = tx.send(Err(TraceError::Io {
+                    file: format!("{name} (a parser thread could not be started)"),
+                    source,
+                }));
+                parsed = rx;
+                None
+            }
+        };
+        CsvSource {
+            parsed,
+            parser,
+            file,
+            names: Interner::default(),
             ready: VecDeque::new(),
             done: false,
         }
     }
 
+    /// The records of `batch` (on `lines`) into `ready`, and the bad ones to `cx`, with those
+    /// of `not_utf8` before them in file order.
+    fn take(
+        &mut self,
+        batch: &Batch,
+        lines: &[u64],
+        not_utf8: &mut std::iter::Peekable<std::vec::IntoIter<(u64, LineError)>>,
+        cx: &mut Ctx<'_>,
+    ) -> Result<(), TraceError> {
+        for (i, line) in lines.iter().enumerate() {
+            while let Some((at, e)) = not_utf8.next_if(|(at, _)| at < line) {
+                cx.skip(at, e)?;
+            }
+            let origin = Origin {
+                file: self.file,
+                line: *line,
+            };
+            match batch.record(i, origin, &mut self.names) {
+                Ok(rec) => self.ready.push_back(rec),
+                Err(e) => cx.skip(*line, e)?,
+            }
+        }
+        Ok(())
+    }
+
+    fn fill(&mut self, cx: &mut Ctx<'_>) -> Result<(), TraceError> {
+        let Ok(parsed) = self.parsed.recv() else {
+            // The parser ended: at the end of the input, or in a panic, which goes on here as
+            // it would have had the parser run on this thread.
+            self.done = true;
+            if let Some(Err(panic)) = self.parser.take().map(JoinHandle::join) {
+                std::panic::resume_unwind(panic);
+            }
+            return Ok(());
+        };
+        let parsed = parsed?;
+        let mut not_utf8 = parsed.not_utf8.into_iter().peekable();
+        match parsed.rows {
+            Rows::Whole(batch, lines) => self.take(&batch, &lines, &mut not_utf8, cx)?,
+            Rows::OneByOne(rows) => {
+                for (line, row) in rows {
+                    match row {
+                        Ok(batch) => self.take(&batch, &[line], &mut not_utf8, cx)?,
+                        Err(e) => {
+                            while let Some((at, e)) = not_utf8.next_if(|(at, _)| *at < line) {
+                                cx.skip(at, e)?;
+                            }
+                            cx.skip(line, e)?
+                        }
+                    }
+                }
+            }
+        }
+        for (at, e) in not_utf8 {
+            cx.skip(at, e)?;
+        }
+        Ok(())
+    }
+}
+
+/// The records of a CSV input, cut and parsed by polars [`BATCH_ROWS`] at a time.
+struct Parser {
+    r: Box<dyn BufRead + Send>,
+    name: String,
+    header: Option<Vec<u8>>,
+    line: u64,
+}
+
+impl Parser {
     /// The next CSV record (possibly several physical lines) and the line it starts on.
     fn read_record(&mut self) -> Result<Option<(u64, Vec<u8>)>, TraceError> {
         let mut rec = Vec::new();
@@ -83,13 +204,11 @@ impl CsvSource {
         }
     }
 
-    fn fill(&mut self, cx: &mut Ctx<'_>) -> Result<(), TraceError> {
+    /// The next batch of records, parsed; `None` at the end of the input.
+    fn next(&mut self) -> Result<Option<Parsed>, TraceError> {
         if self.header.is_none() {
             match self.read_record()? {
-                None => {
-                    self.done = true;
-                    return Ok(());
-                }
+                None => return Ok(None),
                 Some((_, h)) => {
                     let h = h.strip_prefix(UTF8_BOM).map(<[u8]>::to_vec).unwrap_or(h);
                     self.header = Some(h);
@@ -97,9 +216,9 @@ impl CsvSource {
             }
         }
         let mut rows: Vec<(u64, Vec<u8>)> = Vec::new();
+        let mut not_utf8 = Vec::new();
         while rows.len() < BATCH_ROWS {
             let Some((line, bytes)) = self.read_record()? else {
-                self.done = true;
                 break;
             };
             if let Err(e) = std::str::from_utf8(&bytes) {
@@ -107,42 +226,46 @@ impl CsvSource {
                     "invalid UTF-8",
                     format!("invalid UTF-8 at byte {}", e.valid_up_to() + 1),
                 );
-                cx.skip(line, err)?;
+                not_utf8.push((line, err));
                 continue;
             }
             rows.push((line, bytes));
         }
         if rows.is_empty() {
-            return Ok(());
+            // The end of the input, perhaps after records that are not UTF-8.
+            return Ok((!not_utf8.is_empty()).then(|| Parsed {
+                not_utf8,
+                rows: Rows::OneByOne(Vec::new()),
+            }));
         }
-        match self.parse(rows.iter().map(|(_, b)| b.as_slice())) {
-            Ok(batch) if batch.height() == rows.len() => self.take(&batch, &rows, cx),
-            _ => {
-                // Find the rows polars rejects by parsing them one at a time.
-                for (line, bytes) in &rows {
-                    match self.parse(std::iter::once(bytes.as_slice())) {
-                        Ok(batch) if batch.height() == 1 => {
-                            self.take(&batch, &[(*line, Vec::new())], cx)?
-                        }
-                        Ok(_) => cx.skip(
-                            *line,
-                            LineError::new("malformed CSV row", "malformed CSV row"),
-                        )?,
-                        Err(e) => cx.skip(
-                            *line,
-                            LineError::new(
-                                "malformed CSV row",
-                                // polars appends advice about its own options; keep the finding.
-                                format!(
-                                    "malformed CSV row: {}",
-                                    e.to_string().lines().next().unwrap_or_default()
-                                ),
-                            ),
-                        )?,
-                    }
-                }
-                Ok(())
-            }
+        let rows = match self.parse(rows.iter().map(|(_, b)| b.as_slice())) {
+            Ok(batch) if batch.height() == rows.len() => Rows::Whole(
+                Box::new(batch),
+                rows.iter().map(|(line, _)| *line).collect(),
+            ),
+            // Find the rows polars rejects by parsing them one at a time.
+            _ => Rows::OneByOne(
+                (rows.iter())
+                    .map(|(line, bytes)| (*line, self.parse_one(bytes)))
+                    .collect(),
+            ),
+        };
+        Ok(Some(Parsed { not_utf8, rows }))
+    }
+
+    /// One record as a table of one row, or why polars rejects it.
+    fn parse_one(&self, bytes: &[u8]) -> Result<Batch, LineError> {
+        match self.parse(std::iter::once(bytes)) {
+            Ok(batch) if batch.height() == 1 => Ok(batch),
+            Ok(_) => Err(LineError::new("malformed CSV row", "malformed CSV row")),
+            Err(e) => Err(LineError::new(
+                "malformed CSV row",
+                // polars appends advice about its own options; keep the finding.
+                format!(
+                    "malformed CSV row: {}",
+                    e.to_string().lines().next().unwrap_or_default()
+                ),
+            )),
         }
     }
 
@@ -159,25 +282,6 @@ impl CsvSource {
             .into_reader_with_file_handle(Cursor::new(buf))
             .finish()?;
         Batch::new(&df)
-    }
-
-    fn take(
-        &mut self,
-        batch: &Batch,
-        rows: &[(u64, Vec<u8>)],
-        cx: &mut Ctx<'_>,
-    ) -> Result<(), TraceError> {
-        for (i, (line, _)) in rows.iter().enumerate() {
-            let origin = Origin {
-                file: self.file,
-                line: *line,
-            };
-            match batch.record(i, origin, &mut self.names) {
-                Ok(rec) => self.ready.push_back(rec),
-                Err(e) => cx.skip(*line, e)?,
-            }
-        }
-        Ok(())
     }
 }
 

@@ -1191,3 +1191,81 @@ fn records_from_columns_equal_records_from_whole_lines() {
     );
     assert!(latencies > 100, "latencies: {latencies}");
 }
+
+/// A CSV file of several parser batches (16,384 records each) with bad records in different
+/// batches (malformed rows make polars reject the first two, which are then parsed a record at
+/// a time; the third parses whole): every good record is read once, in order, and every bad one
+/// is counted with its line, the examples in file order; `--strict` names the first.
+#[test]
+fn csv_bad_records_across_parser_batches_are_counted_in_order() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("many.csv");
+    let mut body = b"ts,tool,args\n".to_vec();
+    let rows = 40_000u64;
+    // Lines of the bad records (the header is line 1, record r is line r + 1).
+    let not_utf8 = [20_001u64];
+    let malformed = [6u64, 16_390, 30_001];
+    let bad_json = [35_000u64];
+    for line in 2..rows + 2 {
+        let ts = format!(
+            "2026-08-01T09:{:02}:{:02}Z",
+            line / 3600 % 60,
+            line / 60 % 60
+        );
+        if not_utf8.contains(&line) {
+            body.extend_from_slice(ts.as_bytes());
+            body.extend_from_slice(b",t\xff,\n");
+        } else if malformed.contains(&line) {
+            body.extend_from_slice(format!("{ts},t,{{}},surplus\n").as_bytes());
+        } else if bad_json.contains(&line) {
+            body.extend_from_slice(format!("{ts},t,\"{{\"\"a\"\":\"\n").as_bytes());
+        } else {
+            body.extend_from_slice(
+                format!("{ts},t{},\"{{\"\"n\"\":{line}}}\"\n", line % 7).as_bytes(),
+            );
+        }
+    }
+    std::fs::write(&path, &body).unwrap();
+    let name = path.display().to_string();
+    let opts = ReadOptions {
+        from: Some(Format::Csv),
+        ..ReadOptions::default()
+    };
+    let (recs, stats) = read_with(std::slice::from_ref(&name), &opts);
+    let bad: Vec<u64> = [&not_utf8[..], &malformed, &bad_json].concat();
+    let want: Vec<u64> = (2..rows + 2).filter(|l| !bad.contains(l)).collect();
+    let lines: Vec<u64> = recs.iter().map(|r| r.origin.line).collect();
+    assert_eq!(lines.len(), want.len());
+    assert!(lines == want, "records out of place");
+    assert!(
+        recs.iter()
+            .all(|r| r.tool.starts_with('t') && r.args.values().is_some())
+    );
+    assert_eq!(stats.skipped, 5);
+    assert_eq!(
+        stats.skipped_by_reason,
+        counts(&[
+            ("invalid JSON", 1),
+            ("invalid UTF-8", 1),
+            ("malformed CSV row", 3)
+        ])
+    );
+    let examples: Vec<u64> = stats.skipped_examples.iter().map(|s| s.line).collect();
+    assert_eq!(examples, [6, 16_390, 20_001, 30_001, 35_000]);
+    let err = Trace::open(
+        std::slice::from_ref(&name),
+        &ReadOptions {
+            strict: true,
+            ..opts
+        },
+    )
+    .and_then(|mut t| {
+        while t.next_record()?.is_some() {}
+        Ok(())
+    })
+    .expect_err("strict must fail");
+    assert!(
+        matches!(err, TraceError::BadRecord { line: 6, .. }),
+        "{err:?}"
+    );
+}
