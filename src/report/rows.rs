@@ -74,10 +74,12 @@ impl RowSink for JsonLines {
     }
 }
 
-/// One value of a row.
-enum Cell {
+/// One value of a row, borrowed from the row.
+enum Cell<'a> {
     Int(u64),
-    Text(Option<String>),
+    Text(Option<&'a str>),
+    /// JSON, written compact.
+    Json(Option<&'a serde_json::Value>),
     Float(Option<f64>),
     Bool(bool),
 }
@@ -85,15 +87,65 @@ enum Cell {
 /// One column, filled row by row.
 enum Col {
     Int(Vec<u64>),
-    Text(Vec<Option<String>>),
+    Text(Texts),
     Float(Vec<Option<f64>>),
     Bool(Vec<bool>),
+}
+
+/// A text column: its cells' bytes one after the other, where each ends, and which are null.
+/// A `String` per cell made the allocator the largest part of per-call Parquet and CSV output.
+#[derive(Default)]
+struct Texts {
+    bytes: String,
+    ends: Vec<usize>,
+    valid: Vec<bool>,
+}
+
+impl Texts {
+    fn push(&mut self, cell: Option<&str>) {
+        if let Some(s) = cell {
+            self.bytes.push_str(s);
+        }
+        self.end(cell.is_some());
+    }
+
+    fn push_json(&mut self, cell: Option<&serde_json::Value>) {
+        if let Some(v) = cell {
+            use std::fmt::Write as _;
+            // Writing to a String cannot fail; `Display` of a value is its compact JSON.
+            let _ = write!(self.bytes, "{v}");
+        }
+        self.end(cell.is_some());
+    }
+
+    fn end(&mut self, valid: bool) {
+        self.ends.push(self.bytes.len());
+        self.valid.push(valid);
+    }
+
+    /// The cells.
+    fn cells(&self) -> impl Iterator<Item = Option<&str>> {
+        let mut start = 0;
+        (self.ends.iter().zip(&self.valid)).map(move |(&end, &valid)| {
+            let cell = &self.bytes[start..end];
+            start = end;
+            valid.then_some(cell)
+        })
+    }
+
+    /// Empty, keeping the buffers' capacity.
+    fn clear(&mut self) {
+        self.bytes.clear();
+        self.ends.clear();
+        self.valid.clear();
+    }
 }
 
 const CALL_COLUMNS: [&str; 11] = [
     "index", "ts", "server", "grant", "session", "tool", "id", "origin", "recorded", "upstream",
     "args",
 ];
+
 const OUTCOME_COLUMNS: [&str; 11] = [
     "decision",
     "rule",
@@ -108,42 +160,34 @@ const OUTCOME_COLUMNS: [&str; 11] = [
     "approval_required",
 ];
 
-fn call_cells(c: &CallInfo) -> impl Iterator<Item = Cell> {
+fn call_cells(c: &CallInfo) -> impl Iterator<Item = Cell<'_>> {
     [
         Cell::Int(c.index),
-        Cell::Text(Some(c.ts.clone())),
-        Cell::Text(Some(c.server.clone())),
-        Cell::Text(c.grant.clone()),
-        Cell::Text(c.session.clone()),
-        Cell::Text(Some(c.tool.clone())),
-        Cell::Text(c.id.clone()),
-        Cell::Text(Some(c.origin.clone())),
-        Cell::Text(c.recorded.clone()),
-        Cell::Text(c.upstream.clone()),
-        Cell::Text(c.args.as_ref().map(|a| a.to_string())),
+        Cell::Text(Some(&c.ts)),
+        Cell::Text(Some(&c.server)),
+        Cell::Text(c.grant.as_deref()),
+        Cell::Text(c.session.as_deref()),
+        Cell::Text(Some(&c.tool)),
+        Cell::Text(c.id.as_deref()),
+        Cell::Text(Some(&c.origin)),
+        Cell::Text(c.recorded.as_deref()),
+        Cell::Text(c.upstream.as_deref()),
+        Cell::Json(c.args.as_ref()),
     ]
     .into_iter()
 }
 
-fn outcome_cells(o: &Outcome) -> impl Iterator<Item = Cell> {
+fn outcome_cells(o: &Outcome) -> impl Iterator<Item = Cell<'_>> {
     let numbers = o.throttle.as_ref().map(|t| (t.used, t.max, t.increment));
-    let (counter, key, window_start, retry_after) = match &o.throttle {
-        Some(t) => (
-            Some(t.counter.clone()),
-            Some(t.key.clone()),
-            Some(t.window_start.clone()),
-            Some(t.retry_after.clone()),
-        ),
-        None => (None, None, None, None),
-    };
+    let t = o.throttle.as_ref();
     [
-        Cell::Text(Some(o.decision.to_string())),
-        Cell::Text(Some(o.rule.clone())),
-        Cell::Text(Some(o.message.clone())),
-        Cell::Text(counter),
-        Cell::Text(key),
-        Cell::Text(window_start),
-        Cell::Text(retry_after),
+        Cell::Text(Some(o.decision.as_str())),
+        Cell::Text(Some(&o.rule)),
+        Cell::Text(Some(&o.message)),
+        Cell::Text(t.map(|t| t.counter.as_str())),
+        Cell::Text(t.map(|t| t.key.as_str())),
+        Cell::Text(t.map(|t| t.window_start.as_str())),
+        Cell::Text(t.map(|t| t.retry_after.as_str())),
         Cell::Float(numbers.map(|n| n.0)),
         Cell::Float(numbers.map(|n| n.1)),
         Cell::Float(numbers.map(|n| n.2)),
@@ -190,7 +234,7 @@ impl Frame {
                     Col::Float(Vec::new())
                 }
                 n if n.ends_with("approval_required") => Col::Bool(Vec::new()),
-                _ => Col::Text(Vec::new()),
+                _ => Col::Text(Texts::default()),
             })
             .collect();
         Frame {
@@ -202,11 +246,16 @@ impl Frame {
         }
     }
 
-    fn push(&mut self, cells: impl Iterator<Item = Cell>, out: &mut dyn Write) -> io::Result<()> {
+    fn push<'a>(
+        &mut self,
+        cells: impl Iterator<Item = Cell<'a>>,
+        out: &mut dyn Write,
+    ) -> io::Result<()> {
         for (col, cell) in self.cols.iter_mut().zip(cells) {
             match (col, cell) {
                 (Col::Int(v), Cell::Int(x)) => v.push(x),
                 (Col::Text(v), Cell::Text(x)) => v.push(x),
+                (Col::Text(v), Cell::Json(x)) => v.push_json(x),
                 (Col::Float(v), Cell::Float(x)) => v.push(x),
                 (Col::Bool(v), Cell::Bool(x)) => v.push(x),
                 _ => unreachable!("cells follow the column layout of Frame::new"),
@@ -230,15 +279,19 @@ impl Frame {
                 let name = name.as_str().into();
                 match col {
                     // Parquet has a timestamp type: the call's instant exactly, as nanoseconds.
-                    Col::Text(v) if is_ts => Column::new(
-                        name,
-                        std::mem::take(v)
-                            .iter()
-                            .map(|t| t.as_deref().and_then(|t| parse_ts_str(t).ok()))
-                            .collect::<Vec<Option<i64>>>(),
-                    ),
+                    Col::Text(v) if is_ts => {
+                        let ts: Vec<Option<i64>> = (v.cells())
+                            .map(|t| t.and_then(|t| parse_ts_str(t).ok()))
+                            .collect();
+                        v.clear();
+                        Column::new(name, ts)
+                    }
                     Col::Int(v) => Column::new(name, std::mem::take(v)),
-                    Col::Text(v) => Column::new(name, std::mem::take(v)),
+                    Col::Text(v) => {
+                        let col = StringChunked::from_iter_options(name, v.cells());
+                        v.clear();
+                        col.into_column()
+                    }
                     Col::Float(v) => Column::new(name, std::mem::take(v)),
                     Col::Bool(v) => Column::new(name, std::mem::take(v)),
                 }
@@ -288,8 +341,8 @@ impl RowSink for Frame {
 
     fn diff_row(&mut self, row: &DiffRow, out: &mut dyn Write) -> io::Result<()> {
         let cause = row.cause.map(|c| match c {
-            Cause::Direct => "direct".to_owned(),
-            Cause::KnockOn => "knock-on".to_owned(),
+            Cause::Direct => "direct",
+            Cause::KnockOn => "knock-on",
         });
         self.push(
             call_cells(&row.call)
@@ -302,5 +355,46 @@ impl RowSink for Frame {
 
     fn finish(self: Box<Self>, out: &mut dyn Write) -> io::Result<()> {
         Frame::finish(*self, out)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        /// A text column gives back its cells as pushed: null, empty and any text apart,
+        /// again after it was emptied.
+        #[test]
+        fn texts_give_back_their_cells(
+            cells in prop::collection::vec(prop::option::of(".{0,12}"), 0..40),
+            again in prop::collection::vec(prop::option::of(".{0,3}"), 0..10),
+        ) {
+            let mut t = Texts::default();
+            for c in &cells {
+                t.push(c.as_deref());
+            }
+            let got: Vec<Option<String>> = t.cells().map(|c| c.map(str::to_string)).collect();
+            prop_assert_eq!(&got, &cells);
+            t.clear();
+            for c in &again {
+                t.push(c.as_deref());
+            }
+            let got: Vec<Option<String>> = t.cells().map(|c| c.map(str::to_string)).collect();
+            prop_assert_eq!(&got, &again);
+        }
+    }
+
+    #[test]
+    fn json_cells_are_compact_json() {
+        let v = serde_json::json!({"b": [1, "x\"y"], "a": null});
+        let mut t = Texts::default();
+        t.push_json(Some(&v));
+        t.push_json(None);
+        t.push(Some(""));
+        let got: Vec<Option<&str>> = t.cells().collect();
+        assert_eq!(got, [Some(v.to_string().as_str()), None, Some("")]);
+        assert_eq!(got[0], Some(r#"{"a":null,"b":[1,"x\"y"]}"#));
     }
 }
