@@ -180,12 +180,10 @@ impl Paired {
         let mut general = parsed.records.iter_mut().peekable();
         for row in 0..parsed.ts.len() {
             let line = base + parsed.line[row];
-            let Some((ts, outcome)) = self.answers.take((line, 0)) else {
+            let Some((latency, outcome)) = self.answers.take((line, 0)) else {
                 continue;
             };
-            // Clocks of client and server may disagree: a reply never comes before its
-            // request.
-            let ms = (ts.saturating_sub(parsed.ts[row])).max(0) as f64 / 1e6;
+            let ms = latency as f64 / 1e6;
             parsed.upstream[row] = Some(outcome);
             parsed.replies[row] = Some((outcome, ms));
             while general.next_if(|(r, _)| *r < row).is_some() {}
@@ -1344,7 +1342,7 @@ fn rpc_pair_line<'a>(
             let key = || -> RpcKey { (server, session, text[l.id.0..l.id.1].into()) };
             let has_id = l.id != (0, 0);
             match l.kind {
-                RpcKind::Call { .. } => Pair::Call(has_id.then(key)),
+                RpcKind::Call { .. } => Pair::Call(has_id.then(key), l.ts),
                 RpcKind::Other { .. } if has_id => Pair::Request(key()),
                 RpcKind::Other { .. } => return,
                 RpcKind::Reply(outcome) => Pair::Reply {
@@ -1375,7 +1373,7 @@ fn rpc_pair_line<'a>(
                 )
             };
             match Pair::from(msg) {
-                Pair::Call(k) => Pair::Call(k.map(&mut key)),
+                Pair::Call(k, ts) => Pair::Call(k.map(&mut key), ts),
                 Pair::Request(k) => Pair::Request(key(k)),
                 Pair::Reply {
                     key: k,

@@ -3,9 +3,9 @@
 //! Recordings with replies (MCP JSON-RPC, Claude Desktop logs) are read twice. The first read
 //! pairs every `tools/call` request with its reply strictly by key — what the format names a
 //! request by, such as (server, session, id) — however many lines apart they are and whatever
-//! their timestamps say. It keeps the keys of the requests still waiting and, for each call
-//! with an id, its place and its reply's time and outcome ([`Answers`], about nine bytes a
-//! call). The second read hands out the calls in file order with their reply attached. So
+//! their timestamps say. It keeps the keys (and times) of the requests still waiting and, for
+//! each call with an id, its place, its latency and how it ended ([`Answers`], about six bytes
+//! a call). The second read hands out the calls in file order with their reply attached. So
 //! memory never holds calls waiting for a reply, and a recording concatenated session by
 //! session pairs as well as one written in time order.
 //!
@@ -179,34 +179,40 @@ impl<T: Copy> Blocks<T> {
 }
 
 /// Every call with an id, in request order, with its reply once found: what the first read
-/// of a recording with replies leaves for the second. About nine bytes a call: its slot as
-/// the distance from the previous one (a varint, one byte for a call alone on a line a few lines
-/// on), its reply's time, and the outcome in two bits (none yet, or how the call ended).
+/// of a recording with replies leaves for the second. About six bytes a call: its slot as the
+/// distance from the previous one (a varint, one byte for a call alone on a line a few lines
+/// on), and its latency (the reply's time less the request's, never below 0) in nanoseconds,
+/// the low 32 bits in four bytes and the next six in a fifth beside the outcome's two bits (none
+/// yet, or how the call ended). A latency of [`LONG_LATENCY`] or more (over four and a half
+/// minutes) is kept whole in a map beside.
 pub(crate) struct Answers {
     slots: Blocks<u8>,
     /// The slot of the last call pushed, and while reading, of the last call read.
     last: Slot,
-    times: Blocks<Nanos>,
-    /// Four calls to a byte, two bits each: 0 for no reply, else [`Answers::code`].
-    outcomes: Blocks<u8>,
+    low: Blocks<u32>,
+    /// The outcome ([`Answers::code`], 0 for no reply) in bits 0–1, latency bits 32–37 in 2–7.
+    high: Blocks<u8>,
+    /// Latencies of [`LONG_LATENCY`] or more, by call number.
+    long: HashMap<usize, u64>,
     len: usize,
-    /// While reading: the next call's index, the byte of outcomes it is in, and a call read
-    /// ahead of the slot asked for.
+    /// While reading: the next call's number, and a call read ahead of the slot asked for.
     next: usize,
-    outcome_byte: u8,
-    peeked: Option<(Slot, Option<(Nanos, Upstream)>)>,
+    peeked: Option<(Slot, Option<(u64, Upstream)>)>,
 }
+
+/// The least latency, in nanoseconds, kept in [`Answers::long`]: 2^38 − 1 (about 275 s).
+const LONG_LATENCY: u64 = (1 << 38) - 1;
 
 impl Answers {
     fn new() -> Answers {
         Answers {
             slots: Blocks::new(),
             last: (0, 0),
-            times: Blocks::new(),
-            outcomes: Blocks::new(),
+            low: Blocks::new(),
+            high: Blocks::new(),
+            long: HashMap::default(),
             len: 0,
             next: 0,
-            outcome_byte: 0,
             peeked: None,
         }
     }
@@ -219,7 +225,7 @@ impl Answers {
         }
     }
 
-    /// A call asked at `slot` (after every slot pushed before); returns its index.
+    /// A call asked at `slot` (after every slot pushed before); returns its number.
     fn push(&mut self, slot: Slot) -> usize {
         // The line's distance, doubled, plus one when the call is not its line's first; then
         // the place in the line when it is not.
@@ -229,21 +235,26 @@ impl Answers {
             self.put_varint(slot.1.into());
         }
         self.last = slot;
-        self.times.push(0);
-        if self.len % 4 == 0 {
-            self.outcomes.push(0);
-        }
+        self.low.push(0);
+        self.high.push(0);
         self.len += 1;
         self.len - 1
     }
 
-    /// The reply of the call pushed as number `i`.
-    fn answer(&mut self, i: usize, ts: Nanos, outcome: Upstream) {
-        if let Some(t) = self.times.get_mut(i) {
-            *t = ts;
+    /// The reply of the call pushed as number `i`: its latency in nanoseconds, and how the
+    /// call ended.
+    fn answer(&mut self, i: usize, latency: u64, outcome: Upstream) {
+        let latency = if latency >= LONG_LATENCY {
+            self.long.insert(i, latency);
+            LONG_LATENCY
+        } else {
+            latency
+        };
+        if let Some(low) = self.low.get_mut(i) {
+            *low = latency as u32;
         }
-        if let Some(b) = self.outcomes.get_mut(i / 4) {
-            *b |= Answers::code(outcome) << (i % 4 * 2);
+        if let Some(high) = self.high.get_mut(i) {
+            *high = ((latency >> 32) as u8) << 2 | Answers::code(outcome);
         }
     }
 
@@ -272,8 +283,9 @@ impl Answers {
         }
     }
 
-    /// The next call in request order: its slot, and its reply if it had one.
-    fn next_call(&mut self) -> Option<(Slot, Option<(Nanos, Upstream)>)> {
+    /// The next call in request order: its slot, and its reply (latency, outcome) if it had
+    /// one.
+    fn next_call(&mut self) -> Option<(Slot, Option<(u64, Upstream)>)> {
         if self.next == self.len {
             return None;
         }
@@ -285,24 +297,25 @@ impl Answers {
             0
         };
         self.last = (line, place);
-        let ts = self.times.next()?;
-        if self.next % 4 == 0 {
-            self.outcome_byte = self.outcomes.next()?;
+        let (low, high) = (self.low.next()?, self.high.next()?);
+        let mut latency = u64::from(high >> 2) << 32 | u64::from(low);
+        if latency == LONG_LATENCY {
+            latency = self.long.remove(&self.next).unwrap_or(latency);
         }
-        let code = self.outcome_byte >> (self.next % 4 * 2) & 3;
         self.next += 1;
-        let outcome = match code {
+        let outcome = match high & 3 {
             0 => None,
             1 => Some(Upstream::Ok),
             2 => Some(Upstream::ToolError),
             _ => Some(Upstream::Error),
         };
-        Some((self.last, outcome.map(|o| (ts, o))))
+        Some((self.last, outcome.map(|o| (latency, o))))
     }
 
-    /// The reply of the call at `slot`: calls are asked for in slot order, and the calls
-    /// before `slot` that were not asked for are passed over.
-    pub(crate) fn take(&mut self, slot: Slot) -> Option<(Nanos, Upstream)> {
+    /// The reply of the call at `slot` (its latency in nanoseconds, and how the call ended):
+    /// calls are asked for in slot order, and the calls before `slot` that were not asked for
+    /// are passed over.
+    pub(crate) fn take(&mut self, slot: Slot) -> Option<(u64, Upstream)> {
         loop {
             let (at, reply) = match self.peeked.take() {
                 Some(p) => p,
@@ -322,8 +335,8 @@ impl Answers {
 
 /// What the first read needs of a message: [`Message`] without the call's record.
 pub(crate) enum Pair<K> {
-    /// A `tools/call` request, with its key when it has an id.
-    Call(Option<K>),
+    /// A `tools/call` request, with its key when it has an id, and its time.
+    Call(Option<K>, Nanos),
     /// Another request with an id.
     Request(K),
     /// A reply.
@@ -339,7 +352,7 @@ pub(crate) enum Pair<K> {
 impl<K> From<Message<K>> for Pair<K> {
     fn from(m: Message<K>) -> Pair<K> {
         match m {
-            Message::Call { key, .. } => Pair::Call(key),
+            Message::Call { key, rec } => Pair::Call(key, rec.ts),
             Message::Request(key) => Pair::Request(key),
             Message::Reply { key, ts, outcome } => Pair::Reply { key, ts, outcome },
             Message::Other => Pair::Other,
@@ -348,9 +361,9 @@ impl<K> From<Message<K>> for Pair<K> {
 }
 
 /// A request waiting for its reply in the first read: a call by its number in
-/// [`Pairer::asked`] and its line.
+/// [`Pairer::asked`], its line and its time.
 enum Waiting {
-    Call(usize, u64),
+    Call(usize, u64, Nanos),
     Other,
 }
 
@@ -393,21 +406,24 @@ impl<'n, K: Eq + Hash> Pairer<'n, K> {
         let mut calls = 0;
         for msg in msgs {
             let (key, now) = match msg {
-                Pair::Call(Some(key)) => {
+                Pair::Call(Some(key), ts) => {
                     calls += 1;
                     let i = self.asked.push((line, calls - 1));
-                    (key, Waiting::Call(i, line))
+                    (key, Waiting::Call(i, line, ts))
                 }
-                Pair::Call(None) => {
+                Pair::Call(None, _) => {
                     calls += 1;
                     continue;
                 }
                 Pair::Request(key) => (key, Waiting::Other),
                 Pair::Reply { key, ts, outcome } => {
                     match self.waiting.remove(&key) {
-                        Some(Waiting::Call(i, _)) => {
+                        Some(Waiting::Call(i, _, asked)) => {
                             self.counts.paired += 1;
-                            self.asked.answer(i, ts, outcome);
+                            // Clocks of client and server may disagree: a reply never comes
+                            // before its request.
+                            let latency = ts.saturating_sub(asked).max(0) as u64;
+                            self.asked.answer(i, latency, outcome);
                         }
                         Some(Waiting::Other) => self.other_replies += 1,
                         None => {
@@ -425,7 +441,7 @@ impl<'n, K: Eq + Hash> Pairer<'n, K> {
                 }
                 Pair::Other => continue,
             };
-            if let Some(Waiting::Call(_, old)) = self.waiting.insert(key, now) {
+            if let Some(Waiting::Call(_, old, _)) = self.waiting.insert(key, now) {
                 self.counts.requests_without_reply += 1;
                 let e = self.example(
                     old,
@@ -452,7 +468,7 @@ impl<'n, K: Eq + Hash> Pairer<'n, K> {
         let mut left: Vec<u64> = waiting
             .into_values()
             .filter_map(|w| match w {
-                Waiting::Call(_, line) => Some(line),
+                Waiting::Call(_, line, _) => Some(line),
                 Waiting::Other => None,
             })
             .collect();
@@ -558,11 +574,9 @@ impl<E: Exchange> Source for PairedSource<E> {
                 };
                 let slot = (self.line, self.calls_in_line);
                 self.calls_in_line += 1;
-                if let Some((ts, outcome)) = self.answers.take(slot) {
+                if let Some((latency, outcome)) = self.answers.take(slot) {
                     rec.upstream = Some(outcome);
-                    // Clocks of client and server may disagree: a reply never comes
-                    // before its request.
-                    rec.latency_ms = Some((ts.saturating_sub(rec.ts)).max(0) as f64 / 1e6);
+                    rec.latency_ms = Some(latency as f64 / 1e6);
                 }
                 return Ok(Some(*rec));
             }
@@ -631,8 +645,8 @@ mod tests {
     }
 
     /// A call to push: the distance from the previous call's line, its place in its line, and
-    /// its reply's time and outcome (by number) if it has one.
-    type Step = (u64, u32, Option<(i64, u8)>);
+    /// its reply's latency and outcome (by number) if it has one.
+    type Step = (u64, u32, Option<(u64, u8)>);
 
     /// Push the calls of `steps`, answer those with a reply, then ask for every slot pushed and
     /// every slot of `probes`, in order: each answer is the reply recorded for that slot.
@@ -672,7 +686,15 @@ mod tests {
         fn answers_come_back_by_slot(
             steps in prop::collection::vec(
                 (prop_oneof![0..4u64, 0..1u64 << 40], prop_oneof![Just(0u32), 0..300u32],
-                 prop::option::of((any::<i64>(), 0..3u8))),
+                 prop::option::of((
+                     prop_oneof![
+                         0..1u64 << 32,
+                         (1u64 << 32)..LONG_LATENCY,
+                         (LONG_LATENCY - 2)..(LONG_LATENCY + 2),
+                         any::<u64>(),
+                     ],
+                     0..3u8,
+                 ))),
                 0..200,
             ),
             probes in prop::collection::vec((0..1u64 << 41, 0..400u32), 0..50),
@@ -685,10 +707,16 @@ mod tests {
     fn answers_span_blocks() {
         let steps: Vec<_> = (0..3 * BLOCK as u64 + 7)
             .map(|i| {
+                // Latencies of every size, some kept whole beside the blocks.
+                let latency = if i % 1000 == 7 {
+                    u64::MAX - i
+                } else {
+                    (i * 31) << (i % 40)
+                };
                 (
                     1 + i % 3,
                     (i % 5 == 0) as u32,
-                    (i % 4 != 0).then_some((i as i64 * 31, i as u8)),
+                    (i % 4 != 0).then_some((latency, i as u8)),
                 )
             })
             .collect();
