@@ -2,7 +2,9 @@
 //!
 //! The file is cut into records here (a newline inside double quotes does not end a record), so
 //! each row keeps its exact line number and a malformed row costs only itself: when polars
-//! rejects a batch, its rows are parsed one by one and the bad ones are skipped.
+//! rejects a batch, its rows are parsed one by one and the bad ones are skipped. Cutting and
+//! parsing run on a thread of their own ([`Parser`]), a batch ahead of the records made from
+//! them; bad records are reported in file order.
 
 use std::collections::VecDeque;
 use std::io::{BufRead, Cursor, Read};
