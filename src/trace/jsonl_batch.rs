@@ -656,9 +656,9 @@ impl Drop for ChunkBytes {
                 // any more: drop its pages (they stay in the page cache). A page fault also maps
                 // the cached pages around the faulting one (64 KiB by default, or the whole
                 // large folio the page is in), so the release starts before the chunk, where
-                // the previous chunk's release may have come too early. Pages at either end may still be read for a neighbouring
-                // chunk; for a read-only map of a file, dropping them only means the next
-                // access maps the same page-cache page again.
+                // the previous chunk's release may have come too early. Pages at either end may
+                // still be read for a neighbouring chunk; for a read-only map of a file,
+                // dropping them only means the next access maps the same page-cache page again.
                 #[cfg(unix)]
                 {
                     let from = start.saturating_sub(RELEASE_BEFORE);
