@@ -73,11 +73,14 @@ impl InputArgs {
         }
     }
 
-    /// Open the inputs. Errors (no such file, unknown format…) come before any output.
+    /// Open the inputs. Errors (no such file, unknown format…) come before any output. Opening
+    /// can take a while (a recording with replies is read once to pair them), so a terminal
+    /// shows a spinner meanwhile.
     pub fn open(&self) -> Result<Trace, TraceError> {
         if let Some(offset) = self.assume_tz {
             crate::trace::set_assume_tz(offset);
         }
+        let _opening = Spinner::opening();
         Trace::open(&self.traces, &self.read_options())
     }
 }
@@ -500,6 +503,19 @@ impl Spinner {
             );
             pb
         }))
+    }
+
+    /// A spinner that turns on its own while the inputs are opened, gone when dropped.
+    fn opening() -> Spinner {
+        let spinner = Spinner::new();
+        if let Some(pb) = &spinner.0 {
+            pb.set_style(
+                indicatif::ProgressStyle::with_template("{spinner} opening the traces ({elapsed})")
+                    .expect("static template"),
+            );
+            pb.enable_steady_tick(std::time::Duration::from_millis(120));
+        }
+        spinner
     }
 
     /// Show `calls` every few thousand calls (cheap to call on every call).
