@@ -8,11 +8,10 @@
 
 use std::collections::VecDeque;
 use std::io::{BufRead, Cursor, Read};
-use std::sync::mpsc::{Receiver, sync_channel};
-use std::thread::JoinHandle;
 
 use polars::prelude::*;
 
+use super::ahead::Ahead;
 use super::format::UTF8_BOM;
 use super::intern::Interner;
 use super::source::{Ctx, LineError, MAX_LINE_BYTES, Source, line_too_long};
@@ -20,8 +19,7 @@ use super::table::{BATCH_ROWS, Batch};
 use super::{CallRecord, Origin, TraceError};
 
 pub(crate) struct CsvSource {
-    parsed: Receiver<Result<Parsed, TraceError>>,
-    parser: Option<JoinHandle<()>>,
+    parsed: Ahead<Parsed>,
     file: u32,
     names: Interner,
     ready: VecDeque<CallRecord>,
@@ -47,46 +45,14 @@ impl CsvSource {
     /// Read CSV from `r`: a thread of its own cuts and parses the records, one batch ahead of
     /// the records made from them.
     pub(crate) fn new(r: Box<dyn BufRead + Send>, name: &str, file: u32) -> CsvSource {
-        let (tx, mut parsed) = sync_channel(1);
         let mut parser = Parser {
             r,
             name: name.to_string(),
             header: None,
             line: 0,
         };
-        let run = move || {
-            super::priority::defer_to_replay();
-            loop {
-                let next = parser.next();
-                let last = !matches!(next, Ok(Some(_)));
-                let sent = match next {
-                    Ok(Some(p)) => tx.send(Ok(p)),
-                    Ok(None) => return,
-                    Err(e) => tx.send(Err(e)),
-                };
-                if sent.is_err() || last {
-                    return;
-                }
-            }
-        };
-        let parser = match std::thread::Builder::new()
-            .name("csv-parse".into())
-            .spawn(run)
-        {
-            Ok(parser) => Some(parser),
-            Err(source) => {
-                let (tx, rx) = sync_channel(1);
-                let _ = tx.send(Err(TraceError::Io {
-                    file: format!("{name} (a parser thread could not be started)"),
-                    source,
-                }));
-                parsed = rx;
-                None
-            }
-        };
         CsvSource {
-            parsed,
-            parser,
+            parsed: Ahead::start("csv-parse", name, 1, move || parser.next()),
             file,
             names: Interner::default(),
             ready: VecDeque::new(),
@@ -120,16 +86,10 @@ impl CsvSource {
     }
 
     fn fill(&mut self, cx: &mut Ctx<'_>) -> Result<(), TraceError> {
-        let Ok(parsed) = self.parsed.recv() else {
-            // The parser ended: at the end of the input, or in a panic, which goes on here as
-            // it would have had the parser run on this thread.
+        let Some(parsed) = self.parsed.next()? else {
             self.done = true;
-            if let Some(Err(panic)) = self.parser.take().map(JoinHandle::join) {
-                std::panic::resume_unwind(panic);
-            }
             return Ok(());
         };
-        let parsed = parsed?;
         let mut not_utf8 = parsed.not_utf8.into_iter().peekable();
         match parsed.rows {
             Rows::Whole(batch, lines) => self.take(&batch, &lines, &mut not_utf8, cx)?,

@@ -26,10 +26,9 @@ use std::collections::{BinaryHeap, VecDeque};
 use std::io::Read;
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::sync::mpsc::{Receiver, sync_channel};
-use std::thread::{self, JoinHandle};
 
 use super::agentgateway::AgentGatewaySource;
+use super::ahead::Ahead;
 use super::batch::RowRest;
 use super::claude_code::ClaudeCode;
 use super::claude_desktop::Claude;
@@ -778,18 +777,23 @@ fn open_batches(
 /// on the batches before: reading and replaying a format without a column reader take a core
 /// each instead of taking turns on one.
 struct RecordBatches {
-    made: Receiver<Made>,
-    reader: Option<JoinHandle<()>>,
+    made: Ahead<Made>,
     stats: Option<ReadStats>,
-    done: bool,
 }
 
-/// What the thread of a [`RecordBatches`] sends, in order: batches, then the counts at the end
-/// of the input or the error that ended the read.
+/// What the thread of a [`RecordBatches`] makes, in order: batches, then the counts at the end
+/// of the input.
 enum Made {
     Batch(CallBatch),
     End(ReadStats),
-    Failed(TraceError),
+}
+
+/// Where the thread of a [`RecordBatches`] is, with the counts so far.
+enum Reading {
+    Calls(ReadStats),
+    /// The source ended; its counts are still to be sent.
+    Ended(ReadStats),
+    Done,
 }
 
 /// Calls per batch of [`RecordBatches`].
@@ -806,56 +810,34 @@ impl RecordBatches {
         mut symbols: LocalSymbols,
         strict: bool,
     ) -> RecordBatches {
-        let (tx, made) = sync_channel(BATCHES_AHEAD);
-        let name = name.to_string();
-        let shown = name.clone();
-        let read = move || {
-            super::priority::defer_to_replay();
-            let mut stats = ReadStats::default();
-            loop {
-                let mut cx = Ctx {
-                    stats: &mut stats,
-                    strict,
-                    file: &name,
-                };
-                let (batch, ended) = match record_batch(&mut *source, &mut cx, file, &mut symbols) {
-                    Ok(made) => made,
-                    Err(e) => {
-                        let _ = tx.send(Made::Failed(e));
-                        return;
-                    }
-                };
-                // A send fails only when the trace was dropped: nobody wants more.
-                if batch.is_some_and(|b| tx.send(Made::Batch(b)).is_err()) {
-                    return;
-                }
-                if ended {
-                    let _ = tx.send(Made::End(std::mem::take(&mut stats)));
-                    return;
-                }
-            }
+        let shown = name.to_string();
+        let mut state = Reading::Calls(ReadStats::default());
+        let make = move || -> Result<Option<Made>, TraceError> {
+            let mut stats = match std::mem::replace(&mut state, Reading::Done) {
+                Reading::Calls(stats) => stats,
+                Reading::Ended(stats) => return Ok(Some(Made::End(stats))),
+                Reading::Done => return Ok(None),
+            };
+            let mut cx = Ctx {
+                stats: &mut stats,
+                strict,
+                file: &shown,
+            };
+            let (batch, ended) = record_batch(&mut *source, &mut cx, file, &mut symbols)?;
+            let Some(batch) = batch else {
+                return Ok(Some(Made::End(stats)));
+            };
+            // A source that ended is not asked again: its counts follow this batch.
+            state = if ended {
+                Reading::Ended(stats)
+            } else {
+                Reading::Calls(stats)
+            };
+            Ok(Some(Made::Batch(batch)))
         };
-        let reader = thread::Builder::new()
-            .name("record-read".into())
-            .spawn(read);
-        match reader {
-            Ok(reader) => RecordBatches {
-                made,
-                reader: Some(reader),
-                stats: None,
-                done: false,
-            },
-            Err(source) => {
-                let (tx, made) = sync_channel(1);
-                let file = format!("{shown} (a reader thread could not be started)");
-                let _ = tx.send(Made::Failed(TraceError::Io { file, source }));
-                RecordBatches {
-                    made,
-                    reader: None,
-                    stats: None,
-                    done: false,
-                }
-            }
+        RecordBatches {
+            made: Ahead::start("record-read", name, BATCHES_AHEAD, make),
+            stats: None,
         }
     }
 }
@@ -910,26 +892,13 @@ fn record_batch(
 
 impl BatchSource for RecordBatches {
     fn next_batch(&mut self) -> Result<Option<CallBatch>, TraceError> {
-        if self.done {
-            return Ok(None);
-        }
-        match self.made.recv() {
-            Ok(Made::Batch(batch)) => Ok(Some(batch)),
-            Ok(Made::End(stats)) => {
-                self.done = true;
+        match self.made.next()? {
+            Some(Made::Batch(batch)) => Ok(Some(batch)),
+            Some(Made::End(stats)) => {
                 self.stats = Some(stats);
                 Ok(None)
             }
-            Ok(Made::Failed(e)) => {
-                self.done = true;
-                Err(e)
-            }
-            // The reader ended without its last message: it panicked. So does the read, as it
-            // would have on this thread.
-            Err(_) => match self.reader.take().map(JoinHandle::join) {
-                Some(Err(panic)) => std::panic::resume_unwind(panic),
-                _ => unreachable!("a record reader ends with its last message or a panic"),
-            },
+            None => Ok(None),
         }
     }
 

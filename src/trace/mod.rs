@@ -8,6 +8,7 @@
 
 mod agent;
 mod agentgateway;
+mod ahead;
 mod batch;
 mod claude_code;
 mod claude_desktop;
