@@ -1,10 +1,11 @@
 //! Calls column by column, with names as ids: what the fast readers hand to the replay.
 //!
 //! A [`CallRecord`] owns its strings and arguments, and building, moving and interning one per
-//! call costs more than deciding it. The fast readers (mcpsim JSONL and Parquet, the formats of
-//! large audit logs) instead fill a [`CallBatch`]: one vector per field the evaluator and the
-//! summary read, server, grant, session and tool names as ids of one [`Symbols`] table shared
-//! by every reader thread of a run. Anything else a call has (arguments, request id, latency,
+//! call costs more than deciding it. Every reader instead fills a [`CallBatch`] (the column
+//! readers of mcpsim JSONL, JSON-RPC recordings, Parquet and CSV directly, the record readers of
+//! the other formats through one adapter): one vector per field the evaluator and the summary
+//! read, server, grant, session and tool names as ids of one [`Symbols`] table shared by every
+//! reader thread of a run. Anything else a call has (arguments, request id, latency,
 //! the recorded rule…) stays where it was read and is built on demand through [`BatchRows`]:
 //! arguments when a policy reads them, a whole record for the few calls a report lists.
 
@@ -126,6 +127,16 @@ impl LocalSymbols {
         name.map_or(NO_SYM, |n| self.intern(n))
     }
 
+    /// The server, grant, session and tool ids of `rec`.
+    pub(crate) fn ids(&mut self, rec: &CallRecord) -> [u32; 4] {
+        [
+            self.intern(&rec.server),
+            self.intern_opt(rec.grant.as_deref()),
+            self.intern_opt(rec.session.as_deref()),
+            self.intern(&rec.tool),
+        ]
+    }
+
     /// The shared table.
     pub fn shared(&self) -> &Arc<Symbols> {
         &self.shared
@@ -205,6 +216,91 @@ impl CallBatch {
     /// Whether there are none.
     pub fn is_empty(&self) -> bool {
         self.ts.is_empty()
+    }
+}
+
+/// The columns of a [`CallBatch`] being made, one entry per call: every reader fills these
+/// and hands them over with what its batch leaves out ([`Columns::into_batch`]).
+#[derive(Default)]
+pub(crate) struct Columns {
+    pub(crate) ts: Vec<Nanos>,
+    pub(crate) line: Vec<u64>,
+    pub(crate) server: Vec<u32>,
+    pub(crate) grant: Vec<u32>,
+    pub(crate) session: Vec<u32>,
+    pub(crate) tool: Vec<u32>,
+    pub(crate) upstream: Vec<Option<Upstream>>,
+    pub(crate) recorded: Vec<Option<RecordedDecision>>,
+}
+
+impl Columns {
+    pub(crate) fn with_capacity(calls: usize) -> Columns {
+        Columns {
+            ts: Vec::with_capacity(calls),
+            line: Vec::with_capacity(calls),
+            server: Vec::with_capacity(calls),
+            grant: Vec::with_capacity(calls),
+            session: Vec::with_capacity(calls),
+            tool: Vec::with_capacity(calls),
+            upstream: Vec::with_capacity(calls),
+            recorded: Vec::with_capacity(calls),
+        }
+    }
+
+    /// How many calls.
+    pub(crate) fn len(&self) -> usize {
+        self.ts.len()
+    }
+
+    /// Add a call: its time, line, server, grant, session and tool ids, upstream outcome and
+    /// recorded decision.
+    #[inline]
+    pub(crate) fn push(
+        &mut self,
+        ts: Nanos,
+        line: u64,
+        [server, grant, session, tool]: [u32; 4],
+        upstream: Option<Upstream>,
+        recorded: Option<RecordedDecision>,
+    ) {
+        self.ts.push(ts);
+        self.line.push(line);
+        self.server.push(server);
+        self.grant.push(grant);
+        self.session.push(session);
+        self.tool.push(tool);
+        self.upstream.push(upstream);
+        self.recorded.push(recorded);
+    }
+
+    /// Add the call `rec`, read at `line`, its names interned into `syms`.
+    pub(crate) fn push_record(&mut self, rec: &CallRecord, line: u64, syms: &mut LocalSymbols) {
+        let decision = rec.recorded.as_ref().and_then(|r| r.decision);
+        self.push(rec.ts, line, syms.ids(rec), rec.upstream, decision);
+    }
+
+    /// The batch of these calls of input `file`, with its bad and ignored lines and its rows.
+    pub(crate) fn into_batch(
+        self,
+        file: u32,
+        skipped: Vec<(u64, LineError)>,
+        ignored: Vec<String>,
+        rows: Box<dyn BatchRows>,
+    ) -> CallBatch {
+        CallBatch {
+            file,
+            ts: self.ts,
+            line: self.line,
+            server: self.server,
+            grant: self.grant,
+            session: self.session,
+            tool: self.tool,
+            upstream: self.upstream,
+            recorded: self.recorded,
+            skipped,
+            ignored,
+            rows,
+        }
     }
 }
 

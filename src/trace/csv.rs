@@ -3,30 +3,29 @@
 //! The file is cut into records here (a newline inside double quotes does not end a record), so
 //! each row keeps its exact line number and a malformed row costs only itself: when polars
 //! rejects a batch, its rows are parsed one by one and the bad ones are skipped. Cutting and
-//! parsing run on a thread of their own ([`Parser`]), a batch ahead of the records made from
-//! them; bad records are reported in file order.
+//! parsing run on a thread of their own, a batch ahead of the replay. Each row is then checked
+//! as the table reader reads it ([`Batch::row`]) and goes into the batch's columns without a
+//! record being built; the tables stay behind the batch for what its columns leave out. Bad
+//! records are listed in file order.
 
-use std::collections::VecDeque;
 use std::io::{BufRead, Cursor, Read};
+use std::ops::Range;
 
 use polars::prelude::*;
 
 use super::ahead::Ahead;
+use super::batch::{BatchRows, BatchSource, CallBatch, Columns, LocalSymbols, NO_SYM, RowRest};
 use super::format::UTF8_BOM;
 use super::intern::Interner;
-use super::source::{Ctx, LineError, MAX_LINE_BYTES, Source, line_too_long};
+use super::source::{LineError, MAX_LINE_BYTES, line_too_long};
 use super::table::{BATCH_ROWS, Batch};
-use super::{CallRecord, Origin, TraceError};
+use super::{Args, CallRecord, Origin, TraceError};
 
 pub(crate) struct CsvSource {
-    parsed: Ahead<Parsed>,
-    file: u32,
-    names: Interner,
-    ready: VecDeque<CallRecord>,
-    done: bool,
+    made: Ahead<CallBatch>,
 }
 
-/// What the parser thread makes of up to [`BATCH_ROWS`] records, in file order.
+/// What the parser makes of up to [`BATCH_ROWS`] records, in file order.
 struct Parsed {
     /// Records that are not UTF-8, by line.
     not_utf8: Vec<(u64, LineError)>,
@@ -43,74 +42,167 @@ enum Rows {
 
 impl CsvSource {
     /// Read CSV from `r`: a thread of its own cuts and parses the records, one batch ahead of
-    /// the records made from them.
-    pub(crate) fn new(r: Box<dyn BufRead + Send>, name: &str, file: u32) -> CsvSource {
+    /// the replay.
+    pub(crate) fn new(
+        r: Box<dyn BufRead + Send>,
+        name: &str,
+        file: u32,
+        symbols: LocalSymbols,
+    ) -> CsvSource {
         let mut parser = Parser {
             r,
             name: name.to_string(),
             header: None,
             line: 0,
         };
-        CsvSource {
-            parsed: Ahead::start("csv-parse", name, 1, move || parser.next()),
-            file,
-            names: Interner::default(),
-            ready: VecDeque::new(),
-            done: false,
-        }
-    }
-
-    /// The records of `batch` (on `lines`) into `ready`, and the bad ones to `cx`, with those
-    /// of `not_utf8` before them in file order.
-    fn take(
-        &mut self,
-        batch: &Batch,
-        lines: &[u64],
-        not_utf8: &mut std::iter::Peekable<std::vec::IntoIter<(u64, LineError)>>,
-        cx: &mut Ctx<'_>,
-    ) -> Result<(), TraceError> {
-        for (i, line) in lines.iter().enumerate() {
-            while let Some((at, e)) = not_utf8.next_if(|(at, _)| at < line) {
-                cx.skip(at, e)?;
-            }
-            let origin = Origin {
-                file: self.file,
-                line: *line,
-            };
-            match batch.record(i, origin, &mut self.names) {
-                Ok(rec) => self.ready.push_back(rec),
-                Err(e) => cx.skip(*line, e)?,
-            }
-        }
-        Ok(())
-    }
-
-    fn fill(&mut self, cx: &mut Ctx<'_>) -> Result<(), TraceError> {
-        let Some(parsed) = self.parsed.next()? else {
-            self.done = true;
-            return Ok(());
+        let mut parsed = Ahead::start("csv-parse", name, 1, move || parser.next());
+        let mut symbols = symbols;
+        let make = move || -> Result<Option<CallBatch>, TraceError> {
+            Ok(parsed.next()?.map(|p| calls(p, file, &mut symbols)))
         };
-        let mut not_utf8 = parsed.not_utf8.into_iter().peekable();
-        match parsed.rows {
-            Rows::Whole(batch, lines) => self.take(&batch, &lines, &mut not_utf8, cx)?,
-            Rows::OneByOne(rows) => {
-                for (line, row) in rows {
-                    match row {
-                        Ok(batch) => self.take(&batch, &[line], &mut not_utf8, cx)?,
-                        Err(e) => {
-                            while let Some((at, e)) = not_utf8.next_if(|(at, _)| *at < line) {
-                                cx.skip(at, e)?;
-                            }
-                            cx.skip(line, e)?
-                        }
-                    }
-                }
+        CsvSource {
+            made: Ahead::start("csv-check", name, 1, make),
+        }
+    }
+}
+
+impl BatchSource for CsvSource {
+    fn next_batch(&mut self) -> Result<Option<CallBatch>, TraceError> {
+        self.made.next()
+    }
+}
+
+/// A record's line, and its table and row there or why it is malformed.
+type Place = (u64, Result<(u32, u32), LineError>);
+
+/// The calls of parsed records as a batch: each row checked, its names interned; the bad ones
+/// listed with the records that are not UTF-8, in file order.
+fn calls(parsed: Parsed, file: u32, symbols: &mut LocalSymbols) -> CallBatch {
+    let mut tables = Vec::new();
+    let places: Vec<Place> = match parsed.rows {
+        Rows::Whole(batch, lines) => {
+            tables.push(*batch);
+            (lines.into_iter().zip(0..))
+                .map(|(line, row)| (line, Ok((0, row))))
+                .collect()
+        }
+        Rows::OneByOne(rows) => (rows.into_iter())
+            .map(|(line, one)| {
+                let place = one.map(|table| {
+                    tables.push(table);
+                    (tables.len() as u32 - 1, 0)
+                });
+                (line, place)
+            })
+            .collect(),
+    };
+    let n = places.len();
+    let mut cols = Columns::with_capacity(n);
+    let mut skipped = Vec::new();
+    let mut at = Vec::with_capacity(n);
+    let mut not_utf8 = parsed.not_utf8.into_iter().peekable();
+    // Consecutive rows often share names: a comparison is cheaper than a lookup.
+    let mut last: [Option<(&str, u32)>; 4] = [None; 4];
+    for (line, place) in places {
+        while let Some(bad) = not_utf8.next_if(|(at, _)| *at < line) {
+            skipped.push(bad);
+        }
+        let row = place.and_then(|(t, r)| Ok((t, r, tables[t as usize].row(r as usize)?)));
+        match row {
+            Ok((t, r, row)) => {
+                let ids = [
+                    id(&mut last[0], Some(row.server), symbols),
+                    id(&mut last[1], row.grant, symbols),
+                    id(&mut last[2], row.session, symbols),
+                    id(&mut last[3], Some(row.tool), symbols),
+                ];
+                cols.push(row.ts, line, ids, row.upstream, row.decision);
+                at.push((t, r));
             }
+            Err(e) => skipped.push((line, e)),
         }
-        for (at, e) in not_utf8 {
-            cx.skip(at, e)?;
+    }
+    skipped.extend(not_utf8);
+    let rows = Tables {
+        file,
+        lines: cols.line.clone(),
+        at,
+        tables,
+    };
+    cols.into_batch(file, skipped, Vec::new(), Box::new(rows))
+}
+
+/// The id of `name` (`NO_SYM` when absent), compared first with the `last` one seen.
+fn id<'a>(
+    last: &mut Option<(&'a str, u32)>,
+    name: Option<&'a str>,
+    symbols: &mut LocalSymbols,
+) -> u32 {
+    let Some(name) = name else {
+        return NO_SYM;
+    };
+    match *last {
+        Some((seen, id)) if seen == name => id,
+        _ => {
+            let id = symbols.intern(name);
+            *last = Some((name, id));
+            id
         }
-        Ok(())
+    }
+}
+
+/// What a batch of CSV rows leaves out of its columns, read from its tables on demand.
+struct Tables {
+    file: u32,
+    /// Each call's line.
+    lines: Vec<u64>,
+    /// Each call's table and row there.
+    at: Vec<(u32, u32)>,
+    tables: Vec<Batch>,
+}
+
+impl Tables {
+    fn cell(&self, row: usize) -> (&Batch, usize) {
+        let (t, r) = self.at[row];
+        (&self.tables[t as usize], r as usize)
+    }
+}
+
+impl BatchRows for Tables {
+    fn args(&self, row: usize) -> Args {
+        let (t, r) = self.cell(row);
+        t.args(r).unwrap_or_default()
+    }
+
+    fn record(&self, row: usize) -> CallRecord {
+        let (t, r) = self.cell(row);
+        let origin = Origin {
+            file: self.file,
+            line: self.lines[row],
+        };
+        // The row was checked good when the batch was made: this is the record it holds.
+        t.record(r, origin, &mut Interner::default())
+            .unwrap_or_else(|_| CallRecord::bare(origin))
+    }
+
+    fn id(&self, row: usize) -> Option<String> {
+        let (t, r) = self.cell(row);
+        t.id(r)
+    }
+
+    fn latency(&self, row: usize) -> Option<f64> {
+        let (t, r) = self.cell(row);
+        t.latency(r).ok().flatten()
+    }
+
+    fn rest(&self, row: usize) -> Option<RowRest> {
+        let (t, r) = self.cell(row);
+        // The record's `recorded` is not in the columns but for its decision.
+        (!t.has_recorded(r)).then(|| RowRest {
+            args: self.args(row),
+            id: self.id(row),
+            latency_ms: self.latency(row),
+        })
     }
 }
 
@@ -123,45 +215,49 @@ struct Parser {
 }
 
 impl Parser {
-    /// The next CSV record (possibly several physical lines) and the line it starts on.
-    fn read_record(&mut self) -> Result<Option<(u64, Vec<u8>)>, TraceError> {
-        let mut rec = Vec::new();
+    /// The next CSV record (possibly several physical lines), appended to `buf` without its
+    /// line end; the line it starts on and where it lies in `buf`.
+    fn read_record(
+        &mut self,
+        buf: &mut Vec<u8>,
+    ) -> Result<Option<(u64, Range<usize>)>, TraceError> {
+        let base = buf.len();
         let mut start = 0;
         let mut quotes = 0usize;
         loop {
-            let before = rec.len();
+            let before = buf.len();
             // A quoted field may span lines: the record as a whole is held to the limit.
-            if before > MAX_LINE_BYTES {
+            if before - base > MAX_LINE_BYTES {
                 return Err(line_too_long(&self.name, start));
             }
             let n = (&mut self.r)
                 .take(MAX_LINE_BYTES as u64 + 1)
-                .read_until(b'\n', &mut rec)
+                .read_until(b'\n', buf)
                 .map_err(|source| TraceError::Io {
                     file: self.name.clone(),
                     source,
                 })?;
             if n == 0 {
-                return Ok(if rec.iter().all(u8::is_ascii_whitespace) {
-                    None
-                } else {
-                    Some((start, trim_eol(rec)))
-                });
+                if buf[base..].iter().all(u8::is_ascii_whitespace) {
+                    buf.truncate(base);
+                    return Ok(None);
+                }
+                return Ok(Some((start, base..trim_eol(buf, base))));
             }
             self.line += 1;
-            if before == 0 {
+            if before == base {
                 start = self.line;
             }
-            if n > MAX_LINE_BYTES && rec.last() != Some(&b'\n') {
+            if n > MAX_LINE_BYTES && buf.last() != Some(&b'\n') {
                 return Err(line_too_long(&self.name, start));
             }
-            quotes += memchr::memchr_iter(b'"', &rec[before..]).count();
+            quotes += memchr::memchr_iter(b'"', &buf[before..]).count();
             if quotes % 2 == 0 {
-                if rec.iter().all(u8::is_ascii_whitespace) {
-                    rec.clear();
+                if buf[base..].iter().all(u8::is_ascii_whitespace) {
+                    buf.truncate(base);
                     continue;
                 }
-                return Ok(Some((start, trim_eol(rec))));
+                return Ok(Some((start, base..trim_eol(buf, base))));
             }
         }
     }
@@ -169,29 +265,35 @@ impl Parser {
     /// The next batch of records, parsed; `None` at the end of the input.
     fn next(&mut self) -> Result<Option<Parsed>, TraceError> {
         if self.header.is_none() {
-            match self.read_record()? {
+            let mut h = Vec::new();
+            match self.read_record(&mut h)? {
                 None => return Ok(None),
-                Some((_, h)) => {
+                Some(_) => {
                     let h = h.strip_prefix(UTF8_BOM).map(<[u8]>::to_vec).unwrap_or(h);
                     self.header = Some(h);
                 }
             }
         }
-        let mut rows: Vec<(u64, Vec<u8>)> = Vec::new();
+        // The header and the records, each on a line of its own, as polars reads them.
+        let mut text = self.header.clone().unwrap_or_default();
+        text.push(b'\n');
+        let mut rows: Vec<(u64, Range<usize>)> = Vec::new();
         let mut not_utf8 = Vec::new();
         while rows.len() < BATCH_ROWS {
-            let Some((line, bytes)) = self.read_record()? else {
+            let Some((line, at)) = self.read_record(&mut text)? else {
                 break;
             };
-            if let Err(e) = std::str::from_utf8(&bytes) {
+            if let Err(e) = std::str::from_utf8(&text[at.clone()]) {
                 let err = LineError::new(
                     "invalid UTF-8",
                     format!("invalid UTF-8 at byte {}", e.valid_up_to() + 1),
                 );
                 not_utf8.push((line, err));
+                text.truncate(at.start);
                 continue;
             }
-            rows.push((line, bytes));
+            text.push(b'\n');
+            rows.push((line, at));
         }
         if rows.is_empty() {
             // The end of the input, perhaps after records that are not UTF-8.
@@ -200,7 +302,7 @@ impl Parser {
                 rows: Rows::OneByOne(Vec::new()),
             }));
         }
-        let rows = match self.parse(rows.iter().map(|(_, b)| b.as_slice())) {
+        let rows = match parse(&text) {
             Ok(batch) if batch.height() == rows.len() => Rows::Whole(
                 Box::new(batch),
                 rows.iter().map(|(line, _)| *line).collect(),
@@ -208,7 +310,7 @@ impl Parser {
             // Find the rows polars rejects by parsing them one at a time.
             _ => Rows::OneByOne(
                 (rows.iter())
-                    .map(|(line, bytes)| (*line, self.parse_one(bytes)))
+                    .map(|(line, at)| (*line, self.parse_one(&text[at.clone()])))
                     .collect(),
             ),
         };
@@ -216,8 +318,12 @@ impl Parser {
     }
 
     /// One record as a table of one row, or why polars rejects it.
-    fn parse_one(&self, bytes: &[u8]) -> Result<Batch, LineError> {
-        match self.parse(std::iter::once(bytes)) {
+    fn parse_one(&self, record: &[u8]) -> Result<Batch, LineError> {
+        let mut text = self.header.clone().unwrap_or_default();
+        text.push(b'\n');
+        text.extend_from_slice(record);
+        text.push(b'\n');
+        match parse(&text) {
             Ok(batch) if batch.height() == 1 => Ok(batch),
             Ok(_) => Err(LineError::new("malformed CSV row", "malformed CSV row")),
             Err(e) => Err(LineError::new(
@@ -230,40 +336,161 @@ impl Parser {
             )),
         }
     }
-
-    fn parse<'a>(&self, rows: impl Iterator<Item = &'a [u8]>) -> PolarsResult<Batch> {
-        let mut buf = self.header.clone().unwrap_or_default();
-        buf.push(b'\n');
-        for r in rows {
-            buf.extend_from_slice(r);
-            buf.push(b'\n');
-        }
-        let df = CsvReadOptions::default()
-            .with_has_header(true)
-            .with_infer_schema_length(Some(0))
-            .into_reader_with_file_handle(Cursor::new(buf))
-            .finish()?;
-        Batch::new(&df)
-    }
 }
 
-fn trim_eol(mut v: Vec<u8>) -> Vec<u8> {
-    while matches!(v.last(), Some(b'\n' | b'\r')) {
-        v.pop();
-    }
-    v
+/// A header line and records, each on a line of its own, as a table of text columns.
+fn parse(text: &[u8]) -> PolarsResult<Batch> {
+    let df = CsvReadOptions::default()
+        .with_has_header(true)
+        .with_infer_schema_length(Some(0))
+        .into_reader_with_file_handle(Cursor::new(text))
+        .finish()?;
+    Batch::new(&df)
 }
 
-impl Source for CsvSource {
-    fn next(&mut self, cx: &mut Ctx<'_>) -> Result<Option<CallRecord>, TraceError> {
-        loop {
-            if let Some(rec) = self.ready.pop_front() {
-                return Ok(Some(rec));
-            }
-            if self.done {
-                return Ok(None);
-            }
-            self.fill(cx)?;
+/// Drop the line end (`\n`, `\r`) of the record from `base` in `buf`; where it ends.
+fn trim_eol(buf: &mut Vec<u8>, base: usize) -> usize {
+    while buf.len() > base && matches!(buf.last(), Some(b'\n' | b'\r')) {
+        buf.pop();
+    }
+    buf.len()
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use super::*;
+    use crate::trace::batch::Symbols;
+    use crate::trace::source::UNKNOWN_SERVER;
+
+    const HEADER: &str = "ts,server,grant,session,tool,args,arg_keys,id,recorded_decision,\
+        recorded_rule,recorded_message,recorded_policy_version,upstream,latency_ms";
+
+    /// Records of every kind the table reader tells apart, one per line but for a quoted
+    /// message that spans two; the bad ones are named in [`BAD`].
+    const ROWS: &[&str] = &[
+        r#"2026-08-01T09:00:00Z,s1,g1,x1,t1,"{""a"":1}",,c1,,,,,ok,12.5"#,
+        r#"2026-08-01T09:00:01.5+02:00,,"",,t2," {""a"":1}",,,allow,r1,,,error,7"#,
+        r#"2026-08-01T09:00:02Z,s1,g1,x1,t1,[1],,,,,,,,"#,
+        r#"2026-08-01T09:00:03Z,s1,g1,x1,t1,,"[""k""]",7,deny,,,,tool_error, 3 "#,
+        "yesterday,s1,g1,x1,t1,,,,,,,,,",
+        "2026-08-01T09:00:04Z,s1,g1,x1,,,,,,,,,,",
+        "2026-08-01T09:00:05Z,s1,g2,x1,t1,{},,,allow,,\"two\nlines\",,ok,",
+        "2026-08-01T09:00:06Z,s1,g1,x1,t1,,,,maybe,,,,,",
+        "2026-08-01T09:00:07Z,s1,g1,x1,t1,,,,,,,,nope,",
+        "2026-08-01T09:00:08Z,s1,g1,x1,t1,,,,,,,,,abc",
+        r#"2026-08-01T09:00:09Z,s1,g1,x1,t1,"{""n"":1e3}",,,,,,,,"#,
+        "2026-08-01T09:00:10Z,s1,g1,x1,t1,null,,,,,,,,",
+        "2026-08-01T09:00:11Z,s1,g1,x1,t1,{nope,,,,,,,,",
+    ];
+
+    /// The bad records' lines (the header is line 1; the record of two lines moves the
+    /// later ones down by one) and why they are bad.
+    const BAD: &[(u64, &str)] = &[
+        (6, "bad timestamp"),
+        (7, "missing field"),
+        (10, "bad value"),
+        (11, "bad value"),
+        (12, "wrong type"),
+        (15, "invalid JSON"),
+    ];
+
+    fn read(text: &str) -> (Vec<CallBatch>, Arc<Symbols>) {
+        let symbols = Symbols::new();
+        let r = Box::new(Cursor::new(text.as_bytes().to_vec()));
+        let mut src = CsvSource::new(r, "t.csv", 5, LocalSymbols::new(Arc::clone(&symbols)));
+        let mut batches = Vec::new();
+        while let Some(b) = src.next_batch().expect("no I/O error") {
+            batches.push(b);
         }
+        (batches, symbols)
+    }
+
+    /// Each call's columns are its record's fields, and what the batch leaves out comes back
+    /// as the record holds it; the calls' lines and the bad ones.
+    fn check(batches: &[CallBatch], symbols: &Symbols) -> (Vec<u64>, Vec<(u64, &'static str)>) {
+        let (mut lines, mut bad) = (Vec::new(), Vec::new());
+        for b in batches {
+            bad.extend(b.skipped.iter().map(|(line, e)| (*line, e.kind)));
+            for i in 0..b.len() {
+                let rec = b.rows.record(i);
+                assert_eq!((rec.origin.file, rec.origin.line), (5, b.line[i]));
+                assert_eq!(rec.ts, b.ts[i]);
+                assert_eq!(rec.server, symbols.name(b.server[i]));
+                assert_eq!(rec.grant, symbols.opt_name(b.grant[i]));
+                assert_eq!(rec.session, symbols.opt_name(b.session[i]));
+                assert_eq!(rec.tool, symbols.name(b.tool[i]));
+                assert_eq!(rec.upstream, b.upstream[i]);
+                assert_eq!(
+                    rec.recorded.as_ref().and_then(|r| r.decision),
+                    b.recorded[i]
+                );
+                let args = b.rows.args(i);
+                assert_eq!(args, rec.args, "line {}", b.line[i]);
+                assert_eq!(
+                    std::mem::discriminant(&args),
+                    std::mem::discriminant(&rec.args)
+                );
+                assert_eq!(b.rows.id(i), rec.id);
+                assert_eq!(b.rows.latency(i), rec.latency_ms);
+                if let Some(rest) = b.rows.rest(i) {
+                    assert_eq!(rec.recorded, None, "line {}", b.line[i]);
+                    assert_eq!((rest.args, rest.id), (rec.args, rec.id));
+                    assert_eq!(rest.latency_ms, rec.latency_ms);
+                }
+                lines.push(b.line[i]);
+            }
+        }
+        (lines, bad)
+    }
+
+    #[test]
+    fn rows_go_into_columns_as_the_table_reader_reads_them() {
+        let text = format!("{HEADER}\n{}\n", ROWS.join("\n"));
+        let (batches, symbols) = read(&text);
+        let (lines, bad) = check(&batches, &symbols);
+        assert_eq!(lines, [2, 3, 4, 5, 8, 13, 14]);
+        assert_eq!(bad, BAD);
+        let b = &batches[0];
+        // A null server is the stand-in name, an empty grant the empty name.
+        assert_eq!(&*symbols.name(b.server[1]), UNKNOWN_SERVER);
+        assert_eq!(symbols.opt_name(b.grant[1]).as_deref(), Some(""));
+        assert_eq!(b.session[1], NO_SYM);
+        assert_eq!(b.ts[1], b.ts[0] - 7_200_000_000_000 + 1_500_000_000);
+        assert!(b.rows.rest(0).is_some() && b.rows.rest(1).is_none());
+        assert!(matches!(b.rows.args(0), Args::Raw(_)));
+        assert!(matches!(b.rows.args(1), Args::Values(_)));
+        assert!(matches!(b.rows.args(2), Args::NotObject(_)));
+        assert!(matches!(b.rows.args(3), Args::Keys(_)));
+        assert_eq!(b.rows.latency(3), Some(3.0));
+        assert!(matches!(b.rows.args(6), Args::Unrecorded));
+    }
+
+    /// A malformed record makes polars reject its batch: the records are then parsed one by
+    /// one, and every other record reads as before.
+    #[test]
+    fn a_malformed_record_costs_only_itself() {
+        let malformed = "2026-08-01T09:00:12Z,s1,g1,x1,t1,{},,,,,,,,,surplus";
+        let not_utf8 = b"2026-08-01T09:00:13Z,s1,g1,x1,t\xff,,,,,,,,,";
+        let mut text = format!("{HEADER}\n{}\n{malformed}\n", ROWS.join("\n")).into_bytes();
+        text.extend_from_slice(not_utf8);
+        text.extend_from_slice(b"\n2026-08-01T09:00:14Z,s1,g1,x1,t9,,,,,,,,,\n");
+        let symbols = Symbols::new();
+        let mut src = CsvSource::new(
+            Box::new(Cursor::new(text)),
+            "t.csv",
+            5,
+            LocalSymbols::new(Arc::clone(&symbols)),
+        );
+        let mut batches = Vec::new();
+        while let Some(b) = src.next_batch().expect("no I/O error") {
+            batches.push(b);
+        }
+        let (lines, bad) = check(&batches, &symbols);
+        assert_eq!(lines, [2, 3, 4, 5, 8, 13, 14, 18]);
+        let mut want = BAD.to_vec();
+        want.extend([(16, "malformed CSV row"), (17, "invalid UTF-8")]);
+        assert_eq!(bad, want);
     }
 }

@@ -25,7 +25,9 @@ use std::thread;
 
 use memmap2::Mmap;
 
-use super::batch::{BatchRows, BatchSource, CallBatch, LocalSymbols, NO_SYM, RowRest, Symbols};
+use super::batch::{
+    BatchRows, BatchSource, CallBatch, Columns, LocalSymbols, NO_SYM, RowRest, Symbols,
+};
 use super::format::UTF8_BOM;
 use super::input::open_decoded;
 use super::intern::Interner;
@@ -176,15 +178,15 @@ struct Paired {
 impl Paired {
     /// Give the calls of `parsed` (whose lines count from `base`) their replies.
     fn attach(&mut self, parsed: &mut Parsed, base: u64) {
-        parsed.replies = vec![None; parsed.ts.len()];
+        parsed.replies = vec![None; parsed.cols.len()];
         let mut general = parsed.records.iter_mut().peekable();
-        for row in 0..parsed.ts.len() {
-            let line = base + parsed.line[row];
+        for row in 0..parsed.cols.len() {
+            let line = base + parsed.cols.line[row];
             let Some((latency, outcome)) = self.answers.take((line, 0)) else {
                 continue;
             };
             let ms = latency as f64 / 1e6;
-            parsed.upstream[row] = Some(outcome);
+            parsed.cols.upstream[row] = Some(outcome);
             parsed.replies[row] = Some((outcome, ms));
             while general.next_if(|(r, _)| *r < row).is_some() {}
             if let Some((_, rec)) = general.next_if(|(r, _)| *r == row) {
@@ -684,14 +686,7 @@ impl Drop for ChunkBytes {
 /// at the chunk's first line (the consumer knows where the chunk starts).
 #[derive(Default)]
 struct Parsed {
-    ts: Vec<Nanos>,
-    line: Vec<u64>,
-    server: Vec<u32>,
-    grant: Vec<u32>,
-    session: Vec<u32>,
-    tool: Vec<u32>,
-    upstream: Vec<Option<Upstream>>,
-    recorded: Vec<Option<RecordedDecision>>,
+    cols: Columns,
     skipped: Vec<(u64, LineError)>,
     /// Per row, the line's text (without line ending or BOM) as a range of the chunk.
     text: Vec<(usize, usize)>,
@@ -727,14 +722,7 @@ struct Parsed {
 impl Parsed {
     fn with_capacity(rows: usize) -> Parsed {
         Parsed {
-            ts: Vec::with_capacity(rows),
-            line: Vec::with_capacity(rows),
-            server: Vec::with_capacity(rows),
-            grant: Vec::with_capacity(rows),
-            session: Vec::with_capacity(rows),
-            tool: Vec::with_capacity(rows),
-            upstream: Vec::with_capacity(rows),
-            recorded: Vec::with_capacity(rows),
+            cols: Columns::with_capacity(rows),
             text: Vec::with_capacity(rows),
             args: Vec::with_capacity(rows),
             ids: Vec::with_capacity(rows),
@@ -744,7 +732,7 @@ impl Parsed {
     }
 
     fn into_batch(mut self, bytes: Arc<ChunkBytes>, file: u32, base: u64) -> CallBatch {
-        for line in &mut self.line {
+        for line in &mut self.cols.line {
             *line += base;
         }
         for (line, _) in &mut self.skipped {
@@ -756,7 +744,7 @@ impl Parsed {
         let rows = JsonlRows {
             bytes,
             file,
-            line: self.line.clone(),
+            line: self.cols.line.clone(),
             text: self.text,
             args: self.args,
             ids: self.ids,
@@ -767,20 +755,7 @@ impl Parsed {
             replies: self.replies,
             rpc: self.rpc,
         };
-        CallBatch {
-            file,
-            ts: self.ts,
-            line: self.line,
-            server: self.server,
-            grant: self.grant,
-            session: self.session,
-            tool: self.tool,
-            upstream: self.upstream,
-            recorded: self.recorded,
-            skipped: self.skipped,
-            ignored: self.ignored,
-            rows: Box::new(rows),
-        }
+        (self.cols).into_batch(file, self.skipped, self.ignored, Box::new(rows))
     }
 
     /// Add a row.
@@ -798,15 +773,8 @@ impl Parsed {
         id: &str,
         latency: (u32, u32),
     ) {
-        self.ts.push(ts);
-        self.line.push(line);
-        self.server.push(server);
-        self.grant.push(grant);
-        self.session
-            .push(if self.sessions { session } else { NO_SYM });
-        self.tool.push(tool);
-        self.upstream.push(upstream);
-        self.recorded.push(recorded);
+        let session = if self.sessions { session } else { NO_SYM };
+        (self.cols).push(ts, line, [server, grant, session, tool], upstream, recorded);
         self.text.push(text);
         self.args.push(args);
         let start = self.id_text.len();
@@ -824,12 +792,7 @@ impl Parsed {
         rec: CallRecord,
         syms: &mut LocalSymbols,
     ) {
-        let ids = [
-            syms.intern(&rec.server),
-            syms.intern_opt(rec.grant.as_deref()),
-            syms.intern_opt(rec.session.as_deref()),
-            syms.intern(&rec.tool),
-        ];
+        let ids = syms.ids(&rec);
         let recorded = rec.recorded.as_ref().and_then(|r| r.decision);
         self.row(
             rec.ts,
@@ -842,7 +805,7 @@ impl Parsed {
             "",
             WHOLE_LINE,
         );
-        self.records.push((self.ts.len() - 1, rec));
+        self.records.push((self.cols.len() - 1, rec));
     }
 }
 
@@ -956,19 +919,7 @@ impl BatchRows for JsonlRows {
         }
         // The scanner never takes a line the general code rejects; were it to, the record
         // would be the bare call.
-        general(text, origin, &mut Interner::default()).unwrap_or_else(|_| CallRecord {
-            ts: 0,
-            server: UNKNOWN_SERVER.into(),
-            grant: None,
-            session: None,
-            tool: "".into(),
-            args: Args::Unrecorded,
-            id: None,
-            recorded: None,
-            upstream: None,
-            latency_ms: None,
-            origin,
-        })
+        general(text, origin, &mut Interner::default()).unwrap_or_else(|_| CallRecord::bare(origin))
     }
 
     fn id(&self, row: usize) -> Option<String> {
@@ -2355,7 +2306,7 @@ mod tests {
             None,
             &mut Worker::new(0, Mode::Calls, Symbols::new()),
         );
-        assert_eq!(parsed.ts.len(), 2_000);
+        assert_eq!(parsed.cols.len(), 2_000);
         assert!(parsed.records.is_empty() && parsed.skipped.is_empty());
         let line = r#"{"ts":"2026-08-01T10:00:00Z","server":"s","grant":"g","session":"x","tool":"t","args":{"a":[1,{"b":null}]},"id":"1","upstream":"ok","latency_ms":1.5}"#;
         let scanned = scan_line(line).expect("scanned");
@@ -2411,9 +2362,9 @@ mod tests {
             None,
             &mut Worker::new(0, Mode::Calls, Symbols::new()),
         );
-        assert_eq!(parsed.ts.len(), 300);
+        assert_eq!(parsed.cols.len(), 300);
         assert!(parsed.records.is_empty() && parsed.skipped.is_empty());
-        assert!(parsed.recorded.contains(&Some(RecordedDecision::Deny)));
+        assert!(parsed.cols.recorded.contains(&Some(RecordedDecision::Deny)));
         for chunk in [1, 1000, CHUNK] {
             check_streamed(&text, chunk, "converted");
         }

@@ -29,7 +29,7 @@ use std::sync::Arc;
 
 use super::agentgateway::AgentGatewaySource;
 use super::ahead::Ahead;
-use super::batch::RowRest;
+use super::batch::{Columns, RowRest};
 use super::claude_code::ClaudeCode;
 use super::claude_desktop::Claude;
 use super::cline::ClineSource;
@@ -236,52 +236,18 @@ fn sorted(parts: Vec<CallBatch>, first: usize) -> CallBatch {
         at.extend((from..b.len()).map(|r| (p as u32, r as u32)));
     }
     at.sort_by_key(|&(p, r)| parts[p as usize].ts[r as usize]);
-    let col = |f: &dyn Fn(&CallBatch, usize) -> u64| -> Vec<u64> {
-        at.iter()
-            .map(|&(p, r)| f(&parts[p as usize], r as usize))
-            .collect()
-    };
-    let ids = |f: &dyn Fn(&CallBatch, usize) -> u32| -> Vec<u32> {
-        at.iter()
-            .map(|&(p, r)| f(&parts[p as usize], r as usize))
-            .collect()
-    };
-    let ts = at
-        .iter()
-        .map(|&(p, r)| parts[p as usize].ts[r as usize])
-        .collect();
-    let line = col(&|b, r| b.line[r]);
-    let server = ids(&|b, r| b.server[r]);
-    let grant = ids(&|b, r| b.grant[r]);
-    let session = ids(&|b, r| b.session[r]);
-    let tool = ids(&|b, r| b.tool[r]);
-    let upstream = at
-        .iter()
-        .map(|&(p, r)| parts[p as usize].upstream[r as usize])
-        .collect();
-    let recorded = at
-        .iter()
-        .map(|&(p, r)| parts[p as usize].recorded[r as usize])
-        .collect();
+    let mut cols = Columns::with_capacity(at.len());
+    for &(p, r) in &at {
+        let (b, r) = (&parts[p as usize], r as usize);
+        let ids = [b.server[r], b.grant[r], b.session[r], b.tool[r]];
+        cols.push(b.ts[r], b.line[r], ids, b.upstream[r], b.recorded[r]);
+    }
     let file = parts.first().map_or(0, |b| b.file);
     let rows = Gathered {
         parts: parts.into_iter().map(|b| b.rows).collect(),
         at,
     };
-    CallBatch {
-        file,
-        ts,
-        line,
-        server,
-        grant,
-        session,
-        tool,
-        upstream,
-        recorded,
-        skipped: Vec::new(),
-        ignored: Vec::new(),
-        rows: Box::new(rows),
-    }
+    cols.into_batch(file, Vec::new(), Vec::new(), Box::new(rows))
 }
 
 /// The rows of several batches in another order.
@@ -680,8 +646,9 @@ struct Input {
     format: Format,
 }
 
-/// Open one input file as batches of calls (batches carry the input's index): mcpsim JSONL
-/// and Parquet by their column readers, the other formats by their record readers.
+/// Open one input file as batches of calls (batches carry the input's index): mcpsim JSONL,
+/// JSON-RPC recordings, Parquet and CSV by their column readers, the other formats by their
+/// record readers.
 fn open_batches(
     input: &Input,
     file: u32,
@@ -721,7 +688,10 @@ fn open_batches(
                 reason: "no record reader".into(),
             });
         }
-        Format::Csv => Box::new(CsvSource::new(r, name, file)),
+        Format::Csv => {
+            let symbols = LocalSymbols::new(shared);
+            return Ok(Box::new(CsvSource::new(r, name, file, symbols)));
+        }
         Format::PolicyLayerLog => Box::new(PolicyLayerSource::new(lines(r), file)),
         Format::InterceptLog => Box::new(InterceptSource::new(lines(r), file)),
         Format::ClaudeLog => Box::new(PairedSource::new(
@@ -864,29 +834,11 @@ fn record_batch(
     if records.is_empty() {
         return Ok((None, ended));
     }
-    let batch = CallBatch {
-        file,
-        ts: records.iter().map(|r| r.ts).collect(),
-        line: records.iter().map(|r| r.origin.line).collect(),
-        server: records.iter().map(|r| s.intern(&r.server)).collect(),
-        grant: records
-            .iter()
-            .map(|r| s.intern_opt(r.grant.as_deref()))
-            .collect(),
-        session: records
-            .iter()
-            .map(|r| s.intern_opt(r.session.as_deref()))
-            .collect(),
-        tool: records.iter().map(|r| s.intern(&r.tool)).collect(),
-        upstream: records.iter().map(|r| r.upstream).collect(),
-        recorded: records
-            .iter()
-            .map(|r| r.recorded.as_ref().and_then(|x| x.decision))
-            .collect(),
-        skipped: Vec::new(),
-        ignored: Vec::new(),
-        rows: Box::new(Records(records)),
-    };
+    let mut cols = Columns::with_capacity(records.len());
+    for r in &records {
+        cols.push_record(r, r.origin.line, s);
+    }
+    let batch = cols.into_batch(file, Vec::new(), Vec::new(), Box::new(Records(records)));
     Ok((Some(batch), ended))
 }
 

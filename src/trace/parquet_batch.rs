@@ -33,7 +33,7 @@ use polars_parquet::read::{
 use rustc_hash::FxHashMap as HashMap;
 use serde_json::{Map, Value};
 
-use super::batch::{BatchRows, BatchSource, CallBatch, LocalSymbols, NO_SYM, Symbols};
+use super::batch::{BatchRows, BatchSource, CallBatch, Columns, LocalSymbols, NO_SYM, Symbols};
 use super::guard;
 use super::intern::Interner;
 use super::parquet::ParquetBytes;
@@ -1323,19 +1323,6 @@ struct Checked {
     arg_keys: Text,
 }
 
-/// The columns of a batch being built.
-#[derive(Default)]
-struct Columns {
-    ts: Vec<Nanos>,
-    line: Vec<u64>,
-    server: Vec<u32>,
-    grant: Vec<u32>,
-    session: Vec<u32>,
-    tool: Vec<u32>,
-    upstream: Vec<Option<Upstream>>,
-    recorded: Vec<Option<RecordedDecision>>,
-}
-
 /// Read and convert one slice.
 fn convert_slice(
     input: &Input,
@@ -1389,13 +1376,8 @@ fn convert_slice(
             for i in 0..full.height() {
                 match checked.as_ref().filter(|c| !c.unsure[i]) {
                     Some(c) => {
-                        cols.ts.push(c.ts[i]);
-                        cols.server.push(c.server[i]);
-                        cols.grant.push(c.grant[i]);
-                        cols.session.push(c.session[i]);
-                        cols.tool.push(c.tool[i]);
-                        cols.upstream.push(c.upstream[i]);
-                        cols.recorded.push(c.recorded[i]);
+                        let ids = [c.server[i], c.grant[i], c.session[i], c.tool[i]];
+                        cols.push(c.ts[i], line(i), ids, c.upstream[i], c.recorded[i]);
                     }
                     None => {
                         judged_rows.fetch_add(1, Ordering::Relaxed);
@@ -1409,20 +1391,12 @@ fn convert_slice(
                                 continue;
                             }
                             Ok(rec) => {
-                                cols.ts.push(rec.ts);
-                                cols.server.push(names.intern(&rec.server));
-                                cols.grant.push(names.intern_opt(rec.grant.as_deref()));
-                                cols.session.push(names.intern_opt(rec.session.as_deref()));
-                                cols.tool.push(names.intern(&rec.tool));
-                                cols.upstream.push(rec.upstream);
-                                cols.recorded
-                                    .push(rec.recorded.as_ref().and_then(|r| r.decision));
+                                cols.push_record(&rec, line(i), names);
                                 judged.insert(rows.len(), rec);
                             }
                         }
                     }
                 }
-                cols.line.push(line(i));
                 rows.push(i as u32);
             }
             if let Some(c) = checked {
@@ -1457,20 +1431,7 @@ fn convert_slice(
     {
         rows.latency_column();
     }
-    Ok(CallBatch {
-        file: input.file,
-        ts: cols.ts,
-        line: cols.line,
-        server: cols.server,
-        grant: cols.grant,
-        session: cols.session,
-        tool: cols.tool,
-        upstream: cols.upstream,
-        recorded: cols.recorded,
-        skipped,
-        ignored: Vec::new(),
-        rows: Box::new(rows),
-    })
+    Ok(cols.into_batch(input.file, skipped, Vec::new(), Box::new(rows)))
 }
 
 /// Decode the slice's columns and run the column checks; `None` when the decoded columns do
@@ -2027,17 +1988,8 @@ impl BatchRows for Rows {
         }
         self.columns_only(srow, origin)
             .unwrap_or_else(|| CallRecord {
-                ts: 0,
-                server: UNKNOWN_SERVER.into(),
-                grant: None,
-                session: None,
-                tool: "".into(),
                 args: self.args(row),
-                id: None,
-                recorded: None,
-                upstream: None,
-                latency_ms: None,
-                origin,
+                ..CallRecord::bare(origin)
             })
     }
 }

@@ -30,6 +30,24 @@ pub struct CallRecord {
 }
 
 impl CallRecord {
+    /// A call of no tool at `origin` with nothing recorded: what a batch gives for a row it
+    /// took and then cannot read again (its readers check rows so that this never happens).
+    pub(crate) fn bare(origin: Origin) -> CallRecord {
+        CallRecord {
+            ts: 0,
+            server: super::source::UNKNOWN_SERVER.into(),
+            grant: None,
+            session: None,
+            tool: "".into(),
+            args: Args::Unrecorded,
+            id: None,
+            recorded: None,
+            upstream: None,
+            latency_ms: None,
+            origin,
+        }
+    }
+
     /// Borrow the fields the evaluator reads.
     pub fn view(&self) -> CallView<'_> {
         CallView {

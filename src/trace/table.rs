@@ -15,8 +15,12 @@ use serde_json::Value;
 use super::intern::Interner;
 use super::jsonl::{normalise_recorded, parse_decision};
 use super::source::{LineError, UNKNOWN_SERVER};
-use super::time::{kind_of, parse_ts_str};
-use super::{Args, CallRecord, Nanos, Origin, RawArgs, Recorded, Upstream, raw_object_parses};
+use super::time::{fast_rfc3339, kind_of, parse_ts_str};
+use super::{
+    Args, CallRecord, Nanos, Origin, RawArgs, Recorded, RecordedDecision, Upstream,
+    raw_object_parses,
+};
+use crate::call::object_certainly_parses;
 
 /// Every column, in the order the writers emit them.
 pub(crate) const COLUMNS: [&str; 14] = [
@@ -204,9 +208,10 @@ impl Batch {
             None => None,
             Some(TsCol::Text(c)) => match c.get(row).filter(|s| !s.is_empty()) {
                 None => None,
-                Some(s) => {
-                    Some(parse_ts_str(s).map_err(|r| LineError::at("bad timestamp", "ts", r))?)
-                }
+                Some(s) => Some(match fast_rfc3339(s) {
+                    Some(ts) => ts,
+                    None => parse_ts_str(s).map_err(|r| LineError::at("bad timestamp", "ts", r))?,
+                }),
             },
             Some(TsCol::Int(c, scale)) => match c.get(row) {
                 None => None,
@@ -222,48 +227,15 @@ impl Batch {
         ts.ok_or_else(|| LineError::missing("ts"))
     }
 
-    /// The record in `row`, or why that row is bad.
-    pub(crate) fn record(
-        &self,
-        row: usize,
-        origin: Origin,
-        names: &mut Interner,
-    ) -> Result<CallRecord, LineError> {
+    /// Row `row` checked exactly as [`Batch::record`] checks it, with the fields a call batch
+    /// keeps in columns, borrowed: the column readers build no record for a good row.
+    pub(crate) fn row(&self, row: usize) -> Result<Row<'_>, LineError> {
         let ts = self.ts(row)?;
-        let tool = names.get(
-            self.text(TOOL, row)
-                .ok_or_else(|| LineError::missing("tool"))?,
-        );
-        let server = names.get(self.name(SERVER, row).unwrap_or(UNKNOWN_SERVER));
-        let grant = self.name(GRANT, row).map(|s| names.get(s));
-        let session = self.name(SESSION, row).map(|s| names.get(s));
-        let args = match (self.text(ARGS, row), self.text(ARG_KEYS, row)) {
-            // Checking the text is one JSON object is far cheaper than building its map, which
-            // waits until a policy reads an argument.
-            (Some(a), _) if raw_object_parses(a) && is_json(a) => Args::Raw(RawArgs::new(a)),
-            (Some(a), _) => match serde_json::from_str::<Value>(a) {
-                Ok(Value::Object(m)) => Args::Values(m),
-                Ok(Value::Null) => Args::Unrecorded,
-                Ok(other) => Args::NotObject(other.to_string().into()),
-                Err(e) => {
-                    return Err(LineError::at(
-                        "invalid JSON",
-                        "args",
-                        format!("invalid JSON: {e}"),
-                    ));
-                }
-            },
-            (None, Some(k)) => Args::Keys(parse_keys(k)?),
-            (None, None) => Args::Unrecorded,
-        };
-        let recorded = Recorded {
-            decision: match self.text(RECORDED_DECISION, row) {
-                None => None,
-                Some(d) => Some(parse_decision(d, "recorded_decision")?),
-            },
-            rule: self.text(RECORDED_RULE, row).map(str::to_string),
-            message: self.text(RECORDED_MESSAGE, row).map(str::to_string),
-            policy_version: self.text(RECORDED_POLICY_VERSION, row).map(str::to_string),
+        let tool = (self.text(TOOL, row)).ok_or_else(|| LineError::missing("tool"))?;
+        let args = self.arg_cell(row)?;
+        let decision = match self.text(RECORDED_DECISION, row) {
+            None => None,
+            Some(d) => Some(parse_decision(d, "recorded_decision")?),
         };
         let upstream = match self.text(UPSTREAM, row) {
             None => None,
@@ -276,19 +248,122 @@ impl Batch {
             })?),
         };
         let latency_ms = self.latency(row)?;
-        Ok(CallRecord {
+        Ok(Row {
             ts,
-            server,
-            grant,
-            session,
+            server: self.name(SERVER, row).unwrap_or(UNKNOWN_SERVER),
+            grant: self.name(GRANT, row),
+            session: self.name(SESSION, row),
             tool,
             args,
-            id: self.name(ID, row).map(str::to_string),
-            recorded: normalise_recorded(recorded),
+            decision,
             upstream,
             latency_ms,
+        })
+    }
+
+    /// The record in `row`, or why that row is bad.
+    pub(crate) fn record(
+        &self,
+        row: usize,
+        origin: Origin,
+        names: &mut Interner,
+    ) -> Result<CallRecord, LineError> {
+        let r = self.row(row)?;
+        let recorded = Recorded {
+            decision: r.decision,
+            rule: self.text(RECORDED_RULE, row).map(str::to_string),
+            message: self.text(RECORDED_MESSAGE, row).map(str::to_string),
+            policy_version: self.text(RECORDED_POLICY_VERSION, row).map(str::to_string),
+        };
+        Ok(CallRecord {
+            ts: r.ts,
+            server: names.get(r.server),
+            grant: r.grant.map(|s| names.get(s)),
+            session: r.session.map(|s| names.get(s)),
+            tool: names.get(r.tool),
+            args: r.args.into_args(),
+            id: self.id(row),
+            recorded: normalise_recorded(recorded),
+            upstream: r.upstream,
+            latency_ms: r.latency_ms,
             origin,
         })
+    }
+
+    /// The arguments in `row`, as [`Batch::record`] reads them.
+    pub(crate) fn args(&self, row: usize) -> Result<Args, LineError> {
+        self.arg_cell(row).map(ArgCell::into_args)
+    }
+
+    /// The request id in `row`.
+    pub(crate) fn id(&self, row: usize) -> Option<String> {
+        self.name(ID, row).map(str::to_string)
+    }
+
+    /// Whether `row` records anything of the gateway's decision.
+    pub(crate) fn has_recorded(&self, row: usize) -> bool {
+        let recorded = [
+            RECORDED_DECISION,
+            RECORDED_RULE,
+            RECORDED_MESSAGE,
+            RECORDED_POLICY_VERSION,
+        ];
+        recorded.iter().any(|&i| self.text(i, row).is_some())
+    }
+
+    /// The arguments in `row`, checked: argument text, else argument keys.
+    fn arg_cell(&self, row: usize) -> Result<ArgCell<'_>, LineError> {
+        Ok(match (self.text(ARGS, row), self.text(ARG_KEYS, row)) {
+            // Checking the text is one JSON object is far cheaper than building its map, which
+            // waits until a policy reads an argument.
+            // The column readers' own check first: an object it vouches for passes both below.
+            (Some(a), _) if a.starts_with('{') && object_certainly_parses(a.as_bytes()) => {
+                ArgCell::Object(a)
+            }
+            (Some(a), _) if raw_object_parses(a) && is_json(a) => ArgCell::Object(a),
+            (Some(a), _) => ArgCell::Built(match serde_json::from_str::<Value>(a) {
+                Ok(Value::Object(m)) => Args::Values(m),
+                Ok(Value::Null) => Args::Unrecorded,
+                Ok(other) => Args::NotObject(other.to_string().into()),
+                Err(e) => {
+                    return Err(LineError::at(
+                        "invalid JSON",
+                        "args",
+                        format!("invalid JSON: {e}"),
+                    ));
+                }
+            }),
+            (None, Some(k)) => ArgCell::Built(Args::Keys(parse_keys(k)?)),
+            (None, None) => ArgCell::Built(Args::Unrecorded),
+        })
+    }
+}
+
+/// A row of a [`Batch`] that [`Batch::row`] found good.
+pub(crate) struct Row<'a> {
+    pub(crate) ts: Nanos,
+    pub(crate) server: &'a str,
+    pub(crate) grant: Option<&'a str>,
+    pub(crate) session: Option<&'a str>,
+    pub(crate) tool: &'a str,
+    pub(crate) args: ArgCell<'a>,
+    pub(crate) decision: Option<RecordedDecision>,
+    pub(crate) upstream: Option<Upstream>,
+    pub(crate) latency_ms: Option<f64>,
+}
+
+/// A row's arguments: object text kept as it is, or what anything else was read into.
+pub(crate) enum ArgCell<'a> {
+    Object(&'a str),
+    Built(Args),
+}
+
+impl ArgCell<'_> {
+    pub(crate) fn into_args(self) -> Args {
+        match self {
+            ArgCell::Object(a) => Args::Raw(RawArgs::new(a)),
+            ArgCell::Built(args) => args,
+        }
     }
 }
 
