@@ -10,6 +10,8 @@
 
 use std::io::{BufRead, Cursor, Read};
 use std::ops::Range;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use polars::prelude::*;
 
@@ -23,6 +25,9 @@ use super::{Args, CallRecord, Origin, TraceError};
 
 pub(crate) struct CsvSource {
     made: Ahead<CallBatch>,
+    /// Whether session ids are wanted (see [`BatchSource::skip_sessions`]); read by the thread
+    /// that makes the batches.
+    sessions: Arc<AtomicBool>,
 }
 
 /// What the parser makes of up to [`BATCH_ROWS`] records, in file order.
@@ -57,11 +62,17 @@ impl CsvSource {
         };
         let mut parsed = Ahead::start("csv-parse", name, 1, move || parser.next());
         let mut symbols = symbols;
+        let sessions = Arc::new(AtomicBool::new(true));
+        let wanted = Arc::clone(&sessions);
         let make = move || -> Result<Option<CallBatch>, TraceError> {
-            Ok(parsed.next()?.map(|p| calls(p, file, &mut symbols)))
+            let sessions = wanted.load(Ordering::Relaxed);
+            Ok(parsed
+                .next()?
+                .map(|p| calls(p, file, &mut symbols, sessions)))
         };
         CsvSource {
             made: Ahead::start("csv-check", name, 1, make),
+            sessions,
         }
     }
 }
@@ -70,14 +81,19 @@ impl BatchSource for CsvSource {
     fn next_batch(&mut self) -> Result<Option<CallBatch>, TraceError> {
         self.made.next()
     }
+
+    fn skip_sessions(&mut self) {
+        self.sessions.store(false, Ordering::Relaxed);
+    }
 }
 
 /// A record's line, and its table and row there or why it is malformed.
 type Place = (u64, Result<(u32, u32), LineError>);
 
-/// The calls of parsed records as a batch: each row checked, its names interned; the bad ones
-/// listed with the records that are not UTF-8, in file order.
-fn calls(parsed: Parsed, file: u32, symbols: &mut LocalSymbols) -> CallBatch {
+/// The calls of parsed records as a batch: each row checked, its names interned (its session
+/// only when `sessions`); the bad ones listed with the records that are not UTF-8, in file
+/// order.
+fn calls(parsed: Parsed, file: u32, symbols: &mut LocalSymbols, sessions: bool) -> CallBatch {
     let mut tables = Vec::new();
     let places: Vec<Place> = match parsed.rows {
         Rows::Whole(batch, lines) => {
@@ -113,7 +129,7 @@ fn calls(parsed: Parsed, file: u32, symbols: &mut LocalSymbols) -> CallBatch {
                 let ids = [
                     id(&mut last[0], Some(row.server), symbols),
                     id(&mut last[1], row.grant, symbols),
-                    id(&mut last[2], row.session, symbols),
+                    id(&mut last[2], row.session.filter(|_| sessions), symbols),
                     id(&mut last[3], Some(row.tool), symbols),
                 ];
                 cols.push(row.ts, line, ids, row.upstream, row.decision);
@@ -125,6 +141,7 @@ fn calls(parsed: Parsed, file: u32, symbols: &mut LocalSymbols) -> CallBatch {
     skipped.extend(not_utf8);
     let rows = Tables {
         file,
+        sessions,
         lines: cols.line.clone(),
         at,
         tables,
@@ -154,6 +171,8 @@ fn id<'a>(
 /// What a batch of CSV rows leaves out of its columns, read from its tables on demand.
 struct Tables {
     file: u32,
+    /// Whether the session column holds the rows' sessions (not left out).
+    sessions: bool,
     /// Each call's line.
     lines: Vec<u64>,
     /// Each call's table and row there.
@@ -198,7 +217,7 @@ impl BatchRows for Tables {
     fn rest(&self, row: usize) -> Option<RowRest> {
         let (t, r) = self.cell(row);
         // The record's `recorded` is not in the columns but for its decision.
-        (!t.has_recorded(r)).then(|| RowRest {
+        (self.sessions && !t.has_recorded(r)).then(|| RowRest {
             args: self.args(row),
             id: self.id(row),
             latency_ms: self.latency(row),
@@ -492,5 +511,34 @@ mod tests {
         let mut want = BAD.to_vec();
         want.extend([(16, "malformed CSV row"), (17, "invalid UTF-8")]);
         assert_eq!(bad, want);
+    }
+
+    /// With sessions skipped, the column leaves them out, a record built from the batch still
+    /// has its session, and no row is built from the columns (`rest`).
+    #[test]
+    fn sessions_are_left_out_when_nobody_counts_them() {
+        let text = format!("{HEADER}\n{}\n", ROWS.join("\n"));
+        let make = |sessions: bool| {
+            let mut parser = Parser {
+                r: Box::new(Cursor::new(text.clone().into_bytes())),
+                name: "t.csv".into(),
+                header: None,
+                line: 0,
+            };
+            let parsed = parser.next().expect("no I/O error").expect("records");
+            let symbols = Symbols::new();
+            let mut local = LocalSymbols::new(Arc::clone(&symbols));
+            (calls(parsed, 5, &mut local, sessions), symbols)
+        };
+        let (kept, symbols) = make(true);
+        assert_eq!(symbols.opt_name(kept.session[0]).as_deref(), Some("x1"));
+        let (left, _) = make(false);
+        assert_eq!(left.line, kept.line);
+        assert!(left.session.iter().all(|&s| s == NO_SYM));
+        for i in 0..left.len() {
+            assert!(left.rows.rest(i).is_none());
+            assert_eq!(left.rows.record(i).session, kept.rows.record(i).session);
+        }
+        assert_eq!(left.rows.record(0).session.as_deref(), Some("x1"));
     }
 }
