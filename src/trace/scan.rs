@@ -7,7 +7,7 @@
 use serde_json::Value;
 
 use super::Nanos;
-use super::time::{fast_rfc3339, parse_ts_str, parse_ts_value};
+use super::time::{parse_ts_str, parse_ts_value};
 
 /// Nesting the scanner follows inside a line; deeper values go to the general code (whose JSON
 /// parser has a limit of its own).
@@ -215,7 +215,7 @@ impl<'a> Scanner<'a> {
             b'"' => {
                 self.pos += 1;
                 let s = self.plain_str()?;
-                fast_rfc3339(s).or_else(|| parse_ts_str(s).ok()).map(Some)
+                parse_ts_str(s).ok().map(Some)
             }
             b'n' => self.lit(b"null").map(|()| None),
             _ => {

@@ -15,7 +15,7 @@ use serde_json::Value;
 use super::intern::Interner;
 use super::jsonl::{normalise_recorded, parse_decision};
 use super::source::{LineError, UNKNOWN_SERVER};
-use super::time::{fast_rfc3339, kind_of, parse_ts_str};
+use super::time::{kind_of, parse_ts_str};
 use super::{
     Args, CallRecord, Nanos, Origin, RawArgs, Recorded, RecordedDecision, Upstream,
     raw_object_parses,
@@ -208,10 +208,9 @@ impl Batch {
             None => None,
             Some(TsCol::Text(c)) => match c.get(row).filter(|s| !s.is_empty()) {
                 None => None,
-                Some(s) => Some(match fast_rfc3339(s) {
-                    Some(ts) => ts,
-                    None => parse_ts_str(s).map_err(|r| LineError::at("bad timestamp", "ts", r))?,
-                }),
+                Some(s) => {
+                    Some(parse_ts_str(s).map_err(|r| LineError::at("bad timestamp", "ts", r))?)
+                }
             },
             Some(TsCol::Int(c, scale)) => match c.get(row) {
                 None => None,

@@ -43,6 +43,14 @@ pub fn parse_ts_value(v: &Value) -> Result<Nanos, String> {
 
 /// Parse an RFC 3339 string (any offset) or a decimal epoch number written as text.
 pub fn parse_ts_str(s: &str) -> Result<Nanos, String> {
+    match fast_rfc3339(s) {
+        Some(ns) => Ok(ns),
+        None => general_ts_str(s),
+    }
+}
+
+/// [`parse_ts_str`] for the strings [`fast_rfc3339`] leaves out (and, in tests, for all).
+fn general_ts_str(s: &str) -> Result<Nanos, String> {
     let t = s.trim();
     if let Ok(dt) = DateTime::parse_from_rfc3339(t) {
         return dt
@@ -369,6 +377,32 @@ mod tests {
                 .to_rfc3339_opts(SecondsFormat::AutoSi, true);
             prop_assert_eq!(format_ts(ts), chrono);
         }
+
+        /// The fast parser reads what it reads as chrono does, and every timestamp mcpsim
+        /// writes reads back to itself.
+        #[test]
+        fn the_fast_parser_agrees_with_the_general_one(
+            ts in prop_oneof![
+                any::<i64>(),
+                (-4_000_000_000_000_000i64..4_000_000_000_000_000).prop_map(|us| us * 1_000),
+            ],
+            digits in 0usize..=9,
+        ) {
+            let written = format_ts(ts);
+            prop_assert_eq!(parse_ts_str(&written), Ok(ts));
+            // The instant cut to `digits` fraction digits, trailing zeros kept.
+            let seconds = DateTime::<Utc>::from_timestamp_nanos(ts).format("%Y-%m-%dT%H:%M:%S");
+            let fraction = format!("{:09}", ts.rem_euclid(1_000_000_000));
+            let cut = match digits {
+                0 => format!("{seconds}Z"),
+                n => format!("{seconds}.{}Z", &fraction[..n]),
+            };
+            let fast = fast_rfc3339(&cut);
+            if let Some(ns) = fast {
+                prop_assert_eq!(Ok(ns), general_ts_str(&cut));
+            }
+            prop_assert_eq!(parse_ts_str(&cut), general_ts_str(&cut));
+        }
     }
 
     #[test]
@@ -473,7 +507,8 @@ mod tests {
             "1969-12-31T23:59:59.5Z",
             "2000-03-01T00:00:00.1Z",
         ] {
-            assert_eq!(fast_rfc3339(s), parse_ts_str(s).ok(), "{s}");
+            assert_eq!(fast_rfc3339(s), general_ts_str(s).ok(), "{s}");
+            assert_eq!(parse_ts_str(s), general_ts_str(s), "{s}");
         }
     }
 
@@ -489,6 +524,7 @@ mod tests {
             " 2026-08-01T10:00:00Z",
         ] {
             assert_eq!(fast_rfc3339(s), None, "{s}");
+            assert_eq!(parse_ts_str(s), general_ts_str(s), "{s}");
         }
     }
 }
