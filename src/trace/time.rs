@@ -4,6 +4,8 @@
 //! below 1e11 seconds (up to the year 5138), below 1e14 milliseconds, below 1e17
 //! microseconds, otherwise nanoseconds. Present-day instants fall far from every threshold.
 
+use std::cell::Cell;
+
 use chrono::{DateTime, FixedOffset, Utc};
 use serde_json::Value;
 
@@ -283,6 +285,10 @@ pub(crate) fn kind_of(v: &Value) -> &'static str {
 /// `YYYY-MM-DDTHH:MM:SS[.fraction]Z`, the shape mcpsim and most gateways write, parsed without
 /// chrono. Anything else (offsets, lower-case separators, leap seconds…) returns `None` and is
 /// left to the general parser, so results never differ from it.
+///
+/// A trace's calls come minutes apart at most, mostly seconds: each thread keeps the last
+/// minute it read (the first 16 bytes and their instant), and a timestamp in the same minute
+/// reads only its seconds and fraction.
 pub(crate) fn fast_rfc3339(s: &str) -> Option<Nanos> {
     let b = s.as_bytes();
     if b.len() < 20 || b[4] != b'-' || b[7] != b'-' || b[10] != b'T' || b[13] != b':' {
@@ -291,19 +297,41 @@ pub(crate) fn fast_rfc3339(s: &str) -> Option<Nanos> {
     if b[16] != b':' || *b.last()? != b'Z' {
         return None;
     }
-    let num = |r: std::ops::Range<usize>| -> Option<u32> {
-        let mut v = 0u32;
-        for &c in &b[r] {
-            if !c.is_ascii_digit() {
-                return None;
-            }
-            v = v * 10 + u32::from(c - b'0');
+    let key: [u8; 16] = b[..16].try_into().ok()?;
+    let minute = match LAST_MINUTE.get() {
+        (last, ns) if last == key => ns,
+        _ => {
+            let ns = minute_of(b)?;
+            LAST_MINUTE.set((key, ns));
+            ns
         }
-        Some(v)
     };
-    let (year, month, day) = (num(0..4)?, num(5..7)?, num(8..10)?);
-    let (hour, minute, second) = (num(11..13)?, num(14..16)?, num(17..19)?);
-    if !(1..=12).contains(&month) || hour > 23 || minute > 59 || second > 59 {
+    let second = digits(&b[17..19])?;
+    if second > 59 {
+        return None;
+    }
+    let nanos = match &b[19..b.len() - 1] {
+        [] => 0,
+        [b'.', frac @ ..] if (1..=9).contains(&frac.len()) => {
+            digits(frac)? * 10u32.pow(9 - frac.len() as u32)
+        }
+        _ => return None,
+    };
+    minute.checked_add(i64::from(second) * 1_000_000_000 + i64::from(nanos))
+}
+
+thread_local! {
+    /// The minute [`fast_rfc3339`] read last on this thread: its text (`YYYY-MM-DDTHH:MM`) and
+    /// its instant. No timestamp starts with sixteen zero bytes.
+    static LAST_MINUTE: Cell<([u8; 16], Nanos)> = const { Cell::new(([0; 16], 0)) };
+}
+
+/// The instant of the minute a timestamp of [`fast_rfc3339`]'s shape starts with; `None` when
+/// the date or time is not one, or the minute is out of range.
+fn minute_of(b: &[u8]) -> Option<Nanos> {
+    let (year, month, day) = (digits(&b[0..4])?, digits(&b[5..7])?, digits(&b[8..10])?);
+    let (hour, minute) = (digits(&b[11..13])?, digits(&b[14..16])?);
+    if !(1..=12).contains(&month) || hour > 23 || minute > 59 {
         return None;
     }
     let leap = year % 4 == 0 && (year % 100 != 0 || year % 400 == 0);
@@ -324,25 +352,21 @@ pub(crate) fn fast_rfc3339(s: &str) -> Option<Nanos> {
     if day == 0 || day > days_in_month[month as usize - 1] {
         return None;
     }
-    let frac = &b[19..b.len() - 1];
-    let nanos = match frac {
-        [] => 0,
-        [b'.', digits @ ..] if (1..=9).contains(&digits.len()) => {
-            let mut v = 0u32;
-            for &c in digits {
-                if !c.is_ascii_digit() {
-                    return None;
-                }
-                v = v * 10 + u32::from(c - b'0');
-            }
-            v * 10u32.pow(9 - digits.len() as u32)
-        }
-        _ => return None,
-    };
     let days = days_from_civil(i64::from(year), month, day);
-    let secs = days * 86_400 + i64::from(hour * 3600 + minute * 60 + second);
-    secs.checked_mul(1_000_000_000)?
-        .checked_add(i64::from(nanos))
+    (days * 86_400 + i64::from(hour * 3600 + minute * 60)).checked_mul(1_000_000_000)
+}
+
+/// ASCII decimal digits as a number; `None` for any other byte. At most nine digits.
+#[inline]
+fn digits(b: &[u8]) -> Option<u32> {
+    let mut v = 0u32;
+    for &c in b {
+        if !c.is_ascii_digit() {
+            return None;
+        }
+        v = v * 10 + u32::from(c - b'0');
+    }
+    Some(v)
 }
 
 /// (year, month, day) → days since 1970-01-01 (H. Hinnant's `days_from_civil`).
@@ -402,6 +426,39 @@ mod tests {
                 prop_assert_eq!(Ok(ns), general_ts_str(&cut));
             }
             prop_assert_eq!(parse_ts_str(&cut), general_ts_str(&cut));
+        }
+
+        /// Read one after another, as a trace's lines are, timestamps in the same minute as the
+        /// one before (whose minute the fast parser keeps) read as each does alone; so do
+        /// damaged ones in a kept minute.
+        #[test]
+        fn timestamps_in_a_kept_minute_read_as_they_do_alone(
+            start in -2_000_000_000_000i64..8_000_000_000_000,
+            steps in proptest::collection::vec((0i64..150_000, 0usize..=9, 0u8..4), 1..40),
+        ) {
+            let mut ms = start;
+            for (step, digits, damage) in steps {
+                ms += step;
+                let ts = DateTime::<Utc>::from_timestamp_millis(ms).unwrap();
+                let seconds = ts.format("%Y-%m-%dT%H:%M:%S").to_string();
+                let fraction = format!("{:03}000000", ms.rem_euclid(1000));
+                let mut text = match digits {
+                    0 => format!("{seconds}Z"),
+                    n => format!("{seconds}.{}Z", &fraction[..n]),
+                };
+                match damage {
+                    1 => text.replace_range(17..19, "60"),
+                    2 => text.replace_range(18..19, "x"),
+                    _ => {}
+                }
+                if let Some(ns) = fast_rfc3339(&text) {
+                    prop_assert_eq!(Ok(ns), general_ts_str(&text), "{}", text);
+                }
+                prop_assert_eq!(parse_ts_str(&text), general_ts_str(&text), "{}", text);
+                if damage == 0 && digits >= 3 {
+                    prop_assert_eq!(parse_ts_str(&text), Ok(ms * 1_000_000));
+                }
+            }
         }
     }
 
