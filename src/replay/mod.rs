@@ -923,16 +923,20 @@ fn simulate_sets(
         let view = view_of(&call, &args);
         let server = by_server.then(|| call.server());
         for (k, (engines, sim)) in lanes.engines.iter_mut().zip(&mut sims).enumerate() {
-            let mut view = view;
-            if let (true, 0, Some(timeline)) = (counters, k, sim.timeline.as_mut()) {
-                view = by_name(view);
-                observe_limits(engines, &call, &view, timeline);
-            }
+            let named;
+            let view = match (counters, k, sim.timeline.as_mut()) {
+                (true, 0, Some(timeline)) => {
+                    named = by_name(view);
+                    observe_limits(engines, &call, &named, timeline);
+                    &named
+                }
+                _ => &view,
+            };
             let Some(engine) = engines.get(ids.server, call.server()) else {
                 continue;
             };
             let d = &mut sim.d;
-            engine.evaluate_into(&view, d);
+            engine.evaluate_into(view, d);
             engines.name_key(ids.server, d);
             sim.groups.count(ids, |t| t.add(d));
             if let Some(timeline) = sim.timeline.as_mut() {
