@@ -224,7 +224,10 @@ impl RawArgs {
         match found {
             Some(None) => return Some(None),
             Some(Some(range)) => {
-                let value = self.text.get(range).map(serde_json::from_str);
+                let value = self.text.get(range).map(|raw| match simple_value(raw) {
+                    Some(value) => Ok(value),
+                    None => serde_json::from_str(raw),
+                });
                 if let Some(Ok(value)) = value {
                     return Some(Some(value));
                 }
@@ -238,6 +241,21 @@ impl RawArgs {
             .deserialize_map(Find { path, top: true })
             .and_then(|found| de.end().map(|()| found));
         found.ok()
+    }
+}
+
+/// The value a JSON text holds when it is a string without escapes or control characters, or
+/// `true`, `false` or `null`: what [`serde_json`] parses it to, without its parser (rules most
+/// often compare such values). `None` for anything else, parsed by `serde_json` then.
+fn simple_value(raw: &str) -> Option<Value> {
+    match raw.as_bytes() {
+        [b'"', inner @ .., b'"'] if !inner.iter().any(|&c| c == b'\\' || c == b'"' || c < 0x20) => {
+            Some(Value::String(raw[1..raw.len() - 1].to_owned()))
+        }
+        b"true" => Some(Value::Bool(true)),
+        b"false" => Some(Value::Bool(false)),
+        b"null" => Some(Value::Null),
+        _ => None,
     }
 }
 
@@ -688,6 +706,37 @@ mod tests {
                     .prop_map(Node::Object),
             ]
         })
+    }
+
+    /// JSON-ish texts around the shapes [`simple_value`] reads: quoted text with and without
+    /// escapes, quotes and control characters; bare words; near-literals.
+    fn simple_raw() -> impl proptest::strategy::Strategy<Value = String> {
+        use proptest::prelude::*;
+        prop_oneof![
+            "\"[a-zé \"\\\\\u{0}-\u{1f}\u{7f}\u{2028}]{0,8}\"",
+            "[a-z\"\\\\ ]{0,6}",
+            proptest::sample::select(vec!["true", "false", "null", "tru", "nulll", " true", "1"])
+                .prop_map(str::to_owned),
+        ]
+    }
+
+    proptest::proptest! {
+        /// What the value shortcut reads is what serde_json parses, and it reads every string
+        /// without escapes or control characters (so the test cannot pass by reading nothing).
+        #[test]
+        fn simple_values_read_as_serde_json_reads_them(raw in simple_raw()) {
+            let parsed = serde_json::from_str::<Value>(&raw).ok();
+            match simple_value(&raw) {
+                Some(v) => proptest::prop_assert_eq!(Some(v), parsed),
+                None => {
+                    let inner = raw.strip_prefix('"').and_then(|r| r.strip_suffix('"'));
+                    let plain = inner.is_some_and(|i| {
+                        !i.bytes().any(|c| c == b'\\' || c == b'"' || c < 0x20)
+                    });
+                    proptest::prop_assert!(!plain, "{:?} left to serde_json", raw);
+                }
+            }
+        }
     }
 
     proptest::proptest! {
