@@ -55,16 +55,6 @@ pub enum OutputFormat {
     Html,
 }
 
-impl OutputFormat {
-    /// Whether the format writes one row per call rather than a summary.
-    pub fn is_per_call(self) -> bool {
-        matches!(
-            self,
-            OutputFormat::Jsonl | OutputFormat::Csv | OutputFormat::Parquet
-        )
-    }
-}
-
 /// The formats of `sweep` reports.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum SweepFormat {
