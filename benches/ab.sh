@@ -23,13 +23,16 @@ b=${2:?usage: benches/ab.sh [-n PAIRS] "COMMAND A" "COMMAND B"}
 out=$(mktemp)
 trap 'rm -f "$out"' EXIT
 
-# One run: "wall cpu peak-KiB" on stdout.
+# One run: "wall cpu peak-KiB" on stdout. Wall time from the shell's clock (microseconds; GNU
+# time gives hundredths), CPU time (hundredths) and peak memory from GNU time.
 run() {
-    if ! /usr/bin/time -f '%e %U %S %M' -o "$out" bash -c "$1" >/dev/null 2>&1; then
+    local start=$EPOCHREALTIME
+    if ! /usr/bin/time -f '%U %S %M' -o "$out" bash -c "$1" >/dev/null 2>&1; then
         echo "benches/ab.sh: this command failed: $1" >&2
         exit 2
     fi
-    awk '{ printf "%s %.3f %s\n", $1, $2 + $3, $4 }' "$out"
+    local end=$EPOCHREALTIME
+    awk -v s="$start" -v e="$end" '{ printf "%.4f %.3f %s\n", e - s, $1 + $2, $3 }' "$out"
 }
 
 run "$a" >/dev/null
