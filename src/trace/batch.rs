@@ -14,7 +14,8 @@ use std::sync::{Arc, RwLock};
 // Probed once per name per call by every reader thread: Fx hashing for short trusted keys.
 use rustc_hash::FxHashMap as HashMap;
 
-use super::source::LineError;
+use super::scan::word;
+use super::source::{LineError, UNKNOWN_SERVER};
 use super::{Args, CallRecord, Nanos, RecordedDecision, Sym, Upstream};
 
 /// The id of an absent grant or session.
@@ -140,6 +141,141 @@ impl LocalSymbols {
     /// The shared table.
     pub fn shared(&self) -> &Arc<Symbols> {
         &self.shared
+    }
+}
+
+/// The last name seen in one column and its id: consecutive calls often share names, and a
+/// comparison is cheaper than a hash lookup.
+#[derive(Default, Clone, Copy)]
+pub(super) struct Memo<'a> {
+    last: Option<(&'a str, u32)>,
+}
+
+impl<'a> Memo<'a> {
+    #[inline]
+    pub(super) fn id(&mut self, name: &'a str, syms: &mut LocalSymbols) -> u32 {
+        match self.last {
+            Some((n, id)) if same(n, name) => id,
+            _ => {
+                let id = syms.intern(name);
+                self.last = Some((name, id));
+                id
+            }
+        }
+    }
+
+    #[inline]
+    pub(super) fn opt_id(&mut self, name: Option<&'a str>, syms: &mut LocalSymbols) -> u32 {
+        name.map_or(NO_SYM, |n| self.id(n, syms))
+    }
+}
+
+/// The names seen lately in one column, each in a slot picked by a hash of its length and its
+/// first and last eight bytes, with its id. A column of servers, grants or tools draws on a
+/// few dozen names in any order: finding one here costs two loads, a multiplication and a
+/// comparison, where the symbol table hashes the whole name and probes. A name that meets
+/// another in its slot is looked up in the table and takes the slot.
+pub(super) struct Recent<'a> {
+    slots: [Option<(&'a str, u32)>; RECENT],
+}
+
+/// Slots of a [`Recent`] (a power of two).
+const RECENT: usize = 64;
+
+impl Default for Recent<'_> {
+    fn default() -> Self {
+        Recent {
+            slots: [None; RECENT],
+        }
+    }
+}
+
+impl<'a> Recent<'a> {
+    #[inline]
+    pub(super) fn id(&mut self, name: &'a str, syms: &mut LocalSymbols) -> u32 {
+        let slot = &mut self.slots[recent_slot(name.as_bytes())];
+        match *slot {
+            Some((n, id)) if same(n, name) => id,
+            _ => {
+                let id = syms.intern(name);
+                *slot = Some((name, id));
+                id
+            }
+        }
+    }
+
+    #[inline]
+    pub(super) fn opt_id(&mut self, name: Option<&'a str>, syms: &mut LocalSymbols) -> u32 {
+        name.map_or(NO_SYM, |n| self.id(n, syms))
+    }
+}
+
+/// The slot of a name in a [`Recent`].
+#[inline]
+pub(super) fn recent_slot(b: &[u8]) -> usize {
+    let n = b.len();
+    let h = if n >= 8 {
+        word(&b[..8]) ^ word(&b[n - 8..]).rotate_left(32)
+    } else {
+        let mut w = [0u8; 8];
+        w[..n].copy_from_slice(b);
+        u64::from_le_bytes(w)
+    };
+    ((h ^ n as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15) >> (64 - RECENT.trailing_zeros())) as usize
+}
+
+/// String equality, inline for the short names of call records (a call to `memcmp` costs more
+/// than comparing them).
+#[inline]
+fn same(a: &str, b: &str) -> bool {
+    let (a, b) = (a.as_bytes(), b.as_bytes());
+    let n = a.len();
+    if n != b.len() {
+        return false;
+    }
+    match n {
+        // Two or four (possibly overlapping) words cover the whole string.
+        8..=16 => word(&a[..8]) == word(&b[..8]) && word(&a[n - 8..]) == word(&b[n - 8..]),
+        17..=32 => {
+            word(&a[..8]) == word(&b[..8])
+                && word(&a[8..16]) == word(&b[8..16])
+                && word(&a[n - 16..n - 8]) == word(&b[n - 16..n - 8])
+                && word(&a[n - 8..]) == word(&b[n - 8..])
+        }
+        _ => a == b,
+    }
+}
+
+/// The names seen lately in the server, grant and tool columns, and the last session (sessions
+/// are many, and a call's session is most often the one of the call before).
+#[derive(Default)]
+pub(super) struct Memos<'a> {
+    pub(super) server: Recent<'a>,
+    pub(super) grant: Recent<'a>,
+    pub(super) session: Memo<'a>,
+    pub(super) tool: Recent<'a>,
+}
+
+impl<'a> Memos<'a> {
+    /// The server, grant, session (`NO_SYM` unless `sessions`) and tool ids of a row.
+    #[inline]
+    pub(super) fn ids(
+        &mut self,
+        [server, grant, session]: [Option<&'a str>; 3],
+        tool: &'a str,
+        sessions: bool,
+        syms: &mut LocalSymbols,
+    ) -> [u32; 4] {
+        [
+            self.server.id(server.unwrap_or(UNKNOWN_SERVER), syms),
+            self.grant.opt_id(grant, syms),
+            if sessions {
+                self.session.opt_id(session, syms)
+            } else {
+                NO_SYM
+            },
+            self.tool.id(tool, syms),
+        ]
     }
 }
 
@@ -327,6 +463,37 @@ pub trait BatchSource {
 mod tests {
     use super::*;
 
+    /// Names that share a slot of the recent names (thousands of them, in any order, of every
+    /// length around the eight-byte words the slot is picked by) still get their own ids.
+    #[test]
+    fn recent_names_that_meet_in_a_slot_keep_their_own_ids() {
+        let names: Vec<String> = (0..3000u32)
+            .map(|i| {
+                let len = (i % 23) as usize;
+                format!("{}{i}", "n".repeat(len))
+            })
+            .collect();
+        let symbols = Symbols::new();
+        let mut syms = LocalSymbols::new(symbols.clone());
+        let mut recent = Recent::default();
+        let mut collisions = 0;
+        for round in 0..3 {
+            for k in 0..names.len() {
+                // A different order each round.
+                let name = &names[(k * (2 * round + 1) + round) % names.len()];
+                let slot = recent_slot(name.as_bytes());
+                collisions += usize::from(recent.slots[slot].is_some_and(|(n, _)| n != name));
+                let id = recent.id(name, &mut syms);
+                assert_eq!(&*symbols.name(id), name.as_str());
+            }
+        }
+        assert!(
+            collisions > 1000,
+            "{collisions} collisions: the test does not collide"
+        );
+        assert_eq!(symbols.len(), names.len());
+    }
+
     #[test]
     fn ids_are_shared_between_caches_and_names_come_back() {
         let shared = Symbols::new();
@@ -341,5 +508,25 @@ mod tests {
         assert_eq!(&*shared.name(x), "github");
         assert_eq!(shared.opt_name(NO_SYM), None);
         assert_eq!(shared.len(), 2);
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn short_names_compare_as_strings_do(
+            a in "[ab]{0,40}",
+            at in proptest::prelude::any::<proptest::sample::Index>(),
+        ) {
+            // The same length, at most one byte apart.
+            let mut b = a.clone().into_bytes();
+            if !b.is_empty() {
+                let i = at.index(b.len());
+                b[i] = if b[i] == b'a' { b'b' } else { b'a' };
+            }
+            let b = String::from_utf8(b).expect("ASCII");
+            proptest::prop_assert_eq!(same(&a, &b), a == b);
+            proptest::prop_assert!(same(&a, &a.clone()));
+            let longer = format!("{a}a");
+            proptest::prop_assert!(!same(&a, &longer));
+        }
     }
 }

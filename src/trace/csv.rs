@@ -16,7 +16,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use polars::prelude::*;
 
 use super::ahead::Ahead;
-use super::batch::{BatchRows, BatchSource, CallBatch, Columns, LocalSymbols, NO_SYM, RowRest};
+use super::batch::{BatchRows, BatchSource, CallBatch, Columns, LocalSymbols, Memos, RowRest};
 use super::format::UTF8_BOM;
 use super::intern::Interner;
 use super::source::{LineError, MAX_LINE_BYTES, line_too_long};
@@ -117,8 +117,7 @@ fn calls(parsed: Parsed, file: u32, symbols: &mut LocalSymbols, sessions: bool) 
     let mut skipped = Vec::new();
     let mut at = Vec::with_capacity(n);
     let mut not_utf8 = parsed.not_utf8.into_iter().peekable();
-    // Consecutive rows often share names: a comparison is cheaper than a lookup.
-    let mut last: [Option<(&str, u32)>; 4] = [None; 4];
+    let mut memo = Memos::default();
     for (line, place) in places {
         while let Some(bad) = not_utf8.next_if(|(at, _)| *at < line) {
             skipped.push(bad);
@@ -126,12 +125,8 @@ fn calls(parsed: Parsed, file: u32, symbols: &mut LocalSymbols, sessions: bool) 
         let row = place.and_then(|(t, r)| Ok((t, r, tables[t as usize].row(r as usize)?)));
         match row {
             Ok((t, r, row)) => {
-                let ids = [
-                    id(&mut last[0], Some(row.server), symbols),
-                    id(&mut last[1], row.grant, symbols),
-                    id(&mut last[2], row.session.filter(|_| sessions), symbols),
-                    id(&mut last[3], Some(row.tool), symbols),
-                ];
+                let names = [Some(row.server), row.grant, row.session];
+                let ids = memo.ids(names, row.tool, sessions, symbols);
                 cols.push(row.ts, line, ids, row.upstream, row.decision);
                 at.push((t, r));
             }
@@ -147,25 +142,6 @@ fn calls(parsed: Parsed, file: u32, symbols: &mut LocalSymbols, sessions: bool) 
         tables,
     };
     cols.into_batch(file, skipped, Vec::new(), Box::new(rows))
-}
-
-/// The id of `name` (`NO_SYM` when absent), compared first with the `last` one seen.
-fn id<'a>(
-    last: &mut Option<(&'a str, u32)>,
-    name: Option<&'a str>,
-    symbols: &mut LocalSymbols,
-) -> u32 {
-    let Some(name) = name else {
-        return NO_SYM;
-    };
-    match *last {
-        Some((seen, id)) if seen == name => id,
-        _ => {
-            let id = symbols.intern(name);
-            *last = Some((name, id));
-            id
-        }
-    }
 }
 
 /// What a batch of CSV rows leaves out of its columns, read from its tables on demand.
@@ -380,7 +356,7 @@ mod tests {
     use std::sync::Arc;
 
     use super::*;
-    use crate::trace::batch::Symbols;
+    use crate::trace::batch::{NO_SYM, Symbols};
     use crate::trace::source::UNKNOWN_SERVER;
 
     const HEADER: &str = "ts,server,grant,session,tool,args,arg_keys,id,recorded_decision,\

@@ -26,7 +26,7 @@ use std::thread;
 use memmap2::Mmap;
 
 use super::batch::{
-    BatchRows, BatchSource, CallBatch, Columns, LocalSymbols, NO_SYM, RowRest, Symbols,
+    BatchRows, BatchSource, CallBatch, Columns, LocalSymbols, Memos, NO_SYM, RowRest, Symbols,
 };
 use super::format::UTF8_BOM;
 use super::input::open_decoded;
@@ -35,7 +35,7 @@ use super::jsonl::record_from_object;
 use super::jsonrpc::{self, JsonRpc, RpcKind};
 use super::pairing::{Answers, Message, Pair, Pairer, Replies};
 use super::read_stats::ReadStats;
-use super::scan::{Scanner, word};
+use super::scan::Scanner;
 use super::source::{Ctx, LineError, LineTooLong, MAX_LINE_BYTES, UNKNOWN_SERVER, parse_object};
 use super::{Args, CallRecord, Nanos, Origin, RawArgs, RecordedDecision, TraceError, Upstream};
 
@@ -1020,86 +1020,6 @@ impl Worker {
             rpc: JsonRpc::default(),
             scratch: ReadStats::default(),
         }
-    }
-}
-
-/// The last name seen in one column and its id: consecutive calls often share names, and a
-/// comparison is cheaper than a hash lookup.
-#[derive(Default, Clone, Copy)]
-struct Memo<'a> {
-    last: Option<(&'a str, u32)>,
-}
-
-impl<'a> Memo<'a> {
-    #[inline]
-    fn id(&mut self, name: &'a str, syms: &mut LocalSymbols) -> u32 {
-        match self.last {
-            Some((n, id)) if same(n, name) => id,
-            _ => {
-                let id = syms.intern(name);
-                self.last = Some((name, id));
-                id
-            }
-        }
-    }
-
-    #[inline]
-    fn opt_id(&mut self, name: Option<&'a str>, syms: &mut LocalSymbols) -> u32 {
-        name.map_or(super::batch::NO_SYM, |n| self.id(n, syms))
-    }
-}
-
-/// String equality, inline for the short names of call records (a call to `memcmp` costs more
-/// than comparing them).
-#[inline]
-fn same(a: &str, b: &str) -> bool {
-    let (a, b) = (a.as_bytes(), b.as_bytes());
-    let n = a.len();
-    if n != b.len() {
-        return false;
-    }
-    match n {
-        // Two or four (possibly overlapping) words cover the whole string.
-        8..=16 => word(&a[..8]) == word(&b[..8]) && word(&a[n - 8..]) == word(&b[n - 8..]),
-        17..=32 => {
-            word(&a[..8]) == word(&b[..8])
-                && word(&a[8..16]) == word(&b[8..16])
-                && word(&a[n - 16..n - 8]) == word(&b[n - 16..n - 8])
-                && word(&a[n - 8..]) == word(&b[n - 8..])
-        }
-        _ => a == b,
-    }
-}
-
-/// The last names seen in the server, grant, session and tool columns.
-#[derive(Default)]
-struct Memos<'a> {
-    server: Memo<'a>,
-    grant: Memo<'a>,
-    session: Memo<'a>,
-    tool: Memo<'a>,
-}
-
-impl<'a> Memos<'a> {
-    /// The server, grant, session (`NO_SYM` unless `sessions`) and tool ids of a row.
-    #[inline]
-    fn ids(
-        &mut self,
-        [server, grant, session]: [Option<&'a str>; 3],
-        tool: &'a str,
-        sessions: bool,
-        syms: &mut LocalSymbols,
-    ) -> [u32; 4] {
-        [
-            self.server.id(server.unwrap_or(UNKNOWN_SERVER), syms),
-            self.grant.opt_id(grant, syms),
-            if sessions {
-                self.session.opt_id(session, syms)
-            } else {
-                NO_SYM
-            },
-            self.tool.id(tool, syms),
-        ]
     }
 }
 
@@ -2577,26 +2497,6 @@ mod tests {
             prop_assert_eq!(find_special(&bytes, from), naive);
             let any = bytes.iter().any(|&c| c == b'"' || c == b'\\' || c < 0x20);
             prop_assert_eq!(crate::trace::needs_escape(&bytes), any);
-        }
-    }
-
-    proptest! {
-        #[test]
-        fn short_names_compare_as_strings_do(
-            a in "[ab]{0,40}",
-            at in any::<prop::sample::Index>(),
-        ) {
-            // The same length, at most one byte apart.
-            let mut b = a.clone().into_bytes();
-            if !b.is_empty() {
-                let i = at.index(b.len());
-                b[i] = if b[i] == b'a' { b'b' } else { b'a' };
-            }
-            let b = String::from_utf8(b).expect("ASCII");
-            prop_assert_eq!(same(&a, &b), a == b);
-            prop_assert!(same(&a, &a.clone()));
-            let longer = format!("{a}a");
-            prop_assert!(!same(&a, &longer));
         }
     }
 }
