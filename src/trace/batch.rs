@@ -144,32 +144,6 @@ impl LocalSymbols {
     }
 }
 
-/// The last name seen in one column and its id: consecutive calls often share names, and a
-/// comparison is cheaper than a hash lookup.
-#[derive(Default, Clone, Copy)]
-pub(super) struct Memo<'a> {
-    last: Option<(&'a str, u32)>,
-}
-
-impl<'a> Memo<'a> {
-    #[inline]
-    pub(super) fn id(&mut self, name: &'a str, syms: &mut LocalSymbols) -> u32 {
-        match self.last {
-            Some((n, id)) if same(n, name) => id,
-            _ => {
-                let id = syms.intern(name);
-                self.last = Some((name, id));
-                id
-            }
-        }
-    }
-
-    #[inline]
-    pub(super) fn opt_id(&mut self, name: Option<&'a str>, syms: &mut LocalSymbols) -> u32 {
-        name.map_or(NO_SYM, |n| self.id(n, syms))
-    }
-}
-
 /// The names seen lately in one column, each in a slot picked by a hash of its length and its
 /// first and last eight bytes, with its id. A column of servers, grants or tools draws on a
 /// few dozen names in any order: finding one here costs two loads, a multiplication and a
@@ -246,13 +220,14 @@ fn same(a: &str, b: &str) -> bool {
     }
 }
 
-/// The names seen lately in the server, grant and tool columns, and the last session (sessions
-/// are many, and a call's session is most often the one of the call before).
+/// The names seen lately in the server, grant, session and tool columns. (A trace may hold
+/// hundreds of thousands of sessions, but the calls of a stretch of it, a chunk of a reader,
+/// come from a few dozen at a time, interleaved.)
 #[derive(Default)]
 pub(super) struct Memos<'a> {
     pub(super) server: Recent<'a>,
     pub(super) grant: Recent<'a>,
-    pub(super) session: Memo<'a>,
+    pub(super) session: Recent<'a>,
     pub(super) tool: Recent<'a>,
 }
 
