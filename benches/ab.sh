@@ -8,7 +8,7 @@
 #   benches/ab.sh -n 10 "target/release/mcpsim simulate --policy P T" "mcpsim-before simulate --policy P T"
 #
 # A ratio below 1 means A is faster. One untimed run of each comes first (a warm page cache).
-# Needs GNU time (/usr/bin/time).
+# Needs GNU time (/usr/bin/time) and bash 5.
 set -euo pipefail
 
 pairs=6
@@ -19,6 +19,7 @@ fi
 a=${1:?usage: benches/ab.sh [-n PAIRS] "COMMAND A" "COMMAND B"}
 b=${2:?usage: benches/ab.sh [-n PAIRS] "COMMAND A" "COMMAND B"}
 [[ -x /usr/bin/time ]] || { echo "benches/ab.sh: needs GNU time (/usr/bin/time)" >&2; exit 2; }
+[[ -n ${EPOCHREALTIME:-} ]] || { echo "benches/ab.sh: needs bash 5 (EPOCHREALTIME)" >&2; exit 2; }
 
 out=$(mktemp)
 trap 'rm -f "$out"' EXIT

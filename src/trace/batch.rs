@@ -145,10 +145,10 @@ impl LocalSymbols {
 }
 
 /// The names seen lately in one column, each in a slot picked by a hash of its length and its
-/// first and last eight bytes, with its id. A column of servers, grants or tools draws on a
-/// few dozen names in any order: finding one here costs two loads, a multiplication and a
-/// comparison, where the symbol table hashes the whole name and probes. A name that meets
-/// another in its slot is looked up in the table and takes the slot.
+/// first and last eight bytes, with its id. A column of servers, grants, sessions or tools
+/// draws on a few dozen names at a time, in any order: finding one here costs two loads, a
+/// multiplication and a comparison, where the symbol table hashes the whole name and probes. A
+/// name that meets another in its slot is looked up in the table and takes the slot.
 pub(super) struct Recent<'a> {
     slots: [Option<(&'a str, u32)>; RECENT],
 }
