@@ -17,7 +17,7 @@
 
 use std::collections::VecDeque;
 use std::fs::File;
-use std::io::{BufRead, ErrorKind};
+use std::io::{BufRead, ErrorKind, Read};
 use std::path::Path;
 use std::sync::mpsc::{Receiver, SyncSender, sync_channel};
 use std::sync::{Arc, Mutex};
@@ -64,9 +64,9 @@ pub(crate) struct JsonlBatchSource {
     pending: VecDeque<(Arc<ChunkBytes>, Receiver<Parsed>)>,
     /// Whether session ids are wanted.
     sessions: bool,
-    /// A JSON-RPC recording's replies, found by a first read.
-    paired: Option<Paired>,
-    /// Lines the first read found to be replies: the second read passes over them.
+    /// What the chunks dispatched from now on are read as.
+    mode: Mode,
+    /// Lines a first read found to be replies: a second read passes over them.
     skip: Option<Skip>,
 }
 
@@ -84,12 +84,13 @@ struct Skip {
 }
 
 impl Skip {
-    fn new(replies: LineSet, cuts: VecDeque<(u64, u64)>) -> Skip {
+    /// For a read that starts `bytes` into the input, after its first `lines` lines.
+    fn new(replies: LineSet, cuts: VecDeque<(u64, u64)>, (bytes, lines): (u64, u64)) -> Skip {
         Skip {
             replies: Arc::new(replies),
             cuts,
-            bytes: 0,
-            lines: 0,
+            bytes,
+            lines,
         }
     }
 
@@ -137,16 +138,18 @@ impl LineSet {
 enum Mode {
     /// mcpsim's call records.
     Calls,
-    /// An MCP JSON-RPC recording's calls, paired with their replies by a first read.
+    /// An MCP JSON-RPC recording's calls and every line's pairing message, in one read.
+    Rpc,
+    /// An MCP JSON-RPC recording's calls, for a second read ([`RpcSource`]).
     RpcCalls,
-    /// An MCP JSON-RPC recording's messages, for that first read: the pairing keys only.
+    /// An MCP JSON-RPC recording's pairing messages only.
     RpcPairing,
 }
 
 /// A pairing key of a JSON-RPC message: server and session ids, and the id's JSON text.
 type RpcKey = (u32, u32, IdText);
 
-/// A request id's JSON text, short ones kept inline: the first read keys a million messages
+/// A request id's JSON text, short ones kept inline: the pairing keys a million messages
 /// a second by it, and an allocation each cost more than the pairing.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 enum IdText {
@@ -167,22 +170,33 @@ impl From<&str> for IdText {
     }
 }
 
-/// The replies of a recording's calls, from its first read, handed to the batches of the
-/// second read as they come (see [`super::pairing`]).
-struct Paired {
-    answers: Answers,
-    /// The first read's counts, for the stats once the second read ends.
-    counts: Option<(Replies, u64)>,
+/// The pairing of a recording's calls with their replies: under way while the recording is
+/// read, then done.
+enum Pairing {
+    Open(Pairer<RpcKey>),
+    Done(Answers),
 }
 
-impl Paired {
-    /// Give the calls of `parsed` (whose lines count from `base`) their replies.
+impl Pairing {
+    /// How many calls with an id, in request order, are settled (see [`Pairer::settled`]).
+    fn settled(&self) -> usize {
+        match self {
+            Pairing::Open(p) => p.settled(),
+            Pairing::Done(_) => usize::MAX,
+        }
+    }
+
+    /// Give the calls of `parsed` (whose lines count from `base`, all settled) their replies.
     fn attach(&mut self, parsed: &mut Parsed, base: u64) {
         parsed.replies = vec![None; parsed.cols.len()];
         let mut general = parsed.records.iter_mut().peekable();
         for row in 0..parsed.cols.len() {
-            let line = base + parsed.cols.line[row];
-            let Some((latency, outcome)) = self.answers.take((line, 0)) else {
+            let slot = (base + parsed.cols.line[row], 0);
+            let reply = match self {
+                Pairing::Open(p) => p.take(slot),
+                Pairing::Done(a) => a.take(slot),
+            };
+            let Some((latency, outcome)) = reply else {
                 continue;
             };
             let ms = latency as f64 / 1e6;
@@ -194,6 +208,255 @@ impl Paired {
                 rec.latency_ms = Some(ms);
             }
         }
+    }
+}
+
+/// Bytes of chunks an [`RpcSource`] holds back, waiting for replies, before it reads the rest
+/// of the recording twice.
+const HOLD: usize = 32 << 20;
+
+/// An MCP JSON-RPC recording as [`CallBatch`]es, its calls paired with their replies (see
+/// [`super::pairing`]) in one read where replies come soon.
+///
+/// Each chunk is scanned once, for its calls and for every line's pairing message; the
+/// pairing is fed in file order and the chunk is held until each of its calls is settled
+/// (replied to, its id used again, or the file ended), then handed out with its replies.
+/// Replies usually follow their requests within a few lines, so a few chunks are held. When
+/// more than [`HOLD`] bytes wait (a request never answered, or a recording concatenated session
+/// by session), the held chunks are dropped and the read goes on for the pairing only; at the
+/// end, a second read from the first chunk dropped hands out the rest, passing over the lines
+/// found to be replies. So memory stays bounded and the result is the same either way.
+pub(crate) struct RpcSource {
+    path: std::path::PathBuf,
+    name: String,
+    file: u32,
+    symbols: Arc<Symbols>,
+    chunk: usize,
+    hold: usize,
+    read: JsonlBatchSource,
+    stage: Stage,
+    pairing: Pairing,
+    /// Chunks read and not yet handed out, in order.
+    held: VecDeque<Held>,
+    held_bytes: usize,
+    /// Bytes of the chunks read so far.
+    offset: u64,
+    /// The lines found to be replies, and where each chunk read ended (bytes and lines up to
+    /// its end): what a second read needs.
+    replies: LineSet,
+    cuts: VecDeque<(u64, u64)>,
+    /// The pairing's counts, once it is done, until handed to the stats.
+    counts: Option<(Replies, u64)>,
+}
+
+/// Where an [`RpcSource`] stands.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+enum Stage {
+    /// Reading calls and replies at once.
+    One,
+    /// Too much was held: reading on for the pairing only; then a second read from the given
+    /// byte, line.
+    Pairing((u64, u64)),
+    /// The second read.
+    Second,
+    /// The file is read.
+    Done,
+}
+
+/// A chunk read and held until its calls are settled.
+struct Held {
+    parsed: Parsed,
+    bytes: Arc<ChunkBytes>,
+    /// The number of the chunk's first line, and its first byte.
+    base: u64,
+    start: u64,
+    /// Calls with an id up to the chunk's end.
+    calls: usize,
+}
+
+impl RpcSource {
+    /// Read the MCP JSON-RPC recording at `path` (input number `file`, shown as `name`).
+    pub(crate) fn open(
+        path: &Path,
+        name: &str,
+        file: u32,
+        symbols: Arc<Symbols>,
+    ) -> Result<RpcSource, TraceError> {
+        RpcSource::open_in(path, name, file, symbols, CHUNK, HOLD)
+    }
+
+    fn open_in(
+        path: &Path,
+        name: &str,
+        file: u32,
+        symbols: Arc<Symbols>,
+        chunk: usize,
+        hold: usize,
+    ) -> Result<RpcSource, TraceError> {
+        let read =
+            JsonlBatchSource::open_as(path, name, file, Arc::clone(&symbols), Mode::Rpc, chunk)?;
+        Ok(RpcSource {
+            path: path.to_path_buf(),
+            name: name.to_string(),
+            file,
+            symbols,
+            chunk,
+            hold,
+            read,
+            stage: Stage::One,
+            pairing: Pairing::Open(Pairer::new(name)),
+            held: VecDeque::new(),
+            held_bytes: 0,
+            offset: 0,
+            replies: LineSet::default(),
+            cuts: VecDeque::new(),
+            counts: None,
+        })
+    }
+
+    /// Feed the pairing messages of a chunk read (its lines counted from `base`).
+    fn feed(&mut self, parsed: &mut Parsed, len: usize, base: u64) {
+        self.offset += len as u64;
+        self.cuts.push_back((self.offset, base - 1 + parsed.lines));
+        if let Pairing::Open(pairer) = &mut self.pairing {
+            for (line, pair) in parsed.pairs.drain(..) {
+                if matches!(pair, Pair::Reply { .. }) {
+                    self.replies.insert(base + line);
+                }
+                pairer.line(base + line, [pair]);
+            }
+        }
+    }
+
+    /// The end of the file: every call is settled.
+    fn finish(&mut self) {
+        let done = Pairing::Done(Answers::new());
+        if let Pairing::Open(pairer) = std::mem::replace(&mut self.pairing, done) {
+            let (answers, counts, other) = pairer.finish();
+            self.pairing = Pairing::Done(answers);
+            self.counts = Some((counts, other));
+        }
+    }
+
+    /// The first held chunk as a batch, once its calls are settled.
+    fn ready(&mut self) -> Option<CallBatch> {
+        if self.held.front()?.calls > self.pairing.settled() {
+            return None;
+        }
+        let mut h = self.held.pop_front()?;
+        self.held_bytes -= h.bytes.bytes().len();
+        self.pairing.attach(&mut h.parsed, h.base);
+        Some(h.parsed.into_batch(h.bytes, self.file, h.base))
+    }
+
+    /// One step of reading; `false` once nothing is left to read.
+    fn step(&mut self) -> Result<bool, TraceError> {
+        match self.stage {
+            Stage::One if self.held_bytes > self.hold => {
+                // Nothing held is settled (the oldest would have been handed out): read the
+                // rest for the pairing only, then again from the first chunk held.
+                let first = self
+                    .held
+                    .front()
+                    .map_or((self.offset, 0), |h| (h.start, h.base));
+                self.held.clear();
+                self.held_bytes = 0;
+                self.read.mode = Mode::RpcPairing;
+                self.stage = Stage::Pairing(first);
+            }
+            Stage::One => match self.read.next_parsed()? {
+                Some((mut parsed, bytes, base)) => {
+                    let start = self.offset;
+                    self.feed(&mut parsed, bytes.bytes().len(), base);
+                    self.held_bytes += bytes.bytes().len();
+                    let calls = match &self.pairing {
+                        Pairing::Open(p) => p.calls(),
+                        Pairing::Done(_) => 0,
+                    };
+                    self.held.push_back(Held {
+                        parsed,
+                        bytes,
+                        base,
+                        start,
+                        calls,
+                    });
+                }
+                None => {
+                    self.finish();
+                    self.stage = Stage::Done;
+                }
+            },
+            Stage::Pairing((byte, line)) => {
+                while let Some((mut parsed, bytes, base)) = self.read.next_parsed()? {
+                    self.feed(&mut parsed, bytes.bytes().len(), base);
+                }
+                self.finish();
+                let mut read = JsonlBatchSource::open_as(
+                    &self.path,
+                    &self.name,
+                    self.file,
+                    Arc::clone(&self.symbols),
+                    Mode::RpcCalls,
+                    self.chunk,
+                )?;
+                read.sessions = self.read.sessions;
+                read.start_at(byte, line).map_err(|e| read.io_error(e))?;
+                let cuts = std::mem::take(&mut self.cuts);
+                let replies = std::mem::take(&mut self.replies);
+                read.skip = Some(Skip::new(replies, cuts, (byte, line - 1)));
+                self.read = read;
+                self.stage = Stage::Second;
+            }
+            Stage::Second => match self.read.next_parsed()? {
+                Some((parsed, bytes, base)) => {
+                    // Settled: the pairing is done.
+                    self.held_bytes += bytes.bytes().len();
+                    let h = Held {
+                        parsed,
+                        bytes,
+                        base,
+                        start: 0,
+                        calls: 0,
+                    };
+                    self.held.push_back(h);
+                }
+                None => self.stage = Stage::Done,
+            },
+            Stage::Done => return Ok(false),
+        }
+        Ok(true)
+    }
+}
+
+impl BatchSource for RpcSource {
+    fn next_batch(&mut self) -> Result<Option<CallBatch>, TraceError> {
+        loop {
+            while let Some(batch) = self.ready() {
+                // A stretch of blank lines makes no batch.
+                if !batch.is_empty() || !batch.skipped.is_empty() || !batch.ignored.is_empty() {
+                    return Ok(Some(batch));
+                }
+            }
+            if !self.step()? {
+                return Ok(None);
+            }
+        }
+    }
+
+    fn skip_sessions(&mut self) {
+        self.read.skip_sessions();
+    }
+
+    fn take_stats(&mut self) -> Option<ReadStats> {
+        let (replies, other) = self.counts.take()?;
+        let mut stats = ReadStats::default();
+        if other > 0 {
+            stats
+                .ignored
+                .insert("reply to another request".into(), other);
+        }
+        stats.replies = Some(replies);
+        Some(stats)
     }
 }
 
@@ -223,6 +486,7 @@ impl Input {
 }
 
 struct Job {
+    mode: Mode,
     bytes: Arc<ChunkBytes>,
     /// Whether the chunk starts the input (its first line is line 1).
     first: bool,
@@ -243,57 +507,6 @@ impl JsonlBatchSource {
         symbols: Arc<Symbols>,
     ) -> Result<JsonlBatchSource, TraceError> {
         JsonlBatchSource::open_as(path, name, file, symbols, Mode::Calls, CHUNK)
-    }
-
-    /// Read the MCP JSON-RPC recording at `path` (input number `file`, shown as `name`): a
-    /// first read pairs every `tools/call` request with its reply (see [`super::pairing`]),
-    /// and the source then reads the file again for its calls.
-    pub(crate) fn open_jsonrpc(
-        path: &Path,
-        name: &str,
-        file: u32,
-        symbols: Arc<Symbols>,
-    ) -> Result<JsonlBatchSource, TraceError> {
-        JsonlBatchSource::open_jsonrpc_in(path, name, file, symbols, CHUNK)
-    }
-
-    fn open_jsonrpc_in(
-        path: &Path,
-        name: &str,
-        file: u32,
-        symbols: Arc<Symbols>,
-        chunk: usize,
-    ) -> Result<JsonlBatchSource, TraceError> {
-        let mut first = JsonlBatchSource::open_as(
-            path,
-            name,
-            file,
-            Arc::clone(&symbols),
-            Mode::RpcPairing,
-            chunk,
-        )?;
-        let mut pairer = Pairer::new(name);
-        let mut replies = LineSet::default();
-        let (mut cuts, mut end) = (VecDeque::new(), 0u64);
-        while let Some((parsed, bytes, base)) = first.next_parsed()? {
-            end += bytes.bytes().len() as u64;
-            cuts.push_back((end, base - 1 + parsed.lines));
-            for (line, pair) in parsed.pairs {
-                // A reply gives the second read nothing to report or hand out.
-                if matches!(pair, Pair::Reply { .. }) {
-                    replies.insert(base + line);
-                }
-                pairer.line(base + line, [pair]);
-            }
-        }
-        let (answers, counts, other) = pairer.finish();
-        let mut src = JsonlBatchSource::open_as(path, name, file, symbols, Mode::RpcCalls, chunk)?;
-        src.paired = Some(Paired {
-            answers,
-            counts: Some((counts, other)),
-        });
-        src.skip = Some(Skip::new(replies, cuts));
-        Ok(src)
     }
 
     fn open_as(
@@ -384,7 +597,7 @@ impl JsonlBatchSource {
                 .name("jsonl-scan".into())
                 .spawn(move || {
                     super::priority::defer_to_replay();
-                    worker(&jobs, file, symbols, mode)
+                    worker(&jobs, file, symbols)
                 });
         }
         JsonlBatchSource {
@@ -397,9 +610,31 @@ impl JsonlBatchSource {
             jobs: Some(job_tx),
             pending: VecDeque::with_capacity(IN_FLIGHT),
             sessions: true,
-            paired: None,
+            mode,
             skip: None,
         }
+    }
+
+    /// Start reading `byte` bytes into the input, at its line number `line`: a chunk boundary
+    /// of an earlier read. A stream is read up to there.
+    fn start_at(&mut self, byte: u64, line: u64) -> Result<(), std::io::Error> {
+        if byte > 0 {
+            self.at_start = false;
+        }
+        self.next_line = line;
+        match &mut self.input {
+            Input::Mapped { map, pos } => *pos = (byte as usize).min(map.len()),
+            Input::Stream { r, .. } => {
+                let passed = std::io::copy(&mut r.by_ref().take(byte), &mut std::io::sink())?;
+                if passed < byte {
+                    return Err(std::io::Error::new(
+                        ErrorKind::UnexpectedEof,
+                        "the file got shorter between two reads",
+                    ));
+                }
+            }
+        }
+        Ok(())
     }
 
     /// Smaller chunks, so tests cross chunk boundaries with little data.
@@ -520,6 +755,7 @@ impl JsonlBatchSource {
             let skip = self.skip.as_mut().map(|s| s.chunk(bytes.bytes()));
             let (reply, rx) = sync_channel(1);
             let job = Job {
+                mode: self.mode,
                 bytes: Arc::clone(&bytes),
                 first: std::mem::replace(&mut self.at_start, false),
                 sessions: self.sessions,
@@ -561,10 +797,7 @@ impl JsonlBatchSource {
 
 impl BatchSource for JsonlBatchSource {
     fn next_batch(&mut self) -> Result<Option<CallBatch>, TraceError> {
-        while let Some((mut parsed, bytes, base)) = self.next_parsed()? {
-            if let Some(paired) = &mut self.paired {
-                paired.attach(&mut parsed, base);
-            }
+        while let Some((parsed, bytes, base)) = self.next_parsed()? {
             let batch = parsed.into_batch(bytes, self.file, base);
             // A stretch of blank lines makes no batch.
             if !batch.is_empty() || !batch.skipped.is_empty() || !batch.ignored.is_empty() {
@@ -576,18 +809,6 @@ impl BatchSource for JsonlBatchSource {
 
     fn skip_sessions(&mut self) {
         self.sessions = false;
-    }
-
-    fn take_stats(&mut self) -> Option<ReadStats> {
-        let (replies, other) = self.paired.as_mut()?.counts.take()?;
-        let mut stats = ReadStats::default();
-        if other > 0 {
-            stats
-                .ignored
-                .insert("reply to another request".into(), other);
-        }
-        stats.replies = Some(replies);
-        Some(stats)
     }
 }
 
@@ -711,9 +932,10 @@ struct Parsed {
     /// Lines that are not calls and not bad (JSON-RPC: other methods), by kind.
     ignored: Vec<String>,
     /// JSON-RPC: per row, how the call ended and its latency, from its reply (set by
-    /// [`Paired::attach`]).
+    /// [`Pairing::attach`]).
     replies: Vec<Option<(Upstream, f64)>>,
-    /// JSON-RPC's first read: the pairing message of each line that has one.
+    /// JSON-RPC: the pairing message of each line that has one (unless read for the calls
+    /// only).
     pairs: Vec<(u64, Pair<RpcKey>)>,
     /// Whether the lines are JSON-RPC messages.
     rpc: bool,
@@ -980,8 +1202,8 @@ fn general(text: &str, origin: Origin, names: &mut Interner) -> Result<CallRecor
     parse_object(text).and_then(|obj| record_from_object(&obj, origin, names))
 }
 
-fn worker(jobs: &Mutex<Receiver<Job>>, file: u32, symbols: Arc<Symbols>, mode: Mode) {
-    let mut st = Worker::new(file, mode, symbols);
+fn worker(jobs: &Mutex<Receiver<Job>>, file: u32, symbols: Arc<Symbols>) {
+    let mut st = Worker::new(file, symbols);
     loop {
         let job = match jobs.lock() {
             Ok(rx) => rx.recv(),
@@ -990,7 +1212,14 @@ fn worker(jobs: &Mutex<Receiver<Job>>, file: u32, symbols: Arc<Symbols>, mode: M
         let Ok(job) = job else { return };
         job.bytes.populate();
         let skip = job.skip.as_ref().map(|(set, first)| (&**set, *first));
-        let parsed = parse_chunk(job.bytes.bytes(), job.first, job.sessions, skip, &mut st);
+        let parsed = parse_chunk(
+            job.bytes.bytes(),
+            job.mode,
+            job.first,
+            job.sessions,
+            skip,
+            &mut st,
+        );
         drop(job.bytes);
         // The consumer may have stopped reading; then nobody needs the result.
         let _ = job.reply.send(parsed);
@@ -1000,7 +1229,6 @@ fn worker(jobs: &Mutex<Receiver<Job>>, file: u32, symbols: Arc<Symbols>, mode: M
 /// What a worker keeps from chunk to chunk.
 struct Worker {
     file: u32,
-    mode: Mode,
     syms: LocalSymbols,
     /// The general code's names.
     names: Interner,
@@ -1011,10 +1239,9 @@ struct Worker {
 }
 
 impl Worker {
-    fn new(file: u32, mode: Mode, symbols: Arc<Symbols>) -> Worker {
+    fn new(file: u32, symbols: Arc<Symbols>) -> Worker {
         Worker {
             file,
-            mode,
             syms: LocalSymbols::new(symbols),
             names: Interner::default(),
             rpc: JsonRpc::default(),
@@ -1028,6 +1255,7 @@ impl Worker {
 /// Lines numbered (from 1) in `skip` are passed over.
 fn parse_chunk(
     bytes: &[u8],
+    mode: Mode,
     first: bool,
     sessions: bool,
     skip: Option<(&LineSet, u64)>,
@@ -1035,7 +1263,7 @@ fn parse_chunk(
 ) -> Parsed {
     let mut out = Parsed::with_capacity((bytes.len() / 160 + 1).min(1 << 14));
     out.sessions = sessions;
-    out.rpc = st.mode != Mode::Calls;
+    out.rpc = mode != Mode::Calls;
     // One validation for the whole chunk; lines split at newlines stay valid. Only when the
     // chunk holds invalid UTF-8 is every line checked on its own, for the error.
     let whole = simdutf8::basic::from_utf8(bytes).ok();
@@ -1066,10 +1294,9 @@ fn parse_chunk(
                 }),
             };
             let at = Located { line, from, stop };
-            match st.mode {
+            match mode {
                 Mode::Calls => call_line(&mut out, &mut memo, st, at, text),
-                Mode::RpcCalls => rpc_call_line(&mut out, &mut memo, st, at, text),
-                Mode::RpcPairing => rpc_pair_line(&mut out, &mut memo, st, at, text),
+                rpc => rpc_line(&mut out, &mut memo, st, rpc, at, text),
             }
         }
         line += 1;
@@ -1142,124 +1369,121 @@ fn call_line<'a>(
     }
 }
 
-/// One line of a JSON-RPC recording, for its call (the second read).
-fn rpc_call_line<'a>(
+/// One line of a JSON-RPC recording: its call and what makes it bad or ignored (unless
+/// `mode` is [`Mode::RpcPairing`]), and its pairing message (unless [`Mode::RpcCalls`]). A
+/// read for the pairing only leaves bad lines to the read that hands out the calls.
+fn rpc_line<'a>(
     out: &mut Parsed,
     memo: &mut Memos<'a>,
     st: &mut Worker,
+    mode: Mode,
     at: Located,
     text: Result<&'a str, LineError>,
 ) {
-    let syms = &mut st.syms;
-    match text.map(|t| (t, jsonrpc::scan_line(t))) {
-        Ok((t, Some(l))) => match l.kind {
-            RpcKind::Call { tool, args } => {
-                let ids = memo.ids([l.server, l.grant, l.session], tool, out.sessions, syms);
-                out.row(
-                    l.ts,
-                    at.line,
-                    ids,
-                    None,
-                    None,
-                    (at.from, at.stop),
-                    at.in_chunk(args),
-                    &t[l.id.0..l.id.1],
-                    (0, 0),
-                );
-            }
-            RpcKind::Other { method } => out.ignored.push(format!("method {method}")),
-            RpcKind::Reply(_) => {}
-        },
-        Ok((t, None)) => {
-            let origin = Origin {
-                file: st.file,
-                line: at.line,
-            };
-            let mut cx = Ctx {
-                stats: &mut st.scratch,
-                strict: false,
-                file: "",
-            };
-            match parse_object(t).and_then(|o| st.rpc.object(&o, origin, false, &mut cx)) {
-                Ok(Message::Call { rec, .. }) => {
-                    out.general_row(at.line, (at.from, at.stop), *rec, syms);
-                }
-                Ok(_) => {}
-                Err(e) => out.skipped.push((at.line, e)),
-            }
-            for (kind, n) in std::mem::take(&mut st.scratch.ignored) {
-                out.ignored.extend((0..n).map(|_| kind.clone()));
-            }
-        }
-        Err(e) => out.skipped.push((at.line, e)),
-    }
-}
-
-/// One line of a JSON-RPC recording, for its pairing message (the first read). Bad lines are
-/// the second read's to report.
-fn rpc_pair_line<'a>(
-    out: &mut Parsed,
-    memo: &mut Memos<'a>,
-    st: &mut Worker,
-    at: Located,
-    text: Result<&'a str, LineError>,
-) {
-    let Ok(text) = text else { return };
-    let syms = &mut st.syms;
-    let pair = match jsonrpc::scan_line(text) {
-        Some(l) => {
-            let server = memo.server.id(l.server.unwrap_or(UNKNOWN_SERVER), syms);
-            let session = memo.session.opt_id(l.session, syms);
-            let key = || -> RpcKey { (server, session, text[l.id.0..l.id.1].into()) };
-            let has_id = l.id != (0, 0);
-            match l.kind {
-                RpcKind::Call { .. } => Pair::Call(has_id.then(key), l.ts),
-                RpcKind::Other { .. } if has_id => Pair::Request(key()),
-                RpcKind::Other { .. } => return,
-                RpcKind::Reply(outcome) => Pair::Reply {
-                    key: key(),
-                    ts: l.ts,
-                    outcome,
-                },
-            }
-        }
-        None => {
-            let origin = Origin {
-                file: st.file,
-                line: at.line,
-            };
-            let mut cx = Ctx {
-                stats: &mut st.scratch,
-                strict: false,
-                file: "",
-            };
-            let msg = parse_object(text).and_then(|o| st.rpc.object(&o, origin, true, &mut cx));
-            st.scratch = ReadStats::default();
-            let Ok(msg) = msg else { return };
-            let mut key = |(server, session, id): jsonrpc::Key| -> RpcKey {
-                (
-                    syms.intern(&server),
-                    syms.intern_opt(session.as_deref()),
-                    id.as_str().into(),
-                )
-            };
-            match Pair::from(msg) {
-                Pair::Call(k, ts) => Pair::Call(k.map(&mut key), ts),
-                Pair::Request(k) => Pair::Request(key(k)),
-                Pair::Reply {
-                    key: k,
-                    ts,
-                    outcome,
-                } => Pair::Reply {
-                    key: key(k),
-                    ts,
-                    outcome,
-                },
-                Pair::Other => return,
-            }
-        }
+    let (calls, pairs) = (mode != Mode::RpcPairing, mode != Mode::RpcCalls);
+    let text = match text {
+        Ok(text) => text,
+        Err(e) if calls => return out.skipped.push((at.line, e)),
+        Err(_) => return,
     };
-    out.pairs.push((at.line, pair));
+    let syms = &mut st.syms;
+    if let Some(l) = jsonrpc::scan_line(text) {
+        let mut ids = None;
+        if calls {
+            match l.kind {
+                RpcKind::Call { tool, args } => {
+                    let row = memo.ids([l.server, l.grant, l.session], tool, out.sessions, syms);
+                    ids = Some(row);
+                    out.row(
+                        l.ts,
+                        at.line,
+                        row,
+                        None,
+                        None,
+                        (at.from, at.stop),
+                        at.in_chunk(args),
+                        &text[l.id.0..l.id.1],
+                        (0, 0),
+                    );
+                }
+                RpcKind::Other { method } => out.ignored.push(format!("method {method}")),
+                RpcKind::Reply(_) => {}
+            }
+        }
+        if !pairs {
+            return;
+        }
+        let server = match ids {
+            Some(row) => row[0],
+            None => memo.server.id(l.server.unwrap_or(UNKNOWN_SERVER), syms),
+        };
+        let session = match ids {
+            Some(row) if out.sessions => row[2],
+            _ => memo.session.opt_id(l.session, syms),
+        };
+        let key = || -> RpcKey { (server, session, text[l.id.0..l.id.1].into()) };
+        let has_id = l.id != (0, 0);
+        let pair = match l.kind {
+            RpcKind::Call { .. } => Pair::Call(has_id.then(key), l.ts),
+            RpcKind::Other { .. } if has_id => Pair::Request(key()),
+            RpcKind::Other { .. } => return,
+            RpcKind::Reply(outcome) => Pair::Reply {
+                key: key(),
+                ts: l.ts,
+                outcome,
+            },
+        };
+        out.pairs.push((at.line, pair));
+        return;
+    }
+    let origin = Origin {
+        file: st.file,
+        line: at.line,
+    };
+    let mut cx = Ctx {
+        stats: &mut st.scratch,
+        strict: false,
+        file: "",
+    };
+    let msg = parse_object(text).and_then(|o| st.rpc.object(&o, origin, !calls, &mut cx));
+    for (kind, n) in std::mem::take(&mut st.scratch.ignored) {
+        if calls {
+            out.ignored.extend((0..n).map(|_| kind.clone()));
+        }
+    }
+    st.scratch = ReadStats::default();
+    let msg = match msg {
+        Ok(msg) => msg,
+        Err(e) if calls => return out.skipped.push((at.line, e)),
+        Err(_) => return,
+    };
+    if pairs {
+        let mut key = |(server, session, id): &jsonrpc::Key| -> RpcKey {
+            (
+                syms.intern(server),
+                syms.intern_opt(session.as_deref()),
+                id.as_str().into(),
+            )
+        };
+        let pair = match &msg {
+            Message::Call { key: k, rec } => Some(Pair::Call(k.as_ref().map(&mut key), rec.ts)),
+            Message::Request(k) => Some(Pair::Request(key(k))),
+            &Message::Reply {
+                key: ref k,
+                ts,
+                outcome,
+            } => Some(Pair::Reply {
+                key: key(k),
+                ts,
+                outcome,
+            }),
+            Message::Other => None,
+        };
+        out.pairs.extend(pair.map(|p| (at.line, p)));
+    }
+    if let (true, Message::Call { rec, .. }) = (calls, msg) {
+        out.general_row(at.line, (at.from, at.stop), *rec, syms);
+    }
 }
 
 /// What the scanner read from a line it takes.
@@ -1625,7 +1849,7 @@ mod tests {
         (records, bad, stats)
     }
 
-    fn drain(src: &mut JsonlBatchSource) -> Vec<CallBatch> {
+    fn drain(src: &mut dyn BatchSource) -> Vec<CallBatch> {
         let mut out = Vec::new();
         while let Some(batch) = src.next_batch().expect("no I/O error") {
             out.push(batch);
@@ -1956,7 +2180,7 @@ mod tests {
                 })
                 .collect();
             for second_read in 0..1u32 << newlines.len() {
-                let mut skip = Skip::new(LineSet::default(), VecDeque::clone(&cuts));
+                let mut skip = Skip::new(LineSet::default(), VecDeque::clone(&cuts), (0, 0));
                 let mut start = 0;
                 for end in cut(second_read) {
                     let (_, first) = skip.chunk(&text[start..end]);
@@ -2087,8 +2311,15 @@ mod tests {
     }
 
     /// The records and statistics of the column reader on `text` (from a file, mapped or
-    /// gzip-compressed), as [`rpc_reference`] gives them.
-    fn rpc_read(text: &[u8], chunk: usize, gzip: bool, sessions: bool) -> (Vec<String>, ReadStats) {
+    /// gzip-compressed, holding at most `hold` bytes for replies), as [`rpc_reference`] gives
+    /// them.
+    fn rpc_read(
+        text: &[u8],
+        chunk: usize,
+        hold: usize,
+        gzip: bool,
+        sessions: bool,
+    ) -> (Vec<String>, ReadStats, bool) {
         let mut f = tempfile::NamedTempFile::new().expect("temp file");
         if gzip {
             let mut enc = flate2::write::GzEncoder::new(&mut f, flate2::Compression::fast());
@@ -2100,8 +2331,7 @@ mod tests {
         f.flush().expect("write");
         let symbols = Symbols::new();
         let mut src =
-            JsonlBatchSource::open_jsonrpc_in(f.path(), "t", 3, Arc::clone(&symbols), chunk)
-                .expect("opens");
+            RpcSource::open_in(f.path(), "t", 3, Arc::clone(&symbols), chunk, hold).expect("opens");
         if !sessions {
             src.skip_sessions();
         }
@@ -2149,26 +2379,47 @@ mod tests {
         if let Some(more) = src.take_stats() {
             stats.absorb(more);
         }
-        (records, stats)
+        let twice = src.read.mode == Mode::RpcCalls;
+        (records, stats, twice)
     }
 
     fn check_rpc(text: &[u8], what: &str) {
         let want = rpc_reference(text);
-        for (chunk, gzip) in [(CHUNK, false), (1, false), (97, false), (500, true)] {
-            let got = rpc_read(text, chunk, gzip, true);
-            assert_eq!(got.0, want.0, "{what}: records, chunks of {chunk}");
+        // Read once (nothing held for long, or a large file in one chunk), read twice from the
+        // start (nothing may be held), and read twice from some way in.
+        for (chunk, hold, gzip) in [
+            (CHUNK, HOLD, false),
+            (1, HOLD, false),
+            (97, HOLD, false),
+            (500, HOLD, true),
+            (CHUNK, 0, false),
+            (97, 0, false),
+            (97, 3_000, false),
+            (500, 0, true),
+            (500, 3_000, true),
+        ] {
+            let got = rpc_read(text, chunk, hold, gzip, true);
+            let how = format!("chunks of {chunk}, holding {hold}, gzip {gzip}");
+            match hold {
+                HOLD => assert!(!got.2, "{what}: read twice, {how}"),
+                0 => assert!(got.2, "{what}: read once, {how}"),
+                _ => {}
+            }
+            assert_eq!(got.0, want.0, "{what}: records, {how}");
             assert_eq!(
                 format!("{:?}", got.1),
                 format!("{:?}", want.1),
-                "{what}: stats"
+                "{what}: stats, {how}"
             );
         }
         // Without sessions, records still have theirs.
-        assert_eq!(
-            rpc_read(text, 200, false, false).0,
-            want.0,
-            "{what}: no sessions"
-        );
+        for hold in [HOLD, 0] {
+            assert_eq!(
+                rpc_read(text, 200, hold, false, false).0,
+                want.0,
+                "{what}: no sessions, holding {hold}"
+            );
+        }
     }
 
     #[test]
@@ -2221,10 +2472,11 @@ mod tests {
         let text = generated(2_000, 1);
         let parsed = parse_chunk(
             &text,
+            Mode::Calls,
             true,
             true,
             None,
-            &mut Worker::new(0, Mode::Calls, Symbols::new()),
+            &mut Worker::new(0, Symbols::new()),
         );
         assert_eq!(parsed.cols.len(), 2_000);
         assert!(parsed.records.is_empty() && parsed.skipped.is_empty());
@@ -2277,10 +2529,11 @@ mod tests {
         crate::trace::write_jsonl(&records, &mut text).expect("written");
         let parsed = parse_chunk(
             &text,
+            Mode::Calls,
             true,
             true,
             None,
-            &mut Worker::new(0, Mode::Calls, Symbols::new()),
+            &mut Worker::new(0, Symbols::new()),
         );
         assert_eq!(parsed.cols.len(), 300);
         assert!(parsed.records.is_empty() && parsed.skipped.is_empty());

@@ -38,7 +38,7 @@ use super::csv::CsvSource;
 use super::format::detect;
 use super::input::{Spool, open_decoded, peek_head};
 use super::intercept_log::InterceptSource;
-use super::jsonl_batch::JsonlBatchSource;
+use super::jsonl_batch::{JsonlBatchSource, RpcSource};
 use super::opencode::OpenCodeSource;
 use super::otel::OtelSource;
 use super::pairing::PairedSource;
@@ -666,9 +666,7 @@ fn open_batches(
             )?));
         }
         Format::JsonRpc => {
-            return Ok(Box::new(JsonlBatchSource::open_jsonrpc(
-                path, name, file, shared,
-            )?));
+            return Ok(Box::new(RpcSource::open(path, name, file, shared)?));
         }
         _ => {}
     }

@@ -1,13 +1,15 @@
 //! Pairing requests with their replies to fill `upstream` and `latency_ms`.
 //!
-//! Recordings with replies (MCP JSON-RPC, Claude Desktop logs) are read twice. The first read
-//! pairs every `tools/call` request with its reply strictly by key — what the format names a
-//! request by, such as (server, session, id) — however many lines apart they are and whatever
+//! Recordings with replies (Claude Desktop logs, agent transcripts) are read twice. The first
+//! read pairs every `tools/call` request with its reply strictly by key — what the format names
+//! a request by, such as (server, session, id) — however many lines apart they are and whatever
 //! their timestamps say. It keeps the keys (and times) of the requests still waiting and, for
 //! each call with an id, its place, its latency and how it ended ([`Answers`], about six bytes
 //! a call). The second read hands out the calls in file order with their reply attached. So
 //! memory never holds calls waiting for a reply, and a recording concatenated session by
-//! session pairs as well as one written in time order.
+//! session pairs as well as one written in time order. MCP JSON-RPC recordings are paired by
+//! the same [`Pairer`] as they are read, their calls held back until settled, and read twice
+//! only when too many wait (see [`super::jsonl_batch::RpcSource`]).
 //!
 //! A request whose key is used again before a reply came, or that has no reply by the end of
 //! the file, is a request without a reply; a reply whose key no request waits for is a reply
@@ -187,8 +189,10 @@ impl<T: Copy> Blocks<T> {
 /// minutes) is kept whole in a map beside.
 pub(crate) struct Answers {
     slots: Blocks<u8>,
-    /// The slot of the last call pushed, and while reading, of the last call read.
+    /// The slot of the last call pushed.
     last: Slot,
+    /// The slot of the last call read.
+    read: Slot,
     low: Blocks<u32>,
     /// The outcome ([`Answers::code`], 0 for no reply) in bits 0–1, latency bits 32–37 in 2–7.
     high: Blocks<u8>,
@@ -204,10 +208,11 @@ pub(crate) struct Answers {
 const LONG_LATENCY: u64 = (1 << 38) - 1;
 
 impl Answers {
-    fn new() -> Answers {
+    pub(crate) fn new() -> Answers {
         Answers {
             slots: Blocks::new(),
             last: (0, 0),
+            read: (0, 0),
             low: Blocks::new(),
             high: Blocks::new(),
             long: HashMap::default(),
@@ -290,13 +295,13 @@ impl Answers {
             return None;
         }
         let head = self.varint()?;
-        let line = self.last.0 + (head >> 1);
+        let line = self.read.0 + (head >> 1);
         let place = if head & 1 == 1 {
             self.varint()? as u32
         } else {
             0
         };
-        self.last = (line, place);
+        self.read = (line, place);
         let (low, high) = (self.low.next()?, self.high.next()?);
         let mut latency = u64::from(high >> 2) << 32 | u64::from(low);
         if latency == LONG_LATENCY {
@@ -309,17 +314,24 @@ impl Answers {
             2 => Some(Upstream::ToolError),
             _ => Some(Upstream::Error),
         };
-        Some((self.last, outcome.map(|o| (latency, o))))
+        Some((self.read, outcome.map(|o| (latency, o))))
     }
 
     /// The reply of the call at `slot` (its latency in nanoseconds, and how the call ended):
     /// calls are asked for in slot order, and the calls before `slot` that were not asked for
     /// are passed over.
     pub(crate) fn take(&mut self, slot: Slot) -> Option<(u64, Upstream)> {
+        self.take_settled(slot, self.len)
+    }
+
+    /// [`Answers::take`] reading no further than the first `settled` calls: those after may
+    /// still get their reply.
+    fn take_settled(&mut self, slot: Slot, settled: usize) -> Option<(u64, Upstream)> {
         loop {
             let (at, reply) = match self.peeked.take() {
                 Some(p) => p,
-                None => self.next_call()?,
+                None if self.next < settled => self.next_call()?,
+                None => return None,
             };
             match at.cmp(&slot) {
                 std::cmp::Ordering::Less => continue,
@@ -367,10 +379,14 @@ enum Waiting {
     Other,
 }
 
-/// The first read's pairing, fed the messages of a file line by line in file order.
-pub(crate) struct Pairer<'n, K> {
-    name: &'n str,
+/// The pairing, fed the messages of a file line by line in file order.
+pub(crate) struct Pairer<K> {
+    name: String,
     waiting: HashMap<K, Waiting>,
+    /// From call number `open_from` on, whether each call still waits for its reply: a reply,
+    /// its id used again or the end of the file settles it.
+    open: VecDeque<bool>,
+    open_from: usize,
     /// Every call with an id, in request order: replies are filled in where they belong, so
     /// the answers come out in request order without a sort (replies arrive in their own
     /// order, and sorting a million of them took a tenth of a second between the two reads).
@@ -380,12 +396,14 @@ pub(crate) struct Pairer<'n, K> {
     other_replies: u64,
 }
 
-impl<'n, K: Eq + Hash> Pairer<'n, K> {
+impl<K: Eq + Hash> Pairer<K> {
     /// Pairing for the file shown as `name`.
-    pub(crate) fn new(name: &'n str) -> Pairer<'n, K> {
+    pub(crate) fn new(name: &str) -> Pairer<K> {
         Pairer {
-            name,
+            name: name.to_string(),
             waiting: HashMap::default(),
+            open: VecDeque::new(),
+            open_from: 0,
             asked: Answers::new(),
             counts: Replies::default(),
             unanswered: Vec::new(),
@@ -395,10 +413,40 @@ impl<'n, K: Eq + Hash> Pairer<'n, K> {
 
     fn example(&self, line: u64, reason: String) -> Skipped {
         Skipped {
-            file: self.name.to_string(),
+            file: self.name.clone(),
             line,
             reason,
         }
+    }
+
+    /// Call number `i` has its reply, or will never have one.
+    fn settle(&mut self, i: usize) {
+        if let Some(open) = i
+            .checked_sub(self.open_from)
+            .and_then(|i| self.open.get_mut(i))
+        {
+            *open = false;
+        }
+        while self.open.front() == Some(&false) {
+            self.open.pop_front();
+            self.open_from += 1;
+        }
+    }
+
+    /// How many calls with an id the lines so far asked.
+    pub(crate) fn calls(&self) -> usize {
+        self.asked.len
+    }
+
+    /// How many calls with an id, counted in request order, are settled: each one before
+    /// this number has its reply or will never have one.
+    pub(crate) fn settled(&self) -> usize {
+        self.open_from
+    }
+
+    /// [`Answers::take`] while lines are still fed: only settled calls are read.
+    pub(crate) fn take(&mut self, slot: Slot) -> Option<(u64, Upstream)> {
+        self.asked.take_settled(slot, self.open_from)
     }
 
     /// The messages of line `line`, in line order.
@@ -409,6 +457,7 @@ impl<'n, K: Eq + Hash> Pairer<'n, K> {
                 Pair::Call(Some(key), ts) => {
                     calls += 1;
                     let i = self.asked.push((line, calls - 1));
+                    self.open.push_back(true);
                     (key, Waiting::Call(i, line, ts))
                 }
                 Pair::Call(None, _) => {
@@ -424,6 +473,7 @@ impl<'n, K: Eq + Hash> Pairer<'n, K> {
                             // before its request.
                             let latency = ts.saturating_sub(asked).max(0) as u64;
                             self.asked.answer(i, latency, outcome);
+                            self.settle(i);
                         }
                         Some(Waiting::Other) => self.other_replies += 1,
                         None => {
@@ -441,7 +491,8 @@ impl<'n, K: Eq + Hash> Pairer<'n, K> {
                 }
                 Pair::Other => continue,
             };
-            if let Some(Waiting::Call(_, old, _)) = self.waiting.insert(key, now) {
+            if let Some(Waiting::Call(i, old, _)) = self.waiting.insert(key, now) {
+                self.settle(i);
                 self.counts.requests_without_reply += 1;
                 let e = self.example(
                     old,
@@ -464,6 +515,7 @@ impl<'n, K: Eq + Hash> Pairer<'n, K> {
             mut counts,
             mut unanswered,
             other_replies,
+            ..
         } = self;
         let mut left: Vec<u64> = waiting
             .into_values()
@@ -478,7 +530,7 @@ impl<'n, K: Eq + Hash> Pairer<'n, K> {
             left.into_iter()
                 .take(EXAMPLES_PER_KIND)
                 .map(|line| Skipped {
-                    file: name.to_string(),
+                    file: name.clone(),
                     line,
                     reason: "request without a reply in the file".into(),
                 }),
@@ -487,8 +539,6 @@ impl<'n, K: Eq + Hash> Pairer<'n, K> {
         unanswered.truncate(EXAMPLES_PER_KIND);
         counts.examples.extend(unanswered);
         counts.examples.sort_by_key(|s| s.line);
-        let mut asked = asked;
-        asked.last = (0, 0);
         (asked, counts, other_replies)
     }
 }
@@ -669,7 +719,6 @@ mod tests {
                 a.answer(i, ts, outcome(o));
             }
         }
-        a.last = (0, 0);
         let mut probes: Vec<Slot> = (probes.iter().copied())
             .chain(want.keys().copied())
             .collect();
@@ -700,6 +749,59 @@ mod tests {
             probes in prop::collection::vec((0..1u64 << 41, 0..400u32), 0..50),
         ) {
             round_trip(&steps, &probes);
+        }
+    }
+
+    /// One line's message for the pairing tests: a call with an id (0) or without (1), another
+    /// request (2) or a reply (3), of one of a few keys, at a time.
+    fn pair_of((kind, key, ts, outcome_n): (u8, u8, i64, u8)) -> Pair<u8> {
+        match kind % 4 {
+            0 => Pair::Call(Some(key), ts),
+            1 => Pair::Call(None, ts),
+            2 => Pair::Request(key),
+            _ => Pair::Reply {
+                key,
+                ts,
+                outcome: outcome(outcome_n),
+            },
+        }
+    }
+
+    proptest! {
+        /// Answers taken line by line as the lines come, for each line once the calls up to
+        /// it are settled (as a reader holding lines until then asks, a line without a call
+        /// included), are those taken once the whole file is paired; `settled` only grows, up
+        /// to the calls asked.
+        #[test]
+        fn settled_calls_have_their_final_answers(
+            msgs in prop::collection::vec((0..4u8, 0..5u8, 0..1_000i64, 0..3u8), 0..300),
+        ) {
+            let mut whole = Pairer::new("t");
+            for (line, &m) in msgs.iter().enumerate() {
+                whole.line(line as u64 + 1, [pair_of(m)]);
+            }
+            let (mut answers, ..) = whole.finish();
+            let want: Vec<_> = (1..=msgs.len() as u64).map(|l| answers.take((l, 0))).collect();
+
+            let mut streamed = Pairer::new("t");
+            // Per line fed: the calls with an id asked up to it.
+            let mut asked = Vec::new();
+            let (mut got, mut settled) = (Vec::new(), 0);
+            for (line, &m) in msgs.iter().enumerate() {
+                streamed.line(line as u64 + 1, [pair_of(m)]);
+                asked.push(streamed.calls());
+                prop_assert!(streamed.settled() >= settled);
+                prop_assert!(streamed.settled() <= streamed.calls());
+                settled = streamed.settled();
+                while got.len() < asked.len() && asked[got.len()] <= settled {
+                    got.push(streamed.take((got.len() as u64 + 1, 0)));
+                }
+            }
+            let (mut rest, ..) = streamed.finish();
+            while got.len() < msgs.len() {
+                got.push(rest.take((got.len() as u64 + 1, 0)));
+            }
+            prop_assert_eq!(got, want);
         }
     }
 
