@@ -183,7 +183,7 @@ mod tests {
 
     fn read(log: &str) -> (Vec<CallRecord>, ReadStats) {
         let lines = || Lines::new(Box::new(Cursor::new(log.as_bytes().to_vec())), "mcp.log");
-        let mut src = PairedSource::new(Claude::default, lines(), lines(), 0, "mcp.log").unwrap();
+        let mut src = PairedSource::new(Claude::default, lines(), lines(), 0, "mcp.log");
         let mut stats = ReadStats::default();
         let mut cx = Ctx {
             stats: &mut stats,

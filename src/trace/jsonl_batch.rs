@@ -33,7 +33,7 @@ use super::input::open_decoded;
 use super::intern::Interner;
 use super::jsonl::record_from_object;
 use super::jsonrpc::{self, JsonRpc, RpcKind};
-use super::pairing::{Answers, Message, Pair, Pairer, Replies};
+use super::pairing::{Message, Pair, Pairing, Replies};
 use super::read_stats::ReadStats;
 use super::scan::Scanner;
 use super::source::{Ctx, LineError, LineTooLong, MAX_LINE_BYTES, UNKNOWN_SERVER, parse_object};
@@ -170,47 +170,6 @@ impl From<&str> for IdText {
     }
 }
 
-/// The pairing of a recording's calls with their replies: under way while the recording is
-/// read, then done.
-enum Pairing {
-    Open(Pairer<RpcKey>),
-    Done(Answers),
-}
-
-impl Pairing {
-    /// How many calls with an id, in request order, are settled (see [`Pairer::settled`]).
-    fn settled(&self) -> usize {
-        match self {
-            Pairing::Open(p) => p.settled(),
-            Pairing::Done(_) => usize::MAX,
-        }
-    }
-
-    /// Give the calls of `parsed` (whose lines count from `base`, all settled) their replies.
-    fn attach(&mut self, parsed: &mut Parsed, base: u64) {
-        parsed.replies = vec![None; parsed.cols.len()];
-        let mut general = parsed.records.iter_mut().peekable();
-        for row in 0..parsed.cols.len() {
-            let slot = (base + parsed.cols.line[row], 0);
-            let reply = match self {
-                Pairing::Open(p) => p.take(slot),
-                Pairing::Done(a) => a.take(slot),
-            };
-            let Some((latency, outcome)) = reply else {
-                continue;
-            };
-            let ms = latency as f64 / 1e6;
-            parsed.cols.upstream[row] = Some(outcome);
-            parsed.replies[row] = Some((outcome, ms));
-            while general.next_if(|(r, _)| *r < row).is_some() {}
-            if let Some((_, rec)) = general.next_if(|(r, _)| *r == row) {
-                rec.upstream = Some(outcome);
-                rec.latency_ms = Some(ms);
-            }
-        }
-    }
-}
-
 /// Bytes of chunks an [`RpcSource`] holds back, waiting for replies, before it reads the rest
 /// of the recording twice.
 const HOLD: usize = 32 << 20;
@@ -235,7 +194,7 @@ pub(crate) struct RpcSource {
     hold: usize,
     read: JsonlBatchSource,
     stage: Stage,
-    pairing: Pairing,
+    pairing: Pairing<RpcKey>,
     /// Chunks read and not yet handed out, in order.
     held: VecDeque<Held>,
     held_bytes: usize,
@@ -304,7 +263,7 @@ impl RpcSource {
             hold,
             read,
             stage: Stage::One,
-            pairing: Pairing::Open(Pairer::new(name)),
+            pairing: Pairing::new(name),
             held: VecDeque::new(),
             held_bytes: 0,
             offset: 0,
@@ -318,23 +277,18 @@ impl RpcSource {
     fn feed(&mut self, parsed: &mut Parsed, len: usize, base: u64) {
         self.offset += len as u64;
         self.cuts.push_back((self.offset, base - 1 + parsed.lines));
-        if let Pairing::Open(pairer) = &mut self.pairing {
-            for (line, pair) in parsed.pairs.drain(..) {
-                if matches!(pair, Pair::Reply { .. }) {
-                    self.replies.insert(base + line);
-                }
-                pairer.line(base + line, [pair]);
+        for (line, pair) in parsed.pairs.drain(..) {
+            if matches!(pair, Pair::Reply { .. }) {
+                self.replies.insert(base + line);
             }
+            self.pairing.line(base + line, [pair]);
         }
     }
 
     /// The end of the file: every call is settled.
     fn finish(&mut self) {
-        let done = Pairing::Done(Answers::new());
-        if let Pairing::Open(pairer) = std::mem::replace(&mut self.pairing, done) {
-            let (answers, counts, other) = pairer.finish();
-            self.pairing = Pairing::Done(answers);
-            self.counts = Some((counts, other));
+        if let Some(counts) = self.pairing.finish() {
+            self.counts = Some(counts);
         }
     }
 
@@ -345,7 +299,7 @@ impl RpcSource {
         }
         let mut h = self.held.pop_front()?;
         self.held_bytes -= h.bytes.bytes().len();
-        self.pairing.attach(&mut h.parsed, h.base);
+        h.parsed.attach(&mut self.pairing, h.base);
         Some(h.parsed.into_batch(h.bytes, self.file, h.base))
     }
 
@@ -369,10 +323,7 @@ impl RpcSource {
                     let start = self.offset;
                     self.feed(&mut parsed, bytes.bytes().len(), base);
                     self.held_bytes += bytes.bytes().len();
-                    let calls = match &self.pairing {
-                        Pairing::Open(p) => p.calls(),
-                        Pairing::Done(_) => 0,
-                    };
+                    let calls = self.pairing.calls();
                     self.held.push_back(Held {
                         parsed,
                         bytes,
@@ -932,7 +883,7 @@ struct Parsed {
     /// Lines that are not calls and not bad (JSON-RPC: other methods), by kind.
     ignored: Vec<String>,
     /// JSON-RPC: per row, how the call ended and its latency, from its reply (set by
-    /// [`Pairing::attach`]).
+    /// [`Parsed::attach`]).
     replies: Vec<Option<(Upstream, f64)>>,
     /// JSON-RPC: the pairing message of each line that has one (unless read for the calls
     /// only).
@@ -942,6 +893,26 @@ struct Parsed {
 }
 
 impl Parsed {
+    /// Give the calls of these lines (counted from `base`, all settled) their replies.
+    fn attach(&mut self, pairing: &mut Pairing<RpcKey>, base: u64) {
+        self.replies = vec![None; self.cols.len()];
+        let mut general = self.records.iter_mut().peekable();
+        for row in 0..self.cols.len() {
+            let slot = (base + self.cols.line[row], 0);
+            let Some((latency, outcome)) = pairing.take(slot) else {
+                continue;
+            };
+            let ms = latency as f64 / 1e6;
+            self.cols.upstream[row] = Some(outcome);
+            self.replies[row] = Some((outcome, ms));
+            while general.next_if(|(r, _)| *r < row).is_some() {}
+            if let Some((_, rec)) = general.next_if(|(r, _)| *r == row) {
+                rec.upstream = Some(outcome);
+                rec.latency_ms = Some(ms);
+            }
+        }
+    }
+
     fn with_capacity(rows: usize) -> Parsed {
         Parsed {
             cols: Columns::with_capacity(rows),
@@ -2280,13 +2251,20 @@ mod tests {
         text
     }
 
-    /// What the reference reader of JSON-RPC recordings yields: each call's record, and the
-    /// statistics (bad lines, ignored messages, pairing counts).
+    /// What the reference reader of JSON-RPC recordings yields (the general reader, line by
+    /// line, in two reads): each call's record, and the statistics (bad lines, ignored
+    /// messages, pairing counts).
     fn rpc_reference(text: &[u8]) -> (Vec<String>, ReadStats) {
         let lines = || Lines::new(Box::new(Cursor::new(text.to_vec())), "t");
-        let mut src =
-            crate::trace::pairing::PairedSource::new(JsonRpc::default, lines(), lines(), 3, "t")
-                .expect("no I/O error");
+        // Read twice, as the line-by-line reader does when calls wait too long.
+        let mut src = crate::trace::pairing::PairedSource::holding(
+            JsonRpc::default,
+            lines(),
+            lines(),
+            3,
+            "t",
+            0,
+        );
         let mut stats = ReadStats::default();
         let mut cx = Ctx {
             stats: &mut stats,

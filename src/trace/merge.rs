@@ -698,7 +698,7 @@ fn open_batches(
             lines(open_decoded(&input.path, name)?.0),
             file,
             name,
-        )?),
+        )),
         Format::OtelSpans => Box::new(OtelSource::new(lines(r), file)),
         Format::AgentGatewayLog => Box::new(AgentGatewaySource::new(lines(r), file)),
         Format::ToolHiveAudit => Box::new(ToolHiveSource::new(lines(r), file)),
@@ -708,7 +708,7 @@ fn open_batches(
             lines(open_decoded(&input.path, name)?.0),
             file,
             name,
-        )?),
+        )),
         Format::Cline => {
             // Cline keeps a task's messages in `tasks/<task id>/ui_messages.json`.
             let task = (input.path.file_name() == Some(std::ffi::OsStr::new("ui_messages.json")))
@@ -730,7 +730,7 @@ fn open_batches(
             lines(open_decoded(&input.path, name)?.0),
             file,
             name,
-        )?),
+        )),
     };
     Ok(Box::new(RecordBatches::start(
         source,

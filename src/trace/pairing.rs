@@ -1,15 +1,20 @@
 //! Pairing requests with their replies to fill `upstream` and `latency_ms`.
 //!
-//! Recordings with replies (Claude Desktop logs, agent transcripts) are read twice. The first
-//! read pairs every `tools/call` request with its reply strictly by key — what the format names
-//! a request by, such as (server, session, id) — however many lines apart they are and whatever
-//! their timestamps say. It keeps the keys (and times) of the requests still waiting and, for
-//! each call with an id, its place, its latency and how it ended ([`Answers`], about six bytes
-//! a call). The second read hands out the calls in file order with their reply attached. So
-//! memory never holds calls waiting for a reply, and a recording concatenated session by
-//! session pairs as well as one written in time order. MCP JSON-RPC recordings are paired by
-//! the same [`Pairer`] as they are read, their calls held back until settled, and read twice
-//! only when too many wait (see [`super::jsonl_batch::RpcSource`]).
+//! Recordings with replies (MCP JSON-RPC, Claude Desktop logs, agent transcripts) pair every
+//! `tools/call` request with its reply strictly by key — what the format names a request by,
+//! such as (server, session, id) — however many lines apart they are and whatever their
+//! timestamps say. The [`Pairer`] is fed every line's messages in file order; it keeps the keys
+//! (and times) of the requests still waiting and, for each call with an id, its place, its
+//! latency and how it ended ([`Answers`], about six bytes a call), and it tells how many calls
+//! are settled: replied to, their id used again, or the file ended.
+//!
+//! A recording is read once where replies come soon: each call waits until it and every call
+//! before it are settled, then goes out with its reply ([`PairedSource`] line by line, and
+//! `jsonl_batch::RpcSource` chunk by chunk for JSON-RPC). When too many wait (a request never
+//! answered, or a recording concatenated session by session), what waits is dropped, the rest
+//! of the file is read for the pairing only, and a second read hands out the calls from the
+//! first one dropped. So memory stays bounded, and the calls and counts are the same either
+//! way.
 //!
 //! A request whose key is used again before a reply came, or that has no reply by the end of
 //! the file, is a request without a reply; a reply whose key no request waits for is a reply
@@ -46,8 +51,8 @@ pub(crate) enum Message<K> {
     Other,
 }
 
-/// A format's line parser. It is run over the file twice, from the start each time, so any
-/// state it keeps (connection numbers, …) evolves the same way in both reads.
+/// A format's line parser. It may be run over the file twice, from the start each time, so
+/// any state it keeps (connection numbers, …) evolves the same way in both reads.
 ///
 /// A format with one message per line implements [`Exchange::message`]; one whose lines may
 /// carry several (an agent transcript line with parallel tool calls, or with several results)
@@ -543,112 +548,342 @@ impl<K: Eq + Hash> Pairer<K> {
     }
 }
 
-/// The first read: the calls' replies, in request order, and the counts.
-fn pair_all<E: Exchange>(
-    mut exchange: E,
-    mut lines: Lines,
-    file: u32,
-    name: &str,
-) -> Result<(Answers, Replies, u64), TraceError> {
-    let mut scratch = ReadStats::default();
-    let mut cx = Ctx {
-        stats: &mut scratch,
-        strict: false,
-        file: name,
-    };
-    let mut pairer = Pairer::new(name);
-    let mut msgs = Vec::new();
-    while let Some((line, text)) = lines.next_line()? {
-        let Ok(text) = text else { continue };
-        let origin = Origin { file, line };
-        msgs.clear();
-        // Bad lines are the second read's to report.
-        if exchange
-            .messages(text, origin, true, &mut cx, &mut msgs)
-            .is_err()
-        {
-            continue;
-        }
-        pairer.line(line, msgs.drain(..).map(Pair::from));
-    }
-    Ok(pairer.finish())
+/// The pairing of a recording's calls with their replies: under way while the recording is
+/// read, then done.
+pub(crate) enum Pairing<K> {
+    Open(Pairer<K>),
+    Done(Answers),
 }
 
-/// A recording with replies: its calls in file order, each with the reply the first read
-/// found for it.
+impl<K: Eq + Hash> Pairing<K> {
+    /// Pairing for the file shown as `name`.
+    pub(crate) fn new(name: &str) -> Pairing<K> {
+        Pairing::Open(Pairer::new(name))
+    }
+
+    /// Feed the messages of line `line` (while open).
+    pub(crate) fn line(&mut self, line: u64, msgs: impl IntoIterator<Item = Pair<K>>) {
+        if let Pairing::Open(p) = self {
+            p.line(line, msgs);
+        }
+    }
+
+    /// How many calls with an id the lines so far asked (while open).
+    pub(crate) fn calls(&self) -> usize {
+        match self {
+            Pairing::Open(p) => p.calls(),
+            Pairing::Done(_) => 0,
+        }
+    }
+
+    /// How many calls with an id, in request order, are settled (see [`Pairer::settled`]).
+    pub(crate) fn settled(&self) -> usize {
+        match self {
+            Pairing::Open(p) => p.settled(),
+            Pairing::Done(_) => usize::MAX,
+        }
+    }
+
+    /// The reply of the settled call at `slot` (see [`Answers::take`]).
+    pub(crate) fn take(&mut self, slot: Slot) -> Option<(u64, Upstream)> {
+        match self {
+            Pairing::Open(p) => p.take(slot),
+            Pairing::Done(a) => a.take(slot),
+        }
+    }
+
+    /// The end of the file: every call is settled. The counts, and how many replies answered
+    /// requests that are not calls (the first time only).
+    pub(crate) fn finish(&mut self) -> Option<(Replies, u64)> {
+        let Pairing::Open(_) = self else { return None };
+        let Pairing::Open(pairer) = std::mem::replace(self, Pairing::Done(Answers::new())) else {
+            return None;
+        };
+        let (answers, counts, other) = pairer.finish();
+        *self = Pairing::Done(answers);
+        Some((counts, other))
+    }
+}
+
+/// Calls a [`PairedSource`] holds back, waiting for replies, before it reads the file twice.
+const HOLD_CALLS: usize = 1 << 16;
+
+/// A recording with replies: its calls in file order, each with its reply.
+///
+/// The file is read once where replies come soon: each line's messages feed the pairing in
+/// file order, and its calls (and the line, if bad) wait until every call up to them is
+/// settled — replied to, its id used again, or the file ended. When more than [`HOLD_CALLS`]
+/// calls and bad lines wait, they are dropped and the rest of the file is read for the
+/// pairing only; a second read then runs from the start (the format's state evolving as in
+/// the first) and hands out the calls from the first line dropped.
 pub(crate) struct PairedSource<E: Exchange> {
     lines: Lines,
+    /// The second read's lines and parser, for when too many calls wait.
+    again: Option<(Lines, E)>,
     file: u32,
     exchange: E,
-    answers: Answers,
-    /// Counts of the first read, handed to the stats at the end of the second.
+    hold: usize,
+    pairing: Pairing<E::Key>,
+    held: VecDeque<Held>,
+    stage: Stage,
+    /// The pairing's counts, handed to the stats at the end.
     counts: Option<(Replies, u64)>,
-    /// The messages of the line being handed out, and the calls of it handed out so far.
-    line_msgs: std::collections::VecDeque<Message<E::Key>>,
-    line: u64,
-    calls_in_line: u32,
     scratch: Vec<Message<E::Key>>,
+    pairs: Vec<Pair<E::Key>>,
+}
+
+/// Where a [`PairedSource`] stands.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+enum Stage {
+    /// Calls and replies read at once.
+    One,
+    /// The second read: lines before the first are passed over, and lines before the second
+    /// were counted (ignored kinds) by the first read.
+    Second(u64, u64),
+    /// Everything is read.
+    Done,
+}
+
+/// What waits in a [`PairedSource`]: a call at its slot, or a bad line; each with the calls
+/// with an id asked up to its line.
+enum Held {
+    Call(Box<CallRecord>, Slot, usize),
+    Bad(u64, LineError, usize),
+}
+
+impl Held {
+    fn asked(&self) -> usize {
+        match self {
+            Held::Call(_, _, n) | Held::Bad(_, _, n) => *n,
+        }
+    }
 }
 
 impl<E: Exchange> PairedSource<E> {
-    /// Pair the replies of `index_lines` (a first read of the file) now; `lines` is read as
-    /// calls are asked for.
+    /// Read `lines` (the file numbered `file`, shown as `name`); `again` reads the same file
+    /// from its start, if too many calls wait for replies.
     pub(crate) fn new(
         fresh: impl Fn() -> E,
         lines: Lines,
-        index_lines: Lines,
+        again: Lines,
         file: u32,
         name: &str,
-    ) -> Result<PairedSource<E>, TraceError> {
-        let (answers, counts, other) = pair_all(fresh(), index_lines, file, name)?;
-        Ok(PairedSource {
+    ) -> PairedSource<E> {
+        PairedSource::holding(fresh, lines, again, file, name, HOLD_CALLS)
+    }
+
+    /// [`PairedSource::new`] holding at most `hold` calls and bad lines.
+    pub(crate) fn holding(
+        fresh: impl Fn() -> E,
+        lines: Lines,
+        again: Lines,
+        file: u32,
+        name: &str,
+        hold: usize,
+    ) -> PairedSource<E> {
+        PairedSource {
             lines,
+            again: Some((again, fresh())),
             file,
             exchange: fresh(),
-            answers,
-            counts: Some((counts, other)),
-            line_msgs: std::collections::VecDeque::new(),
-            line: 0,
-            calls_in_line: 0,
+            hold,
+            pairing: Pairing::new(name),
+            held: VecDeque::new(),
+            stage: Stage::One,
+            counts: None,
             scratch: Vec::new(),
-        })
+            pairs: Vec::new(),
+        }
     }
-}
 
-impl<E: Exchange> Source for PairedSource<E> {
-    fn next(&mut self, cx: &mut Ctx<'_>) -> Result<Option<CallRecord>, TraceError> {
-        loop {
-            while let Some(msg) = self.line_msgs.pop_front() {
-                let Message::Call { mut rec, .. } = msg else {
-                    continue;
-                };
-                let slot = (self.line, self.calls_in_line);
-                self.calls_in_line += 1;
-                if let Some((latency, outcome)) = self.answers.take(slot) {
-                    rec.upstream = Some(outcome);
-                    rec.latency_ms = Some(latency as f64 / 1e6);
+    /// The first held call or bad line, once every call up to it is settled.
+    fn ready(&mut self, cx: &mut Ctx<'_>) -> Result<Option<CallRecord>, TraceError> {
+        while self
+            .held
+            .front()
+            .is_some_and(|h| h.asked() <= self.pairing.settled())
+        {
+            match self.held.pop_front() {
+                Some(Held::Call(rec, slot, _)) => {
+                    return Ok(Some(answered(&mut self.pairing, rec, slot)));
                 }
-                return Ok(Some(*rec));
+                Some(Held::Bad(line, e, _)) => cx.skip(line, e)?,
+                None => {}
             }
-            let Some((line, text)) = self.lines.next_line()? else {
-                break;
-            };
+        }
+        Ok(None)
+    }
+
+    /// Read the next line of the one read into the pairing and what waits; `false` at the end
+    /// of the file.
+    fn read_one(&mut self, cx: &mut Ctx<'_>) -> Result<bool, TraceError> {
+        let Some((line, text)) = self.lines.next_line()? else {
+            return Ok(false);
+        };
+        let origin = Origin {
+            file: self.file,
+            line,
+        };
+        self.scratch.clear();
+        let parsed = text.and_then(|t| {
+            self.exchange
+                .messages(t, origin, false, cx, &mut self.scratch)
+        });
+        if let Err(e) = parsed {
+            self.held
+                .push_back(Held::Bad(line, e, self.pairing.calls()));
+            return Ok(true);
+        }
+        let mut calls = Vec::new();
+        for msg in self.scratch.drain(..) {
+            match msg {
+                Message::Call { key, rec } => {
+                    self.pairs.push(Pair::Call(key, rec.ts));
+                    calls.push(rec);
+                }
+                other => self.pairs.push(Pair::from(other)),
+            }
+        }
+        self.pairing.line(line, self.pairs.drain(..));
+        let asked = self.pairing.calls();
+        for (place, rec) in (0..).zip(calls) {
+            self.held.push_back(Held::Call(rec, (line, place), asked));
+        }
+        Ok(true)
+    }
+
+    /// Too much waits: drop it, read the rest of the file for the pairing only, and start the
+    /// second read.
+    fn give_up(&mut self) -> Result<(), TraceError> {
+        let from = match self.held.front() {
+            Some(Held::Call(_, (line, _), _) | Held::Bad(line, _, _)) => *line,
+            None => return Ok(()),
+        };
+        self.held.clear();
+        let read_to = self.lines.line() + 1;
+        let mut scratch = ReadStats::default();
+        let mut cx = Ctx {
+            stats: &mut scratch,
+            strict: false,
+            file: "",
+        };
+        while let Some((line, text)) = self.lines.next_line()? {
+            let Ok(text) = text else { continue };
             let origin = Origin {
                 file: self.file,
                 line,
             };
             self.scratch.clear();
-            let parsed = text.and_then(|t| {
-                self.exchange
-                    .messages(t, origin, false, cx, &mut self.scratch)
-            });
-            match parsed {
-                Ok(()) => {
-                    self.line = line;
-                    self.calls_in_line = 0;
-                    self.line_msgs.extend(self.scratch.drain(..));
+            // Bad lines are the second read's to report.
+            if (self.exchange)
+                .messages(text, origin, true, &mut cx, &mut self.scratch)
+                .is_ok()
+            {
+                self.pairing
+                    .line(line, self.scratch.drain(..).map(Pair::from));
+            }
+        }
+        self.counts = self.pairing.finish();
+        self.stage = Stage::Second(from, read_to);
+        Ok(())
+    }
+
+    /// The next call of the second read.
+    fn read_again(
+        &mut self,
+        (from, counted): (u64, u64),
+        cx: &mut Ctx<'_>,
+    ) -> Result<Option<CallRecord>, TraceError> {
+        let mut scratch = ReadStats::default();
+        loop {
+            if let Some(Held::Call(rec, slot, _)) = self.held.pop_front() {
+                return Ok(Some(answered(&mut self.pairing, rec, slot)));
+            }
+            let Some((lines, exchange)) = self.again.as_mut() else {
+                return Ok(None);
+            };
+            {
+                let Some((line, text)) = lines.next_line()? else {
+                    return Ok(None);
+                };
+                let origin = Origin {
+                    file: self.file,
+                    line,
+                };
+                // Lines the first read passed counted what they ignore; before `from`, they
+                // only carry the parser's state.
+                let out = &mut self.scratch;
+                out.clear();
+                let parsed = text.and_then(|t| {
+                    if line < counted {
+                        let mut quiet = Ctx {
+                            stats: &mut scratch,
+                            strict: false,
+                            file: "",
+                        };
+                        exchange.messages(t, origin, line < from, &mut quiet, out)
+                    } else {
+                        exchange.messages(t, origin, false, cx, out)
+                    }
+                });
+                if line < from {
+                    continue;
                 }
-                Err(e) => cx.skip(line, e)?,
+                match parsed {
+                    Ok(()) => {
+                        let calls = self.scratch.drain(..).filter_map(|m| match m {
+                            Message::Call { rec, .. } => Some(rec),
+                            _ => None,
+                        });
+                        for (place, rec) in (0..).zip(calls) {
+                            self.held.push_back(Held::Call(rec, (line, place), 0));
+                        }
+                    }
+                    Err(e) => cx.skip(line, e)?,
+                }
+            }
+        }
+    }
+}
+
+/// The call `rec` at `slot`, with its reply if it had one.
+fn answered<K: Eq + Hash>(
+    pairing: &mut Pairing<K>,
+    mut rec: Box<CallRecord>,
+    slot: Slot,
+) -> CallRecord {
+    if let Some((latency, outcome)) = pairing.take(slot) {
+        rec.upstream = Some(outcome);
+        rec.latency_ms = Some(latency as f64 / 1e6);
+    }
+    *rec
+}
+
+impl<E: Exchange> Source for PairedSource<E> {
+    fn next(&mut self, cx: &mut Ctx<'_>) -> Result<Option<CallRecord>, TraceError> {
+        loop {
+            match self.stage {
+                Stage::One => {
+                    if let Some(rec) = self.ready(cx)? {
+                        return Ok(Some(rec));
+                    }
+                    if self.held.len() > self.hold {
+                        self.give_up()?;
+                    } else if !self.read_one(cx)? {
+                        self.counts = self.pairing.finish();
+                        self.stage = Stage::Done;
+                    }
+                }
+                Stage::Second(from, counted) => match self.read_again((from, counted), cx)? {
+                    Some(rec) => return Ok(Some(rec)),
+                    None => self.stage = Stage::Done,
+                },
+                Stage::Done => {
+                    if let Some(rec) = self.ready(cx)? {
+                        return Ok(Some(rec));
+                    }
+                    break;
+                }
             }
         }
         if let Some((counts, other)) = self.counts.take() {
@@ -803,6 +1038,93 @@ mod tests {
             }
             prop_assert_eq!(got, want);
         }
+    }
+
+    /// The records and statistics of `text` read by a [`PairedSource`] holding at most
+    /// `hold` calls, or the error that ends the read under `strict`.
+    fn read_holding<E: Exchange>(
+        fresh: impl Fn() -> E,
+        text: &[u8],
+        hold: usize,
+        strict: bool,
+    ) -> String {
+        let lines = || Lines::new(Box::new(std::io::Cursor::new(text.to_vec())), "t");
+        let mut src = PairedSource::holding(fresh, lines(), lines(), 1, "t", hold);
+        let mut stats = ReadStats::default();
+        let mut cx = Ctx {
+            stats: &mut stats,
+            strict,
+            file: "t",
+        };
+        let mut out = String::new();
+        loop {
+            match src.next(&mut cx) {
+                Ok(Some(rec)) => out.push_str(&format!("{rec:?}\n")),
+                Ok(None) => break,
+                Err(e) => {
+                    out.push_str(&format!("error: {e}\n"));
+                    break;
+                }
+            }
+        }
+        out + &format!("{stats:?}")
+    }
+
+    /// However few calls it may hold (so reading twice from wherever too many wait), a
+    /// recording reads as it does when read once, strict or not.
+    fn check_holding<E: Exchange>(fresh: impl Fn() -> E, text: &[u8], what: &str) {
+        for strict in [false, true] {
+            let once = read_holding(&fresh, text, HOLD_CALLS, strict);
+            assert!(strict || once.contains("CallRecord"), "{what}: no calls");
+            for hold in [0, 1, 2, 3, 5, 8] {
+                let got = read_holding(&fresh, text, hold, strict);
+                assert_eq!(got, once, "{what}: holding {hold}, strict {strict}");
+            }
+        }
+    }
+
+    #[test]
+    fn paired_formats_read_the_same_however_few_calls_they_hold() {
+        use crate::trace::agent::AgentOptions;
+        let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/fixtures/traces/");
+        let read = |f: &str| std::fs::read(format!("{dir}{f}")).expect("fixture");
+        // Each fixture as it is, then with a bad line after every fourth: a line a JSON reader
+        // rejects, and that Claude Desktop's log reader passes over.
+        let with_bad = |text: Vec<u8>| -> Vec<u8> {
+            let mut out = Vec::new();
+            for (i, line) in text.split(|&b| b == b'\n').enumerate() {
+                out.extend_from_slice(line);
+                out.push(b'\n');
+                if i % 4 == 2 {
+                    out.extend_from_slice(b"{not json\n");
+                }
+            }
+            out
+        };
+        let agent = AgentOptions::default();
+        for f in ["jsonrpc.jsonl", "jsonrpc-concatenated.jsonl"] {
+            check_holding(super::super::jsonrpc::JsonRpc::default, &read(f), f);
+            check_holding(
+                super::super::jsonrpc::JsonRpc::default,
+                &with_bad(read(f)),
+                f,
+            );
+        }
+        let f = "mcp-server-fortios.log";
+        check_holding(super::super::claude_desktop::Claude::default, &read(f), f);
+        check_holding(
+            super::super::claude_desktop::Claude::default,
+            &with_bad(read(f)),
+            f,
+        );
+        let f = "claude-code-session.jsonl";
+        let fresh = || super::super::claude_code::ClaudeCode::new(&agent);
+        check_holding(fresh, &read(f), f);
+        check_holding(fresh, &with_bad(read(f)), f);
+        let f = "codex-rollout.jsonl";
+        let fresh = || super::super::codex::Codex::new(&agent);
+        check_holding(fresh, &read(f), f);
+        check_holding(fresh, &with_bad(read(f)), f);
     }
 
     #[test]

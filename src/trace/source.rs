@@ -180,6 +180,11 @@ impl Lines {
         }
     }
 
+    /// The number of the last line read (0 before the first).
+    pub(crate) fn line(&self) -> u64 {
+        self.line
+    }
+
     /// The next non-blank line with its number; invalid UTF-8 comes back as a [`LineError`].
     pub(crate) fn next_line(&mut self) -> Result<Option<NumberedLine<'_>>, TraceError> {
         let end = loop {
