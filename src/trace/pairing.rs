@@ -619,7 +619,7 @@ const HOLD_CALLS: usize = 1 << 16;
 pub(crate) struct PairedSource<E: Exchange> {
     lines: Lines,
     /// The second read's lines and parser, for when too many calls wait.
-    again: Option<(Lines, E)>,
+    again: (Lines, E),
     file: u32,
     exchange: E,
     hold: usize,
@@ -683,7 +683,7 @@ impl<E: Exchange> PairedSource<E> {
     ) -> PairedSource<E> {
         PairedSource {
             lines,
-            again: Some((again, fresh())),
+            again: (again, fresh()),
             file,
             exchange: fresh(),
             hold,
@@ -799,48 +799,44 @@ impl<E: Exchange> PairedSource<E> {
             if let Some(Held::Call(rec, slot, _)) = self.held.pop_front() {
                 return Ok(Some(answered(&mut self.pairing, rec, slot)));
             }
-            let Some((lines, exchange)) = self.again.as_mut() else {
+            let (lines, exchange) = &mut self.again;
+            let Some((line, text)) = lines.next_line()? else {
                 return Ok(None);
             };
-            {
-                let Some((line, text)) = lines.next_line()? else {
-                    return Ok(None);
-                };
-                let origin = Origin {
-                    file: self.file,
-                    line,
-                };
-                // Lines the first read passed counted what they ignore; before `from`, they
-                // only carry the parser's state.
-                let out = &mut self.scratch;
-                out.clear();
-                let parsed = text.and_then(|t| {
-                    if line < counted {
-                        let mut quiet = Ctx {
-                            stats: &mut scratch,
-                            strict: false,
-                            file: "",
-                        };
-                        exchange.messages(t, origin, line < from, &mut quiet, out)
-                    } else {
-                        exchange.messages(t, origin, false, cx, out)
-                    }
-                });
-                if line < from {
-                    continue;
+            let origin = Origin {
+                file: self.file,
+                line,
+            };
+            // Lines the first read passed counted what they ignore; before `from`, they
+            // only carry the parser's state.
+            let out = &mut self.scratch;
+            out.clear();
+            let parsed = text.and_then(|t| {
+                if line < counted {
+                    let mut quiet = Ctx {
+                        stats: &mut scratch,
+                        strict: false,
+                        file: "",
+                    };
+                    exchange.messages(t, origin, line < from, &mut quiet, out)
+                } else {
+                    exchange.messages(t, origin, false, cx, out)
                 }
-                match parsed {
-                    Ok(()) => {
-                        let calls = self.scratch.drain(..).filter_map(|m| match m {
-                            Message::Call { rec, .. } => Some(rec),
-                            _ => None,
-                        });
-                        for (place, rec) in (0..).zip(calls) {
-                            self.held.push_back(Held::Call(rec, (line, place), 0));
-                        }
+            });
+            if line < from {
+                continue;
+            }
+            match parsed {
+                Ok(()) => {
+                    let calls = self.scratch.drain(..).filter_map(|m| match m {
+                        Message::Call { rec, .. } => Some(rec),
+                        _ => None,
+                    });
+                    for (place, rec) in (0..).zip(calls) {
+                        self.held.push_back(Held::Call(rec, (line, place), 0));
                     }
-                    Err(e) => cx.skip(line, e)?,
                 }
+                Err(e) => cx.skip(line, e)?,
             }
         }
     }
