@@ -51,16 +51,16 @@ unsafe extern "C" {
 /// back to the system, in milliseconds (1,000 by default).
 const MI_OPTION_PURGE_DELAY: i32 = 15;
 
-/// Hand freed memory back to the system after 100 ms instead of a second. Readers allocate
+/// Hand freed memory back to the system after 250 ms instead of a second. Readers allocate
 /// batches on their threads and the replay frees them on its own; with the default, a second's
 /// worth of them stayed resident: on 10M calls, per-call Parquet peaked at 187 MiB with it and
-/// 171 MiB with 100 ms, the CSV summary at 147 and 111 MiB, at the same speed (see
+/// 167 MiB with 250 ms, at the same speed (100 ms: 163 MiB, but `convert` took 2% longer; see
 /// docs/performance.md). `MIMALLOC_PURGE_DELAY` still decides when set.
 fn prompt_purge() {
     if std::env::var_os("MIMALLOC_PURGE_DELAY").is_none() {
         // SAFETY: sets one of the allocator's options, an integer it reads when it purges;
         // no memory is passed.
-        unsafe { mi_option_set(MI_OPTION_PURGE_DELAY, 100) }
+        unsafe { mi_option_set(MI_OPTION_PURGE_DELAY, 250) }
     }
 }
 
