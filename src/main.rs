@@ -15,7 +15,7 @@ const READER_NICE: i32 = 5;
 
 fn main() -> ExitCode {
     no_huge_pages();
-    prompt_purge();
+    purge_sooner();
     let cli = mcpsim::cli::Cli::parse();
     mcpsim::trace::set_reader_nice(reader_nice());
     let mut stdout = io::stdout().lock();
@@ -48,7 +48,8 @@ unsafe extern "C" {
 }
 
 /// mimalloc's `mi_option_purge_delay`: how long freed memory stays committed before it goes
-/// back to the system, in milliseconds (1,000 by default).
+/// back to the system, in milliseconds (1,000 by default). Its place in `mi_option_e` is 15 in
+/// both the v2 and v3 headers of the crate's bundled sources.
 const MI_OPTION_PURGE_DELAY: i32 = 15;
 
 /// Hand freed memory back to the system after 250 ms instead of a second. Readers allocate
@@ -56,7 +57,7 @@ const MI_OPTION_PURGE_DELAY: i32 = 15;
 /// worth of them stayed resident: on 10M calls, per-call Parquet peaked at 187 MiB with it and
 /// 167 MiB with 250 ms, at the same speed (100 ms: 163 MiB, but `convert` took 2% longer; see
 /// docs/performance.md). `MIMALLOC_PURGE_DELAY` still decides when set.
-fn prompt_purge() {
+fn purge_sooner() {
     if std::env::var_os("MIMALLOC_PURGE_DELAY").is_none() {
         // SAFETY: sets one of the allocator's options, an integer it reads when it purges;
         // no memory is passed.

@@ -312,7 +312,7 @@ impl RpcSource {
                 let first = self
                     .held
                     .front()
-                    .map_or((self.offset, 0), |h| (h.start, h.base));
+                    .map_or((self.offset, self.read.next_line), |h| (h.start, h.base));
                 self.held.clear();
                 self.held_bytes = 0;
                 self.read.mode = Mode::RpcPairing;
