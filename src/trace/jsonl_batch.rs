@@ -1377,8 +1377,7 @@ fn rpc_line<'a>(
                         (0, 0),
                     );
                 }
-                RpcKind::Other { method } => out.ignored.push(format!("method {method}")),
-                RpcKind::Reply(_) => {}
+                kind => out.ignored.extend(kind.ignored()),
             }
         }
         if !pairs {
@@ -1397,7 +1396,7 @@ fn rpc_line<'a>(
         let pair = match l.kind {
             RpcKind::Call { .. } => Pair::Call(has_id.then(key), l.ts),
             RpcKind::Other { .. } if has_id => Pair::Request(key()),
-            RpcKind::Other { .. } => return,
+            RpcKind::Other { .. } | RpcKind::Server { .. } | RpcKind::ClientReply => return,
             RpcKind::Reply(outcome) => Pair::Reply {
                 key: key(),
                 ts: l.ts,

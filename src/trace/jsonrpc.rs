@@ -1,7 +1,9 @@
 //! MCP JSON-RPC recordings: one message per line, in an envelope
 //! `{ts, dir, server, session, grant, msg}` or bare with a `ts`/`timestamp` field.
 //! `tools/call` requests become calls; replies pair with them by (server, session, id)
-//! (see [`super::pairing`]).
+//! (see [`super::pairing`]). Where the envelope gives the direction (`dir`), the server's own
+//! requests and the client's replies to them are ignored: they number their ids apart from the
+//! client's requests, so an id of theirs says nothing of a call.
 
 use serde_json::{Map, Value};
 
@@ -44,7 +46,34 @@ pub(super) enum RpcKind<'a> {
     Other { method: &'a str },
     /// A reply, and how the call ended.
     Reply(Upstream),
+    /// A message the server sent with a method (`dir` is `s2c`): never a call; `request` when
+    /// it has an id.
+    Server { method: &'a str, request: bool },
+    /// A reply the client sent (`dir` is `c2s`): it answers a request of the server's.
+    ClientReply,
 }
+
+impl RpcKind<'_> {
+    /// What an ignored line counts under in the read statistics; `None` for calls and replies.
+    pub(super) fn ignored(&self) -> Option<String> {
+        match *self {
+            RpcKind::Call { .. } | RpcKind::Reply(_) => None,
+            RpcKind::Other { method }
+            | RpcKind::Server {
+                method,
+                request: false,
+            } => Some(format!("method {method}")),
+            RpcKind::Server {
+                method,
+                request: true,
+            } => Some(format!("server request {method}")),
+            RpcKind::ClientReply => Some(CLIENT_REPLY.to_owned()),
+        }
+    }
+}
+
+/// What a reply the client sent counts under.
+const CLIENT_REPLY: &str = "client reply";
 
 // Known keys, as bits of the duplicate check: the envelope's, then a message's.
 const TS: u16 = 1;
@@ -59,14 +88,15 @@ const METHOD: u16 = 1 << 8;
 const PARAMS: u16 = 1 << 9;
 const RESULT: u16 = 1 << 10;
 const ERROR: u16 = 1 << 11;
-const ENVELOPE: u16 = TS | TIMESTAMP | SERVER | SESSION | GRANT | MSG;
+const DIR: u16 = 1 << 12;
+const ENVELOPE: u16 = TS | TIMESTAMP | DIR | SERVER | SESSION | GRANT | MSG;
 
 // The keys in the order recordings usually write them (tried first, see
 // [`Scanner::key_in_order`]): a request's envelope has a `grant`, a reply's not; a call's
 // message has a `method` and `params`, a reply's a `result` (or an `error`).
 const ENVELOPE_ORDER: &[Expected] = &[
     Expected::new(b"ts", TS),
-    Expected::new(b"dir", 0),
+    Expected::new(b"dir", DIR),
     Expected::new(b"server", SERVER),
     Expected::new(b"session", SESSION),
     Expected::new(b"grant", GRANT),
@@ -108,7 +138,7 @@ pub(super) fn scan_line(text: &str) -> Option<RpcLine<'_>> {
     let mut sc = Scanner::object(text)?;
     let mut top = MsgFields::default();
     let (mut ts, mut timestamp) = (None, None);
-    let (mut server, mut session, mut grant) = (None, None, None);
+    let (mut server, mut session, mut grant, mut dir) = (None, None, None, None);
     let mut msg: Option<MsgFields<'_>> = None;
     let mut next = 0;
     sc.members(
@@ -117,6 +147,7 @@ pub(super) fn scan_line(text: &str) -> Option<RpcLine<'_>> {
             match bit {
                 TS => ts = sc.ts()?,
                 TIMESTAMP => timestamp = sc.ts()?,
+                DIR => dir = sc.name()?,
                 SERVER => server = sc.name()?,
                 SESSION => session = sc.name()?,
                 GRANT => grant = sc.name()?,
@@ -143,12 +174,19 @@ pub(super) fn scan_line(text: &str) -> Option<RpcLine<'_>> {
         None => return None,
     };
     let kind = if let Some(method) = m.method {
-        if method == "tools/call" {
+        if dir == Some("s2c") {
+            RpcKind::Server {
+                method,
+                request: m.id != (0, 0),
+            }
+        } else if method == "tools/call" {
             let (tool, args) = m.params?;
             RpcKind::Call { tool: tool?, args }
         } else {
             RpcKind::Other { method }
         }
+    } else if m.seen & (RESULT | ERROR) != 0 && dir == Some("c2s") {
+        RpcKind::ClientReply
     } else if m.seen & (RESULT | ERROR) != 0 && m.id != (0, 0) {
         RpcKind::Reply(if m.error {
             Upstream::Error
@@ -175,6 +213,7 @@ fn key(k: &[u8]) -> u16 {
     match k {
         b"ts" => TS,
         b"timestamp" => TIMESTAMP,
+        b"dir" => DIR,
         b"server" => SERVER,
         b"session" => SESSION,
         b"grant" => GRANT,
@@ -304,12 +343,22 @@ impl JsonRpc {
         let server = self
             .names
             .get(outer.opt_str("server")?.unwrap_or(UNKNOWN_SERVER));
+        let dir = outer.opt_str("dir")?;
         let m = Fields::new(msg, path);
         let key = |id: &Value| (server.clone(), session.clone(), id.to_string());
         if let Some(method) = m.get("method") {
             let Value::String(method) = method else {
                 return Err(LineError::wrong_type(&m.name("method"), "a string", method));
             };
+            if dir == Some("s2c") {
+                let request = m.get("id").is_some();
+                cx.ignore(
+                    RpcKind::Server { method, request }
+                        .ignored()
+                        .unwrap_or_default(),
+                );
+                return Ok(Message::Other);
+            }
             if method != "tools/call" {
                 cx.ignore(format!("method {method}"));
                 return Ok(match m.get("id") {
@@ -355,6 +404,10 @@ impl JsonRpc {
                 key: m.get("id").map(key),
                 rec: Box::new(rec),
             });
+        }
+        if (msg.contains_key("result") || msg.contains_key("error")) && dir == Some("c2s") {
+            cx.ignore(CLIENT_REPLY);
+            return Ok(Message::Other);
         }
         if msg.contains_key("result") || msg.contains_key("error") {
             let id = m
@@ -441,6 +494,20 @@ pub(super) const EDGES: &[&str] = &[
     r#""servers":"s","sessio":"x","grant":"g","grants":"h","msg":{"jsonrpc":"2.0","ids":1,"id":2,"result":{"isErrors":true,"content":[]}}"#,
     r#""dir":"c2s","msg":{"jsonrpc":"2.0","id":9,"method":"tools/call","params":{"names":"u","name":"t","arguments":{"name":"v"},"argument":{}}}"#,
     r#""msg":{"params":{"arguments":{},"name":"t"},"method":"tools/call","id":9,"jsonrpc":"2.0"},"server":"s""#,
+    // The server's requests and notifications, the client's replies to them.
+    r#""dir":"s2c","msg":{"jsonrpc":"2.0","id":9,"method":"sampling/createMessage","params":{}}"#,
+    r#""dir":"s2c","msg":{"jsonrpc":"2.0","id":"r1","method":"tools/call","params":{"name":"t"}}"#,
+    r#""dir":"s2c","msg":{"jsonrpc":"2.0","method":"notifications/progress","params":{"progress":1}}"#,
+    r#""dir":"s2c","msg":{"jsonrpc":"2.0","id":null,"method":"roots/list"}"#,
+    r#""dir":"c2s","msg":{"jsonrpc":"2.0","id":9,"result":{"roots":[]}}"#,
+    r#""dir":"c2s","msg":{"jsonrpc":"2.0","id":9,"error":{"code":-1,"message":"rejected"}}"#,
+    r#""dir":"c2s","msg":{"jsonrpc":"2.0","result":{}}"#,
+    r#""dir":"s2c","msg":{"jsonrpc":"2.0","id":9,"result":{"isError":true}}"#,
+    r#""dir":"c2s","msg":{"jsonrpc":"2.0","id":9,"method":"ping"}"#,
+    r#""dir":"sideways","msg":{"jsonrpc":"2.0","id":9,"result":{}}"#,
+    r#""dir":null,"msg":{"jsonrpc":"2.0","id":9,"result":{}}"#,
+    r#""dir":7,"msg":{"jsonrpc":"2.0","id":9,"result":{}}"#,
+    r#""jsonrpc":"2.0","dir":"s2c","id":3,"method":"elicitation/create""#,
 ];
 
 #[cfg(test)]
@@ -501,6 +568,7 @@ mod tests {
                 Some(id) => format!("request {}", key(id)),
                 None => "other".to_owned(),
             },
+            RpcKind::Server { .. } | RpcKind::ClientReply => "other".to_owned(),
             RpcKind::Reply(outcome) => {
                 format!("reply {} {} {outcome:?}", key(id.unwrap_or("")), l.ts)
             }
@@ -520,14 +588,20 @@ mod tests {
         };
         let origin = Origin { file: 0, line: 1 };
         let want = JsonRpc::default().message(text, origin, false, &mut cx);
-        let want = want.as_ref().map(general).map_err(|e| e.message());
-        if Ok(scanned(&line, text)) == want {
+        // What the line is read as, and what it is counted under if ignored.
+        let ignored: Vec<_> = stats.ignored.keys().cloned().collect();
+        let want = want
+            .as_ref()
+            .map(|m| (general(m), ignored))
+            .map_err(|e| e.message());
+        let got = (
+            scanned(&line, text),
+            line.kind.ignored().into_iter().collect(),
+        );
+        if Ok(&got) == want.as_ref() {
             Ok(())
         } else {
-            Err(format!(
-                "{text}: scanned {:?}, general {want:?}",
-                scanned(&line, text)
-            ))
+            Err(format!("{text}: scanned {got:?}, general {want:?}"))
         }
     }
 

@@ -380,6 +380,68 @@ fn jsonrpc_pairs_replies_by_session_and_id() {
     );
 }
 
+/// The server numbers its own requests (sampling, roots, elicitation) apart from the client's:
+/// where the envelope gives the direction, a server's request and the client's reply to it
+/// leave the client's call with the same id waiting for its own reply.
+#[test]
+fn jsonrpc_server_requests_and_client_replies_keep_apart_from_calls() {
+    let dir = tempfile::tempdir().unwrap();
+    let line = |ms: u32, dir: &str, msg: &str| {
+        format!(
+            r#"{{"ts":"2026-08-01T10:00:00.{ms:03}Z","dir":"{dir}","server":"files","session":"s1","msg":{{"jsonrpc":"2.0",{msg}}}}}"#
+        )
+    };
+    let call = |id: &str| {
+        format!(
+            r#""id":{id},"method":"tools/call","params":{{"name":"read_file","arguments":{{"path":"/a"}}}}"#
+        )
+    };
+    let body = [
+        line(0, "c2s", &call("7")),
+        line(100, "s2c", r#""id":7,"method":"sampling/createMessage","params":{}"#),
+        line(150, "s2c", r#""method":"notifications/progress","params":{"progress":1}"#),
+        line(200, "c2s", r#""id":7,"error":{"code":-1,"message":"user rejected"}"#),
+        line(300, "c2s", &call(r#""r1""#)),
+        line(400, "s2c", r#""id":"r1","method":"roots/list""#),
+        line(500, "c2s", r#""id":"r1","result":{"roots":[]}"#),
+        line(900, "s2c", r#""id":7,"result":{"content":[],"isError":false}"#),
+        line(950, "s2c", r#""id":"r1","result":{"content":[],"isError":true}"#),
+        // Without a direction, a reply is the client's call's, as before.
+        r#"{"ts":"2026-08-01T10:00:01Z","server":"files","session":"s1","msg":{"jsonrpc":"2.0","id":8,"method":"tools/call","params":{"name":"read_file"}}}"#.to_owned(),
+        r#"{"ts":"2026-08-01T10:00:01.250Z","server":"files","session":"s1","msg":{"jsonrpc":"2.0","id":8,"error":{"code":-32000}}}"#.to_owned(),
+    ]
+    .join("\n");
+    let f = write_file(dir.path(), "directions.jsonl", &body);
+    let (recs, stats) = read(&[&f]);
+    use Upstream::*;
+    assert_eq!(
+        paired(&recs),
+        [
+            p("read_file", Some("s1"), "7", Some(Ok), Some(900.0)),
+            p("read_file", Some("s1"), "r1", Some(ToolError), Some(650.0)),
+            p("read_file", Some("s1"), "8", Some(Error), Some(250.0)),
+        ]
+    );
+    assert_eq!(
+        stats.ignored,
+        counts(&[
+            ("client reply", 2),
+            ("method notifications/progress", 1),
+            ("server request roots/list", 1),
+            ("server request sampling/createMessage", 1),
+        ])
+    );
+    let replies = stats.replies.unwrap();
+    assert_eq!(
+        (
+            replies.paired,
+            replies.requests_without_reply,
+            replies.replies_without_request
+        ),
+        (3, 0, 0)
+    );
+}
+
 #[test]
 fn policylayer_log_reads_calls_decisions_and_upstream_status() {
     let (recs, stats) = read(&[&fixture("policylayer.jsonl")]);
