@@ -220,4 +220,44 @@ mod tests {
         );
         assert_eq!(recs[0].latency_ms, Some(250.0));
     }
+
+    /// The server's own requests number their ids apart from the client's: one with the id of
+    /// a call in flight, and the client's reply to it, leave the call waiting for its reply.
+    #[test]
+    fn server_requests_and_client_replies_keep_apart_from_calls() {
+        let log = "\
+2026-08-01T09:00:00.000Z [files] [info] Initializing server...
+2026-08-01T09:00:01.000Z [files] [info] Message from client: {\"method\":\"tools/call\",\"params\":{\"name\":\"read_file\"},\"jsonrpc\":\"2.0\",\"id\":3} { metadata: undefined }
+2026-08-01T09:00:01.100Z [files] [info] Message from server: {\"method\":\"roots/list\",\"jsonrpc\":\"2.0\",\"id\":3} { metadata: undefined }
+2026-08-01T09:00:01.200Z [files] [info] Message from client: {\"jsonrpc\":\"2.0\",\"id\":3,\"result\":{\"roots\":[]}} { metadata: undefined }
+2026-08-01T09:00:01.300Z [files] [info] Message from server: {\"method\":\"notifications/message\",\"jsonrpc\":\"2.0\",\"params\":{}} { metadata: undefined }
+2026-08-01T09:00:01.700Z [files] [info] Message from server: {\"jsonrpc\":\"2.0\",\"id\":3,\"result\":{\"content\":[],\"isError\":true}} { metadata: undefined }
+";
+        let (recs, stats) = read(log);
+        let got: Vec<_> = recs.iter().map(|r| (&*r.tool, r.upstream)).collect();
+        assert_eq!(got, [("read_file", Some(Upstream::ToolError))]);
+        assert_eq!(recs[0].latency_ms, Some(700.0));
+        let ignored: Vec<_> = stats
+            .ignored
+            .iter()
+            .map(|(k, n)| (k.as_str(), *n))
+            .collect();
+        assert_eq!(
+            ignored,
+            [
+                ("client reply", 1),
+                ("connection event", 1),
+                ("server message", 2)
+            ]
+        );
+        let replies = stats.replies.expect("paired");
+        assert_eq!(
+            (
+                replies.paired,
+                replies.requests_without_reply,
+                replies.replies_without_request
+            ),
+            (1, 0, 0)
+        );
+    }
 }
