@@ -33,7 +33,7 @@ use super::input::open_decoded;
 use super::intern::Interner;
 use super::jsonl::record_from_object;
 use super::jsonrpc::{self, JsonRpc, RpcKind};
-use super::pairing::{Message, Pair, Pairing, Replies};
+use super::pairing::{Message, Pair, PairKey, Pairing, Replies};
 use super::read_stats::ReadStats;
 use super::scan::Scanner;
 use super::source::{Ctx, LineError, LineTooLong, MAX_LINE_BYTES, UNKNOWN_SERVER, parse_object};
@@ -146,8 +146,22 @@ enum Mode {
     RpcPairing,
 }
 
-/// A pairing key of a JSON-RPC message: server and session ids, and the id's JSON text.
+/// A pairing key of a JSON-RPC message: server and session ids, and the id's JSON text. The
+/// server is [`ANY_SERVER`] for a reply that names none.
 type RpcKey = (u32, u32, IdText);
+
+/// The server of a reply's key when the reply names none: it pairs by session and id.
+const ANY_SERVER: u32 = u32::MAX;
+
+impl PairKey for RpcKey {
+    fn without_server(&self) -> Option<RpcKey> {
+        Some((ANY_SERVER, self.1, self.2.clone()))
+    }
+
+    fn is_loose(&self) -> bool {
+        self.0 == ANY_SERVER
+    }
+}
 
 /// A request id's JSON text, short ones kept inline: the pairing keys a million messages
 /// a second by it, and an allocation each cost more than the pairing.
@@ -1383,9 +1397,11 @@ fn rpc_line<'a>(
         if !pairs {
             return;
         }
-        let server = match ids {
-            Some(row) => row[0],
-            None => memo.server.id(l.server.unwrap_or(UNKNOWN_SERVER), syms),
+        let server = match (ids, l.server, l.kind) {
+            (Some(row), ..) => row[0],
+            // A reply that names no server pairs by session and id.
+            (None, None, RpcKind::Reply(_)) => ANY_SERVER,
+            (None, server, _) => memo.server.id(server.unwrap_or(UNKNOWN_SERVER), syms),
         };
         let session = match ids {
             Some(row) if out.sessions => row[2],
@@ -1430,7 +1446,7 @@ fn rpc_line<'a>(
     if pairs {
         let mut key = |(server, session, id): &jsonrpc::Key| -> RpcKey {
             (
-                syms.intern(server),
+                server.as_ref().map_or(ANY_SERVER, |s| syms.intern(s)),
                 syms.intern_opt(session.as_deref()),
                 id.as_str().into(),
             )

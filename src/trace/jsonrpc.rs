@@ -1,20 +1,31 @@
 //! MCP JSON-RPC recordings: one message per line, in an envelope
 //! `{ts, dir, server, session, grant, msg}` or bare with a `ts`/`timestamp` field.
-//! `tools/call` requests become calls; replies pair with them by (server, session, id)
-//! (see [`super::pairing`]). Where the envelope gives the direction (`dir`), the server's own
+//! `tools/call` requests become calls; replies pair with them by (server, session, id), or by
+//! (session, id) when the reply's envelope names no server (see [`super::pairing`]). Where the envelope gives the direction (`dir`), the server's own
 //! requests and the client's replies to them are ignored: they number their ids apart from the
 //! client's requests, so an id of theirs says nothing of a call.
 
 use serde_json::{Map, Value};
 
 use super::intern::Interner;
-use super::pairing::{Message, outcome_of};
+use super::pairing::{Message, PairKey, outcome_of};
 use super::scan::{Expected, Scanner};
 use super::source::{Ctx, Fields, LineError, UNKNOWN_SERVER};
 use super::{Args, CallRecord, Nanos, Origin, Sym, Upstream};
 
-/// (server, session, id in its JSON spelling, so `7` and `"7"` stay distinct).
-pub(super) type Key = (Sym, Option<Sym>, String);
+/// (server, session, id in its JSON spelling, so `7` and `"7"` stay distinct); the server is
+/// `None` for a reply that names none.
+pub(super) type Key = (Option<Sym>, Option<Sym>, String);
+
+impl PairKey for Key {
+    fn without_server(&self) -> Option<Key> {
+        Some((None, self.1.clone(), self.2.clone()))
+    }
+
+    fn is_loose(&self) -> bool {
+        self.0.is_none()
+    }
+}
 
 /// The general reader of a JSON-RPC line ([`JsonRpc::object`]), for the lines
 /// [`scan_line`] does not vouch for.
@@ -340,12 +351,11 @@ impl JsonRpc {
         };
         let ts = outer.req_ts(&["ts", "timestamp"])?;
         let session = outer.opt_str("session")?.map(|s| self.names.get(s));
-        let server = self
-            .names
-            .get(outer.opt_str("server")?.unwrap_or(UNKNOWN_SERVER));
+        let named = outer.opt_str("server")?;
+        let server = self.names.get(named.unwrap_or(UNKNOWN_SERVER));
         let dir = outer.opt_str("dir")?;
         let m = Fields::new(msg, path);
-        let key = |id: &Value| (server.clone(), session.clone(), id.to_string());
+        let key = |id: &Value| (Some(server.clone()), session.clone(), id.to_string());
         if let Some(method) = m.get("method") {
             let Value::String(method) = method else {
                 return Err(LineError::wrong_type(&m.name("method"), "a string", method));
@@ -413,8 +423,10 @@ impl JsonRpc {
             let id = m
                 .get("id")
                 .ok_or_else(|| LineError::missing(&m.name("id")))?;
+            // A reply that names no server pairs by session and id.
+            let (_, session, id) = key(id);
             return Ok(Message::Reply {
-                key: key(id),
+                key: (named.map(|_| server.clone()), session, id),
                 ts,
                 outcome: outcome_of(msg),
             });
@@ -518,7 +530,14 @@ mod tests {
 
     /// What the general reader reads of a message, every field a call has.
     fn general(m: &Message<Key>) -> String {
-        let k = |k: &Key| format!("{}/{:?}/{}", k.0, k.1.as_deref(), k.2);
+        let k = |k: &Key| {
+            format!(
+                "{}/{:?}/{}",
+                k.0.as_deref().unwrap_or("*"),
+                k.1.as_deref(),
+                k.2
+            )
+        };
         match m {
             Message::Call { key, rec } => format!(
                 "call {:?} {} {} {:?} {:?} {} {} {:?}",
@@ -570,7 +589,9 @@ mod tests {
             },
             RpcKind::Server { .. } | RpcKind::ClientReply => "other".to_owned(),
             RpcKind::Reply(outcome) => {
-                format!("reply {} {} {outcome:?}", key(id.unwrap_or("")), l.ts)
+                let server = l.server.unwrap_or("*");
+                let id = id.unwrap_or("");
+                format!("reply {server}/{:?}/{id} {} {outcome:?}", l.session, l.ts)
             }
         }
     }

@@ -16,6 +16,10 @@
 //! first one dropped. So memory stays bounded, and the calls and counts are the same either
 //! way.
 //!
+//! A JSON-RPC reply may leave out the server its request names (the spec's reply envelope has
+//! no `server`): its key is then loose ([`PairKey`]) and it pairs with the earliest request
+//! waiting under the same session and id, whatever its server.
+//!
 //! A request whose key is used again before a reply came, or that has no reply by the end of
 //! the file, is a request without a reply; a reply whose key no request waits for is a reply
 //! without a request. Both are counted in [`Replies`] with the first few named by line.
@@ -31,6 +35,31 @@ use super::{CallRecord, Nanos, Origin, ReadStats, Skipped, TraceError, Upstream}
 
 /// How many requests without a reply and replies without a request are named, each.
 const EXAMPLES_PER_KIND: usize = 5;
+
+/// What a format names a request by, for its reply to find it.
+pub(crate) trait PairKey: Eq + Hash + Clone {
+    /// The key with its server left out, as a loose reply's key is; `None` for keys that
+    /// have no server to leave out.
+    fn without_server(&self) -> Option<Self>;
+    /// Whether this is the key of a reply that names no server (then equal to its
+    /// [`PairKey::without_server`]).
+    fn is_loose(&self) -> bool;
+}
+
+/// Keys that always name all they have (a tool-use id, a Claude Desktop connection's id).
+macro_rules! whole_keys {
+    ($($t:ty),*) => {$(
+        impl PairKey for $t {
+            fn without_server(&self) -> Option<Self> {
+                None
+            }
+            fn is_loose(&self) -> bool {
+                false
+            }
+        }
+    )*};
+}
+whole_keys!(String, (super::Sym, u32, String));
 
 /// What one line of a recording with replies says.
 pub(crate) enum Message<K> {
@@ -58,7 +87,7 @@ pub(crate) enum Message<K> {
 /// carry several (an agent transcript line with parallel tool calls, or with several results)
 /// implements [`Exchange::messages`] instead.
 pub(crate) trait Exchange: Send {
-    type Key: Eq + Hash + Send;
+    type Key: PairKey + Send;
     /// What `text` (the line numbered `origin.line`) says. Under `index` the call's arguments
     /// are not needed.
     fn message(
@@ -381,7 +410,16 @@ impl<K> From<Message<K>> for Pair<K> {
 /// [`Pairer::asked`], its line and its time.
 enum Waiting {
     Call(usize, u64, Nanos),
-    Other,
+    /// A request that is not a call, and its line.
+    Other(u64),
+}
+
+impl Waiting {
+    fn line(&self) -> u64 {
+        match *self {
+            Waiting::Call(_, line, _) | Waiting::Other(line) => line,
+        }
+    }
 }
 
 /// The pairing, fed the messages of a file line by line in file order.
@@ -399,9 +437,12 @@ pub(crate) struct Pairer<K> {
     counts: Replies,
     unanswered: Vec<Skipped>,
     other_replies: u64,
+    /// The keys of the requests waiting, by their key without the server: made when the first
+    /// loose reply comes, kept from then on.
+    by_rest: Option<Box<HashMap<K, Vec<K>>>>,
 }
 
-impl<K: Eq + Hash> Pairer<K> {
+impl<K: PairKey> Pairer<K> {
     /// Pairing for the file shown as `name`.
     pub(crate) fn new(name: &str) -> Pairer<K> {
         Pairer {
@@ -413,6 +454,53 @@ impl<K: Eq + Hash> Pairer<K> {
             counts: Replies::default(),
             unanswered: Vec::new(),
             other_replies: 0,
+            by_rest: None,
+        }
+    }
+
+    /// The request a loose reply `key` answers: the earliest of those waiting under its
+    /// session and id, whatever their server.
+    fn loose_match(&mut self, key: &K) -> Option<(K, Waiting)> {
+        let waiting = &mut self.waiting;
+        let by_rest = self.by_rest.get_or_insert_with(|| {
+            let mut by_rest: Box<HashMap<K, Vec<K>>> = Box::default();
+            for k in waiting.keys() {
+                if let Some(rest) = k.without_server() {
+                    by_rest.entry(rest).or_default().push(k.clone());
+                }
+            }
+            by_rest
+        });
+        let keys = by_rest.get_mut(key)?;
+        let at = (0..keys.len())
+            .min_by_key(|&i| waiting.get(&keys[i]).map_or(u64::MAX, Waiting::line))?;
+        let k = keys.swap_remove(at);
+        if keys.is_empty() {
+            by_rest.remove(key);
+        }
+        let w = waiting.remove(&k)?;
+        Some((k, w))
+    }
+
+    /// A request now waits under `key`.
+    fn note_waiting(&mut self, key: &K) {
+        if let (Some(by_rest), Some(rest)) = (&mut self.by_rest, key.without_server()) {
+            let keys = by_rest.entry(rest).or_default();
+            if !keys.contains(key) {
+                keys.push(key.clone());
+            }
+        }
+    }
+
+    /// The request under `key` has its reply.
+    fn note_answered(&mut self, key: &K) {
+        if let (Some(by_rest), Some(rest)) = (&mut self.by_rest, key.without_server())
+            && let Some(keys) = by_rest.get_mut(&rest)
+        {
+            keys.retain(|k| k != key);
+            if keys.is_empty() {
+                by_rest.remove(&rest);
+            }
         }
     }
 
@@ -469,9 +557,18 @@ impl<K: Eq + Hash> Pairer<K> {
                     calls += 1;
                     continue;
                 }
-                Pair::Request(key) => (key, Waiting::Other),
+                Pair::Request(key) => (key, Waiting::Other(line)),
                 Pair::Reply { key, ts, outcome } => {
-                    match self.waiting.remove(&key) {
+                    let found = if key.is_loose() {
+                        self.loose_match(&key).map(|(_, w)| w)
+                    } else {
+                        let found = self.waiting.remove(&key);
+                        if found.is_some() {
+                            self.note_answered(&key);
+                        }
+                        found
+                    };
+                    match found {
                         Some(Waiting::Call(i, _, asked)) => {
                             self.counts.paired += 1;
                             // Clocks of client and server may disagree: a reply never comes
@@ -480,7 +577,7 @@ impl<K: Eq + Hash> Pairer<K> {
                             self.asked.answer(i, latency, outcome);
                             self.settle(i);
                         }
-                        Some(Waiting::Other) => self.other_replies += 1,
+                        Some(Waiting::Other(_)) => self.other_replies += 1,
                         None => {
                             self.counts.replies_without_request += 1;
                             if self.counts.replies_without_request <= EXAMPLES_PER_KIND as u64 {
@@ -496,6 +593,7 @@ impl<K: Eq + Hash> Pairer<K> {
                 }
                 Pair::Other => continue,
             };
+            self.note_waiting(&key);
             if let Some(Waiting::Call(i, old, _)) = self.waiting.insert(key, now) {
                 self.settle(i);
                 self.counts.requests_without_reply += 1;
@@ -526,7 +624,7 @@ impl<K: Eq + Hash> Pairer<K> {
             .into_values()
             .filter_map(|w| match w {
                 Waiting::Call(_, line, _) => Some(line),
-                Waiting::Other => None,
+                Waiting::Other(_) => None,
             })
             .collect();
         counts.requests_without_reply += left.len() as u64;
@@ -555,7 +653,7 @@ pub(crate) enum Pairing<K> {
     Done(Answers),
 }
 
-impl<K: Eq + Hash> Pairing<K> {
+impl<K: PairKey> Pairing<K> {
     /// Pairing for the file shown as `name`.
     pub(crate) fn new(name: &str) -> Pairing<K> {
         Pairing::Open(Pairer::new(name))
@@ -843,7 +941,7 @@ impl<E: Exchange> PairedSource<E> {
 }
 
 /// The call `rec` at `slot`, with its reply if it had one.
-fn answered<K: Eq + Hash>(
+fn answered<K: PairKey>(
     pairing: &mut Pairing<K>,
     mut rec: Box<CallRecord>,
     slot: Slot,
@@ -983,18 +1081,100 @@ mod tests {
         }
     }
 
+    /// A test key: (server, id); a reply's server [`LOOSE`] names none.
+    type TestKey = (u8, u8);
+    const LOOSE: u8 = u8::MAX;
+
+    impl PairKey for TestKey {
+        fn without_server(&self) -> Option<TestKey> {
+            Some((LOOSE, self.1))
+        }
+        fn is_loose(&self) -> bool {
+            self.0 == LOOSE
+        }
+    }
+
     /// One line's message for the pairing tests: a call with an id (0) or without (1), another
-    /// request (2) or a reply (3), of one of a few keys, at a time.
-    fn pair_of((kind, key, ts, outcome_n): (u8, u8, i64, u8)) -> Pair<u8> {
+    /// request (2) or a reply (3), of one of a few keys (the id `key % 5` on server `key / 5`;
+    /// a reply on server 2 names none), at a time.
+    fn pair_of((kind, key, ts, outcome_n): (u8, u8, i64, u8)) -> Pair<TestKey> {
+        let (server, id) = ((key / 5) % 3, key % 5);
         match kind % 4 {
-            0 => Pair::Call(Some(key), ts),
+            0 => Pair::Call(Some((server.min(1), id)), ts),
             1 => Pair::Call(None, ts),
-            2 => Pair::Request(key),
+            2 => Pair::Request((server.min(1), id)),
             _ => Pair::Reply {
-                key,
+                key: (if server == 2 { LOOSE } else { server }, id),
                 ts,
                 outcome: outcome(outcome_n),
             },
+        }
+    }
+
+    /// The pairing done the simplest way: per line fed, the answer of its call (each line has
+    /// at most one), then the counts (paired, requests without a reply, replies without a
+    /// request) and the replies to other requests. A reply pairs with the request waiting
+    /// under its key, or, when it names no server, with the earliest one waiting under its id.
+    #[allow(clippy::type_complexity)]
+    fn reference_pairing(
+        msgs: &[(u8, u8, i64, u8)],
+    ) -> (Vec<Option<(u64, Upstream)>>, (u64, u64, u64), u64) {
+        // (key, line, time, whether a call), in the order they came.
+        let mut waiting: Vec<(TestKey, u64, i64, bool)> = Vec::new();
+        let mut answers = vec![None; msgs.len()];
+        let (mut counts, mut other) = ((0, 0, 0), 0);
+        for (i, &m) in msgs.iter().enumerate() {
+            let line = i as u64 + 1;
+            let (key, call, ts) = match pair_of(m) {
+                Pair::Call(Some(key), ts) => (key, true, ts),
+                Pair::Request(key) => (key, false, 0),
+                Pair::Reply { key, ts, outcome } => {
+                    let found = (0..waiting.len())
+                        .filter(|&w| {
+                            let k = waiting[w].0;
+                            k == key || (key.0 == LOOSE && k.1 == key.1)
+                        })
+                        .min_by_key(|&w| waiting[w].1);
+                    match found.map(|w| waiting.remove(w)) {
+                        Some((_, at, asked, true)) => {
+                            counts.0 += 1;
+                            answers[at as usize - 1] = Some(((ts - asked).max(0) as u64, outcome));
+                        }
+                        Some(_) => other += 1,
+                        None => counts.2 += 1,
+                    }
+                    continue;
+                }
+                _ => continue,
+            };
+            if let Some(w) = waiting.iter().position(|w| w.0 == key) {
+                counts.1 += u64::from(waiting.remove(w).3);
+            }
+            waiting.push((key, line, ts, call));
+        }
+        counts.1 += waiting.iter().filter(|w| w.3).count() as u64;
+        (answers, counts, other)
+    }
+
+    proptest! {
+        /// The pairing pairs as the simplest pairing does, loose replies included (their
+        /// index made at the first one, then kept as requests come and go).
+        #[test]
+        fn pairs_as_the_simplest_pairing_does(
+            msgs in prop::collection::vec((0..4u8, 0..15u8, 0..1_000i64, 0..3u8), 0..300),
+        ) {
+            let mut p = Pairer::new("t");
+            for (line, &m) in msgs.iter().enumerate() {
+                p.line(line as u64 + 1, [pair_of(m)]);
+            }
+            let (mut answers, counts, other) = p.finish();
+            let got: Vec<_> = (1..=msgs.len() as u64).map(|l| answers.take((l, 0))).collect();
+            let counts = (counts.paired, counts.requests_without_reply, counts.replies_without_request);
+            let (want, want_counts, want_other) = reference_pairing(&msgs);
+            // Latencies are kept to the nanosecond here: the times are small.
+            prop_assert_eq!(got, want);
+            prop_assert_eq!(counts, want_counts);
+            prop_assert_eq!(other, want_other);
         }
     }
 
@@ -1005,7 +1185,7 @@ mod tests {
         /// to the calls asked.
         #[test]
         fn settled_calls_have_their_final_answers(
-            msgs in prop::collection::vec((0..4u8, 0..5u8, 0..1_000i64, 0..3u8), 0..300),
+            msgs in prop::collection::vec((0..4u8, 0..15u8, 0..1_000i64, 0..3u8), 0..300),
         ) {
             let mut whole = Pairer::new("t");
             for (line, &m) in msgs.iter().enumerate() {

@@ -442,6 +442,69 @@ fn jsonrpc_server_requests_and_client_replies_keep_apart_from_calls() {
     );
 }
 
+/// The spec's own example: the reply's envelope names no server. Such a reply pairs by
+/// (session, id), with the earliest request waiting under them whatever its server; a reply
+/// that names a server pairs with that server's request only.
+#[test]
+fn jsonrpc_replies_without_a_server_pair_by_session_and_id() {
+    let dir = tempfile::tempdir().unwrap();
+    let call = |ms: u32, server: &str, session: &str, id: u32| {
+        format!(
+            r#"{{"ts":"2026-08-01T10:00:00.{ms:03}Z","dir":"c2s","server":"{server}","session":"{session}","msg":{{"jsonrpc":"2.0","id":{id},"method":"tools/call","params":{{"name":"delete_file","arguments":{{"path":"/tmp/a"}}}}}}}}"#
+        )
+    };
+    let reply = |ms: u32, server: Option<&str>, session: &str, id: u32, result: &str| {
+        let server = server.map_or(String::new(), |s| format!(r#""server":"{s}","#));
+        format!(
+            r#"{{"ts":"2026-08-01T10:00:00.{ms:03}Z","dir":"s2c",{server}"session":"{session}","msg":{{"jsonrpc":"2.0","id":{id},"result":{result}}}}}"#
+        )
+    };
+    let body = [
+        // As in the spec: the reply has no `server`.
+        call(120, "files", "s1", 7),
+        reply(300, None, "s1", 7, r#"{"content":[],"isError":true}"#),
+        // Two servers, one session, one id: replies without a server answer the earlier first.
+        call(400, "a", "s2", 1),
+        call(410, "b", "s2", 1),
+        reply(500, None, "s2", 1, "{}"),
+        reply(600, None, "s2", 1, r#"{"isError":true}"#),
+        // A reply naming another server answers nothing; one naming none, then, the call.
+        call(700, "files", "s3", 2),
+        reply(750, Some("other"), "s3", 2, "{}"),
+        reply(800, None, "s3", 2, "{}"),
+        // Nothing waits under this session and id.
+        reply(900, None, "s1", 7, "{}"),
+    ]
+    .join("\n");
+    let f = write_file(dir.path(), "spec.jsonl", &body);
+    let (recs, stats) = read(&[&f]);
+    use Upstream::*;
+    let got: Vec<_> = recs
+        .iter()
+        .map(|r| (&*r.server, r.upstream, r.latency_ms))
+        .collect();
+    assert_eq!(
+        got,
+        [
+            ("files", Some(ToolError), Some(180.0)),
+            ("a", Some(Ok), Some(100.0)),
+            ("b", Some(ToolError), Some(190.0)),
+            ("files", Some(Ok), Some(100.0)),
+        ]
+    );
+    let replies = stats.replies.unwrap();
+    let lines: Vec<u64> = replies.examples.iter().map(|e| e.line).collect();
+    assert_eq!(
+        (
+            replies.paired,
+            replies.requests_without_reply,
+            replies.replies_without_request,
+            lines
+        ),
+        (4, 0, 2, vec![8, 10])
+    );
+}
+
 #[test]
 fn policylayer_log_reads_calls_decisions_and_upstream_status() {
     let (recs, stats) = read(&[&fixture("policylayer.jsonl")]);
