@@ -33,7 +33,7 @@ use super::input::open_decoded;
 use super::intern::Interner;
 use super::jsonl::record_from_object;
 use super::jsonrpc::{self, JsonRpc, RpcKind};
-use super::pairing::{Message, Pair, PairKey, Pairing, Replies};
+use super::pairing::{Message, NO_SERVER, NO_SESSION, Pair, PairKey, Pairing, Replies};
 use super::read_stats::ReadStats;
 use super::scan::Scanner;
 use super::source::{Ctx, LineError, LineTooLong, MAX_LINE_BYTES, UNKNOWN_SERVER, parse_object};
@@ -147,19 +147,25 @@ enum Mode {
 }
 
 /// A pairing key of a JSON-RPC message: server and session ids, and the id's JSON text. The
-/// server is [`ANY_SERVER`] for a reply that names none.
+/// server is [`ANY_SERVER`] for a reply that names none, the session [`NO_SYM`] where there is
+/// none.
 type RpcKey = (u32, u32, IdText);
 
-/// The server of a reply's key when the reply names none: it pairs by session and id.
+/// The server of a reply's key when the reply names none: it pairs by the rest.
 const ANY_SERVER: u32 = u32::MAX;
 
 impl PairKey for RpcKey {
-    fn without_server(&self) -> Option<RpcKey> {
-        Some((ANY_SERVER, self.1, self.2.clone()))
+    fn left_out(&self) -> u8 {
+        (u8::from(self.0 == ANY_SERVER) * NO_SERVER) | (u8::from(self.1 == NO_SYM) * NO_SESSION)
     }
 
-    fn is_loose(&self) -> bool {
-        self.0 == ANY_SERVER
+    fn leave_out(&self, parts: u8) -> RpcKey {
+        let part = |bit: u8, id: u32, none: u32| if parts & bit != 0 { none } else { id };
+        (
+            part(NO_SERVER, self.0, ANY_SERVER),
+            part(NO_SESSION, self.1, NO_SYM),
+            self.2.clone(),
+        )
     }
 }
 

@@ -1,14 +1,15 @@
 //! MCP JSON-RPC recordings: one message per line, in an envelope
 //! `{ts, dir, server, session, grant, msg}` or bare with a `ts`/`timestamp` field.
-//! `tools/call` requests become calls; replies pair with them by (server, session, id), or by
-//! (session, id) when the reply's envelope names no server (see [`super::pairing`]). Where the envelope gives the direction (`dir`), the server's own
+//! `tools/call` requests become calls; replies pair with them by (server, session, id), or,
+//! when the reply's envelope leaves out the server or the session, by the parts it names (see
+//! [`super::pairing`]). Where the envelope gives the direction (`dir`), the server's own
 //! requests and the client's replies to them are ignored: they number their ids apart from the
 //! client's requests, so an id of theirs says nothing of a call.
 
 use serde_json::{Map, Value};
 
 use super::intern::Interner;
-use super::pairing::{Message, PairKey, outcome_of};
+use super::pairing::{Message, NO_SERVER, NO_SESSION, PairKey, outcome_of};
 use super::scan::{Expected, Scanner};
 use super::source::{Ctx, Fields, LineError, UNKNOWN_SERVER};
 use super::{Args, CallRecord, Nanos, Origin, Sym, Upstream};
@@ -18,12 +19,14 @@ use super::{Args, CallRecord, Nanos, Origin, Sym, Upstream};
 pub(super) type Key = (Option<Sym>, Option<Sym>, String);
 
 impl PairKey for Key {
-    fn without_server(&self) -> Option<Key> {
-        Some((None, self.1.clone(), self.2.clone()))
+    fn left_out(&self) -> u8 {
+        (u8::from(self.0.is_none()) * NO_SERVER) | (u8::from(self.1.is_none()) * NO_SESSION)
     }
 
-    fn is_loose(&self) -> bool {
-        self.0.is_none()
+    fn leave_out(&self, parts: u8) -> Key {
+        let server = (parts & NO_SERVER == 0).then(|| self.0.clone()).flatten();
+        let session = (parts & NO_SESSION == 0).then(|| self.1.clone()).flatten();
+        (server, session, self.2.clone())
     }
 }
 

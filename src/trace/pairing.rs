@@ -16,9 +16,10 @@
 //! first one dropped. So memory stays bounded, and the calls and counts are the same either
 //! way.
 //!
-//! A JSON-RPC reply may leave out the server its request names (the spec's reply envelope has
-//! no `server`): its key is then loose ([`PairKey`]) and it pairs with the earliest request
-//! waiting under the same session and id, whatever its server.
+//! A JSON-RPC reply may leave out the server or the session its request names (the spec's
+//! reply envelope has no `server`): its key is then loose ([`PairKey`]), and when no request
+//! waits under the whole of it, it pairs with the earliest one waiting under the parts it
+//! names.
 //!
 //! A request whose key is used again before a reply came, or that has no reply by the end of
 //! the file, is a request without a reply; a reply whose key no request waits for is a reply
@@ -38,23 +39,27 @@ const EXAMPLES_PER_KIND: usize = 5;
 
 /// What a format names a request by, for its reply to find it.
 pub(crate) trait PairKey: Eq + Hash + Clone {
-    /// The key with its server left out, as a loose reply's key is; `None` for keys that
-    /// have no server to leave out.
-    fn without_server(&self) -> Option<Self>;
-    /// Whether this is the key of a reply that names no server (then equal to its
-    /// [`PairKey::without_server`]).
-    fn is_loose(&self) -> bool;
+    /// The parts a reply's key leaves out, as bits ([`NO_SERVER`], [`NO_SESSION`]); 0 for a reply
+    /// that names all its key has.
+    fn left_out(&self) -> u8;
+    /// This (request's) key with the `parts` left out, as a reply that leaves them out has it.
+    fn leave_out(&self, parts: u8) -> Self;
 }
+
+/// A reply's key names no server ([`PairKey::left_out`]).
+pub(crate) const NO_SERVER: u8 = 1;
+/// A reply's key names no session ([`PairKey::left_out`]).
+pub(crate) const NO_SESSION: u8 = 2;
 
 /// Keys that always name all they have (a tool-use id, a Claude Desktop connection's id).
 macro_rules! whole_keys {
     ($($t:ty),*) => {$(
         impl PairKey for $t {
-            fn without_server(&self) -> Option<Self> {
-                None
+            fn left_out(&self) -> u8 {
+                0
             }
-            fn is_loose(&self) -> bool {
-                false
+            fn leave_out(&self, _parts: u8) -> Self {
+                self.clone()
             }
         }
     )*};
@@ -437,9 +442,10 @@ pub(crate) struct Pairer<K> {
     counts: Replies,
     unanswered: Vec<Skipped>,
     other_replies: u64,
-    /// The keys of the requests waiting, by their key without the server: made when the first
-    /// loose reply comes, kept from then on.
-    by_rest: Option<Box<HashMap<K, Vec<K>>>>,
+    /// The keys of the requests waiting, by their key with some parts left out: one index for
+    /// each set of parts a loose reply has left out, made when the first such reply finds no
+    /// request under its whole key, kept from then on.
+    by_rest: Vec<(u8, HashMap<K, Vec<K>>)>,
 }
 
 impl<K: PairKey> Pairer<K> {
@@ -454,38 +460,38 @@ impl<K: PairKey> Pairer<K> {
             counts: Replies::default(),
             unanswered: Vec::new(),
             other_replies: 0,
-            by_rest: None,
+            by_rest: Vec::new(),
         }
     }
 
-    /// The request a loose reply `key` answers: the earliest of those waiting under its
-    /// session and id, whatever their server.
+    /// The request a loose reply `key` answers: the earliest of those waiting under the parts
+    /// it names.
     fn loose_match(&mut self, key: &K) -> Option<(K, Waiting)> {
-        let waiting = &mut self.waiting;
-        let by_rest = self.by_rest.get_or_insert_with(|| {
-            let mut by_rest: Box<HashMap<K, Vec<K>>> = Box::default();
-            for k in waiting.keys() {
-                if let Some(rest) = k.without_server() {
-                    by_rest.entry(rest).or_default().push(k.clone());
+        let parts = key.left_out();
+        let at = match self.by_rest.iter().position(|(p, _)| *p == parts) {
+            Some(at) => at,
+            None => {
+                let mut index: HashMap<K, Vec<K>> = HashMap::default();
+                for k in self.waiting.keys() {
+                    index.entry(k.leave_out(parts)).or_default().push(k.clone());
                 }
+                self.by_rest.push((parts, index));
+                self.by_rest.len() - 1
             }
-            by_rest
-        });
-        let keys = by_rest.get_mut(key)?;
-        let at = (0..keys.len())
-            .min_by_key(|&i| waiting.get(&keys[i]).map_or(u64::MAX, Waiting::line))?;
-        let k = keys.swap_remove(at);
-        if keys.is_empty() {
-            by_rest.remove(key);
-        }
-        let w = waiting.remove(&k)?;
+        };
+        let waiting = &self.waiting;
+        let keys = self.by_rest[at].1.get(&key.leave_out(parts))?;
+        let line = |k: &K| waiting.get(k).map_or(u64::MAX, Waiting::line);
+        let k = keys.iter().min_by_key(|k| line(k))?.clone();
+        self.note_answered(&k);
+        let w = self.waiting.remove(&k)?;
         Some((k, w))
     }
 
     /// A request now waits under `key`.
     fn note_waiting(&mut self, key: &K) {
-        if let (Some(by_rest), Some(rest)) = (&mut self.by_rest, key.without_server()) {
-            let keys = by_rest.entry(rest).or_default();
+        for (parts, index) in &mut self.by_rest {
+            let keys = index.entry(key.leave_out(*parts)).or_default();
             if !keys.contains(key) {
                 keys.push(key.clone());
             }
@@ -494,12 +500,13 @@ impl<K: PairKey> Pairer<K> {
 
     /// The request under `key` has its reply.
     fn note_answered(&mut self, key: &K) {
-        if let (Some(by_rest), Some(rest)) = (&mut self.by_rest, key.without_server())
-            && let Some(keys) = by_rest.get_mut(&rest)
-        {
-            keys.retain(|k| k != key);
-            if keys.is_empty() {
-                by_rest.remove(&rest);
+        for (parts, index) in &mut self.by_rest {
+            let rest = key.leave_out(*parts);
+            if let Some(keys) = index.get_mut(&rest) {
+                keys.retain(|k| k != key);
+                if keys.is_empty() {
+                    index.remove(&rest);
+                }
             }
         }
     }
@@ -559,14 +566,13 @@ impl<K: PairKey> Pairer<K> {
                 }
                 Pair::Request(key) => (key, Waiting::Other(line)),
                 Pair::Reply { key, ts, outcome } => {
-                    let found = if key.is_loose() {
-                        self.loose_match(&key).map(|(_, w)| w)
-                    } else {
-                        let found = self.waiting.remove(&key);
-                        if found.is_some() {
+                    let found = match self.waiting.remove(&key) {
+                        Some(w) => {
                             self.note_answered(&key);
+                            Some(w)
                         }
-                        found
+                        None if key.left_out() != 0 => self.loose_match(&key).map(|(_, w)| w),
+                        None => None,
                     };
                     match found {
                         Some(Waiting::Call(i, _, asked)) => {
@@ -1081,30 +1087,35 @@ mod tests {
         }
     }
 
-    /// A test key: (server, id); a reply's server [`LOOSE`] names none.
-    type TestKey = (u8, u8);
+    /// A test key: (server, session, id); [`LOOSE`] is a part a reply leaves out (a request
+    /// may have no session: [`LOOSE`] too, which a reply then pairs with by its whole key).
+    type TestKey = (u8, u8, u8);
     const LOOSE: u8 = u8::MAX;
 
     impl PairKey for TestKey {
-        fn without_server(&self) -> Option<TestKey> {
-            Some((LOOSE, self.1))
+        fn left_out(&self) -> u8 {
+            (if self.0 == LOOSE { NO_SERVER } else { 0 })
+                | (if self.1 == LOOSE { NO_SESSION } else { 0 })
         }
-        fn is_loose(&self) -> bool {
-            self.0 == LOOSE
+        fn leave_out(&self, parts: u8) -> TestKey {
+            let part = |bit: u8, v: u8| if parts & bit != 0 { LOOSE } else { v };
+            (part(NO_SERVER, self.0), part(NO_SESSION, self.1), self.2)
         }
     }
 
     /// One line's message for the pairing tests: a call with an id (0) or without (1), another
-    /// request (2) or a reply (3), of one of a few keys (the id `key % 5` on server `key / 5`;
-    /// a reply on server 2 names none), at a time.
+    /// request (2) or a reply (3), of one of a few keys (server `key / 9 % 3`, session
+    /// `key / 3 % 3`, id `key % 3`; a part 2 is left out: a request's session only), at a time.
     fn pair_of((kind, key, ts, outcome_n): (u8, u8, i64, u8)) -> Pair<TestKey> {
-        let (server, id) = ((key / 5) % 3, key % 5);
+        let part = |v: u8| if v == 2 { LOOSE } else { v };
+        let (server, session, id) = (part(key / 9 % 3), part(key / 3 % 3), key % 3);
+        let request = (server.min(1), session, id);
         match kind % 4 {
-            0 => Pair::Call(Some((server.min(1), id)), ts),
+            0 => Pair::Call(Some(request), ts),
             1 => Pair::Call(None, ts),
-            2 => Pair::Request((server.min(1), id)),
+            2 => Pair::Request(request),
             _ => Pair::Reply {
-                key: (if server == 2 { LOOSE } else { server }, id),
+                key: (server, session, id),
                 ts,
                 outcome: outcome(outcome_n),
             },
@@ -1114,7 +1125,8 @@ mod tests {
     /// The pairing done the simplest way: per line fed, the answer of its call (each line has
     /// at most one), then the counts (paired, requests without a reply, replies without a
     /// request) and the replies to other requests. A reply pairs with the request waiting
-    /// under its key, or, when it names no server, with the earliest one waiting under its id.
+    /// under its whole key, or else, when it leaves parts out, with the earliest one waiting
+    /// under the parts it names.
     #[allow(clippy::type_complexity)]
     fn reference_pairing(
         msgs: &[(u8, u8, i64, u8)],
@@ -1129,12 +1141,16 @@ mod tests {
                 Pair::Call(Some(key), ts) => (key, true, ts),
                 Pair::Request(key) => (key, false, 0),
                 Pair::Reply { key, ts, outcome } => {
-                    let found = (0..waiting.len())
-                        .filter(|&w| {
-                            let k = waiting[w].0;
-                            k == key || (key.0 == LOOSE && k.1 == key.1)
-                        })
-                        .min_by_key(|&w| waiting[w].1);
+                    let names = |k: TestKey| {
+                        (key.0 == LOOSE || k.0 == key.0)
+                            && (key.1 == LOOSE || k.1 == key.1)
+                            && k.2 == key.2
+                    };
+                    let found = waiting.iter().position(|w| w.0 == key).or_else(|| {
+                        (0..waiting.len())
+                            .filter(|&w| names(waiting[w].0))
+                            .min_by_key(|&w| waiting[w].1)
+                    });
                     match found.map(|w| waiting.remove(w)) {
                         Some((_, at, asked, true)) => {
                             counts.0 += 1;
@@ -1161,7 +1177,7 @@ mod tests {
         /// index made at the first one, then kept as requests come and go).
         #[test]
         fn pairs_as_the_simplest_pairing_does(
-            msgs in prop::collection::vec((0..4u8, 0..15u8, 0..1_000i64, 0..3u8), 0..300),
+            msgs in prop::collection::vec((0..4u8, 0..27u8, 0..1_000i64, 0..3u8), 0..300),
         ) {
             let mut p = Pairer::new("t");
             for (line, &m) in msgs.iter().enumerate() {
@@ -1185,7 +1201,7 @@ mod tests {
         /// to the calls asked.
         #[test]
         fn settled_calls_have_their_final_answers(
-            msgs in prop::collection::vec((0..4u8, 0..15u8, 0..1_000i64, 0..3u8), 0..300),
+            msgs in prop::collection::vec((0..4u8, 0..27u8, 0..1_000i64, 0..3u8), 0..300),
         ) {
             let mut whole = Pairer::new("t");
             for (line, &m) in msgs.iter().enumerate() {

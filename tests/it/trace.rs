@@ -444,9 +444,10 @@ fn jsonrpc_server_requests_and_client_replies_keep_apart_from_calls() {
 
 /// The spec's own example: the reply's envelope names no server. Such a reply pairs by
 /// (session, id), with the earliest request waiting under them whatever its server; a reply
-/// that names a server pairs with that server's request only.
+/// that names a server pairs with that server's request only. A reply that leaves out the
+/// session pairs by what it names too.
 #[test]
-fn jsonrpc_replies_without_a_server_pair_by_session_and_id() {
+fn jsonrpc_replies_that_leave_out_server_or_session_pair_by_what_they_name() {
     let dir = tempfile::tempdir().unwrap();
     let call = |ms: u32, server: &str, session: &str, id: u32| {
         format!(
@@ -455,8 +456,12 @@ fn jsonrpc_replies_without_a_server_pair_by_session_and_id() {
     };
     let reply = |ms: u32, server: Option<&str>, session: &str, id: u32, result: &str| {
         let server = server.map_or(String::new(), |s| format!(r#""server":"{s}","#));
+        let session = match session {
+            "" => String::new(),
+            s => format!(r#""session":"{s}","#),
+        };
         format!(
-            r#"{{"ts":"2026-08-01T10:00:00.{ms:03}Z","dir":"s2c",{server}"session":"{session}","msg":{{"jsonrpc":"2.0","id":{id},"result":{result}}}}}"#
+            r#"{{"ts":"2026-08-01T10:00:00.{ms:03}Z","dir":"s2c",{server}{session}"msg":{{"jsonrpc":"2.0","id":{id},"result":{result}}}}}"#
         )
     };
     let body = [
@@ -474,6 +479,11 @@ fn jsonrpc_replies_without_a_server_pair_by_session_and_id() {
         reply(800, None, "s3", 2, "{}"),
         // Nothing waits under this session and id.
         reply(900, None, "s1", 7, "{}"),
+        // Replies without a session: by server and id, then by id alone.
+        call(910, "files", "s4", 5),
+        call(920, "files", "s5", 6),
+        reply(930, Some("files"), "", 5, r#"{"isError":true}"#),
+        reply(980, None, "", 6, "{}"),
     ]
     .join("\n");
     let f = write_file(dir.path(), "spec.jsonl", &body);
@@ -490,6 +500,8 @@ fn jsonrpc_replies_without_a_server_pair_by_session_and_id() {
             ("a", Some(Ok), Some(100.0)),
             ("b", Some(ToolError), Some(190.0)),
             ("files", Some(Ok), Some(100.0)),
+            ("files", Some(ToolError), Some(20.0)),
+            ("files", Some(Ok), Some(60.0)),
         ]
     );
     let replies = stats.replies.unwrap();
@@ -501,7 +513,7 @@ fn jsonrpc_replies_without_a_server_pair_by_session_and_id() {
             replies.replies_without_request,
             lines
         ),
-        (4, 0, 2, vec![8, 10])
+        (6, 0, 2, vec![8, 10])
     );
 }
 
