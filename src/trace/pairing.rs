@@ -25,7 +25,7 @@
 //! the file, is a request without a reply; a reply whose key no request waits for is a reply
 //! without a request. Both are counted in [`Replies`] with the first few named by line.
 
-use std::collections::VecDeque;
+use std::collections::{BTreeMap, VecDeque};
 use std::hash::Hash;
 
 use rustc_hash::FxHashMap as HashMap;
@@ -427,6 +427,9 @@ impl Waiting {
     }
 }
 
+/// The keys of waiting requests by line, under their key with some parts left out.
+type Index<K> = HashMap<K, BTreeMap<u64, K>>;
+
 /// The pairing, fed the messages of a file line by line in file order.
 pub(crate) struct Pairer<K> {
     name: String,
@@ -442,10 +445,11 @@ pub(crate) struct Pairer<K> {
     counts: Replies,
     unanswered: Vec<Skipped>,
     other_replies: u64,
-    /// The keys of the requests waiting, by their key with some parts left out: one index for
-    /// each set of parts a loose reply has left out, made when the first such reply finds no
-    /// request under its whole key, kept from then on.
-    by_rest: Vec<(u8, HashMap<K, Vec<K>>)>,
+    /// The keys of the requests waiting, by their key with some parts left out, then by line:
+    /// one index for each set of parts a loose reply has left out, made when the first such
+    /// reply finds no request under its whole key, kept from then on. (The formats with loose
+    /// keys have one message a line, so a line names one request.)
+    by_rest: Vec<(u8, Index<K>)>,
 }
 
 impl<K: PairKey> Pairer<K> {
@@ -466,45 +470,47 @@ impl<K: PairKey> Pairer<K> {
 
     /// The request a loose reply `key` answers: the earliest of those waiting under the parts
     /// it names.
-    fn loose_match(&mut self, key: &K) -> Option<(K, Waiting)> {
+    fn loose_match(&mut self, key: &K) -> Option<Waiting> {
         let parts = key.left_out();
         let at = match self.by_rest.iter().position(|(p, _)| *p == parts) {
             Some(at) => at,
             None => {
-                let mut index: HashMap<K, Vec<K>> = HashMap::default();
-                for k in self.waiting.keys() {
-                    index.entry(k.leave_out(parts)).or_default().push(k.clone());
+                let mut index: Index<K> = HashMap::default();
+                for (k, w) in &self.waiting {
+                    (index.entry(k.leave_out(parts)).or_default()).insert(w.line(), k.clone());
                 }
                 self.by_rest.push((parts, index));
                 self.by_rest.len() - 1
             }
         };
-        let waiting = &self.waiting;
-        let keys = self.by_rest[at].1.get(&key.leave_out(parts))?;
-        let line = |k: &K| waiting.get(k).map_or(u64::MAX, Waiting::line);
-        let k = keys.iter().min_by_key(|k| line(k))?.clone();
-        self.note_answered(&k);
+        let (_, k) = self.by_rest[at]
+            .1
+            .get(&key.leave_out(parts))?
+            .first_key_value()?;
+        let k = k.clone();
         let w = self.waiting.remove(&k)?;
-        Some((k, w))
+        self.note_answered(&k, w.line());
+        Some(w)
     }
 
-    /// A request now waits under `key`.
-    fn note_waiting(&mut self, key: &K) {
+    /// A request waits under `key` from `line` on (in place of the one at `before`).
+    fn note_waiting(&mut self, key: &K, line: u64, before: Option<u64>) {
         for (parts, index) in &mut self.by_rest {
-            let keys = index.entry(key.leave_out(*parts)).or_default();
-            if !keys.contains(key) {
-                keys.push(key.clone());
+            let lines = index.entry(key.leave_out(*parts)).or_default();
+            if let Some(before) = before {
+                lines.remove(&before);
             }
+            lines.insert(line, key.clone());
         }
     }
 
-    /// The request under `key` has its reply.
-    fn note_answered(&mut self, key: &K) {
+    /// The request under `key`, waiting from `line` on, has its reply.
+    fn note_answered(&mut self, key: &K, line: u64) {
         for (parts, index) in &mut self.by_rest {
             let rest = key.leave_out(*parts);
-            if let Some(keys) = index.get_mut(&rest) {
-                keys.retain(|k| k != key);
-                if keys.is_empty() {
+            if let Some(lines) = index.get_mut(&rest) {
+                lines.remove(&line);
+                if lines.is_empty() {
                     index.remove(&rest);
                 }
             }
@@ -568,10 +574,12 @@ impl<K: PairKey> Pairer<K> {
                 Pair::Reply { key, ts, outcome } => {
                     let found = match self.waiting.remove(&key) {
                         Some(w) => {
-                            self.note_answered(&key);
+                            if !self.by_rest.is_empty() {
+                                self.note_answered(&key, w.line());
+                            }
                             Some(w)
                         }
-                        None if key.left_out() != 0 => self.loose_match(&key).map(|(_, w)| w),
+                        None if key.left_out() != 0 => self.loose_match(&key),
                         None => None,
                     };
                     match found {
@@ -599,7 +607,10 @@ impl<K: PairKey> Pairer<K> {
                 }
                 Pair::Other => continue,
             };
-            self.note_waiting(&key);
+            if !self.by_rest.is_empty() {
+                let before = self.waiting.get(&key).map(Waiting::line);
+                self.note_waiting(&key, line, before);
+            }
             if let Some(Waiting::Call(i, old, _)) = self.waiting.insert(key, now) {
                 self.settle(i);
                 self.counts.requests_without_reply += 1;
