@@ -1183,6 +1183,20 @@ mod tests {
         (answers, counts, other)
     }
 
+    /// `msgs` paired as a whole file: per line, the answer of its call, then the counts and
+    /// the replies to other requests.
+    fn paired_whole(msgs: &[(u8, u8, i64, u8)]) -> (Vec<Option<(u64, Upstream)>>, Replies, u64) {
+        let mut p = Pairer::new("t");
+        for (line, &m) in msgs.iter().enumerate() {
+            p.line(line as u64 + 1, [pair_of(m)]);
+        }
+        let (mut answers, counts, other) = p.finish();
+        let got = (1..=msgs.len() as u64)
+            .map(|l| answers.take((l, 0)))
+            .collect();
+        (got, counts, other)
+    }
+
     proptest! {
         /// The pairing pairs as the simplest pairing does, loose replies included (their
         /// index made at the first one, then kept as requests come and go).
@@ -1190,12 +1204,7 @@ mod tests {
         fn pairs_as_the_simplest_pairing_does(
             msgs in prop::collection::vec((0..4u8, 0..27u8, 0..1_000i64, 0..3u8), 0..300),
         ) {
-            let mut p = Pairer::new("t");
-            for (line, &m) in msgs.iter().enumerate() {
-                p.line(line as u64 + 1, [pair_of(m)]);
-            }
-            let (mut answers, counts, other) = p.finish();
-            let got: Vec<_> = (1..=msgs.len() as u64).map(|l| answers.take((l, 0))).collect();
+            let (got, counts, other) = paired_whole(&msgs);
             let counts = (counts.paired, counts.requests_without_reply, counts.replies_without_request);
             let (want, want_counts, want_other) = reference_pairing(&msgs);
             // Latencies are kept to the nanosecond here: the times are small.
@@ -1214,12 +1223,7 @@ mod tests {
         fn settled_calls_have_their_final_answers(
             msgs in prop::collection::vec((0..4u8, 0..27u8, 0..1_000i64, 0..3u8), 0..300),
         ) {
-            let mut whole = Pairer::new("t");
-            for (line, &m) in msgs.iter().enumerate() {
-                whole.line(line as u64 + 1, [pair_of(m)]);
-            }
-            let (mut answers, ..) = whole.finish();
-            let want: Vec<_> = (1..=msgs.len() as u64).map(|l| answers.take((l, 0))).collect();
+            let (want, ..) = paired_whole(&msgs);
 
             let mut streamed = Pairer::new("t");
             // Per line fed: the calls with an id asked up to it.
