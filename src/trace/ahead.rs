@@ -16,8 +16,9 @@ pub(crate) struct Ahead<T> {
 
 impl<T: Send + 'static> Ahead<T> {
     /// Run `make` on a thread named `thread_name` until it gives `None` or an error, holding
-    /// at most `ahead` items not yet taken. `file` names the input in the error given when the
-    /// thread cannot be started.
+    /// at most `ahead` items not yet taken besides the one it waits to hand over (with 0, it
+    /// makes the next item while the taker works on the last). `file` names the input in the
+    /// error given when the thread cannot be started.
     pub(crate) fn start(
         thread_name: &str,
         file: &str,
@@ -85,6 +86,8 @@ impl<T: Send + 'static> Ahead<T> {
 
 #[cfg(test)]
 mod tests {
+    use std::sync::Arc;
+
     use super::*;
 
     #[test]
@@ -116,6 +119,34 @@ mod tests {
             Some("f: bad")
         );
         assert!(matches!(ahead.next(), Ok(None)), "nothing after the error");
+    }
+
+    #[test]
+    fn at_most_ahead_items_wait_besides_the_one_being_handed_over() {
+        use std::sync::atomic::{AtomicU32, Ordering};
+        for ahead in [0, 1, 2] {
+            let made = Arc::new(AtomicU32::new(0));
+            let counted = Arc::clone(&made);
+            let mut items = Ahead::start("t", "f", ahead, move || {
+                Ok(Some(counted.fetch_add(1, Ordering::SeqCst) + 1))
+            });
+            for taken in 1..=3u32 {
+                assert!(matches!(items.next(), Ok(Some(n)) if n == taken));
+                // The thread runs ahead as far as it may (waited for however slow the
+                // machine), then stops there.
+                let bound = taken + u32::try_from(ahead).expect("small") + 1;
+                let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+                while made.load(Ordering::SeqCst) < bound && std::time::Instant::now() < deadline {
+                    std::thread::sleep(std::time::Duration::from_millis(1));
+                }
+                std::thread::sleep(std::time::Duration::from_millis(20));
+                assert_eq!(
+                    made.load(Ordering::SeqCst),
+                    bound,
+                    "ahead {ahead}, after {taken} taken"
+                );
+            }
+        }
     }
 
     #[test]

@@ -59,8 +59,11 @@ impl CsvSource {
             name: name.to_string(),
             header: None,
             line: 0,
+            text: Vec::new(),
         };
-        let mut parsed = Ahead::start("csv-parse", name, 1, move || parser.next());
+        // Each stage makes its next batch while the one after works on the last: a queue
+        // between them holds more tables in memory and does not make the replay faster.
+        let mut parsed = Ahead::start("csv-parse", name, 0, move || parser.next());
         let mut symbols = symbols;
         let sessions = Arc::new(AtomicBool::new(true));
         let wanted = Arc::clone(&sessions);
@@ -71,7 +74,7 @@ impl CsvSource {
                 .map(|p| calls(p, file, &mut symbols, sessions)))
         };
         CsvSource {
-            made: Ahead::start("csv-check", name, 1, make),
+            made: Ahead::start("csv-check", name, 0, make),
             sessions,
         }
     }
@@ -207,6 +210,8 @@ struct Parser {
     name: String,
     header: Option<Vec<u8>>,
     line: u64,
+    /// The text of the batch being parsed, kept to be filled again.
+    text: Vec<u8>,
 }
 
 impl Parser {
@@ -270,7 +275,9 @@ impl Parser {
             }
         }
         // The header and the records, each on a line of its own, as polars reads them.
-        let mut text = self.header.clone().unwrap_or_default();
+        let mut text = std::mem::take(&mut self.text);
+        text.clear();
+        text.extend_from_slice(self.header.as_deref().unwrap_or_default());
         text.push(b'\n');
         let mut rows: Vec<(u64, Range<usize>)> = Vec::new();
         let mut not_utf8 = Vec::new();
@@ -291,6 +298,7 @@ impl Parser {
             rows.push((line, at));
         }
         if rows.is_empty() {
+            self.text = text;
             // The end of the input, perhaps after records that are not UTF-8.
             return Ok((!not_utf8.is_empty()).then(|| Parsed {
                 not_utf8,
@@ -309,6 +317,7 @@ impl Parser {
                     .collect(),
             ),
         };
+        self.text = text;
         Ok(Some(Parsed { not_utf8, rows }))
     }
 
@@ -500,6 +509,7 @@ mod tests {
                 name: "t.csv".into(),
                 header: None,
                 line: 0,
+                text: Vec::new(),
             };
             let parsed = parser.next().expect("no I/O error").expect("records");
             let symbols = Symbols::new();
