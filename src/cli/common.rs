@@ -656,8 +656,9 @@ pub(super) fn warn_skipped(input: &InputSummary, err: &mut dyn Write) -> io::Res
                 |n: u64, one: &str, many: &str| format!("{n} {}", if n == 1 { one } else { many });
             writeln!(
                 err,
-                "warning: {} without a reply, {} without a request",
+                "warning: {} without a reply{}, {} without a request",
                 n(r.requests_without_reply, "request", "requests"),
+                crate::trace::cancelled_note(r.cancelled),
                 n(r.replies_without_request, "reply", "replies"),
             )?;
             for s in &r.examples {

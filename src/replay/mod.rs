@@ -639,6 +639,7 @@ pub fn input_summary(files: &[String], stats: &ReadStats, no_policy: NoPolicy) -
         replies: stats.replies.as_ref().map(|r| ReplyPairing {
             paired: r.paired,
             requests_without_reply: r.requests_without_reply,
+            cancelled: r.cancelled,
             replies_without_request: r.replies_without_request,
             examples: r
                 .examples

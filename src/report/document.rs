@@ -3,6 +3,7 @@
 
 use super::model::*;
 use crate::engine::DecisionKind;
+use crate::trace::cancelled_note;
 
 /// A piece of a human-readable report.
 #[derive(Debug, Clone, PartialEq)]
@@ -116,9 +117,10 @@ pub(super) fn input_lines(input: &InputSummary, evaluated: bool, blocks: &mut Ve
     blocks.push(Block::Line(format!("Calls: {}", parts.join(", "))));
     if let Some(r) = &input.replies {
         blocks.push(Block::Line(format!(
-            "Replies: {} paired, {} without a reply, {} without a request",
+            "Replies: {} paired, {} without a reply{}, {} without a request",
             r.paired,
             plural(r.requests_without_reply, "request", "requests"),
+            cancelled_note(r.cancelled),
             plural(r.replies_without_request, "reply", "replies"),
         )));
     }
@@ -168,8 +170,9 @@ fn reply_blocks(input: &InputSummary, blocks: &mut Vec<Block>) {
         return;
     }
     blocks.push(Block::Heading(format!(
-        "Unpaired messages ({} without a reply, {} without a request; first {} shown)",
+        "Unpaired messages ({} without a reply{}, {} without a request; first {} shown)",
         plural(r.requests_without_reply, "request", "requests"),
+        cancelled_note(r.cancelled),
         plural(r.replies_without_request, "reply", "replies"),
         r.examples.len()
     )));

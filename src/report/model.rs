@@ -172,6 +172,10 @@ pub struct InputSummary {
     pub replies: Option<ReplyPairing>,
 }
 
+fn is_zero(n: &u64) -> bool {
+    *n == 0
+}
+
 /// How the replies of recordings paired with their `tools/call` requests, by
 /// (server, session, id) or what the format names a request by.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -180,6 +184,10 @@ pub struct ReplyPairing {
     pub paired: u64,
     /// Requests that no reply answered (their calls have no upstream outcome).
     pub requests_without_reply: u64,
+    /// Of the requests without a reply, those the client had cancelled
+    /// (`notifications/cancelled`); left out when none were.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub cancelled: u64,
     /// Replies that answer no request read before them.
     pub replies_without_request: u64,
     /// The first few of each, with file and line.

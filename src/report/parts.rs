@@ -373,6 +373,7 @@ fn combine_inputs(inputs: Vec<InputSummary>) -> InputSummary {
             let a = all.replies.get_or_insert_with(ReplyPairing::default);
             a.paired += r.paired;
             a.requests_without_reply += r.requests_without_reply;
+            a.cancelled += r.cancelled;
             a.replies_without_request += r.replies_without_request;
             a.examples.extend(r.examples);
         }

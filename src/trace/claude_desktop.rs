@@ -9,7 +9,7 @@ use serde_json::{Map, Value};
 
 use super::format::CLAUDE_LINE;
 use super::intern::Interner;
-use super::pairing::{Exchange, Message, outcome_of};
+use super::pairing::{CANCELLED, Exchange, Message, cancelled, outcome_of};
 use super::source::{Ctx, Fields, LineError};
 use super::time::parse_ts_str;
 use super::{Args, CallRecord, Nanos, Origin, Sym};
@@ -113,7 +113,13 @@ impl Claude {
             .map(|v| (server.clone(), conn, v.to_string()));
         if method != "tools/call" {
             cx.ignore(format!("method {method}"));
-            return Ok(key.map_or(Message::Other, Message::Request));
+            return Ok(match key {
+                Some(key) => Message::Request(key),
+                None if method == CANCELLED => cancelled(msg).map_or(Message::Other, |id| {
+                    Message::Cancel((server.clone(), conn, id.to_string()))
+                }),
+                None => Message::Other,
+            });
         }
         let params = m
             .opt_object("params")?
@@ -219,6 +225,44 @@ mod tests {
             ]
         );
         assert_eq!(recs[0].latency_ms, Some(250.0));
+    }
+
+    /// A call the client cancels is counted as cancelled when no reply comes; the cancel of a
+    /// call of the connection before (ids restart) cancels nothing of this one.
+    #[test]
+    fn cancelled_calls_without_a_reply_are_counted() {
+        let log = "\
+2026-08-01T09:00:00.000Z [files] [info] Initializing server...
+2026-08-01T09:00:01.000Z [files] [info] Message from client: {\"method\":\"tools/call\",\"params\":{\"name\":\"read_file\"},\"jsonrpc\":\"2.0\",\"id\":4} { metadata: undefined }
+2026-08-01T09:01:01.000Z [files] [info] Message from client: {\"jsonrpc\":\"2.0\",\"method\":\"notifications/cancelled\",\"params\":{\"requestId\":4,\"reason\":\"McpError: MCP error -32001: Request timed out\"}} { metadata: undefined }
+2026-08-01T09:02:00.000Z [files] [info] Initializing server...
+2026-08-01T09:02:01.000Z [files] [info] Message from client: {\"method\":\"tools/call\",\"params\":{\"name\":\"list_dir\"},\"jsonrpc\":\"2.0\",\"id\":4} { metadata: undefined }
+";
+        let (recs, stats) = read(log);
+        let got: Vec<_> = recs.iter().map(|r| (&*r.tool, r.upstream)).collect();
+        assert_eq!(got, [("read_file", None), ("list_dir", None)]);
+        let replies = stats.replies.expect("paired");
+        assert_eq!(
+            (
+                replies.paired,
+                replies.requests_without_reply,
+                replies.cancelled
+            ),
+            (0, 2, 1)
+        );
+        let reasons: Vec<_> = (replies.examples.iter())
+            .map(|e| (e.line, e.reason.as_str()))
+            .collect();
+        assert_eq!(
+            reasons,
+            [
+                (
+                    2,
+                    "request without a reply in the file (cancelled by the client at line 3)"
+                ),
+                (5, "request without a reply in the file"),
+            ]
+        );
     }
 
     /// The server's own requests number their ids apart from the client's: one with the id of

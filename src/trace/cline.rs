@@ -100,6 +100,7 @@ impl Source for ClineSource {
             let replies = Replies {
                 paired: task.answered,
                 requests_without_reply: task.unanswered.len() as u64,
+                cancelled: 0,
                 replies_without_request: 0,
                 examples: task
                     .unanswered

@@ -9,7 +9,7 @@
 use serde_json::{Map, Value};
 
 use super::intern::Interner;
-use super::pairing::{Message, NO_SERVER, NO_SESSION, PairKey, outcome_of};
+use super::pairing::{CANCELLED, Message, NO_SERVER, NO_SESSION, PairKey, cancelled, outcome_of};
 use super::scan::{Expected, Scanner};
 use super::source::{Ctx, Fields, LineError, UNKNOWN_SERVER};
 use super::{Args, CallRecord, Nanos, Origin, Sym, Upstream};
@@ -196,6 +196,9 @@ pub(super) fn scan_line(text: &str) -> Option<RpcLine<'_>> {
         } else if method == "tools/call" {
             let (tool, args) = m.params?;
             RpcKind::Call { tool: tool?, args }
+        } else if method == CANCELLED {
+            // It names the request it cancels: the general reader reads it.
+            return None;
         } else {
             RpcKind::Other { method }
         }
@@ -376,6 +379,9 @@ impl JsonRpc {
                 cx.ignore(format!("method {method}"));
                 return Ok(match m.get("id") {
                     Some(id) => Message::Request(key(id)),
+                    None if method == CANCELLED => {
+                        cancelled(msg).map_or(Message::Other, |id| Message::Cancel(key(id)))
+                    }
                     None => Message::Other,
                 });
             }
@@ -523,6 +529,16 @@ pub(super) const EDGES: &[&str] = &[
     r#""dir":null,"msg":{"jsonrpc":"2.0","id":9,"result":{}}"#,
     r#""dir":7,"msg":{"jsonrpc":"2.0","id":9,"result":{}}"#,
     r#""jsonrpc":"2.0","dir":"s2c","id":3,"method":"elicitation/create""#,
+    // The client's cancels: a call, then cancels of it and of nothing in several shapes.
+    r#""msg":{"jsonrpc":"2.0","id":41,"method":"tools/call","params":{"name":"t"}}"#,
+    r#""msg":{"jsonrpc":"2.0","method":"notifications/cancelled","params":{"requestId":41,"reason":"stop"}}"#,
+    r#""msg":{"jsonrpc":"2.0","method":"notifications/cancelled","params":{"requestId":"41"}}"#,
+    r#""msg":{"jsonrpc":"2.0","method":"notifications/cancelled","params":{"requestId":null}}"#,
+    r#""msg":{"jsonrpc":"2.0","method":"notifications/cancelled","params":{"requestId":[41]}}"#,
+    r#""msg":{"jsonrpc":"2.0","method":"notifications/cancelled","params":7}"#,
+    r#""msg":{"jsonrpc":"2.0","method":"notifications/cancelled"}"#,
+    r#""msg":{"jsonrpc":"2.0","id":42,"method":"notifications/cancelled","params":{"requestId":41}}"#,
+    r#""dir":"s2c","msg":{"jsonrpc":"2.0","method":"notifications/cancelled","params":{"requestId":41}}"#,
 ];
 
 #[cfg(test)]
@@ -554,6 +570,7 @@ mod tests {
                 rec.id
             ),
             Message::Request(key) => format!("request {}", k(key)),
+            Message::Cancel(key) => format!("cancel {}", k(key)),
             Message::Reply { key, ts, outcome } => format!("reply {} {ts} {outcome:?}", k(key)),
             Message::Other => "other".to_owned(),
         }
@@ -696,7 +713,7 @@ mod tests {
     }
 
     /// Every line the scanner vouches for reads as the general reader reads it, and the
-    /// usual lines are vouched for.
+    /// usual lines are vouched for (cancels, which name a request, are the general reader's).
     #[test]
     fn the_scanner_agrees_with_the_general_reader() {
         let lines = sample_lines();
@@ -707,7 +724,7 @@ mod tests {
             match scan_line(text) {
                 Some(_) => vouched += 1,
                 None => assert!(
-                    i >= fixture_lines,
+                    i >= fixture_lines || text.contains(CANCELLED),
                     "a fixture line is left to the general reader: {text}"
                 ),
             }

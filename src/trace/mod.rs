@@ -53,6 +53,7 @@ pub use merge::{
     Call, DEFAULT_REORDER_WINDOW, LOOKAHEAD, MIN_LOOKAHEAD, Names, ReadOptions, Trace,
 };
 pub use pairing::Replies;
+pub(crate) use pairing::cancelled_note;
 pub use priority::set_reader_nice;
 pub use read_stats::{MAX_EXAMPLES, ReadStats, Skipped};
 pub use record::{CallRecord, Origin, Recorded, RecordedDecision};

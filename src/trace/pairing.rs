@@ -23,7 +23,9 @@
 //!
 //! A request whose key is used again before a reply came, or that has no reply by the end of
 //! the file, is a request without a reply; a reply whose key no request waits for is a reply
-//! without a request. Both are counted in [`Replies`] with the first few named by line.
+//! without a request. Both are counted in [`Replies`] with the first few named by line. A
+//! request the client cancelled (`notifications/cancelled`) still waits, for a server may
+//! answer it all the same; if none does, it is counted as cancelled too.
 
 use std::collections::{BTreeMap, VecDeque};
 use std::hash::Hash;
@@ -75,6 +77,8 @@ pub(crate) enum Message<K> {
     },
     /// Another request with an id: its reply is not a call's.
     Request(K),
+    /// The client cancels the request with this key (`notifications/cancelled`).
+    Cancel(K),
     /// A reply, when it came and how the call ended.
     Reply {
         key: K,
@@ -126,6 +130,8 @@ pub struct Replies {
     pub paired: u64,
     /// `tools/call` requests with an id that no reply answered.
     pub requests_without_reply: u64,
+    /// Of the requests without a reply, those the client had cancelled.
+    pub cancelled: u64,
     /// Replies that answer no request read before them.
     pub replies_without_request: u64,
     /// The first few of each, by file and line.
@@ -136,6 +142,7 @@ impl Replies {
     pub(crate) fn absorb(&mut self, other: Replies) {
         self.paired += other.paired;
         self.requests_without_reply += other.requests_without_reply;
+        self.cancelled += other.cancelled;
         self.replies_without_request += other.replies_without_request;
         self.examples.extend(other.examples);
     }
@@ -147,8 +154,9 @@ impl Replies {
             return lines;
         }
         lines.push(format!(
-            "{} without a reply, {} without a request ({} paired); their calls have no upstream outcome",
+            "{} without a reply{}, {} without a request ({} paired); their calls have no upstream outcome",
             plural(self.requests_without_reply, "request", "requests"),
+            cancelled_note(self.cancelled),
             plural(self.replies_without_request, "reply", "replies"),
             self.paired
         ));
@@ -157,6 +165,15 @@ impl Replies {
         }
         lines
     }
+}
+
+/// ` (N cancelled by the client)`, said after the count of requests without a reply when
+/// `cancelled` of them were.
+pub(crate) fn cancelled_note(cancelled: u64) -> String {
+    if cancelled == 0 {
+        return String::new();
+    }
+    format!(" ({cancelled} cancelled by the client)")
 }
 
 fn plural(n: u64, one: &str, many: &str) -> String {
@@ -384,12 +401,26 @@ impl Answers {
     }
 }
 
+/// The notification by which the client cancels a request of its own.
+pub(crate) const CANCELLED: &str = "notifications/cancelled";
+
+/// The id of the request a `notifications/cancelled` message names (`params.requestId`), when
+/// it names one as a string or a number; a cancel that names none is only counted.
+pub(crate) fn cancelled(msg: &Map<String, Value>) -> Option<&Value> {
+    match msg.get("params")?.get("requestId")? {
+        id @ (Value::String(_) | Value::Number(_)) => Some(id),
+        _ => None,
+    }
+}
+
 /// What the first read needs of a message: [`Message`] without the call's record.
 pub(crate) enum Pair<K> {
     /// A `tools/call` request, with its key when it has an id, and its time.
     Call(Option<K>, Nanos),
     /// Another request with an id.
     Request(K),
+    /// The client cancels a request.
+    Cancel(K),
     /// A reply.
     Reply {
         key: K,
@@ -405,6 +436,7 @@ impl<K> From<Message<K>> for Pair<K> {
         match m {
             Message::Call { key, rec } => Pair::Call(key, rec.ts),
             Message::Request(key) => Pair::Request(key),
+            Message::Cancel(key) => Pair::Cancel(key),
             Message::Reply { key, ts, outcome } => Pair::Reply { key, ts, outcome },
             Message::Other => Pair::Other,
         }
@@ -445,6 +477,8 @@ pub(crate) struct Pairer<K> {
     counts: Replies,
     unanswered: Vec<Skipped>,
     other_replies: u64,
+    /// Calls the client cancelled that still wait, by number, and the line of the cancel.
+    cancelled: HashMap<usize, u64>,
     /// The keys of the requests waiting, by their key with some parts left out, then by line:
     /// one index for each set of parts a loose reply has left out, made when the first such
     /// reply finds no request under its whole key, kept from then on. (The formats with loose
@@ -464,6 +498,7 @@ impl<K: PairKey> Pairer<K> {
             counts: Replies::default(),
             unanswered: Vec::new(),
             other_replies: 0,
+            cancelled: HashMap::default(),
             by_rest: Vec::new(),
         }
     }
@@ -571,6 +606,13 @@ impl<K: PairKey> Pairer<K> {
                     continue;
                 }
                 Pair::Request(key) => (key, Waiting::Other(line)),
+                Pair::Cancel(key) => {
+                    // A call cancelled twice keeps the first cancel's line.
+                    if let Some(&Waiting::Call(i, ..)) = self.waiting.get(&key) {
+                        self.cancelled.entry(i).or_insert(line);
+                    }
+                    continue;
+                }
                 Pair::Reply { key, ts, outcome } => {
                     let found = match self.waiting.remove(&key) {
                         Some(w) => {
@@ -585,6 +627,9 @@ impl<K: PairKey> Pairer<K> {
                     match found {
                         Some(Waiting::Call(i, _, asked)) => {
                             self.counts.paired += 1;
+                            if !self.cancelled.is_empty() {
+                                self.cancelled.remove(&i);
+                            }
                             // Clocks of client and server may disagree: a reply never comes
                             // before its request.
                             let latency = ts.saturating_sub(asked).max(0) as u64;
@@ -614,9 +659,15 @@ impl<K: PairKey> Pairer<K> {
             if let Some(Waiting::Call(i, old, _)) = self.waiting.insert(key, now) {
                 self.settle(i);
                 self.counts.requests_without_reply += 1;
+                let cancel = self.cancelled.remove(&i).map_or_else(String::new, |at| {
+                    self.counts.cancelled += 1;
+                    format!(" (cancelled by the client at line {at})")
+                });
                 let e = self.example(
                     old,
-                    format!("request without a reply: its id was used again at line {line}"),
+                    format!(
+                        "request without a reply{cancel}: its id was used again at line {line}"
+                    ),
                 );
                 self.unanswered.push(e);
                 self.unanswered.sort_by_key(|s| s.line);
@@ -635,24 +686,31 @@ impl<K: PairKey> Pairer<K> {
             mut counts,
             mut unanswered,
             other_replies,
+            cancelled,
             ..
         } = self;
-        let mut left: Vec<u64> = waiting
+        let mut left: Vec<(u64, Option<u64>)> = waiting
             .into_values()
             .filter_map(|w| match w {
-                Waiting::Call(_, line, _) => Some(line),
+                Waiting::Call(i, line, _) => Some((line, cancelled.get(&i).copied())),
                 Waiting::Other(_) => None,
             })
             .collect();
         counts.requests_without_reply += left.len() as u64;
+        counts.cancelled += left.iter().filter(|(_, c)| c.is_some()).count() as u64;
         left.sort_unstable();
         unanswered.extend(
             left.into_iter()
                 .take(EXAMPLES_PER_KIND)
-                .map(|line| Skipped {
+                .map(|(line, cancel)| Skipped {
                     file: name.clone(),
                     line,
-                    reason: "request without a reply in the file".into(),
+                    reason: match cancel {
+                        Some(at) => format!(
+                            "request without a reply in the file (cancelled by the client at line {at})"
+                        ),
+                        None => "request without a reply in the file".into(),
+                    },
                 }),
         );
         unanswered.sort_by_key(|s| s.line);
@@ -666,14 +724,14 @@ impl<K: PairKey> Pairer<K> {
 /// The pairing of a recording's calls with their replies: under way while the recording is
 /// read, then done.
 pub(crate) enum Pairing<K> {
-    Open(Pairer<K>),
-    Done(Answers),
+    Open(Box<Pairer<K>>),
+    Done(Box<Answers>),
 }
 
 impl<K: PairKey> Pairing<K> {
     /// Pairing for the file shown as `name`.
     pub(crate) fn new(name: &str) -> Pairing<K> {
-        Pairing::Open(Pairer::new(name))
+        Pairing::Open(Box::new(Pairer::new(name)))
     }
 
     /// Feed the messages of line `line` (while open).
@@ -711,11 +769,13 @@ impl<K: PairKey> Pairing<K> {
     /// requests that are not calls (the first time only).
     pub(crate) fn finish(&mut self) -> Option<(Replies, u64)> {
         let Pairing::Open(_) = self else { return None };
-        let Pairing::Open(pairer) = std::mem::replace(self, Pairing::Done(Answers::new())) else {
+        let Pairing::Open(pairer) =
+            std::mem::replace(self, Pairing::Done(Box::new(Answers::new())))
+        else {
             return None;
         };
         let (answers, counts, other) = pairer.finish();
-        *self = Pairing::Done(answers);
+        *self = Pairing::Done(Box::new(answers));
         Some((counts, other))
     }
 }
@@ -1115,16 +1175,18 @@ mod tests {
     }
 
     /// One line's message for the pairing tests: a call with an id (0) or without (1), another
-    /// request (2) or a reply (3), of one of a few keys (server `key / 9 % 3`, session
-    /// `key / 3 % 3`, id `key % 3`; a part 2 is left out: a request's session only), at a time.
+    /// request (2), a reply (3) or a cancel (4), of one of a few keys (server `key / 9 % 3`,
+    /// session `key / 3 % 3`, id `key % 3`; a part 2 is left out: a request's session only), at
+    /// a time.
     fn pair_of((kind, key, ts, outcome_n): (u8, u8, i64, u8)) -> Pair<TestKey> {
         let part = |v: u8| if v == 2 { LOOSE } else { v };
         let (server, session, id) = (part(key / 9 % 3), part(key / 3 % 3), key % 3);
         let request = (server.min(1), session, id);
-        match kind % 4 {
+        match kind % 5 {
             0 => Pair::Call(Some(request), ts),
             1 => Pair::Call(None, ts),
             2 => Pair::Request(request),
+            4 => Pair::Cancel(request),
             _ => Pair::Reply {
                 key: (server, session, id),
                 ts,
@@ -1135,17 +1197,18 @@ mod tests {
 
     /// The pairing done the simplest way: per line fed, the answer of its call (each line has
     /// at most one), then the counts (paired, requests without a reply, replies without a
-    /// request) and the replies to other requests. A reply pairs with the request waiting
-    /// under its whole key, or else, when it leaves parts out, with the earliest one waiting
-    /// under the parts it names.
+    /// request, cancelled requests without a reply) and the replies to other requests. A reply
+    /// pairs with the request waiting under its whole key, or else, when it leaves parts out,
+    /// with the earliest one waiting under the parts it names. A cancel marks the call waiting
+    /// under its key.
     #[allow(clippy::type_complexity)]
     fn reference_pairing(
         msgs: &[(u8, u8, i64, u8)],
-    ) -> (Vec<Option<(u64, Upstream)>>, (u64, u64, u64), u64) {
-        // (key, line, time, whether a call), in the order they came.
-        let mut waiting: Vec<(TestKey, u64, i64, bool)> = Vec::new();
+    ) -> (Vec<Option<(u64, Upstream)>>, (u64, u64, u64, u64), u64) {
+        // (key, line, time, whether a call, whether cancelled), in the order they came.
+        let mut waiting: Vec<(TestKey, u64, i64, bool, bool)> = Vec::new();
         let mut answers = vec![None; msgs.len()];
-        let (mut counts, mut other) = ((0, 0, 0), 0);
+        let (mut counts, mut other) = ((0, 0, 0, 0), 0);
         for (i, &m) in msgs.iter().enumerate() {
             let line = i as u64 + 1;
             let (key, call, ts) = match pair_of(m) {
@@ -1163,7 +1226,7 @@ mod tests {
                             .min_by_key(|&w| waiting[w].1)
                     });
                     match found.map(|w| waiting.remove(w)) {
-                        Some((_, at, asked, true)) => {
+                        Some((_, at, asked, true, _)) => {
                             counts.0 += 1;
                             answers[at as usize - 1] = Some(((ts - asked).max(0) as u64, outcome));
                         }
@@ -1172,14 +1235,23 @@ mod tests {
                     }
                     continue;
                 }
+                Pair::Cancel(key) => {
+                    if let Some(w) = waiting.iter_mut().find(|w| w.0 == key) {
+                        w.4 = true;
+                    }
+                    continue;
+                }
                 _ => continue,
             };
             if let Some(w) = waiting.iter().position(|w| w.0 == key) {
-                counts.1 += u64::from(waiting.remove(w).3);
+                let (.., call, cancelled) = waiting.remove(w);
+                counts.1 += u64::from(call);
+                counts.3 += u64::from(call && cancelled);
             }
-            waiting.push((key, line, ts, call));
+            waiting.push((key, line, ts, call, false));
         }
         counts.1 += waiting.iter().filter(|w| w.3).count() as u64;
+        counts.3 += waiting.iter().filter(|w| w.3 && w.4).count() as u64;
         (answers, counts, other)
     }
 
@@ -1202,10 +1274,15 @@ mod tests {
         /// index made at the first one, then kept as requests come and go).
         #[test]
         fn pairs_as_the_simplest_pairing_does(
-            msgs in prop::collection::vec((0..4u8, 0..27u8, 0..1_000i64, 0..3u8), 0..300),
+            msgs in prop::collection::vec((0..5u8, 0..27u8, 0..1_000i64, 0..3u8), 0..300),
         ) {
             let (got, counts, other) = paired_whole(&msgs);
-            let counts = (counts.paired, counts.requests_without_reply, counts.replies_without_request);
+            let counts = (
+                counts.paired,
+                counts.requests_without_reply,
+                counts.replies_without_request,
+                counts.cancelled,
+            );
             let (want, want_counts, want_other) = reference_pairing(&msgs);
             // Latencies are kept to the nanosecond here: the times are small.
             prop_assert_eq!(got, want);
@@ -1221,7 +1298,7 @@ mod tests {
         /// to the calls asked.
         #[test]
         fn settled_calls_have_their_final_answers(
-            msgs in prop::collection::vec((0..4u8, 0..27u8, 0..1_000i64, 0..3u8), 0..300),
+            msgs in prop::collection::vec((0..5u8, 0..27u8, 0..1_000i64, 0..3u8), 0..300),
         ) {
             let (want, ..) = paired_whole(&msgs);
 

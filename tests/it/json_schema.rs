@@ -77,6 +77,8 @@ pub struct InputSummary {
 pub struct ReplyPairing {
     pub paired: u64,
     pub requests_without_reply: u64,
+    #[serde(default)]
+    pub cancelled: u64,
     pub replies_without_request: u64,
     pub examples: Vec<SkippedRecord>,
 }

@@ -380,22 +380,28 @@ fn jsonrpc_pairs_replies_by_session_and_id() {
     );
 }
 
+/// A JSON-RPC recording's line at 10:00:00 plus `ms`, in direction `dir`, of server `files`
+/// and session `s1`, whose message holds `msg`'s members.
+fn rpc_line(ms: u32, dir: &str, msg: &str) -> String {
+    format!(
+        r#"{{"ts":"2026-08-01T10:00:00.{ms:03}Z","dir":"{dir}","server":"files","session":"s1","msg":{{"jsonrpc":"2.0",{msg}}}}}"#
+    )
+}
+
+/// The members of a `read_file` call's message with id `id` (its JSON spelling).
+fn rpc_call(id: &str) -> String {
+    format!(
+        r#""id":{id},"method":"tools/call","params":{{"name":"read_file","arguments":{{"path":"/a"}}}}"#
+    )
+}
+
 /// The server numbers its own requests (sampling, roots, elicitation) apart from the client's:
 /// where the envelope gives the direction, a server's request and the client's reply to it
 /// leave the client's call with the same id waiting for its own reply.
 #[test]
 fn jsonrpc_server_requests_and_client_replies_keep_apart_from_calls() {
     let dir = tempfile::tempdir().unwrap();
-    let line = |ms: u32, dir: &str, msg: &str| {
-        format!(
-            r#"{{"ts":"2026-08-01T10:00:00.{ms:03}Z","dir":"{dir}","server":"files","session":"s1","msg":{{"jsonrpc":"2.0",{msg}}}}}"#
-        )
-    };
-    let call = |id: &str| {
-        format!(
-            r#""id":{id},"method":"tools/call","params":{{"name":"read_file","arguments":{{"path":"/a"}}}}"#
-        )
-    };
+    let (line, call) = (rpc_line, rpc_call);
     let body = [
         line(0, "c2s", &call("7")),
         line(100, "s2c", r#""id":7,"method":"sampling/createMessage","params":{}"#),
@@ -440,6 +446,112 @@ fn jsonrpc_server_requests_and_client_replies_keep_apart_from_calls() {
         ),
         (3, 0, 0)
     );
+}
+
+/// A request the client cancels (`notifications/cancelled`) and no reply answers is counted
+/// as cancelled among the requests without a reply; one answered after its cancel pairs as any
+/// other. A cancel names a request by the id's JSON spelling, and the server's own cancels
+/// (`dir` `s2c`) cancel nothing of the client's.
+#[test]
+fn jsonrpc_cancelled_requests_are_counted_and_late_replies_still_pair() {
+    let dir = tempfile::tempdir().unwrap();
+    let (line, call) = (rpc_line, rpc_call);
+    let cancel = |id: &str| {
+        format!(
+            r#""method":"notifications/cancelled","params":{{"requestId":{id},"reason":"user stopped"}}"#
+        )
+    };
+    let body = [
+        line(0, "c2s", &call("1")),
+        line(100, "c2s", &call("2")),
+        line(200, "c2s", &cancel("1")),
+        line(300, "c2s", &cancel("2")),
+        line(400, "s2c", r#""id":2,"result":{"content":[]}"#),
+        line(500, "c2s", &cancel("99")),
+        line(550, "s2c", &cancel("1")),
+        line(600, "c2s", &call(r#""a""#)),
+        line(700, "c2s", &cancel(r#""a""#)),
+        // Cancels 1, not this "1".
+        line(800, "c2s", &call(r#""1""#)),
+    ]
+    .join("\n");
+    let f = write_file(dir.path(), "cancelled.jsonl", &body);
+    let (recs, stats) = read(&[&f]);
+    assert_eq!(
+        paired(&recs),
+        [
+            p("read_file", Some("s1"), "1", None, None),
+            p(
+                "read_file",
+                Some("s1"),
+                "2",
+                Some(Upstream::Ok),
+                Some(300.0)
+            ),
+            p("read_file", Some("s1"), "a", None, None),
+            p("read_file", Some("s1"), "1", None, None),
+        ]
+    );
+    assert_eq!(
+        stats.ignored,
+        counts(&[("method notifications/cancelled", 5)])
+    );
+    let replies = stats.replies.clone().unwrap();
+    assert_eq!(
+        (
+            replies.paired,
+            replies.requests_without_reply,
+            replies.cancelled,
+            replies.replies_without_request
+        ),
+        (1, 3, 2, 0)
+    );
+    let reasons: Vec<_> = (replies.examples.iter())
+        .map(|e| (e.line, e.reason.as_str()))
+        .collect();
+    assert_eq!(
+        reasons,
+        [
+            (
+                1,
+                "request without a reply in the file (cancelled by the client at line 3)"
+            ),
+            (
+                8,
+                "request without a reply in the file (cancelled by the client at line 9)"
+            ),
+            (10, "request without a reply in the file"),
+        ]
+    );
+    assert_eq!(
+        replies.warning_lines()[0],
+        "3 requests without a reply (2 cancelled by the client), 0 replies without a request \
+         (1 paired); their calls have no upstream outcome"
+    );
+
+    // The reports say so, in text and in JSON.
+    let policy = format!(
+        "{}/fixtures/policies/postgres.json",
+        env!("CARGO_MANIFEST_DIR")
+    );
+    let run = |format: &str| {
+        let out = std::process::Command::new(insta_cmd::get_cargo_bin("mcpsim"))
+            .args(["simulate", "--policy", &policy, "--format", format, &f])
+            .output()
+            .unwrap();
+        String::from_utf8(out.stdout).unwrap()
+    };
+    let text = run("markdown");
+    assert!(
+        text.contains(
+            "Replies: 1 paired, 3 requests without a reply (2 cancelled by the client), \
+             0 replies without a request"
+        ),
+        "{text}"
+    );
+    let json: serde_json::Value = serde_json::from_str(&run("json")).unwrap();
+    assert_eq!(json["input"]["replies"]["cancelled"], 2);
+    assert_eq!(json["input"]["replies"]["requests_without_reply"], 3);
 }
 
 /// The spec's own example: the reply's envelope names no server. Such a reply pairs by
