@@ -22,6 +22,12 @@ import tempfile
 from datetime import datetime, timedelta, timezone
 
 TOOLS = ["alpha", "beta", "gamma"]
+# A tool no policy names, and rule names: with characters Go's %q escapes or keeps, so the
+# messages that quote them ("Tool %q is not permitted by policy", "Denied by rule %q") are
+# compared too.
+OTHER = 'oth"er\\ \u2028\u00a0é'
+RULE = 'r{} "q"\u2028é'
+
 ARG_KEYS = ["a", "b", "n", "o", "l"]
 
 # Policy values, written as YAML source text: every scalar form yaml.v3 resolves its own way.
@@ -93,9 +99,9 @@ def gen_condition(r, tool_scope, counters):
 
 
 def gen_rule(r, idx, tool, scope, counters):
-    name = f"r{idx}"
+    name = RULE.format(idx)
     kind = r.random()
-    lines = [f"      - name: {name}"]
+    lines = [f"      - name: {yaml_str(name)}"]
     if r.random() < 0.3:
         lines.append(f"        on_deny: {yaml_str('denied by ' + name)}")
     if kind < 0.06:
@@ -168,7 +174,7 @@ def gen_calls(r, n):
     for _ in range(n):
         t += timedelta(seconds=r.choice([0, 0, 1, 1, 2, 5, 10, 20, 40, 61, 300, 3600]) + r.random())
         rec = {"ts": t.strftime("%Y-%m-%dT%H:%M:%S.%fZ"), "server": r.choice(["s1", "s1", "s2"]),
-               "tool": r.choice(TOOLS + ["other", "merged"])}
+               "tool": r.choice(TOOLS + [OTHER, "merged"])}
         x = r.random()
         if x < 0.05:
             rec["args"] = json.loads(r.choice(["[1,2]", "\"s\"", "5", "true"]))
@@ -202,7 +208,7 @@ def run_harness(harness, policy, trace):
     p = subprocess.run([harness, policy, trace], capture_output=True, text=True)
     if p.returncode != 0:
         raise RuntimeError(f"harness failed on {policy}: {p.stderr}")
-    lines = [json.loads(l) for l in p.stdout.splitlines() if l.strip()]
+    lines = [json.loads(l) for l in p.stdout.split("\n") if l.strip()]
     if lines and "load_error" in lines[0]:
         return None, lines[0]["load_error"]
     return lines, None
@@ -213,7 +219,7 @@ def run_mcpsim(mcpsim, policy, trace):
                         "all", "--dialect", "intercept", trace], capture_output=True, text=True)
     if p.returncode == 2:
         return None, p.stderr
-    rows = [json.loads(l) for l in p.stdout.splitlines() if l.strip()]
+    rows = [json.loads(l) for l in p.stdout.split("\n") if l.strip()]
     return rows, None
 
 
@@ -292,7 +298,7 @@ def main():
         if label.startswith("shipped:"):
             tools = read_tools(policy)
             for c in calls:
-                c["tool"] = r.choice(tools + ["other"])
+                c["tool"] = r.choice(tools + [OTHER])
         trace = policy + ".jsonl"
         with open(trace, "w") as f:
             for c in calls:

@@ -6,6 +6,9 @@
 //! a `float64`; policy values come from YAML, where an integer is a Go `int` and prints without
 //! a fraction or exponent. [`Printed`] says which of the two a value is.
 
+use std::sync::LazyLock;
+
+use regex::Regex;
 use serde_json::Value;
 
 /// Which Go types a JSON value's numbers have.
@@ -15,6 +18,47 @@ pub(crate) enum Numbers {
     Float,
     /// Integers are `int`, the rest `float64` (policy values read from YAML, counter values).
     IntOrFloat,
+}
+
+/// Go's `%q` of a string (`strconv.Quote`): double-quoted, with `\"` and `\\`, the named
+/// escapes, `\xNN` for other ASCII controls, and `\uNNNN` / `\UNNNNNNNN` (lower-case hex) for
+/// every other character Go does not count as printable.
+pub(crate) fn quote(s: &str) -> String {
+    let mut out = String::with_capacity(s.len() + 2);
+    out.push('"');
+    for c in s.chars() {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            '\x07' => out.push_str("\\a"),
+            '\x08' => out.push_str("\\b"),
+            '\x0C' => out.push_str("\\f"),
+            '\n' => out.push_str("\\n"),
+            '\r' => out.push_str("\\r"),
+            '\t' => out.push_str("\\t"),
+            '\x0B' => out.push_str("\\v"),
+            c if is_print(c) => out.push(c),
+            c if (c as u32) < 0x20 || c as u32 == 0x7F => {
+                out.push_str(&format!("\\x{:02x}", c as u32));
+            }
+            c if (c as u32) < 0x10000 => out.push_str(&format!("\\u{:04x}", c as u32)),
+            c => out.push_str(&format!("\\U{:08x}", c as u32)),
+        }
+    }
+    out.push('"');
+    out
+}
+
+/// Go's `strconv.IsPrint`: letters, marks, numbers, punctuation, symbols and the ASCII space
+/// (so not the other spaces, nor format characters such as the soft hyphen).
+fn is_print(c: char) -> bool {
+    static PRINT: LazyLock<Regex> =
+        LazyLock::new(|| Regex::new(r"^[\p{L}\p{M}\p{N}\p{P}\p{S}]$").expect("a valid class"));
+    match c {
+        ' '..='~' => true,
+        c if c.is_ascii() => false,
+        c => PRINT.is_match(c.encode_utf8(&mut [0; 4])),
+    }
 }
 
 /// A value as Go's `fmt` prints it with `%v`: strings bare, `<nil>`, `[a b]`, `map[k:v]`
@@ -102,6 +146,20 @@ pub(crate) fn float_to_int64(f: f64) -> i64 {
 mod tests {
     use super::*;
     use serde_json::json;
+
+    /// Each printed by Go 1.19's `fmt.Sprintf("%q", …)`.
+    #[test]
+    fn quotes_as_go_quotes() {
+        assert_eq!(quote("a\"b\\c\n"), r#""a\"b\\c\n""#);
+        assert_eq!(
+            quote("é😀\u{e000}\u{200b}\u{3000}x"),
+            r#""é😀\ue000\u200b\u3000x""#
+        );
+        assert_eq!(
+            quote("\u{7}\u{8}\u{b}\u{c}\r\t\u{1b}"),
+            r#""\a\b\v\f\r\t\x1b""#
+        );
+    }
 
     #[test]
     fn floats_print_like_strconv_g_shortest() {

@@ -581,11 +581,11 @@ fn screen<'p>(
 ) -> Screen<'p> {
     let tool = call.tool;
     if policy.is_hidden(tool) {
-        let message = format!("Tool \"{tool}\" is hidden by policy");
+        let message = format!("Tool {} is hidden by policy", gofmt::quote(tool));
         return Screen::Deny(&policy.hidden_rule, Arc::from(message));
     }
     if policy.default_deny && !policy.is_listed(tool) {
-        let message = format!("Tool \"{tool}\" is not permitted by policy");
+        let message = format!("Tool {} is not permitted by policy", gofmt::quote(tool));
         return Screen::Deny(&policy.default_deny_rule, Arc::from(message));
     }
     let mut first_unknown: Option<&Rule> = None;

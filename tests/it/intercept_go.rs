@@ -449,3 +449,38 @@ fn a_recorded_error_reply_gives_the_reservation_back_when_it_arrives() {
         .collect();
     assert_eq!(decisions, ["allow", "throttle", "allow"]);
 }
+
+/// Messages that name a tool or a rule quote it as Go's `%q` does (checked against the
+/// gateway's engine): `\"` and `\\`, and escapes for every character Go does not print —
+/// a line separator, a no-break space, a soft hyphen — while `é` and symbols stay as they are.
+#[test]
+fn names_in_messages_are_quoted_as_go_quotes_them() {
+    let policy = "default: deny\nhide:\n  - a\"b\ntools:\n  ok:\n    rules:\n      - name: \"say \\\"no\\\"\\u2028\"\n        action: deny\n";
+    let mut engine = Engine::new(compile(policy), EvalOptions::default());
+    let args = Args::Values(serde_json::Map::new());
+    let mut message = |tool: &str| {
+        let d = engine.evaluate(&CallView {
+            ts: BASE * NS,
+            server: "srv",
+            grant: None,
+            session: None,
+            tool,
+            args: &args,
+            upstream: None,
+            reply_at: None,
+            ids: None,
+        });
+        assert_eq!(d.kind, DecisionKind::Deny, "{tool}");
+        d.message.to_string()
+    };
+    assert_eq!(message("a\"b"), r#"Tool "a\"b" is hidden by policy"#);
+    assert_eq!(
+        message("tool\u{2028}x \"q\" é"),
+        r#"Tool "tool\u2028x \"q\" é" is not permitted by policy"#
+    );
+    assert_eq!(
+        message("nb\u{a0}sp\u{ad}\\ ✓ \u{1}\u{7f}\u{85}\u{e0001}"),
+        r#"Tool "nb\u00a0sp\u00ad\\ ✓ \x01\x7f\u0085\U000e0001" is not permitted by policy"#
+    );
+    assert_eq!(message("ok"), r#"Denied by rule "say \"no\"\u2028""#);
+}

@@ -1223,7 +1223,7 @@ fn validate_condition(cx: &mut Cx, cond: &CondAst) {
                     cx.error(
                         &vp,
                         cond.value_loc,
-                        format!("invalid regex {}: {e}", re2::go_quote(pattern)),
+                        format!("invalid regex {}: {e}", gofmt::quote(pattern)),
                     );
                 }
             }
@@ -1330,7 +1330,7 @@ fn compile(cx: &mut Cx, doc: &Doc) -> InterceptPolicy {
             let messages = RuleMessages {
                 deny: on_deny
                     .clone()
-                    .unwrap_or_else(|| Arc::from(format!("Denied by rule \"{name}\""))),
+                    .unwrap_or_else(|| Arc::from(format!("Denied by rule {}", gofmt::quote(name)))),
                 limit: on_deny
                     .unwrap_or_else(|| Arc::from(format!("Rate limit exceeded for {name}"))),
                 unknown: Arc::from(format!(
