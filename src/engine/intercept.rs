@@ -662,8 +662,8 @@ impl InterceptEngine {
     ///
     /// A reservation that does not fit is reported as `throttle` (the gateway answers it with a
     /// denial; mcpsim keeps limit refusals apart from rule refusals in every dialect). An
-    /// `unknown` call still reserves (unless `--assume-unknown deny`), except where its own
-    /// increment is an unrecorded argument.
+    /// `unknown` call still reserves (unless `--assume-unknown deny`), every counter but those
+    /// whose increment is an unrecorded argument.
     pub fn evaluate(&mut self, call: &CallView<'_>) -> Decision {
         let policy = Arc::clone(&self.policy);
         let store = self.store.clone();
@@ -690,8 +690,13 @@ impl InterceptEngine {
             Screen::Pass => None,
         };
         let outcome = self.reserve(&policy, call, &mut state, server);
-        let refused = match outcome {
-            Ok(()) => {
+        let (refused, unknown_rule) = match outcome {
+            // An unknown increment under `--assume-unknown deny`: the call consumes nothing.
+            Ok(Some(rule)) if self.opts.assume_unknown_deny => {
+                state.rollback(&self.scratch);
+                (None, unknown_rule.or(Some(rule)))
+            }
+            Ok(unknown_increment) => {
                 if self.upstream_failed(call.upstream) {
                     match call.reply_at.filter(|&at| at > call.ts) {
                         Some(at) => {
@@ -706,11 +711,11 @@ impl InterceptEngine {
                         None => state.rollback(&self.scratch),
                     }
                 }
-                None
+                (None, unknown_rule.or(unknown_increment))
             }
             Err(refusal) => {
                 state.rollback(&self.scratch);
-                Some(refusal)
+                (Some(refusal), unknown_rule)
             }
         };
         drop(state);
@@ -735,14 +740,23 @@ impl InterceptEngine {
     /// checked and written at once (`used + amount > cap` refuses, in int64 arithmetic that
     /// wraps), tentative increments listed in `self.scratch` for the caller to give back on a
     /// refusal or a failed upstream call.
+    ///
+    /// A rule whose `increment_from` was not recorded is skipped, its counter neither checked
+    /// nor charged, and the first such rule is returned: the call is unknown, and reserves the
+    /// rest as an unknown call does. A refusal after it is a refusal of unknown kind.
     fn reserve<'p>(
         &mut self,
         policy: &'p InterceptPolicy,
         call: &CallView<'_>,
         state: &mut StoreState,
         server: u32,
-    ) -> Result<(), Refusal<'p>> {
+    ) -> Result<Option<&'p Rule>, Refusal<'p>> {
         self.scratch.clear();
+        let mut unknown: Option<&'p Rule> = None;
+        let refuse = |unknown: Option<&'p Rule>, refusal| match unknown {
+            Some(first) => Err(Refusal::Unknown(first)),
+            None => Err(refusal),
+        };
         for rule in policy.rules_for(call.tool) {
             let Some(block) = &rule.state else { continue };
             // The gateway resolves the increment before it looks for a cap, so a bad
@@ -751,8 +765,11 @@ impl InterceptEngine {
                 Increment::Fixed(n) => *n,
                 Increment::From(path) => match increment_from(path, call.args) {
                     Amount::Value(n) => n,
-                    Amount::Invalid => return Err(Refusal::Deny(rule)),
-                    Amount::Unknown => return Err(Refusal::Unknown(rule)),
+                    Amount::Invalid => return refuse(unknown, Refusal::Deny(rule)),
+                    Amount::Unknown => {
+                        unknown.get_or_insert(rule);
+                        continue;
+                    }
                 },
             };
             let Some(cap) = block.cap else { continue };
@@ -766,18 +783,21 @@ impl InterceptEngine {
                 _ => 0,
             };
             if used.wrapping_add(amount) > cap {
-                return Err(Refusal::Throttle(
-                    rule,
-                    Throttle {
-                        counter: policy.counters[block.slot].key.clone(),
-                        scope: self.scope(),
-                        window_start: start,
-                        used: used as f64,
-                        max: cap as f64,
-                        increment: amount as f64,
-                        retry_after: window::fixed_window_end(start, window.len_nanos()),
-                    },
-                ));
+                return refuse(
+                    unknown,
+                    Refusal::Throttle(
+                        rule,
+                        Throttle {
+                            counter: policy.counters[block.slot].key.clone(),
+                            scope: self.scope(),
+                            window_start: start,
+                            used: used as f64,
+                            max: cap as f64,
+                            increment: amount as f64,
+                            retry_after: window::fixed_window_end(start, window.len_nanos()),
+                        },
+                    ),
+                );
             }
             state.entries.insert(
                 key,
@@ -789,7 +809,7 @@ impl InterceptEngine {
             );
             self.scratch.push((key, amount));
         }
-        Ok(())
+        Ok(unknown)
     }
 
     /// The rules phase alone with every counter at zero, plus the reservations that would be

@@ -91,7 +91,10 @@ impl LayerEngine {
                 // The decision stays unknown; under the default `--assume-unknown allow` the
                 // call still charges the counters it fits in, as an allowed call would.
                 if !self.opts.assume_unknown_deny
-                    && check_limits(&mut self.counters, policy, steps, call).is_ok()
+                    && matches!(
+                        check_limits(&mut self.counters, policy, steps, call),
+                        Ok(()) | Err(Stop::Unknown(_, true))
+                    )
                     && !upstream_failed(self.opts, call.upstream)
                 {
                     commit(&mut self.counters, call);
@@ -130,7 +133,15 @@ impl LayerEngine {
                 };
                 set(out, DecisionKind::Deny, &limit.rule, message);
             }
-            Err(Stop::Unknown(i)) => {
+            Err(Stop::Unknown(i, fits)) => {
+                // As an unknown call from steps 3–5: it charges the limits it fits in (all
+                // but the unknown increment's).
+                if fits
+                    && !self.opts.assume_unknown_deny
+                    && !upstream_failed(self.opts, call.upstream)
+                {
+                    commit(&mut self.counters, call);
+                }
                 let limit = &policy.limits[i];
                 set(
                     out,

@@ -13,7 +13,10 @@ use crate::call::{ArgLookup, Args, CallView};
 pub(super) enum Stop {
     Throttle(usize, Throttle),
     Deny(usize, bool),
-    Unknown(usize),
+    /// The first limit whose increment is an unrecorded argument; `true` when every other
+    /// limit fits (their reservations are left for [`commit`]), `false` when one refuses the
+    /// call, which is then refused whatever that increment was.
+    Unknown(usize, bool),
 }
 
 /// How much a call adds to a limit's counter.
@@ -40,7 +43,9 @@ pub(super) fn increment(limit: &Limit, args: &Args) -> Increment {
 }
 
 /// Step 6: check every applicable limit; on success the reservations are left in
-/// `counters.scratch` for [`commit`]. The first limit that stops the call decides.
+/// `counters.scratch` for [`commit`]. The first limit that stops the call decides, unless a
+/// limit before it has an increment the trace did not record: then the call is unknown. Such a
+/// limit is neither checked nor charged; the others are (see [`Stop::Unknown`]).
 pub(super) fn check_limits(
     counters: &mut Counters,
     policy: &PolicyLayer,
@@ -50,6 +55,12 @@ pub(super) fn check_limits(
     counters.scratch.clear();
     counters.call_ids = [None; 3];
     counters.call_scopes = [None; 4];
+    let mut unknown = None;
+    // Once an increment is unknown, any later refusal is one whose kind and limit are unknown.
+    let refuse = |unknown: Option<usize>, stop: Stop| match unknown {
+        Some(first) => Err(Stop::Unknown(first, false)),
+        None => Err(stop),
+    };
     for st in steps {
         let i = st.limit;
         let inc = if st.counts_one {
@@ -57,9 +68,12 @@ pub(super) fn check_limits(
         } else {
             match increment(&policy.limits[i], call.args) {
                 Increment::Amount(x) => x,
-                Increment::Missing => return Err(Stop::Deny(i, true)),
-                Increment::NotNumber => return Err(Stop::Deny(i, false)),
-                Increment::Unknown => return Err(Stop::Unknown(i)),
+                Increment::Missing => return refuse(unknown, Stop::Deny(i, true)),
+                Increment::NotNumber => return refuse(unknown, Stop::Deny(i, false)),
+                Increment::Unknown => {
+                    unknown.get_or_insert(i);
+                    continue;
+                }
             }
         };
         let index = counters.state_index(st.counter, st.scope, call);
@@ -96,24 +110,30 @@ pub(super) fn check_limits(
         // Passing is `used + increment <= max`; anything else (NaN included) throttles.
         let fits = used + inc <= st.max;
         if !fits {
-            return Err(Stop::Throttle(
-                i,
-                Throttle {
-                    counter: policy.counters[st.counter].name.clone(),
-                    scope: st.scope,
-                    window_start,
-                    used,
-                    max: st.max,
-                    increment: inc,
-                    retry_after,
-                },
-            ));
+            return refuse(
+                unknown,
+                Stop::Throttle(
+                    i,
+                    Throttle {
+                        counter: policy.counters[st.counter].name.clone(),
+                        scope: st.scope,
+                        window_start,
+                        used,
+                        max: st.max,
+                        increment: inc,
+                        retry_after,
+                    },
+                ),
+            );
         }
         counters
             .scratch
             .push((index, st.algorithm, window_start, inc));
     }
-    Ok(())
+    match unknown {
+        Some(first) => Err(Stop::Unknown(first, true)),
+        None => Ok(()),
+    }
 }
 
 /// Step 7: add the reservations [`check_limits`] left in the scratch list.

@@ -724,6 +724,92 @@ fn unknown_when_values_were_not_recorded() {
     }
 }
 
+/// An increment the trace did not record (`increment_from`, arguments not recorded) makes the
+/// call unknown; that limit is neither checked nor charged, the call's other limits are, as for
+/// any unknown call. A refusal by a limit after it is a refusal of unknown kind; one before it
+/// decides.
+#[test]
+fn an_unknown_increment_skips_its_limit_and_charges_the_others() {
+    let p = |spend_first: bool| {
+        let spend =
+            json!({"counter":"spend","window":"day","max":100,"increment_from":"args.amount"});
+        let calls = json!({"counter":"calls","window":"minute","max":2});
+        let limits = if spend_first {
+            json!([spend, calls])
+        } else {
+            json!([calls, spend])
+        };
+        json!({"version":"1","default":"allow","tools":{"charge":{"limits":limits},"list":{}},
+               "all_tools":{"limits":[{"counter":"all","window":"minute","max":2}]}})
+    };
+    let spend = ("unknown", "/tools/charge/limits/spend");
+    let all = ("throttle", "/all_tools/limits/all");
+    let then_two_lists = |first: C| {
+        vec![
+            first,
+            call(1.0, "list", json!({})),
+            call(2.0, "list", json!({})),
+        ]
+    };
+    let rows: Vec<(&str, Value, EvalOptions, Vec<C>, Want)> = vec![
+        (
+            "the unknown charge takes one of `all`: the second list is throttled",
+            p(true),
+            opts(),
+            then_two_lists(call(0.0, "charge", json!({})).unrecorded()),
+            vec![spend, ALLOW, all],
+        ),
+        (
+            "--assume-unknown deny: it takes nothing",
+            p(true),
+            EvalOptions {
+                assume_unknown_deny: true,
+                ..opts()
+            },
+            then_two_lists(call(0.0, "charge", json!({})).unrecorded()),
+            vec![spend, ALLOW, ALLOW],
+        ),
+        (
+            "a failed upstream call gives it back",
+            p(true),
+            opts(),
+            then_two_lists(
+                call(0.0, "charge", json!({}))
+                    .unrecorded()
+                    .upstream(Upstream::Error),
+            ),
+            vec![spend, ALLOW, ALLOW],
+        ),
+        (
+            "a full counter after the unknown one: refused, of unknown kind, nothing taken",
+            p(true),
+            opts(),
+            vec![
+                call(0.0, "charge", json!({"amount": 1})),
+                call(1.0, "charge", json!({"amount": 1})),
+                call(2.0, "charge", json!({})).unrecorded(),
+                call(61.0, "list", json!({})),
+                call(62.0, "list", json!({})),
+            ],
+            vec![ALLOW, ALLOW, spend, ALLOW, ALLOW],
+        ),
+        (
+            "a full counter before the unknown one: throttled by it",
+            p(false),
+            opts(),
+            vec![
+                call(0.0, "charge", json!({"amount": 1})),
+                call(1.0, "charge", json!({"amount": 1})),
+                call(2.0, "charge", json!({})).unrecorded(),
+            ],
+            vec![ALLOW, ALLOW, ("throttle", "/tools/charge/limits/calls")],
+        ),
+    ];
+    for (name, p, o, calls, want) in rows {
+        check(name, &run(p, o, &calls), &want);
+    }
+}
+
 #[test]
 fn unknown_approval_when_approve_if_is_undecidable() {
     let p = json!({"version":"1","default":"deny","tools":{"t":{

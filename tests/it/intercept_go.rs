@@ -484,3 +484,34 @@ fn names_in_messages_are_quoted_as_go_quotes_them() {
     );
     assert_eq!(message("ok"), r#"Denied by rule "say \"no\"\u2028""#);
 }
+
+/// A rule whose `increment_from` was not recorded makes the call unknown and is neither
+/// checked nor charged; the call's other counters are charged as for any unknown call (the
+/// gateway charged them for every call it let through). Seen on event logs the gateway wrote:
+/// charges kept only as a hash left the wildcard counter short.
+#[test]
+fn an_unrecorded_increment_skips_its_rule_and_charges_the_others() {
+    let policy = "tools:\n  charge:\n    rules:\n      - name: spend\n        conditions:\n          - path: state.charge.spend\n            op: lte\n            value: 100\n        state:\n          counter: spend\n          window: day\n          increment_from: args.amount\n  \"*\":\n    rules:\n      - name: all\n        rate_limit: 2/minute\n";
+    let unrecorded = |t: i64, tool: &'static str| Call {
+        args: Args::Unrecorded,
+        ..call(t, tool, "{}")
+    };
+    let calls = || {
+        vec![
+            unrecorded(0, "charge"),
+            call(1, "list", "{}"),
+            call(2, "list", "{}"),
+        ]
+    };
+    let got = run_with(policy, &calls(), EvalOptions::default());
+    assert_eq!(got, ["unknown charge/spend", "allow", "throttle */all"]);
+    let got = run_with(
+        policy,
+        &calls(),
+        EvalOptions {
+            assume_unknown_deny: true,
+            ..EvalOptions::default()
+        },
+    );
+    assert_eq!(got, ["unknown charge/spend", "allow", "allow"]);
+}

@@ -428,12 +428,22 @@ impl Reference<'_> {
             throttle: None,
         };
         let mut reserve = Vec::new();
+        // The first limit whose increment was not recorded: it is skipped, and a refusal after
+        // it is of unknown kind.
+        let mut unknown: Option<&String> = None;
         for (rule, l) in &list {
             let c = &self.p.counters[l.counter];
+            let refused = |kind, rule: &str| match unknown {
+                Some(first) => verdict(DecisionKind::Unknown, first),
+                None => verdict(kind, rule),
+            };
             let inc = match Self::increment(l, &call.args) {
                 Inc::Amount(x) => x,
-                Inc::Deny => return Err(verdict(DecisionKind::Deny, rule)),
-                Inc::Unknown => return Err(verdict(DecisionKind::Unknown, rule)),
+                Inc::Deny => return Err(refused(DecisionKind::Deny, rule)),
+                Inc::Unknown => {
+                    unknown.get_or_insert(rule);
+                    continue;
+                }
             };
             let key = self.scope_key(c, call);
             let len = c.window_secs * S;
@@ -477,8 +487,10 @@ impl Reference<'_> {
                 } else {
                     start + len
                 };
-                let mut v = verdict(DecisionKind::Throttle, rule);
-                v.throttle = Some((c.name.clone(), start, used, c.max, inc, retry));
+                let mut v = refused(DecisionKind::Throttle, rule);
+                if unknown.is_none() {
+                    v.throttle = Some((c.name.clone(), start, used, c.max, inc, retry));
+                }
                 return Err(v);
             }
             reserve.push(Admitted {
@@ -494,10 +506,13 @@ impl Reference<'_> {
             Some(Upstream::ToolError) => self.opts.rollback_on_tool_error,
             None => self.opts.assume_upstream_failure,
         };
-        if !failed {
+        if !failed && (unknown.is_none() || !self.opts.assume_unknown_deny) {
             self.admitted.extend(reserve);
         }
-        Ok(())
+        match unknown {
+            Some(rule) => Err(verdict(DecisionKind::Unknown, rule)),
+            None => Ok(()),
+        }
     }
 
     fn decide(&mut self, call: &CallRecord) -> Verdict {
