@@ -21,8 +21,8 @@ use polars_arrow::datatypes::{ArrowDataType, ArrowSchema, TimeUnit as ArrowTimeU
 use polars_arrow::record_batch::RecordBatchT;
 use polars_buffer::Buffer;
 use polars_parquet::write::{
-    CompressionOptions, Encoding, FileWriter, RowGroupIterator, StatisticsOptions, Version,
-    WriteOptions, get_dtype_encoding,
+    CompressionOptions, Encoding, FileWriter, KeyValue, RowGroupIterator, StatisticsOptions,
+    Version, WriteOptions, get_dtype_encoding, schema_to_metadata_key,
 };
 
 /// Writes data frames of one schema as Parquet row groups, on the caller's thread.
@@ -34,6 +34,8 @@ struct TableWriter<W: Write> {
     /// Columns holding nanoseconds since the epoch (Int64 in the frames), written as UTC
     /// timestamps.
     timestamps: Vec<usize>,
+    /// The Arrow schema the footer names (`ARROW:schema`).
+    footer_schema: KeyValue,
 }
 
 /// The Arrow type of a timestamp column.
@@ -45,14 +47,22 @@ impl<W: Write> TableWriter<W> {
     /// A writer of frames with `schema`; the columns named in `timestamps` (Int64 nanoseconds
     /// in the frames) are written as UTC timestamps.
     fn new(out: W, schema: &Schema, timestamps: &[&str]) -> PolarsResult<Self> {
-        let mut arrow = schema.to_arrow(CompatLevel::oldest());
-        let mut ts = Vec::new();
-        for name in timestamps {
-            if let (Some(i), Some(field)) = (arrow.index_of(name), arrow.get_mut(name)) {
-                field.dtype = utc_nanos();
-                ts.push(i);
+        // Text is encoded from polars' string views as they are (a cast to large strings took
+        // 8% of `convert`), and the footer's Arrow schema still names large strings, which
+        // every Arrow reader knows: the file's bytes are the same either way.
+        let with_timestamps = |compat| {
+            let mut arrow = schema.to_arrow(compat);
+            let mut ts = Vec::new();
+            for name in timestamps {
+                if let (Some(i), Some(field)) = (arrow.index_of(name), arrow.get_mut(name)) {
+                    field.dtype = utc_nanos();
+                    ts.push(i);
+                }
             }
-        }
+            (arrow, ts)
+        };
+        let (arrow, ts) = with_timestamps(CompatLevel::newest());
+        let footer_schema = schema_to_metadata_key(&with_timestamps(CompatLevel::oldest()).0);
         let encodings = arrow
             .iter_values()
             .map(|f| get_dtype_encoding(&f.dtype))
@@ -69,6 +79,7 @@ impl<W: Write> TableWriter<W> {
             encodings,
             options,
             timestamps: ts,
+            footer_schema,
         })
     }
 
@@ -79,7 +90,7 @@ impl<W: Write> TableWriter<W> {
         }
         let mut df = df.clone();
         df.rechunk_mut();
-        for batch in df.iter_chunks(CompatLevel::oldest(), false) {
+        for batch in df.iter_chunks(CompatLevel::newest(), false) {
             let rows = batch.len();
             let mut arrays = batch.into_arrays();
             for &i in &self.timestamps {
@@ -104,7 +115,7 @@ impl<W: Write> TableWriter<W> {
 
     /// Write the footer; the file's size.
     fn finish(&mut self) -> PolarsResult<u64> {
-        self.writer.end(None)
+        self.writer.end(Some(vec![self.footer_schema.clone()]))
     }
 }
 
