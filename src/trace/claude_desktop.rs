@@ -2,6 +2,9 @@
 //! `<ts> [<server>] [<level>] Message from client: {json} { metadata: undefined }`.
 //! Ids restart with each connection, so replies pair by (server, connection number, id), where a
 //! connection starts at `Initializing server...` (see [`super::pairing`]).
+//!
+//! Some versions log every line twice: a line the same to the byte as one before it with the
+//! same timestamp is counted as a `duplicate line` and read once.
 
 use std::collections::HashMap;
 
@@ -23,6 +26,8 @@ const FROM_SERVER: &str = "Message from server: ";
 pub(crate) struct Claude {
     names: Interner,
     connection: HashMap<Sym, u32>,
+    /// The timestamp of the last line read and every line read with it.
+    same_time: (String, Vec<String>),
 }
 
 impl Exchange for Claude {
@@ -54,6 +59,15 @@ impl Claude {
         };
         // Per-server logs write `[server] [level]`; some `mcp.log` versions `[level] [server]`.
         let (ts_text, rest) = (&caps[1], &caps[4]);
+        if self.same_time.0 != ts_text {
+            self.same_time.0.clear();
+            self.same_time.0.push_str(ts_text);
+            self.same_time.1.clear();
+        } else if self.same_time.1.iter().any(|seen| seen == text) {
+            cx.ignore("duplicate line");
+            return Ok(Message::Other);
+        }
+        self.same_time.1.push(text.to_owned());
         let server = if is_level(&caps[2]) && !is_level(&caps[3]) {
             &caps[3]
         } else {

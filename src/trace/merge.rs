@@ -460,8 +460,48 @@ pub struct Trace {
     run: Option<(usize, Option<Key>)>,
     index: u64,
     stats: ReadStats,
+    /// With two Claude Desktop logs or more: the calls handed out at the latest time, to pass
+    /// over the same call logged in another file.
+    logged_twice: Option<LoggedTwice>,
     // Keeps the spooled copy of stdin alive (deleted on drop).
     _spool: Option<Spool>,
+}
+
+/// Claude Desktop writes every message to `mcp.log` and to the server's `mcp-server-<name>.log`:
+/// read together, each call would count twice. A call of one such log with the time, server,
+/// tool, id and arguments of one another such log handed out is the same call, passed over and
+/// counted (`call also in <file>`).
+#[derive(Default)]
+struct LoggedTwice {
+    ts: Nanos,
+    /// The calls handed out at `ts`, and their input.
+    seen: Vec<(SameCall, usize)>,
+}
+
+/// What makes two logged calls at one time the same: server, tool, id, arguments as JSON.
+type SameCall = (String, String, Option<String>, String);
+
+impl LoggedTwice {
+    /// The input that already handed out `rec` (read from input `f`), or `None` after noting
+    /// it.
+    fn other(&mut self, rec: &CallRecord, f: usize) -> Option<usize> {
+        if rec.ts != self.ts {
+            self.ts = rec.ts;
+            self.seen.clear();
+        }
+        let args = serde_json::to_string(&rec.args.values()).unwrap_or_default();
+        let call = (
+            rec.server.to_string(),
+            rec.tool.to_string(),
+            rec.id.clone(),
+            args,
+        );
+        if let Some(&(_, g)) = self.seen.iter().find(|(c, g)| *c == call && *g != f) {
+            return Some(g);
+        }
+        self.seen.push((call, f));
+        None
+    }
 }
 
 impl Trace {
@@ -534,8 +574,13 @@ impl Trace {
             run: None,
             index: 0,
             stats: ReadStats::default(),
+            logged_twice: None,
             _spool: spool,
         };
+        let claude = |f: &&Feed| f.format == Format::ClaudeLog;
+        if trace.feeds.iter().filter(claude).count() > 1 {
+            trace.logged_twice = Some(LoggedTwice::default());
+        }
         // Read ahead now: under `strict`, a bad line of a small input ends the read before any
         // output.
         for (f, feed) in trace.feeds.iter_mut().enumerate() {
@@ -581,8 +626,25 @@ impl Trace {
                     Some(key) if bound.is_none_or(|n| key < n) => {
                         feed.row += 1;
                         feed.queued -= 1;
-                        feed.calls += 1;
                         feed.out_latest = key.0;
+                        if let (Some(twice), Format::ClaudeLog) =
+                            (self.logged_twice.as_mut(), feed.format)
+                        {
+                            let rec = Call {
+                                index: 0,
+                                batch: &feed.queue[0],
+                                row: feed.row - 1,
+                                names: &self.names,
+                            }
+                            .record();
+                            if let Some(g) = twice.other(&rec, f) {
+                                let kind = format!("call also in {}", self.files[g]);
+                                *self.feeds[f].stats.ignored.entry(kind).or_default() += 1;
+                                continue;
+                            }
+                        }
+                        let feed = &mut self.feeds[f];
+                        feed.calls += 1;
                         self.index += 1;
                         let feed = &self.feeds[f];
                         return Ok(Some(Call {

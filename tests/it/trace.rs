@@ -695,6 +695,75 @@ fn intercept_log_takes_server_from_startup_and_grant_from_instance() {
     );
 }
 
+/// Claude Desktop writes each message to `mcp.log` (`[level] [server]`) and to the server's own
+/// log (`[server] [level]`, with metadata): read together, a call logged in both is one call,
+/// counted as `call also in <file>`; calls in one file only, or differing in id or arguments,
+/// stay. Lines a version logs twice are read once.
+#[test]
+fn claude_logs_read_together_count_each_call_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let msg = |ms: u32, from: &str, json: &str, per_server: bool| {
+        let (head, tail) = if per_server {
+            ("[files] [info]", " { metadata: undefined }")
+        } else {
+            ("[info] [files]", "")
+        };
+        format!("2026-08-01T10:00:00.{ms:03}Z {head} Message from {from}: {json}{tail}")
+    };
+    let call = |id: u32, path: &str| {
+        format!(
+            r#"{{"method":"tools/call","params":{{"name":"read_file","arguments":{{"path":"{path}"}}}},"jsonrpc":"2.0","id":{id}}}"#
+        )
+    };
+    let ok = |id: u32| format!(r#"{{"jsonrpc":"2.0","id":{id},"result":{{"content":[]}}}}"#);
+    let both = |per_server: bool| {
+        let mut lines = vec![
+            msg(0, "client", &call(1, "/a"), per_server),
+            msg(0, "client", &call(2, "/a"), per_server),
+            msg(100, "server", &ok(1), per_server),
+            msg(150, "server", &ok(2), per_server),
+        ];
+        if per_server {
+            // Only in this file; and a line logged twice.
+            lines.push(msg(200, "client", &call(3, "/b"), true));
+            lines.push(msg(200, "client", &call(3, "/b"), true));
+            lines.push(msg(260, "server", &ok(3), true));
+        } else {
+            lines.push(msg(200, "client", &call(4, "/c"), false));
+        }
+        lines.join("\n")
+    };
+    let mcp = write_file(dir.path(), "mcp.log", &both(false));
+    let own = write_file(dir.path(), "mcp-server-files.log", &both(true));
+    let (recs, stats) = read(&[&mcp, &own]);
+    let got: Vec<_> = recs
+        .iter()
+        .map(|r| (r.id.as_deref().unwrap_or(""), r.upstream, r.origin.file))
+        .collect();
+    assert_eq!(
+        got,
+        [
+            ("1", Some(Upstream::Ok), 0),
+            ("2", Some(Upstream::Ok), 0),
+            ("4", None, 0),
+            ("3", Some(Upstream::Ok), 1),
+        ]
+    );
+    assert_eq!(
+        (
+            stats.ignored.get(&format!("call also in {mcp}")),
+            stats.ignored.get("duplicate line")
+        ),
+        (Some(&2), Some(&1))
+    );
+    assert_eq!(
+        stats.per_file.iter().map(|f| f.2).collect::<Vec<_>>(),
+        [3, 1]
+    );
+    // Each file alone keeps its calls.
+    assert_eq!(read(&[&own]).0.len(), 3);
+}
+
 #[test]
 fn claude_log_pairs_by_connection_across_a_reconnect() {
     let (recs, stats) = read(&[&fixture("mcp-server-fortios.log")]);
