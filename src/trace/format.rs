@@ -141,7 +141,12 @@ pub(crate) fn detect(head: &[u8]) -> Result<Format, String> {
         }
         seen += 1;
         if seen > DETECT_LINES {
-            break;
+            // A Claude Desktop server log may open with more lines of the server's own output
+            // than that (a banner, an environment dump): its lines are looked for further.
+            if CLAUDE_LINE.is_match(line) {
+                return Ok(Format::ClaudeLog);
+            }
+            continue;
         }
         if first.is_none() {
             first = Some(describe(line));
@@ -628,6 +633,12 @@ mod tests {
     fn skips_unrecognisable_lines_before_deciding() {
         let head = "Traceback (most recent call last):\n2026-08-01T10:00:00Z [f] [info] Server started and connected successfully\n";
         assert_eq!(detect(head.as_bytes()), Ok(Format::ClaudeLog));
+        // Past the 50 lines, only a Claude Desktop log line is looked for.
+        let banner = "│ FastMCP 2.0 │\n".repeat(80);
+        let late = format!("{banner}2026-08-01T10:00:00Z [f] [info] Message from server: {{}}\n");
+        assert_eq!(detect(late.as_bytes()), Ok(Format::ClaudeLog));
+        let late_json = format!("{banner}{{\"ts\":\"2026-08-01T10:00:00Z\",\"tool\":\"t\"}}\n");
+        assert!(detect(late_json.as_bytes()).is_err());
         assert!(detect(b"hello\nworld\n").is_err());
         assert!(detect(b"").is_err());
     }
