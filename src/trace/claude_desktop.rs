@@ -6,7 +6,7 @@
 //! Some versions log every line twice: a line the same to the byte as one before it with the
 //! same timestamp is counted as a `duplicate line` and read once.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 use serde_json::{Map, Value};
 
@@ -27,7 +27,7 @@ pub(crate) struct Claude {
     names: Interner,
     connection: HashMap<Sym, u32>,
     /// The timestamp of the last line read and every line read with it.
-    same_time: (String, Vec<String>),
+    same_time: (String, HashSet<String>),
 }
 
 impl Exchange for Claude {
@@ -63,11 +63,11 @@ impl Claude {
             self.same_time.0.clear();
             self.same_time.0.push_str(ts_text);
             self.same_time.1.clear();
-        } else if self.same_time.1.iter().any(|seen| seen == text) {
+        } else if self.same_time.1.contains(text) {
             cx.ignore("duplicate line");
             return Ok(Message::Other);
         }
-        self.same_time.1.push(text.to_owned());
+        self.same_time.1.insert(text.to_owned());
         let server = if is_level(&caps[2]) && !is_level(&caps[3]) {
             &caps[3]
         } else {
