@@ -16,6 +16,7 @@ const READER_NICE: i32 = 5;
 fn main() -> ExitCode {
     no_huge_pages();
     purge_sooner();
+    report_shrunk_inputs();
     let cli = mcpsim::cli::Cli::parse();
     mcpsim::trace::set_reader_nice(reader_nice());
     let mut stdout = io::stdout().lock();
@@ -40,6 +41,48 @@ fn no_huge_pages() {
     unsafe {
         libc::prctl(libc::PR_SET_THP_DISABLE, 1, 0, 0, 0);
     }
+}
+
+/// Plain JSONL and Parquet inputs are read through memory maps. When another program makes
+/// such a file shorter while it is read (log rotation's `copytruncate` empties a live log), the
+/// kernel raises `SIGBUS` on the first page read past the new end, which would kill the process
+/// without a word. This handler names the file and exits with code 2, as for any input that
+/// cannot be read; a `SIGBUS` elsewhere keeps its default action.
+fn report_shrunk_inputs() {
+    #[cfg(unix)]
+    // SAFETY: installs a handler that only reads atomics, writes to stderr and exits, all
+    // async-signal-safe; the `sigaction` is zeroed and then filled as the call expects.
+    unsafe {
+        let mut action: libc::sigaction = std::mem::zeroed();
+        action.sa_sigaction = on_bus_error as *const () as usize;
+        action.sa_flags = libc::SA_SIGINFO;
+        libc::sigemptyset(&mut action.sa_mask);
+        libc::sigaction(libc::SIGBUS, &action, std::ptr::null_mut());
+    }
+}
+
+#[cfg(unix)]
+extern "C" fn on_bus_error(_: libc::c_int, info: *mut libc::siginfo_t, _: *mut libc::c_void) {
+    // SAFETY: the kernel passes a valid `siginfo_t` to an `SA_SIGINFO` handler.
+    let addr = unsafe { (*info).si_addr() } as usize;
+    let Some(name) = mcpsim::trace::mapped_file_at(addr) else {
+        // Not an input's map: the default action, when the faulting instruction runs again.
+        // SAFETY: resets this signal's disposition; no memory is passed.
+        unsafe { libc::signal(libc::SIGBUS, libc::SIG_DFL) };
+        return;
+    };
+    let say = |text: &[u8]| {
+        // SAFETY: writes bytes of a live slice to stderr.
+        unsafe { libc::write(2, text.as_ptr().cast(), text.len()) };
+    };
+    say(b"error: ");
+    say(name.as_bytes());
+    say(
+        b": the file got shorter while it was read (another program truncated or rewrote it, \
+as log rotation with copytruncate does); read a copy of it\n",
+    );
+    // SAFETY: ends the process at once, as a signal handler may.
+    unsafe { libc::_exit(2) }
 }
 
 // The allocator's own setting of an option (linked with it above).

@@ -23,7 +23,7 @@ use std::sync::mpsc::{Receiver, SyncSender, sync_channel};
 use std::sync::{Arc, Mutex};
 use std::thread;
 
-use memmap2::Mmap;
+use super::mapped::MappedFile;
 
 use super::batch::{
     BatchRows, BatchSource, CallBatch, Columns, LocalSymbols, Memos, NO_SYM, RowRest, Symbols,
@@ -434,7 +434,7 @@ impl BatchSource for RpcSource {
 /// Where chunks come from.
 enum Input {
     Mapped {
-        map: Arc<Mmap>,
+        map: Arc<MappedFile>,
         pos: usize,
     },
     Stream {
@@ -505,10 +505,7 @@ impl JsonlBatchSource {
             if !meta.is_file() || meta.len() == 0 {
                 return Err(std::io::Error::other("not a plain file"));
             }
-            // SAFETY: the map is only read. Like every reader of a memory-mapped file, this
-            // assumes nobody truncates or rewrites the file while it is read (the bytes would
-            // change under the slices taken from it).
-            unsafe { Mmap::map(&f) }
+            MappedFile::map(&f, name)
         });
         let Ok(map) = mapped else {
             return Ok(JsonlBatchSource::new(
@@ -812,7 +809,7 @@ impl Pool {
 enum ChunkBytes {
     /// A range of the file's map.
     Mapped {
-        map: Arc<Mmap>,
+        map: Arc<MappedFile>,
         start: usize,
         end: usize,
     },

@@ -24,6 +24,7 @@ mod intern;
 mod jsonl;
 mod jsonl_batch;
 mod jsonrpc;
+mod mapped;
 mod merge;
 mod opencode;
 mod otel;
@@ -49,6 +50,7 @@ pub use batch::{BatchRows, BatchSource, CallBatch, LocalSymbols, NO_SYM, RowRest
 pub use error::TraceError;
 pub use format::Format;
 pub use input::{InputSpec, expand_inputs};
+pub use mapped::mapped_file_at;
 pub use merge::{
     Call, DEFAULT_REORDER_WINDOW, LOOKAHEAD, MIN_LOOKAHEAD, Names, ReadOptions, Trace,
 };

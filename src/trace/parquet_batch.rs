@@ -12,6 +12,7 @@
 //! throughout. The other columns (`id`, `latency_ms`, the recorded rule…) are read only when a
 //! whole record is asked for.
 
+use super::mapped::MappedFile;
 use std::collections::BTreeMap;
 use std::fs::File;
 use std::io::Cursor;
@@ -108,7 +109,7 @@ struct Input {
     file: u32,
     bytes: Buffer<u8>,
     /// The map behind `bytes`, for a file.
-    map: Option<Arc<memmap2::Mmap>>,
+    map: Option<Arc<MappedFile>>,
     /// The columns of the table the file has (polars reads no other: it cannot represent
     /// every type another column may have).
     columns: Arc<[String]>,
@@ -117,7 +118,7 @@ struct Input {
 }
 
 /// A file's map as the owner of a [`Buffer`].
-struct SharedMap(Arc<memmap2::Mmap>);
+struct SharedMap(Arc<MappedFile>);
 
 impl AsRef<[u8]> for SharedMap {
     fn as_ref(&self) -> &[u8] {
@@ -244,12 +245,7 @@ impl ParquetBatchSource {
                     source,
                 };
                 let f = File::open(&p).map_err(io)?;
-                // SAFETY: the map is read-only; like every reader of a file, this one trusts
-                // that nobody truncates the file while it is read (polars' reader maps it too).
-                // Filesystems without shared maps get a private one, as in polars' reader.
-                let map = unsafe { memmap2::Mmap::map(&f) }
-                    .or_else(|_| unsafe { memmap2::MmapOptions::new().map_copy_read_only(&f) })
-                    .map_err(io)?;
+                let map = MappedFile::map(&f, &self.name).map_err(io)?;
                 let map = Arc::new(map);
                 (Buffer::from_owner(SharedMap(Arc::clone(&map))), Some(map))
             }

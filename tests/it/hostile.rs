@@ -750,3 +750,40 @@ fn fuzz_findings_and_damaged_files_read_to_an_end() {
         }
     }
 }
+
+/// A plain file emptied while it is read, as log rotation's `copytruncate` empties a live log:
+/// the mapped reader's next page is gone. The run ends with exit 2 and the file's name, never
+/// killed by `SIGBUS` without a word. (A run may also finish before the truncation, or start
+/// after it; those attempts are tried again.)
+#[test]
+fn a_file_emptied_while_read_ends_with_an_error_naming_it() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let path = dir.path().join("live.jsonl");
+    let line = r#"{"ts":"2026-08-01T09:00:00.000Z","server":"files","grant":"bot","tool":"read_file","args":{"path":"/srv/data/file.txt","pad":"xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx"}}"#;
+    let body = format!("{line}\n").repeat(300_000);
+    let mut outcomes = Vec::new();
+    for attempt in 0..6u64 {
+        std::fs::write(&path, &body).expect("write");
+        let child = mcpsim(&["stats", path.to_str().expect("utf-8 path")])
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("mcpsim runs");
+        std::thread::sleep(std::time::Duration::from_millis(20 + 30 * attempt));
+        std::fs::File::create(&path).expect("truncate");
+        let out = child.wait_with_output().expect("mcpsim ends");
+        let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+        let code = out.status.code();
+        assert!(
+            code.is_some(),
+            "killed by a signal: {:?} {stderr}",
+            out.status
+        );
+        if code == Some(2) && stderr.contains("live.jsonl: the file got shorter while it was read")
+        {
+            return;
+        }
+        outcomes.push((code, stderr));
+    }
+    panic!("the truncation never met a read: {outcomes:?}");
+}
