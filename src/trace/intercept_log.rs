@@ -24,7 +24,8 @@ struct Instances {
     names: Interner,
     /// Server named by each instance's `startup` event.
     servers: HashMap<Sym, Sym>,
-    /// The most recent `startup` server, for events that carry no instance.
+    /// The most recent `startup` server, for events that carry no instance (and for every
+    /// event when no startup named its instance).
     last_server: Option<Sym>,
 }
 
@@ -86,11 +87,14 @@ impl Instances {
         let tool = self.names.get(f.req_str("tool")?);
         let server = match f.opt_str("server")? {
             Some(s) => self.names.get(s),
-            None => instance
-                .as_ref()
-                .and_then(|i| self.servers.get(i).cloned())
-                .or_else(|| self.last_server.clone())
-                .unwrap_or_else(|| self.names.get(UNKNOWN_SERVER)),
+            // An instance whose startup is not in the log (it started before the log was
+            // rotated) is no other instance's: its server is unknown. The latest startup's
+            // server is for events that name no instance, and for logs whose startups name none.
+            None => match &instance {
+                Some(i) if !self.servers.is_empty() => self.servers.get(i).cloned(),
+                _ => self.last_server.clone(),
+            }
+            .unwrap_or_else(|| self.names.get(UNKNOWN_SERVER)),
         };
         let recorded = recorded_from(&f, "result", "rule", "message", "policy_version")?;
         Ok(Some(CallRecord {

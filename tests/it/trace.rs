@@ -695,6 +695,57 @@ fn intercept_log_takes_server_from_startup_and_grant_from_instance() {
     );
 }
 
+/// An instance whose `startup` is not in the log (it started before the log was rotated) has
+/// an unknown server, not the server of another instance's startup; events naming no instance
+/// take the latest startup's.
+#[test]
+fn intercept_instance_without_startup_keeps_an_unknown_server() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("events.jsonl");
+    let event = |s: u32, rest: &str| format!(r#"{{"ts":"2026-08-01T09:00:0{s}Z",{rest}}}"#);
+    let lines = [
+        event(
+            0,
+            r#""type":"startup","instance":"b7e1f2a0","server":"github""#,
+        ),
+        event(
+            1,
+            r#""type":"tool_call","instance":"a1b2c3d4","tool":"create_charge","result":"allowed""#,
+        ),
+        event(
+            2,
+            r#""type":"tool_call","instance":"b7e1f2a0","tool":"create_issue","result":"allowed""#,
+        ),
+        event(
+            3,
+            r#""type":"startup","instance":"c0ffee00","server":"stripe""#,
+        ),
+        event(
+            4,
+            r#""type":"tool_call","instance":"a1b2c3d4","tool":"create_charge","result":"allowed""#,
+        ),
+        event(
+            5,
+            r#""type":"tool_call","tool":"list_charges","result":"allowed""#,
+        ),
+    ];
+    std::fs::write(&path, lines.join("\n") + "\n").unwrap();
+    let (recs, _) = read(&[path.to_str().unwrap()]);
+    let servers: Vec<(&str, Option<&str>)> = recs
+        .iter()
+        .map(|r| (&*r.server, r.grant.as_deref()))
+        .collect();
+    assert_eq!(
+        servers,
+        [
+            ("unknown", Some("a1b2c3d4")),
+            ("github", Some("b7e1f2a0")),
+            ("unknown", Some("a1b2c3d4")),
+            ("stripe", None),
+        ]
+    );
+}
+
 /// Claude Desktop writes each message to `mcp.log` (`[level] [server]`) and to the server's own
 /// log (`[server] [level]`, with metadata): read together, a call logged in both is one call,
 /// counted as `call also in <file>`; calls in one file only, or differing in id or arguments,
