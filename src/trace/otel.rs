@@ -45,7 +45,14 @@ pub(crate) struct OtelSource {
     pending: VecDeque<CallRecord>,
     twins: Twins,
     done: bool,
+    /// What the span just read kept of itself besides its call (see [`ARGS_NOT_JSON`]).
+    noted: Option<&'static str>,
 }
+
+/// A span whose arguments attribute is not whole JSON text: SDKs cut attribute values at a
+/// length limit (`OTEL_ATTRIBUTE_VALUE_LENGTH_LIMIT`), leaving the call without its arguments.
+const ARGS_NOT_JSON: &str =
+    "span arguments not whole JSON (cut at a length limit?): call kept without them";
 
 /// The lines from one document start to the next, blank lines put back so that the
 /// parser's line numbers count file lines from `first`.
@@ -183,6 +190,7 @@ impl OtelSource {
             pending: VecDeque::new(),
             twins: Twins::default(),
             done: false,
+            noted: None,
         }
     }
 }
@@ -291,7 +299,11 @@ impl OtelSource {
                 items.push(Ok(Item::Ignored(CLIENT_TWIN.into())));
                 continue;
             }
-            match (self.span(s, &resources[s.resource], origin), client) {
+            let item = self.span(s, &resources[s.resource], origin);
+            if let Some(kind) = self.noted.take() {
+                cx.ignore(kind);
+            }
+            match (item, client) {
                 (Ok(Item::Call(rec)), Some(key)) => {
                     let end = end.unwrap_or(rec.ts);
                     if let Some(rec) = self.twins.hold(key, end, *rec) {
@@ -356,33 +368,21 @@ impl OtelSource {
                 break;
             }
         }
+        // As in JSON-RPC recordings, arguments that are not an object are kept (the gateway
+        // forwards such calls); text that is not whole JSON, most often cut at a length limit,
+        // says nothing reliable of them: the call is kept with its arguments unrecorded.
         let args = match a.get("gen_ai.tool.call.arguments") {
             None => Args::Unrecorded,
             Some(Value::Object(m)) => Args::Values(m.clone()),
             Some(Value::String(text)) => match serde_json::from_str::<Value>(text) {
                 Ok(Value::Object(m)) => Args::Values(m),
-                Ok(other) => {
-                    return Err(LineError::wrong_type(
-                        &a.name("gen_ai.tool.call.arguments"),
-                        "a JSON object",
-                        &other,
-                    ));
-                }
-                Err(e) => {
-                    return Err(LineError::at(
-                        "invalid JSON",
-                        &a.name("gen_ai.tool.call.arguments"),
-                        format!("invalid JSON: {e}"),
-                    ));
+                Ok(_) => Args::NotObject(text.as_str().into()),
+                Err(_) => {
+                    self.noted = Some(ARGS_NOT_JSON);
+                    Args::Unrecorded
                 }
             },
-            Some(v) => {
-                return Err(LineError::wrong_type(
-                    &a.name("gen_ai.tool.call.arguments"),
-                    "JSON text",
-                    v,
-                ));
-            }
+            Some(v) => Args::NotObject(v.to_string().into()),
         };
         let upstream = match a.opt_str("error.type")? {
             Some("tool_error") => Upstream::ToolError,
