@@ -133,12 +133,28 @@ pub(crate) fn open_decoded(
     let mut r = BufReader::with_capacity(256 * 1024, file);
     let magic = r.fill_buf().map_err(io_err)?;
     if magic.starts_with(GZIP_MAGIC) {
-        Ok((Box::new(BufReader::new(MultiGzDecoder::new(r))), true))
+        let gz = EndsWhereCut(MultiGzDecoder::new(r));
+        Ok((Box::new(BufReader::new(gz)), true))
     } else if magic.starts_with(ZSTD_MAGIC) {
         let d = zstd::stream::read::Decoder::with_buffer(r).map_err(io_err)?;
         Ok((Box::new(BufReader::new(d)), true))
     } else {
         Ok((Box::new(r), false))
+    }
+}
+
+/// A gzip stream that ends where its file was cut (copied while the compressor still wrote
+/// it): the decoder reports the missing end as an error, which would lose every line read.
+/// It ends there instead, as a zstd stream and a plain file cut short do, so the lines before
+/// are read and a line cut in two is a bad record of its own, counted and located.
+struct EndsWhereCut<R>(R);
+
+impl<R: Read> Read for EndsWhereCut<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        match self.0.read(buf) {
+            Err(e) if e.kind() == io::ErrorKind::UnexpectedEof => Ok(0),
+            other => other,
+        }
     }
 }
 

@@ -2,7 +2,7 @@
 //! `fixtures/traces/` (see `docs/trace-formats.md` for what each one holds).
 
 use std::collections::BTreeMap;
-use std::io::Write;
+use std::io::{Read, Write};
 use std::sync::Arc;
 
 use mcpsim::trace::{
@@ -1085,6 +1085,65 @@ fn gzip_and_zstd_are_recognised_by_magic_bytes() {
         assert_eq!(stats.per_file[0].1, Format::ClaudeLog);
         assert_eq!(got, want);
     }
+}
+
+/// A gzip file cut short (copied while the compressor still wrote it) reads as a plain file cut
+/// short does: every whole line, then the line cut in two as one bad record at its line; under
+/// `--strict` that record is the error. (The decoder's "incomplete deflate stream" used to
+/// end the read with nothing.)
+#[test]
+fn a_gzip_file_cut_short_keeps_its_whole_lines() {
+    let dir = tempfile::tempdir().unwrap();
+    let text: String = (0..5000)
+        .map(|i| {
+            format!(
+                r#"{{"ts":"2026-08-01T09:{:02}:{:02}.{:03}Z","server":"files","tool":"read_file","args":{{"path":"/srv/{}/{i}.txt"}}}}"#,
+                i / 60_000 % 60,
+                i / 1000 % 60,
+                i % 1000,
+                i * 7919 % 104_729
+            ) + "\n"
+        })
+        .collect();
+    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+    gz.write_all(text.as_bytes()).unwrap();
+    let whole = gz.finish().unwrap();
+    let cut = &whole[..whole.len() * 2 / 3];
+    // What a decoder gives of the cut file before its error.
+    let mut got = Vec::new();
+    let mut d = flate2::read::GzDecoder::new(cut);
+    let mut buf = [0u8; 4096];
+    loop {
+        match d.read(&mut buf) {
+            Ok(0) => panic!("the cut file decodes to its end"),
+            Ok(n) => got.extend_from_slice(&buf[..n]),
+            Err(_) => break,
+        }
+    }
+    let lines = got.iter().filter(|&&b| b == b'\n').count() as u64;
+    assert!(lines > 1000 && lines < 5000, "{lines}");
+    assert_ne!(got.last(), Some(&b'\n'), "the cut falls inside a line");
+    let path = dir.path().join("calls.jsonl.gz");
+    std::fs::write(&path, cut).unwrap();
+    let (recs, stats) = read(&[path.to_str().unwrap()]);
+    assert_eq!(recs.len() as u64, lines);
+    assert_eq!(stats.skipped, 1);
+    assert_eq!(stats.skipped_examples[0].line, lines + 1);
+    let strict = ReadOptions {
+        strict: true,
+        ..ReadOptions::default()
+    };
+    let e = match Trace::open(&[path.to_str().unwrap().to_string()], &strict) {
+        Ok(mut t) => loop {
+            match t.next_record() {
+                Ok(Some(_)) => continue,
+                Ok(None) => panic!("--strict read the cut line"),
+                Err(e) => break e.to_string(),
+            }
+        },
+        Err(e) => e.to_string(),
+    };
+    assert!(e.contains(&format!("calls.jsonl.gz:{}", lines + 1)), "{e}");
 }
 
 #[test]
