@@ -150,30 +150,82 @@ fn http_status(f: &Fields<'_>) -> Result<Option<u64>, LineError> {
     }
 }
 
-/// A duration in milliseconds: a number of milliseconds, or text with a unit (`41ms`, `1.5s`,
-/// `900us`, `120ns`) as agentgateway writes it.
+/// A duration in milliseconds: a number of milliseconds, or text with units as agentgateway
+/// writes it (`41ms`, `1.5s`, `900us`, `120ns`), composite forms included (`1m2.5s` as Go
+/// prints durations, `1h 2m` as humantime does).
 fn duration_ms(f: &Fields<'_>, key: &str) -> Result<Option<f64>, LineError> {
     let Some(Value::String(s)) = f.get(key) else {
         return f.opt_f64(key);
     };
-    let t = s.trim();
-    let units: [(&str, f64); 5] = [
+    parse_duration_ms(s).map(Some).ok_or_else(|| {
+        LineError::at(
+            "bad value",
+            key,
+            format!("expected a duration such as \"41ms\", found {s:?}"),
+        )
+    })
+}
+
+/// `text` as milliseconds: a plain number is milliseconds; otherwise numbers each followed by a
+/// unit (`h`, `m`, `s`, `ms`, `us`, `µs`, `ns`), added up.
+fn parse_duration_ms(text: &str) -> Option<f64> {
+    let t = text.trim();
+    if let Ok(v) = t.parse::<f64>() {
+        return (v.is_finite() && v >= 0.0).then_some(v);
+    }
+    let units: [(&str, f64); 7] = [
         ("ms", 1.0),
         ("us", 1e-3),
         ("µs", 1e-3),
         ("ns", 1e-6),
+        ("h", 3.6e6),
+        ("m", 6e4),
         ("s", 1e3),
     ];
-    let (number, scale) = units
-        .iter()
-        .find_map(|(suffix, scale)| t.strip_suffix(suffix).map(|n| (n, *scale)))
-        .unwrap_or((t, 1.0));
-    match number.trim().parse::<f64>() {
-        Ok(v) if v.is_finite() && v >= 0.0 => Ok(Some(v * scale)),
-        _ => Err(LineError::at(
-            "bad value",
-            key,
-            format!("expected a duration such as \"41ms\", found {s:?}"),
-        )),
+    let (mut rest, mut total) = (t, 0.0);
+    while !rest.is_empty() {
+        let digits = rest
+            .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+            .unwrap_or(rest.len());
+        let number: f64 = rest[..digits].parse().ok()?;
+        let after = &rest[digits..];
+        let (unit, scale) = units.iter().find(|(u, _)| after.starts_with(u))?;
+        total += number * scale;
+        rest = after[unit.len()..].trim_start();
+    }
+    if t.is_empty() || !total.is_finite() {
+        return None;
+    }
+    Some(total)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::parse_duration_ms;
+
+    #[test]
+    fn durations_read_as_agentgateway_go_and_humantime_print_them() {
+        let ms = |t: &str| parse_duration_ms(t);
+        assert_eq!(ms("41ms"), Some(41.0));
+        assert_eq!(ms("1.5s"), Some(1500.0));
+        assert_eq!(ms("900us"), Some(0.9));
+        assert_eq!(ms("900µs"), Some(0.9));
+        assert_eq!(ms("120ns"), Some(120.0 * 1e-6));
+        assert_eq!(ms("1m2.5s"), Some(62_500.0));
+        assert_eq!(ms("1h 2m"), Some(3_720_000.0));
+        assert_eq!(ms("2h0m0s"), Some(7_200_000.0));
+        assert_eq!(ms("250"), Some(250.0));
+        for bad in [
+            "",
+            "-5ms",
+            "5min",
+            "1.2.3s",
+            "ms",
+            "5 parsecs",
+            "inf",
+            "NaN",
+        ] {
+            assert_eq!(ms(bad), None, "{bad}");
+        }
     }
 }
