@@ -76,6 +76,24 @@ pub fn expand_inputs(args: &[String]) -> Result<Vec<InputSpec>, TraceError> {
     Ok(out)
 }
 
+/// `specs` with every file named again (the same file, whatever the path: a glob overlapping
+/// a path, a link) left out, and the names of those left out. Read twice, its calls would
+/// count twice, and with them every counter.
+pub(crate) fn distinct(specs: Vec<InputSpec>) -> (Vec<InputSpec>, Vec<String>) {
+    let mut seen = std::collections::HashSet::new();
+    let (mut kept, mut again) = (Vec::new(), Vec::new());
+    for spec in specs {
+        if let InputSpec::File(p) = &spec {
+            if !seen.insert(p.canonicalize().unwrap_or_else(|_| p.clone())) {
+                again.push(spec.display_name());
+                continue;
+            }
+        }
+        kept.push(spec);
+    }
+    (kept, again)
+}
+
 /// Standard input copied to a temporary file so that it can be read more than once
 /// (order check, then the merge). Removed on drop.
 #[derive(Debug)]

@@ -36,7 +36,7 @@ use super::cline::ClineSource;
 use super::codex::Codex;
 use super::csv::CsvSource;
 use super::format::detect;
-use super::input::{Spool, open_decoded, peek_head};
+use super::input::{Spool, distinct, open_decoded, peek_head};
 use super::intercept_log::InterceptSource;
 use super::jsonl_batch::{JsonlBatchSource, RpcSource};
 use super::opencode::OpenCodeSource;
@@ -463,6 +463,8 @@ pub struct Trace {
     /// With two Claude Desktop logs or more: the calls handed out at the latest time, to pass
     /// over the same call logged in another file.
     logged_twice: Option<LoggedTwice>,
+    /// Files named again on the command line, read once: counted in the stats.
+    named_again: Vec<String>,
     // Keeps the spooled copy of stdin alive (deleted on drop).
     _spool: Option<Spool>,
 }
@@ -520,7 +522,7 @@ impl Trace {
         let symbols = Symbols::new();
         let mut spool = None;
         let mut feeds = Vec::new();
-        let specs = expand_inputs(inputs)?;
+        let (specs, named_again) = distinct(expand_inputs(inputs)?);
         // Many files read ahead at once would hold as many read-aheads: they share one.
         let lookahead = (LOOKAHEAD / specs.len().max(1) as u64).max(MIN_LOOKAHEAD);
         for (i, spec) in specs.into_iter().enumerate() {
@@ -575,6 +577,7 @@ impl Trace {
             index: 0,
             stats: ReadStats::default(),
             logged_twice: None,
+            named_again,
             _spool: spool,
         };
         let claude = |f: &&Feed| f.format == Format::ClaudeLog;
@@ -697,6 +700,12 @@ impl Trace {
             }
             stats.out_of_order += feed.stats.out_of_order;
             stats.absorb(std::mem::take(&mut feed.stats));
+        }
+        for name in &self.named_again {
+            *stats
+                .ignored
+                .entry(format!("{name} named again (read once)"))
+                .or_default() += 1;
         }
         self.stats = stats;
     }

@@ -1146,6 +1146,30 @@ fn a_gzip_file_cut_short_keeps_its_whole_lines() {
     assert!(e.contains(&format!("calls.jsonl.gz:{}", lines + 1)), "{e}");
 }
 
+/// A file named twice (a glob overlapping a path, a link to it) is read once, and counted:
+/// read twice, its calls and every counter would count double.
+#[cfg(unix)]
+#[test]
+fn a_file_named_twice_is_read_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let l = |sec: u32| format!(r#"{{"ts":"2026-08-01T09:00:{sec:02}Z","server":"s","tool":"t"}}"#);
+    let a = write_file(dir.path(), "a.jsonl", &(l(1) + "\n" + &l(2) + "\n"));
+    write_file(dir.path(), "b.jsonl", &(l(3) + "\n"));
+    let link = dir.path().join("c.jsonl");
+    std::os::unix::fs::symlink(&a, &link).unwrap();
+    let glob = format!("{}/*.jsonl", dir.path().display());
+    let (recs, stats) = read(&[&a, &glob]);
+    assert_eq!(recs.len(), 3);
+    assert_eq!(
+        stats.ignored,
+        counts(&[
+            (&format!("{a} named again (read once)"), 1),
+            (&format!("{} named again (read once)", link.display()), 1),
+        ])
+    );
+    assert_eq!(stats.per_file.len(), 2);
+}
+
 #[test]
 fn globs_expand_sorted_and_must_match() {
     let dir = tempfile::tempdir().unwrap();
