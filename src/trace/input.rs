@@ -1,13 +1,14 @@
 //! Inputs: paths, globs and stdin; decompression by magic bytes.
 
 use std::fs::File;
-use std::io::{self, BufRead, BufReader, Cursor, Read};
+use std::io::{self, BufRead, BufReader, Read};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use flate2::read::MultiGzDecoder;
 
 use super::TraceError;
+use super::source::MAX_LINE_BYTES;
 
 const GZIP_MAGIC: &[u8] = &[0x1f, 0x8b];
 const ZSTD_MAGIC: &[u8] = &[0x28, 0xb5, 0x2f, 0xfd];
@@ -176,22 +177,32 @@ impl<R: Read> Read for EndsWhereCut<R> {
     }
 }
 
-/// Read up to [`HEAD_BYTES`] for format detection and return them with a reader that
-/// still yields the whole stream.
-pub(crate) fn peek_head(
-    mut r: Box<dyn BufRead>,
-    name: &str,
-) -> Result<(Vec<u8>, Box<dyn BufRead>), TraceError> {
+/// The head of a stream for format detection: up to [`HEAD_BYTES`], and when the first line is
+/// longer than that, on to its end and [`HEAD_BYTES`] past it (up to [`MAX_LINE_BYTES`]), so
+/// that it is judged whole: the keys that decide a format may come after the window (a
+/// recorder that writes `ts` after a large `params`).
+pub(crate) fn read_head(mut r: impl BufRead, name: &str) -> Result<Vec<u8>, TraceError> {
+    let io_err = |source| TraceError::Io {
+        file: name.to_string(),
+        source,
+    };
     let mut head = Vec::with_capacity(HEAD_BYTES);
     (&mut r)
         .take(HEAD_BYTES as u64)
         .read_to_end(&mut head)
-        .map_err(|source| TraceError::Io {
-            file: name.to_string(),
-            source,
-        })?;
-    let rest: Box<dyn BufRead> = Box::new(Cursor::new(head.clone()).chain(r));
-    Ok((head, rest))
+        .map_err(io_err)?;
+    let text = !head.starts_with(b"PAR1");
+    if text && head.len() == HEAD_BYTES && memchr::memchr(b'\n', &head).is_none() {
+        (&mut r)
+            .take(MAX_LINE_BYTES as u64)
+            .read_until(b'\n', &mut head)
+            .map_err(io_err)?;
+        (&mut r)
+            .take(HEAD_BYTES as u64)
+            .read_to_end(&mut head)
+            .map_err(io_err)?;
+    }
+    Ok(head)
 }
 
 #[cfg(test)]

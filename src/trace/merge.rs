@@ -36,7 +36,7 @@ use super::cline::ClineSource;
 use super::codex::Codex;
 use super::csv::CsvSource;
 use super::format::detect;
-use super::input::{Spool, distinct, open_decoded, peek_head};
+use super::input::{Spool, distinct, open_decoded, read_head};
 use super::intercept_log::InterceptSource;
 use super::jsonl_batch::{JsonlBatchSource, RpcSource};
 use super::opencode::OpenCodeSource;
@@ -946,7 +946,7 @@ impl BatchRows for Records {
 
 fn detect_file(path: &std::path::Path, name: &str) -> Result<Format, TraceError> {
     let (r, _) = open_decoded(path, name)?;
-    let (head, _) = peek_head(r, name)?;
+    let head = read_head(r, name)?;
     if head.iter().all(u8::is_ascii_whitespace) {
         // An empty file holds no calls in any format.
         return Ok(Format::Jsonl);

@@ -1170,6 +1170,24 @@ fn a_file_named_twice_is_read_once() {
     assert_eq!(stats.per_file.len(), 2);
 }
 
+/// A first line longer than the detection window is judged whole: a bare JSON-RPC request in
+/// the TypeScript SDK's key order with a large argument and `ts` written last.
+#[test]
+fn a_first_line_past_the_detection_window_is_judged_whole() {
+    let dir = tempfile::tempdir().unwrap();
+    let big = "x".repeat(100_000);
+    let text = format!(
+        r#"{{"method":"tools/call","params":{{"name":"write_file","arguments":{{"content":"{big}"}}}},"jsonrpc":"2.0","id":1,"ts":"2026-08-01T09:00:00Z"}}"#
+    ) + "\n"
+        + r#"{"method":"tools/call","params":{"name":"read_file","arguments":{}},"jsonrpc":"2.0","id":2,"ts":"2026-08-01T09:00:01Z"}"#
+        + "\n";
+    let path = write_file(dir.path(), "bare.jsonl", &text);
+    let (recs, stats) = read(&[&path]);
+    assert_eq!(stats.per_file[0].1, Format::JsonRpc);
+    let tools: Vec<&str> = recs.iter().map(|r| &*r.tool).collect();
+    assert_eq!(tools, ["write_file", "read_file"]);
+}
+
 #[test]
 fn globs_expand_sorted_and_must_match() {
     let dir = tempfile::tempdir().unwrap();
