@@ -459,6 +459,17 @@ impl Waiting {
     }
 }
 
+/// A reply that came before any request under its key: its line, time and outcome.
+struct Early {
+    line: u64,
+    ts: Nanos,
+    outcome: Upstream,
+}
+
+/// How many replies may wait for a request written after them; past that they are all counted
+/// as replies without a request (a file of replies alone stays bounded in memory).
+const EARLY_REPLIES: usize = 1 << 16;
+
 /// The keys of waiting requests by line, under their key with some parts left out.
 type Index<K> = HashMap<K, BTreeMap<u64, K>>;
 
@@ -479,6 +490,12 @@ pub(crate) struct Pairer<K> {
     other_replies: u64,
     /// Calls the client cancelled that still wait, by number, and the line of the cancel.
     cancelled: HashMap<usize, u64>,
+    /// Replies written before their request (a recorder writing from two threads, a file
+    /// sorted under clock skew), by key: the next call under that key asked at or before the
+    /// reply's time takes it. Replies that name their whole key only; at most [`EARLY_REPLIES`].
+    early: HashMap<K, Early>,
+    /// Lines of replies that answered no request, the first few kept (for the examples).
+    orphans: Vec<u64>,
     /// The keys of the requests waiting, by their key with some parts left out, then by line:
     /// one index for each set of parts a loose reply has left out, made when the first such
     /// reply finds no request under its whole key, kept from then on. (The formats with loose
@@ -499,8 +516,37 @@ impl<K: PairKey> Pairer<K> {
             unanswered: Vec::new(),
             other_replies: 0,
             cancelled: HashMap::default(),
+            early: HashMap::default(),
+            orphans: Vec::new(),
             by_rest: Vec::new(),
         }
+    }
+
+    /// The reply at `line` answers no request.
+    fn orphan(&mut self, line: u64) {
+        self.counts.replies_without_request += 1;
+        self.orphans.push(line);
+        if self.orphans.len() > 4 * EXAMPLES_PER_KIND {
+            self.orphans.sort_unstable();
+            self.orphans.truncate(EXAMPLES_PER_KIND);
+        }
+    }
+
+    /// Call number `i`, waiting from `old`, will have no reply: its id was used again at `line`.
+    fn reused(&mut self, i: usize, old: u64, line: u64) {
+        self.settle(i);
+        self.counts.requests_without_reply += 1;
+        let cancel = self.cancelled.remove(&i).map_or_else(String::new, |at| {
+            self.counts.cancelled += 1;
+            format!(" (cancelled by the client at line {at})")
+        });
+        let e = self.example(
+            old,
+            format!("request without a reply{cancel}: its id was used again at line {line}"),
+        );
+        self.unanswered.push(e);
+        self.unanswered.sort_by_key(|s| s.line);
+        self.unanswered.truncate(EXAMPLES_PER_KIND);
     }
 
     /// The request a loose reply `key` answers: the earliest of those waiting under the parts
@@ -637,48 +683,59 @@ impl<K: PairKey> Pairer<K> {
                             self.settle(i);
                         }
                         Some(Waiting::Other(_)) => self.other_replies += 1,
-                        None => {
-                            self.counts.replies_without_request += 1;
-                            if self.counts.replies_without_request <= EXAMPLES_PER_KIND as u64 {
-                                let e = self.example(
-                                    line,
-                                    "reply without a request: no request waits for its id".into(),
-                                );
-                                self.counts.examples.push(e);
+                        // Its request may come later in the file.
+                        None if key.left_out() == 0 => {
+                            if self.early.len() >= EARLY_REPLIES {
+                                let lines: Vec<u64> =
+                                    self.early.drain().map(|(_, e)| e.line).collect();
+                                lines.into_iter().for_each(|l| self.orphan(l));
+                            }
+                            let early = Early { line, ts, outcome };
+                            if let Some(before) = self.early.insert(key, early) {
+                                self.orphan(before.line);
                             }
                         }
+                        None => self.orphan(line),
                     }
                     continue;
                 }
                 Pair::Other => continue,
             };
+            // A call whose reply came first (at or after the call's time) is answered now.
+            if let Waiting::Call(i, _, asked) = now {
+                let early =
+                    !self.early.is_empty() && self.early.get(&key).is_some_and(|e| e.ts >= asked);
+                if early {
+                    let e = self.early.remove(&key).expect("looked up");
+                    if let Some(w) = self.waiting.remove(&key) {
+                        self.note_answered(&key, w.line());
+                        if let Waiting::Call(j, old, _) = w {
+                            self.reused(j, old, line);
+                        }
+                    }
+                    self.counts.paired += 1;
+                    self.asked.answer(i, (e.ts - asked) as u64, e.outcome);
+                    self.settle(i);
+                    continue;
+                }
+            }
             if !self.by_rest.is_empty() {
                 let before = self.waiting.get(&key).map(Waiting::line);
                 self.note_waiting(&key, line, before);
             }
             if let Some(Waiting::Call(i, old, _)) = self.waiting.insert(key, now) {
-                self.settle(i);
-                self.counts.requests_without_reply += 1;
-                let cancel = self.cancelled.remove(&i).map_or_else(String::new, |at| {
-                    self.counts.cancelled += 1;
-                    format!(" (cancelled by the client at line {at})")
-                });
-                let e = self.example(
-                    old,
-                    format!(
-                        "request without a reply{cancel}: its id was used again at line {line}"
-                    ),
-                );
-                self.unanswered.push(e);
-                self.unanswered.sort_by_key(|s| s.line);
-                self.unanswered.truncate(EXAMPLES_PER_KIND);
+                self.reused(i, old, line);
             }
         }
     }
 
     /// The calls' replies in request order, the counts, and how many replies answered
     /// requests that are not calls.
-    pub(crate) fn finish(self) -> (Answers, Replies, u64) {
+    pub(crate) fn finish(mut self) -> (Answers, Replies, u64) {
+        let early: Vec<u64> = self.early.drain().map(|(_, e)| e.line).collect();
+        early.into_iter().for_each(|l| self.orphan(l));
+        self.orphans.sort_unstable();
+        self.orphans.truncate(EXAMPLES_PER_KIND);
         let Pairer {
             name,
             waiting,
@@ -687,8 +744,16 @@ impl<K: PairKey> Pairer<K> {
             mut unanswered,
             other_replies,
             cancelled,
+            orphans,
             ..
         } = self;
+        counts
+            .examples
+            .extend(orphans.into_iter().map(|line| Skipped {
+                file: name.clone(),
+                line,
+                reason: "reply without a request: no request waits for its id".into(),
+            }));
         let mut left: Vec<(u64, Option<u64>)> = waiting
             .into_values()
             .filter_map(|w| match w {
@@ -1207,6 +1272,9 @@ mod tests {
     ) -> (Vec<Option<(u64, Upstream)>>, (u64, u64, u64, u64), u64) {
         // (key, line, time, whether a call, whether cancelled), in the order they came.
         let mut waiting: Vec<(TestKey, u64, i64, bool, bool)> = Vec::new();
+        // Replies that came before any request under their whole key: (key, time, outcome),
+        // the latest of each key.
+        let mut early: Vec<(TestKey, i64, Upstream)> = Vec::new();
         let mut answers = vec![None; msgs.len()];
         let (mut counts, mut other) = ((0, 0, 0, 0), 0);
         for (i, &m) in msgs.iter().enumerate() {
@@ -1231,6 +1299,13 @@ mod tests {
                             answers[at as usize - 1] = Some(((ts - asked).max(0) as u64, outcome));
                         }
                         Some(_) => other += 1,
+                        None if key.0 != LOOSE && key.1 != LOOSE => {
+                            if let Some(e) = early.iter().position(|e| e.0 == key) {
+                                early.remove(e);
+                                counts.2 += 1;
+                            }
+                            early.push((key, ts, outcome));
+                        }
                         None => counts.2 += 1,
                     }
                     continue;
@@ -1248,8 +1323,17 @@ mod tests {
                 counts.1 += u64::from(call);
                 counts.3 += u64::from(call && cancelled);
             }
+            // A call whose reply came first, at or after the call's time, takes it.
+            let first = early.iter().position(|e| e.0 == key && e.1 >= ts);
+            if let (true, Some(e)) = (call, first) {
+                let (_, at, outcome) = early.remove(e);
+                counts.0 += 1;
+                answers[i] = Some(((at - ts) as u64, outcome));
+                continue;
+            }
             waiting.push((key, line, ts, call, false));
         }
+        counts.2 += early.len() as u64;
         counts.1 += waiting.iter().filter(|w| w.3).count() as u64;
         counts.3 += waiting.iter().filter(|w| w.3 && w.4).count() as u64;
         (answers, counts, other)

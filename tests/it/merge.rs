@@ -113,12 +113,16 @@ fn a_call_later_than_the_window_ends_the_read_naming_its_line() {
 fn bad_lines_of_several_inputs_are_counted_in_input_order() {
     let bad = fixture("bad.jsonl");
     let fleet = fixture("fleet.jsonl");
+    // The same bad lines in a second file (a file named twice is read once).
+    let dir = tempfile::tempdir().unwrap();
+    let again = dir.path().join("bad-again.jsonl").display().to_string();
+    std::fs::copy(&bad, &again).unwrap();
     let (alone, alone_stats) = read(&[&bad]);
-    let (recs, stats) = read(&[&fleet, &bad, &bad]);
+    let (recs, stats) = read(&[&fleet, &bad, &again]);
     assert_eq!(stats.skipped, 2 * alone_stats.skipped);
     assert_eq!(recs.len(), 45 + 2 * alone.len());
     // Examples: the second input's first, in line order, then the third's.
-    let want: Vec<(String, u64)> = [&bad, &bad]
+    let want: Vec<(String, u64)> = [&bad, &again]
         .iter()
         .flat_map(|f| {
             alone_stats

@@ -1188,6 +1188,68 @@ fn a_first_line_past_the_detection_window_is_judged_whole() {
     assert_eq!(tools, ["write_file", "read_file"]);
 }
 
+/// A reply written before its request (a recorder writing from two threads, a file sorted
+/// under clock skew) pairs with it when its time is not before the request's; a reply earlier
+/// in time than every later request under its id stays a reply without a request.
+#[test]
+fn a_reply_written_before_its_request_pairs_with_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let msg = |ms: u32, dir: &str, body: &str| {
+        format!(
+            r#"{{"ts":"2026-08-01T10:00:00.{ms:03}Z","dir":"{dir}","server":"files","session":"s1","msg":{{"jsonrpc":"2.0",{body}}}}}"#
+        )
+    };
+    let call = |id: u32, tool: &str| {
+        format!(r#""id":{id},"method":"tools/call","params":{{"name":"{tool}","arguments":{{}}}}"#)
+    };
+    let lines = [
+        msg(100, "c2s", &call(1, "read_file")),
+        msg(
+            180,
+            "s2c",
+            r#""id":2,"result":{"content":[],"isError":true}"#,
+        ),
+        msg(150, "c2s", &call(2, "delete_file")),
+        msg(200, "s2c", r#""id":1,"result":{"content":[]}"#),
+        // Answers nothing: the only later request under id 3 was asked after it.
+        msg(210, "s2c", r#""id":3,"result":{"content":[]}"#),
+        msg(300, "c2s", &call(3, "list_files")),
+    ];
+    let path = write_file(dir.path(), "rec.jsonl", &(lines.join("\n") + "\n"));
+    let (recs, stats) = read(&[&path]);
+    let got: Vec<(&str, Option<Upstream>, Option<f64>)> = recs
+        .iter()
+        .map(|r| (&*r.tool, r.upstream, r.latency_ms))
+        .collect();
+    assert_eq!(
+        got,
+        [
+            ("read_file", Some(Upstream::Ok), Some(100.0)),
+            ("delete_file", Some(Upstream::ToolError), Some(30.0)),
+            ("list_files", None, None),
+        ]
+    );
+    let replies = stats.replies.unwrap();
+    assert_eq!(
+        (
+            replies.paired,
+            replies.requests_without_reply,
+            replies.replies_without_request
+        ),
+        (2, 1, 1)
+    );
+    let lines: Vec<(u64, &str)> = (replies.examples.iter())
+        .map(|s| (s.line, s.reason.as_str()))
+        .collect();
+    assert_eq!(
+        lines,
+        [
+            (5, "reply without a request: no request waits for its id"),
+            (6, "request without a reply in the file"),
+        ]
+    );
+}
+
 #[test]
 fn globs_expand_sorted_and_must_match() {
     let dir = tempfile::tempdir().unwrap();
