@@ -337,8 +337,12 @@ fn detect_object(obj: &Map<String, Value>) -> Option<Format> {
     }
     // A bare JSON-RPC message's `jsonrpc` is the string "2.0"; a nested agentgateway line has
     // a `jsonrpc` object (`jsonrpc.request.id`).
+    let message = |m: &Value| m.get("jsonrpc").is_some_and(Value::is_string);
     if obj.get("msg").is_some_and(Value::is_object)
         || obj.get("jsonrpc").is_some_and(Value::is_string)
+        // A batch: an array of messages.
+        || (obj.get("msg").and_then(Value::as_array))
+            .is_some_and(|b| !b.is_empty() && b.iter().all(message))
     {
         return Some(Format::JsonRpc);
     }

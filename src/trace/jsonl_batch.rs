@@ -297,11 +297,25 @@ impl RpcSource {
     fn feed(&mut self, parsed: &mut Parsed, len: usize, base: u64) {
         self.offset += len as u64;
         self.cuts.push_back((self.offset, base - 1 + parsed.lines));
-        for (line, pair) in parsed.pairs.drain(..) {
-            if matches!(pair, Pair::Reply { .. }) {
+        let reply = |p: &Pair<RpcKey>| matches!(p, Pair::Reply { .. });
+        let mut pairs = parsed.pairs.drain(..).peekable();
+        while let Some((line, pair)) = pairs.next() {
+            if pairs.peek().is_none_or(|(l, _)| *l != line) {
+                if reply(&pair) {
+                    self.replies.insert(base + line);
+                }
+                self.pairing.line(base + line, [pair]);
+                continue;
+            }
+            // The messages of a batch.
+            let mut batch = vec![pair];
+            while let Some((_, p)) = pairs.next_if(|(l, _)| *l == line) {
+                batch.push(p);
+            }
+            if batch.iter().all(reply) {
                 self.replies.insert(base + line);
             }
-            self.pairing.line(base + line, [pair]);
+            self.pairing.line(base + line, batch);
         }
     }
 
@@ -914,8 +928,15 @@ impl Parsed {
     fn attach(&mut self, pairing: &mut Pairing<RpcKey>, base: u64) {
         self.replies = vec![None; self.cols.len()];
         let mut general = self.records.iter_mut().peekable();
+        // A call's place among the calls of its line (a batch has several).
+        let mut place = 0;
         for row in 0..self.cols.len() {
-            let slot = (base + self.cols.line[row], 0);
+            let line = self.cols.line[row];
+            place = match row.checked_sub(1) {
+                Some(before) if self.cols.line[before] == line => place + 1,
+                _ => 0,
+            };
+            let slot = (base + line, place);
             let Some((latency, outcome)) = pairing.take(slot) else {
                 continue;
             };
@@ -1434,18 +1455,33 @@ fn rpc_line<'a>(
         strict: false,
         file: "",
     };
-    let msg = parse_object(text).and_then(|o| st.rpc.object(&o, origin, !calls, &mut cx));
+    let mut msgs = Vec::new();
+    let read =
+        parse_object(text).and_then(|o| (st.rpc).messages(&o, origin, !calls, &mut cx, &mut msgs));
     for (kind, n) in std::mem::take(&mut st.scratch.ignored) {
         if calls {
             out.ignored.extend((0..n).map(|_| kind.clone()));
         }
     }
     st.scratch = ReadStats::default();
-    let msg = match msg {
-        Ok(msg) => msg,
+    match read {
+        Ok(()) => {}
         Err(e) if calls => return out.skipped.push((at.line, e)),
         Err(_) => return,
-    };
+    }
+    for msg in msgs {
+        rpc_message(out, syms, (calls, pairs), at, msg);
+    }
+}
+
+/// One message of a line the general reader read: its pairing message and its call.
+fn rpc_message(
+    out: &mut Parsed,
+    syms: &mut LocalSymbols,
+    (calls, pairs): (bool, bool),
+    at: Located,
+    msg: Message<jsonrpc::Key>,
+) {
     if pairs {
         let mut key = |(server, session, id): &jsonrpc::Key| -> RpcKey {
             (
@@ -2463,6 +2499,60 @@ mod tests {
         );
         assert!(replies.cancelled > 0, "{replies:?}");
         assert!(stats.skipped > 0 && !stats.ignored.is_empty(), "{stats:?}");
+    }
+
+    /// JSON-RPC batches (a `msg` that is an array of messages) read as the reference reader
+    /// reads them, chunked, held and read twice; each call of a batch pairs with its reply.
+    #[test]
+    fn json_rpc_batches_read_as_the_reference_reader_reads_them() {
+        let mut text = String::new();
+        let line = |ms: u64, dir: &str, msg: String| {
+            format!(
+                "{{\"ts\":\"2026-08-01T10:{:02}:{:02}.{:03}Z\",\"dir\":\"{dir}\",\"server\":\"files\",\"session\":\"s\",\"msg\":{msg}}}\n",
+                ms / 60_000,
+                ms / 1000 % 60,
+                ms % 1000
+            )
+        };
+        let call = |id: u64| {
+            format!(
+                r#"{{"jsonrpc":"2.0","id":{id},"method":"tools/call","params":{{"name":"t{}","arguments":{{"n":{id}}}}}}}"#,
+                id % 3
+            )
+        };
+        let reply = |id: u64| {
+            format!(
+                r#"{{"jsonrpc":"2.0","id":{id},"result":{{"content":[],"isError":{}}}}}"#,
+                id % 2 == 0
+            )
+        };
+        // Never answered: the calls after it wait for the end of the file.
+        text += &line(0, "c2s", call(99_999));
+        for i in 0..300u64 {
+            let (a, b, c) = (3 * i, 3 * i + 1, 3 * i + 2);
+            let ms = 1000 * i;
+            // A batch of two calls and a notification, a single call, then the replies: one
+            // batch answering both (in the other order), one single.
+            let note = r#"{"jsonrpc":"2.0","method":"notifications/progress","params":{}}"#;
+            text += &line(ms, "c2s", format!("[{},{note},{}]", call(a), call(b)));
+            text += &line(ms + 10, "c2s", call(c));
+            text += &line(ms + 50, "s2c", format!("[{},{}]", reply(b), reply(a)));
+            text += &line(ms + 60, "s2c", reply(c));
+            if i % 40 == 7 {
+                // A batch with a bad message spoils its line only.
+                text += &line(ms + 70, "c2s", format!("[{},5]", call(10_000 + i)));
+            }
+        }
+        check_rpc(text.as_bytes(), "batches");
+        let (records, stats) = rpc_reference(text.as_bytes());
+        assert_eq!(records.len(), 901);
+        let replies = stats.replies.clone().expect("paired");
+        assert_eq!(
+            (replies.paired, replies.requests_without_reply),
+            (900, 1),
+            "{replies:?}"
+        );
+        assert_eq!(stats.skipped, 8, "{stats:?}");
     }
 
     #[test]

@@ -338,6 +338,38 @@ fn id(sc: &mut Scanner<'_>) -> Option<(usize, usize)> {
 }
 
 impl JsonRpc {
+    /// What the line `obj` (numbered `origin.line`) says, into `out`: one message, or each
+    /// message of a JSON-RPC batch (a `msg` that is an array of messages, as MCP 2025-03-26
+    /// allowed), in order. Under `index` the calls' arguments are not needed.
+    pub(super) fn messages(
+        &mut self,
+        obj: &Map<String, Value>,
+        origin: Origin,
+        index: bool,
+        cx: &mut Ctx<'_>,
+        out: &mut Vec<Message<Key>>,
+    ) -> Result<(), LineError> {
+        let Some(Value::Array(batch)) = obj.get("msg") else {
+            out.push(self.object(obj, origin, index, cx)?);
+            return Ok(());
+        };
+        if batch.is_empty() {
+            return Err(LineError::at("bad value", "msg", "an empty JSON-RPC batch"));
+        }
+        // Each message in the envelope of the line, one at a time; a bad one spoils the line.
+        let mut one = obj.clone();
+        let mut msgs = Vec::with_capacity(batch.len());
+        for (i, m) in batch.iter().enumerate() {
+            if !m.is_object() {
+                return Err(LineError::wrong_type(&format!("msg[{i}]"), "an object", m));
+            }
+            one.insert("msg".into(), m.clone());
+            msgs.push(self.object(&one, origin, index, cx)?);
+        }
+        out.extend(msgs);
+        Ok(())
+    }
+
     /// What the line `obj` (numbered `origin.line`) says. Under `index` the call's arguments
     /// are not needed.
     pub(super) fn object(
@@ -453,15 +485,16 @@ impl JsonRpc {
 impl super::pairing::Exchange for JsonRpc {
     type Key = Key;
 
-    fn message(
+    fn messages(
         &mut self,
         text: &str,
         origin: Origin,
         index: bool,
         cx: &mut Ctx<'_>,
-    ) -> Result<Message<Key>, LineError> {
+        out: &mut Vec<Message<Key>>,
+    ) -> Result<(), LineError> {
         let obj = super::source::parse_object(text)?;
-        self.object(&obj, origin, index, cx)
+        JsonRpc::messages(self, &obj, origin, index, cx, out)
     }
 }
 
@@ -545,7 +578,6 @@ pub(super) const EDGES: &[&str] = &[
 mod tests {
     use super::*;
     use crate::trace::ReadStats;
-    use crate::trace::pairing::Exchange;
 
     /// What the general reader reads of a message, every field a call has.
     fn general(m: &Message<Key>) -> String {
@@ -628,7 +660,8 @@ mod tests {
             file: "t",
         };
         let origin = Origin { file: 0, line: 1 };
-        let want = JsonRpc::default().message(text, origin, false, &mut cx);
+        let want = crate::trace::source::parse_object(text)
+            .and_then(|obj| JsonRpc::default().object(&obj, origin, false, &mut cx));
         // What the line is read as, and what it is counted under if ignored.
         let ignored: Vec<_> = stats.ignored.keys().cloned().collect();
         let want = want

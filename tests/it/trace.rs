@@ -1250,6 +1250,26 @@ fn a_reply_written_before_its_request_pairs_with_it() {
     );
 }
 
+/// A recording that opens with a JSON-RPC batch is a recording, and each call of a batch pairs
+/// with its reply in the batch that answers it.
+#[test]
+fn a_recording_opening_with_a_batch_is_read_call_by_call() {
+    let dir = tempfile::tempdir().unwrap();
+    let text = [
+        r#"{"ts":"2026-08-01T10:00:00.100Z","dir":"c2s","server":"f","session":"s","msg":[{"jsonrpc":"2.0","id":2,"method":"tools/call","params":{"name":"a","arguments":{}}},{"jsonrpc":"2.0","id":3,"method":"tools/call","params":{"name":"b","arguments":{}}}]}"#,
+        r#"{"ts":"2026-08-01T10:00:00.200Z","dir":"s2c","server":"f","session":"s","msg":[{"jsonrpc":"2.0","id":3,"result":{"isError":true}},{"jsonrpc":"2.0","id":2,"result":{}}]}"#,
+    ]
+    .join("\n");
+    let path = write_file(dir.path(), "batch.jsonl", &(text + "\n"));
+    let (recs, stats) = read(&[&path]);
+    assert_eq!(stats.per_file[0].1, Format::JsonRpc);
+    let got: Vec<(&str, Option<Upstream>)> = recs.iter().map(|r| (&*r.tool, r.upstream)).collect();
+    assert_eq!(
+        got,
+        [("a", Some(Upstream::Ok)), ("b", Some(Upstream::ToolError))]
+    );
+}
+
 #[test]
 fn globs_expand_sorted_and_must_match() {
     let dir = tempfile::tempdir().unwrap();
