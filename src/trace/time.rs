@@ -60,6 +60,14 @@ fn general_ts_str(s: &str) -> Result<Nanos, String> {
             .timestamp_nanos_opt()
             .ok_or_else(|| format!("timestamp {s:?} is out of range"));
     }
+    // ISO 8601 offsets RFC 3339 does not allow: `+0200` (Python's and Java's `%z`), `+02`.
+    let iso = ["%Y-%m-%dT%H:%M:%S%.f%#z", "%Y-%m-%d %H:%M:%S%.f%#z"];
+    if let Some(dt) = (iso.iter()).find_map(|f| DateTime::parse_from_str(t, f).ok()) {
+        return dt
+            .with_timezone(&Utc)
+            .timestamp_nanos_opt()
+            .ok_or_else(|| format!("timestamp {s:?} is out of range"));
+    }
     if !t.is_empty() && t.bytes().all(|b| b.is_ascii_digit() || b == b'-') {
         if let Ok(i) = t.parse::<i64>() {
             return epoch_int(i).ok_or_else(|| format!("timestamp {s:?} is out of range"));
@@ -502,6 +510,27 @@ mod tests {
         );
         let v: Value = serde_json::from_str("1785578400.1234567").unwrap();
         assert_eq!(parse_ts_value(&v), Ok(1_785_578_400_123_456_700));
+    }
+
+    #[test]
+    fn iso_8601_offsets_without_a_colon_or_minutes_read() {
+        let utc = parse_ts_str("2026-08-01T08:00:00Z").unwrap();
+        for t in [
+            "2026-08-01T10:00:00+0200",
+            "2026-08-01T10:00:00+02",
+            "2026-08-01 10:00:00.000+0200",
+            "2026-08-01T07:30:00-0030",
+            "2026-08-01T08:00:00+00",
+        ] {
+            assert_eq!(parse_ts_str(t), Ok(utc), "{t}");
+        }
+        for bad in [
+            "2026-08-01T10:00:00+2",
+            "2026-08-01T10:00:00+02000",
+            "2026-08-01T10:00+02",
+        ] {
+            assert!(parse_ts_str(bad).is_err(), "{bad}");
+        }
     }
 
     #[test]
