@@ -168,7 +168,7 @@ pub(crate) fn json_eq(a: &Value, b: &Value, mode: EqMode) -> bool {
         };
     }
     match mode {
-        EqMode::Strict => a == b,
+        EqMode::Strict => deep_eq(a, b),
         EqMode::Printed | EqMode::PrintedCounter => match (a, b) {
             (Value::String(x), Value::String(y)) => x == y,
             _ => {
@@ -179,6 +179,27 @@ pub(crate) fn json_eq(a: &Value, b: &Value, mode: EqMode) -> bool {
                 printed(a, arg) == printed(b, Numbers::IntOrFloat)
             }
         },
+    }
+}
+
+/// JSON values equal under [`EqMode::Strict`]: numbers by value at any depth (`{"cpu": 4.0}`
+/// equals `{"cpu": 4}`, as a gateway that reads JSON numbers as doubles finds), everything else
+/// exactly (`"5"` is not `5`; object keys in any order).
+fn deep_eq(a: &Value, b: &Value) -> bool {
+    match (a, b) {
+        (Value::Number(x), Value::Number(y)) => match (x.as_f64(), y.as_f64()) {
+            (Some(x), Some(y)) => x == y,
+            _ => x == y,
+        },
+        (Value::Array(x), Value::Array(y)) => {
+            x.len() == y.len() && x.iter().zip(y).all(|(x, y)| deep_eq(x, y))
+        }
+        (Value::Object(x), Value::Object(y)) => {
+            x.len() == y.len()
+                && x.iter()
+                    .all(|(k, v)| y.get(k).is_some_and(|w| deep_eq(v, w)))
+        }
+        _ => a == b,
     }
 }
 
@@ -274,6 +295,23 @@ mod tests {
         assert!(json_eq(&json!("5"), &json!(5), EqMode::Printed));
         assert!(json_eq(&json!(5), &json!(5.0), EqMode::Strict));
         assert!(json_eq(&json!(true), &json!("true"), EqMode::Printed));
+    }
+
+    /// Numbers inside arrays and objects compare by value too; the rest stays exact.
+    #[test]
+    fn strict_mode_compares_nested_numbers_by_value() {
+        let eq = |a: serde_json::Value, b: serde_json::Value| json_eq(&a, &b, EqMode::Strict);
+        assert!(eq(json!({"cpu": 4.0}), json!({"cpu": 4})));
+        assert!(eq(json!([1.0, 2]), json!([1, 2.0])));
+        assert!(eq(
+            json!({"a": [{"b": 3}], "c": "x"}),
+            json!({"c": "x", "a": [{"b": 3.0}]})
+        ));
+        assert!(!eq(json!({"cpu": "4"}), json!({"cpu": 4})));
+        assert!(!eq(json!([1, 2]), json!([2, 1])));
+        assert!(!eq(json!([1, 2]), json!([1, 2, 3])));
+        assert!(!eq(json!({"a": 1}), json!({"a": 1, "b": 1})));
+        assert!(!eq(json!({"a": 1, "b": 2}), json!({"a": 1, "c": 2})));
     }
 
     #[test]
