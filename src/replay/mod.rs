@@ -437,6 +437,12 @@ pub enum ReplayError {
     /// No call was evaluated: nothing was checked.
     #[error("no call was evaluated, so nothing was checked: {0}")]
     NothingEvaluated(String),
+    /// Under a gate, calls of a server with a policy on one side only: a candidate that denies
+    /// them would pass unseen.
+    #[error(
+        "{0}; the gate cannot judge them: bind a policy for that server on both sides (one that allows every tool stands for none)"
+    )]
+    OneSided(String),
 }
 
 fn unbound_message(bindings: &[String], seen: &[(String, u64)]) -> String {
@@ -1029,6 +1035,7 @@ pub fn diff(
 ) -> Result<DiffReport, ReplayError> {
     skip_sessions_unless_read(trace, &[base, candidate], sink.is_some());
     let show_args = opts.show_args;
+    let opts_gated = opts.fail_on.is_some() && !opts.part;
     let mut lanes = Lanes::new(&[base, candidate], eval);
     let by_server = base.len() > 1 || candidate.len() > 1;
     let detail = opts.timeline;
@@ -1118,7 +1125,28 @@ pub fn diff(
         trace.stats(),
         part,
     )?;
-    let warnings = unused_tool_warnings(&bindings);
+    // Calls of a server with a policy on one side only were compared with nothing.
+    let mut one_sided = Vec::new();
+    for (id, &n) in unmatched.0.0.iter().enumerate() {
+        let server = names.get(id as u32);
+        let (b, c) = (base.policy_for(server), candidate.policy_for(server));
+        if n > 0 && b.is_some() != c.is_some() {
+            let side = if b.is_some() { "base" } else { "candidate" };
+            one_sided.push(format!(
+                "{n} call{} of server `{server}` ha{} a policy in the {side} only and {} not compared",
+                if n == 1 { "" } else { "s" },
+                if n == 1 { "s" } else { "ve" },
+                if n == 1 { "was" } else { "were" },
+            ));
+        }
+    }
+    if !one_sided.is_empty() && opts_gated {
+        return Err(ReplayError::OneSided(one_sided.join("; ")));
+    }
+    let mut warnings = unused_tool_warnings(&bindings);
+    warnings.extend(one_sided.into_iter().map(|w| {
+        format!("{w}: bind a policy for that server on both sides to compare them (one that allows every tool stands for none)")
+    }));
     let named = groups.named(names, by_server);
     builder.add_groups(
         named

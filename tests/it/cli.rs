@@ -331,6 +331,47 @@ fn simulate_gate_exit_codes() {
     assert_eq!(gate(&[]).0, 0);
 }
 
+/// A server bound on one side of a diff only: its calls are compared with nothing. Under a
+/// gate that is an error (a candidate denying them would pass unseen); without one, a warning.
+#[test]
+fn diff_with_a_server_bound_on_one_side_only() {
+    let policy = |extra: &[&str]| {
+        let mut args = vec![
+            "diff",
+            "--base",
+            "fortios=fixtures/policies/candidate.json",
+            "--candidate",
+            "fortios=fixtures/policies/candidate.json",
+            "--candidate",
+            "playwright=fixtures/policies/absent-arg.json",
+            FLEET,
+            "fixtures/traces/absent-arg.jsonl",
+        ];
+        args.extend_from_slice(extra);
+        run(&args)
+    };
+    let (code, out, stderr) = policy(&["--fail-on-new", "deny"]);
+    assert_eq!(code, 2, "{stderr}");
+    assert!(out.is_empty());
+    assert_eq!(
+        stderr,
+        "error: 3 calls of server `playwright` have a policy in the candidate only and were not \
+         compared; the gate cannot judge them: bind a policy for that server on both sides (one \
+         that allows every tool stands for none)\n"
+    );
+    let (code, out, stderr) = policy(&["--format", "json"]);
+    assert_eq!(code, 0, "{stderr}");
+    let report: serde_json::Value = serde_json::from_str(&out).unwrap();
+    let warnings = report["warnings"].as_array().unwrap();
+    assert!(
+        warnings.iter().any(|w| w
+            == "3 calls of server `playwright` have a policy in the candidate only and were not \
+                compared: bind a policy for that server on both sides to compare them (one that \
+                allows every tool stands for none)"),
+        "{warnings:?}"
+    );
+}
+
 #[test]
 fn diff_gate_exit_codes() {
     // baseline → candidate: 3 calls newly denied, 6 newly throttled, 1 newly held.
