@@ -79,7 +79,7 @@ impl LayerEngine {
         let entry = seen.unwrap_or_else(|| self.policy.entries.get(call.tool).copied());
         let policy = &*self.policy;
         let s = &policy.sentinels;
-        let (screen, _) = screen(policy, entry, call);
+        let (screen, tool) = screen(policy, entry, call);
         let steps = self.plans.for_tool(entry.and_then(|e| e.tool));
         let set = set_decision;
         let approval_required = match screen {
@@ -88,13 +88,26 @@ impl LayerEngine {
                 return set(out, DecisionKind::Approval, rule, message);
             }
             Screen::Unknown(rule, message) => {
+                let limits = check_limits(&mut self.counters, policy, steps, call);
+                // However the undecided predicates turn out, a limit that refuses the call for
+                // its recorded arguments (an `increment_from` argument absent or not a number)
+                // denies it, unless an approval step could hold it first.
+                let approval = tool.is_some_and(|t| t.require_approval || !t.approve_if.is_empty());
+                if let (Err(Stop::Deny(i, missing)), false) =
+                    (&limits, approval && !self.opts.assume_approved)
+                {
+                    let limit = &policy.limits[*i];
+                    let message = if *missing {
+                        &limit.missing_message
+                    } else {
+                        &limit.not_number_message
+                    };
+                    return set(out, DecisionKind::Deny, &limit.rule, message);
+                }
                 // The decision stays unknown; under the default `--assume-unknown allow` the
                 // call still charges the counters it fits in, as an allowed call would.
                 if !self.opts.assume_unknown_deny
-                    && matches!(
-                        check_limits(&mut self.counters, policy, steps, call),
-                        Ok(()) | Err(Stop::Unknown(_, true))
-                    )
+                    && matches!(limits, Ok(()) | Err(Stop::Unknown(_, true)))
                     && !upstream_failed(self.opts, call.upstream)
                 {
                     commit(&mut self.counters, call);

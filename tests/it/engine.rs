@@ -653,6 +653,59 @@ fn approval_holds_calls_and_assume_approved_continues_them() {
     assert_eq!(&*got[2].rule, "/tools/pay/limits/c");
 }
 
+/// Keys only, an undecided predicate, and an `increment_from` argument absent from the keys:
+/// denied whichever way the predicate turns out (by it, or by the limit), so denied by the
+/// limit; unless an approval step could hold the call first, or a limit before it throttles.
+#[test]
+fn a_certain_limit_denial_wins_over_an_undecided_predicate() {
+    let p = |extra: Value| {
+        let mut tool = json!({
+        "require":[{"path":"args.currency","op":"eq","value":"EUR"}],
+        "limits":[
+            {"counter":"rate","window":"minute","max":1},
+            {"counter":"spend","window":"day","max":1000,"increment_from":"args.amount"}
+        ]});
+        for (k, v) in extra.as_object().unwrap() {
+            tool[k] = v.clone();
+        }
+        json!({"version":"1","default":"deny","tools":{"charge": tool}})
+    };
+    let spend = ("deny", "/tools/charge/limits/spend");
+    let unknown = ("unknown", "/tools/charge/require/args.currency-eq");
+    let rows: Vec<Row<Value>> = vec![
+        (
+            "the amount's key is absent: denied by the limit",
+            p(json!({})),
+            vec![call(0.0, "charge", json!({})).keys(&["currency"])],
+            vec![spend],
+        ),
+        (
+            "the amount's key is there: its value may fit, unknown",
+            p(json!({})),
+            vec![call(0.0, "charge", json!({})).keys(&["currency", "amount"])],
+            vec![unknown],
+        ),
+        (
+            "a limit before it that may throttle decides first: unknown",
+            p(json!({})),
+            vec![
+                call(0.0, "charge", json!({"currency":"EUR","amount":1})),
+                call(1.0, "charge", json!({})).keys(&["currency"]),
+            ],
+            vec![ALLOW, unknown],
+        ),
+        (
+            "an approval step could hold the call first: unknown",
+            p(json!({"require_approval": true})),
+            vec![call(0.0, "charge", json!({})).keys(&["currency"])],
+            vec![unknown],
+        ),
+    ];
+    for (row, policy, calls, want) in rows {
+        check(row, &run(policy, opts(), &calls), &want);
+    }
+}
+
 #[test]
 fn unknown_when_values_were_not_recorded() {
     let p = || {

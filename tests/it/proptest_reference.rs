@@ -403,6 +403,54 @@ impl Reference<'_> {
         }
     }
 
+    /// The rule of the limit that, taking the limits in order, first refuses the call for an
+    /// `increment_from` argument absent or not a number, when none before it refuses it (or
+    /// has an unrecorded increment); nothing is reserved.
+    fn limit_denial(
+        &self,
+        tool: Option<&RTool>,
+        call: &CallRecord,
+        tool_name: &str,
+    ) -> Option<String> {
+        let mut list: Vec<(String, &RLimit)> = Vec::new();
+        if let Some(t) = tool {
+            for l in &t.limits {
+                let name = &self.p.counters[l.counter].name;
+                list.push((format!("/tools/{tool_name}/limits/{name}"), l));
+            }
+        }
+        for l in &self.p.all_tools {
+            let name = &self.p.counters[l.counter].name;
+            list.push((format!("/all_tools/limits/{name}"), l));
+        }
+        for (rule, l) in list {
+            let c = &self.p.counters[l.counter];
+            let inc = match Self::increment(l, &call.args) {
+                Inc::Amount(x) => x,
+                Inc::Deny => return Some(rule),
+                Inc::Unknown => return None,
+            };
+            let key = self.scope_key(c, call);
+            let len = c.window_secs * S;
+            let (lo_excl, hi_excl) = if c.sliding {
+                (call.ts - len, call.ts + 1)
+            } else {
+                let start = call.ts.div_euclid(len) * len;
+                (start - 1, start + len)
+            };
+            let used: f64 = (self.admitted.iter())
+                .filter(|a| {
+                    a.counter == l.counter && a.key == key && a.ts > lo_excl && a.ts < hi_excl
+                })
+                .map(|a| a.amount)
+                .sum();
+            if used + inc > c.max {
+                return None;
+            }
+        }
+        None
+    }
+
     /// Steps 6–8. `Ok` when every limit fits (and the reservation was kept or given back).
     fn limits(
         &mut self,
@@ -588,6 +636,14 @@ impl Reference<'_> {
             }
         }
         if let Some(rule) = unknown {
+            // Whichever way the undecided predicates turn out, a limit that refuses the call
+            // for its recorded arguments denies it, unless an approval step could hold it.
+            let approval = tool.is_some_and(|t| t.require_approval || !t.approve_if.is_empty());
+            if !approval || self.opts.assume_approved {
+                if let Some(deny) = self.limit_denial(tool, call, name) {
+                    return v(DecisionKind::Deny, deny);
+                }
+            }
             if !self.opts.assume_unknown_deny {
                 let _ = self.limits(tool, call, name);
             }
