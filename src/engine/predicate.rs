@@ -266,21 +266,38 @@ pub(crate) fn is_absent(path: &ArgPath, args: &Args) -> bool {
     }
 }
 
+/// What `op` gives for an argument that is present, when that does not depend on its value:
+/// `in []` never holds and `not_in []` always does.
+fn for_every_value(op: &Op) -> Option<bool> {
+    match op {
+        Op::In(list) if list.is_empty() => Some(false),
+        Op::NotIn(list) if list.is_empty() => Some(true),
+        _ => None,
+    }
+}
+
 /// Evaluate a predicate against what the trace recorded.
 ///
 /// With only top-level keys recorded: a key absent from the list is a missing argument (so the
 /// missing-path rule decides), `exists` on a recorded top-level key holds (logs that keep keys
 /// list the arguments that were sent; a key sent as `null` cannot be told apart), and anything
-/// else needs the value and is unknown. With nothing recorded every predicate is unknown.
+/// else needs the value and is unknown. With nothing recorded a predicate is unknown. In both,
+/// a predicate whose verdict is the same whatever was sent (`in []` fails on any value and on
+/// a missing path) is decided.
 pub(crate) fn eval(path: &ArgPath, op: &Op, args: &Args, mode: EqMode) -> Truth {
+    // Present (with some value), or maybe missing too.
+    let unseen = |maybe_missing: bool| match for_every_value(op) {
+        Some(v) if !maybe_missing || v == holds(op, None, mode) => v.into(),
+        _ => Truth::Unknown,
+    };
     match path.find(args) {
         ArgLookup::Value(value) => holds(op, value.as_deref(), mode).into(),
         ArgLookup::TopKey(false) => holds(op, None, mode).into(),
         ArgLookup::TopKey(true) => match (op, path.keys.len()) {
             (Op::Exists(want), 1) => (*want).into(),
-            _ => Truth::Unknown,
+            (_, keys) => unseen(keys > 1),
         },
-        ArgLookup::Unrecorded => Truth::Unknown,
+        ArgLookup::Unrecorded => unseen(true),
     }
 }
 
@@ -312,6 +329,38 @@ mod tests {
         assert!(!eq(json!([1, 2]), json!([1, 2, 3])));
         assert!(!eq(json!({"a": 1}), json!({"a": 1, "b": 1})));
         assert!(!eq(json!({"a": 1, "b": 2}), json!({"a": 1, "c": 2})));
+    }
+
+    /// Unrecorded values decide only the predicates that no value could change.
+    #[test]
+    fn empty_lists_are_decided_without_the_value() {
+        let keys = Args::Keys(vec!["x".into()]);
+        let verdict = |path: &str, op: Op, args: &Args| {
+            let path = ArgPath::parse(path).expect("path");
+            eval(&path, &op, args, EqMode::Strict)
+        };
+        let in_none = || Op::In(vec![]);
+        let not_in_none = || Op::NotIn(vec![]);
+        // `in []`: fails on every value and on a missing path.
+        assert_eq!(verdict("args.x", in_none(), &keys), Truth::Fails);
+        assert_eq!(verdict("args.x.y", in_none(), &keys), Truth::Fails);
+        assert_eq!(
+            verdict("args.x", in_none(), &Args::Unrecorded),
+            Truth::Fails
+        );
+        // `not_in []`: holds on a value, fails on a missing path.
+        assert_eq!(verdict("args.x", not_in_none(), &keys), Truth::Holds);
+        assert_eq!(verdict("args.z", not_in_none(), &keys), Truth::Fails);
+        assert_eq!(verdict("args.x.y", not_in_none(), &keys), Truth::Unknown);
+        assert_eq!(
+            verdict("args.x", not_in_none(), &Args::Unrecorded),
+            Truth::Unknown
+        );
+        // A list with members needs the value.
+        assert_eq!(
+            verdict("args.x", Op::In(vec![json!(1)]), &keys),
+            Truth::Unknown
+        );
     }
 
     #[test]

@@ -325,6 +325,21 @@ enum Tri {
 
 fn eval(p: &RPred, args: &Args) -> Tri {
     let b = |x: bool| if x { Tri::Yes } else { Tri::No };
+    // Values not recorded: decided only when every value the path may have had (and, when it
+    // may have been missing, no value) gives the same verdict; an empty list is the one case.
+    let empty_list = p.value.as_array().is_some_and(|l| l.is_empty());
+    let unseen = |maybe_missing: bool| {
+        let present = match p.op {
+            "in" if empty_list => false,
+            "not_in" if empty_list => true,
+            _ => return Tri::Unknown,
+        };
+        if maybe_missing && present != holds(p, None) {
+            Tri::Unknown
+        } else {
+            b(present)
+        }
+    };
     match args.view() {
         ArgsView::Values(m) => b(holds(p, lookup(m, p.path))),
         ArgsView::Keys(keys) => {
@@ -335,10 +350,10 @@ fn eval(p: &RPred, args: &Args) -> Tri {
             } else if p.op == "exists" && !rest.contains('.') {
                 b(p.value == json!(true))
             } else {
-                Tri::Unknown
+                unseen(rest.contains('.'))
             }
         }
-        ArgsView::Unrecorded | ArgsView::NotObject(_) => Tri::Unknown,
+        ArgsView::Unrecorded | ArgsView::NotObject(_) => unseen(true),
     }
 }
 
