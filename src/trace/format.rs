@@ -192,6 +192,9 @@ fn detect_line(line: &str, is_first: bool) -> Option<Format> {
     if CLAUDE_LINE.is_match(line) {
         return Some(Format::ClaudeLog);
     }
+    if is_agentgateway_text(line) {
+        return Some(Format::AgentGatewayLog);
+    }
     if is_first {
         let cols: Vec<&str> = line
             .split(',')
@@ -404,11 +407,32 @@ fn detect_agent_log(obj: &Map<String, Value>) -> Option<Format> {
 }
 
 /// An agentgateway line names an MCP field (`mcp.method.name`, `mcp.target`, …) or the tool
-/// (`gen_ai.tool.name`), flat or nested; no other format uses those keys.
+/// (`gen_ai.tool.name`), flat or nested; no other format uses those keys. A request line of
+/// plain HTTP traffic (`"scope":"request"` with `http.*` fields) is one too: a log may open
+/// with many health checks.
 fn is_agentgateway(obj: &Map<String, Value>) -> bool {
     let mcp_key = |k: &str| k.starts_with("mcp.") || k == "gen_ai.tool.name";
-    obj.keys().any(|k| mcp_key(k))
+    let request = obj.get("scope").and_then(Value::as_str) == Some("request")
+        && (obj.keys().any(|k| k.starts_with("http.")) || obj.get("http").is_some());
+    request
+        || obj.keys().any(|k| mcp_key(k))
         || obj.get("mcp").is_some_and(Value::is_object) && flatten(obj).keys().any(|k| mcp_key(k))
+}
+
+/// A request line of agentgateway's text log format: `<time>\t<level>\trequest key=value …`.
+fn is_agentgateway_text(line: &str) -> bool {
+    let mut parts = line.splitn(3, '\t');
+    let (Some(time), Some(level), Some(rest)) = (parts.next(), parts.next(), parts.next()) else {
+        return false;
+    };
+    let levels = ["trace", "debug", "info", "warn", "error"];
+    time.len() >= 20
+        && time.as_bytes()[..4].iter().all(u8::is_ascii_digit)
+        && time.as_bytes()[10] == b'T'
+        && levels.contains(&level)
+        && rest
+            .strip_prefix("request")
+            .is_some_and(|r| r.starts_with([' ', '\t']) && r.contains('='))
 }
 
 #[cfg(test)]
@@ -553,6 +577,17 @@ mod tests {
         assert!(
             detect(b"2026-08-01T09:00:02.000Z info request gateway=default mcp.method.name=tools/call\n")
                 .is_err()
+        );
+        // agentgateway's text format separates its first fields with tabs.
+        assert_eq!(
+            detect(b"2026-08-01T09:00:02.41000Z\tinfo\trequest gateway=default mcp.method.name=tools/call\n"),
+            Ok(Format::AgentGatewayLog)
+        );
+        // A log that opens with requests of plain HTTP traffic (health checks) is still found.
+        let checks = r#"{"level":"info","time":"2026-08-01T09:00:00.1Z","scope":"request","http.method":"GET","http.path":"/healthz","http.status":200,"duration":"0ms"}"#;
+        assert_eq!(
+            detect(format!("{checks}\n").as_bytes()),
+            Ok(Format::AgentGatewayLog)
         );
     }
 

@@ -232,6 +232,21 @@ pub(crate) fn next_object_record(
     lines: &mut Lines,
     file: u32,
     cx: &mut Ctx<'_>,
+    record: impl FnMut(
+        &Map<String, Value>,
+        Origin,
+        &mut Ctx<'_>,
+    ) -> Result<Option<CallRecord>, LineError>,
+) -> Result<Option<CallRecord>, TraceError> {
+    next_parsed_record(lines, file, cx, parse_object, record)
+}
+
+/// [`next_object_record`] for lines that `parse` makes objects of.
+pub(crate) fn next_parsed_record(
+    lines: &mut Lines,
+    file: u32,
+    cx: &mut Ctx<'_>,
+    parse: impl Fn(&str) -> Result<Map<String, Value>, LineError>,
     mut record: impl FnMut(
         &Map<String, Value>,
         Origin,
@@ -241,7 +256,7 @@ pub(crate) fn next_object_record(
     while let Some((line, text)) = lines.next_line()? {
         let origin = Origin { file, line };
         let parsed = text
-            .and_then(parse_object)
+            .and_then(&parse)
             .and_then(|obj| record(&obj, origin, cx));
         match parsed {
             Ok(Some(rec)) => return Ok(Some(rec)),

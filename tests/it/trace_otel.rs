@@ -569,6 +569,10 @@ fn bad_spans_are_located_by_json_path() {
     );
 }
 
+/// The fixture holds what agentgateway writes: its `time` with microseconds unpadded, refusals
+/// of its MCP authorization (400, the tool "unknown") and guardrails (200 with `error`), an
+/// upstream JSON-RPC error (`mcp.error.*`), a request a rate limit refused before its MCP fields
+/// were read, a call logged without its tool, and the field names of older releases.
 #[test]
 fn agentgateway_fixture_reads_flat_and_nested_lines() {
     let (recs, stats) = read(&[&fixture("agentgateway.jsonl")]);
@@ -580,56 +584,142 @@ fn agentgateway_fixture_reads_flat_and_nested_lines() {
         Some("ag-1"),
         2,
     );
-    status.id = Some("2".into());
     status.recorded = decided(RecordedDecision::Allow);
     status.upstream = Some(Upstream::Ok);
     status.latency_ms = Some(41.0);
-    let mut denied = call(
+    let refused = |ts: &str, tool: &str, grant: &str, session: &str, line: u64, why: &str| {
+        let mut c = call(ts, tool, Some(grant), Some(session), line);
+        c.recorded = Some(Recorded {
+            decision: Some(RecordedDecision::Deny),
+            message: Some(why.into()),
+            ..Recorded::default()
+        });
+        c
+    };
+    let mut denied = refused(
         "2026-08-01T09:00:03.500Z",
         "firewall_policy_create",
-        Some("audit-bot"),
-        Some("ag-2"),
+        "audit-bot",
+        "ag-2",
         3,
+        "mcp: Unknown tool: firewall_policy_create",
     );
-    denied.recorded = Some(Recorded {
-        decision: Some(RecordedDecision::Deny),
-        message: Some("authorization failed: tool call not permitted".into()),
-        ..Recorded::default()
-    });
     denied.latency_ms = Some(1.0);
-    let mut throttled = call(
+    // Nested keys; the upstream answered with a JSON-RPC error.
+    let mut rpc_error = call(
         "2026-08-01T09:00:04Z",
         "firewall_policy_list",
         Some("audit-bot"),
         Some("ag-2"),
         4,
     );
-    throttled.recorded = decided(RecordedDecision::Throttle);
-    throttled.latency_ms = Some(0.0);
+    rpc_error.recorded = decided(RecordedDecision::Allow);
+    rpc_error.upstream = Some(Upstream::Error);
+    rpc_error.latency_ms = Some(9.0);
+    let mut guarded = refused(
+        "2026-08-01T09:00:04.750Z",
+        "vpn_ipsec_phase1_create",
+        "vpn-bot",
+        "ag-3",
+        7,
+        "mcp: mcpGuardrails rejected: pre-shared key in arguments",
+    );
+    guarded.latency_ms = Some(2.0);
     // An older release: `mcp.method` and `mcp.resource.name`; a 502 is an upstream error.
     let mut failed = call(
         "2026-08-01T09:00:06Z",
         "vpn_ipsec_phase1_list",
         Some("vpn-bot"),
         None,
-        7,
+        9,
     );
     failed.upstream = Some(Upstream::Error);
-    failed.latency_ms = Some(1500.0);
-    assert_eq!(recs, vec![status, denied, throttled, failed]);
+    failed.latency_ms = Some(1502.0);
+    // Releases 0.7 to 0.9: `mcp.tool` and no method; `.50Z` is 50 µs past the second.
+    let mut oldest = call(
+        "2026-08-01T09:00:07.000050Z",
+        "vpn_ipsec_phase2_list",
+        Some("vpn-bot"),
+        None,
+        10,
+    );
+    oldest.recorded = decided(RecordedDecision::Allow);
+    oldest.upstream = Some(Upstream::Ok);
+    oldest.latency_ms = Some(30.0);
+    assert_eq!(
+        recs,
+        vec![status, denied, rpc_error, guarded, failed, oldest]
+    );
     assert_eq!(
         stats.ignored,
         counts(&[
             ("method initialize", 1),
+            (
+                "request refused by a rate limit before its MCP fields were read (429)",
+                1
+            ),
+            ("request without mcp.method.name", 1),
+            ("tools/call without a tool name", 1),
+        ])
+    );
+    assert_eq!(stats.skipped, 0);
+}
+
+/// agentgateway's default text format reads as its JSON lines do; its `time` fraction is
+/// microseconds without leading zeros in both.
+#[test]
+fn agentgateway_text_lines_read_as_its_json_lines() {
+    let text = concat!(
+        "2026-08-01T09:00:01.5Z\tinfo\tagentgateway::app\tstarting version=1.4\n",
+        "2026-08-01T09:00:02.41000Z\tinfo\trequest gateway=default/agw src.addr=10.0.0.1:5123 ",
+        "http.method=POST http.path=/mcp http.status=400 jwt.sub=audit bot mcp.method.name=tools/call ",
+        "mcp.target=github mcp.resource.type=tool gen_ai.tool.name=create_issue mcp.session.id=s-1 ",
+        "error=\"mcp: Unknown tool: create_issue\" reason=MCP duration=1ms\n",
+        "2026-08-01T09:00:03.120000Z\tinfo\trequest http.method=POST http.status=200 ",
+        "mcp.method.name=tools/call mcp.target=github gen_ai.tool.name=get_issue ",
+        "mcp.error.code=-32602 mcp.error.message=\"bad \\\"x\\\"\" duration=7ms\n",
+        "2026-08-01T09:00:04.0Z\tinfo\trequest http.method=GET http.path=/healthz http.status=200 duration=0ms\n",
+        "not a log line\n",
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("agw.log");
+    std::fs::write(&path, text).unwrap();
+    let p = path.to_str().unwrap();
+    let (recs, stats) = read(&[p]);
+    assert_eq!(stats.per_file[0].1, Format::AgentGatewayLog);
+    let mut denied = call(
+        "2026-08-01T09:00:02.041Z",
+        "create_issue",
+        Some("audit bot"),
+        Some("s-1"),
+        2,
+    );
+    denied.server = sym("github");
+    denied.recorded = Some(Recorded {
+        decision: Some(RecordedDecision::Deny),
+        message: Some("mcp: Unknown tool: create_issue".into()),
+        ..Recorded::default()
+    });
+    denied.latency_ms = Some(1.0);
+    let mut failed = call("2026-08-01T09:00:03.120Z", "get_issue", None, None, 3);
+    failed.server = sym("github");
+    failed.recorded = decided(RecordedDecision::Allow);
+    failed.upstream = Some(Upstream::Error);
+    failed.latency_ms = Some(7.0);
+    assert_eq!(recs, vec![denied, failed]);
+    assert_eq!(
+        stats.ignored,
+        counts(&[
+            ("other log line", 1),
             ("request without mcp.method.name", 1)
         ])
     );
-    let f = fixture("agentgateway.jsonl");
     assert_eq!(stats.skipped, 1);
-    assert_eq!(stats.skipped_examples[0].line, 6);
     assert_eq!(
-        strict_error(&f),
-        format!("{f}:6: field `gen_ai.tool.name`: missing")
+        strict_error(p),
+        format!(
+            "{p}:5: expected a JSON object or an agentgateway text log line (<time>, a tab, <level>, a tab, <scope>)"
+        )
     );
 }
 
@@ -656,15 +746,37 @@ fn agentgateway_flat_nested_and_mixed_keys_read_the_same() {
 #[test]
 fn agentgateway_status_maps_to_decision_and_upstream() {
     use RecordedDecision::{Allow, Deny, Throttle};
-    let cases: [(&str, Option<RecordedDecision>, Option<Upstream>); 7] = [
+    let cases: [(&str, Option<RecordedDecision>, Option<Upstream>); 12] = [
         (r#""http.status":204"#, Some(Allow), Some(Upstream::Ok)),
+        // A forwarded call has no `error`: with one, the gateway refused it in-band.
         (
-            r#""http.status":200,"error":"stream reset""#,
+            r#""http.status":200,"error":"mcp: mcpGuardrails rejected: x""#,
+            Some(Deny),
+            None,
+        ),
+        (
+            r#""http.status":200,"mcp.error.code":-32603"#,
             Some(Allow),
             Some(Upstream::Error),
         ),
+        (r#""mcp.error.code":-32603"#, None, Some(Upstream::Error)),
         (r#""http.status":401"#, Some(Deny), None),
         (r#""http.status":429"#, Some(Throttle), None),
+        (
+            r#""http.status":400,"error":"mcp: Unknown tool: t""#,
+            Some(Deny),
+            None,
+        ),
+        (
+            r#""http.status":500,"error":"mcp: Unknown tool: t""#,
+            Some(Deny),
+            None,
+        ),
+        (
+            r#""http.status":400,"error":"mcp: invalid request parameters: x""#,
+            None,
+            Some(Upstream::Error),
+        ),
         (r#""http.status":404"#, None, Some(Upstream::Error)),
         (r#""http.status":503"#, None, Some(Upstream::Error)),
         (r#""duration":"5ms""#, None, None),
@@ -878,8 +990,8 @@ fn gateway_and_telemetry_calls_convert_round_trip() {
     ];
     let paths: Vec<String> = names.iter().map(|n| fixture(n)).collect();
     let (recs, stats) = read_with(&paths, &ReadOptions::default());
-    assert_eq!(recs.len(), 12);
-    assert_eq!(stats.skipped, 4);
+    assert_eq!(recs.len(), 14);
+    assert_eq!(stats.skipped, 3);
     let formats: Vec<Format> = stats.per_file.iter().map(|p| p.1).collect();
     assert_eq!(
         formats,
