@@ -335,7 +335,8 @@ fn starts_cline_messages(head: &[u8]) -> bool {
 
 fn detect_object(obj: &Map<String, Value>) -> Option<Format> {
     let has = |k: &str| obj.contains_key(k);
-    if has("resourceSpans") {
+    // A bare `ResourceSpans` (one per line, as Java's `logging-otlp` exporter writes them).
+    if has("resourceSpans") || (has("scopeSpans") && has("resource")) {
         return Some(Format::OtelSpans);
     }
     // A bare JSON-RPC message's `jsonrpc` is the string "2.0"; a nested agentgateway line has

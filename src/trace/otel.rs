@@ -35,6 +35,11 @@ pub(crate) const TWIN_WINDOW_NS: Nanos = 10 * 60 * 1_000_000_000;
 /// What [`Ctx::ignore`] counts a client span under when its server span is read.
 const CLIENT_TWIN: &str = "span tools/call (client side of a server span)";
 
+/// What [`Ctx::ignore`] counts a client span under when its parent is a server `tools/call`
+/// span: a gateway or proxy forwarding the call it received (the call is read once, from the
+/// span of the call it received).
+const OUTBOUND_LEG: &str = "span tools/call (a proxy forwarding a call it received)";
+
 pub(crate) struct OtelSource {
     lines: Lines,
     file: u32,
@@ -53,6 +58,10 @@ pub(crate) struct OtelSource {
 /// length limit (`OTEL_ATTRIBUTE_VALUE_LENGTH_LIMIT`), leaving the call without its arguments.
 const ARGS_NOT_JSON: &str =
     "span arguments not whole JSON (cut at a length limit?): call kept without them";
+
+/// A span whose arguments attribute is `key=value` text (ToolHive writes its arguments so,
+/// cut and with secrets redacted): the call is kept without them.
+const ARGS_KEY_VALUE: &str = "span arguments as key=value text, not JSON: call kept without them";
 
 /// The lines from one document start to the next, blank lines put back so that the
 /// parser's line numbers count file lines from `first`.
@@ -83,6 +92,13 @@ impl Chunk {
 /// A span's identity: trace id and span id (span ids are unique within a trace).
 type SpanKey = (String, String);
 
+/// A client call held back: its span, its call and its parent span.
+struct Held {
+    key: SpanKey,
+    rec: CallRecord,
+    parent: Option<SpanKey>,
+}
+
 /// Matches the client and server spans of one call across the documents of a file, so the
 /// call is read once, from its server span (the side a gateway sees). A client `tools/call`
 /// span is held back until its server span is read (then it is dropped) or until spans
@@ -95,8 +111,15 @@ struct Twins {
     served: HashMap<SpanKey, Nanos>,
     served_by_end: BTreeSet<(Nanos, SpanKey)>,
     /// Client calls held back, by (end time, arrival).
-    held: BTreeMap<(Nanos, u64), (SpanKey, CallRecord)>,
+    held: BTreeMap<(Nanos, u64), Held>,
     held_keys: HashMap<SpanKey, (Nanos, u64)>,
+    /// The held client calls by their parent span: a server `tools/call` span read later
+    /// makes its held children outbound legs.
+    held_by_parent: HashMap<SpanKey, (SpanKey, String)>,
+    /// Server `tools/call` spans read: key → (end time, tool); client spans under them
+    /// calling the same tool are outbound legs.
+    servers: HashMap<SpanKey, (Nanos, String)>,
+    servers_by_end: BTreeSet<(Nanos, SpanKey)>,
     arrivals: u64,
     /// The latest span end time read.
     latest: Option<Nanos>,
@@ -107,7 +130,7 @@ impl Twins {
     /// Returns whether one was dropped.
     fn served(&mut self, key: SpanKey, end: Nanos) -> bool {
         if let Some(at) = self.held_keys.remove(&key) {
-            self.held.remove(&at);
+            self.drop_held(at);
             return true;
         }
         if let Some(old) = self.served.insert(key.clone(), end) {
@@ -121,16 +144,66 @@ impl Twins {
         self.served.contains_key(key)
     }
 
-    /// Hold a client call; `Some` gives it back when it cannot be held (its key is held
-    /// already).
-    fn hold(&mut self, key: SpanKey, end: Nanos, rec: CallRecord) -> Option<CallRecord> {
+    fn drop_held(&mut self, at: (Nanos, u64)) {
+        if let Some(Held {
+            parent: Some(parent),
+            ..
+        }) = self.held.remove(&at)
+        {
+            self.held_by_parent.remove(&parent);
+        }
+    }
+
+    /// A server `tools/call` span `key` calling `tool` was read: drop a client call of the
+    /// same tool held under it (an outbound leg); returns whether one was dropped.
+    fn server(&mut self, key: SpanKey, end: Nanos, tool: &str) -> bool {
+        let child = match self.held_by_parent.get(&key) {
+            Some((child, leg)) if forwards(tool, leg) => Some(child.clone()),
+            _ => None,
+        };
+        let dropped = match child.and_then(|c| self.held_keys.remove(&c)) {
+            Some(at) => {
+                self.held_by_parent.remove(&key);
+                self.held.remove(&at);
+                true
+            }
+            None => false,
+        };
+        let value = (end, tool.to_string());
+        if let Some((old, _)) = self.servers.insert(key.clone(), value) {
+            self.servers_by_end.remove(&(old, key.clone()));
+        }
+        self.servers_by_end.insert((end, key));
+        dropped
+    }
+
+    /// Whether `key` is a server `tools/call` span read that forwards a call of `tool`.
+    fn forwarded_by(&self, key: &SpanKey, tool: &str) -> bool {
+        self.servers
+            .get(key)
+            .is_some_and(|(_, received)| forwards(received, tool))
+    }
+
+    /// Hold a client call of `tool` (under `parent`, when it has one); `Some` gives it back
+    /// when it cannot be held (its key is held already).
+    fn hold(
+        &mut self,
+        key: SpanKey,
+        parent: Option<SpanKey>,
+        end: Nanos,
+        rec: CallRecord,
+        tool: &str,
+    ) -> Option<CallRecord> {
         if self.held_keys.contains_key(&key) {
             return Some(rec);
         }
         let at = (end, self.arrivals);
         self.arrivals += 1;
         self.held_keys.insert(key.clone(), at);
-        self.held.insert(at, (key, rec));
+        if let Some(parent) = &parent {
+            (self.held_by_parent).insert(parent.clone(), (key.clone(), tool.to_string()));
+        }
+        self.held.insert(at, Held { key, rec, parent });
         None
     }
 
@@ -150,8 +223,11 @@ impl Twins {
             if entry.key().0 >= horizon {
                 break;
             }
-            let (key, rec) = entry.remove();
+            let Held { key, rec, parent } = entry.remove();
             self.held_keys.remove(&key);
+            if let Some(parent) = parent {
+                self.held_by_parent.remove(&parent);
+            }
             out.push_back(rec);
         }
         while let Some((end, key)) = self.served_by_end.first() {
@@ -160,6 +236,13 @@ impl Twins {
             }
             self.served.remove(key);
             self.served_by_end.pop_first();
+        }
+        while let Some((end, key)) = self.servers_by_end.first() {
+            if *end >= horizon {
+                break;
+            }
+            self.servers.remove(key);
+            self.servers_by_end.pop_first();
         }
     }
 }
@@ -178,6 +261,8 @@ struct SpanAt<'a> {
     attrs: Result<Map<String, Value>, LineError>,
     /// Index into [`Spans::resources`].
     resource: usize,
+    /// The instrumentation scope's name.
+    scope: Option<&'a str>,
 }
 
 impl OtelSource {
@@ -282,21 +367,37 @@ impl OtelSource {
             }
             let tools_call = is_tools_call(s);
             let kind = span_kind(s.span);
+            let parent = span_key(s.span, "parentSpanId");
             if tools_call && kind == Some(KIND_SERVER) {
-                if let Some(parent) = span_key(s.span, "parentSpanId") {
-                    let end = end.or(self.twins.latest).unwrap_or(0);
+                let end = end.or(self.twins.latest).unwrap_or(0);
+                if let Some(parent) = parent.clone() {
                     if self.twins.served(parent, end) {
                         cx.ignore(CLIENT_TWIN);
                     }
                 }
+                if let (Some(key), Some(tool)) = (span_key(s.span, "spanId"), span_tool(s)) {
+                    if self.twins.server(key, end, tool) {
+                        cx.ignore(OUTBOUND_LEG);
+                    }
+                }
             }
-            let client = if tools_call && kind == Some(KIND_CLIENT) {
+            // The conventions let an agent put the client side's attributes on its own tool
+            // execution span (`execute_tool <tool>`, INTERNAL): any tools/call span that is
+            // not a server span plays the client's part.
+            let client = if tools_call && kind != Some(KIND_SERVER) {
                 span_key(s.span, "spanId")
             } else {
                 None
             };
             if client.as_ref().is_some_and(|k| self.twins.was_served(k)) {
                 items.push(Ok(Item::Ignored(CLIENT_TWIN.into())));
+                continue;
+            }
+            let tool = span_tool(s).unwrap_or("");
+            if client.is_some()
+                && (parent.as_ref()).is_some_and(|p| self.twins.forwarded_by(p, tool))
+            {
+                items.push(Ok(Item::Ignored(OUTBOUND_LEG.into())));
                 continue;
             }
             let item = self.span(s, &resources[s.resource], origin);
@@ -306,7 +407,7 @@ impl OtelSource {
             match (item, client) {
                 (Ok(Item::Call(rec)), Some(key)) => {
                     let end = end.unwrap_or(rec.ts);
-                    if let Some(rec) = self.twins.hold(key, end, *rec) {
+                    if let Some(rec) = self.twins.hold(key, parent, end, *rec, tool) {
                         items.push(Ok(Item::Call(Box::new(rec))));
                     }
                 }
@@ -335,6 +436,9 @@ impl OtelSource {
         let attrs_path = format!("{}.attributes", s.path);
         let a = Fields::new(attrs, &attrs_path);
         let Some(method) = a.opt_str("mcp.method.name")? else {
+            if is_openllmetry_tool(s) {
+                return self.openllmetry_tool(&f, &a, origin);
+            }
             return Ok(Item::Ignored("span without mcp.method.name".into()));
         };
         if method != "tools/call" {
@@ -343,23 +447,21 @@ impl OtelSource {
         let ts = unix_nanos(&f, "startTimeUnixNano")?
             .ok_or_else(|| LineError::missing(&f.name("startTimeUnixNano")))?;
         let end = unix_nanos(&f, "endTimeUnixNano")?;
-        // The conventions name a tools/call span `tools/call <tool>`; older instrumentations
-        // set only the name.
-        let tool = match a.opt_str("gen_ai.tool.name")? {
-            Some(t) => t,
-            None => f
-                .opt_str("name")?
-                .and_then(|n| n.strip_prefix("tools/call "))
-                .map(str::trim)
-                .filter(|t| !t.is_empty())
-                .ok_or_else(|| LineError::missing(&a.name("gen_ai.tool.name")))?,
-        };
+        a.opt_str("gen_ai.tool.name")?;
+        f.opt_str("name")?;
+        let tool = span_tool(s).ok_or_else(|| LineError::missing(&a.name("gen_ai.tool.name")))?;
         let r = Fields::new(resource, "resource.attributes");
-        let server = r.opt_str("service.name")?.unwrap_or(UNKNOWN_SERVER);
-        // The end user names the caller best; without one, the agent, then the client
-        // software (which many agents share). Each is looked up on the span, then its resource.
+        let server = server_name(&a, &r)?;
+        // The end user names the caller best (a gateway's authenticated subject next); without
+        // one, the agent, then the client software (which many agents share). Each is looked up
+        // on the span, then its resource.
         let mut grant = None;
-        for key in ["enduser.id", "gen_ai.agent.name", "mcp.client.name"] {
+        for key in [
+            "enduser.id",
+            "jwt.sub",
+            "gen_ai.agent.name",
+            "mcp.client.name",
+        ] {
             grant = match a.opt_str(key)? {
                 Some(g) => Some(g),
                 None => r.opt_str(key)?,
@@ -378,18 +480,17 @@ impl OtelSource {
                 Ok(Value::Object(m)) => Args::Values(m),
                 Ok(_) => Args::NotObject(text.as_str().into()),
                 Err(_) => {
-                    self.noted = Some(ARGS_NOT_JSON);
+                    self.noted = Some(if looks_key_value(text) {
+                        ARGS_KEY_VALUE
+                    } else {
+                        ARGS_NOT_JSON
+                    });
                     Args::Unrecorded
                 }
             },
             Some(v) => Args::NotObject(v.to_string().into()),
         };
-        let upstream = match a.opt_str("error.type")? {
-            Some("tool_error") => Upstream::ToolError,
-            Some(_) => Upstream::Error,
-            None if status_code(&f)? == Some(STATUS_ERROR) => Upstream::Error,
-            None => Upstream::Ok,
-        };
+        let upstream = upstream_of(&f, &a)?;
         Ok(Item::Call(Box::new(CallRecord {
             ts,
             server: self.names.get(server),
@@ -404,6 +505,112 @@ impl OtelSource {
             origin,
         })))
     }
+}
+
+/// How the call of span `f` (attributes `a`) ended: `error.type` `tool_error` is a tool
+/// error, any other `error.type` or an error status an error; a gateway's span records the
+/// upstream's JSON-RPC error as `mcp.error.code` (agentgateway).
+fn upstream_of(f: &Fields<'_>, a: &Fields<'_>) -> Result<Upstream, LineError> {
+    Ok(match a.opt_str("error.type")? {
+        Some("tool_error") => Upstream::ToolError,
+        Some(_) => Upstream::Error,
+        None if status_code(f)? == Some(STATUS_ERROR) => Upstream::Error,
+        None if a.get("mcp.error.code").is_some() => Upstream::Error,
+        None => Upstream::Ok,
+    })
+}
+
+/// A tool call span of OpenLLMetry's MCP instrumentation (scope
+/// `opentelemetry.instrumentation.mcp…`, `traceloop.span.kind` `tool`), which predates the
+/// MCP conventions: no `mcp.method.name`, the tool in `traceloop.entity.name`, the call's
+/// `{"tool_name":…,"arguments":{…}}` in `traceloop.entity.input`.
+fn is_openllmetry_tool(s: &SpanAt<'_>) -> bool {
+    s.scope
+        .is_some_and(|n| n.starts_with("opentelemetry.instrumentation.mcp"))
+        && (s.attrs.as_ref())
+            .is_ok_and(|a| a.get("traceloop.span.kind").and_then(Value::as_str) == Some("tool"))
+}
+
+impl OtelSource {
+    /// The call of an OpenLLMetry tool span ([`is_openllmetry_tool`]). It is written by the
+    /// agent's side and names no server, so the server is `unknown` unless the span names it.
+    fn openllmetry_tool(
+        &mut self,
+        f: &Fields<'_>,
+        a: &Fields<'_>,
+        origin: Origin,
+    ) -> Result<Item, LineError> {
+        let ts = unix_nanos(f, "startTimeUnixNano")?
+            .ok_or_else(|| LineError::missing(&f.name("startTimeUnixNano")))?;
+        let end = unix_nanos(f, "endTimeUnixNano")?;
+        let tool = a
+            .opt_str("traceloop.entity.name")?
+            .ok_or_else(|| LineError::missing(&a.name("traceloop.entity.name")))?;
+        let server = match a.opt_str("mcp.server.name")? {
+            Some(name) => name,
+            None => UNKNOWN_SERVER,
+        };
+        let input = a.opt_str("traceloop.entity.input")?;
+        let args = match input.map(serde_json::from_str::<Value>) {
+            None => Args::Unrecorded,
+            Some(Ok(Value::Object(mut m))) => match m.remove("arguments") {
+                Some(Value::Object(args)) => Args::Values(args),
+                None | Some(Value::Null) => Args::Values(Map::new()),
+                Some(other) => Args::NotObject(other.to_string().into()),
+            },
+            Some(_) => {
+                self.noted = Some(ARGS_NOT_JSON);
+                Args::Unrecorded
+            }
+        };
+        let upstream = upstream_of(f, a)?;
+        Ok(Item::Call(Box::new(CallRecord {
+            ts,
+            server: self.names.get(server),
+            grant: None,
+            session: None,
+            tool: self.names.get(tool),
+            args,
+            id: None,
+            recorded: None,
+            upstream: Some(upstream),
+            latency_ms: end.filter(|&e| e >= ts).map(|e| (e - ts) as f64 / 1e6),
+            origin,
+        })))
+    }
+}
+
+/// The MCP server a span's call went to: the server the span names (`mcp.server.name`, as
+/// ToolHive writes it; a gateway's `mcp.target`), else the resource's `service.name` (the
+/// conventions' source), else the server name FastMCP writes (`fastmcp.server.name`,
+/// `rpc.service`) when the service was left unnamed (`unknown_service…`, the SDKs' default).
+fn server_name<'a>(a: &Fields<'a>, r: &Fields<'a>) -> Result<&'a str, LineError> {
+    for key in ["mcp.server.name", "mcp.target"] {
+        if let Some(name) = a.opt_str(key)? {
+            return Ok(name);
+        }
+    }
+    let service = r.opt_str("service.name")?;
+    if let Some(name) = service.filter(|s| !s.starts_with("unknown_service")) {
+        return Ok(name);
+    }
+    for key in ["fastmcp.server.name", "rpc.service"] {
+        if let Some(name) = a.opt_str(key)? {
+            return Ok(name);
+        }
+    }
+    Ok(service.unwrap_or(UNKNOWN_SERVER))
+}
+
+/// Whether argument text reads as `key=value` pairs rather than JSON cut short.
+fn looks_key_value(text: &str) -> bool {
+    let t = text.trim_start();
+    !t.starts_with(['{', '[', '"'])
+        && t.split_once('=').is_some_and(|(k, _)| {
+            !k.is_empty()
+                && k.chars()
+                    .all(|c| c.is_alphanumeric() || matches!(c, '_' | '-' | '.'))
+        })
 }
 
 /// The spans of a document with their decoded attributes, and the decoded attributes of each
@@ -422,17 +629,38 @@ fn spans_of<'a>(
         resources: Vec::new(),
         spans: Vec::new(),
     };
+    if !doc.contains_key("resourceSpans") {
+        // One `ResourceSpans` written bare (Java's `logging-otlp` exporter writes one a line).
+        if doc.contains_key("scopeSpans") || doc.contains_key("instrumentationLibrarySpans") {
+            if let Err(e) = resource_spans(doc, "", &mut out) {
+                bad.push(Err(e));
+            }
+        } else {
+            // Logs or metrics in the same collector file, or not OTLP at all.
+            let kind = ["resourceLogs", "resourceMetrics"]
+                .into_iter()
+                .find(|k| doc.contains_key(*k));
+            bad.push(Ok(Item::Ignored(match kind {
+                Some(k) => format!("document of {k}, not spans"),
+                None => "document without resourceSpans".into(),
+            })));
+        }
+        return Ok(out);
+    }
     for (i, rs) in slice(doc, "", "resourceSpans")?.iter().enumerate() {
         let path = format!("resourceSpans[{i}]");
-        if let Err(e) = resource_spans(rs, &path, &mut out) {
+        if let Err(e) = object(rs, &path).and_then(|rs| resource_spans(rs, &path, &mut out)) {
             bad.push(Err(e));
         }
     }
     Ok(out)
 }
 
-fn resource_spans<'a>(rs: &'a Value, path: &str, out: &mut Spans<'a>) -> Result<(), LineError> {
-    let rs = object(rs, path)?;
+fn resource_spans<'a>(
+    rs: &'a Map<String, Value>,
+    path: &str,
+    out: &mut Spans<'a>,
+) -> Result<(), LineError> {
     let f = Fields::new(rs, path);
     let resource = match f.opt_object("resource")? {
         None => Map::new(),
@@ -446,8 +674,11 @@ fn resource_spans<'a>(rs: &'a Value, path: &str, out: &mut Spans<'a>) -> Result<
     };
     let mut spans = Vec::new();
     for (j, ss) in slice(rs, path, key)?.iter().enumerate() {
-        let ss_path = format!("{path}.{key}[{j}]");
+        let ss_path = format!("{}[{j}]", join(path, key));
         let ss = object(ss, &ss_path)?;
+        let scope = (ss.get("scope").or(ss.get("instrumentationLibrary")))
+            .and_then(|s| s.get("name"))
+            .and_then(Value::as_str);
         for (k, span) in slice(ss, &ss_path, "spans")?.iter().enumerate() {
             let span_path = format!("{ss_path}.spans[{k}]");
             let span = object(span, &span_path)?;
@@ -457,6 +688,7 @@ fn resource_spans<'a>(rs: &'a Value, path: &str, out: &mut Spans<'a>) -> Result<
                 path: span_path,
                 attrs,
                 resource: out.resources.len(),
+                scope,
             });
         }
     }
@@ -500,6 +732,29 @@ fn span_end(span: &Map<String, Value>) -> Option<Nanos> {
     let f = Fields::new(span, "");
     let time = |key| unix_nanos(&f, key).ok().flatten();
     time("endTimeUnixNano").or_else(|| time("startTimeUnixNano"))
+}
+
+/// The tool a span calls: `gen_ai.tool.name`, else its name after `tools/call ` (the
+/// conventions name a span `tools/call <tool>`; older instrumentations set only the name,
+/// some with a prefix of their own, `MCP send tools/call <tool>`).
+fn span_tool<'s>(s: &'s SpanAt<'_>) -> Option<&'s str> {
+    let attrs = s.attrs.as_ref().ok()?;
+    if let Some(t) = attrs.get("gen_ai.tool.name").and_then(Value::as_str) {
+        return Some(t);
+    }
+    let name = s.span.get("name").and_then(Value::as_str)?;
+    let (_, tool) = name.split_once("tools/call ")?;
+    Some(tool.trim()).filter(|t| !t.is_empty())
+}
+
+/// Whether a proxy that received a call of `received` forwards it as a call of `sent`: the
+/// same tool, or a tool its name was prefixed from (a gateway multiplexing several servers
+/// names `get_issue` of `github` `github_get_issue`).
+fn forwards(received: &str, sent: &str) -> bool {
+    received == sent
+        || received
+            .strip_suffix(sent)
+            .is_some_and(|prefix| prefix.ends_with(['_', '-', '.', '/']))
 }
 
 fn is_tools_call(s: &SpanAt<'_>) -> bool {

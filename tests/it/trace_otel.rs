@@ -387,6 +387,223 @@ fn client_and_server_spans_of_one_call_in_different_documents_are_read_once() {
     );
 }
 
+/// A gateway or proxy traced with the conventions writes the call it received (a server span)
+/// and the call it forwards (a client span under it, the same tool or the tool its prefixed
+/// name stands for): one call, in either order. A client span under a server span of another
+/// tool (a server calling a tool of its own) is a call of its own.
+#[test]
+fn a_proxy_forwarding_a_call_it_received_is_one_call() {
+    let doc = |service: &str, spans: Vec<Value>| {
+        serde_json::to_string(&document(&[("service.name", s(service))], spans)).unwrap()
+    };
+    let lines = [
+        // The outbound leg ends first, so it is often written first.
+        doc(
+            "agentgateway",
+            vec![linked("get_issue", 3, "t1", "o1", "i1", (1010, 1090))],
+        ),
+        doc(
+            "agentgateway",
+            vec![linked("github_get_issue", 2, "t1", "i1", "", (1000, 1100))],
+        ),
+        // The other order.
+        doc(
+            "proxy",
+            vec![
+                linked("search", 2, "t2", "i2", "", (2000, 2100)),
+                linked("search", 3, "t2", "o2", "i2", (2010, 2090)),
+            ],
+        ),
+        // An agent's own tool execution span (INTERNAL) carrying the client side's
+        // attributes, as the conventions allow, and the server span under it: one call.
+        doc(
+            "agent",
+            vec![linked("lookup", 1, "t4", "e4", "", (4000, 4100))],
+        ),
+        doc(
+            "weather",
+            vec![linked("lookup", 2, "t4", "s4", "e4", (4010, 4090))],
+        ),
+        // A server calling another tool while it serves a call: two calls.
+        doc(
+            "weather",
+            vec![
+                linked("forecast", 2, "t3", "i3", "", (3000, 3100)),
+                linked("geocode", 3, "t3", "o3", "i3", (3010, 3090)),
+            ],
+        ),
+    ];
+    let dir = tempfile::tempdir().unwrap();
+    let path = write_file(dir.path(), "spans.jsonl", &(lines.join("\n") + "\n"));
+    let (recs, stats) = read(&[&path]);
+    let got: Vec<(&str, &str)> = recs.iter().map(|r| (&*r.tool, &*r.server)).collect();
+    assert_eq!(
+        got,
+        [
+            ("github_get_issue", "agentgateway"),
+            ("search", "proxy"),
+            ("forecast", "weather"),
+            ("geocode", "weather"),
+            ("lookup", "weather"),
+        ]
+    );
+    assert_eq!(
+        stats.ignored,
+        counts(&[
+            ("span tools/call (a proxy forwarding a call it received)", 2),
+            ("span tools/call (client side of a server span)", 1),
+        ])
+    );
+}
+
+/// Where emitters name the server, the caller and the tool besides the conventions' keys.
+#[test]
+fn otel_servers_grants_and_tools_as_emitters_write_them() {
+    let one = |resource: &[(&str, Value)], attrs: Vec<(&str, Value)>, name: &str| {
+        let mut sp = span(&attrs, 0, 100);
+        sp["name"] = json!(name);
+        let line = serde_json::to_string(&document(resource, vec![sp])).unwrap();
+        let (recs, skipped) = read_as(Format::OtelSpans, &format!("{line}\n"));
+        assert_eq!(skipped, [], "{name}");
+        let r = &recs[0];
+        (
+            r.server.to_string(),
+            r.grant.as_ref().map(|g| g.to_string()),
+            r.tool.to_string(),
+            r.upstream,
+        )
+    };
+    let mut with = tools_call("get_issue");
+    // A gateway's span: the target it routed to and its authenticated subject; the upstream's
+    // JSON-RPC error.
+    with.extend([
+        ("mcp.target", s("github")),
+        ("jwt.sub", s("alice")),
+        ("mcp.error.code", json!({"intValue": "-32602"})),
+    ]);
+    assert_eq!(
+        one(&[("service.name", s("agentgateway"))], with, "tools/call"),
+        (
+            "github".into(),
+            Some("alice".into()),
+            "get_issue".into(),
+            Some(Upstream::Error)
+        )
+    );
+    // ToolHive names the server apart from its service (`thv-fetch`).
+    let mut with = tools_call("fetch");
+    with.push(("mcp.server.name", s("fetch")));
+    assert_eq!(
+        one(
+            &[("service.name", s("thv-fetch"))],
+            with,
+            "tools/call fetch"
+        )
+        .0,
+        "fetch"
+    );
+    // An unnamed service (the SDKs' default) gives way to FastMCP's server name; a named one
+    // does not.
+    let fastmcp = || {
+        vec![
+            ("mcp.method.name", s("tools/call")),
+            ("fastmcp.server.name", s("weather")),
+        ]
+    };
+    let unnamed = [("service.name", s("unknown_service:python"))];
+    assert_eq!(
+        one(&unnamed, fastmcp(), "tools/call get_weather"),
+        (
+            "weather".into(),
+            None,
+            "get_weather".into(),
+            Some(Upstream::Ok)
+        )
+    );
+    assert_eq!(
+        one(
+            &[("service.name", s("wx"))],
+            fastmcp(),
+            "tools/call get_weather"
+        )
+        .0,
+        "wx"
+    );
+    // The Python SDK's client span names the tool only in its span name, after a prefix.
+    let sdk = vec![("mcp.method.name", s("tools/call"))];
+    assert_eq!(
+        one(&unnamed, sdk, "MCP send tools/call get_weather").2,
+        "get_weather"
+    );
+}
+
+/// A bare `ResourceSpans` a line (Java's `logging-otlp`) is read; logs and metrics in the same
+/// collector file are counted; OpenLLMetry's tool spans (before the conventions) are calls.
+#[test]
+fn otel_bare_resource_spans_other_signals_and_openllmetry_tool_spans() {
+    let mut sp = span(&tools_call("greet"), 0, 40);
+    sp["kind"] = json!(2);
+    let bare = json!({
+        "resource": {"attributes": [{"key": "service.name", "value": s("weather")}]},
+        "scopeSpans": [{"scope": {"name": "io.opentelemetry"}, "spans": [sp]}],
+    });
+    let mut tool = span(
+        &[
+            ("traceloop.span.kind", s("tool")),
+            ("traceloop.entity.name", s("get_weather")),
+            (
+                "traceloop.entity.input",
+                s(r#"{"tool_name": "get_weather", "arguments": {"city": "Paris"}}"#),
+            ),
+            ("error.type", s("tool_error")),
+        ],
+        100,
+        150,
+    );
+    tool["kind"] = json!(1);
+    tool["name"] = json!("get_weather.tool");
+    let openllmetry = json!({"resourceSpans": [{
+        "resource": {"attributes": [{"key": "service.name", "value": s("agent")}]},
+        "scopeSpans": [{"scope": {"name": "opentelemetry.instrumentation.mcp.instrumentation"}, "spans": [tool.clone()]}],
+    }]});
+    // The same span under another instrumentation's scope is not an MCP call.
+    let other = json!({"resourceSpans": [{
+        "resource": {"attributes": []},
+        "scopeSpans": [{"scope": {"name": "opentelemetry.instrumentation.langchain"}, "spans": [tool]}],
+    }]});
+    let lines = [
+        bare.to_string(),
+        r#"{"resourceLogs":[]}"#.to_string(),
+        r#"{"resourceMetrics":[]}"#.to_string(),
+        openllmetry.to_string(),
+        other.to_string(),
+    ];
+    let dir = tempfile::tempdir().unwrap();
+    let path = write_file(dir.path(), "spans.jsonl", &(lines.join("\n") + "\n"));
+    let (recs, stats) = read(&[&path]);
+    assert_eq!(stats.per_file[0].1, Format::OtelSpans);
+    let got: Vec<(&str, &str, Option<Upstream>)> = recs
+        .iter()
+        .map(|r| (&*r.server, &*r.tool, r.upstream))
+        .collect();
+    assert_eq!(
+        got,
+        [
+            ("weather", "greet", Some(Upstream::Ok)),
+            ("unknown", "get_weather", Some(Upstream::ToolError)),
+        ]
+    );
+    assert_eq!(recs[1].args, values(json!({"city": "Paris"})));
+    assert_eq!(
+        stats.ignored,
+        counts(&[
+            ("document of resourceLogs, not spans", 1),
+            ("document of resourceMetrics, not spans", 1),
+            ("span without mcp.method.name", 1),
+        ])
+    );
+}
+
 #[test]
 fn otel_attribute_values_of_every_kind_decode() {
     let mut attrs = vec![
@@ -468,6 +685,8 @@ fn spans_with_arguments_cut_short_or_not_an_object_keep_their_call() {
             with_args(s("{\"path\":\"/srv/a\",\"content\":\"lorem ips")),
             with_args(s("[1]")),
             with_args(json!({"intValue": 5})),
+            // ToolHive's form: key=value pairs, cut and redacted.
+            with_args(s("path=/srv/a, token=[REDACTED]")),
         ],
     );
     let dir = tempfile::tempdir().unwrap();
@@ -480,15 +699,22 @@ fn spans_with_arguments_cut_short_or_not_an_object_keep_their_call() {
             &Args::Unrecorded,
             &Args::NotObject("[1]".into()),
             &Args::NotObject("5".into()),
+            &Args::Unrecorded,
         ]
     );
     assert_eq!(stats.skipped, 0);
     assert_eq!(
         stats.ignored,
-        counts(&[(
-            "span arguments not whole JSON (cut at a length limit?): call kept without them",
-            1
-        )])
+        counts(&[
+            (
+                "span arguments not whole JSON (cut at a length limit?): call kept without them",
+                1
+            ),
+            (
+                "span arguments as key=value text, not JSON: call kept without them",
+                1
+            )
+        ])
     );
 }
 
