@@ -30,7 +30,7 @@ seeds() {
     trace_intercept) ls fixtures/traces/intercept*.jsonl ;;
     trace_claude) ls fixtures/traces/*.log ;;
     trace_otel) ls fixtures/traces/otel-spans.jsonl ;;
-    trace_agentgateway) ls fixtures/traces/agentgateway.jsonl ;;
+    trace_agentgateway) ls fixtures/traces/agentgateway.jsonl fixtures/traces/agentgateway-text.log ;;
     trace_toolhive) ls fixtures/traces/toolhive-audit.jsonl ;;
     trace_claude-code) ls fixtures/traces/claude-code-session.jsonl ;;
     trace_opencode) ls fixtures/traces/opencode-run.jsonl ;;

@@ -1212,11 +1212,12 @@ fn gateway_and_telemetry_calls_convert_round_trip() {
     let names = [
         "otel-spans.jsonl",
         "agentgateway.jsonl",
+        "agentgateway-text.log",
         "toolhive-audit.jsonl",
     ];
     let paths: Vec<String> = names.iter().map(|n| fixture(n)).collect();
     let (recs, stats) = read_with(&paths, &ReadOptions::default());
-    assert_eq!(recs.len(), 14);
+    assert_eq!(recs.len(), 17);
     assert_eq!(stats.skipped, 3);
     let formats: Vec<Format> = stats.per_file.iter().map(|p| p.1).collect();
     assert_eq!(
@@ -1224,7 +1225,36 @@ fn gateway_and_telemetry_calls_convert_round_trip() {
         [
             Format::OtelSpans,
             Format::AgentGatewayLog,
+            Format::AgentGatewayLog,
             Format::ToolHiveAudit
+        ]
+    );
+    // The text fixture: an allowed call, a refusal of MCP authorization, an upstream error.
+    let text: Vec<_> = (recs.iter())
+        .filter(|r| r.origin.file == 2)
+        .map(|r| {
+            let decision = r.recorded.as_ref().and_then(|d| d.decision);
+            (r.tool.to_string(), decision, r.upstream)
+        })
+        .collect();
+    assert_eq!(
+        text,
+        [
+            (
+                "get_issue".into(),
+                Some(RecordedDecision::Allow),
+                Some(Upstream::Ok)
+            ),
+            (
+                "delete_repository".into(),
+                Some(RecordedDecision::Deny),
+                None
+            ),
+            (
+                "create_issue".into(),
+                Some(RecordedDecision::Allow),
+                Some(Upstream::Error)
+            ),
         ]
     );
     assert_round_trips(&recs);
