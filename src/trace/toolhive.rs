@@ -6,7 +6,7 @@ use serde_json::{Map, Value};
 
 use super::intern::Interner;
 use super::source::{Ctx, Fields, LineError, Lines, Source, UNKNOWN_SERVER, next_object_record};
-use super::{Args, CallRecord, Origin, Recorded, RecordedDecision, TraceError, Upstream};
+use super::{Args, CallRecord, Nanos, Origin, Recorded, RecordedDecision, TraceError, Upstream};
 
 pub(crate) struct ToolHiveSource {
     lines: Lines,
@@ -50,25 +50,49 @@ fn audit_event(
         cx.ignore(format!("event {kind}"));
         return Ok(None);
     }
-    // `time` is when slog wrote the line; `logged_at` is the event's own instant.
-    let ts = f.req_ts(&["logged_at", "loggedAt", "time"])?;
-    let target = f
-        .opt_object("target")?
-        .ok_or_else(|| LineError::missing("target.name"))?;
-    let tool = names.get(Fields::new(target, "target").req_str("name")?);
-    let server = names.get(f.opt_str("component")?.unwrap_or(UNKNOWN_SERVER));
-    // ToolHive writes `user` = "anonymous" when the request carried no identity; that is
-    // kept as the grant, so unauthenticated traffic still forms one caller.
+    // `time` is when slog wrote the line; `logged_at` is the event's own instant, taken when
+    // the reply was written (the call's time is `duration_ms` earlier, below).
+    let logged = f.req_ts(&["logged_at", "loggedAt", "time"])?;
+    // ToolHive writes the tool only when `params.name` is a string: such a call happened but
+    // cannot be simulated.
+    let tool = match f.opt_object("target")? {
+        Some(target) => Fields::new(target, "target").opt_str("name")?,
+        None => None,
+    };
+    let Some(tool) = tool else {
+        cx.ignore("tools/call without a tool name");
+        return Ok(None);
+    };
+    let tool = names.get(tool);
+    let metadata = match f.opt_object("metadata")? {
+        None => None,
+        Some(m) => Fields::new(m, "metadata").opt_object("extra")?,
+    };
+    let metadata = metadata.map(|extra| Fields::new(extra, "metadata.extra"));
+    // A virtual MCP server (vMCP) names itself as the component and the server it routed the
+    // call to as `backend_name`.
+    let backend = match &metadata {
+        Some(m) => m.opt_str("backend_name")?,
+        None => None,
+    };
+    let server = backend
+        .or(f.opt_str("component")?)
+        .unwrap_or(UNKNOWN_SERVER);
+    let server = names.get(server);
+    // ToolHive writes `user` = "anonymous" whenever the identity has no name (or preferred
+    // username, or email), even when it has a subject (`user_id`): a service account's token.
+    // The subject then names the caller; without one, "anonymous" is kept as the grant, so
+    // unauthenticated traffic still forms one caller.
     let grant = match f.opt_object("subjects")? {
         None => None,
         Some(s) => {
             let s = Fields::new(s, "subjects");
-            match s.opt_str("user")? {
-                Some(u) => Some(u),
-                None => match s.opt_str("user_id")? {
-                    Some(u) => Some(u),
-                    None => s.opt_str("client_name")?,
-                },
+            let (user, user_id) = (s.opt_str("user")?, s.opt_str("user_id")?);
+            match (user, user_id) {
+                (Some("anonymous"), Some(id)) => Some(id),
+                (Some(u), _) => Some(u),
+                (None, Some(id)) => Some(id),
+                (None, None) => s.opt_str("client_name")?,
             }
         }
     }
@@ -102,14 +126,23 @@ fn audit_event(
             (r.opt_id("id")?, args)
         }
     };
-    let latency_ms = match f.opt_object("metadata")? {
-        None => None,
-        Some(m) => match Fields::new(m, "metadata").opt_object("extra")? {
-            None => None,
-            Some(extra) => Fields::new(extra, "metadata.extra").opt_f64("duration_ms")?,
-        },
+    let (duration_ms, transport) = match &metadata {
+        Some(m) => (m.opt_f64("duration_ms")?, m.opt_str("transport")?),
+        None => (None, None),
     };
-    let (decision, upstream) = outcome(f.req_str("outcome")?)?;
+    let (decision, mut upstream) = outcome(f.req_str("outcome")?)?;
+    // Over the SSE transport the POST is answered `202 Accepted` once the message is handed
+    // on; the reply comes later on the stream, which the event does not see: its outcome and
+    // duration say nothing of how the call ended.
+    let sse = transport == Some("sse");
+    if sse && decision == Some(RecordedDecision::Allow) {
+        upstream = None;
+    }
+    let latency_ms = duration_ms.filter(|_| !sse);
+    let ts = match duration_ms {
+        Some(d) if d.is_finite() && d > 0.0 => logged.saturating_sub((d * 1e6) as Nanos),
+        _ => logged,
+    };
     Ok(Some(CallRecord {
         ts,
         server,
@@ -132,12 +165,13 @@ fn audit_event(
 /// from the HTTP status: `success` (2xx) and `application_error` (a JSON-RPC error inside a
 /// 2xx) were forwarded; `error` (5xx) failed on the way to or inside the server after being
 /// let through; `denied` (401/403) was refused; `failure` (other 4xx) was rejected for a reason
-/// the event does not give, so no decision is recorded for it.
+/// the event does not give (mostly ToolHive's own middleware: a rate limit's 429, a tool filter's
+/// 400, before the server saw it), so neither a decision nor an upstream outcome is recorded.
 fn outcome(s: &str) -> Result<(Option<RecordedDecision>, Option<Upstream>), LineError> {
     Ok(match s {
         "success" => (Some(RecordedDecision::Allow), Some(Upstream::Ok)),
         "application_error" | "error" => (Some(RecordedDecision::Allow), Some(Upstream::Error)),
-        "failure" => (None, Some(Upstream::Error)),
+        "failure" => (None, None),
         other => match RecordedDecision::parse(other) {
             Some(d) => (Some(d), None),
             None => {
