@@ -221,14 +221,6 @@ impl Feed {
     }
 
     /// The merge key of the next row: time, then input, then line.
-    /// Take the front row, whose key is `key`.
-    #[inline(always)]
-    fn advance(&mut self, key: Key) {
-        self.row += 1;
-        self.queued -= 1;
-        self.out_latest = key.0;
-    }
-
     fn key(&self, index: usize) -> Option<Key> {
         let b = self.queue.front()?;
         Some((*b.ts.get(self.row)?, index, *b.line.get(self.row)?))
@@ -628,51 +620,16 @@ impl Trace {
 
     /// The next call in time order; `None` at the end. Errors are I/O failures, calls too far
     /// out of order, and under `strict` bad records.
-    #[inline(always)]
+    #[inline]
     pub fn next_call(&mut self) -> Result<Option<Call<'_>>, TraceError> {
-        // The common case, inlined into the replay loop: the next row of the current run.
-        let hit = match self.run {
-            Some((f, bound)) if self.logged_twice.is_none() => {
-                let feed = &mut self.feeds[f];
-                match feed.key(f) {
-                    Some(key) if bound.is_none_or(|n| key < n) => {
-                        feed.advance(key);
-                        Some(f)
-                    }
-                    _ => None,
-                }
-            }
-            _ => None,
-        };
-        match hit {
-            Some(f) => Ok(Some(self.hand_out(f))),
-            None => self.next_call_in_order(),
-        }
-    }
-
-    /// The row just taken from input `f`, as the next call.
-    #[inline(always)]
-    fn hand_out(&mut self, f: usize) -> Call<'_> {
-        self.feeds[f].calls += 1;
-        self.index += 1;
-        let feed = &self.feeds[f];
-        Call {
-            index: self.index,
-            batch: &feed.queue[0],
-            row: feed.row - 1,
-            names: &self.names,
-        }
-    }
-
-    /// [`Trace::next_call`] when the current run ends (or calls logged twice are looked for).
-    #[inline(never)]
-    fn next_call_in_order(&mut self) -> Result<Option<Call<'_>>, TraceError> {
         loop {
             if let Some((f, bound)) = self.run {
                 let feed = &mut self.feeds[f];
                 match feed.key(f) {
                     Some(key) if bound.is_none_or(|n| key < n) => {
-                        feed.advance(key);
+                        feed.row += 1;
+                        feed.queued -= 1;
+                        feed.out_latest = key.0;
                         if let (Some(twice), Format::ClaudeLog) =
                             (self.logged_twice.as_mut(), feed.format)
                         {
@@ -689,7 +646,16 @@ impl Trace {
                                 continue;
                             }
                         }
-                        return Ok(Some(self.hand_out(f)));
+                        let feed = &mut self.feeds[f];
+                        feed.calls += 1;
+                        self.index += 1;
+                        let feed = &self.feeds[f];
+                        return Ok(Some(Call {
+                            index: self.index,
+                            batch: &feed.queue[0],
+                            row: feed.row - 1,
+                            names: &self.names,
+                        }));
                     }
                     Some(key) => self.heap.push(Reverse(key)),
                     None => {
