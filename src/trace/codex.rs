@@ -4,10 +4,14 @@
 //! from the model.
 //!
 //! An MCP call is a `function_call` item named `mcp__<server>__<tool>` (releases before that
-//! prefix wrote `<server>__<tool>`) with its arguments as a JSON string; its result is the
-//! `function_call_output` item with the same `call_id`, however many lines later (see
+//! prefix wrote `<server>__<tool>`; newer ones write the tool in `name` and `mcp__<server>__`
+//! in `namespace`) with its arguments as a JSON string; its result is the `mcp_tool_call_end`
+//! event with the same `call_id` (which says how the call ended), or, in releases that do not
+//! keep that event, the `function_call_output` item, however many lines later (see
 //! [`super::pairing`]). Codex's own tools (`shell`, `apply_patch`, `update_plan`, …) are
 //! counted as ignored, by tool.
+
+use std::collections::HashSet;
 
 use serde_json::{Map, Value};
 
@@ -32,6 +36,11 @@ pub(crate) struct Codex {
     session: Option<Sym>,
     cwd: Option<String>,
     model: Option<String>,
+    /// MCP calls whose end event and output are not both read yet.
+    mcp_calls: HashSet<Key>,
+    /// Of those, the ones whose end event (the reply) was read, and whose output was.
+    ended: HashSet<Key>,
+    output_read: HashSet<Key>,
 }
 
 impl Codex {
@@ -48,6 +57,9 @@ impl Codex {
             session: None,
             cwd: None,
             model: None,
+            mcp_calls: HashSet::new(),
+            ended: HashSet::new(),
+            output_read: HashSet::new(),
         }
     }
 }
@@ -91,6 +103,9 @@ impl Exchange for Codex {
             "response_item" => self.item(&f, &p, origin, index, cx),
             "event_msg" => {
                 let event = p.opt_str("type")?.unwrap_or("(untyped)");
+                if event == "mcp_tool_call_end" {
+                    return self.call_end(&f, &p, cx);
+                }
                 cx.ignore(format!("event {event}"));
                 Ok(Message::Other)
             }
@@ -119,8 +134,18 @@ impl Codex {
                 return Ok(Message::Request(p.req_str("call_id")?.to_string()));
             }
             "function_call_output" | "custom_tool_call_output" => {
+                let key = p.req_str("call_id")?.to_string();
+                if self.ended.remove(&key) {
+                    // The end event replied for it already.
+                    self.mcp_calls.remove(&key);
+                    cx.ignore("function_call_output (its mcp_tool_call_end read first)");
+                    return Ok(Message::Other);
+                }
+                if self.mcp_calls.contains(&key) {
+                    self.output_read.insert(key.clone());
+                }
                 return Ok(Message::Reply {
-                    key: p.req_str("call_id")?.to_string(),
+                    key,
                     ts: f.req_ts(&["timestamp"])?,
                     outcome: outcome(p)?,
                 });
@@ -132,11 +157,16 @@ impl Codex {
         }
         let name = p.req_str("name")?;
         let call_id = p.req_str("call_id")?.to_string();
-        let rest = name.strip_prefix(MCP_PREFIX).unwrap_or(name);
+        let full = match p.opt_str("namespace")? {
+            Some(ns) => joined(ns, name),
+            None => name.to_string(),
+        };
+        let rest = full.strip_prefix(MCP_PREFIX).unwrap_or(&full);
         let Some((server, tool)) = split_tool(rest, "__", &self.opts.mcp_servers) else {
-            cx.ignore(format!("built-in tool {name}"));
+            cx.ignore(format!("built-in tool {full}"));
             return Ok(Message::Request(call_id));
         };
+        self.mcp_calls.insert(call_id.clone());
         let ts = f.req_ts(&["timestamp"])?;
         let args = if index {
             Args::Unrecorded
@@ -165,6 +195,60 @@ impl Codex {
             }),
         })
     }
+}
+
+impl Codex {
+    /// An `mcp_tool_call_end` event: the reply of its call, unless the call's output was read
+    /// first (releases that write the output before the event).
+    fn call_end(
+        &mut self,
+        f: &Fields<'_>,
+        p: &Fields<'_>,
+        cx: &mut Ctx<'_>,
+    ) -> Result<Message<Key>, LineError> {
+        let key = p.req_str("call_id")?.to_string();
+        if self.output_read.remove(&key) {
+            self.mcp_calls.remove(&key);
+            cx.ignore("event mcp_tool_call_end (its output read first)");
+            return Ok(Message::Other);
+        }
+        self.ended.insert(key.clone());
+        Ok(Message::Reply {
+            key,
+            ts: f.req_ts(&["timestamp"])?,
+            outcome: end_outcome(p)?,
+        })
+    }
+}
+
+/// A function call's full name from a newer release's `namespace` and `name`:
+/// `mcp__github__` + `get_issue`; also `mcp__github` + `get_issue`, and an app's
+/// `mcp__codex_apps__gmail` + `_create_event`.
+fn joined(namespace: &str, name: &str) -> String {
+    if namespace.ends_with("__") || name.starts_with('_') {
+        format!("{namespace}{name}")
+    } else {
+        format!("{namespace}__{name}")
+    }
+}
+
+/// How an `mcp_tool_call_end` event says the call ended: `result` `{"Ok": <CallToolResult>}`
+/// (a tool error when its `isError` is true) or `{"Err": "<why>"}` (the MCP client could not
+/// complete the call: a JSON-RPC error, a timeout).
+fn end_outcome(p: &Fields<'_>) -> Result<Upstream, LineError> {
+    let Some(result) = p.opt_object("result")? else {
+        return Ok(Upstream::Ok);
+    };
+    if result.contains_key("Err") {
+        return Ok(Upstream::Error);
+    }
+    let is_error = (result.get("Ok").and_then(Value::as_object))
+        .and_then(|ok| ok.get("isError").or(ok.get("is_error")))
+        .and_then(Value::as_bool);
+    Ok(match is_error {
+        Some(true) => Upstream::ToolError,
+        _ => Upstream::Ok,
+    })
 }
 
 /// The arguments: a string holding JSON, as the model wrote them.

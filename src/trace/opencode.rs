@@ -42,8 +42,14 @@ const BUILT_IN: &[&str] = &[
     "write",
 ];
 
-/// How opencode words an error of the MCP client for a JSON-RPC error of the server.
-const JSONRPC_ERROR_PREFIX: &str = "MCP error ";
+/// How opencode words an error of the MCP client for a JSON-RPC error of the server (a
+/// timeout included): the SDK's `McpError` as `toString()` gives it, `McpError: MCP error
+/// -32602: …`; without its class name in some releases.
+const JSONRPC_ERROR_PREFIXES: [&str; 2] = ["McpError: MCP error ", "MCP error "];
+
+/// How opencode words a call the user did not let run (permission refused, with or without
+/// feedback after it): the server never saw it.
+const REFUSED: &str = "The user rejected permission to use this specific tool call";
 
 /// What opencode writes into a tool part still running when the session is aborted: its
 /// result never came.
@@ -120,7 +126,13 @@ fn event(
         "completed" => Some(Upstream::Ok),
         "error" => match s.opt_str("error")? {
             Some(e) if e.starts_with(ABORTED) => None,
-            Some(e) if e.starts_with(JSONRPC_ERROR_PREFIX) => Some(Upstream::Error),
+            Some(e) if is_refused(e) => {
+                cx.ignore("tool result: refused by the user");
+                None
+            }
+            Some(e) if JSONRPC_ERROR_PREFIXES.iter().any(|p| e.starts_with(p)) => {
+                Some(Upstream::Error)
+            }
             _ => Some(Upstream::ToolError),
         },
         // Written only once ended; a part still pending or running has no result.
@@ -179,6 +191,13 @@ fn event(
         latency_ms,
         origin,
     }))
+}
+
+/// Whether a part's error is the user's refusal (`Error: ` before it when written through
+/// `toString()`).
+fn is_refused(error: &str) -> bool {
+    let e = error.strip_prefix("Error: ").unwrap_or(error);
+    e.starts_with(REFUSED)
 }
 
 /// (server, tool) of an MCP tool's name: with `--mcp-server`, only a named server's tools;

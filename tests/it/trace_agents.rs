@@ -51,6 +51,16 @@ fn read_agent(name: &str, agent: AgentOptions) -> (Vec<CallRecord>, ReadStats) {
     )
 }
 
+/// Read `body` from a file, checking that it is detected as `format`.
+fn read_text(body: &str, format: Format) -> (Vec<CallRecord>, ReadStats) {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("log.jsonl").display().to_string();
+    std::fs::write(&path, body).unwrap();
+    let (recs, stats) = read_with(std::slice::from_ref(&path), &ReadOptions::default());
+    assert_eq!(stats.per_file[0].1, format);
+    (recs, stats)
+}
+
 /// The error `--strict` gives for `body` read as `format` (and as detected).
 fn strict_error(format: Format, body: &str) -> String {
     let dir = tempfile::tempdir().unwrap();
@@ -569,11 +579,7 @@ fn codex_older_rollouts_name_tools_without_prefix_and_flag_failures() {
         r#"{"timestamp":"2026-08-01T09:00:02.100Z","type":"response_item","payload":{"type":"function_call_output","call_id":"call_2","output":{"content":"ok","success":true}}}"#,
         "\n",
     );
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("rollout.jsonl").display().to_string();
-    std::fs::write(&path, body).unwrap();
-    let (recs, stats) = read_with(std::slice::from_ref(&path), &ReadOptions::default());
-    assert_eq!(stats.per_file[0].1, Format::Codex);
+    let (recs, _) = read_text(body, Format::Codex);
     assert_eq!(
         rows(&recs),
         [
@@ -595,6 +601,114 @@ fn codex_older_rollouts_name_tools_without_prefix_and_flag_failures() {
     );
     assert_eq!(recs[1].args, Args::NotObject("[1]".into()));
     assert_eq!(recs[0].session.as_deref(), Some("s-old"));
+}
+
+/// Newer Codex releases: the tool in `name` and `mcp__<server>__` (or without the trailing
+/// `__`, or an app's `mcp__codex_apps__<app>`) in `namespace`; how a call ended is in its
+/// `mcp_tool_call_end` event (`Ok` with `isError`, or `Err`), whichever of it and the output
+/// comes first, the other counted.
+#[test]
+fn codex_newer_rollouts_use_namespaces_and_end_events() {
+    let body = concat!(
+        r#"{"timestamp":"2026-08-01T09:00:00.000Z","type":"session_meta","payload":{"id":"s-new","cwd":"/p"}}"#,
+        "\n",
+        r#"{"timestamp":"2026-08-01T09:00:01.000Z","type":"response_item","payload":{"type":"function_call","name":"run_query","namespace":"mcp__billing_db__","arguments":"{\"sql\":\"select 1\"}","call_id":"call_1"}}"#,
+        "\n",
+        r#"{"timestamp":"2026-08-01T09:00:01.390Z","type":"event_msg","payload":{"type":"mcp_tool_call_end","call_id":"call_1","invocation":{"server":"billing_db","tool":"run_query","arguments":{"sql":"select 1"}},"duration":{"secs":0,"nanos":390000000},"result":{"Ok":{"content":[{"type":"text","text":"permission denied"}],"isError":true}}}}"#,
+        "\n",
+        r#"{"timestamp":"2026-08-01T09:00:01.400Z","type":"response_item","payload":{"type":"function_call_output","call_id":"call_1","output":"[{\"type\":\"text\",\"text\":\"permission denied\"}]"}}"#,
+        "\n",
+        r#"{"timestamp":"2026-08-01T09:00:02.000Z","type":"response_item","payload":{"type":"function_call","name":"create_issue","namespace":"mcp__github","arguments":"{}","call_id":"call_2"}}"#,
+        "\n",
+        r#"{"timestamp":"2026-08-01T09:01:02.000Z","type":"response_item","payload":{"type":"function_call_output","call_id":"call_2","output":"[{\"type\":\"text\",\"text\":\"tool call error: request timed out\"}]"}}"#,
+        "\n",
+        r#"{"timestamp":"2026-08-01T09:01:02.010Z","type":"event_msg","payload":{"type":"mcp_tool_call_end","call_id":"call_2","invocation":{"server":"github","tool":"create_issue"},"result":{"Err":"tool call error: request timed out"}}}"#,
+        "\n",
+        r#"{"timestamp":"2026-08-01T09:01:03.000Z","type":"response_item","payload":{"type":"function_call","name":"_send_email","namespace":"mcp__codex_apps__gmail","arguments":"{}","call_id":"call_3"}}"#,
+        "\n",
+        r#"{"timestamp":"2026-08-01T09:01:03.500Z","type":"event_msg","payload":{"type":"mcp_tool_call_end","call_id":"call_3","invocation":{"server":"codex_apps","tool":"gmail_send_email"},"result":{"Err":"tool call error: Mcp error: -32001: request timed out"}}}"#,
+        "\n",
+    );
+    let (recs, stats) = read_text(body, Format::Codex);
+    assert_eq!(
+        rows(&recs),
+        [
+            row(
+                "billing_db",
+                "run_query",
+                "call_1",
+                Some(Upstream::ToolError),
+                Some(390.0)
+            ),
+            // The output came first (it reads `ok`: newer releases write errors as text).
+            row(
+                "github",
+                "create_issue",
+                "call_2",
+                Some(Upstream::Ok),
+                Some(60000.0)
+            ),
+            row(
+                "codex_apps",
+                "gmail_send_email",
+                "call_3",
+                Some(Upstream::Error),
+                Some(500.0)
+            ),
+        ]
+    );
+    assert_eq!(
+        stats.ignored,
+        counts(&[
+            ("event mcp_tool_call_end (its output read first)", 1),
+            ("function_call_output (its mcp_tool_call_end read first)", 1),
+            ("session_meta line", 1),
+        ])
+    );
+}
+
+/// opencode writes the MCP client's `McpError` through `toString()`; a call the user did not
+/// permit never reached the server.
+#[test]
+fn opencode_client_errors_and_refusals() {
+    let part = |id: &str, status: &str, error: &str| {
+        format!(
+            r#"{{"type":"tool_use","timestamp":1785574806900,"sessionID":"ses_1","part":{{"id":"prt_{id}","sessionID":"ses_1","callID":"{id}","tool":"github_create_issue","state":{{"status":"{status}","input":{{}},"error":"{error}","time":{{"start":1785574806100,"end":1785574806890}}}}}}}}"#
+        )
+    };
+    let body = [
+        part("a", "error", "McpError: MCP error -32001: Request timed out"),
+        part("b", "error", "MCP error -32602: Invalid arguments"),
+        part(
+            "c",
+            "error",
+            "Error: The user rejected permission to use this specific tool call.",
+        ),
+        part(
+            "d",
+            "error",
+            "The user rejected permission to use this specific tool call with the following feedback: no",
+        ),
+        part("e", "error", "Error: ENOENT"),
+    ]
+    .join("\n")
+        + "\n";
+    let (recs, stats) = read_text(&body, Format::OpenCode);
+    let up: Vec<_> = recs.iter().map(|r| (r.upstream, r.latency_ms)).collect();
+    assert_eq!(
+        up,
+        [
+            (Some(Upstream::Error), Some(790.0)),
+            (Some(Upstream::Error), Some(790.0)),
+            (None, None),
+            (None, None),
+            (Some(Upstream::ToolError), Some(790.0)),
+        ]
+    );
+    assert_eq!(
+        stats.ignored,
+        counts(&[("tool result: refused by the user", 2)])
+    );
 }
 
 #[test]
