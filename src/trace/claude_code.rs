@@ -28,15 +28,34 @@ const MCP_PREFIX: &str = "mcp__";
 const JSONRPC_ERROR_PREFIX: &str = "MCP error ";
 
 /// The results Claude Code writes itself for a call that never reached the server or whose
-/// result never came: refused at the permission prompt, or interrupted while it ran.
-const NOT_ANSWERED: [(&str, &str); 2] = [
+/// result never came: refused at the permission prompt, cancelled or interrupted by the user,
+/// denied by a permission rule or mode, blocked by a hook, or refused before it was sent (an
+/// unknown tool, arguments that fail the tool's schema).
+const NOT_ANSWERED: [(&str, &str); 7] = [
     (
         "The user doesn't want to proceed with this tool use.",
         "tool result: refused by the user",
     ),
     (
+        "The user doesn't want to take this action right now.",
+        "tool result: cancelled by the user",
+    ),
+    (
         "[Request interrupted by user for tool use]",
         "tool result: interrupted by the user",
+    ),
+    (
+        "Permission to use ",
+        "tool result: denied by a permission rule or mode",
+    ),
+    (
+        "Claude requested permissions to use ",
+        "tool result: permission not granted (no prompt in a non-interactive run)",
+    ),
+    ("PreToolUse:", "tool result: blocked by a PreToolUse hook"),
+    (
+        "<tool_use_error>",
+        "tool result: refused before it was sent (tool_use_error)",
     ),
 ];
 
@@ -171,6 +190,8 @@ fn user(f: &Fields<'_>, cx: &mut Ctx<'_>, out: &mut Vec<Message<Key>>) -> Result
         .opt_object("message")?
         .ok_or_else(|| LineError::missing("message"))?;
     let m = Fields::new(msg, "message");
+    // Newer releases say on the line that Claude Code did not run the call, and why.
+    let denial = f.opt_str("toolDenialKind")?;
     let mut results = 0;
     if let Some(content) = content_blocks(&m)? {
         for (i, block) in content.iter().enumerate() {
@@ -184,7 +205,7 @@ fn user(f: &Fields<'_>, cx: &mut Ctx<'_>, out: &mut Vec<Message<Key>>) -> Result
             let path = format!("message.content[{i}]");
             let b = Fields::new(block, &path);
             let key = b.req_str("tool_use_id")?.to_string();
-            let Some(outcome) = outcome(&b, cx)? else {
+            let Some(outcome) = outcome(&b, denial, cx)? else {
                 // Its call keeps waiting, and is counted as a request without a reply.
                 continue;
             };
@@ -224,8 +245,13 @@ fn content_blocks<'a>(m: &Fields<'a>) -> Result<Option<&'a Vec<Value>>, LineErro
 
 /// `is_error: true` is a failed call: a JSON-RPC error when Claude Code worded the result as
 /// one (`MCP error -32602: …`), otherwise a tool error (the server's `isError: true`). `None`
-/// for the results Claude Code wrote itself because no answer came ([`NOT_ANSWERED`]).
-fn outcome(b: &Fields<'_>, cx: &mut Ctx<'_>) -> Result<Option<Upstream>, LineError> {
+/// for the results Claude Code wrote itself because no answer came ([`NOT_ANSWERED`], or a
+/// line whose `toolDenialKind` says the call was not run).
+fn outcome(
+    b: &Fields<'_>,
+    denial: Option<&str>,
+    cx: &mut Ctx<'_>,
+) -> Result<Option<Upstream>, LineError> {
     let is_error = match b.get("is_error") {
         None => false,
         Some(Value::Bool(v)) => *v,
@@ -243,6 +269,10 @@ fn outcome(b: &Fields<'_>, cx: &mut Ctx<'_>) -> Result<Option<Upstream>, LineErr
     let text = first_text(b).unwrap_or("");
     if let Some((_, kind)) = NOT_ANSWERED.iter().find(|(m, _)| text.starts_with(m)) {
         cx.ignore(*kind);
+        return Ok(None);
+    }
+    if let Some(kind) = denial {
+        cx.ignore(format!("tool result: not run ({kind})"));
         return Ok(None);
     }
     Ok(Some(if text.starts_with(JSONRPC_ERROR_PREFIX) {

@@ -22,13 +22,19 @@ use super::intern::Interner;
 use super::source::{Ctx, Fields, LineError, Source};
 use super::time::parse_ts_value;
 use super::{
-    AgentOptions, Args, CallRecord, Nanos, Origin, Replies, Skipped, Sym, TraceError, Upstream,
+    AgentGrant, AgentOptions, Args, CallRecord, Nanos, Origin, Replies, Skipped, Sym, TraceError,
+    Upstream,
 };
 
 /// The result text of a tool that returned `isError: true`.
 const TOOL_ERROR_PREFIX: &str = "Error:\n";
 /// The `error` message of a call that failed (a JSON-RPC error, a lost connection).
 const CALL_FAILED_PREFIX: &str = "Error executing MCP tool";
+/// What Cline 3.26 and later tell the model of a call that failed, in the `request` of the
+/// next `api_req_started` message (they write no `error` message for it).
+const CALL_FAILED_RESULT: &str = "Result:\nError executing MCP tool";
+/// What Cline tells the model of a call the user denied.
+const DENIED_RESULT: &str = "The user denied this operation.";
 
 pub(crate) struct ClineSource {
     reader: Option<Box<dyn Read + Send>>,
@@ -62,12 +68,14 @@ impl Source for ClineSource {
         if let Some(r) = self.reader.take() {
             let mut names = Interner::default();
             let session = self.session.as_deref().map(|s| names.get(s));
-            let grant = self.opts.grant.pick(None, None).map(|g| names.get(g));
             let mut task = Task {
                 file: self.file,
                 names,
                 session,
-                grant,
+                grant: self.opts.grant.clone(),
+                model: None,
+                resource: false,
+                cancelled: false,
                 pending: None,
                 calls: Vec::new(),
                 bad: Vec::new(),
@@ -106,10 +114,14 @@ impl Source for ClineSource {
                     .unanswered
                     .iter()
                     .take(5)
-                    .map(|&line| Skipped {
+                    .map(|&(line, sent)| Skipped {
                         file: cx.file.to_string(),
                         line,
-                        reason: "call without a result: refused, or the task ended".into(),
+                        reason: if sent {
+                            "call sent, but no result in the file (the task ended?)".into()
+                        } else {
+                            "call without a result: refused, or the task ended".into()
+                        },
                     })
                     .collect(),
             };
@@ -135,16 +147,22 @@ struct Task {
     file: u32,
     names: Interner,
     session: Option<Sym>,
-    grant: Option<Sym>,
+    grant: AgentGrant,
+    /// The model of the latest message that names one (`modelInfo.modelId`, newer Cline).
+    model: Option<String>,
+    /// A resource read is waiting for its messages (they answer no call).
+    resource: bool,
+    /// The latest API request was cancelled: a call the model was still writing was cut off.
+    cancelled: bool,
     pending: Option<Pending>,
     calls: Vec<CallRecord>,
     bad: Vec<(u64, LineError)>,
     ignored: Vec<String>,
     /// 1-based position of the message being read.
     index: u64,
-    /// Calls answered, and the positions of those never answered.
+    /// Calls answered, and the positions of those never answered (and whether they were sent).
     answered: u64,
-    unanswered: Vec<u64>,
+    unanswered: Vec<(u64, bool)>,
 }
 
 impl Task {
@@ -166,18 +184,34 @@ impl Task {
             self.ignored.push("partial message".into());
             return Ok(());
         }
+        if let Some(model) =
+            (f.get("modelInfo").and_then(|m| m.get("modelId"))).and_then(Value::as_str)
+        {
+            self.model = Some(model.to_string());
+        }
         let ts = || {
             let v = f.get("ts").ok_or_else(|| LineError::missing("ts"))?;
             parse_ts_value(v).map_err(|r| LineError::at("bad timestamp", "ts", r))
         };
         match what {
             "use_mcp_server" => self.call(&f, ts()?),
+            "mcp_server_request_started" | "mcp_server_response" if self.resource => {
+                self.resource = what == "mcp_server_request_started";
+                self.ignored
+                    .push(format!("{kind} {what} (of a resource read)"));
+                Ok(())
+            }
             "mcp_server_request_started" => {
                 let at = ts()?;
                 match &mut self.pending {
                     Some(p) => p.started = Some(at),
                     None => self.ignored.push(format!("{kind} {what}")),
                 }
+                Ok(())
+            }
+            "api_req_started" => {
+                self.api_request(f.opt_str("text")?.unwrap_or(""), ts()?);
+                self.ignored.push(format!("{kind} {what}"));
                 Ok(())
             }
             "mcp_server_response" => {
@@ -220,9 +254,13 @@ impl Task {
         };
         let b = Fields::new(&body, "text");
         if b.req_str("type")? != "use_mcp_tool" {
+            // What follows answers the resource read, not the call before it.
+            self.flush();
+            self.resource = true;
             self.ignored.push("MCP resource read".into());
             return Ok(());
         }
+        self.resource = false;
         let server = b.req_str("serverName")?;
         let tool = b.req_str("toolName")?;
         let args = match b.opt_str("arguments")? {
@@ -230,6 +268,13 @@ impl Task {
             Some(raw) => match serde_json::from_str::<Value>(raw) {
                 Ok(Value::Object(m)) => Args::Values(m),
                 Ok(other) => Args::NotObject(other.to_string().into()),
+                // The model was still writing the call when the request was cancelled: the
+                // message was saved as it stood, and the call never made.
+                Err(_) if self.cancelled => {
+                    self.ignored
+                        .push("call cut off while the model wrote it (not sent)".into());
+                    return Ok(());
+                }
                 Err(e) => {
                     return Err(LineError::at(
                         "invalid JSON",
@@ -239,12 +284,13 @@ impl Task {
                 }
             },
         };
+        let grant = (self.grant.pick(None, self.model.as_deref())).map(|g| self.names.get(g));
         // A call still waiting when the next one is made never got its answer.
         self.flush();
         let rec = CallRecord {
             ts,
             server: self.names.get(server),
-            grant: self.grant.clone(),
+            grant,
             session: self.session.clone(),
             tool: self.names.get(tool),
             args,
@@ -277,9 +323,25 @@ impl Task {
         self.calls.push(rec);
     }
 
+    /// An `api_req_started` message: Cline's next request to the model, whose `request` text
+    /// tells the model how the call before ended (Cline 3.26 and later write no `error` message
+    /// for a failed call), and whose `cancelReason` says the request was cancelled.
+    fn api_request(&mut self, text: &str, at: Nanos) {
+        let body = serde_json::from_str::<Value>(text).ok();
+        let field = |k: &str| body.as_ref().and_then(|b| b.get(k));
+        self.cancelled = field("cancelReason").is_some_and(|v| !v.is_null());
+        let sent = self.pending.as_ref().is_some_and(|p| p.started.is_some());
+        let request = field("request").and_then(Value::as_str).unwrap_or("");
+        if sent && request.contains(CALL_FAILED_RESULT) {
+            self.answer(at, Upstream::Error, "say", "api_req_started");
+        } else if request.contains(DENIED_RESULT) {
+            self.flush();
+        }
+    }
+
     fn flush(&mut self) {
         if let Some(Pending { mut rec, started }) = self.pending.take() {
-            self.unanswered.push(rec.origin.line);
+            self.unanswered.push((rec.origin.line, started.is_some()));
             if let Some(s) = started {
                 rec.ts = s;
             }

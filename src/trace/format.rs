@@ -322,15 +322,28 @@ fn starts_otlp_document(head: &[u8]) -> bool {
 }
 
 /// Whether the input opens a Cline/Roo Code message array: `[` then `{"ts":`, with `"type":"say"`
-/// or `"type":"ask"` in the first bytes. The array is usually one long line, so only the first
-/// bytes are looked at.
+/// or `"type":"ask"` in the first bytes (whitespace between the tokens allowed: a file
+/// pretty-printed). The array is usually one long line, so only the first bytes are looked at.
 fn starts_cline_messages(head: &[u8]) -> bool {
     let Some(rest) = head.trim_ascii_start().strip_prefix(b"[") else {
         return false;
     };
-    rest.trim_ascii_start().starts_with(b"{\"ts\":")
-        && (memchr::memmem::find(head, b"\"type\":\"say\"").is_some()
-            || memchr::memmem::find(head, b"\"type\":\"ask\"").is_some())
+    // Compact as Cline writes it, or pretty-printed (`jq .`): `{`, `"ts"`, `:`.
+    let Some(rest) = rest.trim_ascii_start().strip_prefix(b"{") else {
+        return false;
+    };
+    let Some(rest) = rest.trim_ascii_start().strip_prefix(b"\"ts\"") else {
+        return false;
+    };
+    if !rest.trim_ascii_start().starts_with(b":") {
+        return false;
+    }
+    let compact: Vec<u8> = (head.iter())
+        .copied()
+        .filter(|b| !b.is_ascii_whitespace())
+        .collect();
+    memchr::memmem::find(&compact, b"\"type\":\"say\"").is_some()
+        || memchr::memmem::find(&compact, b"\"type\":\"ask\"").is_some()
 }
 
 fn detect_object(obj: &Map<String, Value>) -> Option<Format> {

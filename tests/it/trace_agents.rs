@@ -291,6 +291,74 @@ fn claude_code_interrupted_calls_have_no_outcome() {
     assert_eq!(stats.replies.unwrap().requests_without_reply, 1);
 }
 
+/// Results Claude Code writes for calls it did not run (a permission rule or mode, a
+/// non-interactive run, a hook, a tool_use_error, a cancel, or a line's `toolDenialKind`):
+/// those calls have no outcome and no latency, counted by why; a server's error stays one.
+#[test]
+fn claude_code_calls_it_did_not_run_have_no_outcome() {
+    let call = |n: usize| {
+        format!(
+            r#"{{"parentUuid":null,"isSidechain":false,"cwd":"/p","sessionId":"s-1","type":"assistant","message":{{"role":"assistant","model":"m","content":[{{"type":"tool_use","id":"toolu_{n}","name":"mcp__shop__refund","input":{{}}}}]}},"uuid":"a{n}","timestamp":"2026-08-01T09:00:{n:02}.000Z"}}"#
+        )
+    };
+    let result = |n: usize, text: &str, extra: &str| {
+        format!(
+            r#"{{"parentUuid":"a{n}","isSidechain":false,"cwd":"/p","sessionId":"s-1","type":"user","message":{{"role":"user","content":[{{"tool_use_id":"toolu_{n}","type":"tool_result","content":"{text}","is_error":true}}]}},"uuid":"u{n}","timestamp":"2026-08-01T09:00:{n:02}.010Z"{extra}}}"#
+        )
+    };
+    let texts = [
+        "Permission to use mcp__shop__refund has been denied because Claude Code is running in don't ask mode.",
+        "Claude requested permissions to use mcp__shop__refund, but you haven't granted it yet.",
+        "PreToolUse:mcp__shop__refund hook error: blocked",
+        "<tool_use_error>Error: No such tool available: mcp__shop__refund</tool_use_error>",
+        "The user doesn't want to take this action right now. STOP what you are doing.",
+        "Refunds are paused.",
+        "MCP error -32000: Connection closed",
+    ];
+    let mut lines = Vec::new();
+    for (i, text) in texts.iter().enumerate() {
+        let extra = if i == 5 {
+            r#","toolDenialKind":"permission-rule""#
+        } else {
+            ""
+        };
+        lines.push(call(i + 1));
+        lines.push(result(i + 1, text, extra));
+    }
+    let (recs, stats) = read_text(&(lines.join("\n") + "\n"), Format::ClaudeCode);
+    let up: Vec<_> = recs.iter().map(|r| (r.upstream, r.latency_ms)).collect();
+    let none = (None, None);
+    assert_eq!(
+        up,
+        [
+            none,
+            none,
+            none,
+            none,
+            none,
+            none,
+            (Some(Upstream::Error), Some(10.0))
+        ]
+    );
+    assert_eq!(
+        stats.ignored,
+        counts(&[
+            ("tool result: blocked by a PreToolUse hook", 1),
+            ("tool result: cancelled by the user", 1),
+            ("tool result: denied by a permission rule or mode", 1),
+            ("tool result: not run (permission-rule)", 1),
+            (
+                "tool result: permission not granted (no prompt in a non-interactive run)",
+                1
+            ),
+            (
+                "tool result: refused before it was sent (tool_use_error)",
+                1
+            ),
+        ])
+    );
+}
+
 #[test]
 fn claude_code_bad_lines_name_line_and_field() {
     let call = |ts: &str, name: &str| {
@@ -817,6 +885,86 @@ fn cline_task_messages_answer_one_call_at_a_time() {
     let (recs, _) = read(&[&fixture("cline-ui-messages.json")]);
     assert_eq!(recs.len(), 5);
     assert!(recs.iter().all(|r| r.session.is_none()));
+}
+
+/// What Cline writes beyond the plain call: a resource read's own started/response messages
+/// (a refused call before it stays unanswered); a failed call that Cline 3.26 and later report
+/// only in the next API request; a call cut off while the model wrote it (the request
+/// cancelled); the model of each message (`modelInfo`); a file pretty-printed.
+#[test]
+fn cline_resource_reads_failed_calls_cut_off_calls_and_models() {
+    let t0: u64 = 1_785_574_800_000;
+    // Keys in Cline's order (`ts` first), pretty-printed as `jq .` would.
+    let msg = |dt: u64, kind: &str, what: &str, text: &str| {
+        let text = serde_json::to_string(text).unwrap();
+        format!(
+            "  {{\n    \"ts\": {},\n    \"type\": \"{kind}\",\n    \"{kind}\": \"{what}\",\n    \"text\": {text},\n    \"modelInfo\": {{ \"providerId\": \"anthropic\", \"modelId\": \"claude-sonnet-4-5\", \"mode\": \"act\" }}\n  }}",
+            t0 + dt
+        )
+    };
+    let call = |server: &str, tool: &str, args: &str| {
+        json!({"type": "use_mcp_tool", "serverName": server, "toolName": tool, "arguments": args})
+            .to_string()
+    };
+    let resource =
+        json!({"type": "access_mcp_resource", "serverName": "github", "uri": "repo://readme"})
+            .to_string();
+    let messages = [
+        // Refused: the resource read's messages must not answer it.
+        msg(1000, "ask", "use_mcp_server", &call("github", "delete_branch", "{}")),
+        msg(5000, "ask", "use_mcp_server", &resource),
+        msg(9000, "say", "mcp_server_request_started", ""),
+        msg(9100, "say", "mcp_server_response", "# README"),
+        // Sent, failed: reported in the next API request only.
+        msg(20000, "ask", "use_mcp_server", &call("github", "create_issue", "{}")),
+        msg(21000, "say", "mcp_server_request_started", ""),
+        msg(21500, "say", "api_req_started", &json!({"request": "[use_mcp_tool for 'github'] Result:\nError executing MCP tool: MCP error -32602: bad"}).to_string()),
+        // Cut off by a cancelled request.
+        msg(30000, "say", "api_req_started", &json!({"request": "go on", "cancelReason": "user_cancelled"}).to_string()),
+        msg(30500, "ask", "use_mcp_server", &call("billing_db", "run_query", "{\n  \"sql\": \"sel")),
+    ];
+    let body = format!("[\n{}\n]\n", messages.join(",\n"));
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("ui_messages.json").display().to_string();
+    std::fs::write(&path, body).unwrap();
+    let agent = AgentOptions {
+        grant: mcpsim::trace::AgentGrant::Model,
+        ..AgentOptions::default()
+    };
+    let (recs, stats) = read_with(
+        std::slice::from_ref(&path),
+        &ReadOptions {
+            agent,
+            ..ReadOptions::default()
+        },
+    );
+    assert_eq!(stats.per_file[0].1, Format::Cline);
+    let got: Vec<_> = (recs.iter())
+        .map(|r| (r.tool.to_string(), r.upstream, r.latency_ms))
+        .collect();
+    assert_eq!(
+        got,
+        [
+            ("delete_branch".to_string(), None, None),
+            (
+                "create_issue".to_string(),
+                Some(Upstream::Error),
+                Some(500.0)
+            ),
+        ]
+    );
+    assert_eq!(recs[1].grant.as_deref(), Some("claude-sonnet-4-5"));
+    assert_eq!(
+        stats.ignored,
+        counts(&[
+            ("MCP resource read", 1),
+            ("call cut off while the model wrote it (not sent)", 1),
+            ("say api_req_started", 2),
+            ("say mcp_server_request_started (of a resource read)", 1),
+            ("say mcp_server_response (of a resource read)", 1),
+        ])
+    );
+    assert_eq!(stats.skipped, 0);
 }
 
 #[test]
