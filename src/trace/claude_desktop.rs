@@ -53,8 +53,14 @@ impl Claude {
         cx: &mut Ctx<'_>,
     ) -> Result<Message<Key>, LineError> {
         let Some(caps) = CLAUDE_LINE.captures(text) else {
-            // Server stderr, tracebacks and the like: not calls, not malformed log lines.
-            cx.ignore("unstructured log line");
+            // Claude Desktop's own lines naming no server (`<ts> [info] Connected to MCP server
+            // x!`, older releases); server stderr, tracebacks and the like: not calls, not
+            // malformed log lines.
+            cx.ignore(if is_app_line(text) {
+                "other log line"
+            } else {
+                "unstructured log line"
+            });
             return Ok(Message::Other);
         };
         // Per-server logs write `[server] [level]`; some `mcp.log` versions `[level] [server]`.
@@ -75,6 +81,10 @@ impl Claude {
         };
         let server = self.names.get(server);
         let conn = self.connection.get(&server).copied().unwrap_or(0);
+        if let Some(kind) = redacted(rest) {
+            cx.ignore(kind);
+            return Ok(Message::Other);
+        }
         if let Some(json) = rest.strip_prefix(FROM_CLIENT) {
             let ts = ts(ts_text)?;
             let msg = first_object(json)?;
@@ -185,6 +195,38 @@ fn first_object(text: &str) -> Result<Map<String, Value>, LineError> {
     }
 }
 
+/// What a message line of a redacted log is counted as. Releases from mid-2026 log a
+/// message's method and id only (`Message from client: method="tools/call" id=3 params`,
+/// `Message from server: id=3 result(1 blocks)` or `error(code=-32603)`): no tool name and no
+/// arguments, so their calls cannot be replayed.
+fn redacted(rest: &str) -> Option<String> {
+    if let Some(m) = rest.strip_prefix(FROM_CLIENT) {
+        let method = m.strip_prefix("method=\"")?;
+        let method = &method[..method.find('"')?];
+        return Some(match method {
+            "tools/call" => "tools/call in a redacted log (no tool name or arguments)".into(),
+            other => format!("method {other} (redacted log)"),
+        });
+    }
+    let m = rest.strip_prefix(FROM_SERVER)?;
+    (m.starts_with("id=") || m.starts_with("method=\""))
+        .then(|| "server message in a redacted log".into())
+}
+
+/// A line of Claude Desktop itself that names no server: `<timestamp> [<level>] <text>`.
+fn is_app_line(text: &str) -> bool {
+    let mut parts = text.splitn(3, ' ');
+    let (Some(ts), Some(level)) = (parts.next(), parts.next()) else {
+        return false;
+    };
+    ts.len() >= 20
+        && ts.as_bytes()[..4].iter().all(u8::is_ascii_digit)
+        && level
+            .strip_prefix('[')
+            .and_then(|l| l.strip_suffix(']'))
+            .is_some_and(is_level)
+}
+
 fn is_level(s: &str) -> bool {
     matches!(
         s.to_ascii_lowercase().as_str(),
@@ -243,6 +285,44 @@ mod tests {
 
     /// A call the client cancels is counted as cancelled when no reply comes; the cancel of a
     /// call of the connection before (ids restart) cancels nothing of this one.
+    /// Releases from mid-2026 log only method and id; such lines are counted, not bad JSON,
+    /// and a log that switches part way keeps the calls written before. Claude Desktop's own
+    /// lines without a server (older releases) are log lines, not server output.
+    #[test]
+    fn redacted_message_lines_and_app_lines_are_counted() {
+        let log = "\
+2024-11-28T09:27:43.731Z [info] Connected to MCP server files!
+2026-08-01T09:00:01.000Z [files] [info] Message from client: {\"method\":\"tools/call\",\"params\":{\"name\":\"read_file\"},\"jsonrpc\":\"2.0\",\"id\":1} { metadata: undefined }
+2026-08-01T09:00:01.250Z [files] [info] Message from server: {\"jsonrpc\":\"2.0\",\"id\":1,\"result\":{\"content\":[]}} { metadata: undefined }
+2026-08-21T08:11:52.934Z [files] [info] Message from client: method=\"initialize\" id=0 params { metadata: undefined }
+2026-08-21T08:12:25.186Z [files] [info] Message from server: id=0 result { metadata: undefined }
+2026-09-27T10:00:05.000Z [files] [info] Message from client: method=\"tools/call\" id=2 params { metadata: undefined }
+[files] bridge: connected
+2026-09-27T10:00:08.000Z [files] [info] Message from server: id=2 error(code=-32603) { metadata: undefined }
+2026-09-27T10:00:09.000Z [info] [files] Message from client: method=\"tools/call\" id=3
+";
+        let (recs, stats) = read(log);
+        let got: Vec<_> = recs.iter().map(|r| (&*r.tool, r.upstream)).collect();
+        assert_eq!(got, [("read_file", Some(Upstream::Ok))]);
+        assert_eq!(stats.skipped, 0);
+        let ignored: Vec<_> = (stats.ignored.iter())
+            .map(|(k, n)| (k.as_str(), *n))
+            .collect();
+        assert_eq!(
+            ignored,
+            [
+                ("method initialize (redacted log)", 1),
+                ("other log line", 1),
+                ("server message in a redacted log", 2),
+                (
+                    "tools/call in a redacted log (no tool name or arguments)",
+                    2
+                ),
+                ("unstructured log line", 1),
+            ]
+        );
+    }
+
     #[test]
     fn cancelled_calls_without_a_reply_are_counted() {
         let log = "\
