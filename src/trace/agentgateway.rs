@@ -15,7 +15,7 @@ use super::source::{
     Ctx, Fields, LineError, Lines, Source, UNKNOWN_SERVER, next_parsed_record, parse_object,
 };
 use super::time::parse_ts_str;
-use super::{Args, CallRecord, Origin, Recorded, RecordedDecision, TraceError, Upstream};
+use super::{Args, CallRecord, Nanos, Origin, Recorded, RecordedDecision, TraceError, Upstream};
 
 pub(crate) struct AgentGatewaySource {
     lines: Lines,
@@ -228,10 +228,16 @@ fn access_line(
         cx.ignore(format!("method {method}"));
         return Ok(None);
     }
-    let ts = match f.opt_str("time")? {
+    let logged = match f.opt_str("time")? {
         Some(time) => parse_ts_str(&gateway_time(time))
             .map_err(|reason| LineError::at("bad timestamp", "time", reason))?,
         None => f.req_ts(&["time", "timestamp"])?,
+    };
+    // The line is written when the request ends: the call was made `duration` earlier.
+    let latency_ms = duration_ms(&f, "duration")?;
+    let ts = match latency_ms {
+        Some(d) if d > 0.0 => logged.saturating_sub((d * 1e6).round() as Nanos),
+        _ => logged,
     };
     let tool = match f.opt_str("gen_ai.tool.name")? {
         Some(t) => t,
@@ -284,7 +290,7 @@ fn access_line(
         id: f.opt_id("jsonrpc.request.id")?,
         recorded,
         upstream,
-        latency_ms: duration_ms(&f, "duration")?,
+        latency_ms,
         origin,
     }))
 }

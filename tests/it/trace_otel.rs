@@ -897,11 +897,11 @@ fn agentgateway_fixture_reads_flat_and_nested_lines() {
 fn agentgateway_text_lines_read_as_its_json_lines() {
     let text = concat!(
         "2026-08-01T09:00:01.5Z\tinfo\tagentgateway::app\tstarting version=1.4\n",
-        "2026-08-01T09:00:02.41000Z\tinfo\trequest gateway=default/agw src.addr=10.0.0.1:5123 ",
+        "2026-08-01T09:00:02.42000Z\tinfo\trequest gateway=default/agw src.addr=10.0.0.1:5123 ",
         "http.method=POST http.path=/mcp http.status=400 jwt.sub=audit bot mcp.method.name=tools/call ",
         "mcp.target=github mcp.resource.type=tool gen_ai.tool.name=create_issue mcp.session.id=s-1 ",
         "error=\"mcp: Unknown tool: create_issue\" reason=MCP duration=1ms\n",
-        "2026-08-01T09:00:03.120000Z\tinfo\trequest http.method=POST http.status=200 ",
+        "2026-08-01T09:00:03.127000Z\tinfo\trequest http.method=POST http.status=200 ",
         "mcp.method.name=tools/call mcp.target=github gen_ai.tool.name=get_issue ",
         "mcp.error.code=-32602 mcp.error.message=\"bad \\\"x\\\"\" duration=7ms\n",
         "2026-08-01T09:00:04.0Z\tinfo\trequest http.method=GET http.path=/healthz http.status=200 duration=0ms\n",
