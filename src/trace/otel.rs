@@ -510,10 +510,16 @@ impl OtelSource {
 /// How the call of span `f` (attributes `a`) ended: `error.type` `tool_error` is a tool
 /// error, any other `error.type` or an error status an error; a gateway's span records the
 /// upstream's JSON-RPC error as `mcp.error.code` (agentgateway).
+///
+/// FastMCP's server spans (`fastmcp.*` attributes) set an error status, without `error.type`,
+/// when a tool raised; the server answers that with a result whose `isError` is true, so it
+/// is a tool error.
 fn upstream_of(f: &Fields<'_>, a: &Fields<'_>) -> Result<Upstream, LineError> {
+    let fastmcp = a.obj.keys().any(|k| k.starts_with("fastmcp."));
     Ok(match a.opt_str("error.type")? {
         Some("tool_error") => Upstream::ToolError,
         Some(_) => Upstream::Error,
+        None if status_code(f)? == Some(STATUS_ERROR) && fastmcp => Upstream::ToolError,
         None if status_code(f)? == Some(STATUS_ERROR) => Upstream::Error,
         None if a.get("mcp.error.code").is_some() => Upstream::Error,
         None => Upstream::Ok,

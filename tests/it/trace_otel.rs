@@ -529,6 +529,13 @@ fn otel_servers_grants_and_tools_as_emitters_write_them() {
         .0,
         "wx"
     );
+    // A FastMCP tool that raised: an error status, answered as a result with `isError`.
+    let mut raised = span(&fastmcp(), 0, 100);
+    raised["name"] = json!("tools/call get_weather");
+    raised["status"] = json!({"code": 2, "message": "city unknown"});
+    let line = serde_json::to_string(&document(&unnamed, vec![raised])).unwrap();
+    let (recs, _) = read_as(Format::OtelSpans, &format!("{line}\n"));
+    assert_eq!(recs[0].upstream, Some(Upstream::ToolError));
     // The Python SDK's client span names the tool only in its span name, after a prefix.
     let sdk = vec![("mcp.method.name", s("tools/call"))];
     assert_eq!(
