@@ -144,6 +144,23 @@ struct MsgFields<'a> {
     tool_error: bool,
 }
 
+/// Whether an envelope's `dir` says the client sent the message: `c2s`, or the spellings
+/// other recorders use (`client->server`, `client_to_server`, `client-to-server`).
+fn to_server(dir: Option<&str>) -> bool {
+    matches!(
+        dir,
+        Some("c2s" | "client->server" | "client_to_server" | "client-to-server")
+    )
+}
+
+/// Whether an envelope's `dir` says the server sent the message (`s2c`, `server->client`, …).
+fn to_client(dir: Option<&str>) -> bool {
+    matches!(
+        dir,
+        Some("s2c" | "server->client" | "server_to_client" | "server-to-client")
+    )
+}
+
 /// Read a JSON-RPC line in the usual shape; `None` when [`JsonRpc::object`] must decide.
 ///
 /// The whole line is validated as that code's JSON parser would, and `Some` means that code
@@ -188,7 +205,7 @@ pub(super) fn scan_line(text: &str) -> Option<RpcLine<'_>> {
         None => return None,
     };
     let kind = if let Some(method) = m.method {
-        if dir == Some("s2c") {
+        if to_client(dir) {
             RpcKind::Server {
                 method,
                 request: m.id != (0, 0),
@@ -202,7 +219,7 @@ pub(super) fn scan_line(text: &str) -> Option<RpcLine<'_>> {
         } else {
             RpcKind::Other { method }
         }
-    } else if m.seen & (RESULT | ERROR) != 0 && dir == Some("c2s") {
+    } else if m.seen & (RESULT | ERROR) != 0 && to_server(dir) {
         RpcKind::ClientReply
     } else if m.seen & (RESULT | ERROR) != 0 && m.id != (0, 0) {
         RpcKind::Reply(if m.error {
@@ -398,7 +415,7 @@ impl JsonRpc {
             let Value::String(method) = method else {
                 return Err(LineError::wrong_type(&m.name("method"), "a string", method));
             };
-            if dir == Some("s2c") {
+            if to_client(dir) {
                 let request = m.get("id").is_some();
                 cx.ignore(
                     RpcKind::Server { method, request }
@@ -456,7 +473,7 @@ impl JsonRpc {
                 rec: Box::new(rec),
             });
         }
-        if (msg.contains_key("result") || msg.contains_key("error")) && dir == Some("c2s") {
+        if (msg.contains_key("result") || msg.contains_key("error")) && to_server(dir) {
             cx.ignore(CLIENT_REPLY);
             return Ok(Message::Other);
         }
@@ -559,6 +576,11 @@ pub(super) const EDGES: &[&str] = &[
     r#""dir":"s2c","msg":{"jsonrpc":"2.0","id":9,"result":{"isError":true}}"#,
     r#""dir":"c2s","msg":{"jsonrpc":"2.0","id":9,"method":"ping"}"#,
     r#""dir":"sideways","msg":{"jsonrpc":"2.0","id":9,"result":{}}"#,
+    // Other recorders' spellings of the direction.
+    r#""dir":"server->client","msg":{"jsonrpc":"2.0","id":9,"method":"roots/list"}"#,
+    r#""dir":"client->server","msg":{"jsonrpc":"2.0","id":9,"result":{"roots":[]}}"#,
+    r#""dir":"server_to_client","msg":{"jsonrpc":"2.0","id":9,"method":"ping"}"#,
+    r#""dir":"client-to-server","msg":{"jsonrpc":"2.0","id":9,"error":{"code":-1}}"#,
     r#""dir":null,"msg":{"jsonrpc":"2.0","id":9,"result":{}}"#,
     r#""dir":7,"msg":{"jsonrpc":"2.0","id":9,"result":{}}"#,
     r#""jsonrpc":"2.0","dir":"s2c","id":3,"method":"elicitation/create""#,

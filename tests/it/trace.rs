@@ -400,18 +400,25 @@ fn rpc_call(id: &str) -> String {
 /// leave the client's call with the same id waiting for its own reply.
 #[test]
 fn jsonrpc_server_requests_and_client_replies_keep_apart_from_calls() {
+    // `c2s`/`s2c`, and the spellings of other recorders.
+    for (c2s, s2c) in [("c2s", "s2c"), ("client->server", "server->client")] {
+        server_requests_keep_apart(c2s, s2c);
+    }
+}
+
+fn server_requests_keep_apart(c2s: &str, s2c: &str) {
     let dir = tempfile::tempdir().unwrap();
     let (line, call) = (rpc_line, rpc_call);
     let body = [
-        line(0, "c2s", &call("7")),
-        line(100, "s2c", r#""id":7,"method":"sampling/createMessage","params":{}"#),
-        line(150, "s2c", r#""method":"notifications/progress","params":{"progress":1}"#),
-        line(200, "c2s", r#""id":7,"error":{"code":-1,"message":"user rejected"}"#),
-        line(300, "c2s", &call(r#""r1""#)),
-        line(400, "s2c", r#""id":"r1","method":"roots/list""#),
-        line(500, "c2s", r#""id":"r1","result":{"roots":[]}"#),
-        line(900, "s2c", r#""id":7,"result":{"content":[],"isError":false}"#),
-        line(950, "s2c", r#""id":"r1","result":{"content":[],"isError":true}"#),
+        line(0, c2s, &call("7")),
+        line(100, s2c, r#""id":7,"method":"sampling/createMessage","params":{}"#),
+        line(150, s2c, r#""method":"notifications/progress","params":{"progress":1}"#),
+        line(200, c2s, r#""id":7,"error":{"code":-1,"message":"user rejected"}"#),
+        line(300, c2s, &call(r#""r1""#)),
+        line(400, s2c, r#""id":"r1","method":"roots/list""#),
+        line(500, c2s, r#""id":"r1","result":{"roots":[]}"#),
+        line(900, s2c, r#""id":7,"result":{"content":[],"isError":false}"#),
+        line(950, s2c, r#""id":"r1","result":{"content":[],"isError":true}"#),
         // Without a direction, a reply is the client's call's, as before.
         r#"{"ts":"2026-08-01T10:00:01Z","server":"files","session":"s1","msg":{"jsonrpc":"2.0","id":8,"method":"tools/call","params":{"name":"read_file"}}}"#.to_owned(),
         r#"{"ts":"2026-08-01T10:00:01.250Z","server":"files","session":"s1","msg":{"jsonrpc":"2.0","id":8,"error":{"code":-32000}}}"#.to_owned(),
