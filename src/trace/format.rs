@@ -355,7 +355,18 @@ fn detect_object(obj: &Map<String, Value>) -> Option<Format> {
     // A bare JSON-RPC message's `jsonrpc` is the string "2.0"; a nested agentgateway line has
     // a `jsonrpc` object (`jsonrpc.request.id`).
     let message = |m: &Value| m.get("jsonrpc").is_some_and(Value::is_string);
-    if obj.get("msg").is_some_and(Value::is_object)
+    // Other recorders' envelopes: GitHub's agentic-workflow MCP gateway (`payload` and
+    // `server_id`), MCPSpy (the message as JSON text in `raw`, beside `transport_type`).
+    let gateway_rpc = obj.get("payload").is_some_and(Value::is_object)
+        && (has("server_id")
+            || obj
+                .get("_schema")
+                .and_then(Value::as_str)
+                .is_some_and(|s| s.starts_with("rpc-message")));
+    let mcpspy = obj.get("raw").is_some_and(Value::is_string) && has("transport_type");
+    if gateway_rpc
+        || mcpspy
+        || obj.get("msg").is_some_and(Value::is_object)
         || obj.get("jsonrpc").is_some_and(Value::is_string)
         // A batch: an array of messages.
         || (obj.get("msg").and_then(Value::as_array))

@@ -354,6 +354,81 @@ fn id(sc: &mut Scanner<'_>) -> Option<(usize, usize)> {
     Some((start, sc.pos))
 }
 
+/// What [`other_envelope`] makes of a line.
+enum Other {
+    Envelope(Map<String, Value>),
+    /// A line of that recorder that holds no message (counted).
+    Ignored,
+}
+
+/// The line of another recorder, as this format's envelope `{ts, dir, server, session, msg}`;
+/// `None` when it is none of them.
+///
+/// - The MCP gateway of GitHub's agentic workflows (`rpc-messages.jsonl`):
+///   `{"timestamp", "event": "rpc_request"|"rpc_response", "direction": "OUT"|"IN",
+///   "server_id", "payload": <message>}` (older: `"type": "REQUEST"|"RESPONSE"`); `OUT` is the
+///   gateway writing to the server.
+/// - MCPSpy (`mcpspy -o file.jsonl`): `{"timestamp", "transport_type", "session": {…},
+///   …, "raw": "<the message as JSON text>"}`; the server is the process the client wrote to
+///   (`stdio_transport.to_comm` of a request, `from_comm` of a reply) or the HTTP host.
+fn other_envelope(obj: &Map<String, Value>, cx: &mut Ctx<'_>) -> Result<Option<Other>, LineError> {
+    let f = Fields::new(obj, "");
+    let mut out = Map::new();
+    if let Some(time) = obj.get("timestamp") {
+        out.insert("timestamp".into(), time.clone());
+    }
+    if let Some(payload) = f.opt_object("payload")? {
+        if let Some(event) = f.opt_str("event")? {
+            if !matches!(event, "rpc_request" | "rpc_response") {
+                cx.ignore(format!("event {event}"));
+                return Ok(Some(Other::Ignored));
+            }
+        }
+        let dir = match f.opt_str("direction")? {
+            Some("OUT") => Some("c2s"),
+            Some("IN") => Some("s2c"),
+            _ => None,
+        };
+        if let Some(dir) = dir {
+            out.insert("dir".into(), Value::String(dir.into()));
+        }
+        if let Some(server) = f.opt_str("server_id")? {
+            out.insert("server".into(), Value::String(server.into()));
+        }
+        out.insert("msg".into(), Value::Object(payload.clone()));
+        return Ok(Some(Other::Envelope(out)));
+    }
+    if let (Some(raw), Some(_)) = (f.opt_str("raw")?, obj.get("transport_type")) {
+        let msg = match serde_json::from_str::<Value>(raw) {
+            Ok(Value::Object(m)) => m,
+            Ok(other) => return Err(LineError::wrong_type("raw", "a JSON object", &other)),
+            Err(e) => {
+                return Err(LineError::at(
+                    "invalid JSON",
+                    "raw",
+                    format!("invalid JSON: {e}"),
+                ));
+            }
+        };
+        let session = (obj.get("session").and_then(Value::as_object))
+            .and_then(|s| (s.get("external_id").or(s.get("internal_id"))).and_then(Value::as_str));
+        if let Some(session) = session {
+            out.insert("session".into(), Value::String(session.into()));
+        }
+        let request = msg.contains_key("method");
+        let stdio = obj.get("stdio_transport").and_then(Value::as_object);
+        let process = stdio.and_then(|t| t.get(if request { "to_comm" } else { "from_comm" }));
+        let host =
+            (obj.get("http_transport").and_then(Value::as_object)).and_then(|t| t.get("host"));
+        if let Some(server) = process.or(host).and_then(Value::as_str) {
+            out.insert("server".into(), Value::String(server.into()));
+        }
+        out.insert("msg".into(), Value::Object(msg));
+        return Ok(Some(Other::Envelope(out)));
+    }
+    Ok(None)
+}
+
 impl JsonRpc {
     /// What the line `obj` (numbered `origin.line`) says, into `out`: one message, or each
     /// message of a JSON-RPC batch (a `msg` that is an array of messages, as MCP 2025-03-26
@@ -396,6 +471,15 @@ impl JsonRpc {
         index: bool,
         cx: &mut Ctx<'_>,
     ) -> Result<Message<Key>, LineError> {
+        if !obj.contains_key("msg") && !obj.contains_key("jsonrpc") {
+            match other_envelope(obj, cx)? {
+                Some(Other::Envelope(envelope)) => {
+                    return self.object(&envelope, origin, index, cx);
+                }
+                Some(Other::Ignored) => return Ok(Message::Other),
+                None => {}
+            }
+        }
         let outer = Fields::new(obj, "");
         let (msg, path) = match outer.opt_object("msg")? {
             Some(m) => (m, "msg"),

@@ -455,6 +455,67 @@ fn server_requests_keep_apart(c2s: &str, s2c: &str) {
     );
 }
 
+/// Other recorders' lines read as this format's envelope: the MCP gateway of GitHub's agentic
+/// workflows (`payload`, `server_id`, `direction` `OUT`/`IN`; lines of other events counted)
+/// and MCPSpy (the message as JSON text in `raw`, the session an object, the server the
+/// process written to).
+#[test]
+fn jsonrpc_lines_of_other_recorders_read_as_recordings() {
+    let dir = tempfile::tempdir().unwrap();
+    let gateway = [
+        r#"{"timestamp":"2026-08-15T23:48:42.233Z","event":"rpc_request","_schema":"rpc-message/v2","direction":"OUT","server_id":"github","payload":{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"issue_read","arguments":{"number":1}}}}"#,
+        r#"{"timestamp":"2026-08-15T23:48:42.240Z","event":"difc_filtered","_schema":"rpc-message/v2","server_id":"github","payload":{"reason":"secret"}}"#,
+        r#"{"timestamp":"2026-08-15T23:48:42.259Z","event":"rpc_response","_schema":"rpc-message/v2","direction":"IN","server_id":"github","payload":{"jsonrpc":"2.0","id":1,"result":{"isError":true,"content":[{"type":"text","text":"denied"}]}}}"#,
+    ]
+    .join("\n");
+    let spy = [
+        r#"{"timestamp":"2025-09-01T12:34:56.789123456+03:00","transport_type":"stdio","stdio_transport":{"from_pid":12345,"from_comm":"claude","to_pid":12346,"to_comm":"python"},"session":{"internal_id":"3f1c2a9e-1d2b-4c3d-8e4f-5a6b7c8d9e0f"},"type":"request","id":7,"method":"tools/call","params":{"arguments":{"city":"New York"},"name":"get_weather"},"error":{},"raw":"{\"jsonrpc\":\"2.0\",\"id\":7,\"method\":\"tools/call\",\"params\":{\"name\":\"get_weather\",\"arguments\":{\"city\":\"New York\"}}}"}"#,
+        r#"{"timestamp":"2025-09-01T12:34:56.890123456+03:00","transport_type":"stdio","stdio_transport":{"from_pid":12346,"from_comm":"python","to_pid":12345,"to_comm":"claude"},"session":{"internal_id":"3f1c2a9e-1d2b-4c3d-8e4f-5a6b7c8d9e0f"},"type":"response","id":7,"result":{"content":[{"text":"sunny","type":"text"}],"isError":false},"error":{},"request":{"type":"request","id":7,"method":"tools/call","params":{"arguments":{"city":"New York"},"name":"get_weather"},"error":{}},"raw":"{\"jsonrpc\":\"2.0\",\"id\":7,\"result\":{\"content\":[{\"type\":\"text\",\"text\":\"sunny\"}],\"isError\":false}}"}"#,
+    ]
+    .join("\n");
+    let g = write_file(dir.path(), "rpc-messages.jsonl", &gateway);
+    let m = write_file(dir.path(), "mcpspy.jsonl", &spy);
+    let (recs, stats) = read(&[&g, &m]);
+    assert_eq!(
+        stats.per_file.iter().map(|p| p.1).collect::<Vec<_>>(),
+        [Format::JsonRpc, Format::JsonRpc]
+    );
+    use Upstream::*;
+    let got: Vec<_> = (recs.iter())
+        .map(|r| {
+            (
+                r.server.to_string(),
+                r.session.as_ref().map(|s| s.to_string()),
+                r.tool.to_string(),
+                r.upstream,
+                r.latency_ms.map(|l| l.round()),
+            )
+        })
+        .collect();
+    assert_eq!(
+        got,
+        [
+            (
+                "python".to_string(),
+                Some("3f1c2a9e-1d2b-4c3d-8e4f-5a6b7c8d9e0f".to_string()),
+                "get_weather".to_string(),
+                Some(Ok),
+                Some(101.0)
+            ),
+            (
+                "github".to_string(),
+                None,
+                "issue_read".to_string(),
+                Some(ToolError),
+                Some(26.0)
+            ),
+        ]
+    );
+    assert_eq!(recs[0].ts, ts("2025-09-01T09:34:56.789123456Z"));
+    assert_eq!(stats.ignored, counts(&[("event difc_filtered", 1)]));
+    assert_eq!(stats.skipped, 0);
+}
+
 /// A request the client cancels (`notifications/cancelled`) and no reply answers is counted
 /// as cancelled among the requests without a reply; one answered after its cancel pairs as any
 /// other. A cancel names a request by the id's JSON spelling, and the server's own cancels
