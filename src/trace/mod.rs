@@ -38,6 +38,7 @@ mod read_stats;
 mod record;
 mod scan;
 mod source;
+mod span_links;
 mod table;
 pub(crate) mod table_write;
 mod time;

@@ -11,34 +11,31 @@
 //! is located by its JSON path (`resourceSpans[0].scopeSpans[1].spans[3].startTimeUnixNano`);
 //! one bad span does not spoil the others of its document.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
+use std::collections::VecDeque;
 
 use serde_json::{Map, Value};
 
 use super::intern::Interner;
 use super::source::{Ctx, Fields, LineError, Lines, Source, UNKNOWN_SERVER};
+use super::span_links::{self, Links, SpanCall, SpanKey, SpanRole};
 use super::time::kind_of;
 use super::{Args, CallRecord, Nanos, Origin, TraceError, Upstream};
 
 /// OTLP `SPAN_KIND_SERVER` and `SPAN_KIND_CLIENT`.
 const KIND_SERVER: i64 = 2;
 const KIND_CLIENT: i64 = 3;
+/// Where a span's caller is read from, the best first: the end user, a gateway's authenticated
+/// subject, the agent, the client software (which many agents share). Each is looked up on the
+/// span, then its resource.
+const GRANT_KEYS: [&str; 4] = [
+    "enduser.id",
+    "jwt.sub",
+    "gen_ai.agent.name",
+    "mcp.client.name",
+];
+
 /// OTLP `STATUS_CODE_ERROR`.
 const STATUS_ERROR: i64 = 2;
-
-/// How long, in span end time, the client and server spans of one call are waited for
-/// after each other. A client span ends after its server span, and exporters write spans
-/// as they end, so the two arrive within the exporters' batching delays of each other,
-/// however long the call ran.
-pub(crate) const TWIN_WINDOW_NS: Nanos = 10 * 60 * 1_000_000_000;
-
-/// What [`Ctx::ignore`] counts a client span under when its server span is read.
-const CLIENT_TWIN: &str = "span tools/call (client side of a server span)";
-
-/// What [`Ctx::ignore`] counts a client span under when its parent is a server `tools/call`
-/// span: a gateway or proxy forwarding the call it received (the call is read once, from the
-/// span of the call it received).
-const OUTBOUND_LEG: &str = "span tools/call (a proxy forwarding a call it received)";
 
 pub(crate) struct OtelSource {
     lines: Lines,
@@ -48,7 +45,7 @@ pub(crate) struct OtelSource {
     doc: Option<Chunk>,
     /// Calls ready to hand out, in the order they were settled.
     pending: VecDeque<CallRecord>,
-    twins: Twins,
+    links: Links,
     done: bool,
     /// What the span just read kept of itself besides its call (see [`ARGS_NOT_JSON`]).
     noted: Option<&'static str>,
@@ -89,167 +86,9 @@ impl Chunk {
     }
 }
 
-/// A span's identity: trace id and span id (span ids are unique within a trace).
-type SpanKey = (String, String);
-
-/// A client call held back: its span, its call and its parent span.
-struct Held {
-    key: SpanKey,
-    rec: CallRecord,
-    parent: Option<SpanKey>,
-}
-
-/// Matches the client and server spans of one call across the documents of a file, so the
-/// call is read once, from its server span (the side a gateway sees). A client `tools/call`
-/// span is held back until its server span is read (then it is dropped) or until spans
-/// ending more than [`TWIN_WINDOW_NS`] after it have been read (then it is a call); the
-/// parents of server spans are remembered for as long. Memory is bounded by the spans of
-/// that window.
-#[derive(Default)]
-struct Twins {
-    /// Parents of server spans read: key → end time.
-    served: HashMap<SpanKey, Nanos>,
-    served_by_end: BTreeSet<(Nanos, SpanKey)>,
-    /// Client calls held back, by (end time, arrival).
-    held: BTreeMap<(Nanos, u64), Held>,
-    held_keys: HashMap<SpanKey, (Nanos, u64)>,
-    /// The held client calls by their parent span: a server `tools/call` span read later
-    /// makes its held children outbound legs.
-    held_by_parent: HashMap<SpanKey, (SpanKey, String)>,
-    /// Server `tools/call` spans read: key → (end time, tool); client spans under them
-    /// calling the same tool are outbound legs.
-    servers: HashMap<SpanKey, (Nanos, String)>,
-    servers_by_end: BTreeSet<(Nanos, SpanKey)>,
-    arrivals: u64,
-    /// The latest span end time read.
-    latest: Option<Nanos>,
-}
-
-impl Twins {
-    /// A server span whose parent is `key` was read: drop the client call held for it.
-    /// Returns whether one was dropped.
-    fn served(&mut self, key: SpanKey, end: Nanos) -> bool {
-        if let Some(at) = self.held_keys.remove(&key) {
-            self.drop_held(at);
-            return true;
-        }
-        if let Some(old) = self.served.insert(key.clone(), end) {
-            self.served_by_end.remove(&(old, key.clone()));
-        }
-        self.served_by_end.insert((end, key));
-        false
-    }
-
-    fn was_served(&self, key: &SpanKey) -> bool {
-        self.served.contains_key(key)
-    }
-
-    fn drop_held(&mut self, at: (Nanos, u64)) {
-        if let Some(Held {
-            parent: Some(parent),
-            ..
-        }) = self.held.remove(&at)
-        {
-            self.held_by_parent.remove(&parent);
-        }
-    }
-
-    /// A server `tools/call` span `key` calling `tool` was read: drop a client call of the
-    /// same tool held under it (an outbound leg); returns whether one was dropped.
-    fn server(&mut self, key: SpanKey, end: Nanos, tool: &str) -> bool {
-        let child = match self.held_by_parent.get(&key) {
-            Some((child, leg)) if forwards(tool, leg) => Some(child.clone()),
-            _ => None,
-        };
-        let dropped = match child.and_then(|c| self.held_keys.remove(&c)) {
-            Some(at) => {
-                self.held_by_parent.remove(&key);
-                self.held.remove(&at);
-                true
-            }
-            None => false,
-        };
-        let value = (end, tool.to_string());
-        if let Some((old, _)) = self.servers.insert(key.clone(), value) {
-            self.servers_by_end.remove(&(old, key.clone()));
-        }
-        self.servers_by_end.insert((end, key));
-        dropped
-    }
-
-    /// Whether `key` is a server `tools/call` span read that forwards a call of `tool`.
-    fn forwarded_by(&self, key: &SpanKey, tool: &str) -> bool {
-        self.servers
-            .get(key)
-            .is_some_and(|(_, received)| forwards(received, tool))
-    }
-
-    /// Hold a client call of `tool` (under `parent`, when it has one); `Some` gives it back
-    /// when it cannot be held (its key is held already).
-    fn hold(
-        &mut self,
-        key: SpanKey,
-        parent: Option<SpanKey>,
-        end: Nanos,
-        rec: CallRecord,
-        tool: &str,
-    ) -> Option<CallRecord> {
-        if self.held_keys.contains_key(&key) {
-            return Some(rec);
-        }
-        let at = (end, self.arrivals);
-        self.arrivals += 1;
-        self.held_keys.insert(key.clone(), at);
-        if let Some(parent) = &parent {
-            (self.held_by_parent).insert(parent.clone(), (key.clone(), tool.to_string()));
-        }
-        self.held.insert(at, Held { key, rec, parent });
-        None
-    }
-
-    fn saw(&mut self, end: Nanos) {
-        self.latest = Some(self.latest.map_or(end, |l| l.max(end)));
-    }
-
-    /// Release the client calls, and forget the server spans, that ended more than the
-    /// window before the latest span; all of them when `all`.
-    fn expire(&mut self, all: bool, out: &mut VecDeque<CallRecord>) {
-        let horizon = match (all, self.latest) {
-            (true, _) => Nanos::MAX,
-            (false, Some(l)) => l.saturating_sub(TWIN_WINDOW_NS),
-            (false, None) => return,
-        };
-        while let Some(entry) = self.held.first_entry() {
-            if entry.key().0 >= horizon {
-                break;
-            }
-            let Held { key, rec, parent } = entry.remove();
-            self.held_keys.remove(&key);
-            if let Some(parent) = parent {
-                self.held_by_parent.remove(&parent);
-            }
-            out.push_back(rec);
-        }
-        while let Some((end, key)) = self.served_by_end.first() {
-            if *end >= horizon {
-                break;
-            }
-            self.served.remove(key);
-            self.served_by_end.pop_first();
-        }
-        while let Some((end, key)) = self.servers_by_end.first() {
-            if *end >= horizon {
-                break;
-            }
-            self.servers.remove(key);
-            self.servers_by_end.pop_first();
-        }
-    }
-}
-
 /// What one span turned into.
 enum Item {
-    Call(Box<CallRecord>),
+    Call(Box<SpanCall>),
     Ignored(String),
 }
 
@@ -273,7 +112,7 @@ impl OtelSource {
             names: Interner::default(),
             doc: None,
             pending: VecDeque::new(),
-            twins: Twins::default(),
+            links: Links::default(),
             done: false,
             noted: None,
         }
@@ -295,7 +134,7 @@ impl Source for OtelSource {
                     if let Some(doc) = self.doc.take() {
                         self.documents(&doc, cx)?;
                     }
-                    self.twins.expire(true, &mut self.pending);
+                    self.links.release(true, &mut self.pending, cx);
                 }
                 Some((line, Err(e))) => cx.skip(line, e)?,
                 Some((line, Ok(text))) if text.starts_with('{') => {
@@ -363,65 +202,43 @@ impl OtelSource {
         for s in &spans {
             let end = span_end(s.span);
             if let Some(end) = end {
-                self.twins.saw(end);
-            }
-            let tools_call = is_tools_call(s);
-            let kind = span_kind(s.span);
-            let parent = span_key(s.span, "parentSpanId");
-            if tools_call && kind == Some(KIND_SERVER) {
-                let end = end.or(self.twins.latest).unwrap_or(0);
-                if let Some(parent) = parent.clone() {
-                    if self.twins.served(parent, end) {
-                        cx.ignore(CLIENT_TWIN);
-                    }
-                }
-                if let (Some(key), Some(tool)) = (span_key(s.span, "spanId"), span_tool(s)) {
-                    if self.twins.server(key, end, tool) {
-                        cx.ignore(OUTBOUND_LEG);
-                    }
-                }
-            }
-            // The conventions let an agent put the client side's attributes on its own tool
-            // execution span (`execute_tool <tool>`, INTERNAL): any tools/call span that is
-            // not a server span plays the client's part.
-            let client = if tools_call && kind != Some(KIND_SERVER) {
-                span_key(s.span, "spanId")
-            } else {
-                None
-            };
-            if client.as_ref().is_some_and(|k| self.twins.was_served(k)) {
-                items.push(Ok(Item::Ignored(CLIENT_TWIN.into())));
-                continue;
-            }
-            let tool = span_tool(s).unwrap_or("");
-            if client.is_some()
-                && (parent.as_ref()).is_some_and(|p| self.twins.forwarded_by(p, tool))
-            {
-                items.push(Ok(Item::Ignored(OUTBOUND_LEG.into())));
-                continue;
+                self.links.saw(end);
             }
             let item = self.span(s, &resources[s.resource], origin);
             if let Some(kind) = self.noted.take() {
                 cx.ignore(kind);
             }
-            match (item, client) {
-                (Ok(Item::Call(rec)), Some(key)) => {
-                    let end = end.unwrap_or(rec.ts);
-                    if let Some(rec) = self.twins.hold(key, parent, end, *rec, tool) {
-                        items.push(Ok(Item::Call(Box::new(rec))));
-                    }
+            let call = match item {
+                Ok(Item::Call(call)) => *call,
+                other => {
+                    items.push(other);
+                    continue;
                 }
-                (item, _) => items.push(item),
+            };
+            let end = end.or(self.links.latest()).unwrap_or(call.rec.ts);
+            if !is_tools_call(s) {
+                self.links.alone(call, end);
+                continue;
             }
+            // The conventions let an agent put the client side's attributes on its own tool
+            // execution span (`execute_tool <tool>`, INTERNAL): any tools/call span that is
+            // not a server span plays the client's part.
+            let role = SpanRole {
+                key: span_key(s.span, "spanId"),
+                parent: span_key(s.span, "parentSpanId"),
+                server: span_kind(s.span) == Some(KIND_SERVER),
+                end,
+            };
+            self.links.add(role, call, cx);
         }
         for item in items {
             match item {
-                Ok(Item::Call(rec)) => self.pending.push_back(*rec),
+                Ok(Item::Call(call)) => self.pending.push_back(call.rec),
                 Ok(Item::Ignored(kind)) => cx.ignore(kind),
                 Err(e) => cx.skip(line, e)?,
             }
         }
-        self.twins.expire(false, &mut self.pending);
+        self.links.release(false, &mut self.pending, cx);
         Ok(())
     }
 
@@ -452,21 +269,14 @@ impl OtelSource {
         let tool = span_tool(s).ok_or_else(|| LineError::missing(&a.name("gen_ai.tool.name")))?;
         let r = Fields::new(resource, "resource.attributes");
         let server = server_name(&a, &r)?;
-        // The end user names the caller best (a gateway's authenticated subject next); without
-        // one, the agent, then the client software (which many agents share). Each is looked up
-        // on the span, then its resource.
-        let mut grant = None;
-        for key in [
-            "enduser.id",
-            "jwt.sub",
-            "gen_ai.agent.name",
-            "mcp.client.name",
-        ] {
+        let (mut grant, mut grant_rank) = (None, u8::MAX);
+        for (rank, key) in GRANT_KEYS.into_iter().enumerate() {
             grant = match a.opt_str(key)? {
                 Some(g) => Some(g),
                 None => r.opt_str(key)?,
             };
             if grant.is_some() {
+                grant_rank = rank as u8;
                 break;
             }
         }
@@ -491,7 +301,7 @@ impl OtelSource {
             Some(v) => Args::NotObject(v.to_string().into()),
         };
         let upstream = upstream_of(&f, &a)?;
-        Ok(Item::Call(Box::new(CallRecord {
+        let rec = CallRecord {
             ts,
             server: self.names.get(server),
             grant: grant.map(|g| self.names.get(g)),
@@ -503,7 +313,8 @@ impl OtelSource {
             upstream: Some(upstream),
             latency_ms: end.filter(|&e| e >= ts).map(|e| (e - ts) as f64 / 1e6),
             origin,
-        })))
+        };
+        Ok(Item::Call(Box::new(SpanCall { rec, grant_rank })))
     }
 }
 
@@ -570,7 +381,7 @@ impl OtelSource {
             }
         };
         let upstream = upstream_of(f, a)?;
-        Ok(Item::Call(Box::new(CallRecord {
+        let rec = CallRecord {
             ts,
             server: self.names.get(server),
             grant: None,
@@ -582,7 +393,9 @@ impl OtelSource {
             upstream: Some(upstream),
             latency_ms: end.filter(|&e| e >= ts).map(|e| (e - ts) as f64 / 1e6),
             origin,
-        })))
+        };
+        let grant_rank = u8::MAX;
+        Ok(Item::Call(Box::new(SpanCall { rec, grant_rank })))
     }
 }
 
@@ -729,7 +542,7 @@ fn span_key(span: &Map<String, Value>, key: &str) -> Option<SpanKey> {
         .and_then(Value::as_str)
         .filter(|i| !i.is_empty())?;
     let trace = span.get("traceId").and_then(Value::as_str).unwrap_or("");
-    Some((trace.to_string(), id.to_string()))
+    Some(span_links::span_key(trace, id))
 }
 
 /// When the span ended (else started), if either time reads; a bad time is reported
@@ -751,16 +564,6 @@ fn span_tool<'s>(s: &'s SpanAt<'_>) -> Option<&'s str> {
     let name = s.span.get("name").and_then(Value::as_str)?;
     let (_, tool) = name.split_once("tools/call ")?;
     Some(tool.trim()).filter(|t| !t.is_empty())
-}
-
-/// Whether a proxy that received a call of `received` forwards it as a call of `sent`: the
-/// same tool, or a tool its name was prefixed from (a gateway multiplexing several servers
-/// names `get_issue` of `github` `github_get_issue`).
-fn forwards(received: &str, sent: &str) -> bool {
-    received == sent
-        || received
-            .strip_suffix(sent)
-            .is_some_and(|prefix| prefix.ends_with(['_', '-', '.', '/']))
 }
 
 fn is_tools_call(s: &SpanAt<'_>) -> bool {

@@ -456,6 +456,266 @@ fn a_proxy_forwarding_a_call_it_received_is_one_call() {
     );
 }
 
+/// `linked` with extra attributes.
+fn linked_with(
+    base: (&str, i64, &str, &str, &str, (u64, u64)),
+    extra: &[(&'static str, Value)],
+) -> Value {
+    let (tool, kind, trace, id, parent, ms) = base;
+    let mut sp = linked(tool, kind, trace, id, parent, ms);
+    let attrs = sp["attributes"].as_array_mut().unwrap();
+    for (k, v) in extra {
+        attrs.push(json!({"key": k, "value": v}));
+    }
+    sp
+}
+
+/// A call traced on both sides is read from its server span, with what only the client
+/// span recorded: the arguments (the conventions make them opt-in on either side), the agent
+/// (preferred to the client software the server span may name), the session and request id.
+/// In either order, documents apart; the server span's own values stand where it has them.
+#[test]
+fn a_call_traced_on_both_sides_takes_what_only_its_client_span_recorded() {
+    let doc = |service: &str, spans: Vec<Value>| {
+        serde_json::to_string(&document(&[("service.name", s(service))], spans)).unwrap()
+    };
+    let client = |tool, trace, id, ms| {
+        linked_with(
+            (tool, 3, trace, id, "", ms),
+            &[
+                ("gen_ai.agent.name", s("change-bot")),
+                ("gen_ai.tool.call.arguments", s(r#"{"vdom":"root"}"#)),
+                ("mcp.session.id", s("cs-1")),
+                ("jsonrpc.request.id", json!({"intValue": "7"})),
+            ],
+        )
+    };
+    let lines = [
+        // Server first (it ends first), naming only the client software.
+        doc(
+            "fortios",
+            vec![linked_with(
+                ("a_server_first", 2, "t1", "s1", "c1", (1010, 1290)),
+                &[("mcp.client.name", s("claude-code"))],
+            )],
+        ),
+        doc(
+            "agent",
+            vec![client("a_server_first", "t1", "c1", (1000, 1300))],
+        ),
+        // Client first; the server span has arguments and a session of its own.
+        doc(
+            "agent",
+            vec![client("b_client_first", "t2", "c2", (2000, 2300))],
+        ),
+        doc(
+            "fortios",
+            vec![linked_with(
+                ("b_client_first", 2, "t2", "s2", "c2", (2010, 2290)),
+                &[
+                    ("gen_ai.tool.call.arguments", s(r#"{"vdom":"branch"}"#)),
+                    ("mcp.session.id", s("ss-2")),
+                ],
+            )],
+        ),
+    ];
+    let dir = tempfile::tempdir().unwrap();
+    let path = write_file(dir.path(), "spans.jsonl", &(lines.join("\n") + "\n"));
+    let (recs, stats) = read(&[&path]);
+    let got: Vec<_> = recs
+        .iter()
+        .map(|r| {
+            let args = match &r.args {
+                Args::Values(m) => Value::Object(m.clone()),
+                other => panic!("{other:?}"),
+            };
+            let grant = r.grant.as_deref().unwrap_or("-");
+            let session = r.session.as_deref().unwrap_or("-");
+            (
+                &*r.tool,
+                &*r.server,
+                grant,
+                session,
+                r.id.clone(),
+                args,
+                r.origin.line,
+            )
+        })
+        .collect();
+    let id = Some("7".to_string());
+    assert_eq!(
+        got,
+        [
+            (
+                "a_server_first",
+                "fortios",
+                "change-bot",
+                "cs-1",
+                id.clone(),
+                json!({"vdom": "root"}),
+                1
+            ),
+            (
+                "b_client_first",
+                "fortios",
+                "change-bot",
+                "ss-2",
+                id,
+                json!({"vdom": "branch"}),
+                4
+            ),
+        ]
+    );
+    assert_eq!(recs[0].ts, ts("2026-08-01T09:00:01.010Z"));
+    assert_eq!(recs[0].latency_ms, Some(280.0));
+    assert_eq!(
+        stats.ignored,
+        counts(&[("span tools/call (client side of a server span)", 2)])
+    );
+}
+
+/// A gateway traced with the conventions between a traced agent and a traced upstream server
+/// writes four spans of one call: the agent's client span, the gateway's server span (the call
+/// it received) and client span (the call it forwards), and the upstream's server span. In any
+/// order they are one call, read from the gateway's server span (the side a policy sits on),
+/// with the agent and arguments the others recorded.
+#[test]
+fn a_call_through_a_traced_gateway_to_a_traced_server_is_one_call_in_any_order() {
+    let spans = [
+        // The agent's client span.
+        (
+            "agent",
+            linked_with(
+                ("github_get_issue", 3, "t1", "c0", "", (1000, 1400)),
+                &[("gen_ai.agent.name", s("triage-bot"))],
+            ),
+        ),
+        // The gateway's server span: the call it received.
+        (
+            "agentgateway",
+            linked_with(
+                ("github_get_issue", 2, "t1", "s1", "c0", (1010, 1390)),
+                &[("mcp.target", s("github"))],
+            ),
+        ),
+        // The gateway's client span: the call it forwards, the prefix taken off.
+        (
+            "agentgateway",
+            linked("get_issue", 3, "t1", "l1", "s1", (1020, 1380)),
+        ),
+        // The upstream server's span, with the arguments.
+        (
+            "github-mcp",
+            linked_with(
+                ("get_issue", 2, "t1", "s2", "l1", (1030, 1370)),
+                &[("gen_ai.tool.call.arguments", s(r#"{"issue":42}"#))],
+            ),
+        ),
+    ];
+    // Every order of the four spans, one document each.
+    let mut orders = vec![vec![]];
+    for _ in 0..spans.len() {
+        orders = orders
+            .into_iter()
+            .flat_map(|o: Vec<usize>| {
+                (0..spans.len())
+                    .filter(|i| !o.contains(i))
+                    .map(|i| {
+                        let mut o = o.clone();
+                        o.push(i);
+                        o
+                    })
+                    .collect::<Vec<_>>()
+            })
+            .collect();
+    }
+    assert_eq!(orders.len(), 24);
+    let dir = tempfile::tempdir().unwrap();
+    for order in orders {
+        let lines: Vec<String> = order
+            .iter()
+            .map(|&i| {
+                let (service, sp) = &spans[i];
+                serde_json::to_string(&document(&[("service.name", s(service))], vec![sp.clone()]))
+                    .unwrap()
+            })
+            .collect();
+        let path = write_file(dir.path(), "spans.jsonl", &(lines.join("\n") + "\n"));
+        let (recs, stats) = read(&[&path]);
+        let got: Vec<_> = recs
+            .iter()
+            .map(|r| {
+                (
+                    &*r.tool,
+                    &*r.server,
+                    r.grant.as_deref(),
+                    r.ts,
+                    r.args.clone(),
+                )
+            })
+            .collect();
+        assert_eq!(
+            got,
+            [(
+                "github_get_issue",
+                "github",
+                Some("triage-bot"),
+                ts("2026-08-01T09:00:01.010Z"),
+                values(json!({"issue": 42})),
+            )],
+            "order {order:?}"
+        );
+        assert_eq!(
+            stats.ignored,
+            counts(&[
+                ("span tools/call (a proxy forwarding a call it received)", 1),
+                ("span tools/call (client side of a server span)", 1),
+                (
+                    "span tools/call (the upstream's side of a call a proxy forwarded)",
+                    1
+                ),
+            ]),
+            "order {order:?}"
+        );
+    }
+}
+
+/// Server spans whose client side is not in the file (its trace context came with the request)
+/// are held back only so long: past the calls a file may hold back at once, the earliest is
+/// read as it stands, and a client span that comes for it later is counted, not read as a
+/// second call.
+#[test]
+fn calls_held_for_their_client_span_are_bounded_and_read_once() {
+    const N: u64 = 40_000;
+    let servers: Vec<Value> = (0..N)
+        .map(|i| linked("lookup", 2, &format!("t{i}"), "s", "c", (i, i + 1)))
+        .collect();
+    let lines = [
+        serde_json::to_string(&document(&[("service.name", s("weather"))], servers)).unwrap(),
+        serde_json::to_string(&document(
+            &[("service.name", s("agent"))],
+            vec![linked_with(
+                ("lookup", 3, "t0", "c", "", (0, 2)),
+                &[("gen_ai.agent.name", s("late-bot"))],
+            )],
+        ))
+        .unwrap(),
+    ];
+    let dir = tempfile::tempdir().unwrap();
+    let path = write_file(dir.path(), "spans.jsonl", &(lines.join("\n") + "\n"));
+    let (recs, stats) = read(&[&path]);
+    assert_eq!(recs.len(), N as usize);
+    assert!(recs.iter().all(|r| r.server.as_ref() == "weather"));
+    assert!(
+        recs.iter().all(|r| r.grant.is_none()),
+        "the first was read before its client span"
+    );
+    assert_eq!(
+        stats.ignored,
+        counts(&[("span tools/call (client side of a server span)", 1)])
+    );
+}
+
 /// Where emitters name the server, the caller and the tool besides the conventions' keys.
 #[test]
 fn otel_servers_grants_and_tools_as_emitters_write_them() {
