@@ -208,6 +208,15 @@ impl OtelSource {
             if let Some(kind) = self.noted.take() {
                 cx.ignore(kind);
             }
+            if let Some(tool) = fastmcp_delegate(s) {
+                let role = SpanRole {
+                    key: span_key(s.span, "spanId"),
+                    parent: span_key(s.span, "parentSpanId"),
+                    server: false,
+                    end: end.or(self.links.latest()).unwrap_or(0),
+                };
+                self.links.bridge(role, self.names.get(tool), cx);
+            }
             let call = match item {
                 Ok(Item::Call(call)) => *call,
                 other => {
@@ -564,6 +573,18 @@ fn span_tool<'s>(s: &'s SpanAt<'_>) -> Option<&'s str> {
     let name = s.span.get("name").and_then(Value::as_str)?;
     let (_, tool) = name.split_once("tools/call ")?;
     Some(tool.trim()).filter(|t| !t.is_empty())
+}
+
+/// The tool of FastMCP's `delegate <tool>` span, which stands between a server's `tools/call`
+/// span and the `tools/call` span of the mounted server it hands the call to.
+fn fastmcp_delegate<'s>(s: &'s SpanAt<'_>) -> Option<&'s str> {
+    let attrs = s.attrs.as_ref().ok()?;
+    if !attrs.contains_key("fastmcp.provider.type") && !attrs.contains_key("fastmcp.component.key")
+    {
+        return None;
+    }
+    let name = s.span.get("name").and_then(Value::as_str)?;
+    Some(name.strip_prefix("delegate ")?.trim()).filter(|t| !t.is_empty())
 }
 
 fn is_tools_call(s: &SpanAt<'_>) -> bool {

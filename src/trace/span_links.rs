@@ -95,11 +95,14 @@ struct Member {
     key: Option<SpanKey>,
     parent: Option<SpanKey>,
     server: bool,
+    /// A span that links calls without being a call (see [`Links::bridge`]).
+    bridge: bool,
 }
 
 /// A call being gathered from its spans.
 struct Group {
-    call: SpanCall,
+    /// `None` while it holds bridges only.
+    call: Option<SpanCall>,
     /// Whether `call` was read from a server span.
     from_server: bool,
     /// The spans joined, the one `call` was read from at `primary`.
@@ -115,6 +118,7 @@ struct Group {
 /// A `tools/call` span read within the window, and the slot of the call it belongs to.
 struct Seen {
     server: bool,
+    bridge: bool,
     parent: Option<SpanKey>,
     tool: Sym,
     slot: u64,
@@ -153,16 +157,30 @@ impl Links {
             key: None,
             parent: None,
             server: false,
+            bridge: false,
         };
-        self.open(call, false, member, end);
+        self.open(Some(call), false, member, end);
+    }
+
+    /// A span that is no call but stands between two spans of one: FastMCP's `delegate <tool>`
+    /// span, between a server's `tools/call` span and the span of the mounted server it
+    /// delegates the call to. It links as a proxy's forwarded call does, whatever its tool
+    /// (the mounted server's name for it).
+    pub(crate) fn bridge(&mut self, role: SpanRole, tool: Sym, cx: &mut Ctx<'_>) {
+        self.join(role, None, tool, cx);
     }
 
     /// The call of a `tools/call` span: joined to the calls of the spans it links to, or
     /// the start of a call of its own.
     pub(crate) fn add(&mut self, role: SpanRole, call: SpanCall, cx: &mut Ctx<'_>) {
-        self.arrivals += 1;
         let tool = call.rec.tool.clone();
-        let joined = self.linked(&role, &tool);
+        self.join(role, Some(call), tool, cx);
+    }
+
+    fn join(&mut self, role: SpanRole, call: Option<SpanCall>, tool: Sym, cx: &mut Ctx<'_>) {
+        self.arrivals += 1;
+        let call_less = call.is_none();
+        let joined = self.linked(&role, &tool, call_less);
         let SpanRole {
             key,
             parent,
@@ -173,6 +191,7 @@ impl Links {
             key,
             parent,
             server,
+            bridge: call_less,
         };
         let slot = match joined.iter().find(|&&j| j < self.base) {
             None if joined.is_empty() => self.open(call, server, member, end),
@@ -183,7 +202,7 @@ impl Links {
                 for &j in &joined {
                     members.extend(self.take(j).map_or(Vec::new(), |g| g.members));
                 }
-                for m in &members {
+                for m in members.iter().filter(|m| !m.bridge) {
                     cx.ignore(self.reason(m, &members));
                 }
                 self.repoint(&members, out);
@@ -218,6 +237,7 @@ impl Links {
             self.arrived.push_back((end, key));
             let seen = Seen {
                 server,
+                bridge: call_less,
                 parent,
                 tool,
                 slot,
@@ -246,10 +266,10 @@ impl Links {
     /// the server span under it (a client span and its server span), and a proxy's call
     /// received and forwarded (a server span and a client span under it of the tool it
     /// forwards).
-    fn linked(&self, role: &SpanRole, tool: &str) -> Vec<u64> {
+    fn linked(&self, role: &SpanRole, tool: &str, bridge: bool) -> Vec<u64> {
         let mut out = Vec::new();
         if let Some(p) = role.parent.as_ref().and_then(|p| self.seen.get(p)) {
-            let forwarded = p.server && !role.server && forwards(&p.tool, tool);
+            let forwarded = p.server && !role.server && (bridge || forwards(&p.tool, tool));
             if (!p.server && role.server) || forwarded {
                 out.push(p.slot);
             }
@@ -257,7 +277,8 @@ impl Links {
         if let Some(kids) = role.key.as_ref().and_then(|k| self.children.get(k)) {
             for kid in kids.iter().filter_map(|k| self.seen.get(k)) {
                 let twin = !role.server && kid.server;
-                let forwarded = role.server && !kid.server && forwards(tool, &kid.tool);
+                let forwarded =
+                    role.server && !kid.server && (kid.bridge || forwards(tool, &kid.tool));
                 if twin || forwarded {
                     out.push(kid.slot);
                 }
@@ -268,7 +289,7 @@ impl Links {
         out
     }
 
-    fn open(&mut self, call: SpanCall, server: bool, member: Member, end: Nanos) -> u64 {
+    fn open(&mut self, call: Option<SpanCall>, server: bool, member: Member, end: Nanos) -> u64 {
         let slot = self.base + self.queue.len() as u64;
         (self.queue).push_back(Some(Group::new(call, server, member, end)));
         slot
@@ -312,13 +333,13 @@ impl Links {
                     break;
                 }
                 for (i, m) in g.members.iter().enumerate() {
-                    if i != g.primary {
+                    if i != g.primary && !m.bridge {
                         cx.ignore(self.reason(m, &g.members));
                     }
                 }
             }
-            if let Some(g) = self.queue.pop_front().flatten() {
-                out.push_back(g.call.rec);
+            if let Some(call) = self.queue.pop_front().flatten().and_then(|g| g.call) {
+                out.push_back(call.rec);
             }
             self.base += 1;
         }
@@ -350,7 +371,7 @@ impl Links {
 
 impl Group {
     /// The call of one span.
-    fn new(call: SpanCall, from_server: bool, member: Member, end: Nanos) -> Group {
+    fn new(call: Option<SpanCall>, from_server: bool, member: Member, end: Nanos) -> Group {
         Group {
             call,
             from_server,
@@ -375,6 +396,9 @@ impl Group {
     /// server span before a client span, then the earlier to start), and what it left out
     /// is taken from the other.
     fn absorb(&mut self, other: Group) {
+        let rank =
+            |g: &Group| (g.call.as_ref()).map(|c| (g.from_server, std::cmp::Reverse(c.rec.ts)));
+        let better = rank(&other) > rank(self);
         let offset = self.members.len();
         self.members.extend(other.members);
         self.end = self.end.max(other.end);
@@ -382,17 +406,20 @@ impl Group {
             (Some(a), Some(b)) => Some(a.min(b)),
             (a, b) => a.or(b),
         };
-        let better = (other.from_server, std::cmp::Reverse(other.call.rec.ts))
-            > (self.from_server, std::cmp::Reverse(self.call.rec.ts));
-        let (mut keep, give) = if better {
+        let (keep, give) = if better {
             self.primary = offset + other.primary;
             self.from_server = other.from_server;
-            (other.call, std::mem::replace(&mut self.call, placeholder()))
+            (other.call, self.call.take())
         } else {
-            (std::mem::replace(&mut self.call, placeholder()), other.call)
+            (self.call.take(), other.call)
         };
-        fill(&mut keep, give);
-        self.call = keep;
+        self.call = match (keep, give) {
+            (Some(mut keep), Some(give)) => {
+                fill(&mut keep, give);
+                Some(keep)
+            }
+            (keep, give) => keep.or(give),
+        };
     }
 }
 
@@ -411,13 +438,6 @@ fn fill(keep: &mut SpanCall, give: SpanCall) {
     }
     if k.id.is_none() {
         k.id = g.id;
-    }
-}
-
-fn placeholder() -> SpanCall {
-    SpanCall {
-        rec: CallRecord::bare(Default::default()),
-        grant_rank: u8::MAX,
     }
 }
 

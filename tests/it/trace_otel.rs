@@ -612,38 +612,56 @@ fn a_call_through_a_traced_gateway_to_a_traced_server_is_one_call_in_any_order()
             ),
         ),
     ];
-    // Every order of the four spans, one document each.
+    assert_one_call_in_every_order(
+        &spans,
+        (
+            "github_get_issue",
+            "github",
+            "triage-bot",
+            json!({"issue": 42}),
+        ),
+        &[
+            ("span tools/call (a proxy forwarding a call it received)", 1),
+            ("span tools/call (client side of a server span)", 1),
+            (
+                "span tools/call (the upstream's side of a call a proxy forwarded)",
+                1,
+            ),
+        ],
+    );
+}
+
+/// Read `spans` (service name, span), one document a line, in every order: each time one call
+/// (tool, server, grant, arguments) starting at 09:00:01.010, the other spans ignored as
+/// `ignored` says.
+fn assert_one_call_in_every_order(
+    spans: &[(&str, Value)],
+    want: (&str, &str, &str, Value),
+    ignored: &[(&str, u64)],
+) {
     let mut orders = vec![vec![]];
     for _ in 0..spans.len() {
         orders = orders
             .into_iter()
             .flat_map(|o: Vec<usize>| {
-                (0..spans.len())
-                    .filter(|i| !o.contains(i))
-                    .map(|i| {
-                        let mut o = o.clone();
-                        o.push(i);
-                        o
-                    })
-                    .collect::<Vec<_>>()
+                let next: Vec<usize> = (0..spans.len()).filter(|i| !o.contains(i)).collect();
+                next.into_iter().map(move |i| [&o[..], &[i]].concat())
             })
             .collect();
     }
-    assert_eq!(orders.len(), 24);
     let dir = tempfile::tempdir().unwrap();
+    let (tool, server, grant, args) = want;
     for order in orders {
-        let lines: Vec<String> = order
-            .iter()
+        let lines: Vec<String> = (order.iter())
             .map(|&i| {
                 let (service, sp) = &spans[i];
-                serde_json::to_string(&document(&[("service.name", s(service))], vec![sp.clone()]))
-                    .unwrap()
+                let doc = document(&[("service.name", s(service))], vec![sp.clone()]);
+                serde_json::to_string(&doc).unwrap()
             })
             .collect();
         let path = write_file(dir.path(), "spans.jsonl", &(lines.join("\n") + "\n"));
         let (recs, stats) = read(&[&path]);
-        let got: Vec<_> = recs
-            .iter()
+        let got: Vec<_> = (recs.iter())
             .map(|r| {
                 (
                     &*r.tool,
@@ -654,30 +672,77 @@ fn a_call_through_a_traced_gateway_to_a_traced_server_is_one_call_in_any_order()
                 )
             })
             .collect();
-        assert_eq!(
-            got,
-            [(
-                "github_get_issue",
-                "github",
-                Some("triage-bot"),
-                ts("2026-08-01T09:00:01.010Z"),
-                values(json!({"issue": 42})),
-            )],
-            "order {order:?}"
-        );
-        assert_eq!(
-            stats.ignored,
-            counts(&[
-                ("span tools/call (a proxy forwarding a call it received)", 1),
-                ("span tools/call (client side of a server span)", 1),
-                (
-                    "span tools/call (the upstream's side of a call a proxy forwarded)",
-                    1
-                ),
-            ]),
-            "order {order:?}"
-        );
+        let at = ts("2026-08-01T09:00:01.010Z");
+        let want = [(tool, server, Some(grant), at, values(args.clone()))];
+        assert_eq!(got, want, "order {order:?}");
+        assert_eq!(stats.ignored, counts(ignored), "order {order:?}");
     }
+}
+
+/// FastMCP traces a call to a mounted server as its server span, a `delegate <tool>` span
+/// (INTERNAL, no MCP attributes) under it, and the mounted server's own server span under
+/// that: one call, read from the outer server span, in any order.
+#[test]
+fn a_call_to_a_fastmcp_mounted_server_is_one_call_in_any_order() {
+    let fastmcp = |extra: &[(&'static str, Value)]| {
+        let mut attrs = vec![("fastmcp.server.name", s("hub"))];
+        attrs.extend_from_slice(extra);
+        attrs
+    };
+    let mut delegate = span(
+        &[
+            ("fastmcp.provider.type", s("FastMCPProvider")),
+            ("fastmcp.component.key", s("tool:get_weather@")),
+        ],
+        1020,
+        1380,
+    );
+    delegate["kind"] = json!(1);
+    delegate["name"] = json!("delegate get_weather");
+    delegate["traceId"] = json!("t1");
+    delegate["spanId"] = json!("d1");
+    delegate["parentSpanId"] = json!("s1");
+    let spans = [
+        (
+            "agent",
+            linked_with(
+                ("weather_forecast", 3, "t1", "c0", "", (1000, 1400)),
+                &[("gen_ai.agent.name", s("planner"))],
+            ),
+        ),
+        (
+            "hub",
+            linked_with(
+                ("weather_forecast", 2, "t1", "s1", "c0", (1010, 1390)),
+                &fastmcp(&[]),
+            ),
+        ),
+        ("hub", delegate),
+        (
+            "hub",
+            linked_with(
+                ("get_weather", 2, "t1", "s2", "d1", (1030, 1370)),
+                &fastmcp(&[("gen_ai.tool.call.arguments", s(r#"{"city":"Oslo"}"#))]),
+            ),
+        ),
+    ];
+    assert_one_call_in_every_order(
+        &spans,
+        (
+            "weather_forecast",
+            "hub",
+            "planner",
+            json!({"city": "Oslo"}),
+        ),
+        &[
+            ("span tools/call (client side of a server span)", 1),
+            (
+                "span tools/call (the upstream's side of a call a proxy forwarded)",
+                1,
+            ),
+            ("span without mcp.method.name", 1),
+        ],
+    );
 }
 
 /// Server spans whose client side is not in the file (its trace context came with the request)
