@@ -252,9 +252,31 @@ fn access_line(
         },
     };
     let status = http_status(&f)?;
-    let error = f.opt_str("error")?;
     // The upstream's JSON-RPC error (releases from 1.4.1 on); a forwarded call has no `error`.
     let rpc_error = f.get("mcp.error.code").is_some();
+    let (recorded, upstream) = outcome(status, f.opt_str("error")?, rpc_error);
+    Ok(Some(CallRecord {
+        ts,
+        server: names.get(f.opt_str("mcp.target")?.unwrap_or(UNKNOWN_SERVER)),
+        grant: f.opt_str("jwt.sub")?.map(|s| names.get(s)),
+        session: f.opt_str("mcp.session.id")?.map(|s| names.get(s)),
+        tool: names.get(tool),
+        args: Args::Unrecorded,
+        id: f.opt_id("jsonrpc.request.id")?,
+        recorded,
+        upstream,
+        latency_ms,
+        origin,
+    }))
+}
+
+/// What agentgateway did with a call it answered with HTTP `status` and its own `error` (the
+/// upstream's JSON-RPC error in `rpc_error`): its decision, and how the forwarded call ended.
+pub(crate) fn outcome(
+    status: Option<u64>,
+    error: Option<&str>,
+    rpc_error: bool,
+) -> (Option<Recorded>, Option<Upstream>) {
     let (decision, upstream) = match status {
         None => (
             None,
@@ -280,19 +302,7 @@ fn access_line(
             .map(str::to_string),
         ..Recorded::default()
     });
-    Ok(Some(CallRecord {
-        ts,
-        server: names.get(f.opt_str("mcp.target")?.unwrap_or(UNKNOWN_SERVER)),
-        grant: f.opt_str("jwt.sub")?.map(|s| names.get(s)),
-        session: f.opt_str("mcp.session.id")?.map(|s| names.get(s)),
-        tool: names.get(tool),
-        args: Args::Unrecorded,
-        id: f.opt_id("jsonrpc.request.id")?,
-        recorded,
-        upstream,
-        latency_ms,
-        origin,
-    }))
+    (recorded, upstream)
 }
 
 /// agentgateway's error for a call its MCP authorization refused: it answers as if the tool did
@@ -303,7 +313,7 @@ fn is_authorization_error(error: &str) -> bool {
 }
 
 /// `http.status` as a number or a numeric string.
-fn http_status(f: &Fields<'_>) -> Result<Option<u64>, LineError> {
+pub(crate) fn http_status(f: &Fields<'_>) -> Result<Option<u64>, LineError> {
     const KEY: &str = "http.status";
     let bad = |found: &str| {
         LineError::at(

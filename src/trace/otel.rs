@@ -15,6 +15,7 @@ use std::collections::VecDeque;
 
 use serde_json::{Map, Value};
 
+use super::agentgateway;
 use super::intern::Interner;
 use super::source::{Ctx, Fields, LineError, Lines, Source, UNKNOWN_SERVER};
 use super::span_links::{self, Links, SpanCall, SpanKey, SpanRole};
@@ -309,7 +310,18 @@ impl OtelSource {
             },
             Some(v) => Args::NotObject(v.to_string().into()),
         };
-        let upstream = upstream_of(&f, &a)?;
+        let (recorded, upstream) = match agentgateway::http_status(&a)? {
+            // agentgateway's span of a call it received: its status says what it did, as in
+            // its access log, and its error is the span status's message.
+            Some(status) => {
+                let error = match status_code(&f)? {
+                    Some(STATUS_ERROR) => status_message(&f),
+                    _ => None,
+                };
+                agentgateway::outcome(Some(status), error, a.get("mcp.error.code").is_some())
+            }
+            None => (None, Some(upstream_of(&f, &a)?)),
+        };
         let rec = CallRecord {
             ts,
             server: self.names.get(server),
@@ -318,8 +330,8 @@ impl OtelSource {
             tool: self.names.get(tool),
             args,
             id: a.opt_id("jsonrpc.request.id")?,
-            recorded: None,
-            upstream: Some(upstream),
+            recorded,
+            upstream,
             latency_ms: end.filter(|&e| e >= ts).map(|e| (e - ts) as f64 / 1e6),
             origin,
         };
@@ -604,6 +616,11 @@ fn span_kind(span: &Map<String, Value>) -> Option<i64> {
         },
         _ => None,
     }
+}
+
+/// The span status's message, if it has one (its code is checked by [`status_code`]).
+fn status_message<'a>(f: &Fields<'a>) -> Option<&'a str> {
+    f.obj.get("status")?.get("message")?.as_str()
 }
 
 fn status_code(f: &Fields<'_>) -> Result<Option<i64>, LineError> {

@@ -781,6 +781,77 @@ fn calls_held_for_their_client_span_are_bounded_and_read_once() {
     );
 }
 
+/// agentgateway's span of a call it received carries its access log's fields: its `http.status`
+/// says what it did, as in its log (its error is the span status's message), and the call's
+/// other spans do not change that.
+#[test]
+fn agentgateway_spans_record_what_the_gateway_did() {
+    use RecordedDecision::{Allow, Deny, Throttle};
+    let error = |message: &str| json!({"code": 2, "message": message});
+    let cases = [
+        (json!(200), None, None, Some(Allow), Some(Upstream::Ok)),
+        (json!(403), Some(error("forbidden")), None, Some(Deny), None),
+        (
+            json!(429),
+            Some(error("rate limited")),
+            None,
+            Some(Throttle),
+            None,
+        ),
+        (
+            json!(400),
+            Some(error("mcp: Unknown tool: t")),
+            None,
+            Some(Deny),
+            None,
+        ),
+        (
+            json!(200),
+            None,
+            Some(json!({"intValue": "-32603"})),
+            Some(Allow),
+            Some(Upstream::Error),
+        ),
+        (
+            json!(502),
+            Some(error("upstream call failed")),
+            None,
+            None,
+            Some(Upstream::Error),
+        ),
+    ];
+    for (status, span_status, rpc_error, decision, upstream) in cases {
+        let mut attrs = tools_call("t");
+        attrs.push(("mcp.target", s("github")));
+        attrs.push(("http.status", json!({"intValue": status.to_string()})));
+        if let Some(code) = &rpc_error {
+            attrs.push(("mcp.error.code", code.clone()));
+        }
+        let mut sp = span(&attrs, 1000, 1040);
+        if let Some(st) = &span_status {
+            sp["status"] = st.clone();
+        }
+        let doc = document(&[("service.name", s("agentgateway"))], vec![sp]);
+        let line = serde_json::to_string(&doc).unwrap();
+        let (recs, skipped) = read_as(Format::OtelSpans, &format!("{line}\n"));
+        assert_eq!(skipped, [], "{status}");
+        let r = &recs[0];
+        assert_eq!(
+            (r.recorded.as_ref().and_then(|r| r.decision), r.upstream),
+            (decision, upstream),
+            "{status} {span_status:?}"
+        );
+        let message = r.recorded.as_ref().and_then(|r| r.message.as_deref());
+        let refused = decision.is_some_and(|d| d != Allow);
+        let want = span_status
+            .as_ref()
+            .filter(|_| refused)
+            .map(|s| s["message"].as_str().unwrap());
+        assert_eq!(message, want, "{status}");
+        assert_eq!(r.server, sym("github"));
+    }
+}
+
 /// Where emitters name the server, the caller and the tool besides the conventions' keys.
 #[test]
 fn otel_servers_grants_and_tools_as_emitters_write_them() {
