@@ -194,7 +194,7 @@ pub(crate) fn flatten(obj: &Map<String, Value>) -> Map<String, Value> {
     out
 }
 
-fn access_line(
+pub(crate) fn access_line(
     obj: &Map<String, Value>,
     origin: Origin,
     cx: &mut Ctx<'_>,

@@ -312,13 +312,13 @@ fn top_level(line: &str) -> Option<Vec<(String, &str)>> {
     }
 }
 
-/// Whether the input opens an OTLP document: `{` then `"resourceSpans"`, on one line or
-/// pretty-printed over several. Looking at the first bytes only also recognises a first line
+/// Whether the input opens an OTLP document: `{` then `"resourceSpans"` (or `"resourceLogs"`),
+/// on one line or pretty-printed over several. Looking at the first bytes only also recognises a first line
 /// too long to end inside the detection window (a large export batch).
 fn starts_otlp_document(head: &[u8]) -> bool {
     let rest = head.trim_ascii_start();
-    rest.strip_prefix(b"{")
-        .is_some_and(|r| r.trim_ascii_start().starts_with(b"\"resourceSpans\""))
+    let rest = rest.strip_prefix(b"{").map(<[u8]>::trim_ascii_start);
+    rest.is_some_and(|r| r.starts_with(b"\"resourceSpans\"") || r.starts_with(b"\"resourceLogs\""))
 }
 
 /// Whether the input opens a Cline/Roo Code message array: `[` then `{"ts":`, with `"type":"say"`
@@ -349,7 +349,8 @@ fn starts_cline_messages(head: &[u8]) -> bool {
 fn detect_object(obj: &Map<String, Value>) -> Option<Format> {
     let has = |k: &str| obj.contains_key(k);
     // A bare `ResourceSpans` (one per line, as Java's `logging-otlp` exporter writes them).
-    if has("resourceSpans") || (has("scopeSpans") && has("resource")) {
+    // Logs exported with OTLP read with the spans: agentgateway's access log among them.
+    if has("resourceSpans") || (has("scopeSpans") && has("resource")) || has("resourceLogs") {
         return Some(Format::OtelSpans);
     }
     // A bare JSON-RPC message's `jsonrpc` is the string "2.0"; a nested agentgateway line has
@@ -502,13 +503,19 @@ mod tests {
 
     #[test]
     fn detects_the_gateway_and_telemetry_formats() {
-        let cases: [(&str, Format); 8] = [
+        let cases: [(&str, Format); 10] = [
             (
                 r#"{"resourceSpans":[{"resource":{"attributes":[]},"scopeSpans":[]}]}"#,
                 Format::OtelSpans,
             ),
             // Pretty-printed: the first line alone is `{`.
             ("{\n  \"resourceSpans\": [\n    {\n", Format::OtelSpans),
+            // Logs exported with OTLP (agentgateway's access log among them).
+            (
+                r#"{"resourceLogs":[{"scopeLogs":[{"scope":{"name":"agentgateway.access"}}]}]}"#,
+                Format::OtelSpans,
+            ),
+            ("{\n  \"resourceLogs\": [\n    {\n", Format::OtelSpans),
             (
                 r#"{"level":"info","time":"2026-08-01T09:00:02Z","http.status":200,"mcp.method.name":"tools/call","mcp.target":"fortios","gen_ai.tool.name":"t"}"#,
                 Format::AgentGatewayLog,

@@ -35,6 +35,9 @@ const GRANT_KEYS: [&str; 4] = [
     "mcp.client.name",
 ];
 
+/// The instrumentation scope of agentgateway's access log exported with OTLP.
+const AGENTGATEWAY_ACCESS: &str = "agentgateway.access";
+
 /// OTLP `STATUS_CODE_ERROR`.
 const STATUS_ERROR: i64 = 2;
 
@@ -195,6 +198,9 @@ impl OtelSource {
             file: self.file,
             line,
         };
+        if doc.contains_key("resourceLogs") {
+            return self.access_logs(doc, origin, cx);
+        }
         let mut items = Vec::new();
         let Spans { resources, spans } = match spans_of(doc, &mut items) {
             Ok(s) => s,
@@ -250,6 +256,89 @@ impl OtelSource {
         }
         self.links.release(false, &mut self.pending, cx);
         Ok(())
+    }
+
+    /// The calls of a document of OTLP logs: agentgateway's access log exported with OTLP
+    /// (scope `agentgateway.access`), each record's attributes its log line's fields, read as
+    /// its log lines are; the records of other scopes are counted.
+    fn access_logs(
+        &mut self,
+        doc: &Map<String, Value>,
+        origin: Origin,
+        cx: &mut Ctx<'_>,
+    ) -> Result<(), TraceError> {
+        let line = origin.line;
+        let resource_logs = match slice(doc, "", "resourceLogs") {
+            Ok(r) => r,
+            Err(e) => return cx.skip(line, e),
+        };
+        for (i, rl) in resource_logs.iter().enumerate() {
+            let path = format!("resourceLogs[{i}]");
+            let scope_logs = match object(rl, &path).and_then(|rl| slice(rl, &path, "scopeLogs")) {
+                Ok(s) => s,
+                Err(e) => {
+                    cx.skip(line, e)?;
+                    continue;
+                }
+            };
+            for (j, sl) in scope_logs.iter().enumerate() {
+                let path = format!("{path}.scopeLogs[{j}]");
+                let records = match object(sl, &path).and_then(|o| slice(o, &path, "logRecords")) {
+                    Ok(r) => r,
+                    Err(e) => {
+                        cx.skip(line, e)?;
+                        continue;
+                    }
+                };
+                let scope = (sl.get("scope").and_then(|s| s.get("name"))).and_then(Value::as_str);
+                for (k, record) in records.iter().enumerate() {
+                    if scope != Some(AGENTGATEWAY_ACCESS) {
+                        cx.ignore("log record (not agentgateway's access log)");
+                        continue;
+                    }
+                    let path = format!("{path}.logRecords[{k}]");
+                    match self.access_record(record, &path, origin, cx) {
+                        Ok(Some(rec)) => {
+                            let end = rec.ts;
+                            self.links.alone(
+                                SpanCall {
+                                    rec,
+                                    grant_rank: u8::MAX,
+                                },
+                                end,
+                            );
+                        }
+                        Ok(None) => {}
+                        Err(e) => cx.skip(line, e)?,
+                    }
+                }
+            }
+        }
+        self.links.release(false, &mut self.pending, cx);
+        Ok(())
+    }
+
+    /// The call of one record of agentgateway's access log exported with OTLP. The record's
+    /// time (else the time it was observed, which the exporter sets when the line is
+    /// written) stands for its log line's `time`, as nanoseconds since the epoch.
+    fn access_record(
+        &mut self,
+        record: &Value,
+        path: &str,
+        origin: Origin,
+        cx: &mut Ctx<'_>,
+    ) -> Result<Option<CallRecord>, LineError> {
+        let record = object(record, path)?;
+        let f = Fields::new(record, path);
+        let time = match unix_nanos(&f, "timeUnixNano")? {
+            Some(t) => Some(t),
+            None => unix_nanos(&f, "observedTimeUnixNano")?,
+        };
+        let mut attrs = attributes(record, path)?;
+        if let Some(t) = time {
+            attrs.insert("timestamp".into(), Value::from(t));
+        }
+        agentgateway::access_line(&attrs, origin, cx, &mut self.names)
     }
 
     fn span(
@@ -476,14 +565,13 @@ fn spans_of<'a>(
                 bad.push(Err(e));
             }
         } else {
-            // Logs or metrics in the same collector file, or not OTLP at all.
-            let kind = ["resourceLogs", "resourceMetrics"]
-                .into_iter()
-                .find(|k| doc.contains_key(*k));
-            bad.push(Ok(Item::Ignored(match kind {
-                Some(k) => format!("document of {k}, not spans"),
-                None => "document without resourceSpans".into(),
-            })));
+            // Metrics in the same collector file, or not OTLP at all (logs are read apart).
+            bad.push(Ok(Item::Ignored(
+                match doc.contains_key("resourceMetrics") {
+                    true => "document of resourceMetrics, not spans".into(),
+                    false => "document without resourceSpans".into(),
+                },
+            )));
         }
         return Ok(out);
     }

@@ -852,6 +852,88 @@ fn agentgateway_spans_record_what_the_gateway_did() {
     }
 }
 
+/// agentgateway's access log exported with OTLP (its `agentgateway.access` logger) is read as
+/// its log lines are: the records' attributes are the lines' fields, the time observed when the
+/// line was written stands for its `time`. A file of such documents is detected.
+#[test]
+fn agentgateway_access_log_exported_with_otlp_reads_as_its_log_lines() {
+    let t0: u64 = 1_785_574_800_000_000_000;
+    let record = |ms: u64, fields: &[(&str, Value)]| {
+        json!({
+            "observedTimeUnixNano": (t0 + ms * 1_000_000).to_string(),
+            "severityText": "INFO",
+            "attributes": fields.iter().map(|(k, v)| json!({"key": k, "value": v})).collect::<Vec<_>>(),
+        })
+    };
+    let call = |tool: &str, status: u64| {
+        vec![
+            ("http.method", s("POST")),
+            ("http.status", json!({"intValue": status.to_string()})),
+            ("jwt.sub", s("netops-bot")),
+            ("mcp.method.name", s("tools/call")),
+            ("mcp.target", s("fortios")),
+            ("gen_ai.tool.name", s(tool)),
+            ("mcp.session.id", s("ag-1")),
+            ("duration", s("41ms")),
+        ]
+    };
+    let doc = json!({"resourceLogs": [{
+        "resource": {"attributes": [{"key": "service.name", "value": s("agentgateway")}]},
+        "scopeLogs": [{"scope": {"name": "agentgateway.access"}, "logRecords": [
+            record(2_041, &call("system_status_get", 200)),
+            record(3_041, &call("firewall_policy_delete", 403)),
+            record(4_000, &[("http.method", s("GET")), ("http.status", json!({"intValue": "200"}))]),
+        ]}],
+    }]});
+    let dir = tempfile::tempdir().unwrap();
+    let path = write_file(dir.path(), "logs.jsonl", &format!("{doc}\n"));
+    let (recs, stats) = read(&[&path]);
+    assert_eq!(stats.per_file[0].1, Format::OtelSpans);
+    let got: Vec<_> = recs
+        .iter()
+        .map(|r| {
+            let decision = r.recorded.as_ref().and_then(|r| r.decision);
+            (
+                r.ts,
+                &*r.server,
+                r.grant.as_deref(),
+                &*r.tool,
+                decision,
+                r.upstream,
+                r.latency_ms,
+            )
+        })
+        .collect();
+    assert_eq!(
+        got,
+        [
+            (
+                ts("2026-08-01T09:00:02Z"),
+                "fortios",
+                Some("netops-bot"),
+                "system_status_get",
+                Some(RecordedDecision::Allow),
+                Some(Upstream::Ok),
+                Some(41.0)
+            ),
+            (
+                ts("2026-08-01T09:00:03Z"),
+                "fortios",
+                Some("netops-bot"),
+                "firewall_policy_delete",
+                Some(RecordedDecision::Deny),
+                None,
+                Some(41.0)
+            ),
+        ]
+    );
+    assert_eq!(recs[0].session.as_deref(), Some("ag-1"));
+    assert_eq!(
+        stats.ignored,
+        counts(&[("request without mcp.method.name", 1)])
+    );
+}
+
 /// Where emitters name the server, the caller and the tool besides the conventions' keys.
 #[test]
 fn otel_servers_grants_and_tools_as_emitters_write_them() {
@@ -976,7 +1058,7 @@ fn otel_bare_resource_spans_other_signals_and_openllmetry_tool_spans() {
     }]});
     let lines = [
         bare.to_string(),
-        r#"{"resourceLogs":[]}"#.to_string(),
+        r#"{"resourceLogs":[{"scopeLogs":[{"scope":{"name":"app"},"logRecords":[{"body":{"stringValue":"hi"}}]}]}]}"#.to_string(),
         r#"{"resourceMetrics":[]}"#.to_string(),
         openllmetry.to_string(),
         other.to_string(),
@@ -1000,8 +1082,8 @@ fn otel_bare_resource_spans_other_signals_and_openllmetry_tool_spans() {
     assert_eq!(
         stats.ignored,
         counts(&[
-            ("document of resourceLogs, not spans", 1),
             ("document of resourceMetrics, not spans", 1),
+            ("log record (not agentgateway's access log)", 1),
             ("span without mcp.method.name", 1),
         ])
     );
