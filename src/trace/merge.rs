@@ -763,10 +763,11 @@ fn open_batches(
         }
         Format::PolicyLayerLog => Box::new(PolicyLayerSource::new(lines(r), file)),
         Format::InterceptLog => Box::new(InterceptSource::new(lines(r), file)),
+        // Its servers' stderr, in whatever encoding they write, is logged as it came.
         Format::ClaudeLog => Box::new(PairedSource::new(
             Claude::default,
-            lines(r),
-            lines(open_decoded(&input.path, name)?.0),
+            lines(r).lossy(),
+            lines(open_decoded(&input.path, name)?.0).lossy(),
             file,
             name,
         )),

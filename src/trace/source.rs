@@ -168,6 +168,9 @@ pub(crate) struct Lines {
     buf: Vec<u8>,
     line: u64,
     name: String,
+    /// Lines that are not UTF-8 come back with their invalid bytes replaced (see
+    /// [`Lines::lossy`]), here.
+    lossy: Option<String>,
 }
 
 impl Lines {
@@ -177,7 +180,16 @@ impl Lines {
             buf: Vec::new(),
             line: 0,
             name: name.to_string(),
+            lossy: None,
         }
+    }
+
+    /// Lines that are not UTF-8 are read with their invalid bytes replaced (U+FFFD), not as
+    /// bad lines: for logs that carry other programs' output as it came (a server's stderr in
+    /// a Claude Desktop log), which is not a record and may be in any encoding.
+    pub(crate) fn lossy(mut self) -> Lines {
+        self.lossy = Some(String::new());
+        self
     }
 
     /// The number of the last line read (0 before the first).
@@ -216,12 +228,18 @@ impl Lines {
         } else {
             0
         };
-        let text = std::str::from_utf8(&self.buf[start..end]).map_err(|e| {
-            LineError::new(
+        let bytes = &self.buf[start..end];
+        let text = match (std::str::from_utf8(bytes), &mut self.lossy) {
+            (Ok(text), _) => Ok(text),
+            (Err(_), Some(lossy)) => {
+                *lossy = String::from_utf8_lossy(bytes).into_owned();
+                Ok(lossy.as_str())
+            }
+            (Err(e), None) => Err(LineError::new(
                 "invalid UTF-8",
                 format!("invalid UTF-8 at byte {}", e.valid_up_to() + 1),
-            )
-        });
+            )),
+        };
         Ok(Some((self.line, text)))
     }
 }

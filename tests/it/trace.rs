@@ -931,6 +931,40 @@ fn claude_log_pairs_by_connection_across_a_reconnect() {
     assert_eq!(stats.skipped, 0);
 }
 
+/// A server's stderr in another encoding than UTF-8, logged as it came, is server output like
+/// any other: not a bad line (which `--strict` would stop at), and the calls around it pair.
+#[test]
+fn claude_log_lines_not_in_utf8_are_server_output() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("mcp-server-files.log");
+    let mut body = b"2026-08-01T10:00:00.120Z [files] [info] Initializing server...\n".to_vec();
+    body.extend_from_slice(b"C:\\Users\\Ren\xe9\\server.py started\n");
+    body.extend_from_slice(
+        br#"2026-08-01T10:00:01.000Z [files] [info] Message from client: {"method":"tools/call","params":{"name":"read","arguments":{}},"jsonrpc":"2.0","id":1}"#,
+    );
+    body.extend_from_slice(b"\n\xff\xfe warning\n");
+    body.extend_from_slice(
+        br#"2026-08-01T10:00:01.100Z [files] [info] Message from server: {"jsonrpc":"2.0","id":1,"result":{"content":[]}}"#,
+    );
+    body.push(b'\n');
+    std::fs::write(&path, body).unwrap();
+    let path = path.display().to_string();
+    let opts = ReadOptions {
+        strict: true,
+        ..ReadOptions::default()
+    };
+    let (recs, stats) = read_with(&[path], &opts);
+    assert_eq!(stats.per_file[0].1, Format::ClaudeLog);
+    assert_eq!(stats.skipped, 0);
+    assert_eq!(recs.len(), 1);
+    assert_eq!(recs[0].upstream, Some(Upstream::Ok));
+    assert_eq!(recs[0].latency_ms, Some(100.0));
+    assert_eq!(
+        stats.ignored,
+        counts(&[("connection event", 1), ("unstructured log line", 2)])
+    );
+}
+
 #[test]
 fn bad_lines_are_skipped_and_counted_with_file_and_line() {
     let file = fixture("bad.jsonl");
