@@ -23,6 +23,9 @@ type Key = String;
 
 const MCP_PREFIX: &str = "mcp__";
 
+/// The result of a call the user interrupted while it ran.
+const INTERRUPTED: &str = "[Request interrupted by user for tool use]";
+
 /// How Claude Code words a tool result for a JSON-RPC error of the server (rather than a
 /// result with `isError: true`).
 const JSONRPC_ERROR_PREFIX: &str = "MCP error ";
@@ -40,10 +43,7 @@ const NOT_ANSWERED: [(&str, &str); 7] = [
         "The user doesn't want to take this action right now.",
         "tool result: cancelled by the user",
     ),
-    (
-        "[Request interrupted by user for tool use]",
-        "tool result: interrupted by the user",
-    ),
+    (INTERRUPTED, "tool result: interrupted by the user"),
     (
         "Permission to use ",
         "tool result: denied by a permission rule or mode",
@@ -206,7 +206,12 @@ fn user(f: &Fields<'_>, cx: &mut Ctx<'_>, out: &mut Vec<Message<Key>>) -> Result
             let b = Fields::new(block, &path);
             let key = b.req_str("tool_use_id")?.to_string();
             let Some(outcome) = outcome(&b, denial, cx)? else {
-                // Its call keeps waiting, and is counted as a request without a reply.
+                // Claude Code answered it itself (the reason counted): no outcome. A call
+                // interrupted while it ran was sent, and waits for the reply that never came;
+                // the others were never sent.
+                if !first_text(&b).unwrap_or("").starts_with(INTERRUPTED) {
+                    out.push(Message::Unsent(key));
+                }
                 continue;
             };
             let ts = f.req_ts(&["timestamp"])?;

@@ -1494,6 +1494,7 @@ fn rpc_message(
             Message::Call { key: k, rec } => Some(Pair::Call(k.as_ref().map(&mut key), rec.ts)),
             Message::Request(k) => Some(Pair::Request(key(k))),
             Message::Cancel(k) => Some(Pair::Cancel(key(k))),
+            Message::Unsent(k) => Some(Pair::Unsent(key(k))),
             &Message::Reply {
                 key: ref k,
                 ts,

@@ -709,6 +709,7 @@ mod tests {
             ),
             Message::Request(key) => format!("request {}", k(key)),
             Message::Cancel(key) => format!("cancel {}", k(key)),
+            Message::Unsent(key) => format!("unsent {}", k(key)),
             Message::Reply { key, ts, outcome } => format!("reply {} {ts} {outcome:?}", k(key)),
             Message::Other => "other".to_owned(),
         }

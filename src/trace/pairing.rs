@@ -79,6 +79,9 @@ pub(crate) enum Message<K> {
     Request(K),
     /// The client cancels the request with this key (`notifications/cancelled`).
     Cancel(K),
+    /// The request with this key was never sent (the agent did not run the call: a permission
+    /// rule, the user refused): it is settled without a reply, and its call has no outcome.
+    Unsent(K),
     /// A reply, when it came and how the call ended.
     Reply {
         key: K,
@@ -421,6 +424,8 @@ pub(crate) enum Pair<K> {
     Request(K),
     /// The client cancels a request.
     Cancel(K),
+    /// A request was never sent.
+    Unsent(K),
     /// A reply.
     Reply {
         key: K,
@@ -437,6 +442,7 @@ impl<K> From<Message<K>> for Pair<K> {
             Message::Call { key, rec } => Pair::Call(key, rec.ts),
             Message::Request(key) => Pair::Request(key),
             Message::Cancel(key) => Pair::Cancel(key),
+            Message::Unsent(key) => Pair::Unsent(key),
             Message::Reply { key, ts, outcome } => Pair::Reply { key, ts, outcome },
             Message::Other => Pair::Other,
         }
@@ -656,6 +662,19 @@ impl<K: PairKey> Pairer<K> {
                     // A call cancelled twice keeps the first cancel's line.
                     if let Some(&Waiting::Call(i, ..)) = self.waiting.get(&key) {
                         self.cancelled.entry(i).or_insert(line);
+                    }
+                    continue;
+                }
+                Pair::Unsent(key) => {
+                    // Settled without a reply, and not counted as waiting for one.
+                    if let Some(w) = self.waiting.remove(&key) {
+                        if !self.by_rest.is_empty() {
+                            self.note_answered(&key, w.line());
+                        }
+                        if let Waiting::Call(i, ..) = w {
+                            self.cancelled.remove(&i);
+                            self.settle(i);
+                        }
                     }
                     continue;
                 }
@@ -1240,18 +1259,19 @@ mod tests {
     }
 
     /// One line's message for the pairing tests: a call with an id (0) or without (1), another
-    /// request (2), a reply (3) or a cancel (4), of one of a few keys (server `key / 9 % 3`,
+    /// request (2), a reply (3), a cancel (4) or a request never sent (5), of one of a few keys (server `key / 9 % 3`,
     /// session `key / 3 % 3`, id `key % 3`; a part 2 is left out: a request's session only), at
     /// a time.
     fn pair_of((kind, key, ts, outcome_n): (u8, u8, i64, u8)) -> Pair<TestKey> {
         let part = |v: u8| if v == 2 { LOOSE } else { v };
         let (server, session, id) = (part(key / 9 % 3), part(key / 3 % 3), key % 3);
         let request = (server.min(1), session, id);
-        match kind % 5 {
+        match kind % 6 {
             0 => Pair::Call(Some(request), ts),
             1 => Pair::Call(None, ts),
             2 => Pair::Request(request),
             4 => Pair::Cancel(request),
+            5 => Pair::Unsent(request),
             _ => Pair::Reply {
                 key: (server, session, id),
                 ts,
@@ -1265,7 +1285,7 @@ mod tests {
     /// request, cancelled requests without a reply) and the replies to other requests. A reply
     /// pairs with the request waiting under its whole key, or else, when it leaves parts out,
     /// with the earliest one waiting under the parts it names. A cancel marks the call waiting
-    /// under its key.
+    /// under its key; a request never sent takes what waits under its key out, uncounted.
     #[allow(clippy::type_complexity)]
     fn reference_pairing(
         msgs: &[(u8, u8, i64, u8)],
@@ -1316,6 +1336,12 @@ mod tests {
                     }
                     continue;
                 }
+                Pair::Unsent(key) => {
+                    if let Some(w) = waiting.iter().position(|w| w.0 == key) {
+                        waiting.remove(w);
+                    }
+                    continue;
+                }
                 _ => continue,
             };
             if let Some(w) = waiting.iter().position(|w| w.0 == key) {
@@ -1358,7 +1384,7 @@ mod tests {
         /// index made at the first one, then kept as requests come and go).
         #[test]
         fn pairs_as_the_simplest_pairing_does(
-            msgs in prop::collection::vec((0..5u8, 0..27u8, 0..1_000i64, 0..3u8), 0..300),
+            msgs in prop::collection::vec((0..6u8, 0..27u8, 0..1_000i64, 0..3u8), 0..300),
         ) {
             let (got, counts, other) = paired_whole(&msgs);
             let counts = (
@@ -1382,7 +1408,7 @@ mod tests {
         /// to the calls asked.
         #[test]
         fn settled_calls_have_their_final_answers(
-            msgs in prop::collection::vec((0..5u8, 0..27u8, 0..1_000i64, 0..3u8), 0..300),
+            msgs in prop::collection::vec((0..6u8, 0..27u8, 0..1_000i64, 0..3u8), 0..300),
         ) {
             let (want, ..) = paired_whole(&msgs);
 

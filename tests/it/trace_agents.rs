@@ -194,10 +194,11 @@ fn claude_code_transcript_pairs_results_by_tool_use_id() {
             replies.requests_without_reply,
             replies.replies_without_request
         ),
-        (6, 2, 0)
+        (6, 1, 0)
     );
+    // The call refused at line 22 was never sent: not a request without a reply.
     let lines: Vec<u64> = replies.examples.iter().map(|e| e.line).collect();
-    assert_eq!(lines, [21, 24]);
+    assert_eq!(lines, [24]);
     assert_round_trips(&recs);
 }
 
@@ -293,7 +294,8 @@ fn claude_code_interrupted_calls_have_no_outcome() {
 
 /// Results Claude Code writes for calls it did not run (a permission rule or mode, a
 /// non-interactive run, a hook, a tool_use_error, a cancel, or a line's `toolDenialKind`):
-/// those calls have no outcome and no latency, counted by why; a server's error stays one.
+/// those calls have no outcome and no latency, counted by why, and are not requests waiting
+/// for a reply; a server's error stays one.
 #[test]
 fn claude_code_calls_it_did_not_run_have_no_outcome() {
     let call = |n: usize| {
@@ -357,6 +359,9 @@ fn claude_code_calls_it_did_not_run_have_no_outcome() {
             ),
         ])
     );
+    // Settled, not waiting for a reply: the one server error paired, nothing unanswered.
+    let replies = stats.replies.unwrap();
+    assert_eq!((replies.paired, replies.requests_without_reply), (1, 0));
 }
 
 #[test]
