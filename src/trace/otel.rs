@@ -226,8 +226,12 @@ impl OtelSource {
             }
             let call = match item {
                 Ok(Item::Call(call)) => *call,
-                other => {
-                    items.push(other);
+                Ok(Item::Ignored(kind)) => {
+                    items.push(Ok(kind));
+                    continue;
+                }
+                Err(e) => {
+                    items.push(Err(e));
                     continue;
                 }
             };
@@ -247,10 +251,10 @@ impl OtelSource {
             };
             self.links.add(role, call, cx);
         }
+        // What was not a call, after the document's spans (a bad one ends a strict read).
         for item in items {
             match item {
-                Ok(Item::Call(call)) => self.pending.push_back(call.rec),
-                Ok(Item::Ignored(kind)) => cx.ignore(kind),
+                Ok(kind) => cx.ignore(kind),
                 Err(e) => cx.skip(line, e)?,
             }
         }
@@ -552,7 +556,7 @@ struct Spans<'a> {
 
 fn spans_of<'a>(
     doc: &'a Map<String, Value>,
-    bad: &mut Vec<Result<Item, LineError>>,
+    bad: &mut Vec<Result<String, LineError>>,
 ) -> Result<Spans<'a>, LineError> {
     let mut out = Spans {
         resources: Vec::new(),
@@ -566,12 +570,10 @@ fn spans_of<'a>(
             }
         } else {
             // Metrics in the same collector file, or not OTLP at all (logs are read apart).
-            bad.push(Ok(Item::Ignored(
-                match doc.contains_key("resourceMetrics") {
-                    true => "document of resourceMetrics, not spans".into(),
-                    false => "document without resourceSpans".into(),
-                },
-            )));
+            bad.push(Ok(match doc.contains_key("resourceMetrics") {
+                true => "document of resourceMetrics, not spans".into(),
+                false => "document without resourceSpans".into(),
+            }));
         }
         return Ok(out);
     }
