@@ -433,20 +433,29 @@ impl OtelSource {
 }
 
 /// How the call of span `f` (attributes `a`) ended: `error.type` `tool_error` is a tool
-/// error, any other `error.type` or an error status an error; a gateway's span records the
-/// upstream's JSON-RPC error as `mcp.error.code` (agentgateway).
+/// error, any other `error.type` an error; so is a JSON-RPC error code, which the conventions
+/// record as `rpc.response.status_code` and a gateway's span (agentgateway) as
+/// `mcp.error.code`; else an error status is an error.
 ///
 /// FastMCP's server spans (`fastmcp.*` attributes) set an error status, without `error.type`,
 /// when a tool raised; the server answers that with a result whose `isError` is true, so it
 /// is a tool error.
 fn upstream_of(f: &Fields<'_>, a: &Fields<'_>) -> Result<Upstream, LineError> {
     let fastmcp = a.obj.keys().any(|k| k.starts_with("fastmcp."));
+    let code = |key: &str| {
+        a.get(key).is_some_and(|v| match v {
+            Value::Number(n) => n.as_i64() != Some(0),
+            Value::String(s) => !matches!(s.trim(), "" | "0"),
+            _ => false,
+        })
+    };
+    let rpc_error = code("rpc.response.status_code") || code("mcp.error.code");
     Ok(match a.opt_str("error.type")? {
         Some("tool_error") => Upstream::ToolError,
         Some(_) => Upstream::Error,
+        None if rpc_error => Upstream::Error,
         None if status_code(f)? == Some(STATUS_ERROR) && fastmcp => Upstream::ToolError,
         None if status_code(f)? == Some(STATUS_ERROR) => Upstream::Error,
-        None if a.get("mcp.error.code").is_some() => Upstream::Error,
         None => Upstream::Ok,
     })
 }

@@ -1014,6 +1014,24 @@ fn otel_servers_grants_and_tools_as_emitters_write_them() {
     let line = serde_json::to_string(&document(&unnamed, vec![raised])).unwrap();
     let (recs, _) = read_as(Format::OtelSpans, &format!("{line}\n"));
     assert_eq!(recs[0].upstream, Some(Upstream::ToolError));
+    // A JSON-RPC error code (`rpc.response.status_code`, as the conventions record it) is the
+    // server's error, with or without an error status, FastMCP's too; a code 0 is none.
+    for (code, status, want) in [
+        ("-32603", None, Upstream::Error),
+        ("-32602", Some(2), Upstream::Error),
+        ("0", None, Upstream::Ok),
+    ] {
+        let mut attrs = fastmcp();
+        attrs.push(("rpc.response.status_code", json!({"intValue": code})));
+        let mut sp = span(&attrs, 0, 100);
+        sp["name"] = json!("tools/call get_weather");
+        if let Some(c) = status {
+            sp["status"] = json!({"code": c});
+        }
+        let line = serde_json::to_string(&document(&unnamed, vec![sp])).unwrap();
+        let (recs, _) = read_as(Format::OtelSpans, &format!("{line}\n"));
+        assert_eq!(recs[0].upstream, Some(want), "{code} {status:?}");
+    }
     // The Python SDK's client span names the tool only in its span name, after a prefix.
     let sdk = vec![("mcp.method.name", s("tools/call"))];
     assert_eq!(
