@@ -134,7 +134,7 @@ pub(crate) struct Links {
     /// Spans read within the window, their children by parent, and the order they came in.
     seen: HashMap<SpanKey, Seen>,
     children: HashMap<SpanKey, VecDeque<SpanKey>>,
-    arrived: VecDeque<(Nanos, SpanKey)>,
+    arrived: VecDeque<(Nanos, SpanKey, Option<SpanKey>)>,
     /// The latest span end time read.
     latest: Option<Nanos>,
     /// `tools/call` spans read.
@@ -234,7 +234,7 @@ impl Links {
             if let Some(p) = parent {
                 self.children.entry(p).or_default().push_back(key);
             }
-            self.arrived.push_back((end, key));
+            self.arrived.push_back((end, key, parent));
             let seen = Seen {
                 server,
                 bridge: call_less,
@@ -345,24 +345,25 @@ impl Links {
         }
         // Spans are forgotten in the order they came (which is close to the order they
         // ended, exporters writing spans as they end).
-        while let Some(&(end, key)) = self.arrived.front() {
+        while let Some(&(end, key, parent)) = self.arrived.front() {
             if end >= horizon {
                 break;
             }
             self.arrived.pop_front();
-            if let Some(seen) = self.seen.remove(&key) {
-                if let Some(p) = seen.parent {
-                    if let Some(kids) = self.children.get_mut(&p) {
-                        // Siblings are forgotten in the order they came.
-                        if kids.front() == Some(&key) {
-                            kids.pop_front();
-                        } else {
-                            kids.retain(|k| *k != key);
-                        }
-                        if kids.is_empty() {
-                            self.children.remove(&p);
-                        }
-                    }
+            // A span id written twice was pushed twice, and goes twice.
+            if self.seen.get(&key).is_some_and(|s| s.parent == parent) {
+                self.seen.remove(&key);
+            }
+            let Some(p) = parent else { continue };
+            if let Some(kids) = self.children.get_mut(&p) {
+                // Siblings are forgotten in the order they came.
+                if kids.front() == Some(&key) {
+                    kids.pop_front();
+                } else if let Some(i) = kids.iter().position(|k| *k == key) {
+                    kids.remove(i);
+                }
+                if kids.is_empty() {
+                    self.children.remove(&p);
                 }
             }
         }
