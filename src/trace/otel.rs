@@ -22,7 +22,8 @@ use super::span_links::{self, Links, SpanCall, SpanKey, SpanRole};
 use super::time::kind_of;
 use super::{Args, CallRecord, Nanos, Origin, TraceError, Upstream};
 
-/// OTLP `SPAN_KIND_SERVER` and `SPAN_KIND_CLIENT`.
+/// OTLP `SPAN_KIND_INTERNAL`, `SPAN_KIND_SERVER` and `SPAN_KIND_CLIENT`.
+const KIND_INTERNAL: i64 = 1;
 const KIND_SERVER: i64 = 2;
 const KIND_CLIENT: i64 = 3;
 /// Where a span's caller is read from, the best first: the end user, a gateway's authenticated
@@ -371,7 +372,8 @@ impl OtelSource {
         f.opt_str("name")?;
         let tool = span_tool(s).ok_or_else(|| LineError::missing(&a.name("gen_ai.tool.name")))?;
         let r = Fields::new(resource, "resource.attributes");
-        let server = server_name(&a, &r)?;
+        let client = matches!(span_kind(s.span), Some(KIND_CLIENT | KIND_INTERNAL));
+        let server = server_name(&a, &r, client)?;
         let (mut grant, mut grant_rank) = (None, u8::MAX);
         for (rank, key) in GRANT_KEYS.into_iter().enumerate() {
             grant = match a.opt_str(key)? {
@@ -526,11 +528,23 @@ impl OtelSource {
 /// ToolHive writes it; a gateway's `mcp.target`), else the resource's `service.name` (the
 /// conventions' source), else the server name FastMCP writes (`fastmcp.server.name`,
 /// `rpc.service`) when the service was left unnamed (`unknown_service…`, the SDKs' default).
-fn server_name<'a>(a: &Fields<'a>, r: &Fields<'a>) -> Result<&'a str, LineError> {
+///
+/// The resource of a `client` span (CLIENT, or the agent's own INTERNAL tool span) is the
+/// agent's, and its service names the agent, not the server: such a span names its server
+/// by the keys above or `server.address`, else the server is unknown.
+fn server_name<'a>(a: &Fields<'a>, r: &Fields<'a>, client: bool) -> Result<&'a str, LineError> {
     for key in ["mcp.server.name", "mcp.target"] {
         if let Some(name) = a.opt_str(key)? {
             return Ok(name);
         }
+    }
+    if client {
+        for key in ["fastmcp.server.name", "rpc.service", "server.address"] {
+            if let Some(name) = a.opt_str(key)? {
+                return Ok(name);
+            }
+        }
+        return Ok(UNKNOWN_SERVER);
     }
     let service = r.opt_str("service.name")?;
     if let Some(name) = service.filter(|s| !s.starts_with("unknown_service")) {
@@ -711,6 +725,7 @@ fn span_kind(span: &Map<String, Value>) -> Option<i64> {
         Value::String(s) => match s.as_str() {
             "SPAN_KIND_SERVER" => Some(KIND_SERVER),
             "SPAN_KIND_CLIENT" => Some(KIND_CLIENT),
+            "SPAN_KIND_INTERNAL" => Some(KIND_INTERNAL),
             _ => None,
         },
         _ => None,

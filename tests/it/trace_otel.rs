@@ -372,9 +372,10 @@ fn client_and_server_spans_of_one_call_in_different_documents_are_read_once() {
             ("a_client_first", "fortios", 3),
             ("b_unrelated", "fortios", 2),
             ("c_server_first", "fortios", 4),
-            ("d_other_trace", "agent", 6),
-            ("e_late", "agent", 7),
+            // Client spans read alone name no server (their service is the agent).
+            ("d_other_trace", "unknown", 6),
             ("e_late", "fortios", 9),
+            ("e_late", "unknown", 7),
             ("f_later", "fortios", 8),
         ]
     );
@@ -443,7 +444,8 @@ fn a_proxy_forwarding_a_call_it_received_is_one_call() {
             ("github_get_issue", "agentgateway"),
             ("search", "proxy"),
             ("forecast", "weather"),
-            ("geocode", "weather"),
+            // Read from its client span, whose service is the caller's: no server named.
+            ("geocode", "unknown"),
             ("lookup", "weather"),
         ]
     );
@@ -1031,6 +1033,30 @@ fn otel_servers_grants_and_tools_as_emitters_write_them() {
         let line = serde_json::to_string(&document(&unnamed, vec![sp])).unwrap();
         let (recs, _) = read_as(Format::OtelSpans, &format!("{line}\n"));
         assert_eq!(recs[0].upstream, Some(want), "{code} {status:?}");
+    }
+    // A client span (or an agent's INTERNAL tool span) read alone: its service is the
+    // agent's, so the server is what the span names, else unknown. A span of no kind keeps
+    // its service.
+    let agent = [("service.name", s("triage-agent"))];
+    for (kind, extra, want) in [
+        (
+            3,
+            vec![("server.address", s("mcp.example.com"))],
+            "mcp.example.com",
+        ),
+        (3, vec![("rpc.service", s("github"))], "github"),
+        (3, vec![("mcp.server.name", s("files"))], "files"),
+        (3, vec![], "unknown"),
+        (1, vec![], "unknown"),
+        (0, vec![], "triage-agent"),
+    ] {
+        let mut attrs = tools_call("t");
+        attrs.extend(extra);
+        let mut sp = span(&attrs, 0, 100);
+        sp["kind"] = json!(kind);
+        let line = serde_json::to_string(&document(&agent, vec![sp])).unwrap();
+        let (recs, _) = read_as(Format::OtelSpans, &format!("{line}\n"));
+        assert_eq!(&*recs[0].server, want, "kind {kind}");
     }
     // The Python SDK's client span names the tool only in its span name, after a prefix.
     let sdk = vec![("mcp.method.name", s("tools/call"))];
