@@ -3,10 +3,16 @@
 //! Ids restart with each connection, so replies pair by (server, connection number, id), where a
 //! connection starts at `Initializing server...` (see [`super::pairing`]).
 //!
+//! Claude Desktop may run two connections of one server at once (it is known to start every
+//! server twice: two clients in one app), both logging to the same file with ids that both
+//! start at 0. The log does not say which connection a line is of; [`Connections`] tells them
+//! apart as a client numbers its requests, one after the other, and as replies answer what
+//! each connection has asked.
+//!
 //! Some versions log every line twice: a line the same to the byte as one before it with the
 //! same timestamp is counted as a `duplicate line` and read once.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::{HashMap, HashSet, VecDeque};
 
 use serde_json::{Map, Value};
 
@@ -25,7 +31,7 @@ const FROM_SERVER: &str = "Message from server: ";
 #[derive(Default)]
 pub(crate) struct Claude {
     names: Interner,
-    connection: HashMap<Sym, u32>,
+    connections: HashMap<Sym, Connections>,
     /// The timestamp of the last line read and every line read with it.
     same_time: (String, HashSet<String>),
 }
@@ -80,7 +86,6 @@ impl Claude {
             &caps[2]
         };
         let server = self.names.get(server);
-        let conn = self.connection.get(&server).copied().unwrap_or(0);
         if let Some(kind) = redacted(rest) {
             cx.ignore(kind);
             return Ok(Message::Other);
@@ -88,13 +93,15 @@ impl Claude {
         if let Some(json) = rest.strip_prefix(FROM_CLIENT) {
             let ts = ts(ts_text)?;
             let msg = first_object(json)?;
-            return self.client_message(&msg, ts, server, conn, origin, index, cx);
+            return self.client_message(&msg, ts, server, origin, index, cx);
         }
         if let Some(json) = rest.strip_prefix(FROM_SERVER) {
             let ts = ts(ts_text)?;
             let msg = first_object(json)?;
             if msg.contains_key("result") || msg.contains_key("error") {
                 let id = msg.get("id").map(Value::to_string).unwrap_or_default();
+                let conn = self.connections.entry(server.clone()).or_default();
+                let conn = conn.answered(&id);
                 return Ok(Message::Reply {
                     key: (server, conn, id),
                     ts,
@@ -105,7 +112,7 @@ impl Claude {
             return Ok(Message::Other);
         }
         if rest.starts_with("Initializing server") {
-            self.connection.insert(server, conn + 1);
+            self.connections.entry(server).or_default().open();
             cx.ignore("connection event");
         } else if rest.starts_with("Server transport closed") {
             cx.ignore("connection event");
@@ -121,7 +128,6 @@ impl Claude {
         msg: &Map<String, Value>,
         ts: Nanos,
         server: Sym,
-        conn: u32,
         origin: Origin,
         index: bool,
         cx: &mut Ctx<'_>,
@@ -131,16 +137,18 @@ impl Claude {
             cx.ignore("client reply");
             return Ok(Message::Other);
         };
+        let conns = self.connections.entry(server.clone()).or_default();
         let key = msg
             .get("id")
             .filter(|v| !v.is_null())
-            .map(|v| (server.clone(), conn, v.to_string()));
+            .map(|v| (server.clone(), conns.asked(v), v.to_string()));
         if method != "tools/call" {
             cx.ignore(format!("method {method}"));
             return Ok(match key {
                 Some(key) => Message::Request(key),
                 None if method == CANCELLED => cancelled(msg).map_or(Message::Other, |id| {
-                    Message::Cancel((server.clone(), conn, id.to_string()))
+                    let id = id.to_string();
+                    Message::Cancel((server.clone(), conns.asking(&id), id))
                 }),
                 None => Message::Other,
             });
@@ -173,6 +181,90 @@ impl Claude {
                 origin,
             }),
         })
+    }
+}
+
+/// The connections of one server that may still be in use, newest last, and how many were
+/// opened.
+#[derive(Default)]
+struct Connections {
+    open: VecDeque<Connection>,
+    opened: u32,
+}
+
+/// A connection: its number, the id its client's next request should have, and the ids of its
+/// requests not answered yet.
+struct Connection {
+    number: u32,
+    next: Option<u64>,
+    asking: HashSet<String>,
+}
+
+/// How many connections of one server are told apart at once; an older one's requests stay
+/// unanswered. Two clients of one app are what is known.
+const OPEN_CONNECTIONS: usize = 4;
+
+impl Connections {
+    /// `Initializing server...`: a new connection (the older ones may still be in use).
+    fn open(&mut self) {
+        self.opened += 1;
+        if self.open.len() == OPEN_CONNECTIONS {
+            self.open.pop_front();
+        }
+        let number = self.opened;
+        (self.open).push_back(Connection {
+            number,
+            next: None,
+            asking: HashSet::new(),
+        });
+    }
+
+    /// The newest connection (number 0 for lines before any `Initializing server...`).
+    fn newest(&mut self) -> &mut Connection {
+        if self.open.is_empty() {
+            self.open.push_back(Connection {
+                number: 0,
+                next: None,
+                asking: HashSet::new(),
+            });
+        }
+        self.open.back_mut().expect("one is open")
+    }
+
+    /// The connection a client request with `id` is of: the newest whose client numbered its
+    /// last request one less, else the newest.
+    fn asked(&mut self, id: &Value) -> u32 {
+        let n = id.as_u64();
+        let at = (self.open.iter())
+            .rposition(|c| n.is_some() && c.next == n)
+            .unwrap_or(self.open.len().saturating_sub(1));
+        let conn = match self.open.get_mut(at) {
+            Some(c) => c,
+            None => self.newest(),
+        };
+        conn.next = n.map(|n| n + 1);
+        conn.asking.insert(id.to_string());
+        conn.number
+    }
+
+    /// The connection that asked the request `id` (its text) a reply or cancel names: the
+    /// newest with it unanswered, else the newest.
+    fn asking(&mut self, id: &str) -> u32 {
+        match (self.open.iter()).rev().find(|c| c.asking.contains(id)) {
+            Some(c) => c.number,
+            None => self.newest().number,
+        }
+    }
+
+    /// A reply to the request `id`: the connection it answers, which has it answered now.
+    fn answered(&mut self, id: &str) -> u32 {
+        match (self.open.iter_mut()).rev().find(|c| c.asking.contains(id)) {
+            Some(c) => {
+                c.asking.remove(id);
+                c.number
+            }
+            None => self.newest().number,
+        }
     }
 }
 

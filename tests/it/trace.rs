@@ -444,15 +444,7 @@ fn server_requests_keep_apart(c2s: &str, s2c: &str) {
             ("server request sampling/createMessage", 1),
         ])
     );
-    let replies = stats.replies.unwrap();
-    assert_eq!(
-        (
-            replies.paired,
-            replies.requests_without_reply,
-            replies.replies_without_request
-        ),
-        (3, 0, 0)
-    );
+    assert_eq!(reply_counts(&stats), (3, 0, 0));
 }
 
 /// Other recorders' lines read as this format's envelope: the MCP gateway of GitHub's agentic
@@ -931,6 +923,77 @@ fn claude_log_pairs_by_connection_across_a_reconnect() {
     assert_eq!(stats.skipped, 0);
 }
 
+/// Claude Desktop starts a server twice (two clients in one app), both connections logging to
+/// one file with ids from 0: each request goes with the connection whose client numbered its
+/// last request one less, each reply with the connection that asked it, so a call asked before
+/// the second connection started and answered after it pairs, and equal ids of the two do not
+/// take each other's replies.
+#[test]
+fn claude_log_tells_two_connections_of_one_server_apart() {
+    let dir = tempfile::tempdir().unwrap();
+    let at = |ms: u32| {
+        format!(
+            "2026-08-01T10:00:{:02}.{:03}Z [git] [info]",
+            ms / 1000,
+            ms % 1000
+        )
+    };
+    let client = |ms: u32, id: u32, method: &str, params: &str| {
+        format!(
+            r#"{} Message from client: {{"method":"{method}","params":{params},"jsonrpc":"2.0","id":{id}}} {{ metadata: undefined }}"#,
+            at(ms)
+        )
+    };
+    let call = |ms: u32, id: u32, tool: &str| {
+        client(
+            ms,
+            id,
+            "tools/call",
+            &format!(r#"{{"name":"{tool}","arguments":{{}}}}"#),
+        )
+    };
+    let server = |ms: u32, id: u32, body: &str| {
+        format!(
+            r#"{} Message from server: {{"jsonrpc":"2.0","id":{id},{body}}} {{ metadata: undefined }}"#,
+            at(ms)
+        )
+    };
+    let ok = r#""result":{"content":[]}"#;
+    let lines = [
+        format!("{} Initializing server...", at(0)),
+        client(10, 0, "initialize", "{}"),
+        server(20, 0, r#""result":{}"#),
+        client(30, 1, "tools/list", "{}"),
+        call(40, 2, "git_diff"),
+        // The second connection starts while the first's calls are in flight.
+        format!("{} Initializing server...", at(1000)),
+        client(1010, 0, "initialize", "{}"),
+        server(1020, 0, r#""result":{}"#),
+        server(1030, 1, r#""result":{"tools":[]}"#),
+        server(1040, 2, r#""error":{"code":-32603,"message":"bad ref"}"#),
+        client(1050, 1, "tools/list", "{}"),
+        server(1060, 1, r#""result":{"tools":[]}"#),
+        call(2000, 3, "git_status"),
+        call(2010, 2, "git_log"),
+        server(2100, 2, ok),
+        server(2500, 3, ok),
+    ];
+    let path = write_file(dir.path(), "mcp-server-git.log", &(lines.join("\n") + "\n"));
+    let (recs, stats) = read(&[&path]);
+    let got: Vec<_> = (recs.iter())
+        .map(|r| (&*r.tool, r.id.as_deref(), r.upstream, r.latency_ms))
+        .collect();
+    assert_eq!(
+        got,
+        [
+            ("git_diff", Some("2"), Some(Upstream::Error), Some(1000.0)),
+            ("git_status", Some("3"), Some(Upstream::Ok), Some(500.0)),
+            ("git_log", Some("2"), Some(Upstream::Ok), Some(90.0)),
+        ]
+    );
+    assert_eq!(reply_counts(&stats), (3, 0, 0));
+}
+
 /// A server's stderr in another encoding than UTF-8, logged as it came, is server output like
 /// any other: not a bad line (which `--strict` would stop at), and the calls around it pair.
 #[test]
@@ -1121,6 +1184,16 @@ fn files_merge_in_time_order_ties_keep_file_order() {
     assert_eq!(streamed, recs);
     assert_eq!(t.stats(), &stats);
     assert_eq!(t.files().len(), 3);
+}
+
+/// How a read's replies paired: (paired, requests without a reply, replies without a request).
+pub(crate) fn reply_counts(stats: &ReadStats) -> (u64, u64, u64) {
+    let r = stats.replies.as_ref().expect("a format with replies");
+    (
+        r.paired,
+        r.requests_without_reply,
+        r.replies_without_request,
+    )
 }
 
 pub(crate) fn write_file(dir: &std::path::Path, name: &str, body: &str) -> String {
