@@ -35,7 +35,7 @@ seeds() {
     trace_claude-code) ls fixtures/traces/claude-code-session.jsonl ;;
     trace_opencode) ls fixtures/traces/opencode-run.jsonl ;;
     trace_codex) ls fixtures/traces/codex-rollout.jsonl ;;
-    trace_cline) ls fixtures/traces/cline-ui-messages.json ;;
+    trace_cline) ls fixtures/traces/cline-ui-messages.json fixtures/traces/cline-sdk/*.messages.json ;;
     policy_json) ls fixtures/policies/*.json ;;
     policy_yaml) ls fixtures/policies/intercept/* ;;
   esac 2>/dev/null || true

@@ -1,5 +1,5 @@
 #![no_main]
-//! The Cline task history reader on arbitrary bytes.
+//! The Cline task history and Cline 4 session readers on arbitrary bytes.
 
 include!("read_trace.rs");
 

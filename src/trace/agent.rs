@@ -82,6 +82,21 @@ impl AgentGrant {
     }
 }
 
+impl AgentOptions {
+    /// These options with the servers given as agents write them into tool names
+    /// ([`normalize_server`]).
+    pub(crate) fn normalized(&self) -> AgentOptions {
+        AgentOptions {
+            mcp_servers: self
+                .mcp_servers
+                .iter()
+                .map(|s| normalize_server(s))
+                .collect(),
+            grant: self.grant.clone(),
+        }
+    }
+}
+
 /// Claude Code and Codex write a server's name into tool names with every character outside
 /// `[A-Za-z0-9_-]` replaced by `_`; the names given with `--mcp-server` are compared the
 /// same way.

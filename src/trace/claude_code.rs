@@ -12,7 +12,7 @@
 
 use serde_json::{Map, Value};
 
-use super::agent::{AgentOptions, normalize_server, split_tool};
+use super::agent::{AgentOptions, split_tool};
 use super::intern::Interner;
 use super::pairing::{Exchange, Message};
 use super::source::{Ctx, Fields, LineError, parse_object};
@@ -66,12 +66,7 @@ pub(crate) struct ClaudeCode {
 
 impl ClaudeCode {
     pub(crate) fn new(opts: &AgentOptions) -> ClaudeCode {
-        let mut opts = opts.clone();
-        opts.mcp_servers = opts
-            .mcp_servers
-            .iter()
-            .map(|s| normalize_server(s))
-            .collect();
+        let opts = opts.normalized();
         ClaudeCode {
             names: Interner::default(),
             opts,
@@ -257,17 +252,7 @@ fn outcome(
     denial: Option<&str>,
     cx: &mut Ctx<'_>,
 ) -> Result<Option<Upstream>, LineError> {
-    let is_error = match b.get("is_error") {
-        None => false,
-        Some(Value::Bool(v)) => *v,
-        Some(other) => {
-            return Err(LineError::wrong_type(
-                &b.name("is_error"),
-                "a boolean",
-                other,
-            ));
-        }
-    };
+    let is_error = b.opt_bool("is_error")?.unwrap_or(false);
     if !is_error {
         return Ok(Some(Upstream::Ok));
     }

@@ -15,7 +15,7 @@ use std::collections::HashSet;
 
 use serde_json::{Map, Value};
 
-use super::agent::{AgentOptions, normalize_server, split_tool};
+use super::agent::{AgentOptions, split_tool};
 use super::intern::Interner;
 use super::pairing::{Exchange, Message};
 use super::source::{Ctx, Fields, LineError, parse_object};
@@ -45,12 +45,7 @@ pub(crate) struct Codex {
 
 impl Codex {
     pub(crate) fn new(opts: &AgentOptions) -> Codex {
-        let mut opts = opts.clone();
-        opts.mcp_servers = opts
-            .mcp_servers
-            .iter()
-            .map(|s| normalize_server(s))
-            .collect();
+        let opts = opts.normalized();
         Codex {
             names: Interner::default(),
             opts,

@@ -47,7 +47,8 @@ pub enum Format {
     /// OpenAI Codex CLI session rollouts (`~/.codex/sessions/…/rollout-*.jsonl`).
     #[value(name = "codex")]
     Codex,
-    /// Cline and Roo Code task histories (`tasks/<task id>/ui_messages.json`).
+    /// Cline and Roo Code task histories (`tasks/<task id>/ui_messages.json`) and Cline 4
+    /// sessions (`<id>.messages.json`).
     #[value(name = "cline")]
     Cline,
 }
@@ -122,7 +123,7 @@ pub(crate) fn detect(head: &[u8]) -> Result<Format, String> {
     if starts_otlp_document(head) {
         return Ok(Format::OtelSpans);
     }
-    if starts_cline_messages(head) {
+    if starts_cline_messages(head) || starts_cline_session(head) {
         return Ok(Format::Cline);
     }
     let mut seen = 0;
@@ -319,6 +320,20 @@ fn starts_otlp_document(head: &[u8]) -> bool {
     let rest = head.trim_ascii_start();
     let rest = rest.strip_prefix(b"{").map(<[u8]>::trim_ascii_start);
     rest.is_some_and(|r| r.starts_with(b"\"resourceSpans\"") || r.starts_with(b"\"resourceLogs\""))
+}
+
+/// Whether the input opens a Cline 4 session (`<id>.messages.json`): an object whose first key
+/// is `version`, with `updated_at` and `sessionId` or `messages` among the first bytes.
+fn starts_cline_session(head: &[u8]) -> bool {
+    let compact: Vec<u8> = (head.iter())
+        .copied()
+        .take(4096)
+        .filter(|b| !b.is_ascii_whitespace())
+        .collect();
+    let has = |key: &[u8]| memchr::memmem::find(&compact, key).is_some();
+    compact.starts_with(b"{\"version\":")
+        && has(b"\"updated_at\":")
+        && (has(b"\"sessionId\":") || has(b"\"messages\":["))
 }
 
 /// Whether the input opens a Cline/Roo Code message array: `[` then `{"ts":`, with `"type":"say"`
@@ -655,6 +670,15 @@ mod tests {
                 Format::Codex,
             ),
         ];
+        // A Cline 4 session, compact or pretty-printed as its SDK writes it.
+        assert_eq!(
+            detect(br#"{"version":1,"updated_at":"2026-08-01T09:00:00.000Z","agent":"lead","sessionId":"1785_ab","messages":[{"#),
+            Ok(Format::Cline)
+        );
+        assert_eq!(
+            detect(b"{\n  \"version\": 1,\n  \"updated_at\": \"2026-08-01T09:00:00Z\",\n  \"sessionId\": \"s\",\n"),
+            Ok(Format::Cline)
+        );
         // A Cline message array is one long line, often longer than the detection window.
         assert_eq!(
             detect(br#"[{"ts":1785574800000,"type":"say","say":"text","text":"cut here"#),

@@ -2681,6 +2681,9 @@ mod tests {
         let mut seen = 0;
         for entry in std::fs::read_dir(dir).expect("fixtures") {
             let path = entry.expect("fixture").path();
+            if path.is_dir() {
+                continue;
+            }
             let text = std::fs::read(&path).expect("fixture");
             if path.extension().is_none_or(|e| e != "jsonl") || detect(&text) != Ok(Format::Jsonl) {
                 continue;

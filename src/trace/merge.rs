@@ -33,6 +33,7 @@ use super::batch::{Columns, RowRest};
 use super::claude_code::ClaudeCode;
 use super::claude_desktop::Claude;
 use super::cline::ClineSource;
+use super::cline_sdk::{ClineSdkSource, manifest_cwd};
 use super::codex::Codex;
 use super::csv::CsvSource;
 use super::format::detect;
@@ -741,7 +742,7 @@ fn open_batches(
         }
         _ => {}
     }
-    let (r, compressed) = open_decoded(path, name)?;
+    let (mut r, compressed) = open_decoded(path, name)?;
     let lines = |r| Lines::new(r, name);
     let source: Box<dyn Source> = match input.format {
         Format::Parquet => {
@@ -781,6 +782,11 @@ fn open_batches(
             file,
             name,
         )),
+        Format::Cline if opens_object(&mut r, name)? => {
+            // Cline 4 keeps a session in `<id>.messages.json`, its manifest beside it.
+            let cwd = manifest_cwd(&input.path);
+            Box::new(ClineSdkSource::new(Box::new(r), file, cwd, &opts.agent))
+        }
         Format::Cline => {
             // Cline keeps a task's messages in `tasks/<task id>/ui_messages.json`.
             let task = (input.path.file_name() == Some(std::ffi::OsStr::new("ui_messages.json")))
@@ -958,11 +964,30 @@ fn detect_file(path: &std::path::Path, name: &str) -> Result<Format, TraceError>
     })
 }
 
-/// Where a Parquet input's bytes are: Parquet needs random access, so a compressed file is
-/// decoded into memory first; a plain one is read in place.
+/// Whether the input's first byte that is not whitespace (or a byte order mark) opens a JSON
+/// object; what is passed over is consumed.
+fn opens_object(r: &mut Box<dyn std::io::BufRead + Send>, name: &str) -> Result<bool, TraceError> {
+    loop {
+        let buf = r.fill_buf().map_err(|source| TraceError::Io {
+            file: name.to_string(),
+            source,
+        })?;
+        let Some(&b) = buf.first() else {
+            return Ok(false);
+        };
+        if b.is_ascii_whitespace() || matches!(b, 0xef | 0xbb | 0xbf) {
+            r.consume(1);
+            continue;
+        }
+        return Ok(b == b'{');
+    }
+}
+
 /// The most a compressed Parquet file may inflate to: it is read into memory whole.
 const MAX_INFLATED_BYTES: u64 = 1 << 30;
 
+/// Where a Parquet input's bytes are: Parquet needs random access, so a compressed file is
+/// decoded into memory first; a plain one is read in place.
 fn parquet_bytes(
     input: &Input,
     r: impl Read,

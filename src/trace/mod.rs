@@ -13,6 +13,7 @@ mod batch;
 mod claude_code;
 mod claude_desktop;
 mod cline;
+mod cline_sdk;
 mod codex;
 mod csv;
 mod error;

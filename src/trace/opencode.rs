@@ -7,7 +7,7 @@
 
 use serde_json::{Map, Value};
 
-use super::agent::{AgentOptions, normalize_server, split_tool};
+use super::agent::{AgentOptions, split_tool};
 use super::intern::Interner;
 use super::source::{Ctx, Fields, LineError, Lines, Source, next_object_record};
 use super::time::parse_ts_value;
@@ -65,12 +65,7 @@ pub(crate) struct OpenCodeSource {
 impl OpenCodeSource {
     pub(crate) fn new(lines: Lines, file: u32, opts: &AgentOptions) -> OpenCodeSource {
         // opencode writes a server's name with every character outside `[A-Za-z0-9_-]` as `_`.
-        let mut opts = opts.clone();
-        opts.mcp_servers = opts
-            .mcp_servers
-            .iter()
-            .map(|s| normalize_server(s))
-            .collect();
+        let opts = opts.normalized();
         OpenCodeSource {
             lines,
             file,

@@ -329,6 +329,14 @@ impl<'a> Fields<'a> {
         }
     }
 
+    pub(crate) fn opt_bool(&self, key: &str) -> Result<Option<bool>, LineError> {
+        match self.get(key) {
+            None | Some(Value::Null) => Ok(None),
+            Some(Value::Bool(b)) => Ok(Some(*b)),
+            Some(v) => Err(LineError::wrong_type(&self.name(key), "a boolean", v)),
+        }
+    }
+
     pub(crate) fn req_str(&self, key: &str) -> Result<&'a str, LineError> {
         self.opt_str(key)?
             .ok_or_else(|| LineError::missing(&self.name(key)))

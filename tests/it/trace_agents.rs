@@ -1008,3 +1008,117 @@ fn cline_bad_messages_are_located_by_position() {
         stats.skipped_examples
     );
 }
+
+/// A Cline 4 session (`<id>.messages.json`, as Cline's SDK writes it): MCP calls are `tool_use`
+/// blocks named `<server>__<tool>`, answered by the `tool_result` of the same id; a result's
+/// `isError` is a tool error, an `is_error` result the `{"error"}` of a call that threw (or
+/// that the user denied, never sent); the grant is the manifest's `cwd`, or the model.
+#[test]
+fn cline_sdk_session_pairs_tool_results_by_id() {
+    let name = "cline-sdk/1785574800000_ab12c.messages.json";
+    let (recs, stats) = read_agent(name, AgentOptions::default());
+    assert_eq!(stats.per_file[0].1, Format::Cline);
+    use Upstream::*;
+    assert_eq!(
+        rows(&recs),
+        [
+            row("github", "list_issues", "toolu_01", Some(Ok), Some(790.0)),
+            row(
+                "github",
+                "add_labels",
+                "toolu_03",
+                Some(ToolError),
+                Some(1500.0)
+            ),
+            // Refused by the user: never sent.
+            row("github", "close_issue", "toolu_04", None, None),
+            row(
+                "linear",
+                "create_issue",
+                "toolu_05",
+                Some(Error),
+                Some(450.0)
+            ),
+            // The session ends before its result.
+            row("github", "get_issue", "toolu_06", None, None),
+        ]
+    );
+    let first = &recs[0];
+    assert_eq!(first.ts, ts("2026-08-01T09:00:03.120Z"));
+    assert_eq!(first.session.as_deref(), Some("1785574800000_ab12c"));
+    assert_eq!(first.grant.as_deref(), Some("/home/dana/src/billing-api"));
+    assert_eq!(
+        first.args,
+        Args::Values(
+            json!({"owner": "dana", "repo": "billing-api", "state": "open"})
+                .as_object()
+                .unwrap()
+                .clone()
+        )
+    );
+    assert_eq!(first.origin.line, 2);
+    assert_eq!(
+        stats.ignored,
+        counts(&[
+            ("built-in tool read_files", 1),
+            ("tool result of a built-in tool", 1),
+            ("tool result: refused by the user", 1),
+            ("user message without a tool result", 1),
+        ])
+    );
+    let replies = stats.replies.as_ref().unwrap();
+    assert_eq!((replies.paired, replies.requests_without_reply), (3, 1));
+    assert_eq!(replies.examples[0].line, 10);
+    let model = AgentOptions {
+        grant: AgentGrant::Model,
+        ..AgentOptions::default()
+    };
+    let (recs, _) = read_agent(name, model);
+    assert!(
+        recs.iter()
+            .all(|r| r.grant.as_deref() == Some("claude-sonnet-4-5-20250929"))
+    );
+    assert_round_trips(&recs);
+}
+
+/// A bad message of a Cline 4 session is skipped alone, located by its position; a document
+/// that is not a session is one bad record.
+#[test]
+fn cline_sdk_bad_messages_are_skipped_alone() {
+    let call = |id: &str, ts: &str| {
+        format!(
+            r#"{{"id":"m","role":"assistant","content":[{{"type":"tool_use","id":"{id}","name":"fs__read","input":{{}}}}]{ts}}}"#
+        )
+    };
+    let body = format!(
+        r#"{{"version":1,"updated_at":"2026-08-01T09:00:00Z","sessionId":"s","messages":[{},7,{},{}]}}"#,
+        call("a", r#","ts":1785574800000"#),
+        call("b", ""),
+        call("c", r#","ts":"soon""#),
+    );
+    let (recs, stats) = read_text(&body, Format::Cline);
+    assert_eq!(recs.len(), 1);
+    let bad: Vec<_> = (stats.skipped_examples.iter())
+        .map(|s| (s.line, s.reason.as_str()))
+        .collect();
+    assert_eq!(
+        bad,
+        [
+            (
+                2,
+                "field `messages[1]`: expected a message object, found a number"
+            ),
+            (3, "field `messages[2].ts`: missing"),
+            (
+                4,
+                "field `messages[3].ts`: cannot parse \"soon\" as a timestamp"
+            ),
+        ]
+    );
+    let (recs, stats) = read_text(
+        r#"{"version":1,"updated_at":"2026-08-01T09:00:00Z","sessionId":"s","messages":{}}"#,
+        Format::Cline,
+    );
+    assert!(recs.is_empty());
+    assert_eq!(stats.skipped, 1);
+}
