@@ -209,8 +209,13 @@ impl OutputArgs {
         }
     }
 
-    /// The destination: `--output FILE` or standard output (refusing binary output to a terminal).
-    pub fn open<'a>(&self, stdout: &'a mut dyn Write) -> anyhow::Result<Box<dyn Write + 'a>> {
+    /// The destination: `--output FILE` or standard output (refusing binary output to a
+    /// terminal, and a file the command reads).
+    pub fn open<'a>(
+        &self,
+        reads: &Reads,
+        stdout: &'a mut dyn Write,
+    ) -> anyhow::Result<Box<dyn Write + 'a>> {
         if self.output.is_none()
             && self.format == OutputFormat::Parquet
             && io::stdout().is_terminal()
@@ -219,22 +224,80 @@ impl OutputArgs {
                 "parquet output is binary: give --output FILE or redirect standard output"
             );
         }
-        open_output(self.output.as_deref(), stdout)
+        open_output(self.output.as_deref(), reads, stdout)
     }
 }
 
-/// `--output FILE` (buffered), or standard output.
+/// `--output FILE` (buffered), or standard output. A file the command reads is refused before
+/// anything is created: writing it would destroy what is being read.
 pub fn open_output<'a>(
     path: Option<&Path>,
+    reads: &Reads,
     stdout: &'a mut dyn Write,
 ) -> anyhow::Result<Box<dyn Write + 'a>> {
     match path {
         Some(path) => {
+            reads.refuse(path)?;
             let f =
                 File::create(path).with_context(|| format!("cannot create {}", path.display()))?;
             Ok(Box::new(BufWriter::new(f)))
         }
         None => Ok(Box::new(BufWriter::new(stdout))),
+    }
+}
+
+/// The files a command reads (traces, policies, parts, suites), so that none of its outputs
+/// overwrites one of them. Compared as canonical paths: `./t.jsonl` and a link to it are the
+/// file itself.
+#[derive(Default)]
+pub struct Reads(Vec<PathBuf>);
+
+impl Reads {
+    /// The files of trace arguments (globs expanded; standard input is none).
+    pub fn traces(mut self, traces: &[String]) -> Reads {
+        let files = crate::trace::expand_inputs(traces).unwrap_or_default();
+        self.0
+            .extend(files.into_iter().filter_map(|spec| match spec {
+                crate::trace::InputSpec::File(p) => Some(p),
+                crate::trace::InputSpec::Stdin => None,
+            }));
+        self
+    }
+
+    /// The files of `--policy` values (`FILE` or `SERVER=FILE`, with or without `:DIALECT`).
+    pub fn policies(mut self, specs: &[String]) -> Reads {
+        self.0.extend(
+            specs
+                .iter()
+                .map(|s| PathBuf::from(PolicySpec::parse(s).file)),
+        );
+        self
+    }
+
+    /// Files named as they are.
+    pub fn files<P: AsRef<Path>>(mut self, files: impl IntoIterator<Item = P>) -> Reads {
+        self.0
+            .extend(files.into_iter().map(|p| p.as_ref().to_path_buf()));
+        self
+    }
+
+    /// An error when `output` is one of the files read.
+    pub fn refuse(&self, output: &Path) -> anyhow::Result<()> {
+        let Ok(out) = output.canonicalize() else {
+            // Not there yet: nothing reads it.
+            return Ok(());
+        };
+        if self
+            .0
+            .iter()
+            .any(|p| p.canonicalize().is_ok_and(|p| p == out))
+        {
+            anyhow::bail!(
+                "{} is also an input: writing it would destroy what is being read",
+                output.display()
+            );
+        }
+        Ok(())
     }
 }
 
@@ -260,9 +323,14 @@ where
 }
 
 impl<F: clap::ValueEnum + Clone + Send + Sync + 'static> SummaryOutputArgs<F> {
-    /// The destination: `--output FILE` or standard output.
-    pub fn open<'a>(&self, stdout: &'a mut dyn Write) -> anyhow::Result<Box<dyn Write + 'a>> {
-        open_output(self.output.as_deref(), stdout)
+    /// The destination: `--output FILE` or standard output (refusing a file the command
+    /// reads).
+    pub fn open<'a>(
+        &self,
+        reads: &Reads,
+        stdout: &'a mut dyn Write,
+    ) -> anyhow::Result<Box<dyn Write + 'a>> {
+        open_output(self.output.as_deref(), reads, stdout)
     }
 }
 
@@ -596,6 +664,7 @@ impl Finished for DiffReport {
 /// destination, or a summary rendered at the end; then apply the gate. Returns the exit code.
 pub fn replay_and_report<R: Finished>(
     output: &OutputArgs,
+    reads: &Reads,
     out: &mut dyn Write,
     err: &mut dyn Write,
     replay: impl FnOnce(
@@ -603,7 +672,7 @@ pub fn replay_and_report<R: Finished>(
         &mut dyn Progress,
     ) -> Result<R, ReplayError>,
 ) -> anyhow::Result<u8> {
-    let mut dest = output.open(out)?;
+    let mut dest = output.open(reads, out)?;
     let mut sink = row_sink(output.format, R::ROWS);
     let mut spinner = Spinner::new();
     let rows = sink

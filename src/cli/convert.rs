@@ -6,7 +6,7 @@ use std::path::PathBuf;
 
 use anyhow::Context;
 
-use super::common::InputArgs;
+use super::common::{InputArgs, Reads};
 use crate::trace::{TraceError, write_csv, write_jsonl, write_parquet};
 
 /// The record formats `convert` writes.
@@ -51,13 +51,8 @@ pub fn run(args: &ConvertArgs, out: &mut dyn Write, err: &mut dyn Write) -> anyh
     };
     let mut file_out;
     let sink: &mut dyn Write = match &args.output {
-        Some(path) if is_an_input(path, &args.input.traces) => {
-            anyhow::bail!(
-                "{} is also an input: writing it would destroy what is being read",
-                path.display()
-            );
-        }
         Some(path) => {
+            Reads::default().traces(&args.input.traces).refuse(path)?;
             file_out = BufWriter::new(
                 File::create(path).with_context(|| format!("cannot create {}", path.display()))?,
             );
@@ -95,22 +90,4 @@ pub fn run(args: &ConvertArgs, out: &mut dyn Write, err: &mut dyn Write) -> anyh
 fn input_error(err: &mut dyn Write, e: &TraceError) -> anyhow::Result<u8> {
     writeln!(err, "error: {e}")?;
     Ok(2)
-}
-
-/// Whether `output` is one of the input files (the same file, whatever the path says).
-fn is_an_input(output: &std::path::Path, traces: &[String]) -> bool {
-    let Ok(out) = output.canonicalize() else {
-        return false;
-    };
-    input_files(traces).any(|p| p.canonicalize().is_ok_and(|p| p == out))
-}
-
-fn input_files(traces: &[String]) -> impl Iterator<Item = std::path::PathBuf> {
-    crate::trace::expand_inputs(traces)
-        .unwrap_or_default()
-        .into_iter()
-        .filter_map(|spec| match spec {
-            crate::trace::InputSpec::File(p) => Some(p),
-            crate::trace::InputSpec::Stdin => None,
-        })
 }

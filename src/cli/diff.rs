@@ -3,7 +3,8 @@
 use std::io::Write;
 
 use super::common::{
-    EvalArgs, InputArgs, OutputArgs, load_policies, parse_kind, replay_and_report, with_policy_dir,
+    EvalArgs, InputArgs, OutputArgs, Reads, load_policies, parse_kind, replay_and_report,
+    with_policy_dir,
 };
 use crate::engine::DecisionKind;
 use crate::replay;
@@ -62,6 +63,10 @@ pub fn run(args: &DiffArgs, out: &mut dyn Write, err: &mut dyn Write) -> anyhow:
     let load = args.eval.load_options();
     let base = with_policy_dir(&args.base, args.base_dir.as_deref())?;
     let candidate = with_policy_dir(&args.candidate, args.candidate_dir.as_deref())?;
+    let reads = Reads::default()
+        .traces(&args.input.traces)
+        .policies(&base)
+        .policies(&candidate);
     let base = load_policies(&base, &load, err)?;
     let candidate = load_policies(&candidate, &load, err)?;
     let (Some(base), Some(candidate)) = (base, candidate) else {
@@ -72,7 +77,7 @@ pub fn run(args: &DiffArgs, out: &mut dyn Write, err: &mut dyn Write) -> anyhow:
     let mut trace = args.input.open()?;
     let eval = args.eval.options();
     let changes = policy_changes(&base.refs(), &candidate.refs());
-    replay_and_report(&args.output, out, err, |rows, progress| {
+    replay_and_report(&args.output, &reads, out, err, |rows, progress| {
         let mut report = replay::diff(&mut trace, &base, &candidate, eval, opts, rows, progress)?;
         report.policy_changes = changes;
         Ok(report)

@@ -5,7 +5,8 @@ use std::io::Write;
 use anyhow::bail;
 
 use super::common::{
-    EvalArgs, InputArgs, ServerFilter, Spinner, SummaryOutputArgs, load_policies, warn_skipped,
+    EvalArgs, InputArgs, Reads, ServerFilter, Spinner, SummaryOutputArgs, load_policies,
+    warn_skipped,
 };
 use crate::replay::{Engines, by_name, input_summary, view_of};
 use crate::report::{self, CallInfo, ExplainReport, NoPolicy};
@@ -159,7 +160,10 @@ pub fn run(args: &ExplainArgs, out: &mut dyn Write, err: &mut dyn Write) -> anyh
             "--call {id}: no call has this id ({index} calls read); ids match exactly, or give a position as #N"
         ),
     };
-    let mut dest = args.output.open(out)?;
+    let reads = Reads::default()
+        .traces(&args.input.traces)
+        .policies(&args.policy);
+    let mut dest = args.output.open(&reads, out)?;
     report::write_explain(&report, args.output.format, &mut dest)?;
     dest.flush()?;
     Ok(0)

@@ -5,7 +5,7 @@ use std::path::PathBuf;
 
 use anyhow::Context;
 
-use super::common::{SummaryOutputArgs, gate_exit};
+use super::common::{Reads, SummaryOutputArgs, gate_exit};
 use crate::engine::{EvalOptions, Policy};
 use crate::replay::{self, PolicySet};
 use crate::report::{self, PartSettings, ReportOptions, SimulateReport};
@@ -50,7 +50,9 @@ pub fn run(args: &MergeArgs, out: &mut dyn Write, err: &mut dyn Write) -> anyhow
     if !args.partial {
         replay::check_combined(&merged)?;
     }
-    let mut dest = args.output.open(out)?;
+    let mut dest = args
+        .output
+        .open(&Reads::default().files(&args.summaries), out)?;
     report::write_simulate(&merged, args.output.format.into(), &mut dest)?;
     dest.flush()?;
     Ok(gate_exit(merged.gate.as_ref(), "calls", err)?)

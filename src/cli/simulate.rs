@@ -3,7 +3,8 @@
 use std::io::Write;
 
 use super::common::{
-    EvalArgs, InputArgs, OutputArgs, load_policies, parse_kind, replay_and_report, with_policy_dir,
+    EvalArgs, InputArgs, OutputArgs, Reads, load_policies, parse_kind, replay_and_report,
+    with_policy_dir,
 };
 use super::merge::part_settings;
 use crate::engine::DecisionKind;
@@ -55,6 +56,10 @@ pub struct SimulateArgs {
 /// Run `simulate`; returns the exit code.
 pub fn run(args: &SimulateArgs, out: &mut dyn Write, err: &mut dyn Write) -> anyhow::Result<u8> {
     let specs = with_policy_dir(&args.policy, args.policy_dir.as_deref())?;
+    let reads = Reads::default().traces(&args.input.traces).policies(&specs);
+    if let Some(path) = &args.part_summary {
+        reads.refuse(path)?;
+    }
     let Some(policies) = load_policies(&specs, &args.eval.load_options(), err)? else {
         return Ok(2);
     };
@@ -67,7 +72,7 @@ pub fn run(args: &SimulateArgs, out: &mut dyn Write, err: &mut dyn Write) -> any
     };
     opts.part = part.is_some();
     let mut trace = args.input.open()?;
-    replay_and_report(&args.output, out, err, |rows, progress| {
+    replay_and_report(&args.output, &reads, out, err, |rows, progress| {
         let mut report = replay::simulate(&mut trace, &policies, eval, opts, rows, progress)?;
         if let Some((path, settings)) = part {
             if let Some(info) = report.part.as_mut() {

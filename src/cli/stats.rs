@@ -3,7 +3,7 @@
 
 use std::io::Write;
 
-use super::common::{InputArgs, ServerFilter, Spinner, SummaryOutputArgs};
+use super::common::{InputArgs, Reads, ServerFilter, Spinner, SummaryOutputArgs};
 use crate::replay::input_summary;
 use crate::report::{self, NoPolicy, StatsBuilder};
 
@@ -43,7 +43,9 @@ pub fn run(args: &StatsArgs, out: &mut dyn Write, _err: &mut dyn Write) -> anyho
     let mut input = input_summary(&files, trace.stats(), NoPolicy::default());
     input.left_out = filter.left_out;
     let report = builder.finish(trace.names(), input);
-    let mut dest = args.output.open(out)?;
+    let mut dest = args
+        .output
+        .open(&Reads::default().traces(&args.input.traces), out)?;
     report::write_stats(&report, args.output.format, &mut dest)?;
     dest.flush()?;
     Ok(0)

@@ -6,7 +6,7 @@ use std::path::PathBuf;
 
 use anyhow::bail;
 
-use super::common::{InputArgs, Spinner, open_output, warn_skipped};
+use super::common::{InputArgs, Reads, Spinner, open_output, warn_skipped};
 use crate::engine::Scope;
 use crate::replay::input_summary;
 use crate::report::{self, NoPolicy, SuggestBuilder};
@@ -110,7 +110,8 @@ pub fn run(args: &SuggestArgs, out: &mut dyn Write, err: &mut dyn Write) -> anyh
         }
     }
     let policy = report::suggest(&builder, args.headroom);
-    let mut dest = open_output(args.output.as_deref(), out)?;
+    let reads = Reads::default().traces(&args.input.traces);
+    let mut dest = open_output(args.output.as_deref(), &reads, out)?;
     report::write_suggested(&policy, &mut dest)?;
     dest.flush()?;
     let n = builder.refused();

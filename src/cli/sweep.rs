@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use anyhow::{Context, bail};
 
-use super::common::{EvalArgs, InputArgs, Spinner, SummaryOutputArgs, load_policies};
+use super::common::{EvalArgs, InputArgs, Reads, Spinner, SummaryOutputArgs, load_policies};
 use crate::engine::Policy;
 use crate::policy::{self, Dialect, LimitChange, LoadOptions};
 use crate::replay::{self, PolicySet};
@@ -119,7 +119,10 @@ pub fn run(args: &SweepArgs, out: &mut dyn Write, err: &mut dyn Write) -> anyhow
         target: args.target.map(|t| SweepTarget::pick(t, parameter, &swept)),
         values: swept,
     };
-    let mut dest = args.output.open(out)?;
+    let reads = Reads::default()
+        .traces(&args.input.traces)
+        .policies(&args.policy);
+    let mut dest = args.output.open(&reads, out)?;
     report::write_sweep(&report, args.output.format, &mut dest)?;
     dest.flush()?;
     Ok(0)

@@ -95,7 +95,8 @@ pub fn run(args: &TestArgs, out: &mut dyn Write, err: &mut dyn Write) -> anyhow:
     for file in &files {
         outcomes.extend(runner.run_file(file));
     }
-    let mut dest = super::common::open_output(args.output.as_deref(), out)?;
+    let reads = super::common::Reads::default().files(&files);
+    let mut dest = super::common::open_output(args.output.as_deref(), &reads, out)?;
     match args.format {
         TestFormat::Human => render::human(&outcomes, &mut dest)?,
         TestFormat::Junit => render::junit(&outcomes, &mut dest)?,

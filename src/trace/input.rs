@@ -155,17 +155,17 @@ pub(crate) fn open_decoded(
         let gz = EndsWhereCut(MultiGzDecoder::new(r));
         Ok((Box::new(BufReader::new(gz)), true))
     } else if magic.starts_with(ZSTD_MAGIC) {
-        let d = zstd::stream::read::Decoder::with_buffer(r).map_err(io_err)?;
+        let d = EndsWhereCut(zstd::stream::read::Decoder::with_buffer(r).map_err(io_err)?);
         Ok((Box::new(BufReader::new(d)), true))
     } else {
         Ok((Box::new(r), false))
     }
 }
 
-/// A gzip stream that ends where its file was cut (copied while the compressor still wrote
-/// it): the decoder reports the missing end as an error, which would lose every line read.
-/// It ends there instead, as a zstd stream and a plain file cut short do, so the lines before
-/// are read and a line cut in two is a bad record of its own, counted and located.
+/// A gzip or zstd stream that ends where its file was cut (copied while the compressor still
+/// wrote it): the decoders report the missing end as an error, which would lose every line
+/// read. It ends there instead, as a plain file cut short does, so the lines before are read
+/// and a line cut in two is a bad record of its own, counted and located.
 struct EndsWhereCut<R>(R);
 
 impl<R: Read> Read for EndsWhereCut<R> {

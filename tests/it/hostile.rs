@@ -573,29 +573,95 @@ fn argument_numbers_keep_their_text_through_conversion() {
     }
 }
 
-/// `convert -o` naming one of its inputs truncated the file being read (a bus error on a
-/// mapped input): refused before anything is written.
+/// `-o` naming a file the command reads (a trace, a policy, a part summary) is refused before
+/// anything is written, by every command: `convert` truncated the file being read (a bus error
+/// on a mapped input), `simulate` and `diff` emptied the trace and then blamed log rotation,
+/// `stats`, `suggest` and `explain` replaced the trace with their report.
 #[test]
-fn convert_refuses_to_overwrite_its_input() {
+fn no_command_overwrites_what_it_reads() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let path = dir.path().join("t.jsonl");
-    let text = "{\"ts\":\"2026-08-01T10:00:00Z\",\"server\":\"s\",\"tool\":\"t\"}\n";
-    std::fs::write(&path, text).expect("write");
-    let other = format!("{}/./t.jsonl", dir.path().display());
-    let (code, stdout, stderr) = run(&[
-        "convert",
-        "--to",
-        "parquet",
-        path.to_str().unwrap(),
-        "-o",
-        &other,
-    ]);
-    assert_eq!((code, stdout.as_str()), (2, ""));
-    assert_eq!(
-        stderr,
-        format!("error: {other} is also an input: writing it would destroy what is being read\n")
+    let d = dir.path().display().to_string();
+    let trace = std::fs::read_to_string("fixtures/traces/fleet.jsonl").expect("fixture");
+    let policy = std::fs::read_to_string("fixtures/policies/baseline.json").expect("fixture");
+    std::fs::write(dir.path().join("t.jsonl"), &trace).expect("write");
+    std::fs::write(dir.path().join("p.json"), &policy).expect("write");
+    let (t, p) = (format!("{d}/t.jsonl"), format!("{d}/p.json"));
+    // Another spelling of each: the same file.
+    let (t2, p2) = (format!("{d}/./t.jsonl"), format!("{d}/./p.json"));
+    let part = format!("{d}/part.json");
+    let (code, _, stderr) = run(&["simulate", "--policy", &p, &t, "--part-summary", &part]);
+    assert_eq!(code, 0, "{stderr}");
+    let part_text = std::fs::read_to_string(&part).expect("part");
+    let bound = format!("fortigate-edge={p}");
+    let cases: Vec<(Vec<&str>, &str)> = vec![
+        (vec!["simulate", "--policy", &p, &t, "-o", &t2], &t2),
+        (vec!["simulate", "--policy", &p, &t, "-o", &p2], &p2),
+        (vec!["simulate", "--policy", &bound, &t, "-o", &p2], &p2),
+        (
+            vec!["simulate", "--policy", &p, &t, "--part-summary", &t2],
+            &t2,
+        ),
+        (
+            vec!["simulate", "--policy", &p, &t, "-f", "jsonl", "-o", &t2],
+            &t2,
+        ),
+        (
+            vec![
+                "diff",
+                "--base",
+                &p,
+                "--candidate",
+                "fixtures/policies/candidate.json",
+                &t,
+                "-o",
+                &p2,
+            ],
+            &p2,
+        ),
+        (vec!["stats", &t, "-o", &t2], &t2),
+        (vec!["suggest", &t, "-o", &t2], &t2),
+        (
+            vec!["explain", "--policy", &p, &t, "--call", "#1", "-o", &t2],
+            &t2,
+        ),
+        (vec!["convert", "--to", "parquet", &t, "-o", &t2], &t2),
+        (vec!["merge", &part, "-o", &part], &part),
+    ];
+    for (args, target) in cases {
+        let (code, stdout, stderr) = run(&args);
+        assert_eq!((code, stdout.as_str()), (2, ""), "{args:?}: {stderr}");
+        assert_eq!(
+            stderr,
+            format!(
+                "error: {target} is also an input: writing it would destroy what is being read\n"
+            ),
+            "{args:?}"
+        );
+        assert_eq!(
+            std::fs::read_to_string(&t).expect("kept"),
+            trace,
+            "{args:?}"
+        );
+        assert_eq!(
+            std::fs::read_to_string(&p).expect("kept"),
+            policy,
+            "{args:?}"
+        );
+        assert_eq!(
+            std::fs::read_to_string(&part).expect("kept"),
+            part_text,
+            "{args:?}"
+        );
+    }
+    // A file that is not read is written.
+    let out = format!("{d}/report.json");
+    let (code, _, stderr) = run(&["stats", &t, "-f", "json", "-o", &out]);
+    assert_eq!(code, 0, "{stderr}");
+    assert!(
+        std::fs::read_to_string(&out)
+            .expect("written")
+            .starts_with('{')
     );
-    assert_eq!(std::fs::read_to_string(&path).expect("kept"), text);
 }
 
 /// An increment of i64::MAX against a cap of i64::MAX: the first call fits, every later one

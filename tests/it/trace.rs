@@ -1262,12 +1262,12 @@ fn gzip_and_zstd_are_recognised_by_magic_bytes() {
     }
 }
 
-/// A gzip file cut short (copied while the compressor still wrote it) reads as a plain file cut
-/// short does: every whole line, then the line cut in two as one bad record at its line; under
-/// `--strict` that record is the error. (The decoder's "incomplete deflate stream" used to
-/// end the read with nothing.)
+/// A compressed file cut short (copied while the compressor still wrote it) reads as a plain
+/// file cut short does: every whole line, then the line cut in two as one bad record at its
+/// line; under `--strict` that record is the error. (The decoders' "incomplete deflate stream"
+/// and "incomplete frame" used to end the read with nothing.)
 #[test]
-fn a_gzip_file_cut_short_keeps_its_whole_lines() {
+fn a_compressed_file_cut_short_keeps_its_whole_lines() {
     let dir = tempfile::tempdir().unwrap();
     let text: String = (0..5000)
         .map(|i| {
@@ -1282,43 +1282,54 @@ fn a_gzip_file_cut_short_keeps_its_whole_lines() {
         .collect();
     let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
     gz.write_all(text.as_bytes()).unwrap();
-    let whole = gz.finish().unwrap();
-    let cut = &whole[..whole.len() * 2 / 3];
-    // What a decoder gives of the cut file before its error.
-    let mut got = Vec::new();
-    let mut d = flate2::read::GzDecoder::new(cut);
-    let mut buf = [0u8; 4096];
-    loop {
-        match d.read(&mut buf) {
-            Ok(0) => panic!("the cut file decodes to its end"),
-            Ok(n) => got.extend_from_slice(&buf[..n]),
-            Err(_) => break,
-        }
-    }
-    let lines = got.iter().filter(|&&b| b == b'\n').count() as u64;
-    assert!(lines > 1000 && lines < 5000, "{lines}");
-    assert_ne!(got.last(), Some(&b'\n'), "the cut falls inside a line");
-    let path = dir.path().join("calls.jsonl.gz");
-    std::fs::write(&path, cut).unwrap();
-    let (recs, stats) = read(&[path.to_str().unwrap()]);
-    assert_eq!(recs.len() as u64, lines);
-    assert_eq!(stats.skipped, 1);
-    assert_eq!(stats.skipped_examples[0].line, lines + 1);
-    let strict = ReadOptions {
-        strict: true,
-        ..ReadOptions::default()
-    };
-    let e = match Trace::open(&[path.to_str().unwrap().to_string()], &strict) {
-        Ok(mut t) => loop {
-            match t.next_record() {
-                Ok(Some(_)) => continue,
-                Ok(None) => panic!("--strict read the cut line"),
-                Err(e) => break e.to_string(),
+    let gz = gz.finish().unwrap();
+    let zst = zstd::encode_all(text.as_bytes(), 3).unwrap();
+    for (name, whole) in [("calls.jsonl.gz", gz), ("calls.jsonl.zst", zst)] {
+        let cut = &whole[..whole.len() * 2 / 3];
+        // What a decoder gives of the cut file before its error.
+        let mut got = Vec::new();
+        let mut d: Box<dyn Read> = if name.ends_with(".gz") {
+            Box::new(flate2::read::GzDecoder::new(cut))
+        } else {
+            Box::new(zstd::stream::read::Decoder::new(cut).unwrap())
+        };
+        let mut buf = [0u8; 4096];
+        loop {
+            match d.read(&mut buf) {
+                Ok(0) => panic!("{name}: the cut file decodes to its end"),
+                Ok(n) => got.extend_from_slice(&buf[..n]),
+                Err(_) => break,
             }
-        },
-        Err(e) => e.to_string(),
-    };
-    assert!(e.contains(&format!("calls.jsonl.gz:{}", lines + 1)), "{e}");
+        }
+        let lines = got.iter().filter(|&&b| b == b'\n').count() as u64;
+        assert!(lines > 1000 && lines < 5000, "{name}: {lines}");
+        assert_ne!(
+            got.last(),
+            Some(&b'\n'),
+            "{name}: the cut falls inside a line"
+        );
+        let path = dir.path().join(name);
+        std::fs::write(&path, cut).unwrap();
+        let (recs, stats) = read(&[path.to_str().unwrap()]);
+        assert_eq!(recs.len() as u64, lines, "{name}");
+        assert_eq!(stats.skipped, 1, "{name}");
+        assert_eq!(stats.skipped_examples[0].line, lines + 1, "{name}");
+        let strict = ReadOptions {
+            strict: true,
+            ..ReadOptions::default()
+        };
+        let e = match Trace::open(&[path.to_str().unwrap().to_string()], &strict) {
+            Ok(mut t) => loop {
+                match t.next_record() {
+                    Ok(Some(_)) => continue,
+                    Ok(None) => panic!("{name}: --strict read the cut line"),
+                    Err(e) => break e.to_string(),
+                }
+            },
+            Err(e) => e.to_string(),
+        };
+        assert!(e.contains(&format!("{name}:{}", lines + 1)), "{e}");
+    }
 }
 
 /// A file named twice (a glob overlapping a path, a link to it) is read once, and counted:
