@@ -1134,6 +1134,58 @@ fn fail_on_accepts_spaces_after_commas() {
     );
 }
 
+/// A decision named twice in a gate counts its calls once (it counted them twice: a gate
+/// could fail with fewer failing calls than it tolerates).
+#[test]
+fn a_decision_named_twice_in_a_gate_counts_once() {
+    let simulate = |gate: &str, max: &str| {
+        run(&[
+            "simulate",
+            "-p",
+            CANDIDATE,
+            FLEET,
+            "-f",
+            "json",
+            "--fail-on",
+            gate,
+            "--max-failures",
+            max,
+        ])
+    };
+    let (code, twice, stderr) = simulate("deny,throttle,deny", "9");
+    assert_eq!(code, 0, "{stderr}");
+    let once = simulate("deny,throttle", "9");
+    assert_eq!((code, &twice), (once.0, &once.1));
+    let gate = &serde_json::from_str::<serde_json::Value>(&twice).expect("json")["gate"];
+    assert_eq!(gate["fail_on"], serde_json::json!(["deny", "throttle"]));
+    assert_eq!(gate["failures"], 9);
+    let (code, _, stderr) = simulate("deny,deny,throttle", "8");
+    assert_eq!(code, 1);
+    assert!(
+        stderr.contains("gate failed: 9 calls deny/throttle"),
+        "{stderr}"
+    );
+    let diff = |gate: &str| {
+        run(&[
+            "diff",
+            "--base",
+            BASELINE,
+            "--candidate",
+            CANDIDATE,
+            FLEET,
+            "-f",
+            "json",
+            "--fail-on-new",
+            gate,
+            "--max-new",
+            "100",
+        ])
+    };
+    let (twice, once) = (diff("deny,deny"), diff("deny"));
+    assert_eq!(twice.0, 0, "{}", twice.2);
+    assert_eq!(twice, once);
+}
+
 /// `check --format github` prints workflow annotations, `--format sarif` a SARIF 2.1.0 log;
 /// both on standard output, with the same exit codes as the human format.
 #[test]
