@@ -1,12 +1,15 @@
 //! mcpsim's own call records, one JSON object per line.
 
+use std::collections::BTreeMap;
+
+use serde_json::value::RawValue;
 use serde_json::{Map, Value};
 
 use super::intern::Interner;
 #[cfg(test)]
-use super::source::{Ctx, Lines, Source, parse_object};
-use super::source::{Fields, LineError, UNKNOWN_SERVER};
-use super::{Args, CallRecord, Origin, Recorded, RecordedDecision, Upstream};
+use super::source::{Ctx, Lines, Source};
+use super::source::{Fields, LineError, UNKNOWN_SERVER, parse_object};
+use super::{Args, CallRecord, Origin, RawArgs, Recorded, RecordedDecision, Upstream};
 
 /// Reads call records line by line; nothing is buffered beyond the current line.
 // Traces are read by `jsonl_batch::JsonlBatchSource`; this simple reader is the reference
@@ -37,9 +40,7 @@ impl Source for JsonlSource {
                 file: self.file,
                 line,
             };
-            let parsed = text
-                .and_then(parse_object)
-                .and_then(|obj| record_from_object(&obj, origin, &mut self.names));
+            let parsed = text.and_then(|t| record_from_line(t, origin, &mut self.names));
             match parsed {
                 Ok(rec) => return Ok(Some(rec)),
                 Err(e) => cx.skip(line, e)?,
@@ -49,8 +50,37 @@ impl Source for JsonlSource {
     }
 }
 
+/// Read one line of mcpsim JSONL. The arguments and a numeric id keep the line's spelling, as
+/// the line scanner keeps them: `convert` writes `1.10`, `123456789012345678901234567890` and an
+/// id `1e2` back as they were, whichever code read the line.
+pub(crate) fn record_from_line(
+    text: &str,
+    origin: Origin,
+    names: &mut Interner,
+) -> Result<CallRecord, LineError> {
+    let obj = parse_object(text)?;
+    let mut rec = record_from_object(&obj, origin, names)?;
+    let number_id = matches!(obj.get("id"), Some(Value::Number(_)));
+    let args = matches!(rec.args, Args::Values(_) | Args::NotObject(_));
+    if number_id || args {
+        // The same text parsed again, each member kept as written (the last of a repeated
+        // key, as in the map).
+        if let Ok(raw) = serde_json::from_str::<BTreeMap<String, &RawValue>>(text) {
+            if let (true, Some(id)) = (number_id, raw.get("id")) {
+                rec.id = Some(id.get().to_owned());
+            }
+            match (&rec.args, raw.get("args")) {
+                (Args::Values(_), Some(a)) => rec.args = Args::Raw(RawArgs::new(a.get())),
+                (Args::NotObject(_), Some(a)) => rec.args = Args::NotObject(a.get().into()),
+                _ => {}
+            }
+        }
+    }
+    Ok(rec)
+}
+
 /// Build a record from a call-record object (the JSONL form).
-pub(crate) fn record_from_object(
+fn record_from_object(
     obj: &Map<String, Value>,
     origin: Origin,
     names: &mut Interner,

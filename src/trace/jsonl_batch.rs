@@ -31,7 +31,7 @@ use super::batch::{
 use super::format::UTF8_BOM;
 use super::input::open_decoded;
 use super::intern::Interner;
-use super::jsonl::record_from_object;
+use super::jsonl::record_from_line;
 use super::jsonrpc::{self, JsonRpc, RpcKind};
 use super::pairing::{Message, NO_SERVER, NO_SESSION, Pair, PairKey, Pairing, Replies};
 use super::read_stats::ReadStats;
@@ -1141,7 +1141,7 @@ impl BatchRows for JsonlRows {
                 session: line.session.map(Into::into),
                 tool: line.tool.into(),
                 args: self.args(row),
-                id: id_of(text, line.id),
+                id: id_of(text, line.id, true),
                 recorded: None,
                 upstream: line.upstream,
                 latency_ms: number_at(text, line.latency).and_then(|n| n.as_f64()),
@@ -1159,7 +1159,7 @@ impl BatchRows for JsonlRows {
         }
         let &(start, end) = self.ids.get(row)?;
         let token = self.id_text.get(start as usize..end as usize)?;
-        id_of(token, (0, token.len()))
+        id_of(token, (0, token.len()), !self.rpc)
     }
 
     fn latency(&self, row: usize) -> Option<f64> {
@@ -1195,20 +1195,22 @@ fn number_at(text: &str, (start, end): (usize, usize)) -> Option<serde_json::Num
         .flatten()
 }
 
-/// The request id at `range` of `text` (a string, or a number in its JSON spelling), as the
-/// general code reads it.
-fn id_of(text: &str, (start, end): (usize, usize)) -> Option<String> {
+/// The request id at `range` of `text`, as the general code reads it: a string, or a number
+/// as the line spells it (mcpsim JSONL, `spelled`) or as a JSON-RPC recording's reader writes
+/// numbers.
+fn id_of(text: &str, (start, end): (usize, usize), spelled: bool) -> Option<String> {
     let token = text.get(start..end).filter(|t| !t.is_empty())?;
     match token.strip_prefix('"').and_then(|t| t.strip_suffix('"')) {
         Some(plain) if !plain.contains('\\') => Some(plain.to_owned()),
         Some(_) => serde_json::from_str(token).ok(),
+        None if spelled => Some(token.to_owned()),
         None => number_at(text, (start, end)).map(|n| n.to_string()),
     }
 }
 
 /// The sequential reader's code for one line.
 fn general(text: &str, origin: Origin, names: &mut Interner) -> Result<CallRecord, LineError> {
-    parse_object(text).and_then(|obj| record_from_object(&obj, origin, names))
+    record_from_line(text, origin, names)
 }
 
 fn worker(jobs: &Mutex<Receiver<Job>>, file: u32, symbols: Arc<Symbols>) {

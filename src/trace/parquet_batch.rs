@@ -32,7 +32,7 @@ use polars_parquet::read::{
     BasicDecompressor, Filter, PageReader, column_iter_to_arrays, infer_schema,
 };
 use rustc_hash::FxHashMap as HashMap;
-use serde_json::{Map, Value};
+use serde_json::Value;
 
 use super::batch::{BatchRows, BatchSource, CallBatch, Columns, LocalSymbols, NO_SYM, Symbols};
 use super::guard;
@@ -40,7 +40,7 @@ use super::intern::Interner;
 use super::parquet::ParquetBytes;
 use super::parquet_inflate::Inflater;
 use super::source::UNKNOWN_SERVER;
-use super::table::{Batch, COLUMNS};
+use super::table::{Batch, COLUMNS, JSON_WS};
 use super::{
     Args, CallRecord, Nanos, Origin, RawArgs, RecordedDecision, TraceError, Upstream, parse_ts_str,
     parse_ts_value,
@@ -1899,11 +1899,12 @@ fn view_pass(
 /// serde_json parses, keys a list of strings), built as the table reader builds them. Text
 /// the column check vouched for ([`object_certainly_parses`]) is an object serde_json parses
 /// into a map, all that [`crate::call::raw_object_parses`] is there to ensure: when it opens
-/// with its brace it is kept as it is, without that second pass over its bytes.
+/// with its brace it is kept as it is, without that second pass over its bytes; whitespace
+/// around it is left out, as the table reader leaves it out.
 fn vouched_args(text: Option<&str>, keys: Option<&str>) -> Option<Args> {
     Some(match (text, keys) {
         (Some(a), _) if a.starts_with('{') => Args::Raw(RawArgs::new(a).checked()),
-        (Some(a), _) => Args::Values(serde_json::from_str::<Map<String, Value>>(a).ok()?),
+        (Some(a), _) => Args::Raw(RawArgs::new(a.trim_matches(JSON_WS)).checked()),
         (None, Some(k)) => Args::Keys(serde_json::from_str::<Vec<String>>(k).ok()?),
         (None, None) => Args::Unrecorded,
     })

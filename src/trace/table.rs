@@ -320,10 +320,11 @@ impl Batch {
                 ArgCell::Object(a)
             }
             (Some(a), _) if raw_object_parses(a) && is_json(a) => ArgCell::Object(a),
+            // Parsed to be sure; kept as written (a number's spelling), as JSONL keeps it.
             (Some(a), _) => ArgCell::Built(match serde_json::from_str::<Value>(a) {
-                Ok(Value::Object(m)) => Args::Values(m),
+                Ok(Value::Object(_)) => Args::Raw(RawArgs::new(a.trim_matches(JSON_WS))),
                 Ok(Value::Null) => Args::Unrecorded,
-                Ok(other) => Args::NotObject(other.to_string().into()),
+                Ok(_) => Args::NotObject(a.trim_matches(JSON_WS).into()),
                 Err(e) => {
                     return Err(LineError::at(
                         "invalid JSON",
@@ -337,6 +338,9 @@ impl Batch {
         })
     }
 }
+
+/// The whitespace JSON allows around a value.
+pub(crate) const JSON_WS: &[char] = &[' ', '\t', '\n', '\r'];
 
 /// A row of a [`Batch`] that [`Batch::row`] found good.
 pub(crate) struct Row<'a> {
@@ -446,8 +450,13 @@ mod column_index_tests {
             rows[0].as_ref().ok().and_then(Args::values),
             want.as_object()
         );
+        // A number with an exponent: kept as written too.
         let thousand = serde_json::json!({"n": 1e3});
-        assert!(matches!(&rows[1], Ok(Args::Values(m)) if Some(m) == thousand.as_object()));
+        assert!(matches!(&rows[1], Ok(Args::Raw(r)) if r.text().contains("1e3")));
+        assert_eq!(
+            rows[1].as_ref().ok().and_then(Args::values),
+            thousand.as_object()
+        );
         let blame = |i: usize| {
             rows[i]
                 .as_ref()

@@ -573,6 +573,55 @@ fn argument_numbers_keep_their_text_through_conversion() {
     }
 }
 
+/// A numeric request id of mcpsim JSONL keeps its spelling, whichever code reads its line (the
+/// scanner, or the general code for an exponent, a number beyond 64 bits or an escape in the
+/// line): `1e2` became `100.0`, and `explain --call 1e2` found no call.
+#[test]
+fn numeric_ids_keep_their_spelling() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("ids.jsonl");
+    let ids = ["1e2", "-7.50", "12345678901234567890123", "-0", "7", "8"];
+    let text: String = ids
+        .iter()
+        .enumerate()
+        .map(|(i, id)| {
+            // The last line has an escape: the general code reads it.
+            let extra = if i == ids.len() - 1 {
+                r#","x":"\u0041""#
+            } else {
+                ""
+            };
+            format!("{{\"ts\":\"2026-08-01T10:00:0{i}Z\",\"tool\":\"t\",\"id\":{id}{extra}}}\n")
+        })
+        .collect();
+    std::fs::write(&path, text).expect("write");
+    let file = path.to_str().unwrap();
+    let (code, stdout, stderr) = run(&["convert", "--to", "jsonl", file]);
+    assert_eq!(code, 0, "{stderr}");
+    let got: Vec<String> = stdout
+        .lines()
+        .map(|l| {
+            serde_json::from_str::<serde_json::Value>(l).unwrap()["id"]
+                .as_str()
+                .unwrap()
+                .to_owned()
+        })
+        .collect();
+    assert_eq!(got, ids);
+    let (code, stdout, stderr) = run(&[
+        "explain",
+        "--policy",
+        "fixtures/policies/baseline.json",
+        file,
+        "--call",
+        "1e2",
+        "-f",
+        "json",
+    ]);
+    assert_eq!(code, 0, "{stderr}");
+    assert!(stdout.contains(r#""id": "1e2""#), "{stdout}");
+}
+
 /// `-o` naming a file the command reads (a trace, a policy, a part summary) is refused before
 /// anything is written, by every command: `convert` truncated the file being read (a bus error
 /// on a mapped input), `simulate` and `diff` emptied the trace and then blamed log rotation,
