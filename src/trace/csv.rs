@@ -335,10 +335,28 @@ impl Parser {
                 // polars appends advice about its own options; keep the finding.
                 format!(
                     "malformed CSV row: {}",
-                    e.to_string().lines().next().unwrap_or_default()
+                    without_cell(e.to_string().lines().next().unwrap_or_default())
                 ),
             )),
         }
+    }
+}
+
+/// polars' finding without the text of the cell it quotes (``could not parse `…` as dtype``):
+/// a cell may hold argument values, which reports print only under `--show-args`. The column
+/// and the line locate it.
+fn without_cell(finding: &str) -> String {
+    const OPEN: &str = "could not parse `";
+    match (finding.find(OPEN), finding.rfind("` as dtype")) {
+        // From the closing backquote on: ` as dtype `str` at column 'args' (column number 5)`.
+        (Some(a), Some(b)) if a + OPEN.len() <= b => {
+            format!(
+                "{}could not parse the field{}",
+                &finding[..a],
+                &finding[b + 1..]
+            )
+        }
+        _ => finding.to_owned(),
     }
 }
 
@@ -470,6 +488,34 @@ mod tests {
         assert!(matches!(b.rows.args(3), Args::Keys(_)));
         assert_eq!(b.rows.latency(3), Some(3.0));
         assert!(matches!(b.rows.args(6), Args::Unrecorded));
+    }
+
+    /// The reason given for a malformed record names the column, never the cell's text: a cell
+    /// may hold argument values.
+    #[test]
+    fn a_malformed_record_is_reported_without_its_text() {
+        let text = "ts,server,grant,tool,args\n\
+            2026-08-01T09:00:01Z,s,g,a,\"{\"\"password\"\":\"\"sup3rs3cret\"\"}\"x\n\
+            2026-08-01T09:00:02Z,s,g,a,{}\n";
+        let (batches, symbols) = read(text);
+        let (lines, bad) = check(&batches, &symbols);
+        assert_eq!(lines, [3]);
+        assert_eq!(bad, [(2, "malformed CSV row")]);
+        let reasons: Vec<_> = batches
+            .iter()
+            .flat_map(|b| &b.skipped)
+            .map(|(_, e)| e.reason.clone())
+            .collect();
+        assert_eq!(
+            reasons,
+            [
+                "malformed CSV row: could not parse the field as dtype `str` at column 'args' (column number 5)"
+            ]
+        );
+        assert_eq!(
+            without_cell("found more fields than defined in 'Schema'"),
+            "found more fields than defined in 'Schema'"
+        );
     }
 
     /// A malformed record makes polars reject its batch: the records are then parsed one by
