@@ -521,6 +521,7 @@ pub fn diff(r: &DiffReport) -> Document {
             format!("Changed calls ({})", r.changed)
         }));
         let with_server = several_servers(r.calls.iter().map(|c| &c.call.server));
+        let with_args = r.calls.iter().any(|c| c.call.args.is_some());
         let mut header = vec![
             "#",
             "time",
@@ -533,6 +534,9 @@ pub fn diff(r: &DiffReport) -> Document {
         ];
         if with_server {
             header.insert(3, "server");
+        }
+        if with_args {
+            header.push("args");
         }
         b.push(table(
             &header,
@@ -555,12 +559,22 @@ pub fn diff(r: &DiffReport) -> Document {
                             Some(Cause::KnockOn) => "knock-on".to_owned(),
                             None => String::new(),
                         },
-                        if c.candidate.rule.is_empty() {
-                            c.base.rule.clone()
-                        } else {
-                            c.candidate.rule.clone()
+                        // A call the candidate lets through by no rule: the base's rule that
+                        // refused it, said as such.
+                        match (c.candidate.rule.is_empty(), c.base.rule.is_empty()) {
+                            (true, false) => format!("(base) {}", c.base.rule),
+                            _ => c.candidate.rule.clone(),
                         },
                     ]);
+                    if with_args {
+                        cells.push(
+                            c.call
+                                .args
+                                .as_ref()
+                                .map(|a| a.to_string())
+                                .unwrap_or_default(),
+                        );
+                    }
                     cells
                 })
                 .collect(),

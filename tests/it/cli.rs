@@ -1186,6 +1186,38 @@ fn a_decision_named_twice_in_a_gate_counts_once() {
     assert_eq!(twice, once);
 }
 
+/// `diff --show-args` lists the changed calls' arguments in table and Markdown too (only the
+/// row formats had them), and a call the candidate lets through by no rule names the base's
+/// rule as the base's.
+#[test]
+fn diff_text_reports_show_arguments_when_asked() {
+    for format in ["markdown", "table"] {
+        let diff = |show: bool| {
+            let mut argv = vec![
+                "diff",
+                "--base",
+                BASELINE,
+                "--candidate",
+                CANDIDATE,
+                FLEET,
+                "-f",
+                format,
+            ];
+            if show {
+                argv.push("--show-args");
+            }
+            run(&argv)
+        };
+        let (code, hidden, stderr) = diff(false);
+        assert_eq!(code, 0, "{stderr}");
+        assert!(!hidden.contains("\"vdom\""), "{hidden}");
+        let (code, shown, stderr) = diff(true);
+        assert_eq!(code, 0, "{stderr}");
+        assert!(shown.contains("args"), "{shown}");
+        assert!(shown.contains(r#"{"vdom":"#), "{shown}");
+    }
+}
+
 /// `check --format github` prints workflow annotations, `--format sarif` a SARIF 2.1.0 log;
 /// both on standard output, with the same exit codes as the human format.
 #[test]
