@@ -87,7 +87,11 @@ fn record_from_object(
 ) -> Result<CallRecord, LineError> {
     let f = Fields::new(obj, "");
     let ts = f.req_ts(&["ts"])?;
-    let tool = names.get(f.req_str("tool")?);
+    // A tool must have a name: an empty one is missing, as in CSV and Parquet.
+    let tool = match f.req_str("tool")? {
+        "" => return Err(LineError::missing("tool")),
+        tool => names.get(tool),
+    };
     let server = names.get(f.opt_str("server")?.unwrap_or(UNKNOWN_SERVER));
     let grant = f.opt_str("grant")?.map(|s| names.get(s));
     let session = f.opt_str("session")?.map(|s| names.get(s));

@@ -1652,7 +1652,8 @@ impl<'a> Fields<'a> {
             server: self.server,
             grant: self.grant,
             session: self.session,
-            tool: self.tool?,
+            // An empty name: the general code says it is missing.
+            tool: self.tool.filter(|t| !t.is_empty())?,
             // Argument values win over a key list.
             args: if self.args == (0, 0) {
                 self.arg_keys
@@ -2014,6 +2015,8 @@ mod tests {
             " {\r\"ts\" : \"2026-08-01T10:00:00.5Z\" ,\t\"tool\":\"t\" , \"args\" : { \"a\" : [ 1 , 2 ] , \"b\" : { } } }\t ",
             r#"{"tool":"t","ts":"2026-08-01T10:00:00.123456789Z","session":null,"grant":null,"server":null,"upstream":null,"latency_ms":null,"id":null,"recorded":null,"arg_keys":null}"#,
             r#"{"ts":"2026-08-01T10:00:00Z","tool":"tö","server":"日本","grant":"","session":"\u0000"}"#,
+            r#"{"ts":"2026-08-01T10:00:00Z","tool":"","server":"s"}"#,
+            r#"{"ts":"2026-08-01T10:00:00Z","tool":"\u0041","server":""}"#,
             // Escapes: in names, in keys, in values the scanner skips.
             r#"{"ts":"2026-08-01T10:00:00Z","tool":"t\u0041","server":"s\"q"}"#,
             r#"{"ts":"2026-08-01T10:00:00Z","tool":"t","t\u006fol":"u"}"#,

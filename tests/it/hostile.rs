@@ -622,6 +622,48 @@ fn numeric_ids_keep_their_spelling() {
     assert!(stdout.contains(r#""id": "1e2""#), "{stdout}");
 }
 
+/// A record whose tool is the empty string is a record without a tool in every format of
+/// mcpsim's own (JSONL read it as a call, while CSV and Parquet skip it as missing the tool),
+/// so that `convert` keeps what it reads.
+#[test]
+fn an_empty_tool_name_is_missing_in_every_format() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let write = |name: &str, text: &str| {
+        let path = dir.path().join(name);
+        std::fs::write(&path, text).expect("write");
+        path.to_str().unwrap().to_owned()
+    };
+    let jsonl = write(
+        "t.jsonl",
+        "{\"ts\":\"2026-08-01T10:00:00Z\",\"server\":\"s\",\"tool\":\"t\"}\n\
+         {\"ts\":\"2026-08-01T10:00:01Z\",\"server\":\"\",\"tool\":\"\"}\n\
+         {\"ts\":\"2026-08-01T10:00:02Z\",\"server\":\"\\u0041\",\"tool\":\"\"}\n",
+    );
+    let csv = write(
+        "t.csv",
+        "ts,server,tool\n2026-08-01T10:00:00Z,s,t\n2026-08-01T10:00:01Z,\"\",\"\"\n\
+         2026-08-01T10:00:02Z,s,\n",
+    );
+    for input in [&jsonl, &csv] {
+        let (code, stdout, stderr) = run(&["stats", input, "-f", "json"]);
+        assert_eq!(code, 0, "{input}: {stderr}");
+        let v: serde_json::Value = serde_json::from_str(&stdout).expect("json");
+        assert_eq!(v["input"]["calls_read"], 1, "{input}: {stdout}");
+        assert_eq!(v["input"]["skipped"], 2, "{input}: {stdout}");
+        assert_eq!(
+            v["input"]["skipped_by_reason"],
+            serde_json::json!([{"name": "missing field", "count": 2}]),
+            "{input}"
+        );
+    }
+    let (code, _, stderr) = run(&["stats", &jsonl, "--strict"]);
+    assert_eq!(code, 2);
+    assert!(
+        stderr.contains("t.jsonl:2: field `tool`: missing"),
+        "{stderr}"
+    );
+}
+
 /// `-o` naming a file the command reads (a trace, a policy, a part summary) is refused before
 /// anything is written, by every command: `convert` truncated the file being read (a bus error
 /// on a mapped input), `simulate` and `diff` emptied the trace and then blamed log rotation,
