@@ -54,7 +54,7 @@ pub struct DiffArgs {
     #[arg(long, value_delimiter = ',', value_parser = parse_kind, value_name = "DECISIONS")]
     pub fail_on_new: Vec<DecisionKind>,
     /// How many newly failing calls `--fail-on-new` tolerates.
-    #[arg(long, default_value_t = 0, value_name = "N")]
+    #[arg(long, default_value_t = 0, value_name = "N", requires = "fail_on_new")]
     pub max_new: u64,
 }
 

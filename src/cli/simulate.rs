@@ -45,7 +45,7 @@ pub struct SimulateArgs {
     #[arg(long, value_delimiter = ',', value_parser = parse_kind, value_name = "DECISIONS")]
     pub fail_on: Vec<DecisionKind>,
     /// How many failing calls `--fail-on` tolerates.
-    #[arg(long, default_value_t = 0, value_name = "N")]
+    #[arg(long, default_value_t = 0, value_name = "N", requires = "fail_on")]
     pub max_failures: u64,
     /// The traces are one part of a larger trace: also write this part's JSON summary, with
     /// what `mcpsim merge` needs to combine it with the other parts', to FILE.

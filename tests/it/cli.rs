@@ -1218,6 +1218,29 @@ fn diff_text_reports_show_arguments_when_asked() {
     }
 }
 
+/// A tolerance without its gate is a usage error (it was ignored: a CI step meant to gate
+/// passed whatever the decisions).
+#[test]
+fn a_tolerance_without_its_gate_is_a_usage_error() {
+    let (code, stdout, stderr) = run(&["simulate", "-p", CANDIDATE, FLEET, "--max-failures", "3"]);
+    assert_eq!((code, stdout.as_str()), (2, ""));
+    assert!(stderr.contains("--fail-on <DECISIONS>"), "{stderr}");
+    let (code, stdout, stderr) = run(&[
+        "diff",
+        "--base",
+        BASELINE,
+        "--candidate",
+        CANDIDATE,
+        FLEET,
+        "--max-new",
+        "3",
+    ]);
+    assert_eq!((code, stdout.as_str()), (2, ""));
+    assert!(stderr.contains("--fail-on-new <DECISIONS>"), "{stderr}");
+    let (code, _, stderr) = run(&["simulate", "-p", CANDIDATE, FLEET]);
+    assert_eq!(code, 0, "{stderr}");
+}
+
 /// `check --format github` prints workflow annotations, `--format sarif` a SARIF 2.1.0 log;
 /// both on standard output, with the same exit codes as the human format.
 #[test]
