@@ -25,10 +25,27 @@ fn main() -> ExitCode {
         Ok(code) => ExitCode::from(code),
         Err(e) if is_broken_pipe(&e) => ExitCode::SUCCESS,
         Err(e) => {
-            let _ = writeln!(stderr, "error: {e:#}");
+            let _ = writeln!(stderr, "error: {}", message(&e));
             ExitCode::from(2)
         }
     }
+}
+
+/// An error and its causes, each said once: an error whose text already quotes its cause (a
+/// file's name before the system's reason) is not followed by the cause again.
+fn message(e: &anyhow::Error) -> String {
+    let mut out = String::new();
+    for cause in e.chain() {
+        let text = cause.to_string();
+        if out.contains(&text) {
+            continue;
+        }
+        if !out.is_empty() {
+            out.push_str(": ");
+        }
+        out.push_str(&text);
+    }
+    out
 }
 
 /// Ask the kernel for no transparent huge pages in this process. With them, the allocator's

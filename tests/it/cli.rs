@@ -1241,6 +1241,21 @@ fn a_tolerance_without_its_gate_is_a_usage_error() {
     assert_eq!(code, 0, "{stderr}");
 }
 
+/// An error whose text quotes its cause says the cause once (`Is a directory (os error 21)`
+/// came twice).
+#[cfg(target_os = "linux")]
+#[test]
+fn an_error_says_its_cause_once() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let d = dir.path().to_str().unwrap();
+    let (code, stdout, stderr) = run(&["stats", d]);
+    assert_eq!((code, stdout.as_str()), (2, ""));
+    assert_eq!(
+        stderr,
+        format!("error: {d}: Is a directory (os error 21)\n")
+    );
+}
+
 /// `check --format github` prints workflow annotations, `--format sarif` a SARIF 2.1.0 log;
 /// both on standard output, with the same exit codes as the human format.
 #[test]
