@@ -41,7 +41,9 @@ pub fn run(args: &StatsArgs, out: &mut dyn Write, _err: &mut dyn Write) -> anyho
     drop(spinner);
     filter.check()?;
     let mut input = input_summary(&files, trace.stats(), NoPolicy::default());
+    // The calls of other servers are not counted.
     input.left_out = filter.left_out;
+    input.calls_evaluated -= filter.left_out;
     let report = builder.finish(trace.names(), input);
     let mut dest = args
         .output

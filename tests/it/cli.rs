@@ -917,9 +917,11 @@ fn stats_and_explain_by_server() {
     assert_eq!(
         (
             r["totals"]["calls"].as_u64(),
-            r["input"]["left_out"].as_u64()
+            r["input"]["left_out"].as_u64(),
+            r["input"]["calls_read"].as_u64(),
+            r["input"]["calls_evaluated"].as_u64(),
         ),
-        (Some(1), Some(7))
+        (Some(1), Some(7), Some(8), Some(1))
     );
     assert_eq!(r["per_tool"][0]["server"], serde_json::Value::Null);
     let (code, _, stderr) = run(&["stats", trace, "--server", "postgres-x"]);
