@@ -79,6 +79,9 @@ pub fn run(args: &ExplainArgs, out: &mut dyn Write, err: &mut dyn Write) -> anyh
     let mut index = 0u64;
     let mut found = None;
     let mut matches = Vec::new();
+    // The servers of the calls with the id asked for: `--server` tells them apart only when
+    // they are several.
+    let mut match_servers = std::collections::BTreeSet::new();
     let mut spinner = Spinner::new();
     let mut filter = ServerFilter::new(args.server.as_deref());
     // Read to the end even past the call: skipped lines are counted, and other calls may
@@ -93,6 +96,9 @@ pub fn run(args: &ExplainArgs, out: &mut dyn Write, err: &mut dyn Write) -> anyh
         };
         if target {
             matches.push(index);
+            if matches!(args.call, CallRef::Id(_)) && match_servers.len() < 2 {
+                match_servers.insert(call.server().to_string());
+            }
         }
         if found.is_some() {
             continue;
@@ -146,8 +152,13 @@ pub fn run(args: &ExplainArgs, out: &mut dyn Write, err: &mut dyn Write) -> anyh
         (Some(_), CallRef::Id(id)) => {
             let shown: Vec<String> = matches.iter().take(10).map(|i| format!("#{i}")).collect();
             let more = if matches.len() > 10 { ", …" } else { "" };
+            let by_server = if match_servers.len() > 1 && args.server.is_none() {
+                ", or name its server with --server"
+            } else {
+                ""
+            };
             bail!(
-                "--call {id}: {} calls have this id ({}{more}); pick one by position, e.g. --call '#{}', or name its server with --server",
+                "--call {id}: {} calls have this id ({}{more}); pick one by position, e.g. --call '#{}'{by_server}",
                 matches.len(),
                 shown.join(", "),
                 matches[0]

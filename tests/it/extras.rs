@@ -171,20 +171,40 @@ fn explain_ambiguous_id_lists_the_matches() {
         .suffix(".jsonl")
         .tempfile()
         .expect("temp file");
-    for (ts, tool) in [("09:00:00Z", "a"), ("09:00:01Z", "b"), ("09:00:02Z", "a")] {
+    let calls = [
+        ("09:00:00Z", "a", "s"),
+        ("09:00:01Z", "b", "s"),
+        ("09:00:02Z", "a", "s"),
+        ("09:00:03Z", "c", "s"),
+        ("09:00:04Z", "c", "t"),
+    ];
+    for (ts, tool, server) in calls {
         writeln!(
             f,
-            r#"{{"ts":"2026-08-01T{ts}","server":"s","tool":"{tool}","id":"{}"}}"#,
-            if tool == "a" { "dup" } else { "one" }
+            r#"{{"ts":"2026-08-01T{ts}","server":"{server}","tool":"{tool}","id":"{}"}}"#,
+            match tool {
+                "a" => "dup",
+                "b" => "one",
+                _ => "two",
+            }
         )
         .expect("write");
     }
     let path = f.path().to_str().expect("utf-8 path");
     let (code, _, err) = run(&["explain", "-p", CANDIDATE, path, "--call", "dup"]);
     assert_eq!(code, 2);
+    // One server: naming it would not tell the calls apart.
     assert!(
         err.contains(
-            "--call dup: 2 calls have this id (#1, #3); pick one by position, e.g. --call '#1', or name its server with --server"
+            "--call dup: 2 calls have this id (#1, #3); pick one by position, e.g. --call '#1'\n"
+        ),
+        "{err}"
+    );
+    let (code, _, err) = run(&["explain", "-p", CANDIDATE, path, "--call", "two"]);
+    assert_eq!(code, 2);
+    assert!(
+        err.contains(
+            "--call two: 2 calls have this id (#4, #5); pick one by position, e.g. --call '#4', or name its server with --server\n"
         ),
         "{err}"
     );
