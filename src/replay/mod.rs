@@ -503,7 +503,11 @@ fn check_coverage<T: Merge>(
         });
         check_bindings_matched(bound, &seen)?;
         if !groups.servers.0.iter().any(|t| t.calls() > 0) {
-            return Err(ReplayError::NothingEvaluated(nothing_reason(stats, &seen)));
+            return Err(ReplayError::NothingEvaluated(nothing_reason(
+                stats,
+                &seen,
+                sets.len(),
+            )));
         }
     }
     let mut bindings = Vec::new();
@@ -581,17 +585,25 @@ pub fn check_combined(report: &SimulateReport) -> Result<(), ReplayError> {
                 .collect(),
             ..ReadStats::default()
         };
-        return Err(ReplayError::NothingEvaluated(nothing_reason(&stats, &seen)));
+        return Err(ReplayError::NothingEvaluated(nothing_reason(
+            &stats, &seen, 1,
+        )));
     }
     Ok(())
 }
 
-/// Why no call was evaluated, in a few words.
-fn nothing_reason(stats: &ReadStats, seen: &[(String, u64)]) -> String {
+/// Why no call was evaluated, in a few words; `sets`: how many policy sets each call needs a
+/// policy of (`diff`: the base and the candidate).
+fn nothing_reason(stats: &ReadStats, seen: &[(String, u64)], sets: usize) -> String {
     if stats.calls > 0 {
         let servers: Vec<String> = seen.iter().map(|(s, n)| format!("{s} ({n})")).collect();
+        let each = match sets {
+            1 => "",
+            2 => " in both the base and the candidate",
+            _ => " in every policy set",
+        };
         return format!(
-            "none of the {} calls read has a policy for its server; servers in the trace (calls): {}",
+            "none of the {} calls read has a policy for its server{each}; servers in the trace (calls): {}",
             stats.calls,
             servers.join(", ")
         );

@@ -1258,6 +1258,36 @@ fn an_error_says_its_cause_once() {
     );
 }
 
+/// `diff` whose base binds one server and candidate another evaluates nothing: the message
+/// says that a call needs a policy on both sides (it said no call had a policy at all).
+#[test]
+fn diff_without_a_server_bound_on_both_sides_says_so() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let trace = dir.path().join("t.jsonl");
+    std::fs::write(
+        &trace,
+        "{\"ts\":\"2026-08-01T09:00:00Z\",\"server\":\"db\",\"tool\":\"t\"}\n\
+         {\"ts\":\"2026-08-01T09:00:01Z\",\"server\":\"files\",\"tool\":\"t\"}\n",
+    )
+    .expect("write");
+    let (base, candidate) = (format!("db={BASELINE}"), format!("files={CANDIDATE}"));
+    let (code, stdout, stderr) = run(&[
+        "diff",
+        "--base",
+        &base,
+        "--candidate",
+        &candidate,
+        trace.to_str().unwrap(),
+    ]);
+    assert_eq!((code, stdout.as_str()), (2, ""));
+    assert_eq!(
+        stderr,
+        "error: no call was evaluated, so nothing was checked: none of the 2 calls read has a \
+         policy for its server in both the base and the candidate; servers in the trace (calls): \
+         db (1), files (1)\n"
+    );
+}
+
 /// `check --format github` prints workflow annotations, `--format sarif` a SARIF 2.1.0 log;
 /// both on standard output, with the same exit codes as the human format.
 #[test]
