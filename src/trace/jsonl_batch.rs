@@ -36,7 +36,9 @@ use super::jsonrpc::{self, JsonRpc, RpcKind};
 use super::pairing::{Message, NO_SERVER, NO_SESSION, Pair, PairKey, Pairing, Replies};
 use super::read_stats::ReadStats;
 use super::scan::Scanner;
-use super::source::{Ctx, LineError, LineTooLong, MAX_LINE_BYTES, UNKNOWN_SERVER, parse_object};
+use super::source::{
+    Ctx, LineError, LineTooLong, MAX_LINE_BYTES, UNKNOWN_SERVER, line_too_long, parse_object,
+};
 use super::{Args, CallRecord, Nanos, Origin, RawArgs, RecordedDecision, TraceError, Upstream};
 
 /// Bytes per chunk handed to a worker (a chunk is extended to the end of its last line).
@@ -68,6 +70,9 @@ pub(crate) struct JsonlBatchSource {
     mode: Mode,
     /// Lines a first read found to be replies: a second read passes over them.
     skip: Option<Skip>,
+    /// A line longer than [`MAX_LINE_BYTES`] came after the chunks dispatched: once they are
+    /// handed out, its number is known and the read ends with it.
+    too_long: bool,
 }
 
 /// What the second read of a JSON-RPC recording passes over, and where its chunks start.
@@ -594,6 +599,7 @@ impl JsonlBatchSource {
             sessions: true,
             mode,
             skip: None,
+            too_long: false,
         }
     }
 
@@ -627,12 +633,6 @@ impl JsonlBatchSource {
     }
 
     fn io_error(&self, source: std::io::Error) -> TraceError {
-        if source.get_ref().is_some_and(|e| e.is::<LineTooLong>()) {
-            return TraceError::Table {
-                file: self.name.clone(),
-                reason: LineTooLong.to_string(),
-            };
-        }
         TraceError::Io {
             file: self.name.clone(),
             source,
@@ -728,7 +728,14 @@ impl JsonlBatchSource {
     /// Keep the workers busy: dispatch chunks until IN_FLIGHT are pending or the input ends.
     fn refill(&mut self) -> Result<(), TraceError> {
         while self.pending.len() < IN_FLIGHT && self.jobs.is_some() {
-            let Some(bytes) = self.next_chunk().map_err(|e| self.io_error(e))? else {
+            let next = match self.next_chunk() {
+                Err(e) if e.get_ref().is_some_and(|e| e.is::<LineTooLong>()) => {
+                    self.too_long = true;
+                    Ok(None)
+                }
+                next => next,
+            };
+            let Some(bytes) = next.map_err(|e| self.io_error(e))? else {
                 // Workers end once the queue is closed and drained.
                 self.jobs = None;
                 return Ok(());
@@ -764,6 +771,9 @@ impl JsonlBatchSource {
     fn next_parsed(&mut self) -> Result<Option<(Parsed, Arc<ChunkBytes>, u64)>, TraceError> {
         self.refill()?;
         let Some((bytes, rx)) = self.pending.pop_front() else {
+            if self.too_long {
+                return Err(line_too_long(&self.name, self.next_line));
+            }
             return Ok(None);
         };
         let Ok(parsed) = rx.recv() else {

@@ -456,24 +456,20 @@ fn empty_names_stay_empty_through_csv_and_parquet() {
 
 /// A small compressed file whose second line is 70 MB of NUL bytes without a newline (a few
 /// MB of gzip can inflate to gigabytes): every reader stops at the 64 MiB line limit with an
-/// error naming the file (and the line where it is known), instead of allocating on and on.
+/// error naming the file and the line, instead of allocating on and on. (The JSONL reader,
+/// which reads chunks ahead, named no line.)
 #[test]
 fn a_line_past_the_size_limit_ends_the_read_with_an_error() {
-    let limit = "longer than 64 MiB, the most one record may take";
-    for (file, reason) in [
-        ("nul_line.jsonl.zst", format!("a line is {limit}")),
-        ("nul_line.csv.zst", format!("3: the line is {limit}")),
-        ("nul_line.log.zst", format!("2: the line is {limit}")),
+    let limit = "the line is longer than 64 MiB, the most one record may take";
+    for (file, line) in [
+        ("nul_line.jsonl.zst", 2),
+        ("nul_line.csv.zst", 3),
+        ("nul_line.log.zst", 2),
     ] {
         let path = format!("fixtures/damaged/{file}");
         let (code, stdout, stderr) = run(&["stats", &path]);
         assert_eq!((code, stdout.as_str()), (2, ""), "{file}");
-        let sep = if reason.starts_with(char::is_numeric) {
-            ":"
-        } else {
-            ": "
-        };
-        assert_eq!(stderr, format!("error: {path}{sep}{reason}\n"));
+        assert_eq!(stderr, format!("error: {path}:{line}: {limit}\n"));
     }
 }
 
