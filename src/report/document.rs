@@ -395,6 +395,14 @@ fn several_servers<'a>(mut servers: impl Iterator<Item = &'a String>) -> bool {
     servers.any(|s| Some(s) != first)
 }
 
+/// A listed call's arguments (shown with `--show-args`) as compact JSON, empty when none.
+fn args_cell(call: &CallInfo) -> String {
+    call.args
+        .as_ref()
+        .map(|a| a.to_string())
+        .unwrap_or_default()
+}
+
 fn call_table(rows: &[CallRow]) -> Block {
     let with_args = rows.iter().any(|r| r.call.args.is_some());
     let with_recorded = rows.iter().any(|r| r.call.recorded.is_some());
@@ -429,13 +437,7 @@ fn call_table(rows: &[CallRow]) -> Block {
                     cells.insert(3, r.call.server.clone());
                 }
                 if with_args {
-                    cells.push(
-                        r.call
-                            .args
-                            .as_ref()
-                            .map(|a| a.to_string())
-                            .unwrap_or_default(),
-                    );
+                    cells.push(args_cell(&r.call));
                 }
                 cells
             })
@@ -567,13 +569,7 @@ pub fn diff(r: &DiffReport) -> Document {
                         },
                     ]);
                     if with_args {
-                        cells.push(
-                            c.call
-                                .args
-                                .as_ref()
-                                .map(|a| a.to_string())
-                                .unwrap_or_default(),
-                        );
+                        cells.push(args_cell(&c.call));
                     }
                     cells
                 })
