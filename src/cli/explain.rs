@@ -84,11 +84,22 @@ pub fn run(args: &ExplainArgs, out: &mut dyn Write, err: &mut dyn Write) -> anyh
     let mut match_servers = std::collections::BTreeSet::new();
     let mut spinner = Spinner::new();
     let mut filter = ServerFilter::new(args.server.as_deref());
+    // Calls per server id, with the server's name: a `SERVER=FILE` binding that matches no
+    // call is a misspelt server, refused as `simulate` refuses it.
+    let mut per_server: Vec<(u64, String)> = Vec::new();
     // Read to the end even past the call: skipped lines are counted, and other calls may
     // have the same id.
     while let Some(call) = trace.next_call()? {
         index = call.index;
         spinner.count(index);
+        let server = call.ids().server as usize;
+        if per_server.len() <= server {
+            per_server.resize(server + 1, (0, String::new()));
+        }
+        if per_server[server].0 == 0 {
+            per_server[server].1 = call.server().to_string();
+        }
+        per_server[server].0 += 1;
         let of_server = filter.keeps(&call);
         let target = match &args.call {
             CallRef::Index(n) => index == *n,
@@ -142,6 +153,14 @@ pub fn run(args: &ExplainArgs, out: &mut dyn Write, err: &mut dyn Write) -> anyh
     }
     drop(spinner);
     filter.check()?;
+    let mut seen: Vec<(String, u64)> = (per_server.into_iter())
+        .filter(|(n, _)| *n > 0)
+        .map(|(n, name)| (name, n))
+        .collect();
+    seen.sort();
+    let bound =
+        (policies.per_server.iter()).map(|(server, (file, _))| (server.as_str(), file.as_str()));
+    crate::replay::check_bindings_matched(bound, &seen)?;
     warn_skipped(
         &input_summary(&files, trace.stats(), NoPolicy::default()),
         err,

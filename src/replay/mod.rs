@@ -533,7 +533,7 @@ fn check_coverage<T: Merge>(
 
 /// Fail when a `SERVER=FILE` binding (`(server, file)`) matched none of the servers `seen`
 /// (sorted, with their calls): a misspelt server would pass every gate.
-fn check_bindings_matched<'a>(
+pub(crate) fn check_bindings_matched<'a>(
     bound: impl IntoIterator<Item = (&'a str, &'a str)>,
     seen: &[(String, u64)],
 ) -> Result<(), ReplayError> {

@@ -19,11 +19,28 @@ fn run_json(args: &[&str]) -> Value {
 }
 
 fn explain_json(policy: &str, call: &str, extra: &[&str]) -> Value {
+    explain_json_on(FLEET, policy, call, extra)
+}
+
+fn explain_json_on(trace: &str, policy: &str, call: &str, extra: &[&str]) -> Value {
     let mut args = vec![
-        "explain", "--policy", policy, FLEET, "--call", call, "--format", "json",
+        "explain", "--policy", policy, trace, "--call", call, "--format", "json",
     ];
     args.extend_from_slice(extra);
     run_json(&args)
+}
+
+/// The fleet trace and one call to a second server, `files`, after it: a `files=FILE` binding
+/// matches a call, and the fleet's calls have no policy.
+fn fleet_and_files() -> tempfile::NamedTempFile {
+    let mut f = tempfile::Builder::new()
+        .suffix(".jsonl")
+        .tempfile()
+        .expect("temp file");
+    let fleet = std::fs::read_to_string(FLEET).expect("fixture");
+    let files = r#"{"ts":"2026-08-01T10:00:00Z","server":"files","tool":"read_file","args":{}}"#;
+    writeln!(f, "{fleet}{files}").expect("write");
+    f
 }
 
 /// The step that produced the decision (exactly one).
@@ -221,16 +238,27 @@ fn explain_ambiguous_id_lists_the_matches() {
 
 #[test]
 fn explain_call_without_policy_says_so() {
+    let trace = fleet_and_files();
+    let trace = trace.path().to_str().unwrap();
     let policy = format!("files={CANDIDATE}");
-    let r = explain_json(&policy, "#1", &[]);
+    let r = explain_json_on(trace, &policy, "#1", &[]);
     assert!(r["policy"].is_null());
     assert!(r["decision"].is_null());
     assert_eq!(r["call"]["server"], "fortios");
-    let (code, out, _) = run(&["explain", "-p", &policy, FLEET, "--call", "#1"]);
+    let (code, out, _) = run(&["explain", "-p", &policy, trace, "--call", "#1"]);
     assert_eq!(code, 0);
     assert!(
         out.contains("No policy applies to server fortios: its calls are not evaluated."),
         "{out}"
+    );
+    // A binding that matches no call of the trace is a misspelt server, as in `simulate`.
+    let (code, out, err) = run(&["explain", "-p", &policy, FLEET, "--call", "#1"]);
+    assert_eq!((code, out.as_str()), (2, ""));
+    assert_eq!(
+        err,
+        format!(
+            "error: policy binding `files={CANDIDATE}` matched no call; servers in the trace (calls): fortios (45)\n"
+        )
     );
 }
 
@@ -719,9 +747,11 @@ fn explain_and_stats_json_match_the_documented_schema() {
         (everything.to_owned(), "#1", false),
         (format!("files={CANDIDATE}"), "#1", false),
     ];
+    let two = fleet_and_files();
+    let two = two.path().to_str().unwrap();
     for (policy, call, show_args) in &cases {
         let extra: &[&str] = if *show_args { &["--show-args"] } else { &[] };
-        let v = explain_json(policy, call, extra);
+        let v = explain_json_on(two, policy, call, extra);
         let r: schema::ExplainReport = serde_json::from_value(v.clone())
             .unwrap_or_else(|e| panic!("explain {policy} {call}: {e}\n{v:#}"));
         assert_eq!(r.decision.is_some(), r.policy.is_some());
