@@ -198,16 +198,14 @@ impl OutputArgs {
     /// The options of the report; `fail_on`: the gate's decisions (each counted once, however
     /// often given) and how many calls it tolerates.
     pub fn report_options(&self, fail_on: Option<(Vec<DecisionKind>, u64)>) -> ReportOptions {
-        let fail_on = fail_on.map(|(mut kinds, max)| {
-            let mut seen = Vec::with_capacity(kinds.len());
-            kinds.retain(|k| {
-                let first = !seen.contains(k);
-                if first {
-                    seen.push(*k);
+        let fail_on = fail_on.map(|(kinds, max)| {
+            let mut once = Vec::with_capacity(kinds.len());
+            for k in kinds {
+                if !once.contains(&k) {
+                    once.push(k);
                 }
-                first
-            });
-            (kinds, max)
+            }
+            (once, max)
         });
         ReportOptions {
             calls_shown: self.calls,
