@@ -27,20 +27,35 @@ pub(super) enum CounterState {
 }
 
 /// Counter state of one engine.
+///
+/// Each scope instance (a grant, a session, …) holds one block of states, one per counter of
+/// its scope. Calls come in time order, so once every window of a block has lapsed the block is
+/// as good as none: when `states` outgrows [`Counters::sweep_at`] such blocks are dropped, and
+/// memory follows the instances live in a window, not every instance the trace ever named (a
+/// trace with a new session per call keeps a few windows' worth).
 #[derive(Debug, Clone, Default)]
 pub(super) struct Counters {
     pub(super) names: HashMap<Box<str>, u32>,
-    /// Dense id of each scope instance. A call hashes the key of each scope it meets once,
-    /// however many limits share that scope; limits then find their state by index.
+    /// The id the next name interned gets (ids are never reused while a key holds them).
+    next_name: u32,
+    /// Where each scope instance's block starts in `states`. A call hashes the key of each scope
+    /// it meets once, however many limits share that scope; limits then find their state by
+    /// index.
     pub(super) scopes: HashMap<ScopeKey, u32>,
-    /// Counter slots of the policy (at least 1).
-    pub(super) stride: usize,
+    /// Per scope (by `Scope as usize`), the window length and algorithm of each counter of
+    /// that scope, in the order of their states in a block.
+    blocks: [Vec<(Nanos, Algorithm)>; 4],
+    /// Per counter slot, its place in its scope's block.
+    pub(super) place: Vec<usize>,
     /// Per counter slot, the fixed window `[start, end)` last computed for it: calls come in
     /// time order, so most calls fall in the window of the call before and skip a division.
     pub(super) windows: Vec<(Nanos, Nanos)>,
-    /// State of each counter instance (`None` until a call first charges it): `stride` slots
-    /// per scope instance, instance after instance.
+    /// The blocks of every scope instance (`None` until a call first charges a counter).
     pub(super) states: Vec<Option<CounterState>>,
+    /// When `states` is longer, blocks whose windows have all lapsed are dropped.
+    sweep_at: usize,
+    /// The lowest `sweep_at` ([`SWEEP_FLOOR`]; tests sweep more often).
+    floor: usize,
     /// Reservations of the call being evaluated: state index, the counter's algorithm, the
     /// fixed window the call falls in and the increment (reused, so the hot path does not
     /// allocate).
@@ -49,7 +64,7 @@ pub(super) struct Counters {
     /// a call passes several limits of the same scope.
     pub(super) call_ids: [Option<u32>; 3],
     /// By caller grant id: the server of the grant's last call and that pair's grant-scope
-    /// instance (see [`Counters::grant_instance`]).
+    /// block (see [`Counters::grant_instance`]).
     pub(super) by_grant: Vec<(u32, u32)>,
     /// Scope instance of the call being evaluated, per [`Scope`] (in declaration order).
     pub(super) call_scopes: [Option<u32>; 4],
@@ -58,14 +73,110 @@ pub(super) struct Counters {
     pub(super) last: [(String, u32); 3],
 }
 
+/// The fewest states [`Counters::states`] holds before blocks are swept.
+const SWEEP_FLOOR: usize = 1 << 16;
+
+/// Each counter's place in the block of its scope: counters of one scope, in slot order.
+pub(super) fn places(counters: &[Counter]) -> Vec<usize> {
+    let mut next = [0usize; 4];
+    counters
+        .iter()
+        .map(|c| {
+            let n = &mut next[c.scope as usize];
+            *n += 1;
+            *n - 1
+        })
+        .collect()
+}
+
+/// The scope a key is of (see [`Counters::key`]: parts a scope does not use are `UNUSED`).
+fn scope_of(key: &ScopeKey) -> Scope {
+    match key {
+        (_, _, x) if *x != UNUSED => Scope::Session,
+        (_, g, _) if *g != UNUSED => Scope::Grant,
+        (s, _, _) if *s != UNUSED => Scope::Server,
+        _ => Scope::Global,
+    }
+}
+
 impl Counters {
-    /// Empty counters for a policy with `slots` counter slots.
-    pub(super) fn new(slots: usize) -> Counters {
+    /// Empty counters for a policy's counters.
+    pub(super) fn new(counters: &[Counter]) -> Counters {
+        let mut blocks: [Vec<(Nanos, Algorithm)>; 4] = Default::default();
+        for c in counters {
+            blocks[c.scope as usize].push((window::window_nanos(c.window_secs), c.algorithm));
+        }
         Counters {
-            stride: slots.max(1),
-            windows: vec![(1, 0); slots],
+            next_name: 1,
+            blocks,
+            place: places(counters),
+            windows: vec![(1, 0); counters.len()],
+            sweep_at: SWEEP_FLOOR,
+            floor: SWEEP_FLOOR,
             ..Counters::default()
         }
+    }
+
+    /// Before a call at `now` is decided: drop the blocks no later call can find a count in,
+    /// once `states` has grown past the last sweep's mark (twice what that sweep kept).
+    #[inline]
+    pub(super) fn settle(&mut self, now: Nanos) {
+        if self.states.len() > self.sweep_at {
+            self.sweep(now);
+        }
+    }
+
+    /// Sweep whenever `states` is longer than `floor` (and twice what the last sweep kept).
+    #[cfg(test)]
+    pub(super) fn sweep_from(&mut self, floor: usize) {
+        self.floor = floor;
+        self.sweep_at = floor;
+    }
+
+    /// Drop every block whose states have all lapsed at `now` (a fixed window before the one
+    /// holding `now`, a sliding log with no entry inside the window ending at `now`), and the
+    /// names only they used. Calls come in time order, so what is dropped would count as
+    /// nothing for every later call.
+    pub(super) fn sweep(&mut self, now: Nanos) {
+        let Counters {
+            scopes,
+            states,
+            blocks,
+            ..
+        } = self;
+        let mut kept = Vec::with_capacity(states.len() / 2);
+        scopes.retain(|key, base| {
+            let block = &blocks[scope_of(key) as usize];
+            let start = *base as usize;
+            let Some(old) = states.get_mut(start..start + block.len()) else {
+                return false;
+            };
+            let lapsed = old.iter().zip(block).all(|(state, &(len, _))| match state {
+                None => true,
+                Some(CounterState::Fixed { start, .. }) => {
+                    window::fixed_window_start(now, len) > *start
+                }
+                Some(CounterState::Sliding(log)) => log.lapsed(now, len),
+            });
+            if lapsed {
+                return false;
+            }
+            *base = kept.len() as u32;
+            kept.extend(old.iter_mut().map(Option::take));
+            true
+        });
+        *states = kept;
+        self.by_grant.clear();
+        if !self.names.is_empty() {
+            let used: rustc_hash::FxHashSet<u32> = self
+                .scopes
+                .keys()
+                .flat_map(|&(a, b, c)| [a, b, c])
+                .collect();
+            self.names.retain(|_, id| used.contains(id));
+            self.last = Default::default();
+        }
+        self.sweep_at = self.floor.max(2 * self.states.len());
     }
 
     /// The fixed window of length `len` holding `ts` for counter `slot` (see `windows`).
@@ -107,7 +218,7 @@ impl Counters {
         };
         let state = key
             .and_then(|k| self.scopes.get(&k))
-            .and_then(|&inst| self.states.get(inst as usize * self.stride + slot))
+            .and_then(|&base| self.states.get(base as usize + self.place[slot]))
             .and_then(Option::as_ref);
         let used = match state {
             Some(CounterState::Fixed { start: s, used }) if *s == start => *used,
@@ -122,7 +233,8 @@ impl Counters {
             return id;
         }
         // Ids start at 1 so that UNUSED never collides.
-        let id = self.names.len() as u32 + 1;
+        let id = self.next_name;
+        self.next_name += 1;
         self.names.insert(Box::from(s), id);
         id
     }
@@ -148,8 +260,8 @@ impl Counters {
         id
     }
 
-    /// Index in `states` of counter `slot` in `scope` for the current call, made on first
-    /// sight.
+    /// Index in `states` of counter `slot` (of `scope`) for the current call, its block made on
+    /// first sight.
     pub(super) fn state_index(&mut self, slot: usize, scope: Scope, call: &CallView<'_>) -> u32 {
         let which = scope as usize;
         let inst = match self.call_scopes[which] {
@@ -165,22 +277,24 @@ impl Counters {
                 inst
             }
         };
-        (inst as usize * self.stride + slot) as u32
+        (inst as usize + self.place[slot]) as u32
     }
 
-    /// The instance of `scope` for `call`, made on first sight.
+    /// Where the block of the instance of `scope` for `call` starts in `states`, made on first
+    /// sight.
     pub(super) fn instance(&mut self, scope: Scope, call: &CallView<'_>) -> u32 {
         let key = self.key(scope, call);
-        let next = (self.states.len() / self.stride) as u32;
-        let inst = *self.scopes.entry(key).or_insert(next);
-        if inst == next {
-            self.states.resize(self.states.len() + self.stride, None);
+        let next = self.states.len() as u32;
+        let base = *self.scopes.entry(key).or_insert(next);
+        if base == next {
+            let len = self.states.len() + self.blocks[scope as usize].len();
+            self.states.resize(len, None);
         }
-        inst
+        base
     }
 
-    /// The grant-scope instance of a call with ids: a grant's calls mostly go to one server,
-    /// so the instance of the last (server, grant) pair is kept by grant id and found without
+    /// The grant-scope block of a call with ids: a grant's calls mostly go to one server, so
+    /// the block of the last (server, grant) pair is kept by grant id and found without
     /// hashing.
     pub(super) fn grant_instance(&mut self, ids: CallIds, call: &CallView<'_>) -> u32 {
         let g = ids.grant as usize;

@@ -34,12 +34,11 @@ enum ToolSlot {
 impl LayerEngine {
     /// An engine with empty counters.
     pub(super) fn new(policy: Arc<PolicyLayer>, opts: EvalOptions) -> LayerEngine {
-        let slots = policy.counters.len();
         let plans = Arc::new(Plans::new(&policy));
         LayerEngine {
+            counters: Counters::new(&policy.counters),
             policy,
             opts,
-            counters: Counters::new(slots),
             tool_cache: Vec::new(),
             plans,
         }
@@ -65,6 +64,7 @@ impl LayerEngine {
     /// messages are shared strings, and one already in `out` is not replaced by the same one,
     /// so a run of calls decided alike costs no reference counting.
     pub(super) fn evaluate_into(&mut self, call: &CallView<'_>, out: &mut Decision) {
+        self.counters.settle(call.ts);
         // The short path first.
         let seen = match call.ids {
             Some(ids) => {
@@ -298,6 +298,16 @@ mod tests {
             scope: Scope,
             algorithm: Algorithm,
         ) -> usize {
+            self.limit_from(name, (secs, max, scope, algorithm), None)
+        }
+
+        /// A limit charged `increment_from` (or 1).
+        fn limit_from(
+            &mut self,
+            name: &'static str,
+            (secs, max, scope, algorithm): (u64, f64, Scope, Algorithm),
+            increment_from: Option<&str>,
+        ) -> usize {
             let slot = match self.counters.iter().find(|(n, _)| *n == name) {
                 Some(&(_, slot)) => slot,
                 None => {
@@ -314,8 +324,9 @@ mod tests {
                 not_number: text.clone(),
                 unknown: text.clone(),
             };
+            let path = increment_from.map(|p| ArgPath::parse(p).expect("an argument path"));
             self.policy
-                .add_limit(Limit::new(slot, None, text, messages))
+                .add_limit(Limit::new(slot, path, text, messages))
         }
 
         fn tool(
@@ -549,6 +560,110 @@ mod tests {
             assert_eq!(planned("secret"), Some(Quick::Hidden));
             assert_eq!(planned("unlisted"), Some(Quick::DefaultDeny));
             assert_eq!(planned("c"), Some(Quick::General));
+        }
+    }
+
+    #[test]
+    fn dropping_lapsed_counters_changes_no_decision() {
+        // all_tools: all (10 s, 3, per session); a: a (10 s, 2), sl (minute, 2, sliding, per
+        // session), srv (hour, 40, per server); b: gl (minute, 25, global); spend: budget
+        // (10 s, 6, per session, charged args.n).
+        let mut b = Build::new();
+        let all = b.limit("all", 10, 3.0, Scope::Session);
+        b.policy.set_all_tools_limits(vec![all]);
+        let a = b.limit("a", 10, 2.0, Scope::Grant);
+        let sl = b.limit_by("sl", 60, 2.0, Scope::Session, Algorithm::Sliding);
+        let srv = b.limit("srv", 3600, 40.0, Scope::Server);
+        b.tool("a", vec![], vec![], vec![a, sl, srv]);
+        let gl = b.limit("gl", 60, 25.0, Scope::Global);
+        b.tool("b", vec![], vec![], vec![gl]);
+        let budget = b.limit_from(
+            "budget",
+            (10, 6.0, Scope::Session, Algorithm::Fixed),
+            Some("args.n"),
+        );
+        b.tool("spend", vec![], vec![], vec![budget]);
+        let policy = b.done();
+        let tools = ["a", "b", "spend"];
+        let grants = ["g1", "g2", "g3"];
+        let servers = ["s1", "s2"];
+        let sessions: Vec<String> = (0..5_000).map(|i| format!("session-{i}")).collect();
+        // Never swept, swept before every call by name, swept as it grows by id.
+        let mut kept = LayerEngine::new(Arc::clone(&policy), EvalOptions::default());
+        kept.counters.sweep_from(usize::MAX);
+        let mut by_name = LayerEngine::new(Arc::clone(&policy), EvalOptions::default());
+        let mut by_id = LayerEngine::new(Arc::clone(&policy), EvalOptions::default());
+        by_id.counters.sweep_from(16);
+        let mut d = Decision::allow();
+        let mut kinds = [0usize; 5];
+        let mut x: u64 = 0x2545_F491_4F6C_DD1D;
+        let mut ts: Nanos = 1_700_000_000_000_000_000;
+        let mut session = 0usize;
+        for i in 0..6_000 {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            // Mostly calls a few hundred milliseconds apart, now and then a pause of minutes.
+            ts += if x % 50 == 0 {
+                (x % 200) as Nanos * 1_000_000_000
+            } else {
+                (x % 900) as Nanos * 1_000_000
+            };
+            // A session goes on or a new one starts; now and then an old one comes back.
+            if (x >> 40) % 8 == 0 {
+                session += 1;
+            }
+            let session = match (x >> 42) % 8 {
+                0 => session.saturating_sub(((x >> 44) % 40) as usize),
+                _ => session,
+            } % sessions.len();
+            let (t, g, s) = (
+                (x >> 8) as usize % tools.len(),
+                (x >> 16) as usize % grants.len(),
+                (x >> 24) as usize % servers.len(),
+            );
+            let upstream = match (x >> 32) % 5 {
+                0 => Some(Upstream::Error),
+                _ => Some(Upstream::Ok),
+            };
+            let args = Args::Values(
+                json!({"n": (x >> 48) % 5})
+                    .as_object()
+                    .cloned()
+                    .unwrap_or_default(),
+            );
+            let mut view = CallView {
+                ts,
+                server: servers[s],
+                grant: Some(grants[g]),
+                session: Some(&sessions[session]),
+                tool: tools[t],
+                args: &args,
+                upstream,
+                reply_at: None,
+                ids: None,
+            };
+            let want = kept.evaluate(&view);
+            by_name.counters.sweep(ts);
+            assert_eq!(by_name.evaluate(&view), want, "call {i} by name");
+            view.ids = Some(CallIds {
+                server: s as u32,
+                grant: 10 + g as u32,
+                session: 100 + session as u32,
+                tool: 20 + t as u32,
+            });
+            by_id.evaluate_into(&view, &mut d);
+            assert_eq!(d, want, "call {i} by id");
+            kinds[d.kind as usize] += 1;
+        }
+        assert!(kinds[DecisionKind::Allow as usize] > 500, "{kinds:?}");
+        assert!(kinds[DecisionKind::Throttle as usize] > 500, "{kinds:?}");
+        // The swept engines hold a fraction of the states and names the other does.
+        let held = |e: &LayerEngine| (e.counters.states.len(), e.counters.names.len());
+        let (all_states, all_names) = held(&kept);
+        for (states, names) in [held(&by_name), held(&by_id)] {
+            assert!(states * 10 < all_states, "{states} of {all_states}");
+            assert!(names * 10 < all_names.max(10), "{names} of {all_names}");
         }
     }
 }

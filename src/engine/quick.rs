@@ -1,7 +1,7 @@
 //! The short path: how the calls of a tool that come with ids can be decided is worked out
 //! once per tool, and the usual limits (fixed windows, one per call) are checked by a short loop.
 
-use super::counters::{Counters, charge_fixed, has_room};
+use super::counters::{Counters, charge_fixed, has_room, places};
 use super::decision::Scope;
 use super::policy::{Algorithm, Entry, PolicyLayer};
 use super::screen::applicable;
@@ -16,6 +16,8 @@ pub(super) struct Step {
     pub(super) limit: usize,
     /// Counter slot.
     pub(super) counter: usize,
+    /// The counter's place in the block of its scope's instance.
+    pub(super) place: usize,
     pub(super) scope: Scope,
     pub(super) algorithm: Algorithm,
     /// Window length in nanoseconds.
@@ -42,6 +44,7 @@ pub(super) type StepRange = (u32, u32);
 impl Plans {
     pub(super) fn new(policy: &PolicyLayer) -> Plans {
         let mut plans = Plans::default();
+        let places = places(&policy.counters);
         let tools = policy.tools.iter().map(Some).chain([None]);
         for tool in tools {
             let start = plans.steps.len() as u32;
@@ -51,6 +54,7 @@ impl Plans {
                 Step {
                     limit: i,
                     counter: limit.counter,
+                    place: places[limit.counter],
                     scope: c.scope,
                     algorithm: c.algorithm,
                     len: window::window_nanos(c.window_secs),
@@ -174,7 +178,7 @@ pub(super) fn quick_limits(
             }
             inst => inst,
         };
-        let index = inst as usize * counters.stride + st.counter;
+        let index = inst as usize + st.place;
         let (start, _) = counters.fixed_window(st.counter, call.ts, st.len);
         if !has_room(&counters.states, index, start, st.max) {
             return false;
@@ -201,18 +205,18 @@ pub(super) fn quick_grant_limits(
     call: &CallView<'_>,
     commit: bool,
 ) -> bool {
-    let base = counters.grant_instance(ids, call) as usize * counters.stride;
+    let base = counters.grant_instance(ids, call) as usize;
     let mut starts = [0 as Nanos; QUICK_STEPS];
     for (st, start) in steps.iter().zip(starts.iter_mut()) {
         let (window, _) = counters.fixed_window(st.counter, call.ts, st.len);
-        if !has_room(&counters.states, base + st.counter, window, st.max) {
+        if !has_room(&counters.states, base + st.place, window, st.max) {
             return false;
         }
         *start = window;
     }
     if commit {
         for (st, &start) in steps.iter().zip(&starts) {
-            if let Some(slot) = counters.states.get_mut(base + st.counter) {
+            if let Some(slot) = counters.states.get_mut(base + st.place) {
                 charge_fixed(slot, start, 1.0);
             }
         }

@@ -91,6 +91,13 @@ impl SlidingLog {
         live.fold(0.0, |acc, &(_, a)| acc + a)
     }
 
+    /// Whether no entry counts at `ts` or after: the log is then as good as a new one.
+    pub(crate) fn lapsed(&self, ts: Nanos, len: Nanos) -> bool {
+        self.entries
+            .back()
+            .is_none_or(|&(t, _)| t <= ts.saturating_sub(len))
+    }
+
     /// Record an admitted amount at `ts`.
     pub(crate) fn push(&mut self, ts: Nanos, amount: f64) {
         self.entries.push_back((ts, amount));

@@ -95,12 +95,17 @@ impl Symbols {
 }
 
 /// A reader thread's cache in front of the shared [`Symbols`]: after the first sight of a name,
-/// interning takes no lock.
+/// interning takes no lock. It holds at most [`LOCAL_NAMES`] names (a trace with a new session
+/// on every call would otherwise keep a copy of each per thread): when full it starts over, and
+/// names seen again are found in the shared table.
 #[derive(Debug)]
 pub struct LocalSymbols {
     shared: Arc<Symbols>,
     cache: HashMap<Box<str>, u32>,
 }
+
+/// The most names a [`LocalSymbols`] keeps.
+const LOCAL_NAMES: usize = 1 << 16;
 
 impl LocalSymbols {
     /// A cache in front of `shared`.
@@ -118,6 +123,9 @@ impl LocalSymbols {
             return id;
         }
         let id = self.shared.intern(name);
+        if self.cache.len() >= LOCAL_NAMES {
+            self.cache.clear();
+        }
         self.cache.insert(name.into(), id);
         id
     }
