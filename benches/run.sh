@@ -81,10 +81,10 @@ if ! "$PY" -c 'import duckdb' 2>/dev/null; then
 fi
 
 # --- data ------------------------------------------------------------------------------------
-gen() { # gen CALLS FORMAT FILE
+gen() { # gen CALLS FORMAT FILE [GENERATE OPTION…]
     if [[ ! -s $3 ]]; then
         say "generating $3…"
-        "$BIN" generate --calls "$1" --seed "$SEED" --format "$2" --output "$3.tmp" 2>>"$LOG"
+        "$BIN" generate --calls "$1" --seed "$SEED" --format "$2" --output "$3.tmp" "${@:4}" 2>>"$LOG"
         mv "$3.tmp" "$3"
     fi
 }
@@ -98,6 +98,11 @@ gen "$CALLS" jsonrpc "$R1"
 gen "$BIG_CALLS" jsonl "$J10"
 gen "$BIG_CALLS" parquet "$P10"
 gen "$BIG_CALLS" jsonrpc "$R10"
+# Short sessions: about 10 calls each (a million sessions in 10M calls), and one per call.
+PS10=$DATA/calls-$NB-s$SEED-sessions10.parquet
+PS1=$DATA/calls-$NB-s$SEED-sessions1.parquet
+gen "$BIG_CALLS" parquet "$PS10" --session-calls 10
+gen "$BIG_CALLS" parquet "$PS1" --session-calls 1
 
 # The build and the generator keep both cores busy for a while: rest longer before the first case.
 say "resting $((3 * COOLDOWN)) s after the build…"
@@ -182,6 +187,8 @@ for f in table markdown json; do
 done
 memory "simulate --format json, Parquet" "${SIM[@]}" "$REALISTIC" --format json "$P10"
 memory "simulate --format json, JSON-RPC recording" "${SIM[@]}" "$REALISTIC" --format json "$R10"
+memory "simulate --format json, Parquet, sessions of ~10 calls" "${SIM[@]}" "$REALISTIC" --format json "$PS10"
+memory "simulate --format json, Parquet, a session per call" "${SIM[@]}" "$REALISTIC" --format json "$PS1"
 for f in jsonl csv parquet; do
     memory "simulate --format $f --calls all, JSONL" "${SIM[@]}" "$REALISTIC" --format "$f" --calls all --output "$SCRATCH/out.$f" "$J10"
 done

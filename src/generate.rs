@@ -8,7 +8,8 @@
 //! The model: every grant is an agent bound to one server. An agent works in *bursts*: it picks
 //! a tool (tool popularity is Zipf-like, so a few read tools dominate), calls it in a loop with
 //! short gaps (sometimes mixing in another tool), then goes idle for a while. Agents keep an MCP
-//! session for a few dozen to a few hundred calls, then open a new one. About 1% of calls end in
+//! session for a few dozen to a few hundred calls (or as many as asked on average), then open a
+//! new one. About 1% of calls end in
 //! a JSON-RPC error upstream and 0.5% in a tool error (`isError: true`).
 
 use std::cmp::Reverse;
@@ -33,6 +34,9 @@ pub struct GenConfig {
     pub servers: Vec<String>,
     /// Timestamp of the earliest possible call.
     pub start: Nanos,
+    /// Calls per session on average: sessions then last 1 to `2n − 1` calls. `None`: a few
+    /// dozen to a few hundred (20 to 600).
+    pub session_calls: Option<u32>,
 }
 
 /// 2026-08-01T00:00:00Z, the default start of generated traces.
@@ -46,6 +50,7 @@ impl Default for GenConfig {
             seed: 42,
             servers: vec!["fortigate-edge".to_string()],
             start: DEFAULT_START,
+            session_calls: None,
         }
     }
 }
@@ -394,6 +399,8 @@ pub struct Generator {
     tool_syms: Vec<Sym>,
     args: Vec<(&'static str, ArgVal)>,
     line: u64,
+    /// The fewest and most calls of a session.
+    session_len: (u32, u32),
 }
 
 /// One generated call before it is turned into a record or a line.
@@ -424,6 +431,16 @@ impl Generator {
                 reason: "needs at least one non-empty server name".into(),
             });
         }
+        let session_len = match cfg.session_calls {
+            None => (20, 600),
+            Some(n @ 1..=0x7FFF_FFFF) => (1, 2 * n - 1),
+            Some(_) => {
+                return Err(GenerateError::Config {
+                    field: "session_calls",
+                    reason: "must be from 1 to 2147483647".into(),
+                });
+            }
+        };
         if cfg.start < 0 {
             return Err(GenerateError::Config {
                 field: "start",
@@ -463,6 +480,7 @@ impl Generator {
             tool_syms: TOOLS.iter().map(|t| Arc::from(t.name)).collect(),
             args: Vec::with_capacity(8),
             line: 0,
+            session_len,
         };
         for i in 0..cfg.grants as usize {
             let mut agent = Agent {
@@ -473,7 +491,7 @@ impl Generator {
                     rng.range(1, 3) as usize
                 },
                 session: rng.next_u64(),
-                session_left: rng.range(20, 600),
+                session_left: rng.range(session_len.0, session_len.1),
                 next_id: 1,
                 burst_tool: 0,
                 burst_left: 0,
@@ -577,7 +595,7 @@ impl Generator {
         };
         if agent.session_left == 0 {
             agent.session = rng.next_u64();
-            agent.session_left = rng.range(20, 600);
+            agent.session_left = rng.range(self.session_len.0, self.session_len.1);
             agent.next_id = 1;
         }
         self.agents[index] = agent;

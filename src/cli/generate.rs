@@ -34,6 +34,10 @@ pub struct GenerateArgs {
     /// Server names, comma-separated; grants are spread over them.
     #[arg(long, value_delimiter = ',', default_value = "fortigate-edge")]
     pub servers: Vec<String>,
+    /// Calls per session on average (sessions last 1 to 2N−1 calls; 1: a new session on every
+    /// call). Default: a few dozen to a few hundred.
+    #[arg(long, value_name = "N")]
+    pub session_calls: Option<u32>,
     /// Output format.
     #[arg(long, value_enum, default_value_t = GenFormat::Jsonl)]
     pub format: GenFormat,
@@ -53,6 +57,7 @@ pub fn run(args: &GenerateArgs, out: &mut dyn Write, err: &mut dyn Write) -> any
         grants: args.grants,
         seed: args.seed,
         servers: args.servers.clone(),
+        session_calls: args.session_calls,
         ..GenConfig::default()
     };
     let generator = Generator::new(&cfg)?;

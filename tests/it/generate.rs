@@ -151,6 +151,39 @@ fn request_ids_restart_with_each_session() {
 }
 
 #[test]
+fn sessions_last_as_many_calls_as_asked() {
+    let sessions = |session_calls| {
+        let cfg = GenConfig {
+            session_calls,
+            ..config(20_000, 8, 3)
+        };
+        let records: Vec<_> = Generator::new(&cfg).expect("valid config").collect();
+        let mut calls: BTreeMap<String, u64> = BTreeMap::new();
+        for r in &records {
+            *calls
+                .entry(r.session.as_deref().expect("a session").to_owned())
+                .or_default() += 1;
+        }
+        calls
+    };
+    // One call each.
+    let one = sessions(Some(1));
+    assert_eq!(one.len(), 20_000);
+    // 1 to 19 calls, 10 on average (the agents' last sessions are cut short by the end).
+    let ten = sessions(Some(10));
+    assert!(ten.values().all(|&n| (1..=19).contains(&n)), "{ten:?}");
+    assert!(
+        (1_800..=2_200).contains(&ten.len()),
+        "{} sessions",
+        ten.len()
+    );
+    // The default: 20 to 600 calls, but for sessions the end of the trace cuts short.
+    let default = sessions(None);
+    assert!(default.values().all(|&n| n <= 600));
+    assert!(default.values().filter(|&&n| n < 20).count() <= 8);
+}
+
+#[test]
 fn rejects_configurations_that_cannot_produce_a_trace() {
     let err = Generator::new(&config(10, 0, 1))
         .err()
@@ -158,6 +191,15 @@ fn rejects_configurations_that_cannot_produce_a_trace() {
     assert_eq!(
         err.as_deref(),
         Some("invalid generator setting `grants`: must be at least 1")
+    );
+    let cfg = GenConfig {
+        session_calls: Some(0),
+        ..config(10, 1, 1)
+    };
+    let err = Generator::new(&cfg).err().map(|e| e.to_string());
+    assert_eq!(
+        err.as_deref(),
+        Some("invalid generator setting `session_calls`: must be from 1 to 2147483647")
     );
     let cfg = GenConfig {
         servers: vec![],
