@@ -15,6 +15,10 @@
 //!   first call is handed out, and a large one is held in bounded memory. A call earlier than
 //!   one already handed out cannot be put in its place: that ends the read with
 //!   [`TraceError::OutOfOrder`], which names the file and line and the window to give;
+//! - every input is opened and read ahead once at [`Trace::open`]; then only the [`MAX_OPEN`]
+//!   inputs that start first stay open, the others are closed and read again from their start
+//!   when the merge reaches their first call (many files in time order, such as hourly logs,
+//!   are then read one or two at a time), and an input read to its end lets its reader go;
 //! - bad lines are counted per input ([`ReadStats`], examples in file order) or, under
 //!   `strict`, end the read with [`TraceError::BadRecord`] when the merge reaches them (read
 //!   ahead as above, so before the first call of a small input is handed out).
@@ -61,6 +65,10 @@ pub const LOOKAHEAD: u64 = 1 << 16;
 
 /// The least an input is read ahead, however many inputs share [`LOOKAHEAD`].
 pub const MIN_LOOKAHEAD: u64 = 1 << 12;
+
+/// Inputs kept open once every input has been opened and read ahead: the rest are closed
+/// until the merge reaches their first call (see [`Trace::open`]).
+pub const MAX_OPEN: usize = 16;
 
 /// Calls an input is read ahead once it was found out of order, unless
 /// [`ReadOptions::reorder_window`] says otherwise.
@@ -124,9 +132,13 @@ type Key = (Nanos, usize, u64);
 
 /// One input being read: the batches read ahead and the next row to hand out.
 struct Feed {
-    name: String,
-    format: Format,
-    source: Box<dyn BatchSource>,
+    input: Input,
+    /// The reader; `None` once the input is read to its end, or while it waits closed for the
+    /// merge to reach it (`closed`).
+    source: Option<Box<dyn BatchSource>>,
+    /// Closed after its first read ahead, to be opened and read again from its start when the
+    /// merge reaches its first call.
+    closed: bool,
     /// Batches read and not yet handed out whole; the first one is being handed out.
     queue: VecDeque<CallBatch>,
     /// The next row of the first batch.
@@ -149,27 +161,37 @@ struct Feed {
 
 impl Feed {
     /// Read ahead until `ahead` calls are queued from `row` on, or the input ends; the first
-    /// batch of the queue then has a row to hand out unless the input is done.
-    fn fill(
-        &mut self,
-        index: usize,
-        names: &mut Names,
-        strict: bool,
-        window: u64,
-    ) -> Result<(), TraceError> {
+    /// batch of the queue then has a row to hand out unless the input is done. A closed input
+    /// is opened again first; an input read to its end lets its reader go.
+    fn fill(&mut self, index: usize, names: &mut Names, how: &HowRead) -> Result<(), TraceError> {
         while self.queue.front().is_some_and(|b| self.row >= b.len()) {
             self.queue.pop_front();
             self.row = 0;
         }
+        if self.closed {
+            let mut source = open_batches(&self.input, index as u32, &names.symbols, &how.opts)?;
+            if how.skip_sessions {
+                source.skip_sessions();
+            }
+            self.source = Some(source);
+            self.closed = false;
+        }
         while !self.done && self.queued < self.ahead {
-            let Some(mut batch) = self.source.next_batch()? else {
+            let Some(source) = self.source.as_mut() else {
+                break;
+            };
+            let Some(mut batch) = source.next_batch()? else {
                 self.done = true;
+                if let Some(more) = source.take_stats() {
+                    self.stats.absorb(more);
+                }
+                self.source = None;
                 break;
             };
             let mut cx = Ctx {
                 stats: &mut self.stats,
-                strict,
-                file: &self.name,
+                strict: how.opts.strict,
+                file: &self.input.name,
             };
             for (line, e) in std::mem::take(&mut batch.skipped) {
                 cx.skip(line, e)?;
@@ -182,9 +204,34 @@ impl Feed {
             }
             batch.file = index as u32;
             names.sync();
-            self.take(batch, window)?;
+            self.take(batch, how.window)?;
         }
         Ok(())
+    }
+
+    /// Close the input and forget what was read of it, to read it again from its start when
+    /// the merge reaches it (see [`Trace::open`]).
+    fn close(&mut self, ahead: u64) {
+        *self = Feed::new(Input::clone(&self.input), ahead);
+        self.closed = true;
+    }
+
+    /// An input not opened yet, to be read ahead by `ahead` calls.
+    fn new(input: Input, ahead: u64) -> Feed {
+        Feed {
+            input,
+            source: None,
+            closed: true,
+            queue: VecDeque::new(),
+            row: 0,
+            queued: 0,
+            ahead,
+            done: false,
+            read_latest: Nanos::MIN,
+            out_latest: Nanos::MIN,
+            calls: 0,
+            stats: ReadStats::default(),
+        }
     }
 
     /// Queue a batch just read, sorting what is queued again when it is out of order.
@@ -207,7 +254,7 @@ impl Feed {
         self.stats.out_of_order += late;
         if let Some(row) = batch.ts.iter().position(|&ts| ts < self.out_latest) {
             return Err(TraceError::OutOfOrder {
-                file: self.name.clone(),
+                file: self.input.name.clone(),
                 line: batch.line[row],
                 window: self.ahead,
             });
@@ -448,13 +495,20 @@ impl<'a> Call<'a> {
     }
 }
 
+/// How inputs are read, for the merge and for an input opened again.
+struct HowRead {
+    opts: ReadOptions,
+    window: u64,
+    /// Whether readers opened from now on are to leave sessions out.
+    skip_sessions: bool,
+}
+
 /// Opened inputs handing out their calls in time order (see the module docs).
 pub struct Trace {
     files: Vec<String>,
     feeds: Vec<Feed>,
     names: Names,
-    strict: bool,
-    window: u64,
+    how: HowRead,
     /// The next key of every input but the one being taken.
     heap: BinaryHeap<Reverse<Key>>,
     /// The input whose rows are being taken, and the key its run ends before.
@@ -526,7 +580,11 @@ impl Trace {
         let (specs, named_again) = distinct(expand_inputs(inputs)?);
         // Many files read ahead at once would hold as many read-aheads: they share one.
         let lookahead = (LOOKAHEAD / specs.len().max(1) as u64).max(MIN_LOOKAHEAD);
-        for (i, spec) in specs.into_iter().enumerate() {
+        let ahead = match opts.reorder_window {
+            None => lookahead,
+            Some(_) => opts.window(),
+        };
+        for spec in specs {
             let name = spec.display_name();
             let path = match spec {
                 InputSpec::File(p) => p,
@@ -544,35 +602,20 @@ impl Trace {
                 Some(f) => f,
                 None => detect_file(&path, &name)?,
             };
-            let input = Input { name, path, format };
-            let source = open_batches(&input, i as u32, &symbols, opts)?;
-            feeds.push(Feed {
-                name: input.name,
-                format,
-                source,
-                queue: VecDeque::new(),
-                row: 0,
-                queued: 0,
-                ahead: match opts.reorder_window {
-                    None => lookahead,
-                    Some(_) => opts.window(),
-                },
-                done: false,
-                read_latest: Nanos::MIN,
-                out_latest: Nanos::MIN,
-                calls: 0,
-                stats: ReadStats::default(),
-            });
+            feeds.push(Feed::new(Input { name, path, format }, ahead));
         }
         let mut trace = Trace {
-            files: feeds.iter().map(|f| f.name.clone()).collect(),
+            files: feeds.iter().map(|f| f.input.name.clone()).collect(),
             feeds,
             names: Names {
                 symbols,
                 names: Vec::new(),
             },
-            strict: opts.strict,
-            window: opts.window(),
+            how: HowRead {
+                opts: opts.clone(),
+                window: opts.window(),
+                skip_sessions: false,
+            },
             heap: BinaryHeap::new(),
             run: None,
             index: 0,
@@ -581,16 +624,30 @@ impl Trace {
             named_again,
             _spool: spool,
         };
-        let claude = |f: &&Feed| f.format == Format::ClaudeLog;
+        let claude = |f: &&Feed| f.input.format == Format::ClaudeLog;
         if trace.feeds.iter().filter(claude).count() > 1 {
             trace.logged_twice = Some(LoggedTwice::default());
         }
-        // Read ahead now: under `strict`, a bad line of a small input ends the read before any
-        // output.
-        for (f, feed) in trace.feeds.iter_mut().enumerate() {
-            feed.fill(f, &mut trace.names, trace.strict, trace.window)?;
-            if let Some(key) = feed.key(f) {
-                trace.heap.push(Reverse(key));
+        // Read every input ahead now, one after another: under `strict`, a bad line of a small
+        // input ends the read before any output, and the merge learns where each input starts.
+        // Of inputs that started, only the [`MAX_OPEN`] that start first stay open: a month of
+        // hourly logs read ahead at once would hold hundreds of readers and read-aheads. The
+        // others are closed and read again when the merge reaches their first call.
+        let mut open: BinaryHeap<(Key, usize)> = BinaryHeap::new();
+        for f in 0..trace.feeds.len() {
+            let feed = &mut trace.feeds[f];
+            feed.fill(f, &mut trace.names, &trace.how)?;
+            let Some(key) = feed.key(f) else {
+                continue;
+            };
+            trace.heap.push(Reverse(key));
+            if feed.source.is_some() || feed.queued > 0 {
+                open.push((key, f));
+            }
+            if open.len() > MAX_OPEN {
+                if let Some((_, last)) = open.pop() {
+                    trace.feeds[last].close(ahead);
+                }
             }
         }
         Ok(trace)
@@ -599,8 +656,11 @@ impl Trace {
     /// Nobody needs session ids: batches read from now on may leave every session absent
     /// (records built from them keep theirs).
     pub fn skip_sessions(&mut self) {
+        self.how.skip_sessions = true;
         for f in &mut self.feeds {
-            f.source.skip_sessions();
+            if let Some(source) = f.source.as_mut() {
+                source.skip_sessions();
+            }
         }
     }
 
@@ -632,7 +692,7 @@ impl Trace {
                         feed.queued -= 1;
                         feed.out_latest = key.0;
                         if let (Some(twice), Format::ClaudeLog) =
-                            (self.logged_twice.as_mut(), feed.format)
+                            (self.logged_twice.as_mut(), feed.input.format)
                         {
                             let rec = Call {
                                 index: 0,
@@ -660,7 +720,7 @@ impl Trace {
                     }
                     Some(key) => self.heap.push(Reverse(key)),
                     None => {
-                        feed.fill(f, &mut self.names, self.strict, self.window)?;
+                        feed.fill(f, &mut self.names, &self.how)?;
                         if let Some(key) = feed.key(f) {
                             self.heap.push(Reverse(key));
                         }
@@ -695,8 +755,8 @@ impl Trace {
         for feed in &mut self.feeds {
             stats
                 .per_file
-                .push((feed.name.clone(), feed.format, feed.calls));
-            if let Some(more) = feed.source.take_stats() {
+                .push((feed.input.name.clone(), feed.input.format, feed.calls));
+            if let Some(more) = feed.source.as_mut().and_then(|s| s.take_stats()) {
                 feed.stats.absorb(more);
             }
             stats.out_of_order += feed.stats.out_of_order;
@@ -712,6 +772,7 @@ impl Trace {
     }
 }
 
+#[derive(Clone)]
 struct Input {
     name: String,
     path: PathBuf,

@@ -54,7 +54,7 @@ pub use format::Format;
 pub use input::{InputSpec, expand_inputs};
 pub use mapped::mapped_file_at;
 pub use merge::{
-    Call, DEFAULT_REORDER_WINDOW, LOOKAHEAD, MIN_LOOKAHEAD, Names, ReadOptions, Trace,
+    Call, DEFAULT_REORDER_WINDOW, LOOKAHEAD, MAX_OPEN, MIN_LOOKAHEAD, Names, ReadOptions, Trace,
 };
 pub use pairing::Replies;
 pub(crate) use pairing::cancelled_note;

@@ -316,3 +316,117 @@ fn arguments_are_read_only_for_tools_whose_rules_read_them() {
     let intercept = load("fixtures/policies/intercept/github.yaml");
     assert!(intercept.reads_args_of("list_issues"));
 }
+
+/// More inputs than stay open (`MAX_OPEN`): a day of hourly logs, agents' logs spanning the
+/// day, files of other formats and a gzip copy. Inputs past the first few are closed after
+/// their first read and read again when the merge reaches them; the merged calls must be every
+/// input's calls as it reads alone, in (time, input, line) order, with the same counts.
+#[test]
+fn many_inputs_merge_as_each_reads_alone() {
+    use mcpsim::trace::MAX_OPEN;
+    let dir = tempfile::tempdir().unwrap();
+    let mut inputs = Vec::new();
+    for hour in 0..20u64 {
+        let mut lines: Vec<String> = (0..30)
+            .map(|i| call_line(hour * 3600 + i * 100, hour * 100 + i))
+            .collect();
+        if hour % 2 == 0 {
+            lines.insert(4, "not json".into());
+        }
+        if hour % 3 == 0 {
+            lines.swap(10, 11);
+        }
+        inputs.push(write_file(
+            dir.path(),
+            &format!("hour-{hour:02}.jsonl"),
+            &lines.join("\n"),
+        ));
+    }
+    for agent in 0..6u64 {
+        // Agents 0 and 1 call at the same instants: ties go by input, then line.
+        let lines: Vec<String> = (0..150)
+            .map(|i| {
+                call_line(
+                    i * 480 + agent.saturating_sub(1) * 7,
+                    5_000 + agent * 1_000 + i,
+                )
+            })
+            .collect();
+        inputs.push(write_file(
+            dir.path(),
+            &format!("agent-{agent}.jsonl"),
+            &lines.join("\n"),
+        ));
+    }
+    for f in [
+        "fleet.csv",
+        "fleet.parquet",
+        "jsonrpc.jsonl",
+        "otel-spans.jsonl",
+    ] {
+        inputs.push(fixture(f));
+    }
+    let gz = dir.path().join("hour-07-again.jsonl.gz");
+    let mut enc = flate2::write::GzEncoder::new(
+        std::fs::File::create(&gz).unwrap(),
+        flate2::Compression::default(),
+    );
+    enc.write_all(&std::fs::read(&inputs[7]).unwrap()).unwrap();
+    enc.finish().unwrap();
+    inputs.push(gz.display().to_string());
+    assert!(inputs.len() > MAX_OPEN + 10);
+
+    let mut want = Vec::new();
+    let (mut skipped, mut out_of_order, mut ignored) = (0, 0, 0);
+    for (i, input) in inputs.iter().enumerate() {
+        let (recs, stats) = read(&[input]);
+        assert!(!recs.is_empty(), "{input}");
+        want.extend(
+            recs.iter()
+                .map(|r| (r.ts, i as u32, r.origin.line, r.tool.to_string())),
+        );
+        skipped += stats.skipped;
+        out_of_order += stats.out_of_order;
+        ignored += stats.ignored.values().sum::<u64>();
+    }
+    want.sort_by_key(|w| (w.0, w.1, w.2));
+    let (recs, stats) = read_with(&inputs, &ReadOptions::default());
+    let got: Vec<_> = recs
+        .iter()
+        .map(|r| (r.ts, r.origin.file, r.origin.line, r.tool.to_string()))
+        .collect();
+    assert_eq!(got.len(), want.len());
+    assert_eq!(got, want);
+    assert_eq!(stats.calls, want.len() as u64);
+    assert_eq!(stats.skipped, skipped);
+    assert!(skipped >= 10);
+    assert_eq!(stats.out_of_order, out_of_order);
+    assert!(out_of_order >= 7);
+    assert_eq!(stats.ignored.values().sum::<u64>(), ignored);
+    for (i, (name, _, calls)) in stats.per_file.iter().enumerate() {
+        assert_eq!(name, &inputs[i]);
+        assert_eq!(
+            *calls,
+            want.iter().filter(|w| w.1 == i as u32).count() as u64
+        );
+    }
+    // Under `--strict`, a bad line of a late input still ends the read before any call.
+    let strict = ReadOptions {
+        strict: true,
+        ..ReadOptions::default()
+    };
+    // The odd hours and the agents: no bad line.
+    let clean: Vec<String> = (1..20)
+        .step_by(2)
+        .chain(20..26)
+        .map(|i| inputs[i].clone())
+        .collect();
+    let mut late = clean.clone();
+    late.push(inputs[18].clone());
+    assert!(Trace::open(&clean, &strict).is_ok());
+    let err = Trace::open(&late, &strict).err().expect("strict must fail");
+    assert!(
+        matches!(&err, TraceError::BadRecord { file, line: 5, .. } if file.ends_with("hour-18.jsonl")),
+        "{err:?}"
+    );
+}
