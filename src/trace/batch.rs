@@ -277,6 +277,11 @@ pub trait BatchRows: Send {
     fn latency(&self, row: usize) -> Option<f64> {
         self.record(row).latency_ms
     }
+    /// About how many bytes of text the rows keep (a chunk of lines, say), which bounds how far
+    /// the merge reads an input ahead; 0 when not known (then calls alone bound it).
+    fn bytes(&self) -> usize {
+        0
+    }
     /// What row `row`'s record holds beyond the batch's columns, when that is all it holds
     /// (`None`: only [`BatchRows::record`] gives the record, e.g. for a recorded decision's rule
     /// and message, or a session the columns left out).

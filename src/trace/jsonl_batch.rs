@@ -1088,6 +1088,10 @@ impl JsonlRows {
 }
 
 impl BatchRows for JsonlRows {
+    fn bytes(&self) -> usize {
+        self.bytes.bytes().len()
+    }
+
     fn args(&self, row: usize) -> Args {
         if let Some(rec) = self.general(row) {
             return rec.args.clone();

@@ -6,8 +6,9 @@
 //! and opens its batch reader; [`Trace::next_call`] then walks the batches:
 //! - several inputs are merged by a heap on (ts, input, line), taking rows in runs: every row of
 //!   one input that comes before the other inputs' next row;
-//! - each input is read ahead by at least [`LOOKAHEAD`] calls (shared among several inputs,
-//!   at least [`MIN_LOOKAHEAD`] each) before its calls are handed out.
+//! - each input is read ahead by [`LOOKAHEAD`] calls or [`LOOKAHEAD_BYTES`] of text, whichever
+//!   comes first (shared among several inputs, at least [`MIN_LOOKAHEAD`] calls or
+//!   [`MIN_LOOKAHEAD_BYTES`] each) before its calls are handed out.
 //!   A call whose timestamp is earlier than one read before it in its own file is *out of
 //!   order* ([`ReadStats::out_of_order`]): the calls read ahead and not yet handed out are then
 //!   sorted again with it, and from then on the input is read ahead by the whole reorder window
@@ -65,6 +66,14 @@ pub const LOOKAHEAD: u64 = 1 << 16;
 
 /// The least an input is read ahead, however many inputs share [`LOOKAHEAD`].
 pub const MIN_LOOKAHEAD: u64 = 1 << 12;
+
+/// Bytes of text the inputs are read ahead before any reordering was needed, shared among
+/// the inputs (each reads ahead at least [`MIN_LOOKAHEAD_BYTES`]): calls whose arguments hold
+/// files or documents can be tens of kilobytes each, and [`LOOKAHEAD`] of them gigabytes.
+pub const LOOKAHEAD_BYTES: usize = 64 << 20;
+
+/// The least text an input is read ahead, however many inputs share [`LOOKAHEAD_BYTES`].
+pub const MIN_LOOKAHEAD_BYTES: usize = 4 << 20;
 
 /// Inputs kept open once every input has been opened and read ahead: the rest are closed
 /// until the merge reaches their first call (see [`Trace::open`]).
@@ -145,6 +154,11 @@ struct Feed {
     row: usize,
     /// Calls in the queue from `row` on.
     queued: u64,
+    /// Bytes of text the queue's batches hold (see [`BatchRows::bytes`]).
+    queued_bytes: usize,
+    /// Whether the read-ahead also stops at [`HowRead::ahead_bytes`]: until the input is found
+    /// out of order, and unless a reorder window was asked for.
+    bounded: bool,
     /// How far ahead to read: [`LOOKAHEAD`], then the reorder window once out of order.
     ahead: u64,
     /// Whether the source has no more batches.
@@ -165,7 +179,9 @@ impl Feed {
     /// is opened again first; an input read to its end lets its reader go.
     fn fill(&mut self, index: usize, names: &mut Names, how: &HowRead) -> Result<(), TraceError> {
         while self.queue.front().is_some_and(|b| self.row >= b.len()) {
-            self.queue.pop_front();
+            if let Some(b) = self.queue.pop_front() {
+                self.queued_bytes = self.queued_bytes.saturating_sub(b.rows.bytes());
+            }
             self.row = 0;
         }
         if self.closed {
@@ -176,7 +192,10 @@ impl Feed {
             self.source = Some(source);
             self.closed = false;
         }
-        while !self.done && self.queued < self.ahead {
+        while !self.done
+            && self.queued < self.ahead
+            && !(self.bounded && self.queued > 0 && self.queued_bytes >= how.ahead_bytes)
+        {
             let Some(source) = self.source.as_mut() else {
                 break;
             };
@@ -211,13 +230,14 @@ impl Feed {
 
     /// Close the input and forget what was read of it, to read it again from its start when
     /// the merge reaches it (see [`Trace::open`]).
-    fn close(&mut self, ahead: u64) {
-        *self = Feed::new(Input::clone(&self.input), ahead);
+    fn close(&mut self, ahead: u64, bounded: bool) {
+        *self = Feed::new(Input::clone(&self.input), ahead, bounded);
         self.closed = true;
     }
 
-    /// An input not opened yet, to be read ahead by `ahead` calls.
-    fn new(input: Input, ahead: u64) -> Feed {
+    /// An input not opened yet, to be read ahead by `ahead` calls (and, when `bounded`, the
+    /// bytes [`HowRead::ahead_bytes`] says).
+    fn new(input: Input, ahead: u64, bounded: bool) -> Feed {
         Feed {
             input,
             source: None,
@@ -225,6 +245,8 @@ impl Feed {
             queue: VecDeque::new(),
             row: 0,
             queued: 0,
+            queued_bytes: 0,
+            bounded,
             ahead,
             done: false,
             read_latest: Nanos::MIN,
@@ -247,6 +269,7 @@ impl Feed {
         }
         self.read_latest = latest;
         self.queued += batch.len() as u64;
+        self.queued_bytes += batch.rows.bytes();
         if late == 0 {
             self.queue.push_back(batch);
             return Ok(());
@@ -256,13 +279,20 @@ impl Feed {
             return Err(TraceError::OutOfOrder {
                 file: self.input.name.clone(),
                 line: batch.line[row],
-                window: self.ahead,
+                // What was read ahead: fewer calls than asked when their text filled it.
+                window: if self.bounded {
+                    self.queued.min(self.ahead)
+                } else {
+                    self.ahead
+                },
             });
         }
         self.ahead = self.ahead.max(window);
+        self.bounded = false;
         let mut parts: Vec<CallBatch> = self.queue.drain(..).collect();
         parts.push(batch);
         let sorted = sorted(parts, self.row);
+        self.queued_bytes = sorted.rows.bytes();
         self.row = 0;
         self.queue.push_back(sorted);
         Ok(())
@@ -305,6 +335,10 @@ struct Gathered {
 }
 
 impl BatchRows for Gathered {
+    fn bytes(&self) -> usize {
+        self.parts.iter().map(|p| p.bytes()).sum()
+    }
+
     fn args(&self, row: usize) -> Args {
         let (p, r) = self.at[row];
         self.parts[p as usize].args(r as usize)
@@ -499,6 +533,8 @@ impl<'a> Call<'a> {
 struct HowRead {
     opts: ReadOptions,
     window: u64,
+    /// How many bytes of text an input is read ahead while its read-ahead is bounded.
+    ahead_bytes: usize,
     /// Whether readers opened from now on are to leave sessions out.
     skip_sessions: bool,
 }
@@ -580,10 +616,12 @@ impl Trace {
         let (specs, named_again) = distinct(expand_inputs(inputs)?);
         // Many files read ahead at once would hold as many read-aheads: they share one.
         let lookahead = (LOOKAHEAD / specs.len().max(1) as u64).max(MIN_LOOKAHEAD);
+        let ahead_bytes = (LOOKAHEAD_BYTES / specs.len().max(1)).max(MIN_LOOKAHEAD_BYTES);
         let ahead = match opts.reorder_window {
             None => lookahead,
             Some(_) => opts.window(),
         };
+        let bounded = opts.reorder_window.is_none();
         for spec in specs {
             let name = spec.display_name();
             let path = match spec {
@@ -602,7 +640,7 @@ impl Trace {
                 Some(f) => f,
                 None => detect_file(&path, &name)?,
             };
-            feeds.push(Feed::new(Input { name, path, format }, ahead));
+            feeds.push(Feed::new(Input { name, path, format }, ahead, bounded));
         }
         let mut trace = Trace {
             files: feeds.iter().map(|f| f.input.name.clone()).collect(),
@@ -614,6 +652,7 @@ impl Trace {
             how: HowRead {
                 opts: opts.clone(),
                 window: opts.window(),
+                ahead_bytes,
                 skip_sessions: false,
             },
             heap: BinaryHeap::new(),
@@ -646,7 +685,7 @@ impl Trace {
             }
             if open.len() > MAX_OPEN {
                 if let Some((_, last)) = open.pop() {
-                    trace.feeds[last].close(ahead);
+                    trace.feeds[last].close(ahead, bounded);
                 }
             }
         }
@@ -1077,4 +1116,151 @@ fn parquet_bytes(
     }
     v.shrink_to_fit();
     Ok(ParquetBytes::Memory(v))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Calls of one input, a batch of one call each, each batch said to hold `bytes`.
+    struct Big {
+        next: Nanos,
+        ts: Vec<Nanos>,
+        bytes: usize,
+        pulled: std::rc::Rc<std::cell::Cell<usize>>,
+    }
+
+    struct BigRows(usize);
+
+    impl BatchRows for BigRows {
+        fn args(&self, _: usize) -> Args {
+            Args::Unrecorded
+        }
+        fn record(&self, _: usize) -> CallRecord {
+            unreachable!("not asked")
+        }
+        fn bytes(&self) -> usize {
+            self.0
+        }
+    }
+
+    impl BatchSource for Big {
+        fn next_batch(&mut self) -> Result<Option<CallBatch>, TraceError> {
+            let Some(&ts) = self.ts.get(self.next as usize) else {
+                return Ok(None);
+            };
+            self.next += 1;
+            self.pulled.set(self.pulled.get() + 1);
+            let mut cols = Columns::default();
+            cols.push(ts, self.next as u64, [0, NO_SYM, NO_SYM, 0], None, None);
+            let rows = Box::new(BigRows(self.bytes));
+            Ok(Some(cols.into_batch(0, Vec::new(), Vec::new(), rows)))
+        }
+    }
+
+    /// A feed over `ts`, each call said to hold `bytes`, read ahead as `Trace::open` sets it
+    /// for a reorder window of `window` calls (`None`: not given).
+    fn feed(
+        ts: Vec<Nanos>,
+        bytes: usize,
+        window: Option<u64>,
+    ) -> (Feed, std::rc::Rc<std::cell::Cell<usize>>) {
+        let pulled = std::rc::Rc::default();
+        let input = Input {
+            name: "big.jsonl".into(),
+            path: PathBuf::from("big.jsonl"),
+            format: Format::Jsonl,
+        };
+        let mut feed = Feed::new(input, window.unwrap_or(LOOKAHEAD), window.is_none());
+        feed.closed = false;
+        feed.source = Some(Box::new(Big {
+            next: 0,
+            ts,
+            bytes,
+            pulled: std::rc::Rc::clone(&pulled),
+        }));
+        (feed, pulled)
+    }
+
+    fn how(reorder_window: Option<u64>) -> HowRead {
+        let opts = ReadOptions {
+            reorder_window,
+            ..ReadOptions::default()
+        };
+        HowRead {
+            window: opts.window(),
+            opts,
+            ahead_bytes: LOOKAHEAD_BYTES,
+            skip_sessions: false,
+        }
+    }
+
+    fn names() -> Names {
+        Names {
+            symbols: Symbols::new(),
+            names: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn read_ahead_stops_at_its_bytes_until_the_input_is_out_of_order() {
+        // Calls of 1 MiB each: 64 of them fill the read-ahead, not 65,536.
+        let (mut f, pulled) = feed((0..1_000).collect(), 1 << 20, None);
+        f.fill(0, &mut names(), &how(None)).unwrap();
+        assert_eq!(pulled.get(), 64);
+        assert_eq!(f.queued_bytes, 64 << 20);
+        // Handing out calls (here a batch each) makes room for as many more.
+        for _ in 0..10 {
+            f.row = 1;
+            f.queued -= 1;
+            f.fill(0, &mut names(), &how(None)).unwrap();
+        }
+        assert_eq!(pulled.get(), 74);
+        assert_eq!(f.queued_bytes, 64 << 20);
+        // Small calls: the count of calls bounds it.
+        let (mut f, pulled) = feed((0..100_000).collect(), 100, None);
+        f.fill(0, &mut names(), &how(None)).unwrap();
+        assert_eq!(pulled.get(), LOOKAHEAD as usize);
+        // A reorder window asked for is read ahead whatever the bytes; so is the default one
+        // once a call is out of order.
+        let (mut f, pulled) = feed((0..3_000).collect(), 1 << 20, Some(2_000));
+        f.fill(0, &mut names(), &how(Some(2_000))).unwrap();
+        assert_eq!(pulled.get(), 2_000);
+        let (mut f, pulled) = feed((0..3_000).rev().collect(), 1 << 20, None);
+        f.fill(0, &mut names(), &how(None)).unwrap();
+        assert!(!f.bounded);
+        assert_eq!(
+            pulled.get(),
+            3_000,
+            "the whole input, within the default window"
+        );
+        assert_eq!(f.stats.out_of_order, 2_999);
+        // A call later than the bytes read ahead: the error says how many calls that was.
+        let mut ts: Vec<Nanos> = (0..1_000).collect();
+        ts[150] = 5;
+        let (mut f, _) = feed(ts, 1 << 20, None);
+        let err = loop {
+            if let Err(e) = f.fill(0, &mut names(), &how(None)) {
+                break e;
+            }
+            // Hand out the next call.
+            let Some(key) = f.key(0) else {
+                panic!("the late call was put in its place")
+            };
+            f.out_latest = key.0;
+            f.row += 1;
+            f.queued -= 1;
+        };
+        assert!(
+            matches!(
+                err,
+                TraceError::OutOfOrder {
+                    line: 151,
+                    window: 64,
+                    ..
+                }
+            ),
+            "{err:?}"
+        );
+    }
 }
