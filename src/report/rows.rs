@@ -199,6 +199,9 @@ fn outcome_cells(o: &Outcome) -> impl Iterator<Item = Cell<'_>> {
 /// Rows collected before they are written.
 const ROWS_PER_WRITE: usize = 1 << 14;
 
+/// Bytes of text collected before the rows are written, if fewer than [`ROWS_PER_WRITE`].
+const WRITE_BYTES: usize = 16 << 20;
+
 /// Column-wise buffers for CSV and Parquet, handed to the table writer every
 /// [`ROWS_PER_WRITE`] rows and at the end. The columns are fixed by the [`RowKind`], so an
 /// empty replay still writes a header (CSV) or schema (Parquet).
@@ -262,10 +265,22 @@ impl Frame {
             }
         }
         self.rows += 1;
-        if self.rows == ROWS_PER_WRITE {
+        // Also every WRITE_BYTES of text: calls listed with their arguments can be tens of
+        // kilobytes each, and a Parquet row group is what one write holds.
+        if self.rows == ROWS_PER_WRITE || self.text_bytes() >= WRITE_BYTES {
             self.write(out)?;
         }
         Ok(())
+    }
+
+    /// Bytes of text collected so far.
+    fn text_bytes(&self) -> usize {
+        (self.cols.iter())
+            .map(|c| match c {
+                Col::Text(t) => t.bytes.len(),
+                _ => 0,
+            })
+            .sum()
     }
 
     /// The rows collected so far, taken out of the buffers.

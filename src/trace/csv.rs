@@ -20,7 +20,7 @@ use super::batch::{BatchRows, BatchSource, CallBatch, Columns, LocalSymbols, Mem
 use super::format::UTF8_BOM;
 use super::intern::Interner;
 use super::source::{LineError, MAX_LINE_BYTES, line_too_long};
-use super::table::{BATCH_ROWS, Batch};
+use super::table::{BATCH_BYTES, BATCH_ROWS, Batch};
 use super::{Args, CallRecord, Origin, TraceError};
 
 pub(crate) struct CsvSource {
@@ -30,8 +30,11 @@ pub(crate) struct CsvSource {
     sessions: Arc<AtomicBool>,
 }
 
-/// What the parser makes of up to [`BATCH_ROWS`] records, in file order.
+/// What the parser makes of up to [`BATCH_ROWS`] records (fewer once they hold
+/// [`BATCH_BYTES`]), in file order.
 struct Parsed {
+    /// Bytes of the records' text.
+    bytes: usize,
     /// Records that are not UTF-8, by line.
     not_utf8: Vec<(u64, LineError)>,
     rows: Rows,
@@ -138,6 +141,7 @@ fn calls(parsed: Parsed, file: u32, symbols: &mut LocalSymbols, sessions: bool) 
     }
     skipped.extend(not_utf8);
     let rows = Tables {
+        bytes: parsed.bytes,
         file,
         sessions,
         lines: cols.line.clone(),
@@ -149,6 +153,8 @@ fn calls(parsed: Parsed, file: u32, symbols: &mut LocalSymbols, sessions: bool) 
 
 /// What a batch of CSV rows leaves out of its columns, read from its tables on demand.
 struct Tables {
+    /// Bytes of the records' text.
+    bytes: usize,
     file: u32,
     /// Whether the session column holds the rows' sessions (not left out).
     sessions: bool,
@@ -167,6 +173,10 @@ impl Tables {
 }
 
 impl BatchRows for Tables {
+    fn bytes(&self) -> usize {
+        self.bytes
+    }
+
     fn args(&self, row: usize) -> Args {
         let (t, r) = self.cell(row);
         t.args(r).unwrap_or_default()
@@ -281,7 +291,7 @@ impl Parser {
         text.push(b'\n');
         let mut rows: Vec<(u64, Range<usize>)> = Vec::new();
         let mut not_utf8 = Vec::new();
-        while rows.len() < BATCH_ROWS {
+        while rows.len() < BATCH_ROWS && text.len() < BATCH_BYTES {
             let Some((line, at)) = self.read_record(&mut text)? else {
                 break;
             };
@@ -301,6 +311,7 @@ impl Parser {
             self.text = text;
             // The end of the input, perhaps after records that are not UTF-8.
             return Ok((!not_utf8.is_empty()).then(|| Parsed {
+                bytes: 0,
                 not_utf8,
                 rows: Rows::OneByOne(Vec::new()),
             }));
@@ -317,8 +328,13 @@ impl Parser {
                     .collect(),
             ),
         };
+        let bytes = text.len();
         self.text = text;
-        Ok(Some(Parsed { not_utf8, rows }))
+        Ok(Some(Parsed {
+            bytes,
+            not_utf8,
+            rows,
+        }))
     }
 
     /// One record as a table of one row, or why polars rejects it.

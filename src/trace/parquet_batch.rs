@@ -1676,6 +1676,20 @@ struct ViewMemo {
 }
 
 impl Text {
+    /// Bytes of the column's text (a dictionary's values once).
+    fn bytes(&self) -> usize {
+        (self.0.iter())
+            .map(|chunk| {
+                let any = chunk.as_any();
+                let text = match any.downcast_ref::<DictionaryArray<u32>>() {
+                    Some(arr) => arr.values().as_any().downcast_ref::<Utf8ViewArray>(),
+                    None => any.downcast_ref::<Utf8ViewArray>(),
+                };
+                text.map_or(0, Utf8ViewArray::total_bytes_len)
+            })
+            .sum()
+    }
+
     /// Ids of a name column; `absent` for a null cell, and for every row when the column is
     /// absent (an empty name is a name, as in JSONL). `None` when the column does not have
     /// `height` rows.
@@ -1941,6 +1955,10 @@ impl Rows {
 }
 
 impl BatchRows for Rows {
+    fn bytes(&self) -> usize {
+        self.args.bytes() + self.arg_keys.bytes()
+    }
+
     fn args(&self, row: usize) -> Args {
         if let Some(rec) = self.judged.get(&row) {
             return rec.args.clone();

@@ -43,6 +43,10 @@ pub(crate) const COLUMNS: [&str; 14] = [
 /// Rows handed to readers and writers at a time.
 pub(crate) const BATCH_ROWS: usize = 16 * 1024;
 
+/// Bytes of text a batch of rows read or written at once holds, if fewer than [`BATCH_ROWS`]
+/// rows do: calls carrying whole files would otherwise take gigabytes a batch.
+pub(crate) const BATCH_BYTES: usize = 16 << 20;
+
 enum TsCol {
     Text(TextCol),
     /// Integer epoch; `Some(scale)` when the column type names the unit (Datetime).

@@ -14,7 +14,7 @@ use polars::prelude::*;
 use serde::Serialize;
 use serde_json::{Map, Value};
 
-use super::table::{BATCH_ROWS, COLUMNS};
+use super::table::{BATCH_BYTES, BATCH_ROWS, COLUMNS};
 use super::table_write::{FrameWriter, TableFormat};
 use super::time::format_ts;
 use super::{Args, ArgsView, CallRecord, TraceError};
@@ -263,18 +263,23 @@ fn write_table<R: Borrow<CallRecord>>(
     Ok(n)
 }
 
+/// Records written at once, [`BATCH_ROWS`] or fewer: as many as hold about [`BATCH_BYTES`] of
+/// arguments (calls carrying whole files would otherwise buffer gigabytes, and a Parquet row
+/// group as large).
 fn batches<R: Borrow<CallRecord>>(
     records: impl IntoIterator<Item = R>,
     mut write: impl FnMut(&[R]) -> PolarsResult<()>,
 ) -> PolarsResult<u64> {
     let mut buf: Vec<R> = Vec::with_capacity(BATCH_ROWS);
-    let mut n = 0;
+    let (mut n, mut bytes) = (0, 0);
     for r in records {
+        bytes += args_bytes(&r.borrow().args);
         buf.push(r);
-        if buf.len() == BATCH_ROWS {
+        if buf.len() == BATCH_ROWS || bytes >= BATCH_BYTES {
             write(&buf)?;
             n += buf.len() as u64;
             buf.clear();
+            bytes = 0;
         }
     }
     if !buf.is_empty() {
@@ -282,4 +287,14 @@ fn batches<R: Borrow<CallRecord>>(
         n += buf.len() as u64;
     }
     Ok(n)
+}
+
+/// The length of arguments as text (a map's is not worked out: readers keep arguments as text).
+fn args_bytes(args: &Args) -> usize {
+    match args {
+        Args::Raw(raw) => raw.text().len(),
+        Args::NotObject(text) => text.len(),
+        Args::Keys(keys) => keys.iter().map(|k| k.len() + 3).sum(),
+        Args::Values(_) | Args::Unrecorded => 0,
+    }
 }

@@ -430,3 +430,63 @@ fn many_inputs_merge_as_each_reads_alone() {
         "{err:?}"
     );
 }
+
+/// Calls whose arguments hold whole files: written and read a few at a time, not in batches of
+/// thousands (a Parquet row group, a CSV batch, a per-call frame each hold at most about
+/// 16 MiB of text), and every call reads back the same.
+#[test]
+fn calls_carrying_large_arguments_are_written_in_small_row_groups_and_read_back() {
+    let dir = tempfile::tempdir().unwrap();
+    let blob = "x".repeat(300_000);
+    let lines: Vec<String> = (0..120)
+        .map(|i| {
+            format!(
+                r#"{{"ts":"2026-08-01T00:{:02}:{:02}Z","server":"s","grant":"g","tool":"write_file","args":{{"path":"f{i}","content":"{blob}"}},"id":"{i}"}}"#,
+                i / 60,
+                i % 60
+            )
+        })
+        .collect();
+    let jsonl = write_file(dir.path(), "big.jsonl", &lines.join("\n"));
+    let at = |name: &str| dir.path().join(name).display().to_string();
+    let row_groups = |path: &str| -> usize {
+        let file = std::fs::File::open(path).unwrap();
+        let mut reader =
+            <polars::prelude::ParquetReader<_> as polars::prelude::SerReader<_>>::new(file);
+        reader.get_metadata().unwrap().row_groups.len()
+    };
+    let (parquet, csv) = (at("big.parquet"), at("big.csv"));
+    for (to, out) in [("parquet", &parquet), ("csv", &csv)] {
+        let (code, _, stderr) = run(&["convert", "--to", to, "--output", out, &jsonl]);
+        assert_eq!(code, 0, "{stderr}");
+    }
+    // 36 MB of arguments: three row groups, not one.
+    assert_eq!(row_groups(&parquet), 3);
+    let (want, _) = read(&[&jsonl]);
+    for input in [&parquet, &csv] {
+        let (got, stats) = read(&[input]);
+        assert_eq!(stats.skipped, 0, "{input}");
+        assert_eq!(got.len(), want.len(), "{input}");
+        for (g, w) in got.iter().zip(&want) {
+            assert_eq!((g.ts, &g.tool, &g.id), (w.ts, &w.tool, &w.id), "{input}");
+            assert_eq!(g.args.values(), w.args.values(), "{input}");
+        }
+    }
+    // Per-call rows with their arguments, as Parquet: row groups of about 16 MiB too.
+    let rows = at("rows.parquet");
+    let (code, _, stderr) = run(&[
+        "simulate",
+        "--policy",
+        &fixture("../policies/baseline.json"),
+        "--format",
+        "parquet",
+        "--calls",
+        "all",
+        "--show-args",
+        "--output",
+        &rows,
+        &jsonl,
+    ]);
+    assert_eq!(code, 0, "{stderr}");
+    assert_eq!(row_groups(&rows), 3);
+}
