@@ -46,6 +46,19 @@ pub struct RawArgs {
     parsed: OnceLock<Option<Box<Map<String, Value>>>>,
 }
 
+impl Args {
+    /// About how many bytes of text the arguments take (a map's is not worked out: readers
+    /// keep arguments as text).
+    pub(crate) fn text_len(&self) -> usize {
+        match self {
+            Args::Raw(raw) => raw.text().len(),
+            Args::NotObject(text) => text.len(),
+            Args::Keys(keys) => keys.iter().map(|k| k.len() + 3).sum(),
+            Args::Values(_) | Args::Unrecorded => 0,
+        }
+    }
+}
+
 impl RawArgs {
     /// Keep `text`, which the caller has already checked to be a JSON object that
     /// [`serde_json`] parses into a map (see [`raw_object_parses`]). Text that does not parse

@@ -945,6 +945,10 @@ enum Reading {
 /// Calls per batch of [`RecordBatches`].
 const RECORDS_PER_BATCH: usize = 4096;
 
+/// Bytes of arguments after which a batch of records ends, if fewer than [`RECORDS_PER_BATCH`]
+/// hold them.
+const BATCH_BYTES: usize = super::table::BATCH_BYTES;
+
 /// Batches of [`RecordBatches`] made and not yet handed out, at most.
 const BATCHES_AHEAD: usize = 2;
 
@@ -998,9 +1002,13 @@ fn record_batch(
 ) -> Result<(Option<CallBatch>, bool), TraceError> {
     let mut records = Vec::new();
     let mut ended = false;
-    while records.len() < RECORDS_PER_BATCH {
+    let mut bytes = 0;
+    while records.len() < RECORDS_PER_BATCH && bytes < BATCH_BYTES {
         match source.next(cx)? {
-            Some(rec) => records.push(rec),
+            Some(rec) => {
+                bytes += rec.args.text_len();
+                records.push(rec);
+            }
             None => {
                 ended = true;
                 break;
@@ -1038,6 +1046,10 @@ impl BatchSource for RecordBatches {
 struct Records(Vec<CallRecord>);
 
 impl BatchRows for Records {
+    fn bytes(&self) -> usize {
+        self.0.iter().map(|r| r.args.text_len()).sum()
+    }
+
     fn args(&self, row: usize) -> Args {
         self.0[row].args.clone()
     }

@@ -273,7 +273,7 @@ fn batches<R: Borrow<CallRecord>>(
     let mut buf: Vec<R> = Vec::with_capacity(BATCH_ROWS);
     let (mut n, mut bytes) = (0, 0);
     for r in records {
-        bytes += args_bytes(&r.borrow().args);
+        bytes += r.borrow().args.text_len();
         buf.push(r);
         if buf.len() == BATCH_ROWS || bytes >= BATCH_BYTES {
             write(&buf)?;
@@ -287,14 +287,4 @@ fn batches<R: Borrow<CallRecord>>(
         n += buf.len() as u64;
     }
     Ok(n)
-}
-
-/// The length of arguments as text (a map's is not worked out: readers keep arguments as text).
-fn args_bytes(args: &Args) -> usize {
-    match args {
-        Args::Raw(raw) => raw.text().len(),
-        Args::NotObject(text) => text.len(),
-        Args::Keys(keys) => keys.iter().map(|k| k.len() + 3).sum(),
-        Args::Values(_) | Args::Unrecorded => 0,
-    }
 }
