@@ -29,10 +29,43 @@ pub struct Symbols {
     inner: RwLock<SymbolTable>,
 }
 
-#[derive(Debug, Default)]
+#[derive(Default)]
 struct SymbolTable {
-    ids: HashMap<Sym, u32>,
+    /// Each name's id, found by the name's hash and compared against `names`: the table holds
+    /// four bytes a name, where a map from name to id held twenty-four (a trace with a million
+    /// sessions names a million of them).
+    ids: hashbrown::HashTable<u32>,
     names: Vec<Sym>,
+}
+
+impl std::fmt::Debug for SymbolTable {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SymbolTable")
+            .field("names", &self.names.len())
+            .finish()
+    }
+}
+
+impl SymbolTable {
+    fn hash(name: &str) -> u64 {
+        use std::hash::BuildHasher;
+        rustc_hash::FxBuildHasher.hash_one(name)
+    }
+
+    fn get(&self, name: &str) -> Option<u32> {
+        let names = &self.names;
+        (self.ids)
+            .find(Self::hash(name), |&id| &*names[id as usize] == name)
+            .copied()
+    }
+
+    fn insert(&mut self, name: &str) -> u32 {
+        let id = self.names.len() as u32;
+        self.names.push(Sym::from(name));
+        let names = &self.names;
+        (self.ids).insert_unique(Self::hash(name), id, |&id| Self::hash(&names[id as usize]));
+        id
+    }
 }
 
 impl Symbols {
@@ -43,18 +76,14 @@ impl Symbols {
 
     /// The id of `name`, made on first sight.
     pub fn intern(&self, name: &str) -> u32 {
-        if let Some(&id) = self.read().ids.get(name) {
+        if let Some(id) = self.read().get(name) {
             return id;
         }
         let mut t = self.inner.write().unwrap_or_else(|e| e.into_inner());
-        if let Some(&id) = t.ids.get(name) {
-            return id;
+        match t.get(name) {
+            Some(id) => id,
+            None => t.insert(name),
         }
-        let id = t.names.len() as u32;
-        let sym: Sym = Sym::from(name);
-        t.names.push(sym.clone());
-        t.ids.insert(sym, id);
-        id
     }
 
     /// The name of an id handed out by this table.
