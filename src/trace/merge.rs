@@ -145,8 +145,8 @@ struct Feed {
     /// The reader; `None` once the input is read to its end, or while it waits closed for the
     /// merge to reach it (`closed`).
     source: Option<Box<dyn BatchSource>>,
-    /// Closed after its first read ahead, to be opened and read again from its start when the
-    /// merge reaches its first call.
+    /// Not open: not opened yet, or closed after its first read ahead (see [`Trace::open`]);
+    /// the next fill opens it and reads it from its start.
     closed: bool,
     /// Batches read and not yet handed out whole; the first one is being handed out.
     queue: VecDeque<CallBatch>,
@@ -232,7 +232,6 @@ impl Feed {
     /// the merge reaches it (see [`Trace::open`]).
     fn close(&mut self, ahead: u64, bounded: bool) {
         *self = Feed::new(Input::clone(&self.input), ahead, bounded);
-        self.closed = true;
     }
 
     /// An input not opened yet, to be read ahead by `ahead` calls (and, when `bounded`, the
