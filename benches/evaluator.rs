@@ -154,7 +154,10 @@ fn evaluate_args_policy_raw(bencher: divan::Bencher) {
             let mut denied = 0usize;
             let mut d = mcpsim::engine::Decision::allow();
             for (view, args) in views.iter().zip(&fresh) {
-                let view = mcpsim::engine::CallView { args, ..*view };
+                let view = mcpsim::engine::CallView {
+                    args: args.into(),
+                    ..*view
+                };
                 engine.evaluate_into(&view, &mut d);
                 denied += usize::from(d.kind == mcpsim::engine::DecisionKind::Deny);
             }

@@ -211,6 +211,58 @@ impl Args {
     }
 }
 
+/// Recorded arguments as the evaluator reads them: a call's [`Args`], or the JSON text of an
+/// argument object borrowed from where a reader holds it, so that a call whose arguments a
+/// rule reads needs no copy of them.
+#[derive(Debug, Clone, Copy)]
+pub enum ArgsRef<'a> {
+    /// Arguments as a record holds them.
+    Args(&'a Args),
+    /// The text of an object a reader checked to be one that [`serde_json`] parses into a map
+    /// (what [`Args::Raw`] holds once [`RawArgs::checked`]).
+    Text(&'a str),
+}
+
+/// Arguments not recorded, for a call whose arguments nothing reads.
+static UNRECORDED: Args = Args::Unrecorded;
+
+impl<'a> ArgsRef<'a> {
+    /// Nothing recorded.
+    pub fn unrecorded() -> ArgsRef<'static> {
+        ArgsRef::Args(&UNRECORDED)
+    }
+
+    /// [`Args::lookup`].
+    pub fn lookup<K: AsRef<str>>(self, path: &[K]) -> ArgLookup<'a> {
+        match self {
+            ArgsRef::Args(args) => args.lookup(path),
+            ArgsRef::Text(text) => match text_lookup(text, true, path) {
+                Some(value) => ArgLookup::Value(value.map(Cow::Owned)),
+                None => ArgLookup::Unrecorded,
+            },
+        }
+    }
+
+    /// Whether arguments were recorded that are not an object ([`Args::NotObject`]).
+    pub fn is_not_object(self) -> bool {
+        matches!(self, ArgsRef::Args(Args::NotObject(_)))
+    }
+
+    /// The arguments as a record holds them.
+    pub fn to_args(self) -> Args {
+        match self {
+            ArgsRef::Args(args) => args.clone(),
+            ArgsRef::Text(text) => Args::Raw(RawArgs::new(text).checked()),
+        }
+    }
+}
+
+impl<'a> From<&'a Args> for ArgsRef<'a> {
+    fn from(args: &'a Args) -> ArgsRef<'a> {
+        ArgsRef::Args(args)
+    }
+}
+
 /// Walk `map` along `path`; `None` when a key is absent or a step is not an object.
 pub(crate) fn lookup_in_map<'v, K: AsRef<str>>(
     map: &'v Map<String, Value>,
@@ -228,33 +280,39 @@ impl RawArgs {
     /// The value at `path` in the text, parsed alone; the outer `None` when the text does not
     /// parse into a map (what [`RawArgs::map`] would refuse).
     fn lookup<K: AsRef<str>>(&self, path: &[K]) -> Option<Option<Value>> {
-        // Usual text is walked by hand, and only the value found is parsed.
-        let found = if self.checked {
-            Some(value_in_checked(&self.text, path))
-        } else {
-            value_at(&self.text, path)
-        };
-        match found {
-            Some(None) => return Some(None),
-            Some(Some(range)) => {
-                let value = self.text.get(range).map(|raw| match simple_value(raw) {
-                    Some(value) => Ok(value),
-                    None => serde_json::from_str(raw),
-                });
-                if let Some(Ok(value)) = value {
-                    return Some(Some(value));
-                }
-            }
-            None => {}
-        }
-        let mut de = serde_json::Deserializer::from_str(&self.text);
-        // The top level goes through `deserialize_map`, as a map parse does, so that text
-        // that is not an object fails the same way; below it, a non-object is a miss.
-        let found = de
-            .deserialize_map(Find { path, top: true })
-            .and_then(|found| de.end().map(|()| found));
-        found.ok()
+        text_lookup(&self.text, self.checked, path)
     }
+}
+
+/// [`RawArgs::lookup`] in `text` (`checked`: a reader found it certainly an object that
+/// [`serde_json`] parses into a map).
+fn text_lookup<K: AsRef<str>>(text: &str, checked: bool, path: &[K]) -> Option<Option<Value>> {
+    // Usual text is walked by hand, and only the value found is parsed.
+    let found = if checked {
+        Some(value_in_checked(text, path))
+    } else {
+        value_at(text, path)
+    };
+    match found {
+        Some(None) => return Some(None),
+        Some(Some(range)) => {
+            let value = text.get(range).map(|raw| match simple_value(raw) {
+                Some(value) => Ok(value),
+                None => serde_json::from_str(raw),
+            });
+            if let Some(Ok(value)) = value {
+                return Some(Some(value));
+            }
+        }
+        None => {}
+    }
+    let mut de = serde_json::Deserializer::from_str(text);
+    // The top level goes through `deserialize_map`, as a map parse does, so that text
+    // that is not an object fails the same way; below it, a non-object is a miss.
+    let found = de
+        .deserialize_map(Find { path, top: true })
+        .and_then(|found| de.end().map(|()| found));
+    found.ok()
 }
 
 /// The value a JSON text holds when it is a string without escapes or control characters, or
@@ -774,6 +832,8 @@ mod tests {
             // Text a reader's check vouches for reads the same when marked as checked.
             if crate::call::object_certainly_parses(text.as_bytes()) {
                 proptest::prop_assert_eq!(checked_lookup(&text, &path), mapped(&text, &path), "{}", text);
+                // And so does the same text borrowed from a reader's batch.
+                proptest::prop_assert_eq!(owned(ArgsRef::Text(&text).lookup(&path)), mapped(&text, &path), "{}", text);
             }
         }
     }

@@ -473,6 +473,59 @@ mod tests {
         }
     }
 
+    proptest! {
+        /// Flat objects (the usual arguments: one level of keys, no escapes), duplicate keys and
+        /// values that look like keys included, are read as their map reads.
+        #[test]
+        fn flat_objects_are_read_as_their_map(
+            members in prop::collection::vec(
+                (
+                    prop::sample::select(vec!["a", "b", "ab", "é", "a:", " a"]),
+                    prop_oneof![
+                        prop::sample::select(vec!["a", "ab", "a\\\":", ":", ""])
+                            .prop_map(|s| format!("\"{s}\"")),
+                        Just("1".to_string()),
+                        Just("true".to_string()),
+                        Just("null".to_string()),
+                    ],
+                ),
+                0..6,
+            ),
+            spaced in any::<bool>(),
+            want in prop::sample::select(vec!["a", "b", "ab", "é", "a:", " a", "x"]),
+        ) {
+            let sep = if spaced { " " } else { "" };
+            let body: Vec<String> = (members.iter())
+                .map(|(k, v)| format!("\"{k}\"{sep}:{sep}{v}"))
+                .collect();
+            let text = format!("{{{sep}{}{sep}}}", body.join(&format!("{sep},{sep}")));
+            let found = value_at(&text, &[want]);
+            let vouched = found.is_some();
+            if let Some(range) = found {
+                let value = range.map(|r| serde_json::from_str::<Value>(&text[r]).expect("a value"));
+                prop_assert_eq!(value, in_map(&text, &[want]), "{}", text);
+            }
+            if !text.contains('\\') {
+                prop_assert!(vouched, "{}", text);
+            }
+        }
+    }
+
+    #[test]
+    fn only_keys_at_the_top_are_found() {
+        let text = r#"{"x":"service","service":"ALL","y":"service","service" : 1 ,"z":"a"}"#;
+        assert_eq!(at(text, &["service"]), Some(json!(1)));
+        assert_eq!(at(r#"{"x":"service"}"#, &["service"]), None);
+        assert_eq!(at(r#"{"service":"x"}"#, &["x"]), None);
+        assert_eq!(at(r#"{"a":"b\"","b":2}"#, &["b"]), Some(json!(2)));
+        // Nested objects are walked: a key inside one is not at the top.
+        assert_eq!(at(r#"{"o":{"service":1}}"#, &["service"]), None);
+        assert_eq!(
+            at(r#"{"o":["service"],"service":2}"#, &["service"]),
+            Some(json!(2))
+        );
+    }
+
     #[test]
     fn a_later_duplicate_key_replaces_an_earlier_one() {
         let text = r#"{"a":1,"b":{"c":2},"a":{"c":3},"b":4}"#;

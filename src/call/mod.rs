@@ -12,7 +12,7 @@ mod view;
 use std::sync::Arc;
 
 pub(crate) use args::lookup_in_map;
-pub use args::{ArgLookup, Args, ArgsView, RawArgs, raw_object_parses};
+pub use args::{ArgLookup, Args, ArgsRef, ArgsView, RawArgs, raw_object_parses};
 pub(crate) use json_text::object_certainly_parses;
 pub use upstream::Upstream;
 pub use view::{CallIds, CallView, reply_time};

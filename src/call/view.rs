@@ -1,6 +1,6 @@
 //! The borrowed view of a call the evaluator reads.
 
-use super::{Args, Nanos, Upstream};
+use super::{ArgsRef, Nanos, Upstream};
 
 /// What the evaluator needs from a call, borrowed so callers need not build records.
 ///
@@ -19,7 +19,7 @@ pub struct CallView<'a> {
     /// Tool name.
     pub tool: &'a str,
     /// What the trace recorded of the arguments.
-    pub args: &'a Args,
+    pub args: ArgsRef<'a>,
     /// How the upstream call ended, when the trace says.
     pub upstream: Option<Upstream>,
     /// When the upstream reply arrived (the call's time plus its recorded latency), when the

@@ -8,9 +8,9 @@ use super::common::{
     EvalArgs, InputArgs, Reads, ServerFilter, Spinner, SummaryOutputArgs, load_policies,
     warn_skipped,
 };
+use crate::call::ArgsRef;
 use crate::replay::{Engines, by_name, input_summary, view_of};
 use crate::report::{self, CallInfo, ExplainReport, NoPolicy};
-use crate::trace::Args;
 
 /// Which call to explain.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -127,18 +127,19 @@ pub fn run(args: &ExplainArgs, out: &mut dyn Write, err: &mut dyn Write) -> anyh
             continue;
         };
         if !target {
+            let mut slot = None;
             let args = if needs_args {
-                call.args()
+                call.args_ref(&mut slot)
             } else {
-                Args::Unrecorded
+                ArgsRef::unrecorded()
             };
-            engine.evaluate(&by_name(view_of(&call, &args)));
+            engine.evaluate(&by_name(view_of(&call, args)));
             continue;
         }
         let record = call.record();
         let info = CallInfo::new(index, &record, &files, args.show_args);
         let call_args = call.args();
-        let view = by_name(view_of(&call, &call_args));
+        let view = by_name(view_of(&call, (&call_args).into()));
         // Steps first: they read the counters as they stand before this call is decided.
         let mut steps = engine.explain(&view);
         let mut decision = engine.evaluate(&view);

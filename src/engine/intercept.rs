@@ -30,7 +30,7 @@ use super::policy::{Algorithm, LimitSpec, RuleLimit};
 use super::predicate::{self, ArgPath, EqMode, Op, Truth};
 use super::{gofmt, window};
 use crate::call::CallView;
-use crate::call::{ArgLookup, Args, Nanos, Upstream};
+use crate::call::{ArgLookup, ArgsRef, Nanos, Upstream};
 
 /// A counter window of the Intercept dialect: fixed, calendar-aligned in UTC.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -671,7 +671,7 @@ impl InterceptEngine {
         state.settle(call.ts);
         // The gateway cannot read such arguments and forwards the call unevaluated: allowed,
         // nothing reserved, so nothing to give back.
-        if matches!(call.args, Args::NotObject(_)) {
+        if call.args.is_not_object() {
             let rule = &policy.not_object_rule;
             return decision(DecisionKind::Allow, rule, &policy.not_object_message);
         }
@@ -841,7 +841,7 @@ enum Refusal<'p> {
 /// the reservations that would follow, described by definition (counter key, window, cap,
 /// increment source) so that outcomes compare across two policies of either dialect.
 pub fn static_outcome(policy: &InterceptPolicy, call: &CallView<'_>) -> StaticOutcome {
-    if matches!(call.args, Args::NotObject(_)) {
+    if call.args.is_not_object() {
         return StaticOutcome {
             decided: Some(DecisionKind::Allow),
             rule: policy.not_object_rule.clone(),
@@ -905,7 +905,7 @@ impl InterceptEngine {
             outcome,
         };
         let mut steps = Vec::new();
-        if matches!(call.args, Args::NotObject(_)) {
+        if call.args.is_not_object() {
             return steps;
         }
         if policy.is_hidden(call.tool) {
@@ -991,7 +991,7 @@ enum Amount {
 
 /// `increment_from`: the argument (a JSON number, so a Go `float64`) converted with Go's
 /// `int64(f)`: truncated toward zero, the minimum int64 when out of range.
-fn increment_from(path: &ArgPath, args: &Args) -> Amount {
+fn increment_from(path: &ArgPath, args: ArgsRef<'_>) -> Amount {
     match path.find(args) {
         ArgLookup::Value(value) => match value.as_deref() {
             Some(Value::Number(n)) => match n.as_f64() {

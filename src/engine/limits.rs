@@ -7,7 +7,7 @@ use super::decision::Throttle;
 use super::policy::{Algorithm, Limit, PolicyLayer};
 use super::quick::Step;
 use super::window::SlidingLog;
-use crate::call::{ArgLookup, Args, CallView};
+use crate::call::{ArgLookup, ArgsRef, CallView};
 
 /// Why the limits step stopped a call.
 pub(super) enum Stop {
@@ -27,7 +27,7 @@ pub(super) enum Increment {
     Unknown,
 }
 
-pub(super) fn increment(limit: &Limit, args: &Args) -> Increment {
+pub(super) fn increment(limit: &Limit, args: ArgsRef<'_>) -> Increment {
     let Some(path) = &limit.increment_from else {
         return Increment::Amount(1.0);
     };

@@ -7,7 +7,7 @@ use regex::Regex;
 use serde_json::{Map, Value};
 
 use super::gofmt::{self, Numbers};
-use crate::call::{ArgLookup, Args, lookup_in_map};
+use crate::call::{ArgLookup, ArgsRef, lookup_in_map};
 
 /// Compiled size past which a pattern is refused (the regex crate's default, named here).
 const REGEX_SIZE_LIMIT: usize = 10 << 20;
@@ -105,7 +105,7 @@ impl ArgPath {
     }
 
     /// What recorded arguments hold at this path, read without building their map.
-    pub(crate) fn find<'a>(&self, args: &'a Args) -> ArgLookup<'a> {
+    pub(crate) fn find<'a>(&self, args: ArgsRef<'a>) -> ArgLookup<'a> {
         args.lookup(&self.keys)
     }
 }
@@ -258,7 +258,7 @@ impl From<bool> for Truth {
 }
 
 /// Whether the call's recorded arguments leave `path` out (not a `null` value: no value).
-pub(crate) fn is_absent(path: &ArgPath, args: &Args) -> bool {
+pub(crate) fn is_absent(path: &ArgPath, args: ArgsRef<'_>) -> bool {
     match path.find(args) {
         ArgLookup::Value(value) => value.is_none(),
         ArgLookup::TopKey(present) => !present,
@@ -284,7 +284,7 @@ fn for_every_value(op: &Op) -> Option<bool> {
 /// else needs the value and is unknown. With nothing recorded a predicate is unknown. In both,
 /// a predicate whose verdict is the same whatever was sent (`in []` fails on any value and on
 /// a missing path) is decided.
-pub(crate) fn eval(path: &ArgPath, op: &Op, args: &Args, mode: EqMode) -> Truth {
+pub(crate) fn eval(path: &ArgPath, op: &Op, args: ArgsRef<'_>, mode: EqMode) -> Truth {
     // Present (with some value), or maybe missing too.
     let unseen = |maybe_missing: bool| match for_every_value(op) {
         Some(v) if !maybe_missing || v == holds(op, None, mode) => v.into(),
@@ -304,6 +304,7 @@ pub(crate) fn eval(path: &ArgPath, op: &Op, args: &Args, mode: EqMode) -> Truth 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::call::Args;
     use serde_json::json;
 
     #[test]
@@ -337,7 +338,7 @@ mod tests {
         let keys = Args::Keys(vec!["x".into()]);
         let verdict = |path: &str, op: Op, args: &Args| {
             let path = ArgPath::parse(path).expect("path");
-            eval(&path, &op, args, EqMode::Strict)
+            eval(&path, &op, args.into(), EqMode::Strict)
         };
         let in_none = || Op::In(vec![]);
         let not_in_none = || Op::NotIn(vec![]);

@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 use std::io::Write;
 use std::sync::Arc;
 
-use crate::call::{CallIds, CallView, Upstream};
+use crate::call::{ArgsRef, CallIds, CallView, Upstream};
 use crate::engine::{
     Decision, DecisionKind, Engine, EvalOptions, ExplainStep, InterceptStore, Policy, Scope,
     StepOutcome,
@@ -732,20 +732,21 @@ fn summary_options(mut opts: ReportOptions, rows: bool) -> ReportOptions {
     opts
 }
 
-/// The arguments of `call`, built only when a policy reads them.
+/// The arguments of `call` (built into `slot` when the batch does not hold them as text), read
+/// only when a policy reads them.
 #[inline]
-fn args_of(call: &Call<'_>, needed: bool) -> Args {
+fn args_of<'b>(call: &'b Call<'_>, needed: bool, slot: &'b mut Option<Args>) -> ArgsRef<'b> {
     if needed {
-        call.args()
+        call.args_ref(slot)
     } else {
-        Args::Unrecorded
+        ArgsRef::unrecorded()
     }
 }
 
 /// What the engine reads of `call`. The reply time is looked up only for calls whose upstream
 /// failed, the only ones whose reply changes counters.
 #[inline]
-pub(crate) fn view_of<'a>(call: &'a Call<'_>, args: &'a Args) -> CallView<'a> {
+pub(crate) fn view_of<'a>(call: &'a Call<'_>, args: ArgsRef<'a>) -> CallView<'a> {
     let mut view = call.view(args);
     if matches!(view.upstream, Some(Upstream::Error | Upstream::ToolError)) {
         view.reply_at = call.reply_at();
@@ -783,11 +784,11 @@ impl Lanes {
 
     /// The arguments of a routed call, built only when a policy that decides it may read them.
     #[inline]
-    fn args(&mut self, call: &Call<'_>) -> Args {
+    fn args<'b>(&mut self, call: &'b Call<'_>, slot: &'b mut Option<Args>) -> ArgsRef<'b> {
         let ids = call.ids();
         let needed = self.needs_args
             && (self.engines.iter_mut()).any(|e| e.reads_args(ids.server, ids.tool, call.tool()));
-        args_of(call, needed)
+        args_of(call, needed, slot)
     }
 }
 
@@ -938,8 +939,9 @@ fn simulate_sets(
             continue;
         }
         let ids = call.ids();
-        let args = lanes.args(&call);
-        let view = view_of(&call, &args);
+        let mut slot = None;
+        let args = lanes.args(&call, &mut slot);
+        let view = view_of(&call, args);
         let server = by_server.then(|| call.server());
         for (k, (engines, sim)) in lanes.engines.iter_mut().zip(&mut sims).enumerate() {
             let named;
@@ -1069,11 +1071,12 @@ pub fn diff(
             continue;
         }
         let ids = call.ids();
-        let args = lanes.args(&call);
+        let mut slot = None;
+        let args = lanes.args(&call, &mut slot);
         let [b, c] = &mut lanes.engines[..] else {
             unreachable!("two policy sets")
         };
-        let view = view_of(&call, &args);
+        let view = view_of(&call, args);
         // The candidate's counters are read by name when they are shown.
         let candidate_view = if counters { by_name(view) } else { view };
         if let (true, Some(timeline)) = (counters, timelines[1].as_mut()) {

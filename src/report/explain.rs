@@ -268,7 +268,7 @@ fn predicate_absent(rule: &str, tool: &str, list: &str, args: &Args) -> bool {
         .rsplit_once('-')
         .and_then(|(path, _)| ArgPath::parse(path))
     {
-        Some(path) => crate::engine::predicate::is_absent(&path, args),
+        Some(path) => crate::engine::predicate::is_absent(&path, args.into()),
         None => false,
     }
 }

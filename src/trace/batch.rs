@@ -295,6 +295,12 @@ impl<'a> Memos<'a> {
 pub trait BatchRows: Send {
     /// The recorded arguments of row `row`.
     fn args(&self, row: usize) -> Args;
+    /// Row `row`'s arguments when the batch holds them as the text of an object its reader
+    /// checked to be one that [`serde_json`] parses into a map (what [`BatchRows::args`] gives
+    /// as [`Args::Raw`]), borrowed; `None` otherwise.
+    fn args_text(&self, _row: usize) -> Option<&str> {
+        None
+    }
     /// The whole record of row `row`, exactly as the sequential reader of the format would
     /// have yielded it (with `origin` set to the row's file and line).
     fn record(&self, row: usize) -> CallRecord;

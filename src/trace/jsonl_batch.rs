@@ -1092,6 +1092,17 @@ impl BatchRows for JsonlRows {
         self.bytes.bytes().len()
     }
 
+    fn args_text(&self, row: usize) -> Option<&str> {
+        if self.general(row).is_some() {
+            return None;
+        }
+        match self.args.get(row) {
+            Some(&(start, end)) if start < end => self.str((start, end)),
+            _ => None,
+        }
+        .filter(|text| text.starts_with('{'))
+    }
+
     fn args(&self, row: usize) -> Args {
         if let Some(rec) = self.general(row) {
             return rec.args.clone();

@@ -58,6 +58,7 @@ use super::{
     LocalSymbols, NO_SYM, Nanos, Origin, ReadStats, Recorded, RecordedDecision, Sym, Symbols,
     TraceError, Upstream, expand_inputs,
 };
+use crate::call::ArgsRef;
 use crate::engine::{CallIds, CallView};
 
 /// Calls the inputs are read ahead of the merge before any reordering was needed, shared
@@ -440,9 +441,19 @@ impl<'a> Call<'a> {
         self.batch.rows.id(self.row)
     }
 
+    /// The recorded arguments as the evaluator reads them: borrowed from the batch when it
+    /// holds them as an object's checked text, else built into `slot`.
+    #[inline]
+    pub fn args_ref<'b>(&'b self, slot: &'b mut Option<Args>) -> ArgsRef<'b> {
+        match self.batch.rows.args_text(self.row) {
+            Some(text) => ArgsRef::Text(text),
+            None => ArgsRef::Args(slot.insert(self.args())),
+        }
+    }
+
     /// What the evaluator reads of the call, with `args` as its arguments.
     #[inline]
-    pub fn view<'b>(&'b self, args: &'b Args) -> CallView<'b> {
+    pub fn view<'b>(&'b self, args: ArgsRef<'b>) -> CallView<'b> {
         CallView {
             ts: self.ts(),
             server: self.server(),

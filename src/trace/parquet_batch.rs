@@ -1959,6 +1959,18 @@ impl BatchRows for Rows {
         self.args.bytes() + self.arg_keys.bytes()
     }
 
+    fn args_text(&self, row: usize) -> Option<&str> {
+        if self.judged.contains_key(&row) {
+            return None;
+        }
+        // As `vouched_args` takes it.
+        let text = self.args.get(self.srow(row))?;
+        Some(match text.starts_with('{') {
+            true => text,
+            false => text.trim_matches(JSON_WS),
+        })
+    }
+
     fn args(&self, row: usize) -> Args {
         if let Some(rec) = self.judged.get(&row) {
             return rec.args.clone();

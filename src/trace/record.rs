@@ -56,7 +56,7 @@ impl CallRecord {
             grant: self.grant.as_deref(),
             session: self.session.as_deref(),
             tool: &self.tool,
-            args: &self.args,
+            args: (&self.args).into(),
             upstream: self.upstream,
             reply_at: self
                 .latency_ms

@@ -80,7 +80,7 @@ fn run_with(policy: &str, calls: &[C], opts: EvalOptions) -> Vec<Decision> {
                 grant: None,
                 session: None,
                 tool: call.tool,
-                args: &call.args,
+                args: (&call.args).into(),
                 upstream: call.upstream,
                 reply_at: None,
                 ids: None,
@@ -1172,7 +1172,7 @@ fn replay_fixture(policy: &str, trace: &str) -> Vec<Decision> {
                 grant: None,
                 session: None,
                 tool,
-                args,
+                args: args.into(),
                 upstream: *upstream,
                 reply_at: None,
                 ids: None,
@@ -1517,7 +1517,7 @@ fn static_outcome_compares_across_dialects() {
         grant: None,
         session: None,
         tool: "t",
-        args: &args,
+        args: (&args).into(),
         upstream: None,
         reply_at: None,
         ids: None,
@@ -1668,17 +1668,19 @@ fn explain_lists_conditions_then_reservations() {
         _ => panic!("test args are an object"),
     };
     let (ok, big) = (args("{\"n\":1}"), args("{\"n\":9}"));
-    let view = |a: &'static str, args| CallView {
-        ts: BASE * NS,
-        server: "srv",
-        grant: None,
-        session: None,
-        tool: a,
-        args,
-        upstream: Some(Upstream::Ok),
-        reply_at: None,
-        ids: None,
-    };
+    fn view<'a>(a: &'static str, args: &'a Args) -> CallView<'a> {
+        CallView {
+            ts: BASE * NS,
+            server: "srv",
+            grant: None,
+            session: None,
+            tool: a,
+            args: args.into(),
+            upstream: Some(Upstream::Ok),
+            reply_at: None,
+            ids: None,
+        }
+    }
     let steps = engine.explain(&view("t", &big));
     let brief: Vec<(String, Option<bool>)> = steps
         .iter()
