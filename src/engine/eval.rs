@@ -8,6 +8,7 @@ use super::explain::ExplainStep;
 use super::intercept::{InterceptEngine, InterceptStore};
 use super::layer::LayerEngine;
 use super::policy::{LimitSpec, Policy};
+use super::screen::Screened;
 use crate::call::CallView;
 
 /// Switches for the choices the spec leaves to the command line. `Default` is the spec's
@@ -106,6 +107,22 @@ impl Engine {
     pub fn evaluate_into(&mut self, call: &CallView<'_>, out: &mut Decision) {
         match &mut self.run {
             Run::PolicyLayer(e) => e.evaluate_into(call, out),
+            Run::Intercept(e) => *out = e.evaluate(call),
+        }
+    }
+
+    /// [`Engine::evaluate_into`] for a call whose steps 1–5 [`Policy::screen`] worked out ahead
+    /// under this engine's policy (for the call's tool, with its arguments); `None` as
+    /// [`Engine::evaluate_into`].
+    #[inline]
+    pub fn evaluate_screened_into(
+        &mut self,
+        call: &CallView<'_>,
+        screened: Option<Screened>,
+        out: &mut Decision,
+    ) {
+        match &mut self.run {
+            Run::PolicyLayer(e) => e.evaluate_screened_into(call, screened, out),
             Run::Intercept(e) => *out = e.evaluate(call),
         }
     }

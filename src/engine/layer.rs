@@ -8,7 +8,7 @@ use super::eval::EvalOptions;
 use super::limits::{Stop, check_limits, commit};
 use super::policy::{Entry, PolicyLayer};
 use super::quick::{Plans, Quick, quick_grant_limits, quick_limits};
-use super::screen::{Screen, screen};
+use super::screen::{Screen, Screened, resolve, screen};
 use crate::call::{CallIds, CallView, Upstream};
 
 /// A PolicyLayer policy plus the counter state of one replay.
@@ -64,6 +64,17 @@ impl LayerEngine {
     /// messages are shared strings, and one already in `out` is not replaced by the same one,
     /// so a run of calls decided alike costs no reference counting.
     pub(super) fn evaluate_into(&mut self, call: &CallView<'_>, out: &mut Decision) {
+        self.evaluate_screened_into(call, None, out);
+    }
+
+    /// [`LayerEngine::evaluate_into`] with what steps 1–5 decide, when worked out ahead by
+    /// `Policy::screen` for the same call.
+    pub(super) fn evaluate_screened_into(
+        &mut self,
+        call: &CallView<'_>,
+        screened: Option<Screened>,
+        out: &mut Decision,
+    ) {
         self.counters.settle(call.ts);
         // The short path first.
         let seen = match call.ids {
@@ -79,7 +90,10 @@ impl LayerEngine {
         let entry = seen.unwrap_or_else(|| self.policy.entries.get(call.tool).copied());
         let policy = &*self.policy;
         let s = &policy.sentinels;
-        let (screen, tool) = screen(policy, entry, call);
+        let (screen, tool) = match screened {
+            Some(code) => resolve(policy, entry, code),
+            None => screen(policy, entry, call.args),
+        };
         let steps = self.plans.for_tool(entry.and_then(|e| e.tool));
         let set = set_decision;
         let approval_required = match screen {

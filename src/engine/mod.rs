@@ -28,5 +28,6 @@ pub use decision::{Decision, DecisionKind, Scope, Throttle};
 pub use eval::{Engine, EvalOptions, StaticOutcome, static_outcome};
 pub use explain::{ExplainStep, StepOutcome};
 pub use intercept::{InterceptEngine, InterceptPolicy, InterceptStore};
-pub use policy::{Algorithm, LimitSpec, Policy, PolicyLayer, RuleLimit};
+pub use policy::{Algorithm, LimitSpec, Policy, PolicyLayer, RuleLimit, ScreenedTool};
 pub(crate) use policy::{Counter, Limit, LimitMessages, Predicate, ToolRules};
+pub use screen::Screened;

@@ -6,6 +6,8 @@ use std::sync::Arc;
 use super::decision::Scope;
 use super::intercept::InterceptPolicy;
 use super::predicate::{ArgPath, EqMode, Op};
+use super::screen::Screened;
+use crate::call::ArgsRef;
 
 /// How a limit counts what was used.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -97,6 +99,10 @@ pub(crate) struct ToolRules {
     /// Indices into [`PolicyLayer::limits`], file order.
     pub(super) limits: Vec<usize>,
 }
+
+/// A tool of a policy whose calls' steps 1–5 are worked out ahead ([`Policy::screened_tool`]).
+#[derive(Debug, Clone, Copy)]
+pub struct ScreenedTool(Entry);
 
 /// What one tool name resolves to.
 #[derive(Debug, Clone, Copy)]
@@ -340,6 +346,39 @@ impl Policy {
         }
     }
 
+    /// Whether a limit that applies to calls of `tool` charges an argument (`increment_from`;
+    /// an Intercept policy: whether anything may read them).
+    pub fn limits_read_args_of(&self, tool: &str) -> bool {
+        match self {
+            Policy::PolicyLayer(p) => p.limits_read_args_of(tool),
+            Policy::Intercept(_) => true,
+        }
+    }
+
+    /// A tool whose calls [`Policy::screen`] can decide steps 1–5 for ahead of their
+    /// evaluation: a tool of a PolicyLayer policy with rules that read the arguments (`None`
+    /// for any other: their steps 1–5 cost the evaluation next to nothing, and an Intercept
+    /// policy's conditions read counters).
+    pub fn screened_tool(&self, tool: &str) -> Option<ScreenedTool> {
+        let Policy::PolicyLayer(p) = self else {
+            return None;
+        };
+        let entry = p.entries.get(tool).copied()?;
+        let t = p.tools.get(entry.tool?)?;
+        let reads = !t.require.is_empty() || !t.deny_if.is_empty() || !t.approve_if.is_empty();
+        (reads && !entry.hidden && !p.hide_all).then_some(ScreenedTool(entry))
+    }
+
+    /// Steps 1–5 of the evaluation order for a call of `tool` with `args`: they read no
+    /// counter, so a reader's thread can work them out while the replay evaluates earlier
+    /// calls, and [`super::Engine::evaluate_screened_into`] then skips them.
+    pub fn screen(&self, tool: ScreenedTool, args: ArgsRef<'_>) -> Screened {
+        match self {
+            Policy::PolicyLayer(p) => super::screen::screen_code(p, Some(tool.0), args),
+            Policy::Intercept(_) => Screened::from_bits(0),
+        }
+    }
+
     /// Whether evaluating calls can read their session: a counter kept per session, or an
     /// Intercept policy (whose evaluator is not analysed for it).
     pub fn reads_sessions(&self) -> bool {
@@ -533,6 +572,13 @@ impl PolicyLayer {
                 || !t.approve_if.is_empty()
                 || t.limits.iter().any(reads)
         }) || self.all_tools_limits.iter().any(reads)
+    }
+
+    /// Whether a limit that applies to calls of `tool` charges an argument.
+    pub fn limits_read_args_of(&self, tool: &str) -> bool {
+        let reads = |i: &usize| self.limits[*i].reads_args();
+        let rules = (self.entries.get(tool).and_then(|e| e.tool)).map(|ti| &self.tools[ti]);
+        rules.is_some_and(|t| t.limits.iter().any(reads)) || self.all_tools_limits.iter().any(reads)
     }
 
     /// Whether calls of `tool` are denied as hidden.

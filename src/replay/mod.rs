@@ -20,6 +20,8 @@ use crate::report::{
 };
 use crate::trace::{Args, Call, NO_SYM, Names, ReadStats, Trace, TraceError};
 
+mod prescreen;
+
 /// The policies of one side of a run: one for every server and/or one per server.
 #[derive(Clone, Default)]
 pub struct PolicySet {
@@ -129,9 +131,10 @@ impl Engines {
 
     /// Whether the engine that decides server `server`'s calls (see [`Engines::get`], asked
     /// first) may read the arguments of a call of tool `tool` (named `name`): when it cannot,
-    /// they need not be built.
+    /// they need not be built. `screened`: steps 1–5 of the call were worked out ahead (then
+    /// only limits that charge an argument read them).
     #[inline]
-    pub fn reads_args(&mut self, server: u32, tool: u32, name: &str) -> bool {
+    pub fn reads_args(&mut self, server: u32, tool: u32, name: &str, screened: bool) -> bool {
         let (k, engine) = match self.routes.get(server as usize) {
             Some(&Route::Server(k)) => (k, self.per_server.get(k)),
             Some(Route::Default) => (self.per_server.len(), self.default.as_ref()),
@@ -143,10 +146,16 @@ impl Engines {
         if known.len() <= t {
             known.resize(t + 1, 0);
         }
+        // 1: never; 2: in steps 1–5 only; 3: in the limits.
         if known[t] == 0 {
-            known[t] = 1 + u8::from(engine.policy().reads_args_of(name));
+            let policy = engine.policy();
+            known[t] = match (policy.reads_args_of(name), policy.limits_read_args_of(name)) {
+                (false, _) => 1,
+                (true, false) => 2,
+                (true, true) => 3,
+            };
         }
-        known[t] == 2
+        known[t] == 3 || (known[t] == 2 && !screened)
     }
 
     /// Which policy decides the calls of server `server` (after [`Engines::get`] saw it): its
@@ -787,7 +796,10 @@ impl Lanes {
     fn args<'b>(&mut self, call: &'b Call<'_>, slot: &'b mut Option<Args>) -> ArgsRef<'b> {
         let ids = call.ids();
         let needed = self.needs_args
-            && (self.engines.iter_mut()).any(|e| e.reads_args(ids.server, ids.tool, call.tool()));
+            && (self.engines.iter_mut().enumerate()).any(|(k, e)| {
+                let screened = call.screened(k).is_some();
+                e.reads_args(ids.server, ids.tool, call.tool(), screened)
+            });
         args_of(call, needed, slot)
     }
 }
@@ -913,6 +925,10 @@ fn simulate_sets(
     progress: &mut dyn Progress,
 ) -> Result<Vec<SimulateReport>, ReplayError> {
     skip_sessions_unless_read(trace, sets, sink.is_some());
+    // A timeline of counters explains each call by name, reading its arguments.
+    if opts.timeline != TimelineDetail::Counters {
+        prescreen::prescreen(trace, sets);
+    }
     let show_args = opts.show_args;
     let mut lanes = Lanes::new(sets, eval);
     // With several policies, same-named tools and rules of different servers stay apart.
@@ -957,7 +973,12 @@ fn simulate_sets(
                 continue;
             };
             let d = &mut sim.d;
-            engine.evaluate_into(view, d);
+            // A timeline of counters reads them by name: that lane screens as it goes.
+            let screened = match view.ids {
+                Some(_) => call.screened(k),
+                None => None,
+            };
+            engine.evaluate_screened_into(view, screened, d);
             engines.name_key(ids.server, d);
             sim.groups.count(ids, |t| t.add(d));
             if let Some(timeline) = sim.timeline.as_mut() {
@@ -1048,6 +1069,10 @@ pub fn diff(
     progress: &mut dyn Progress,
 ) -> Result<DiffReport, ReplayError> {
     skip_sessions_unless_read(trace, &[base, candidate], sink.is_some());
+    // A timeline of counters explains each call by name, reading its arguments.
+    if opts.timeline != TimelineDetail::Counters {
+        prescreen::prescreen(trace, &[base, candidate]);
+    }
     let show_args = opts.show_args;
     let opts_gated = opts.fail_on.is_some() && !opts.part;
     let mut lanes = Lanes::new(&[base, candidate], eval);
@@ -1088,14 +1113,20 @@ pub fn diff(
         ) else {
             continue;
         };
-        be.evaluate_into(&view, &mut bd);
-        ce.evaluate_into(&candidate_view, &mut cd);
+        be.evaluate_screened_into(&view, call.screened(0), &mut bd);
+        ce.evaluate_screened_into(&candidate_view, call.screened(1), &mut cd);
         for (timeline, d) in timelines.iter_mut().zip([&bd, &cd]) {
             if let Some(timeline) = timeline {
                 timeline.count(view.ts, d);
             }
         }
         let cause = (bd.kind != cd.kind).then(|| {
+            // Arguments left out because steps 1–5 were worked out ahead are read now.
+            let mut slot = None;
+            let view = CallView {
+                args: call.args_ref(&mut slot),
+                ..view
+            };
             if be.static_outcome(&view) == ce.static_outcome(&view) {
                 Cause::KnockOn
             } else {

@@ -17,6 +17,7 @@ use rustc_hash::FxHashMap as HashMap;
 use super::scan::word;
 use super::source::{LineError, UNKNOWN_SERVER};
 use super::{Args, CallRecord, Nanos, RecordedDecision, Sym, Upstream};
+use crate::call::ArgsRef;
 
 /// The id of an absent grant or session.
 pub const NO_SYM: u32 = crate::call::CallIds::ABSENT;
@@ -364,6 +365,11 @@ pub struct CallBatch {
     pub ignored: Vec<String>,
     /// Everything else, per row.
     pub rows: Box<dyn BatchRows>,
+    /// What a [`Prescreen`] worked out for each row on the reader's thread: `screened_width`
+    /// numbers a row, row after row; empty when nothing was.
+    pub screened: Vec<u32>,
+    /// Numbers per row in `screened` ([`Prescreen::width`]; 0 when there are none).
+    pub screened_width: usize,
 }
 
 impl CallBatch {
@@ -376,6 +382,47 @@ impl CallBatch {
     pub fn is_empty(&self) -> bool {
         self.ts.is_empty()
     }
+
+    /// Fill [`CallBatch::screened`] with what `rows` works out for each row.
+    pub(crate) fn prescreen(&mut self, width: usize, rows: &mut dyn PrescreenRows) {
+        let mut out = vec![NOT_SCREENED; self.len() * width];
+        let mut slot = None;
+        for (r, codes) in out.chunks_exact_mut(width.max(1)).enumerate() {
+            let (server, tool) = (self.server[r], self.tool[r]);
+            if !rows.wants(server, tool) {
+                continue;
+            }
+            let args = match self.rows.args_text(r) {
+                Some(text) => ArgsRef::Text(text),
+                None => ArgsRef::Args(slot.insert(self.rows.args(r))),
+            };
+            rows.screen(server, tool, args, codes);
+        }
+        self.screened = out;
+        self.screened_width = width;
+    }
+}
+
+/// Work a replay hands to the reader threads: numbers per call that depend on nothing but the
+/// call (what steps 1–5 of its policies decide, see [`crate::engine::Policy::screen`]), worked
+/// out as each batch is read, so that the replay's one thread need not.
+pub trait Prescreen: Send + Sync {
+    /// How many numbers each call gets.
+    fn width(&self) -> usize;
+    /// The worker of one reader thread.
+    fn start(&self) -> Box<dyn PrescreenRows>;
+}
+
+/// A number of [`CallBatch::screened`] not worked out.
+pub const NOT_SCREENED: u32 = u32::MAX;
+
+/// [`Prescreen`] on one thread.
+pub trait PrescreenRows: Send {
+    /// Whether a call of server `server` and tool `tool` (ids) gets numbers.
+    fn wants(&mut self, server: u32, tool: u32) -> bool;
+    /// The numbers of such a call with arguments `args` into `out` ([`Prescreen::width`] of
+    /// them; [`NOT_SCREENED`] where there is none).
+    fn screen(&mut self, server: u32, tool: u32, args: ArgsRef<'_>, out: &mut [u32]);
 }
 
 /// The columns of a [`CallBatch`] being made, one entry per call: every reader fills these
@@ -459,6 +506,8 @@ impl Columns {
             skipped,
             ignored,
             rows,
+            screened: Vec::new(),
+            screened_width: 0,
         }
     }
 }
@@ -480,6 +529,10 @@ pub trait BatchSource {
     /// the most varied names of a trace, so not interning them saves work. A source may keep
     /// reading them.
     fn skip_sessions(&mut self) {}
+
+    /// Work `work` out for the calls of batches read from now on, on the source's own threads
+    /// ([`CallBatch::screened`]). A source without threads of its own leaves it to the replay.
+    fn prescreen(&mut self, _work: &Arc<dyn Prescreen>) {}
 }
 
 #[cfg(test)]

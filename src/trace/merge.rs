@@ -55,11 +55,11 @@ use super::source::{Ctx, Lines, Source};
 use super::toolhive::ToolHiveSource;
 use super::{
     AgentOptions, Args, BatchRows, BatchSource, CallBatch, CallRecord, Format, InputSpec,
-    LocalSymbols, NO_SYM, Nanos, Origin, ReadStats, Recorded, RecordedDecision, Sym, Symbols,
-    TraceError, Upstream, expand_inputs,
+    LocalSymbols, NO_SYM, NOT_SCREENED, Nanos, Origin, Prescreen, ReadStats, Recorded,
+    RecordedDecision, Sym, Symbols, TraceError, Upstream, expand_inputs,
 };
 use crate::call::ArgsRef;
-use crate::engine::{CallIds, CallView};
+use crate::engine::{CallIds, CallView, Screened};
 
 /// Calls the inputs are read ahead of the merge before any reordering was needed, shared
 /// among the inputs (each reads ahead at least [`MIN_LOOKAHEAD`]).
@@ -189,6 +189,9 @@ impl Feed {
             let mut source = open_batches(&self.input, index as u32, &names.symbols, &how.opts)?;
             if how.skip_sessions {
                 source.skip_sessions();
+            }
+            if let Some(work) = &how.prescreen {
+                source.prescreen(work);
             }
             self.source = Some(source);
             self.closed = false;
@@ -321,11 +324,27 @@ fn sorted(parts: Vec<CallBatch>, first: usize) -> CallBatch {
         cols.push(b.ts[r], b.line[r], ids, b.upstream[r], b.recorded[r]);
     }
     let file = parts.first().map_or(0, |b| b.file);
+    // What readers worked out ahead goes with its rows (rows of parts read before they were
+    // asked to are not screened).
+    let width = parts.iter().map(|b| b.screened_width).max().unwrap_or(0);
+    let mut screened = Vec::with_capacity(at.len() * width);
+    for &(p, r) in at.iter().filter(|_| width > 0) {
+        let (b, r) = (&parts[p as usize], r as usize * width);
+        match b.screened.get(r..r + width) {
+            Some(codes) if b.screened_width == width => screened.extend_from_slice(codes),
+            _ => screened.extend(std::iter::repeat_n(NOT_SCREENED, width)),
+        }
+    }
     let rows = Gathered {
         parts: parts.into_iter().map(|b| b.rows).collect(),
         at,
     };
-    cols.into_batch(file, Vec::new(), Vec::new(), Box::new(rows))
+    let mut batch = cols.into_batch(file, Vec::new(), Vec::new(), Box::new(rows));
+    if !screened.is_empty() {
+        batch.screened = screened;
+        batch.screened_width = width;
+    }
+    batch
 }
 
 /// The rows of several batches in another order.
@@ -441,6 +460,17 @@ impl<'a> Call<'a> {
         self.batch.rows.id(self.row)
     }
 
+    /// What the reader worked out ahead for policy set `set` (see [`Trace::prescreen`]).
+    #[inline]
+    pub fn screened(&self, set: usize) -> Option<Screened> {
+        let b = self.batch;
+        if b.screened_width == 0 {
+            return None;
+        }
+        let code = *b.screened.get(self.row * b.screened_width + set)?;
+        (code != NOT_SCREENED).then(|| Screened::from_bits(code))
+    }
+
     /// The recorded arguments as the evaluator reads them: borrowed from the batch when it
     /// holds them as an object's checked text, else built into `slot`.
     #[inline]
@@ -547,6 +577,8 @@ struct HowRead {
     ahead_bytes: usize,
     /// Whether readers opened from now on are to leave sessions out.
     skip_sessions: bool,
+    /// What readers opened from now on are to work out ahead.
+    prescreen: Option<Arc<dyn Prescreen>>,
 }
 
 /// Opened inputs handing out their calls in time order (see the module docs).
@@ -664,6 +696,7 @@ impl Trace {
                 window: opts.window(),
                 ahead_bytes,
                 skip_sessions: false,
+                prescreen: None,
             },
             heap: BinaryHeap::new(),
             run: None,
@@ -700,6 +733,22 @@ impl Trace {
             }
         }
         Ok(trace)
+    }
+
+    /// Have the readers work `work` out for the calls they read from now on, on their own
+    /// threads, where they can ([`CallBatch::screened`]).
+    pub fn prescreen(&mut self, work: Arc<dyn Prescreen>) {
+        for f in &mut self.feeds {
+            if let Some(source) = f.source.as_mut() {
+                source.prescreen(&work);
+            }
+        }
+        self.how.prescreen = Some(work);
+    }
+
+    /// The names every reader interns into.
+    pub fn symbols(&self) -> &Arc<Symbols> {
+        &self.names.symbols
     }
 
     /// Nobody needs session ids: batches read from now on may leave every session absent
@@ -1214,6 +1263,7 @@ mod tests {
             opts,
             ahead_bytes: LOOKAHEAD_BYTES,
             skip_sessions: false,
+            prescreen: None,
         }
     }
 

@@ -48,7 +48,10 @@ mod write;
 
 pub use crate::call::{Args, ArgsView, Nanos, RawArgs, Sym, Upstream, raw_object_parses};
 pub use agent::{AgentGrant, AgentOptions};
-pub use batch::{BatchRows, BatchSource, CallBatch, LocalSymbols, NO_SYM, RowRest, Symbols};
+pub use batch::{
+    BatchRows, BatchSource, CallBatch, LocalSymbols, NO_SYM, NOT_SCREENED, Prescreen,
+    PrescreenRows, RowRest, Symbols,
+};
 pub use error::TraceError;
 pub use format::Format;
 pub use input::{InputSpec, expand_inputs};

@@ -19,7 +19,7 @@ use std::io::Cursor;
 use std::ops::Range;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::mpsc::{Receiver, Sender, channel};
-use std::sync::{Arc, Condvar, Mutex, MutexGuard};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard, OnceLock};
 
 use polars::io::parquet::read::{FileMetadata, ParallelStrategy};
 use polars::prelude::*;
@@ -34,7 +34,10 @@ use polars_parquet::read::{
 use rustc_hash::FxHashMap as HashMap;
 use serde_json::Value;
 
-use super::batch::{BatchRows, BatchSource, CallBatch, Columns, LocalSymbols, NO_SYM, Symbols};
+use super::batch::{
+    BatchRows, BatchSource, CallBatch, Columns, LocalSymbols, NO_SYM, Prescreen, PrescreenRows,
+    Symbols,
+};
 use super::guard;
 use super::intern::Interner;
 use super::parquet::ParquetBytes;
@@ -59,6 +62,8 @@ pub(crate) struct ParquetBatchSource {
     run: Option<Running>,
     /// Rows judged by the table reader so far (the column checks could not vouch for them).
     judged: Arc<AtomicUsize>,
+    /// What the workers are to work out ahead, once the replay says.
+    prescreen: Arc<OnceLock<Arc<dyn Prescreen>>>,
 }
 
 /// What the first read needs.
@@ -91,6 +96,7 @@ struct Shared {
     moved: Condvar,
     window: usize,
     judged: Arc<AtomicUsize>,
+    prescreen: Arc<OnceLock<Arc<dyn Prescreen>>>,
 }
 
 struct Gate {
@@ -214,6 +220,7 @@ impl ParquetBatchSource {
             name: name.to_string(),
             run: None,
             judged: Arc::new(AtomicUsize::new(0)),
+            prescreen: Arc::new(OnceLock::new()),
         }
     }
 
@@ -287,6 +294,7 @@ impl ParquetBatchSource {
             moved: Condvar::new(),
             window: workers + 2,
             judged: Arc::clone(&self.judged),
+            prescreen: Arc::clone(&self.prescreen),
         });
         let (tx, rx) = channel();
         for k in 0..workers {
@@ -318,6 +326,10 @@ fn table_err(name: &str, e: impl std::fmt::Display) -> TraceError {
 }
 
 impl BatchSource for ParquetBatchSource {
+    fn prescreen(&mut self, work: &Arc<dyn Prescreen>) {
+        let _ = self.prescreen.set(Arc::clone(work));
+    }
+
     fn skip_sessions(&mut self) {
         if let Some(start) = &mut self.start {
             start.sessions = false;
@@ -410,6 +422,7 @@ fn work(
     mut names: LocalSymbols,
 ) {
     let mut memo = ViewMemo::default();
+    let mut screen: Option<Box<dyn PrescreenRows>> = None;
     while let Some(i) = shared.claim() {
         let slice = &shared.plan.slices[i];
         // A panic in the decoder (a damaged file) must not leave the reader waiting for this
@@ -429,6 +442,15 @@ fn work(
             memo = ViewMemo::default();
             Err(table_err(&shared.input.name, guard::damaged("Parquet", &m)))
         });
+        let item = match (item, shared.prescreen.get()) {
+            (Ok(mut batch), Some(work)) => {
+                let rows = screen.get_or_insert_with(|| work.start());
+                guard::catch(|| batch.prescreen(work.width(), &mut **rows))
+                    .map(|()| batch)
+                    .map_err(|m| table_err(&shared.input.name, guard::damaged("Parquet", &m)))
+            }
+            (item, _) => item,
+        };
         let failed = item.is_err();
         shared.input.release(slice);
         if tx.send((i, item)).is_err() || failed {

@@ -219,3 +219,129 @@ fn global_counters_under_several_bindings_name_the_key_used() {
         "{explained}"
     );
 }
+
+/// Decisions of a generated trace read as Parquet, whose reader threads work out steps 1–5 of
+/// calls whose rules read arguments (`Trace::prescreen`), and read as JSONL, whose calls the
+/// replay screens itself: the same, for `simulate` and both sides of `diff` (direct causes
+/// included), in time order and with calls out of order (sorted within the read-ahead).
+#[test]
+fn steps_worked_out_by_the_readers_decide_as_the_replay_does() {
+    use mcpsim::generate::{GenConfig, Generator};
+
+    let dir = tempfile::tempdir().expect("tempdir");
+    let cfg = GenConfig {
+        // Past what the merge reads ahead when it opens the file (before the replay asks for
+        // screening): the later row groups are screened by the readers.
+        calls: 120_000,
+        grants: 5,
+        seed: 17,
+        ..GenConfig::default()
+    };
+    let ordered: Vec<_> = Generator::new(&cfg).expect("valid config").collect();
+    // Every 97th call of the last part swapped with the one after it: a little out of time
+    // order where the batches read are screened.
+    let mut shuffled = ordered.clone();
+    for i in (100_000..shuffled.len() - 1).step_by(97) {
+        shuffled.swap(i, i + 1);
+    }
+    let realistic = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/fixtures/policies/realistic.json"
+    ))
+    .expect("fixture");
+    // Rules of every kind that the generated arguments meet: the weak-cipher rules also refuse
+    // sha1, and phase 2 tunnels but to branch-12 or -13 wait for approval.
+    let realistic = realistic.replace("des|md5", "des|md5|sha1").replace(
+        r#""vpn_ipsec_phase2_create": {
+      "require""#,
+        r#""vpn_ipsec_phase2_create": {
+      "approve_if": [
+        { "path": "args.phase1name", "op": "not_in", "value": ["branch-12", "branch-13"] }
+      ],
+      "require""#,
+    );
+    // The candidate's firewall policies need a name, and not one of branch 3x.
+    let candidate = realistic.replace(
+        r#""firewall_policy_create": {
+      "deny_if": ["#,
+        r#""firewall_policy_create": {
+      "require": [
+        { "path": "args.name", "op": "exists", "value": true }
+      ],
+      "deny_if": [
+        { "path": "args.name", "op": "regex", "value": "-3[0-9]$" },"#,
+    );
+    assert_ne!(candidate, realistic, "the candidate differs");
+    for (name, records) in [("ordered", &ordered), ("shuffled", &shuffled)] {
+        let path = |ext: &str| dir.path().join(format!("{name}.{ext}"));
+        let (jsonl, parquet) = (path("jsonl"), path("parquet"));
+        let mut out = std::fs::File::create(&jsonl).expect("create");
+        mcpsim::trace::write_jsonl(records, &mut out).expect("writes");
+        let mut out = std::fs::File::create(&parquet).expect("create");
+        mcpsim::trace::write_parquet(records, &mut out).expect("writes");
+        let (jsonl, parquet) = (
+            jsonl.to_str().expect("utf-8"),
+            parquet.to_str().expect("utf-8"),
+        );
+        let opts = ReportOptions {
+            calls_shown: mcpsim::report::CallsShown::All,
+            ..ReportOptions::default()
+        };
+        let open = |path: &str| Trace::open(&[path.to_owned()], &ReadOptions::default());
+        let simulated = |path: &str| {
+            let mut trace = open(path).expect("open");
+            let report = replay::simulate(
+                &mut trace,
+                &policy(&realistic),
+                EvalOptions::default(),
+                opts.clone(),
+                None,
+                &mut NoProgress,
+            )
+            .expect("simulate");
+            let calls: Vec<_> = (report.calls.iter())
+                .map(|c| {
+                    let o = &c.outcome;
+                    (c.call.index, o.decision, o.rule.clone(), o.message.clone())
+                })
+                .collect();
+            (report.totals, calls)
+        };
+        let (totals, calls) = simulated(jsonl);
+        assert_eq!(simulated(parquet), (totals, calls.clone()), "{name}");
+        // Rules that read arguments decided calls every way.
+        let rules = |part: &str| calls.iter().filter(|c| c.2.contains(part)).count();
+        for part in ["/require/", "/deny_if/", "/approve_if/"] {
+            assert!(rules(part) > 100, "{name}: {} calls by {part}", rules(part));
+        }
+        let diffed = |path: &str| {
+            let mut trace = open(path).expect("open");
+            let report = replay::diff(
+                &mut trace,
+                &policy(&realistic),
+                &policy(&candidate),
+                EvalOptions::default(),
+                opts.clone(),
+                None,
+                &mut NoProgress,
+            )
+            .expect("diff");
+            let calls: Vec<_> = (report.calls.iter())
+                .map(|c| {
+                    let (b, k) = (&c.base, &c.candidate);
+                    (
+                        c.call.index,
+                        b.decision,
+                        k.decision,
+                        k.rule.clone(),
+                        c.cause,
+                    )
+                })
+                .collect();
+            (report.changed, report.direct, report.knock_on, calls)
+        };
+        let want = diffed(jsonl);
+        assert_eq!(diffed(parquet), want, "{name}");
+        assert!(want.1 > 50, "{name}: {} direct changes", want.1);
+    }
+}
