@@ -7,9 +7,8 @@
 use std::sync::Arc;
 
 use super::PolicySet;
-use crate::call::ArgsRef;
 use crate::engine::{Policy, ScreenedTool};
-use crate::trace::{NOT_SCREENED, Prescreen, PrescreenRows, Symbols, Trace};
+use crate::trace::{CallBatch, Prescreen, PrescreenRows, Symbols, Trace};
 
 /// Have `trace`'s readers screen ahead for `sets` when a policy of theirs has rules that read
 /// arguments (else there is nothing to gain).
@@ -121,24 +120,28 @@ impl Rows {
 }
 
 impl PrescreenRows for Rows {
-    #[inline]
-    fn wants(&mut self, server: u32, tool: u32) -> bool {
-        self.slot(server, tool) > 1
-    }
-
-    fn screen(&mut self, server: u32, tool: u32, args: ArgsRef<'_>, out: &mut [u32]) {
-        let slot = self.slot(server, tool);
-        let Some(plan) = (slot as usize)
-            .checked_sub(2)
-            .and_then(|k| self.plans.get(k))
-        else {
-            return;
-        };
-        for (code, step) in out.iter_mut().zip(plan) {
-            *code = match step {
-                Some((policy, tool)) => policy.screen(*tool, args).bits(),
-                None => NOT_SCREENED,
+    fn batch(&mut self, batch: &CallBatch, out: &mut [u32]) {
+        let width = self.sets.len().max(1);
+        let mut args = None;
+        // Calls of one tool come in runs: the last pair's slot.
+        let mut last = (u32::MAX, u32::MAX, 1);
+        for (row, codes) in out.chunks_exact_mut(width).enumerate() {
+            let (server, tool) = (batch.server[row], batch.tool[row]);
+            if (server, tool) != (last.0, last.1) {
+                last = (server, tool, self.slot(server, tool));
+            }
+            let Some(plan) = (last.2 as usize)
+                .checked_sub(2)
+                .and_then(|k| self.plans.get(k))
+            else {
+                continue;
             };
+            let call_args = batch.args_ref(row, &mut args);
+            for (code, step) in codes.iter_mut().zip(plan) {
+                if let Some((policy, tool)) = step {
+                    *code = policy.screen(*tool, call_args).bits();
+                }
+            }
         }
     }
 }

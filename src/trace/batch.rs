@@ -386,20 +386,19 @@ impl CallBatch {
     /// Fill [`CallBatch::screened`] with what `rows` works out for each row.
     pub(crate) fn prescreen(&mut self, width: usize, rows: &mut dyn PrescreenRows) {
         let mut out = vec![NOT_SCREENED; self.len() * width];
-        let mut slot = None;
-        for (r, codes) in out.chunks_exact_mut(width.max(1)).enumerate() {
-            let (server, tool) = (self.server[r], self.tool[r]);
-            if !rows.wants(server, tool) {
-                continue;
-            }
-            let args = match self.rows.args_text(r) {
-                Some(text) => ArgsRef::Text(text),
-                None => ArgsRef::Args(slot.insert(self.rows.args(r))),
-            };
-            rows.screen(server, tool, args, codes);
-        }
+        rows.batch(self, &mut out);
         self.screened = out;
         self.screened_width = width;
+    }
+
+    /// Row `row`'s recorded arguments as the evaluator reads them: borrowed from the batch when
+    /// it holds them as an object's checked text, else built into `slot`.
+    #[inline]
+    pub fn args_ref<'b>(&'b self, row: usize, slot: &'b mut Option<Args>) -> ArgsRef<'b> {
+        match self.rows.args_text(row) {
+            Some(text) => ArgsRef::Text(text),
+            None => ArgsRef::Args(slot.insert(self.rows.args(row))),
+        }
     }
 }
 
@@ -418,11 +417,9 @@ pub const NOT_SCREENED: u32 = u32::MAX;
 
 /// [`Prescreen`] on one thread.
 pub trait PrescreenRows: Send {
-    /// Whether a call of server `server` and tool `tool` (ids) gets numbers.
-    fn wants(&mut self, server: u32, tool: u32) -> bool;
-    /// The numbers of such a call with arguments `args` into `out` ([`Prescreen::width`] of
-    /// them; [`NOT_SCREENED`] where there is none).
-    fn screen(&mut self, server: u32, tool: u32, args: ArgsRef<'_>, out: &mut [u32]);
+    /// The numbers of the calls of `batch` into `out`, row after row ([`Prescreen::width`] a
+    /// row; every one [`NOT_SCREENED`] until worked out).
+    fn batch(&mut self, batch: &CallBatch, out: &mut [u32]);
 }
 
 /// The columns of a [`CallBatch`] being made, one entry per call: every reader fills these

@@ -475,10 +475,7 @@ impl<'a> Call<'a> {
     /// holds them as an object's checked text, else built into `slot`.
     #[inline]
     pub fn args_ref<'b>(&'b self, slot: &'b mut Option<Args>) -> ArgsRef<'b> {
-        match self.batch.rows.args_text(self.row) {
-            Some(text) => ArgsRef::Text(text),
-            None => ArgsRef::Args(slot.insert(self.args())),
-        }
+        self.batch.args_ref(self.row, slot)
     }
 
     /// What the evaluator reads of the call, with `args` as its arguments.
