@@ -363,6 +363,11 @@ impl BatchRows for Gathered {
         self.parts[p as usize].args(r as usize)
     }
 
+    fn args_text(&self, row: usize) -> Option<&str> {
+        let (p, r) = self.at[row];
+        self.parts[p as usize].args_text(r as usize)
+    }
+
     fn record(&self, row: usize) -> CallRecord {
         let (p, r) = self.at[row];
         self.parts[p as usize].record(r as usize)
