@@ -442,8 +442,11 @@ fn work(
             memo = ViewMemo::default();
             Err(table_err(&shared.input.name, guard::damaged("Parquet", &m)))
         });
+        // Screen a slice the replay is not waiting for: while the replay keeps up with the
+        // readers, screening would only make it wait longer (it screens the rest itself).
+        let ahead = i > shared.lock().delivered + 1;
         let item = match (item, shared.prescreen.get()) {
-            (Ok(mut batch), Some(work)) => {
+            (Ok(mut batch), Some(work)) if ahead => {
                 let rows = screen.get_or_insert_with(|| work.start());
                 guard::catch(|| batch.prescreen(work.width(), &mut **rows))
                     .map(|()| batch)

@@ -221,8 +221,9 @@ fn global_counters_under_several_bindings_name_the_key_used() {
 }
 
 /// Decisions of a generated trace read as Parquet, whose reader threads work out steps 1–5 of
-/// calls whose rules read arguments (`Trace::prescreen`), and read as JSONL, whose calls the
-/// replay screens itself: the same, for `simulate` and both sides of `diff` (direct causes
+/// calls whose rules read arguments (`Trace::prescreen`; slices the replay is not yet waiting
+/// for, which in a test build is nearly all), and read as JSONL, whose calls the replay screens
+/// itself: the same, for `simulate` and both sides of `diff` (direct causes
 /// included), in time order and with calls out of order (sorted within the read-ahead).
 #[test]
 fn steps_worked_out_by_the_readers_decide_as_the_replay_does() {
