@@ -371,7 +371,8 @@ impl Policy {
 
     /// Steps 1–5 of the evaluation order for a call of `tool` with `args`: they read no
     /// counter, so a reader's thread can work them out while the replay evaluates earlier
-    /// calls, and [`super::Engine::evaluate_screened_into`] then skips them.
+    /// calls, and [`super::Engine::evaluate_screened_into`] then skips them. `tool` must come
+    /// from this policy's [`Policy::screened_tool`].
     pub fn screen(&self, tool: ScreenedTool, args: ArgsRef<'_>) -> Screened {
         match self {
             Policy::PolicyLayer(p) => super::screen::screen_code(p, Some(tool.0), args),
