@@ -393,18 +393,18 @@ impl Expected {
 /// character: the bytes serde_json escapes).
 #[inline]
 pub fn needs_escape(bytes: &[u8]) -> bool {
-    // Eight bytes at a time, the last few padded with a byte that needs none: most strings of a
-    // report are shorter than sixteen bytes.
-    let mut words = bytes.chunks_exact(8);
+    // Sixteen bytes at a time, the last few padded with a byte that needs none: most strings of
+    // a report are shorter than sixteen bytes.
+    let mut blocks = bytes.chunks_exact(16);
     let mut hit = 0;
-    for w in &mut words {
-        hit |= special_bytes(word(w));
+    for block in &mut blocks {
+        hit |= special_mask(block.try_into().expect("sixteen bytes"));
     }
-    let rest = words.remainder();
+    let rest = blocks.remainder();
     if !rest.is_empty() {
-        let mut w = [b'a'; 8];
-        w[..rest.len()].copy_from_slice(rest);
-        hit |= special_bytes(u64::from_le_bytes(w));
+        let mut block = [b'a'; 16];
+        block[..rest.len()].copy_from_slice(rest);
+        hit |= special_mask(&block);
     }
     hit != 0
 }
@@ -415,42 +415,59 @@ pub(super) fn find_special(b: &[u8], from: usize) -> Option<usize> {
     let mut i = from;
     // Sixteen bytes at a time (most strings end within the first sixteen, so one branch).
     while let Some(block) = b.get(i..i + 16) {
-        let (lo, hi) = block.split_at(8);
-        let (lo, hi) = (special_bytes(word(lo)), special_bytes(word(hi)));
-        if lo != 0 {
-            return Some(i + (lo.trailing_zeros() / 8) as usize);
-        }
-        if hi != 0 {
-            return Some(i + 8 + (hi.trailing_zeros() / 8) as usize);
+        let hits = special_mask(block.try_into().ok()?);
+        if hits != 0 {
+            return Some(i + hits.trailing_zeros() as usize);
         }
         i += 16;
     }
     b.get(i..)?
         .iter()
-        .position(|&c| c == b'"' || c == b'\\' || c < 0x20)
+        .position(|&c| is_special(c))
         .map(|p| i + p)
 }
 
+/// A quote, a backslash or a control character.
+#[inline]
+fn is_special(c: u8) -> bool {
+    c == b'"' || c == b'\\' || c < 0x20
+}
+
+/// A bit for each of sixteen bytes that [`is_special`] (bit 0 for the first byte).
+#[cfg(target_arch = "x86_64")]
+#[inline]
+fn special_mask(block: &[u8; 16]) -> u32 {
+    use std::arch::x86_64::{
+        __m128i, _mm_cmpeq_epi8, _mm_loadu_si128, _mm_min_epu8, _mm_movemask_epi8, _mm_or_si128,
+        _mm_set1_epi8,
+    };
+    // SAFETY: SSE2 is part of every x86_64 processor, and the unaligned load reads exactly the
+    // sixteen bytes of `block`.
+    unsafe {
+        let v = _mm_loadu_si128(block.as_ptr().cast::<__m128i>());
+        let quote = _mm_cmpeq_epi8(v, _mm_set1_epi8(b'"' as i8));
+        let slash = _mm_cmpeq_epi8(v, _mm_set1_epi8(b'\\' as i8));
+        // Below 0x20, unsigned: the byte is its own minimum with 0x1f.
+        let control = _mm_cmpeq_epi8(_mm_min_epu8(v, _mm_set1_epi8(0x1f)), v);
+        _mm_movemask_epi8(_mm_or_si128(_mm_or_si128(quote, slash), control)) as u32
+    }
+}
+
+/// [`special_mask`] a byte at a time, where SSE2 is not at hand.
+#[cfg(not(target_arch = "x86_64"))]
+#[inline]
+fn special_mask(block: &[u8; 16]) -> u32 {
+    (block.iter().enumerate())
+        .filter(|&(_, &c)| is_special(c))
+        .fold(0, |m, (k, _)| m | 1 << k)
+}
+
+/// Eight bytes as a little-endian word.
 #[inline]
 pub(super) fn word(bytes: &[u8]) -> u64 {
     let mut w = [0u8; 8];
     w.copy_from_slice(bytes);
     u64::from_le_bytes(w)
-}
-
-/// The high bit of each byte of `v` that is a quote, a backslash or below 0x20 is set, and
-/// maybe of bytes above the first such one (the usual zero-byte trick: borrows only run
-/// upwards from a true hit), so the lowest set bit marks the first.
-#[inline]
-fn special_bytes(v: u64) -> u64 {
-    const ONES: u64 = 0x0101_0101_0101_0101;
-    const HIGH: u64 = 0x8080_8080_8080_8080;
-    let quote = v ^ (ONES * u64::from(b'"'));
-    let slash = v ^ (ONES * u64::from(b'\\'));
-    let hit = (quote.wrapping_sub(ONES) & !quote)
-        | (slash.wrapping_sub(ONES) & !slash)
-        | (v.wrapping_sub(ONES * 0x20) & !v);
-    hit & HIGH
 }
 
 /// Edits of a line for the scanners' property tests: at a place (an index into the line and
