@@ -321,12 +321,27 @@ pub(crate) fn fast_rfc3339(s: &str) -> Option<Nanos> {
     let nanos = match &b[19..b.len() - 1] {
         [] => 0,
         [b'.', frac @ ..] if (1..=9).contains(&frac.len()) => {
-            digits(frac)? * 10u32.pow(9 - frac.len() as u32)
+            digits(frac)? * FRACTION_SCALE[frac.len()]
         }
         _ => return None,
     };
     minute.checked_add(i64::from(second) * 1_000_000_000 + i64::from(nanos))
 }
+
+/// What a fraction of `n` digits is multiplied by to give nanoseconds (`10^(9-n)`), looked up
+/// rather than raised to a power on every timestamp.
+const FRACTION_SCALE: [u32; 10] = [
+    1_000_000_000,
+    100_000_000,
+    10_000_000,
+    1_000_000,
+    100_000,
+    10_000,
+    1_000,
+    100,
+    10,
+    1,
+];
 
 thread_local! {
     /// The minute [`fast_rfc3339`] read last on this thread: its text (`YYYY-MM-DDTHH:MM`) and
