@@ -208,12 +208,18 @@ impl<'a> Recent<'a> {
         let slot = &mut self.slots[recent_slot(name.as_bytes())];
         match *slot {
             Some((n, id)) if same(n, name) => id,
-            _ => {
-                let id = syms.intern(name);
-                *slot = Some((name, id));
-                id
-            }
+            _ => Self::miss(slot, name, syms),
         }
+    }
+
+    /// A name not in its slot: looked up in the table, and it takes the slot. Out of line, so
+    /// that the usual hit stays small where it is inlined.
+    #[cold]
+    #[inline(never)]
+    fn miss(slot: &mut Option<(&'a str, u32)>, name: &'a str, syms: &mut LocalSymbols) -> u32 {
+        let id = syms.intern(name);
+        *slot = Some((name, id));
+        id
     }
 
     #[inline]
