@@ -213,7 +213,7 @@ impl<'a> Recent<'a> {
     }
 
     /// A name not in its slot: looked up in the table, and it takes the slot. Out of line, so
-    /// that the usual hit stays small where it is inlined.
+    /// that the path of the usual hit stays short.
     #[cold]
     #[inline(never)]
     fn miss(slot: &mut Option<(&'a str, u32)>, name: &'a str, syms: &mut LocalSymbols) -> u32 {
