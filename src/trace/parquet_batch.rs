@@ -17,7 +17,7 @@ use std::collections::BTreeMap;
 use std::fs::File;
 use std::io::Cursor;
 use std::ops::Range;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::mpsc::{Receiver, Sender, channel};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, OnceLock};
 
@@ -64,6 +64,9 @@ pub(crate) struct ParquetBatchSource {
     judged: Arc<AtomicUsize>,
     /// What the workers are to work out ahead, once the replay says.
     prescreen: Arc<OnceLock<Arc<dyn Prescreen>>>,
+    /// Whether session ids are wanted (see [`BatchSource::skip_sessions`]); read by the workers
+    /// at every slice, since the merge reads ahead before the replay says.
+    sessions: Arc<AtomicBool>,
 }
 
 /// What the first read needs.
@@ -73,8 +76,6 @@ struct Start {
     symbols: Arc<Symbols>,
     /// Most rows per slice.
     slice_rows: usize,
-    /// Whether session ids are wanted (see [`BatchSource::skip_sessions`]).
-    sessions: bool,
 }
 
 /// Workers started: slices come back over `rx`, tagged with their index, in any order.
@@ -97,6 +98,7 @@ struct Shared {
     window: usize,
     judged: Arc<AtomicUsize>,
     prescreen: Arc<OnceLock<Arc<dyn Prescreen>>>,
+    sessions: Arc<AtomicBool>,
 }
 
 struct Gate {
@@ -137,9 +139,9 @@ struct Plan {
     slices: Vec<Slice>,
     /// How the columns are read, `None` when their types call for the table reader throughout.
     fast: Option<Arc<FastColumns>>,
-    /// What the batches' column checks decode: `fast`, less the sessions when nobody needs
-    /// them (records are still read with `fast`).
-    checks: Option<Arc<FastColumns>>,
+    /// What the batches' column checks decode when nobody needs session ids: `fast` less the
+    /// sessions (records are still read with `fast`).
+    sessionless: Option<Arc<FastColumns>>,
     /// See [`Input::columns`].
     columns: Arc<[String]>,
     /// See [`Input::ts_scale`].
@@ -215,12 +217,12 @@ impl ParquetBatchSource {
                 file,
                 symbols,
                 slice_rows: MAX_SLICE_ROWS,
-                sessions: true,
             }),
             name: name.to_string(),
             run: None,
             judged: Arc::new(AtomicUsize::new(0)),
             prescreen: Arc::new(OnceLock::new()),
+            sessions: Arc::new(AtomicBool::new(true)),
         }
     }
 
@@ -266,18 +268,11 @@ impl ParquetBatchSource {
             columns: Arc::new([]),
             ts_scale: None,
         };
-        let mut plan = guard::catch(|| input.plan(start.slice_rows))
+        let plan = guard::catch(|| input.plan(start.slice_rows))
             .map_err(|m| self.table_err(guard::damaged("Parquet", &m)))?
             .map_err(|e| self.table_err(e))?;
         input.columns = Arc::clone(&plan.columns);
         input.ts_scale = plan.ts_scale;
-        if !start.sessions {
-            plan.checks = plan.fast.as_deref().map(|f| {
-                let mut f = f.clone();
-                f.fields.remove("session");
-                Arc::new(f)
-            });
-        }
         let workers = std::thread::available_parallelism()
             .map(|n| n.get())
             .unwrap_or(1)
@@ -295,6 +290,7 @@ impl ParquetBatchSource {
             window: workers + 2,
             judged: Arc::clone(&self.judged),
             prescreen: Arc::clone(&self.prescreen),
+            sessions: Arc::clone(&self.sessions),
         });
         let (tx, rx) = channel();
         for k in 0..workers {
@@ -331,9 +327,7 @@ impl BatchSource for ParquetBatchSource {
     }
 
     fn skip_sessions(&mut self) {
-        if let Some(start) = &mut self.start {
-            start.sessions = false;
-        }
+        self.sessions.store(false, Ordering::Relaxed);
     }
 
     fn next_batch(&mut self) -> Result<Option<CallBatch>, TraceError> {
@@ -432,7 +426,11 @@ fn work(
                 &shared.input,
                 slice,
                 shared.plan.fast.as_ref(),
-                shared.plan.checks.as_ref(),
+                if shared.sessions.load(Ordering::Relaxed) {
+                    shared.plan.fast.as_ref()
+                } else {
+                    shared.plan.sessionless.as_ref()
+                },
                 &mut names,
                 &mut memo,
                 &shared.judged,
@@ -668,9 +666,14 @@ impl Input {
             .with_slice(Some((0, 0)))
             .finish()?;
         let fast = fast_columns(empty.schema(), &arrow, ts_scale).map(Arc::new);
+        let sessionless = fast.as_deref().map(|f| {
+            let mut f = f.clone();
+            f.fields.remove("session");
+            Arc::new(f)
+        });
         Ok(Plan {
             slices,
-            checks: fast.clone(),
+            sessionless,
             fast,
             columns,
             ts_scale,
