@@ -166,12 +166,16 @@ impl LocalSymbols {
         name.map_or(NO_SYM, |n| self.intern(n))
     }
 
-    /// The server, grant, session and tool ids of `rec`.
-    pub(crate) fn ids(&mut self, rec: &CallRecord) -> [u32; 4] {
+    /// The server, grant, session (`NO_SYM` unless `sessions`) and tool ids of `rec`.
+    pub(crate) fn ids(&mut self, rec: &CallRecord, sessions: bool) -> [u32; 4] {
         [
             self.intern(&rec.server),
             self.intern_opt(rec.grant.as_deref()),
-            self.intern_opt(rec.session.as_deref()),
+            if sessions {
+                self.intern_opt(rec.session.as_deref())
+            } else {
+                NO_SYM
+            },
             self.intern(&rec.tool),
         ]
     }
@@ -483,9 +487,21 @@ impl Columns {
     }
 
     /// Add the call `rec`, read at `line`, its names interned into `syms`.
-    pub(crate) fn push_record(&mut self, rec: &CallRecord, line: u64, syms: &mut LocalSymbols) {
+    pub(crate) fn push_record(
+        &mut self,
+        rec: &CallRecord,
+        line: u64,
+        syms: &mut LocalSymbols,
+        sessions: bool,
+    ) {
         let decision = rec.recorded.as_ref().and_then(|r| r.decision);
-        self.push(rec.ts, line, syms.ids(rec), rec.upstream, decision);
+        self.push(
+            rec.ts,
+            line,
+            syms.ids(rec, sessions),
+            rec.upstream,
+            decision,
+        );
     }
 
     /// The batch of these calls of input `file`, with its bad and ignored lines and its rows.

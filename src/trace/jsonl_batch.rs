@@ -1033,7 +1033,7 @@ impl Parsed {
         rec: CallRecord,
         syms: &mut LocalSymbols,
     ) {
-        let ids = syms.ids(&rec);
+        let ids = syms.ids(&rec, self.sessions);
         let recorded = rec.recorded.as_ref().and_then(|r| r.decision);
         self.row(
             rec.ts,

@@ -31,6 +31,7 @@ use std::collections::{BinaryHeap, VecDeque};
 use std::io::Read;
 use std::path::PathBuf;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use super::agentgateway::AgentGatewaySource;
 use super::ahead::Ahead;
@@ -986,6 +987,9 @@ fn open_batches(
 struct RecordBatches {
     made: Ahead<Made>,
     stats: Option<ReadStats>,
+    /// Whether session ids are wanted (see [`BatchSource::skip_sessions`]); read by the thread
+    /// at every batch.
+    sessions: Arc<AtomicBool>,
 }
 
 /// What the thread of a [`RecordBatches`] makes, in order: batches, then the counts at the end
@@ -1022,6 +1026,8 @@ impl RecordBatches {
         strict: bool,
     ) -> RecordBatches {
         let shown = name.to_string();
+        let sessions = Arc::new(AtomicBool::new(true));
+        let wanted = Arc::clone(&sessions);
         let mut state = Reading::Calls(ReadStats::default());
         let make = move || -> Result<Option<Made>, TraceError> {
             let mut stats = match std::mem::replace(&mut state, Reading::Done) {
@@ -1034,7 +1040,8 @@ impl RecordBatches {
                 strict,
                 file: &shown,
             };
-            let (batch, ended) = record_batch(&mut *source, &mut cx, file, &mut symbols)?;
+            let sessions = wanted.load(Ordering::Relaxed);
+            let (batch, ended) = record_batch(&mut *source, &mut cx, file, &mut symbols, sessions)?;
             let Some(batch) = batch else {
                 return Ok(Some(Made::End(stats)));
             };
@@ -1049,17 +1056,20 @@ impl RecordBatches {
         RecordBatches {
             made: Ahead::start("record-read", name, BATCHES_AHEAD, make),
             stats: None,
+            sessions,
         }
     }
 }
 
 /// The next batch of `source`'s calls (`None` when none was left), and whether the source
-/// ended: it is not asked again after that.
+/// ended: it is not asked again after that. Session ids are left out unless `sessions` (the
+/// records keep theirs).
 fn record_batch(
     source: &mut dyn Source,
     cx: &mut Ctx<'_>,
     file: u32,
     s: &mut LocalSymbols,
+    sessions: bool,
 ) -> Result<(Option<CallBatch>, bool), TraceError> {
     let mut records = Vec::new();
     let mut ended = false;
@@ -1081,7 +1091,7 @@ fn record_batch(
     }
     let mut cols = Columns::with_capacity(records.len());
     for r in &records {
-        cols.push_record(r, r.origin.line, s);
+        cols.push_record(r, r.origin.line, s, sessions);
     }
     let batch = cols.into_batch(file, Vec::new(), Vec::new(), Box::new(Records(records)));
     Ok((Some(batch), ended))
@@ -1101,6 +1111,10 @@ impl BatchSource for RecordBatches {
 
     fn take_stats(&mut self) -> Option<ReadStats> {
         self.stats.take()
+    }
+
+    fn skip_sessions(&mut self) {
+        self.sessions.store(false, Ordering::Relaxed);
     }
 }
 
@@ -1336,5 +1350,51 @@ mod tests {
             ),
             "{err:?}"
         );
+    }
+
+    /// Records of a new session each, from a reader without a column reader of its own.
+    struct Sessions(u64);
+
+    impl Source for Sessions {
+        fn next(&mut self, _: &mut Ctx<'_>) -> Result<Option<CallRecord>, TraceError> {
+            if self.0 >= 5 * RECORDS_PER_BATCH as u64 {
+                return Ok(None);
+            }
+            self.0 += 1;
+            let mut rec = CallRecord::bare(Origin {
+                file: 0,
+                line: self.0,
+            });
+            rec.ts = self.0 as Nanos;
+            rec.tool = "t".into();
+            rec.session = Some(format!("s{}", self.0).into());
+            Ok(Some(rec))
+        }
+    }
+
+    #[test]
+    fn a_record_reader_leaves_sessions_out_of_the_batches_made_once_they_are_skipped() {
+        let symbols = Symbols::new();
+        let local = LocalSymbols::new(Arc::clone(&symbols));
+        let mut src = RecordBatches::start(Box::new(Sessions(0)), "s.log", 0, local, false);
+        let first = src.next_batch().unwrap().unwrap();
+        assert!(first.session.iter().all(|&s| s != NO_SYM));
+        src.skip_sessions();
+        let mut batches = vec![first];
+        while let Some(b) = src.next_batch().unwrap() {
+            batches.push(b);
+        }
+        assert_eq!(batches.len(), 5);
+        // Batches made ahead before the skip keep theirs; the last one was made after it.
+        let last = batches.last().unwrap();
+        assert!(last.session.iter().all(|&s| s == NO_SYM));
+        assert!(symbols.len() <= 4 * RECORDS_PER_BATCH + 2);
+        // Records keep their sessions.
+        assert_eq!(
+            last.rows.record(0).session.as_deref(),
+            Some(format!("s{}", 4 * RECORDS_PER_BATCH + 1).as_str())
+        );
+        let calls: usize = batches.iter().map(|b| b.len()).sum();
+        assert_eq!(calls, 5 * RECORDS_PER_BATCH);
     }
 }

@@ -1415,7 +1415,7 @@ fn convert_slice(
                                 continue;
                             }
                             Ok(rec) => {
-                                cols.push_record(&rec, line(i), names);
+                                cols.push_record(&rec, line(i), names, true);
                                 judged.insert(rows.len(), rec);
                             }
                         }
