@@ -189,6 +189,7 @@ memory "simulate --format json, Parquet" "${SIM[@]}" "$REALISTIC" --format json 
 memory "simulate --format json, JSON-RPC recording" "${SIM[@]}" "$REALISTIC" --format json "$R10"
 memory "simulate --format json, Parquet, sessions of ~10 calls" "${SIM[@]}" "$REALISTIC" --format json "$PS10"
 memory "simulate --format json, Parquet, a session per call" "${SIM[@]}" "$REALISTIC" --format json "$PS1"
+memory "simulate --format json, Parquet, a session per call, bench.json" "${SIM[@]}" "$BENCH" --format json "$PS1"
 for f in jsonl csv parquet; do
     memory "simulate --format $f --calls all, JSONL" "${SIM[@]}" "$REALISTIC" --format "$f" --calls all --output "$SCRATCH/out.$f" "$J10"
 done
