@@ -1195,8 +1195,10 @@ impl BatchRows for JsonlRows {
             Some(&WHOLE_LINE) | None => self.record(row).latency_ms,
             Some((0, 0)) => None,
             Some(&(a, b)) => {
-                let text = self.text.get(row).and_then(|&t| self.str(t))?;
-                number_at(text, (a as usize, b as usize)).and_then(|n| n.as_f64())
+                // Only the number's own bytes are taken (and checked), not the whole line.
+                let &(from, _) = self.text.get(row)?;
+                let number = self.str((from + a as usize, from + b as usize))?;
+                number_at(number, (0, number.len())).and_then(|n| n.as_f64())
             }
         }
     }

@@ -82,9 +82,13 @@ fn args_text(args: &Args) -> Option<Cow<'_, str>> {
         && raw.verbatim()
     {
         // Checked when read: the text as it is, but for the whitespace after it that a
-        // parse would leave out.
-        let text = raw.text().trim_end_matches([' ', '\t']);
-        if !text.contains(['\n', '\r']) {
+        // parse would leave out. (Byte by byte: spaces, tabs and line ends are ASCII.)
+        let text = raw.text();
+        let end = (text.bytes())
+            .rposition(|b| b != b' ' && b != b'\t')
+            .map_or(0, |i| i + 1);
+        let text = &text[..end];
+        if memchr::memchr2(b'\n', b'\r', text.as_bytes()).is_none() {
             return Some(Cow::Borrowed(text));
         }
     }
