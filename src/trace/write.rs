@@ -11,11 +11,13 @@ use std::borrow::{Borrow, Cow};
 use std::io::Write;
 
 use polars::prelude::*;
+use polars_arrow::array::Utf8ViewArray;
+use polars_arrow::datatypes::{ArrowDataType, IntegerType};
 use serde::Serialize;
 use serde_json::{Map, Value};
 
 use super::table::{BATCH_BYTES, BATCH_ROWS, COLUMNS};
-use super::table_write::{FrameWriter, TableFormat};
+use super::table_write::{FrameWriter, Rows, TableFormat};
 use super::time::format_ts;
 use super::{Args, ArgsView, CallRecord, TraceError};
 use serde_json::value::RawValue;
@@ -168,11 +170,27 @@ enum TsAs {
     Nanos,
 }
 
-fn frame<R: Borrow<CallRecord>>(batch: &[R], ts_as: TsAs) -> PolarsResult<DataFrame> {
-    let batch: Vec<&CallRecord> = batch.iter().map(Borrow::borrow).collect();
+/// A column of a batch of rows: built by polars, or (names, for Parquet) an Arrow dictionary.
+enum Built {
+    Column(Column),
+    Array(ArrayRef),
+}
+
+/// The columns of `batch`, `ts` stored as `ts_as`; with `dictionaries`, the columns of names
+/// (server, grant, session, tool, upstream, recorded decision) as dictionaries (see [`names`]).
+fn columns(batch: &[&CallRecord], ts_as: TsAs, dictionaries: bool) -> Vec<Built> {
     // Text columns are built from borrowed cells: no string per cell.
-    let text = |name: &str, f: &dyn Fn(&CallRecord) -> Option<&str>| -> Column {
-        StringChunked::from_iter_options(name.into(), batch.iter().map(|r| f(r))).into_column()
+    let text = |name: &str, f: &dyn Fn(&CallRecord) -> Option<&str>| -> Built {
+        Built::Column(
+            StringChunked::from_iter_options(name.into(), batch.iter().map(|r| f(r))).into_column(),
+        )
+    };
+    let name = |name: &str, f: &dyn Fn(&CallRecord) -> Option<&str>| -> Built {
+        if dictionaries {
+            Built::Array(names(batch, f))
+        } else {
+            text(name, f)
+        }
     };
     let ts = match ts_as {
         TsAs::Text => {
@@ -191,16 +209,16 @@ fn frame<R: Borrow<CallRecord>>(batch: &[R], ts_as: TsAs) -> PolarsResult<DataFr
         .iter()
         .map(|r| arg_keys(&r.args).and_then(|k| serde_json::to_string(k).ok()))
         .collect();
-    let columns = vec![
-        ts,
-        text("server", &|r| Some(&r.server)),
-        text("grant", &|r| r.grant.as_deref()),
-        text("session", &|r| r.session.as_deref()),
-        text("tool", &|r| Some(&r.tool)),
-        args,
-        Column::new("arg_keys".into(), keys),
+    vec![
+        Built::Column(ts),
+        name("server", &|r| Some(&r.server)),
+        name("grant", &|r| r.grant.as_deref()),
+        name("session", &|r| r.session.as_deref()),
+        name("tool", &|r| Some(&r.tool)),
+        Built::Column(args),
+        Built::Column(Column::new("arg_keys".into(), keys)),
         text("id", &|r| r.id.as_deref()),
-        text("recorded_decision", &|r| {
+        name("recorded_decision", &|r| {
             r.recorded
                 .as_ref()
                 .and_then(|c| c.decision)
@@ -217,21 +235,111 @@ fn frame<R: Borrow<CallRecord>>(batch: &[R], ts_as: TsAs) -> PolarsResult<DataFr
                 .as_ref()
                 .and_then(|c| c.policy_version.as_deref())
         }),
-        text("upstream", &|r| r.upstream.map(|u| u.as_str())),
-        Column::new(
+        name("upstream", &|r| r.upstream.map(|u| u.as_str())),
+        Built::Column(Column::new(
             "latency_ms".into(),
             batch
                 .iter()
                 .map(|r| r.latency_ms)
                 .collect::<Vec<Option<f64>>>(),
-        ),
-    ];
+        )),
+    ]
+}
+
+/// A column of names as an Arrow dictionary of string views, its keys found by where each name
+/// is stored (a trace's records share one copy of each name) and only then by its text: polars'
+/// Parquet encoder then need not estimate how many values are distinct nor hash them all again.
+/// The dictionary is the one that encoder makes (distinct values in order of first
+/// appearance), and like it, a column whose rows are nearly all distinct (more than three in
+/// four, of more than 128) is left plain instead.
+fn names(batch: &[&CallRecord], f: &dyn Fn(&CallRecord) -> Option<&str>) -> ArrayRef {
+    use polars_arrow::array::{DictionaryArray, MutableBinaryViewArray, PrimitiveArray};
+    use polars_arrow::bitmap::MutableBitmap;
+    use rustc_hash::FxHashMap;
+
+    let mut by_place: FxHashMap<(usize, usize), u32> = FxHashMap::default();
+    let mut by_text: FxHashMap<&str, u32> = FxHashMap::default();
+    let mut values = MutableBinaryViewArray::<str>::new();
+    let mut keys = Vec::with_capacity(batch.len());
+    let mut valid = MutableBitmap::with_capacity(batch.len());
+    for r in batch {
+        let Some(name) = f(r) else {
+            keys.push(0);
+            valid.push(false);
+            continue;
+        };
+        let key = *by_place
+            .entry((name.as_ptr() as usize, name.len()))
+            .or_insert_with(|| {
+                *by_text.entry(name).or_insert_with(|| {
+                    values.push_value(name);
+                    (values.len() - 1) as u32
+                })
+            });
+        keys.push(key);
+        valid.push(true);
+    }
+    let plain = || -> ArrayRef {
+        let plain: Utf8ViewArray =
+            MutableBinaryViewArray::<str>::from_iter(batch.iter().map(|r| f(r))).into();
+        plain.boxed()
+    };
+    let valid = (valid.unset_bits() > 0).then(|| valid.freeze());
+    if batch.len() > 128 && values.len() * 4 > batch.len() * 3 {
+        return plain();
+    }
+    let keys = PrimitiveArray::new(ArrowDataType::UInt32, keys.into(), valid);
+    let values: Utf8ViewArray = values.into();
+    let dtype = ArrowDataType::Dictionary(
+        IntegerType::UInt32,
+        Box::new(ArrowDataType::Utf8View),
+        false,
+    );
+    // Every key was handed out for a value pushed.
+    match DictionaryArray::try_new(dtype, keys, values.boxed()) {
+        Ok(d) => d.boxed(),
+        Err(_) => plain(),
+    }
+}
+
+fn frame(batch: &[&CallRecord], ts_as: TsAs) -> PolarsResult<DataFrame> {
+    let columns: Vec<Column> = columns(batch, ts_as, false)
+        .into_iter()
+        .filter_map(|c| match c {
+            Built::Column(c) => Some(c),
+            Built::Array(_) => None,
+        })
+        .collect();
     debug_assert!(columns.iter().map(|c| c.name().as_str()).eq(COLUMNS));
     DataFrame::new_infer_height(columns)
 }
 
+/// The rows of `batch` as the table writer takes them in `format`.
+fn rows<R: Borrow<CallRecord>>(batch: &[R], format: TableFormat) -> PolarsResult<Rows> {
+    let batch: Vec<&CallRecord> = batch.iter().map(Borrow::borrow).collect();
+    match format {
+        TableFormat::Csv => frame(&batch, TsAs::Text).map(Rows::Frame),
+        TableFormat::Parquet => {
+            let arrays = columns(&batch, TsAs::Nanos, true)
+                .into_iter()
+                .map(|c| match c {
+                    Built::Column(c) => c
+                        .as_materialized_series()
+                        .rechunk()
+                        .to_arrow(0, CompatLevel::newest()),
+                    Built::Array(a) => a,
+                })
+                .collect();
+            Ok(Rows::Arrays {
+                rows: batch.len(),
+                arrays,
+            })
+        }
+    }
+}
+
 fn schema(ts_as: TsAs) -> PolarsResult<Schema> {
-    Ok(frame::<CallRecord>(&[], ts_as)?.schema().as_ref().clone())
+    Ok(frame(&[], ts_as)?.schema().as_ref().clone())
 }
 
 /// Write records as CSV with a header row (via polars, in batches); returns how many.
@@ -261,7 +369,7 @@ fn write_table<R: Borrow<CallRecord>>(
     let err = write_err(what);
     let schema = schema(ts_as).map_err(|e| err(&e))?;
     let mut w = FrameWriter::new(format, &schema, true).map_err(|e| err(&e))?;
-    let n = batches(records, |b| w.write(frame(b, ts_as)?, &mut *out)).map_err(|e| err(&e))?;
+    let n = batches(records, |b| w.write(rows(b, format)?, &mut *out)).map_err(|e| err(&e))?;
     w.finish(&mut *out).map_err(|e| err(&e))?;
     out.flush().map_err(|e| err(&e))?;
     Ok(n)
@@ -291,4 +399,82 @@ fn batches<R: Borrow<CallRecord>>(
         n += buf.len() as u64;
     }
     Ok(n)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::generate::{GenConfig, Generator};
+    use crate::trace::{Recorded, RecordedDecision, Upstream};
+
+    /// Parquet of `records` with the columns of names as [`names`] builds them, and as polars'
+    /// encoder finds them in plain text columns.
+    fn both_ways(records: &[CallRecord]) -> (Vec<u8>, Vec<u8>) {
+        let write = |dictionaries: bool| -> Vec<u8> {
+            let schema = schema(TsAs::Nanos).unwrap();
+            let mut w = FrameWriter::new(TableFormat::Parquet, &schema, false).unwrap();
+            let mut out = Vec::new();
+            for batch in records.chunks(1_000) {
+                let rows = if dictionaries {
+                    rows(batch, TableFormat::Parquet).unwrap()
+                } else {
+                    let batch: Vec<&CallRecord> = batch.iter().collect();
+                    Rows::Frame(frame(&batch, TsAs::Nanos).unwrap())
+                };
+                assert!(matches!(rows, Rows::Arrays { .. }) == dictionaries);
+                w.write(rows, &mut out).unwrap();
+            }
+            w.finish(&mut out).unwrap();
+            out
+        };
+        (write(true), write(false))
+    }
+
+    /// The dictionaries of names are the ones polars' encoder makes (values in order of first
+    /// appearance, nulls apart, statistics), and a column of nearly distinct names is left
+    /// plain as it leaves it: the files are the same bytes. Names are found by their text
+    /// when records do not share them.
+    #[test]
+    fn names_as_dictionaries_write_the_bytes_of_polars_own_encoding() {
+        let config = GenConfig {
+            calls: 6_000,
+            grants: 30,
+            session_calls: Some(3),
+            ..GenConfig::default()
+        };
+        let mut records: Vec<CallRecord> = Generator::new(&config).unwrap().collect();
+        for (i, r) in records.iter_mut().enumerate() {
+            match i / 1_000 {
+                // Every session its own: left plain.
+                1 => r.session = Some(format!("own-{i}").into()),
+                // Nulls, and names of their own copies (found by text).
+                2 => {
+                    if i % 3 == 0 {
+                        r.grant = None;
+                        r.session = None;
+                    }
+                    r.server = r.server.to_string().into();
+                    r.tool = format!("{}", r.tool).into();
+                }
+                // Recorded decisions and upstream outcomes, some absent.
+                3 => {
+                    r.recorded = (i % 4 != 0).then(|| Recorded {
+                        decision: Some([RecordedDecision::Allow, RecordedDecision::Deny][i % 2]),
+                        ..Recorded::default()
+                    });
+                    r.upstream = [None, Some(Upstream::Ok), Some(Upstream::Error)][i % 3];
+                }
+                // Seven distinct sessions in eight: plain.
+                4 => r.session = Some(format!("s-{}", if i % 8 == 0 { i - 1 } else { i }).into()),
+                // Two in three: a dictionary.
+                5 => r.session = Some(format!("s-{}", i / 3 * 2 + (i % 3).min(1)).into()),
+                _ => {}
+            }
+        }
+        let (dictionaries, polars) = both_ways(&records);
+        assert!(dictionaries == polars, "the files differ");
+        // A batch of 128 rows or fewer gets a dictionary however distinct its names.
+        let (dictionaries, polars) = both_ways(&records[1_000..1_100]);
+        assert!(dictionaries == polars, "the files of 100 rows differ");
+    }
 }
