@@ -249,11 +249,13 @@ pub fn format_ts_into(out: &mut String, ts: Nanos) {
     let year = yoe + era * 400 + i64::from(month <= 2);
     let mut buf = [0u8; 32];
     let mut len = 0;
-    let mut put = |n: i64, width: u32, after: u8| {
-        for i in (0..width).rev() {
-            buf[len] = b'0' + (n / 10i64.pow(i) % 10) as u8;
-            len += 1;
+    let mut put = |mut n: i64, width: usize, after: u8| {
+        // Right to left, dividing by a constant ten (a multiplication once compiled).
+        for digit in buf[len..len + width].iter_mut().rev() {
+            *digit = b'0' + (n % 10) as u8;
+            n /= 10;
         }
+        len += width;
         if after != 0 {
             buf[len] = after;
             len += 1;
