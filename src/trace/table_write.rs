@@ -203,8 +203,8 @@ impl<W: Write> TableWriter<W> {
 }
 
 /// Rows handed to a [`FrameWriter`]: a data frame, or (for Parquet only) its columns as Arrow
-/// arrays, where a text column may be a dictionary its maker built already (names it holds as
-/// ids, say), so that the encoder need not find the distinct values again.
+/// arrays, where a text column may be a dictionary its maker built already (names its records
+/// share, say), so that the encoder need not find the distinct values again.
 pub(crate) enum Rows {
     Frame(DataFrame),
     Arrays { rows: usize, arrays: Vec<ArrayRef> },
