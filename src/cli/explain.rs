@@ -119,7 +119,7 @@ pub fn run(args: &ExplainArgs, out: &mut dyn Write, err: &mut dyn Write) -> anyh
             if target {
                 found = Some(ExplainReport::no_policy(CallInfo::new(
                     index,
-                    &call.record(),
+                    &call.record().fields(),
                     &files,
                     args.show_args,
                 )));
@@ -137,7 +137,7 @@ pub fn run(args: &ExplainArgs, out: &mut dyn Write, err: &mut dyn Write) -> anyh
             continue;
         }
         let record = call.record();
-        let info = CallInfo::new(index, &record, &files, args.show_args);
+        let info = CallInfo::new(index, &record.fields(), &files, args.show_args);
         let call_args = call.args();
         let view = by_name(view_of(&call, (&call_args).into()));
         // Steps first: they read the counters as they stand before this call is decided.

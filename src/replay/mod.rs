@@ -13,10 +13,10 @@ use crate::engine::{
     StepOutcome,
 };
 use crate::report::{
-    BindingUse, CallInfo, CallsShown, Cause, Count, DiffBuilder, DiffGroup, DiffReport, DiffRow,
-    FileInput, InputSummary, NoPolicy, Outcome, PartInfo, PartSettings, PolicyRef, ReplyPairing,
-    ReportOptions, RowSink, SimulateBuilder, SimulateReport, SkippedRecord, Tally, Timeline,
-    TimelineBuilder, TimelineDetail, counts_by_frequency, row, unused_tool_warnings,
+    BindingUse, CallInfo, CallRow, CallsShown, Cause, Count, DiffBuilder, DiffGroup, DiffReport,
+    DiffRow, FileInput, InputSummary, NoPolicy, Outcome, PartInfo, PartSettings, PolicyRef,
+    ReplyPairing, ReportOptions, RowSink, SimulateBuilder, SimulateReport, SkippedRecord, Tally,
+    Timeline, TimelineBuilder, TimelineDetail, counts_by_frequency, unused_tool_warnings,
 };
 use crate::trace::{Args, Call, NO_SYM, Names, ReadStats, Trace, TraceError};
 
@@ -946,7 +946,8 @@ fn simulate_sets(
         .collect();
     let mut unmatched = Unmatched(ById::new());
     let files = trace.files().to_vec();
-    let mut row_buf: Option<crate::report::CallRow> = None;
+    let mut row_buf: Option<CallRow> = None;
+    let (mut id, mut shown) = (None, None);
     while let Some(call) = trace.next_call()? {
         if call.index % TICK == 0 {
             progress.tick(call.index);
@@ -994,15 +995,18 @@ fn simulate_sets(
             );
         }
         if let (Some((sink, out)), Some(sim)) = (sink.as_mut(), sims.first()) {
-            let brief = call.brief(show_args);
+            let fields = call.fields(&mut id, &mut shown, show_args);
             // One row, described again for each call: its strings are reused.
             let row = match &mut row_buf {
                 Some(r) => {
-                    r.call.fill(call.index, &brief, &files, show_args);
-                    r.outcome.fill(&sim.d, &brief);
+                    r.call.fill(call.index, &fields, &files, show_args);
+                    r.outcome.fill(&sim.d, &fields);
                     r
                 }
-                None => row_buf.insert(row(call.index, &brief, &sim.d, &files, show_args)),
+                None => row_buf.insert(CallRow {
+                    call: CallInfo::new(call.index, &fields, &files, show_args),
+                    outcome: Outcome::new(&sim.d, &fields),
+                }),
             };
             sink.simulate_row(row, *out)?;
         }
@@ -1087,6 +1091,7 @@ pub fn diff(
     let counters = detail == TimelineDetail::Counters;
     let files = trace.files().to_vec();
     let mut row_buf: Option<DiffRow> = None;
+    let (mut id, mut shown) = (None, None);
     while let Some(call) = trace.next_call()? {
         if call.index % TICK == 0 {
             progress.tick(call.index);
@@ -1138,20 +1143,20 @@ pub fn diff(
         groups.count(ids, |g| g.count(&bd, &cd, cause));
         builder.push_ungrouped(call.index, &bd, &cd, cause, || call.record(), &files);
         if let Some((sink, out)) = sink.as_mut() {
-            let brief = call.brief(show_args);
+            let fields = call.fields(&mut id, &mut shown, show_args);
             // One row, described again for each call: its strings are reused.
             let row = match &mut row_buf {
                 Some(r) => {
-                    r.call.fill(call.index, &brief, &files, show_args);
-                    r.base.fill(&bd, &brief);
-                    r.candidate.fill(&cd, &brief);
+                    r.call.fill(call.index, &fields, &files, show_args);
+                    r.base.fill(&bd, &fields);
+                    r.candidate.fill(&cd, &fields);
                     r.cause = cause;
                     r
                 }
                 None => row_buf.insert(DiffRow {
-                    call: CallInfo::new(call.index, &brief, &files, show_args),
-                    base: Outcome::new(&bd, &brief),
-                    candidate: Outcome::new(&cd, &brief),
+                    call: CallInfo::new(call.index, &fields, &files, show_args),
+                    base: Outcome::new(&bd, &fields),
+                    candidate: Outcome::new(&cd, &fields),
                     cause,
                 }),
             };

@@ -349,8 +349,8 @@ pub fn row(
     show_args: bool,
 ) -> CallRow {
     CallRow {
-        call: CallInfo::new(index, call, files, show_args),
-        outcome: Outcome::new(d, call),
+        call: CallInfo::new(index, &call.fields(), files, show_args),
+        outcome: Outcome::new(d, &call.fields()),
     }
 }
 
@@ -444,7 +444,8 @@ impl DiffBuilder {
                 *self.new_failures.entry(candidate.kind).or_default() += 1;
             }
             if self.opts.wants_call(self.calls.len()) {
-                let call = record();
+                let record = record();
+                let call = record.fields();
                 self.calls.push(DiffRow {
                     call: CallInfo::new(index, &call, files, self.opts.show_args),
                     base: Outcome::new(base, &call),

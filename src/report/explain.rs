@@ -188,7 +188,7 @@ impl ExplainReport {
         ExplainReport {
             policy: Some(policy),
             call: call_info,
-            decision: Some(Outcome::new(decision, call)),
+            decision: Some(Outcome::new(decision, &call.fields())),
             steps,
         }
     }
@@ -246,7 +246,7 @@ fn step_info(s: &ExplainStep, call: &CallRecord, show_args: bool) -> StepInfo {
             i.limit = Some(LimitState {
                 counter: spec.counter.to_string(),
                 scope: spec.scope.as_str().to_owned(),
-                key: counter_key(spec.scope, call),
+                key: counter_key(spec.scope, &call.fields()),
                 window: window_name(spec.window_secs),
                 algorithm: spec.algorithm.as_str().to_owned(),
                 window_start: format_ts(*window_start),

@@ -8,7 +8,7 @@ use std::fmt::Write as _;
 use serde::{Deserialize, Serialize};
 
 use crate::engine::{Decision, DecisionKind};
-use crate::trace::{CallRecord, Nanos, RecordedDecision};
+use crate::trace::{CallFields, Nanos, RecordedDecision};
 
 /// Which calls a summary report lists one by one.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
@@ -224,7 +224,7 @@ pub struct CallInfo {
 
 impl CallInfo {
     /// Describe a call for a report.
-    pub fn new(index: u64, call: &CallRecord, files: &[String], show_args: bool) -> CallInfo {
+    pub fn new(index: u64, call: &CallFields<'_>, files: &[String], show_args: bool) -> CallInfo {
         let mut info = CallInfo::default();
         info.fill(index, call, files, show_args);
         info
@@ -232,7 +232,7 @@ impl CallInfo {
 
     /// Describe another call in this one's place, reusing its strings (per-call reports
     /// describe millions of calls, one at a time).
-    pub fn fill(&mut self, index: u64, call: &CallRecord, files: &[String], show_args: bool) {
+    pub fn fill(&mut self, index: u64, call: &CallFields<'_>, files: &[String], show_args: bool) {
         let file = files
             .get(call.origin.file as usize)
             .map(String::as_str)
@@ -240,23 +240,17 @@ impl CallInfo {
         self.index = index;
         self.ts.clear();
         crate::trace::format_ts_into(&mut self.ts, call.ts);
-        set(&mut self.server, &call.server);
-        set_opt(&mut self.grant, call.grant.as_deref());
-        set_opt(&mut self.session, call.session.as_deref());
-        set(&mut self.tool, &call.tool);
-        set_opt(&mut self.id, call.id.as_deref());
+        set(&mut self.server, call.server);
+        set_opt(&mut self.grant, call.grant);
+        set_opt(&mut self.session, call.session);
+        set(&mut self.tool, call.tool);
+        set_opt(&mut self.id, call.id);
         self.origin.clear();
         let _ = write!(self.origin, "{file}:{}", call.origin.line);
-        set_opt(
-            &mut self.recorded,
-            call.recorded
-                .as_ref()
-                .and_then(|r| r.decision)
-                .map(|d| d.as_str()),
-        );
+        set_opt(&mut self.recorded, call.recorded.map(|d| d.as_str()));
         set_opt(&mut self.upstream, call.upstream.map(|u| u.as_str()));
-        self.args = if show_args {
-            match call.args.view() {
+        self.args = match call.args.filter(|_| show_args) {
+            Some(args) => match args.view() {
                 crate::trace::ArgsView::Values(m) => Some(serde_json::Value::Object(m.clone())),
                 crate::trace::ArgsView::Keys(k) => Some(serde_json::Value::Array(
                     k.iter()
@@ -265,9 +259,8 @@ impl CallInfo {
                 )),
                 crate::trace::ArgsView::NotObject(text) => serde_json::from_str(text).ok(),
                 crate::trace::ArgsView::Unrecorded => None,
-            }
-        } else {
-            None
+            },
+            None => None,
         };
     }
 }
@@ -322,7 +315,7 @@ pub struct Outcome {
 
 impl Outcome {
     /// Describe a decision on a call.
-    pub fn new(d: &Decision, call: &CallRecord) -> Outcome {
+    pub fn new(d: &Decision, call: &CallFields<'_>) -> Outcome {
         let mut o = Outcome {
             decision: d.kind,
             rule: String::new(),
@@ -335,7 +328,7 @@ impl Outcome {
     }
 
     /// Describe another decision in this one's place, reusing its strings.
-    pub fn fill(&mut self, d: &Decision, call: &CallRecord) {
+    pub fn fill(&mut self, d: &Decision, call: &CallFields<'_>) {
         self.decision = d.kind;
         set(&mut self.rule, &d.rule);
         set(&mut self.message, &d.message);
@@ -353,10 +346,10 @@ impl Outcome {
 }
 
 /// The counter key of a scope for a call, as shown in reports.
-pub fn counter_key(scope: crate::engine::Scope, call: &CallRecord) -> String {
+pub fn counter_key(scope: crate::engine::Scope, call: &CallFields<'_>) -> String {
     use crate::engine::Scope;
-    let grant = call.grant.as_deref().unwrap_or("");
-    let session = call.session.as_deref().unwrap_or("");
+    let grant = call.grant.unwrap_or("");
+    let session = call.session.unwrap_or("");
     match scope {
         Scope::Global => "global".to_owned(),
         Scope::Server => format!("server:{}", call.server),

@@ -55,8 +55,8 @@ use super::policylayer_log::PolicyLayerSource;
 use super::source::{Ctx, Lines, Source};
 use super::toolhive::ToolHiveSource;
 use super::{
-    AgentOptions, Args, BatchRows, BatchSource, CallBatch, CallRecord, Format, InputSpec,
-    LocalSymbols, NO_SYM, NOT_SCREENED, Nanos, Origin, Prescreen, ReadStats, Recorded,
+    AgentOptions, Args, BatchRows, BatchSource, CallBatch, CallFields, CallRecord, Format,
+    InputSpec, LocalSymbols, NO_SYM, NOT_SCREENED, Nanos, Origin, Prescreen, ReadStats,
     RecordedDecision, Sym, Symbols, TraceError, Upstream, expand_inputs,
 };
 use crate::call::ArgsRef;
@@ -543,31 +543,30 @@ impl<'a> Call<'a> {
         rec
     }
 
-    /// The record as per-call reports show it, from the columns: no latency, no recorded
-    /// rule or message, arguments only when `with_args`.
-    pub fn brief(&self, with_args: bool) -> CallRecord {
-        CallRecord {
+    /// What per-call reports show of the call, borrowed from the batch. What must be built is
+    /// built into the slots: the request id, and the arguments when `with_args`.
+    pub fn fields<'b>(
+        &'b self,
+        id: &'b mut Option<String>,
+        args: &'b mut Option<Args>,
+        with_args: bool,
+    ) -> CallFields<'b> {
+        *id = self.id();
+        *args = with_args.then(|| self.args());
+        CallFields {
             ts: self.ts(),
-            server: self.server().clone(),
-            grant: self.grant().cloned(),
-            session: self.session().cloned(),
-            tool: self.tool().clone(),
-            args: if with_args {
-                self.args()
-            } else {
-                Args::Unrecorded
-            },
-            id: self.id(),
-            recorded: self.recorded().map(|d| Recorded {
-                decision: Some(d),
-                ..Recorded::default()
-            }),
-            upstream: self.upstream(),
-            latency_ms: None,
+            server: self.server(),
+            grant: self.grant().map(|g| &**g),
+            session: self.session().map(|s| &**s),
+            tool: self.tool(),
+            id: id.as_deref(),
             origin: Origin {
                 file: self.batch.file,
                 line: self.batch.line[self.row],
             },
+            recorded: self.recorded(),
+            upstream: self.upstream(),
+            args: args.as_ref(),
         }
     }
 }

@@ -63,7 +63,7 @@ pub use pairing::Replies;
 pub(crate) use pairing::cancelled_note;
 pub use priority::set_reader_nice;
 pub use read_stats::{MAX_EXAMPLES, ReadStats, Skipped};
-pub use record::{CallRecord, Origin, Recorded, RecordedDecision};
+pub use record::{CallFields, CallRecord, Origin, Recorded, RecordedDecision};
 pub use scan::needs_escape;
 pub use time::{
     format_ts, format_ts_into, parse_offset, parse_ts_str, parse_ts_value, set_assume_tz,

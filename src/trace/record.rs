@@ -48,6 +48,22 @@ impl CallRecord {
         }
     }
 
+    /// Borrow the fields reports show.
+    pub fn fields(&self) -> CallFields<'_> {
+        CallFields {
+            ts: self.ts,
+            server: &self.server,
+            grant: self.grant.as_deref(),
+            session: self.session.as_deref(),
+            tool: &self.tool,
+            id: self.id.as_deref(),
+            origin: self.origin,
+            recorded: self.recorded.as_ref().and_then(|r| r.decision),
+            upstream: self.upstream,
+            args: Some(&self.args),
+        }
+    }
+
     /// Borrow the fields the evaluator reads.
     pub fn view(&self) -> CallView<'_> {
         CallView {
@@ -64,6 +80,32 @@ impl CallRecord {
             ids: None,
         }
     }
+}
+
+/// What reports show of a call, borrowed: from a [`CallRecord`], or straight from a batch's row
+/// (per-call reports describe millions of calls and build no record for them).
+#[derive(Debug, Clone, Copy)]
+pub struct CallFields<'a> {
+    /// When the gateway received the call.
+    pub ts: Nanos,
+    /// The MCP server.
+    pub server: &'a str,
+    /// Caller identity, when known.
+    pub grant: Option<&'a str>,
+    /// MCP session id, when known.
+    pub session: Option<&'a str>,
+    /// The tool.
+    pub tool: &'a str,
+    /// Request id, when recorded.
+    pub id: Option<&'a str>,
+    /// Where the record came from.
+    pub origin: Origin,
+    /// The decision the gateway recorded, if any.
+    pub recorded: Option<RecordedDecision>,
+    /// How the upstream call ended, when recorded.
+    pub upstream: Option<Upstream>,
+    /// The recorded arguments, when at hand (reports show them only with `--show-args`).
+    pub args: Option<&'a Args>,
 }
 
 /// What the gateway did with a call when it was recorded.
