@@ -64,7 +64,6 @@ fn evaluate_bench_policy_interned(bencher: divan::Bencher) {
             view.ids = Some(mcpsim::engine::CallIds {
                 server: names.intern(&c.server),
                 grant: names.intern_opt(c.grant.as_deref()),
-                session: names.intern_opt(c.session.as_deref()),
                 tool: names.intern(&c.tool),
             });
             view
@@ -137,7 +136,6 @@ fn evaluate_args_policy_raw(bencher: divan::Bencher) {
             view.ids = Some(mcpsim::engine::CallIds {
                 server: names.intern(&c.server),
                 grant: names.intern_opt(c.grant.as_deref()),
-                session: names.intern_opt(c.session.as_deref()),
                 tool: names.intern(&c.tool),
             });
             view

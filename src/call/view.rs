@@ -25,30 +25,30 @@ pub struct CallView<'a> {
     /// When the upstream reply arrived (the call's time plus its recorded latency), when the
     /// trace says; the Intercept dialect gives a failed call's reservation back then.
     pub reply_at: Option<Nanos>,
-    /// The names above as ids the caller interned, when it did (see [`CallIds`]).
+    /// The server, grant and tool as ids the caller interned, when it did (see [`CallIds`]).
     pub ids: Option<CallIds>,
 }
 
-/// Server, grant, session and tool of a call as ids of the caller's own symbol table
-/// (such as a trace reader's symbol table), so the engine neither hashes nor compares names.
+/// Server, grant and tool of a call as ids of the caller's own symbol table (such as a trace
+/// reader's symbol table), so the engine neither hashes nor compares those names.
 ///
 /// An engine keys its counters by these ids when a call has them and by the names otherwise:
 /// give ids with every call of an engine's life or with none. Equal ids must mean equal names,
 /// one table per kind of name is not required (a server and a grant may share an id).
+/// Sessions have no id: a trace may name a new one on every call, so the engine keeps the
+/// names of the sessions its counters hold and forgets the others.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct CallIds {
     /// Id of [`CallView::server`].
     pub server: u32,
     /// Id of [`CallView::grant`], [`CallIds::ABSENT`] when there is none.
     pub grant: u32,
-    /// Id of [`CallView::session`], [`CallIds::ABSENT`] when there is none.
-    pub session: u32,
     /// Id of [`CallView::tool`].
     pub tool: u32,
 }
 
 impl CallIds {
-    /// The id of an absent grant or session (a reader's symbol table uses the same value).
+    /// The id of an absent grant (a reader's symbol table uses the same value).
     pub const ABSENT: u32 = u32::MAX;
 }
 

@@ -35,7 +35,7 @@ pub fn run(args: &StatsArgs, out: &mut dyn Write, _err: &mut dyn Write) -> anyho
     while let Some(call) = trace.next_call()? {
         spinner.count(call.index);
         if filter.keeps(&call) {
-            builder.push(call.ts(), call.ids(), call.upstream());
+            builder.push(call.ts(), call.ids(), call.session(), call.upstream());
         }
     }
     drop(spinner);

@@ -244,7 +244,15 @@ impl Counters {
         if let Some(id) = self.call_ids[i] {
             return id;
         }
-        let id = match s {
+        let id = self.part_id(i, s);
+        self.call_ids[i] = Some(id);
+        id
+    }
+
+    /// Id of `s` as part `i` of a key (0 server, 1 grant, 2 session): the last one's again
+    /// without hashing.
+    fn part_id(&mut self, i: usize, s: Option<&str>) -> u32 {
+        match s {
             None => ABSENT,
             Some(s) if self.last[i].1 != UNUSED && self.last[i].0 == s => self.last[i].1,
             Some(s) => {
@@ -255,9 +263,7 @@ impl Counters {
                 last.1 = id;
                 id
             }
-        };
-        self.call_ids[i] = Some(id);
-        id
+        }
     }
 
     /// Index in `states` of counter `slot` (of `scope`) for the current call, its block made on
@@ -325,7 +331,11 @@ impl Counters {
                 Scope::Global => (UNUSED, UNUSED, UNUSED),
                 Scope::Server => (part(ids.server), UNUSED, UNUSED),
                 Scope::Grant => (part(ids.server), part(ids.grant), UNUSED),
-                Scope::Session => (part(ids.server), part(ids.grant), part(ids.session)),
+                // Sessions by name: see `CallIds`.
+                Scope::Session => {
+                    let session = self.part_id(2, call.session);
+                    (part(ids.server), part(ids.grant), session)
+                }
             };
         }
         match scope {

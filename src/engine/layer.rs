@@ -447,7 +447,6 @@ mod tests {
         let ids = CallIds {
             server: 0,
             grant: 1,
-            session: 2,
             tool: 3,
         };
         let mut d = Decision::allow();
@@ -541,7 +540,6 @@ mod tests {
                 view.ids = Some(CallIds {
                     server: s as u32,
                     grant: grants[g].map_or(CallIds::ABSENT, |_| 10 + g as u32),
-                    session: CallIds::ABSENT,
                     tool: 20 + t as u32,
                 });
                 by_id.evaluate_into(&view, &mut d);
@@ -663,7 +661,6 @@ mod tests {
             view.ids = Some(CallIds {
                 server: s as u32,
                 grant: 10 + g as u32,
-                session: 100 + session as u32,
                 tool: 20 + t as u32,
             });
             by_id.evaluate_into(&view, &mut d);

@@ -851,17 +851,17 @@ fn observe_limits(
         } = step.outcome
         {
             let n = NO_SYM;
-            let parts = match spec.scope {
-                Scope::Global => [n, n, n],
-                Scope::Server => [ids.server, n, n],
-                Scope::Grant => [ids.server, ids.grant, n],
-                Scope::Session => [ids.server, ids.grant, ids.session],
+            let (parts, session) = match spec.scope {
+                Scope::Global => ([n, n], None),
+                Scope::Server => ([ids.server, n], None),
+                Scope::Grant => ([ids.server, ids.grant], None),
+                Scope::Session => ([ids.server, ids.grant], call.session().map(Box::from)),
             };
             let demand = used + increment.unwrap_or(0.0);
             let over = fits == Some(false);
             timeline.observe(
                 view.ts,
-                (step.rule, spec.scope, parts),
+                (step.rule, spec.scope, parts, session),
                 spec.max,
                 demand,
                 over,
@@ -877,11 +877,14 @@ fn finish_timeline(timeline: Option<TimelineBuilder>, names: &Names) -> Option<T
         id => names.get(id),
     };
     timeline.map(|t| {
-        t.finish(|(_, scope, [s, g, x])| match scope {
+        t.finish(|(_, scope, [s, g], x)| match scope {
             Scope::Global => "global".to_owned(),
             Scope::Server => format!("server:{}", part(*s)),
             Scope::Grant => format!("grant:{}/{}", part(*s), part(*g)),
-            Scope::Session => format!("session:{}/{}/{}", part(*s), part(*g), part(*x)),
+            Scope::Session => {
+                let x = x.as_deref().unwrap_or("");
+                format!("session:{}/{}/{x}", part(*s), part(*g))
+            }
         })
     })
 }

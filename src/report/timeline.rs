@@ -45,9 +45,9 @@ pub struct CounterUse {
     pub peaks: Vec<(Nanos, f64)>,
 }
 
-/// A counter key by ids: the rule, its scope and the server, grant and session ids the scope
-/// uses (`u32::MAX` for parts it does not).
-pub type UseKey = (Arc<str>, Scope, [u32; 3]);
+/// A counter key: the rule, its scope, the server and grant ids the scope uses (`u32::MAX`
+/// for parts it does not) and the session, when the scope uses one.
+pub type UseKey = (Arc<str>, Scope, [u32; 2], Option<Box<str>>);
 
 #[derive(Debug, Default)]
 struct UseSeries {
@@ -114,7 +114,7 @@ impl TimelineBuilder {
             first_throttle: self.first_throttle.map(format_ts),
             minutes: self.minutes,
             counters: (named.into_iter().take(BUSIEST.min(near)))
-                .map(|(key, (rule, _, _), s)| CounterUse {
+                .map(|(key, (rule, _, _, _), s)| CounterUse {
                     rule: rule.to_string(),
                     key,
                     max: s.max,

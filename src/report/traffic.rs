@@ -4,7 +4,7 @@
 //! Memory is bounded by the number of groups, not calls: each group keeps only the count of its
 //! current minute, hour and day window and the peaks seen so far (calls arrive in time order).
 
-use rustc_hash::FxHashSet as HashSet;
+use rustc_hash::{FxHashMap as HashMap, FxHashSet as HashSet};
 
 use serde::Serialize;
 
@@ -126,7 +126,7 @@ struct Group {
     calls: u64,
     first: Nanos,
     last: Nanos,
-    /// Session ids.
+    /// Session numbers (see [`StatsBuilder::push`]).
     sessions: HashSet<u32>,
     peaks: WindowPeaks,
     upstream_errors: u64,
@@ -135,13 +135,13 @@ struct Group {
 
 impl Group {
     #[inline]
-    fn add(&mut self, ts: Nanos, session: u32, upstream: Option<Upstream>) {
+    fn add(&mut self, ts: Nanos, session: Option<u32>, upstream: Option<Upstream>) {
         if self.calls == 0 {
             self.first = ts;
         }
         self.calls += 1;
         self.last = ts;
-        if session != NO_SYM {
+        if let Some(session) = session {
             self.sessions.insert(session);
         }
         self.peaks.add(ts);
@@ -185,6 +185,10 @@ pub struct StatsBuilder {
     per_tool: Vec<Groups>,
     per_grant: Groups,
     no_grant: Group,
+    /// Each session's number: groups count the distinct ones.
+    sessions: HashMap<Box<str>, u32>,
+    /// The last session numbered and its number: consecutive calls often share one.
+    last_session: (String, Option<u32>),
 }
 
 impl StatsBuilder {
@@ -193,13 +197,18 @@ impl StatsBuilder {
         StatsBuilder::default()
     }
 
-    /// Count one call; calls must come in time order.
+    /// Count one call of session `session`; calls must come in time order.
     #[inline]
-    pub fn push(&mut self, ts: Nanos, ids: CallIds, upstream: Option<Upstream>) {
-        self.totals.add(ts, ids.session, upstream);
-        self.per_server
-            .at(ids.server)
-            .add(ts, ids.session, upstream);
+    pub fn push(
+        &mut self,
+        ts: Nanos,
+        ids: CallIds,
+        session: Option<&str>,
+        upstream: Option<Upstream>,
+    ) {
+        let session = session.map(|s| self.session_number(s));
+        self.totals.add(ts, session, upstream);
+        self.per_server.at(ids.server).add(ts, session, upstream);
         let tools = match self.per_tool.get_mut(ids.server as usize) {
             Some(tools) => tools,
             None => {
@@ -208,12 +217,32 @@ impl StatsBuilder {
                 &mut self.per_tool[ids.server as usize]
             }
         };
-        tools.at(ids.tool).add(ts, ids.session, upstream);
+        tools.at(ids.tool).add(ts, session, upstream);
         let grant = match ids.grant {
             NO_SYM => &mut self.no_grant,
             g => self.per_grant.at(g),
         };
-        grant.add(ts, ids.session, upstream);
+        grant.add(ts, session, upstream);
+    }
+
+    /// The number of session `s`, given on first sight.
+    fn session_number(&mut self, s: &str) -> u32 {
+        let (last, last_n) = &mut self.last_session;
+        if let Some(n) = last_n.filter(|_| last == s) {
+            return n;
+        }
+        let n = match self.sessions.get(s) {
+            Some(&n) => n,
+            None => {
+                let n = self.sessions.len() as u32;
+                self.sessions.insert(s.into(), n);
+                n
+            }
+        };
+        last.clear();
+        last.push_str(s);
+        *last_n = Some(n);
+        n
     }
 
     /// The report, groups sorted by name.

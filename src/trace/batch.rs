@@ -4,8 +4,9 @@
 //! call costs more than deciding it. Every reader instead fills a [`CallBatch`] (the column
 //! readers of mcpsim JSONL, JSON-RPC recordings, Parquet and CSV directly, the record readers of
 //! the other formats through one adapter): one vector per field the evaluator and the summary
-//! read, server, grant, session and tool names as ids of one [`Symbols`] table shared by every
-//! reader thread of a run. Anything else a call has (arguments, request id, latency,
+//! read, server, grant and tool names as ids of one [`Symbols`] table shared by every reader
+//! thread of a run, sessions as text ([`Sessions`]: a trace may name a new session on every
+//! call, and a table of every name read would grow with the trace). Anything else a call has (arguments, request id, latency,
 //! the recorded rule…) stays where it was read and is built on demand through [`BatchRows`]:
 //! arguments when a policy reads them, a whole record for the few calls a report lists.
 
@@ -19,7 +20,7 @@ use super::source::{LineError, UNKNOWN_SERVER};
 use super::{Args, CallRecord, Nanos, RecordedDecision, Sym, Upstream};
 use crate::call::ArgsRef;
 
-/// The id of an absent grant or session.
+/// The id of an absent grant.
 pub const NO_SYM: u32 = crate::call::CallIds::ABSENT;
 
 /// One id per distinct name, shared by the threads of one run. Ids are dense, from 0, in
@@ -33,8 +34,7 @@ pub struct Symbols {
 #[derive(Default)]
 struct SymbolTable {
     /// Each name's id, found by the name's hash and compared against `names`: the table holds
-    /// four bytes a name, where a map from name to id held twenty-four (a trace with a million
-    /// sessions names a million of them).
+    /// four bytes a name, where a map from name to id held twenty-four.
     ids: hashbrown::HashTable<u32>,
     names: Vec<Sym>,
 }
@@ -166,16 +166,11 @@ impl LocalSymbols {
         name.map_or(NO_SYM, |n| self.intern(n))
     }
 
-    /// The server, grant, session (`NO_SYM` unless `sessions`) and tool ids of `rec`.
-    pub(crate) fn ids(&mut self, rec: &CallRecord, sessions: bool) -> [u32; 4] {
+    /// The server, grant and tool ids of `rec`.
+    pub(crate) fn ids(&mut self, rec: &CallRecord) -> [u32; 3] {
         [
             self.intern(&rec.server),
             self.intern_opt(rec.grant.as_deref()),
-            if sessions {
-                self.intern_opt(rec.session.as_deref())
-            } else {
-                NO_SYM
-            },
             self.intern(&rec.tool),
         ]
     }
@@ -270,7 +265,8 @@ fn same(a: &str, b: &str) -> bool {
 
 /// The names seen lately in the server, grant, session and tool columns. (A trace may hold
 /// hundreds of thousands of sessions, but the calls of a stretch of it, a chunk of a reader,
-/// come from a few dozen at a time, interleaved.)
+/// come from a few dozen at a time, interleaved; sessions are interned only to pair JSON-RPC
+/// replies.)
 #[derive(Default)]
 pub(super) struct Memos<'a> {
     pub(super) server: Recent<'a>,
@@ -280,23 +276,17 @@ pub(super) struct Memos<'a> {
 }
 
 impl<'a> Memos<'a> {
-    /// The server, grant, session (`NO_SYM` unless `sessions`) and tool ids of a row.
+    /// The server, grant and tool ids of a row.
     #[inline]
     pub(super) fn ids(
         &mut self,
-        [server, grant, session]: [Option<&'a str>; 3],
+        [server, grant]: [Option<&'a str>; 2],
         tool: &'a str,
-        sessions: bool,
         syms: &mut LocalSymbols,
-    ) -> [u32; 4] {
+    ) -> [u32; 3] {
         [
             self.server.id(server.unwrap_or(UNKNOWN_SERVER), syms),
             self.grant.opt_id(grant, syms),
-            if sessions {
-                self.session.opt_id(session, syms)
-            } else {
-                NO_SYM
-            },
             self.tool.id(tool, syms),
         ]
     }
@@ -361,8 +351,9 @@ pub struct CallBatch {
     pub server: Vec<u32>,
     /// Grant id, `NO_SYM` when absent.
     pub grant: Vec<u32>,
-    /// Session id, `NO_SYM` when absent.
-    pub session: Vec<u32>,
+    /// Session names (none at all once sessions are skipped, see
+    /// [`BatchSource::skip_sessions`]).
+    pub session: Sessions,
     /// Tool name id.
     pub tool: Vec<u32>,
     /// How the upstream call ended, when recorded.
@@ -432,6 +423,66 @@ pub trait PrescreenRows: Send {
     fn batch(&mut self, batch: &CallBatch, out: &mut [u32]);
 }
 
+/// The session names of a batch's rows, as text. Sessions are not interned: the counters that
+/// read them keep the names of the sessions live in a window and forget the others, so memory
+/// follows the sessions in a window, not every session a trace names.
+#[derive(Debug, Default, Clone)]
+pub struct Sessions {
+    text: String,
+    /// Per row, where its name starts in `text` and how long it is ([`Sessions::NONE`]: the
+    /// row has none). Rows may share a name's text.
+    spans: Vec<(usize, usize)>,
+}
+
+impl Sessions {
+    /// The length that marks a row without a session.
+    const NONE: usize = usize::MAX;
+
+    /// How many rows.
+    pub(crate) fn len(&self) -> usize {
+        self.spans.len()
+    }
+
+    /// Add a row's session.
+    #[inline]
+    pub(crate) fn push(&mut self, session: Option<&str>) {
+        let span = match session {
+            Some(s) => self.add_text(s),
+            None => (0, Self::NONE),
+        };
+        self.spans.push(span);
+    }
+
+    /// Add `s` to the text, for rows to share through [`Sessions::push_span`].
+    #[inline]
+    pub(crate) fn add_text(&mut self, s: &str) -> (usize, usize) {
+        let start = self.text.len();
+        self.text.push_str(s);
+        (start, s.len())
+    }
+
+    /// Add a row whose session is text added before (by [`Sessions::add_text`]).
+    #[inline]
+    pub(crate) fn push_span(&mut self, span: (usize, usize)) {
+        self.spans.push(span);
+    }
+
+    /// Every row's session.
+    pub fn iter(&self) -> impl Iterator<Item = Option<&str>> {
+        (0..self.len()).map(|row| self.get(row))
+    }
+
+    /// Row `row`'s session; `None` when it has none, or when the batch has no sessions.
+    #[inline]
+    pub fn get(&self, row: usize) -> Option<&str> {
+        let &(start, len) = self.spans.get(row)?;
+        if len == Self::NONE {
+            return None;
+        }
+        self.text.get(start..start + len)
+    }
+}
+
 /// The columns of a [`CallBatch`] being made, one entry per call: every reader fills these
 /// and hands them over with what its batch leaves out ([`Columns::into_batch`]).
 #[derive(Default)]
@@ -440,7 +491,7 @@ pub(crate) struct Columns {
     pub(crate) line: Vec<u64>,
     pub(crate) server: Vec<u32>,
     pub(crate) grant: Vec<u32>,
-    pub(crate) session: Vec<u32>,
+    pub(crate) session: Sessions,
     pub(crate) tool: Vec<u32>,
     pub(crate) upstream: Vec<Option<Upstream>>,
     pub(crate) recorded: Vec<Option<RecordedDecision>>,
@@ -453,7 +504,10 @@ impl Columns {
             line: Vec::with_capacity(calls),
             server: Vec::with_capacity(calls),
             grant: Vec::with_capacity(calls),
-            session: Vec::with_capacity(calls),
+            session: Sessions {
+                text: String::new(),
+                spans: Vec::with_capacity(calls),
+            },
             tool: Vec::with_capacity(calls),
             upstream: Vec::with_capacity(calls),
             recorded: Vec::with_capacity(calls),
@@ -465,14 +519,15 @@ impl Columns {
         self.ts.len()
     }
 
-    /// Add a call: its time, line, server, grant, session and tool ids, upstream outcome and
+    /// Add a call: its time, line, server, grant and tool ids, session, upstream outcome and
     /// recorded decision.
     #[inline]
     pub(crate) fn push(
         &mut self,
         ts: Nanos,
         line: u64,
-        [server, grant, session, tool]: [u32; 4],
+        [server, grant, tool]: [u32; 3],
+        session: Option<&str>,
         upstream: Option<Upstream>,
         recorded: Option<RecordedDecision>,
     ) {
@@ -495,13 +550,8 @@ impl Columns {
         sessions: bool,
     ) {
         let decision = rec.recorded.as_ref().and_then(|r| r.decision);
-        self.push(
-            rec.ts,
-            line,
-            syms.ids(rec, sessions),
-            rec.upstream,
-            decision,
-        );
+        let session = rec.session.as_deref().filter(|_| sessions);
+        self.push(rec.ts, line, syms.ids(rec), session, rec.upstream, decision);
     }
 
     /// The batch of these calls of input `file`, with its bad and ignored lines and its rows.
@@ -543,10 +593,9 @@ pub trait BatchSource {
         None
     }
 
-    /// Nobody needs session ids: batches read from now on may leave every `session` at
-    /// [`NO_SYM`] (the sessions of records built from them stay as they are). Sessions are
-    /// the most varied names of a trace, so not interning them saves work. A source may keep
-    /// reading them.
+    /// Nobody needs sessions: batches read from now on may leave every `session` out (the
+    /// sessions of records built from them stay as they are). Sessions are the most varied
+    /// names of a trace, so not copying them saves work. A source may keep reading them.
     fn skip_sessions(&mut self) {}
 
     /// Work `work` out for the calls of batches read from now on, on the source's own threads

@@ -131,9 +131,9 @@ fn calls(parsed: Parsed, file: u32, symbols: &mut LocalSymbols, sessions: bool) 
         let row = place.and_then(|(t, r)| Ok((t, r, tables[t as usize].row(r as usize)?)));
         match row {
             Ok((t, r, row)) => {
-                let names = [Some(row.server), row.grant, row.session];
-                let ids = memo.ids(names, row.tool, sessions, symbols);
-                cols.push(row.ts, line, ids, row.upstream, row.decision);
+                let ids = memo.ids([Some(row.server), row.grant], row.tool, symbols);
+                let session = row.session.filter(|_| sessions);
+                cols.push(row.ts, line, ids, session, row.upstream, row.decision);
                 at.push((t, r));
             }
             Err(e) => skipped.push((line, e)),
@@ -399,7 +399,7 @@ mod tests {
     use std::sync::Arc;
 
     use super::*;
-    use crate::trace::batch::{NO_SYM, Symbols};
+    use crate::trace::batch::Symbols;
     use crate::trace::source::UNKNOWN_SERVER;
 
     const HEADER: &str = "ts,server,grant,session,tool,args,arg_keys,id,recorded_decision,\
@@ -457,7 +457,7 @@ mod tests {
                 assert_eq!(rec.ts, b.ts[i]);
                 assert_eq!(rec.server, symbols.name(b.server[i]));
                 assert_eq!(rec.grant, symbols.opt_name(b.grant[i]));
-                assert_eq!(rec.session, symbols.opt_name(b.session[i]));
+                assert_eq!(rec.session.as_deref(), b.session.get(i));
                 assert_eq!(rec.tool, symbols.name(b.tool[i]));
                 assert_eq!(rec.upstream, b.upstream[i]);
                 assert_eq!(
@@ -494,7 +494,7 @@ mod tests {
         // A null server is the stand-in name, an empty grant the empty name.
         assert_eq!(&*symbols.name(b.server[1]), UNKNOWN_SERVER);
         assert_eq!(symbols.opt_name(b.grant[1]).as_deref(), Some(""));
-        assert_eq!(b.session[1], NO_SYM);
+        assert_eq!(b.session.get(1), None);
         assert_eq!(b.ts[1], b.ts[0] - 7_200_000_000_000 + 1_500_000_000);
         assert!(b.rows.rest(0).is_some() && b.rows.rest(1).is_none());
         assert!(matches!(b.rows.args(0), Args::Raw(_)));
@@ -579,11 +579,11 @@ mod tests {
             let mut local = LocalSymbols::new(Arc::clone(&symbols));
             (calls(parsed, 5, &mut local, sessions), symbols)
         };
-        let (kept, symbols) = make(true);
-        assert_eq!(symbols.opt_name(kept.session[0]).as_deref(), Some("x1"));
+        let (kept, _) = make(true);
+        assert_eq!(kept.session.get(0), Some("x1"));
         let (left, _) = make(false);
         assert_eq!(left.line, kept.line);
-        assert!(left.session.iter().all(|&s| s == NO_SYM));
+        assert!(left.session.iter().all(|s| s.is_none()));
         for i in 0..left.len() {
             assert!(left.rows.rest(i).is_none());
             assert_eq!(left.rows.record(i).session, kept.rows.record(i).session);

@@ -1006,7 +1006,8 @@ impl Parsed {
         &mut self,
         ts: Nanos,
         line: u64,
-        [server, grant, session, tool]: [u32; 4],
+        ids: [u32; 3],
+        session: Option<&str>,
         upstream: Option<Upstream>,
         recorded: Option<RecordedDecision>,
         text: (usize, usize),
@@ -1014,8 +1015,8 @@ impl Parsed {
         id: &str,
         latency: (u32, u32),
     ) {
-        let session = if self.sessions { session } else { NO_SYM };
-        (self.cols).push(ts, line, [server, grant, session, tool], upstream, recorded);
+        let session = session.filter(|_| self.sessions);
+        (self.cols).push(ts, line, ids, session, upstream, recorded);
         self.text.push(text);
         self.args.push(args);
         let start = self.id_text.len();
@@ -1033,12 +1034,13 @@ impl Parsed {
         rec: CallRecord,
         syms: &mut LocalSymbols,
     ) {
-        let ids = syms.ids(&rec, self.sessions);
+        let ids = syms.ids(&rec);
         let recorded = rec.recorded.as_ref().and_then(|r| r.decision);
         self.row(
             rec.ts,
             line,
             ids,
+            rec.session.as_deref(),
             rec.upstream,
             recorded,
             text,
@@ -1373,7 +1375,7 @@ fn call_line<'a>(
     let syms = &mut st.syms;
     match text.map(|t| (t, scan_line(t))) {
         Ok((t, Some(l))) => {
-            let ids = memo.ids([l.server, l.grant, l.session], l.tool, out.sessions, syms);
+            let ids = memo.ids([l.server, l.grant], l.tool, syms);
             let in_line =
                 |(a, b): (usize, usize)| Some((u32::try_from(a).ok()?, u32::try_from(b).ok()?));
             let latency = match in_line(l.latency) {
@@ -1384,6 +1386,7 @@ fn call_line<'a>(
                 l.ts,
                 at.line,
                 ids,
+                l.session,
                 l.upstream,
                 l.recorded,
                 (at.from, at.stop),
@@ -1430,12 +1433,13 @@ fn rpc_line<'a>(
         if calls {
             match l.kind {
                 RpcKind::Call { tool, args } => {
-                    let row = memo.ids([l.server, l.grant, l.session], tool, out.sessions, syms);
+                    let row = memo.ids([l.server, l.grant], tool, syms);
                     ids = Some(row);
                     out.row(
                         l.ts,
                         at.line,
                         row,
+                        l.session,
                         None,
                         None,
                         (at.from, at.stop),
@@ -1456,10 +1460,8 @@ fn rpc_line<'a>(
             (None, None, RpcKind::Reply(_)) => ANY_SERVER,
             (None, server, _) => memo.server.id(server.unwrap_or(UNKNOWN_SERVER), syms),
         };
-        let session = match ids {
-            Some(row) if out.sessions => row[2],
-            _ => memo.session.opt_id(l.session, syms),
-        };
+        // Replies pair by session: interned here, for the pairing only.
+        let session = memo.session.opt_id(l.session, syms);
         let key = || -> RpcKey { (server, session, text[l.id.0..l.id.1].into()) };
         let has_id = l.id != (0, 0);
         let pair = match l.kind {
@@ -1978,7 +1980,7 @@ mod tests {
                 assert_eq!(rec.origin.file, 3, "{at}");
                 assert_eq!(symbols.name(b.server[i]), rec.server, "{at}");
                 assert_eq!(symbols.opt_name(b.grant[i]), rec.grant, "{at}");
-                assert_eq!(symbols.opt_name(b.session[i]), rec.session, "{at}");
+                assert_eq!(b.session.get(i), rec.session.as_deref(), "{at}");
                 assert_eq!(symbols.name(b.tool[i]), rec.tool, "{at}");
                 assert_eq!(b.upstream[i], rec.upstream, "{at}");
                 let decision = rec.recorded.as_ref().and_then(|r| r.decision);
@@ -2275,12 +2277,8 @@ mod tests {
         assert_eq!(with.len(), without.len());
         let mut named = 0;
         for (a, b) in with.iter().zip(&without) {
-            assert!(b.session.iter().all(|&s| s == super::super::batch::NO_SYM));
-            named += a
-                .session
-                .iter()
-                .filter(|&&s| s != super::super::batch::NO_SYM)
-                .count();
+            assert!(b.session.iter().all(|s| s.is_none()));
+            named += a.session.iter().filter(|s| s.is_some()).count();
             assert_eq!(
                 (&a.ts, &a.line, &a.upstream, &a.recorded),
                 (&b.ts, &b.line, &b.upstream, &b.recorded)
@@ -2422,7 +2420,7 @@ mod tests {
                         ts: b.ts[row],
                         server: name(b.server[row]),
                         grant: symbols.opt_name(b.grant[row]),
-                        session: symbols.opt_name(b.session[row]),
+                        session: b.session.get(row).map(Into::into),
                         tool: name(b.tool[row]),
                         args: rest.args,
                         id: rest.id,

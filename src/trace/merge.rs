@@ -321,8 +321,16 @@ fn sorted(parts: Vec<CallBatch>, first: usize) -> CallBatch {
     let mut cols = Columns::with_capacity(at.len());
     for &(p, r) in &at {
         let (b, r) = (&parts[p as usize], r as usize);
-        let ids = [b.server[r], b.grant[r], b.session[r], b.tool[r]];
-        cols.push(b.ts[r], b.line[r], ids, b.upstream[r], b.recorded[r]);
+        let ids = [b.server[r], b.grant[r], b.tool[r]];
+        let session = b.session.get(r);
+        cols.push(
+            b.ts[r],
+            b.line[r],
+            ids,
+            session,
+            b.upstream[r],
+            b.recorded[r],
+        );
     }
     let file = parts.first().map_or(0, |b| b.file);
     // What readers worked out ahead goes with its rows (rows of parts read before they were
@@ -408,14 +416,13 @@ impl<'a> Call<'a> {
         self.batch.ts[self.row]
     }
 
-    /// Server, grant, session and tool ids (grant and session [`NO_SYM`] when absent).
+    /// Server, grant and tool ids (grant [`NO_SYM`] when absent).
     #[inline]
     pub fn ids(&self) -> CallIds {
         let (b, r) = (self.batch, self.row);
         CallIds {
             server: b.server[r],
             grant: b.grant[r],
-            session: b.session[r],
             tool: b.tool[r],
         }
     }
@@ -434,8 +441,8 @@ impl<'a> Call<'a> {
 
     /// The session's name, when recorded (and read: see [`Trace::skip_sessions`]).
     #[inline]
-    pub fn session(&self) -> Option<&'a Sym> {
-        self.names.opt(self.batch.session[self.row])
+    pub fn session(&self) -> Option<&'a str> {
+        self.batch.session.get(self.row)
     }
 
     /// The tool's name.
@@ -491,7 +498,7 @@ impl<'a> Call<'a> {
             ts: self.ts(),
             server: self.server(),
             grant: self.grant().map(|g| &**g),
-            session: self.session().map(|s| &**s),
+            session: self.session(),
             tool: self.tool(),
             args,
             upstream: self.upstream(),
@@ -519,7 +526,7 @@ impl<'a> Call<'a> {
                 ts: self.ts(),
                 server: self.server().clone(),
                 grant: self.grant().cloned(),
-                session: self.session().cloned(),
+                session: self.session().map(Sym::from),
                 tool: self.tool().clone(),
                 args: rest.args,
                 id: rest.id,
@@ -536,9 +543,6 @@ impl<'a> Call<'a> {
         rec.tool = self.tool().clone();
         if let Some(g) = self.grant() {
             rec.grant = Some(g.clone());
-        }
-        if let Some(s) = self.session() {
-            rec.session = Some(s.clone());
         }
         rec
     }
@@ -557,7 +561,7 @@ impl<'a> Call<'a> {
             ts: self.ts(),
             server: self.server(),
             grant: self.grant().map(|g| &**g),
-            session: self.session().map(|s| &**s),
+            session: self.session(),
             tool: self.tool(),
             id: id.as_deref(),
             origin: Origin {
@@ -1238,7 +1242,7 @@ mod tests {
             self.next += 1;
             self.pulled.set(self.pulled.get() + 1);
             let mut cols = Columns::default();
-            cols.push(ts, self.next as u64, [0, NO_SYM, NO_SYM, 0], None, None);
+            cols.push(ts, self.next as u64, [0, NO_SYM, 0], None, None, None);
             let rows = Box::new(BigRows(self.bytes));
             Ok(Some(cols.into_batch(0, Vec::new(), Vec::new(), rows)))
         }
@@ -1377,7 +1381,7 @@ mod tests {
         let local = LocalSymbols::new(Arc::clone(&symbols));
         let mut src = RecordBatches::start(Box::new(Sessions(0)), "s.log", 0, local, false);
         let first = src.next_batch().unwrap().unwrap();
-        assert!(first.session.iter().all(|&s| s != NO_SYM));
+        assert!(first.session.iter().all(|s| s.is_some()));
         src.skip_sessions();
         let mut batches = vec![first];
         while let Some(b) = src.next_batch().unwrap() {
@@ -1386,7 +1390,7 @@ mod tests {
         assert_eq!(batches.len(), 5);
         // Batches made ahead before the skip keep theirs; the last one was made after it.
         let last = batches.last().unwrap();
-        assert!(last.session.iter().all(|&s| s == NO_SYM));
+        assert!(last.session.iter().all(|s| s.is_none()));
         assert!(symbols.len() <= 4 * RECORDS_PER_BATCH + 2);
         // Records keep their sessions.
         assert_eq!(

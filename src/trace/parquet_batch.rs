@@ -36,7 +36,7 @@ use serde_json::Value;
 
 use super::batch::{
     BatchRows, BatchSource, CallBatch, Columns, LocalSymbols, NO_SYM, Prescreen, PrescreenRows,
-    Symbols,
+    Sessions, Symbols,
 };
 use super::guard;
 use super::intern::Interner;
@@ -1336,7 +1336,7 @@ struct Checked {
     ts: Vec<Nanos>,
     server: Vec<u32>,
     grant: Vec<u32>,
-    session: Vec<u32>,
+    session: Sessions,
     tool: Vec<u32>,
     upstream: Vec<Option<Upstream>>,
     recorded: Vec<Option<RecordedDecision>>,
@@ -1400,8 +1400,9 @@ fn convert_slice(
             for i in 0..full.height() {
                 match checked.as_ref().filter(|c| !c.unsure[i]) {
                     Some(c) => {
-                        let ids = [c.server[i], c.grant[i], c.session[i], c.tool[i]];
-                        cols.push(c.ts[i], line(i), ids, c.upstream[i], c.recorded[i]);
+                        let ids = [c.server[i], c.grant[i], c.tool[i]];
+                        let session = c.session.get(i);
+                        cols.push(c.ts[i], line(i), ids, session, c.upstream[i], c.recorded[i]);
                     }
                     None => {
                         judged_rows.fetch_add(1, Ordering::Relaxed);
@@ -1534,8 +1535,7 @@ fn check_columns(
     let Some(grant) = text("grant", &mut memo.inflater)?.ids(height, NO_SYM, names, memo) else {
         return Ok(None);
     };
-    let Some(session) = text("session", &mut memo.inflater)?.ids(height, NO_SYM, names, memo)
-    else {
+    let Some(session) = text("session", &mut memo.inflater)?.sessions(height) else {
         return Ok(None);
     };
     let Some(tool) = text("tool", &mut memo.inflater)?.nonempty_ids(height, UNSURE, names, memo)
@@ -1729,6 +1729,42 @@ impl Text {
         memo: &mut ViewMemo,
     ) -> Option<Vec<u32>> {
         self.map(height, absent, true, memo, |s| names.intern(s))
+    }
+
+    /// The cells of a session column: none for a null cell, and for every row when the column
+    /// is absent (an empty name is a name, as in JSONL). `None` when the column does not have
+    /// `height` rows or a dictionary index is out of range.
+    fn sessions(&self, height: usize) -> Option<Sessions> {
+        let mut out = Sessions::default();
+        if self.0.is_empty() {
+            (0..height).for_each(|_| out.push(None));
+            return Some(out);
+        }
+        for chunk in &self.0 {
+            let any = chunk.as_any();
+            if let Some(arr) = any.downcast_ref::<DictionaryArray<u32>>() {
+                // Each value's text once, shared by its rows.
+                let values = arr.values().as_any().downcast_ref::<Utf8ViewArray>()?;
+                let mut spans = vec![None; values.len()];
+                for k in arr.keys().iter() {
+                    let Some(&k) = k else {
+                        out.push(None);
+                        continue;
+                    };
+                    let span = spans.get_mut(k as usize)?;
+                    let span = match *span {
+                        Some(span) => span,
+                        None => *span.insert(out.add_text(values.get(k as usize)?)),
+                    };
+                    out.push_span(span);
+                }
+            } else {
+                any.downcast_ref::<Utf8ViewArray>()?
+                    .iter()
+                    .for_each(|s| out.push(s));
+            }
+        }
+        (out.len() == height).then_some(out)
     }
 
     /// [`Text::ids`] with an empty cell `absent` too (a tool must have a name).
@@ -2101,7 +2137,7 @@ impl Rows {
             ts: *c.ts.get(srow)?,
             server: self.symbols.name(*c.server.get(srow)?),
             grant: self.symbols.opt_name(*c.grant.get(srow)?),
-            session: self.symbols.opt_name(*c.session.get(srow)?),
+            session: c.session.get(srow).map(super::Sym::from),
             tool: self.symbols.name(*c.tool.get(srow)?),
             args,
             id: None,

@@ -840,7 +840,6 @@ fn compare_counting(seed: u64, seen: &mut Vec<Decision>) -> Result<(), TestCaseE
         view.ids = Some(mcpsim::engine::CallIds {
             server: local.intern(&call.server),
             grant: local.intern_opt(call.grant.as_deref()),
-            session: local.intern_opt(call.session.as_deref()),
             tool: local.intern(&call.tool),
         });
         interned.evaluate_into(&view, &mut reused);

@@ -2006,3 +2006,55 @@ fn csv_bad_records_across_parser_batches_are_counted_in_order() {
         "{err:?}"
     );
 }
+
+/// Sessions are read as text, not interned into the table of names every reader shares: a
+/// trace with a new session on every call leaves that table as small as its servers, grants and
+/// tools, in each of mcpsim's own formats, and every call still has its session.
+#[test]
+fn sessions_stay_out_of_the_shared_names() {
+    let recs: Vec<CallRecord> = (0..20_000)
+        .map(|i| CallRecord {
+            ts: ts("2026-08-01T00:00:00Z") + i * 1_000_000,
+            server: sym("srv"),
+            grant: Some(sym(if i % 2 == 0 { "g0" } else { "g1" })),
+            session: match i % 5 {
+                0 => None,
+                1 => Some(sym("")),
+                _ => Some(sym(&format!("session-{i}"))),
+            },
+            tool: sym("t"),
+            args: Args::Unrecorded,
+            id: None,
+            recorded: None,
+            upstream: None,
+            latency_ms: None,
+            origin: Origin::default(),
+        })
+        .collect();
+    let dir = tempfile::tempdir().unwrap();
+    type Writer = fn(&[CallRecord], &mut dyn Write) -> Result<u64, TraceError>;
+    let writers: [(&str, Writer); 3] = [
+        ("jsonl", |r, w| write_jsonl(r, w)),
+        ("csv", |r, w| write_csv(r, w)),
+        ("parquet", |r, w| write_parquet(r, w)),
+    ];
+    for (ext, write) in writers {
+        let path = dir.path().join(format!("sessions.{ext}"));
+        write(&recs, &mut std::fs::File::create(&path).unwrap()).unwrap();
+        let mut t = Trace::open(
+            &[path.to_str().unwrap().to_string()],
+            &ReadOptions::default(),
+        )
+        .unwrap();
+        let mut n = 0;
+        while let Some(call) = t.next_call().unwrap() {
+            let want = recs[n].session.as_deref();
+            assert_eq!(call.session(), want, "{ext}: call {n}");
+            assert_eq!(call.view((&Args::Unrecorded).into()).session, want, "{ext}");
+            n += 1;
+        }
+        assert_eq!(n, recs.len(), "{ext}");
+        // srv, g0, g1 and t.
+        assert_eq!(t.symbols().len(), 4, "{ext}");
+    }
+}
