@@ -25,7 +25,7 @@ use super::{Args, CallRecord, Origin, TraceError};
 
 pub(crate) struct CsvSource {
     made: Ahead<CallBatch>,
-    /// Whether session ids are wanted (see [`BatchSource::skip_sessions`]); read by the thread
+    /// Whether sessions are wanted (see [`BatchSource::skip_sessions`]); read by the thread
     /// that makes the batches.
     sessions: Arc<AtomicBool>,
 }
@@ -97,7 +97,7 @@ impl BatchSource for CsvSource {
 type Place = (u64, Result<(u32, u32), LineError>);
 
 /// The calls of parsed records as a batch: each row checked, its names interned (its session
-/// only when `sessions`); the bad ones listed with the records that are not UTF-8, in file
+/// kept as text, only when `sessions`); the bad ones listed with the records that are not UTF-8, in file
 /// order.
 fn calls(parsed: Parsed, file: u32, symbols: &mut LocalSymbols, sessions: bool) -> CallBatch {
     let mut tables = Vec::new();

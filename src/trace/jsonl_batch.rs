@@ -64,7 +64,7 @@ pub(crate) struct JsonlBatchSource {
     next_line: u64,
     jobs: Option<SyncSender<Job>>,
     pending: VecDeque<(Arc<ChunkBytes>, Receiver<Parsed>)>,
-    /// Whether session ids are wanted.
+    /// Whether sessions are wanted.
     sessions: bool,
     /// What the chunks dispatched from now on are read as.
     mode: Mode,
@@ -480,7 +480,7 @@ struct Job {
     bytes: Arc<ChunkBytes>,
     /// Whether the chunk starts the input (its first line is line 1).
     first: bool,
-    /// Whether session ids are wanted (see [`BatchSource::skip_sessions`]).
+    /// Whether sessions are wanted (see [`BatchSource::skip_sessions`]).
     sessions: bool,
     /// Lines to pass over, and the number of the chunk's first line.
     skip: Option<(Arc<LineSet>, u64)>,
@@ -2257,7 +2257,7 @@ mod tests {
         }
     }
 
-    /// With sessions skipped, every session id is absent and every other column, and every
+    /// With sessions skipped, every session is absent and every other column, and every
     /// record, is as it was.
     #[test]
     fn skipped_sessions_leave_everything_else_alone() {

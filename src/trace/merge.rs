@@ -757,7 +757,7 @@ impl Trace {
         &self.names.symbols
     }
 
-    /// Nobody needs session ids: batches read from now on may leave every session absent
+    /// Nobody needs sessions: batches read from now on may leave every session absent
     /// (records built from them keep theirs).
     pub fn skip_sessions(&mut self) {
         self.how.skip_sessions = true;
@@ -990,7 +990,7 @@ fn open_batches(
 struct RecordBatches {
     made: Ahead<Made>,
     stats: Option<ReadStats>,
-    /// Whether session ids are wanted (see [`BatchSource::skip_sessions`]); read by the thread
+    /// Whether sessions are wanted (see [`BatchSource::skip_sessions`]); read by the thread
     /// at every batch.
     sessions: Arc<AtomicBool>,
 }
@@ -1065,7 +1065,7 @@ impl RecordBatches {
 }
 
 /// The next batch of `source`'s calls (`None` when none was left), and whether the source
-/// ended: it is not asked again after that. Session ids are left out unless `sessions` (the
+/// ended: it is not asked again after that. Sessions are left out unless `sessions` (the
 /// records keep theirs).
 fn record_batch(
     source: &mut dyn Source,

@@ -64,7 +64,7 @@ pub(crate) struct ParquetBatchSource {
     judged: Arc<AtomicUsize>,
     /// What the workers are to work out ahead, once the replay says.
     prescreen: Arc<OnceLock<Arc<dyn Prescreen>>>,
-    /// Whether session ids are wanted (see [`BatchSource::skip_sessions`]); read by the workers
+    /// Whether sessions are wanted (see [`BatchSource::skip_sessions`]); read by the workers
     /// at every slice, since the merge reads ahead before the replay says.
     sessions: Arc<AtomicBool>,
 }
@@ -139,7 +139,7 @@ struct Plan {
     slices: Vec<Slice>,
     /// How the columns are read, `None` when their types call for the table reader throughout.
     fast: Option<Arc<FastColumns>>,
-    /// What the batches' column checks decode when nobody needs session ids: `fast` less the
+    /// What the batches' column checks decode when nobody needs sessions: `fast` less the
     /// sessions (records are still read with `fast`).
     sessionless: Option<Arc<FastColumns>>,
     /// See [`Input::columns`].

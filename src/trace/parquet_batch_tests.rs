@@ -746,7 +746,7 @@ fn generated_traces_read_the_same() {
     assert_eq!(out.records.len(), 5_000);
 }
 
-/// With sessions skipped, every session id of the batches is absent; every other column and
+/// With sessions skipped, every session of the batches is absent; every other column and
 /// every record is as it was. Skipped after the read began (the merge reads ahead before the
 /// replay says), the slices decoded from then on leave them out.
 #[test]
