@@ -6,9 +6,10 @@
 //! the other formats through one adapter): one vector per field the evaluator and the summary
 //! read, server, grant and tool names as ids of one [`Symbols`] table shared by every reader
 //! thread of a run, sessions as text ([`Sessions`]: a trace may name a new session on every
-//! call, and a table of every name read would grow with the trace). Anything else a call has (arguments, request id, latency,
-//! the recorded rule…) stays where it was read and is built on demand through [`BatchRows`]:
-//! arguments when a policy reads them, a whole record for the few calls a report lists.
+//! call, and a table of every name read would grow with the trace). Anything else a call has
+//! (arguments, request id, latency, the recorded rule…) stays where it was read and is built
+//! on demand through [`BatchRows`]: arguments when a policy reads them, a whole record for the
+//! few calls a report lists.
 
 use std::sync::{Arc, RwLock};
 
