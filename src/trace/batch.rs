@@ -193,7 +193,7 @@ pub(super) struct Recent<'a> {
 }
 
 /// Slots of a [`Recent`] (a power of two).
-const RECENT: usize = 64;
+pub(super) const RECENT: usize = 64;
 
 impl Default for Recent<'_> {
     fn default() -> Self {
@@ -246,7 +246,7 @@ pub(super) fn recent_slot(b: &[u8]) -> usize {
 /// String equality, inline for the short names of call records (a call to `memcmp` costs more
 /// than comparing them).
 #[inline]
-fn same(a: &str, b: &str) -> bool {
+pub(super) fn same(a: &str, b: &str) -> bool {
     let (a, b) = (a.as_bytes(), b.as_bytes());
     let n = a.len();
     if n != b.len() {
@@ -265,15 +265,12 @@ fn same(a: &str, b: &str) -> bool {
     }
 }
 
-/// The names seen lately in the server, grant, session and tool columns. (A trace may hold
-/// hundreds of thousands of sessions, but the calls of a stretch of it, a chunk of a reader,
-/// come from a few dozen at a time, interleaved; sessions are interned only to pair JSON-RPC
-/// replies.)
+/// The names seen lately in the server, grant and tool columns. (Sessions are not interned:
+/// batches keep them as text.)
 #[derive(Default)]
 pub(super) struct Memos<'a> {
     pub(super) server: Recent<'a>,
     pub(super) grant: Recent<'a>,
-    pub(super) session: Recent<'a>,
     pub(super) tool: Recent<'a>,
 }
 

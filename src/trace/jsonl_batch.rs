@@ -26,7 +26,8 @@ use std::thread;
 use super::mapped::MappedFile;
 
 use super::batch::{
-    BatchRows, BatchSource, CallBatch, Columns, LocalSymbols, Memos, NO_SYM, RowRest, Symbols,
+    BatchRows, BatchSource, CallBatch, Columns, LocalSymbols, Memos, NO_SYM, RECENT, RowRest,
+    Symbols, recent_slot, same,
 };
 use super::format::UTF8_BOM;
 use super::input::open_decoded;
@@ -151,10 +152,156 @@ enum Mode {
     RpcPairing,
 }
 
-/// A pairing key of a JSON-RPC message: server and session ids, and the id's JSON text. The
-/// server is [`ANY_SERVER`] for a reply that names none, the session [`NO_SYM`] where there is
-/// none.
+/// A pairing key of a JSON-RPC message: server id, session number and the id's JSON text.
+/// The server is [`ANY_SERVER`] for a reply that names none, the session [`NO_SYM`] where there
+/// is none. Sessions are not names of the shared table (a recording may name millions): a
+/// worker numbers them within its chunk ([`ChunkSessions`]), the pairing renumbers them
+/// ([`PairSessions`]) as it takes the chunk.
 type RpcKey = (u32, u32, IdText);
+
+/// The sessions the pairing keys of one chunk name, each numbered once within the chunk, with
+/// its hash (the pairing, on one thread, then finds it without hashing it again). A name met
+/// again soon is found in a small cache of recent names, the others in a table of the chunk's.
+#[derive(Default)]
+struct ChunkSessions {
+    text: String,
+    /// Per number, where its name lies in `text`, and its hash.
+    names: Vec<(u32, u32, u64)>,
+    /// The numbers by hash.
+    table: hashbrown::HashTable<u32>,
+    /// Per slot of [`recent_slot`], the number of the last name there, plus one (0: none).
+    recent: Vec<u32>,
+}
+
+fn name_hash(name: &str) -> u64 {
+    use std::hash::BuildHasher;
+    rustc_hash::FxBuildHasher.hash_one(name)
+}
+
+impl ChunkSessions {
+    /// The number of `name` in this chunk ([`NO_SYM`] for none).
+    #[inline]
+    fn number(&mut self, name: Option<&str>) -> u32 {
+        let Some(name) = name else { return NO_SYM };
+        if self.recent.is_empty() {
+            self.recent = vec![0; RECENT];
+        }
+        let slot = recent_slot(name.as_bytes());
+        if let Some(n) = self.recent[slot].checked_sub(1) {
+            if same(self.get(n), name) {
+                return n;
+            }
+        }
+        let n = self.lookup(name);
+        self.recent[slot] = n + 1;
+        n
+    }
+
+    /// A name not in the cache: found in the table, or numbered.
+    #[inline(never)]
+    fn lookup(&mut self, name: &str) -> u32 {
+        let hash = name_hash(name);
+        let (text, names) = (&self.text, &self.names);
+        let at = |n: u32| {
+            let (start, len, _) = names[n as usize];
+            &text[start as usize..(start + len) as usize]
+        };
+        if let Some(&n) = self.table.find(hash, |&n| at(n) == name) {
+            return n;
+        }
+        let n = self.names.len() as u32;
+        (self.names).push((self.text.len() as u32, name.len() as u32, hash));
+        self.text.push_str(name);
+        let names = &self.names;
+        (self.table).insert_unique(hash, n, |&m| names[m as usize].2);
+        n
+    }
+
+    fn get(&self, n: u32) -> &str {
+        let (start, len, _) = self.names[n as usize];
+        &self.text[start as usize..(start + len) as usize]
+    }
+}
+
+/// The numbers a recording's pairing gives sessions, in file order, across chunks. A session
+/// is forgotten once no key the pairing holds names it (checked when the table has doubled
+/// since the last check), so memory follows the requests waiting, not every session of the
+/// recording. Numbers are not given twice while a key may hold them.
+struct PairSessions {
+    /// Each name, its hash and number.
+    numbers: hashbrown::HashTable<(Box<str>, u64, u32)>,
+    next: u32,
+    /// Scratch of [`PairSessions::renumber`].
+    ours: Vec<u32>,
+    sweep_at: usize,
+}
+
+/// The fewest sessions [`PairSessions`] holds before it looks for ones to forget (in tests,
+/// few: every recording they read then forgets sessions on the way).
+const PAIR_SESSIONS_FLOOR: usize = if cfg!(test) { 8 } else { 1 << 14 };
+
+impl PairSessions {
+    fn new() -> PairSessions {
+        PairSessions {
+            numbers: hashbrown::HashTable::new(),
+            next: 0,
+            ours: Vec::new(),
+            sweep_at: PAIR_SESSIONS_FLOOR,
+        }
+    }
+
+    /// Renumber the sessions of a chunk's pairing messages from the chunk's numbers
+    /// ([`ChunkSessions`]) to this table's.
+    fn renumber(&mut self, chunk: &ChunkSessions, pairs: &mut [(u64, Pair<RpcKey>)]) {
+        if chunk.names.is_empty() {
+            return;
+        }
+        // This table's number of each of the chunk's sessions, once looked up.
+        let mut ours = std::mem::take(&mut self.ours);
+        ours.clear();
+        ours.resize(chunk.names.len(), NO_SYM);
+        for (_, pair) in pairs {
+            let Some(key) = pair.key_mut() else { continue };
+            let Some(slot) = ours.get_mut(key.1 as usize) else {
+                continue;
+            };
+            if *slot == NO_SYM {
+                *slot = self.number(chunk.get(key.1), chunk.names[key.1 as usize].2);
+            }
+            key.1 = *slot;
+        }
+        self.ours = ours;
+    }
+
+    /// The number of `name`, whose hash is `hash`.
+    fn number(&mut self, name: &str, hash: u64) -> u32 {
+        if let Some(&(_, _, n)) = self.numbers.find(hash, |e| &*e.0 == name) {
+            return n;
+        }
+        let n = self.next;
+        // Past u32::MAX - 1 numbers (NO_SYM is the last), numbering starts over: the
+        // sessions of waiting requests would have to span four billion others to collide.
+        self.next = (self.next.checked_add(1))
+            .filter(|&m| m != NO_SYM)
+            .unwrap_or(0);
+        (self.numbers).insert_unique(hash, (name.into(), hash, n), |e| e.1);
+        n
+    }
+
+    /// Forget the sessions no key of `pairing` names, when there are many.
+    fn sweep(&mut self, pairing: &Pairing<RpcKey>) {
+        if self.numbers.len() < self.sweep_at {
+            return;
+        }
+        let mut used = rustc_hash::FxHashSet::default();
+        pairing.keys(|k| {
+            used.insert(k.1);
+        });
+        self.numbers.retain(|e| used.contains(&e.2));
+        self.numbers.shrink_to(2 * self.numbers.len(), |e| e.1);
+        self.sweep_at = PAIR_SESSIONS_FLOOR.max(2 * self.numbers.len());
+    }
+}
 
 /// The server of a reply's key when the reply names none: it pairs by the rest.
 const ANY_SERVER: u32 = u32::MAX;
@@ -220,6 +367,7 @@ pub(crate) struct RpcSource {
     read: JsonlBatchSource,
     stage: Stage,
     pairing: Pairing<RpcKey>,
+    sessions: PairSessions,
     /// Chunks read and not yet handed out, in order.
     held: VecDeque<Held>,
     held_bytes: usize,
@@ -289,6 +437,7 @@ impl RpcSource {
             read,
             stage: Stage::One,
             pairing: Pairing::new(name),
+            sessions: PairSessions::new(),
             held: VecDeque::new(),
             held_bytes: 0,
             offset: 0,
@@ -303,6 +452,7 @@ impl RpcSource {
         self.offset += len as u64;
         self.cuts.push_back((self.offset, base - 1 + parsed.lines));
         let reply = |p: &Pair<RpcKey>| matches!(p, Pair::Reply { .. });
+        (self.sessions).renumber(&parsed.pair_sessions, &mut parsed.pairs);
         let mut pairs = parsed.pairs.drain(..).peekable();
         while let Some((line, pair)) = pairs.next() {
             if pairs.peek().is_none_or(|(l, _)| *l != line) {
@@ -322,6 +472,7 @@ impl RpcSource {
             }
             self.pairing.line(base + line, batch);
         }
+        self.sessions.sweep(&self.pairing);
     }
 
     /// The end of the file: every call is settled.
@@ -929,6 +1080,8 @@ struct Parsed {
     /// JSON-RPC: the pairing message of each line that has one (unless read for the calls
     /// only).
     pairs: Vec<(u64, Pair<RpcKey>)>,
+    /// JSON-RPC: the sessions `pairs` name, numbered within the chunk.
+    pair_sessions: ChunkSessions,
     /// Whether the lines are JSON-RPC messages.
     rpc: bool,
 }
@@ -1460,8 +1613,8 @@ fn rpc_line<'a>(
             (None, None, RpcKind::Reply(_)) => ANY_SERVER,
             (None, server, _) => memo.server.id(server.unwrap_or(UNKNOWN_SERVER), syms),
         };
-        // Replies pair by session: interned here, for the pairing only.
-        let session = memo.session.opt_id(l.session, syms);
+        // Replies pair by session: numbered within the chunk, for the pairing only.
+        let session = out.pair_sessions.number(l.session);
         let key = || -> RpcKey { (server, session, text[l.id.0..l.id.1].into()) };
         let has_id = l.id != (0, 0);
         let pair = match l.kind {
@@ -1514,10 +1667,11 @@ fn rpc_message(
     msg: Message<jsonrpc::Key>,
 ) {
     if pairs {
+        let sessions = &mut out.pair_sessions;
         let mut key = |(server, session, id): &jsonrpc::Key| -> RpcKey {
             (
                 server.as_ref().map_or(ANY_SERVER, |s| syms.intern(s)),
-                syms.intern_opt(session.as_deref()),
+                sessions.number(session.as_deref()),
                 id.as_str().into(),
             )
         };
@@ -2530,6 +2684,92 @@ mod tests {
         );
         assert!(replies.cancelled > 0, "{replies:?}");
         assert!(stats.skipped > 0 && !stats.ignored.is_empty(), "{stats:?}");
+    }
+
+    /// A recording with a session per call pairs as the reference reader pairs it, and the
+    /// sessions are forgotten once no request waits under them: neither the shared table nor
+    /// the pairing's keeps them all. Some replies come long after their request, some before
+    /// it, some name no session (paired by server and id), some answer no request.
+    #[test]
+    fn sessions_of_json_rpc_recordings_are_forgotten_once_answered() {
+        let n = 3_000u64;
+        let line = |ms: u64, dir: &str, session: Option<u64>, msg: String| {
+            let session = session.map_or(String::new(), |s| format!("\"session\":\"s-{s}\","));
+            format!(
+                "{{\"ts\":\"2026-08-01T10:{:02}:{:02}.{:03}Z\",\"dir\":\"{dir}\",\"server\":\"files\",{session}\"msg\":{msg}}}\n",
+                ms / 60_000,
+                ms / 1000 % 60,
+                ms % 1000
+            )
+        };
+        let call = |i: u64| {
+            format!(
+                r#"{{"jsonrpc":"2.0","id":{i},"method":"tools/call","params":{{"name":"t","arguments":{{}}}}}}"#
+            )
+        };
+        let reply = |i: u64| {
+            format!(
+                r#"{{"jsonrpc":"2.0","id":{i},"result":{{"content":[],"isError":{}}}}}"#,
+                i % 3 == 0
+            )
+        };
+        let (mut text, mut late) = (String::new(), Vec::new());
+        for i in 0..n {
+            let ms = i * 10;
+            match i % 50 {
+                // Answered at the end of the file.
+                7 => {
+                    text += &line(ms, "c2s", Some(i), call(i));
+                    late.push(i);
+                }
+                // The reply is written first (a recorder writing from two threads).
+                11 => {
+                    text += &line(ms + 1, "s2c", Some(i), reply(i));
+                    text += &line(ms, "c2s", Some(i), call(i));
+                }
+                // The reply names no session.
+                13 => {
+                    text += &line(ms, "c2s", Some(i), call(i));
+                    text += &line(ms + 1, "s2c", None, reply(i));
+                }
+                // A reply to no request.
+                17 => text += &line(ms, "s2c", Some(n + i), reply(i)),
+                _ => {
+                    text += &line(ms, "c2s", Some(i), call(i));
+                    text += &line(ms + 3, "s2c", Some(i), reply(i));
+                }
+            }
+        }
+        for i in late {
+            text += &line(n * 10 + i, "s2c", Some(i), reply(i));
+        }
+        let want = rpc_reference(text.as_bytes());
+        for (chunk, hold) in [(CHUNK, HOLD), (97, HOLD), (4096, 0), (4096, 20_000)] {
+            let got = rpc_read(text.as_bytes(), chunk, hold, false, true);
+            let how = format!("chunks of {chunk}, holding {hold}");
+            assert_eq!(got.0, want.0, "records, {how}");
+            assert_eq!(format!("{:?}", got.1), format!("{:?}", want.1), "{how}");
+        }
+        let mut f = tempfile::NamedTempFile::new().expect("temp file");
+        f.write_all(text.as_bytes()).expect("write");
+        for chunk in [300, 4096] {
+            let symbols = Symbols::new();
+            let mut src = RpcSource::open_in(f.path(), "t", 3, Arc::clone(&symbols), chunk, HOLD)
+                .expect("opens");
+            let (mut calls, mut paired, mut most) = (0, 0, 0);
+            while let Some(b) = src.next_batch().expect("no I/O error") {
+                calls += b.len();
+                paired += b.upstream.iter().filter(|u| u.is_some()).count();
+                most = most.max(src.sessions.numbers.len());
+            }
+            assert_eq!(calls, want.0.len(), "chunks of {chunk}");
+            assert_eq!(calls as u64, n - n / 50, "chunks of {chunk}");
+            assert_eq!(paired, calls, "chunks of {chunk}: every call has its reply");
+            // The late calls' sessions wait to the end: 60 of them, and a few chunks' worth.
+            assert!(most < 600, "chunks of {chunk}: {most} sessions held");
+            // files and t.
+            assert_eq!(symbols.len(), 2, "chunks of {chunk}");
+        }
     }
 
     /// JSON-RPC batches (a `msg` that is an array of messages) read as the reference reader

@@ -489,7 +489,8 @@ impl JsonRpc {
             }
         };
         let ts = outer.req_ts(&["ts", "timestamp"])?;
-        let session = outer.opt_str("session")?.map(|s| self.names.get(s));
+        // Not interned: a recording may name millions of sessions, and the table keeps them all.
+        let session = outer.opt_str("session")?.map(Sym::from);
         let named = outer.opt_str("server")?;
         let server = self.names.get(named.unwrap_or(UNKNOWN_SERVER));
         let dir = outer.opt_str("dir")?;

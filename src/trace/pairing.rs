@@ -436,6 +436,18 @@ pub(crate) enum Pair<K> {
     Other,
 }
 
+impl<K> Pair<K> {
+    /// The key the message names, if any.
+    pub(crate) fn key_mut(&mut self) -> Option<&mut K> {
+        match self {
+            Pair::Call(key, _) => key.as_mut(),
+            Pair::Request(key) | Pair::Cancel(key) | Pair::Unsent(key) => Some(key),
+            Pair::Reply { key, .. } => Some(key),
+            Pair::Other => None,
+        }
+    }
+}
+
 impl<K> From<Message<K>> for Pair<K> {
     fn from(m: Message<K>) -> Pair<K> {
         match m {
@@ -629,6 +641,19 @@ impl<K: PairKey> Pairer<K> {
     /// How many calls with an id the lines so far asked.
     pub(crate) fn calls(&self) -> usize {
         self.asked.len
+    }
+
+    /// Every key the pairing still holds: of the requests waiting, of the replies that came
+    /// before their request, and of the indexes of loose keys.
+    fn keys(&self, mut f: impl FnMut(&K)) {
+        self.waiting.keys().for_each(&mut f);
+        self.early.keys().for_each(&mut f);
+        for (_, index) in &self.by_rest {
+            for (rest, lines) in index {
+                f(rest);
+                lines.values().for_each(&mut f);
+            }
+        }
     }
 
     /// How many calls with an id, counted in request order, are settled: each one before
@@ -830,6 +855,14 @@ impl<K: PairKey> Pairing<K> {
         match self {
             Pairing::Open(p) => p.calls(),
             Pairing::Done(_) => 0,
+        }
+    }
+
+    /// Every key the pairing still holds (none once done): what a reader that numbers the
+    /// parts of keys itself must not forget.
+    pub(crate) fn keys(&self, f: impl FnMut(&K)) {
+        if let Pairing::Open(p) = self {
+            p.keys(f);
         }
     }
 
