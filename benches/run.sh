@@ -103,6 +103,9 @@ PS10=$DATA/calls-$NB-s$SEED-sessions10.parquet
 PS1=$DATA/calls-$NB-s$SEED-sessions1.parquet
 gen "$BIG_CALLS" parquet "$PS10" --session-calls 10
 gen "$BIG_CALLS" parquet "$PS1" --session-calls 1
+# A JSON-RPC recording with a session per call (stateless HTTP clients): replies pair by session.
+RS1=$DATA/calls-$NB-s$SEED-sessions1.jsonrpc.jsonl
+gen "$BIG_CALLS" jsonrpc "$RS1" --session-calls 1
 
 # The build and the generator keep both cores busy for a while: rest longer before the first case.
 say "resting $((3 * COOLDOWN)) s after the build…"
@@ -190,6 +193,7 @@ memory "simulate --format json, JSON-RPC recording" "${SIM[@]}" "$REALISTIC" --f
 memory "simulate --format json, Parquet, sessions of ~10 calls" "${SIM[@]}" "$REALISTIC" --format json "$PS10"
 memory "simulate --format json, Parquet, a session per call" "${SIM[@]}" "$REALISTIC" --format json "$PS1"
 memory "simulate --format json, Parquet, a session per call, bench.json" "${SIM[@]}" "$BENCH" --format json "$PS1"
+memory "simulate --format json, JSON-RPC recording, a session per call" "${SIM[@]}" "$REALISTIC" --format json "$RS1"
 for f in jsonl csv parquet; do
     memory "simulate --format $f --calls all, JSONL" "${SIM[@]}" "$REALISTIC" --format "$f" --calls all --output "$SCRATCH/out.$f" "$J10"
 done
