@@ -8,7 +8,7 @@ use std::sync::Arc;
 
 use super::PolicySet;
 use crate::engine::{Policy, ScreenedTool};
-use crate::trace::{CallBatch, Prescreen, PrescreenRows, Symbols, Trace};
+use crate::trace::{Prescreen, PrescreenRows, ScreenRows, Symbols, Trace};
 
 /// Have `trace`'s readers screen ahead for `sets` when a policy of theirs has rules that read
 /// arguments (else there is nothing to gain).
@@ -120,13 +120,15 @@ impl Rows {
 }
 
 impl PrescreenRows for Rows {
-    fn batch(&mut self, batch: &CallBatch, out: &mut [u32]) {
+    fn batch(&mut self, rows: &dyn ScreenRows, out: &mut [u32]) {
         let width = self.sets.len().max(1);
         let mut args = None;
+        let (servers, tools) = rows.ids();
         // Calls of one tool come in runs: the last pair's slot.
         let mut last = (u32::MAX, u32::MAX, 1);
-        for (row, codes) in out.chunks_exact_mut(width).enumerate() {
-            let (server, tool) = (batch.server[row], batch.tool[row]);
+        for ((row, codes), (&server, &tool)) in
+            (out.chunks_exact_mut(width).enumerate()).zip(servers.iter().zip(tools))
+        {
             if (server, tool) != (last.0, last.1) {
                 last = (server, tool, self.slot(server, tool));
             }
@@ -136,7 +138,7 @@ impl PrescreenRows for Rows {
             else {
                 continue;
             };
-            let call_args = batch.args_ref(row, &mut args);
+            let call_args = rows.args_ref(row, &mut args);
             for (code, step) in codes.iter_mut().zip(plan) {
                 if let Some((policy, tool)) = step {
                     *code = policy.screen(*tool, call_args).bits();

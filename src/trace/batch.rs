@@ -417,9 +417,28 @@ pub const NOT_SCREENED: u32 = u32::MAX;
 
 /// [`Prescreen`] on one thread.
 pub trait PrescreenRows: Send {
-    /// The numbers of the calls of `batch` into `out`, row after row ([`Prescreen::width`] a
+    /// The numbers of the calls of `rows` into `out`, row after row ([`Prescreen::width`] a
     /// row; every one [`NOT_SCREENED`] until worked out).
-    fn batch(&mut self, batch: &CallBatch, out: &mut [u32]);
+    fn batch(&mut self, rows: &dyn ScreenRows, out: &mut [u32]);
+}
+
+/// What screening reads of a reader's rows: a [`CallBatch`], or what a reader's worker holds
+/// before it makes one.
+pub trait ScreenRows {
+    /// The server and tool id of every row.
+    fn ids(&self) -> (&[u32], &[u32]);
+    /// Row `row`'s arguments as the evaluator reads them (see [`CallBatch::args_ref`]).
+    fn args_ref<'b>(&'b self, row: usize, slot: &'b mut Option<Args>) -> ArgsRef<'b>;
+}
+
+impl ScreenRows for CallBatch {
+    fn ids(&self) -> (&[u32], &[u32]) {
+        (&self.server, &self.tool)
+    }
+
+    fn args_ref<'b>(&'b self, row: usize, slot: &'b mut Option<Args>) -> ArgsRef<'b> {
+        CallBatch::args_ref(self, row, slot)
+    }
 }
 
 /// The session names of a batch's rows, as text. Sessions are not interned: the counters that

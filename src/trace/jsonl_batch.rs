@@ -19,6 +19,7 @@ use std::collections::VecDeque;
 use std::fs::File;
 use std::io::{BufRead, ErrorKind, Read};
 use std::path::Path;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::mpsc::{Receiver, SyncSender, sync_channel};
 use std::sync::{Arc, Mutex};
 use std::thread;
@@ -26,8 +27,8 @@ use std::thread;
 use super::mapped::MappedFile;
 
 use super::batch::{
-    BatchRows, BatchSource, CallBatch, Columns, LocalSymbols, Memos, NO_SYM, RECENT, RowRest,
-    Symbols, recent_slot, same,
+    BatchRows, BatchSource, CallBatch, Columns, LocalSymbols, Memos, NO_SYM, NOT_SCREENED,
+    Prescreen, PrescreenRows, RECENT, RowRest, ScreenRows, Symbols, recent_slot, same,
 };
 use super::format::UTF8_BOM;
 use super::input::open_decoded;
@@ -41,6 +42,7 @@ use super::source::{
     Ctx, LineError, LineTooLong, MAX_LINE_BYTES, UNKNOWN_SERVER, line_too_long, parse_object,
 };
 use super::{Args, CallRecord, Nanos, Origin, RawArgs, RecordedDecision, TraceError, Upstream};
+use crate::call::ArgsRef;
 
 /// Bytes per chunk handed to a worker (a chunk is extended to the end of its last line).
 const CHUNK: usize = 1 << 20;
@@ -74,6 +76,12 @@ pub(crate) struct JsonlBatchSource {
     /// A line longer than [`MAX_LINE_BYTES`] came after the chunks dispatched: once they are
     /// handed out, its number is known and the read ends with it.
     too_long: bool,
+    /// What the workers work out for the calls of chunks dispatched from now on.
+    prescreen: Option<Arc<dyn Prescreen>>,
+    /// Chunks dispatched, and handed out (shared with the workers: they screen only the
+    /// chunks the replay is not waiting for).
+    dispatched: usize,
+    handed: Arc<AtomicUsize>,
 }
 
 /// What the second read of a JSON-RPC recording passes over, and where its chunks start.
@@ -541,6 +549,7 @@ impl RpcSource {
                     self.chunk,
                 )?;
                 read.sessions = self.read.sessions;
+                read.prescreen = self.read.prescreen.clone();
                 read.start_at(byte, line).map_err(|e| read.io_error(e))?;
                 let cuts = std::mem::take(&mut self.cuts);
                 let replies = std::mem::take(&mut self.replies);
@@ -586,6 +595,10 @@ impl BatchSource for RpcSource {
 
     fn skip_sessions(&mut self) {
         self.read.skip_sessions();
+    }
+
+    fn prescreen(&mut self, work: &Arc<dyn Prescreen>) {
+        self.read.prescreen(work);
     }
 
     fn take_stats(&mut self) -> Option<ReadStats> {
@@ -635,6 +648,9 @@ struct Job {
     sessions: bool,
     /// Lines to pass over, and the number of the chunk's first line.
     skip: Option<(Arc<LineSet>, u64)>,
+    /// What to work out for the chunk's calls; the chunk's place among those dispatched, and
+    /// how many were handed out, to tell whether the replay waits for it.
+    screen: Option<(Arc<dyn Prescreen>, usize, Arc<AtomicUsize>)>,
     reply: SyncSender<Parsed>,
 }
 
@@ -751,6 +767,9 @@ impl JsonlBatchSource {
             mode,
             skip: None,
             too_long: false,
+            prescreen: None,
+            dispatched: 0,
+            handed: Arc::new(AtomicUsize::new(0)),
         }
     }
 
@@ -900,8 +919,12 @@ impl JsonlBatchSource {
                 first: std::mem::replace(&mut self.at_start, false),
                 sessions: self.sessions,
                 skip,
+                screen: (self.prescreen.as_ref())
+                    .filter(|_| self.mode != Mode::RpcPairing)
+                    .map(|work| (Arc::clone(work), self.dispatched, Arc::clone(&self.handed))),
                 reply,
             };
+            self.dispatched += 1;
             let sent = self
                 .jobs
                 .as_ref()
@@ -934,6 +957,7 @@ impl JsonlBatchSource {
         };
         let base = self.next_line;
         self.next_line += parsed.lines;
+        self.handed.fetch_add(1, Ordering::Relaxed);
         Ok(Some((parsed, bytes, base)))
     }
 }
@@ -952,6 +976,10 @@ impl BatchSource for JsonlBatchSource {
 
     fn skip_sessions(&mut self) {
         self.sessions = false;
+    }
+
+    fn prescreen(&mut self, work: &Arc<dyn Prescreen>) {
+        self.prescreen = Some(Arc::clone(work));
     }
 }
 
@@ -1082,6 +1110,10 @@ struct Parsed {
     pairs: Vec<(u64, Pair<RpcKey>)>,
     /// JSON-RPC: the sessions `pairs` name, numbered within the chunk.
     pair_sessions: ChunkSessions,
+    /// What the worker worked out for each row ([`CallBatch::screened`]), and how many numbers
+    /// a row has (0: none).
+    screened: Vec<u32>,
+    screened_width: usize,
     /// Whether the lines are JSON-RPC messages.
     rpc: bool,
 }
@@ -1149,7 +1181,34 @@ impl Parsed {
             replies: self.replies,
             rpc: self.rpc,
         };
-        (self.cols).into_batch(file, self.skipped, self.ignored, Box::new(rows))
+        let mut batch = (self.cols).into_batch(file, self.skipped, self.ignored, Box::new(rows));
+        if self.screened_width > 0 {
+            batch.screened = self.screened;
+            batch.screened_width = self.screened_width;
+        }
+        batch
+    }
+
+    /// Work `rows` out for the calls of this chunk (`bytes`), into `screened`.
+    fn prescreen(&mut self, bytes: &[u8], width: usize, rows: &mut dyn PrescreenRows) {
+        let mut out = vec![NOT_SCREENED; self.cols.len() * width];
+        rows.batch(&self.chunk_rows(bytes), &mut out);
+        self.screened = out;
+        self.screened_width = width;
+    }
+
+    /// The rows as screening reads them, the chunk being `bytes`.
+    fn chunk_rows<'a>(&'a self, bytes: &'a [u8]) -> ChunkRows<'a> {
+        ChunkRows {
+            server: &self.cols.server,
+            tool: &self.cols.tool,
+            args: ArgCols {
+                bytes,
+                args: &self.args,
+                records: &self.records,
+                rpc: self.rpc,
+            },
+        }
     }
 
     /// Add a row.
@@ -1227,13 +1286,98 @@ struct JsonlRows {
 /// A row's `latency` entry when only the whole line gives its record.
 const WHOLE_LINE: (u32, u32) = (u32::MAX, u32::MAX);
 
-impl JsonlRows {
+/// Where a chunk's rows keep their arguments: what [`JsonlRows`] serves them from, and what a
+/// worker screens them from before the batch is made ([`ChunkRows`]).
+#[derive(Clone, Copy)]
+struct ArgCols<'a> {
+    bytes: &'a [u8],
+    /// Per row, the `args` object or else the `arg_keys` list as a range of `bytes`.
+    args: &'a [(usize, usize)],
+    /// Rows the general code read, with their records, by row.
+    records: &'a [(usize, CallRecord)],
+    rpc: bool,
+}
+
+impl<'a> ArgCols<'a> {
     /// The record of a row the general code read.
-    fn general(&self, row: usize) -> Option<&CallRecord> {
-        self.records
+    fn general(self, row: usize) -> Option<&'a CallRecord> {
+        (self.records)
             .binary_search_by_key(&row, |(r, _)| *r)
             .ok()
             .map(|i| &self.records[i].1)
+    }
+
+    /// The text of row `row`'s arguments or argument keys.
+    fn raw(self, row: usize) -> Option<&'a str> {
+        match self.args.get(row) {
+            Some(&(start, end)) if start < end => {
+                simdutf8::basic::from_utf8(self.bytes.get(start..end)?).ok()
+            }
+            _ => None,
+        }
+    }
+
+    /// Row `row`'s arguments as an object's text the scanner checked (see
+    /// [`BatchRows::args_text`]).
+    fn text(self, row: usize) -> Option<&'a str> {
+        if self.general(row).is_some() {
+            return None;
+        }
+        self.raw(row).filter(|text| text.starts_with('{'))
+    }
+
+    fn args(self, row: usize) -> Args {
+        if let Some(rec) = self.general(row) {
+            return rec.args.clone();
+        }
+        match self.raw(row) {
+            // An object, checked by the scanner: parsed when first read.
+            Some(text) if text.starts_with('{') && self.rpc => {
+                Args::Raw(RawArgs::normalised(text).checked())
+            }
+            Some(text) if text.starts_with('{') => Args::Raw(RawArgs::new(text).checked()),
+            // A JSON-RPC call without arguments has none.
+            None if self.rpc => Args::Values(serde_json::Map::new()),
+            // A list of strings, checked by the scanner.
+            Some(text) => serde_json::from_str(text).map_or(Args::Unrecorded, Args::Keys),
+            None => Args::Unrecorded,
+        }
+    }
+}
+
+/// A chunk's rows on the worker that parsed them, for screening (see [`Trace::prescreen`]).
+struct ChunkRows<'a> {
+    server: &'a [u32],
+    tool: &'a [u32],
+    args: ArgCols<'a>,
+}
+
+impl ScreenRows for ChunkRows<'_> {
+    fn ids(&self) -> (&[u32], &[u32]) {
+        (self.server, self.tool)
+    }
+
+    fn args_ref<'b>(&'b self, row: usize, slot: &'b mut Option<Args>) -> ArgsRef<'b> {
+        match self.args.text(row) {
+            Some(text) => ArgsRef::Text(text),
+            None => ArgsRef::Args(slot.insert(self.args.args(row))),
+        }
+    }
+}
+
+impl JsonlRows {
+    /// The record of a row the general code read.
+    fn general(&self, row: usize) -> Option<&CallRecord> {
+        self.arg_cols().general(row)
+    }
+
+    fn arg_cols(&self) -> ArgCols<'_> {
+        ArgCols {
+            bytes: self.bytes.bytes(),
+            args: &self.args,
+            records: &self.records,
+            rpc: self.rpc,
+        }
     }
 
     fn str(&self, (start, end): (usize, usize)) -> Option<&str> {
@@ -1248,36 +1392,11 @@ impl BatchRows for JsonlRows {
     }
 
     fn args_text(&self, row: usize) -> Option<&str> {
-        if self.general(row).is_some() {
-            return None;
-        }
-        match self.args.get(row) {
-            Some(&(start, end)) if start < end => self.str((start, end)),
-            _ => None,
-        }
-        .filter(|text| text.starts_with('{'))
+        self.arg_cols().text(row)
     }
 
     fn args(&self, row: usize) -> Args {
-        if let Some(rec) = self.general(row) {
-            return rec.args.clone();
-        }
-        let text = match self.args.get(row) {
-            Some(&(start, end)) if start < end => self.str((start, end)),
-            _ => None,
-        };
-        match text {
-            // An object, checked by the scanner: parsed when first read.
-            Some(text) if text.starts_with('{') && self.rpc => {
-                Args::Raw(RawArgs::normalised(text).checked())
-            }
-            Some(text) if text.starts_with('{') => Args::Raw(RawArgs::new(text).checked()),
-            // A JSON-RPC call without arguments has none.
-            None if self.rpc => Args::Values(serde_json::Map::new()),
-            // A list of strings, checked by the scanner.
-            Some(text) => serde_json::from_str(text).map_or(Args::Unrecorded, Args::Keys),
-            None => Args::Unrecorded,
-        }
+        self.arg_cols().args(row)
     }
 
     fn record(&self, row: usize) -> CallRecord {
@@ -1405,7 +1524,7 @@ fn worker(jobs: &Mutex<Receiver<Job>>, file: u32, symbols: Arc<Symbols>) {
         let Ok(job) = job else { return };
         job.bytes.populate();
         let skip = job.skip.as_ref().map(|(set, first)| (&**set, *first));
-        let parsed = parse_chunk(
+        let mut parsed = parse_chunk(
             job.bytes.bytes(),
             job.mode,
             job.first,
@@ -1413,6 +1532,14 @@ fn worker(jobs: &Mutex<Receiver<Job>>, file: u32, symbols: Arc<Symbols>) {
             skip,
             &mut st,
         );
+        // Screen a chunk the replay is not waiting for: while the replay keeps up with the
+        // workers, screening would only make it wait longer (it screens the rest itself).
+        if let Some((work, at, handed)) = &job.screen {
+            if *at > handed.load(Ordering::Relaxed) + 1 && parsed.cols.len() > 0 {
+                let rows = st.screen.get_or_insert_with(|| work.start());
+                parsed.prescreen(job.bytes.bytes(), work.width(), &mut **rows);
+            }
+        }
         drop(job.bytes);
         // The consumer may have stopped reading; then nobody needs the result.
         let _ = job.reply.send(parsed);
@@ -1429,6 +1556,8 @@ struct Worker {
     rpc: JsonRpc,
     /// What that code counts (ignored methods), handed on with each line.
     scratch: ReadStats,
+    /// The screening of the replay's policies on this thread, once asked for.
+    screen: Option<Box<dyn PrescreenRows>>,
 }
 
 impl Worker {
@@ -1439,6 +1568,7 @@ impl Worker {
             names: Interner::default(),
             rpc: JsonRpc::default(),
             scratch: ReadStats::default(),
+            screen: None,
         }
     }
 }
@@ -2409,6 +2539,100 @@ mod tests {
                 assert_eq!(skip.lines, 6, "cuts {first_read:b} and {second_read:b}");
             }
         }
+    }
+
+    /// What a worker screens a chunk's rows from (`ChunkRows`, before the batch is made) is
+    /// what the replay would screen them from (the batch): the same ids and arguments for
+    /// every row, on the tricky lines of mcpsim JSONL and on a JSON-RPC recording with edge
+    /// lines (rows of the general reader included).
+    #[test]
+    fn workers_screen_the_arguments_the_batch_holds() {
+        let cfg = GenConfig {
+            calls: 300,
+            seed: 5,
+            ..GenConfig::default()
+        };
+        let mut rpc = Vec::new();
+        Generator::new(&cfg)
+            .and_then(|g| g.write_jsonrpc(&mut rpc))
+            .expect("generated");
+        for edge in crate::trace::jsonrpc::EDGES {
+            rpc.extend_from_slice(
+                format!("{{\"ts\":\"2026-08-01T00:01:00Z\",{edge}}}\n").as_bytes(),
+            );
+        }
+        for (text, mode) in [(tricky_text(), Mode::Calls), (rpc, Mode::Rpc)] {
+            let mut st = Worker::new(3, Symbols::new());
+            let parsed = parse_chunk(&text, mode, true, true, None, &mut st);
+            let bytes = ChunkBytes::Owned {
+                buf: text.clone(),
+                pool: Arc::new(Pool::default()),
+            };
+            let chunk = parsed.chunk_rows(&text);
+            let (server, tool) = (chunk.server.to_vec(), chunk.tool.to_vec());
+            let from_chunk: Vec<String> = (0..server.len())
+                .map(|row| format!("{:?}", chunk.args_ref(row, &mut None)))
+                .collect();
+            let general = parsed.records.len();
+            let batch = parsed.into_batch(Arc::new(bytes), 3, 1);
+            assert_eq!(
+                ScreenRows::ids(&batch),
+                (&server[..], &tool[..]),
+                "{mode:?}"
+            );
+            let from_batch: Vec<String> = (0..batch.len())
+                .map(|row| format!("{:?}", ScreenRows::args_ref(&batch, row, &mut None)))
+                .collect();
+            assert_eq!(from_chunk, from_batch, "{mode:?}");
+            assert!(
+                batch.len() > 100 && general > 0,
+                "{mode:?}: {general} general rows"
+            );
+            let texts = from_batch.iter().filter(|a| a.starts_with("Text")).count();
+            assert!(texts > 100, "{mode:?}: {texts} arguments as text");
+        }
+    }
+
+    /// Chunks the replay does not wait for are screened on the workers, with what the replay
+    /// asked for, row by row; the others are left to the replay.
+    #[test]
+    fn workers_screen_the_chunks_the_replay_does_not_wait_for() {
+        /// Screening that numbers each call by its tool id, plus one.
+        struct ByTool;
+        impl Prescreen for ByTool {
+            fn width(&self) -> usize {
+                1
+            }
+            fn start(&self) -> Box<dyn PrescreenRows> {
+                Box::new(ByTool)
+            }
+        }
+        impl PrescreenRows for ByTool {
+            fn batch(&mut self, rows: &dyn ScreenRows, out: &mut [u32]) {
+                for (code, tool) in out.iter_mut().zip(rows.ids().1) {
+                    *code = tool + 1;
+                }
+            }
+        }
+        let text = tricky_text();
+        let symbols = Symbols::new();
+        let r = Box::new(Cursor::new(text));
+        let mut src = JsonlBatchSource::open_reader(r, "t", 3, symbols).with_chunk(4096);
+        src.prescreen(&(Arc::new(ByTool) as Arc<dyn Prescreen>));
+        let (mut screened, mut left) = (0, 0);
+        while let Some(b) = src.next_batch().expect("no I/O error") {
+            match b.screened_width {
+                0 => left += b.len(),
+                _ => {
+                    let want: Vec<u32> = b.tool.iter().map(|t| t + 1).collect();
+                    assert_eq!(b.screened, want);
+                    screened += b.len();
+                }
+            }
+            // A slow replay: the workers get ahead.
+            std::thread::sleep(std::time::Duration::from_millis(5));
+        }
+        assert!(screened > left, "{screened} calls screened, {left} not");
     }
 
     /// With sessions skipped, every session is absent and every other column, and every

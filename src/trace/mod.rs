@@ -50,7 +50,7 @@ pub use crate::call::{Args, ArgsView, Nanos, RawArgs, Sym, Upstream, raw_object_
 pub use agent::{AgentGrant, AgentOptions};
 pub use batch::{
     BatchRows, BatchSource, CallBatch, LocalSymbols, NO_SYM, NOT_SCREENED, Prescreen,
-    PrescreenRows, RowRest, Sessions, Symbols,
+    PrescreenRows, RowRest, ScreenRows, Sessions, Symbols,
 };
 pub use error::TraceError;
 pub use format::Format;

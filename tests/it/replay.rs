@@ -220,11 +220,11 @@ fn global_counters_under_several_bindings_name_the_key_used() {
     );
 }
 
-/// Decisions of a generated trace read as Parquet, whose reader threads work out steps 1–5 of
-/// calls whose rules read arguments (`Trace::prescreen`; slices the replay is not yet waiting
-/// for, which in a test build is nearly all), and read as JSONL, whose calls the replay screens
-/// itself: the same, for `simulate` and both sides of `diff` (direct causes
-/// included), in time order and with calls out of order (sorted within the read-ahead).
+/// Decisions of a generated trace read as Parquet and as JSONL, whose reader threads work out
+/// steps 1–5 of calls whose rules read arguments (`Trace::prescreen`; slices and chunks the
+/// replay is not yet waiting for, which in a test build is nearly all), and read as CSV, whose
+/// calls the replay screens itself: the same, for `simulate` and both sides of `diff` (direct
+/// causes included), in time order and with calls out of order (sorted within the read-ahead).
 #[test]
 fn steps_worked_out_by_the_readers_decide_as_the_replay_does() {
     use mcpsim::generate::{GenConfig, Generator};
@@ -275,14 +275,17 @@ fn steps_worked_out_by_the_readers_decide_as_the_replay_does() {
     assert_ne!(candidate, realistic, "the candidate differs");
     for (name, records) in [("ordered", &ordered), ("shuffled", &shuffled)] {
         let path = |ext: &str| dir.path().join(format!("{name}.{ext}"));
-        let (jsonl, parquet) = (path("jsonl"), path("parquet"));
+        let (jsonl, parquet, csv) = (path("jsonl"), path("parquet"), path("csv"));
         let mut out = std::fs::File::create(&jsonl).expect("create");
         mcpsim::trace::write_jsonl(records, &mut out).expect("writes");
         let mut out = std::fs::File::create(&parquet).expect("create");
         mcpsim::trace::write_parquet(records, &mut out).expect("writes");
-        let (jsonl, parquet) = (
+        let mut out = std::fs::File::create(&csv).expect("create");
+        mcpsim::trace::write_csv(records, &mut out).expect("writes");
+        let (jsonl, parquet, csv) = (
             jsonl.to_str().expect("utf-8"),
             parquet.to_str().expect("utf-8"),
+            csv.to_str().expect("utf-8"),
         );
         let opts = ReportOptions {
             calls_shown: mcpsim::report::CallsShown::All,
@@ -308,8 +311,10 @@ fn steps_worked_out_by_the_readers_decide_as_the_replay_does() {
                 .collect();
             (report.totals, calls)
         };
-        let (totals, calls) = simulated(jsonl);
-        assert_eq!(simulated(parquet), (totals, calls.clone()), "{name}");
+        let want = simulated(csv);
+        assert_eq!(simulated(parquet), want, "{name}");
+        assert_eq!(simulated(jsonl), want, "{name}");
+        let calls = want.1;
         // Rules that read arguments decided calls every way.
         let rules = |part: &str| calls.iter().filter(|c| c.2.contains(part)).count();
         for part in ["/require/", "/deny_if/", "/approve_if/"] {
@@ -341,8 +346,9 @@ fn steps_worked_out_by_the_readers_decide_as_the_replay_does() {
                 .collect();
             (report.changed, report.direct, report.knock_on, calls)
         };
-        let want = diffed(jsonl);
+        let want = diffed(csv);
         assert_eq!(diffed(parquet), want, "{name}");
+        assert_eq!(diffed(jsonl), want, "{name}");
         assert!(want.1 > 50, "{name}: {} direct changes", want.1);
     }
 }
