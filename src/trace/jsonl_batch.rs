@@ -460,7 +460,9 @@ impl RpcSource {
         self.offset += len as u64;
         self.cuts.push_back((self.offset, base - 1 + parsed.lines));
         let reply = |p: &Pair<RpcKey>| matches!(p, Pair::Reply { .. });
-        (self.sessions).renumber(&parsed.pair_sessions, &mut parsed.pairs);
+        // The chunk's sessions are needed no more once renumbered (the chunk may be held).
+        let chunk_sessions = std::mem::take(&mut parsed.pair_sessions);
+        (self.sessions).renumber(&chunk_sessions, &mut parsed.pairs);
         let mut pairs = parsed.pairs.drain(..).peekable();
         while let Some((line, pair)) = pairs.next() {
             if pairs.peek().is_none_or(|(l, _)| *l != line) {
