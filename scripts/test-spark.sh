@@ -41,6 +41,9 @@ export MCPSIM="$(cd "$(dirname "$MCPSIM")" && pwd)/$(basename "$MCPSIM")"
 
 work="$(mktemp -d)"
 trap 'rm -rf "$work"' EXIT
+# The job's own scratch folders go here, to check that none is left behind.
+mkdir "$work/tmp"
+export TMPDIR="$work/tmp"
 policy=fixtures/policies/spark.json
 
 # Per-call decisions of the job (Parquet dataset) against one machine's (`ts` as int64 ns).
@@ -111,6 +114,8 @@ set -e
 [[ $code == 2 ]] && grep -q "bad.jsonl:57: .*tool" "$work/err" \
     || { cat "$work/err"; echo "a bad record: expected exit 2 naming bad.jsonl:57"; exit 1; }
 echo "refusals: exit 2 with the reason"
+left="$(ls "$TMPDIR" | grep '^mcpsim-' || true)"
+[[ -z "$left" ]] || { echo "scratch folders left behind: $left"; exit 1; }
 
 step "done"
 echo "spark: 3 passed, 0 failed"

@@ -243,8 +243,6 @@ def replay_part(ctx):
 
     def run(batches):
         import pyarrow as pa
-        import pyarrow.compute as pc
-        import pyarrow.parquet as pq
         from pyspark import SparkFiles
 
         mcpsim = ctx["executor_binary"]
@@ -253,91 +251,107 @@ def replay_part(ctx):
             if not os.access(mcpsim, os.X_OK):
                 os.chmod(mcpsim, 0o755)
         mcpsim = os.path.abspath(mcpsim)
-        work = tempfile.mkdtemp(prefix="mcpsim-part-")
+        # The part's files are removed before anything is handed back: a generator Spark
+        # stops consuming (a task killed, a worker ended) never reaches a `finally` of its own.
+        scratch = ctx["scratch"] if os.path.isdir(ctx["scratch"]) else None
+        work = tempfile.mkdtemp(prefix="mcpsim-part-", dir=scratch)
         try:
-            for name, text in ctx["policies"]:
-                if os.path.isabs(name):
-                    continue  # checked on the driver to be readable here too
-                path = os.path.join(work, name)
-                os.makedirs(os.path.dirname(path), exist_ok=True)
-                with open(path, "wb") as f:
-                    f.write(text)
-            trace = os.path.join(work, PART_TRACE)
-            seqs, file_idx, lines, stamps = [], [], [], []
-            per_file = [0] * len(ctx["files"])
-            writer = None
-            with open(trace, "wb") as out:
-                for batch in batches:
-                    if batch.num_rows == 0:
-                        continue
-                    seqs.append(batch.column("seq"))
-                    file_idx.append(batch.column("file_idx"))
-                    lines.append(batch.column("line"))
-                    stamps.append(batch.column("ts_ns"))
-                    if ctx["kind"] == "jsonl":
-                        for v in batch.column("value").to_pylist():
-                            out.write(v.encode())
-                            out.write(b"\n")
-                    else:
-                        records = batch.drop_columns(
-                            ["seq", "file_idx", "line", "ts_ns", "_key_server", "_key_grant",
-                             "_key_session"])
-                        if writer is None:
-                            writer = pq.ParquetWriter(out, records.schema)
-                        writer.write_batch(records)
-                if writer is not None:
-                    writer.close()
-            if not seqs:
-                return
-            seq, fidx, line, ts_ns = (pa.concat_arrays(c) for c in (seqs, file_idx, lines, stamps))
-            for i in fidx.to_pylist():
-                per_file[i] += 1
-            rows_path = os.path.join(work, "rows.parquet")
-            summary_path = os.path.join(work, "summary.json")
-            cmd = [mcpsim, "simulate", *ctx["policy_args"], trace, "--format", "parquet",
-                   "--output", rows_path, "--part-summary", summary_path, *ctx["simulate_args"]]
-            r = subprocess.run(cmd, cwd=work, capture_output=True, text=True)
-            if r.returncode != 0:
-                raise RuntimeError("MCPSIM_PART_FAILED " + json.dumps(
-                    {"stderr": origins_in(r.stderr, trace, fidx, line, ctx["files"]),
-                     "code": r.returncode}))
-            origin_of = lambda k: f"{ctx['files'][fidx[k - 1].as_py()]}:{line[k - 1].as_py()}"  # noqa: E731
-            rows = pq.read_table(rows_path)
-            local = pc.cast(pc.utf8_slice_codeunits(rows.column("origin"), len(trace) + 1), pa.int64())
-            at = pc.subtract(local, 1)
-            names = pa.array(ctx["files"], pa.string())
-            origin = pc.binary_join_element_wise(
-                pc.take(names, pc.take(fidx, at)), pc.cast(pc.take(line, at), pa.string()), ":")
-            rows = rows.set_column(rows.schema.get_field_index("index"), "index", pc.take(seq, at))
-            rows = rows.set_column(rows.schema.get_field_index("origin"), "origin", origin)
-            ts = rows.column("ts").cast(pa.int64())
-            differ = pc.indices_nonzero(pc.not_equal(ts, pc.take(ts_ns, at)))
-            if len(differ):
-                k = pc.take(local, differ)[0].as_py()
-                raise RuntimeError("MCPSIM_PART_FAILED " + json.dumps(
-                    {"stderr": f"{origin_of(k)}: field `ts`: the job and mcpsim read this "
-                               "timestamp differently (replay this trace on one machine)",
-                     "code": 2}))
-            rows = rows.set_column(rows.schema.get_field_index("ts"), "ts", ts)
-            rows = rows.cast(ctx["row_schema"])
-            rows = rows.append_column("summary", pa.nulls(rows.num_rows, pa.string()))
-            for b in rows.to_batches(max_chunksize=65536):
-                yield b
-            with open(summary_path) as f:
-                summary = json.load(f)
-            for call in summary["calls"] + (summary.get("fidelity") or {}).get("examples", []):
-                k = int(call["origin"].rsplit(":", 1)[1])
-                call["index"] = seq[k - 1].as_py()
-                call["origin"] = origin_of(k)
-            # Files are listed in the order of the inputs, with this part's calls of each.
-            summary["input"]["files"] = [
-                {"name": name, "format": ctx["kind"], "calls": n}
-                for name, n in zip(ctx["files"], per_file)]
-            last = {f.name: [None] for f in ctx["row_schema"]}
-            last["summary"] = [json.dumps(summary)]
-            yield pa.RecordBatch.from_pydict(last, schema=ctx["out_schema"])
+            done = replay_in(work, mcpsim, batches)
         finally:
             shutil.rmtree(work, ignore_errors=True)
+        if done is None:
+            return
+        rows, summary = done
+        for b in rows.to_batches(max_chunksize=65536):
+            yield b
+        last = {f.name: [None] for f in ctx["row_schema"]}
+        last["summary"] = [json.dumps(summary)]
+        yield pa.RecordBatch.from_pydict(last, schema=ctx["out_schema"])
+
+    def replay_in(work, mcpsim, batches):
+        """Replays one part in `work`; gives its per-call rows (in memory) and its summary,
+        or None for a part without calls."""
+        import pyarrow as pa
+        import pyarrow.compute as pc
+        import pyarrow.parquet as pq
+
+        for name, text in ctx["policies"]:
+            if os.path.isabs(name):
+                continue  # checked on the driver to be readable here too
+            path = os.path.join(work, name)
+            os.makedirs(os.path.dirname(path), exist_ok=True)
+            with open(path, "wb") as f:
+                f.write(text)
+        trace = os.path.join(work, PART_TRACE)
+        seqs, file_idx, lines, stamps = [], [], [], []
+        per_file = [0] * len(ctx["files"])
+        writer = None
+        with open(trace, "wb") as out:
+            for batch in batches:
+                if batch.num_rows == 0:
+                    continue
+                seqs.append(batch.column("seq"))
+                file_idx.append(batch.column("file_idx"))
+                lines.append(batch.column("line"))
+                stamps.append(batch.column("ts_ns"))
+                if ctx["kind"] == "jsonl":
+                    for v in batch.column("value").to_pylist():
+                        out.write(v.encode())
+                        out.write(b"\n")
+                else:
+                    records = batch.drop_columns(
+                        ["seq", "file_idx", "line", "ts_ns", "_key_server", "_key_grant",
+                         "_key_session"])
+                    if writer is None:
+                        writer = pq.ParquetWriter(out, records.schema)
+                    writer.write_batch(records)
+            if writer is not None:
+                writer.close()
+        if not seqs:
+            return None
+        seq, fidx, line, ts_ns = (pa.concat_arrays(c) for c in (seqs, file_idx, lines, stamps))
+        for i in fidx.to_pylist():
+            per_file[i] += 1
+        rows_path = os.path.join(work, "rows.parquet")
+        summary_path = os.path.join(work, "summary.json")
+        cmd = [mcpsim, "simulate", *ctx["policy_args"], trace, "--format", "parquet",
+               "--output", rows_path, "--part-summary", summary_path, *ctx["simulate_args"]]
+        r = subprocess.run(cmd, cwd=work, capture_output=True, text=True)
+        if r.returncode != 0:
+            raise RuntimeError("MCPSIM_PART_FAILED " + json.dumps(
+                {"stderr": origins_in(r.stderr, trace, fidx, line, ctx["files"]),
+                 "code": r.returncode}))
+        origin_of = lambda k: f"{ctx['files'][fidx[k - 1].as_py()]}:{line[k - 1].as_py()}"  # noqa: E731
+        rows = pq.read_table(rows_path)
+        local = pc.cast(pc.utf8_slice_codeunits(rows.column("origin"), len(trace) + 1), pa.int64())
+        at = pc.subtract(local, 1)
+        names = pa.array(ctx["files"], pa.string())
+        origin = pc.binary_join_element_wise(
+            pc.take(names, pc.take(fidx, at)), pc.cast(pc.take(line, at), pa.string()), ":")
+        rows = rows.set_column(rows.schema.get_field_index("index"), "index", pc.take(seq, at))
+        rows = rows.set_column(rows.schema.get_field_index("origin"), "origin", origin)
+        ts = rows.column("ts").cast(pa.int64())
+        differ = pc.indices_nonzero(pc.not_equal(ts, pc.take(ts_ns, at)))
+        if len(differ):
+            k = pc.take(local, differ)[0].as_py()
+            raise RuntimeError("MCPSIM_PART_FAILED " + json.dumps(
+                {"stderr": f"{origin_of(k)}: field `ts`: the job and mcpsim read this "
+                           "timestamp differently (replay this trace on one machine)",
+                 "code": 2}))
+        rows = rows.set_column(rows.schema.get_field_index("ts"), "ts", ts)
+        rows = rows.cast(ctx["row_schema"])
+        rows = rows.append_column("summary", pa.nulls(rows.num_rows, pa.string()))
+        with open(summary_path) as f:
+            summary = json.load(f)
+        for call in summary["calls"] + (summary.get("fidelity") or {}).get("examples", []):
+            k = int(call["origin"].rsplit(":", 1)[1])
+            call["index"] = seq[k - 1].as_py()
+            call["origin"] = origin_of(k)
+        # Files are listed in the order of the inputs, with this part's calls of each.
+        summary["input"]["files"] = [
+            {"name": name, "format": ctx["kind"], "calls": n}
+            for name, n in zip(ctx["files"], per_file)]
+        return rows, summary
 
     return run
 
@@ -405,13 +419,18 @@ def main(argv):
         shipped_as = os.path.basename(mcpsim)
     spark.conf.set("spark.sql.shuffle.partitions",
                    str(args.partitions or spark.sparkContext.defaultParallelism))
+    # Parts work in folders under this one where it exists (the driver's machine), so that
+    # the folders of tasks Spark kills (another part failed) go when the job ends.
+    scratch = tempfile.mkdtemp(prefix="mcpsim-job-")
     try:
-        return run_job(spark, F, pa, args, mcpsim, key, files, kind, policies, shipped_as)
+        return run_job(spark, F, pa, args, mcpsim, key, files, kind, policies, shipped_as,
+                       scratch)
     finally:
         spark.stop()
+        shutil.rmtree(scratch, ignore_errors=True)
 
 
-def run_job(spark, F, pa, args, mcpsim, key, files, kind, policies, shipped_as):
+def run_job(spark, F, pa, args, mcpsim, key, files, kind, policies, shipped_as, scratch):
     phase("Spark started")
     df = read_calls(spark, F, files, kind)
     phase("lines numbered")
@@ -461,7 +480,7 @@ def run_job(spark, F, pa, args, mcpsim, key, files, kind, policies, shipped_as):
     ctx = {
         "files": files, "kind": kind, "policies": policies, "policy_args": policy_args,
         "simulate_args": simulate_args(args), "row_schema": row_schema, "out_schema": out_schema,
-        "executor_binary": args.executor_binary, "shipped_as": shipped_as,
+        "executor_binary": args.executor_binary, "shipped_as": shipped_as, "scratch": scratch,
     }
     out = df.mapInArrow(replay_part(ctx), spark_schema).persist()
     os.makedirs(args.output, exist_ok=True)
@@ -472,7 +491,8 @@ def run_job(spark, F, pa, args, mcpsim, key, files, kind, policies, shipped_as):
         summaries = [r[0] for r in out.filter(F.col("summary").isNotNull()).select("summary").collect()]
     except Exception as e:  # a part's replay failed: say what mcpsim said
         text = str(e)
-        marker = text.find("MCPSIM_PART_FAILED ")
+        # The worker's traceback quotes the `raise` line too; the detail is the JSON object.
+        marker = text.find("MCPSIM_PART_FAILED {")
         if marker < 0:
             raise
         detail = json.JSONDecoder().raw_decode(text[marker + len("MCPSIM_PART_FAILED "):])[0]
