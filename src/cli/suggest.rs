@@ -83,11 +83,14 @@ pub fn run(args: &SuggestArgs, out: &mut dyn Write, err: &mut dyn Write) -> anyh
     let mut servers = BTreeSet::new();
     let mut spinner = Spinner::new();
     let mut calls = 0u64;
-    while let Some(call) = trace.next_record()? {
+    if args.scope != ScopeArg::Session {
+        trace.skip_sessions();
+    }
+    while let Some(call) = trace.next_call()? {
         calls += 1;
         spinner.count(calls);
-        if !builder.push(&call) && !servers.contains(&*call.server) {
-            servers.insert(call.server.to_string());
+        if !builder.push(&call) && !servers.contains(&**call.server()) {
+            servers.insert(call.server().to_string());
         }
     }
     drop(spinner);

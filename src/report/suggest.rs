@@ -19,7 +19,7 @@ use serde::Serialize;
 
 use super::traffic::WindowPeaks;
 use crate::engine::Scope;
-use crate::trace::{CallRecord, Nanos, RecordedDecision, Sym};
+use crate::trace::{Call, Nanos, RecordedDecision, Sym};
 
 /// One UTC day.
 const DAY_NS: Nanos = 86_400 * 1_000_000_000;
@@ -62,12 +62,13 @@ impl SuggestBuilder {
     /// Count one call; calls must come in time order. Returns whether it is of the server asked
     /// for (false for another server's); a call recorded as refused is then counted only with
     /// `include_refused`, else in [`SuggestBuilder::refused`].
-    pub fn push(&mut self, call: &CallRecord) -> bool {
-        if self.server.as_deref().is_some_and(|s| s != &*call.server) {
+    pub fn push(&mut self, call: &Call<'_>) -> bool {
+        let server = call.server();
+        if self.server.as_deref().is_some_and(|s| s != &**server) {
             return false;
         }
         let refused = matches!(
-            call.recorded.as_ref().and_then(|r| r.decision),
+            call.recorded(),
             Some(RecordedDecision::Deny | RecordedDecision::Throttle)
         );
         if refused {
@@ -78,25 +79,26 @@ impl SuggestBuilder {
         }
         let key: ScopeKey = match self.scope {
             Scope::Global => (None, None, None),
-            Scope::Server => (Some(call.server.clone()), None, None),
-            Scope::Grant => (Some(call.server.clone()), call.grant.clone(), None),
+            Scope::Server => (Some(server.clone()), None, None),
+            Scope::Grant => (Some(server.clone()), call.grant().cloned(), None),
             Scope::Session => (
-                Some(call.server.clone()),
-                call.grant.clone(),
-                call.session.clone(),
+                Some(server.clone()),
+                call.grant().cloned(),
+                call.session().map(Sym::from),
             ),
         };
         self.calls += 1;
-        let day = call.ts.div_euclid(DAY_NS);
+        let ts = call.ts();
+        let day = ts.div_euclid(DAY_NS);
         self.days = Some(
             self.days
                 .map_or((day, day), |(a, b)| (a.min(day), b.max(day))),
         );
         self.per_tool
-            .entry((call.tool.clone(), key.clone()))
+            .entry((call.tool().clone(), key.clone()))
             .or_default()
-            .add(call.ts);
-        self.all.entry(key).or_default().add(call.ts);
+            .add(ts);
+        self.all.entry(key).or_default().add(ts);
         true
     }
 

@@ -2,6 +2,7 @@
 //! and denied calls, how `--call` finds a call, hand-checked peaks, and the suggest round trip
 //! (the suggested policy passes `check` and lets all of its own traffic through).
 
+use std::collections::HashMap;
 use std::io::Write;
 
 use serde_json::{Value, json};
@@ -449,6 +450,125 @@ fn suggest_limits_come_from_the_peaks() {
         &["--headroom", "1", "--scope", "global", "--include-refused"],
     );
     assert_eq!(p["all_tools"]["limits"][0]["max"], 38);
+}
+
+/// Sessions count only for `--scope session` (the other scopes read none), in every format.
+#[test]
+fn suggest_counts_sessions_only_for_scope_session() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let jsonl = dir.path().join("calls.jsonl");
+    // One grant, one minute: session a makes three calls, b two, and a third call of b's is
+    // recorded as denied by the gateway.
+    let mut text = String::new();
+    for (sec, session, recorded) in [
+        (1, "a", ""),
+        (2, "b", ""),
+        (3, "a", ""),
+        (4, "b", ""),
+        (5, "a", ""),
+        (6, "b", r#","recorded":{"decision":"deny"}"#),
+    ] {
+        text.push_str(&format!(
+            r#"{{"ts":"2026-08-01T09:00:0{sec}Z","server":"s","grant":"g","session":"{session}","tool":"t","args":{{}}{recorded}}}"#
+        ));
+        text.push('\n');
+    }
+    std::fs::write(&jsonl, text).expect("trace written");
+    let jsonl = jsonl.to_str().expect("utf-8 path").to_owned();
+    let csv = dir.path().join("calls.csv");
+    let csv = csv.to_str().expect("utf-8 path").to_owned();
+    let parquet = dir.path().join("calls.parquet");
+    let parquet = parquet.to_str().expect("utf-8 path").to_owned();
+    for (to, path) in [("csv", &csv), ("parquet", &parquet)] {
+        let (code, _, err) = run(&["convert", &jsonl, "--to", to, "--output", path]);
+        assert_eq!(code, 0, "{err}");
+    }
+    let max = |p: &Value| p["tools"]["t"]["limits"][0]["max"].clone();
+    for trace in [&jsonl, &csv, &parquet] {
+        let one = ["--headroom", "1"];
+        let (p, _f) = suggest(trace, &[&one[..], &["--scope", "session"]].concat());
+        assert_eq!(max(&p), 3, "{trace}: session a's three calls");
+        assert_eq!(p["tools"]["t"]["limits"][0]["scope"], "session");
+        let (p, _f) = suggest(trace, &[&one[..], &["--scope", "grant"]].concat());
+        assert_eq!(max(&p), 5, "{trace}: the grant's five calls let through");
+        let (p, _f) = suggest(trace, &[&one[..], &["--include-refused"]].concat());
+        assert_eq!(max(&p), 6, "{trace}: with the call recorded as denied");
+        let (p, _f) = suggest(
+            trace,
+            &[&one[..], &["--scope", "session", "--include-refused"]].concat(),
+        );
+        assert_eq!(
+            max(&p),
+            3,
+            "{trace}: b's three calls, the denied one among them"
+        );
+    }
+}
+
+/// Past the calls the merge reads ahead when it opens an input, sessions are read only for
+/// `--scope session`: peaks per session still count each session apart.
+#[test]
+fn suggest_reads_sessions_past_the_read_ahead() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let trace = dir.path().join("calls.jsonl");
+    let trace = trace.to_str().expect("utf-8 path").to_owned();
+    let (code, _, err) = run(&[
+        "generate",
+        "--calls",
+        "150000",
+        "--grants",
+        "4",
+        "--session-calls",
+        "20",
+        "--seed",
+        "3",
+        "--output",
+        &trace,
+    ]);
+    assert_eq!(code, 0, "{err}");
+    // The busiest minute of each tool per session, and per grant, counted here.
+    let mut per_session: HashMap<(String, String, String, i64), u64> = HashMap::new();
+    let mut per_grant: HashMap<(String, String, i64), u64> = HashMap::new();
+    for line in std::fs::read_to_string(&trace).expect("trace").lines() {
+        let v: Value = serde_json::from_str(line).expect("generated line");
+        let ts = v["ts"].as_str().expect("ts");
+        let minute = chrono::DateTime::parse_from_rfc3339(ts)
+            .expect("ts")
+            .timestamp()
+            / 60;
+        let text = |k: &str| v[k].as_str().expect(k).to_owned();
+        let (tool, grant) = (text("tool"), text("grant"));
+        *per_session
+            .entry((tool.clone(), grant.clone(), text("session"), minute))
+            .or_default() += 1;
+        *per_grant.entry((tool, grant, minute)).or_default() += 1;
+    }
+    let peak = |tool: &str, session: bool| -> u64 {
+        if session {
+            (per_session.iter().filter(|(k, _)| k.0 == tool))
+                .map(|(_, n)| *n)
+                .max()
+        } else {
+            (per_grant.iter().filter(|(k, _)| k.0 == tool))
+                .map(|(_, n)| *n)
+                .max()
+        }
+        .unwrap_or(0)
+    };
+    let (by_session, _f) = suggest(&trace, &["--headroom", "1", "--scope", "session"]);
+    let (by_grant, _g) = suggest(&trace, &["--headroom", "1"]);
+    let tools = by_session["tools"].as_object().expect("tools");
+    assert!(tools.len() > 3, "{tools:?}");
+    let mut fewer = 0;
+    for (tool, rules) in tools {
+        let minute = &rules["limits"][0];
+        assert_eq!(minute["window"], "minute");
+        assert_eq!(minute["max"], peak(tool, true), "{tool} per session");
+        let grant = &by_grant["tools"][tool]["limits"][0];
+        assert_eq!(grant["max"], peak(tool, false), "{tool} per grant");
+        fewer += usize::from(peak(tool, true) < peak(tool, false));
+    }
+    assert!(fewer > 0, "sessions split some busiest minute");
 }
 
 /// Regression: the throttled retries of a client raised the limits meant to stop them.
