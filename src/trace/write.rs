@@ -134,6 +134,9 @@ pub fn write_jsonl<R: Borrow<CallRecord>>(
 ) -> Result<u64, TraceError> {
     let err = write_err("jsonl");
     let mut n = 0;
+    // Each line is serialised into one buffer and written whole: the serialiser's many small
+    // writes would each be a call through `dyn Write`.
+    let mut line = Vec::with_capacity(512);
     for r in records {
         let r = r.borrow();
         let (args, arg_keys) = (json_args(&r.args), arg_keys(&r.args));
@@ -155,8 +158,10 @@ pub fn write_jsonl<R: Borrow<CallRecord>>(
             upstream: r.upstream.map(|u| u.as_str()),
             latency_ms: r.latency_ms,
         };
-        serde_json::to_writer(&mut *out, &rec).map_err(|e| err(&e))?;
-        out.write_all(b"\n").map_err(|e| err(&e))?;
+        line.clear();
+        serde_json::to_writer(&mut line, &rec).map_err(|e| err(&e))?;
+        line.push(b'\n');
+        out.write_all(&line).map_err(|e| err(&e))?;
         n += 1;
     }
     out.flush().map_err(|e| err(&e))?;
