@@ -1,11 +1,9 @@
-//! Per-call rows as JSON lines, written field by field: exactly the bytes serde_json writes for
-//! the rows' derived `Serialize` (a test holds the two together), without serde's byte-by-byte
-//! escape loop over strings that need no escapes, which were most of the time per-call JSON
-//! output spent writing.
-
-use serde::Serialize;
+//! Per-call rows as JSON lines, written field by field ([`JsonObject`](crate::trace::JsonObject)):
+//! exactly the bytes serde_json writes for the rows' derived `Serialize` (a test holds the two
+//! together).
 
 use super::model::{CallInfo, CallRow, Cause, DiffRow, Outcome};
+use crate::trace::JsonObject as Object;
 
 /// `row` as one JSON object, appended to `out`.
 pub(super) fn call_row(row: &CallRow, out: &mut Vec<u8>) {
@@ -69,71 +67,6 @@ fn outcome(o: &mut Object<'_>, x: &Outcome) {
             inner.str(b"\"retry_after\":", &t.retry_after);
             inner.end();
         }
-    }
-}
-
-/// A JSON object being written, as serde_json writes one: no whitespace.
-struct Object<'a> {
-    out: &'a mut Vec<u8>,
-    first: bool,
-}
-
-impl<'a> Object<'a> {
-    fn new(out: &'a mut Vec<u8>) -> Object<'a> {
-        out.push(b'{');
-        Object { out, first: true }
-    }
-
-    /// Start a member; `key` is its name as written, quoted and with its colon (`"ts":`).
-    /// Its value comes next.
-    fn key(&mut self, key: &[u8]) -> &mut Vec<u8> {
-        if !std::mem::replace(&mut self.first, false) {
-            self.out.push(b',');
-        }
-        self.out.extend_from_slice(key);
-        self.out
-    }
-
-    fn str(&mut self, key: &[u8], value: &str) {
-        string(self.key(key), value);
-    }
-
-    fn opt_str(&mut self, key: &[u8], value: Option<&str>) {
-        match value {
-            Some(v) => self.str(key, v),
-            None => self.null(key),
-        }
-    }
-
-    fn null(&mut self, key: &[u8]) {
-        self.key(key).extend_from_slice(b"null");
-    }
-
-    fn bool(&mut self, key: &[u8], value: bool) {
-        let text: &[u8] = if value { b"true" } else { b"false" };
-        self.key(key).extend_from_slice(text);
-    }
-
-    /// A number (or any other value) as serde_json writes it.
-    fn number(&mut self, key: &[u8], value: &impl Serialize) {
-        // Writing to a vector cannot fail, and these values always serialise.
-        let _ = serde_json::to_writer(self.key(key), value);
-    }
-
-    fn end(self) {
-        self.out.push(b'}');
-    }
-}
-
-/// A JSON string: copied between quotes when nothing in it needs an escape (a quote, a
-/// backslash or a control character, the bytes serde_json escapes), else written by serde_json.
-fn string(out: &mut Vec<u8>, s: &str) {
-    if crate::trace::needs_escape(s.as_bytes()) {
-        let _ = serde_json::to_writer(out, s);
-    } else {
-        out.push(b'"');
-        out.extend_from_slice(s.as_bytes());
-        out.push(b'"');
     }
 }
 

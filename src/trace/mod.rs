@@ -22,6 +22,7 @@ mod guard;
 mod input;
 mod intercept_log;
 mod intern;
+mod json_out;
 mod jsonl;
 mod jsonl_batch;
 mod jsonrpc;
@@ -55,6 +56,7 @@ pub use batch::{
 pub use error::TraceError;
 pub use format::Format;
 pub use input::{InputSpec, expand_inputs};
+pub(crate) use json_out::JsonObject;
 pub use mapped::mapped_file_at;
 pub use merge::{
     Call, DEFAULT_REORDER_WINDOW, LOOKAHEAD, MAX_OPEN, MIN_LOOKAHEAD, Names, ReadOptions, Trace,

@@ -16,34 +16,12 @@ use polars_arrow::datatypes::{ArrowDataType, IntegerType};
 use serde::Serialize;
 use serde_json::{Map, Value};
 
+use super::JsonObject;
 use super::table::{BATCH_BYTES, BATCH_ROWS, COLUMNS};
 use super::table_write::{FrameWriter, Rows, TableFormat};
-use super::time::format_ts;
+use super::time::{format_ts, format_ts_into};
 use super::{Args, ArgsView, CallRecord, TraceError};
 use serde_json::value::RawValue;
-
-#[derive(Serialize)]
-struct JsonRecord<'a> {
-    ts: String,
-    server: &'a str,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    grant: Option<&'a str>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    session: Option<&'a str>,
-    tool: &'a str,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    args: Option<JsonArgs<'a>>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    arg_keys: Option<&'a [String]>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    id: Option<&'a str>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    recorded: Option<JsonRecorded<'a>>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    upstream: Option<&'static str>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    latency_ms: Option<f64>,
-}
 
 /// Recorded arguments as written: the text they were read from when it is one line (so that
 /// numbers keep their exact spelling: a big integer or `1.10` would not survive a float), an
@@ -108,23 +86,62 @@ fn arg_keys(args: &Args) -> Option<&[String]> {
     }
 }
 
-#[derive(Serialize)]
-struct JsonRecorded<'a> {
-    #[serde(skip_serializing_if = "Option::is_none")]
-    decision: Option<&'static str>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    rule: Option<&'a str>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    message: Option<&'a str>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    policy_version: Option<&'a str>,
-}
-
 fn write_err(what: &'static str) -> impl Fn(&dyn std::fmt::Display) -> TraceError {
     move |e| TraceError::Write {
         what,
         reason: e.to_string(),
     }
+}
+
+/// `r` as one mcpsim JSONL object (no line end): the fields of the call-record table in its
+/// order, absent ones left out.
+fn jsonl_line(r: &CallRecord, out: &mut Vec<u8>) {
+    let mut o = JsonObject::new(out);
+    let mut ts = String::with_capacity(32);
+    format_ts_into(&mut ts, r.ts);
+    o.str(b"\"ts\":", &ts);
+    o.str(b"\"server\":", &r.server);
+    if let Some(g) = &r.grant {
+        o.str(b"\"grant\":", g);
+    }
+    if let Some(s) = &r.session {
+        o.str(b"\"session\":", s);
+    }
+    o.str(b"\"tool\":", &r.tool);
+    match json_args(&r.args) {
+        Some(JsonArgs::Text(v)) => o.key(b"\"args\":").extend_from_slice(v.get().as_bytes()),
+        Some(JsonArgs::Object(m)) => o.number(b"\"args\":", m),
+        None => {}
+    }
+    if let Some(keys) = arg_keys(&r.args) {
+        o.number(b"\"arg_keys\":", &keys);
+    }
+    if let Some(id) = &r.id {
+        o.str(b"\"id\":", id);
+    }
+    if let Some(c) = &r.recorded {
+        let mut inner = JsonObject::new(o.key(b"\"recorded\":"));
+        if let Some(d) = c.decision {
+            inner.str(b"\"decision\":", d.as_str());
+        }
+        for (key, text) in [
+            (&b"\"rule\":"[..], &c.rule),
+            (b"\"message\":", &c.message),
+            (b"\"policy_version\":", &c.policy_version),
+        ] {
+            if let Some(t) = text {
+                inner.str(key, t);
+            }
+        }
+        inner.end();
+    }
+    if let Some(u) = r.upstream {
+        o.str(b"\"upstream\":", u.as_str());
+    }
+    if let Some(ms) = r.latency_ms {
+        o.number(b"\"latency_ms\":", &ms);
+    }
+    o.end();
 }
 
 /// Write records as mcpsim JSONL; returns how many were written.
@@ -139,27 +156,8 @@ pub fn write_jsonl<R: Borrow<CallRecord>>(
     let mut line = Vec::with_capacity(512);
     for r in records {
         let r = r.borrow();
-        let (args, arg_keys) = (json_args(&r.args), arg_keys(&r.args));
-        let rec = JsonRecord {
-            ts: format_ts(r.ts),
-            server: &r.server,
-            grant: r.grant.as_deref(),
-            session: r.session.as_deref(),
-            tool: &r.tool,
-            args,
-            arg_keys,
-            id: r.id.as_deref(),
-            recorded: r.recorded.as_ref().map(|c| JsonRecorded {
-                decision: c.decision.map(|d| d.as_str()),
-                rule: c.rule.as_deref(),
-                message: c.message.as_deref(),
-                policy_version: c.policy_version.as_deref(),
-            }),
-            upstream: r.upstream.map(|u| u.as_str()),
-            latency_ms: r.latency_ms,
-        };
         line.clear();
-        serde_json::to_writer(&mut line, &rec).map_err(|e| err(&e))?;
+        jsonl_line(r, &mut line);
         line.push(b'\n');
         out.write_all(&line).map_err(|e| err(&e))?;
         n += 1;
@@ -408,9 +406,121 @@ fn batches<R: Borrow<CallRecord>>(
 
 #[cfg(test)]
 mod tests {
+    use proptest::prelude::*;
+
     use super::*;
     use crate::generate::{GenConfig, Generator};
-    use crate::trace::{Recorded, RecordedDecision, Upstream};
+    use crate::trace::{Origin, RawArgs, Recorded, RecordedDecision, Upstream};
+
+    // The reference for [`jsonl_line`]: a record as serde_json writes its derived `Serialize`.
+    #[derive(Serialize)]
+    struct JsonRecord<'a> {
+        ts: String,
+        server: &'a str,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        grant: Option<&'a str>,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        session: Option<&'a str>,
+        tool: &'a str,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        args: Option<JsonArgs<'a>>,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        arg_keys: Option<&'a [String]>,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        id: Option<&'a str>,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        recorded: Option<JsonRecorded<'a>>,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        upstream: Option<&'static str>,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        latency_ms: Option<f64>,
+    }
+
+    #[derive(Serialize)]
+    struct JsonRecorded<'a> {
+        #[serde(skip_serializing_if = "Option::is_none")]
+        decision: Option<&'static str>,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        rule: Option<&'a str>,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        message: Option<&'a str>,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        policy_version: Option<&'a str>,
+    }
+
+    fn by_serde(r: &CallRecord) -> String {
+        let rec = JsonRecord {
+            ts: format_ts(r.ts),
+            server: &r.server,
+            grant: r.grant.as_deref(),
+            session: r.session.as_deref(),
+            tool: &r.tool,
+            args: json_args(&r.args),
+            arg_keys: arg_keys(&r.args),
+            id: r.id.as_deref(),
+            recorded: r.recorded.as_ref().map(|c| JsonRecorded {
+                decision: c.decision.map(|d| d.as_str()),
+                rule: c.rule.as_deref(),
+                message: c.message.as_deref(),
+                policy_version: c.policy_version.as_deref(),
+            }),
+            upstream: r.upstream.map(|u| u.as_str()),
+            latency_ms: r.latency_ms,
+        };
+        serde_json::to_string(&rec).expect("serialises")
+    }
+
+    /// Arguments of every kind, from `text` and `n`.
+    fn args_of(kind: u8, text: &str, n: f64) -> Args {
+        let object = serde_json::json!({ "p": text, "n": n, "l": [1, null, true] });
+        match kind {
+            0 => Args::Unrecorded,
+            1 => Args::Keys(vec![text.to_string(), "b".into()]),
+            2 => Args::Values(object.as_object().cloned().unwrap_or_default()),
+            3 => Args::Raw(RawArgs::new(object.to_string())),
+            4 => Args::Raw(RawArgs::normalised(object.to_string())),
+            5 => Args::Raw(RawArgs::new(" { \"p\" : 1e2 ,\n\"q\":1.10}\t")),
+            6 => Args::NotObject(serde_json::to_string(&[text]).unwrap_or_default().into()),
+            _ => Args::NotObject("12".into()),
+        }
+    }
+
+    proptest! {
+        /// Every record reads, byte for byte, as serde_json writes it.
+        #[test]
+        fn jsonl_lines_are_written_as_serde_json_writes_them(
+            texts in prop::collection::vec("(\\PC|[\"\\\\\u{0}-\u{1f}\u{7f}])*", 1..8),
+            ts in any::<i64>(),
+            present in any::<[bool; 9]>(),
+            kind in 0u8..8,
+            n in prop_oneof![any::<f64>(), (0u32..1000).prop_map(f64::from)],
+            latency in prop_oneof![any::<f64>(), (0u32..100000).prop_map(|t| f64::from(t) / 10.0)],
+        ) {
+            let t = |i: usize| texts[i % texts.len()].clone();
+            let o = |i: usize| present[i].then(|| t(i));
+            let r = CallRecord {
+                ts,
+                server: t(0).into(),
+                grant: o(1).map(Into::into),
+                session: o(2).map(Into::into),
+                tool: t(3).into(),
+                args: args_of(kind, &t(4), n),
+                id: o(5),
+                recorded: present[6].then(|| Recorded {
+                    decision: present[7].then_some(RecordedDecision::Throttle),
+                    rule: o(7),
+                    message: o(8),
+                    policy_version: o(4),
+                }),
+                upstream: present[7].then_some(Upstream::ToolError),
+                latency_ms: present[8].then_some(latency),
+                origin: Origin::default(),
+            };
+            let mut out = Vec::new();
+            jsonl_line(&r, &mut out);
+            prop_assert_eq!(String::from_utf8(out).expect("UTF-8"), by_serde(&r));
+        }
+    }
 
     /// Parquet of `records` with the columns of names as [`names`] builds them, and as polars'
     /// encoder finds them in plain text columns.
