@@ -127,11 +127,12 @@ pub fn run(args: &SuggestArgs, out: &mut dyn Write, err: &mut dyn Write) -> anyh
             "left out"
         }
     );
+    let count = |n: u64, one: &str, many: &str| format!("{n} {}", if n == 1 { one } else { many });
     writeln!(
         err,
-        "suggested a policy for {} tools from {} calls (scope {}, headroom {}, {refused})",
-        policy.tools.len(),
-        builder.calls(),
+        "suggested a policy for {} from {} (scope {}, headroom {}, {refused})",
+        count(policy.tools.len() as u64, "tool", "tools"),
+        count(builder.calls(), "call", "calls"),
         Scope::from(args.scope).as_str(),
         args.headroom
     )?;

@@ -34,7 +34,7 @@ pub(super) fn diff_row(row: &DiffRow, out: &mut Vec<u8>) {
 }
 
 fn call_info(o: &mut Object<'_>, c: &CallInfo) {
-    o.number(b"\"index\":", &c.index);
+    o.value(b"\"index\":", &c.index);
     o.str(b"\"ts\":", &c.ts);
     o.str(b"\"server\":", &c.server);
     o.opt_str(b"\"grant\":", c.grant.as_deref());
@@ -45,7 +45,7 @@ fn call_info(o: &mut Object<'_>, c: &CallInfo) {
     o.opt_str(b"\"recorded\":", c.recorded.as_deref());
     o.opt_str(b"\"upstream\":", c.upstream.as_deref());
     if let Some(args) = &c.args {
-        o.number(b"\"args\":", args);
+        o.value(b"\"args\":", args);
     }
 }
 
@@ -61,9 +61,9 @@ fn outcome(o: &mut Object<'_>, x: &Outcome) {
             inner.str(b"\"counter\":", &t.counter);
             inner.str(b"\"key\":", &t.key);
             inner.str(b"\"window_start\":", &t.window_start);
-            inner.number(b"\"used\":", &t.used);
-            inner.number(b"\"max\":", &t.max);
-            inner.number(b"\"increment\":", &t.increment);
+            inner.value(b"\"used\":", &t.used);
+            inner.value(b"\"max\":", &t.max);
+            inner.value(b"\"increment\":", &t.increment);
             inner.str(b"\"retry_after\":", &t.retry_after);
             inner.end();
         }

@@ -126,9 +126,8 @@ impl Symbols {
 }
 
 /// A reader thread's cache in front of the shared [`Symbols`]: after the first sight of a name,
-/// interning takes no lock. It holds at most [`LOCAL_NAMES`] names (the JSON-RPC pairing
-/// interns sessions, and a recording with a new session on every call would otherwise keep a
-/// copy of each per thread): when full it starts over, and
+/// interning takes no lock. It holds at most [`LOCAL_NAMES`] names (a trace naming a new grant
+/// on every call would otherwise keep a copy of each per thread): when full it starts over, and
 /// names seen again are found in the shared table.
 #[derive(Debug)]
 pub struct LocalSymbols {

@@ -97,8 +97,8 @@ impl BatchSource for CsvSource {
 type Place = (u64, Result<(u32, u32), LineError>);
 
 /// The calls of parsed records as a batch: each row checked, its names interned (its session
-/// kept as text, only when `sessions`); the bad ones listed with the records that are not UTF-8, in file
-/// order.
+/// kept as text, only when `sessions`); the bad ones listed with the records that are not
+/// UTF-8, in file order.
 fn calls(parsed: Parsed, file: u32, symbols: &mut LocalSymbols, sessions: bool) -> CallBatch {
     let mut tables = Vec::new();
     let places: Vec<Place> = match parsed.rows {

@@ -50,8 +50,8 @@ impl<'a> JsonObject<'a> {
         self.key(key).extend_from_slice(text);
     }
 
-    /// A number (or any other value) as serde_json writes it.
-    pub(crate) fn number(&mut self, key: &[u8], value: &impl Serialize) {
+    /// Any value (a number, a list, an object) as serde_json writes it.
+    pub(crate) fn value(&mut self, key: &[u8], value: &impl Serialize) {
         // Writing to a vector cannot fail, and these values always serialise.
         let _ = serde_json::to_writer(self.key(key), value);
     }

@@ -110,11 +110,11 @@ fn jsonl_line(r: &CallRecord, out: &mut Vec<u8>) {
     o.str(b"\"tool\":", &r.tool);
     match json_args(&r.args) {
         Some(JsonArgs::Text(v)) => o.key(b"\"args\":").extend_from_slice(v.get().as_bytes()),
-        Some(JsonArgs::Object(m)) => o.number(b"\"args\":", m),
+        Some(JsonArgs::Object(m)) => o.value(b"\"args\":", m),
         None => {}
     }
     if let Some(keys) = arg_keys(&r.args) {
-        o.number(b"\"arg_keys\":", &keys);
+        o.value(b"\"arg_keys\":", &keys);
     }
     if let Some(id) = &r.id {
         o.str(b"\"id\":", id);
@@ -139,7 +139,7 @@ fn jsonl_line(r: &CallRecord, out: &mut Vec<u8>) {
         o.str(b"\"upstream\":", u.as_str());
     }
     if let Some(ms) = r.latency_ms {
-        o.number(b"\"latency_ms\":", &ms);
+        o.value(b"\"latency_ms\":", &ms);
     }
     o.end();
 }

@@ -483,6 +483,15 @@ fn suggest_counts_sessions_only_for_scope_session() {
         let (code, _, err) = run(&["convert", &jsonl, "--to", to, "--output", path]);
         assert_eq!(code, 0, "{err}");
     }
+    let (code, _, err) = run(&["suggest", &jsonl, "--output", "/dev/null"]);
+    assert_eq!(code, 0, "{err}");
+    assert!(
+        err.contains(
+            "suggested a policy for 1 tool from 5 calls (scope grant, headroom 1.5, \
+             1 call recorded as refused left out)"
+        ),
+        "{err}"
+    );
     let max = |p: &Value| p["tools"]["t"]["limits"][0]["max"].clone();
     for trace in [&jsonl, &csv, &parquet] {
         let one = ["--headroom", "1"];
