@@ -766,7 +766,7 @@ impl Generator {
         out: &mut dyn Write,
         batch: usize,
     ) -> Result<u64, GenerateError> {
-        use crate::trace::table_write::{FrameWriter, TableFormat};
+        use crate::trace::table_write::FrameWriter;
         use polars::prelude::*;
 
         let batch = batch.max(1);
@@ -827,7 +827,7 @@ impl Generator {
             )?;
             let w = match &mut writer {
                 Some(w) => w,
-                None => writer.insert(FrameWriter::new(TableFormat::Parquet, df.schema(), true)?),
+                None => writer.insert(FrameWriter::new(df.schema(), true)?),
             };
             w.write(df, &mut *out)?;
             if rows < batch {

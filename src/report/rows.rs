@@ -1,6 +1,7 @@
-//! Per-call formats: JSON lines, CSV and Parquet, all streamed: CSV and Parquet rows are
-//! collected into columns and written by polars every [`ROWS_PER_WRITE`] rows (a Parquet row
-//! group each), so memory does not grow with the trace.
+//! Per-call formats: JSON lines, CSV and Parquet, all streamed: JSON and CSV lines are written
+//! into a buffer handed to the destination every [`BYTES_PER_WRITE`], Parquet rows are collected
+//! into columns and written by polars every [`ROWS_PER_WRITE`] rows (a row group each), so
+//! memory does not grow with the trace.
 
 use std::io::{self, Write};
 
@@ -8,8 +9,8 @@ use polars::prelude::*;
 
 use super::OutputFormat;
 use super::model::{CallInfo, CallRow, Cause, DiffRow, Outcome};
-use crate::trace::parse_ts_str;
-use crate::trace::table_write::{FrameWriter, TableFormat};
+use crate::trace::table_write::FrameWriter;
+use crate::trace::{CsvRow, parse_ts_str};
 
 /// Receives one row per call and writes it in a per-call format.
 pub trait RowSink {
@@ -34,39 +35,40 @@ pub enum RowKind {
 pub fn row_sink(format: OutputFormat, kind: RowKind) -> Option<Box<dyn RowSink>> {
     match format {
         OutputFormat::Jsonl => Some(Box::new(JsonLines::default())),
-        OutputFormat::Csv => Some(Box::new(Frame::new(false, kind))),
-        OutputFormat::Parquet => Some(Box::new(Frame::new(true, kind))),
+        OutputFormat::Csv => Some(Box::new(CsvLines::new(kind))),
+        OutputFormat::Parquet => Some(Box::new(Frame::new(kind))),
         _ => None,
     }
 }
 
 /// Rows written into a buffer of their own ([`super::json_row`]) and handed to the destination
-/// in one write per [`JSON_BYTES_PER_WRITE`].
+/// in one write per [`BYTES_PER_WRITE`].
 #[derive(Default)]
 struct JsonLines(Vec<u8>);
 
-const JSON_BYTES_PER_WRITE: usize = 1 << 16;
+/// Bytes of JSON or CSV lines handed to the destination at once.
+const BYTES_PER_WRITE: usize = 1 << 16;
 
-impl JsonLines {
-    fn flush_full(&mut self, out: &mut dyn Write) -> io::Result<()> {
-        self.0.push(b'\n');
-        if self.0.len() >= JSON_BYTES_PER_WRITE {
-            out.write_all(&self.0)?;
-            self.0.clear();
-        }
-        Ok(())
+/// Hand `buf` to `out` once it holds [`BYTES_PER_WRITE`].
+fn flush_full(buf: &mut Vec<u8>, out: &mut dyn Write) -> io::Result<()> {
+    if buf.len() >= BYTES_PER_WRITE {
+        out.write_all(buf)?;
+        buf.clear();
     }
+    Ok(())
 }
 
 impl RowSink for JsonLines {
     fn simulate_row(&mut self, row: &CallRow, out: &mut dyn Write) -> io::Result<()> {
         super::json_row::call_row(row, &mut self.0);
-        self.flush_full(out)
+        self.0.push(b'\n');
+        flush_full(&mut self.0, out)
     }
 
     fn diff_row(&mut self, row: &DiffRow, out: &mut dyn Write) -> io::Result<()> {
         super::json_row::diff_row(row, &mut self.0);
-        self.flush_full(out)
+        self.0.push(b'\n');
+        flush_full(&mut self.0, out)
     }
 
     fn finish(self: Box<Self>, out: &mut dyn Write) -> io::Result<()> {
@@ -196,17 +198,111 @@ fn outcome_cells(o: &Outcome) -> impl Iterator<Item = Cell<'_>> {
     .into_iter()
 }
 
+/// The columns of a report's rows, fixed by its [`RowKind`].
+fn column_names(kind: RowKind) -> Vec<String> {
+    let mut names: Vec<String> = CALL_COLUMNS.iter().map(|s| (*s).to_owned()).collect();
+    let prefixes: &[&str] = match kind {
+        RowKind::Simulate => &[""],
+        RowKind::Diff => &["base_", "candidate_"],
+    };
+    for prefix in prefixes {
+        names.extend(OUTCOME_COLUMNS.iter().map(|c| format!("{prefix}{c}")));
+    }
+    if kind == RowKind::Diff {
+        names.push("cause".to_owned());
+    }
+    names
+}
+
+/// The cells of a simulation's row.
+fn simulate_cells(row: &CallRow) -> impl Iterator<Item = Cell<'_>> {
+    call_cells(&row.call).chain(outcome_cells(&row.outcome))
+}
+
+/// The cells of a diff's row.
+fn diff_cells(row: &DiffRow) -> impl Iterator<Item = Cell<'_>> {
+    let cause = row.cause.map(|c| match c {
+        Cause::Direct => "direct",
+        Cause::KnockOn => "knock-on",
+    });
+    call_cells(&row.call)
+        .chain(outcome_cells(&row.base))
+        .chain(outcome_cells(&row.candidate))
+        .chain(std::iter::once(Cell::Text(cause)))
+}
+
+/// CSV lines ([`CsvRow`]), the header first, written into a buffer of their own and handed to
+/// the destination in one write per [`BYTES_PER_WRITE`]. An empty replay still writes the
+/// header.
+struct CsvLines {
+    buf: Vec<u8>,
+    /// The JSON text of a row's arguments.
+    json: String,
+}
+
+impl CsvLines {
+    fn new(kind: RowKind) -> CsvLines {
+        let mut buf = Vec::with_capacity(BYTES_PER_WRITE + 4096);
+        CsvRow::header(&column_names(kind), &mut buf);
+        CsvLines {
+            buf,
+            json: String::new(),
+        }
+    }
+
+    fn push<'a>(
+        &mut self,
+        cells: impl Iterator<Item = Cell<'a>>,
+        out: &mut dyn Write,
+    ) -> io::Result<()> {
+        let mut row = CsvRow::new(&mut self.buf);
+        for cell in cells {
+            match cell {
+                Cell::Int(n) => row.int(n),
+                Cell::Text(t) => row.text(t),
+                Cell::Json(v) => {
+                    self.json.clear();
+                    if let Some(v) = v {
+                        use std::fmt::Write as _;
+                        // Writing to a String cannot fail; `Display` of a value is its compact
+                        // JSON.
+                        let _ = write!(self.json, "{v}");
+                    }
+                    row.text(v.map(|_| self.json.as_str()));
+                }
+                Cell::Float(x) => row.float(x),
+                Cell::Bool(b) => row.bool(b),
+            }
+        }
+        row.end();
+        flush_full(&mut self.buf, out)
+    }
+}
+
+impl RowSink for CsvLines {
+    fn simulate_row(&mut self, row: &CallRow, out: &mut dyn Write) -> io::Result<()> {
+        self.push(simulate_cells(row), out)
+    }
+
+    fn diff_row(&mut self, row: &DiffRow, out: &mut dyn Write) -> io::Result<()> {
+        self.push(diff_cells(row), out)
+    }
+
+    fn finish(self: Box<Self>, out: &mut dyn Write) -> io::Result<()> {
+        out.write_all(&self.buf)
+    }
+}
+
 /// Rows collected before they are written.
 const ROWS_PER_WRITE: usize = 1 << 14;
 
 /// Bytes of text collected before the rows are written, if fewer than [`ROWS_PER_WRITE`].
 const WRITE_BYTES: usize = 16 << 20;
 
-/// Column-wise buffers for CSV and Parquet, handed to the table writer every
-/// [`ROWS_PER_WRITE`] rows and at the end. The columns are fixed by the [`RowKind`], so an
-/// empty replay still writes a header (CSV) or schema (Parquet).
+/// Column-wise buffers for Parquet, handed to the table writer every [`ROWS_PER_WRITE`] rows
+/// (a row group) and at the end. The columns are fixed by the [`RowKind`], so an empty replay
+/// still writes the schema.
 struct Frame {
-    parquet: bool,
     names: Vec<String>,
     cols: Vec<Col>,
     rows: usize,
@@ -215,18 +311,8 @@ struct Frame {
 }
 
 impl Frame {
-    fn new(parquet: bool, kind: RowKind) -> Frame {
-        let mut names: Vec<String> = CALL_COLUMNS.iter().map(|s| (*s).to_owned()).collect();
-        let prefixes: &[&str] = match kind {
-            RowKind::Simulate => &[""],
-            RowKind::Diff => &["base_", "candidate_"],
-        };
-        for prefix in prefixes {
-            names.extend(OUTCOME_COLUMNS.iter().map(|c| format!("{prefix}{c}")));
-        }
-        if kind == RowKind::Diff {
-            names.push("cause".to_owned());
-        }
+    fn new(kind: RowKind) -> Frame {
+        let names = column_names(kind);
         // Types follow the cells: the first call column is the index, outcomes end in three
         // numbers and a flag.
         let cols = names
@@ -241,7 +327,6 @@ impl Frame {
             })
             .collect();
         Frame {
-            parquet,
             names,
             cols,
             rows: 0,
@@ -286,11 +371,10 @@ impl Frame {
     /// The rows collected so far, taken out of the buffers.
     fn take(&mut self) -> io::Result<DataFrame> {
         self.rows = 0;
-        let parquet = self.parquet;
         let columns: Vec<Column> = (self.names.iter())
             .zip(&mut self.cols)
             .map(|(name, col)| {
-                let is_ts = parquet && name == "ts";
+                let is_ts = name == "ts";
                 let name = name.as_str().into();
                 match col {
                     // Parquet has a timestamp type: the call's instant exactly, as nanoseconds.
@@ -321,13 +405,8 @@ impl Frame {
         let writer = match &mut self.writer {
             Some(w) => w,
             None => {
-                let format = if self.parquet {
-                    TableFormat::Parquet
-                } else {
-                    TableFormat::Csv
-                };
                 // Encoded on the replay's thread (see `FrameWriter`).
-                let w = FrameWriter::new(format, df.schema(), false).map_err(io::Error::other)?;
+                let w = FrameWriter::new(df.schema(), false).map_err(io::Error::other)?;
                 self.writer.insert(w)
             }
         };
@@ -348,24 +427,11 @@ impl Frame {
 
 impl RowSink for Frame {
     fn simulate_row(&mut self, row: &CallRow, out: &mut dyn Write) -> io::Result<()> {
-        self.push(
-            call_cells(&row.call).chain(outcome_cells(&row.outcome)),
-            out,
-        )
+        self.push(simulate_cells(row), out)
     }
 
     fn diff_row(&mut self, row: &DiffRow, out: &mut dyn Write) -> io::Result<()> {
-        let cause = row.cause.map(|c| match c {
-            Cause::Direct => "direct",
-            Cause::KnockOn => "knock-on",
-        });
-        self.push(
-            call_cells(&row.call)
-                .chain(outcome_cells(&row.base))
-                .chain(outcome_cells(&row.candidate))
-                .chain(std::iter::once(Cell::Text(cause))),
-            out,
-        )
+        self.push(diff_cells(row), out)
     }
 
     fn finish(self: Box<Self>, out: &mut dyn Write) -> io::Result<()> {

@@ -16,6 +16,7 @@ mod cline;
 mod cline_sdk;
 mod codex;
 mod csv;
+mod csv_out;
 mod error;
 mod format;
 mod guard;
@@ -53,6 +54,7 @@ pub use batch::{
     BatchRows, BatchSource, CallBatch, LocalSymbols, NO_SYM, NOT_SCREENED, Prescreen,
     PrescreenRows, RowRest, ScreenRows, Sessions, Symbols,
 };
+pub(crate) use csv_out::CsvRow;
 pub use error::TraceError;
 pub use format::Format;
 pub use input::{InputSpec, expand_inputs};

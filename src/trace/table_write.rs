@@ -1,8 +1,8 @@
-//! The one table writer of the project (`convert --to csv|parquet`, the per-call reports and
-//! `generate`): [`FrameWriter`] takes data frames and writes them as CSV or Parquet, on the
-//! caller's thread or on one of its own, so that encoding and compression overlap with whatever
-//! produces the rows.
-//! Parquet is written in the most widely readable Arrow types:
+//! The one Parquet writer of the project (`convert --to parquet`, per-call Parquet reports and
+//! `generate`): [`FrameWriter`] takes data frames (or Arrow arrays) and writes them as Parquet
+//! row groups, on the caller's thread or on one of its own, so that encoding and compression
+//! overlap with whatever produces the rows. (CSV is written a row at a time, see
+//! [`super::CsvRow`].) Parquet is written in the most widely readable Arrow types:
 //!
 //! polars' own writer stores text as Arrow string views, which older readers reject (pyarrow
 //! before 16: "Unrecognized type: 24"). This writer hands polars' Parquet encoder the oldest
@@ -147,8 +147,16 @@ impl<W: Write> TableWriter<W> {
         })
     }
 
+    /// Write rows of the writer's schema.
+    fn write(&mut self, rows: Rows) -> PolarsResult<()> {
+        match rows {
+            Rows::Frame(df) => self.write_frame(&df),
+            Rows::Arrays { rows, arrays } => self.write_arrays(rows, arrays),
+        }
+    }
+
     /// Write `df` (the writer's schema) as one row group per chunk.
-    fn write(&mut self, df: &DataFrame) -> PolarsResult<()> {
+    fn write_frame(&mut self, df: &DataFrame) -> PolarsResult<()> {
         if df.height() == 0 {
             return Ok(());
         }
@@ -202,8 +210,7 @@ impl<W: Write> TableWriter<W> {
     }
 }
 
-/// Rows handed to a [`FrameWriter`]: a data frame, or (for Parquet only) its columns as Arrow
-/// arrays, where a text column may be a dictionary its maker built already (names its records
+/// Rows handed to a [`FrameWriter`]: a data frame, or its columns as Arrow arrays, where a text column may be a dictionary its maker built already (names its records
 /// share, say), so that the encoder need not find the distinct values again.
 pub(crate) enum Rows {
     Frame(DataFrame),
@@ -214,15 +221,6 @@ impl From<DataFrame> for Rows {
     fn from(df: DataFrame) -> Rows {
         Rows::Frame(df)
     }
-}
-
-/// The table formats [`FrameWriter`] writes.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum TableFormat {
-    /// CSV with a header row.
-    Csv,
-    /// Parquet; the frames' `ts` column (Int64 nanoseconds) is written as a UTC timestamp.
-    Parquet,
 }
 
 /// Bytes the writing thread wrote and the destination has not taken yet.
@@ -247,68 +245,10 @@ impl Spill {
     }
 }
 
-/// Encodes frames of one schema as CSV or Parquet into a [`Spill`].
-enum Encoder {
-    Parquet(Box<TableWriter<Spill>>),
-    Csv {
-        sink: Spill,
-        schema: Schema,
-        header: bool,
-    },
-}
-
-impl Encoder {
-    fn new(format: TableFormat, schema: &Schema, sink: Spill) -> PolarsResult<Encoder> {
-        Ok(match format {
-            TableFormat::Parquet => {
-                Encoder::Parquet(Box::new(TableWriter::new(sink, schema, &["ts"])?))
-            }
-            TableFormat::Csv => Encoder::Csv {
-                sink,
-                schema: schema.clone(),
-                header: true,
-            },
-        })
-    }
-
-    fn write(&mut self, rows: Rows) -> PolarsResult<()> {
-        match (self, rows) {
-            (Encoder::Parquet(w), Rows::Frame(df)) => w.write(&df),
-            (Encoder::Parquet(w), Rows::Arrays { rows, arrays }) => w.write_arrays(rows, arrays),
-            (Encoder::Csv { .. }, Rows::Arrays { .. }) => {
-                polars_bail!(ComputeError: "CSV is written from data frames")
-            }
-            (Encoder::Csv { sink, header, .. }, Rows::Frame(mut df)) => {
-                if df.height() > 0 || *header {
-                    CsvWriter::new(sink)
-                        .include_header(*header)
-                        .finish(&mut df)?;
-                    *header = false;
-                }
-                Ok(())
-            }
-        }
-    }
-
-    fn finish(self) -> PolarsResult<()> {
-        match self {
-            Encoder::Parquet(mut w) => w.finish().map(drop),
-            Encoder::Csv {
-                mut sink,
-                schema,
-                header: true,
-            } => CsvWriter::new(&mut sink)
-                .include_header(true)
-                .finish(&mut DataFrame::empty_with_schema(&schema)),
-            Encoder::Csv { .. } => Ok(()),
-        }
-    }
-}
-
 /// Where frames are encoded.
 enum Where {
     /// On the caller's thread.
-    Inline(Option<Encoder>),
+    Inline(Option<Box<TableWriter<Spill>>>),
     /// On a thread of its own, fed one frame at a time.
     Thread {
         frames: Option<SyncSender<Rows>>,
@@ -316,7 +256,7 @@ enum Where {
     },
 }
 
-/// Writes data frames of one schema as CSV or Parquet (one row group per frame), on the
+/// Writes data frames of one schema as Parquet (one row group per frame), on the
 /// caller's thread or on a thread of its own. The bytes written are handed to the destination by
 /// the caller's thread at each [`FrameWriter::write`] and at [`FrameWriter::finish`], so the
 /// destination need not be `Send`. On a thread, a frame is handed over only when the thread is
@@ -330,15 +270,12 @@ pub(crate) struct FrameWriter {
 }
 
 impl FrameWriter {
-    /// A writer of frames with `schema`, in `format`, encoding on a thread of its own when
-    /// `threaded`. An empty table still gets its header (CSV) or schema (Parquet).
-    pub(crate) fn new(
-        format: TableFormat,
-        schema: &Schema,
-        threaded: bool,
-    ) -> PolarsResult<FrameWriter> {
+    /// A writer of frames with `schema`, encoding on a thread of its own when `threaded`; the
+    /// frames' `ts` column (Int64 nanoseconds) is written as a UTC timestamp. An empty table
+    /// still gets its schema.
+    pub(crate) fn new(schema: &Schema, threaded: bool) -> PolarsResult<FrameWriter> {
         let spill = Spill::default();
-        let encoder = Encoder::new(format, schema, spill.clone())?;
+        let encoder = Box::new(TableWriter::new(spill.clone(), schema, &["ts"])?);
         let encoding = if threaded {
             let (frames, rx) = sync_channel::<Rows>(0);
             let mut encoder = encoder;
@@ -348,7 +285,7 @@ impl FrameWriter {
                     for rows in rx {
                         encoder.write(rows)?;
                     }
-                    encoder.finish()
+                    encoder.finish().map(drop)
                 })
                 .map_err(|e| polars_err!(ComputeError: "cannot start the table writer: {e}"))?;
             Where::Thread {
@@ -385,7 +322,7 @@ impl FrameWriter {
     pub(crate) fn finish(&mut self, out: &mut dyn Write) -> PolarsResult<()> {
         let result = match &mut self.encoding {
             Where::Inline(encoder) => match encoder.take() {
-                Some(encoder) => encoder.finish(),
+                Some(mut encoder) => encoder.finish().map(drop),
                 None => Err(polars_err!(ComputeError: "the table was already finished")),
             },
             Where::Thread { frames, worker } => {
@@ -447,7 +384,7 @@ mod tests {
         let mut w = TableWriter::new(&mut out, frames[0].schema(), &["ts"]).unwrap();
         for df in &frames {
             if !with_polars_compressor {
-                w.write(df).unwrap();
+                w.write_frame(df).unwrap();
                 continue;
             }
             let mut df = df.clone();

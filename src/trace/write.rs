@@ -9,6 +9,7 @@
 
 use std::borrow::{Borrow, Cow};
 use std::io::Write;
+use std::sync::mpsc::{channel, sync_channel};
 
 use polars::prelude::*;
 use polars_arrow::array::Utf8ViewArray;
@@ -16,11 +17,11 @@ use polars_arrow::datatypes::{ArrowDataType, IntegerType};
 use serde::Serialize;
 use serde_json::{Map, Value};
 
-use super::JsonObject;
 use super::table::{BATCH_BYTES, BATCH_ROWS, COLUMNS};
-use super::table_write::{FrameWriter, Rows, TableFormat};
-use super::time::{format_ts, format_ts_into};
+use super::table_write::{FrameWriter, Rows};
+use super::time::format_ts_into;
 use super::{Args, ArgsView, CallRecord, TraceError};
+use super::{CsvRow, JsonObject};
 use serde_json::value::RawValue;
 
 /// Recorded arguments as written: the text they were read from when it is one line (so that
@@ -145,43 +146,116 @@ fn jsonl_line(r: &CallRecord, out: &mut Vec<u8>) {
 }
 
 /// Write records as mcpsim JSONL; returns how many were written.
-pub fn write_jsonl<R: Borrow<CallRecord>>(
+pub fn write_jsonl<R: Borrow<CallRecord> + Send>(
     records: impl IntoIterator<Item = R>,
     out: &mut dyn Write,
 ) -> Result<u64, TraceError> {
-    let err = write_err("jsonl");
-    let mut n = 0;
-    // Each line is serialised into one buffer and written whole: the serialiser's many small
-    // writes would each be a call through `dyn Write`.
-    let mut line = Vec::with_capacity(512);
-    for r in records {
-        let r = r.borrow();
-        line.clear();
-        jsonl_line(r, &mut line);
-        line.push(b'\n');
-        out.write_all(&line).map_err(|e| err(&e))?;
-        n += 1;
-    }
+    write_lines(records, out, "jsonl", Vec::new(), |r, text| {
+        jsonl_line(r, text);
+        text.push(b'\n');
+    })
+}
+
+/// `r` as one CSV row of the call-record table's columns (with its line end).
+fn csv_line(r: &CallRecord, out: &mut Vec<u8>, ts: &mut String) {
+    let mut row = CsvRow::new(out);
+    ts.clear();
+    format_ts_into(ts, r.ts);
+    row.text(Some(ts));
+    row.text(Some(&r.server));
+    row.text(r.grant.as_deref());
+    row.text(r.session.as_deref());
+    row.text(Some(&r.tool));
+    row.text(args_text(&r.args).as_deref());
+    let keys = arg_keys(&r.args).and_then(|k| serde_json::to_string(k).ok());
+    row.text(keys.as_deref());
+    row.text(r.id.as_deref());
+    let recorded = r.recorded.as_ref();
+    row.text(recorded.and_then(|c| c.decision).map(|d| d.as_str()));
+    row.text(recorded.and_then(|c| c.rule.as_deref()));
+    row.text(recorded.and_then(|c| c.message.as_deref()));
+    row.text(recorded.and_then(|c| c.policy_version.as_deref()));
+    row.text(r.upstream.map(|u| u.as_str()));
+    row.float(r.latency_ms);
+    row.end();
+}
+
+/// Write records as CSV with a header row; returns how many were written.
+pub fn write_csv<R: Borrow<CallRecord> + Send>(
+    records: impl IntoIterator<Item = R>,
+    out: &mut dyn Write,
+) -> Result<u64, TraceError> {
+    let mut header = Vec::new();
+    CsvRow::header(&COLUMNS, &mut header);
+    let mut ts = String::with_capacity(32);
+    write_lines(records, out, "csv", header, move |r, text| {
+        csv_line(r, text, &mut ts);
+    })
+}
+
+/// Records gathered for [`write_lines`] at once, at most.
+const LINE_BATCH_ROWS: usize = 1024;
+
+/// Bytes of arguments records gathered for [`write_lines`] hold at once, if fewer than
+/// [`LINE_BATCH_ROWS`] do.
+const LINE_BATCH_BYTES: usize = 1 << 20;
+
+/// Write `header`, then each record as `line` writes it (line end included). Records are
+/// handed over in batches to a thread of their own that writes their text and drops them,
+/// while the caller's thread reads the next ones (reading a record costs about as much as
+/// writing it); the caller's thread hands the text to `out`. At most three batches are in
+/// memory. Returns how many records were written; `what` names the format in errors.
+fn write_lines<R: Borrow<CallRecord> + Send>(
+    records: impl IntoIterator<Item = R>,
+    out: &mut dyn Write,
+    what: &'static str,
+    header: Vec<u8>,
+    mut line: impl FnMut(&CallRecord, &mut Vec<u8>) + Send,
+) -> Result<u64, TraceError> {
+    let err = write_err(what);
+    out.write_all(&header).map_err(|e| err(&e))?;
+    let n = std::thread::scope(|scope| -> std::io::Result<u64> {
+        let (batches, to_write) = sync_channel::<Vec<R>>(1);
+        let (texts, written) = channel::<Vec<u8>>();
+        std::thread::Builder::new()
+            .name(format!("write-{what}"))
+            .spawn_scoped(scope, move || {
+                for batch in to_write {
+                    let mut text = Vec::with_capacity(batch.len() * 256);
+                    for r in &batch {
+                        line(r.borrow(), &mut text);
+                    }
+                    drop(batch);
+                    if texts.send(text).is_err() {
+                        return;
+                    }
+                }
+            })?;
+        // Ends early (the writing thread sees its channel close) when `out` fails.
+        let n = batches_of(records, LINE_BATCH_ROWS, LINE_BATCH_BYTES, |batch| {
+            if batches.send(batch).is_err() {
+                return Err(std::io::Error::other("the writing thread stopped"));
+            }
+            written.try_iter().try_for_each(|text| out.write_all(&text))
+        })?;
+        drop(batches);
+        written.iter().try_for_each(|text| out.write_all(&text))?;
+        Ok(n)
+    })
+    .map_err(|e| err(&e))?;
     out.flush().map_err(|e| err(&e))?;
     Ok(n)
 }
 
-/// How `ts` is stored in a table.
-#[derive(Clone, Copy)]
-enum TsAs {
-    Text,
-    Nanos,
-}
-
-/// A column of a batch of rows: built by polars, or (names, for Parquet) an Arrow dictionary.
+/// A column of a batch of rows: built by polars, or (names) an Arrow dictionary.
 enum Built {
     Column(Column),
     Array(ArrayRef),
 }
 
-/// The columns of `batch`, `ts` stored as `ts_as`; with `dictionaries`, the columns of names
+/// The columns of `batch`, `ts` as nanoseconds; with `dictionaries`, the columns of names
 /// (server, grant, session, tool, upstream, recorded decision) as dictionaries (see [`names`]).
-fn columns(batch: &[&CallRecord], ts_as: TsAs, dictionaries: bool) -> Vec<Built> {
+fn columns(batch: &[&CallRecord], dictionaries: bool) -> Vec<Built> {
     // Text columns are built from borrowed cells: no string per cell.
     let text = |name: &str, f: &dyn Fn(&CallRecord) -> Option<&str>| -> Built {
         Built::Column(
@@ -195,16 +269,10 @@ fn columns(batch: &[&CallRecord], ts_as: TsAs, dictionaries: bool) -> Vec<Built>
             text(name, f)
         }
     };
-    let ts = match ts_as {
-        TsAs::Text => {
-            StringChunked::from_iter_values("ts".into(), batch.iter().map(|r| format_ts(r.ts)))
-                .into_column()
-        }
-        TsAs::Nanos => Column::new(
-            "ts".into(),
-            batch.iter().map(|r| r.ts).collect::<Vec<i64>>(),
-        ),
-    };
+    let ts = Column::new(
+        "ts".into(),
+        batch.iter().map(|r| r.ts).collect::<Vec<i64>>(),
+    );
     let args =
         StringChunked::from_iter_options("args".into(), batch.iter().map(|r| args_text(&r.args)))
             .into_column();
@@ -305,8 +373,9 @@ fn names(batch: &[&CallRecord], f: &dyn Fn(&CallRecord) -> Option<&str>) -> Arra
     }
 }
 
-fn frame(batch: &[&CallRecord], ts_as: TsAs) -> PolarsResult<DataFrame> {
-    let columns: Vec<Column> = columns(batch, ts_as, false)
+/// `batch` as a data frame of plain columns.
+fn frame(batch: &[&CallRecord]) -> PolarsResult<DataFrame> {
+    let columns: Vec<Column> = columns(batch, false)
         .into_iter()
         .filter_map(|c| match c {
             Built::Column(c) => Some(c),
@@ -317,89 +386,71 @@ fn frame(batch: &[&CallRecord], ts_as: TsAs) -> PolarsResult<DataFrame> {
     DataFrame::new_infer_height(columns)
 }
 
-/// The rows of `batch` as the table writer takes them in `format`.
-fn rows<R: Borrow<CallRecord>>(batch: &[R], format: TableFormat) -> PolarsResult<Rows> {
+/// The schema of the Parquet table: the call-record table's columns.
+fn schema() -> PolarsResult<Schema> {
+    Ok(frame(&[])?.schema().as_ref().clone())
+}
+
+/// The rows of `batch` as Arrow arrays, names as dictionaries.
+fn arrays<R: Borrow<CallRecord>>(batch: &[R]) -> Rows {
     let batch: Vec<&CallRecord> = batch.iter().map(Borrow::borrow).collect();
-    match format {
-        TableFormat::Csv => frame(&batch, TsAs::Text).map(Rows::Frame),
-        TableFormat::Parquet => {
-            let arrays = columns(&batch, TsAs::Nanos, true)
-                .into_iter()
-                .map(|c| match c {
-                    Built::Column(c) => c
-                        .as_materialized_series()
-                        .rechunk()
-                        .to_arrow(0, CompatLevel::newest()),
-                    Built::Array(a) => a,
-                })
-                .collect();
-            Ok(Rows::Arrays {
-                rows: batch.len(),
-                arrays,
-            })
-        }
+    let arrays = columns(&batch, true)
+        .into_iter()
+        .map(|c| match c {
+            Built::Column(c) => c
+                .as_materialized_series()
+                .rechunk()
+                .to_arrow(0, CompatLevel::newest()),
+            Built::Array(a) => a,
+        })
+        .collect();
+    Rows::Arrays {
+        rows: batch.len(),
+        arrays,
     }
 }
 
-fn schema(ts_as: TsAs) -> PolarsResult<Schema> {
-    Ok(frame(&[], ts_as)?.schema().as_ref().clone())
-}
-
-/// Write records as CSV with a header row (via polars, in batches); returns how many.
-pub fn write_csv<R: Borrow<CallRecord>>(
-    records: impl IntoIterator<Item = R>,
-    out: &mut dyn Write,
-) -> Result<u64, TraceError> {
-    write_table(records, out, TableFormat::Csv, TsAs::Text, "csv")
-}
-
-/// Write records as Parquet (via polars, one row group per batch); returns how many.
+/// Write records as Parquet (via polars, one row group per batch of [`BATCH_ROWS`], encoded on
+/// a thread of its own); returns how many.
 pub fn write_parquet<R: Borrow<CallRecord>>(
     records: impl IntoIterator<Item = R>,
     out: &mut dyn Write,
 ) -> Result<u64, TraceError> {
-    write_table(records, out, TableFormat::Parquet, TsAs::Nanos, "parquet")
-}
-
-/// Write records as a table, [`BATCH_ROWS`] at a time, encoded on a thread of their own.
-fn write_table<R: Borrow<CallRecord>>(
-    records: impl IntoIterator<Item = R>,
-    out: &mut dyn Write,
-    format: TableFormat,
-    ts_as: TsAs,
-    what: &'static str,
-) -> Result<u64, TraceError> {
-    let err = write_err(what);
-    let schema = schema(ts_as).map_err(|e| err(&e))?;
-    let mut w = FrameWriter::new(format, &schema, true).map_err(|e| err(&e))?;
-    let n = batches(records, |b| w.write(rows(b, format)?, &mut *out)).map_err(|e| err(&e))?;
+    let err = write_err("parquet");
+    let schema = schema().map_err(|e| err(&e))?;
+    let mut w = FrameWriter::new(&schema, true).map_err(|e| err(&e))?;
+    let n = batches_of(records, BATCH_ROWS, BATCH_BYTES, |b| {
+        w.write(arrays(&b), &mut *out)
+    })
+    .map_err(|e| err(&e))?;
     w.finish(&mut *out).map_err(|e| err(&e))?;
     out.flush().map_err(|e| err(&e))?;
     Ok(n)
 }
 
-/// Records written at once, [`BATCH_ROWS`] or fewer: as many as hold about [`BATCH_BYTES`] of
+/// Records handed to `write` in batches of `rows` or fewer: as many as hold about `bytes` of
 /// arguments (calls carrying whole files would otherwise buffer gigabytes, and a Parquet row
-/// group as large).
-fn batches<R: Borrow<CallRecord>>(
+/// group as large). Returns how many.
+fn batches_of<R: Borrow<CallRecord>, E>(
     records: impl IntoIterator<Item = R>,
-    mut write: impl FnMut(&[R]) -> PolarsResult<()>,
-) -> PolarsResult<u64> {
-    let mut buf: Vec<R> = Vec::with_capacity(BATCH_ROWS);
-    let (mut n, mut bytes) = (0, 0);
+    rows: usize,
+    bytes: usize,
+    mut write: impl FnMut(Vec<R>) -> Result<(), E>,
+) -> Result<u64, E> {
+    let mut batch: Vec<R> = Vec::with_capacity(rows);
+    let (mut n, mut held) = (0, 0);
     for r in records {
-        bytes += r.borrow().args.text_len();
-        buf.push(r);
-        if buf.len() == BATCH_ROWS || bytes >= BATCH_BYTES {
-            write(&buf)?;
-            n += buf.len() as u64;
-            buf.clear();
-            bytes = 0;
+        held += r.borrow().args.text_len();
+        batch.push(r);
+        if batch.len() == rows || held >= bytes {
+            n += batch.len() as u64;
+            write(std::mem::replace(&mut batch, Vec::with_capacity(rows)))?;
+            held = 0;
         }
     }
-    if !buf.is_empty() {
-        write(&buf)?;
-        n += buf.len() as u64;
+    if !batch.is_empty() {
+        n += batch.len() as u64;
+        write(batch)?;
     }
     Ok(n)
 }
@@ -410,6 +461,7 @@ mod tests {
 
     use super::*;
     use crate::generate::{GenConfig, Generator};
+    use crate::trace::time::format_ts;
     use crate::trace::{Origin, RawArgs, Recorded, RecordedDecision, Upstream};
 
     // The reference for [`jsonl_line`]: a record as serde_json writes its derived `Serialize`.
@@ -526,15 +578,15 @@ mod tests {
     /// encoder finds them in plain text columns.
     fn both_ways(records: &[CallRecord]) -> (Vec<u8>, Vec<u8>) {
         let write = |dictionaries: bool| -> Vec<u8> {
-            let schema = schema(TsAs::Nanos).unwrap();
-            let mut w = FrameWriter::new(TableFormat::Parquet, &schema, false).unwrap();
+            let schema = schema().unwrap();
+            let mut w = FrameWriter::new(&schema, false).unwrap();
             let mut out = Vec::new();
             for batch in records.chunks(1_000) {
                 let rows = if dictionaries {
-                    rows(batch, TableFormat::Parquet).unwrap()
+                    arrays(batch)
                 } else {
                     let batch: Vec<&CallRecord> = batch.iter().collect();
-                    Rows::Frame(frame(&batch, TsAs::Nanos).unwrap())
+                    Rows::Frame(frame(&batch).unwrap())
                 };
                 assert!(matches!(rows, Rows::Arrays { .. }) == dictionaries);
                 w.write(rows, &mut out).unwrap();
