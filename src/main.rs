@@ -138,5 +138,7 @@ fn is_broken_pipe(e: &anyhow::Error) -> bool {
     e.chain().any(|c| {
         c.downcast_ref::<io::Error>()
             .is_some_and(|io| io.kind() == io::ErrorKind::BrokenPipe)
+            || c.downcast_ref::<mcpsim::trace::TraceError>()
+                .is_some_and(mcpsim::trace::TraceError::is_broken_pipe)
     })
 }

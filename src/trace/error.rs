@@ -80,6 +80,8 @@ pub enum TraceError {
         what: &'static str,
         /// What went wrong.
         reason: String,
+        /// The destination was a pipe its reader closed (`mcpsim convert … | head`).
+        broken_pipe: bool,
     },
     /// A spooled copy of stdin could not be created.
     #[error("cannot spool stdin to {path}: {source}")]
@@ -90,4 +92,18 @@ pub enum TraceError {
         #[source]
         source: std::io::Error,
     },
+}
+
+impl TraceError {
+    /// Whether writing stopped because the reader of a pipe closed it: not a failure for a
+    /// command whose output is piped into `head`.
+    pub fn is_broken_pipe(&self) -> bool {
+        matches!(
+            self,
+            TraceError::Write {
+                broken_pipe: true,
+                ..
+            }
+        )
+    }
 }

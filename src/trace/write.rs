@@ -87,10 +87,14 @@ fn arg_keys(args: &Args) -> Option<&[String]> {
     }
 }
 
-fn write_err(what: &'static str) -> impl Fn(&dyn std::fmt::Display) -> TraceError {
+fn write_err(what: &'static str) -> impl Fn(&(dyn std::error::Error + 'static)) -> TraceError {
     move |e| TraceError::Write {
         what,
         reason: e.to_string(),
+        broken_pipe: std::iter::successors(Some(e), |e| e.source()).any(|e| {
+            e.downcast_ref::<std::io::Error>()
+                .is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe)
+        }),
     }
 }
 

@@ -631,25 +631,34 @@ fn diff_parquet_output_has_both_decisions_and_the_cause() {
 fn broken_pipe_exits_quietly() {
     use std::io::Read;
     use std::process::Stdio;
-    let mut child = mcpsim(&[
-        "simulate", "--policy", CANDIDATE, FLEET, "--format", "jsonl",
-    ])
-    .stdout(Stdio::piped())
-    .stderr(Stdio::piped())
-    .spawn()
-    .expect("spawn");
-    // Close our end of stdout at once.
-    drop(child.stdout.take());
-    let status = child.wait().expect("wait");
-    let mut stderr = String::new();
-    child
-        .stderr
-        .take()
-        .expect("stderr")
-        .read_to_string(&mut stderr)
-        .expect("read");
-    assert!(status.success(), "exit {status:?}: {stderr}");
-    assert!(stderr.is_empty(), "{stderr}");
+    for args in [
+        &[
+            "simulate", "--policy", CANDIDATE, FLEET, "--format", "jsonl",
+        ][..],
+        &["simulate", "--policy", CANDIDATE, FLEET, "--format", "csv"],
+        // The record writers of `convert` write on a thread of their own.
+        &["convert", "--to", "jsonl", FLEET],
+        &["convert", "--to", "csv", FLEET],
+        &["convert", "--to", "parquet", FLEET],
+    ] {
+        let mut child = mcpsim(args)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("spawn");
+        // Close our end of stdout at once.
+        drop(child.stdout.take());
+        let status = child.wait().expect("wait");
+        let mut stderr = String::new();
+        child
+            .stderr
+            .take()
+            .expect("stderr")
+            .read_to_string(&mut stderr)
+            .expect("read");
+        assert!(status.success(), "{args:?}: exit {status:?}: {stderr}");
+        assert!(stderr.is_empty(), "{args:?}: {stderr}");
+    }
 }
 
 /// Every fenced block of the README that starts with `$ mcpsim …` shows that command's real
