@@ -9,7 +9,9 @@ use polars::prelude::*;
 
 use super::OutputFormat;
 use super::model::{CallInfo, CallRow, Cause, DiffRow, Outcome};
-use crate::trace::table_write::FrameWriter;
+use polars_arrow::array::{BooleanArray, MutableBinaryViewArray, PrimitiveArray};
+
+use crate::trace::table_write::{FrameWriter, Rows};
 use crate::trace::{CsvRow, parse_ts_str};
 
 /// Receives one row per call and writes it in a per-call format.
@@ -86,60 +88,36 @@ enum Cell<'a> {
     Bool(bool),
 }
 
-/// One column, filled row by row.
+/// One column of Parquet rows, filled row by row as the Arrow array it is written from.
 enum Col {
     Int(Vec<u64>),
-    Text(Texts),
+    /// The call's instant (nanoseconds): Parquet has a timestamp type.
+    Ts(Vec<Option<i64>>),
+    Text(MutableBinaryViewArray<str>),
     Float(Vec<Option<f64>>),
     Bool(Vec<bool>),
 }
 
-/// A text column: its cells' bytes one after the other, where each ends, and which are null.
-/// A `String` per cell made the allocator the largest part of per-call Parquet and CSV output.
-#[derive(Default)]
-struct Texts {
-    bytes: String,
-    ends: Vec<usize>,
-    valid: Vec<bool>,
-}
-
-impl Texts {
-    fn push(&mut self, cell: Option<&str>) {
-        if let Some(s) = cell {
-            self.bytes.push_str(s);
+impl Col {
+    fn dtype(&self) -> DataType {
+        match self {
+            Col::Int(_) => DataType::UInt64,
+            Col::Ts(_) => DataType::Int64,
+            Col::Text(_) => DataType::String,
+            Col::Float(_) => DataType::Float64,
+            Col::Bool(_) => DataType::Boolean,
         }
-        self.end(cell.is_some());
     }
 
-    fn push_json(&mut self, cell: Option<&serde_json::Value>) {
-        if let Some(v) = cell {
-            use std::fmt::Write as _;
-            // Writing to a String cannot fail; `Display` of a value is its compact JSON.
-            let _ = write!(self.bytes, "{v}");
+    /// The array of the rows so far; the column is left empty.
+    fn take(&mut self) -> ArrayRef {
+        match self {
+            Col::Int(v) => PrimitiveArray::from_vec(std::mem::take(v)).boxed(),
+            Col::Ts(v) => PrimitiveArray::<i64>::from(std::mem::take(v)).boxed(),
+            Col::Text(v) => std::mem::take(v).freeze().boxed(),
+            Col::Float(v) => PrimitiveArray::<f64>::from(std::mem::take(v)).boxed(),
+            Col::Bool(v) => BooleanArray::from_slice(std::mem::take(v)).boxed(),
         }
-        self.end(cell.is_some());
-    }
-
-    fn end(&mut self, valid: bool) {
-        self.ends.push(self.bytes.len());
-        self.valid.push(valid);
-    }
-
-    /// The cells.
-    fn cells(&self) -> impl Iterator<Item = Option<&str>> {
-        let mut start = 0;
-        (self.ends.iter().zip(&self.valid)).map(move |(&end, &valid)| {
-            let cell = &self.bytes[start..end];
-            start = end;
-            valid.then_some(cell)
-        })
-    }
-
-    /// Empty, keeping the buffers' capacity.
-    fn clear(&mut self) {
-        self.bytes.clear();
-        self.ends.clear();
-        self.valid.clear();
     }
 }
 
@@ -306,6 +284,8 @@ struct Frame {
     names: Vec<String>,
     cols: Vec<Col>,
     rows: usize,
+    /// The JSON text of a row's arguments.
+    json: String,
     /// The table being written, once rows were.
     writer: Option<FrameWriter>,
 }
@@ -319,17 +299,19 @@ impl Frame {
             .iter()
             .map(|n| match n.as_str() {
                 "index" => Col::Int(Vec::new()),
+                "ts" => Col::Ts(Vec::new()),
                 n if n.ends_with("used") || n.ends_with("max") || n.ends_with("increment") => {
                     Col::Float(Vec::new())
                 }
                 n if n.ends_with("approval_required") => Col::Bool(Vec::new()),
-                _ => Col::Text(Texts::default()),
+                _ => Col::Text(MutableBinaryViewArray::new()),
             })
             .collect();
         Frame {
             names,
             cols,
             rows: 0,
+            json: String::new(),
             writer: None,
         }
     }
@@ -342,8 +324,18 @@ impl Frame {
         for (col, cell) in self.cols.iter_mut().zip(cells) {
             match (col, cell) {
                 (Col::Int(v), Cell::Int(x)) => v.push(x),
+                (Col::Ts(v), Cell::Text(x)) => v.push(x.and_then(|t| parse_ts_str(t).ok())),
                 (Col::Text(v), Cell::Text(x)) => v.push(x),
-                (Col::Text(v), Cell::Json(x)) => v.push_json(x),
+                (Col::Text(v), Cell::Json(x)) => {
+                    self.json.clear();
+                    if let Some(x) = x {
+                        use std::fmt::Write as _;
+                        // Writing to a String cannot fail; `Display` of a value is its compact
+                        // JSON.
+                        let _ = write!(self.json, "{x}");
+                    }
+                    v.push(x.map(|_| self.json.as_str()));
+                }
                 (Col::Float(v), Cell::Float(x)) => v.push(x),
                 (Col::Bool(v), Cell::Bool(x)) => v.push(x),
                 _ => unreachable!("cells follow the column layout of Frame::new"),
@@ -362,55 +354,30 @@ impl Frame {
     fn text_bytes(&self) -> usize {
         (self.cols.iter())
             .map(|c| match c {
-                Col::Text(t) => t.bytes.len(),
+                Col::Text(t) => t.total_bytes_len(),
                 _ => 0,
             })
             .sum()
     }
 
-    /// The rows collected so far, taken out of the buffers.
-    fn take(&mut self) -> io::Result<DataFrame> {
-        self.rows = 0;
-        let columns: Vec<Column> = (self.names.iter())
-            .zip(&mut self.cols)
-            .map(|(name, col)| {
-                let is_ts = name == "ts";
-                let name = name.as_str().into();
-                match col {
-                    // Parquet has a timestamp type: the call's instant exactly, as nanoseconds.
-                    Col::Text(v) if is_ts => {
-                        let ts: Vec<Option<i64>> = (v.cells())
-                            .map(|t| t.and_then(|t| parse_ts_str(t).ok()))
-                            .collect();
-                        v.clear();
-                        Column::new(name, ts)
-                    }
-                    Col::Int(v) => Column::new(name, std::mem::take(v)),
-                    Col::Text(v) => {
-                        let col = StringChunked::from_iter_options(name, v.cells());
-                        v.clear();
-                        col.into_column()
-                    }
-                    Col::Float(v) => Column::new(name, std::mem::take(v)),
-                    Col::Bool(v) => Column::new(name, std::mem::take(v)),
-                }
-            })
-            .collect();
-        DataFrame::new_infer_height(columns).map_err(io::Error::other)
-    }
-
-    /// Write the rows collected so far.
+    /// Write the rows collected so far as a row group.
     fn write(&mut self, out: &mut dyn Write) -> io::Result<()> {
-        let df = self.take()?;
         let writer = match &mut self.writer {
             Some(w) => w,
             None => {
+                let schema: Schema = (self.names.iter().zip(&self.cols))
+                    .map(|(name, col)| Field::new(name.as_str().into(), col.dtype()))
+                    .collect();
                 // Encoded on the replay's thread (see `FrameWriter`).
-                let w = FrameWriter::new(df.schema(), false).map_err(io::Error::other)?;
+                let w = FrameWriter::new(&schema, false).map_err(io::Error::other)?;
                 self.writer.insert(w)
             }
         };
-        writer.write(df, out).map_err(io::Error::other)
+        let rows = std::mem::take(&mut self.rows);
+        let arrays = self.cols.iter_mut().map(Col::take).collect();
+        writer
+            .write(Rows::Arrays { rows, arrays }, out)
+            .map_err(io::Error::other)
     }
 
     /// Write the last rows and end the file.
@@ -442,40 +409,18 @@ impl RowSink for Frame {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use proptest::prelude::*;
 
-    proptest! {
-        /// A text column gives back its cells as pushed: null, empty and any text apart,
-        /// again after it was emptied.
-        #[test]
-        fn texts_give_back_their_cells(
-            cells in prop::collection::vec(prop::option::of(".{0,12}"), 0..40),
-            again in prop::collection::vec(prop::option::of(".{0,3}"), 0..10),
-        ) {
-            let mut t = Texts::default();
-            for c in &cells {
-                t.push(c.as_deref());
-            }
-            let got: Vec<Option<String>> = t.cells().map(|c| c.map(str::to_string)).collect();
-            prop_assert_eq!(&got, &cells);
-            t.clear();
-            for c in &again {
-                t.push(c.as_deref());
-            }
-            let got: Vec<Option<String>> = t.cells().map(|c| c.map(str::to_string)).collect();
-            prop_assert_eq!(&got, &again);
-        }
-    }
-
+    /// Argument cells are compact JSON, quoted as CSV quotes any text; a null stays empty.
     #[test]
     fn json_cells_are_compact_json() {
         let v = serde_json::json!({"b": [1, "x\"y"], "a": null});
-        let mut t = Texts::default();
-        t.push_json(Some(&v));
-        t.push_json(None);
-        t.push(Some(""));
-        let got: Vec<Option<&str>> = t.cells().collect();
-        assert_eq!(got, [Some(v.to_string().as_str()), None, Some("")]);
-        assert_eq!(got[0], Some(r#"{"a":null,"b":[1,"x\"y"]}"#));
+        let mut csv = CsvLines::new(RowKind::Simulate);
+        csv.buf.clear();
+        let cells = [Cell::Json(Some(&v)), Cell::Json(None), Cell::Text(Some(""))];
+        csv.push(cells.into_iter(), &mut Vec::new()).unwrap();
+        assert_eq!(
+            String::from_utf8(csv.buf).unwrap(),
+            "\"{\"\"a\"\":null,\"\"b\"\":[1,\"\"x\\\"\"y\"\"]}\",,\"\"\n"
+        );
     }
 }
