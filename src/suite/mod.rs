@@ -532,7 +532,8 @@ fn snapshot_diff(format: OutputFormat, expected: &[u8], actual: &[u8]) -> String
 /// A Parquet report's rows as CSV, to show how it changed. `ts` is left out: this build of
 /// polars has no type for a UTC timestamp, and a policy change never moves it.
 fn parquet_as_csv(bytes: &[u8]) -> String {
-    use polars::prelude::{CsvWriter, ParquetReader, SerReader, SerWriter};
+    use crate::trace::CsvRow;
+    use polars::prelude::{AnyValue, ParquetReader, SerReader};
     let rows = (|| {
         let mut reader = ParquetReader::new(std::io::Cursor::new(bytes.to_vec()));
         let names: Vec<String> = reader
@@ -541,9 +542,24 @@ fn parquet_as_csv(bytes: &[u8]) -> String {
             .filter(|n| n.as_str() != "ts")
             .map(|n| n.to_string())
             .collect();
-        let mut df = reader.with_columns(Some(names)).finish()?;
+        let df = reader.with_columns(Some(names.clone())).finish()?;
         let mut out = Vec::new();
-        CsvWriter::new(&mut out).finish(&mut df)?;
+        CsvRow::header(&names, &mut out);
+        for i in 0..df.height() {
+            let mut row = CsvRow::new(&mut out);
+            for column in df.columns() {
+                match column.get(i)? {
+                    AnyValue::Null => row.text(None),
+                    AnyValue::String(s) => row.text(Some(s)),
+                    AnyValue::StringOwned(s) => row.text(Some(&s)),
+                    AnyValue::UInt64(n) => row.int(n),
+                    AnyValue::Float64(x) => row.float(Some(x)),
+                    AnyValue::Boolean(b) => row.bool(b),
+                    other => row.text(Some(&other.to_string())),
+                }
+            }
+            row.end();
+        }
         Ok::<_, polars::prelude::PolarsError>(String::from_utf8_lossy(&out).into_owned())
     })();
     rows.unwrap_or_else(|e| format!("(cannot show the rows: {e})\n"))
