@@ -648,4 +648,69 @@ mod tests {
         let (dictionaries, polars) = both_ways(&records[1_000..1_100]);
         assert!(dictionaries == polars, "the files of 100 rows differ");
     }
+
+    /// Records of many batches, some carrying large arguments (a batch ends early), written
+    /// on the writing thread: the text of each record in order, as written one by one.
+    #[test]
+    fn lines_of_many_batches_come_out_in_order() {
+        let config = GenConfig {
+            calls: 5_000,
+            ..GenConfig::default()
+        };
+        let mut records: Vec<CallRecord> = Generator::new(&config).unwrap().collect();
+        let big = format!(r#"{{"blob":"{}"}}"#, "x".repeat(300_000));
+        for r in records.iter_mut().step_by(700) {
+            r.args = Args::Raw(RawArgs::new(big.as_str()).checked());
+        }
+        let mut expected = Vec::new();
+        let mut ts = String::new();
+        CsvRow::header(&COLUMNS, &mut expected);
+        for r in &records {
+            csv_line(r, &mut expected, &mut ts);
+        }
+        let mut out = Vec::new();
+        assert_eq!(write_csv(&records, &mut out).unwrap(), 5_000);
+        assert!(out == expected, "CSV differs");
+        let mut expected = Vec::new();
+        for r in &records {
+            jsonl_line(r, &mut expected);
+            expected.push(b'\n');
+        }
+        let mut out = Vec::new();
+        assert_eq!(write_jsonl(records, &mut out).unwrap(), 5_000);
+        assert!(out == expected, "JSON lines differ");
+    }
+
+    /// A destination that fails after some bytes: the error names the format, and the writing
+    /// thread stops with the caller.
+    #[test]
+    fn a_failing_destination_stops_the_writing() {
+        struct Full(usize);
+        impl Write for Full {
+            fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+                if self.0 < buf.len() {
+                    return Err(std::io::Error::new(
+                        std::io::ErrorKind::BrokenPipe,
+                        "closed",
+                    ));
+                }
+                self.0 -= buf.len();
+                Ok(buf.len())
+            }
+            fn flush(&mut self) -> std::io::Result<()> {
+                Ok(())
+            }
+        }
+        let config = GenConfig {
+            calls: 20_000,
+            ..GenConfig::default()
+        };
+        let records = Generator::new(&config).unwrap();
+        let err = write_csv(records, &mut Full(100_000)).unwrap_err();
+        assert_eq!(err.to_string(), "writing csv: closed");
+        assert!(err.is_broken_pipe());
+        let records = Generator::new(&config).unwrap();
+        let err = write_jsonl(records, &mut Full(0)).unwrap_err();
+        assert!(err.is_broken_pipe(), "{err}");
+    }
 }
