@@ -6,11 +6,10 @@
 use std::io::{self, Write};
 
 use polars::prelude::*;
+use polars_arrow::array::{BooleanArray, MutableBinaryViewArray, PrimitiveArray};
 
 use super::OutputFormat;
 use super::model::{CallInfo, CallRow, Cause, DiffRow, Outcome};
-use polars_arrow::array::{BooleanArray, MutableBinaryViewArray, PrimitiveArray};
-
 use crate::trace::table_write::{FrameWriter, Rows};
 use crate::trace::{CsvRow, parse_ts_str};
 
