@@ -210,8 +210,9 @@ impl<W: Write> TableWriter<W> {
     }
 }
 
-/// Rows handed to a [`FrameWriter`]: a data frame, or its columns as Arrow arrays, where a text column may be a dictionary its maker built already (names its records
-/// share, say), so that the encoder need not find the distinct values again.
+/// Rows handed to a [`FrameWriter`]: a data frame, or its columns as Arrow arrays, where a text
+/// column may be a dictionary its maker built already (names its records share, say), so that
+/// the encoder need not find the distinct values again.
 pub(crate) enum Rows {
     Frame(DataFrame),
     Arrays { rows: usize, arrays: Vec<ArrayRef> },
