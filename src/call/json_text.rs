@@ -368,6 +368,159 @@ fn skip_value(b: &[u8], plain: bool, mut i: usize) -> Option<usize> {
     }
 }
 
+/// `text` written to `out` as [`serde_json`] writes the map it parses into: no whitespace,
+/// the keys of every object sorted and a repeated key's last value kept. Only text of a subset
+/// of JSON is written (strings without escapes or control characters, integers of up to 18
+/// digits other than `-0`, nesting up to 100 deep); for any other text nothing is written and
+/// the answer is `false`, and the caller asks serde_json (whose number formatting this does
+/// not repeat).
+pub(crate) fn write_sorted(text: &str, out: &mut String) -> bool {
+    let b = text.as_bytes();
+    let start = out.len();
+    let mut members = Vec::new();
+    let i = ws(b, 0);
+    let ok = b.get(i) == Some(&b'{')
+        && sorted_value(text, i, 0, &mut members, out).is_some_and(|end| ws(b, end) == b.len());
+    if !ok {
+        out.truncate(start);
+    }
+    ok
+}
+
+/// The value at `i` written sorted to `out` (see [`write_sorted`]); the index after it. A
+/// member is its key's and its value's ranges, kept in `members` while its object is written.
+fn sorted_value(
+    t: &str,
+    i: usize,
+    depth: u32,
+    members: &mut Vec<(Range<usize>, Range<usize>)>,
+    out: &mut String,
+) -> Option<usize> {
+    let b = t.as_bytes();
+    // Every range written starts and ends at an ASCII byte.
+    let push = |out: &mut String, r: Range<usize>| {
+        out.push_str(t.get(r)?);
+        Some(())
+    };
+    match *b.get(i)? {
+        c @ (b'{' | b'[') => {
+            if depth >= MAX_DEPTH {
+                return None;
+            }
+            let object = c == b'{';
+            let close = if object { b'}' } else { b']' };
+            let mut j = ws(b, i + 1);
+            out.push(char::from(c));
+            if b.get(j) == Some(&close) {
+                out.push(char::from(close));
+                return Some(j + 1);
+            }
+            let first = members.len();
+            loop {
+                if object {
+                    let key = j..escape_free_string(b, j)?;
+                    j = ws(b, key.end);
+                    if b.get(j) != Some(&b':') {
+                        return None;
+                    }
+                    let value = ws(b, j + 1);
+                    // Its extent now; checked as it is written, once the keys are sorted.
+                    j = skip_value(b, false, value)?;
+                    members.push((key, value..j));
+                } else {
+                    j = sorted_value(t, j, depth + 1, members, out)?;
+                }
+                j = ws(b, j);
+                match *b.get(j)? {
+                    b',' => {
+                        j = ws(b, j + 1);
+                        if !object {
+                            out.push(',');
+                        }
+                    }
+                    c if c == close => break,
+                    _ => return None,
+                }
+            }
+            if object {
+                // Keys without their quotes (a quote sorts after a space). Stable: of a repeated
+                // key, the value read last comes last.
+                let inner = |r: &Range<usize>| &b[r.start + 1..r.end - 1];
+                members[first..].sort_by(|x, y| inner(&x.0).cmp(inner(&y.0)));
+                let mut scratch = String::new();
+                for k in first..members.len() {
+                    let (key, value) = members[k].clone();
+                    let repeated = members.get(k + 1).is_some_and(|next| {
+                        next.0.len() == key.len() && inner(&next.0) == inner(&key)
+                    });
+                    if repeated {
+                        // Left out, but it must still be a value.
+                        scratch.clear();
+                        let end = sorted_value(t, value.start, depth + 1, members, &mut scratch)?;
+                        if end != value.end {
+                            return None;
+                        }
+                        continue;
+                    }
+                    if k > first && !out.ends_with('{') {
+                        out.push(',');
+                    }
+                    push(out, key)?;
+                    out.push(':');
+                    let end = sorted_value(t, value.start, depth + 1, members, out)?;
+                    if end != value.end {
+                        return None;
+                    }
+                }
+                members.truncate(first);
+            }
+            out.push(char::from(close));
+            Some(j + 1)
+        }
+        b'"' => {
+            let end = escape_free_string(b, i)?;
+            push(out, i..end)?;
+            Some(end)
+        }
+        b'-' | b'0'..=b'9' => {
+            let negative = b[i] == b'-';
+            let from = i + usize::from(negative);
+            let end = from + b[from..].iter().take_while(|c| c.is_ascii_digit()).count();
+            let n = end - from;
+            let fine = (1..=18).contains(&n)
+                && (b[from] != b'0' || (n == 1 && !negative))
+                && !matches!(b.get(end), Some(b'.' | b'e' | b'E'));
+            fine.then(|| push(out, i..end)).flatten()?;
+            Some(end)
+        }
+        _ => {
+            let word: &[u8] = match b[i] {
+                b't' => b"true",
+                b'f' => b"false",
+                b'n' => b"null",
+                _ => return None,
+            };
+            b[i..]
+                .starts_with(word)
+                .then(|| push(out, i..i + word.len()))
+                .flatten()?;
+            Some(i + word.len())
+        }
+    }
+}
+
+/// A string from its opening quote at `i` that holds no backslash and no control character:
+/// the index after its closing quote.
+fn escape_free_string(b: &[u8], i: usize) -> Option<usize> {
+    if b.get(i) != Some(&b'"') {
+        return None;
+    }
+    let len = b[i + 1..]
+        .iter()
+        .position(|&c| c == b'"' || c == b'\\' || c < 0x20)?;
+    (b[i + 1 + len] == b'"').then_some(i + len + 2)
+}
+
 #[cfg(test)]
 mod tests {
     use proptest::prelude::*;
@@ -598,6 +751,177 @@ mod tests {
             "{\"a\":\"\u{1}\"}",
         ] {
             assert!(!object_certainly_parses(unsure.as_bytes()), "{unsure}");
+        }
+    }
+
+    /// A JSON value as text, written with whitespace of `ws` (cycled) between tokens, members
+    /// in the order given (repeated keys included).
+    #[derive(Debug, Clone)]
+    enum Doc {
+        Obj(Vec<(String, Doc)>),
+        Arr(Vec<Doc>),
+        Text(String),
+        Int(i64),
+        Float(f64),
+        Word(&'static str),
+    }
+
+    impl Doc {
+        fn write(&self, ws: &[&str], n: &mut usize, out: &mut String) {
+            fn gap(ws: &[&str], n: &mut usize, out: &mut String) {
+                out.push_str(ws[*n % ws.len()]);
+                *n += 1;
+            }
+            match self {
+                Doc::Obj(members) => {
+                    out.push('{');
+                    for (k, (key, value)) in members.iter().enumerate() {
+                        if k > 0 {
+                            out.push(',');
+                        }
+                        gap(ws, n, out);
+                        out.push_str(&serde_json::to_string(key).unwrap());
+                        gap(ws, n, out);
+                        out.push(':');
+                        gap(ws, n, out);
+                        value.write(ws, n, out);
+                        gap(ws, n, out);
+                    }
+                    out.push('}');
+                }
+                Doc::Arr(items) => {
+                    out.push('[');
+                    for (k, item) in items.iter().enumerate() {
+                        if k > 0 {
+                            out.push(',');
+                        }
+                        gap(ws, n, out);
+                        item.write(ws, n, out);
+                    }
+                    gap(ws, n, out);
+                    out.push(']');
+                }
+                Doc::Text(t) => out.push_str(&serde_json::to_string(t).unwrap()),
+                Doc::Int(i) => out.push_str(&i.to_string()),
+                Doc::Float(f) => out.push_str(&format!("{f:?}")),
+                Doc::Word(w) => out.push_str(w),
+            }
+        }
+
+        /// Whether the text holds only what [`write_sorted`] writes itself.
+        fn plain(&self) -> bool {
+            match self {
+                Doc::Obj(m) => m.iter().all(|(k, v)| plain_text(k) && v.plain()),
+                Doc::Arr(a) => a.iter().all(Doc::plain),
+                Doc::Text(t) => plain_text(t),
+                Doc::Int(i) => i.unsigned_abs() < 1_000_000_000_000_000_000,
+                Doc::Float(_) => false,
+                Doc::Word(_) => true,
+            }
+        }
+    }
+
+    fn plain_text(t: &str) -> bool {
+        !t.contains(['"', '\\']) && !t.chars().any(char::is_control)
+    }
+
+    fn doc() -> impl Strategy<Value = Doc> {
+        let key = "[ab !\"é\\\n]{0,2}";
+        let leaf = prop_oneof![
+            Just(Doc::Word("null")),
+            Just(Doc::Word("true")),
+            Just(Doc::Word("false")),
+            any::<i64>().prop_map(Doc::Int),
+            (-99i64..99).prop_map(Doc::Int),
+            (-1e6f64..1e6).prop_map(Doc::Float),
+            "[a-c /é\"\\\t]{0,5}".prop_map(Doc::Text),
+        ];
+        let value = leaf.prop_recursive(4, 24, 4, move |inner| {
+            prop_oneof![
+                prop::collection::vec(inner.clone(), 0..4).prop_map(Doc::Arr),
+                prop::collection::vec((key, inner), 0..4).prop_map(Doc::Obj),
+            ]
+        });
+        prop::collection::vec((key, value), 0..5).prop_map(Doc::Obj)
+    }
+
+    /// What serde_json writes for the map `text` parses into.
+    fn serde_sorted(text: &str) -> Option<String> {
+        serde_json::from_str::<Map<String, Value>>(text)
+            .ok()
+            .map(|m| serde_json::to_string(&m).unwrap())
+    }
+
+    proptest! {
+        /// Argument text written sorted is what serde_json writes for its map, whatever the
+        /// whitespace, the order of keys and their repeats; text without escapes and fractions
+        /// is always written so.
+        #[test]
+        fn text_is_written_sorted_as_serde_json_writes_its_map(
+            d in doc(),
+            ws in prop::sample::select(vec![vec![""], vec![" "], vec!["", " ", "\n  ", "\t"]]),
+        ) {
+            let mut text = String::new();
+            d.write(&ws, &mut 0, &mut text);
+            let mut out = String::from("kept");
+            let written = write_sorted(&text, &mut out);
+            if written {
+                let reference = serde_sorted(&text);
+                prop_assert_eq!(Some(&out[4..]), reference.as_deref(), "{}", text);
+            } else {
+                prop_assert_eq!(&out, "kept");
+            }
+            prop_assert!(written || !d.plain(), "not written: {}", text);
+        }
+
+        /// Text that is not JSON is never written.
+        #[test]
+        fn text_written_sorted_is_json(text in "[{}\\[\\]\"a-b0-9.e:, \\\\-]{0,24}") {
+            let mut out = String::new();
+            if write_sorted(&text, &mut out) {
+                prop_assert_eq!(Some(out), serde_sorted(&text), "{}", text);
+            }
+        }
+    }
+
+    #[test]
+    fn text_is_written_sorted_only_when_plain() {
+        for (text, sorted) in [
+            (
+                r#"{"b":1,"a":{"d":[1, {"z":0,"y":-7}],"c":"x"}}"#,
+                r#"{"a":{"c":"x","d":[1,{"y":-7,"z":0}]},"b":1}"#,
+            ),
+            (r#" { "a" : 1 , "a" : 2 } "#, r#"{"a":2}"#),
+            (
+                r#"{"é":"ü","e":null,"E":true}"#,
+                r#"{"E":true,"e":null,"é":"ü"}"#,
+            ),
+            ("{}", "{}"),
+        ] {
+            let mut out = String::new();
+            assert!(write_sorted(text, &mut out), "{text}");
+            assert_eq!(out, sorted);
+            assert_eq!(serde_sorted(text).as_deref(), Some(sorted));
+        }
+        // Fractions, exponents, escapes, `-0`, long integers: left to serde_json. Not JSON or
+        // not an object: nothing.
+        for text in [
+            r#"{"a":1.5}"#,
+            r#"{"a":1e3}"#,
+            r#"{"a":"\n"}"#,
+            r#"{"a":-0}"#,
+            r#"{"a":1234567890123456789}"#,
+            r#"{"a":01}"#,
+            r#"{"a":tru}"#,
+            r#"{"a":1,"a":x}"#,
+            r#"{"a":1}x"#,
+            r#"{"a" 1}"#,
+            "[1]",
+            "{\"a\":\"\u{1}\"}",
+        ] {
+            let mut out = String::new();
+            assert!(!write_sorted(text, &mut out), "{text}");
+            assert!(out.is_empty());
         }
     }
 }

@@ -13,7 +13,7 @@ use std::sync::Arc;
 
 pub(crate) use args::lookup_in_map;
 pub use args::{ArgLookup, Args, ArgsRef, ArgsView, RawArgs, raw_object_parses};
-pub(crate) use json_text::object_certainly_parses;
+pub(crate) use json_text::{object_certainly_parses, write_sorted};
 pub use upstream::Upstream;
 pub use view::{CallIds, CallView, reply_time};
 

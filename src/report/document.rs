@@ -399,7 +399,7 @@ fn several_servers<'a>(mut servers: impl Iterator<Item = &'a String>) -> bool {
 fn args_cell(call: &CallInfo) -> String {
     call.args
         .as_ref()
-        .map(|a| a.to_string())
+        .map(|a| a.as_str().to_owned())
         .unwrap_or_default()
 }
 

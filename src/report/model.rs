@@ -219,7 +219,99 @@ pub struct CallInfo {
     pub upstream: Option<String>,
     /// Argument values, only with `--show-args`.
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub args: Option<serde_json::Value>,
+    pub args: Option<ArgsJson>,
+}
+
+/// A call's arguments as reports show them: the JSON serde_json writes for the value they
+/// parse into (compact, keys sorted). Rows take the text as it is; a document serializes the
+/// value, so that a pretty printer lays it out.
+#[derive(Debug, Clone, Default)]
+pub struct ArgsJson {
+    text: String,
+    /// The value, when it was built to write the text (else the text is parsed again when a
+    /// document needs the value: text written without serde_json holds no fractions).
+    value: Option<serde_json::Value>,
+}
+
+impl ArgsJson {
+    /// The arguments shown for `args`; `None` for what has no JSON value (nothing recorded, or
+    /// text that does not parse).
+    fn of(args: &crate::trace::Args, mut text: String) -> Option<ArgsJson> {
+        use crate::trace::{Args, ArgsView};
+        text.clear();
+        if let Args::Raw(raw) = args
+            && crate::call::write_sorted(raw.text(), &mut text)
+        {
+            return Some(ArgsJson { text, value: None });
+        }
+        let value = match args.view() {
+            ArgsView::Values(m) if !m.values().any(holds_fraction) => {
+                let text = serde_json::to_string(m).unwrap_or_default();
+                return Some(ArgsJson { text, value: None });
+            }
+            ArgsView::Values(m) => serde_json::Value::Object(m.clone()),
+            ArgsView::Keys(k) => serde_json::Value::from(k.to_vec()),
+            ArgsView::NotObject(t) => serde_json::from_str(t).ok()?,
+            ArgsView::Unrecorded => return None,
+        };
+        Some(ArgsJson::from(value))
+    }
+
+    /// The compact JSON text.
+    pub fn as_str(&self) -> &str {
+        &self.text
+    }
+}
+
+/// Whether `v` holds a number that is not an integer (its text, parsed again, might not give
+/// the same value).
+fn holds_fraction(v: &serde_json::Value) -> bool {
+    use serde_json::Value;
+    match v {
+        Value::Number(n) => n.is_f64(),
+        Value::Array(a) => a.iter().any(holds_fraction),
+        Value::Object(m) => m.values().any(holds_fraction),
+        _ => false,
+    }
+}
+
+impl From<serde_json::Value> for ArgsJson {
+    fn from(value: serde_json::Value) -> ArgsJson {
+        ArgsJson {
+            text: value.to_string(),
+            value: Some(value),
+        }
+    }
+}
+
+/// The compact JSON text.
+impl std::fmt::Display for ArgsJson {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.text)
+    }
+}
+
+impl PartialEq for ArgsJson {
+    fn eq(&self, other: &ArgsJson) -> bool {
+        self.text == other.text
+    }
+}
+
+impl Serialize for ArgsJson {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        match &self.value {
+            Some(v) => v.serialize(s),
+            None => serde_json::from_str::<serde_json::Value>(&self.text)
+                .map_err(serde::ser::Error::custom)?
+                .serialize(s),
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for ArgsJson {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<ArgsJson, D::Error> {
+        serde_json::Value::deserialize(d).map(ArgsJson::from)
+    }
 }
 
 impl CallInfo {
@@ -249,19 +341,11 @@ impl CallInfo {
         let _ = write!(self.origin, "{file}:{}", call.origin.line);
         set_opt(&mut self.recorded, call.recorded.map(|d| d.as_str()));
         set_opt(&mut self.upstream, call.upstream.map(|u| u.as_str()));
-        self.args = match call.args.filter(|_| show_args) {
-            Some(args) => match args.view() {
-                crate::trace::ArgsView::Values(m) => Some(serde_json::Value::Object(m.clone())),
-                crate::trace::ArgsView::Keys(k) => Some(serde_json::Value::Array(
-                    k.iter()
-                        .map(|s| serde_json::Value::String(s.clone()))
-                        .collect(),
-                )),
-                crate::trace::ArgsView::NotObject(text) => serde_json::from_str(text).ok(),
-                crate::trace::ArgsView::Unrecorded => None,
-            },
-            None => None,
-        };
+        let text = self.args.take().map(|a| a.text).unwrap_or_default();
+        self.args = call
+            .args
+            .filter(|_| show_args)
+            .and_then(|args| ArgsJson::of(args, text));
     }
 }
 

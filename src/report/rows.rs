@@ -9,7 +9,7 @@ use polars::prelude::*;
 use polars_arrow::array::{BooleanArray, MutableBinaryViewArray, PrimitiveArray};
 
 use super::OutputFormat;
-use super::model::{CallInfo, CallRow, Cause, DiffRow, Outcome};
+use super::model::{ArgsJson, CallInfo, CallRow, Cause, DiffRow, Outcome};
 use crate::trace::table_write::{FrameWriter, Rows};
 use crate::trace::{CsvRow, parse_ts_str};
 
@@ -81,8 +81,6 @@ impl RowSink for JsonLines {
 enum Cell<'a> {
     Int(u64),
     Text(Option<&'a str>),
-    /// JSON, written compact.
-    Json(Option<&'a serde_json::Value>),
     Float(Option<f64>),
     Bool(bool),
 }
@@ -151,7 +149,7 @@ fn call_cells(c: &CallInfo) -> impl Iterator<Item = Cell<'_>> {
         Cell::Text(Some(&c.origin)),
         Cell::Text(c.recorded.as_deref()),
         Cell::Text(c.upstream.as_deref()),
-        Cell::Json(c.args.as_ref()),
+        Cell::Text(c.args.as_ref().map(ArgsJson::as_str)),
     ]
     .into_iter()
 }
@@ -213,18 +211,13 @@ fn diff_cells(row: &DiffRow) -> impl Iterator<Item = Cell<'_>> {
 /// header.
 struct CsvLines {
     buf: Vec<u8>,
-    /// The JSON text of a row's arguments.
-    json: String,
 }
 
 impl CsvLines {
     fn new(kind: RowKind) -> CsvLines {
         let mut buf = Vec::with_capacity(BYTES_PER_WRITE + 4096);
         CsvRow::header(&column_names(kind), &mut buf);
-        CsvLines {
-            buf,
-            json: String::new(),
-        }
+        CsvLines { buf }
     }
 
     fn push<'a>(
@@ -237,16 +230,6 @@ impl CsvLines {
             match cell {
                 Cell::Int(n) => row.int(n),
                 Cell::Text(t) => row.text(t),
-                Cell::Json(v) => {
-                    self.json.clear();
-                    if let Some(v) = v {
-                        use std::fmt::Write as _;
-                        // Writing to a String cannot fail; `Display` of a value is its compact
-                        // JSON.
-                        let _ = write!(self.json, "{v}");
-                    }
-                    row.text(v.map(|_| self.json.as_str()));
-                }
                 Cell::Float(x) => row.float(x),
                 Cell::Bool(b) => row.bool(b),
             }
@@ -283,8 +266,6 @@ struct Frame {
     names: Vec<String>,
     cols: Vec<Col>,
     rows: usize,
-    /// The JSON text of a row's arguments.
-    json: String,
     /// The table being written, once rows were.
     writer: Option<FrameWriter>,
 }
@@ -310,7 +291,6 @@ impl Frame {
             names,
             cols,
             rows: 0,
-            json: String::new(),
             writer: None,
         }
     }
@@ -325,16 +305,6 @@ impl Frame {
                 (Col::Int(v), Cell::Int(x)) => v.push(x),
                 (Col::Ts(v), Cell::Text(x)) => v.push(x.and_then(|t| parse_ts_str(t).ok())),
                 (Col::Text(v), Cell::Text(x)) => v.push(x),
-                (Col::Text(v), Cell::Json(x)) => {
-                    self.json.clear();
-                    if let Some(x) = x {
-                        use std::fmt::Write as _;
-                        // Writing to a String cannot fail; `Display` of a value is its compact
-                        // JSON.
-                        let _ = write!(self.json, "{x}");
-                    }
-                    v.push(x.map(|_| self.json.as_str()));
-                }
                 (Col::Float(v), Cell::Float(x)) => v.push(x),
                 (Col::Bool(v), Cell::Bool(x)) => v.push(x),
                 _ => unreachable!("cells follow the column layout of Frame::new"),
@@ -412,10 +382,14 @@ mod tests {
     /// Argument cells are compact JSON, quoted as CSV quotes any text; a null stays empty.
     #[test]
     fn json_cells_are_compact_json() {
-        let v = serde_json::json!({"b": [1, "x\"y"], "a": null});
+        let v = ArgsJson::from(serde_json::json!({"b": [1, "x\"y"], "a": null}));
         let mut csv = CsvLines::new(RowKind::Simulate);
         csv.buf.clear();
-        let cells = [Cell::Json(Some(&v)), Cell::Json(None), Cell::Text(Some(""))];
+        let cells = [
+            Cell::Text(Some(v.as_str())),
+            Cell::Text(None),
+            Cell::Text(Some("")),
+        ];
         csv.push(cells.into_iter(), &mut Vec::new()).unwrap();
         assert_eq!(
             String::from_utf8(csv.buf).unwrap(),

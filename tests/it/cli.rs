@@ -485,6 +485,82 @@ fn arguments_are_hidden_unless_asked_for() {
     assert!(stdout.contains("branch-12-p2"));
 }
 
+/// Shown arguments are the JSON of the value they parse into, whatever the recording's layout:
+/// compact, keys sorted, a repeated key's last value, numbers and escapes as serde_json writes
+/// them; a pretty document lays the value out.
+#[test]
+fn shown_arguments_are_compact_with_keys_sorted() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let trace = dir.path().join("args.jsonl");
+    let line = |n: u32, args: &str| {
+        format!(
+            r#"{{"ts":"2026-08-01T09:00:0{n}.000Z","server":"fortios","grant":"g","tool":"nope_tool","args":{args}}}"#
+        )
+    };
+    let shown = [
+        (
+            r#"{ "b" : 1, "a": {"d": [1, 2], "c": "x y"}, "a ": 0 }"#,
+            r#"{"a":{"c":"x y","d":[1,2]},"a ":0,"b":1}"#,
+        ),
+        (
+            r#"{"a":1.50,"s":"q\"t\u00e9\/"}"#,
+            r#"{"a":1.5,"s":"q\"té/"}"#,
+        ),
+        (
+            r#"{"k":1,"k":{"z":-0,"y":12345678901234567890}}"#,
+            r#"{"k":{"y":12345678901234567890,"z":-0.0}}"#,
+        ),
+        ("{}", "{}"),
+    ];
+    let lines: Vec<String> = (shown.iter().enumerate())
+        .map(|(n, (args, _))| line(n as u32 + 1, args))
+        .collect();
+    std::fs::write(&trace, lines.join("\n") + "\n").expect("write trace");
+    let trace = trace.to_str().expect("utf-8 path");
+    let args = |format: &str| {
+        let (code, stdout, stderr) = run(&[
+            "simulate",
+            "--policy",
+            CANDIDATE,
+            trace,
+            "--format",
+            format,
+            "--calls",
+            "all",
+            "--show-args",
+        ]);
+        assert_eq!(code, 0, "{stderr}");
+        stdout
+    };
+    let jsonl = args("jsonl");
+    let got: Vec<String> = (jsonl.lines())
+        .map(|l| {
+            let v: serde_json::Value = serde_json::from_str(l).expect("a JSON line");
+            let start = l.find(r#""args":"#).expect("args") + 7;
+            let end = start + v["args"].to_string().len();
+            l[start..end].to_owned()
+        })
+        .collect();
+    let want: Vec<&str> = shown.iter().map(|(_, s)| *s).collect();
+    assert_eq!(got, want);
+    let csv = args("csv");
+    for (_, s) in &shown {
+        let cell = match s.contains(['"', ',']) {
+            true => format!("\"{}\"", s.replace('"', "\"\"")),
+            false => s.to_string(),
+        };
+        assert!(csv.contains(&format!(",{cell},")), "{cell} not in {csv}");
+    }
+    // A tool the policy does not name: denied, so that the document lists the calls.
+    let json = args("json");
+    assert!(json.contains("\"args\": {\n"), "{json}");
+    let doc: serde_json::Value = serde_json::from_str(&json).expect("JSON");
+    let from_doc: Vec<String> = (doc["calls"].as_array().expect("calls").iter())
+        .map(|c| c["args"].to_string())
+        .collect();
+    assert_eq!(from_doc, want);
+}
+
 #[test]
 fn output_is_deterministic() {
     for format in ["table", "json", "jsonl", "csv"] {
