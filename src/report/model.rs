@@ -225,7 +225,7 @@ pub struct CallInfo {
 /// A call's arguments as reports show them: the JSON serde_json writes for the value they
 /// parse into (compact, keys sorted). Rows take the text as it is; a document serializes the
 /// value, so that a pretty printer lays it out.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone)]
 pub struct ArgsJson {
     text: String,
     /// The value, when it was built to write the text (else the text is parsed again when a
