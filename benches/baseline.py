@@ -3,6 +3,7 @@
 
     baseline.py duckdb  POLICY TRACE.jsonl   # fixed-window row_number() query in DuckDB
     baseline.py python  POLICY TRACE.jsonl   # a plain Python replay loop
+    baseline.py read    TRACE.parquet        # DuckDB reading the columns of the calls, no replay
 
 Both print one line of decision counts (`allow=… deny=… throttle=…`) so the benchmark can
 check them against mcpsim. Only what the benchmark policies (`bench.json`, `realistic.json`)
@@ -285,9 +286,39 @@ def run_duckdb(policy_path, trace):
     return dict(duckdb.connect().execute(query, [trace]).fetchall())
 
 
+def run_read(trace):
+    """The least any replay of a Parquet trace reads: every row's time, server, grant and tool,
+    and its arguments (a row whose arguments are not an object is no call; here only their
+    first character is looked at). No decision is made: a floor for reading the file, not a
+    baseline to beat."""
+    import time
+
+    import duckdb
+
+    start = time.perf_counter()
+    rows, not_objects = (
+        duckdb.connect()
+        .execute(
+            """
+            select count(*), count(*) filter (where left(args, 1) <> '{'),
+                max(ts), max(server), max(grant), max(tool)
+            from read_parquet(?)
+            """,
+            [trace],
+        )
+        .fetchone()[:2]
+    )
+    seconds = time.perf_counter() - start
+    return {"rows": rows, "not_objects": not_objects, "query_seconds": f"{seconds:.3f}"}
+
+
 def main():
     if len(sys.argv) == 3 and sys.argv[1] == "sql":  # print the query
         print(duckdb_query(Policy(sys.argv[2])))
+        return
+    if len(sys.argv) == 3 and sys.argv[1] == "read":
+        counts = run_read(sys.argv[2])
+        print(" ".join(f"{k}={v}" for k, v in counts.items()))
         return
     if len(sys.argv) != 4 or sys.argv[1] not in ("duckdb", "python"):
         sys.exit(__doc__)

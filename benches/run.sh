@@ -161,6 +161,8 @@ SINK=null measure convert "$RUNS" "$BIN" convert --to parquet --output "$SCRATCH
 measure jsonrpc "$RUNS" "${SIM[@]}" "$REALISTIC" --format json "$R1"
 measure pq_real "$RUNS" "${SIM[@]}" "$REALISTIC" --format json "$P10"
 measure pq_bench "$RUNS" "${SIM[@]}" "$BENCH" --format json "$P10"
+# Not a baseline to beat: DuckDB reading the Parquet file's call columns, deciding nothing.
+measure duck_read "$RUNS" "$PY" benches/baseline.py read "$P10"
 measure py_real "$PY_RUNS" python3 benches/baseline.py python "$REALISTIC" "$J1"
 measure py_bench "$PY_RUNS" python3 benches/baseline.py python "$BENCH" "$J1"
 
@@ -278,6 +280,8 @@ rate() { awk -v t="${MEDIAN[$1]}" -v n="$BIG_CALLS" 'BEGIN {printf "%.1f M calls
     row "MCP JSON-RPC recording of the same calls, realistic" "≤ 3× mcpsim JSONL input" jsonrpc "$CALLS" "$(times jsonrpc sim_real "the JSONL input's time")"
     row "Parquet, $NB calls, realistic policy" "≥ 10M calls/s" pq_real "$BIG_CALLS" "$(rate pq_real)"
     row "Parquet, $NB calls, bench.json" "≥ 25M calls/s" pq_bench "$BIG_CALLS" "$(rate pq_bench)"
+    echo
+    echo "Reading alone, the floor of the Parquet cases: DuckDB reads the $NB-call Parquet file's time, server, grant, tool and arguments (their first character) and decides nothing, in a median of ${MEDIAN[duck_read]} s ($(rate duck_read); ${FASTEST[duck_read]}–${SLOWEST[duck_read]} s, peak RSS ${RSS[duck_read]} MiB), its query alone $(sed -n 's/.*query_seconds=//p' "${OUT[duck_read]}") s in the last run; $(awk -v n="$BIG_CALLS" 'BEGIN {printf "%.3f", n / 25e6}') s would be 25M calls/s."
     echo
     echo "Baselines on the same $N-call JSONL file ($(awk -v b="$BYTES" 'BEGIN {printf "%.0f MB", b / 1e6}')):"
     echo
