@@ -1,7 +1,8 @@
 //! Claude Desktop MCP logs (`mcp.log`, `mcp-server-<name>.log`):
 //! `<ts> [<server>] [<level>] Message from client: {json} { metadata: undefined }`.
 //! Ids restart with each connection, so replies pair by (server, connection number, id), where a
-//! connection starts at `Initializing server...` (see [`super::pairing`]).
+//! connection starts at `Initializing server...` and ends at `Server transport closed` (see
+//! [`super::pairing`]).
 //!
 //! Claude Desktop may run two connections of one server at once (it is known to start every
 //! server twice: two clients in one app), both logging to the same file with ids that both
@@ -114,7 +115,13 @@ impl Claude {
         if rest.starts_with("Initializing server") {
             self.connections.entry(server).or_default().open();
             cx.ignore("connection event");
-        } else if rest.starts_with("Server transport closed") {
+        } else if let Some(tail) = rest.strip_prefix("Server transport closed") {
+            // The line a closing connection writes; the `… closed unexpectedly, …` after it
+            // when the server exited is the same closing told again.
+            let tail = tail.trim_start();
+            if tail.is_empty() || tail.starts_with('{') {
+                self.connections.entry(server).or_default().close();
+            }
             cx.ignore("connection event");
         } else {
             cx.ignore("other log line");
@@ -219,11 +226,19 @@ impl Connections {
         });
     }
 
-    /// The newest connection (number 0 for lines before any `Initializing server...`).
+    /// `Server transport closed`: the oldest connection still open ends (the only one, unless
+    /// the app started the server twice), and its requests without a reply keep none.
+    fn close(&mut self) {
+        self.open.pop_front();
+    }
+
+    /// The newest connection; lines of no connection open (before any `Initializing
+    /// server...`, or after the last one closed) are of a connection of their own.
     fn newest(&mut self) -> &mut Connection {
         if self.open.is_empty() {
+            self.opened += 1;
             self.open.push_back(Connection {
-                number: 0,
+                number: self.opened,
                 next: None,
                 asking: HashSet::new(),
             });
@@ -447,6 +462,57 @@ mod tests {
                     "request without a reply in the file (cancelled by the client at line 3)"
                 ),
                 (5, "request without a reply in the file"),
+            ]
+        );
+    }
+
+    /// A closed connection's request never takes a reply of the next one, even one with its
+    /// id that the next connection did not ask (a reply it did ask pairs with its own request).
+    /// The `… closed unexpectedly` line that follows a closing closes nothing more.
+    #[test]
+    fn a_closed_connections_requests_take_no_reply_of_the_next() {
+        let log = "\
+2026-08-01T10:00:00.000Z [files] [info] Initializing server... { metadata: undefined }
+2026-08-01T10:00:03.000Z [files] [info] Message from client: {\"method\":\"tools/call\",\"params\":{\"name\":\"search\"},\"jsonrpc\":\"2.0\",\"id\":2} { metadata: undefined }
+2026-08-01T10:00:03.500Z [files] [info] Server transport closed { metadata: undefined }
+2026-08-01T10:00:03.501Z [files] [info] Client transport closed { metadata: undefined }
+2026-08-01T10:00:03.502Z [files] [info] Server transport closed unexpectedly, this is likely due to the process exiting early. { metadata: undefined }
+2026-08-01T10:00:05.000Z [files] [info] Initializing server... { metadata: undefined }
+2026-08-01T10:00:06.000Z [files] [info] Message from client: {\"method\":\"tools/call\",\"params\":{\"name\":\"list_dir\"},\"jsonrpc\":\"2.0\",\"id\":1} { metadata: undefined }
+2026-08-01T10:00:06.100Z [files] [info] Message from server: {\"jsonrpc\":\"2.0\",\"id\":1,\"result\":{\"content\":[]}} { metadata: undefined }
+2026-08-01T10:00:09.000Z [files] [info] Message from server: {\"jsonrpc\":\"2.0\",\"id\":2,\"error\":{\"code\":-32603,\"message\":\"x\"}} { metadata: undefined }
+2026-08-01T10:00:10.000Z [files] [info] Message from client: {\"method\":\"tools/call\",\"params\":{\"name\":\"read_file\"},\"jsonrpc\":\"2.0\",\"id\":2} { metadata: undefined }
+2026-08-01T10:00:10.300Z [files] [info] Message from server: {\"jsonrpc\":\"2.0\",\"id\":2,\"result\":{\"content\":[]}} { metadata: undefined }
+";
+        let (recs, stats) = read(log);
+        let got: Vec<_> = (recs.iter())
+            .map(|r| (&*r.tool, r.upstream, r.latency_ms))
+            .collect();
+        assert_eq!(
+            got,
+            [
+                ("search", None, None),
+                ("list_dir", Some(Upstream::Ok), Some(100.0)),
+                ("read_file", Some(Upstream::Ok), Some(300.0)),
+            ]
+        );
+        let replies = stats.replies.expect("paired");
+        assert_eq!(
+            (
+                replies.paired,
+                replies.requests_without_reply,
+                replies.replies_without_request
+            ),
+            (2, 1, 1)
+        );
+        let reasons: Vec<_> = (replies.examples.iter())
+            .map(|e| (e.line, e.reason.as_str()))
+            .collect();
+        assert_eq!(
+            reasons,
+            [
+                (2, "request without a reply in the file"),
+                (9, "reply without a request: no request waits for its id"),
             ]
         );
     }
