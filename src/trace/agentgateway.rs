@@ -244,11 +244,8 @@ pub(crate) fn access_line(
         None => match f.opt_str("mcp.resource.name")?.or(f.opt_str("mcp.tool")?) {
             Some(t) => t,
             // Some releases (1.1) left the tool out of their log, and a call whose multiplexed
-            // name names no target has none: the call happened, but cannot be simulated.
-            None => {
-                cx.ignore("tools/call without a tool name");
-                return Ok(None);
-            }
+            // name names no target has none: a record without a tool, bad input.
+            None => return Err(LineError::missing("gen_ai.tool.name")),
         },
     };
     let status = http_status(&f)?;

@@ -53,15 +53,14 @@ fn audit_event(
     // `time` is when slog wrote the line; `logged_at` is the event's own instant, taken when
     // the reply was written (the call's time is `duration_ms` earlier, below).
     let logged = f.req_ts(&["logged_at", "loggedAt", "time"])?;
-    // ToolHive writes the tool only when `params.name` is a string: such a call happened but
-    // cannot be simulated.
+    // ToolHive writes the tool only when `params.name` is a string: a call without one is a
+    // record without a tool, bad input.
     let tool = match f.opt_object("target")? {
         Some(target) => Fields::new(target, "target").opt_str("name")?,
         None => None,
     };
     let Some(tool) = tool else {
-        cx.ignore("tools/call without a tool name");
-        return Ok(None);
+        return Err(LineError::missing("target.name"));
     };
     let tool = names.get(tool);
     let metadata = match f.opt_object("metadata")? {
