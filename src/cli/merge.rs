@@ -8,7 +8,7 @@ use anyhow::Context;
 use super::common::{Reads, SummaryOutputArgs, gate_exit};
 use crate::engine::{EvalOptions, Policy};
 use crate::replay::{self, PolicySet};
-use crate::report::{self, PartSettings, ReportOptions, SimulateReport};
+use crate::report::{self, PartSettings, ReportOptions, SimulateReport, SummaryFormat};
 
 /// Arguments of `mcpsim merge`.
 #[derive(clap::Args, Debug)]
@@ -21,9 +21,9 @@ pub struct MergeArgs {
     /// Part summaries written by `mcpsim simulate --part-summary`.
     #[arg(required = true, value_name = "SUMMARY")]
     pub summaries: Vec<PathBuf>,
-    /// Write a part summary again (to merge with more parts later): the checks of the whole
-    /// run (every `SERVER=FILE` binding matched a call, some call was evaluated) wait for
-    /// the last merge.
+    /// Write a part summary again (to merge with more parts later; it is JSON, so
+    /// `--format json` is required): the checks of the whole run (every `SERVER=FILE` binding
+    /// matched a call, some call was evaluated) wait for the last merge.
     #[arg(long)]
     pub partial: bool,
     /// Report shape and destination.
@@ -33,6 +33,13 @@ pub struct MergeArgs {
 
 /// Run `merge`; returns the exit code.
 pub fn run(args: &MergeArgs, out: &mut dyn Write, err: &mut dyn Write) -> anyhow::Result<u8> {
+    // A part summary written as a table or Markdown could not be merged again: say so now,
+    // not at the last merge of a tree.
+    if args.partial && args.output.format != SummaryFormat::Json {
+        anyhow::bail!(
+            "`--partial` writes a part summary to merge again, which is JSON: add `--format json`"
+        );
+    }
     let mut parts = Vec::with_capacity(args.summaries.len());
     for path in &args.summaries {
         let name = path.display().to_string();

@@ -282,6 +282,17 @@ fn merge_checks_the_whole_run() {
         err.contains("policy binding `fortlos=fixtures/policies/candidate.json` matched no call"),
         "{err}"
     );
+    // A partial merge written as a table could not be merged again: refused at once.
+    for format in ["table", "markdown"] {
+        let (code, text, err) = run(&["merge", out, "--partial", "--format", format]);
+        assert_eq!((code, text.as_str()), (2, ""), "{format}: {err}");
+        assert!(
+            err.contains("`--partial` writes a part summary to merge again, which is JSON: add `--format json`"),
+            "{err}"
+        );
+    }
+    let (code, _, err) = run(&["merge", out, "--partial"]);
+    assert_eq!(code, 2, "the default format is a table: {err}");
     let (code, text, err) = run(&["merge", out, "--partial", "--format", "json"]);
     assert_eq!(code, 0, "{err}");
     assert!(
