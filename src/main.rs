@@ -135,10 +135,5 @@ fn reader_nice() -> i32 {
 
 /// `mcpsim … | head` must end quietly.
 fn is_broken_pipe(e: &anyhow::Error) -> bool {
-    e.chain().any(|c| {
-        c.downcast_ref::<io::Error>()
-            .is_some_and(|io| io.kind() == io::ErrorKind::BrokenPipe)
-            || c.downcast_ref::<mcpsim::trace::TraceError>()
-                .is_some_and(mcpsim::trace::TraceError::is_broken_pipe)
-    })
+    e.chain().any(mcpsim::trace::is_broken_pipe)
 }

@@ -107,3 +107,68 @@ impl TraceError {
         )
     }
 }
+
+/// Whether `e` or an error it wraps says that the reader of a pipe closed it. serde_json's
+/// errors are asked apart: theirs hide the I/O error they wrap from `source()`.
+pub fn is_broken_pipe(e: &(dyn std::error::Error + 'static)) -> bool {
+    std::iter::successors(Some(e), |e| e.source()).any(|e| {
+        let kind = match (e.downcast_ref::<std::io::Error>())
+            .map(std::io::Error::kind)
+            .or_else(|| e.downcast_ref::<serde_json::Error>()?.io_error_kind())
+        {
+            Some(kind) => kind,
+            None => {
+                return e
+                    .downcast_ref::<TraceError>()
+                    .is_some_and(TraceError::is_broken_pipe);
+            }
+        };
+        kind == std::io::ErrorKind::BrokenPipe
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use std::io::{self, ErrorKind, Write};
+
+    use super::{TraceError, is_broken_pipe};
+
+    /// A pipe whose reader is gone.
+    struct Closed;
+
+    impl Write for Closed {
+        fn write(&mut self, _: &[u8]) -> io::Result<usize> {
+            Err(io::Error::new(ErrorKind::BrokenPipe, "closed"))
+        }
+        fn flush(&mut self) -> io::Result<()> {
+            Ok(())
+        }
+    }
+
+    #[test]
+    fn a_broken_pipe_is_found_whatever_wraps_it() {
+        let json = serde_json::to_writer(Closed, &[1, 2]).unwrap_err();
+        assert!(is_broken_pipe(&json), "{json}");
+        let io = Closed.write(b"x").unwrap_err();
+        assert!(is_broken_pipe(&io));
+        let wrapped = anyhow::Error::new(json).context("writing the report");
+        assert!(wrapped.chain().any(is_broken_pipe));
+        let write = TraceError::Write {
+            what: "csv",
+            reason: "closed".into(),
+            broken_pipe: true,
+        };
+        assert!(is_broken_pipe(&write));
+        // Other failures are failures.
+        let syntax = serde_json::from_str::<u8>("x").unwrap_err();
+        assert!(!is_broken_pipe(&syntax));
+        let full = io::Error::new(ErrorKind::StorageFull, "full");
+        assert!(!is_broken_pipe(&full));
+        let write = TraceError::Write {
+            what: "csv",
+            reason: "full".into(),
+            broken_pipe: false,
+        };
+        assert!(!is_broken_pipe(&write));
+    }
+}

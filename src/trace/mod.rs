@@ -55,7 +55,7 @@ pub use batch::{
     PrescreenRows, RowRest, ScreenRows, Sessions, Symbols,
 };
 pub(crate) use csv_out::CsvRow;
-pub use error::TraceError;
+pub use error::{TraceError, is_broken_pipe};
 pub use format::Format;
 pub use input::{InputSpec, expand_inputs};
 pub(crate) use json_out::JsonObject;

@@ -91,10 +91,7 @@ fn write_err(what: &'static str) -> impl Fn(&(dyn std::error::Error + 'static)) 
     move |e| TraceError::Write {
         what,
         reason: e.to_string(),
-        broken_pipe: std::iter::successors(Some(e), |e| e.source()).any(|e| {
-            e.downcast_ref::<std::io::Error>()
-                .is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe)
-        }),
+        broken_pipe: super::is_broken_pipe(e),
     }
 }
 

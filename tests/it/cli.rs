@@ -1550,3 +1550,41 @@ fn sarif_locations_are_uris() {
         "{stdout}"
     );
 }
+
+/// `mcpsim … | head` ends quietly with the command's own exit code: standard output is a pipe
+/// whose reader is gone before the first byte. `check --format sarif` writes through
+/// serde_json, whose errors hide the broken pipe they wrap.
+#[test]
+fn a_closed_pipe_ends_every_command_quietly() {
+    let policy = "fixtures/policies/candidate.json";
+    let trace = "fixtures/traces/fleet.jsonl";
+    let commands: [&[&str]; 7] = [
+        &[
+            "check",
+            "--format",
+            "sarif",
+            "fixtures/policies/everything.json",
+        ],
+        &[
+            "check",
+            "--format",
+            "github",
+            "fixtures/policies/everything.json",
+        ],
+        &["simulate", "--policy", policy, trace],
+        &["simulate", "--policy", policy, "--format", "json", trace],
+        &[
+            "simulate", "--policy", policy, "--format", "jsonl", "--calls", "all", trace,
+        ],
+        &["convert", "--to", "jsonl", trace],
+        &["stats", "--format", "json", trace],
+    ];
+    for args in commands {
+        let (reader, writer) = std::io::pipe().expect("a pipe");
+        drop(reader);
+        let out = mcpsim(args).stdout(writer).output().expect("mcpsim runs");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(0), "{args:?}: {stderr}");
+        assert_eq!(stderr, "", "{args:?}");
+    }
+}
