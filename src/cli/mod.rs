@@ -36,7 +36,7 @@ Examples:
   mcpsim simulate --policy fixtures/policies/candidate.json fixtures/traces/fleet.jsonl
   mcpsim diff --base fixtures/policies/baseline.json --candidate fixtures/policies/candidate.json \\
       fixtures/traces/fleet.jsonl --format markdown --fail-on-new deny,throttle
-  mcpsim check fixtures/policies/*.json
+  mcpsim check fixtures/policies/candidate.json fixtures/policies/baseline.json
   mcpsim explain --policy fixtures/policies/candidate.json fixtures/traces/fleet.jsonl --call '#35'
   mcpsim stats fixtures/traces/fleet.jsonl
   mcpsim suggest fixtures/traces/fleet.jsonl --headroom 1.5 --output policy.json";
