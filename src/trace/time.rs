@@ -31,7 +31,15 @@ pub fn parse_ts_value(v: &Value) -> Result<Nanos, String> {
                     Some(ns) => ns,
                     None => epoch_float(f),
                 }
-                .ok_or_else(|| format!("timestamp {f} is out of range"))
+                .ok_or_else(|| {
+                    // An integer beyond 64 bits was read as a float, whose digits in full are
+                    // not the input's: it is given rounded.
+                    if text.contains(['e', 'E']) {
+                        format!("timestamp about {f:.3e} is out of range")
+                    } else {
+                        format!("timestamp {text} is out of range")
+                    }
+                })
             } else {
                 Err(format!("timestamp {n} is out of range"))
             }
@@ -584,6 +592,18 @@ mod tests {
             Err("cannot parse \"yesterday\" as a timestamp".to_string())
         );
         assert!(parse_ts_value(&serde_json::json!(true)).is_err());
+        // An integer beyond 64 bits is read as a float: given rounded, not with digits the
+        // input does not hold (1785578400123456600000).
+        let huge: Value = serde_json::from_str("1785578400123456789123").expect("JSON");
+        assert_eq!(
+            parse_ts_value(&huge),
+            Err("timestamp about 1.786e21 is out of range".to_string())
+        );
+        let far: Value = serde_json::from_str("99999999999.5").expect("JSON");
+        assert_eq!(
+            parse_ts_value(&far),
+            Err("timestamp 99999999999.5 is out of range".to_string())
+        );
     }
 
     #[test]
