@@ -358,21 +358,28 @@ impl Parser {
     }
 }
 
-/// polars' finding without the text of the cell it quotes (``could not parse `…` as dtype``):
-/// a cell may hold argument values, which reports print only under `--show-args`. The column
-/// and the line locate it.
+/// polars' finding in the words of a trace, without the text of the cell it quotes
+/// (``could not parse `…` as dtype``): a cell may hold argument values, which reports print
+/// only under `--show-args`. The column and the line locate it.
 fn without_cell(finding: &str) -> String {
+    if finding.starts_with("found more fields than defined in") {
+        return "more cells than the header has columns".to_owned();
+    }
     const OPEN: &str = "could not parse `";
-    match (finding.find(OPEN), finding.rfind("` as dtype")) {
-        // From the closing backquote on: ` as dtype `str` at column 'args' (column number 5)`.
-        (Some(a), Some(b)) if a + OPEN.len() <= b => {
-            format!(
-                "{}could not parse the field{}",
-                &finding[..a],
-                &finding[b + 1..]
-            )
-        }
-        _ => finding.to_owned(),
+    let (Some(a), Some(b)) = (finding.find(OPEN), finding.rfind("` as dtype")) else {
+        return finding.to_owned();
+    };
+    if a + OPEN.len() > b {
+        return finding.to_owned();
+    }
+    // From the closing backquote on: ` as dtype `str` at column 'args' (column number 5)`.
+    let rest = &finding[b + 1..];
+    let column = (rest.split_once(" at column '"))
+        .and_then(|(_, c)| c.rsplit_once("' (column number "))
+        .and_then(|(name, n)| Some((name, n.strip_suffix(')')?)));
+    match column {
+        Some((name, n)) => format!("cannot read the cell of column `{name}` (column {n})"),
+        None => format!("{}could not parse the field{rest}", &finding[..a]),
     }
 }
 
@@ -524,13 +531,11 @@ mod tests {
             .collect();
         assert_eq!(
             reasons,
-            [
-                "malformed CSV row: could not parse the field as dtype `str` at column 'args' (column number 5)"
-            ]
+            ["malformed CSV row: cannot read the cell of column `args` (column 5)"]
         );
         assert_eq!(
             without_cell("found more fields than defined in 'Schema'"),
-            "found more fields than defined in 'Schema'"
+            "more cells than the header has columns"
         );
     }
 

@@ -1715,7 +1715,7 @@ fn bad_lines_in_every_format_are_located() {
             Format::Csv,
             "ts,tool\n2026-08-01T09:00:00Z,x\n2026-08-01T09:00:01Z,y,surplus\n",
             3,
-            "malformed CSV row: found more fields than defined in 'Schema'",
+            "malformed CSV row: more cells than the header has columns",
         ),
         (
             Format::JsonRpc,
