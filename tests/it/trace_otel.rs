@@ -1817,7 +1817,8 @@ fn gateway_and_telemetry_calls_convert_round_trip() {
     let paths: Vec<String> = names.iter().map(|n| fixture(n)).collect();
     let (recs, stats) = read_with(&paths, &ReadOptions::default());
     assert_eq!(recs.len(), 17);
-    assert_eq!(stats.skipped, 3);
+    // Two bad OTel lines, a ToolHive event with a bad time, an agentgateway call without a tool.
+    assert_eq!(stats.skipped, 4);
     let formats: Vec<Format> = stats.per_file.iter().map(|p| p.1).collect();
     assert_eq!(
         formats,
