@@ -88,6 +88,8 @@ impl RpcKind<'_> {
 
 /// What a reply the client sent counts under.
 const CLIENT_REPLY: &str = "client reply";
+/// What an error reply with a null id (to a message the server could not read) counts under.
+const NULL_ID_ERROR: &str = "error reply with a null id (to a message the server could not read)";
 
 // Known keys, as bits of the duplicate check: the envelope's, then a message's.
 const TS: u16 = 1;
@@ -560,6 +562,12 @@ impl JsonRpc {
         }
         if (msg.contains_key("result") || msg.contains_key("error")) && to_server(dir) {
             cx.ignore(CLIENT_REPLY);
+            return Ok(Message::Other);
+        }
+        if msg.contains_key("error") && msg.get("id") == Some(&Value::Null) {
+            // JSON-RPC's answer to a message the server could not read (a parse error): it
+            // answers no request one can name.
+            cx.ignore(NULL_ID_ERROR);
             return Ok(Message::Other);
         }
         if msg.contains_key("result") || msg.contains_key("error") {

@@ -447,6 +447,40 @@ fn server_requests_keep_apart(c2s: &str, s2c: &str) {
     assert_eq!(reply_counts(&stats), (3, 0, 0));
 }
 
+/// An error reply with a null id is JSON-RPC's answer to a message the server could not read:
+/// it answers no request one can name, so it is counted, not a bad record (`--strict` reads
+/// on), and the call it may answer stays without a reply. A result with a null id is no
+/// valid reply: a bad record.
+#[test]
+fn jsonrpc_error_replies_with_a_null_id_are_counted_not_bad() {
+    let dir = tempfile::tempdir().unwrap();
+    let body = [
+        rpc_line(0, "c2s", &rpc_call("7")),
+        rpc_line(
+            100,
+            "s2c",
+            r#""id":null,"error":{"code":-32700,"message":"Parse error"}"#,
+        ),
+        rpc_line(200, "s2c", r#""id":null,"result":{}"#),
+    ]
+    .join("\n");
+    let f = write_file(dir.path(), "null-id.jsonl", &body);
+    let (recs, stats) = read(&[&f]);
+    assert_eq!(paired(&recs), [p("read_file", Some("s1"), "7", None, None)]);
+    assert_eq!(
+        stats.ignored,
+        counts(&[(
+            "error reply with a null id (to a message the server could not read)",
+            1
+        )])
+    );
+    assert_eq!(reply_counts(&stats), (0, 1, 0));
+    let skipped: Vec<_> = (stats.skipped_examples.iter())
+        .map(|s| (s.line, s.reason.as_str()))
+        .collect();
+    assert_eq!(skipped, [(3, "field `msg.id`: missing")]);
+}
+
 /// Other recorders' lines read as this format's envelope: the MCP gateway of GitHub's agentic
 /// workflows (`payload`, `server_id`, `direction` `OUT`/`IN`; lines of other events counted)
 /// and MCPSpy (the message as JSON text in `raw`, the session an object, the server the
