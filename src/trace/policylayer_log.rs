@@ -48,9 +48,10 @@ fn row(
     let ts = f.req_ts(&["timestamp"])?;
     let tool = names.get(f.req_str("tool")?);
     let server = names.get(f.opt_str("server")?.unwrap_or(UNKNOWN_SERVER));
+    // A grant with an empty label (labels are optional in the console) is named by its id.
     let grant = match f.opt_str("grant_label")? {
-        Some(g) => Some(g),
-        None => f.opt_str("grant_id")?,
+        Some(g) if !g.is_empty() => Some(g),
+        _ => f.opt_str("grant_id")?,
     }
     .map(|g| names.get(g));
     let args = match f.opt_string_list("arg_keys")? {

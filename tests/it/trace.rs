@@ -761,6 +761,32 @@ fn policylayer_log_reads_calls_decisions_and_upstream_status() {
     assert_eq!(recs[35].grant.as_deref(), Some("g_legacy"));
 }
 
+/// A grant's label is optional: a `null` or empty one gives way to the grant's id.
+#[test]
+fn policylayer_grants_without_a_label_are_named_by_their_id() {
+    let dir = tempfile::tempdir().unwrap();
+    let line = |n: u32, label: &str| {
+        format!(
+            r#"{{"timestamp":"2026-08-01T10:00:0{n}Z","request_id":"pl-{n}","grant_id":"g_{n}",{label}"server":"files","method":"tools/call","tool":"search","decision":"allow"}}"#
+        )
+    };
+    let body = [
+        line(1, r#""grant_label":"ci-bot","#),
+        line(2, r#""grant_label":null,"#),
+        line(3, r#""grant_label":"","#),
+        line(4, ""),
+    ]
+    .join("\n");
+    let f = write_file(dir.path(), "policylayer.jsonl", &body);
+    let (recs, stats) = read(&[&f]);
+    assert_eq!(stats.per_file[0].1, Format::PolicyLayerLog);
+    let grants: Vec<_> = recs.iter().map(|r| r.grant.as_deref()).collect();
+    assert_eq!(
+        grants,
+        [Some("ci-bot"), Some("g_2"), Some("g_3"), Some("g_4")]
+    );
+}
+
 #[test]
 fn intercept_log_takes_server_from_startup_and_grant_from_instance() {
     let (recs, stats) = read(&[&fixture("intercept.jsonl")]);
