@@ -112,18 +112,10 @@ impl TraceError {
 /// errors are asked apart: theirs hide the I/O error they wrap from `source()`.
 pub fn is_broken_pipe(e: &(dyn std::error::Error + 'static)) -> bool {
     std::iter::successors(Some(e), |e| e.source()).any(|e| {
-        let kind = match (e.downcast_ref::<std::io::Error>())
-            .map(std::io::Error::kind)
-            .or_else(|| e.downcast_ref::<serde_json::Error>()?.io_error_kind())
-        {
-            Some(kind) => kind,
-            None => {
-                return e
-                    .downcast_ref::<TraceError>()
-                    .is_some_and(TraceError::is_broken_pipe);
-            }
-        };
-        kind == std::io::ErrorKind::BrokenPipe
+        let kind = (e.downcast_ref::<std::io::Error>().map(std::io::Error::kind))
+            .or_else(|| e.downcast_ref::<serde_json::Error>()?.io_error_kind());
+        kind == Some(std::io::ErrorKind::BrokenPipe)
+            || (e.downcast_ref::<TraceError>()).is_some_and(TraceError::is_broken_pipe)
     })
 }
 

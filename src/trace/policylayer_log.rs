@@ -48,7 +48,7 @@ fn row(
     let ts = f.req_ts(&["timestamp"])?;
     let tool = names.get(f.req_str("tool")?);
     let server = names.get(f.opt_str("server")?.unwrap_or(UNKNOWN_SERVER));
-    // A grant with an empty label (labels are optional in the console) is named by its id.
+    // A grant with an empty label is named by its id, as one with none.
     let grant = match f.opt_str("grant_label")? {
         Some(g) if !g.is_empty() => Some(g),
         _ => f.opt_str("grant_id")?,
